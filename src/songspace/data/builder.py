@@ -1,0 +1,203 @@
+"""Assemble sequences of string keys into the CSR arrays of a :class:`Dataset`.
+
+Readers stream their input in chunks; the builder keeps only compact integer
+arrays (plus one dict entry per distinct track and sequence), never a Python
+object per entry, so memory grows with the catalogue, not with the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from songspace.data.dataset import Dataset, make_tracks_table
+from songspace.data.features import popularity_group
+from songspace.errors import DuplicateError, EmptySequenceError
+
+
+def normalise_name(name: Any) -> str | None:
+    """Join key for artist names: case-folded, surrounding white space removed."""
+    if name is None or (isinstance(name, float) and np.isnan(name)):
+        return None
+    key = str(name).strip().casefold()
+    return key or None
+
+
+class KeyIndex:
+    """Dense integer codes for string keys, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.keys: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def encode(self, keys: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Codes for ``keys`` and a mask of the positions whose key is new."""
+        local, uniques = pd.factorize(np.asarray(keys, dtype=object), use_na_sentinel=False)
+        mapping = np.empty(len(uniques), dtype=np.int64)
+        new_local = np.zeros(len(uniques), dtype=bool)
+        for j, k in enumerate(uniques):
+            k = str(k)
+            code = self.codes.get(k)
+            if code is None:
+                code = len(self.keys)
+                self.codes[k] = code
+                self.keys.append(k)
+                new_local[j] = True
+            mapping[j] = code
+        codes = mapping[local]
+        first = np.zeros(len(codes), dtype=bool)
+        if new_local.any():
+            _, first_pos = np.unique(local, return_index=True)
+            first[first_pos[new_local]] = True
+        return codes, first
+
+
+class SequenceBuilder:
+    """Collect whole sequences (MPD playlists) one at a time.
+
+    Track attributes (name, artist) are taken from a track's first occurrence.
+    """
+
+    def __init__(self, *, drop_empty: bool = False) -> None:
+        self.drop_empty = drop_empty
+        self.tracks = KeyIndex()
+        self.attrs: dict[str, list[Any]] = {"track_name": [], "artist_id": [], "artist_name": []}
+        self._indices: list[np.ndarray] = []
+        self._lengths: list[int] = []
+        self._seq_ids: dict[str, int] = {}
+        self.dropped_empty = 0
+
+    def add(
+        self,
+        seq_id: str,
+        track_keys: Sequence[str],
+        *,
+        track_names: Sequence[Any] | None = None,
+        artist_ids: Sequence[Any] | None = None,
+        artist_names: Sequence[Any] | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> None:
+        where = where or {}
+        if seq_id in self._seq_ids:
+            raise DuplicateError(
+                f"expected unique sequence ids, found {seq_id!r} a second time",
+                fix="remove the repeated playlist or give it a distinct id",
+                **where,
+            )
+        if len(track_keys) == 0:
+            if self.drop_empty:
+                self.dropped_empty += 1
+                return
+            raise EmptySequenceError(
+                "expected at least one track, found an empty sequence",
+                fix="remove the empty playlist or pass --drop-empty (drop_empty=True) to skip it",
+                **where,
+            )
+        self._seq_ids[seq_id] = len(self._seq_ids)
+        codes, new = self.tracks.encode(track_keys)
+        if new.any():
+            for name, vals in (
+                ("track_name", track_names),
+                ("artist_id", artist_ids),
+                ("artist_name", artist_names),
+            ):
+                if vals is None:
+                    self.attrs[name].extend([None] * int(new.sum()))
+                else:
+                    self.attrs[name].extend(vals[i] for i in np.flatnonzero(new))
+        self._indices.append(codes.astype(np.int64))
+        self._lengths.append(len(codes))
+
+    def build(self, source: dict[str, Any]) -> Dataset:
+        return finish_dataset(
+            track_ids=self.tracks.keys,
+            indptr=np.concatenate([[0], np.cumsum(self._lengths, dtype=np.int64)]),
+            indices=np.concatenate(self._indices) if self._indices else np.zeros(0, np.int64),
+            sequence_ids=np.asarray(list(self._seq_ids), dtype=object),
+            track_attrs=self.attrs,
+            source=source,
+        )
+
+
+def assemble_entries(
+    seq_codes: np.ndarray,
+    order: np.ndarray,
+    track_codes: np.ndarray,
+    lines: np.ndarray,
+    n_sequences: int,
+    *,
+    path: str | None = None,
+    order_field: str = "position",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sort long-format entries by (sequence, order); return (permutation, indptr).
+
+    Raises DuplicateError naming both lines if a sequence repeats a position.
+    """
+    perm = np.lexsort((lines, order, seq_codes))
+    s, o = seq_codes[perm], order[perm]
+    dup = np.flatnonzero((s[1:] == s[:-1]) & (o[1:] == o[:-1]))
+    if len(dup):
+        a, b = lines[perm[dup[0]]], lines[perm[dup[0] + 1]]
+        raise DuplicateError(
+            f"expected each {order_field} once per sequence, found {order_field} "
+            f"{o[dup[0]]} on line {a} and again",
+            path=path,
+            line=int(b),
+            field=order_field,
+            fix=f"remove the duplicated row or renumber the {order_field}s of that sequence",
+        )
+    lengths = np.bincount(seq_codes, minlength=n_sequences)
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return perm, indptr
+
+
+def finish_dataset(
+    *,
+    track_ids: Sequence[str],
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    sequence_ids: np.ndarray,
+    track_attrs: dict[str, Sequence[Any]] | None = None,
+    timestamps: np.ndarray | None = None,
+    skipped: np.ndarray | None = None,
+    source: dict[str, Any] | None = None,
+) -> Dataset:
+    """Make a validated Dataset with the always-available global popularity group."""
+    n_tracks = len(track_ids)
+    attrs = track_attrs or {}
+    artist_names = attrs.get("artist_name")
+    artist_ids = attrs.get("artist_id")
+    if artist_names is not None:
+        # An artist id is the source's own id where it has one, else the normalised name.
+        artist_ids = [
+            aid if aid is not None else normalise_name(an)
+            for aid, an in zip(
+                artist_ids if artist_ids is not None else [None] * n_tracks,
+                artist_names,
+                strict=True,
+            )
+        ]
+    tracks = make_tracks_table(
+        track_ids,
+        track_names=attrs.get("track_name"),
+        artist_ids=artist_ids,
+        artist_names=artist_names,
+    )
+    dtype = np.int32 if n_tracks < 2**31 - 1 else np.int64
+    ds = Dataset(
+        tracks=tracks,
+        indptr=np.asarray(indptr, dtype=np.int64),
+        indices=np.asarray(indices, dtype=dtype),
+        sequence_ids=np.asarray(sequence_ids, dtype=object),
+        timestamps=timestamps,
+        skipped=skipped,
+        source=dict(source or {}),
+    )
+    ds.features["popularity"] = popularity_group(ds.occurrences(), ds.n_sequences)
+    return ds.validate()

@@ -1,0 +1,563 @@
+"""The songspace dataset: tracks, sequences in CSR form, feature groups (SPEC §1).
+
+On disk a dataset is a directory::
+
+    manifest.json          format version, source, counts, feature-group columns
+    tracks.parquet         one row per track (track_id unique)
+    sequences.parquet      sequence_id, length (CSR indptr = cumulative lengths)
+    entries.parquet        track index per entry [, timestamp, skipped]
+    features/<group>.parquet   group columns (float32 in [0, 1]) + "known:<column>" booleans
+
+It is written atomically (temporary directory, then rename).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from songspace._util import atomic_directory
+from songspace.errors import DatasetFormatError, InvalidValueError, ParameterError
+
+FORMAT_NAME = "songspace-dataset"
+FORMAT_VERSION = 1
+
+TRACK_COLUMNS = ("track_id", "track_name", "artist_id", "artist_name", "genre", "genres")
+KNOWN_PREFIX = "known:"
+
+
+@dataclass
+class FeatureGroup:
+    """A block of track features scaled to [0, 1] with a known-mask (MUSIG Table 1).
+
+    ``values[i, j]`` is meaningful only where ``known[i, j]``; unknown cells hold 0
+    and are never filled with invented values. ``scaling`` records, per column,
+    the raw ``[low, high]`` range mapped onto [0, 1], so new tracks can be scaled
+    identically.
+    """
+
+    name: str
+    columns: list[str]
+    values: np.ndarray
+    known: np.ndarray
+    scaling: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return len(self.columns)
+
+    @property
+    def known_tracks(self) -> np.ndarray:
+        """Boolean per track: every column of the group is known."""
+        return self.known.all(axis=1)
+
+    def coverage(self) -> float:
+        """Share of tracks whose group is fully known."""
+        n = self.values.shape[0]
+        return float(self.known_tracks.sum() / n) if n else 0.0
+
+    def column_coverage(self) -> dict[str, float]:
+        n = max(self.values.shape[0], 1)
+        return {c: float(k) / n for c, k in zip(self.columns, self.known.sum(axis=0), strict=True)}
+
+    def validate(self, n_tracks: int, where: str = "feature group") -> None:
+        place = f"{where} '{self.name}'"
+        if self.values.ndim != 2 or self.values.shape != (n_tracks, len(self.columns)):
+            raise DatasetFormatError(
+                f"expected values of shape ({n_tracks}, {len(self.columns)}), "
+                f"found {self.values.shape}",
+                record=place,
+                fix="build feature groups with one row per track and one column per name",
+            )
+        if self.known.shape != self.values.shape or self.known.dtype != np.bool_:
+            raise DatasetFormatError(
+                f"expected a boolean known-mask of shape {self.values.shape}, found "
+                f"{self.known.dtype} {self.known.shape}",
+                record=place,
+                fix="pass known as a boolean array shaped like values",
+            )
+        if not np.isfinite(self.values).all():
+            raise InvalidValueError(
+                "expected finite values, found NaN or inf",
+                record=place,
+                fix="mark missing values unknown instead of storing NaN",
+            )
+        kv = self.values[self.known]
+        if kv.size and (kv.min() < 0.0 or kv.max() > 1.0):
+            raise InvalidValueError(
+                f"expected known values in [0, 1], found range [{kv.min()}, {kv.max()}]",
+                record=place,
+                fix="scale the group with songspace.data.features.scale_columns",
+            )
+        if np.any(self.values[~self.known] != 0.0):
+            raise InvalidValueError(
+                "expected 0 in every unknown cell, found non-zero values",
+                record=place,
+                fix="zero the values where known is False",
+            )
+
+
+@dataclass
+class Dataset:
+    """Tracks plus ordered sequences (playlists or sessions) in CSR form.
+
+    Sequence ``s`` is ``indices[indptr[s]:indptr[s + 1]]``, track indices into
+    ``tracks`` (whose row order is the track vocabulary every embedding aligns
+    to). ``timestamps`` (int64 seconds) and ``skipped`` (bool) are optional
+    per-entry arrays.
+    """
+
+    tracks: pd.DataFrame
+    indptr: np.ndarray
+    indices: np.ndarray
+    sequence_ids: np.ndarray
+    timestamps: np.ndarray | None = None
+    skipped: np.ndarray | None = None
+    features: dict[str, FeatureGroup] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_tracks(self) -> int:
+        return len(self.tracks)
+
+    @property
+    def n_sequences(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def n_entries(self) -> int:
+        return int(self.indptr[-1])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    @property
+    def track_ids(self) -> np.ndarray:
+        return self.tracks["track_id"].to_numpy()
+
+    def sequence(self, s: int) -> np.ndarray:
+        return self.indices[self.indptr[s] : self.indptr[s + 1]]
+
+    def track_index(self) -> dict[str, int]:
+        """Map track id -> row in the vocabulary."""
+        return {t: i for i, t in enumerate(self.tracks["track_id"].tolist())}
+
+    def sequence_of_entry(self) -> np.ndarray:
+        """For each entry, the index of its sequence."""
+        return np.repeat(np.arange(self.n_sequences, dtype=np.int64), self.lengths)
+
+    def occurrences(self) -> np.ndarray:
+        """Number of distinct sequences containing each track (global popularity count)."""
+        seq = self.sequence_of_entry()
+        key = np.unique(seq * np.int64(self.n_tracks) + self.indices.astype(np.int64))
+        return np.bincount(key % self.n_tracks, minlength=self.n_tracks).astype(np.int64)
+
+    def play_counts(self) -> np.ndarray:
+        """Number of entries (plays, playlist slots) of each track."""
+        return np.bincount(self.indices, minlength=self.n_tracks).astype(np.int64)
+
+    # -------------------------------------------------------------- validation
+    def validate(self) -> Dataset:
+        """Check shapes, ranges and uniqueness; raise DatasetFormatError on the first problem."""
+        n_tracks = self.n_tracks
+        for col in ("track_id",):
+            if col not in self.tracks.columns:
+                raise DatasetFormatError(
+                    f"expected a '{col}' column in the tracks table, found columns "
+                    f"{list(self.tracks.columns)}",
+                    field=col,
+                    fix="build the tracks table with a readers in songspace.data",
+                )
+        dup = self.tracks["track_id"].duplicated()
+        if dup.any():
+            first = self.tracks["track_id"][dup].iloc[0]
+            raise DatasetFormatError(
+                f"expected unique track ids, found {int(dup.sum())} duplicates "
+                f"(first: {first!r})",
+                field="track_id",
+                fix="merge duplicate track rows before building the dataset",
+            )
+        ip = self.indptr
+        if ip.ndim != 1 or len(ip) < 1 or ip[0] != 0 or np.any(np.diff(ip) < 0):
+            raise DatasetFormatError(
+                "expected indptr to start at 0 and never decrease",
+                field="indptr",
+                fix="rebuild the sequences",
+            )
+        if ip[-1] != len(self.indices):
+            raise DatasetFormatError(
+                f"expected indptr[-1] == len(indices), found {ip[-1]} != {len(self.indices)}",
+                field="indices",
+                fix="rebuild the sequences",
+            )
+        if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= n_tracks):
+            raise DatasetFormatError(
+                f"expected track indices in [0, {n_tracks}), found range "
+                f"[{self.indices.min()}, {self.indices.max()}]",
+                field="indices",
+                fix="rebuild the sequences against this tracks table",
+            )
+        if len(self.sequence_ids) != self.n_sequences:
+            raise DatasetFormatError(
+                f"expected {self.n_sequences} sequence ids, found {len(self.sequence_ids)}",
+                field="sequence_id",
+                fix="rebuild the sequences",
+            )
+        empty = np.flatnonzero(np.diff(ip) == 0)
+        if len(empty):
+            raise DatasetFormatError(
+                f"expected every sequence to hold at least one track, found {len(empty)} empty "
+                f"(first: {self.sequence_ids[empty[0]]!r})",
+                field="sequences",
+                fix="drop empty sequences",
+            )
+        for name, arr in (("timestamps", self.timestamps), ("skipped", self.skipped)):
+            if arr is not None and len(arr) != len(self.indices):
+                raise DatasetFormatError(
+                    f"expected one {name} value per entry ({len(self.indices)}), found {len(arr)}",
+                    field=name,
+                    fix="rebuild the sequences",
+                )
+        for name, group in self.features.items():
+            if name != group.name:
+                raise DatasetFormatError(
+                    f"expected feature group key {name!r} to equal its name, found {group.name!r}",
+                    field="features",
+                    fix="key feature groups by their name",
+                )
+            group.validate(n_tracks)
+        return self
+
+    # ----------------------------------------------------------------- subsets
+    def subset(
+        self,
+        sequences: np.ndarray | Sequence[int],
+        *,
+        drop_tracks: np.ndarray | Sequence[int] | None = None,
+        name: str | None = None,
+    ) -> Dataset:
+        """A dataset over the same track vocabulary holding only ``sequences``.
+
+        ``drop_tracks`` removes every occurrence of those tracks (cold-start
+        split); sequences left empty are dropped. The global-popularity column is
+        recomputed from the retained sequences, so a training view never counts
+        held-out playlists.
+        """
+        seqs = np.asarray(sequences, dtype=np.int64)
+        if seqs.size and (seqs.min() < 0 or seqs.max() >= self.n_sequences):
+            raise ParameterError(
+                "sequences", f"`0 <= index < {self.n_sequences}`", int(seqs.max())
+            )
+        lengths = self.lengths[seqs]
+        starts = self.indptr[seqs]
+        entry = _ranges(starts, lengths)
+        keep = np.ones(len(entry), dtype=bool)
+        if drop_tracks is not None and len(drop_tracks):
+            drop = np.zeros(self.n_tracks, dtype=bool)
+            drop[np.asarray(drop_tracks, dtype=np.int64)] = True
+            keep = ~drop[self.indices[entry]]
+        seq_of = np.repeat(np.arange(len(seqs)), lengths)[keep]
+        new_len = np.bincount(seq_of, minlength=len(seqs))
+        nonempty = new_len > 0
+        entry = entry[keep]
+        indptr = np.concatenate([[0], np.cumsum(new_len[nonempty])]).astype(np.int64)
+        out = Dataset(
+            tracks=self.tracks,
+            indptr=indptr,
+            indices=self.indices[entry],
+            sequence_ids=self.sequence_ids[seqs[nonempty]],
+            timestamps=None if self.timestamps is None else self.timestamps[entry],
+            skipped=None if self.skipped is None else self.skipped[entry],
+            features=dict(self.features),
+            source={**self.source, "subset_of": self.source.get("name"), "subset": name},
+        )
+        if "popularity" in self.features:
+            from songspace.data.features import with_global_popularity
+
+            out.features["popularity"] = with_global_popularity(
+                self.features["popularity"], out.occurrences(), out.n_sequences
+            )
+        return out
+
+    # ---------------------------------------------------------------- summary
+    def summary(self) -> dict[str, Any]:
+        """Counts, sequence-length statistics and feature coverage."""
+        lengths = self.lengths
+        return {
+            "source": self.source.get("name", "unknown"),
+            "tracks": self.n_tracks,
+            "sequences": self.n_sequences,
+            "entries": self.n_entries,
+            "tracks_in_sequences": int(np.count_nonzero(self.play_counts())),
+            "length_min": int(lengths.min()) if len(lengths) else 0,
+            "length_median": float(np.median(lengths)) if len(lengths) else 0.0,
+            "length_mean": float(lengths.mean()) if len(lengths) else 0.0,
+            "length_max": int(lengths.max()) if len(lengths) else 0,
+            "has_timestamps": self.timestamps is not None,
+            "has_skips": self.skipped is not None,
+            "artists": int(self.tracks["artist_id"].nunique())
+            if "artist_id" in self.tracks
+            else 0,
+            "coverage": {
+                name: {"dim": g.dim, "coverage": g.coverage(), "columns": g.column_coverage()}
+                for name, g in self.features.items()
+            },
+        }
+
+    # -------------------------------------------------------------------- I/O
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the dataset directory atomically and return its path."""
+        self.validate()
+        path = Path(path)
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            pq.write_table(_tracks_to_arrow(self.tracks), tmp / "tracks.parquet")
+            pq.write_table(
+                pa.table(
+                    {
+                        "sequence_id": pa.array([str(s) for s in self.sequence_ids], pa.string()),
+                        "length": pa.array(self.lengths.astype(np.int64)),
+                    }
+                ),
+                tmp / "sequences.parquet",
+            )
+            entries = {"track": pa.array(self.indices)}
+            if self.timestamps is not None:
+                entries["timestamp"] = pa.array(self.timestamps.astype(np.int64))
+            if self.skipped is not None:
+                entries["skipped"] = pa.array(self.skipped.astype(bool))
+            pq.write_table(pa.table(entries), tmp / "entries.parquet")
+            (tmp / "features").mkdir()
+            for name, g in self.features.items():
+                cols = {c: pa.array(g.values[:, j]) for j, c in enumerate(g.columns)}
+                cols.update({KNOWN_PREFIX + c: pa.array(g.known[:, j]) for j, c in enumerate(g.columns)})
+                pq.write_table(pa.table(cols), tmp / "features" / f"{name}.parquet")
+            manifest = {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "source": _jsonable(self.source),
+                "counts": {
+                    "tracks": self.n_tracks,
+                    "sequences": self.n_sequences,
+                    "entries": self.n_entries,
+                },
+                "index_dtype": str(self.indices.dtype),
+                "feature_groups": {
+                    name: {"columns": g.columns, "scaling": g.scaling}
+                    for name, g in self.features.items()
+                },
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Dataset:
+        """Read a dataset directory written by :meth:`save`, checking version and shapes."""
+        path = Path(path)
+        mpath = path / "manifest.json"
+        if not path.is_dir():
+            raise DatasetFormatError(
+                "expected a dataset directory, found nothing there"
+                if not path.exists()
+                else "expected a dataset directory, found a file",
+                path=path,
+                fix="create one with `songspace prepare ... -o DIR`",
+            )
+        if not mpath.is_file():
+            raise DatasetFormatError(
+                "expected manifest.json in the dataset directory, found none",
+                path=path,
+                fix="point to a directory written by `songspace prepare`",
+            )
+        try:
+            manifest = json.loads(mpath.read_text())
+        except json.JSONDecodeError as exc:
+            raise DatasetFormatError(
+                f"expected valid JSON, found a syntax error ({exc.msg})",
+                path=mpath,
+                line=exc.lineno,
+                fix="re-create the dataset with `songspace prepare`",
+            ) from exc
+        if manifest.get("format") != FORMAT_NAME:
+            raise DatasetFormatError(
+                f"expected format {FORMAT_NAME!r}, found {manifest.get('format')!r}",
+                path=mpath,
+                field="format",
+                fix="point to a directory written by `songspace prepare`",
+            )
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise DatasetFormatError(
+                f"expected format_version {FORMAT_VERSION}, found {version!r}",
+                path=mpath,
+                field="format_version",
+                fix="re-create the dataset with this songspace version's `songspace prepare`",
+            )
+        tracks = _read_parquet(path / "tracks.parquet").to_pandas()
+        seqs = _read_parquet(path / "sequences.parquet")
+        entries = _read_parquet(path / "entries.parquet")
+        lengths = seqs.column("length").to_numpy().astype(np.int64)
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        features = {}
+        for name, info in manifest.get("feature_groups", {}).items():
+            table = _read_parquet(path / "features" / f"{name}.parquet")
+            cols = list(info["columns"])
+            missing = [c for c in cols if c not in table.column_names]
+            if missing:
+                raise DatasetFormatError(
+                    f"expected columns {missing} listed in the manifest, found "
+                    f"{table.column_names}",
+                    path=path / "features" / f"{name}.parquet",
+                    fix="re-create the dataset",
+                )
+            values = np.column_stack(
+                [table.column(c).to_numpy().astype(np.float32) for c in cols]
+            ) if cols else np.zeros((table.num_rows, 0), np.float32)
+            known = np.column_stack(
+                [table.column(KNOWN_PREFIX + c).to_numpy().astype(bool) for c in cols]
+            ) if cols else np.zeros((table.num_rows, 0), bool)
+            features[name] = FeatureGroup(name, cols, values, known, dict(info.get("scaling", {})))
+        ds = cls(
+            tracks=_normalise_tracks(tracks),
+            indptr=indptr,
+            indices=entries.column("track").to_numpy(),
+            sequence_ids=np.asarray(seqs.column("sequence_id").to_pylist(), dtype=object),
+            timestamps=entries.column("timestamp").to_numpy()
+            if "timestamp" in entries.column_names
+            else None,
+            skipped=entries.column("skipped").to_numpy(zero_copy_only=False).astype(bool)
+            if "skipped" in entries.column_names
+            else None,
+            features=features,
+            source=manifest.get("source", {}),
+        )
+        counts = manifest.get("counts", {})
+        for key, actual in (
+            ("tracks", ds.n_tracks),
+            ("sequences", ds.n_sequences),
+            ("entries", ds.n_entries),
+        ):
+            if counts.get(key) != actual:
+                raise DatasetFormatError(
+                    f"expected {counts.get(key)} {key} (manifest), found {actual} in the files",
+                    path=mpath,
+                    field=f"counts.{key}",
+                    fix="the directory was modified or partly copied; re-create it",
+                )
+        try:
+            return ds.validate()
+        except DatasetFormatError as exc:
+            raise DatasetFormatError(exc.detail, path=path, record=exc.record,
+                                     field=exc.field, fix=exc.fix) from exc
+
+
+# --------------------------------------------------------------------- helpers
+def make_tracks_table(
+    track_ids: Sequence[str],
+    *,
+    track_names: Sequence[str | None] | None = None,
+    artist_ids: Sequence[str | None] | None = None,
+    artist_names: Sequence[str | None] | None = None,
+    genres: Sequence[Sequence[str]] | None = None,
+    primary: Sequence[str | None] | None = None,
+) -> pd.DataFrame:
+    """Build a tracks table with the standard columns (missing ones filled with None)."""
+    n = len(track_ids)
+
+    def col(x):
+        return [None] * n if x is None else list(x)
+
+    gl = [list(g) for g in genres] if genres is not None else [[] for _ in range(n)]
+    prim = col(primary) if primary is not None else [g[0] if g else None for g in gl]
+    return _normalise_tracks(
+        pd.DataFrame(
+            {
+                "track_id": [str(t) for t in track_ids],
+                "track_name": col(track_names),
+                "artist_id": col(artist_ids),
+                "artist_name": col(artist_names),
+                "genre": prim,
+                "genres": gl,
+            }
+        )
+    )
+
+
+def _normalise_tracks(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    for c in TRACK_COLUMNS:
+        if c not in df.columns:
+            df[c] = [[] for _ in range(len(df))] if c == "genres" else None
+    df["genres"] = [list(g) if g is not None and not _is_missing(g) else [] for g in df["genres"]]
+    for c in ("track_id", "track_name", "artist_id", "artist_name", "genre"):
+        df[c] = df[c].astype(object).where(df[c].notna(), None)
+    extra = [c for c in df.columns if c not in TRACK_COLUMNS]
+    return df[list(TRACK_COLUMNS) + extra].reset_index(drop=True)
+
+
+def _is_missing(x: Any) -> bool:
+    if isinstance(x, float):
+        return math.isnan(x)
+    return False
+
+
+def _tracks_to_arrow(df: pd.DataFrame) -> pa.Table:
+    arrays = {}
+    for c in df.columns:
+        if c == "genres":
+            arrays[c] = pa.array([list(g) for g in df[c]], pa.list_(pa.string()))
+        elif df[c].dtype == object:
+            arrays[c] = pa.array([None if v is None else str(v) for v in df[c]], pa.string())
+        else:
+            arrays[c] = pa.array(df[c].to_numpy())
+    return pa.table(arrays)
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    if not path.is_file():
+        raise DatasetFormatError(
+            "expected this file in the dataset directory, found none",
+            path=path,
+            fix="the directory is incomplete; re-create it with `songspace prepare`",
+        )
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetFormatError(
+            f"expected a readable Parquet file, found an error ({exc})",
+            path=path,
+            fix="the file is damaged; re-create the dataset",
+        ) from exc
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, s + n)`` for each (s, n), vectorised."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

@@ -1,0 +1,174 @@
+"""Feature groups of MUSIG Table 1: genre, popularity, audio, acoustic (SPEC §1).
+
+Every group is float32 in [0, 1] with a known-mask; nothing missing is filled in.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from songspace.data.dataset import FeatureGroup
+from songspace.errors import ParameterError
+
+#: The Spotify audio descriptors shared by the 114k track table and the artist table.
+AUDIO_COLUMNS = (
+    "danceability",
+    "energy",
+    "key",
+    "loudness",
+    "mode",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+)
+
+#: Fixed raw ranges for the Spotify descriptors (values outside are clipped), so a
+#: track's scaled value does not depend on which other tracks are in the dataset.
+KNOWN_RANGES: dict[str, tuple[float, float]] = {
+    "danceability": (0.0, 1.0),
+    "energy": (0.0, 1.0),
+    "key": (0.0, 11.0),
+    "loudness": (-60.0, 0.0),
+    "mode": (0.0, 1.0),
+    "speechiness": (0.0, 1.0),
+    "acousticness": (0.0, 1.0),
+    "instrumentalness": (0.0, 1.0),
+    "liveness": (0.0, 1.0),
+    "valence": (0.0, 1.0),
+    "tempo": (0.0, 250.0),
+    "popularity": (0.0, 100.0),
+    "us_popularity_estimate": (0.0, 100.0),
+}
+
+
+def scale_columns(
+    name: str,
+    columns: Sequence[str],
+    raw: np.ndarray,
+    ranges: Mapping[str, Sequence[float]] | None = None,
+) -> FeatureGroup:
+    """Scale raw values (NaN = unknown) to [0, 1] per column.
+
+    A column's range comes from ``ranges``, else :data:`KNOWN_RANGES`, else the
+    min and max of its known values. A track is known per column where its raw
+    value is not NaN.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim != 2 or raw.shape[1] != len(columns):
+        raise ParameterError(
+            "raw", f"`raw.shape[1] == len(columns) == {len(columns)}`", raw.shape
+        )
+    known = ~np.isnan(raw)
+    values = np.zeros(raw.shape, dtype=np.float32)
+    scaling: dict[str, list[float]] = {}
+    for j, col in enumerate(columns):
+        k = known[:, j]
+        if ranges is not None and col in ranges:
+            lo, hi = (float(v) for v in ranges[col])
+        elif col in KNOWN_RANGES:
+            lo, hi = KNOWN_RANGES[col]
+        elif k.any():
+            lo, hi = float(raw[k, j].min()), float(raw[k, j].max())
+        else:
+            lo, hi = 0.0, 1.0
+        scaling[col] = [lo, hi]
+        span = hi - lo
+        col_values = (raw[k, j] - lo) / span if span > 0 else np.zeros(int(k.sum()))
+        values[k, j] = np.clip(col_values, 0.0, 1.0)
+    return FeatureGroup(name, list(columns), values, known, scaling)
+
+
+def top_genres(genre_lists: Sequence[Sequence[str]], weights: np.ndarray | None, top_g: int) -> list[str]:
+    """The ``top_g`` genres carried by the most (weighted) tracks; ties by name."""
+    counts: Counter[str] = Counter()
+    for i, gl in enumerate(genre_lists):
+        w = 1 if weights is None else int(weights[i])
+        for g in set(gl):
+            counts[g] += w
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [g for g, _ in ranked[:top_g]]
+
+
+def genre_group(
+    genre_lists: Sequence[Sequence[str]], weights: np.ndarray | None = None, top_g: int = 50
+) -> FeatureGroup:
+    """Multi-hot over the top-G genres plus an ``other`` column (MUSIG Table 1).
+
+    Genres rank by the summed ``weights`` (playlist occurrences) of the tracks
+    carrying them. A track with genres is known; if none of its genres is in the
+    top G, ``other`` is set. Tracks without any genre are unknown.
+    """
+    if top_g < 1:
+        raise ParameterError("top_g", "`top_g >= 1`", top_g)
+    top = top_genres(genre_lists, weights, top_g)
+    pos = {g: j for j, g in enumerate(top)}
+    n = len(genre_lists)
+    values = np.zeros((n, len(top) + 1), dtype=np.float32)
+    has = np.zeros(n, dtype=bool)
+    for i, gl in enumerate(genre_lists):
+        if not gl:
+            continue
+        has[i] = True
+        hit = [pos[g] for g in gl if g in pos]
+        if hit:
+            values[i, hit] = 1.0
+        else:
+            values[i, -1] = 1.0
+    columns = [f"genre:{g}" for g in top] + ["genre:other"]
+    known = np.repeat(has[:, None], len(columns), axis=1)
+    return FeatureGroup("genre", columns, values, known, {})
+
+
+def primary_genres(genre_lists: Sequence[Sequence[str]], weights: np.ndarray | None = None) -> list[str | None]:
+    """Each track's primary genre: its genre carried by the most (weighted) tracks."""
+    counts: Counter[str] = Counter()
+    for i, gl in enumerate(genre_lists):
+        w = 1 if weights is None else int(weights[i])
+        for g in set(gl):
+            counts[g] += w
+    return [min(gl, key=lambda g: (-counts[g], g)) if gl else None for gl in genre_lists]
+
+
+def global_popularity(occurrences: np.ndarray, n_sequences: int) -> np.ndarray:
+    """log(1 + count) / log(1 + n_sequences): log-scaled share of sequences holding a track."""
+    denom = np.log1p(max(n_sequences, 1))
+    return (np.log1p(occurrences.astype(np.float64)) / denom).astype(np.float32)
+
+
+def popularity_group(
+    occurrences: np.ndarray,
+    n_sequences: int,
+    source_popularity: np.ndarray | None = None,
+    source_column: str = "source",
+    source_range: tuple[float, float] = (0.0, 100.0),
+) -> FeatureGroup:
+    """Global popularity (always known) plus the source's own popularity column if any."""
+    g = global_popularity(occurrences, n_sequences)[:, None]
+    if source_popularity is None:
+        values = g
+        known = np.ones_like(values, dtype=bool)
+        return FeatureGroup("popularity", ["global"], values, known, {"global": [0.0, 1.0]})
+    src = scale_columns(
+        "popularity", [source_column], np.asarray(source_popularity, dtype=np.float64)[:, None],
+        {source_column: source_range},
+    )
+    values = np.concatenate([g, src.values], axis=1)
+    known = np.concatenate([np.ones_like(g, dtype=bool), src.known], axis=1)
+    return FeatureGroup(
+        "popularity", ["global", source_column], values, known,
+        {"global": [0.0, 1.0], **src.scaling},
+    )
+
+
+def with_global_popularity(group: FeatureGroup, occurrences: np.ndarray, n_sequences: int) -> FeatureGroup:
+    """A copy of a popularity group with its ``global`` column recomputed."""
+    values = group.values.copy()
+    if "global" in group.columns:
+        values[:, group.columns.index("global")] = global_popularity(occurrences, n_sequences)
+    return FeatureGroup(group.name, list(group.columns), values, group.known.copy(), dict(group.scaling))
