@@ -188,6 +188,7 @@ def finish_dataset(
         track_names=attrs.get("track_name"),
         artist_ids=artist_ids,
         artist_names=artist_names,
+        genres=attrs.get("genres"),
     )
     dtype = np.int32 if n_tracks < 2**31 - 1 else np.int64
     ds = Dataset(

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import scipy.sparse as sp
 
 from songspace._util import atomic_directory
 from songspace.errors import DatasetFormatError, InvalidValueError, ParameterError
@@ -160,9 +161,18 @@ class Dataset:
 
     def occurrences(self) -> np.ndarray:
         """Number of distinct sequences containing each track (global popularity count)."""
-        seq = self.sequence_of_entry()
-        key = np.unique(seq * np.int64(self.n_tracks) + self.indices.astype(np.int64))
-        return np.bincount(key % self.n_tracks, minlength=self.n_tracks).astype(np.int64)
+        return np.bincount(self.incidence().indices, minlength=self.n_tracks).astype(np.int64)
+
+    def incidence(self) -> sp.csr_matrix:
+        """Binary sequence-by-track matrix X (a track repeated in a sequence counts once)."""
+        x = sp.csr_matrix(
+            (np.ones(len(self.indices), dtype=np.float32), self.indices, self.indptr),
+            shape=(self.n_sequences, self.n_tracks),
+            copy=True,  # sum_duplicates sorts in place; never reorder the sequences
+        )
+        x.sum_duplicates()
+        x.data[:] = 1.0
+        return x
 
     def play_counts(self) -> np.ndarray:
         """Number of entries (plays, playlist slots) of each track."""
@@ -430,7 +440,7 @@ class Dataset:
             ) if cols else np.zeros((table.num_rows, 0), bool)
             features[name] = FeatureGroup(name, cols, values, known, dict(info.get("scaling", {})))
         ds = cls(
-            tracks=_normalise_tracks(tracks),
+            tracks=normalise_tracks(tracks),
             indptr=indptr,
             indices=entries.column("track").to_numpy(),
             sequence_ids=np.asarray(seqs.column("sequence_id").to_pylist(), dtype=object),
@@ -481,7 +491,7 @@ def make_tracks_table(
 
     gl = [list(g) for g in genres] if genres is not None else [[] for _ in range(n)]
     prim = col(primary) if primary is not None else [g[0] if g else None for g in gl]
-    return _normalise_tracks(
+    return normalise_tracks(
         pd.DataFrame(
             {
                 "track_id": [str(t) for t in track_ids],
@@ -495,19 +505,22 @@ def make_tracks_table(
     )
 
 
-def _normalise_tracks(df: pd.DataFrame) -> pd.DataFrame:
+def normalise_tracks(df: pd.DataFrame) -> pd.DataFrame:
+    """The standard column set and order; text columns as objects with None for missing."""
     df = df.copy()
     for c in TRACK_COLUMNS:
         if c not in df.columns:
             df[c] = [[] for _ in range(len(df))] if c == "genres" else None
     df["genres"] = [list(g) if g is not None and not _is_missing(g) else [] for g in df["genres"]]
     for c in ("track_id", "track_name", "artist_id", "artist_name", "genre"):
-        df[c] = df[c].astype(object).where(df[c].notna(), None)
+        df[c] = pd.Series([None if _is_missing(v) else v for v in df[c]], dtype=object)
     extra = [c for c in df.columns if c not in TRACK_COLUMNS]
     return df[list(TRACK_COLUMNS) + extra].reset_index(drop=True)
 
 
 def _is_missing(x: Any) -> bool:
+    if x is None or x is pd.NA:
+        return True
     if isinstance(x, float):
         return math.isnan(x)
     return False
@@ -518,8 +531,8 @@ def _tracks_to_arrow(df: pd.DataFrame) -> pa.Table:
     for c in df.columns:
         if c == "genres":
             arrays[c] = pa.array([list(g) for g in df[c]], pa.list_(pa.string()))
-        elif df[c].dtype == object:
-            arrays[c] = pa.array([None if v is None else str(v) for v in df[c]], pa.string())
+        elif not pd.api.types.is_numeric_dtype(df[c].dtype):
+            arrays[c] = pa.array([None if _is_missing(v) else str(v) for v in df[c]], pa.string())
         else:
             arrays[c] = pa.array(df[c].to_numpy())
     return pa.table(arrays)

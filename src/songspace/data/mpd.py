@@ -129,9 +129,8 @@ def read_mpd(
     Artist ids come from ``artist_uri`` when present, else the normalised artist name.
     """
     builder = SequenceBuilder(drop_empty=drop_empty)
-    n_files = set()
+    n_files = len(list_slices(path))
     for name, i, pl in iter_playlists(path, progress=progress):
-        n_files.add(name)
         record = f"playlist {i}"
         if not isinstance(pl, dict):
             raise FormatError(
@@ -173,5 +172,5 @@ def read_mpd(
     if builder.dropped_empty:
         logger.warning("dropped %d empty playlists", builder.dropped_empty)
     return builder.build(
-        {"name": "mpd", "path": str(path), "files": len(n_files), "dropped_empty": builder.dropped_empty}
+        {"name": "mpd", "path": str(path), "files": n_files, "dropped_empty": builder.dropped_empty}
     )

@@ -1,0 +1,288 @@
+"""The ``songspace`` command line: thin wrappers over the library's public functions."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from songspace.errors import ParameterError, SongspaceError
+
+app = typer.Typer(
+    name="songspace",
+    help="Learn, evaluate and tune track embeddings for music recommendation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+prepare_app = typer.Typer(
+    help="Read playlists or listening logs (+ metadata) into a dataset directory.",
+    no_args_is_help=True,
+)
+app.add_typer(prepare_app, name="prepare")
+
+out_console = Console()
+err_console = Console(stderr=True)
+_state: dict[str, bool] = {"progress": True}
+
+
+@app.callback()
+def _main(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
+) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logger = logging.getLogger("songspace")
+    logger.handlers.clear()
+    logger.addHandler(RichHandler(console=err_console, show_time=False, show_path=False))
+    logger.setLevel(level)
+    logger.propagate = False
+    _state["progress"] = not (no_progress or quiet)
+
+
+def parse_mapping(items: list[str] | None, option: str) -> dict[str, str]:
+    """Parse repeated ``name=column`` options into a dict."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, column = item.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise ParameterError(option, f"`{option} NAME=COLUMN`", item,
+                                 fix=f"write it like {option} sequence_id=session")
+        out[name.strip()] = column.strip()
+    return out
+
+
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory (must not exist).")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")]
+TracksOpt = Annotated[Path | None, typer.Option("--tracks", help="Track metadata CSV/Parquet (e.g. the 114k Spotify tracks table).")]
+ArtistsOpt = Annotated[Path | None, typer.Option("--artists", help="Artist metadata CSV/Parquet (e.g. data_w_genres.csv).")]
+TrackMapOpt = Annotated[list[str] | None, typer.Option("--track-map", help="Track metadata column mapping FIELD=COLUMN (repeatable).")]
+ArtistMapOpt = Annotated[list[str] | None, typer.Option("--artist-map", help="Artist metadata column mapping FIELD=COLUMN (repeatable).")]
+StrictOpt = Annotated[bool, typer.Option("--strict-duplicates", help="Fail on track rows that disagree instead of averaging them.")]
+TopGenresOpt = Annotated[int, typer.Option("--top-genres", help="Size G of the genre one-hot (top-G genres + other).")]
+
+
+def _report_prepared(ds: Any, out: Path) -> None:
+    s = ds.summary()
+    out_console.print(
+        f"[bold green]wrote[/] {out}: {s['sequences']:,} sequences, {s['tracks']:,} tracks, "
+        f"{s['entries']:,} entries"
+    )
+    _print_coverage(s, ds.source.get("coverage", {}))
+
+
+@prepare_app.command("mpd")
+def prepare_mpd_cmd(
+    path: Annotated[Path, typer.Argument(help="MPD slice folder, one slice JSON, or the MPD zip.")],
+    out: OutOpt,
+    tracks: TracksOpt = None,
+    artists: ArtistsOpt = None,
+    track_map: TrackMapOpt = None,
+    artist_map: ArtistMapOpt = None,
+    strict_duplicates: StrictOpt = False,
+    top_genres: TopGenresOpt = 50,
+    drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Skip empty playlists instead of failing.")] = False,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Spotify Million Playlist Dataset slices."""
+    from songspace.data.prepare import prepare_mpd
+
+    ds = prepare_mpd(
+        path, out, tracks=tracks, artists=artists,
+        track_columns=parse_mapping(track_map, "--track-map"),
+        artist_columns=parse_mapping(artist_map, "--artist-map"),
+        duplicates="error" if strict_duplicates else "merge", top_genres=top_genres,
+        drop_empty=drop_empty, overwrite=overwrite, progress=_state["progress"],
+    )
+    _report_prepared(ds, out)
+
+
+@prepare_app.command("csv")
+def prepare_csv_cmd(
+    path: Annotated[Path, typer.Argument(help="Long-format CSV or Parquet: sequence_id, position, track_id[, timestamp, skipped].")],
+    out: OutOpt,
+    map_: Annotated[list[str] | None, typer.Option("--map", help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable).")] = None,
+    tracks: TracksOpt = None,
+    artists: ArtistsOpt = None,
+    track_map: TrackMapOpt = None,
+    artist_map: ArtistMapOpt = None,
+    strict_duplicates: StrictOpt = False,
+    top_genres: TopGenresOpt = 50,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Long-format sequences (one row per entry) from CSV or Parquet."""
+    from songspace.data.prepare import prepare_long
+
+    ds = prepare_long(
+        path, out, columns=parse_mapping(map_, "--map"), tracks=tracks, artists=artists,
+        track_columns=parse_mapping(track_map, "--track-map"),
+        artist_columns=parse_mapping(artist_map, "--artist-map"),
+        duplicates="error" if strict_duplicates else "merge", top_genres=top_genres,
+        overwrite=overwrite, progress=_state["progress"],
+    )
+    _report_prepared(ds, out)
+
+
+@prepare_app.command("mssd")
+def prepare_mssd_cmd(
+    log: Annotated[Path, typer.Argument(help="MSSD session log CSV (session_id, session_position, track_id_clean, skip_*).")],
+    out: OutOpt,
+    features: Annotated[Path | None, typer.Option("--features", help="MSSD track features CSV (acoustic_vector_0..7, audio features).")] = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Spotify Music Streaming Sessions Dataset logs (with skip flags)."""
+    from songspace.data.prepare import prepare_mssd
+
+    ds = prepare_mssd(log, out, features=features, overwrite=overwrite, progress=_state["progress"])
+    _report_prepared(ds, out)
+
+
+@prepare_app.command("lastfm")
+def prepare_lastfm_cmd(
+    path: Annotated[Path, typer.Argument(help="Last.fm-1K listening log (TSV: user, timestamp, artist-mbid, artist, track-mbid, track).")],
+    out: OutOpt,
+    gap: Annotated[float, typer.Option("--gap", help="Inactivity gap in minutes that starts a new session.")] = 30.0,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Last.fm-1K listening logs, sessionised by an inactivity gap."""
+    from songspace.data.prepare import prepare_lastfm
+
+    ds = prepare_lastfm(path, out, gap_minutes=gap, overwrite=overwrite, progress=_state["progress"])
+    _report_prepared(ds, out)
+
+
+@prepare_app.command("synthetic")
+def prepare_synthetic_cmd(
+    out: OutOpt,
+    playlists: Annotated[int, typer.Option("--playlists", help="Number of playlists.")] = 2000,
+    n_tracks: Annotated[int, typer.Option("--n-tracks", help="Catalogue size.")] = 3000,
+    genres: Annotated[int, typer.Option("--genres", help="Number of planted genres.")] = 10,
+    mean_length: Annotated[float, typer.Option("--mean-length", help="Mean playlist length.")] = 30.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Synthetic playlists with planted genre/artist structure."""
+    from songspace.data.prepare import prepare_synthetic
+
+    ds = prepare_synthetic(out, overwrite=overwrite, n_playlists=playlists, n_tracks=n_tracks,
+                           n_genres=genres, mean_length=mean_length, seed=seed)
+    _report_prepared(ds, out)
+
+
+def _print_coverage(summary: dict[str, Any], levels: dict[str, Any]) -> None:
+    table = Table(title="Feature coverage (share of tracks)")
+    for col in ("group", "dim", "fully known", "track-level", "artist-level", "entries covered"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for name, cov in summary["coverage"].items():
+        lv = levels.get(name) or levels.get(f"{name}_source") or {}
+        table.add_row(
+            name, str(cov["dim"]), f"{cov['coverage']:.1%}",
+            f"{lv['track_level']:.1%}" if lv else "-",
+            f"{lv['artist_level']:.1%}" if lv else "-",
+            f"{lv['entries_track_level'] + lv['entries_artist_level']:.1%}" if lv else "-",
+        )
+    out_console.print(table)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    table = Table(title=f"Dataset ({s['source']})", show_header=False)
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    rows = [
+        ("sequences", f"{s['sequences']:,}"),
+        ("tracks", f"{s['tracks']:,}"),
+        ("entries", f"{s['entries']:,}"),
+        ("artists", f"{s['artists']:,}"),
+        ("sequence length min / median / mean / max",
+         f"{s['length_min']} / {s['length_median']:g} / {s['length_mean']:.1f} / {s['length_max']}"),
+        ("timestamps", "yes" if s["has_timestamps"] else "no"),
+        ("play/skip outcomes", "yes" if s["has_skips"] else "no"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    out_console.print(table)
+
+
+@app.command("info")
+def info_cmd(
+    path: Annotated[Path, typer.Argument(help="Dataset directory written by `songspace prepare`.")],
+    thresholds: Annotated[str, typer.Option("--min-weights", help="Comma-separated min_weight values for the graph-size table.")] = "1,2,3,5,10",
+) -> None:
+    """Counts, feature coverage and co-occurrence graph size per min_weight."""
+    from songspace.summary import dataset_info
+
+    try:
+        ts = [int(t) for t in thresholds.split(",") if t.strip()]
+    except ValueError:
+        raise ParameterError("--min-weights", "comma-separated integers", thresholds) from None
+    info = dataset_info(path, thresholds=ts)
+    _print_summary(info["summary"])
+    _print_coverage(info["summary"], info["coverage_levels"])
+    table = Table(title="Co-occurrence graph (weight = distinct sequences holding both tracks)")
+    for col in ("min_weight", "edges", "tracks with an edge"):
+        table.add_column(col, justify="right")
+    for t, g in info["graph"].items():
+        table.add_row(str(t), f"{g['edges']:,}", f"{g['nodes']:,}")
+    out_console.print(table)
+
+
+@app.command("demo")
+def demo_cmd(
+    data: Annotated[Path | None, typer.Option("--data", help="A prepared dataset directory instead of the synthetic one.")] = None,
+    playlists: Annotated[int, typer.Option("--playlists", help="Synthetic playlists.")] = 3000,
+    n_tracks: Annotated[int, typer.Option("--n-tracks", help="Synthetic catalogue size.")] = 4000,
+    min_weight: Annotated[int, typer.Option("--min-weight", help="Co-occurrence edge threshold.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+) -> None:
+    """Small end-to-end run: dataset summary, splits and co-occurrence graph statistics."""
+    from songspace.summary import run_demo
+
+    res = run_demo(data, n_playlists=playlists, n_tracks=n_tracks, min_weight=min_weight,
+                   seed=seed, progress=_state["progress"])
+    _print_summary(res["summary"])
+    _print_coverage(res["summary"], {})
+    sp = res["split"]
+    out_console.print(
+        f"split (seed {seed}): train {sp['train']:,} / validation {sp['validation']:,} / "
+        f"test {sp['test']:,} sequences; {sp['completion_test_playlists']} test playlists with "
+        f">= 40 tracks for completion; {sp['cold_start_tracks']:,} cold-start tracks hidden "
+        "from training"
+    )
+    g = res["graph"]
+    table = Table(title=f"Co-occurrence graph of the training sequences (min_weight {g['min_weight']})",
+                  show_header=False)
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for k, v in (
+        ("tracks with an edge", f"{g['nodes_with_edges']:,}"),
+        ("edges", f"{g['edges']:,}"),
+        ("mean / max degree", f"{g['mean_degree']:.1f} / {g['max_degree']:,}"),
+        ("edge weight joining same-genre tracks", f"{g['same_genre_weight_share']:.1%}"),
+        ("  expected if edges ignored genre", f"{g['same_genre_share_if_random']:.1%}"),
+        ("build time", f"{g['seconds']:.2f} s"),
+    ):
+        table.add_row(k, v)
+    out_console.print(table)
+
+
+def main() -> None:
+    """Entry point: run the app; print songspace errors without a traceback."""
+    try:
+        app()
+    except SongspaceError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

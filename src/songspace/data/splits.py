@@ -1,0 +1,124 @@
+"""Deterministic splits (SPEC §1).
+
+- sequences 98/1/1 into train / validation / test (W2V paper §3);
+- the playlist-completion test set: held-out playlists with at least 40 distinct
+  tracks (MUSIG §4.1); we never train on them;
+- a cold-start split: a random share of tracks whose every occurrence is hidden
+  from training, so inductive models can be scored on tracks they never saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from songspace._util import check_seed
+from songspace.data.dataset import Dataset
+from songspace.errors import ParameterError
+
+Part = Literal["train", "validation", "test"]
+
+
+@dataclass
+class Split:
+    """Sequence indices of each part, plus the cold-start tracks (maybe none)."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+    cold_tracks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    seed: int | None = None
+
+    def part(self, name: Part) -> np.ndarray:
+        if name not in ("train", "validation", "test"):
+            raise ParameterError("part", "`part in ('train', 'validation', 'test')`", name)
+        return getattr(self, name)
+
+    def train_dataset(self, dataset: Dataset) -> Dataset:
+        """The training view: train sequences with every cold-start track removed."""
+        return dataset.subset(self.train, drop_tracks=self.cold_tracks, name="train")
+
+    def heldout_dataset(self, dataset: Dataset, part: Part = "test") -> Dataset:
+        """Validation or test sequences, complete (cold-start tracks included)."""
+        return dataset.subset(self.part(part), name=part)
+
+
+def split_sequences(
+    dataset: Dataset,
+    fractions: Sequence[float] = (0.98, 0.01, 0.01),
+    *,
+    seed: int = 0,
+    cold_start_share: float = 0.0,
+) -> Split:
+    """Randomly partition the sequences by ``fractions`` (train, validation, test).
+
+    Validation and test get ``round(fraction * n)`` sequences each, at least one
+    when their fraction is positive; train gets the rest. With
+    ``cold_start_share > 0``, that share of the tracks occurring in training
+    sequences is chosen as cold-start tracks (see :func:`cold_start_tracks`).
+    """
+    fr = [float(f) for f in fractions]
+    if len(fr) != 3 or any(f < 0 for f in fr) or not np.isclose(sum(fr), 1.0):
+        raise ParameterError(
+            "fractions", "three non-negative shares (train, validation, test) summing to 1",
+            tuple(fractions),
+        )
+    n = dataset.n_sequences
+    rng = check_seed(seed)
+    order = rng.permutation(n)
+    sizes = [0, 0]
+    for k, f in enumerate(fr[1:]):
+        sizes[k] = max(1, int(round(f * n))) if f > 0 else 0
+    if sizes[0] + sizes[1] >= n:
+        raise ParameterError(
+            "fractions",
+            f"validation + test must leave at least one training sequence of {n}",
+            tuple(fractions),
+            fix="use smaller held-out fractions or a larger dataset",
+        )
+    val = np.sort(order[: sizes[0]])
+    test = np.sort(order[sizes[0] : sizes[0] + sizes[1]])
+    train = np.sort(order[sizes[0] + sizes[1] :])
+    split = Split(train=train, validation=val, test=test, seed=seed)
+    if cold_start_share > 0:
+        split.cold_tracks = cold_start_tracks(dataset, train, share=cold_start_share,
+                                              seed=rng.integers(2**31))
+    return split
+
+
+def cold_start_tracks(
+    dataset: Dataset, sequences: np.ndarray | None = None, *, share: float = 0.05, seed: int = 0
+) -> np.ndarray:
+    """A random ``share`` of the tracks occurring in ``sequences`` (default: all), sorted."""
+    if not 0 < share < 1:
+        raise ParameterError("share", "`0 < share < 1`", share)
+    if sequences is None:
+        present = np.flatnonzero(dataset.play_counts())
+    else:
+        present = np.flatnonzero(dataset.subset(sequences).play_counts())
+    k = int(round(share * len(present)))
+    rng = check_seed(seed)
+    return np.sort(rng.choice(present, size=k, replace=False)) if k else np.zeros(0, np.int64)
+
+
+def completion_playlists(
+    dataset: Dataset, split: Split, *, part: Part = "test", min_tracks: int = 40
+) -> np.ndarray:
+    """Held-out sequences with at least ``min_tracks`` distinct tracks (MUSIG §4.1).
+
+    Only ``validation`` or ``test`` may be asked for: completion playlists are
+    never training playlists.
+    """
+    if part == "train":
+        raise ParameterError(
+            "part", "`part in ('validation', 'test')`", part,
+            fix="completion playlists come from held-out sequences only",
+        )
+    if min_tracks < 2:
+        raise ParameterError("min_tracks", "`min_tracks >= 2`", min_tracks)
+    seqs = split.part(part)
+    distinct = np.diff(dataset.incidence().indptr)[seqs]
+    return seqs[distinct >= min_tracks]

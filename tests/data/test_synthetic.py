@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from songspace.data.synthetic import generate
+from songspace.errors import ParameterError
+
+
+def test_deterministic_and_seed_dependent():
+    a, b, c = generate(300, 500, seed=7), generate(300, 500, seed=7), generate(300, 500, seed=8)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.skipped, b.skipped)
+    for name in a.features:
+        np.testing.assert_array_equal(a.features[name].values, b.features[name].values)
+    assert not np.array_equal(a.indices[:100], c.indices[:100])
+
+
+def test_sizes_and_lengths():
+    ds = generate(500, 800, min_length=5, max_length=60, mean_length=20, seed=1)
+    assert (ds.n_sequences, ds.n_tracks) == (500, 800)
+    assert ds.lengths.min() >= 5 and ds.lengths.max() <= 60
+    assert 15 < ds.lengths.mean() < 25
+    assert set(ds.features) == {"genre", "popularity", "audio", "acoustic"}
+
+
+def test_playlists_stay_in_genre():
+    ds = generate(800, 1000, n_genres=10, p_off_genre=0.1, seed=2)
+    genre = ds.tracks["genre"].to_numpy(dtype=object)
+    same, chance = [], []
+    known = genre != None  # noqa: E711
+    counts = {}
+    for g in genre[known]:
+        counts[g] = counts.get(g, 0) + 1
+    for s in range(ds.n_sequences):
+        g = genre[ds.sequence(s)]
+        g = g[g != None]  # noqa: E711
+        if len(g) > 1:
+            same.append(np.mean(g[:, None] == g[None, :]))
+    shares = np.array(list(counts.values())) / known.sum()
+    chance = float((shares**2).sum())
+    assert np.mean(same) > 0.6 > 2 * chance
+
+
+def test_popularity_is_heavy_tailed():
+    ds = generate(2000, 2000, seed=3)
+    plays = np.sort(ds.play_counts())[::-1]
+    top = plays[: len(plays) // 10].sum() / plays.sum()
+    assert top > 0.35  # the top 10% of tracks get well over 10% of plays
+
+
+def test_audio_depends_on_genre():
+    ds = generate(200, 2000, n_genres=5, seed=4)
+    audio = ds.features["audio"]
+    genre = ds.tracks["genre"].to_numpy(dtype=object)
+    ok = audio.known_tracks & (genre != None)  # noqa: E711
+    x, g = audio.values[ok], genre[ok]
+    within = np.mean([x[g == k].var(axis=0).mean() for k in np.unique(g)])
+    assert within < 0.3 * x.var(axis=0).mean()
+
+
+def test_off_genre_entries_are_skipped_more():
+    ds = generate(500, 1000, seed=5)
+    genre = ds.tracks["genre"].to_numpy(dtype=object)
+    seq = ds.sequence_of_entry()
+    # the playlist's home genre: its most common track genre
+    home = np.array([max(set(x := genre[ds.sequence(s)].tolist()) - {None}, key=x.count)
+                     for s in range(ds.n_sequences)], dtype=object)
+    in_home = genre[ds.indices] == home[seq]
+    assert ds.skipped[~in_home].mean() > ds.skipped[in_home].mean() + 0.2
+
+
+def test_missing_share_marks_features_unknown():
+    ds = generate(100, 4000, missing_share=0.25, seed=6)
+    assert ds.features["audio"].coverage() == pytest.approx(0.75, abs=0.03)
+    assert generate(100, 400, missing_share=0.0, seed=6).features["audio"].coverage() == 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"n_playlists": 0}, "n_playlists"), ({"p_off_genre": 1.5}, "p_off_genre"),
+     ({"mean_length": 2, "min_length": 5}, "mean_length"), ({"n_genres": 50, "n_tracks": 10}, "n_genres")],
+)
+def test_bad_arguments(kwargs, name):
+    with pytest.raises(ParameterError, match=f"parameter `{name}`"):
+        generate(**kwargs)
