@@ -28,6 +28,7 @@ def progress_iter(
     if not enabled:
         yield from items
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -36,7 +37,6 @@ def progress_iter(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-    from rich.console import Console
 
     columns = [
         TextColumn("[progress.description]{task.description}"),

@@ -53,20 +53,49 @@ def parse_mapping(items: list[str] | None, option: str) -> dict[str, str]:
     for item in items or []:
         name, sep, column = item.partition("=")
         if not sep or not name.strip() or not column.strip():
-            raise ParameterError(option, f"`{option} NAME=COLUMN`", item,
-                                 fix=f"write it like {option} sequence_id=session")
+            raise ParameterError(
+                option,
+                f"`{option} NAME=COLUMN`",
+                item,
+                fix=f"write it like {option} sequence_id=session",
+            )
         out[name.strip()] = column.strip()
     return out
 
 
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory (must not exist).")]
-OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")]
-TracksOpt = Annotated[Path | None, typer.Option("--tracks", help="Track metadata CSV/Parquet (e.g. the 114k Spotify tracks table).")]
-ArtistsOpt = Annotated[Path | None, typer.Option("--artists", help="Artist metadata CSV/Parquet (e.g. data_w_genres.csv).")]
-TrackMapOpt = Annotated[list[str] | None, typer.Option("--track-map", help="Track metadata column mapping FIELD=COLUMN (repeatable).")]
-ArtistMapOpt = Annotated[list[str] | None, typer.Option("--artist-map", help="Artist metadata column mapping FIELD=COLUMN (repeatable).")]
-StrictOpt = Annotated[bool, typer.Option("--strict-duplicates", help="Fail on track rows that disagree instead of averaging them.")]
-TopGenresOpt = Annotated[int, typer.Option("--top-genres", help="Size G of the genre one-hot (top-G genres + other).")]
+OutOpt = Annotated[
+    Path, typer.Option("--out", "-o", help="Output dataset directory (must not exist).")
+]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing output directory.")
+]
+TracksOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tracks", help="Track metadata CSV/Parquet (e.g. the 114k Spotify tracks table)."
+    ),
+]
+ArtistsOpt = Annotated[
+    Path | None,
+    typer.Option("--artists", help="Artist metadata CSV/Parquet (e.g. data_w_genres.csv)."),
+]
+TrackMapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--track-map", help="Track metadata column mapping FIELD=COLUMN (repeatable)."),
+]
+ArtistMapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--artist-map", help="Artist metadata column mapping FIELD=COLUMN (repeatable)."),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict-duplicates", help="Fail on track rows that disagree instead of averaging them."
+    ),
+]
+TopGenresOpt = Annotated[
+    int, typer.Option("--top-genres", help="Size G of the genre one-hot (top-G genres + other).")
+]
 
 
 def _report_prepared(ds: Any, out: Path) -> None:
@@ -88,27 +117,47 @@ def prepare_mpd_cmd(
     artist_map: ArtistMapOpt = None,
     strict_duplicates: StrictOpt = False,
     top_genres: TopGenresOpt = 50,
-    drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Skip empty playlists instead of failing.")] = False,
+    drop_empty: Annotated[
+        bool, typer.Option("--drop-empty", help="Skip empty playlists instead of failing.")
+    ] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Spotify Million Playlist Dataset slices."""
     from songspace.data.prepare import prepare_mpd
 
     ds = prepare_mpd(
-        path, out, tracks=tracks, artists=artists,
+        path,
+        out,
+        tracks=tracks,
+        artists=artists,
         track_columns=parse_mapping(track_map, "--track-map"),
         artist_columns=parse_mapping(artist_map, "--artist-map"),
-        duplicates="error" if strict_duplicates else "merge", top_genres=top_genres,
-        drop_empty=drop_empty, overwrite=overwrite, progress=_state["progress"],
+        duplicates="error" if strict_duplicates else "merge",
+        top_genres=top_genres,
+        drop_empty=drop_empty,
+        overwrite=overwrite,
+        progress=_state["progress"],
     )
     _report_prepared(ds, out)
 
 
 @prepare_app.command("csv")
 def prepare_csv_cmd(
-    path: Annotated[Path, typer.Argument(help="Long-format CSV or Parquet: sequence_id, position, track_id[, timestamp, skipped].")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Long-format CSV or Parquet: sequence_id, position, track_id"
+            "[, timestamp, skipped]."
+        ),
+    ],
     out: OutOpt,
-    map_: Annotated[list[str] | None, typer.Option("--map", help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable).")] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable).",
+        ),
+    ] = None,
     tracks: TracksOpt = None,
     artists: ArtistsOpt = None,
     track_map: TrackMapOpt = None,
@@ -121,20 +170,36 @@ def prepare_csv_cmd(
     from songspace.data.prepare import prepare_long
 
     ds = prepare_long(
-        path, out, columns=parse_mapping(map_, "--map"), tracks=tracks, artists=artists,
+        path,
+        out,
+        columns=parse_mapping(map_, "--map"),
+        tracks=tracks,
+        artists=artists,
         track_columns=parse_mapping(track_map, "--track-map"),
         artist_columns=parse_mapping(artist_map, "--artist-map"),
-        duplicates="error" if strict_duplicates else "merge", top_genres=top_genres,
-        overwrite=overwrite, progress=_state["progress"],
+        duplicates="error" if strict_duplicates else "merge",
+        top_genres=top_genres,
+        overwrite=overwrite,
+        progress=_state["progress"],
     )
     _report_prepared(ds, out)
 
 
 @prepare_app.command("mssd")
 def prepare_mssd_cmd(
-    log: Annotated[Path, typer.Argument(help="MSSD session log CSV (session_id, session_position, track_id_clean, skip_*).")],
+    log: Annotated[
+        Path,
+        typer.Argument(
+            help="MSSD session log CSV (session_id, session_position, track_id_clean, skip_*)."
+        ),
+    ],
     out: OutOpt,
-    features: Annotated[Path | None, typer.Option("--features", help="MSSD track features CSV (acoustic_vector_0..7, audio features).")] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features", help="MSSD track features CSV (acoustic_vector_0..7, audio features)."
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Spotify Music Streaming Sessions Dataset logs (with skip flags)."""
@@ -146,15 +211,25 @@ def prepare_mssd_cmd(
 
 @prepare_app.command("lastfm")
 def prepare_lastfm_cmd(
-    path: Annotated[Path, typer.Argument(help="Last.fm-1K listening log (TSV: user, timestamp, artist-mbid, artist, track-mbid, track).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Last.fm-1K listening log (TSV: user, timestamp, artist-mbid, artist,"
+            " track-mbid, track)."
+        ),
+    ],
     out: OutOpt,
-    gap: Annotated[float, typer.Option("--gap", help="Inactivity gap in minutes that starts a new session.")] = 30.0,
+    gap: Annotated[
+        float, typer.Option("--gap", help="Inactivity gap in minutes that starts a new session.")
+    ] = 30.0,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Last.fm-1K listening logs, sessionised by an inactivity gap."""
     from songspace.data.prepare import prepare_lastfm
 
-    ds = prepare_lastfm(path, out, gap_minutes=gap, overwrite=overwrite, progress=_state["progress"])
+    ds = prepare_lastfm(
+        path, out, gap_minutes=gap, overwrite=overwrite, progress=_state["progress"]
+    )
     _report_prepared(ds, out)
 
 
@@ -164,30 +239,49 @@ def prepare_synthetic_cmd(
     playlists: Annotated[int, typer.Option("--playlists", help="Number of playlists.")] = 2000,
     n_tracks: Annotated[int, typer.Option("--n-tracks", help="Catalogue size.")] = 3000,
     genres: Annotated[int, typer.Option("--genres", help="Number of planted genres.")] = 10,
-    mean_length: Annotated[float, typer.Option("--mean-length", help="Mean playlist length.")] = 30.0,
+    mean_length: Annotated[
+        float, typer.Option("--mean-length", help="Mean playlist length.")
+    ] = 30.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Synthetic playlists with planted genre/artist structure."""
     from songspace.data.prepare import prepare_synthetic
 
-    ds = prepare_synthetic(out, overwrite=overwrite, n_playlists=playlists, n_tracks=n_tracks,
-                           n_genres=genres, mean_length=mean_length, seed=seed)
+    ds = prepare_synthetic(
+        out,
+        overwrite=overwrite,
+        n_playlists=playlists,
+        n_tracks=n_tracks,
+        n_genres=genres,
+        mean_length=mean_length,
+        seed=seed,
+    )
     _report_prepared(ds, out)
 
 
 def _print_coverage(summary: dict[str, Any], levels: dict[str, Any]) -> None:
+    """Coverage per feature group; by source level when metadata was joined."""
     table = Table(title="Feature coverage (share of tracks)")
-    for col in ("group", "dim", "fully known", "track-level", "artist-level", "entries covered"):
+    columns = ["group", "dim", "fully known"]
+    if levels:
+        columns += ["track-level", "artist-level", "entries covered"]
+    for col in columns:
         table.add_column(col, justify="left" if col == "group" else "right")
     for name, cov in summary["coverage"].items():
-        lv = levels.get(name) or levels.get(f"{name}_source") or {}
-        table.add_row(
-            name, str(cov["dim"]), f"{cov['coverage']:.1%}",
-            f"{lv['track_level']:.1%}" if lv else "-",
-            f"{lv['artist_level']:.1%}" if lv else "-",
-            f"{lv['entries_track_level'] + lv['entries_artist_level']:.1%}" if lv else "-",
-        )
+        row = [name, str(cov["dim"]), f"{cov['coverage']:.1%}"]
+        if levels:
+            lv = levels.get(name) or levels.get(f"{name}_source")
+            row += (
+                [
+                    f"{lv['track_level']:.1%}",
+                    f"{lv['artist_level']:.1%}",
+                    f"{lv['entries_track_level'] + lv['entries_artist_level']:.1%}",
+                ]
+                if lv
+                else ["-", "-", "-"]
+            )
+        table.add_row(*row)
     out_console.print(table)
 
 
@@ -200,8 +294,11 @@ def _print_summary(s: dict[str, Any]) -> None:
         ("tracks", f"{s['tracks']:,}"),
         ("entries", f"{s['entries']:,}"),
         ("artists", f"{s['artists']:,}"),
-        ("sequence length min / median / mean / max",
-         f"{s['length_min']} / {s['length_median']:g} / {s['length_mean']:.1f} / {s['length_max']}"),
+        (
+            "sequence length min / median / mean / max",
+            f"{s['length_min']} / {s['length_median']:g} / "
+            f"{s['length_mean']:.1f} / {s['length_max']}",
+        ),
         ("timestamps", "yes" if s["has_timestamps"] else "no"),
         ("play/skip outcomes", "yes" if s["has_skips"] else "no"),
     ]
@@ -213,7 +310,12 @@ def _print_summary(s: dict[str, Any]) -> None:
 @app.command("info")
 def info_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset directory written by `songspace prepare`.")],
-    thresholds: Annotated[str, typer.Option("--min-weights", help="Comma-separated min_weight values for the graph-size table.")] = "1,2,3,5,10",
+    thresholds: Annotated[
+        str,
+        typer.Option(
+            "--min-weights", help="Comma-separated min_weight values for the graph-size table."
+        ),
+    ] = "1,2,3,5,10",
 ) -> None:
     """Counts, feature coverage and co-occurrence graph size per min_weight."""
     from songspace.summary import dataset_info
@@ -235,17 +337,28 @@ def info_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    data: Annotated[Path | None, typer.Option("--data", help="A prepared dataset directory instead of the synthetic one.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="A prepared dataset directory instead of the synthetic one."),
+    ] = None,
     playlists: Annotated[int, typer.Option("--playlists", help="Synthetic playlists.")] = 3000,
     n_tracks: Annotated[int, typer.Option("--n-tracks", help="Synthetic catalogue size.")] = 4000,
-    min_weight: Annotated[int, typer.Option("--min-weight", help="Co-occurrence edge threshold.")] = 2,
+    min_weight: Annotated[
+        int, typer.Option("--min-weight", help="Co-occurrence edge threshold.")
+    ] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
     """Small end-to-end run: dataset summary, splits and co-occurrence graph statistics."""
     from songspace.summary import run_demo
 
-    res = run_demo(data, n_playlists=playlists, n_tracks=n_tracks, min_weight=min_weight,
-                   seed=seed, progress=_state["progress"])
+    res = run_demo(
+        data,
+        n_playlists=playlists,
+        n_tracks=n_tracks,
+        min_weight=min_weight,
+        seed=seed,
+        progress=_state["progress"],
+    )
     _print_summary(res["summary"])
     _print_coverage(res["summary"], {})
     sp = res["split"]
@@ -256,8 +369,10 @@ def demo_cmd(
         "from training"
     )
     g = res["graph"]
-    table = Table(title=f"Co-occurrence graph of the training sequences (min_weight {g['min_weight']})",
-                  show_header=False)
+    table = Table(
+        title=f"Co-occurrence graph of the training sequences (min_weight {g['min_weight']})",
+        show_header=False,
+    )
     table.add_column("field")
     table.add_column("value", justify="right")
     for k, v in (

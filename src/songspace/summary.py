@@ -23,7 +23,8 @@ DEFAULT_THRESHOLDS = (1, 2, 3, 5, 10)
 def dataset_info(
     dataset: Dataset | str | Path, *, thresholds: Sequence[int] = DEFAULT_THRESHOLDS
 ) -> dict[str, Any]:
-    """Counts, feature coverage (by level when metadata was joined) and graph size per min_weight."""
+    """Counts, feature coverage (by level, when metadata was joined) and graph size per
+    min_weight."""
     ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
     t0 = time.perf_counter()
     counts = edge_counts_by_threshold(ds, thresholds=tuple(thresholds))

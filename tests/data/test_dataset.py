@@ -92,7 +92,9 @@ def test_load_checks_version(tmp_path):
     data = json.loads(m.read_text())
     data["format_version"] = 99
     m.write_text(json.dumps(data))
-    with pytest.raises(DatasetFormatError, match=r"format_version.*expected format_version 1, found 99"):
+    with pytest.raises(
+        DatasetFormatError, match=r"format_version.*expected format_version 1, found 99"
+    ):
         Dataset.load(tmp_path / "d")
 
 
@@ -105,7 +107,7 @@ def test_load_checks_counts_and_files(tmp_path):
     with pytest.raises(DatasetFormatError, match="expected 7 entries"):
         Dataset.load(tmp_path / "d")
     (tmp_path / "d" / "entries.parquet").unlink()
-    with pytest.raises(DatasetFormatError, match="entries.parquet"):
+    with pytest.raises(DatasetFormatError, match=r"entries\.parquet"):
         Dataset.load(tmp_path / "d")
     with pytest.raises(DatasetFormatError, match="songspace prepare"):
         Dataset.load(tmp_path / "missing")
@@ -118,12 +120,14 @@ def test_validate_rejects_bad_shapes():
     with pytest.raises(DatasetFormatError, match=r"track indices in \[0, 4\)"):
         ds.validate()
     ds = tiny()
-    ds.features["audio"] = FeatureGroup("audio", ["x"], np.full((4, 1), 2.0, np.float32),
-                                        np.ones((4, 1), bool))
+    ds.features["audio"] = FeatureGroup(
+        "audio", ["x"], np.full((4, 1), 2.0, np.float32), np.ones((4, 1), bool)
+    )
     with pytest.raises(InvalidValueError, match=r"known values in \[0, 1\]"):
         ds.validate()
-    ds.features["audio"] = FeatureGroup("audio", ["x"], np.zeros((3, 1), np.float32),
-                                        np.ones((3, 1), bool))
+    ds.features["audio"] = FeatureGroup(
+        "audio", ["x"], np.zeros((3, 1), np.float32), np.ones((3, 1), bool)
+    )
     with pytest.raises(DatasetFormatError, match=r"shape \(4, 1\)"):
         ds.validate()
 

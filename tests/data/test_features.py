@@ -29,9 +29,7 @@ def test_genre_group_top_g_and_other():
     assert top_genres(lists, w, 2) == ["pop", "rock"]
     g = genre_group(lists, w, top_g=2)
     assert g.columns == ["genre:pop", "genre:rock", "genre:other"]
-    np.testing.assert_array_equal(
-        g.values, [[0, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 0], [1, 0, 0]]
-    )
+    np.testing.assert_array_equal(g.values, [[0, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 0], [1, 0, 0]])
     assert g.known_tracks.tolist() == [True, True, True, False, True]
     with pytest.raises(ParameterError, match="top_g >= 1"):
         genre_group(lists, top_g=0)

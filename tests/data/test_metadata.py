@@ -10,7 +10,7 @@ from songspace.data.metadata import (
     read_track_metadata,
 )
 from songspace.data.mpd import read_mpd
-from songspace.errors import DuplicateError, InvalidValueError, MissingFieldError
+from songspace.errors import DuplicateError, FormatError, InvalidValueError, MissingFieldError
 
 AUDIO_HEADER = ",".join(AUDIO_COLUMNS)
 
@@ -94,7 +94,9 @@ def test_join_track_first_then_artist_then_unknown(files):
 
 def test_conflicting_duplicates(tmp_path):
     p = tmp_path / "t.csv"
-    p.write_text(f"track_id,popularity,{AUDIO_HEADER}\nx,10,{audio_row(0.1)}\nx,30,{audio_row(0.1)}\n")
+    p.write_text(
+        f"track_id,popularity,{AUDIO_HEADER}\nx,10,{audio_row(0.1)}\nx,30,{audio_row(0.1)}\n"
+    )
     with pytest.raises(DuplicateError) as exc:
         read_track_metadata(p, duplicates="error")
     msg = str(exc.value)
@@ -132,7 +134,7 @@ def test_missing_and_mapped_columns(tmp_path):
 
 def test_bad_genre_list(tmp_path):
     p = tmp_path / "a.csv"
-    p.write_text('artists,genres\nA,"[\'pop\', "\n')
+    p.write_text("artists,genres\nA,\"['pop', \"\n")
     with pytest.raises(InvalidValueError, match="field 'genres'"):
         read_artist_metadata(p)
 
@@ -159,3 +161,71 @@ def test_real_join_coverage(shared_data):
     g = out.features["genre"]
     assert g.dim == 51 and g.columns[-1] == "genre:other"
     assert set(out.features) == {"genre", "popularity", "audio"}
+
+
+# ------------------------------------------------------- locations and files
+@pytest.mark.parametrize("chunk_rows", [1, 50_000])
+def test_csv_line_numbers_exact_after_blank_line(tmp_path, chunk_rows):
+    p = tmp_path / "t.csv"
+    p.write_text("track_id,energy\nx,0.5\n\ny,0.1\nz,oops\n")
+    with pytest.raises(InvalidValueError) as exc:
+        read_track_metadata(p, chunk_rows=chunk_rows)
+    assert exc.value.line == 5 and f"{p}:5" in str(exc.value)
+    a = tmp_path / "a.csv"
+    a.write_text("artists,genres\nA,[]\n\n\nB,\"['pop', \"\n")
+    with pytest.raises(InvalidValueError) as exc:
+        read_artist_metadata(a, chunk_rows=chunk_rows)
+    assert exc.value.line == 5 and exc.value.field == "genres"
+
+
+def test_parquet_errors_name_row_index(tmp_path):
+    p = tmp_path / "t.parquet"
+    pd.DataFrame({"track_id": ["x", "y", "z"], "energy": ["0.5", "0.2", "high"]}).to_parquet(p)
+    with pytest.raises(InvalidValueError) as exc:
+        read_track_metadata(p, chunk_rows=2)
+    assert exc.value.line is None and exc.value.record == "row index 2"
+    assert "row index 2" in str(exc.value) and "field 'energy'" in str(exc.value)
+    pd.DataFrame({"track_id": ["x", "y", "x"], "energy": [0.1, 0.2, 0.3]}).to_parquet(p)
+    with pytest.raises(DuplicateError) as exc:
+        read_track_metadata(p, duplicates="error")
+    assert "row indices [0, 2]" in str(exc.value) and exc.value.record == "row index 2"
+    a = tmp_path / "a.parquet"
+    pd.DataFrame({"artists": ["A", None], "energy": [0.1, 0.2]}).to_parquet(a)
+    with pytest.raises(InvalidValueError, match="row index 1"):
+        read_artist_metadata(a)
+
+
+def test_parquet_typed_columns(tmp_path):
+    p = tmp_path / "t.parquet"
+    pd.DataFrame(
+        {
+            "track_id": [7, 8],
+            "energy": [0.5, None],
+            "genres": [["pop", "rock"], []],
+        }
+    ).to_parquet(p)
+    tm = read_track_metadata(p)
+    assert list(tm.index) == ["7", "8"]
+    assert tm.loc["7", "genres"] == ["pop", "rock"]
+    assert np.isnan(tm.loc["8", "energy"])
+
+
+@pytest.mark.parametrize("reader", [read_track_metadata, read_artist_metadata])
+def test_damaged_parquet_is_a_format_error(tmp_path, reader):
+    good = tmp_path / "good.parquet"
+    pd.DataFrame({"track_id": ["x"], "artists": ["A"], "energy": [0.5]}).to_parquet(good)
+    data = good.read_bytes()
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(data[: len(data) // 2] + b"PAR1")  # truncated, footer gone
+    with pytest.raises(FormatError) as exc:
+        reader(bad)
+    assert str(bad) in str(exc.value) and "Parquet" in str(exc.value)
+
+
+def test_mapped_column_must_exist(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("track_id,energy\nx,0.5\n")
+    with pytest.raises(MissingFieldError) as exc:
+        read_track_metadata(p, columns={"energy": "nrg"})
+    assert "found columns ['track_id', 'energy']" in str(exc.value)
+    assert "--map energy=COLUMN" in str(exc.value)

@@ -21,9 +21,19 @@ def write_slice(path, playlists):
 
 
 def pl(pid, uris, **extra):
-    return {"pid": pid, "name": f"p{pid}",
-            "tracks": [{"track_uri": f"spotify:track:{u}", "artist_name": f"Art {u[0]}",
-                        "track_name": u, **extra} for u in uris]}
+    return {
+        "pid": pid,
+        "name": f"p{pid}",
+        "tracks": [
+            {
+                "track_uri": f"spotify:track:{u}",
+                "artist_name": f"Art {u[0]}",
+                "track_name": u,
+                **extra,
+            }
+            for u in uris
+        ],
+    }
 
 
 def test_mpd_subset_counts(shared_data):
@@ -106,7 +116,9 @@ def test_bad_track_entries(tmp_path):
     bad = pl(1, ["a"])
     bad["tracks"].append({"artist_name": "x"})
     p = write_slice(tmp_path / "s.json", [bad])
-    with pytest.raises(MissingFieldError, match=r"playlist 0 \(pid 1\), track 1, field 'track_uri'"):
+    with pytest.raises(
+        MissingFieldError, match=r"playlist 0 \(pid 1\), track 1, field 'track_uri'"
+    ):
         read_mpd(p)
     bad["tracks"][1]["track_uri"] = 5
     write_slice(p, [bad])

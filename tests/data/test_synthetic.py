@@ -62,8 +62,13 @@ def test_off_genre_entries_are_skipped_more():
     genre = ds.tracks["genre"].to_numpy(dtype=object)
     seq = ds.sequence_of_entry()
     # the playlist's home genre: its most common track genre
-    home = np.array([max(set(x := genre[ds.sequence(s)].tolist()) - {None}, key=x.count)
-                     for s in range(ds.n_sequences)], dtype=object)
+    home = np.array(
+        [
+            max(set(x := genre[ds.sequence(s)].tolist()) - {None}, key=x.count)
+            for s in range(ds.n_sequences)
+        ],
+        dtype=object,
+    )
     in_home = genre[ds.indices] == home[seq]
     assert ds.skipped[~in_home].mean() > ds.skipped[in_home].mean() + 0.2
 
@@ -76,8 +81,12 @@ def test_missing_share_marks_features_unknown():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"n_playlists": 0}, "n_playlists"), ({"p_off_genre": 1.5}, "p_off_genre"),
-     ({"mean_length": 2, "min_length": 5}, "mean_length"), ({"n_genres": 50, "n_tracks": 10}, "n_genres")],
+    [
+        ({"n_playlists": 0}, "n_playlists"),
+        ({"p_off_genre": 1.5}, "p_off_genre"),
+        ({"mean_length": 2, "min_length": 5}, "mean_length"),
+        ({"n_genres": 50, "n_tracks": 10}, "n_genres"),
+    ],
 )
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ParameterError, match=f"parameter `{name}`"):

@@ -27,7 +27,12 @@ def normalise_name(name: Any) -> str | None:
 
 
 class KeyIndex:
-    """Dense integer codes for string keys, in order of first appearance."""
+    """Dense integer codes for string keys, in order of first appearance.
+
+    Keys must be ``str`` (readers pass identifiers as text, verbatim); they are
+    stored as given, never converted, so ``"7"`` and ``7`` could not both occur
+    unnoticed: :meth:`encode` raises TypeError for any other type.
+    """
 
     def __init__(self) -> None:
         self.codes: dict[str, int] = {}
@@ -36,26 +41,34 @@ class KeyIndex:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def encode(self, keys: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Codes for ``keys`` and a mask of the positions whose key is new."""
+    def encode(self, keys: Sequence[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(int64 codes of ``keys``, mask of the positions where a new key first occurs).
+
+        A key is new if no earlier call saw it; the mask marks only its first
+        position in ``keys``. New keys get the next codes in order of appearance.
+        """
         local, uniques = pd.factorize(np.asarray(keys, dtype=object), use_na_sentinel=False)
-        mapping = np.empty(len(uniques), dtype=np.int64)
-        new_local = np.zeros(len(uniques), dtype=bool)
-        for j, k in enumerate(uniques):
-            k = str(k)
-            code = self.codes.get(k)
-            if code is None:
-                code = len(self.keys)
-                self.codes[k] = code
-                self.keys.append(k)
-                new_local[j] = True
-            mapping[j] = code
-        codes = mapping[local]
-        first = np.zeros(len(codes), dtype=bool)
-        if new_local.any():
-            _, first_pos = np.unique(local, return_index=True)
-            first[first_pos[new_local]] = True
-        return codes, first
+        if len(uniques) and pd.api.types.infer_dtype(uniques, skipna=False) != "string":
+            bad = next(k for k in uniques if not isinstance(k, str))
+            raise TypeError(f"KeyIndex keys must be str, got {type(bad).__name__} {bad!r}")
+        get = self.codes.get
+        mapping = np.array([get(k, -1) for k in uniques], dtype=np.int64)
+        new_local = mapping < 0
+        first = np.zeros(len(local), dtype=bool)
+        n_new = int(np.count_nonzero(new_local))
+        if n_new:
+            start = len(self.keys)
+            new_keys = uniques[new_local].tolist()
+            self.codes.update(zip(new_keys, range(start, start + n_new), strict=True))
+            self.keys.extend(new_keys)
+            mapping[new_local] = np.arange(start, start + n_new)
+            # factorize numbers keys by first appearance, so a key occurs first where
+            # its local code exceeds every earlier one.
+            running = np.maximum.accumulate(local)
+            first[0] = True
+            first[1:] = running[1:] > running[:-1]
+            first &= new_local[local]
+        return mapping[local], first
 
 
 class SequenceBuilder:
@@ -134,23 +147,31 @@ def assemble_entries(
     *,
     path: str | None = None,
     order_field: str = "position",
+    row_label: str = "line",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sort long-format entries by (sequence, order); return (permutation, indptr).
 
-    Raises DuplicateError naming both lines if a sequence repeats a position.
+    ``lines`` locates each entry in its file: CSV line numbers (``row_label``
+    "line", reported as the error's line) or, e.g., Parquet row indices
+    (``row_label`` "row index", reported as its record). Raises DuplicateError
+    naming both places if a sequence repeats a value of ``order``.
     """
     perm = np.lexsort((lines, order, seq_codes))
     s, o = seq_codes[perm], order[perm]
     dup = np.flatnonzero((s[1:] == s[:-1]) & (o[1:] == o[:-1]))
     if len(dup):
-        a, b = lines[perm[dup[0]]], lines[perm[dup[0] + 1]]
+        a, b = int(lines[perm[dup[0]]]), int(lines[perm[dup[0] + 1]])
+        where: dict[str, Any] = (
+            {"line": b} if row_label == "line" else {"record": f"{row_label} {b}"}
+        )
         raise DuplicateError(
             f"expected each {order_field} once per sequence, found {order_field} "
-            f"{o[dup[0]]} on line {a} and again",
+            f"{o[dup[0]]} on {row_label} {a} and again",
             path=path,
-            line=int(b),
             field=order_field,
-            fix=f"remove the duplicated row or renumber the {order_field}s of that sequence",
+            fix=f"remove the duplicated row, or renumber that sequence so that no value "
+            f"of '{order_field}' repeats",
+            **where,
         )
     lengths = np.bincount(seq_codes, minlength=n_sequences)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

@@ -165,14 +165,7 @@ class Dataset:
 
     def incidence(self) -> sp.csr_matrix:
         """Binary sequence-by-track matrix X (a track repeated in a sequence counts once)."""
-        x = sp.csr_matrix(
-            (np.ones(len(self.indices), dtype=np.float32), self.indices, self.indptr),
-            shape=(self.n_sequences, self.n_tracks),
-            copy=True,  # sum_duplicates sorts in place; never reorder the sequences
-        )
-        x.sum_duplicates()
-        x.data[:] = 1.0
-        return x
+        return incidence_matrix(self.indptr, self.indices, self.n_tracks)
 
     def play_counts(self) -> np.ndarray:
         """Number of entries (plays, playlist slots) of each track."""
@@ -194,8 +187,7 @@ class Dataset:
         if dup.any():
             first = self.tracks["track_id"][dup].iloc[0]
             raise DatasetFormatError(
-                f"expected unique track ids, found {int(dup.sum())} duplicates "
-                f"(first: {first!r})",
+                f"expected unique track ids, found {int(dup.sum())} duplicates (first: {first!r})",
                 field="track_id",
                 fix="merge duplicate track rows before building the dataset",
             )
@@ -267,9 +259,7 @@ class Dataset:
         """
         seqs = np.asarray(sequences, dtype=np.int64)
         if seqs.size and (seqs.min() < 0 or seqs.max() >= self.n_sequences):
-            raise ParameterError(
-                "sequences", f"`0 <= index < {self.n_sequences}`", int(seqs.max())
-            )
+            raise ParameterError("sequences", f"`0 <= index < {self.n_sequences}`", int(seqs.max()))
         lengths = self.lengths[seqs]
         starts = self.indptr[seqs]
         entry = _ranges(starts, lengths)
@@ -317,9 +307,7 @@ class Dataset:
             "length_max": int(lengths.max()) if len(lengths) else 0,
             "has_timestamps": self.timestamps is not None,
             "has_skips": self.skipped is not None,
-            "artists": int(self.tracks["artist_id"].nunique())
-            if "artist_id" in self.tracks
-            else 0,
+            "artists": int(self.tracks["artist_id"].nunique()) if "artist_id" in self.tracks else 0,
             "coverage": {
                 name: {"dim": g.dim, "coverage": g.coverage(), "columns": g.column_coverage()}
                 for name, g in self.features.items()
@@ -351,7 +339,9 @@ class Dataset:
             (tmp / "features").mkdir()
             for name, g in self.features.items():
                 cols = {c: pa.array(g.values[:, j]) for j, c in enumerate(g.columns)}
-                cols.update({KNOWN_PREFIX + c: pa.array(g.known[:, j]) for j, c in enumerate(g.columns)})
+                cols.update(
+                    {KNOWN_PREFIX + c: pa.array(g.known[:, j]) for j, c in enumerate(g.columns)}
+                )
                 pq.write_table(pa.table(cols), tmp / "features" / f"{name}.parquet")
             manifest = {
                 "format": FORMAT_NAME,
@@ -432,12 +422,18 @@ class Dataset:
                     path=path / "features" / f"{name}.parquet",
                     fix="re-create the dataset",
                 )
-            values = np.column_stack(
-                [table.column(c).to_numpy().astype(np.float32) for c in cols]
-            ) if cols else np.zeros((table.num_rows, 0), np.float32)
-            known = np.column_stack(
-                [table.column(KNOWN_PREFIX + c).to_numpy().astype(bool) for c in cols]
-            ) if cols else np.zeros((table.num_rows, 0), bool)
+            values = (
+                np.column_stack([table.column(c).to_numpy().astype(np.float32) for c in cols])
+                if cols
+                else np.zeros((table.num_rows, 0), np.float32)
+            )
+            known = (
+                np.column_stack(
+                    [table.column(KNOWN_PREFIX + c).to_numpy().astype(bool) for c in cols]
+                )
+                if cols
+                else np.zeros((table.num_rows, 0), bool)
+            )
             features[name] = FeatureGroup(name, cols, values, known, dict(info.get("scaling", {})))
         ds = cls(
             tracks=normalise_tracks(tracks),
@@ -469,11 +465,27 @@ class Dataset:
         try:
             return ds.validate()
         except DatasetFormatError as exc:
-            raise DatasetFormatError(exc.detail, path=path, record=exc.record,
-                                     field=exc.field, fix=exc.fix) from exc
+            raise DatasetFormatError(
+                exc.detail, path=path, record=exc.record, field=exc.field, fix=exc.fix
+            ) from exc
 
 
 # --------------------------------------------------------------------- helpers
+def incidence_matrix(indptr: np.ndarray, indices: np.ndarray, n_tracks: int) -> sp.csr_matrix:
+    """Binary sequence-by-track CSR matrix (int32 ones, sorted indices, repeats merged).
+
+    The input arrays are copied: ``sum_duplicates`` sorts in place, and the
+    order of a sequence must never change.
+    """
+    x = sp.csr_matrix(
+        (np.ones(len(indices), dtype=np.int32), np.array(indices, copy=True), np.array(indptr)),
+        shape=(len(indptr) - 1, n_tracks),
+    )
+    x.sum_duplicates()
+    x.data[:] = 1
+    return x
+
+
 def make_tracks_table(
     track_ids: Sequence[str],
     *,

@@ -61,9 +61,7 @@ def scale_columns(
     """
     raw = np.asarray(raw, dtype=np.float64)
     if raw.ndim != 2 or raw.shape[1] != len(columns):
-        raise ParameterError(
-            "raw", f"`raw.shape[1] == len(columns) == {len(columns)}`", raw.shape
-        )
+        raise ParameterError("raw", f"`raw.shape[1] == len(columns) == {len(columns)}`", raw.shape)
     known = ~np.isnan(raw)
     values = np.zeros(raw.shape, dtype=np.float32)
     scaling: dict[str, list[float]] = {}
@@ -84,7 +82,9 @@ def scale_columns(
     return FeatureGroup(name, list(columns), values, known, scaling)
 
 
-def top_genres(genre_lists: Sequence[Sequence[str]], weights: np.ndarray | None, top_g: int) -> list[str]:
+def top_genres(
+    genre_lists: Sequence[Sequence[str]], weights: np.ndarray | None, top_g: int
+) -> list[str]:
     """The ``top_g`` genres carried by the most (weighted) tracks; ties by name."""
     counts: Counter[str] = Counter()
     for i, gl in enumerate(genre_lists):
@@ -125,7 +125,9 @@ def genre_group(
     return FeatureGroup("genre", columns, values, known, {})
 
 
-def primary_genres(genre_lists: Sequence[Sequence[str]], weights: np.ndarray | None = None) -> list[str | None]:
+def primary_genres(
+    genre_lists: Sequence[Sequence[str]], weights: np.ndarray | None = None
+) -> list[str | None]:
     """Each track's primary genre: its genre carried by the most (weighted) tracks."""
     counts: Counter[str] = Counter()
     for i, gl in enumerate(genre_lists):
@@ -155,20 +157,29 @@ def popularity_group(
         known = np.ones_like(values, dtype=bool)
         return FeatureGroup("popularity", ["global"], values, known, {"global": [0.0, 1.0]})
     src = scale_columns(
-        "popularity", [source_column], np.asarray(source_popularity, dtype=np.float64)[:, None],
+        "popularity",
+        [source_column],
+        np.asarray(source_popularity, dtype=np.float64)[:, None],
         {source_column: source_range},
     )
     values = np.concatenate([g, src.values], axis=1)
     known = np.concatenate([np.ones_like(g, dtype=bool), src.known], axis=1)
     return FeatureGroup(
-        "popularity", ["global", source_column], values, known,
+        "popularity",
+        ["global", source_column],
+        values,
+        known,
         {"global": [0.0, 1.0], **src.scaling},
     )
 
 
-def with_global_popularity(group: FeatureGroup, occurrences: np.ndarray, n_sequences: int) -> FeatureGroup:
+def with_global_popularity(
+    group: FeatureGroup, occurrences: np.ndarray, n_sequences: int
+) -> FeatureGroup:
     """A copy of a popularity group with its ``global`` column recomputed."""
     values = group.values.copy()
     if "global" in group.columns:
         values[:, group.columns.index("global")] = global_popularity(occurrences, n_sequences)
-    return FeatureGroup(group.name, list(group.columns), values, group.known.copy(), dict(group.scaling))
+    return FeatureGroup(
+        group.name, list(group.columns), values, group.known.copy(), dict(group.scaling)
+    )

@@ -5,13 +5,19 @@ metadata (e.g. ``data_w_genres.csv``) joins by normalised artist name. For every
 feature the track's own value is used where present, else its artist's, else it
 is marked unknown: nothing is invented. The join reports, per feature group,
 which share of tracks (and of sequence entries) got values at each level.
+
+Tables are CSV/TSV or Parquet (by file name, else by content), read in chunks
+through :mod:`songspace.data._tabular`: CSV cells as text, only the columns
+used. Errors name the CSV line (header = line 1, blank lines counted) or the
+Parquet row index.
 """
 
 from __future__ import annotations
 
 import ast
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +25,20 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from songspace.data._tabular import (
+    check_chunk_rows,
+    check_file,
+    csv_header,
+    iter_csv_chunks,
+    iter_parquet_chunks,
+    location,
+    open_parquet,
+    resolve_format,
+    select_columns,
+    separator,
+    text_cells,
+    to_float,
+)
 from songspace.data.builder import normalise_name
 from songspace.data.dataset import Dataset, normalise_tracks
 from songspace.data.features import (
@@ -32,7 +52,6 @@ from songspace.errors import (
     DuplicateError,
     FormatError,
     InvalidValueError,
-    MissingFieldError,
     ParameterError,
 )
 
@@ -40,93 +59,93 @@ logger = logging.getLogger("songspace")
 
 ACOUSTIC_PREFIX = "acoustic_vector_"
 NUMERIC_FIELDS = ("popularity", *AUDIO_COLUMNS)
+_MISSING_FIX = (
+    "rename the column, or map it with --map {canon}=COLUMN (columns={{'{canon}': 'COLUMN'}})"
+)
 
 
 # ---------------------------------------------------------------- file access
-def iter_chunks(path: str | Path, chunk_rows: int = 50_000) -> Iterator[tuple[pd.DataFrame, int]]:
-    """Yield (chunk, line number of its first row) from a CSV (as strings) or Parquet file.
+@dataclass(frozen=True)
+class _Table:
+    """An opened metadata table: where it is, how to read it and its column names."""
 
-    CSV cells are kept as text (empty = missing) so that values can be checked
-    and reported with their line; Parquet keeps its types.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FormatError(
-            "expected a CSV or Parquet file, found nothing" if not path.exists()
-            else "expected a file, found a directory",
-            path=path,
-            fix="check the path",
+    path: Path
+    columns: list[str]
+    sep: str = ","
+    parquet_file: pq.ParquetFile | None = None
+
+    @property
+    def parquet(self) -> bool:
+        return self.parquet_file is not None
+
+    @classmethod
+    def open(cls, path: str | Path, what: str) -> _Table:
+        p = check_file(path, what)
+        fmt = resolve_format(p, None)
+        if fmt == "parquet":
+            pf = open_parquet(p)
+            return cls(p, list(pf.schema_arrow.names), parquet_file=pf)
+        sep = separator(fmt)
+        return cls(p, csv_header(p, sep), sep)
+
+    def select(
+        self, wanted: Mapping[str, str], columns: Mapping[str, str], required: str
+    ) -> dict[str, str]:
+        """Canonical field -> column; ``columns`` holds the fields the user mapped."""
+        return select_columns(
+            self.columns,
+            wanted,
+            required=(required,),
+            mapped=[c for c in columns if c in wanted],
+            path=self.path,
+            fix=_MISSING_FIX,
         )
-    if path.suffix.lower() in (".parquet", ".pq"):
-        pf = pq.ParquetFile(path)
-        line = 1
-        for batch in pf.iter_batches(batch_size=chunk_rows):
-            df = batch.to_pandas()
-            yield df, line
-            line += len(df)
-        return
-    try:
-        reader = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[], chunksize=chunk_rows
-        )
-        line = 2
-        for df in reader:
-            yield df, line
-            line += len(df)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise FormatError(
-            f"expected a readable CSV file with a header row, found a parse error ({exc})",
-            path=path,
-            fix="repair the file or export it again as CSV",
-        ) from exc
 
+    def chunks(
+        self, names: Mapping[str, str], chunk_rows: int, text: Collection[str]
+    ) -> Iterator[tuple[dict[str, pd.Series], np.ndarray]]:
+        """Yield ({canonical field: cells}, CSV lines or Parquet row indices) per chunk.
 
-def resolve_columns(
-    available: list[str],
-    wanted: Mapping[str, str],
-    required: tuple[str, ...],
-    path: str | Path,
-) -> dict[str, str]:
-    """Map canonical names to file columns; raise MissingFieldError for required ones."""
-    out = {}
-    for canonical, col in wanted.items():
-        if col in available:
-            out[canonical] = col
-        elif canonical in required:
-            raise MissingFieldError(
-                f"expected a column {col!r} for {canonical!r}, found columns {available}",
-                path=path,
-                field=col,
-                fix=f"rename the column, or map it with --map {canonical}=COLUMN "
-                f"(columns={{'{canonical}': 'COLUMN'}})",
+        Only the columns in ``names`` are read; CSV cells are strings, Parquet
+        columns keep their types except the fields in ``text``, read as strings.
+        """
+        file_cols = list(dict.fromkeys(names.values()))
+        frames: Iterator[tuple[pd.DataFrame, np.ndarray]]
+        if self.parquet_file is not None:
+            as_text = {names[c] for c in text if c in names}
+            frames = iter_parquet_chunks(
+                self.parquet_file, self.path, file_cols, chunk_rows, as_text=as_text
             )
+        else:
+            frames = iter_csv_chunks(self.path, file_cols, chunk_rows, self.sep)
+        for df, rows in frames:
+            yield {canon: df[col] for canon, col in names.items()}, rows
+
+    def at(self, row: int, field: str) -> dict[str, Any]:
+        """Error location of a row: CSV line or Parquet row index."""
+        return location(self.path, row, field, parquet=self.parquet)
+
+
+def _object_column(values: Sequence[Any]) -> np.ndarray:
+    """A 1-D object array of ``values`` (lists stay whole cells)."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v
     return out
 
 
-def to_float(values: pd.Series, *, path: str | Path, field: str, first_line: int) -> np.ndarray:
-    """Parse a column to float64. Empty cells become NaN (missing); text that is not a
-    finite number (``abc``, ``nan``, ``inf``) raises InvalidValueError naming its line."""
-    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        text = values.fillna("").astype(str).str.strip()
-        num = pd.to_numeric(text.where(text != ""), errors="coerce").to_numpy(dtype=np.float64)
-        bad = (text.to_numpy() != "") & ~np.isfinite(num)
-    else:
-        num = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.isinf(num)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidValueError(
-            f"expected a finite number or an empty cell, found {values.iloc[i]!r}",
-            path=path,
-            line=first_line + i,
-            field=field,
-            fix="correct the value, or leave the cell empty to mark it unknown",
-        )
-    return num
+def parse_genre_list(
+    text: Any,
+    *,
+    path: str | Path,
+    field: str,
+    line: int | None = None,
+    record: str | None = None,
+) -> list[str]:
+    """Parse a genres cell: a Python/JSON list string ``['a', 'b']``, ``a;b``, or a list.
 
-
-def parse_genre_list(text: Any, *, path: str | Path, line: int, field: str) -> list[str]:
-    """Parse a genres cell: a Python/JSON list string ``['a', 'b']`` or ``a;b``."""
+    ``line`` (CSV) or ``record`` (e.g. "row index 3") locates the cell in errors.
+    """
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return []
     if isinstance(text, list | tuple | np.ndarray):
@@ -134,19 +153,21 @@ def parse_genre_list(text: Any, *, path: str | Path, line: int, field: str) -> l
     s = str(text).strip()
     if not s:
         return []
+    where = {"path": path, "line": line, "record": record, "field": field}
     if s.startswith("["):
         try:
             value = ast.literal_eval(s)
         except (ValueError, SyntaxError) as exc:
             raise InvalidValueError(
                 f"expected a list of genre strings like ['pop', 'rock'], found {s[:60]!r}",
-                path=path, line=line, field=field,
+                **where,
                 fix="repair the quoting of this cell",
             ) from exc
         if not isinstance(value, list | tuple) or not all(isinstance(g, str) for g in value):
             raise InvalidValueError(
                 f"expected a list of strings, found {s[:60]!r}",
-                path=path, line=line, field=field, fix="repair this cell",
+                **where,
+                fix="repair this cell",
             )
         return [g.strip() for g in value if g.strip()]
     return [g.strip() for g in s.split(";") if g.strip()]
@@ -172,7 +193,7 @@ def read_track_metadata(
     whose ``track_genre`` is used by default) and/or ``genres`` (a list cell);
     ``artist_name``; ``popularity`` (0-100) and the audio descriptors of
     :data:`AUDIO_COLUMNS`; any ``acoustic_vector_*`` columns. ``columns`` maps a
-    canonical field to the file's column.
+    canonical field to the file's column; a mapped column must exist.
 
     Rows of one track that differ only in genre are merged (genres unioned).
     Rows that disagree on a numeric value are a DuplicateError with
@@ -181,60 +202,65 @@ def read_track_metadata(
     """
     if duplicates not in ("merge", "error"):
         raise ParameterError("duplicates", "`duplicates in ('merge', 'error')`", duplicates)
+    check_chunk_rows(chunk_rows)
     columns = dict(columns or {})
+    table = _Table.open(path, "a track metadata table (CSV or Parquet)")
+    found = table.columns
+    wanted = {
+        "track_id": columns.get("track_id", "track_id"),
+        "genre": columns.get("genre", "track_genre" if "track_genre" in found else "genre"),
+        "genres": columns.get("genres", "genres"),
+        "artist_name": columns.get(
+            "artist_name", "artists" if "artists" in found else "artist_name"
+        ),
+        **_numeric_fields(found, columns),
+    }
+    names = table.select(wanted, columns, "track_id")
     frames = []
-    mapping: dict[str, str] | None = None
-    for df, first in iter_chunks(path, chunk_rows):
-        if mapping is None:
-            available = list(df.columns)
-            wanted = {"track_id": columns.get("track_id", "track_id")}
-            genre_col = columns.get("genre", "track_genre" if "track_genre" in available else "genre")
-            wanted["genre"] = genre_col
-            wanted["genres"] = columns.get("genres", "genres")
-            wanted["artist_name"] = columns.get("artist_name", "artists" if "artists" in available else "artist_name")
-            wanted.update(_numeric_fields(available, columns))
-            mapping = resolve_columns(available, wanted, ("track_id",), path)
-        out = pd.DataFrame({"_line": np.arange(first, first + len(df))})
-        ids = df[mapping["track_id"]].astype(str).str.strip()
-        empty = (ids == "") | df[mapping["track_id"]].isna().to_numpy()
-        if empty.any():
-            i = int(np.flatnonzero(empty.to_numpy())[0])
+    for cols, rows in table.chunks(names, chunk_rows, text=("track_id", "artist_name")):
+        ids = text_cells(cols["track_id"])
+        empty = np.flatnonzero((ids == "").to_numpy())
+        if len(empty):
             raise InvalidValueError(
                 "expected a track id, found an empty cell",
-                path=path, line=first + i, field=mapping["track_id"],
+                **table.at(rows[empty[0]], names["track_id"]),
                 fix="fill in the id or remove the row",
             )
-        out["track_id"] = ids.to_numpy()
-        genre_lists = [[] for _ in range(len(df))]
-        if "genre" in mapping:
-            for k, g in enumerate(df[mapping["genre"]].tolist()):
+        out = pd.DataFrame({"_row": rows, "track_id": ids.to_numpy(dtype=object)})
+        genre_lists: list[list[str]] = [[] for _ in range(len(rows))]
+        if "genre" in names:
+            for k, g in enumerate(cols["genre"].tolist()):
                 if isinstance(g, str) and g.strip():
                     genre_lists[k].append(g.strip())
-        if "genres" in mapping:
-            for k, g in enumerate(df[mapping["genres"]].tolist()):
-                genre_lists[k].extend(parse_genre_list(g, path=path, line=first + k, field=mapping["genres"]))
-        out["genres"] = genre_lists
-        if "artist_name" in mapping:
-            out["artist_name"] = df[mapping["artist_name"]].to_numpy()
-        for canonical, col in mapping.items():
-            if canonical in ("track_id", "genre", "genres", "artist_name"):
-                continue
-            out[canonical] = to_float(df[col], path=path, field=col, first_line=first)
+        if "genres" in names:
+            for k, g in enumerate(cols["genres"].tolist()):
+                genre_lists[k].extend(parse_genre_list(g, **table.at(rows[k], names["genres"])))
+        out["genres"] = _object_column(genre_lists)
+        if "artist_name" in names:
+            out["artist_name"] = cols["artist_name"].to_numpy(dtype=object)
+        for canonical, col in names.items():
+            if canonical not in ("track_id", "genre", "genres", "artist_name"):
+                out[canonical] = to_float(
+                    cols[canonical], rows, table.path, col, parquet=table.parquet
+                )
         frames.append(out)
     if not frames:
-        raise FormatError("expected at least one data row, found none", path=path,
-                          fix="pass a non-empty metadata table")
-    table = pd.concat(frames, ignore_index=True)
-    return _merge_duplicate_tracks(table, path=path, duplicates=duplicates, mapping=mapping or {})
+        raise FormatError(
+            "expected at least one data row, found none",
+            path=table.path,
+            fix="pass a non-empty metadata table",
+        )
+    merged = pd.concat(frames, ignore_index=True)
+    return _merge_duplicate_tracks(merged, source=table, duplicates=duplicates, names=names)
 
 
 def _merge_duplicate_tracks(
-    table: pd.DataFrame, *, path: str | Path, duplicates: str, mapping: Mapping[str, str]
+    table: pd.DataFrame, *, source: _Table, duplicates: str, names: Mapping[str, str]
 ) -> pd.DataFrame:
-    numeric = [c for c in table.columns if c not in ("_line", "track_id", "genres", "artist_name")]
+    numeric = [c for c in table.columns if c not in ("_row", "track_id", "genres", "artist_name")]
     dup_mask = table["track_id"].duplicated(keep=False)
     if not dup_mask.any():
-        return table.drop(columns="_line").set_index("track_id")
+        return table.drop(columns="_row").set_index("track_id")
     d = table[dup_mask]
     conflicts = d.groupby("track_id", sort=False)[numeric].nunique(dropna=False) > 1
     conflicting = conflicts.any(axis=1)
@@ -242,10 +268,11 @@ def _merge_duplicate_tracks(
         tid = conflicting.index[np.flatnonzero(conflicting.to_numpy())[0]]
         field = conflicts.columns[np.flatnonzero(conflicts.loc[tid].to_numpy())[0]]
         rows = d[d["track_id"] == tid]
+        where = "row indices" if source.parquet else "lines"
         raise DuplicateError(
             f"expected one value of {field!r} per track, found {rows[field].tolist()} for "
-            f"track {tid!r} on lines {rows['_line'].tolist()}",
-            path=path, line=int(rows["_line"].iloc[1]), field=mapping.get(field, field),
+            f"track {tid!r} on {where} {rows['_row'].tolist()}",
+            **source.at(int(rows["_row"].iloc[1]), names.get(field, field)),
             fix="remove the duplicate rows, or pass duplicates='merge' (--merge-duplicates) "
             "to average them",
         )
@@ -253,15 +280,15 @@ def _merge_duplicate_tracks(
         counts = conflicts.sum(axis=0)
         logger.warning(
             "%s: %d track ids have rows with differing values (%s); averaged",
-            path, int(conflicting.sum()),
+            source.path,
+            int(conflicting.sum()),
             ", ".join(f"{c}: {int(n)}" for c, n in counts.items() if n),
         )
     agg: dict[str, Any] = {c: "mean" for c in numeric}
     agg["genres"] = lambda s: list(dict.fromkeys(g for gl in s for g in gl))
     if "artist_name" in table.columns:
         agg["artist_name"] = "first"
-    merged = table.groupby("track_id", sort=False).agg(agg)
-    return merged
+    return table.groupby("track_id", sort=False).agg(agg)
 
 
 def read_artist_metadata(
@@ -274,51 +301,61 @@ def read_artist_metadata(
     means). Names that normalise to the same key belong to different artists we
     cannot tell apart: they are left out (unknown) and counted in the log.
     """
+    check_chunk_rows(chunk_rows)
     columns = dict(columns or {})
+    table = _Table.open(path, "an artist metadata table (CSV or Parquet)")
+    found = table.columns
+    default_name = "artists" if "artists" in found else "artist_name"
+    wanted = {
+        "artist_name": columns.get("artist_name", default_name),
+        "genres": columns.get("genres", "genres"),
+        **_numeric_fields(found, columns),
+    }
+    names = table.select(wanted, columns, "artist_name")
     frames = []
-    mapping: dict[str, str] | None = None
-    for df, first in iter_chunks(path, chunk_rows):
-        if mapping is None:
-            available = list(df.columns)
-            default_name = "artists" if "artists" in available else "artist_name"
-            wanted = {
-                "artist_name": columns.get("artist_name", default_name),
-                "genres": columns.get("genres", "genres"),
-                **_numeric_fields(available, columns),
-            }
-            mapping = resolve_columns(available, wanted, ("artist_name",), path)
-        out = pd.DataFrame({"_line": np.arange(first, first + len(df))})
-        keys = [normalise_name(n) for n in df[mapping["artist_name"]].tolist()]
-        if any(k is None for k in keys):
-            i = next(k for k, v in enumerate(keys) if v is None)
+    for cols, rows in table.chunks(names, chunk_rows, text=("artist_name",)):
+        keys = [normalise_name(n) for n in cols["artist_name"].tolist()]
+        missing = [k for k, v in enumerate(keys) if v is None]
+        if missing:
             raise InvalidValueError(
                 "expected an artist name, found an empty cell",
-                path=path, line=first + i, field=mapping["artist_name"],
+                **table.at(rows[missing[0]], names["artist_name"]),
                 fix="fill in the name or remove the row",
             )
-        out["artist_key"] = keys
-        out["genres"] = (
-            [parse_genre_list(g, path=path, line=first + k, field=mapping["genres"])
-             for k, g in enumerate(df[mapping["genres"]].tolist())]
-            if "genres" in mapping else [[] for _ in range(len(df))]
+        out = pd.DataFrame({"_row": rows, "artist_key": keys})
+        genres = (
+            [
+                parse_genre_list(g, **table.at(rows[k], names["genres"]))
+                for k, g in enumerate(cols["genres"].tolist())
+            ]
+            if "genres" in names
+            else [[] for _ in range(len(rows))]
         )
-        for canonical, col in mapping.items():
+        out["genres"] = _object_column(genres)
+        for canonical, col in names.items():
             if canonical not in ("artist_name", "genres"):
-                out[canonical] = to_float(df[col], path=path, field=col, first_line=first)
+                out[canonical] = to_float(
+                    cols[canonical], rows, table.path, col, parquet=table.parquet
+                )
         frames.append(out)
     if not frames:
-        raise FormatError("expected at least one data row, found none", path=path,
-                          fix="pass a non-empty artist table")
-    table = pd.concat(frames, ignore_index=True)
-    ambiguous = table["artist_key"].duplicated(keep=False)
+        raise FormatError(
+            "expected at least one data row, found none",
+            path=table.path,
+            fix="pass a non-empty artist table",
+        )
+    merged = pd.concat(frames, ignore_index=True)
+    ambiguous = merged["artist_key"].duplicated(keep=False)
     if ambiguous.any():
         logger.warning(
             "%s: %d artist names are shared by several rows (%d names); they are left "
             "unknown because the rows cannot be told apart",
-            path, int(ambiguous.sum()), table.loc[ambiguous, "artist_key"].nunique(),
+            table.path,
+            int(ambiguous.sum()),
+            merged.loc[ambiguous, "artist_key"].nunique(),
         )
-        table = table[~ambiguous]
-    return table.drop(columns="_line").set_index("artist_key")
+        merged = merged[~ambiguous]
+    return merged.drop(columns="_row").set_index("artist_key")
 
 
 # ---------------------------------------------------------------------- join
@@ -385,10 +422,15 @@ def attach_metadata(
     # Numeric fields: track value, else artist value, per column.
     def pick(cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
         def block(frame: pd.DataFrame) -> np.ndarray:
-            return np.column_stack([
-                frame[c].to_numpy(dtype=np.float64, na_value=np.nan) if c in frame.columns
-                else np.full(n, np.nan) for c in cols
-            ])
+            return np.column_stack(
+                [
+                    frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
+                    if c in frame.columns
+                    else np.full(n, np.nan)
+                    for c in cols
+                ]
+            )
+
         t, a = block(tm), block(am)
         return np.where(np.isnan(t), a, t), ~np.isnan(t).any(axis=1)
 
@@ -401,8 +443,12 @@ def attach_metadata(
         raw, track_known = pick(["popularity"])
         features["popularity"] = popularity_group(occ, dataset.n_sequences, raw[:, 0], "source")
         report["popularity_source"] = levels(track_known, ~np.isnan(raw[:, 0]))
-    acoustic = sorted((c for c in tm.columns if c.startswith(ACOUSTIC_PREFIX)),
-                      key=lambda c: int(c[len(ACOUSTIC_PREFIX):]) if c[len(ACOUSTIC_PREFIX):].isdigit() else 0)
+
+    def acoustic_index(column: str) -> int:
+        suffix = column[len(ACOUSTIC_PREFIX) :]
+        return int(suffix) if suffix.isdigit() else 0
+
+    acoustic = sorted((c for c in tm.columns if c.startswith(ACOUSTIC_PREFIX)), key=acoustic_index)
     if acoustic:
         raw = tm[acoustic].to_numpy(dtype=np.float64, na_value=np.nan)
         features["acoustic"] = scale_columns("acoustic", acoustic, raw)
@@ -412,8 +458,12 @@ def attach_metadata(
         logger.info(
             "coverage %-18s track-level %5.1f%%  artist-level %5.1f%%  unknown %5.1f%% "
             "(entries: %5.1f%% track, %5.1f%% artist)",
-            group, 100 * rep["track_level"], 100 * rep["artist_level"], 100 * rep["unknown"],
-            100 * rep["entries_track_level"], 100 * rep["entries_artist_level"],
+            group,
+            100 * rep["track_level"],
+            100 * rep["artist_level"],
+            100 * rep["unknown"],
+            100 * rep["entries_track_level"],
+            100 * rep["entries_artist_level"],
         )
     out = Dataset(
         tracks=out_tracks,

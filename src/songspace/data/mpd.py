@@ -77,8 +77,9 @@ def _open(src: Any) -> IO[bytes]:
 def iter_playlists(path: str | Path, *, progress: bool = False) -> Iterator[tuple[str, int, dict]]:
     """Yield (slice name, index in slice, playlist dict) for every playlist, in order."""
     slices = list_slices(path)
-    for name, src in progress_iter(slices, total=len(slices), description="MPD slices",
-                                   enabled=progress):
+    for name, src in progress_iter(
+        slices, total=len(slices), description="MPD slices", enabled=progress
+    ):
         with _open(src) as fh:
             try:
                 data = json.load(fh)
@@ -121,9 +122,7 @@ def iter_playlists(path: str | Path, *, progress: bool = False) -> Iterator[tupl
             yield name, i, pl
 
 
-def read_mpd(
-    path: str | Path, *, drop_empty: bool = False, progress: bool = False
-) -> Dataset:
+def read_mpd(path: str | Path, *, drop_empty: bool = False, progress: bool = False) -> Dataset:
     """Read MPD slices into a :class:`Dataset` (sequence id = ``pid``; track id = bare id).
 
     Artist ids come from ``artist_uri`` when present, else the normalised artist name.
@@ -135,12 +134,17 @@ def read_mpd(
         if not isinstance(pl, dict):
             raise FormatError(
                 f"expected a JSON object, found a {type(pl).__name__}",
-                path=name, record=record, fix="repair the slice",
+                path=name,
+                record=record,
+                fix="repair the slice",
             )
         if "pid" not in pl:
             raise MissingFieldError(
                 f"expected a 'pid', found keys {sorted(pl)}",
-                path=name, record=record, field="pid", fix="every MPD playlist has a pid; repair the slice",
+                path=name,
+                record=record,
+                field="pid",
+                fix="every MPD playlist has a pid; repair the slice",
             )
         record = f"playlist {i} (pid {pl['pid']})"
         tracks = pl.get("tracks")
@@ -148,16 +152,24 @@ def read_mpd(
             raise (MissingFieldError if tracks is None else FormatError)(
                 "expected a list of tracks, found "
                 + ("nothing" if tracks is None else type(tracks).__name__),
-                path=name, record=record, field="tracks", fix="repair the slice",
+                path=name,
+                record=record,
+                field="tracks",
+                fix="repair the slice",
             )
         keys, names, artist_ids, artist_names = [], [], [], []
         for j, t in enumerate(tracks):
             uri = t.get("track_uri") if isinstance(t, dict) else None
             if not isinstance(uri, str) or not uri:
-                raise (MissingFieldError if isinstance(t, dict) and "track_uri" not in t
-                       else InvalidValueError)(
+                raise (
+                    MissingFieldError
+                    if isinstance(t, dict) and "track_uri" not in t
+                    else InvalidValueError
+                )(
                     f"expected a track_uri string like 'spotify:track:<id>', found {uri!r}",
-                    path=name, record=f"{record}, track {j}", field="track_uri",
+                    path=name,
+                    record=f"{record}, track {j}",
+                    field="track_uri",
                     fix="repair or remove this track entry",
                 )
             keys.append(uri.removeprefix(TRACK_PREFIX))
@@ -166,8 +178,12 @@ def read_mpd(
             artist_ids.append(aid.removeprefix(ARTIST_PREFIX) if isinstance(aid, str) else None)
             artist_names.append(t.get("artist_name"))
         builder.add(
-            str(pl["pid"]), keys, track_names=names, artist_ids=artist_ids,
-            artist_names=artist_names, where={"path": name, "record": record},
+            str(pl["pid"]),
+            keys,
+            track_names=names,
+            artist_ids=artist_ids,
+            artist_names=artist_names,
+            where={"path": name, "record": record},
         )
     if builder.dropped_empty:
         logger.warning("dropped %d empty playlists", builder.dropped_empty)

@@ -37,11 +37,17 @@ def _finish(
     overwrite: bool,
 ) -> Dataset:
     if tracks is not None or artists is not None:
-        tm = read_track_metadata(tracks, columns=track_columns, duplicates=duplicates) if tracks else None
+        tm = (
+            read_track_metadata(tracks, columns=track_columns, duplicates=duplicates)
+            if tracks
+            else None
+        )
         am = read_artist_metadata(artists, columns=artist_columns) if artists else None
         ds = attach_metadata(ds, tracks=tm, artists=am, top_genres=top_genres)
-        ds.source["metadata"] = {"tracks": str(tracks) if tracks else None,
-                                 "artists": str(artists) if artists else None}
+        ds.source["metadata"] = {
+            "tracks": str(tracks) if tracks else None,
+            "artists": str(artists) if artists else None,
+        }
     if out is not None:
         ds.save(out, overwrite=overwrite)
         logger.info("wrote %s", out)
@@ -67,9 +73,17 @@ def prepare_mpd(
 
     _check_output(out, overwrite)
     ds = read_mpd(path, drop_empty=drop_empty, progress=progress)
-    return _finish(ds, out, tracks=tracks, artists=artists, track_columns=track_columns,
-                   artist_columns=artist_columns, duplicates=duplicates, top_genres=top_genres,
-                   overwrite=overwrite)
+    return _finish(
+        ds,
+        out,
+        tracks=tracks,
+        artists=artists,
+        track_columns=track_columns,
+        artist_columns=artist_columns,
+        duplicates=duplicates,
+        top_genres=top_genres,
+        overwrite=overwrite,
+    )
 
 
 def prepare_long(
@@ -91,9 +105,17 @@ def prepare_long(
 
     _check_output(out, overwrite)
     ds = read_long(path, columns=columns, progress=progress)
-    return _finish(ds, out, tracks=tracks, artists=artists, track_columns=track_columns,
-                   artist_columns=artist_columns, duplicates=duplicates, top_genres=top_genres,
-                   overwrite=overwrite)
+    return _finish(
+        ds,
+        out,
+        tracks=tracks,
+        artists=artists,
+        track_columns=track_columns,
+        artist_columns=artist_columns,
+        duplicates=duplicates,
+        top_genres=top_genres,
+        overwrite=overwrite,
+    )
 
 
 def prepare_mssd(

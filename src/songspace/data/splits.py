@@ -63,7 +63,8 @@ def split_sequences(
     fr = [float(f) for f in fractions]
     if len(fr) != 3 or any(f < 0 for f in fr) or not np.isclose(sum(fr), 1.0):
         raise ParameterError(
-            "fractions", "three non-negative shares (train, validation, test) summing to 1",
+            "fractions",
+            "three non-negative shares (train, validation, test) summing to 1",
             tuple(fractions),
         )
     n = dataset.n_sequences
@@ -71,7 +72,7 @@ def split_sequences(
     order = rng.permutation(n)
     sizes = [0, 0]
     for k, f in enumerate(fr[1:]):
-        sizes[k] = max(1, int(round(f * n))) if f > 0 else 0
+        sizes[k] = max(1, round(f * n)) if f > 0 else 0
     if sizes[0] + sizes[1] >= n:
         raise ParameterError(
             "fractions",
@@ -84,8 +85,9 @@ def split_sequences(
     train = np.sort(order[sizes[0] + sizes[1] :])
     split = Split(train=train, validation=val, test=test, seed=seed)
     if cold_start_share > 0:
-        split.cold_tracks = cold_start_tracks(dataset, train, share=cold_start_share,
-                                              seed=rng.integers(2**31))
+        split.cold_tracks = cold_start_tracks(
+            dataset, train, share=cold_start_share, seed=rng.integers(2**31)
+        )
     return split
 
 
@@ -99,7 +101,7 @@ def cold_start_tracks(
         present = np.flatnonzero(dataset.play_counts())
     else:
         present = np.flatnonzero(dataset.subset(sequences).play_counts())
-    k = int(round(share * len(present)))
+    k = round(share * len(present))
     rng = check_seed(seed)
     return np.sort(rng.choice(present, size=k, replace=False)) if k else np.zeros(0, np.int64)
 
@@ -114,7 +116,9 @@ def completion_playlists(
     """
     if part == "train":
         raise ParameterError(
-            "part", "`part in ('validation', 'test')`", part,
+            "part",
+            "`part in ('validation', 'test')`",
+            part,
             fix="completion playlists come from held-out sequences only",
         )
     if min_tracks < 2:

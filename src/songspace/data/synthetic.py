@@ -20,8 +20,25 @@ from songspace.data.features import AUDIO_COLUMNS, genre_group, popularity_group
 from songspace.errors import ParameterError
 
 GENRE_NAMES = (
-    "rock", "pop", "hip hop", "jazz", "classical", "electronic", "country", "metal", "folk",
-    "reggae", "blues", "soul", "latin", "punk", "house", "techno", "ambient", "k-pop", "r&b",
+    "rock",
+    "pop",
+    "hip hop",
+    "jazz",
+    "classical",
+    "electronic",
+    "country",
+    "metal",
+    "folk",
+    "reggae",
+    "blues",
+    "soul",
+    "latin",
+    "punk",
+    "house",
+    "techno",
+    "ambient",
+    "k-pop",
+    "r&b",
     "indie",
 )
 ACOUSTIC_COLUMNS = tuple(f"acoustic_vector_{i}" for i in range(8))
@@ -90,9 +107,11 @@ def generate(
     # each genre and each artist is a contiguous block; public ids are permuted.
     genre_share = 1.0 / np.arange(1, n_genres + 1) ** 0.6
     genre_share /= genre_share.sum()
-    n_artists = max(n_genres, int(round(n_tracks / tracks_per_artist)))
+    n_artists = max(n_genres, round(n_tracks / tracks_per_artist))
     artist_genre = np.sort(
-        np.concatenate([np.arange(n_genres), rng.choice(n_genres, n_artists - n_genres, p=genre_share)])
+        np.concatenate(
+            [np.arange(n_genres), rng.choice(n_genres, n_artists - n_genres, p=genre_share)]
+        )
     )
     # Every artist gets at least one track (n_artists <= n_tracks).
     track_artist = np.sort(
@@ -121,8 +140,9 @@ def generate(
     lengths = lengths.astype(np.int64)
     home = rng.choice(n_genres, n_playlists, p=genre_share)
     fav_lo, fav_hi = genre_artist_start[home], genre_artist_end[home]
-    favs = fav_lo[:, None] + (rng.random((n_playlists, favourite_artists))
-                              * (fav_hi - fav_lo)[:, None]).astype(np.int64)
+    favs = fav_lo[:, None] + (
+        rng.random((n_playlists, favourite_artists)) * (fav_hi - fav_lo)[:, None]
+    ).astype(np.int64)
 
     total = int(lengths.sum())
     pl = np.repeat(np.arange(n_playlists), lengths)
@@ -157,7 +177,9 @@ def generate(
         start_ts = 1_704_067_200 + rng.integers(0, 365 * 86400, n_playlists)
         gaps = rng.integers(120, 300, total)
         gaps[indptr[:-1]] = 0
-        ts = np.repeat(start_ts, lengths) + (np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[indptr[:-1]], lengths))
+        ts = np.repeat(start_ts, lengths) + (
+            np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[indptr[:-1]], lengths)
+        )
 
     # Per-track metadata, in public order.
     t_art = track_artist[internal_of_public]
@@ -167,8 +189,13 @@ def generate(
     genre_known = rng.random(n_tracks) >= missing_share / 2
     genres = [
         ([_genre_name(g)] + ([_genre_name(s)] if (sec and s != g) else [])) if known else []
-        for g, s, sec, known in zip(t_gen.tolist(), second_genre.tolist(), second.tolist(),
-                                    genre_known.tolist(), strict=True)
+        for g, s, sec, known in zip(
+            t_gen.tolist(),
+            second_genre.tolist(),
+            second.tolist(),
+            genre_known.tolist(),
+            strict=True,
+        )
     ]
     ds = finish_dataset(
         track_ids=[f"t{i:07d}" for i in range(n_tracks)],
@@ -196,7 +223,9 @@ def generate(
     audio_known = rng.random(n_tracks) >= missing_share
     centroid = rng.uniform(0.1, 0.9, (n_genres, len(AUDIO_COLUMNS)))
     art_off = rng.normal(0, 0.06, (n_artists, len(AUDIO_COLUMNS)))
-    unit = np.clip(centroid[t_gen] + art_off[t_art] + rng.normal(0, 0.04, (n_tracks, len(AUDIO_COLUMNS))), 0, 1)
+    unit = np.clip(
+        centroid[t_gen] + art_off[t_art] + rng.normal(0, 0.04, (n_tracks, len(AUDIO_COLUMNS))), 0, 1
+    )
     raw = unit.copy()
     cols = list(AUDIO_COLUMNS)
     raw[:, cols.index("key")] = np.round(unit[:, cols.index("key")] * 11)
@@ -206,7 +235,11 @@ def generate(
     raw[~audio_known] = np.nan
     acoustic_known = rng.random(n_tracks) >= missing_share
     a_cent = rng.normal(0, 0.6, (n_genres, 8))
-    acoustic = a_cent[t_gen] + rng.normal(0, 0.15, (n_artists, 8))[t_art] + rng.normal(0, 0.1, (n_tracks, 8))
+    acoustic = (
+        a_cent[t_gen]
+        + rng.normal(0, 0.15, (n_artists, 8))[t_art]
+        + rng.normal(0, 0.1, (n_tracks, 8))
+    )
     acoustic[~acoustic_known] = np.nan
     source_pop = np.clip(100 * (weight[internal_of_public] / weight.max()) ** 0.25, 0, 100)
     ds.features["genre"] = genre_group(genres, ds.occurrences(), top_g=min(50, n_genres))

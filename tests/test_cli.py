@@ -1,0 +1,119 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from songspace import Dataset
+from songspace.cli import app, parse_mapping
+from songspace.errors import ParameterError
+
+runner = CliRunner()
+
+
+def flat(text: str) -> str:
+    """Output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def songspace(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """Run the real console entry point, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "songspace", "--no-progress", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_prepare_synthetic_and_info(tmp_path):
+    out = tmp_path / "syn"
+    res = runner.invoke(
+        app,
+        [
+            "--no-progress",
+            "prepare",
+            "synthetic",
+            "-o",
+            str(out),
+            "--playlists",
+            "300",
+            "--n-tracks",
+            "400",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "300 sequences" in flat(res.output)
+    assert Dataset.load(out).n_sequences == 300
+    res = runner.invoke(app, ["info", str(out), "--min-weights", "1,2"])
+    assert res.exit_code == 0, res.output
+    for word in ("sequences", "Feature coverage", "audio", "acoustic", "min_weight"):
+        assert word in flat(res.output)
+
+
+def test_prepare_mpd_fixture_with_metadata(shared_data, tmp_path):
+    out = tmp_path / "mpd"
+    res = runner.invoke(
+        app,
+        [
+            "--no-progress",
+            "prepare",
+            "mpd",
+            str(shared_data("mpd-fixtures")),
+            "-o",
+            str(out),
+            "--tracks",
+            str(shared_data("spotify-tracks-114k", "tracks.csv")),
+            "--artists",
+            str(shared_data("spotify-artists", "data_w_genres.csv")),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    ds = Dataset.load(out)
+    assert ds.n_sequences == 29
+    assert {"genre", "audio", "popularity"} <= set(ds.features)
+    assert json.loads((out / "manifest.json").read_text())["source"]["name"] == "mpd"
+
+
+def test_demo_prints_summary_and_graph():
+    res = runner.invoke(app, ["--no-progress", "demo", "--playlists", "400", "--n-tracks", "500"])
+    assert res.exit_code == 0, res.output
+    for word in ("Dataset (synthetic)", "split (seed 0)", "Co-occurrence graph", "same-genre"):
+        assert word in flat(res.output)
+
+
+def test_error_is_printed_without_traceback(tmp_path):
+    bad = tmp_path / "mpd.slice.0-999.json"
+    bad.write_text('{"playlists": [{"pid": 1, "tracks": [')
+    out = tmp_path / "out"
+    res = songspace("prepare", "mpd", str(bad), "-o", str(out))
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    assert "error:" in res.stderr and "expected valid JSON" in flat(res.stderr)
+    assert str(bad) in res.stderr.replace("\n", "")
+    assert not out.exists()
+    assert sorted(os.listdir(tmp_path)) == ["mpd.slice.0-999.json"]
+
+
+def test_existing_output_is_refused_before_reading(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    res = songspace("prepare", "synthetic", "-o", str(out))
+    assert res.returncode == 1 and "already exists" in flat(res.stderr)
+    assert "Traceback" not in res.stderr
+    assert os.listdir(out) == []
+
+
+def test_info_on_a_non_dataset(tmp_path):
+    res = songspace("info", str(tmp_path))
+    assert res.returncode == 1
+    assert "manifest.json" in flat(res.stderr) and "songspace prepare" in flat(res.stderr)
+
+
+def test_parse_mapping():
+    assert parse_mapping(["a=b", " c = d "], "--map") == {"a": "b", "c": "d"}
+    with pytest.raises(ParameterError, match="--map sequence_id=session"):
+        parse_mapping(["nope"], "--map")
