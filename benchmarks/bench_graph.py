@@ -31,7 +31,6 @@ import itertools
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,30 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import _peak_rss_mb, _ru_maxrss_mb
+
 REPO = Path(__file__).resolve().parents[1]
 MPD_SUBSET = REPO.parent / "shared" / "data" / "mpd-subset"
 METHODS = ("ours", "pandas", "dict")
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak RSS: VmHWM from /proc (Linux), else getrusage ru_maxrss.
-
-    VmHWM belongs to the process's own address space, so it starts afresh at exec.
-    ru_maxrss (RUSAGE_SELF) is also printed by the workers: on Linux it carries over
-    the parent's peak across fork + exec, which is why the parent process of this
-    script stays small (inputs are prepared in their own subprocess).
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return _ru_maxrss_mb()
-
-
-def _ru_maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
 # ------------------------------------------------------------------ methods

@@ -1,0 +1,1 @@
+"""Evaluation of track embeddings: every metric of both papers (SPEC §4)."""

@@ -1,0 +1,194 @@
+"""Embeddings to evaluate: vectors aligned to a dataset's track vocabulary (SPEC §4).
+
+An :class:`Embeddings` holds one row per track plus an ``available`` mask:
+tracks a (non-inductive) model never saw have no embedding, and every metric
+treats them as unrankable and reports coverage. The popularity baseline is an
+``Embeddings`` whose ranking is the same for every query (its ``popularity``
+scores), so every metric accepts it like any model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from songspace._util import check_seed
+from songspace.data.dataset import Dataset
+from songspace.errors import FormatError, InvalidValueError, ParameterError
+
+
+@dataclass
+class Embeddings:
+    """Track embeddings for evaluation.
+
+    ``vectors``: float32 (n_tracks, d), rows L2-normalised so that inner product
+    is cosine (zero rows where unavailable). ``available``: bool (n_tracks,).
+    ``popularity``: when set, a query-independent score per track that replaces
+    cosine (popularity baseline); ``vectors`` is then (n_tracks, 0).
+    """
+
+    vectors: np.ndarray
+    available: np.ndarray
+    name: str = "embeddings"
+    popularity: np.ndarray | None = None
+
+    @property
+    def n_tracks(self) -> int:
+        return len(self.available)
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    @property
+    def coverage(self) -> float:
+        return float(self.available.mean()) if self.n_tracks else 0.0
+
+    @classmethod
+    def from_array(
+        cls,
+        vectors: np.ndarray,
+        n_tracks: int | None = None,
+        *,
+        available: np.ndarray | None = None,
+        name: str = "embeddings",
+        source: str = "embeddings",
+    ) -> Embeddings:
+        """Validate and L2-normalise a matrix aligned to the vocabulary.
+
+        Rows outside ``available`` are ignored (zeroed). Available rows must be
+        finite and non-zero.
+        """
+        v = np.asarray(vectors)
+        if v.ndim != 2 or v.shape[1] < 1:
+            raise InvalidValueError(
+                f"expected a 2-D matrix (tracks x dimensions), found shape {v.shape}",
+                record=source,
+                fix="pass one row per track of the dataset's vocabulary",
+            )
+        if n_tracks is not None and v.shape[0] != n_tracks:
+            raise InvalidValueError(
+                f"expected {n_tracks} rows (one per track of the dataset), found {v.shape[0]}",
+                record=source,
+                fix="align the rows to the dataset's tracks.parquet order, or pass a Parquet "
+                "file with a track_id column so rows are matched by id",
+            )
+        avail = np.ones(v.shape[0], bool) if available is None else np.asarray(available, bool)
+        if avail.shape != (v.shape[0],):
+            raise ParameterError("available", f"`available.shape == ({v.shape[0]},)`", avail.shape)
+        v = v.astype(np.float32, copy=True)
+        v[~avail] = 0.0
+        bad = ~np.isfinite(v).all(axis=1) & avail
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InvalidValueError(
+                f"expected finite values, found NaN or inf in {int(bad.sum())} rows "
+                f"(first: row {i})",
+                record=source,
+                fix="retrain the model, or mark those tracks unavailable (available=False)",
+            )
+        norms = np.linalg.norm(v, axis=1)
+        zero = (norms == 0) & avail
+        if zero.any():
+            raise InvalidValueError(
+                f"expected non-zero vectors, found {int(zero.sum())} all-zero rows "
+                f"(first: row {int(np.flatnonzero(zero)[0])})",
+                record=source,
+                fix="mark tracks without an embedding unavailable (available=False)",
+            )
+        norms[~avail] = 1.0
+        return cls(v / norms[:, None], avail, name=name)
+
+    @classmethod
+    def random(cls, n_tracks: int, dim: int = 64, *, seed: int = 0) -> Embeddings:
+        """Random Gaussian embeddings: the chance baseline of every comparison."""
+        if dim < 1:
+            raise ParameterError("dim", "`dim >= 1`", dim)
+        rng = check_seed(seed)
+        return cls.from_array(rng.standard_normal((n_tracks, dim)), n_tracks, name="random")
+
+    @classmethod
+    def popularity_baseline(cls, dataset: Dataset) -> Embeddings:
+        """Rank every track by its number of training sequences (ties by index)."""
+        occ = dataset.occurrences().astype(np.float64)
+        # Break ties deterministically towards the lower index.
+        score = occ - np.arange(dataset.n_tracks) / (10.0 * max(dataset.n_tracks, 1))
+        return cls(
+            np.zeros((dataset.n_tracks, 0), np.float32),
+            np.ones(dataset.n_tracks, bool),
+            name="popularity",
+            popularity=score,
+        )
+
+
+def load_embeddings(path: str | Path, dataset: Dataset, *, name: str | None = None) -> Embeddings:
+    """Read embeddings for ``dataset`` from ``.npy``, ``.npz`` (key ``embeddings``) or Parquet.
+
+    A ``.npy``/``.npz`` matrix must have one row per track in vocabulary order;
+    an ``.npz`` may also hold a boolean ``available``. A Parquet file has a
+    ``track_id`` column plus one numeric column per dimension; tracks it does not
+    list are unavailable.
+    """
+    path = Path(path)
+    label = name or path.stem
+    if not path.is_file():
+        raise FormatError(
+            "expected an embeddings file (.npy, .npz or .parquet), found nothing",
+            path=path,
+            fix="check the path",
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return Embeddings.from_array(
+            np.load(path, allow_pickle=False), dataset.n_tracks, name=label, source=str(path)
+        )
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            if "embeddings" not in z:
+                raise FormatError(
+                    f"expected an array named 'embeddings', found {sorted(z.files)}",
+                    path=path,
+                    field="embeddings",
+                    fix="save with np.savez(path, embeddings=matrix[, available=mask])",
+                )
+            avail = z.get("available")
+            return Embeddings.from_array(
+                z["embeddings"], dataset.n_tracks, available=avail, name=label, source=str(path)
+            )
+    if suffix in (".parquet", ".pq"):
+        table = pq.read_table(path)
+        if "track_id" not in table.column_names:
+            raise FormatError(
+                f"expected a 'track_id' column, found {table.column_names}",
+                path=path,
+                field="track_id",
+                fix="add the track ids beside the vector columns",
+            )
+        dims = [c for c in table.column_names if c != "track_id"]
+        ids = [str(t) for t in table.column("track_id").to_pylist()]
+        index = dataset.track_index()
+        rows = np.array([index.get(t, -1) for t in ids], dtype=np.int64)
+        if (rows < 0).any():
+            first = ids[int(np.flatnonzero(rows < 0)[0])]
+            raise InvalidValueError(
+                f"expected track ids of the dataset, found {int((rows < 0).sum())} unknown "
+                f"(first: {first!r})",
+                path=path,
+                field="track_id",
+                fix="evaluate against the dataset the embeddings were trained on",
+            )
+        m = np.column_stack([table.column(c).to_numpy().astype(np.float64) for c in dims])
+        full = np.zeros((dataset.n_tracks, len(dims)), np.float64)
+        avail = np.zeros(dataset.n_tracks, bool)
+        full[rows], avail[rows] = m, True
+        return Embeddings.from_array(
+            full, dataset.n_tracks, available=avail, name=label, source=str(path)
+        )
+    raise FormatError(
+        f"expected a .npy, .npz or .parquet file, found {suffix or 'no extension'}",
+        path=path,
+        fix="save the embeddings in one of those formats",
+    )

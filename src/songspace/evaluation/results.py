@@ -1,0 +1,174 @@
+"""Metric results with per-query values, and paired significance tests (W2V Table 4).
+
+Every metric keeps the value of each query (playlist, pair, track) so two
+models evaluated on the same queries can be compared with a paired t-test;
+:func:`compare` applies a Bonferroni correction over the metrics compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from songspace._util import atomic_write_text
+from songspace.errors import FormatError, ParameterError
+
+
+@dataclass
+class MetricResult:
+    """One metric: aggregate ``value`` and the ``per_query`` values it averages.
+
+    ``value`` is the mean of ``per_query`` unless the metric is not a mean of
+    per-query values (e.g. VRC, a correlation), in which case ``per_query`` may be
+    empty and the metric is not testable.
+    """
+
+    name: str
+    value: float
+    per_query: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    higher_is_better: bool = True
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def mean_of(cls, name: str, per_query: np.ndarray, **kw: Any) -> MetricResult:
+        pq = np.asarray(per_query, dtype=np.float64)
+        return cls(name, float(pq.mean()) if pq.size else float("nan"), pq, **kw)
+
+
+@dataclass
+class EvaluationResult:
+    """The metrics of one embedding on one protocol."""
+
+    model: str
+    metrics: dict[str, MetricResult] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, *results: MetricResult) -> EvaluationResult:
+        for r in results:
+            self.metrics[r.name] = r
+        return self
+
+    def values(self) -> dict[str, float]:
+        return {k: m.value for k, m in self.metrics.items()}
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (JSON aggregates) and ``<path stem>.per_query.npz`` beside it."""
+        path = Path(path)
+        sidecar = path.with_name(path.stem + ".per_query.npz")
+        doc = {
+            "model": self.model,
+            "info": self.info,
+            "per_query_file": sidecar.name,
+            "metrics": {
+                k: {
+                    "value": None if math.isnan(m.value) else m.value,
+                    "higher_is_better": m.higher_is_better,
+                    "n_queries": int(m.per_query.size),
+                    "info": m.info,
+                }
+                for k, m in self.metrics.items()
+            },
+        }
+        tmp = sidecar.with_name(f".{sidecar.name}.tmp.npz")
+        np.savez_compressed(tmp, **{k: m.per_query for k, m in self.metrics.items()})
+        tmp.replace(sidecar)
+        atomic_write_text(path, json.dumps(doc, indent=2, default=_json_default) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> EvaluationResult:
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FormatError(
+                f"expected an evaluation JSON file, found an error ({exc})",
+                path=path,
+                fix="point to a file written by `songspace evaluate`",
+            ) from exc
+        per_query: dict[str, np.ndarray] = {}
+        sidecar = path.with_name(doc.get("per_query_file", ""))
+        if sidecar.is_file():
+            with np.load(sidecar, allow_pickle=False) as z:
+                per_query = {k: z[k] for k in z.files}
+        res = cls(doc["model"], info=doc.get("info", {}))
+        for k, m in doc["metrics"].items():
+            value = float("nan") if m["value"] is None else float(m["value"])
+            res.add(
+                MetricResult(
+                    k, value, per_query.get(k, np.zeros(0)), m["higher_is_better"], m["info"]
+                )
+            )
+        return res
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@dataclass
+class Comparison:
+    """Paired t-test of one metric between two results on the same queries."""
+
+    metric: str
+    value_a: float
+    value_b: float
+    n: int
+    t: float
+    p: float
+    p_adjusted: float
+    significant: bool
+
+
+def compare(
+    a: EvaluationResult,
+    b: EvaluationResult,
+    *,
+    metrics: list[str] | None = None,
+    alpha: float = 0.05,
+) -> dict[str, Comparison]:
+    """Paired t-tests of ``a`` vs ``b`` on every shared metric with per-query values.
+
+    p-values are Bonferroni-corrected over the number of metrics tested
+    (W2V Table 4). Metrics whose per-query arrays differ in length (not the same
+    queries) raise ParameterError.
+    """
+    from scipy import stats
+
+    if not 0 < alpha < 1:
+        raise ParameterError("alpha", "`0 < alpha < 1`", alpha)
+    names = metrics or [k for k in a.metrics if k in b.metrics and a.metrics[k].per_query.size > 1]
+    out: dict[str, Comparison] = {}
+    for k in names:
+        if k not in a.metrics or k not in b.metrics:
+            raise ParameterError(
+                "metrics", f"each metric is in both results ({sorted(a.metrics)})", k
+            )
+        x, y = a.metrics[k].per_query, b.metrics[k].per_query
+        if x.shape != y.shape:
+            raise ParameterError(
+                "metrics",
+                f"`{k}` has per-query values for the same queries in both results",
+                (x.shape, y.shape),
+                fix="evaluate both embeddings with the same protocol and seed",
+            )
+        d = x - y
+        if np.allclose(d, 0):
+            t, p = 0.0, 1.0
+        else:
+            t, p = (float(v) for v in stats.ttest_rel(x, y))
+        out[k] = Comparison(k, a.metrics[k].value, b.metrics[k].value, len(x), t, p, 0.0, False)
+    m = max(len(out), 1)
+    for c in out.values():
+        c.p_adjusted = min(1.0, c.p * m)
+        c.significant = c.p_adjusted < alpha
+    return out
