@@ -387,6 +387,110 @@ def demo_cmd(
     out_console.print(table)
 
 
+@app.command("evaluate")
+def evaluate_cmd(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")],
+    embeddings: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Embeddings: .npy/.npz rows in vocabulary order, or Parquet with "
+            "track_id + one column per dimension."
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results here.")] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Comma-separated families: completion, next_song, "
+            "hardneg, clustering, popularity, play (default: all the data supports).",
+        ),
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option("--baselines/--no-baselines", help="Add random and popularity.")
+    ] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Split and sampling seed.")] = 0,
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Share of sequences held out for test.")
+    ] = 0.01,
+    min_tracks: Annotated[
+        int, typer.Option("--min-tracks", help="Completion playlists need this many tracks.")
+    ] = 40,
+    k: Annotated[
+        int, typer.Option("--k", help="Neighbours for next-song, HardNeg, buckets.")
+    ] = 100,
+    hardneg_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--hardneg-threshold",
+            help="Chi-squared below which a frequent adjacent "
+            "pair is a false neighbour (default: 1e-7 x song occurrences, W2V §2.2).",
+        ),
+    ] = None,
+    hardneg_min_count: Annotated[
+        int,
+        typer.Option(
+            "--hardneg-min-count",
+            help="Adjacent-pair count that makes a pair "
+            "frequent enough to be a hard-negative candidate.",
+        ),
+    ] = 5,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Score embeddings with every metric family of both papers."""
+    from songspace.evaluation.suite import SuiteSettings, run_evaluation
+
+    fams = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    protocol, results, tests = run_evaluation(
+        dataset,
+        embeddings or [],
+        out=out,
+        families=fams,
+        baselines=baselines,
+        seed=seed,
+        test_fraction=test_fraction,
+        min_tracks=min_tracks,
+        settings=SuiteSettings(
+            k=k, hardneg_threshold=hardneg_threshold, hardneg_min_count=hardneg_min_count
+        ),
+        overwrite=overwrite,
+        progress=_state["progress"],
+    )
+    p = protocol.summary()
+    out_console.print(
+        f"protocol (seed {seed}): {p['completion_playlists']} completion playlists, "
+        f"{p['in_set_pairs']:,} in-set and {p['out_of_set_pairs']:,} out-of-set next-song pairs"
+    )
+    table = Table(
+        title="Evaluation (* = better than both baselines, paired t-test, Bonferroni p < 0.05)"
+    )
+    table.add_column("metric")
+    for r in results:
+        table.add_column(r.model, justify="right")
+    names = list(dict.fromkeys(k_ for r in results for k_ in r.metrics))
+    for name in names:
+        row = [name]
+        for r in results:
+            m = r.metrics.get(name)
+            star = ""
+            per = tests.get(r.model)
+            if per and all(_better(c.get(name), m) for c in per.values()):
+                star = "*"
+            row.append("-" if m is None or m.value != m.value else f"{m.value:.4g}{star}")
+        table.add_row(*row)
+    out_console.print(table)
+    if out is not None:
+        out_console.print(f"[bold green]wrote[/] {out}")
+
+
+def _better(test: Any, metric: Any) -> bool:
+    """A significant paired difference in the metric's good direction."""
+    if test is None or not test.significant:
+        return False
+    diff = test.value_a - test.value_b
+    return diff > 0 if metric.higher_is_better else diff < 0
+
+
 def main() -> None:
     """Entry point: run the app; print songspace errors without a traceback."""
     try:

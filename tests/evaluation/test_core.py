@@ -122,6 +122,8 @@ def test_compare_paired_t_test_with_bonferroni():
     assert res["m1"].p == pytest.approx(p) and res["m1"].t == pytest.approx(t)
     assert res["m1"].p_adjusted == pytest.approx(min(1.0, 2 * p))
     assert res["m1"].significant and not res["m2"].significant
+    const = EvaluationResult("c").add(MetricResult.mean_of("m2", base + 0.1))
+    assert compare(const, b, metrics=["m2"])["m2"].p == 0.0
     short = EvaluationResult("c").add(MetricResult.mean_of("m1", base[:10]))
     with pytest.raises(ParameterError, match="same queries"):
         compare(a, short, metrics=["m1"])

@@ -164,6 +164,9 @@ def compare(
         d = x - y
         if np.allclose(d, 0):
             t, p = 0.0, 1.0
+        elif np.allclose(d, d[0]):
+            # A constant non-zero difference: zero variance, infinitely significant.
+            t, p = math.copysign(math.inf, float(d.mean())), 0.0
         else:
             t, p = (float(v) for v in stats.ttest_rel(x, y))
         out[k] = Comparison(k, a.metrics[k].value, b.metrics[k].value, len(x), t, p, 0.0, False)

@@ -1,0 +1,211 @@
+"""Playlist completion (MUSIG §4.1, §4.3; SPEC §4).
+
+For each test playlist, its distinct tracks in first-occurrence order are cut
+into a *seed* (the first ``round(seed_fraction * n)`` tracks, clipped to
+``[1, n - 1]``) and the *hidden* rest. The candidates are the hidden tracks plus
+as many random catalogue tracks that are not in the playlist (uniform, without
+replacement). Each candidate is scored by cosine to the mean embedding of the
+seed tracks that have one (the popularity baseline scores by popularity
+instead), and the candidates are ranked by decreasing score, ties by
+increasing track index.
+
+Missing embeddings never help a model (pessimistic placement): a candidate
+without an embedding is unrankable; an unrankable hidden track is placed after
+every other candidate, and an unrankable random (negative) track before every
+rankable candidate. When no seed track has an embedding, every candidate is
+unrankable, so all negatives come first. A random ranking therefore scores
+HR = 0.5 on average, and less when embeddings are missing.
+
+Per playlist (``H`` = number of hidden tracks, ranks 1-based):
+
+- ``completion_hr``: share of hidden tracks among the top ``H`` candidates
+  (MUSIG eq. 7 with K set to the hidden size);
+- ``completion_mrr``: scaled MRR as in PinSAGE, mean over hidden tracks of
+  ``1 / ceil(rank / 10)``;
+- ``completion_p@k``: hidden tracks among the top ``k``, divided by ``k``;
+- ``completion_ndcg@k``: binary-relevance DCG of the top ``k`` over the ideal
+  DCG with ``min(k, H)`` hits at the top;
+- ``completion_coverage``: share of hidden tracks that are rankable (have an
+  embedding, and at least one seed track has one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from songspace._util import check_seed
+from songspace.data.dataset import Dataset
+from songspace.errors import InvalidValueError, ParameterError
+from songspace.evaluation.embeddings import Embeddings
+from songspace.evaluation.results import MetricResult
+
+__all__ = ["playlist_completion", "split_seed_hidden"]
+
+
+def split_seed_hidden(sequence: np.ndarray, seed_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct tracks of ``sequence`` in first-occurrence order, cut into (seed, hidden).
+
+    The seed holds ``round(seed_fraction * n)`` tracks clipped to ``[1, n - 1]``
+    (Python's ``round``: halves go to the even integer).
+    """
+    seq = np.asarray(sequence, dtype=np.int64)
+    _, first = np.unique(seq, return_index=True)
+    distinct = seq[np.sort(first)]
+    n = len(distinct)
+    n_seed = min(max(round(seed_fraction * n), 1), n - 1)
+    return distinct[:n_seed], distinct[n_seed:]
+
+
+def playlist_completion(
+    dataset: Dataset,
+    emb: Embeddings,
+    playlists: np.ndarray | Sequence[int],
+    *,
+    seed_fraction: float = 0.5,
+    ks: Sequence[int] = (1, 5, 10),
+    seed: int | np.random.Generator = 0,
+) -> list[MetricResult]:
+    """Playlist-completion metrics of ``emb`` on the sequences ``playlists``.
+
+    ``playlists`` are sequence indices of ``dataset`` (e.g. from
+    :func:`songspace.data.splits.completion_playlists`). Negatives are drawn
+    with one ``numpy`` Generator seeded by ``seed``, playlist after playlist in
+    the given order, so the candidate sets depend only on the dataset, the
+    playlists, ``seed_fraction`` and ``seed`` — never on the embeddings (paired
+    tests across models compare the same candidates). Returns
+    ``completion_hr``, ``completion_mrr``, ``completion_p@k``,
+    ``completion_ndcg@k`` (for each ``k``) and ``completion_coverage``, each with
+    one value per playlist.
+    """
+    pls = np.asarray(playlists, dtype=np.int64).reshape(-1)
+    if pls.size == 0:
+        raise InvalidValueError(
+            "expected at least one completion playlist, found an empty test set",
+            record="playlist completion",
+            fix="lower min_tracks in completion_playlists, or hold out a larger test "
+            "(or validation) fraction in split_sequences",
+        )
+    if not 0.0 < float(seed_fraction) < 1.0:
+        raise ParameterError("seed_fraction", "`0 < seed_fraction < 1`", seed_fraction)
+    ks = tuple(ks)
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ParameterError("ks", "every k is an integer >= 1", ks)
+    if pls.min() < 0 or pls.max() >= dataset.n_sequences:
+        bad = int(pls[(pls < 0) | (pls >= dataset.n_sequences)][0])
+        raise ParameterError("playlists", f"`0 <= playlist < {dataset.n_sequences}`", bad)
+    if emb.n_tracks != dataset.n_tracks:
+        raise ParameterError(
+            "emb",
+            f"one embedding row per track of the dataset ({dataset.n_tracks})",
+            emb.n_tracks,
+            fix="evaluate embeddings trained on this dataset's vocabulary",
+        )
+    rng = check_seed(seed)
+    n_pl = len(pls)
+    hr = np.zeros(n_pl)
+    mrr = np.zeros(n_pl)
+    cov = np.zeros(n_pl)
+    p_at = {k: np.zeros(n_pl) for k in ks}
+    ndcg_at = {k: np.zeros(n_pl) for k in ks}
+    n_unrankable_neg = 0
+    n_neg_total = 0
+    for row, p in enumerate(pls):
+        seq = dataset.sequence(int(p))
+        distinct_n = len(np.unique(seq))
+        if distinct_n < 2:
+            raise InvalidValueError(
+                f"expected at least 2 distinct tracks to split into seed and hidden, "
+                f"found {distinct_n}",
+                record=f"playlist {dataset.sequence_ids[p]!r} (sequence {int(p)})",
+                fix="select completion playlists with completion_playlists(min_tracks>=2)",
+            )
+        seed_tracks, hidden = split_seed_hidden(seq, seed_fraction)
+        negatives = _draw_negatives(rng, dataset.n_tracks, seq, len(hidden), int(p))
+        cand = np.concatenate([hidden, negatives])
+        is_hidden = np.zeros(len(cand), dtype=bool)
+        is_hidden[: len(hidden)] = True
+        rankable, score = _score(emb, seed_tracks, cand)
+        # Group 0: unrankable negatives, 1: rankable, 2: unrankable hidden tracks.
+        group = np.where(rankable, 1, np.where(is_hidden, 2, 0))
+        order = np.lexsort((cand, -score, group))
+        rel = is_hidden[order]
+        h = len(hidden)
+        ranks = np.flatnonzero(rel) + 1
+        hr[row] = rel[:h].sum() / h
+        mrr[row] = np.mean(1.0 / np.ceil(ranks / 10.0))
+        cov[row] = rankable[:h].mean()
+        n_unrankable_neg += int((~rankable[h:]).sum())
+        n_neg_total += len(negatives)
+        disc = 1.0 / np.log2(np.arange(2, len(cand) + 2))
+        for k in ks:
+            p_at[k][row] = rel[:k].sum() / k
+            ideal = disc[: min(k, h)].sum()
+            ndcg_at[k][row] = float((rel[:k] * disc[:k]).sum() / ideal)
+    info = {
+        "n_playlists": n_pl,
+        "seed_fraction": float(seed_fraction),
+        "seed": seed if isinstance(seed, int) else None,
+        "model": emb.name,
+    }
+    out = [
+        MetricResult.mean_of("completion_hr", hr, info={**info, "random_baseline": 0.5}),
+        MetricResult.mean_of("completion_mrr", mrr, info=dict(info)),
+    ]
+    for k in ks:
+        out.append(MetricResult.mean_of(f"completion_p@{k}", p_at[k], info=dict(info)))
+        out.append(MetricResult.mean_of(f"completion_ndcg@{k}", ndcg_at[k], info=dict(info)))
+    out.append(
+        MetricResult.mean_of(
+            "completion_coverage",
+            cov,
+            info={
+                **info,
+                "negative_coverage": 1.0 - n_unrankable_neg / max(n_neg_total, 1),
+            },
+        )
+    )
+    return out
+
+
+def _draw_negatives(
+    rng: np.random.Generator, n_tracks: int, playlist: np.ndarray, m: int, p: int
+) -> np.ndarray:
+    """``m`` tracks drawn uniformly without replacement from those not in ``playlist``.
+
+    Draws ``m + d`` distinct tracks (``d`` = distinct tracks of the playlist) in
+    random order and keeps the first ``m`` outside the playlist: a uniform
+    ``m``-subset of the complement, at a cost independent of the catalogue size.
+    """
+    members = np.unique(playlist)
+    d = len(members)
+    if n_tracks - d < m:
+        raise InvalidValueError(
+            f"expected at least {m} catalogue tracks outside the playlist to draw as random "
+            f"candidates, found {n_tracks - d} (catalogue {n_tracks}, playlist {d} distinct)",
+            record=f"sequence {p}",
+            fix="evaluate on a larger catalogue, or use a larger seed_fraction",
+        )
+    draw = rng.choice(n_tracks, size=m + d, replace=False)
+    draw = draw[~np.isin(draw, members)]
+    return draw[:m].astype(np.int64)
+
+
+def _score(
+    emb: Embeddings, seed_tracks: np.ndarray, cand: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rankable mask, score) per candidate; unrankable scores are 0 (ignored)."""
+    seed_ok = seed_tracks[emb.available[seed_tracks]]
+    rankable = emb.available[cand].copy()
+    score = np.zeros(len(cand), dtype=np.float64)
+    if len(seed_ok) == 0:
+        rankable[:] = False
+        return rankable, score
+    if emb.popularity is not None:
+        score[rankable] = np.asarray(emb.popularity, dtype=np.float64)[cand[rankable]]
+    else:
+        query = emb.vectors[seed_ok].astype(np.float64).mean(axis=0)
+        score[rankable] = emb.vectors[cand[rankable]].astype(np.float64) @ query
+    return rankable, score

@@ -1,0 +1,302 @@
+"""Run every metric family of SPEC §4 on one embedding under a protocol.
+
+Families: ``completion`` (MUSIG §4.1/4.3), ``next_song`` (W2V §2.1), ``hardneg``
+(W2V §2.2), ``clustering`` (W2V §2.3), ``popularity`` (W2V §4.5) and ``play``
+(W2V §4.6, needs play/skip outcomes). :func:`evaluate_many` adds the random and
+popularity baselines and runs paired tests of each model against them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from songspace.errors import ParameterError
+from songspace.evaluation.embeddings import Embeddings
+from songspace.evaluation.protocol import Protocol
+from songspace.evaluation.results import Comparison, EvaluationResult, MetricResult, compare
+
+logger = logging.getLogger("songspace")
+
+FAMILIES = ("completion", "next_song", "hardneg", "clustering", "popularity", "play")
+
+
+@dataclass
+class SuiteSettings:
+    """Evaluation settings (defaults follow the papers)."""
+
+    k: int = 100
+    seed_fraction: float = 0.5
+    coherence_k: int = 50
+    hardneg_min_count: int = 5
+    hardneg_threshold: float | None = None
+    artist_min_tracks: int = 5
+    pairs_per_cell: int = 1000
+    play_min_pair_count: int = 2
+
+
+def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[str]:
+    """Validate the requested families; default: all that the dataset supports."""
+    if families is None:
+        fams = [f for f in FAMILIES if f != "play" or protocol.dataset.skipped is not None]
+        if "play" not in fams:
+            logger.info("no play/skip outcomes in this dataset: play prediction skipped")
+        return fams
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ParameterError(
+            "metrics", f"each metric family is one of {list(FAMILIES)}", unknown[0]
+        )
+    return list(dict.fromkeys(families))
+
+
+def evaluate(
+    protocol: Protocol,
+    emb: Embeddings,
+    *,
+    families: Sequence[str] | None = None,
+    settings: SuiteSettings | None = None,
+    heatmap: str | Path | None = None,
+    progress: bool = False,
+) -> EvaluationResult:
+    """All requested metric families of ``emb`` (rows aligned to the protocol's dataset)."""
+    from songspace.evaluation import clustering, completion, next_song, popularity
+
+    st = settings or SuiteSettings()
+    fams = check_families(families, protocol)
+    ds = protocol.dataset
+    if emb.n_tracks != ds.n_tracks:
+        raise ParameterError(
+            "embeddings",
+            f"one row per track of the dataset ({ds.n_tracks})",
+            emb.n_tracks,
+            fix="evaluate embeddings trained on this dataset's vocabulary",
+        )
+    res = EvaluationResult(emb.name, info={"coverage": emb.coverage, "families": fams})
+    timings: dict[str, float] = {}
+    for fam in fams:
+        t0 = time.perf_counter()
+        if fam == "completion":
+            res.add(
+                *completion.playlist_completion(
+                    ds,
+                    emb,
+                    protocol.completion,
+                    seed_fraction=st.seed_fraction,
+                    seed=protocol.seed,
+                )
+            )
+        elif fam == "next_song":
+            a = next_song.next_song(
+                emb, *protocol.in_set, k=st.k, prefix="next_song_in_set", progress=progress
+            )
+            b = next_song.next_song(
+                emb, *protocol.out_of_set, k=st.k, prefix="next_song_out_of_set", progress=progress
+            )
+            res.add(*a, *b, *next_song.next_song_report(a, b))
+        elif fam == "hardneg":
+            from songspace.evaluation.hardneg import hardneg
+
+            negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
+            if negs.nnz == 0:
+                logger.warning(
+                    "no hard negatives (adjacent pairs seen >= %d times with chi-squared below "
+                    "%s): hardneg skipped. The paper's threshold, 1e-7 x occurrences, needs "
+                    "billions of plays; on smaller data raise --hardneg-threshold (e.g. 100, "
+                    "its value at 1e9 occurrences) or lower --hardneg-min-count",
+                    st.hardneg_min_count,
+                    "1e-7 x occurrences" if st.hardneg_threshold is None else st.hardneg_threshold,
+                )
+            else:
+                res.add(hardneg(emb, negs, k=st.k))
+        elif fam == "clustering":
+            if emb.popularity is not None:
+                logger.info("clustering metrics do not apply to the popularity baseline")
+                continue
+            res.add(
+                clustering.vrc_genre(emb, ds),
+                clustering.vrc_artist(emb, ds, min_tracks=st.artist_min_tracks),
+                clustering.genre_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
+                clustering.artist_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
+            )
+        elif fam == "popularity":
+            q = np.concatenate([protocol.in_set[0], protocol.out_of_set[0]])
+            t = np.concatenate([protocol.in_set[1], protocol.out_of_set[1]])
+            hr = popularity.bucket_hit_rates(
+                emb,
+                protocol.train,
+                q,
+                t,
+                k=st.k,
+                pairs_per_cell=st.pairs_per_cell,
+                seed=protocol.seed,
+            )
+            diag = np.diag(hr.matrix)
+            res.add(
+                MetricResult(
+                    "popularity_same_bucket_hr",
+                    float(np.nanmean(diag)) if np.isfinite(diag).any() else float("nan"),
+                    info={"matrix": hr.matrix.tolist(), "counts": hr.counts.tolist(), "k": st.k},
+                )
+            )
+            if heatmap is not None:
+                popularity.plot_bucket_heatmap(
+                    hr, heatmap, title=f"{emb.name}: HitRate@{st.k} by popularity bucket"
+                )
+        elif fam == "play":
+            from songspace.evaluation.play import play_prediction
+
+            if emb.popularity is not None:
+                logger.info("play prediction does not apply to the popularity baseline")
+                continue
+            res.add(*play_prediction(emb, ds, min_pair_count=st.play_min_pair_count))
+        timings[fam] = time.perf_counter() - t0
+        logger.info("%s: %s done in %.1fs", emb.name, fam, timings[fam])
+    res.info["seconds"] = timings
+    return res
+
+
+def evaluate_many(
+    protocol: Protocol,
+    embeddings: Sequence[Embeddings],
+    *,
+    baselines: bool = True,
+    families: Sequence[str] | None = None,
+    settings: SuiteSettings | None = None,
+    heatmap_dir: str | Path | None = None,
+    random_dim: int = 64,
+    progress: bool = False,
+) -> tuple[list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
+    """Evaluate several embeddings (plus random and popularity baselines) on one protocol.
+
+    Returns the results, then for each non-baseline model its paired tests
+    against each baseline: ``{model: {baseline: {metric: Comparison}}}``.
+    """
+    models = list(embeddings)
+    names = [e.name for e in models]
+    if len(set(names)) != len(names):
+        raise ParameterError("embeddings", "distinct model names", names)
+    if baselines:
+        n = protocol.dataset.n_tracks
+        models = [
+            Embeddings.random(n, random_dim, seed=protocol.seed),
+            Embeddings.popularity_baseline(protocol.train),
+            *models,
+        ]
+    results = []
+    for emb in models:
+        path = None
+        if heatmap_dir is not None:
+            path = Path(heatmap_dir) / f"{emb.name}.popularity_buckets.png"
+        results.append(
+            evaluate(
+                protocol, emb, families=families, settings=settings, heatmap=path, progress=progress
+            )
+        )
+    tests: dict[str, dict[str, dict[str, Comparison]]] = {}
+    if baselines:
+        base = {r.model: r for r in results[:2]}
+        for r in results[2:]:
+            tests[r.model] = {
+                b: compare(r, rb, metrics=_shared_testable(r, rb)) for b, rb in base.items()
+            }
+    return results, tests
+
+
+def _shared_testable(a: EvaluationResult, b: EvaluationResult) -> list[str]:
+    return [
+        k
+        for k, m in a.metrics.items()
+        if k in b.metrics
+        and m.per_query.size > 1
+        and m.per_query.shape == b.metrics[k].per_query.shape
+    ]
+
+
+def run_evaluation(
+    dataset_dir: str | Path,
+    embedding_files: Sequence[str | Path] = (),
+    *,
+    out: str | Path | None = None,
+    families: Sequence[str] | None = None,
+    baselines: bool = True,
+    seed: int = 0,
+    test_fraction: float = 0.01,
+    min_tracks: int = 40,
+    settings: SuiteSettings | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
+    """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
+
+    ``out`` receives ``<model>.json`` (aggregates) with ``<model>.per_query.npz``
+    beside it, ``<model>.popularity_buckets.png``, and ``summary.json`` (protocol,
+    all aggregates and the paired tests), written atomically.
+    """
+    import json
+
+    from songspace._util import atomic_directory
+    from songspace.data.dataset import Dataset
+    from songspace.errors import OutputExistsError
+    from songspace.evaluation.embeddings import load_embeddings
+    from songspace.evaluation.protocol import make_protocol
+
+    if out is not None and Path(out).exists() and not overwrite:
+        raise OutputExistsError(out)
+    if not 0 < test_fraction < 0.5:
+        raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
+    if not embedding_files and not baselines:
+        raise ParameterError(
+            "embeddings",
+            "at least one embeddings file, or the baselines",
+            "nothing",
+            fix="pass EMBEDDINGS files or drop --no-baselines",
+        )
+    ds = Dataset.load(dataset_dir)
+    fractions = (1.0 - 2 * test_fraction, test_fraction, test_fraction)
+    protocol = make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks)
+    embs = [load_embeddings(p, ds) for p in embedding_files]
+    if out is None:
+        results, tests = evaluate_many(
+            protocol,
+            embs,
+            baselines=baselines,
+            families=families,
+            settings=settings,
+            progress=progress,
+        )
+        return protocol, results, tests
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        results, tests = evaluate_many(
+            protocol,
+            embs,
+            baselines=baselines,
+            families=families,
+            settings=settings,
+            heatmap_dir=tmp,
+            progress=progress,
+        )
+        for r in results:
+            r.save(tmp / f"{r.model}.json")
+        summary = {
+            "dataset": str(dataset_dir),
+            "protocol": protocol.summary(),
+            "results": {r.model: r.values() for r in results},
+            "tests": {
+                m: {b: {k: vars(c) for k, c in cs.items()} for b, cs in per.items()}
+                for m, per in tests.items()
+            },
+        }
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
+    return protocol, results, tests
+
+
+def _plain(o: object) -> object:
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o).__name__)

@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from songspace.cli import app
+from songspace.data.synthetic import generate
+from songspace.errors import OutputExistsError, ParameterError
+from songspace.evaluation.embeddings import Embeddings
+from songspace.evaluation.protocol import make_protocol
+from songspace.evaluation.suite import FAMILIES, evaluate, evaluate_many, run_evaluation
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return generate(1500, 2000, mean_length=40, seed=11)
+
+
+def genre_embeddings(ds, noise=0.3, seed=0):
+    g = ds.tracks["genre"].fillna("none").to_numpy(dtype=str)
+    codes = np.unique(g, return_inverse=True)[1]
+    x = np.eye(codes.max() + 1)[codes]
+    x = x + np.random.default_rng(seed).normal(0, noise, x.shape)
+    return Embeddings.from_array(x, ds.n_tracks, name="genre")
+
+
+def test_protocol_has_no_leakage(ds):
+    p = make_protocol(ds, seed=1, fractions=(0.9, 0.05, 0.05), cold_start_share=0.05)
+    assert not np.isin(p.train.indices, p.split.cold_tracks).any()
+    assert set(p.train.sequence_ids) <= set(ds.sequence_ids[p.split.train])
+    assert np.isin(p.completion, p.split.test).all()
+    # every training sequence loses exactly its last entry
+    full = ds.subset(p.split.train, drop_tracks=p.split.cold_tracks)
+    assert p.train.n_entries == full.n_entries - full.n_sequences + int(np.sum(full.lengths == 1))
+
+
+def test_all_families_and_known_ordering(ds):
+    p = make_protocol(ds, seed=0, fractions=(0.9, 0.05, 0.05))
+    results, tests = evaluate_many(p, [genre_embeddings(ds)])
+    by = {r.model: r for r in results}
+    assert list(by) == ["random", "popularity", "genre"]
+    rnd, gen = by["random"].values(), by["genre"].values()
+    assert abs(rnd["completion_hr"] - 0.5) < 0.06
+    assert gen["completion_hr"] > rnd["completion_hr"] + 0.15
+    assert gen["vrc_genre"] > 10 * rnd["vrc_genre"]
+    assert gen["play_corr"] > rnd["play_corr"] + 0.05
+    assert tests["genre"]["random"]["completion_hr"].significant
+    fams = by["genre"].info["families"]
+    assert fams == list(FAMILIES)
+
+
+def test_same_seed_same_results(ds):
+    a = evaluate(make_protocol(ds, seed=3), genre_embeddings(ds), families=["completion"])
+    b = evaluate(make_protocol(ds, seed=3), genre_embeddings(ds), families=["completion"])
+    np.testing.assert_array_equal(
+        a.metrics["completion_hr"].per_query, b.metrics["completion_hr"].per_query
+    )
+
+
+def test_bad_arguments(ds, tmp_path):
+    p = make_protocol(ds, seed=0)
+    with pytest.raises(ParameterError, match="metric family is one of"):
+        evaluate(p, genre_embeddings(ds), families=["nope"])
+    with pytest.raises(ParameterError, match="one row per track"):
+        evaluate(p, Embeddings.random(10, 4))
+    (tmp_path / "o").mkdir()
+    ds.save(tmp_path / "d")
+    with pytest.raises(OutputExistsError):
+        run_evaluation(tmp_path / "d", out=tmp_path / "o")
+
+
+def test_cli_evaluate_writes_results(ds, tmp_path):
+    ds.save(tmp_path / "d")
+    np.save(tmp_path / "genre.npy", genre_embeddings(ds).vectors)
+    out = tmp_path / "ev"
+    res = CliRunner().invoke(
+        app,
+        [
+            "--no-progress",
+            "evaluate",
+            str(tmp_path / "d"),
+            str(tmp_path / "genre.npy"),
+            "-o",
+            str(out),
+            "--test-fraction",
+            "0.05",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    for word in ("completion_hr", "next_song_hit_rate", "vrc_genre", "play_corr", "genre"):
+        assert word in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["results"]) == {"random", "popularity", "genre"}
+    assert (out / "genre.popularity_buckets.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "genre.per_query.npz").is_file()
