@@ -117,3 +117,26 @@ def test_parse_mapping():
     assert parse_mapping(["a=b", " c = d "], "--map") == {"a": "b", "c": "d"}
     with pytest.raises(ParameterError, match="--map sequence_id=session"):
         parse_mapping(["nope"], "--map")
+
+
+def test_error_text_with_brackets_is_printed_verbatim(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text('{"info": {}}')
+    res = songspace("prepare", "mpd", str(p), "-o", str(tmp_path / "o"))
+    assert res.returncode == 1
+    # rich must not swallow bracketed text as markup
+    assert "found keys ['info']" in flat(res.stderr)
+
+
+def test_main_prints_markup_like_text_verbatim(monkeypatch, capsys):
+    import songspace.cli as cli
+    from songspace.errors import MissingDependencyError
+
+    def boom():
+        raise MissingDependencyError("gensim", "models", "the model 'track2vec'")
+
+    monkeypatch.setattr(cli, "app", boom)
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 1
+    assert "pip install 'songspace[models]'" in flat(capsys.readouterr().err)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from songspace.errors import ParameterError, SongspaceError
@@ -483,6 +484,79 @@ def evaluate_cmd(
         out_console.print(f"[bold green]wrote[/] {out}")
 
 
+@app.command("models")
+def models_cmd() -> None:
+    """List the registered models and their parameters (defaults and allowed ranges)."""
+    from songspace.errors import MissingDependencyError
+    from songspace.models import available_models, get_model_class
+
+    for name in available_models():
+        try:
+            klass = get_model_class(name)
+        except MissingDependencyError as exc:
+            out_console.print(f"[bold]{name}[/]: unavailable ({escape(str(exc))})")
+            continue
+        table = Table(title=f"{name} ({klass.__name__})", title_justify="left")
+        for col in ("parameter", "default", "range"):
+            table.add_column(col)
+        for p, v in klass.default_params().items():
+            lo_hi = klass.param_ranges.get(p)
+            table.add_row(p, repr(v), f"[{lo_hi[0]:g}, {lo_hi[1]:g}]" if lo_hi else "")
+        out_console.print(table)
+
+
+@app.command("train")
+def train_cmd(
+    model: Annotated[str, typer.Argument(help="Model name (see `songspace models`).")],
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file with a [params] table.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Split seed (as for evaluate).")] = 0,
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Held-out share (as for evaluate).")
+    ] = 0.01,
+    full: Annotated[
+        bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
+    ] = False,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Train a model; write the model, embeddings.npz, Word2Vec text and Projector TSVs."""
+    from rich.progress import Progress
+
+    from songspace.models.train import train_model
+
+    params = parse_mapping(param, "--param")
+    with Progress(console=err_console, transient=True, disable=not _state["progress"]) as bar:
+        task = bar.add_task(f"training {model}", total=None)
+
+        def report(done: int, total: int, message: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"{model}: {message}")
+
+        fitted = train_model(
+            model,
+            dataset,
+            out,
+            params=params,
+            config=config,
+            seed=seed,
+            test_fraction=test_fraction,
+            full=full,
+            overwrite=overwrite,
+            progress=report,
+        )
+    out_console.print(
+        f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s, "
+        f"{int(fitted.available_.sum()):,} of {len(fitted.available_):,} tracks embedded "
+        f"(dimension {fitted.embeddings_.shape[1]}); evaluate with `songspace evaluate "
+        f"{dataset} {out}/embeddings.npz --seed {seed} --test-fraction {test_fraction}`"
+    )
+
+
 def _better(test: Any, metric: Any) -> bool:
     """A significant paired difference in the metric's good direction."""
     if test is None or not test.significant:
@@ -496,7 +570,9 @@ def main() -> None:
     try:
         app()
     except SongspaceError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

@@ -17,6 +17,7 @@ import numpy as np
 
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
+from songspace.data.features import with_global_popularity
 from songspace.errors import ParameterError
 
 Part = Literal["train", "validation", "test"]
@@ -40,6 +41,11 @@ class Split:
     def train_dataset(self, dataset: Dataset) -> Dataset:
         """The training view: train sequences with every cold-start track removed."""
         return dataset.subset(self.train, drop_tracks=self.cold_tracks, name="train")
+
+    def training_view(self, dataset: Dataset) -> Dataset:
+        """What models train on under the evaluation protocol: the training view with
+        the last entry of every sequence masked (kept for the in-set next-song task)."""
+        return mask_last(dataset, self.train, drop_tracks=self.cold_tracks)[0]
 
     def heldout_dataset(self, dataset: Dataset, part: Part = "test") -> Dataset:
         """Validation or test sequences, complete (cold-start tracks included)."""
@@ -126,3 +132,48 @@ def completion_playlists(
     seqs = split.part(part)
     distinct = np.diff(dataset.incidence().indptr)[seqs]
     return seqs[distinct >= min_tracks]
+
+
+def mask_last(
+    dataset: Dataset,
+    sequences: np.ndarray | Sequence[int],
+    *,
+    drop_tracks: np.ndarray | Sequence[int] | None = None,
+    name: str = "train",
+) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """In-set protocol: ``(train_view, queries, targets)``.
+
+    ``train_view`` holds ``sequences`` (after removing ``drop_tracks``, e.g. the
+    cold-start tracks, as :meth:`Split.train_dataset` does) with the last entry
+    of each removed; sequences left empty are dropped. The vocabulary (tracks
+    table) is unchanged, and the popularity feature is recomputed from the
+    view. ``(queries[i], targets[i])`` is (second-to-last, last) of each sequence
+    of at least two entries, except pairs with ``query == target``.
+    """
+    seqs = np.asarray(sequences, dtype=np.int64)
+    sub = dataset.subset(seqs, drop_tracks=drop_tracks, name=name)
+    lengths = sub.lengths
+    last = sub.indptr[1:] - 1
+    has_pair = lengths >= 2
+    queries = sub.indices[last[has_pair] - 1].astype(np.int64)
+    targets = sub.indices[last[has_pair]].astype(np.int64)
+    keep_pair = queries != targets
+    keep = np.ones(sub.n_entries, dtype=bool)
+    keep[last] = False
+    new_len = lengths - 1
+    nonempty = new_len > 0
+    view = Dataset(
+        tracks=sub.tracks,
+        indptr=np.concatenate([[0], np.cumsum(new_len[nonempty])]).astype(np.int64),
+        indices=sub.indices[keep],
+        sequence_ids=sub.sequence_ids[nonempty],
+        timestamps=None if sub.timestamps is None else sub.timestamps[keep],
+        skipped=None if sub.skipped is None else sub.skipped[keep],
+        features=dict(sub.features),
+        source={**sub.source, "masked_last": True},
+    )
+    if "popularity" in dataset.features:
+        view.features["popularity"] = with_global_popularity(
+            dataset.features["popularity"], view.occurrences(), view.n_sequences
+        )
+    return view, queries[keep_pair], targets[keep_pair]

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from songspace.data.dataset import Dataset
+from songspace.data.splits import mask_last
 from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import exact_topk
@@ -69,53 +70,6 @@ def next_song_pairs_heldout(
     t = dataset.indices[entry[1:]][same].astype(np.int64)
     keep = q != t
     return q[keep], t[keep]
-
-
-def mask_last(
-    dataset: Dataset,
-    sequences: np.ndarray | Sequence[int],
-    *,
-    drop_tracks: np.ndarray | Sequence[int] | None = None,
-    name: str = "train",
-) -> tuple[Dataset, np.ndarray, np.ndarray]:
-    """In-set protocol: ``(train_view, queries, targets)``.
-
-    ``train_view`` holds ``sequences`` (after removing ``drop_tracks``, e.g. the
-    cold-start tracks, as :meth:`Split.train_dataset` does) with the last entry
-    of each removed; sequences left empty are dropped. The vocabulary (tracks
-    table) is unchanged, and the popularity feature is recomputed from the
-    view. ``(queries[i], targets[i])`` is (second-to-last, last) of each sequence
-    of at least two entries, except pairs with ``query == target``.
-    """
-    seqs = _check_sequences(dataset, sequences)
-    sub = dataset.subset(seqs, drop_tracks=drop_tracks, name=name)
-    lengths = sub.lengths
-    last = sub.indptr[1:] - 1
-    has_pair = lengths >= 2
-    queries = sub.indices[last[has_pair] - 1].astype(np.int64)
-    targets = sub.indices[last[has_pair]].astype(np.int64)
-    keep_pair = queries != targets
-    keep = np.ones(sub.n_entries, dtype=bool)
-    keep[last] = False
-    new_len = lengths - 1
-    nonempty = new_len > 0
-    view = Dataset(
-        tracks=sub.tracks,
-        indptr=np.concatenate([[0], np.cumsum(new_len[nonempty])]).astype(np.int64),
-        indices=sub.indices[keep],
-        sequence_ids=sub.sequence_ids[nonempty],
-        timestamps=None if sub.timestamps is None else sub.timestamps[keep],
-        skipped=None if sub.skipped is None else sub.skipped[keep],
-        features=dict(sub.features),
-        source={**sub.source, "masked_last": True},
-    )
-    if "popularity" in dataset.features:
-        from songspace.data.features import with_global_popularity
-
-        view.features["popularity"] = with_global_popularity(
-            dataset.features["popularity"], view.occurrences(), view.n_sequences
-        )
-    return view, queries[keep_pair], targets[keep_pair]
 
 
 def next_song(

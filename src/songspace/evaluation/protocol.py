@@ -18,8 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from songspace.data.dataset import Dataset
-from songspace.data.splits import Split, completion_playlists, split_sequences
-from songspace.evaluation.next_song import mask_last, next_song_pairs_heldout
+from songspace.data.splits import Split, completion_playlists, mask_last, split_sequences
+from songspace.evaluation.next_song import next_song_pairs_heldout
 
 
 @dataclass

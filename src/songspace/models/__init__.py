@@ -1,0 +1,11 @@
+"""Embedding models behind one interface (SPEC §3): see :mod:`songspace.models.base`."""
+
+from songspace.models.base import EmbeddingModel
+from songspace.models.registry import available_models, get_model_class, register_lazy
+
+register_lazy("track2vec", "songspace.models.track2vec", "Track2Vec", "models")
+register_lazy("track2vec_feature", "songspace.models.track2vec", "Track2VecFeature", "models")
+register_lazy("node2vec", "songspace.models.node2vec", "Node2Vec", "models")
+register_lazy("warp", "songspace.models.warp", "CFWarp", "models")
+
+__all__ = ["EmbeddingModel", "available_models", "get_model_class"]

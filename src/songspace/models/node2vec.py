@@ -1,0 +1,175 @@
+"""Node2Vec (SPEC §3): biased (p, q) random walks on the co-occurrence graph + skip-gram.
+
+The weighted co-occurrence graph (``build_cooccurrence(dataset, min_weight=...)``)
+is walked from every track with at least one edge (``walks_per_node`` walks of
+``walk_length`` nodes each, :func:`songspace.graph.walks.random_walks`,
+vectorised), then gensim's skip-gram with negative sampling (``sg=1``) is
+trained on the walks, streamed chunk by chunk as string tokens (the walks stay
+one int32 array; no list of all walks is built). Tracks without an edge never
+appear in a walk and are unavailable (``available_`` False, zero row).
+
+gensim is seeded with ``seed`` and a deterministic token hash, so with
+``workers=1`` two fits give identical embeddings (in any process).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from songspace.data.dataset import Dataset
+from songspace.errors import ParameterError
+from songspace.graph.cooccurrence import build_cooccurrence
+from songspace.graph.walks import random_walks
+from songspace.models.base import EmbeddingModel
+from songspace.models.registry import register
+
+_INT_PARAMS = (
+    "dim",
+    "walk_length",
+    "walks_per_node",
+    "window",
+    "negative",
+    "epochs",
+    "min_weight",
+    "workers",
+    "seed",
+)
+
+
+def _stable_hash(s: str) -> int:
+    """Deterministic replacement for ``hash`` (gensim seeds each vector with it)."""
+    return zlib.crc32(s.encode("utf-8"))
+
+
+class _WalkCorpus:
+    """Re-iterable corpus over a walk array: each walk as a list of string tokens."""
+
+    def __init__(self, walks: np.ndarray, chunk: int = 8192) -> None:
+        self.walks = walks
+        self.chunk = chunk
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for a in range(0, len(self.walks), self.chunk):
+            for walk in self.walks[a : a + self.chunk].tolist():
+                # walks stop (-1 padding) only at nodes without edges, never here, but be safe
+                yield [str(x) for x in walk if x >= 0]
+
+
+@register
+class Node2Vec(EmbeddingModel):
+    """node2vec (Grover & Leskovec 2016) on the weighted track co-occurrence graph."""
+
+    name: ClassVar[str] = "node2vec"
+    inductive: ClassVar[bool] = False
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
+        "dim": (1, 4096),
+        "walk_length": (2, 10_000),
+        "walks_per_node": (1, 10_000),
+        "p": (1e-3, 100.0),
+        "q": (1e-3, 100.0),
+        "window": (1, 100),
+        "negative": (1, 100),
+        "epochs": (1, 1000),
+        "min_weight": (1, 10**9),
+        "workers": (1, 256),
+    }
+
+    def __init__(
+        self,
+        dim: int = 100,
+        walk_length: int = 20,
+        walks_per_node: int = 10,
+        p: float = 1.0,
+        q: float = 1.0,
+        window: int = 5,
+        negative: int = 5,
+        epochs: int = 1,
+        min_weight: int = 2,
+        workers: int = 1,
+        seed: int = 0,
+    ) -> None:
+        self.dim = dim
+        self.walk_length = walk_length
+        self.walks_per_node = walks_per_node
+        self.p = p
+        self.q = q
+        self.window = window
+        self.negative = negative
+        self.epochs = epochs
+        self.min_weight = min_weight
+        self.workers = workers
+        self.seed = seed
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        for name in _INT_PARAMS:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise ParameterError(name, f"`{name}` is an integer", v)
+        if self.seed < 0:
+            raise ParameterError("seed", "`seed` is an integer >= 0", self.seed)
+
+    def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        from gensim.models import Word2Vec
+        from gensim.models.callbacks import CallbackAny2Vec
+
+        n = dataset.n_tracks
+        self._report(0, 3, "co-occurrence graph")
+        graph = build_cooccurrence(dataset, min_weight=int(self.min_weight))
+        starts = np.flatnonzero(np.diff(graph.adjacency.indptr))
+        embeddings = np.zeros((n, int(self.dim)), dtype=np.float32)
+        available = np.zeros(n, dtype=bool)
+        if not len(starts):
+            return embeddings, available
+
+        self._report(1, 3, "random walks")
+        walks = random_walks(
+            graph.adjacency,
+            walk_length=int(self.walk_length),
+            walks_per_node=int(self.walks_per_node),
+            p=float(self.p),
+            q=float(self.q),
+            start_nodes=starts,
+            seed=int(self.seed),
+        )
+        # shuffle the walk order (node2vec shuffles the start nodes of every pass)
+        walks = walks[np.random.default_rng(int(self.seed) + 1).permutation(len(walks))]
+
+        model_ref = self
+        epochs = int(self.epochs)
+
+        class _Progress(CallbackAny2Vec):
+            def __init__(self) -> None:
+                self.epoch = 0
+
+            def on_epoch_end(self, model: Any) -> None:
+                self.epoch += 1
+                model_ref._report(self.epoch, epochs, "skip-gram epochs")
+
+        self._report(2, 3, "skip-gram")
+        w2v = Word2Vec(
+            sentences=_WalkCorpus(walks),
+            vector_size=int(self.dim),
+            window=int(self.window),
+            min_count=1,
+            sg=1,
+            hs=0,
+            negative=int(self.negative),
+            epochs=epochs,
+            workers=int(self.workers),
+            seed=int(self.seed),
+            hashfxn=_stable_hash,
+            callbacks=[_Progress()],
+        )
+        keys = np.array([int(k) for k in w2v.wv.index_to_key], dtype=np.int64)
+        embeddings[keys] = w2v.wv.vectors
+        available[keys] = True
+        self._report(3, 3, "done")
+        return embeddings, available
+
+
+__all__ = ["Node2Vec"]

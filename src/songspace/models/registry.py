@@ -1,0 +1,50 @@
+"""Model registry: names (``songspace train NAME``) to classes.
+
+Models register with :func:`register`; their modules are imported lazily so a
+model's heavy dependency (gensim, lightfm, torch) is needed only when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from songspace.errors import MissingDependencyError, ParameterError
+
+if TYPE_CHECKING:
+    from songspace.models.base import EmbeddingModel
+
+#: name -> (module, class name, extra that provides its dependency)
+_LAZY: dict[str, tuple[str, str, str]] = {}
+_CLASSES: dict[str, type[EmbeddingModel]] = {}
+
+
+def register_lazy(name: str, module: str, class_name: str, extra: str) -> None:
+    _LAZY[name] = (module, class_name, extra)
+
+
+def register(cls: type[EmbeddingModel]) -> type[EmbeddingModel]:
+    """Class decorator: make ``cls`` available under ``cls.name``."""
+    _CLASSES[cls.name] = cls
+    return cls
+
+
+def available_models() -> list[str]:
+    return sorted(set(_LAZY) | set(_CLASSES))
+
+
+def get_model_class(name: str) -> type[EmbeddingModel]:
+    """The class registered as ``name``; ParameterError listing the valid names."""
+    if name in _CLASSES:
+        return _CLASSES[name]
+    if name not in _LAZY:
+        raise ParameterError("model", f"one of {available_models()}", name)
+    module, class_name, extra = _LAZY[name]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or ""
+        if not missing or missing.split(".")[0] == "songspace":
+            raise
+        raise MissingDependencyError(missing, extra, f"the model '{name}'") from exc
+    return getattr(mod, class_name)

@@ -1,0 +1,321 @@
+"""Track2Vec and Track2Vec-Feature (SPEC §3; W2V paper §4.1 and Table 3; MUSIG §4.2).
+
+Track2Vec is skip-gram Word2Vec with negative sampling (gensim, ``sg=1, hs=0``)
+over the dataset's sequences, the tokens being track indices written as strings.
+
+Corpus and vocabulary
+    The corpus is streamed from the dataset's CSR arrays by :class:`CsrCorpus`,
+    which re-yields ``[str(t) for t in indices[a:b]]`` on every pass: no list of
+    all sentences is ever held. The vocabulary is not built by a scan pass but
+    from ``np.bincount`` counts via ``build_vocab_from_freq``; the counts are
+    inserted in order of each track's first occurrence, which is the order a
+    gensim scan would produce, so ties in frequency sort identically and the
+    model equals a plain ``gensim.models.Word2Vec`` trained on the list of
+    sentences with the same settings and seed (tested).
+
+Long sequences
+    gensim's compiled training loop stops a sentence at 10,000 tokens
+    (``MAX_SENTENCE_LEN``) and silently drops the rest. Sequences longer than
+    :data:`MAX_SENTENCE_LEN` are therefore yielded as consecutive chunks of at
+    most that length; a context window never spans a chunk boundary.
+
+Availability
+    Tracks seen fewer than ``min_count`` times (including never) get no vector:
+    their row of ``embeddings_`` is zero and ``available_`` is False.
+
+Determinism
+    gensim draws the initial vectors from ``np.random.default_rng(seed)`` and the
+    negative/down-sampling draws from its own seeded generator; no string hashing
+    is involved (gensim 4), so ``PYTHONHASHSEED`` does not matter. With
+    ``workers=1`` two fits with the same seed are identical, also across
+    processes. With ``workers > 1`` the threads' interleaving changes the
+    updates, so results are not reproducible (a gensim limitation).
+
+Other gensim settings keep gensim's defaults (``sample=1e-3`` frequent-token
+down-sampling, linear learning-rate decay to ``min_alpha=1e-4``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
+from typing import ClassVar
+
+import numpy as np
+
+from songspace.data.dataset import Dataset
+from songspace.errors import ParameterError
+from songspace.models.base import EmbeddingModel
+from songspace.models.registry import register
+
+#: gensim's per-sentence token cap (``MAX_SENTENCE_LEN`` in word2vec_inner.pyx).
+MAX_SENTENCE_LEN = 10_000
+
+
+class CsrCorpus:
+    """Restartable iterable of token lists read straight from CSR arrays.
+
+    Each pass yields, per sequence ``s``, ``[str(t) for t in indices[indptr[s]:indptr[s+1]]]``,
+    split into consecutive chunks of at most ``max_len`` tokens. Empty sequences
+    yield nothing.
+    """
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, max_len: int = MAX_SENTENCE_LEN):
+        if max_len < 1:
+            raise ParameterError("max_len", "`max_len >= 1`", max_len)
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.indices = np.asarray(indices)
+        self.max_len = int(max_len)
+        n = int(self.indices.max()) + 1 if len(self.indices) else 0
+        # One string object per track (not per entry): a sequence's tokens are then a
+        # fancy-index of this array, done in C, which keeps the GIL free for gensim's
+        # worker threads.
+        self._tokens = np.array([str(t) for t in range(n)], dtype=object)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        tokens, indices, step = self._tokens, self.indices, self.max_len
+        bounds = self.indptr.tolist()
+        for a, b in pairwise(bounds):
+            for lo in range(a, b, step):
+                yield tokens[indices[lo : min(lo + step, b)]].tolist()
+
+    def __len__(self) -> int:
+        """Number of sentences (chunks) one pass yields."""
+        lengths = np.diff(self.indptr)
+        return int((-(-lengths // self.max_len)).sum())
+
+
+def vocabulary_counts(indices: np.ndarray, n_tracks: int) -> dict[str, int]:
+    """Token -> count for every track that occurs, in order of first occurrence.
+
+    This is the dict a gensim scan pass would build (same insertion order), so
+    gensim's stable sort by frequency gives the same vocabulary order.
+    """
+    indices = np.asarray(indices)
+    counts = np.bincount(indices, minlength=n_tracks)
+    present, first = np.unique(indices, return_index=True)
+    order = present[np.argsort(first, kind="stable")]
+    return {str(t): int(c) for t, c in zip(order.tolist(), counts[order].tolist(), strict=True)}
+
+
+@register
+class Track2Vec(EmbeddingModel):
+    """Skip-gram Word2Vec with negative sampling over sequences (see the module docstring).
+
+    Parameters (ranges of W2V paper Table 3 where it gives one): ``dim`` d,
+    ``window`` L, ``ns_exponent`` alpha (0 uniform, > 0 popularity, < 0 inverse
+    popularity negative sampling), ``negative`` N, ``alpha`` initial learning
+    rate lambda; ``epochs``; ``min_count`` (rarer tracks are unavailable);
+    ``workers`` (gensim threads; only 1 is reproducible); ``seed``.
+    """
+
+    name = "track2vec"
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
+        "dim": (25, 200),
+        "window": (1, 40),
+        "ns_exponent": (-1.0, 1.0),
+        "negative": (1, 100),
+        "alpha": (0.001, 0.1),
+        "epochs": (1, 1000),
+        "min_count": (1, 10**9),
+        "workers": (1, 64),
+    }
+
+    def __init__(
+        self,
+        dim: int = 100,
+        window: int = 5,
+        ns_exponent: float = 0.75,
+        negative: int = 5,
+        alpha: float = 0.025,
+        epochs: int = 5,
+        min_count: int = 1,
+        workers: int = 1,
+        seed: int = 0,
+    ):
+        self.dim = dim
+        self.window = window
+        self.ns_exponent = ns_exponent
+        self.negative = negative
+        self.alpha = alpha
+        self.epochs = epochs
+        self.min_count = min_count
+        self.workers = workers
+        self.seed = seed
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        for p in ("dim", "window", "negative", "epochs", "min_count", "workers", "seed"):
+            v = getattr(self, p)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise ParameterError(p, f"`{p}` is an integer", v)
+        if self.seed < 0:
+            raise ParameterError("seed", "`seed >= 0`", self.seed)
+
+    def _train_word2vec(self, dataset: Dataset):
+        """Train the gensim model on the streamed corpus; return its KeyedVectors."""
+        from gensim.models import Word2Vec
+        from gensim.models.callbacks import CallbackAny2Vec
+
+        model = self
+
+        class _Progress(CallbackAny2Vec):
+            def __init__(self) -> None:
+                self.epoch = 0
+                self.previous = 0.0
+
+            def on_epoch_end(self, w2v) -> None:
+                self.epoch += 1
+                total = w2v.get_latest_training_loss()  # cumulative over the run
+                loss, self.previous = total - self.previous, total
+                model._report(
+                    self.epoch,
+                    int(model.epochs),
+                    f"epoch {self.epoch}/{model.epochs} loss {loss:.4g}",
+                )
+
+        corpus = CsrCorpus(dataset.indptr, dataset.indices)
+        w2v = Word2Vec(
+            vector_size=int(self.dim),
+            window=int(self.window),
+            ns_exponent=float(self.ns_exponent),
+            negative=int(self.negative),
+            alpha=float(self.alpha),
+            epochs=int(self.epochs),
+            min_count=int(self.min_count),
+            workers=int(self.workers),
+            seed=int(self.seed),
+            sg=1,
+            hs=0,
+        )
+        counts = vocabulary_counts(dataset.indices, dataset.n_tracks)
+        w2v.build_vocab_from_freq(counts, corpus_count=len(corpus))
+        if len(w2v.wv) == 0:
+            raise ParameterError(
+                "min_count",
+                "at least one track occurring min_count times",
+                self.min_count,
+                fix="lower min_count",
+            )
+        w2v.train(
+            corpus,
+            total_examples=w2v.corpus_count,
+            epochs=w2v.epochs,
+            # The loss costs time in gensim's inner loop: only when someone is watching.
+            compute_loss=self.progress is not None,
+            callbacks=[_Progress()] if self.progress is not None else [],
+        )
+        return w2v.wv
+
+    def _word_vectors(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        wv = self._train_word2vec(dataset)
+        emb = np.zeros((dataset.n_tracks, int(self.dim)), dtype=np.float32)
+        available = np.zeros(dataset.n_tracks, dtype=bool)
+        rows = np.fromiter((int(k) for k in wv.index_to_key), dtype=np.int64, count=len(wv))
+        emb[rows] = wv.vectors
+        available[rows] = True
+        return emb, available
+
+    def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        return self._word_vectors(dataset)
+
+
+@register
+class Track2VecFeature(Track2Vec):
+    """Track2Vec concatenated with the normalised feature groups (MUSIG §4.2).
+
+    ``embeddings_[t] = [w / ||w|| ; feature_weight * block_g(t) for g in feature_groups]``
+    where ``w`` is the Track2Vec vector and, for a group with ``c`` columns,
+    ``block_g(t) = [values_g[t] ; known_share_g[t]] / sqrt(c + 1)``: the group's
+    [0, 1] values with unknown cells left at 0 (nothing is imputed), then one
+    known-indicator column (the share of the group's columns known for the track:
+    1 when known, 0 when unknown) so that "unknown" is not confused with a true 0.
+    The ``1 / sqrt(c + 1)`` factor bounds each block's norm by 1, like the
+    unit-norm Track2Vec part, so wide groups do not dominate. The dimension is
+    ``dim + sum(c_g + 1)``. Availability is Track2Vec's.
+    """
+
+    name = "track2vec_feature"
+
+    def __init__(
+        self,
+        dim: int = 100,
+        window: int = 5,
+        ns_exponent: float = 0.75,
+        negative: int = 5,
+        alpha: float = 0.025,
+        epochs: int = 5,
+        min_count: int = 1,
+        workers: int = 1,
+        seed: int = 0,
+        feature_groups: Sequence[str] = ("genre", "popularity", "audio"),
+        feature_weight: float = 1.0,
+    ):
+        super().__init__(
+            dim=dim,
+            window=window,
+            ns_exponent=ns_exponent,
+            negative=negative,
+            alpha=alpha,
+            epochs=epochs,
+            min_count=min_count,
+            workers=workers,
+            seed=seed,
+        )
+        self.feature_groups = feature_groups
+        self.feature_weight = feature_weight
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        fg = self.feature_groups
+        if isinstance(fg, str) or not isinstance(fg, list | tuple) or not fg:
+            raise ParameterError(
+                "feature_groups", "a non-empty list or tuple of feature-group names", fg
+            )
+        if not all(isinstance(g, str) for g in fg) or len(set(fg)) != len(fg):
+            raise ParameterError("feature_groups", "distinct feature-group names", fg)
+        w = self.feature_weight
+        if isinstance(w, bool) or not isinstance(w, int | float | np.integer | np.floating):
+            raise ParameterError("feature_weight", "`feature_weight` is a number >= 0", w)
+        if not (np.isfinite(w) and w >= 0):
+            raise ParameterError("feature_weight", "`feature_weight >= 0`", w)
+
+    def _check_groups(self, dataset: Dataset) -> None:
+        missing = [g for g in self.feature_groups if g not in dataset.features]
+        if missing:
+            raise ParameterError(
+                "feature_groups",
+                f"each group one of the dataset's feature groups {sorted(dataset.features)}",
+                list(self.feature_groups),
+                fix=f"drop or rename {missing}",
+            )
+
+    def feature_block(self, dataset: Dataset) -> np.ndarray:
+        """The (n_tracks, sum(c_g + 1)) feature part, before ``feature_weight``."""
+        self._check_groups(dataset)
+        blocks = []
+        for g in self.feature_groups:
+            group = dataset.features[g]
+            values = np.where(group.known, group.values, 0.0).astype(np.float32)
+            known_share = group.known.mean(axis=1, dtype=np.float32)[:, None]
+            block = np.hstack([values, known_share])
+            blocks.append(block / np.float32(np.sqrt(block.shape[1])))
+        return np.hstack(blocks).astype(np.float32)
+
+    # model.json stores feature_groups as a JSON list; remember whether it was a tuple
+    # or a list so that load() gives back get_params() equal to the saved model's.
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        return {"feature_groups_is_tuple": np.array(isinstance(self.feature_groups, tuple))}
+
+    def _restore_extra(self, arrays: dict[str, np.ndarray]) -> None:
+        if "feature_groups_is_tuple" in arrays:
+            as_tuple = bool(arrays["feature_groups_is_tuple"])
+            self.feature_groups = (tuple if as_tuple else list)(self.feature_groups)
+
+    def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        self._check_groups(dataset)  # fail before training
+        emb, available = self._word_vectors(dataset)
+        norms = np.linalg.norm(emb, axis=1, keepdims=True)
+        emb = np.divide(emb, norms, out=np.zeros_like(emb), where=norms > 0)
+        feats = np.float32(self.feature_weight) * self.feature_block(dataset)
+        return np.hstack([emb, feats]), available

@@ -1,0 +1,153 @@
+"""Train a registered model on a dataset and export its embeddings (``songspace train``).
+
+By default the model trains on the evaluation protocol's training view (the
+seeded sequence split of :func:`songspace.data.splits.split_sequences`, the last
+entry of every training sequence masked), so ``songspace evaluate`` with the same
+``--seed`` and ``--test-fraction`` scores it on queries it never saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from songspace._util import atomic_directory
+from songspace.data.dataset import Dataset
+from songspace.data.splits import split_sequences
+from songspace.errors import FormatError, OutputExistsError, ParameterError
+from songspace.models.base import EmbeddingModel
+from songspace.models.registry import get_model_class
+
+logger = logging.getLogger("songspace")
+
+
+def coerce_params(model: type[EmbeddingModel], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Convert ``name=value`` strings (CLI) to the types of the model's defaults."""
+    defaults = model.default_params()
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in defaults:
+            raise ParameterError(
+                name,
+                f"a parameter of {model.__name__} ({', '.join(defaults)})",
+                value,
+                fix="`songspace models` lists every model's parameters",
+            )
+        default = defaults[name]
+        if not isinstance(value, str):
+            out[name] = list(value) if isinstance(default, tuple) else value
+            continue
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                out[name] = value.lower() in ("true", "1", "yes")
+            elif isinstance(default, int):
+                out[name] = int(value)
+            elif isinstance(default, float):
+                out[name] = float(value)
+            elif isinstance(default, tuple | list):
+                out[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+            else:
+                out[name] = value
+        except ValueError:
+            raise ParameterError(
+                name, f"a {type(default).__name__} like the default {default!r}", value
+            ) from None
+    return out
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Parameters from a TOML file: a ``[params]`` table, or top-level keys."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FormatError(
+            "expected a TOML config file, found nothing", path=path, fix="check the path"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise FormatError(
+            f"expected valid TOML, found {exc}", path=path, fix="repair the file"
+        ) from exc
+    return dict(doc.get("params", doc))
+
+
+def train_model(
+    name: str,
+    dataset: Dataset | str | Path,
+    out: str | Path | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    config: str | Path | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.01,
+    full: bool = False,
+    overwrite: bool = False,
+    progress: Any = None,
+) -> EmbeddingModel:
+    """Fit model ``name`` and write ``out`` (model, embeddings and exports).
+
+    ``params`` override ``config``'s, which override the defaults. ``seed`` and
+    ``test_fraction`` define the split (as in ``songspace evaluate``), ``full``
+    trains on every sequence instead.
+    """
+    klass = get_model_class(name)
+    if out is not None and Path(out).exists() and not overwrite:
+        raise OutputExistsError(out)
+    merged = {**(read_config(config) if config else {}), **(params or {})}
+    model = klass(**coerce_params(klass, merged))
+    model.progress = progress
+    ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
+    if full:
+        train = ds
+    else:
+        if not 0 < test_fraction < 0.5:
+            raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
+        split = split_sequences(
+            ds, (1 - 2 * test_fraction, test_fraction, test_fraction), seed=seed
+        )
+        train = split.training_view(ds)
+    logger.info(
+        "training %s on %d sequences (%d entries)", name, train.n_sequences, train.n_entries
+    )
+    model.fit(train)
+    logger.info(
+        "%s trained in %.1fs; %d of %d tracks embedded",
+        name,
+        model.training_time_,
+        int(model.available_.sum()),
+        ds.n_tracks,
+    )
+    if out is not None:
+        with atomic_directory(out, overwrite=overwrite) as tmp:
+            export_embeddings(model, ds, tmp)
+            model.save(tmp / "model")
+    return model
+
+
+def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path) -> None:
+    """Write ``embeddings.npz`` (embeddings + available, vocabulary order), Word2Vec text
+    format ``embeddings.w2v.txt`` (embedded tracks, by track id) and the TensorBoard
+    Embedding Projector's ``projector/vectors.tsv`` + ``projector/metadata.tsv``."""
+    d = Path(directory)
+    emb, avail = model.embeddings_, model.available_
+    np.savez(d / "embeddings.npz", embeddings=emb, available=avail)
+    rows = np.flatnonzero(avail)
+    ids = ds.tracks["track_id"].to_numpy(dtype=object)
+    with open(d / "embeddings.w2v.txt", "w", encoding="utf-8") as fh:
+        fh.write(f"{len(rows)} {emb.shape[1]}\n")
+        for i in rows:
+            fh.write(f"{ids[i]} " + " ".join(f"{v:.6g}" for v in emb[i]) + "\n")
+    proj = d / "projector"
+    proj.mkdir()
+    np.savetxt(proj / "vectors.tsv", emb[rows], delimiter="\t", fmt="%.6g")
+    meta = ds.tracks.iloc[rows][["track_id", "track_name", "artist_name", "genre"]]
+    clean = meta.astype(object).where(meta.notna(), "")
+    clean = clean.apply(lambda c: c.astype(str).str.replace("\t", " ").str.replace("\n", " "))
+    clean.to_csv(proj / "metadata.tsv", sep="\t", index=False)

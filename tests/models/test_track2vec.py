@@ -1,0 +1,240 @@
+"""Track2Vec and Track2Vec-Feature: the shared model suite plus model-specific checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gensim")
+
+from songspace.data.builder import finish_dataset
+from songspace.data.dataset import FeatureGroup
+from songspace.errors import ParameterError
+from songspace.models import get_model_class
+from songspace.models.base import EmbeddingModel
+from songspace.models.track2vec import (
+    MAX_SENTENCE_LEN,
+    CsrCorpus,
+    Track2Vec,
+    Track2VecFeature,
+    vocabulary_counts,
+)
+from tests.models.mixin import ModelTestMixin, planted_dataset
+
+FAST = {"dim": 32, "epochs": 5}
+
+
+class TestTrack2Vec(ModelTestMixin):
+    model_class = Track2Vec
+    fast_params: ClassVar[dict[str, Any]] = FAST
+
+
+class TestTrack2VecFeature(ModelTestMixin):
+    model_class = Track2VecFeature
+    fast_params: ClassVar[dict[str, Any]] = {
+        **FAST,
+        "feature_groups": ("genre", "popularity", "audio"),
+    }
+
+
+def tiny_dataset(sequences: list[list[int]], n_tracks: int):
+    lengths = [len(s) for s in sequences]
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    indices = np.array([t for s in sequences for t in s], dtype=np.int64)
+    return finish_dataset(
+        track_ids=[f"t{i}" for i in range(n_tracks)],
+        indptr=indptr,
+        indices=indices,
+        sequence_ids=np.array([f"p{i}" for i in range(len(sequences))], dtype=object),
+    )
+
+
+# ------------------------------------------------------------------ corpus
+def test_corpus_yields_exactly_the_sequences_on_every_pass():
+    seqs = [[3, 1, 2], [], [0], [2, 2, 4, 1]]
+    indptr = np.cumsum([0] + [len(s) for s in seqs])
+    corpus = CsrCorpus(indptr, np.array([t for s in seqs for t in s], dtype=np.int32))
+    expected = [[str(t) for t in s] for s in seqs if s]
+    assert list(corpus) == expected
+    assert list(corpus) == expected  # restartable
+    assert len(corpus) == len(expected)
+
+
+def test_corpus_chunks_long_sequences():
+    seq = list(range(7)) * 3  # 21 tokens
+    corpus = CsrCorpus(np.array([0, 21, 23]), np.array([*seq, 5, 6]), max_len=5)
+    chunks = list(corpus)
+    assert [len(c) for c in chunks] == [5, 5, 5, 5, 1, 2]
+    assert [t for c in chunks[:5] for t in c] == [str(t) for t in seq]
+    assert chunks[5] == ["5", "6"]
+    assert len(corpus) == 6
+    assert MAX_SENTENCE_LEN == 10_000
+
+
+def test_long_sequence_is_trained_beyond_gensim_cap():
+    # One sequence of 25,000 tokens: without chunking, gensim would stop at 10,000.
+    rng = np.random.default_rng(0)
+    seq = rng.integers(0, 50, 25_000).tolist()
+    seq[-5:] = [50, 51, 50, 51, 50]  # tracks that occur only after the cap
+    ds = tiny_dataset([seq], 52)
+    assert len(CsrCorpus(ds.indptr, ds.indices)) == 3
+    m = Track2Vec(dim=25, epochs=1, seed=0).fit(ds)
+    assert m.available_.all()
+    init = Track2Vec(dim=25, epochs=1, seed=0, alpha=0.001).fit(ds)
+    # Track 50 is only after position 10,000: it must have been updated (moved).
+    assert not np.allclose(m.embeddings_[50], init.embeddings_[50])
+
+
+def test_vocabulary_counts_in_first_occurrence_order():
+    counts = vocabulary_counts(np.array([4, 1, 4, 2, 1, 4]), 6)
+    assert list(counts.items()) == [("4", 3), ("1", 2), ("2", 1)]
+
+
+# -------------------------------------------------------------- behaviour
+def test_min_count_makes_rare_tracks_unavailable():
+    seqs = [[0, 1, 2, 0, 1, 2, 3], [0, 1, 2, 4], [2, 1, 0]]  # 3, 4: once; 5: never
+    ds = tiny_dataset(seqs, 6)
+    m = Track2Vec(dim=25, epochs=2, min_count=2).fit(ds)
+    np.testing.assert_array_equal(m.available_, [True, True, True, False, False, False])
+    assert not m.embeddings_[3:].any()
+    m1 = Track2Vec(dim=25, epochs=2, min_count=1).fit(ds)
+    np.testing.assert_array_equal(m1.available_, [True] * 5 + [False])
+    with pytest.raises(ParameterError, match="min_count"):
+        Track2Vec(dim=25, epochs=1, min_count=100).fit(ds)
+
+
+def test_equals_plain_gensim_word2vec():
+    from gensim.models import Word2Vec
+
+    ds = planted_dataset()
+    params = {"dim": 32, "window": 4, "ns_exponent": 0.5, "negative": 7, "alpha": 0.03}
+    ours = Track2Vec(**params, epochs=3, seed=7).fit(ds)
+    sentences = [
+        [str(t) for t in ds.indices[a:b]]
+        for a, b in zip(ds.indptr[:-1], ds.indptr[1:], strict=True)
+    ]
+    ref = Word2Vec(
+        sentences,
+        vector_size=32,
+        window=4,
+        ns_exponent=0.5,
+        negative=7,
+        alpha=0.03,
+        epochs=3,
+        min_count=1,
+        workers=1,
+        seed=7,
+        sg=1,
+        hs=0,
+    )
+    expected = np.zeros_like(ours.embeddings_)
+    for key in ref.wv.index_to_key:
+        expected[int(key)] = ref.wv[key]
+    np.testing.assert_array_equal(ours.embeddings_, expected)
+
+
+def test_progress_reports_each_epoch():
+    seen = []
+    m = Track2Vec(dim=25, epochs=3)
+    m.progress = lambda done, total, msg: seen.append((done, total, msg))
+    m.fit(tiny_dataset([[0, 1, 2, 3]] * 20, 4))
+    assert [(d, t) for d, t, _ in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert seen[0][2].startswith("epoch 1/3 loss ")
+
+
+def test_deterministic_across_processes():
+    code = (
+        "from songspace.models.track2vec import Track2Vec;"
+        "from tests.models.mixin import planted_dataset;"
+        "import hashlib;"
+        "e = Track2Vec(dim=25, epochs=1, seed=3).fit(planted_dataset()).embeddings_;"
+        "print(hashlib.sha256(e.tobytes()).hexdigest())"
+    )
+    digests = set()
+    for hashseed in ("1", "2"):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "PYTHONHASHSEED": hashseed},
+        )
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
+
+
+def test_registered_names():
+    assert get_model_class("track2vec") is Track2Vec
+    assert get_model_class("track2vec_feature") is Track2VecFeature
+
+
+def test_integer_parameters_checked():
+    ds = tiny_dataset([[0, 1]], 2)
+    with pytest.raises(ParameterError, match="dim"):
+        Track2Vec(dim=32.5).fit(ds)
+
+
+# ---------------------------------------------------------------- features
+def feature_dataset():
+    ds = tiny_dataset([[0, 1, 2, 3, 0, 1], [2, 3, 0, 1]], 4)
+    known = np.array([[True, True], [False, False], [True, True], [True, False]])
+    values = np.array([[0.5, 0.0], [0.0, 0.0], [1.0, 0.25], [0.75, 0.0]], dtype=np.float32)
+    ds.features["mood"] = FeatureGroup("mood", ["calm", "dark"], values, known)
+    ds.validate()
+    return ds
+
+
+def test_feature_concatenation_layout():
+    ds = feature_dataset()
+    pop = ds.features["popularity"]
+    m = Track2VecFeature(
+        dim=25, epochs=2, feature_groups=["mood", "popularity"], feature_weight=2.0
+    )
+    m.fit(ds)
+    assert m.embeddings_.shape == (4, 25 + (2 + 1) + (pop.dim + 1))
+    base = Track2Vec(dim=25, epochs=2).fit(ds).embeddings_
+    w = base / np.linalg.norm(base, axis=1, keepdims=True)
+    np.testing.assert_allclose(m.embeddings_[:, :25], w, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(m.embeddings_[:, :25], axis=1), 1.0, rtol=1e-6)
+    mood = m.embeddings_[:, 25:28] / 2.0 * np.sqrt(3)
+    expected_mood = np.array(
+        [[0.5, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.25, 1.0], [0.75, 0.0, 0.5]], dtype=np.float32
+    )
+    np.testing.assert_allclose(mood, expected_mood, rtol=1e-6)
+    popb = m.embeddings_[:, 28:] / 2.0 * np.sqrt(pop.dim + 1)
+    np.testing.assert_allclose(popb[:, :-1], pop.values, rtol=1e-6)
+    np.testing.assert_allclose(popb[:, -1], 1.0, rtol=1e-6)
+    zero = Track2VecFeature(dim=25, epochs=2, feature_groups=["mood"], feature_weight=0.0).fit(ds)
+    assert not zero.embeddings_[:, 25:].any()
+
+
+def test_unknown_feature_group_lists_available():
+    ds = feature_dataset()
+    m = Track2VecFeature(dim=25, epochs=1, feature_groups=["mood", "nope"])
+    with pytest.raises(ParameterError, match=r"feature_groups.*\['mood', 'popularity'\]"):
+        m.fit(ds)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"feature_groups": "genre"}, {"feature_groups": []}, {"feature_weight": -1.0}]
+)
+def test_feature_parameters_validated(bad):
+    name = next(iter(bad))
+    with pytest.raises(ParameterError, match=name):
+        Track2VecFeature(dim=25, epochs=1, **bad).fit(feature_dataset())
+
+
+def test_feature_model_round_trip_with_list_groups(tmp_path):
+    m = Track2VecFeature(dim=25, epochs=1, feature_groups=["mood"]).fit(feature_dataset())
+    m.save(tmp_path / "m")
+    back = EmbeddingModel.load(tmp_path / "m")
+    assert back.feature_groups == ["mood"]
+    assert back.get_params() == m.get_params()
+    np.testing.assert_array_equal(back.embeddings_, m.embeddings_)
