@@ -138,15 +138,15 @@ def test_unavailable_hidden_placed_last_and_coverage():
     assert res["completion_coverage"] == pytest.approx(0.5)
 
 
-def test_unavailable_negative_never_helps():
+def test_unavailable_negative_placed_last():
     ds, vec = small_case()
     vec = unit([1.0, 1.0, 0.5, 0.4, 0.8, -1.0])
     avail = np.array([True, True, True, True, True, False])  # negative 5 missing
     res = playlist_completion(ds, Embeddings.from_array(vec, available=avail), [0])
-    # unrankable negative 5 goes first (pessimistic), then 4 (0.8), 2 (0.5), 3 (0.4)
-    # -> relevance [0, 0, 1, 1]: HR 0 (with 5 available at -1.0, HR would be 0.5).
+    # rankable 4 (0.8), 2 (0.5), 3 (0.4), then unrankable 5 (SPEC: placed last)
+    # -> relevance [0, 1, 1, 0]: HR 0.5, exactly as if 5 were available at -1.0.
     cov = {r.name: r for r in res}["completion_coverage"]
-    assert metrics(res)["completion_hr"] == pytest.approx(0.0)
+    assert metrics(res)["completion_hr"] == pytest.approx(0.5)
     assert cov.value == pytest.approx(1.0)
     assert cov.info["negative_coverage"] == pytest.approx(0.5)
 

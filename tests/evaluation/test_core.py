@@ -95,6 +95,10 @@ def test_load_npy_npz_parquet(tmp_path):
     a = load_embeddings(tmp_path / "e.npy", ds)
     np.testing.assert_allclose(np.linalg.norm(a.vectors, axis=1), 1.0, rtol=1e-6)
     assert load_embeddings(tmp_path / "e.npz", ds).available.tolist() == [1, 1, 0, 1]
+    (tmp_path / "run").mkdir()
+    np.savez(tmp_path / "run" / "embeddings.npz", embeddings=x)
+    assert load_embeddings(tmp_path / "run" / "embeddings.npz", ds).name == "run"
+    assert load_embeddings(tmp_path / "e.npy", ds).name == "e"
     c = load_embeddings(tmp_path / "e.parquet", ds)
     assert c.available.tolist() == [True, False, True, False]
     np.testing.assert_allclose(c.vectors[2], [1.0, 0.0])

@@ -9,12 +9,12 @@ seed tracks that have one (the popularity baseline scores by popularity
 instead), and the candidates are ranked by decreasing score, ties by
 increasing track index.
 
-Missing embeddings never help a model (pessimistic placement): a candidate
-without an embedding is unrankable; an unrankable hidden track is placed after
-every other candidate, and an unrankable random (negative) track before every
-rankable candidate. When no seed track has an embedding, every candidate is
-unrankable, so all negatives come first. A random ranking therefore scores
-HR = 0.5 on average, and less when embeddings are missing.
+A candidate without an embedding is unrankable and placed last, after every
+rankable candidate (SPEC §4); within that tail, negatives come before hidden
+tracks, so missing embeddings never help: a hidden track without an embedding
+is a miss, and an unrankable negative ranks as if it scored lowest. When no
+seed track has an embedding, every candidate is unrankable and every hidden
+track ranks below every negative. A random ranking scores HR = 0.5 on average.
 
 Per playlist (``H`` = number of hidden tracks, ranks 1-based):
 
@@ -128,8 +128,8 @@ def playlist_completion(
         is_hidden = np.zeros(len(cand), dtype=bool)
         is_hidden[: len(hidden)] = True
         rankable, score = _score(emb, seed_tracks, cand)
-        # Group 0: unrankable negatives, 1: rankable, 2: unrankable hidden tracks.
-        group = np.where(rankable, 1, np.where(is_hidden, 2, 0))
+        # Group 0: rankable, 1: unrankable negatives, 2: unrankable hidden tracks.
+        group = np.where(rankable, 0, np.where(is_hidden, 2, 1))
         order = np.lexsort((cand, -score, group))
         rel = is_hidden[order]
         h = len(hidden)

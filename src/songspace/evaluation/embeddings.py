@@ -127,13 +127,16 @@ class Embeddings:
 def load_embeddings(path: str | Path, dataset: Dataset, *, name: str | None = None) -> Embeddings:
     """Read embeddings for ``dataset`` from ``.npy``, ``.npz`` (key ``embeddings``) or Parquet.
 
-    A ``.npy``/``.npz`` matrix must have one row per track in vocabulary order;
+    The name defaults to the file's stem, or its directory's name for a
+    ``embeddings.npz`` written by ``songspace train``. A ``.npy``/``.npz`` matrix
+    must have one row per track in vocabulary order;
     an ``.npz`` may also hold a boolean ``available``. A Parquet file has a
     ``track_id`` column plus one numeric column per dimension; tracks it does not
     list are unavailable.
     """
     path = Path(path)
-    label = name or path.stem
+    # `songspace train` writes RUN/embeddings.npz: name it after the run directory.
+    label = name or (path.parent.name if path.stem == "embeddings" else path.stem)
     if not path.is_file():
         raise FormatError(
             "expected an embeddings file (.npy, .npz or .parquet), found nothing",
