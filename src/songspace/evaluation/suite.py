@@ -261,26 +261,22 @@ def run_evaluation(
     fractions = (1.0 - 2 * test_fraction, test_fraction, test_fraction)
     protocol = make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks)
     embs = [load_embeddings(p, ds) for p in embedding_files]
+
+    def run(heatmap_dir: Path | None):
+        return evaluate_many(
+            protocol,
+            embs,
+            baselines=baselines,
+            families=families,
+            settings=settings,
+            heatmap_dir=heatmap_dir,
+            progress=progress,
+        )
+
     if out is None:
-        results, tests = evaluate_many(
-            protocol,
-            embs,
-            baselines=baselines,
-            families=families,
-            settings=settings,
-            progress=progress,
-        )
-        return protocol, results, tests
+        return (protocol, *run(None))
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        results, tests = evaluate_many(
-            protocol,
-            embs,
-            baselines=baselines,
-            families=families,
-            settings=settings,
-            heatmap_dir=tmp,
-            progress=progress,
-        )
+        results, tests = run(tmp)
         for r in results:
             r.save(tmp / f"{r.model}.json")
         summary = {

@@ -50,6 +50,8 @@ class EmbeddingModel(ABC):
     inductive: ClassVar[bool] = False
     #: Parameter -> (low, high) allowed range for numeric parameters (inclusive).
     param_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
+    #: Parameters that must be integers (``seed`` always is).
+    integer_params: ClassVar[tuple[str, ...]] = ()
 
     progress: ProgressCallback | None = None
 
@@ -85,6 +87,13 @@ class EmbeddingModel(ABC):
                 raise ParameterError(p, f"`{p}` is a number in [{lo}, {hi}]", v)
             if not lo <= v <= hi:
                 raise ParameterError(p, f"`{lo} <= {p} <= {hi}`", v)
+        names = self._param_names()
+        for p in (*self.integer_params, "seed"):
+            v = getattr(self, p) if p in names else 0
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise ParameterError(p, f"`{p}` is an integer", v)
+        if "seed" in names and not 0 <= self.seed < 2**32:
+            raise ParameterError("seed", "`0 <= seed < 2**32`", self.seed)
 
     # -------------------------------------------------------------- training
     def fit(self, dataset: Dataset) -> EmbeddingModel:

@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from songspace.data.dataset import Dataset
-from songspace.errors import ParameterError
 from songspace.graph.cooccurrence import build_cooccurrence
 from songspace.graph.walks import random_walks
 from songspace.models.base import EmbeddingModel
@@ -64,6 +63,7 @@ class Node2Vec(EmbeddingModel):
     """node2vec (Grover & Leskovec 2016) on the weighted track co-occurrence graph."""
 
     name: ClassVar[str] = "node2vec"
+    integer_params = _INT_PARAMS
     inductive: ClassVar[bool] = False
     param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
         "dim": (1, 4096),
@@ -103,15 +103,6 @@ class Node2Vec(EmbeddingModel):
         self.min_weight = min_weight
         self.workers = workers
         self.seed = seed
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        for name in _INT_PARAMS:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer):
-                raise ParameterError(name, f"`{name}` is an integer", v)
-        if self.seed < 0:
-            raise ParameterError("seed", "`seed` is an integer >= 0", self.seed)
 
     def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
         from gensim.models import Word2Vec

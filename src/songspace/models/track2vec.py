@@ -110,6 +110,7 @@ class Track2Vec(EmbeddingModel):
     """
 
     name = "track2vec"
+    integer_params = ("dim", "window", "negative", "epochs", "min_count", "workers")
     param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
         "dim": (25, 200),
         "window": (1, 40),
@@ -142,15 +143,6 @@ class Track2Vec(EmbeddingModel):
         self.min_count = min_count
         self.workers = workers
         self.seed = seed
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        for p in ("dim", "window", "negative", "epochs", "min_count", "workers", "seed"):
-            v = getattr(self, p)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer):
-                raise ParameterError(p, f"`{p}` is an integer", v)
-        if self.seed < 0:
-            raise ParameterError("seed", "`seed >= 0`", self.seed)
 
     def _train_word2vec(self, dataset: Dataset):
         """Train the gensim model on the streamed corpus; return its KeyedVectors."""

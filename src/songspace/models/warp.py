@@ -63,6 +63,7 @@ class CFWarp(EmbeddingModel):
     """
 
     name: ClassVar[str] = "warp"
+    integer_params = _INT_PARAMS
     inductive: ClassVar[bool] = False
     param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
         "dim": (1, 4096),
@@ -99,15 +100,6 @@ class CFWarp(EmbeddingModel):
     # ------------------------------------------------------------ validation
     def _validate_params(self) -> None:
         super()._validate_params()
-        for p in _INT_PARAMS:
-            v = getattr(self, p)
-            if not isinstance(v, int | np.integer) or isinstance(v, bool):
-                raise ParameterError(p, f"`{p}` is an integer", v)
-        seed = self.seed
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise ParameterError("seed", "`seed` is an integer", seed)
-        if not 0 <= seed < 2**32:
-            raise ParameterError("seed", "`0 <= seed < 2**32`", seed)
         groups = self.feature_groups
         if isinstance(groups, str) or not isinstance(groups, tuple | list):
             raise ParameterError(
