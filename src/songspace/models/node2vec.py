@@ -15,7 +15,6 @@ gensim is seeded with ``seed`` and a deterministic token hash, so with
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,6 +24,7 @@ from songspace.graph.cooccurrence import build_cooccurrence
 from songspace.graph.walks import random_walks
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
+from songspace.models.track2vec import CsrCorpus
 
 _INT_PARAMS = (
     "dim",
@@ -44,18 +44,11 @@ def _stable_hash(s: str) -> int:
     return zlib.crc32(s.encode("utf-8"))
 
 
-class _WalkCorpus:
-    """Re-iterable corpus over a walk array: each walk as a list of string tokens."""
-
-    def __init__(self, walks: np.ndarray, chunk: int = 8192) -> None:
-        self.walks = walks
-        self.chunk = chunk
-
-    def __iter__(self) -> Iterator[list[str]]:
-        for a in range(0, len(self.walks), self.chunk):
-            for walk in self.walks[a : a + self.chunk].tolist():
-                # walks stop (-1 padding) only at nodes without edges, never here, but be safe
-                yield [str(x) for x in walk if x >= 0]
+def _walk_corpus(walks: np.ndarray) -> CsrCorpus:
+    """The walks as a re-iterable token corpus (``-1`` padding after dead ends dropped)."""
+    keep = walks >= 0
+    indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
+    return CsrCorpus(indptr, walks[keep])
 
 
 @register
@@ -143,7 +136,7 @@ class Node2Vec(EmbeddingModel):
 
         self._report(2, 3, "skip-gram")
         w2v = Word2Vec(
-            sentences=_WalkCorpus(walks),
+            sentences=_walk_corpus(walks),
             vector_size=int(self.dim),
             window=int(self.window),
             min_count=1,
