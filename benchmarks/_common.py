@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import resource
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -25,3 +28,11 @@ def _peak_rss_mb() -> float:
 
 def _ru_maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def run_worker(cmd: list[str], label: str, timeout: float | None = None) -> dict:
+    """Run a benchmark worker subprocess; return the JSON object on its last stdout line."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    if proc.returncode != 0:
+        sys.exit(f"{label} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

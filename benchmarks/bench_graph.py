@@ -31,7 +31,6 @@ import itertools
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import _peak_rss_mb, _ru_maxrss_mb
+from _common import _peak_rss_mb, _ru_maxrss_mb, run_worker
 
 REPO = Path(__file__).resolve().parents[1]
 MPD_SUBSET = REPO.parent / "shared" / "data" / "mpd-subset"
@@ -173,10 +172,7 @@ def spawn(
     ]
     if edges_out is not None:
         cmd += ["--edges-out", str(edges_out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=args.timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{method} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(cmd, method, timeout=args.timeout)
 
 
 # ------------------------------------------------------------------ modes
@@ -300,10 +296,7 @@ def spawn_prepare(
         "--seed",
         str(args.seed),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=args.timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"preparing {kind} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(cmd, f"preparing {kind}", timeout=args.timeout)
 
 
 def scale(args: argparse.Namespace, tmp: Path) -> None:

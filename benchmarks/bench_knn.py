@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import _peak_rss_mb
+from _common import _peak_rss_mb, run_worker
 
 METHODS = ("ours-faiss", "ours-numpy", "sklearn")
 
@@ -75,10 +74,7 @@ def run(method: str, args: argparse.Namespace, inp: Path, out: Path) -> dict:
         "--k",
         str(args.k),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.exit(f"{method} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(cmd, method)
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import _peak_rss_mb
+from _common import _peak_rss_mb, run_worker
 
 REPO = Path(__file__).resolve().parents[1]
 MPD_SUBSET = REPO.parent / "shared" / "data" / "mpd-subset"
@@ -121,10 +121,7 @@ def run(method: str, workers: int, data: Path, out: Path, args: argparse.Namespa
         "--negative",
         str(args.negative),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.exit(f"{method} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(cmd, method)
 
 
 def bench(name: str, data: Path, tmp: Path, args: argparse.Namespace) -> None:

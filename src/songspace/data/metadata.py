@@ -179,6 +179,30 @@ def _numeric_fields(available: list[str], columns: Mapping[str, str]) -> dict[st
     return {n: columns.get(n, n) for n in names}
 
 
+def _add_numeric(
+    out: pd.DataFrame,
+    cols: Mapping[str, pd.Series],
+    names: Mapping[str, str],
+    rows: np.ndarray,
+    table: Any,
+    skip: tuple[str, ...],
+) -> None:
+    """Parse every mapped field that is not text (``skip`` and ``artist_name``) as floats."""
+    for canonical, col in names.items():
+        if canonical not in (*skip, "artist_name"):
+            out[canonical] = to_float(cols[canonical], rows, table.path, col, parquet=table.parquet)
+
+
+def _concat(frames: list[pd.DataFrame], table: Any, what: str) -> pd.DataFrame:
+    if not frames:
+        raise FormatError(
+            "expected at least one data row, found none",
+            path=table.path,
+            fix=f"pass a non-empty {what}",
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_track_metadata(
     path: str | Path,
     *,
@@ -238,19 +262,9 @@ def read_track_metadata(
         out["genres"] = _object_column(genre_lists)
         if "artist_name" in names:
             out["artist_name"] = cols["artist_name"].to_numpy(dtype=object)
-        for canonical, col in names.items():
-            if canonical not in ("track_id", "genre", "genres", "artist_name"):
-                out[canonical] = to_float(
-                    cols[canonical], rows, table.path, col, parquet=table.parquet
-                )
+        _add_numeric(out, cols, names, rows, table, skip=("track_id", "genre", "genres"))
         frames.append(out)
-    if not frames:
-        raise FormatError(
-            "expected at least one data row, found none",
-            path=table.path,
-            fix="pass a non-empty metadata table",
-        )
-    merged = pd.concat(frames, ignore_index=True)
+    merged = _concat(frames, table, "metadata table")
     return _merge_duplicate_tracks(merged, source=table, duplicates=duplicates, names=names)
 
 
@@ -332,19 +346,9 @@ def read_artist_metadata(
             else [[] for _ in range(len(rows))]
         )
         out["genres"] = _object_column(genres)
-        for canonical, col in names.items():
-            if canonical not in ("artist_name", "genres"):
-                out[canonical] = to_float(
-                    cols[canonical], rows, table.path, col, parquet=table.parquet
-                )
+        _add_numeric(out, cols, names, rows, table, skip=("genres",))
         frames.append(out)
-    if not frames:
-        raise FormatError(
-            "expected at least one data row, found none",
-            path=table.path,
-            fix="pass a non-empty artist table",
-        )
-    merged = pd.concat(frames, ignore_index=True)
+    merged = _concat(frames, table, "artist table")
     ambiguous = merged["artist_key"].duplicated(keep=False)
     if ambiguous.any():
         logger.warning(
