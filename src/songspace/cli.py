@@ -557,6 +557,80 @@ def train_cmd(
     )
 
 
+@app.command("cold-start")
+def cold_start_cmd(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model to compare (repeatable; first = reference)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="MODEL.NAME=VALUE, e.g. musig.epochs=20 (repeatable)."),
+    ] = None,
+    features_only: Annotated[
+        bool,
+        typer.Option(
+            "--features-only/--no-features-only",
+            help="Add a features-only encoder (graphsage, aggregate=false) as `features_only`.",
+        ),
+    ] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Split and cold-track seed.")] = 0,
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Held-out share of sequences.")
+    ] = 0.1,
+    cold_share: Annotated[
+        float, typer.Option("--cold-share", help="Share of training tracks made cold.")
+    ] = 0.05,
+    min_tracks: Annotated[
+        int, typer.Option("--min-tracks", help="Shortest completion playlist.")
+    ] = 40,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Cold start: hide a share of tracks from training, then embed them from their new edges."""
+    from rich.progress import Progress
+
+    from songspace.evaluation.cold_start import report_table, run_cold_start
+
+    models = model or ["track2vec", "graphsage", "musig"]
+    per_model: dict[str, dict[str, str]] = {}
+    for name, value in parse_mapping(param, "--param").items():
+        target, dot, key = name.partition(".")
+        if not dot or not key:
+            raise ParameterError(
+                "--param", "`--param MODEL.NAME=VALUE`", f"{name}={value}",
+                fix="prefix the parameter with the model it belongs to, e.g. musig.epochs=20",
+            )  # fmt: skip
+        per_model.setdefault(target, {})[key] = value
+    with Progress(console=err_console, transient=True, disable=not _state["progress"]) as bar:
+        task = bar.add_task("cold start", total=None)
+        current = {"name": ""}
+
+        def on_model(name: str) -> None:
+            current["name"] = name
+            bar.update(task, completed=0, total=None, description=f"training {name}")
+
+        def report(done: int, total: int, message: str) -> None:
+            bar.update(
+                task, completed=done, total=total, description=f"{current['name']}: {message}"
+            )
+
+        rep = run_cold_start(
+            dataset, models, out=out, params=per_model, features_only=features_only, seed=seed,
+            test_fraction=test_fraction, cold_share=cold_share, min_tracks=min_tracks,
+            overwrite=overwrite, progress=report, on_model=on_model,
+        )  # fmt: skip
+    s = rep.setup.summary()
+    out_console.print(
+        f"{s['cold_tracks']:,} cold tracks; {s['cold_playlists']} test playlists and "
+        f"{s['cold_pairs']:,} next-song pairs involve them; * = p < 0.05 against "
+        f"{rep.results[2].model} (paired t-test, Bonferroni)"
+    )
+    out_console.print(escape(report_table(rep)), markup=True)
+    out_console.print(f"[bold green]wrote[/] {out}")
+
+
 def _better(test: Any, metric: Any) -> bool:
     """A significant paired difference in the metric's good direction."""
     if test is None or not test.significant:

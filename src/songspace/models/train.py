@@ -52,7 +52,13 @@ def coerce_params(model: type[EmbeddingModel], raw: Mapping[str, Any]) -> dict[s
             elif isinstance(default, float):
                 out[name] = float(value)
             elif isinstance(default, tuple | list):
-                out[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+                items = [v.strip() for v in value.split(",") if v.strip()]
+                kind = type(default[0]) if default else str
+                # numbers in a list of numbers; a lone name (e.g. a preset) stays a string
+                if kind in (int, float) and not (len(items) == 1 and not _is_number(items[0])):
+                    out[name] = tuple(kind(v) for v in items)
+                else:
+                    out[name] = tuple(items)
             else:
                 out[name] = value
         except ValueError:
@@ -60,6 +66,14 @@ def coerce_params(model: type[EmbeddingModel], raw: Mapping[str, Any]) -> dict[s
                 name, f"a {type(default).__name__} like the default {default!r}", value
             ) from None
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

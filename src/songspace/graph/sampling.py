@@ -1,0 +1,135 @@
+"""Uniform fixed-size neighbour sampling on a CSR graph (GraphSAGE, MUSIG §3.4).
+
+Every node gets exactly ``k`` sampled neighbours, so each layer of a mini-batch is
+a dense ``(n, k)`` block:
+
+- degree >= k: ``k`` distinct neighbours, each k-subset equally likely
+  (Floyd's algorithm, vectorised across nodes: ``k`` numpy steps, no per-node loop);
+- 0 < degree < k: ``k`` draws with replacement, each neighbour equally likely;
+- degree 0: the node itself ``k`` times (a self-loop), so that an isolated or brand-new
+  track aggregates its own features; :func:`mean_adjacency` applies the same rule,
+  which keeps sampled training and full-graph inference consistent.
+
+Edge weights are ignored here, as in the papers: the sampler is uniform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from songspace.errors import ParameterError
+
+
+def _check(indptr: np.ndarray, nodes: np.ndarray, k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ParameterError("k", "`k` is an integer >= 1", k)
+    n = len(indptr) - 1
+    if len(nodes) and (nodes.min() < 0 or nodes.max() >= n):
+        raise ParameterError(
+            "nodes", f"node ids in [0, {n})", f"ids in [{nodes.min()}, {nodes.max()}]"
+        )
+
+
+def sample_neighbors(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    nodes: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``(len(nodes), k)`` neighbour ids sampled uniformly (see the module docstring)."""
+    nodes = np.asarray(nodes, dtype=np.int64)
+    _check(indptr, nodes, k)
+    if len(indices) == 0:
+        return np.repeat(nodes[:, None], k, axis=1)
+    start = indptr[nodes].astype(np.int64)
+    deg = indptr[nodes + 1].astype(np.int64) - start
+    m = len(nodes)
+    pos = np.empty((m, k), dtype=np.int64)
+
+    small = deg < k
+    # Below k: k independent uniform draws (with replacement); degree 0 handled below.
+    if small.any():
+        d = np.maximum(deg[small], 1)
+        pos[small] = (rng.random((int(small.sum()), k)) * d[:, None]).astype(np.int64)
+    big = ~small
+    if big.any():
+        # Floyd: for j = d-k .. d-1 draw t in [0, j]; take t unless already chosen,
+        # else take j. Yields a uniformly random k-subset of [0, d).
+        d = deg[big]
+        chosen = np.empty((len(d), k), dtype=np.int64)
+        for step in range(k):
+            j = d - k + step
+            t = (rng.random(len(d)) * (j + 1)).astype(np.int64)
+            t = np.minimum(t, j)  # guard against rounding to j + 1
+            dup = (chosen[:, :step] == t[:, None]).any(axis=1) if step else np.zeros(len(d), bool)
+            chosen[:, step] = np.where(dup, j, t)
+        pos[big] = chosen
+    # Isolated rows point past their (empty) slice; clip, then overwrite with self.
+    out = indices[np.minimum(start[:, None] + pos, len(indices) - 1)].astype(np.int64)
+    isolated = deg == 0
+    if isolated.any():
+        out[isolated] = nodes[isolated, None]
+    return out
+
+
+def sample_neighbors_reference(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    nodes: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Per-node ``rng.choice`` version of :func:`sample_neighbors` (for tests)."""
+    nodes = np.asarray(nodes, dtype=np.int64)
+    _check(indptr, nodes, k)
+    out = np.empty((len(nodes), k), dtype=np.int64)
+    for i, v in enumerate(nodes):
+        neigh = indices[indptr[v] : indptr[v + 1]]
+        if len(neigh) == 0:
+            out[i] = v
+        else:
+            out[i] = rng.choice(neigh, size=k, replace=len(neigh) < k)
+    return out
+
+
+def sample_blocks(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    targets: np.ndarray,
+    fanouts: tuple[int, ...] | list[int],
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """The node lists of a K-hop mini-batch: ``[targets, hop1, ..., hopK]``.
+
+    ``hop_{l+1}`` holds ``fanouts[l]`` sampled neighbours of every entry of
+    ``hop_l`` (flattened, entry-major), so ``len(hop_{l+1}) = len(hop_l) * fanouts[l]``.
+    The first fan-out applies to the targets (PyG's ``num_neighbors`` order).
+    """
+    layers = [np.asarray(targets, dtype=np.int64)]
+    for k in fanouts:
+        layers.append(sample_neighbors(indptr, indices, layers[-1], int(k), rng).ravel())
+    return layers
+
+
+def mean_adjacency(indptr: np.ndarray, indices: np.ndarray, n: int | None = None) -> sp.csr_matrix:
+    """Row-normalised (unweighted) adjacency with a self-loop on isolated nodes.
+
+    ``mean_adjacency(...) @ H`` is the mean of each node's neighbours' rows of H:
+    the expectation of the sampled mean, used for full-graph inference.
+    """
+    n = len(indptr) - 1 if n is None else n
+    deg = np.diff(indptr).astype(np.int64)
+    iso = np.flatnonzero(deg == 0)
+    rows = np.repeat(np.arange(n, dtype=np.int64), deg)
+    vals = np.repeat(1.0 / np.maximum(deg, 1), deg).astype(np.float32)
+    a = sp.csr_matrix(
+        (
+            np.concatenate([vals, np.ones(len(iso), np.float32)]),
+            (np.concatenate([rows, iso]), np.concatenate([indices.astype(np.int64), iso])),
+        ),
+        shape=(n, n),
+    )
+    a.sort_indices()
+    return a

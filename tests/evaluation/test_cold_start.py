@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the cold-start comparison needs torch (extra `graph`)")
+pytest.importorskip("gensim", reason="Track2Vec needs gensim (extra `models`)")
+
+from songspace.cli import app
+from songspace.data.synthetic import generate
+from songspace.errors import ParameterError
+from songspace.evaluation.cold_start import (
+    cold_start_evaluation,
+    cold_start_protocol,
+)
+from songspace.models.graphsage import GraphSAGE
+from songspace.models.track2vec import Track2Vec
+from tests.test_cli import flat, runner, songspace
+
+FAST = {"dim": 16, "hidden": 32, "epochs": 4, "batch_size": 128, "fanouts": (8, 4)}
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return generate(1500, 800, n_genres=6, mean_length=45, seed=1)
+
+
+def test_protocol_hides_cold_tracks_and_keeps_their_queries(ds):
+    setup = cold_start_protocol(ds, cold_share=0.1, seed=2)
+    cold = setup.cold
+    assert len(cold) > 0
+    assert setup.protocol.train.play_counts()[cold].sum() == 0  # never seen in training
+    assert (setup.grown.play_counts()[cold] > 0).all()  # back in the grown view
+    np.testing.assert_array_equal(setup.grown.indptr.shape, setup.protocol.train.indptr.shape)
+    is_cold = np.isin(np.arange(ds.n_tracks), cold)
+    assert len(setup.playlists) > 0
+    for p in setup.playlists:
+        assert is_cold[ds.sequence(p)].any()
+    q, t = setup.pairs
+    assert len(q) > 0 and (is_cold[q] | is_cold[t]).all()
+
+
+@pytest.fixture(scope="module")
+def report(ds):
+    models = {
+        "track2vec": Track2Vec(dim=25, epochs=5),
+        "graphsage": GraphSAGE(**FAST),
+        "features_only": GraphSAGE(**FAST, aggregate=False),
+    }
+    return cold_start_evaluation(ds, models, cold_share=0.1, seed=2)
+
+
+def test_transductive_model_cannot_embed_cold_tracks(report):
+    r = {x.model: x for x in report.results}
+    assert r["track2vec"].info["cold_coverage"] == 0
+    assert r["track2vec"].metrics["completion_coverage"].value < 1
+    assert r["track2vec"].metrics["next_song_cold_hit_rate"].value < 0.05
+    for name in ("graphsage (edges added)", "graphsage (no edges)"):
+        assert r[name].info["cold_coverage"] == 1
+
+
+def test_added_edges_improve_the_cold_embeddings(report):
+    """What the aggregators learnt: a cold track's new neighbourhood places it better
+    than its features alone, and far better than chance."""
+    v = {x.model: x.values() for x in report.results}
+    grown, alone = v["graphsage (edges added)"], v["graphsage (no edges)"]
+    assert grown["next_song_cold_hit_rate"] > alone["next_song_cold_hit_rate"] + 0.05
+    assert grown["next_song_cold_hit_rate"] > 2 * v["random"]["next_song_cold_hit_rate"]
+    assert grown["completion_hr"] > v["random"]["completion_hr"] + 0.1
+    assert report.tests["graphsage (edges added)"]["next_song_cold_hit_rate"].significant
+
+
+def test_no_cold_queries_is_an_error(ds):
+    with pytest.raises(ParameterError, match="cold_share"):
+        cold_start_protocol(ds, cold_share=0.0001, test_fraction=0.01)
+
+
+def test_cli_cold_start(tmp_path, ds):
+    data = tmp_path / "ds"
+    ds.save(data)
+    out = tmp_path / "cold"
+    args = ["--no-progress", "cold-start", str(data), "-o", str(out), "--model", "graphsage",
+            "--cold-share", "0.1", "--param", "graphsage.epochs=2", "--param",
+            "graphsage.fanouts=5,3", "--param", "features_only.epochs=2"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "graphsage (edges added)" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["models"]["graphsage"]["fanouts"] == [5, 3]
+    assert summary["models"]["features_only"]["aggregate"] is False
+    assert "| graphsage (edges added) | 1.00 |" in (out / "table.md").read_text()
+    bad = songspace(*args[1:4], str(tmp_path / "c2"), "--param", "epochs=2")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "MODEL.NAME=VALUE" in flat(bad.stderr)
+    assert not (tmp_path / "c2").exists()

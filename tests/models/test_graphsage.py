@@ -1,0 +1,223 @@
+import json
+from itertools import product
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="GraphSAGE/MUSIG need torch (extra `graph`)")
+
+from songspace.errors import ParameterError  # noqa: E402
+from songspace.models import get_model_class  # noqa: E402
+from songspace.models.base import EmbeddingModel  # noqa: E402
+from songspace.models.graphsage import (  # noqa: E402
+    MUSIG,
+    PAPER_TASK_WEIGHTS,
+    GraphSAGE,
+    _build_network,
+    genre_codes,
+    similarity_vectors,
+)
+from tests.models.mixin import ModelTestMixin, planted_dataset  # noqa: E402
+
+FAST = {"dim": 16, "hidden": 32, "epochs": 3, "batch_size": 64, "fanouts": (6, 4)}
+
+
+class TestGraphSAGE(ModelTestMixin):
+    model_class = GraphSAGE
+    fast_params = FAST
+
+
+class TestMUSIG(ModelTestMixin):
+    model_class = MUSIG
+    fast_params: ClassVar[dict] = {**FAST, "features": ("genre", "popularity", "audio", "acoustic")}
+
+
+class TestFeaturesOnly(ModelTestMixin):
+    model_class = GraphSAGE
+    fast_params: ClassVar[dict] = {**FAST, "aggregate": False}
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return planted_dataset()
+
+
+@pytest.fixture(scope="module")
+def musig(ds):
+    return MUSIG(**FAST, seed=3).fit(ds)
+
+
+def test_registered_and_inductive():
+    assert get_model_class("graphsage") is GraphSAGE
+    assert get_model_class("musig") is MUSIG
+    assert GraphSAGE.inductive and MUSIG.inductive
+
+
+# ------------------------------------------------------------------ gradient flow
+WEIGHTS = [w for w in product([0.0, 0.5], repeat=3) if any(w)]
+
+
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_gradient_reaches_a_head_only_when_its_weight_is_non_zero(ds, weights):
+    rng = np.random.default_rng(0)
+    enc, heads = _build_network(torch, 5, 8, 6, 2, True)
+    fanouts = (3, 2)
+    a, p, n = (
+        rng.integers(0, ds.n_tracks, 8),
+        rng.integers(0, ds.n_tracks, 8),
+        rng.integers(0, ds.n_tracks, 4),
+    )
+    m = len(a) + len(p) + len(n)
+    xs = [torch.randn(m, 5), torch.randn(m * 3, 5), torch.randn(m * 6, 5)]
+    z = enc(xs, fanouts)
+    genres = torch.from_numpy(genre_codes(ds))
+    v, known = similarity_vectors(ds, "audio")
+    loss, parts = GraphSAGE._loss(
+        torch,
+        heads,
+        weights,
+        z[:8],
+        z[8:16],
+        z[16:],
+        a,
+        p,
+        n,
+        genres,
+        torch.from_numpy(v),
+        torch.from_numpy(known),
+    )
+    loss.backward()
+    head_params = {
+        "playlist": [heads.playlist_log_scale, heads.playlist_bias],
+        "genre": list(heads.genre.parameters()),
+        "audio": list(heads.audio.parameters()),
+    }
+    for (task, params), c in zip(head_params.items(), weights, strict=True):
+        got = [q.grad is not None and bool(q.grad.abs().sum() > 0) for q in params]
+        assert all(got) if c > 0 else not any(got), (task, c)
+        assert (task in parts) == (c > 0)
+    for q in enc.parameters():
+        assert q.grad is not None and q.grad.abs().sum() > 0
+
+
+def test_untrained_heads_stay_at_initialisation_end_to_end(ds):
+    m = MUSIG(**FAST, task_weights=(1.0, 0.0, 0.5), seed=0).fit(ds)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        _, init = _build_network(torch, m.in_dim_, 32, 16, 2, True)
+    assert torch.equal(m.heads_.genre.weight, init.genre.weight)
+    assert not torch.equal(m.heads_.audio.weight, init.audio.weight)
+    assert not torch.equal(m.heads_.playlist_bias, init.playlist_bias)
+
+
+def test_musig_with_1_0_0_is_graphsage(ds):
+    a = GraphSAGE(**FAST, seed=4).fit(ds)
+    b = MUSIG(**FAST, seed=4, task_weights="1-0-0").fit(ds)
+    np.testing.assert_array_equal(a.embeddings_, b.embeddings_)
+
+
+def test_seed_changes_embeddings(ds, musig):
+    other = MUSIG(**FAST, seed=4).fit(ds)
+    assert not np.array_equal(other.embeddings_, musig.embeddings_)
+
+
+# --------------------------------------------------------------------- inductive
+def test_embed_equals_full_graph_inference(ds, musig):
+    """The receptive-field path of embed() gives the full-graph embedding."""
+    tracks = np.array([5, 0, 399, 17, 17])
+    np.testing.assert_allclose(musig.embed(ds, tracks), musig.embeddings_[tracks], atol=1e-6)
+    np.testing.assert_allclose(musig.embed(ds), musig.embeddings_, atol=1e-6)
+
+
+def test_new_track_embedded_from_its_new_edges(ds):
+    """Train without track x; once its sequences are back, embed(x) equals the
+    embedding x gets from full-graph inference on that grown graph, as if its edges
+    had been present when the model was fitted."""
+    x = 7
+    train = ds.subset(np.arange(ds.n_sequences), drop_tracks=np.array([x]))
+    m = GraphSAGE(**FAST, seed=0).fit(train)
+    before = m.embeddings_[x]  # features only: x has no edge in training
+    grown = m.embed(ds, [x])[0]
+    full = m.embed(ds)[x]
+    np.testing.assert_allclose(grown, full, atol=1e-6)
+    assert np.abs(grown - before).max() > 1e-3
+    # its neighbours now agree with the graph: the nearest tracks share its genre
+    g = ds.tracks["genre"].to_numpy(dtype=object)
+    emb = m.embed(ds)
+    top = np.argsort(-(emb @ grown))[1:11]
+    assert (g[top] == g[x]).mean() > 0.5
+
+
+def test_save_load_keeps_the_encoder(ds, musig, tmp_path):
+    musig.save(tmp_path / "m")
+    back = EmbeddingModel.load(tmp_path / "m")
+    np.testing.assert_allclose(back.embed(ds, [1, 2, 3]), musig.embed(ds, [1, 2, 3]), atol=1e-7)
+    assert back.history_ == musig.history_
+
+
+def test_features_only_encoder_is_an_mlp_of_the_inputs(ds):
+    """aggregate=False: a track's embedding is a function of its own input row only."""
+    from songspace.models.graphsage import node_features
+
+    m = GraphSAGE(**FAST, aggregate=False, seed=0).fit(ds)
+    x = torch.from_numpy(node_features(ds, list(m.features), None))
+    with torch.no_grad():
+        h = m.encoder_._layer(1, m.encoder_._layer(0, x, None), None)
+    expected = torch.nn.functional.normalize(h, dim=1).numpy()
+    np.testing.assert_allclose(m.embeddings_, expected, atol=1e-6)
+
+
+def test_checkpoint_and_history(ds, tmp_path):
+    m = GraphSAGE(**FAST, seed=0, checkpoint_dir=str(tmp_path / "ck")).fit(ds)
+    meta = json.loads((tmp_path / "ck" / "checkpoint.json").read_text())
+    assert meta["epoch"] == m.best_epoch_
+    assert len(m.history_) <= FAST["epochs"]
+    with np.load(tmp_path / "ck" / "encoder.npz") as z:
+        np.testing.assert_array_equal(
+            z["layers.0.weight"], m.encoder_.state_dict()["layers.0.weight"].numpy()
+        )
+
+
+def test_early_stopping_stops_when_validation_stalls(ds):
+    m = GraphSAGE(**{**FAST, "epochs": 40}, patience=1, learning_rate=0.05, seed=0).fit(ds)
+    vals = [h["val"] for h in m.history_]
+    assert len(vals) < 40
+    assert vals[-1] >= min(vals[:-1])
+    assert m.best_epoch_ == int(np.argmin(vals)) + 1
+
+
+# ---------------------------------------------------------------------- params
+def test_paper_grid_by_name():
+    for name, w in PAPER_TASK_WEIGHTS.items():
+        assert MUSIG(task_weights=name).task_weights_() == w
+        assert MUSIG(task_weights=(name,)).task_weights_() == w
+    assert MUSIG(task_weights=("0.7", "0.1", "0.2")).task_weights_() == (0.7, 0.1, 0.2)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"task_weights": "2-2-2"}, "paper's triples"),
+        ({"task_weights": (1, 2)}, "three finite numbers"),
+        ({"task_weights": (0, 0, 0)}, "not all 0"),
+        ({"task_weights": (1, -1, 0)}, ">= 0"),
+        ({"regression_target": "lyrics"}, "regression_target"),
+        ({"fanouts": (25,)}, "len\\(fanouts\\) == num_layers"),
+        ({"fanouts": ("a", "b")}, "fanouts"),
+        ({"features": ("mood",)}, "features"),
+        ({"features": "genre"}, "features"),
+        ({"features": (), "aggregate": False}, "at least one feature group"),
+        ({"device": "nonsense"}, "device"),
+    ],
+)
+def test_bad_parameters(ds, params, match):
+    with pytest.raises(ParameterError, match=match):
+        MUSIG(**{**FAST, **params}).fit(ds)
+
+
+def test_missing_feature_group_is_named(ds):
+    no_acoustic = planted_dataset()
+    del no_acoustic.features["acoustic"]
+    with pytest.raises(ParameterError, match="acoustic"):
+        MUSIG(**FAST, regression_target="acoustic").fit(no_acoustic)
