@@ -221,3 +221,26 @@ def test_missing_feature_group_is_named(ds):
     del no_acoustic.features["acoustic"]
     with pytest.raises(ParameterError, match="acoustic"):
         MUSIG(**FAST, regression_target="acoustic").fit(no_acoustic)
+
+
+def test_cli_strings_are_coerced():
+    from songspace.models.train import coerce_params
+
+    p = coerce_params(MUSIG, {"fanouts": "5,3", "task_weights": "0.7,0.1,0.2", "aggregate": "no"})
+    assert p == {"fanouts": (5, 3), "task_weights": (0.7, 0.1, 0.2), "aggregate": False}
+    assert coerce_params(MUSIG, {"task_weights": "0.4-0.2-0.4"})["task_weights"] == ("0.4-0.2-0.4",)
+    assert MUSIG(task_weights=("0.4-0.2-0.4",)).task_weights_() == (0.4, 0.2, 0.4)
+    assert coerce_params(MUSIG, {"features": "genre,audio"})["features"] == ("genre", "audio")
+    with pytest.raises(ParameterError, match="fanouts"):
+        coerce_params(MUSIG, {"fanouts": "5,x"})
+
+
+def test_progress_reports_the_loss_of_every_weighted_task(ds):
+    messages = []
+    m = MUSIG(**FAST, task_weights=(1.0, 0.0, 0.5), seed=0)
+    m.progress = lambda done, total, msg: messages.append((done, total, msg))
+    m.fit(ds)
+    done, total, last = messages[-1]
+    assert 0 < done <= total
+    assert "playlist" in last and "audio" in last and "genre" not in last
+    assert all(d1 <= d2 for (d1, _, _), (d2, _, _) in zip(messages, messages[1:], strict=False))
