@@ -561,12 +561,19 @@ def compare_cmd(
         Path | None,
         typer.Option("--cache", help="Model cache shared between runs (default RUN_DIR/cache)."),
     ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help="Comma-separated model names of the config to run."),
+    ] = None,
 ) -> None:
     """Train what is missing, evaluate every model on the same queries, write the tables,
     figures and an HTML report (reproduces the papers' tables)."""
     from songspace.reports.compare import run_compare
 
-    res = run_compare(config, out, data=data, cache_dir=cache, progress=_state["progress"])
+    names = [n.strip() for n in only.split(",") if n.strip()] if only is not None else None
+    res = run_compare(
+        config, out, data=data, cache_dir=cache, only=names, progress=_state["progress"]
+    )
     _print_compare_result(res)
 
 

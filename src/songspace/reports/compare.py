@@ -29,6 +29,7 @@ self-contained file).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -339,15 +340,23 @@ def run_compare(
     *,
     data: str | Path | None = None,
     cache_dir: str | Path | None = None,
+    only: Sequence[str] | None = None,
     progress: bool = False,
 ) -> CompareResult:
     """Run the experiment ``config`` into ``out_dir``; see the module docstring.
 
     ``data`` replaces the config's dataset (``--data``); ``cache_dir`` (default
-    ``out_dir/cache``) may be shared between runs.
+    ``out_dir/cache``) may be shared between runs; ``only`` runs the named models
+    of a config file only (``--only``).
     """
     t_start = time.perf_counter()
-    cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
+    if isinstance(config, ExperimentConfig):
+        if only is not None:
+            keep = [m for m in config.models if m.name in only]
+            config = dataclasses.replace(config, models=tuple(keep))
+        cfg = config
+    else:
+        cfg = load_config(config, only=only)
     if data is not None:
         cfg = cfg.with_dataset(data)
     out = Path(out_dir)
@@ -507,7 +516,7 @@ def run_compare(
 def _check_features(cfg: ExperimentConfig, ds: Dataset) -> tuple[list[ModelSpec], dict[str, str]]:
     specs, skipped = [], {}
     for s in cfg.models:
-        missing = [g for g in s.feature_groups() if g not in ds.features]
+        missing = [g for g in s.requires if g not in ds.features]
         if not missing:
             specs.append(s)
             continue

@@ -46,7 +46,7 @@ from __future__ import annotations
 import inspect
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,8 +98,10 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
 
 #: Names taken by the baselines that every comparison adds.
 RESERVED_NAMES = ("random", "popularity")
-#: Parameters that name feature groups (checked against the dataset before training).
+#: Parameters that name the feature groups a model reads as input.
 FEATURE_PARAMS = ("feature_groups", "features")
+#: Parameters that name one feature group a model uses otherwise (MUSIG's regression task).
+TASK_FEATURE_PARAMS = ("regression_target",)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 _TOP_KEYS = ("name", "description", "dataset", "protocol", "report", "models")
@@ -152,14 +154,25 @@ class ModelSpec:
     columns: dict[str, str] = field(default_factory=dict)
     paper: dict[str, float] = field(default_factory=dict)
 
-    def feature_groups(self) -> tuple[str, ...]:
-        """Feature groups the model reads (its ``feature_groups``/``features`` parameter)."""
-        out: list[str] = []
-        for p in FEATURE_PARAMS:
-            v = self.params.get(p)
-            if isinstance(v, list | tuple):
-                out += [str(x) for x in v]
-        return tuple(out)
+    #: Feature groups the model needs from the dataset (inputs and task targets, with the
+    #: model's defaults filled in); checked against the dataset before training.
+    requires: tuple[str, ...] = ()
+
+
+def feature_groups(params: Mapping[str, Any], *, tasks: bool = False) -> tuple[str, ...]:
+    """Feature groups named by ``params`` (``feature_groups``/``features``; with ``tasks``
+    also ``regression_target``)."""
+    out: list[str] = []
+    for p in FEATURE_PARAMS:
+        v = params.get(p)
+        if isinstance(v, list | tuple):
+            out += [str(x) for x in v]
+    if tasks:
+        for p in TASK_FEATURE_PARAMS:
+            v = params.get(p)
+            if isinstance(v, str) and v:
+                out.append(v)
+    return tuple(dict.fromkeys(out))
 
 
 @dataclass(frozen=True)
@@ -241,8 +254,8 @@ class ExperimentConfig:
 
 
 # ----------------------------------------------------------------- parsing
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment TOML file."""
+def load_config(path: str | Path, *, only: Sequence[str] | None = None) -> ExperimentConfig:
+    """Read and validate an experiment TOML file (``only``: see :func:`parse_config`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -252,14 +265,21 @@ def load_config(path: str | Path) -> ExperimentConfig:
             path=path,
             fix="check the path; ready configs are in the repository's experiments/ folder",
         ) from None
-    return parse_config(text, source=path)
+    return parse_config(text, source=path, only=only)
 
 
-def parse_config(text: str | Mapping[str, Any], *, source: str | Path | None = None):
+def parse_config(
+    text: str | Mapping[str, Any],
+    *,
+    source: str | Path | None = None,
+    only: Sequence[str] | None = None,
+) -> ExperimentConfig:
     """Validate an experiment given as TOML text or an already-parsed mapping.
 
     Relative paths (dataset, params files) are resolved against the folder of
-    ``source`` (the current directory when there is none).
+    ``source`` (the current directory when there is none). ``only`` keeps the
+    ``[[models]]`` entries with these names (before they are validated, so a
+    config whose other rows need a model this installation lacks still runs).
     """
     where = None if source is None else Path(source)
     if isinstance(text, str):
@@ -274,7 +294,7 @@ def parse_config(text: str | Mapping[str, Any], *, source: str | Path | None = N
         raw_text = text
     else:
         doc, raw_text = dict(text), ""
-    base = where.parent if where is not None else Path.cwd()
+    base = (where.parent if where is not None else Path.cwd()).resolve()
     ctx = _Ctx(where)
     ctx.keys(doc, _TOP_KEYS, "the top level")
     name = ctx.string(doc, "name", "the top level", default=None)
@@ -284,6 +304,12 @@ def parse_config(text: str | Mapping[str, Any], *, source: str | Path | None = N
         ctx.fail("the top level", "name", f"a name of letters, digits, _ . - , found {name!r}")
     description = ctx.string(doc, "description", "the top level", default="") or ""
 
+    if only is not None:
+        doc = {**doc, "models": _select(ctx, doc.get("models"), only)}
+        report = doc.get("report")
+        if isinstance(report, dict) and isinstance(report.get("diagonal"), list):
+            if any(d not in only and d not in RESERVED_NAMES for d in report["diagonal"]):
+                doc["report"] = {k: v for k, v in report.items() if k != "diagonal"}
     dataset = _parse_dataset(ctx, doc.get("dataset"), base)
     protocol = _parse_protocol(ctx, ctx.table(doc, "protocol"))
     models = _parse_models(ctx, doc.get("models"), base)
@@ -355,6 +381,22 @@ class _Ctx:
         if high is not None and (v >= high if open_high else v > high):
             self.fail(table, key, f"a value {'<' if open_high else '<='} {high}, found {v!r}")
         return v
+
+
+def _select(ctx: _Ctx, raw: Any, only: Sequence[str]) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not all(isinstance(m, dict) for m in raw):
+        ctx.fail("the top level", "models", "an array of tables [[models]]")
+    names = [m.get("name") for m in raw]
+    unknown = [n for n in only if n not in names]
+    if unknown or not only:
+        raise InvalidValueError(
+            f"expected model names of the config to select, found {list(only)!r}; the "
+            f"config's models are {', '.join(map(str, names))}",
+            path=ctx.path,
+            record="--only",
+            fix="pass names from that list, separated by commas",
+        )
+    return [m for m in raw if m.get("name") in only]
 
 
 def _parse_dataset(ctx: _Ctx, raw: Any, base: Path) -> DatasetSpec:
@@ -506,7 +548,7 @@ def _parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelSpec, ...]:
                 field="model",
                 fix="use one of those names (`songspace models` lists them with parameters)",
             )
-        params = _model_params(ctx, m, model, table, base)
+        params, defaults = _model_params(ctx, m, model, table, base)
         label = ctx.string(m, "label", table, default=name)
         features = ctx.string(m, "features", table, default=None)
         baseline = m.get("baseline", True)
@@ -526,27 +568,30 @@ def _parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelSpec, ...]:
                     table, "paper", f"metric names among {', '.join(ALL_METRICS)}, found {k!r}"
                 )
             ctx.number(table, f"paper.{k}", x)
-        spec = ModelSpec(
-            name=name,
-            model=model,
-            params=params,
-            label=label,
-            features="",
-            baseline=baseline,
-            columns=dict(columns),
-            paper={k: float(x) for k, x in paper.items()},
+        full = {**defaults, **params}
+        groups = feature_groups(full)
+        if features is None:
+            features = ", ".join(g.upper() for g in groups) if groups else "-"
+        specs.append(
+            ModelSpec(
+                name=name,
+                model=model,
+                params=params,
+                label=label,
+                features=features,
+                baseline=baseline,
+                columns=dict(columns),
+                paper={k: float(x) for k, x in paper.items()},
+                requires=feature_groups(full, tasks=True),
+            )
         )
-        groups = spec.feature_groups()
-        shown = (
-            features
-            if features is not None
-            else (", ".join(g.upper() for g in groups) if groups else "-")
-        )
-        specs.append(ModelSpec(**{**spec.__dict__, "features": shown}))
     return tuple(specs)
 
 
-def _model_params(ctx: _Ctx, m: dict, model: str, table: str, base: Path) -> dict[str, Any]:
+def _model_params(
+    ctx: _Ctx, m: dict, model: str, table: str, base: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the config's parameters, coerced and validated; the model's defaults)."""
     from songspace.errors import ParameterError
     from songspace.models.registry import get_model_class
     from songspace.models.train import coerce_params, read_config
@@ -575,7 +620,8 @@ def _model_params(ctx: _Ctx, m: dict, model: str, table: str, base: Path) -> dic
             fix=f"parameters of {model}: {', '.join(klass.default_params())} "
             "(`songspace models` shows defaults and ranges)",
         ) from None
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in coerced.items()}
+    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in coerced.items()}
+    return params, klass.default_params()
 
 
 def _parse_report(

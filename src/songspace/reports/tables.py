@@ -93,6 +93,7 @@ class ComparisonTable:
     rows: list[Row]
     alpha: float = 0.05
     higher_is_better: dict[str, bool] = field(default_factory=dict)
+    n_tests: int = 0
     notes: list[str] = field(default_factory=list)
 
     def row(self, name: str) -> Row:
@@ -114,7 +115,8 @@ class ComparisonTable:
         return text
 
     def n_tested(self) -> int:
-        return sum(1 for m in self.metrics if m not in UNTESTED)
+        """Metrics tested (those with per-query values): the Bonferroni factor."""
+        return self.n_tests
 
 
 def format_value(v: float | None, digits: int = 4) -> str:
@@ -186,7 +188,12 @@ def build_table(
                 np.isfinite(v) and math.isclose(v, best, rel_tol=1e-12, abs_tol=1e-15)
             )
     # Significance against the best baseline other than the row itself.
-    tested = [m for m in metrics if m not in UNTESTED]
+    tested = [
+        m
+        for m in metrics
+        if m not in UNTESTED
+        and any(m in r.metrics and r.metrics[m].per_query.size > 1 for r in results)
+    ]
     n_tests = max(len(tested), 1)
     for row in rows:
         res = by_name[row.name]
@@ -215,7 +222,7 @@ def build_table(
             cell.p_adjusted = p_adj
             cell.n = c.n
             cell.significant = bool(better and p_adj < alpha)
-    return ComparisonTable(title, cols, list(metrics), rows, alpha, hib)
+    return ComparisonTable(title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested))
 
 
 def to_markdown(table: ComparisonTable, *, digits: int = 4) -> str:
