@@ -83,7 +83,7 @@ def test_rerun_reuses_the_cache_and_a_changed_parameter_retrains_only_that_model
     after = mtimes(out)
     assert len(after) == 3  # a new entry for the new parameters; the old one is kept
     assert {k: v for k, v in after.items() if k in before} == before
-    cf = [m for m in changed.models if m.spec.name == "cf"][0]
+    cf = next(m for m in changed.models if m.spec.name == "cf")
     assert cf.reused and cf.path.name in before
 
 
@@ -97,7 +97,7 @@ def test_two_runs_with_the_same_seeds_give_the_same_table(first_run, tmp_path):
 
 def test_refuses_an_unrelated_directory(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(InvalidValueError, match="songspace-run.json"):
+    with pytest.raises(InvalidValueError, match=r"songspace-run\.json"):
         run_compare(parse_config(small_config()), tmp_path)
 
 

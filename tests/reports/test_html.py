@@ -95,7 +95,7 @@ def test_text_is_escaped_and_figures_are_embedded(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(1, 1))
+    fig, _ = plt.subplots(figsize=(1, 1))
     fig.savefig(png)
     plt.close(fig)
     r = EvaluationResult("m<1>")

@@ -307,9 +307,12 @@ def parse_config(
     if only is not None:
         doc = {**doc, "models": _select(ctx, doc.get("models"), only)}
         report = doc.get("report")
-        if isinstance(report, dict) and isinstance(report.get("diagonal"), list):
-            if any(d not in only and d not in RESERVED_NAMES for d in report["diagonal"]):
-                doc["report"] = {k: v for k, v in report.items() if k != "diagonal"}
+        if (
+            isinstance(report, dict)
+            and isinstance(report.get("diagonal"), list)
+            and any(d not in only and d not in RESERVED_NAMES for d in report["diagonal"])
+        ):
+            doc["report"] = {k: v for k, v in report.items() if k != "diagonal"}
     dataset = _parse_dataset(ctx, doc.get("dataset"), base)
     protocol = _parse_protocol(ctx, ctx.table(doc, "protocol"))
     models = _parse_models(ctx, doc.get("models"), base)
