@@ -472,9 +472,10 @@ def run_compare(
         if i > 0:
             cols = [c for c in cols if c.startswith("completion_")]
         n_pl = sum(protocols[s]["completion_playlists"] for s in p.seeds)
-        title = f"{cfg.title} (seed fraction {frac:.0%}"
-        title += f", {n_pl} test playlists" if "completion" in families else ""
-        title += f", seeds {', '.join(map(str, p.seeds))})"
+        parts = [f"seed fraction {frac:.0%}", f"{n_pl} test playlists"]
+        parts = parts if "completion" in families else []
+        parts.append(f"seeds {', '.join(map(str, p.seeds))}")
+        title = f"{cfg.title} ({', '.join(parts)})"
         tables[frac] = build_table(
             merged[frac],
             cols,
