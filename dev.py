@@ -50,15 +50,39 @@ def ensure_env(extras: str) -> None:
     stamp.write_text(digest.hexdigest())
 
 
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the HTML report test when it is missing and we can
+    (root with apt-get); otherwise do nothing: that test then skips with its reason.
+    SONGSPACE_NO_BROWSER_INSTALL=1 turns this off."""
+    import shutil
+
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    if os.environ.get("SONGSPACE_NO_BROWSER_INSTALL") or any(shutil.which(n) for n in names):
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    print("installing Debian chromium for the HTML report test (apt-get)", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+    try:
+        if subprocess.call(install, timeout=900, **quiet) != 0:
+            subprocess.call(["apt-get", "update", "-q"], timeout=600, **quiet)
+            subprocess.call(install, timeout=900, **quiet)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test"):
         print(__doc__)
         return 2
     what, rest = argv[0], argv[1:]
     if what == "demo":
-        ensure_env("")
+        ensure_env("models,plots,fast,graph")
         return run([BIN / "songspace", "demo", *rest])
     ensure_env("dev")
+    ensure_chromium()
     return run([PY, "-m", "pytest", *rest])
 
 

@@ -78,11 +78,21 @@ def test_prepare_mpd_fixture_with_metadata(shared_data, tmp_path):
     assert json.loads((out / "manifest.json").read_text())["source"]["name"] == "mpd"
 
 
-def test_demo_prints_summary_and_graph():
-    res = runner.invoke(app, ["--no-progress", "demo", "--playlists", "400", "--n-tracks", "500"])
+def test_demo_trains_every_model_and_writes_the_report(tmp_path):
+    out = tmp_path / "demo"
+    args = ["--no-progress", "demo", "--playlists", "400", "--n-tracks", "500", "-o", str(out)]
+    args += ["--min-tracks", "20"]
+    res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    for word in ("Dataset (synthetic)", "split (seed 0)", "Co-occurrence graph", "same-genre"):
-        assert word in flat(res.output)
+    text = flat(res.output)
+    for word in ("Dataset (synthetic)", "songspace demo", "random", "popularity", "HR"):
+        assert word in text
+    from songspace.models import available_models
+
+    for name in available_models():
+        assert name in text
+    assert (out / "report" / "report.html").is_file()
+    assert (out / "report" / "table.md").read_text().count("\n|") >= 2 + len(available_models())
 
 
 def test_error_is_printed_without_traceback(tmp_path):

@@ -348,44 +348,30 @@ def demo_cmd(
         int, typer.Option("--min-weight", help="Co-occurrence edge threshold.")
     ] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Run directory (models cached there, report written)."),
+    ] = Path("runs/demo"),
+    min_tracks: Annotated[
+        int, typer.Option("--min-tracks", help="Completion test playlists need this many tracks.")
+    ] = 40,
 ) -> None:
-    """Small end-to-end run: dataset summary, splits and co-occurrence graph statistics."""
+    """Small end-to-end comparison: train every model with small settings, evaluate them
+    on the same queries, print the table and write the HTML report."""
     from songspace.summary import run_demo
 
     res = run_demo(
         data,
+        out=out,
         n_playlists=playlists,
         n_tracks=n_tracks,
         min_weight=min_weight,
+        min_tracks=min_tracks,
         seed=seed,
         progress=_state["progress"],
     )
-    _print_summary(res["summary"])
-    _print_coverage(res["summary"], {})
-    sp = res["split"]
-    out_console.print(
-        f"split (seed {seed}): train {sp['train']:,} / validation {sp['validation']:,} / "
-        f"test {sp['test']:,} sequences; {sp['completion_test_playlists']} test playlists with "
-        f">= 40 tracks for completion; {sp['cold_start_tracks']:,} cold-start tracks hidden "
-        "from training"
-    )
-    g = res["graph"]
-    table = Table(
-        title=f"Co-occurrence graph of the training sequences (min_weight {g['min_weight']})",
-        show_header=False,
-    )
-    table.add_column("field")
-    table.add_column("value", justify="right")
-    for k, v in (
-        ("tracks with an edge", f"{g['nodes_with_edges']:,}"),
-        ("edges", f"{g['edges']:,}"),
-        ("mean / max degree", f"{g['mean_degree']:.1f} / {g['max_degree']:,}"),
-        ("edge weight joining same-genre tracks", f"{g['same_genre_weight_share']:.1%}"),
-        ("  expected if edges ignored genre", f"{g['same_genre_share_if_random']:.1%}"),
-        ("build time", f"{g['seconds']:.2f} s"),
-    ):
-        table.add_row(k, v)
-    out_console.print(table)
+    _print_summary(res.dataset_summary)
+    _print_compare_result(res)
 
 
 @app.command("evaluate")
@@ -629,6 +615,84 @@ def cold_start_cmd(
     )
     out_console.print(escape(report_table(rep)), markup=True)
     out_console.print(f"[bold green]wrote[/] {out}")
+
+
+@app.command("compare")
+def compare_cmd(
+    config: Annotated[
+        Path, typer.Argument(help="Experiment config (TOML; ready ones in experiments/).")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Run directory: trained models are cached there and reused."
+        ),
+    ],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Dataset directory replacing the config's.")
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Model cache shared between runs (default RUN_DIR/cache)."),
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help="Comma-separated model names of the config to run."),
+    ] = None,
+) -> None:
+    """Train what is missing, evaluate every model on the same queries, write the tables,
+    figures and an HTML report (reproduces the papers' tables)."""
+    from songspace.reports.compare import run_compare
+
+    names = [n.strip() for n in only.split(",") if n.strip()] if only is not None else None
+    res = run_compare(
+        config, out, data=data, cache_dir=cache, only=names, progress=_state["progress"]
+    )
+    _print_compare_result(res)
+
+
+def _print_compare_result(res: Any) -> None:
+    from songspace.reports.tables import MARK, metric_label
+
+    t = res.main_table
+
+    def cell(row: Any, m: str) -> str:
+        c = row.cells[m]
+        text = c.text() + (MARK if c.significant else "")
+        return f"[bold]{text}[/]" if c.best else text
+
+    table = Table(title=escape(t.title))
+    if len(t.metrics) + len(t.describe_columns) <= len(t.rows) + 1:
+        # The paper's layout: one row per model.
+        for c in t.describe_columns:
+            table.add_column(escape(c))
+        for m in t.metrics:
+            table.add_column(escape(metric_label(m)), justify="right")
+        for row in t.rows:
+            table.add_row(
+                *(escape(row.describe[c]) for c in t.describe_columns),
+                *(cell(row, m) for m in t.metrics),
+            )
+    else:
+        # Many metrics: one row per metric, one column per model (fits a terminal).
+        table.add_column("metric")
+        for row in t.rows:
+            table.add_column(escape(row.name), justify="right")
+        for m in t.metrics:
+            table.add_row(escape(metric_label(m)), *(cell(row, m) for row in t.rows))
+    out_console.print(table)
+    out_console.print(escape(t.legend()), highlight=False)
+    for name, why in res.skipped.items():
+        out_console.print(f"skipped {escape(name)}: {escape(why)}", highlight=False)
+    out_console.print(
+        f"trained {len(res.trained)} model(s) ({res.seconds.get('training', 0.0):.1f}s), reused "
+        f"{len(res.reused)} from the cache; evaluation {res.seconds.get('evaluation', 0.0):.1f}s, "
+        f"total {res.seconds.get('total', 0.0):.1f}s"
+    )
+    out_console.print(
+        f"[bold green]wrote[/] {escape(str(res.report_dir))}: table.md, table.csv, "
+        f"results.json, per_query/, figures/ and {escape(str(res.html))}"
+    )
 
 
 def _better(test: Any, metric: Any) -> bool:

@@ -8,12 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from songspace.data.dataset import Dataset
-from songspace.data.splits import completion_playlists, split_sequences
 from songspace.errors import ParameterError
-from songspace.graph import build_cooccurrence, edge_counts_by_threshold
+from songspace.graph import edge_counts_by_threshold
 
 logger = logging.getLogger("songspace")
 
@@ -36,79 +33,87 @@ def dataset_info(
     }
 
 
-def genre_assortativity(ds: Dataset, adjacency) -> tuple[float, float]:
-    """Share of edge weight joining tracks of the same primary genre, and its expectation
-    if edges ignored genre (sum of squared weight shares per genre)."""
-    genre = ds.tracks["genre"].to_numpy(dtype=object)
-    coo = adjacency.tocoo()
-    gu, gv = genre[coo.row], genre[coo.col]
-    known = np.array([a is not None and b is not None for a, b in zip(gu, gv, strict=True)], bool)
-    if not known.any():
-        return float("nan"), float("nan")
-    w = coo.data[known].astype(np.float64)
-    same = float(w[gu[known] == gv[known]].sum() / w.sum())
-    strength = np.asarray(adjacency.sum(axis=1)).ravel()
-    codes = {g: i for i, g in enumerate(sorted({g for g in genre if g is not None}))}
-    per_genre = np.zeros(len(codes))
-    for i, g in enumerate(genre):
-        if g is not None:
-            per_genre[codes[g]] += strength[i]
-    share = per_genre / per_genre.sum()
-    return same, float((share**2).sum())
+#: Small settings per model for the demo (a few seconds each on 2 cores); parameters a
+#: model does not have are dropped, models not listed train with their defaults.
+DEMO_PARAMS: dict[str, dict[str, Any]] = {
+    "track2vec": {"dim": 32, "epochs": 5},
+    "track2vec_feature": {"dim": 32, "epochs": 5},
+    "node2vec": {"dim": 32, "walks_per_node": 4, "walk_length": 20},
+    "warp": {"dim": 32, "epochs": 10},
+    "graphsage": {"dim": 32, "hidden": 64, "epochs": 2},
+    "musig": {"dim": 32, "hidden": 64, "epochs": 2},
+}
 
 
-def run_demo(
+def demo_config(
     data: str | Path | None = None,
     *,
     n_playlists: int = 3000,
     n_tracks: int = 4000,
     min_weight: int = 2,
+    min_tracks: int = 40,
     seed: int = 0,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Load ``data`` (or generate the synthetic dataset), split it and build its graph.
+):
+    """The demo experiment: every registered model with small settings, every metric
+    family the data supports, on ``data`` or the synthetic dataset."""
+    from songspace.models.registry import available_models, get_model_class
+    from songspace.reports.config import parse_config
 
-    Returns the dataset summary, the split sizes, and graph statistics including
-    how strongly co-occurrence edges stay inside a genre (the planted structure).
-    """
     if min_weight < 1:
         raise ParameterError("min_weight", "`min_weight >= 1`", min_weight)
-    t0 = time.perf_counter()
-    if data is None:
-        from songspace.data.synthetic import generate
-
-        ds = generate(n_playlists, n_tracks, seed=seed)
-    else:
-        ds = Dataset.load(data)
-    load_s = time.perf_counter() - t0
-    split = split_sequences(ds, seed=seed, cold_start_share=0.05)
-    completion = completion_playlists(ds, split, part="test")
-    train = split.train_dataset(ds)
-    t1 = time.perf_counter()
-    graph = build_cooccurrence(train, min_weight=min_weight, progress=progress)
-    graph_s = time.perf_counter() - t1
-    same, expected = genre_assortativity(ds, graph.adjacency)
-    degree = graph.degree
-    active = degree > 0
-    return {
-        "summary": ds.summary(),
-        "load_seconds": load_s,
-        "split": {
-            "train": len(split.train),
-            "validation": len(split.validation),
-            "test": len(split.test),
-            "completion_test_playlists": len(completion),
-            "cold_start_tracks": len(split.cold_tracks),
-            "train_entries": train.n_entries,
+    models = []
+    for name in available_models():
+        defaults = get_model_class(name).default_params()
+        params = {k: v for k, v in DEMO_PARAMS.get(name, {}).items() if k in defaults}
+        if "min_weight" in defaults:
+            params["min_weight"] = min_weight
+        models.append({"name": name, "model": name, "label": name.upper(), "params": params})
+    doc = {
+        "name": "demo",
+        "description": "songspace demo: every registered model with small settings, evaluated "
+        "on the same queries with the random and popularity baselines.",
+        "dataset": (
+            {"synthetic": {"n_playlists": n_playlists, "n_tracks": n_tracks, "seed": seed}}
+            if data is None
+            else {"path": str(Path(data).resolve())}
+        ),
+        "protocol": {
+            "seeds": [seed],
+            "test_fraction": 0.1,
+            "min_tracks": min_tracks,
+            "hardneg_threshold": 100.0,
+            "hardneg_min_count": 2,
+            "pairs_per_cell": 300,
         },
-        "graph": {
-            "min_weight": min_weight,
-            "nodes_with_edges": int(active.sum()),
-            "edges": graph.n_edges,
-            "mean_degree": float(degree[active].mean()) if active.any() else 0.0,
-            "max_degree": int(degree.max()) if len(degree) else 0,
-            "seconds": graph_s,
-            "same_genre_weight_share": same,
-            "same_genre_share_if_random": expected,
-        },
+        "report": {"title": "songspace demo"},
+        "models": models,
     }
+    return parse_config(doc)
+
+
+def run_demo(
+    data: str | Path | None = None,
+    *,
+    out: str | Path = "runs/demo",
+    n_playlists: int = 3000,
+    n_tracks: int = 4000,
+    min_weight: int = 2,
+    min_tracks: int = 40,
+    seed: int = 0,
+    progress: bool = False,
+):
+    """The small end-to-end comparison (``songspace demo``): train every registered model
+    with small settings on ``data`` (or the synthetic dataset), evaluate them together and
+    write the tables and the HTML report under ``out`` (models cached there, so a second
+    run only re-evaluates). Returns the :class:`~songspace.reports.compare.CompareResult`."""
+    from songspace.reports.compare import run_compare
+
+    cfg = demo_config(
+        data,
+        n_playlists=n_playlists,
+        n_tracks=n_tracks,
+        min_weight=min_weight,
+        min_tracks=min_tracks,
+        seed=seed,
+    )
+    return run_compare(cfg, out, progress=progress)

@@ -1,5 +1,5 @@
 import json
-from itertools import product
+from itertools import pairwise, product
 from typing import ClassVar
 
 import numpy as np
@@ -243,4 +243,4 @@ def test_progress_reports_the_loss_of_every_weighted_task(ds):
     done, total, last = messages[-1]
     assert 0 < done <= total
     assert "playlist" in last and "audio" in last and "genre" not in last
-    assert all(d1 <= d2 for (d1, _, _), (d2, _, _) in zip(messages, messages[1:], strict=False))
+    assert all(d1 <= d2 for (d1, _, _), (d2, _, _) in pairwise(messages))

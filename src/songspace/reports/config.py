@@ -1,0 +1,678 @@
+"""Experiment configs for ``songspace compare`` (TOML), parsed and validated up front.
+
+An experiment names a dataset, the models to compare (registry name, parameters,
+display labels), the evaluation protocol (seeds, split, seed fractions, metric
+families) and the report layout. Everything is checked before any training
+starts: unknown keys, unknown models, parameters a model does not have or whose
+values are outside their range, metrics that do not exist. Each error names the
+file, the table and the key, lists what is valid and says how to fix it.
+
+Layout::
+
+    name = "musig-table2"                  # used in titles and file names
+    description = "MUSIG Table 2 ..."
+
+    [dataset]
+    path = "/tmp/mpdds"                    # relative to the config file; or:
+    # synthetic = { n_playlists = 1500, n_tracks = 2000, seed = 0 }
+
+    [protocol]
+    seeds = [0]                            # one split (and model seed) per entry
+    test_fraction = 0.05                   # split (1 - 2f, f, f), SPEC §1
+    seed_fractions = [0.5]                 # completion seed share(s); first = main table
+    metrics = ["completion"]               # families (default: all the data supports)
+    on_missing_features = "skip"           # or "error": rows needing absent feature groups
+
+    [report]
+    title = "..."
+    columns = ["completion_hr", "completion_mrr"]   # default: the families' paper columns
+    alpha = 0.05                           # significance level (Bonferroni over columns)
+    diagonal = ["default", "tuned"]        # W2V Figure 2c: same-bucket HitRate, a vs b
+
+    [[models]]
+    name = "cf"                            # unique row id (letters, digits, _ . -)
+    model = "warp"                         # a registered model (`songspace models`)
+    label = "CF"                           # Method column (default: model name)
+    features = "-"                         # Features column (default: from the params)
+    baseline = true                        # compared against by the significance marks
+    params = { dim = 64 }                  # over params_file's, over the defaults
+    params_file = "tuned.toml"             # optional: a [params] table (songspace train)
+    columns = { "Regr. Task" = "AUDIO" }   # optional extra descriptive columns
+    paper = { completion_hr = 0.2715 }     # optional: the paper's values, shown beside
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from songspace.errors import FormatError, InvalidValueError, MissingFieldError
+
+#: Metric names each evaluation family produces (see songspace.evaluation.suite).
+FAMILY_METRICS: dict[str, tuple[str, ...]] = {
+    "completion": (
+        "completion_hr",
+        "completion_mrr",
+        "completion_p@1",
+        "completion_p@5",
+        "completion_p@10",
+        "completion_ndcg@1",
+        "completion_ndcg@5",
+        "completion_ndcg@10",
+        "completion_coverage",
+    ),
+    "next_song": (
+        "next_song_hit_rate",
+        "next_song_ndcg",
+        "next_song_in_set_hit_rate",
+        "next_song_in_set_ndcg",
+        "next_song_out_of_set_hit_rate",
+        "next_song_out_of_set_ndcg",
+    ),
+    "hardneg": ("hardneg",),
+    "clustering": ("vrc_genre", "vrc_artist", "genre_coherence", "artist_coherence"),
+    "popularity": ("popularity_same_bucket_hr",),
+    "play": ("play_corr", "play_corr_frequent"),
+}
+ALL_METRICS: tuple[str, ...] = tuple(m for ms in FAMILY_METRICS.values() for m in ms)
+
+#: Default table columns per family: the papers' layouts (MUSIG Table 2, W2V Table 4).
+DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "completion": FAMILY_METRICS["completion"],
+    "next_song": (
+        "next_song_in_set_hit_rate",
+        "next_song_in_set_ndcg",
+        "next_song_out_of_set_hit_rate",
+        "next_song_out_of_set_ndcg",
+    ),
+    "hardneg": ("hardneg",),
+    "clustering": ("vrc_genre", "vrc_artist"),
+    "popularity": ("popularity_same_bucket_hr",),
+    "play": ("play_corr", "play_corr_frequent"),
+}
+
+#: Names taken by the baselines that every comparison adds.
+RESERVED_NAMES = ("random", "popularity")
+#: Parameters that name the feature groups a model reads as input.
+FEATURE_PARAMS = ("feature_groups", "features")
+#: Parameters that name one feature group a model uses otherwise (MUSIG's regression task).
+TASK_FEATURE_PARAMS = ("regression_target",)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+_TOP_KEYS = ("name", "description", "dataset", "protocol", "report", "models")
+_DATASET_KEYS = ("path", "synthetic")
+_PROTOCOL_DEFAULTS: dict[str, Any] = {
+    "seeds": [0],
+    "test_fraction": 0.01,
+    "min_tracks": 40,
+    "cold_start_share": 0.0,
+    "seed_fractions": [0.5],
+    "metrics": None,
+    "k": 100,
+    "hardneg_threshold": None,
+    "hardneg_min_count": 5,
+    "pairs_per_cell": 1000,
+    "artist_min_tracks": 5,
+    "coherence_k": 50,
+    "random_dim": 64,
+    "on_missing_features": "error",
+}
+_REPORT_DEFAULTS: dict[str, Any] = {
+    "title": None,
+    "columns": None,
+    "alpha": 0.05,
+    "diagonal": None,
+}
+_MODEL_KEYS = (
+    "name",
+    "model",
+    "label",
+    "features",
+    "baseline",
+    "params",
+    "params_file",
+    "columns",
+    "paper",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of the comparison: a registered model with its parameters."""
+
+    name: str
+    model: str
+    params: dict[str, Any]
+    label: str
+    features: str
+    baseline: bool = True
+    columns: dict[str, str] = field(default_factory=dict)
+    paper: dict[str, float] = field(default_factory=dict)
+
+    #: Feature groups the model needs from the dataset (inputs and task targets, with the
+    #: model's defaults filled in); checked against the dataset before training.
+    requires: tuple[str, ...] = ()
+
+
+def feature_groups(params: Mapping[str, Any], *, tasks: bool = False) -> tuple[str, ...]:
+    """Feature groups named by ``params`` (``feature_groups``/``features``; with ``tasks``
+    also ``regression_target``)."""
+    out: list[str] = []
+    for p in FEATURE_PARAMS:
+        v = params.get(p)
+        if isinstance(v, list | tuple):
+            out += [str(x) for x in v]
+    if tasks:
+        for p in TASK_FEATURE_PARAMS:
+            v = params.get(p)
+            if isinstance(v, str) and v:
+                out.append(v)
+    return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset directory, or the keyword arguments of the synthetic generator."""
+
+    path: Path | None = None
+    synthetic: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return str(self.path)
+        args = ", ".join(f"{k}={v!r}" for k, v in sorted((self.synthetic or {}).items()))
+        return f"synthetic({args})"
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """Evaluation protocol: the split and the suite settings (SPEC §1, §4)."""
+
+    seeds: tuple[int, ...] = (0,)
+    test_fraction: float = 0.01
+    min_tracks: int = 40
+    cold_start_share: float = 0.0
+    seed_fractions: tuple[float, ...] = (0.5,)
+    metrics: tuple[str, ...] | None = None
+    k: int = 100
+    hardneg_threshold: float | None = None
+    hardneg_min_count: int = 5
+    pairs_per_cell: int = 1000
+    artist_min_tracks: int = 5
+    coherence_k: int = 50
+    random_dim: int = 64
+    on_missing_features: str = "error"
+
+    @property
+    def fractions(self) -> tuple[float, float, float]:
+        f = self.test_fraction
+        return (1.0 - 2.0 * f, f, f)
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    title: str | None = None
+    columns: tuple[str, ...] | None = None
+    alpha: float = 0.05
+    diagonal: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A parsed, validated experiment (see the module docstring for the TOML layout)."""
+
+    name: str
+    dataset: DatasetSpec
+    protocol: ProtocolSpec
+    models: tuple[ModelSpec, ...]
+    report: ReportSpec = field(default_factory=ReportSpec)
+    description: str = ""
+    source: Path | None = None
+    text: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.report.title or self.name
+
+    def columns(self, families: list[str] | None = None) -> tuple[str, ...]:
+        """Table columns: the configured ones, else the default columns of the families."""
+        if self.report.columns:
+            return self.report.columns
+        fams = families or list(self.protocol.metrics or FAMILY_METRICS)
+        return tuple(c for f in FAMILY_METRICS if f in fams for c in DEFAULT_COLUMNS[f])
+
+    def with_dataset(self, path: str | Path) -> ExperimentConfig:
+        """The same experiment on another dataset directory (``--data``)."""
+        from dataclasses import replace
+
+        return replace(self, dataset=DatasetSpec(path=Path(path)))
+
+
+# ----------------------------------------------------------------- parsing
+def load_config(path: str | Path, *, only: Sequence[str] | None = None) -> ExperimentConfig:
+    """Read and validate an experiment TOML file (``only``: see :func:`parse_config`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FormatError(
+            "expected an experiment config (TOML), found no such file",
+            path=path,
+            fix="check the path; ready configs are in the repository's experiments/ folder",
+        ) from None
+    return parse_config(text, source=path, only=only)
+
+
+def parse_config(
+    text: str | Mapping[str, Any],
+    *,
+    source: str | Path | None = None,
+    only: Sequence[str] | None = None,
+) -> ExperimentConfig:
+    """Validate an experiment given as TOML text or an already-parsed mapping.
+
+    Relative paths (dataset, params files) are resolved against the folder of
+    ``source`` (the current directory when there is none). ``only`` keeps the
+    ``[[models]]`` entries with these names (before they are validated, so a
+    config whose other rows need a model this installation lacks still runs).
+    """
+    where = None if source is None else Path(source)
+    if isinstance(text, str):
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise FormatError(
+                f"expected valid TOML, found a syntax error ({exc})",
+                path=where,
+                fix="repair the file (https://toml.io)",
+            ) from exc
+        raw_text = text
+    else:
+        doc, raw_text = dict(text), ""
+    base = (where.parent if where is not None else Path.cwd()).resolve()
+    ctx = _Ctx(where)
+    ctx.keys(doc, _TOP_KEYS, "the top level")
+    name = ctx.string(doc, "name", "the top level", default=None)
+    if name is None:
+        name = where.stem if where is not None else "experiment"
+    if not _NAME_RE.match(name):
+        ctx.fail("the top level", "name", f"a name of letters, digits, _ . - , found {name!r}")
+    description = ctx.string(doc, "description", "the top level", default="") or ""
+
+    if only is not None:
+        doc = {**doc, "models": _select(ctx, doc.get("models"), only)}
+        report = doc.get("report")
+        if (
+            isinstance(report, dict)
+            and isinstance(report.get("diagonal"), list)
+            and any(d not in only and d not in RESERVED_NAMES for d in report["diagonal"])
+        ):
+            doc["report"] = {k: v for k, v in report.items() if k != "diagonal"}
+    dataset = _parse_dataset(ctx, doc.get("dataset"), base)
+    protocol = _parse_protocol(ctx, ctx.table(doc, "protocol"))
+    models = _parse_models(ctx, doc.get("models"), base)
+    report = _parse_report(ctx, ctx.table(doc, "report"), models, protocol)
+    return ExperimentConfig(
+        name=name,
+        dataset=dataset,
+        protocol=protocol,
+        models=models,
+        report=report,
+        description=description,
+        source=where,
+        text=raw_text,
+    )
+
+
+class _Ctx:
+    """Error helpers that name the file, the table and the key."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def fail(self, table: str, key: str | None, message: str, fix: str | None = None):
+        raise InvalidValueError(
+            f"expected {message}", path=self.path, record=table, field=key, fix=fix
+        )
+
+    def keys(self, doc: Mapping[str, Any], valid: tuple[str, ...], table: str) -> None:
+        for k in doc:
+            if k not in valid:
+                raise InvalidValueError(
+                    f"unknown key {k!r}; valid keys are {', '.join(valid)}",
+                    path=self.path,
+                    record=table,
+                    field=k,
+                    fix="remove the key or correct its spelling",
+                )
+
+    def table(self, doc: Mapping[str, Any], key: str) -> dict[str, Any]:
+        v = doc.get(key, {})
+        if not isinstance(v, dict):
+            self.fail("the top level", key, f"a table [{key}], found {type(v).__name__}")
+        return v
+
+    def string(self, doc, key, table, *, default: Any = ...) -> Any:
+        if key not in doc:
+            if default is ...:
+                raise MissingFieldError(
+                    f"expected the key {key!r}, found none",
+                    path=self.path,
+                    record=table,
+                    field=key,
+                    fix=f'add {key} = "..."',
+                )
+            return default
+        v = doc[key]
+        if not isinstance(v, str) or not v.strip():
+            self.fail(table, key, f"a non-empty string, found {v!r}")
+        return v
+
+    def number(
+        self, table, key, v, *, integer=False, low=None, high=None, open_low=False, open_high=False
+    ):
+        ok = isinstance(v, int) if integer else isinstance(v, int | float)
+        if isinstance(v, bool) or not ok:
+            self.fail(table, key, f"{'an integer' if integer else 'a number'}, found {v!r}")
+        if low is not None and (v <= low if open_low else v < low):
+            self.fail(table, key, f"a value {'>' if open_low else '>='} {low}, found {v!r}")
+        if high is not None and (v >= high if open_high else v > high):
+            self.fail(table, key, f"a value {'<' if open_high else '<='} {high}, found {v!r}")
+        return v
+
+
+def _select(ctx: _Ctx, raw: Any, only: Sequence[str]) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not all(isinstance(m, dict) for m in raw):
+        ctx.fail("the top level", "models", "an array of tables [[models]]")
+    names = [m.get("name") for m in raw]
+    unknown = [n for n in only if n not in names]
+    if unknown or not only:
+        raise InvalidValueError(
+            f"expected model names of the config to select, found {list(only)!r}; the "
+            f"config's models are {', '.join(map(str, names))}",
+            path=ctx.path,
+            record="--only",
+            fix="pass names from that list, separated by commas",
+        )
+    return [m for m in raw if m.get("name") in only]
+
+
+def _parse_dataset(ctx: _Ctx, raw: Any, base: Path) -> DatasetSpec:
+    table = "[dataset]"
+    if raw is None:
+        raise MissingFieldError(
+            "expected a [dataset] table with `path` (a dataset directory) or `synthetic`",
+            path=ctx.path,
+            record="the top level",
+            field="dataset",
+            fix='add [dataset] with path = "DIR" (songspace prepare ...) or synthetic = {}',
+        )
+    if not isinstance(raw, dict):
+        ctx.fail("the top level", "dataset", f"a table [dataset], found {raw!r}")
+    ctx.keys(raw, _DATASET_KEYS, table)
+    if ("path" in raw) == ("synthetic" in raw):
+        ctx.fail(
+            table, None, "exactly one of `path` and `synthetic`", fix="keep one of the two keys"
+        )
+    if "path" in raw:
+        p = Path(ctx.string(raw, "path", table)).expanduser()
+        return DatasetSpec(path=p if p.is_absolute() else (base / p))
+    syn = raw["synthetic"]
+    if not isinstance(syn, dict):
+        ctx.fail(table, "synthetic", f"a table of generator arguments, found {syn!r}")
+    from songspace.data.synthetic import generate
+
+    valid = tuple(inspect.signature(generate).parameters)
+    ctx.keys(syn, valid, "[dataset.synthetic]")
+    return DatasetSpec(synthetic=dict(syn))
+
+
+def _parse_protocol(ctx: _Ctx, raw: dict[str, Any]) -> ProtocolSpec:
+    table = "[protocol]"
+    ctx.keys(raw, tuple(_PROTOCOL_DEFAULTS), table)
+    v = {**_PROTOCOL_DEFAULTS, **raw}
+    seeds = v["seeds"]
+    if not isinstance(seeds, list) or not seeds:
+        ctx.fail(table, "seeds", f"a non-empty list of integers, found {seeds!r}")
+    for s in seeds:
+        ctx.number(table, "seeds", s, integer=True, low=0, high=2**32 - 1)
+    if len(set(seeds)) != len(seeds):
+        ctx.fail(table, "seeds", f"distinct seeds, found {seeds!r}")
+    ctx.number(
+        table, "test_fraction", v["test_fraction"], low=0, high=0.5, open_low=True, open_high=True
+    )
+    ctx.number(table, "min_tracks", v["min_tracks"], integer=True, low=2)
+    ctx.number(table, "cold_start_share", v["cold_start_share"], low=0, high=1, open_high=True)
+    sf = v["seed_fractions"]
+    if not isinstance(sf, list) or not sf:
+        ctx.fail(table, "seed_fractions", f"a non-empty list of numbers in (0, 1), found {sf!r}")
+    for f in sf:
+        ctx.number(table, "seed_fractions", f, low=0, high=1, open_low=True, open_high=True)
+    if len(set(sf)) != len(sf):
+        ctx.fail(table, "seed_fractions", f"distinct values, found {sf!r}")
+    metrics = v["metrics"]
+    if len(sf) > 1 and metrics is not None and "completion" not in metrics:
+        ctx.fail(
+            table,
+            "metrics",
+            "the completion family when several seed_fractions are "
+            f"given (they vary the completion seed), found {metrics!r}",
+        )
+    if metrics is not None:
+        if not isinstance(metrics, list) or not metrics:
+            ctx.fail(table, "metrics", f"a non-empty list of metric families, found {metrics!r}")
+        for m in metrics:
+            if m not in FAMILY_METRICS:
+                ctx.fail(
+                    table,
+                    "metrics",
+                    f"metric families among {', '.join(FAMILY_METRICS)}, found {m!r}",
+                    fix="use family names (e.g. completion), not metric names",
+                )
+        metrics = tuple(dict.fromkeys(metrics))
+    for key, low in (
+        ("k", 1),
+        ("hardneg_min_count", 1),
+        ("pairs_per_cell", 1),
+        ("artist_min_tracks", 1),
+        ("coherence_k", 1),
+        ("random_dim", 1),
+    ):
+        ctx.number(table, key, v[key], integer=True, low=low)
+    if v["hardneg_threshold"] is not None:
+        ctx.number(table, "hardneg_threshold", v["hardneg_threshold"], low=0)
+    if v["on_missing_features"] not in ("error", "skip"):
+        ctx.fail(
+            table, "on_missing_features", f"'error' or 'skip', found {v['on_missing_features']!r}"
+        )
+    return ProtocolSpec(
+        seeds=tuple(int(s) for s in seeds),
+        test_fraction=float(v["test_fraction"]),
+        min_tracks=int(v["min_tracks"]),
+        cold_start_share=float(v["cold_start_share"]),
+        seed_fractions=tuple(float(f) for f in sf),
+        metrics=metrics,
+        k=int(v["k"]),
+        hardneg_threshold=None if v["hardneg_threshold"] is None else float(v["hardneg_threshold"]),
+        hardneg_min_count=int(v["hardneg_min_count"]),
+        pairs_per_cell=int(v["pairs_per_cell"]),
+        artist_min_tracks=int(v["artist_min_tracks"]),
+        coherence_k=int(v["coherence_k"]),
+        random_dim=int(v["random_dim"]),
+        on_missing_features=str(v["on_missing_features"]),
+    )
+
+
+def _parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelSpec, ...]:
+    from songspace.models.registry import available_models
+
+    if raw is None:
+        raise MissingFieldError(
+            "expected at least one [[models]] entry, found none",
+            path=ctx.path,
+            record="the top level",
+            field="models",
+            fix='add [[models]] with name = "..." and model = "track2vec" (see `songspace models`)',
+        )
+    if not isinstance(raw, list) or not all(isinstance(m, dict) for m in raw):
+        ctx.fail("the top level", "models", "an array of tables [[models]]")
+    specs: list[ModelSpec] = []
+    seen: set[str] = set()
+    registered = available_models()
+    for i, m in enumerate(raw):
+        table = f"[[models]] #{i + 1}" + (
+            f" ({m['name']!r})" if isinstance(m.get("name"), str) else ""
+        )
+        ctx.keys(m, _MODEL_KEYS, table)
+        name = ctx.string(m, "name", table)
+        if not _NAME_RE.match(name):
+            ctx.fail(table, "name", f"letters, digits, _ . - (a file-name-safe id), found {name!r}")
+        if name in RESERVED_NAMES:
+            ctx.fail(
+                table,
+                "name",
+                f"a name other than {RESERVED_NAMES} (baselines every "
+                f"comparison adds), found {name!r}",
+            )
+        if name in seen:
+            ctx.fail(table, "name", f"a unique name, found {name!r} twice")
+        seen.add(name)
+        model = ctx.string(m, "model", table)
+        if model not in registered:
+            raise InvalidValueError(
+                f"unknown model {model!r}; registered models are {', '.join(registered)}",
+                path=ctx.path,
+                record=table,
+                field="model",
+                fix="use one of those names (`songspace models` lists them with parameters)",
+            )
+        params, defaults = _model_params(ctx, m, model, table, base)
+        label = ctx.string(m, "label", table, default=name)
+        features = ctx.string(m, "features", table, default=None)
+        baseline = m.get("baseline", True)
+        if not isinstance(baseline, bool):
+            ctx.fail(table, "baseline", f"true or false, found {baseline!r}")
+        columns = m.get("columns", {})
+        if not isinstance(columns, dict) or not all(
+            isinstance(k, str) and isinstance(x, str) for k, x in columns.items()
+        ):
+            ctx.fail(table, "columns", f'a table of column name = "text", found {columns!r}')
+        paper = m.get("paper", {})
+        if not isinstance(paper, dict):
+            ctx.fail(table, "paper", f"a table of metric = value, found {paper!r}")
+        for k, x in paper.items():
+            if k not in ALL_METRICS:
+                ctx.fail(
+                    table, "paper", f"metric names among {', '.join(ALL_METRICS)}, found {k!r}"
+                )
+            ctx.number(table, f"paper.{k}", x)
+        full = {**defaults, **params}
+        groups = feature_groups(full)
+        if features is None:
+            features = ", ".join(g.upper() for g in groups) if groups else "-"
+        specs.append(
+            ModelSpec(
+                name=name,
+                model=model,
+                params=params,
+                label=label,
+                features=features,
+                baseline=baseline,
+                columns=dict(columns),
+                paper={k: float(x) for k, x in paper.items()},
+                requires=feature_groups(full, tasks=True),
+            )
+        )
+    return tuple(specs)
+
+
+def _model_params(
+    ctx: _Ctx, m: dict, model: str, table: str, base: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the config's parameters, coerced and validated; the model's defaults)."""
+    from songspace.errors import ParameterError
+    from songspace.models.registry import get_model_class
+    from songspace.models.train import coerce_params, read_config
+
+    klass = get_model_class(model)
+    merged: dict[str, Any] = {}
+    if "params_file" in m:
+        pf = Path(ctx.string(m, "params_file", table)).expanduser()
+        merged.update(read_config(pf if pf.is_absolute() else base / pf))
+    params = m.get("params", {})
+    if not isinstance(params, dict):
+        ctx.fail(table, "params", f"a table of parameter = value, found {params!r}")
+    merged.update(params)
+    try:
+        coerced = coerce_params(klass, merged)
+        full = {**klass.default_params(), **coerced}
+        klass(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in full.items()}
+        )._validate_params()
+    except ParameterError as exc:
+        raise InvalidValueError(
+            f"expected a valid parameter set for {model!r}: {exc}",
+            path=ctx.path,
+            record=table,
+            field="params",
+            fix=f"parameters of {model}: {', '.join(klass.default_params())} "
+            "(`songspace models` shows defaults and ranges)",
+        ) from None
+    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in coerced.items()}
+    return params, klass.default_params()
+
+
+def _parse_report(
+    ctx: _Ctx, raw: dict[str, Any], models: tuple[ModelSpec, ...], protocol: ProtocolSpec
+) -> ReportSpec:
+    table = "[report]"
+    ctx.keys(raw, tuple(_REPORT_DEFAULTS), table)
+    v = {**_REPORT_DEFAULTS, **raw}
+    title = v["title"]
+    if title is not None and (not isinstance(title, str) or not title.strip()):
+        ctx.fail(table, "title", f"a non-empty string, found {title!r}")
+    columns = v["columns"]
+    if columns is not None:
+        if not isinstance(columns, list) or not columns:
+            ctx.fail(table, "columns", f"a non-empty list of metric names, found {columns!r}")
+        allowed = [
+            m
+            for f, ms in FAMILY_METRICS.items()
+            if protocol.metrics is None or f in protocol.metrics
+            for m in ms
+        ]
+        for c in columns:
+            if c not in allowed:
+                ctx.fail(
+                    table,
+                    "columns",
+                    f"metric names among {', '.join(allowed)} (the "
+                    f"metrics of the families evaluated), found {c!r}",
+                )
+        columns = tuple(dict.fromkeys(columns))
+    ctx.number(table, "alpha", v["alpha"], low=0, high=1, open_low=True, open_high=True)
+    diagonal = v["diagonal"]
+    if diagonal is not None:
+        names = [m.name for m in models] + list(RESERVED_NAMES)
+        if (
+            not isinstance(diagonal, list)
+            or len(diagonal) != 2
+            or any(d not in names for d in diagonal)
+        ):
+            ctx.fail(
+                table, "diagonal", f"two model names among {', '.join(names)}, found {diagonal!r}"
+            )
+        if protocol.metrics is not None and "popularity" not in protocol.metrics:
+            ctx.fail(
+                table,
+                "diagonal",
+                "the popularity family in [protocol] metrics (the "
+                "diagonal compares popularity-bucket HitRates)",
+            )
+        diagonal = (diagonal[0], diagonal[1])
+    return ReportSpec(title=title, columns=columns, alpha=float(v["alpha"]), diagonal=diagonal)

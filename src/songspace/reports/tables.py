@@ -1,0 +1,302 @@
+"""Comparison tables laid out like the papers' (MUSIG Table 2, W2V Table 4).
+
+One row per model (the random and popularity baselines first), descriptive
+columns (Method, Features, any extra), then one column per metric. In each
+metric column the best value is **bold** (ties all bold) and a ``†`` marks a
+value significantly better than the *best baseline* of that column: the
+best-valued row among the rows flagged as baselines (the random and popularity
+baselines included), excluding the row itself, so the best baseline is tested
+against the runner-up. Significance is a paired t-test on the per-query values
+(the same queries for every model, SPEC §4) with a Bonferroni correction over
+the metric columns tested (W2V Table 4). Columns without per-query values
+(VRC, correlations, coverage) are bolded but never marked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from songspace.evaluation.results import EvaluationResult, compare
+
+#: Column headers in the papers' wording.
+METRIC_LABELS: dict[str, str] = {
+    "completion_hr": "HR",
+    "completion_mrr": "MRR",
+    "completion_p@1": "Prec@1",
+    "completion_p@5": "Prec@5",
+    "completion_p@10": "Prec@10",
+    "completion_ndcg@1": "NDCG@1",
+    "completion_ndcg@5": "NDCG@5",
+    "completion_ndcg@10": "NDCG@10",
+    "completion_coverage": "Coverage",
+    "next_song_hit_rate": "HitRate",
+    "next_song_ndcg": "NDCG",
+    "next_song_in_set_hit_rate": "HitRate (in-set)",
+    "next_song_in_set_ndcg": "NDCG (in-set)",
+    "next_song_out_of_set_hit_rate": "HitRate (out-of-set)",
+    "next_song_out_of_set_ndcg": "NDCG (out-of-set)",
+    "hardneg": "HardNeg",
+    "vrc_genre": "VRC_Genre",
+    "vrc_artist": "VRC_Artist",
+    "genre_coherence": "Genre coherence",
+    "artist_coherence": "Artist coherence",
+    "popularity_same_bucket_hr": "Same-bucket HR",
+    "play_corr": "Play corr.",
+    "play_corr_frequent": "Play corr. (frequent)",
+}
+#: Shown, bolded, never tested (not a quality metric of its own).
+UNTESTED = frozenset({"completion_coverage"})
+MARK = "†"
+
+
+def metric_label(name: str) -> str:
+    return METRIC_LABELS.get(name, name)
+
+
+@dataclass
+class Cell:
+    """One metric value of one row, with its significance test against the best baseline."""
+
+    value: float
+    best: bool = False
+    significant: bool = False
+    reference: str | None = None
+    p_adjusted: float | None = None
+    n: int = 0
+
+    def text(self, digits: int = 4) -> str:
+        return format_value(self.value, digits)
+
+
+@dataclass
+class Row:
+    name: str
+    describe: dict[str, str]
+    cells: dict[str, Cell]
+    baseline: bool = True
+    paper: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ComparisonTable:
+    """A table in the paper's layout; render with :func:`to_markdown` / :func:`to_csv`."""
+
+    title: str
+    describe_columns: list[str]
+    metrics: list[str]
+    rows: list[Row]
+    alpha: float = 0.05
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    n_tests: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def legend(self) -> str:
+        lower = [metric_label(m) for m in self.metrics if not self.higher_is_better.get(m, True)]
+        text = (
+            f"Best value per metric in bold. {MARK} = significantly better than the best "
+            f"baseline for that metric (the best other row flagged as a baseline, random and "
+            f"popularity included): paired t-test over the same queries, Bonferroni-corrected "
+            f"over the {self.n_tested()} metrics tested, p < {self.alpha:g}."
+        )
+        if lower:
+            text += f" Lower is better for {', '.join(lower)}."
+        return text
+
+    def n_tested(self) -> int:
+        """Metrics tested (those with per-query values): the Bonferroni factor."""
+        return self.n_tests
+
+
+def format_value(v: float | None, digits: int = 4) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.1f}"
+    if abs(v) >= 10:
+        return f"{v:.2f}"
+    return f"{v:.{digits}f}"
+
+
+def build_table(
+    results: Sequence[EvaluationResult],
+    metrics: Sequence[str],
+    *,
+    describe: Mapping[str, Mapping[str, str]] | None = None,
+    baselines: Sequence[str] = ("random", "popularity"),
+    paper: Mapping[str, Mapping[str, float]] | None = None,
+    alpha: float = 0.05,
+    title: str = "",
+) -> ComparisonTable:
+    """Build the table from results evaluated on the same queries.
+
+    ``describe``: per model name, its descriptive cells (e.g. ``{"Method": "CF",
+    "Features": "-"}``; missing cells read ``-``). ``baselines``: the names the
+    significance marks test against. ``paper``: per model name, the paper's
+    values (kept for :func:`paper_markdown`).
+    """
+    describe = describe or {}
+    paper = paper or {}
+    cols = list(dict.fromkeys(c for d in describe.values() for c in d))
+    if not cols:
+        cols = ["Method"]
+    by_name = {r.model: r for r in results}
+    hib: dict[str, bool] = {}
+    for m in metrics:
+        found = [r.metrics[m] for r in results if m in r.metrics]
+        hib[m] = found[0].higher_is_better if found else True
+    rows: list[Row] = []
+    for r in results:
+        d = dict(describe.get(r.model, {}))
+        if not d:
+            d = {"Method": r.model.upper()}
+        cells = {}
+        for m in metrics:
+            mr = r.metrics.get(m)
+            cells[m] = Cell(float("nan") if mr is None else float(mr.value))
+        rows.append(
+            Row(
+                r.model,
+                {c: d.get(c, "-") for c in cols},
+                cells,
+                r.model in baselines,
+                dict(paper.get(r.model, {})),
+            )
+        )
+    # Bold: the best finite value of each column (ties all bold).
+    for m in metrics:
+        vals = np.array([row.cells[m].value for row in rows], dtype=float)
+        finite = np.isfinite(vals)
+        if not finite.any():
+            continue
+        best = np.nanmax(vals) if hib[m] else np.nanmin(vals)
+        for row, v in zip(rows, vals, strict=True):
+            row.cells[m].best = bool(
+                np.isfinite(v) and math.isclose(v, best, rel_tol=1e-12, abs_tol=1e-15)
+            )
+    # Significance against the best baseline other than the row itself.
+    tested = [
+        m
+        for m in metrics
+        if m not in UNTESTED
+        and any(m in r.metrics and r.metrics[m].per_query.size > 1 for r in results)
+    ]
+    n_tests = max(len(tested), 1)
+    for row in rows:
+        res = by_name[row.name]
+        for m in tested:
+            mine = res.metrics.get(m)
+            if mine is None or mine.per_query.size < 2:
+                continue
+            refs = [
+                by_name[b]
+                for b in baselines
+                if b != row.name
+                and b in by_name
+                and m in by_name[b].metrics
+                and by_name[b].metrics[m].per_query.shape == mine.per_query.shape
+                and math.isfinite(by_name[b].metrics[m].value)
+            ]
+            if not refs:
+                continue
+            sign = 1.0 if hib[m] else -1.0
+            ref = max(refs, key=lambda b, m=m: sign * b.metrics[m].value)
+            c = compare(res, ref, metrics=[m])[m]
+            p_adj = min(1.0, c.p * n_tests)
+            better = sign * (c.value_a - c.value_b) > 0
+            cell = row.cells[m]
+            cell.reference = ref.model
+            cell.p_adjusted = p_adj
+            cell.n = c.n
+            cell.significant = bool(better and p_adj < alpha)
+    return ComparisonTable(title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested))
+
+
+def to_markdown(table: ComparisonTable, *, digits: int = 4) -> str:
+    """GitHub Markdown: the title, the table and its legend."""
+    head = [*table.describe_columns, *(metric_label(m) for m in table.metrics)]
+    lines = []
+    if table.title:
+        lines += [f"**{table.title}**", ""]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append(
+        "|" + "|".join([":---"] * len(table.describe_columns) + ["---:"] * len(table.metrics)) + "|"
+    )
+    for row in table.rows:
+        cells = [_md_escape(row.describe[c]) for c in table.describe_columns]
+        for m in table.metrics:
+            c = row.cells[m]
+            t = c.text(digits)
+            if c.significant:
+                t += MARK
+            if c.best:
+                t = f"**{t}**"
+            cells.append(t)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", table.legend()]
+    lines += [f"{n}" for n in table.notes]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: ComparisonTable) -> str:
+    """CSV: one row per model; per metric its value, whether best, whether marked, the
+    reference (best baseline) and the Bonferroni-adjusted p-value, and any paper value."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    paper_metrics = [m for m in table.metrics if any(m in r.paper for r in table.rows)]
+    head = ["name", *table.describe_columns]
+    for m in table.metrics:
+        head += [m, f"{m}:best", f"{m}:significant", f"{m}:reference", f"{m}:p_adjusted"]
+    head += [f"paper:{m}" for m in paper_metrics]
+    w.writerow(head)
+    for row in table.rows:
+        out: list[object] = [row.name, *(row.describe[c] for c in table.describe_columns)]
+        for m in table.metrics:
+            c = row.cells[m]
+            out += [
+                "" if not math.isfinite(c.value) else repr(float(c.value)),
+                int(c.best),
+                int(c.significant),
+                c.reference or "",
+                "" if c.p_adjusted is None else f"{c.p_adjusted:.6g}",
+            ]
+        out += [repr(row.paper[m]) if m in row.paper else "" for m in paper_metrics]
+        w.writerow(out)
+    return buf.getvalue()
+
+
+def paper_markdown(table: ComparisonTable, *, digits: int = 4) -> str | None:
+    """Our values beside the paper's, for the rows and metrics the config gives paper
+    values for (``ours / paper``); None when there are none."""
+    metrics = [m for m in table.metrics if any(m in r.paper for r in table.rows)]
+    if not metrics:
+        return None
+    head = [*table.describe_columns, *(f"{metric_label(m)} ours / paper" for m in metrics)]
+    lines = ["| " + " | ".join(head) + " |"]
+    lines.append(
+        "|" + "|".join([":---"] * len(table.describe_columns) + ["---:"] * len(metrics)) + "|"
+    )
+    for row in table.rows:
+        cells = [_md_escape(row.describe[c]) for c in table.describe_columns]
+        for m in metrics:
+            p = row.paper.get(m)
+            cells.append(f"{row.cells[m].text(digits)} / {format_value(p, digits)}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
