@@ -40,8 +40,8 @@ DEMO_PARAMS: dict[str, dict[str, Any]] = {
     "track2vec_feature": {"dim": 32, "epochs": 5},
     "node2vec": {"dim": 32, "walks_per_node": 4, "walk_length": 20},
     "warp": {"dim": 32, "epochs": 10},
-    "graphsage": {"dim": 32, "hidden": 64, "epochs": 2},
-    "musig": {"dim": 32, "hidden": 64, "epochs": 2},
+    "graphsage": {"dim": 32, "hidden": 64, "epochs": 3},
+    "musig": {"dim": 32, "hidden": 64, "epochs": 3},
 }
 
 
