@@ -36,6 +36,7 @@ import numpy as np
 from songspace._util import atomic_directory
 from songspace.data.dataset import Dataset
 from songspace.errors import DatasetFormatError, ParameterError
+from songspace.models.space import SearchSpace
 
 MODEL_FORMAT_VERSION = 1
 ProgressCallback = Callable[[int, int, str], None]
@@ -52,6 +53,8 @@ class EmbeddingModel(ABC):
     param_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
     #: Parameters that must be integers (``seed`` always is).
     integer_params: ClassVar[tuple[str, ...]] = ()
+    #: Hyper-parameter search space for ``songspace tune`` (see :mod:`songspace.models.space`).
+    search_space: ClassVar[SearchSpace] = {}
 
     progress: ProgressCallback | None = None
 

@@ -47,6 +47,7 @@ from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
+from songspace.models.space import FloatParam, IntParam, SearchSpace
 
 #: gensim's per-sentence token cap (``MAX_SENTENCE_LEN`` in word2vec_inner.pyx).
 MAX_SENTENCE_LEN = 10_000
@@ -120,6 +121,14 @@ class Track2Vec(EmbeddingModel):
         "epochs": (1, 1000),
         "min_count": (1, 10**9),
         "workers": (1, 64),
+    }
+    #: W2V paper Table 3: d, L, alpha (ns_exponent), N, lambda (learning rate, log scale).
+    search_space: ClassVar[SearchSpace] = {
+        "dim": IntParam(25, 200),
+        "window": IntParam(1, 40),
+        "ns_exponent": FloatParam(-1.0, 1.0),
+        "negative": IntParam(1, 100),
+        "alpha": FloatParam(0.001, 0.1, log=True),
     }
 
     def __init__(
@@ -228,6 +237,11 @@ class Track2VecFeature(Track2Vec):
     """
 
     name = "track2vec_feature"
+    #: Track2Vec's space (W2V Table 3) plus the weight of the feature part.
+    search_space: ClassVar[SearchSpace] = {
+        **Track2Vec.search_space,
+        "feature_weight": FloatParam(0.0, 2.0),
+    }
 
     def __init__(
         self,
