@@ -222,6 +222,12 @@ def fit_config(
     return model, seconds
 
 
+def warm_up(klass: type[EmbeddingModel], params: Mapping[str, Any], train: Dataset) -> None:
+    """Fit on a few sequences so that imports do not count in the next timed fit."""
+    with contextlib.suppress(SongspaceError):
+        klass(**params).fit(train.subset(np.arange(min(20, train.n_sequences))))
+
+
 def _embeddings(model: EmbeddingModel, name: str) -> Embeddings:
     return Embeddings.from_array(
         model.embeddings_, model.n_tracks_, available=model.available_, name=name
@@ -566,8 +572,7 @@ def _reference(
     cfg = {**klass.default_params(), **fixed}
     train = protocols.validation.train
     say(0, "warming up (imports) before timing the default configuration")
-    with contextlib.suppress(SongspaceError):  # a tiny fit loads the model's libraries
-        klass(**cfg).fit(train.subset(np.arange(min(20, train.n_sequences))))
+    warm_up(klass, cfg, train)
     say(0, "training the default configuration (reference)")
     t0 = time.perf_counter()
     fitted, seconds = fit_config(klass, cfg, protocols.validation.train, budget=None)
