@@ -42,8 +42,10 @@ def start_worker(dataset: Path, storage: str, study: str, trials: int, **kw) -> 
 def trials_of(storage: str, study: str) -> list:
     import optuna
 
+    from songspace.tuning.storage import open_storage
+
     try:
-        st = optuna.load_study(study_name=study, storage=storage)
+        st = optuna.load_study(study_name=study, storage=open_storage(storage, heartbeat=None))
     except KeyError:
         return []
     return st.get_trials(deepcopy=False)

@@ -11,6 +11,8 @@ study stays usable and no configuration is lost.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -76,13 +78,13 @@ def open_storage(storage: str | Path | None = None, *, heartbeat: float | None =
             )
         engine_kwargs = {"connect_args": {"timeout": 60}}
     elif scheme.startswith("postgresql"):
-        if scheme in ("postgresql", "postgresql+psycopg2"):
-            try:
-                importlib.import_module("psycopg2")
-            except ImportError as exc:
-                raise MissingDependencyError(
-                    "psycopg2-binary", "tune", "a PostgreSQL study storage"
-                ) from exc
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the `tune` extra
+        # installs psycopg2, so name it unless psycopg 3 is there.
+        if scheme == "postgresql" and importlib.util.find_spec("psycopg") is None:
+            url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+            scheme = "postgresql+psycopg2"
+        if scheme == "postgresql+psycopg2" and importlib.util.find_spec("psycopg2") is None:
+            raise MissingDependencyError("psycopg2-binary", "tune", "a PostgreSQL study storage")
         engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     if heartbeat is not None and not heartbeat > 0:
         raise ParameterError("heartbeat", "`heartbeat > 0` seconds", heartbeat)
@@ -100,7 +102,7 @@ def open_storage(storage: str | Path | None = None, *, heartbeat: float | None =
                 key: retry(max_retry=1),
             }
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            return _create(optuna, url, engine_kwargs, kwargs)
         except ImportError as exc:
             raise MissingDependencyError(
                 getattr(exc, "name", None) or "a database driver",
@@ -116,6 +118,19 @@ def open_storage(storage: str | Path | None = None, *, heartbeat: float | None =
                 "reachable, and the credentials; or use a SQLite file "
                 "(--storage sqlite:///tune.db)"
             ) from exc
+
+
+def _create(optuna: Any, url: str, engine_kwargs: dict, kwargs: dict) -> Any:
+    """RDBStorage, retried while other workers are creating Optuna's tables at the same time."""
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except Exception as exc:
+            text = str(exc).lower()
+            if "already exists" not in text and "duplicate key" not in text:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
 
 
 def fail_stale_trials(study: Any) -> None:
