@@ -216,3 +216,17 @@ def test_cli_bad_arguments_exit_with_a_message(tiny_dataset_dir, tmp_path, extra
     assert r.returncode == 1
     assert "error:" in r.stderr and match in " ".join(r.stderr.split())
     assert "Traceback" not in r.stderr
+
+
+def test_scale_study_reports_every_rate_at_full_scale(tiny_dataset_dir, tmp_path):
+    from songspace.tuning import scale_study
+
+    results, report = scale_study(
+        "track2vec", tiny_dataset_dir, rates=(0.25, 0.5), trials=2, storage=tmp_path / "s.db",
+        budget_factor=None, out=tmp_path / "rep", **FAST,
+    )  # fmt: skip
+    assert [r.study for r in results] == ["track2vec-hit_rate-r0.25", "track2vec-hit_rate-r0.5"]
+    rows = {r.study: r for r in report.rows}
+    assert rows["track2vec-hit_rate-r0.25"].sample_rate == 0.25
+    assert rows["track2vec-hit_rate-r0.5"].tuning_seconds > 0
+    assert (tmp_path / "rep" / "report.json").is_file()

@@ -5,6 +5,8 @@ Optuna is imported lazily (extra ``tune``). See :mod:`songspace.tuning.study`.
 
 from songspace.tuning.objectives import OBJECTIVES, check_objectives, scalarise
 from songspace.tuning.protocols import tuning_protocols
+from songspace.tuning.report import tune_report
+from songspace.tuning.scale import scale_study
 from songspace.tuning.storage import DEFAULT_STORAGE, StorageError, open_storage
 from songspace.tuning.study import TimeBudgetExceeded, TuneResult, tune
 
@@ -17,6 +19,8 @@ __all__ = [
     "check_objectives",
     "open_storage",
     "scalarise",
+    "scale_study",
     "tune",
+    "tune_report",
     "tuning_protocols",
 ]
