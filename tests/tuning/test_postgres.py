@@ -72,7 +72,5 @@ def test_two_workers_share_one_study_and_survive_a_kill(postgres_url, tiny_datas
     assert by_number[killed].state.name == "FAIL"
     assert [t.state.name for t in trials].count("COMPLETE") == n
     assert "RUNNING" not in {t.state.name for t in trials}
-    retried = [
-        t for t in trials if t.system_attrs.get("failed_trial") == by_number[killed]._trial_id
-    ]
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(retried) == 1 and retried[0].params == by_number[killed].params

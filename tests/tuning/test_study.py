@@ -133,7 +133,7 @@ def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_dataset_dir, tmp
     assert states[killed] == "FAIL"
     assert sorted(states.values()).count("COMPLETE") == 4
     assert "RUNNING" not in states.values()
-    retried = [t for t in trials if t.system_attrs.get("failed_trial") is not None]
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(retried) == 1 and retried[0].params == trials[killed].params
 
 
