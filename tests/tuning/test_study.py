@@ -118,7 +118,7 @@ def test_track2vec_stops_mid_epoch_when_progress_raises():
     threads = threading.active_count()
     with pytest.raises(TimeBudgetExceeded):
         model.fit(ds)
-    assert len(calls) == 1 and calls[0][0] == 0  # stopped in the first epoch
+    assert len(calls) == 1 and calls[0][0] < 1  # stopped in the first epoch
     time.sleep(0.2)
     assert threading.active_count() == threads
 

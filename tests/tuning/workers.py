@@ -23,7 +23,7 @@ def start_worker(dataset: Path, storage: str, study: str, trials: int, **kw) -> 
         "storage": storage,
         "study": study,
         "trials": trials,
-        "params": {"epochs": 15},
+        "params": {"epochs": 10, "window": 5, "negative": 5},
         "heldout_fraction": 0.1,
         "min_tracks": 10,
         "startup_trials": 2,

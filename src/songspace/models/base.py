@@ -18,7 +18,8 @@ Contract (scikit-learn conventions):
 - Everything random is driven by ``seed``; with the same seed (and one worker
   where a library needs it) two fits give the same embeddings.
 - Long work reports progress to ``progress`` (a callable taking (done, total,
-  message)) when one is given.
+  message)) when one is given; ``done`` may be fractional (within an epoch). An
+  exception raised by ``progress`` stops training and propagates from ``fit``.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ down-sampling, linear learning-rate decay to ``min_alpha=1e-4``).
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
@@ -172,12 +174,13 @@ class Track2Vec(EmbeddingModel):
         model = self
         # A progress callback that raises (e.g. a tuning time budget) stops training: gensim
         # reports progress about once a second from the main thread (``_log_progress``); the
-        # error is kept, the corpus stops yielding so the worker threads finish the epoch
-        # early, and the error is raised at the epoch's end, with no thread left running.
+        # error is kept, the corpus stops yielding and the queued jobs are dropped, so the
+        # worker threads finish the epoch early, and the error is raised at the epoch's end,
+        # with no thread left running.
         stop = threading.Event()
         failure: list[BaseException] = []
 
-        def report(done: int, message: str) -> None:
+        def report(done: float, message: str) -> None:
             if stop.is_set():
                 return
             try:
@@ -192,8 +195,17 @@ class Track2Vec(EmbeddingModel):
                 # total_examples, raw_word_count, total_words, trained_word_count, elapsed)
                 super()._log_progress(*args, **kwargs)
                 cur_epoch, example_count, total_examples = args[2:5]
-                share = example_count / total_examples if total_examples else 0.0
-                report(cur_epoch, f"epoch {cur_epoch + 1}/{model.epochs} {share:.0%}")
+                share = min(example_count / total_examples, 1.0) if total_examples else 0.0
+                # fractional progress within the epoch (lets a caller project the total time)
+                report(cur_epoch + share, f"epoch {cur_epoch + 1}/{model.epochs} {share:.0%}")
+                if stop.is_set():  # drop the queued jobs; keep the workers' end markers
+                    job_queue = args[0]
+                    with contextlib.suppress(queue.Empty):
+                        while True:
+                            job = job_queue.get_nowait()
+                            if job is None:
+                                job_queue.put(None)
+                                break
 
         class _Progress(CallbackAny2Vec):
             def __init__(self) -> None:

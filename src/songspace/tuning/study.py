@@ -186,13 +186,40 @@ def make_sampler(name: str, *, seed: int, startup_trials: int, multi: bool) -> A
 
 def _budget_hook(
     start: list[float], budget: float | None, report: Callable[[str], None]
-) -> Callable[[int, int, str], None]:
-    def hook(done: int, total: int, message: str) -> None:
-        elapsed = time.perf_counter() - start[0]
-        if budget is not None and elapsed > budget:
-            raise TimeBudgetExceeded(
-                f"training ran {elapsed:.1f}s, past its time budget of {budget:.1f}s"
-            )
+) -> Callable[[float, int, str], None]:
+    """Progress hook raising TimeBudgetExceeded once training is past ``budget`` seconds, or
+    projected to end past it: past 2 x ``budget`` at the first report (the projection then
+    includes setup time), past 1.1 x ``budget`` at the speed measured since the first report
+    afterwards. The projection assumes steady progress."""
+    first: list[tuple[float, float]] = []
+
+    def hook(done: float, total: int, message: str) -> None:
+        now = time.perf_counter()
+        elapsed = now - start[0]
+        if budget is not None:
+            if elapsed > budget:
+                raise TimeBudgetExceeded(
+                    f"training ran {elapsed:.1f}s, past its time budget of {budget:.1f}s"
+                )
+            fraction = float(done) / total if total else 0.0
+            if not first:
+                first.append((now, fraction))
+                # from the start (setup time included, so only a clear overrun counts)
+                if fraction > 0 and elapsed / fraction > 2.0 * budget:
+                    raise TimeBudgetExceeded(
+                        f"training projected to take {elapsed / fraction:.0f}s at "
+                        f"{fraction:.1%} done ({elapsed:.1f}s), past twice its time budget "
+                        f"of {budget:.1f}s"
+                    )
+            else:
+                t1, f1 = first[0]
+                if fraction > f1 and now > t1:
+                    projected = elapsed + (1.0 - fraction) * (now - t1) / (fraction - f1)
+                    if projected > 1.1 * budget:
+                        raise TimeBudgetExceeded(
+                            f"training projected to take {projected:.0f}s at {fraction:.1%} "
+                            f"done ({elapsed:.1f}s), past its time budget of {budget:.1f}s"
+                        )
         report(message)
 
     return hook
@@ -475,7 +502,9 @@ def tune(
 
     def after_trial(st: Any, trial: Any) -> None:
         best = best_trials(st, objective)
-        if best and objective.mode != "pareto":
+        if not best:
+            text = "no complete trial yet"
+        elif objective.mode != "pareto":
             b = best[0]
             text = f"best {objective.value_names[0]} {b.value:.4g} (trial {b.number})"
         else:
