@@ -127,7 +127,8 @@ def _create(optuna: Any, url: str, engine_kwargs: dict, kwargs: dict) -> Any:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
         except Exception as exc:
             text = str(exc).lower()
-            if "already exists" not in text and "duplicate key" not in text:
+            racing = ("already exists", "duplicate key", "unique constraint")
+            if not any(r in text for r in racing):
                 raise
             time.sleep(0.5 * (attempt + 1))
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
