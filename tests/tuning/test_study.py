@@ -86,6 +86,10 @@ def test_trials_over_the_time_budget_are_marked_not_kept(tiny_dataset_dir, tmp_p
     for t in trials[1:]:
         assert t.user_attrs["rejected"] == "time budget"
         assert t.values is None
+        # the overrun is the samplers' constraint (infeasible, not merely pruned)
+        assert t.user_attrs["budget_violation"] > 0
+        assert t.system_attrs["constraints"][0] > 0
+    assert trials[0].user_attrs["budget_violation"] <= 0
     assert [b["number"] for b in res.best] == [0]
 
 

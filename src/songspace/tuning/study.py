@@ -27,6 +27,7 @@ import hashlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,7 +83,23 @@ Progress = Callable[[int, int, str], None]
 
 
 class TimeBudgetExceeded(SongspaceError):
-    """A trial's training ran past its time budget (raised inside the model's progress hook)."""
+    """A trial's training ran past its time budget (raised inside the model's progress hook).
+
+    ``ratio`` is the (projected) training time divided by the budget.
+    """
+
+    def __init__(self, message: str, ratio: float = float("nan")):
+        super().__init__(message)
+        self.ratio = ratio
+
+
+def budget_constraint(trial: Any) -> list[float]:
+    """Optuna constraint: training time / budget - 1 (<= 0 within the budget).
+
+    Rejected trials carry their (projected) overrun, so the samplers learn where the
+    budget holds (constrained TPE/GP/NSGA-II) instead of seeing equal failures.
+    """
+    return [float(trial.user_attrs.get("budget_violation", 0.0))]
 
 
 @dataclass
@@ -155,13 +172,21 @@ def default_study_name(
     return name
 
 
-def make_sampler(name: str, *, seed: int, startup_trials: int, multi: bool) -> Any:
-    """TPE (default), GP, random or NSGA-II, started by ``startup_trials`` random trials."""
+def make_sampler(
+    name: str, *, seed: int, startup_trials: int, multi: bool, budget: bool = False
+) -> Any:
+    """TPE (default), GP, random or NSGA-II, started by ``startup_trials`` random trials.
+
+    With ``budget``, the time budget is the samplers' constraint (:func:`budget_constraint`).
+    """
     optuna = optuna_module()
+    cons = {"constraints_func": budget_constraint} if budget else {}
     if name == "tpe":
-        return optuna.samplers.TPESampler(
-            n_startup_trials=startup_trials, seed=seed, constant_liar=True
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # constraints_func is "experimental"
+            return optuna.samplers.TPESampler(
+                n_startup_trials=startup_trials, seed=seed, constant_liar=True, **cons
+            )
     if name == "gp":
         try:
             import torch  # noqa: F401
@@ -169,7 +194,9 @@ def make_sampler(name: str, *, seed: int, startup_trials: int, multi: bool) -> A
             from songspace.errors import MissingDependencyError
 
             raise MissingDependencyError("torch", "graph", "the Gaussian-process sampler") from exc
-        return optuna.samplers.GPSampler(n_startup_trials=startup_trials, seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.samplers.GPSampler(n_startup_trials=startup_trials, seed=seed, **cons)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
@@ -180,7 +207,9 @@ def make_sampler(name: str, *, seed: int, startup_trials: int, multi: bool) -> A
                 name,
                 fix="use tpe or gp, or give several objectives without --alpha",
             )
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.samplers.NSGAIISampler(seed=seed, **cons)
     raise ParameterError("sampler", f"one of {list(SAMPLERS)}", name)
 
 
@@ -199,7 +228,8 @@ def _budget_hook(
         if budget is not None:
             if elapsed > budget:
                 raise TimeBudgetExceeded(
-                    f"training ran {elapsed:.1f}s, past its time budget of {budget:.1f}s"
+                    f"training ran {elapsed:.1f}s, past its time budget of {budget:.1f}s",
+                    elapsed / budget if budget > 0 else float("inf"),
                 )
             fraction = float(done) / total if total else 0.0
             if not first:
@@ -209,7 +239,8 @@ def _budget_hook(
                     raise TimeBudgetExceeded(
                         f"training projected to take {elapsed / fraction:.0f}s at "
                         f"{fraction:.1%} done ({elapsed:.1f}s), past twice its time budget "
-                        f"of {budget:.1f}s"
+                        f"of {budget:.1f}s",
+                        elapsed / fraction / budget,
                     )
             else:
                 t1, f1 = first[0]
@@ -218,7 +249,8 @@ def _budget_hook(
                     if projected > 1.1 * budget:
                         raise TimeBudgetExceeded(
                             f"training projected to take {projected:.0f}s at {fraction:.1%} "
-                            f"done ({elapsed:.1f}s), past its time budget of {budget:.1f}s"
+                            f"done ({elapsed:.1f}s), past its time budget of {budget:.1f}s",
+                            projected / budget,
                         )
         report(message)
 
@@ -245,7 +277,10 @@ def fit_config(
     seconds = time.perf_counter() - start[0]
     model.progress = None
     if budget is not None and seconds > budget:
-        raise TimeBudgetExceeded(f"training took {seconds:.1f}s, past its budget of {budget:.1f}s")
+        raise TimeBudgetExceeded(
+            f"training took {seconds:.1f}s, past its budget of {budget:.1f}s",
+            seconds / budget if budget > 0 else float("inf"),
+        )
     return model, seconds
 
 
@@ -439,7 +474,11 @@ def tune(
     n_existing = len(study_obj.get_trials(deepcopy=False))
     sampler_seed = int(seed) if n_existing == 0 else _worker_seed(seed, n_existing)
     study_obj.sampler = make_sampler(
-        sampler, seed=sampler_seed, startup_trials=startup_trials, multi=multi
+        sampler,
+        seed=sampler_seed,
+        startup_trials=startup_trials,
+        multi=multi,
+        budget=budget_factor is not None,
     )
 
     def say(done: int, message: str) -> None:
@@ -477,9 +516,13 @@ def tune(
         except TimeBudgetExceeded as exc:
             trial.set_user_attr("rejected", "time budget")
             trial.set_user_attr("rejected_detail", str(exc))
+            if np.isfinite(exc.ratio):
+                trial.set_user_attr("budget_violation", exc.ratio - 1.0)
             logger.info("trial %d rejected: %s", trial.number, exc)
             raise optuna.TrialPruned(f"time budget: {exc}") from None
         trial.set_user_attr("training_time", seconds)
+        if budget is not None:
+            trial.set_user_attr("budget_violation", seconds / budget - 1.0)
         say(done, f"trial {trial.number}: scoring")
         results = score(
             protocols.validation,
