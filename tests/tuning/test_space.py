@@ -7,7 +7,7 @@ import pytest
 from songspace.errors import ParameterError
 from songspace.models import available_models, get_model_class
 from songspace.models.space import CategoricalParam, FloatParam, IntParam, TupleParam
-from songspace.tuning.space import decode, flat_names, suggest
+from songspace.tuning.space import decode, encode, flat_names, suggest
 
 
 def test_track2vec_space_is_w2v_table_3():
@@ -84,4 +84,10 @@ def test_suggest_honours_bounds_and_decodes_tuples_and_categoricals():
         assert params["fanouts"] in ((25, 10), (10, 5))
         assert all(space[k].contains(v) for k, v in params.items())
         assert decode(trial.params, space) == params
+        assert encode(params, space) == trial.params
         study.tell(trial, 0.0)
+
+
+def test_encode_leaves_out_values_outside_the_space():
+    space = {"a": FloatParam(1e-9, 1e-4, log=True), "w": TupleParam((FloatParam(0, 1),) * 2)}
+    assert encode({"a": 0.0, "w": (0.5, 2.0)}, space) == {"w.0": 0.5}

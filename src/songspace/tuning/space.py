@@ -71,3 +71,27 @@ def decode(raw: dict[str, Any], space: dict[str, Param]) -> dict[str, Any]:
         elif name in raw:
             out[name] = _decode_one(p, raw[name])
     return out
+
+
+def encode(params: dict[str, Any], space: dict[str, Param]) -> dict[str, Any]:
+    """A study's stored parameters for model ``params``; values outside ``space`` are left out
+    (the sampler draws those)."""
+    out: dict[str, Any] = {}
+    for name, p in space.items():
+        if name not in params:
+            continue
+        value = params[name]
+        if isinstance(p, TupleParam):
+            if isinstance(value, tuple | list) and len(value) == len(p.items):
+                for i, (item, v) in enumerate(zip(p.items, value, strict=True)):
+                    if item.contains(v):
+                        out[f"{name}.{i}"] = _encode_one(item, v)
+        elif p.contains(value):
+            out[name] = _encode_one(p, value)
+    return out
+
+
+def _encode_one(p: FloatParam | IntParam | CategoricalParam, value: Any) -> Any:
+    if isinstance(p, CategoricalParam):
+        return _labels(p)[[c == value for c in p.choices].index(True)]
+    return value

@@ -50,7 +50,7 @@ from songspace.tuning.objectives import (
     score,
 )
 from songspace.tuning.protocols import TuningProtocols, check_fractions, tuning_protocols
-from songspace.tuning.space import suggest
+from songspace.tuning.space import encode, suggest
 from songspace.tuning.storage import (
     fail_stale_trials,
     open_storage,
@@ -467,6 +467,13 @@ def tune(
     stored = study_obj.user_attrs.get("songspace")
     if stored is None:
         study_obj.set_user_attr("songspace", asdict(settings))
+        # the first trial is the default configuration: a known point inside the time
+        # budget from which the (constrained) Bayesian search can move
+        study_obj.enqueue_trial(
+            encode({**klass.default_params(), **fixed}, space),
+            user_attrs={"enqueued": "default configuration"},
+            skip_if_exists=True,
+        )
     else:
         _check_settings(stored, settings, name)
     if heartbeat is not None:
