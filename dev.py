@@ -73,6 +73,116 @@ def ensure_chromium() -> None:
         pass
 
 
+# ------------------------------------------------------------- PostgreSQL for the tests
+PG_ENV = "SONGSPACE_TEST_POSTGRES_URL"
+PG_SKIP_ENV = "SONGSPACE_TEST_POSTGRES_SKIP"
+
+
+def _pg_bindir() -> Path | None:
+    import shutil
+
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
+    return versions[0].parent if versions else None
+
+
+def _can_install() -> bool:
+    import shutil
+
+    if not shutil.which("apt-get"):
+        return False
+    if os.geteuid() == 0:
+        return True
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    return shutil.which("sudo") is not None and not subprocess.call(["sudo", "-n", "true"], **quiet)
+
+
+def start_postgres() -> tuple[dict[str, str], object]:
+    """Start a throwaway PostgreSQL server on loopback for the shared-study test.
+
+    Installs the system package (apt-get, quietly) when it is missing and we are
+    root or have passwordless sudo. Returns (environment for pytest, stop function).
+    Never fails: when no server can be started, the environment carries the reason
+    and the test skips with it.
+    """
+    import shutil
+    import socket
+    import tempfile
+
+    if os.environ.get(PG_ENV):
+        return {}, lambda: None
+    bindir = _pg_bindir()
+    if bindir is None and os.name == "posix" and _can_install():
+        print("installing PostgreSQL from the system packages (apt-get)", flush=True)
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"]
+        if subprocess.call(install, env=env, **quiet) != 0:
+            subprocess.call([*sudo, "apt-get", "update", "-q"], env=env, **quiet)
+            subprocess.call(install, env=env, **quiet)
+        bindir = _pg_bindir()
+    if bindir is None:
+        reason = "no PostgreSQL server binaries (pg_ctl) and no way to install them"
+        print(f"PostgreSQL test will skip: {reason}", flush=True)
+        return {PG_SKIP_ENV: reason}, lambda: None
+    root = Path(tempfile.mkdtemp(prefix="songspace-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    run_as: list[str] = []
+    if os.name == "posix" and os.geteuid() == 0:  # postgres refuses to run as root
+        import pwd
+
+        user = next((u for u in ("postgres", "nobody") if _has_user(pwd, u)), None)
+        if user is None or not shutil.which("runuser"):
+            reason = "running as root without a 'postgres' user or runuser"
+            print(f"PostgreSQL test will skip: {reason}", flush=True)
+            return {PG_SKIP_ENV: reason}, lambda: shutil.rmtree(root, ignore_errors=True)
+        info = pwd.getpwnam(user)
+        for path in (root, sock):
+            os.chown(path, info.pw_uid, info.pw_gid)
+        run_as = ["runuser", "-u", user, "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = root / "server.log"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    ok = subprocess.call(
+        [*run_as, bindir / "initdb", "-D", data, "-A", "trust", "-U", "songspace",
+         "--no-sync", "-E", "UTF8"], **quiet,
+    ) == 0  # fmt: skip
+    if ok:
+        opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
+        ok = subprocess.call(
+            [*run_as, bindir / "pg_ctl", "-D", data, "-l", log, "-o", opts, "-w", "start"], **quiet
+        ) == 0  # fmt: skip
+
+    def stop() -> None:
+        if ok:
+            subprocess.call(
+                [*run_as, bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], **quiet
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+    if not ok:
+        reason = f"initdb/pg_ctl from {bindir} failed to start a server (see {log})"
+        print(f"PostgreSQL test will skip: {reason}", flush=True)
+        return {PG_SKIP_ENV: reason}, stop
+    url = f"postgresql://songspace@127.0.0.1:{port}/postgres"
+    print(f"started a throwaway PostgreSQL on 127.0.0.1:{port} for the tests", flush=True)
+    return {PG_ENV: url}, stop
+
+
+def _has_user(pwd: object, name: str) -> bool:
+    try:
+        pwd.getpwnam(name)  # type: ignore[attr-defined]
+    except KeyError:
+        return False
+    return True
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test"):
         print(__doc__)
@@ -83,7 +193,11 @@ def main(argv: list[str]) -> int:
         return run([BIN / "songspace", "demo", *rest])
     ensure_env("dev")
     ensure_chromium()
-    return run([PY, "-m", "pytest", *rest])
+    env, stop_postgres = start_postgres()
+    try:
+        return run([PY, "-m", "pytest", *rest], env={**os.environ, **env})
+    finally:
+        stop_postgres()
 
 
 if __name__ == "__main__":

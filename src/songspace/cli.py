@@ -695,6 +695,234 @@ def _print_compare_result(res: Any) -> None:
     )
 
 
+@app.command("tune")
+def tune_cmd(
+    model: Annotated[str, typer.Argument(help="Model name (see `songspace models`).")],
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")],
+    objective: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--objective",
+            help="hit_rate, ndcg, vrc_genre, vrc_artist, hardneg (minimised) or completion_hr; "
+            "repeat for a scalarised (with --alpha) or Pareto (without) study. Default hit_rate.",
+        ),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            "--alpha",
+            help="Scalarise two objectives: alpha*M + (1-alpha)*rVRC (W2V eq. 2), 0 <= alpha <= 1.",
+        ),
+    ] = None,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Finished trials the study should hold.")
+    ] = 20,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Stop starting trials after S seconds.")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Study storage: SQLite file path or RDB URL (postgresql://user@host/db shares "
+            "a study between workers). Default: sqlite:///songspace-tune.db.",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option("--study", help="Study name (default: model-objectives[-aALPHA][-rRATE])."),
+    ] = None,
+    sample_rate: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--sample-rate",
+            help="Tune on this share of the training sequences; repeat for a scale study "
+            "(one study per rate). Default 1.",
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Fix a parameter: NAME=VALUE (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Split, sampling and model seed.")] = 0,
+    heldout_fraction: Annotated[
+        float,
+        typer.Option("--heldout-fraction", help="Share of sequences for validation and for test."),
+    ] = 0.01,
+    budget_factor: Annotated[
+        float,
+        typer.Option(
+            "--budget-factor",
+            help="Reject trials training longer than this x the default's time (0: no budget).",
+        ),
+    ] = 1.25,
+    sampler: Annotated[
+        str, typer.Option("--sampler", help="tpe, gp, random or nsga2 (Pareto only).")
+    ] = "tpe",
+    startup_trials: Annotated[
+        int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
+    ] = 10,
+    min_tracks: Annotated[
+        int, typer.Option("--min-tracks", help="Completion playlists need this many tracks.")
+    ] = 40,
+    k: Annotated[int, typer.Option("--k", help="Neighbours for next-song and HardNeg.")] = 100,
+    hardneg_threshold: Annotated[
+        float | None,
+        typer.Option("--hardneg-threshold", help="Chi-squared threshold (as for evaluate)."),
+    ] = None,
+    hardneg_min_count: Annotated[
+        int, typer.Option("--hardneg-min-count", help="Hard-negative pair count (as for evaluate).")
+    ] = 5,
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat",
+            help="Seconds between worker heartbeats; a trial silent for 3 heartbeats is "
+            "marked failed and retried once.",
+        ),
+    ] = 10.0,
+) -> None:
+    """Tune a model's hyper-parameters (Bayesian search; resumable; shareable via PostgreSQL)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from songspace.tuning import tune
+
+    rates = sample_rate or [1.0]
+    names = []
+    for rate in rates:
+        name = study
+        if study is not None and len(rates) > 1:
+            name = f"{study}-r{rate:g}"
+        columns = [
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        ]
+        with Progress(
+            *columns, console=err_console, transient=True, disable=not _state["progress"]
+        ) as bar:
+            task = bar.add_task(f"tuning {model}", total=trials)
+
+            def report(done: int, total: int, message: str, task: Any = task) -> None:
+                bar.update(task, completed=done, total=total, description=escape(message))
+
+            result = tune(
+                model,
+                dataset,
+                objective or ["hit_rate"],
+                alpha=alpha,
+                trials=trials,
+                timeout=timeout,
+                storage=storage,
+                study=name,
+                sample_rate=rate,
+                seed=seed,
+                heldout_fraction=heldout_fraction,
+                min_tracks=min_tracks,
+                params=parse_mapping(param, "--param"),
+                budget_factor=budget_factor or None,
+                sampler=sampler,
+                startup_trials=startup_trials,
+                k=k,
+                hardneg_min_count=hardneg_min_count,
+                hardneg_threshold=hardneg_threshold,
+                heartbeat=heartbeat,
+                progress=report,
+            )
+        names.append(result.study)
+        _print_tune_result(result)
+    studies = " ".join(f"--study {n}" for n in names)
+    store = f" --storage {storage}" if storage else ""
+    out_console.print(f"report: songspace tune-report{store} {studies} -o REPORT_DIR")
+
+
+def _print_tune_result(result: Any) -> None:
+    c = result.counts
+    out_console.print(
+        f"study [bold]{escape(result.study)}[/] in {escape(result.storage)}: "
+        f"{c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} rejected (time budget), "
+        f"{c.get('FAIL', 0)} failed, {c.get('RUNNING', 0)} running; this run {result.seconds:.0f}s"
+    )
+    ref = result.reference
+    table = Table(title="best trial(s) (validation split)", title_justify="left")
+    table.add_column("trial")
+    names = result.best[0]["value_names"] if result.best else []
+    for n in names:
+        table.add_column(n, justify="right")
+    table.add_column("parameters")
+    table.add_row(
+        "default",
+        *[
+            f"{ref['metrics'][_metric_of(n)]:.4g}" if _metric_of(n) in ref["metrics"] else "-"
+            for n in names
+        ],
+        ", ".join(f"{k}={v}" for k, v in ref["params"].items()),
+    )
+    for b in result.best:
+        table.add_row(
+            str(b["number"]),
+            *[f"{v:.4g}" for v in b["values"]],
+            ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in b["params"].items()
+            ),
+        )
+    out_console.print(table)
+
+
+def _metric_of(objective: str) -> str:
+    from songspace.tuning import OBJECTIVES
+
+    return OBJECTIVES[objective].metric if objective in OBJECTIVES else objective
+
+
+@app.command("tune-report")
+def tune_report_cmd(
+    study: Annotated[
+        list[str], typer.Option("--study", help="Study name (repeat to compare several).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory (must not exist).")],
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Study storage (as for tune).")
+    ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option("--dataset", help="Dataset directory, if not where the studies recorded it."),
+    ] = None,
+    max_pareto: Annotated[
+        int, typer.Option("--pareto-max", help="Pareto-set members to retrain per study.")
+    ] = 3,
+    significance: Annotated[
+        float, typer.Option("--significance", help="Bonferroni-corrected level of the marks.")
+    ] = 0.01,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Retrain the default and each study's best configuration; compare them on the test split."""
+    from rich.progress import Progress
+
+    from songspace.tuning.report import tune_report
+
+    with Progress(console=err_console, transient=True, disable=not _state["progress"]) as bar:
+        task = bar.add_task("report", total=None)
+
+        def report(done: int, total: int, message: str) -> None:
+            bar.update(task, completed=done, total=total, description=escape(message))
+
+        rep = tune_report(
+            study,
+            out,
+            storage=storage,
+            dataset=dataset,
+            max_pareto=max_pareto,
+            significance=significance,
+            overwrite=overwrite,
+            progress=report,
+        )
+    out_console.print(escape(rep.markdown), highlight=False, soft_wrap=True)
+    out_console.print(f"[bold green]wrote[/] {out}")
+
+
 def _better(test: Any, metric: Any) -> bool:
     """A significant paired difference in the metric's good direction."""
     if test is None or not test.significant:

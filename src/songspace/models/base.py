@@ -18,7 +18,8 @@ Contract (scikit-learn conventions):
 - Everything random is driven by ``seed``; with the same seed (and one worker
   where a library needs it) two fits give the same embeddings.
 - Long work reports progress to ``progress`` (a callable taking (done, total,
-  message)) when one is given.
+  message)) when one is given; ``done`` may be fractional (within an epoch). An
+  exception raised by ``progress`` stops training and propagates from ``fit``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 from songspace._util import atomic_directory
 from songspace.data.dataset import Dataset
 from songspace.errors import DatasetFormatError, ParameterError
+from songspace.models.space import SearchSpace
 
 MODEL_FORMAT_VERSION = 1
 ProgressCallback = Callable[[int, int, str], None]
@@ -52,6 +54,8 @@ class EmbeddingModel(ABC):
     param_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
     #: Parameters that must be integers (``seed`` always is).
     integer_params: ClassVar[tuple[str, ...]] = ()
+    #: Hyper-parameter search space for ``songspace tune`` (see :mod:`songspace.models.space`).
+    search_space: ClassVar[SearchSpace] = {}
 
     progress: ProgressCallback | None = None
 

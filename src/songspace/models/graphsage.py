@@ -49,6 +49,7 @@ from songspace.graph.cooccurrence import build_cooccurrence
 from songspace.graph.sampling import mean_adjacency, sample_blocks
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
+from songspace.models.space import FloatParam, IntParam, SearchSpace, TupleParam
 
 logger = logging.getLogger("songspace")
 
@@ -203,6 +204,14 @@ class GraphSAGE(EmbeddingModel):
         "negatives": (1, 100_000),
         "patience": (0, 10_000),
         "validation_share": (0.0, 0.5),
+    }
+    #: Searched by `songspace tune` (SPEC §5): layer and sample sizes, learning rate.
+    search_space: ClassVar[SearchSpace] = {
+        "dim": IntParam(16, 256, log=True),
+        "hidden": IntParam(32, 512, log=True),
+        "fanouts": TupleParam((IntParam(5, 50), IntParam(2, 25))),
+        "learning_rate": FloatParam(1e-4, 0.05, log=True),
+        "negatives": IntParam(5, 100, log=True),
     }
     integer_params = (
         "dim",
@@ -680,6 +689,11 @@ class MUSIG(GraphSAGE):
     """
 
     name = "musig"
+    #: GraphSAGE's space plus the task weights (c1, c2, c3) of MUSIG eq. 6.
+    search_space: ClassVar[SearchSpace] = {
+        **GraphSAGE.search_space,
+        "task_weights": TupleParam((FloatParam(0.0, 1.0),) * 3),
+    }
 
     def __init__(
         self,

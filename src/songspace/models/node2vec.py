@@ -24,6 +24,7 @@ from songspace.graph.cooccurrence import build_cooccurrence
 from songspace.graph.walks import random_walks
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
+from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.models.track2vec import CsrCorpus
 
 _INT_PARAMS = (
@@ -69,6 +70,17 @@ class Node2Vec(EmbeddingModel):
         "epochs": (1, 1000),
         "min_weight": (1, 10**9),
         "workers": (1, 256),
+    }
+    #: node2vec's return/in-out biases on a log scale around 1 (Grover & Leskovec 2016
+    #: search p, q in {0.25, 0.5, 1, 2, 4}), and the skip-gram settings of W2V Table 3.
+    search_space: ClassVar[SearchSpace] = {
+        "dim": IntParam(25, 200),
+        "p": FloatParam(0.25, 4.0, log=True),
+        "q": FloatParam(0.25, 4.0, log=True),
+        "walk_length": IntParam(10, 80),
+        "walks_per_node": IntParam(2, 20),
+        "window": IntParam(1, 20),
+        "negative": IntParam(1, 20),
     }
 
     def __init__(

@@ -37,6 +37,9 @@ down-sampling, linear learning-rate decay to ``min_alpha=1e-4``).
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import ClassVar
@@ -47,6 +50,7 @@ from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
+from songspace.models.space import FloatParam, IntParam, SearchSpace
 
 #: gensim's per-sentence token cap (``MAX_SENTENCE_LEN`` in word2vec_inner.pyx).
 MAX_SENTENCE_LEN = 10_000
@@ -57,15 +61,23 @@ class CsrCorpus:
 
     Each pass yields, per sequence ``s``, ``[str(t) for t in indices[indptr[s]:indptr[s+1]]]``,
     split into consecutive chunks of at most ``max_len`` tokens. Empty sequences
-    yield nothing.
+    yield nothing. Setting the ``stop`` event ends the current pass early.
     """
 
-    def __init__(self, indptr: np.ndarray, indices: np.ndarray, max_len: int = MAX_SENTENCE_LEN):
+    def __init__(
+        self,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        max_len: int = MAX_SENTENCE_LEN,
+        stop: threading.Event | None = None,
+    ):
         if max_len < 1:
             raise ParameterError("max_len", "`max_len >= 1`", max_len)
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.indices = np.asarray(indices)
         self.max_len = int(max_len)
+        #: When set, a pass ends early (training is being stopped mid-epoch).
+        self.stop = stop
         n = int(self.indices.max()) + 1 if len(self.indices) else 0
         # One string object per track (not per entry): a sequence's tokens are then a
         # fancy-index of this array, done in C, which keeps the GIL free for gensim's
@@ -73,9 +85,11 @@ class CsrCorpus:
         self._tokens = np.array([str(t) for t in range(n)], dtype=object)
 
     def __iter__(self) -> Iterator[list[str]]:
-        tokens, indices, step = self._tokens, self.indices, self.max_len
+        tokens, indices, step, stop = self._tokens, self.indices, self.max_len, self.stop
         bounds = self.indptr.tolist()
         for a, b in pairwise(bounds):
+            if stop is not None and stop.is_set():
+                return
             for lo in range(a, b, step):
                 yield tokens[indices[lo : min(lo + step, b)]].tolist()
 
@@ -121,6 +135,14 @@ class Track2Vec(EmbeddingModel):
         "min_count": (1, 10**9),
         "workers": (1, 64),
     }
+    #: W2V paper Table 3: d, L, alpha (ns_exponent), N, lambda (learning rate, log scale).
+    search_space: ClassVar[SearchSpace] = {
+        "dim": IntParam(25, 200),
+        "window": IntParam(1, 40),
+        "ns_exponent": FloatParam(-1.0, 1.0),
+        "negative": IntParam(1, 100),
+        "alpha": FloatParam(0.001, 0.1, log=True),
+    }
 
     def __init__(
         self,
@@ -150,6 +172,40 @@ class Track2Vec(EmbeddingModel):
         from gensim.models.callbacks import CallbackAny2Vec
 
         model = self
+        # A progress callback that raises (e.g. a tuning time budget) stops training: gensim
+        # reports progress about once a second from the main thread (``_log_progress``); the
+        # error is kept, the corpus stops yielding and the queued jobs are dropped, so the
+        # worker threads finish the epoch early, and the error is raised at the epoch's end,
+        # with no thread left running.
+        stop = threading.Event()
+        failure: list[BaseException] = []
+
+        def report(done: float, message: str) -> None:
+            if stop.is_set():
+                return
+            try:
+                model._report(done, int(model.epochs), message)
+            except BaseException as exc:
+                failure.append(exc)
+                stop.set()
+
+        class _Word2Vec(Word2Vec):
+            def _log_progress(self, *args, **kwargs) -> None:
+                # gensim's signature: (job_queue, progress_queue, cur_epoch, example_count,
+                # total_examples, raw_word_count, total_words, trained_word_count, elapsed)
+                super()._log_progress(*args, **kwargs)
+                cur_epoch, example_count, total_examples = args[2:5]
+                share = min(example_count / total_examples, 1.0) if total_examples else 0.0
+                # fractional progress within the epoch (lets a caller project the total time)
+                report(cur_epoch + share, f"epoch {cur_epoch + 1}/{model.epochs} {share:.0%}")
+                if stop.is_set():  # drop the queued jobs; keep the workers' end markers
+                    job_queue = args[0]
+                    with contextlib.suppress(queue.Empty):
+                        while True:
+                            job = job_queue.get_nowait()
+                            if job is None:
+                                job_queue.put(None)
+                                break
 
         class _Progress(CallbackAny2Vec):
             def __init__(self) -> None:
@@ -160,14 +216,12 @@ class Track2Vec(EmbeddingModel):
                 self.epoch += 1
                 total = w2v.get_latest_training_loss()  # cumulative over the run
                 loss, self.previous = total - self.previous, total
-                model._report(
-                    self.epoch,
-                    int(model.epochs),
-                    f"epoch {self.epoch}/{model.epochs} loss {loss:.4g}",
-                )
+                report(self.epoch, f"epoch {self.epoch}/{model.epochs} loss {loss:.4g}")
+                if failure:
+                    raise failure[0]
 
-        corpus = CsrCorpus(dataset.indptr, dataset.indices)
-        w2v = Word2Vec(
+        corpus = CsrCorpus(dataset.indptr, dataset.indices, stop=stop)
+        w2v = _Word2Vec(
             vector_size=int(self.dim),
             window=int(self.window),
             ns_exponent=float(self.ns_exponent),
@@ -228,6 +282,11 @@ class Track2VecFeature(Track2Vec):
     """
 
     name = "track2vec_feature"
+    #: Track2Vec's space (W2V Table 3) plus the weight of the feature part.
+    search_space: ClassVar[SearchSpace] = {
+        **Track2Vec.search_space,
+        "feature_weight": FloatParam(0.0, 2.0),
+    }
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ from songspace.data.dataset import Dataset
 from songspace.errors import MissingDependencyError, ParameterError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
+from songspace.models.space import FloatParam, IntParam, SearchSpace
 
 _INT_PARAMS = ("dim", "epochs", "max_sampled", "workers")
 
@@ -73,6 +74,15 @@ class CFWarp(EmbeddingModel):
         "item_alpha": (0.0, 1.0),
         "user_alpha": (0.0, 1.0),
         "workers": (1, 1024),
+    }
+    #: LightFM's usual tuning ranges; L2 penalties on a log scale (0 = the default is
+    #: outside: a tuned model always has some regularisation).
+    search_space: ClassVar[SearchSpace] = {
+        "dim": IntParam(16, 200),
+        "learning_rate": FloatParam(0.005, 0.2, log=True),
+        "max_sampled": IntParam(5, 100),
+        "item_alpha": FloatParam(1e-9, 1e-4, log=True),
+        "user_alpha": FloatParam(1e-9, 1e-4, log=True),
     }
 
     def __init__(

@@ -1,0 +1,487 @@
+"""Final report of one or several studies on the *test* split (W2V Tables 4 and 6).
+
+For the studies given (same model, data, split and fixed parameters), the
+default configuration and each study's best configuration (for a Pareto study,
+up to ``max_pareto`` members of the Pareto set) are retrained on the full
+training view and evaluated on the test protocol of
+:func:`songspace.tuning.protocols.tuning_protocols`, never on the validation
+queries used for tuning. Paired t-tests with Bonferroni correction over the
+tested metrics (HitRate, NDCG, HardNeg, completion HR; VRC has no per-query
+values) mark with a dagger a significant improvement over the default, and with
+a double dagger one over the best single-objective HitRate configuration when
+such a study is included (W2V Table 4). HitRate and NDCG are the mean of the
+in-set and out-of-set values; their test uses every pair's value weighted so
+that the weighted mean is that average.
+
+The output directory gets ``report.md`` (the table and each configuration),
+``report.json``, ``history-<study>.png`` (optimisation history) and, for Pareto
+studies, ``pareto-<study>.png``, plus each configuration's evaluation
+(``results/<row>.json`` with per-query values).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from songspace._util import atomic_directory
+from songspace.data.dataset import Dataset
+from songspace.errors import MissingDependencyError, OutputExistsError, ParameterError
+from songspace.evaluation.results import Comparison, EvaluationResult, MetricResult, compare
+from songspace.evaluation.suite import evaluate
+from songspace.models.registry import get_model_class
+from songspace.tuning.objectives import OBJECTIVES, StudyObjective
+from songspace.tuning.protocols import tuning_protocols
+from songspace.tuning.storage import fail_stale_trials, open_storage, optuna_module, redact
+from songspace.tuning.study import (
+    StudySettings,
+    _embeddings,
+    best_trials,
+    count_states,
+    dataset_fingerprint,
+    fit_config,
+    warm_up,
+)
+
+logger = logging.getLogger("songspace")
+
+#: Columns of the report table: (label, metric, lower is better).
+COLUMNS = (
+    ("HitRate", "hit_rate", False),
+    ("NDCG", "ndcg", False),
+    ("HardNeg", "hardneg", True),
+    ("VRC_genre", "vrc_genre", False),
+    ("VRC_artist", "vrc_artist", False),
+    ("completion HR", "completion_hr", False),
+)
+TESTED = ("hit_rate", "ndcg", "hardneg", "completion_hr")
+FAMILIES = ("next_song", "hardneg", "clustering", "completion")
+
+
+@dataclass
+class ReportRow:
+    """One configuration of the report."""
+
+    label: str
+    study: str | None
+    opt_type: str
+    objective: str
+    params: dict[str, Any]
+    trial: int | None = None
+    sample_rate: float | None = None
+    tuning_seconds: float | None = None
+    trials: dict[str, int] = field(default_factory=dict)
+    training_time: float = 0.0
+    values: dict[str, float] = field(default_factory=dict)
+    vs_default: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vs_single: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    rows: list[ReportRow]
+    markdown: str
+    out: Path | None
+    protocol: dict[str, Any]
+
+
+def combined(in_set: MetricResult, out_of_set: MetricResult, name: str) -> MetricResult:
+    """The mean of two protocols' metric as one testable metric: per-pair values weighted
+    ``(n1 + n2) / (2 n_i)`` so their mean is ``(mean_1 + mean_2) / 2``."""
+    a, b = in_set.per_query, out_of_set.per_query
+    n = len(a) + len(b)
+    pq = np.concatenate([a * (n / (2 * len(a))), b * (n / (2 * len(b)))])
+    return MetricResult.mean_of(name, pq, info={"in_set": in_set.value, "out_of_set": b.mean()})
+
+
+def _table_metrics(res: EvaluationResult) -> dict[str, MetricResult]:
+    m = res.metrics
+    out: dict[str, MetricResult] = {}
+    for short, key in (("hit_rate", "hit_rate"), ("ndcg", "ndcg")):
+        a, b = m.get(f"next_song_in_set_{key}"), m.get(f"next_song_out_of_set_{key}")
+        if a is not None and b is not None and a.per_query.size and b.per_query.size:
+            out[short] = combined(a, b, short)
+    for name in ("hardneg", "vrc_genre", "vrc_artist", "completion_hr"):
+        if name in m:
+            r = m[name]
+            out[name] = MetricResult(r.name, r.value, r.per_query, r.higher_is_better, r.info)
+    return out
+
+
+def _tests(
+    a: dict[str, MetricResult], b: dict[str, MetricResult], alpha: float
+) -> dict[str, dict[str, Any]]:
+    names = [
+        k for k in TESTED if k in a and k in b and a[k].per_query.size > 1
+        and a[k].per_query.shape == b[k].per_query.shape
+    ]  # fmt: skip
+    if not names:
+        return {}
+    ra, rb = EvaluationResult("a"), EvaluationResult("b")
+    ra.add(*(a[k] for k in names))
+    rb.add(*(b[k] for k in names))
+    tests = compare(ra, rb, metrics=names, alpha=alpha)
+    out = {}
+    for k, c in tests.items():
+        better = (c.value_a < c.value_b) if k == "hardneg" else (c.value_a > c.value_b)
+        out[k] = {**vars(c), "better": bool(c.significant and better)}
+    return out
+
+
+def _pick_pareto(trials: list[Any], limit: int) -> list[Any]:
+    """Up to ``limit`` Pareto members spread along the first objective."""
+    if len(trials) <= limit:
+        return trials
+    ordered = sorted(trials, key=lambda t: t.values[0])
+    idx = np.unique(np.round(np.linspace(0, len(ordered) - 1, limit)).astype(int))
+    return [ordered[i] for i in idx]
+
+
+def _tuning_seconds(study: Any) -> float:
+    total = float(study.user_attrs.get("reference", {}).get("seconds", 0.0))
+    for t in study.get_trials(deepcopy=False):
+        if t.datetime_start is not None and t.datetime_complete is not None:
+            total += (t.datetime_complete - t.datetime_start).total_seconds()
+    return total
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "study"
+
+
+def tune_report(
+    studies: Sequence[str],
+    out: str | Path | None = None,
+    *,
+    storage: str | Path | None = None,
+    dataset: str | Path | None = None,
+    max_pareto: int = 3,
+    significance: float = 0.01,
+    overwrite: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Report:
+    """Retrain and compare the default and the studies' best configurations on the test split.
+
+    ``dataset`` overrides the dataset path stored in the studies (it must hold the
+    same data). ``significance`` is the Bonferroni-corrected level of the marks
+    (the paper's 0.01).
+    """
+    if not studies:
+        raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
+    if out is not None and Path(out).exists() and not overwrite:
+        raise OutputExistsError(out)
+    if not 0 < significance < 1:
+        raise ParameterError("significance", "`0 < significance < 1`", significance)
+    if isinstance(max_pareto, bool) or not isinstance(max_pareto, int) or max_pareto < 1:
+        raise ParameterError("max_pareto", "`max_pareto >= 1`", max_pareto)
+    optuna = optuna_module()
+    store = open_storage(storage, heartbeat=None)
+    url = redact(str(store.url)) if hasattr(store, "url") else str(storage)
+    loaded = []
+    for name in studies:
+        try:
+            st = optuna.load_study(study_name=name, storage=store)
+        except KeyError:
+            known = [s.study_name for s in optuna.get_all_study_summaries(store)]
+            raise ParameterError(
+                "study", f"a study in {url} (one of {known})", name, fix="check --storage/--study"
+            ) from None
+        attrs = st.user_attrs.get("songspace")
+        if attrs is None or "reference" not in st.user_attrs:
+            raise ParameterError(
+                "study",
+                "a study created by songspace tune whose reference run finished",
+                name,
+                fix="run `songspace tune` for it first",
+            )
+        loaded.append((name, st, StudySettings.from_attrs(attrs)))
+    first = loaded[0][2]
+    for name, _, s in loaded[1:]:
+        for key in ("model", "dataset_fingerprint", "seed", "heldout_fraction", "min_tracks",
+                    "fixed_params", "k", "hardneg_min_count", "hardneg_threshold"):  # fmt: skip
+            if getattr(s, key) != getattr(first, key):
+                raise ParameterError(
+                    key,
+                    f"the same {key} in every study of one report ({loaded[0][0]}: "
+                    f"{getattr(first, key)!r})",
+                    getattr(s, key),
+                    fix=f"report study '{name}' separately",
+                )
+    ds_path = Path(dataset) if dataset is not None else Path(first.dataset)
+    if not str(ds_path) or not ds_path.exists():
+        raise ParameterError(
+            "dataset", "an existing dataset directory", str(ds_path), fix="pass --dataset DIR"
+        )
+    ds = Dataset.load(ds_path)
+    if dataset_fingerprint(ds) != first.dataset_fingerprint:
+        raise ParameterError(
+            "dataset",
+            "the dataset the studies were tuned on (same sequences and tracks)",
+            str(ds_path),
+        )
+    protocol = tuning_protocols(
+        ds, seed=first.seed, heldout_fraction=first.heldout_fraction, min_tracks=first.min_tracks
+    ).test
+    klass = get_model_class(first.model)
+    suite = first.suite()
+
+    rows = [
+        ReportRow(
+            "default",
+            None,
+            "N/A",
+            "N/A",
+            {**klass.default_params(), **first.fixed_params},
+        )
+    ]
+    single_hr: str | None = None
+    for name, st, s in loaded:
+        fail_stale_trials(st)
+        obj: StudyObjective = s.objective
+        best = best_trials(st, obj)
+        if obj.mode == "pareto":
+            best = _pick_pareto(best, max_pareto)
+        if not best:
+            logger.warning("study '%s' has no complete trial: left out", name)
+            continue
+        if obj.mode == "single" and obj.objectives == ("hit_rate",) and single_hr is None:
+            single_hr = name
+        for t in best:
+            label = name if len(best) == 1 else f"{name} #{t.number}"
+            rows.append(
+                ReportRow(
+                    label,
+                    name,
+                    "Single-obj" if obj.mode == "single" else "Multi-obj",
+                    obj.label,
+                    {**klass.default_params(), **t.user_attrs["model_params"]},
+                    trial=t.number,
+                    sample_rate=s.sample_rate,
+                    tuning_seconds=_tuning_seconds(st),
+                    trials=count_states(st),
+                )
+            )
+    results: dict[str, dict[str, MetricResult]] = {}
+    evals: dict[str, EvaluationResult] = {}
+    warm_up(klass, rows[0].params, protocol.train)
+    for i, row in enumerate(rows):
+        if progress is not None:
+            progress(i, len(rows), f"retraining {row.label}")
+        logger.info("retraining %s on the full training view", row.label)
+        fitted, seconds = fit_config(klass, row.params, protocol.train)
+        row.training_time = seconds
+        res = evaluate(protocol, _embeddings(fitted, row.label), families=FAMILIES, settings=suite)
+        evals[row.label] = res
+        results[row.label] = _table_metrics(res)
+        row.values = {k: float(v.value) for k, v in results[row.label].items()}
+    single_row = next((r for r in rows if single_hr and r.study == single_hr), None)
+    for row in rows[1:]:
+        row.vs_default = _tests(results[row.label], results["default"], significance)
+        if single_row is not None and row is not single_row:
+            row.vs_single = _tests(results[row.label], results[single_row.label], significance)
+    markdown = render_markdown(rows, protocol.summary(), significance, single_row)
+    report = Report(rows, markdown, Path(out) if out is not None else None, protocol.summary())
+    if out is None:
+        return report
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        (tmp / "report.md").write_text(markdown)
+        doc = {
+            "storage": url,
+            "dataset": str(ds_path),
+            "protocol": protocol.summary(),
+            "significance": significance,
+            "rows": [vars(r) for r in rows],
+        }
+        (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=_plain) + "\n")
+        (tmp / "results").mkdir()
+        for label, res in evals.items():
+            res.save(tmp / "results" / f"{_slug(label)}.json")
+        for name, st, s in loaded:
+            plot_history(st, s.objective, tmp / f"history-{_slug(name)}.png", title=name)
+            if s.objective.mode == "pareto":
+                plot_pareto(st, s.objective, tmp / f"pareto-{_slug(name)}.png", title=name)
+    return report
+
+
+def _plain(o: object) -> object:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Comparison):
+        return vars(o)
+    raise TypeError(type(o).__name__)
+
+
+def _fmt(v: float | None, metric: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if metric.startswith("vrc"):
+        return f"{v:.4g}"
+    return f"{v:.4f}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "N/A"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 60:.1f} min"
+
+
+def render_markdown(
+    rows: list[ReportRow],
+    protocol: dict[str, Any],
+    significance: float,
+    single_row: ReportRow | None,
+) -> str:
+    """The W2V Table 4/6 layout: one row per configuration, best values in bold."""
+    best: dict[str, float] = {}
+    for _, metric, lower in COLUMNS:
+        vals = [r.values.get(metric) for r in rows]
+        vals = [v for v in vals if v is not None and not math.isnan(v)]
+        if vals:
+            best[metric] = min(vals) if lower else max(vals)
+    head = ["Opt. type", "Objective", "Study (trial)", "Sample rate", "Opt. time", "Trials"]
+    head += [label + (" (lower better)" if lower else "") for label, _, lower in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r.opt_type, r.objective]
+        cells.append("-" if r.study is None else f"{r.study} ({r.trial})")
+        cells.append("N/A" if r.sample_rate is None else f"{r.sample_rate:g}")
+        cells.append(_duration(r.tuning_seconds))
+        if r.trials:
+            c = r.trials
+            cells.append(f"{c.get('COMPLETE', 0)}+{c.get('PRUNED', 0)}r+{c.get('FAIL', 0)}f")
+        else:
+            cells.append("-")
+        for _, metric, _lower in COLUMNS:
+            v = r.values.get(metric)
+            text = _fmt(v, metric)
+            if v is not None and metric in best and v == best[metric] and len(rows) > 1:
+                text = f"**{text}**"
+            marks = ""
+            if r.vs_default.get(metric, {}).get("better"):
+                marks += "†"
+            if r.vs_single.get(metric, {}).get("better"):
+                marks += "‡"
+            cells.append(text + (f"<sup>{marks}</sup>" if marks else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [
+        "",
+        f"Test split: {protocol.get('in_set_pairs')} in-set and "
+        f"{protocol.get('out_of_set_pairs')} out-of-set next-song pairs, "
+        f"{protocol.get('completion_playlists')} completion playlists; every configuration "
+        "retrained on the full training view.",
+        f"† significantly better than the default, ‡ than the best single-objective HitRate "
+        f"configuration ({single_row.label if single_row else 'none in this report'}): paired "
+        f"t-test, Bonferroni over {len(TESTED)} metrics, p < {significance:g} (HitRate, NDCG, "
+        "HardNeg, completion HR; VRC has no per-query values and is not tested). Best values in "
+        "bold. Trials: complete + rejected for the time budget (r) + failed (f).",
+        "",
+        "| Configuration | Training time (s) | Parameters |",
+        "|---|---|---|",
+    ]
+    for r in rows:
+        params = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()
+        )
+        notes.append(f"| {r.label} | {r.training_time:.1f} | {params} |")
+    return "\n".join(lines + notes) + "\n"
+
+
+# --------------------------------------------------------------------- plots
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise MissingDependencyError("matplotlib", "plots", "the tuning report's figures") from exc
+    return plt
+
+
+def plot_history(study: Any, objective: StudyObjective, path: str | Path, *, title: str) -> Path:
+    """Objective value(s) per trial, best so far, and trials rejected for the time budget."""
+    plt = _pyplot()
+    optuna = optuna_module()
+    trials = study.get_trials(deepcopy=False)
+    names = objective.value_names
+    directions = objective.directions
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.8 * len(names)), squeeze=False)
+    for i, (name, direction) in enumerate(zip(names, directions, strict=True)):
+        ax = axes[i][0]
+        done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.values]
+        xs = [t.number for t in done]
+        ys = [t.values[i] for t in done]
+        ax.scatter(xs, ys, s=18, label="complete trial")
+        if ys and len(names) == 1:
+            pick = np.minimum if direction == "minimize" else np.maximum
+            ax.step(xs, pick.accumulate(np.asarray(ys)), where="post", color="C1", label="best")
+        ref = study.user_attrs.get("reference", {}).get("metrics", {})
+        metric = OBJECTIVES[name].metric if name in OBJECTIVES else None
+        if metric in ref:
+            ax.axhline(ref[metric], color="grey", ls="--", lw=1, label="default")
+        elif objective.mode == "scalarised":
+            ax.axhline(
+                float(objective.alpha) * ref.get(OBJECTIVES[objective.recommendation].metric, 0),
+                color="grey",
+                ls="--",
+                lw=1,
+                label="default",
+            )
+        rejected = [t.number for t in trials if t.user_attrs.get("rejected")]
+        if rejected:
+            y0 = min(ys) if ys else 0.0
+            ax.scatter(rejected, [y0] * len(rejected), marker="x", color="red",
+                       label="rejected (time budget)")  # fmt: skip
+        ax.set_ylabel(name)
+        ax.legend(fontsize=7)
+    axes[-1][0].set_xlabel("trial")
+    fig.suptitle(f"{title}: optimisation history")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_pareto(study: Any, objective: StudyObjective, path: str | Path, *, title: str) -> Path:
+    """The first two objectives of every complete trial, the Pareto set and the default."""
+    plt = _pyplot()
+    optuna = optuna_module()
+    done = [
+        t for t in study.get_trials(deepcopy=False)
+        if t.state == optuna.trial.TrialState.COMPLETE and t.values
+    ]  # fmt: skip
+    front = {t.number for t in study.best_trials} if done else set()
+    names = objective.value_names[:2]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    other = [t for t in done if t.number not in front]
+    best = sorted((t for t in done if t.number in front), key=lambda t: t.values[0])
+    ax.scatter([t.values[0] for t in other], [t.values[1] for t in other], s=18, color="C0",
+               label="trial")  # fmt: skip
+    ax.plot([t.values[0] for t in best], [t.values[1] for t in best], "o-", color="C3",
+            label="Pareto set")  # fmt: skip
+    ref = study.user_attrs.get("reference", {}).get("metrics", {})
+    m0, m1 = (OBJECTIVES[n].metric for n in names)
+    if m0 in ref and m1 in ref:
+        ax.scatter([ref[m0]], [ref[m1]], marker="*", s=160, color="grey", label="default")
+    ax.set_xlabel(names[0] + (" (lower better)" if objective.directions[0] == "minimize" else ""))
+    ax.set_ylabel(names[1] + (" (lower better)" if objective.directions[1] == "minimize" else ""))
+    if len(objective.value_names) > 2:
+        title += f" (first 2 of {len(objective.value_names)} objectives)"
+    ax.set_title(f"{title}: Pareto front (validation)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,142 @@
+"""Study storage: a SQLite file by default, or any RDB URL (PostgreSQL) shared by workers.
+
+Optuna's RDB storage records every trial as it starts and ends, so a study
+survives a killed process: re-running the same command continues it. Workers
+send a heartbeat every ``heartbeat`` seconds; a trial whose worker has been
+silent for three heartbeats is marked FAIL by the next worker that starts a
+trial (or by ``open_study``), and its parameters are queued again once, so the
+study stays usable and no configuration is lost.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from songspace.errors import MissingDependencyError, ParameterError, SongspaceError
+
+DEFAULT_STORAGE = "sqlite:///songspace-tune.db"
+
+
+class StorageError(SongspaceError):
+    """The study storage could not be opened or used."""
+
+
+def optuna_module() -> Any:
+    """Import Optuna (the ``tune`` extra) and quieten its per-trial logging."""
+    try:
+        optuna = importlib.import_module("optuna")
+    except ImportError as exc:
+        raise MissingDependencyError("optuna", "tune", "hyper-parameter tuning") from exc
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def storage_url(storage: str | Path | None) -> str:
+    """Normalise ``storage``: None -> the default SQLite file; a plain path -> a SQLite URL."""
+    if storage is None:
+        return DEFAULT_STORAGE
+    s = str(storage)
+    if "://" not in s:
+        return "sqlite:///" + str(Path(s).expanduser().resolve())
+    return s
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden (for messages)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a URL sqlalchemy cannot parse has nothing to hide reliably
+        return url.split("@")[-1] if "@" in url else url
+
+
+def open_storage(storage: str | Path | None = None, *, heartbeat: float | None = 10.0) -> Any:
+    """An Optuna ``RDBStorage`` for ``storage`` (see the module docstring).
+
+    Raises StorageError (naming the URL, without its password) when the database
+    cannot be reached or the URL is malformed, MissingDependencyError when the
+    driver is missing.
+    """
+    optuna = optuna_module()
+    url = storage_url(storage)
+    scheme = url.split("://", 1)[0].lower()
+    engine_kwargs: dict[str, Any] = {}
+    if scheme.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).parent.is_dir():
+            raise ParameterError(
+                "storage",
+                "the directory of the SQLite file exists",
+                url,
+                fix=f"create {Path(path).parent} first or choose another --storage",
+            )
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    elif scheme.startswith("postgresql"):
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the `tune` extra
+        # installs psycopg2, so name it unless psycopg 3 is there.
+        if scheme == "postgresql" and importlib.util.find_spec("psycopg") is None:
+            url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+            scheme = "postgresql+psycopg2"
+        if scheme == "postgresql+psycopg2" and importlib.util.find_spec("psycopg2") is None:
+            raise MissingDependencyError("psycopg2-binary", "tune", "a PostgreSQL study storage")
+        engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+    if heartbeat is not None and not heartbeat > 0:
+        raise ParameterError("heartbeat", "`heartbeat > 0` seconds", heartbeat)
+    kwargs: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # heartbeats are "experimental" in Optuna
+        if heartbeat is not None:
+            retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+            key = "heartbeat_stale_trial_callback"
+            if retry is None:  # Optuna < 4.9
+                retry, key = optuna.storages.RetryFailedTrialCallback, "failed_trial_callback"
+            kwargs = {
+                "heartbeat_interval": max(1, round(heartbeat)),
+                "grace_period": max(2, round(3 * heartbeat)),
+                key: retry(max_retry=1),
+            }
+        try:
+            return _create(optuna, url, engine_kwargs, kwargs)
+        except ImportError as exc:
+            raise MissingDependencyError(
+                getattr(exc, "name", None) or "a database driver",
+                "tune",
+                f"the storage {redact(url)}",
+            ) from exc
+        except Exception as exc:  # sqlalchemy's errors (bad URL, refused connection, auth)
+            text = str(exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            raise StorageError(
+                f"could not open the study storage {redact(url)}: {reason}. Fix: check the URL "
+                "(dialect://user:password@host:port/database), that the server is running and "
+                "reachable, and the credentials; or use a SQLite file "
+                "(--storage sqlite:///tune.db)"
+            ) from exc
+
+
+def _create(optuna: Any, url: str, engine_kwargs: dict, kwargs: dict) -> Any:
+    """RDBStorage, retried while other workers are creating Optuna's tables at the same time."""
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except Exception as exc:
+            text = str(exc).lower()
+            racing = ("already exists", "duplicate key", "unique constraint")
+            if not any(r in text for r in racing):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+
+
+def fail_stale_trials(study: Any) -> None:
+    """Mark trials of dead workers FAIL now (and queue their parameters again once)."""
+    optuna = optuna_module()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optuna.storages.fail_stale_trials(study)

@@ -1,0 +1,241 @@
+"""tune(): resumable studies, the time budget, a killed worker, clear errors, the CLI."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from songspace.cli import app
+from songspace.data.dataset import Dataset
+from songspace.errors import ParameterError
+from songspace.models import get_model_class
+from songspace.tuning import StorageError, TimeBudgetExceeded, tune, tuning_protocols
+from songspace.tuning.study import fit_config
+from tests.tuning.conftest import FAST
+from tests.tuning.workers import finish, kill_mid_trial, start_worker, trials_of
+
+
+def _states(trials):
+    return [t.state.name for t in trials]
+
+
+def test_protocols_keep_tuning_and_test_queries_apart(tiny_dataset_dir):
+    ds = Dataset.load(tiny_dataset_dir)
+    p = tuning_protocols(ds, seed=0, heldout_fraction=0.1)
+    assert set(p.validation.split.validation).isdisjoint(p.test.split.test)
+    assert p.validation.train is p.test.train  # same training view at rate 1
+    # in-set pairs come from disjoint halves of the training sequences
+    n_pairs = len(p.validation.in_set[0]) + len(p.test.in_set[0])
+    from songspace.data.splits import mask_last
+
+    _, q_all, _ = mask_last(ds, p.test.split.train)
+    assert n_pairs == len(q_all)
+    half = tuning_protocols(ds, seed=0, heldout_fraction=0.1, sample_rate=0.5)
+    assert half.validation.train.n_sequences == pytest.approx(0.5 * p.test.train.n_sequences, 0.02)
+    assert half.test.train.n_sequences == p.test.train.n_sequences
+    np.testing.assert_array_equal(half.test.in_set[0], p.test.in_set[0])
+    np.testing.assert_array_equal(half.validation.out_of_set[0], p.validation.out_of_set[0])
+
+
+def test_resuming_continues_the_study_and_loses_nothing(tiny_dataset_dir, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    first = tune("track2vec", tiny_dataset_dir, trials=3, storage=url, study="s",
+                 budget_factor=None, **FAST)  # fmt: skip
+    assert first.counts == {"COMPLETE": 3}
+    before = {t.number: (t.params, t.values) for t in trials_of(url, "s")}
+    # the first trial is the default configuration (searched parameters at their defaults)
+    defaults = get_model_class("track2vec").default_params()
+    assert trials_of(url, "s")[0].params == {k: defaults[k] for k in before[0][0]}
+    again = tune("track2vec", tiny_dataset_dir, trials=5, storage=url, study="s",
+                 budget_factor=None, **FAST)  # fmt: skip
+    after = trials_of(url, "s")
+    assert again.counts == {"COMPLETE": 5}
+    assert sorted(t.number for t in after) == [0, 1, 2, 3, 4]
+    assert {t.number: (t.params, t.values) for t in after if t.number < 3} == before
+    # the reference was computed once and reused
+    assert again.reference == first.reference
+    # a finished study is not extended by re-running the same command
+    same = tune("track2vec", tiny_dataset_dir, trials=5, storage=url, study="s",
+                budget_factor=None, **FAST)  # fmt: skip
+    assert same.counts == {"COMPLETE": 5}
+
+
+def test_resume_with_other_settings_is_refused(tiny_dataset_dir, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    tune("track2vec", tiny_dataset_dir, trials=1, storage=url, study="s", **FAST)
+    with pytest.raises(ParameterError, match="seed"):
+        tune("track2vec", tiny_dataset_dir, trials=2, storage=url, study="s", seed=5, **FAST)
+    with pytest.raises(ParameterError, match="study"):
+        tune("track2vec", tiny_dataset_dir, ["hit_rate", "vrc_genre"], trials=2, storage=url,
+             study="s", **FAST)  # fmt: skip
+
+
+def test_trials_over_the_time_budget_are_marked_not_kept(tiny_dataset_dir, tmp_path):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    kw = {**FAST, "storage": url, "study": "s", "budget_factor": 1000.0}
+    tune("track2vec", tiny_dataset_dir, trials=1, **kw)
+    st = optuna.load_study(study_name="s", storage=url)
+    ref = dict(st.user_attrs["reference"])
+    ref["training_time"] = 1e-7  # every later trial trains longer than 1000 x this
+    st.set_user_attr("reference", ref)
+    res = tune("track2vec", tiny_dataset_dir, trials=3, **kw)
+    trials = trials_of(url, "s")
+    assert _states(trials) == ["COMPLETE", "PRUNED", "PRUNED"]
+    for t in trials[1:]:
+        assert t.user_attrs["rejected"] == "time budget"
+        assert t.values is None
+        # the overrun is the samplers' constraint (infeasible, not merely pruned)
+        assert t.user_attrs["budget_violation"] > 0
+        assert t.system_attrs["constraints"][0] > 0
+    assert trials[0].user_attrs["budget_violation"] <= 0
+    assert [b["number"] for b in res.best] == [0]
+
+
+def test_budget_stops_training_from_the_progress_callback(tiny_dataset_dir):
+    ds = Dataset.load(tiny_dataset_dir)
+    klass = get_model_class("track2vec")
+    with pytest.raises(TimeBudgetExceeded, match="budget"):
+        fit_config(klass, {"epochs": 3}, ds, budget=0.0)
+    messages = []
+    model, seconds = fit_config(klass, {"epochs": 2}, ds, budget=None, report=messages.append)
+    assert seconds > 0 and model.embeddings_.shape[0] == ds.n_tracks
+    assert any("epoch 2/2" in m for m in messages)
+
+
+def test_track2vec_stops_mid_epoch_when_progress_raises():
+    """An error raised by the progress callback ends training (no thread left running)."""
+    import threading
+
+    from songspace.data import synthetic
+
+    ds = synthetic.generate(600, 800, seed=0)
+    model = get_model_class("track2vec")(epochs=50, window=40, negative=60)
+    calls = []
+
+    def progress(done, total, message):
+        calls.append((done, message))
+        raise TimeBudgetExceeded("stop")
+
+    model.progress = progress
+    threads = threading.active_count()
+    with pytest.raises(TimeBudgetExceeded):
+        model.fit(ds)
+    # stopped at the first report (within or at the end of the first of 50 epochs; when the
+    # first in-epoch report comes depends on the machine's speed)
+    assert len(calls) == 1 and calls[0][0] <= 1
+    time.sleep(0.2)
+    assert threading.active_count() == threads
+
+
+def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_dataset_dir, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    killed = kill_mid_trial(start_worker(tiny_dataset_dir, url, "k", 4), url, "k")
+    time.sleep(3.5)  # the killed worker's heartbeat goes stale (3 x 1 s)
+    finish(start_worker(tiny_dataset_dir, url, "k", 4))
+    trials = trials_of(url, "k")
+    states = {t.number: t.state.name for t in trials}
+    assert states[killed] == "FAIL"
+    assert sorted(states.values()).count("COMPLETE") == 4
+    assert "RUNNING" not in states.values()
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
+    assert len(retried) == 1 and retried[0].params == trials[killed].params
+
+
+def test_storage_errors_are_clear(tiny_dataset_dir, tmp_path):
+    with pytest.raises(StorageError, match="could not open the study storage") as err:
+        tune("track2vec", tiny_dataset_dir, storage="postgresql://u:secret@127.0.0.1:1/x", **FAST)
+    assert "secret" not in str(err.value)
+    with pytest.raises(ParameterError, match="directory of the SQLite file exists"):
+        tune("track2vec", tiny_dataset_dir, storage=str(tmp_path / "no" / "s.db"), **FAST)
+    with pytest.raises(StorageError):
+        tune("track2vec", tiny_dataset_dir, storage="nosuchdialect://x/y", **FAST)
+
+
+def test_bad_arguments_are_clear_errors(tiny_dataset_dir, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    for kw, match in (
+        ({"objectives": ["hitrate"]}, "each objective one of"),
+        ({"objectives": ["hit_rate", "vrc_genre"], "alpha": 1.5}, "0 <= alpha <= 1"),
+        ({"trials": 0}, "trials >= 1"),
+        ({"sample_rate": 0.0}, "0 < sample_rate <= 1"),
+        ({"budget_factor": 0.5}, "budget_factor >= 1"),
+        ({"sampler": "cma"}, "one of"),
+        ({"params": {"nope": 1}}, "a parameter of"),
+    ):
+        with pytest.raises(ParameterError, match=match):
+            tune("track2vec", tiny_dataset_dir, storage=url, **{**FAST, **kw})
+    with pytest.raises(ParameterError, match="one of"):
+        tune("word2vec", tiny_dataset_dir, storage=url, **FAST)
+
+
+def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    base = ["--no-progress", "tune", "track2vec", str(tiny_dataset_dir), "--trials", "3",
+            "--startup-trials", "2", "-p", "epochs=1", "--heldout-fraction", "0.1",
+            "--min-tracks", "10", "--budget-factor", "0"]  # fmt: skip
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "songspace-tune.db").is_file()  # the default SQLite storage
+    assert "track2vec-hit_rate" in r.output and "3 complete" in r.output
+    r = runner.invoke(app, [*base, "--objective", "hit_rate", "--objective", "vrc_genre",
+                            "--alpha", "0.1"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, [*base, "--objective", "hit_rate", "--objective", "vrc_genre"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, [*base, "--sample-rate", "0.5", "--sample-rate", "0.25"])
+    assert r.exit_code == 0, r.output
+    assert "track2vec-hit_rate-r0.5" in r.output and "track2vec-hit_rate-r0.25" in r.output
+    studies = ["track2vec-hit_rate", "track2vec-hit_rate+vrc_genre-a0.1",
+               "track2vec-hit_rate+vrc_genre", "track2vec-hit_rate-r0.5"]  # fmt: skip
+    args = ["--no-progress", "tune-report", "-o", "rep"]
+    for s in studies:
+        args += ["--study", s]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| N/A | N/A |" in md and "lambda_genre(0.1)" in md and "Pareto(" in md
+    assert "| 0.5 |" in md  # the scale-study row's sample rate
+    assert (tmp_path / "rep" / "pareto-track2vec-hit_rate_vrc_genre.png").stat().st_size > 0
+    assert (tmp_path / "rep" / "history-track2vec-hit_rate.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--objective", "hitrate"], "each objective one of"),
+        (["--objective", "hit_rate", "--objective", "vrc_genre", "--alpha", "2"],
+         "0 <= alpha <= 1"),
+        (["--storage", "postgresql://u@127.0.0.1:1/x"], "could not open the study storage"),
+    ],
+)  # fmt: skip
+def test_cli_bad_arguments_exit_with_a_message(tiny_dataset_dir, tmp_path, extra, match):
+    import subprocess
+    import sys
+
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    cmd = [sys.executable, "-m", "songspace.cli", "--no-progress", "tune", "track2vec",
+           str(tiny_dataset_dir), "--storage", store, *extra]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "error:" in r.stderr and match in " ".join(r.stderr.split())
+    assert "Traceback" not in r.stderr
+
+
+def test_scale_study_reports_every_rate_at_full_scale(tiny_dataset_dir, tmp_path):
+    from songspace.tuning import scale_study
+
+    results, report = scale_study(
+        "track2vec", tiny_dataset_dir, rates=(0.25, 0.5), trials=2, storage=tmp_path / "s.db",
+        budget_factor=None, out=tmp_path / "rep", **FAST,
+    )  # fmt: skip
+    assert [r.study for r in results] == ["track2vec-hit_rate-r0.25", "track2vec-hit_rate-r0.5"]
+    rows = {r.study: r for r in report.rows}
+    assert rows["track2vec-hit_rate-r0.25"].sample_rate == 0.25
+    assert rows["track2vec-hit_rate-r0.5"].tuning_seconds > 0
+    assert (tmp_path / "rep" / "report.json").is_file()

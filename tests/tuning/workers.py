@@ -1,0 +1,81 @@
+"""Run tuning workers as separate processes (for the kill / shared-study tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORKER = """
+import json, sys
+from songspace.tuning import tune
+args = json.loads(sys.argv[1])
+tune("track2vec", args.pop("dataset"), args.pop("objectives"), **args)
+"""
+
+
+def start_worker(dataset: Path, storage: str, study: str, trials: int, **kw) -> subprocess.Popen:
+    args = {
+        "dataset": str(dataset),
+        "objectives": ["hit_rate"],
+        "storage": storage,
+        "study": study,
+        "trials": trials,
+        "params": {"epochs": 10, "window": 5, "negative": 5},
+        "heldout_fraction": 0.1,
+        "min_tracks": 10,
+        "startup_trials": 2,
+        "budget_factor": None,
+        "heartbeat": 1.0,
+        **kw,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, json.dumps(args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def trials_of(storage: str, study: str) -> list:
+    import optuna
+
+    from songspace.tuning.storage import open_storage
+
+    try:
+        st = optuna.load_study(study_name=study, storage=open_storage(storage, heartbeat=None))
+    except KeyError:
+        return []
+    return st.get_trials(deepcopy=False)
+
+
+def kill_mid_trial(proc: subprocess.Popen, storage: str, study: str, limit: float = 120.0) -> int:
+    """Wait until ``proc`` is training a trial (RUNNING, parameters drawn), SIGKILL it, and
+    return that trial's number."""
+    import optuna
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker ended before a trial ran:\n{proc.stdout.read()}")
+        running = [
+            t
+            for t in trials_of(storage, study)
+            if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("model_params")
+        ]
+        if running:
+            proc.kill()
+            proc.wait()
+            return running[0].number
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("no trial started in time")
+
+
+def finish(proc: subprocess.Popen, limit: float = 300.0) -> str:
+    out, _ = proc.communicate(timeout=limit)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker failed ({proc.returncode}):\n{out}")
+    return out
