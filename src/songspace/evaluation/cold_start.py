@@ -33,6 +33,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.next_song import next_song
 from songspace.evaluation.protocol import Protocol, make_protocol
 from songspace.evaluation.results import Comparison, EvaluationResult, compare
+from songspace.evaluation.suite import _plain, _shared_testable
 from songspace.models.base import EmbeddingModel
 
 logger = logging.getLogger("songspace")
@@ -174,9 +175,7 @@ def cold_start_evaluation(
     results = [_score(setup, e, k) for e in embs]
     reference = results[2]
     tests = {
-        r.model: compare(
-            r, reference, metrics=[m for m in r.metrics if r.metrics[m].per_query.size]
-        )
+        r.model: compare(r, reference, metrics=_shared_testable(r, reference))
         for r in results
         if r is not reference
     }
@@ -289,11 +288,3 @@ def run_cold_start(
             (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
             (tmp / "table.md").write_text(report_table(report))
     return report
-
-
-def _plain(o: object) -> object:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(type(o).__name__)

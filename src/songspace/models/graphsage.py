@@ -495,7 +495,6 @@ class GraphSAGE(EmbeddingModel):
             enc.load_state_dict(best_state)
         self.encoder_ = enc.to("cpu").eval()
         self.heads_ = heads.to("cpu")  # for inspection only; embedding needs the encoder
-        self.graph_min_weight_ = int(self.min_weight)
         emb = self._infer(x, mean_adjacency(full_adj.indptr, full_adj.indices, dataset.n_tracks))
         available = (np.diff(full_adj.indptr) > 0) | self._has_features(dataset)
         return emb, available
@@ -617,7 +616,7 @@ class GraphSAGE(EmbeddingModel):
                     fix="prepare the grown dataset with the same feature settings "
                     "(e.g. Dataset.subset of one prepared dataset)",
                 )
-        graph = build_cooccurrence(dataset, min_weight=self.graph_min_weight_)
+        graph = build_cooccurrence(dataset, min_weight=int(self.min_weight))
         adj = graph.adjacency
         x = self._inputs(dataset, adj)
         a_mean = mean_adjacency(adj.indptr, adj.indices, dataset.n_tracks)
@@ -640,11 +639,7 @@ class GraphSAGE(EmbeddingModel):
                 {
                     "in_dim": self.in_dim_,
                     "columns": self.columns_,
-                    "graph_min_weight": self.graph_min_weight_,
                     "history": self.history_,
-                    "tuple_params": [
-                        k for k, v in self.get_params().items() if isinstance(v, tuple)
-                    ],
                 }
             )
         )
@@ -655,11 +650,8 @@ class GraphSAGE(EmbeddingModel):
             return
         torch = _torch()
         meta = json.loads(str(arrays["meta"]))
-        for k in meta.get("tuple_params", []):
-            setattr(self, k, tuple(getattr(self, k)))
         self.in_dim_ = int(meta["in_dim"])
         self.columns_ = meta["columns"]
-        self.graph_min_weight_ = int(meta["graph_min_weight"])
         self.history_ = meta["history"]
         enc, _ = _build_network(
             torch,
