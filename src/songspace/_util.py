@@ -8,9 +8,9 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -104,6 +104,33 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays, tuples and paths turned into JSON types.
+
+    Mappings get string keys; tuples and arrays become lists. The one JSON conversion
+    used wherever songspace writes parameters, results or manifests.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def check_output_free(path: str | Path, *, overwrite: bool, option: str = "--overwrite") -> Path:
+    """``path`` as a Path; OutputExistsError when it exists and ``overwrite`` is False."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(path, option=option)
+    return path
 
 
 def stderr_is_terminal() -> bool:
