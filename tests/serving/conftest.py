@@ -15,7 +15,7 @@ from songspace.serving.newtracks import hold_out_tracks
 pytest.importorskip("faiss", reason="the serving index needs faiss (extra `fast`)")
 
 GS_FAST = {"dim": 16, "hidden": 32, "epochs": 2, "batch_size": 64, "fanouts": [6, 4]}
-T2V_FAST = {"dim": 16, "epochs": 2}
+T2V_FAST = {"dim": 25, "epochs": 2, "workers": 1}
 
 
 @pytest.fixture(scope="session")

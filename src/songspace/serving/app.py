@@ -12,7 +12,7 @@ A reload builds the new Recommender beside the old one and swaps the name -> mod
 mapping in one assignment; requests in flight keep the object they started with.
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: FastAPI reads the endpoint annotations at runtime
 
 import hmac
 import logging
@@ -153,26 +153,33 @@ class _BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._reject(send, int(declared))
             return
-        seen = 0
-        too_big = False
-
-        async def limited() -> dict:
-            nonlocal seen, too_big
+        if declared is not None:
+            await self.app(scope, receive, send)
+            return
+        # no declared length (chunked): read the body up to the limit, then replay it
+        chunks, seen = [], 0
+        while True:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.limit:
-                    too_big = True
-                    raise PayloadTooLargeError(self._message(seen))
-            return msg
-
-        try:
-            await self.app(scope, limited, send)
-        except PayloadTooLargeError:
-            if too_big:
+            if msg["type"] != "http.request":
+                break
+            chunks.append(msg.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.limit:
                 await self._reject(send, seen)
-            else:
-                raise
+                return
+            if not msg.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     def _message(self, n: int) -> str:
         return (
