@@ -9,10 +9,10 @@ import pytest
 pytest.importorskip("fastapi", reason="the service needs fastapi (extra `serve`)")
 pytest.importorskip("httpx", reason="the TestClient needs httpx (extra `serve`)")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from songspace.models.base import EmbeddingModel  # noqa: E402
-from songspace.serving.app import ModelSpec, create_app  # noqa: E402
+from songspace.models.base import EmbeddingModel
+from songspace.serving.app import ModelSpec, create_app
 
 KEY = {"X-API-Key": "s3cret"}
 

@@ -31,7 +31,7 @@ def test_exact_index_matches_brute_force():
     x = clustered(500)
     idx = build_index(x, kind="exact")
     q = normalise(x[:20])
-    scores, pos = idx.search(q, 10)
+    _, pos = idx.search(q, 10)
     brute = np.argsort(-(q @ normalise(x).T), axis=1, kind="stable")[:, :10]
     assert recall_at_k(pos, brute) == 1.0
     assert idx.stats.kind == "exact" and idx.stats.recall == 1.0 and idx.stats.memory_bytes > 0

@@ -91,13 +91,13 @@ def test_embed_new_does_not_add(world, runs):
 def test_new_track_validation(world, runs):
     rec = Recommender.from_run(runs["gs"], world["root"] / "data")
     doc = dict(world["docs"][0])
-    with pytest.raises(InvalidValueError, match="features.audio.loudnes"):
+    with pytest.raises(InvalidValueError, match=r"features\.audio\.loudnes"):
         rec.embed_new({**doc, "features": {"audio": {"loudnes": 1.0}}})
-    with pytest.raises(InvalidValueError, match="features.nope"):
+    with pytest.raises(InvalidValueError, match=r"features\.nope"):
         rec.embed_new({**doc, "features": {"nope": {}}})
     with pytest.raises(InvalidValueError, match="playlists"):
         rec.embed_new({**doc, "playlists": ["no-such-playlist"]})
-    with pytest.raises(DuplicateError, match="already|not yet served"):
+    with pytest.raises(DuplicateError, match=r"already|not yet served"):
         rec.embed_new({**doc, "track_id": world["reduced"].track_ids[0]})
 
 
