@@ -1068,6 +1068,9 @@ def serve_cmd(
     m: Annotated[int, typer.Option("--hnsw-m")] = 32,
     ef_construction: Annotated[int, typer.Option("--ef-construction")] = 200,
     ef_search: Annotated[int, typer.Option("--ef-search")] = 128,
+    search_threads: Annotated[
+        int, typer.Option("--search-threads", help="faiss threads per search.")
+    ] = 1,
 ) -> None:
     """Serve runs over HTTP (FastAPI + uvicorn; OpenAPI at /docs). Extra `serve`."""
     from songspace.serving.app import serve
@@ -1079,5 +1082,6 @@ def serve_cmd(
         port=port,
         api_key=api_key,
         max_body_bytes=max_body,
+        search_threads=search_threads,
         options=_index_options(index, exact_max, m, ef_construction, ef_search),
     )

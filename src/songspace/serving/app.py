@@ -377,10 +377,13 @@ def create_app(
     @app.get("/tracks/{track_id}/similar", summary="The k most similar tracks")
     def similar(
         track_id: str, k: int = Query(default=20, ge=1, le=MAX_K), model: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Any:
         rec = state.get(model)
         res = rec.similar(track_id, k)
-        return {"model": rec.name, "track_id": track_id, "results": [r.to_dict() for r in res]}
+        # plain JSON types already: skip FastAPI's per-item jsonable_encoder on hot routes
+        return JSONResponse(
+            {"model": rec.name, "track_id": track_id, "results": [r.to_dict() for r in res]}
+        )
 
     @app.post("/similar:batch", summary="Similar tracks for many tracks at once")
     def similar_batch(req: BatchRequest) -> dict[str, Any]:
@@ -391,7 +394,7 @@ def create_app(
         return {"model": rec.name, "results": out}
 
     @app.post("/complete", summary="Continue a playlist from its seed tracks")
-    def complete(req: CompleteRequest) -> dict[str, Any]:
+    def complete(req: CompleteRequest) -> Any:
         rec = state.get(req.model)
         res = rec.complete(
             req.seed_track_ids,
@@ -399,7 +402,7 @@ def create_app(
             exclude_seeds=req.exclude_seeds,
             max_per_artist=req.max_per_artist,
         )
-        return {"model": rec.name, "results": [r.to_dict() for r in res]}
+        return JSONResponse({"model": rec.name, "results": [r.to_dict() for r in res]})
 
     @app.post(
         "/tracks",
@@ -414,10 +417,7 @@ def create_app(
             added = rec.add_tracks(req.tracks, k=req.k)
         return {
             "model": rec.name,
-            "added": [
-                {"track_id": a.track_id, "neighbours": [n.to_dict() for n in a.neighbours]}
-                for a in added
-            ],
+            "added": [a.to_dict() for a in added],
         }
 
     @app.post(
@@ -468,8 +468,12 @@ def serve(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     options: dict[str, Any] | None = None,
     log_level: str = "info",
+    search_threads: int = 1,
 ) -> None:
     """Serve ``runs`` (one model each, named by the run folder) until interrupted."""
+    from songspace.serving.index import set_search_threads
+
+    set_search_threads(search_threads)
     try:
         import uvicorn
     except ImportError as exc:

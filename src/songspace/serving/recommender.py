@@ -162,19 +162,19 @@ class Recommender:
         store: bool = True,
         save_index: bool = True,
     ) -> Recommender:
-        """Load ``run`` (``embeddings.npz`` + ``model/``) over ``dataset`` (the dataset the
+        """Load ``run`` (``embeddings.npz`` + ``model/``; without ``model/`` the embeddings
+        are served as a transductive model) over ``dataset`` (the dataset the
         run was trained on: same vocabulary), build or reuse its index in ``run/serving``
         and replay the tracks added earlier (``run/serving/added-tracks.jsonl``)."""
         run = Path(run)
         emb_path = run / "embeddings.npz"
         meta_path = run / "model" / "model.json"
-        for p in (emb_path, meta_path):
-            if not p.is_file():
-                raise DatasetFormatError(
-                    f"expected {p.relative_to(run)} in the run directory, found none",
-                    path=run,
-                    fix="point to a directory written by `songspace train`",
-                )
+        if not emb_path.is_file():
+            raise DatasetFormatError(
+                "expected embeddings.npz in the run directory, found none",
+                path=run,
+                fix="point to a directory written by `songspace train`",
+            )
         ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
         with np.load(emb_path, allow_pickle=False) as z:
             emb = np.asarray(z["embeddings"], dtype=np.float32)
@@ -186,14 +186,16 @@ class Recommender:
                 path=emb_path,
                 fix="pass the dataset the run was trained on (`songspace train DATA`)",
             )
-        doc = json.loads(meta_path.read_text())
-        from songspace.models.registry import get_model_class
+        # a run without model/ (embeddings only) serves as a transductive model
+        model_name, inductive = "embeddings", False
+        if meta_path.is_file():
+            from songspace.models.registry import get_model_class
 
-        model_name = str(doc.get("model"))
-        try:
-            inductive = bool(get_model_class(model_name).inductive)
-        except ImportError:
-            inductive = False
+            model_name = str(json.loads(meta_path.read_text()).get("model"))
+            try:
+                inductive = bool(get_model_class(model_name).inductive)
+            except ImportError:
+                inductive = False
         digest = file_digest(emb_path)
         vectors = emb[avail]
         idx = load_or_build(
