@@ -24,6 +24,9 @@ from songspace.evaluation.results import Comparison, EvaluationResult, MetricRes
 logger = logging.getLogger("songspace")
 
 FAMILIES = ("completion", "next_song", "hardneg", "clustering", "popularity", "play")
+#: Names of the baselines evaluate adds; a model may not take one (its results would
+#: overwrite theirs).
+BASELINE_NAMES = ("random", "popularity")
 
 
 @dataclass
@@ -181,6 +184,14 @@ def evaluate_many(
     names = [e.name for e in models]
     if len(set(names)) != len(names):
         raise ParameterError("embeddings", "distinct model names", names)
+    taken = sorted(set(names) & set(BASELINE_NAMES)) if baselines else []
+    if taken:
+        raise ParameterError(
+            "embeddings",
+            f"model names other than the baselines' {list(BASELINE_NAMES)}",
+            names,
+            fix=f"rename the file or run directory named {taken[0]!r}, or pass --no-baselines",
+        )
     if baselines:
         n = protocol.dataset.n_tracks
         models = [
@@ -240,14 +251,13 @@ def run_evaluation(
     """
     import json
 
-    from songspace._util import atomic_directory
+    from songspace._util import atomic_directory, check_output_free
     from songspace.data.dataset import Dataset
-    from songspace.errors import OutputExistsError
     from songspace.evaluation.embeddings import load_embeddings
     from songspace.evaluation.protocol import make_protocol
 
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+    if out is not None:
+        check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *embedding_files))
     if not 0 < test_fraction < 0.5:
         raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
     if not embedding_files and not baselines:
