@@ -458,3 +458,65 @@ def test_tune_report_with_a_mistyped_sqlite_storage_creates_nothing(tmp_path):
     with pytest.raises(ParameterError, match="an existing SQLite study file"):
         tune_report(["s"], tmp_path / "rep", storage=str(typo))
     assert not typo.exists()
+
+
+# ---------------------------------------------------------------- 9. default evaluate
+def _genre_only_csv(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    rows = ["sequence_id,position,track_id"]
+    for s in range(200):
+        g = s % 4
+        rows += [f"s{s},{p},t{g * 30 + rng.integers(30)}" for p in range(12)]
+    plays = tmp_path / "plays.csv"
+    plays.write_text("\n".join(rows) + "\n")
+    tracks = tmp_path / "tracks.csv"
+    tracks.write_text("track_id,genre\n" + "".join(f"t{t},g{t // 30}\n" for t in range(120)))
+    return plays, tracks
+
+
+def test_default_evaluate_skips_what_genres_without_artists_cannot_support(tmp_path, caplog):
+    from songspace.evaluation.suite import run_evaluation
+
+    plays, tracks = _genre_only_csv(tmp_path)
+    d = tmp_path / "d"
+    prepare_long(plays, d, tracks=tracks)
+    with caplog.at_level(logging.INFO, logger="songspace"):
+        _, results, _ = run_evaluation(d, [], test_fraction=0.2)
+    rnd = results[0].metrics
+    assert "vrc_genre" in rnd and "genre_coherence" in rnd
+    assert "vrc_artist" not in rnd and "artist_coherence" not in rnd
+    assert "vrc_artist skipped: no artist labels" in caplog.text
+    assert "completion skipped: no test playlist has 40 or more" in caplog.text
+
+
+def test_vrc_with_no_known_label_is_not_an_index_error():
+    from songspace.evaluation.clustering import vrc
+    from songspace.evaluation.embeddings import Embeddings
+
+    emb = Embeddings.from_array(np.eye(4) + 0.1, 4)
+    with pytest.raises(InvalidValueError, match="found 0 groups"):  # a clear error, not IndexError
+        vrc(emb, [None] * 4, min_size=5)
+
+
+# ---------------------------------------------------------------- 10. w2v text ids
+def test_w2v_export_round_trips_ids_with_white_space_through_gensim(tmp_path):
+    gensim = pytest.importorskip("gensim")
+    from songspace._util import w2v_track_id
+    from songspace.models.train import export_embeddings
+
+    ids = ["Artist\tTitle", "two words", "100% pure", "plain", "nbsp\u00a0id", "ünï code"]
+    from songspace.data.dataset import make_tracks_table
+
+    ds = Dataset(
+        tracks=make_tracks_table(ids),
+        indptr=np.array([0, 3, 6]),
+        indices=np.arange(6, dtype=np.int32),
+        sequence_ids=np.array(["a", "b"], dtype=object),
+    )
+    vectors = np.arange(len(ids) * 3, dtype=np.float32).reshape(len(ids), 3) / 10
+    model = SimpleNamespace(embeddings_=vectors, available_=np.ones(len(ids), bool))
+    export_embeddings(model, ds, tmp_path)
+    kv = gensim.models.KeyedVectors.load_word2vec_format(str(tmp_path / "embeddings.w2v.txt"))
+    assert [w2v_track_id(t) for t in kv.index_to_key] == ids
+    np.testing.assert_allclose(kv.vectors, vectors, rtol=1e-5)
+    assert "plain" in kv.key_to_index  # ids without white space are written unchanged

@@ -271,6 +271,30 @@ def check_not_input(out: str | Path, inputs: Iterable[str | Path | None]) -> Non
             raise OutputIsInputError(out, item)
 
 
+_W2V_UNSAFE = re.compile(r"[%\s]")
+
+
+def w2v_token(track_id: object) -> str:
+    """``track_id`` as one Word2Vec-text token: ``%`` and white space percent-encoded.
+
+    The Word2Vec text format separates the word from its vector by a space, so an
+    id such as Last.fm's ``artist<TAB>title`` cannot be written as it is. Each ``%``
+    and each white-space character becomes its UTF-8 bytes as ``%XX`` (``" "`` ->
+    ``%20``, tab -> ``%09``, ``%`` -> ``%25``); other ids are written unchanged, and
+    ``urllib.parse.unquote`` (:func:`w2v_track_id`) gives the id back.
+    """
+    from urllib.parse import quote
+
+    return _W2V_UNSAFE.sub(lambda m: quote(m.group(), safe=""), str(track_id))
+
+
+def w2v_track_id(token: str) -> str:
+    """The track id of a :func:`w2v_token` (``urllib.parse.unquote``)."""
+    from urllib.parse import unquote
+
+    return unquote(token)
+
+
 _SAFE_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from songspace._util import atomic_directory, check_output_free
+from songspace._util import atomic_directory, check_output_free, w2v_token
 from songspace.data.dataset import Dataset
 from songspace.data.splits import split_sequences
 from songspace.errors import FormatError, ParameterError
@@ -168,7 +168,8 @@ def train_model(
 
 def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path) -> None:
     """Write ``embeddings.npz`` (embeddings + available, vocabulary order), Word2Vec text
-    format ``embeddings.w2v.txt`` (embedded tracks, by track id) and the TensorBoard
+    format ``embeddings.w2v.txt`` (embedded tracks, by track id; white space and ``%`` in
+    ids percent-encoded, see :func:`songspace._util.w2v_token`) and the TensorBoard
     Embedding Projector's ``projector/vectors.tsv`` + ``projector/metadata.tsv``."""
     d = Path(directory)
     emb, avail = model.embeddings_, model.available_
@@ -178,7 +179,7 @@ def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path)
     with open(d / "embeddings.w2v.txt", "w", encoding="utf-8") as fh:
         fh.write(f"{len(rows)} {emb.shape[1]}\n")
         for i in rows:
-            fh.write(f"{ids[i]} " + " ".join(f"{v:.6g}" for v in emb[i]) + "\n")
+            fh.write(f"{w2v_token(ids[i])} " + " ".join(f"{v:.6g}" for v in emb[i]) + "\n")
     proj = d / "projector"
     proj.mkdir()
     np.savetxt(proj / "vectors.tsv", emb[rows], delimiter="\t", fmt="%.6g")
