@@ -520,3 +520,47 @@ def test_w2v_export_round_trips_ids_with_white_space_through_gensim(tmp_path):
     assert [w2v_track_id(t) for t in kv.index_to_key] == ids
     np.testing.assert_allclose(kv.vectors, vectors, rtol=1e-5)
     assert "plain" in kv.key_to_index  # ids without white space are written unchanged
+
+
+# ---------------------------------------------------------------- 16. data nobody tuned for
+def test_playlist_csv_without_position_keeps_file_order(tmp_path, caplog):
+    from songspace.data.longformat import read_long
+
+    p = tmp_path / "songs.csv"
+    p.write_text("track_id,playlist_id\nc,p1\na,p1\nb,p2\nz,p1\n")
+    with caplog.at_level(logging.INFO, logger="songspace"):
+        ds = read_long(p, columns={"sequence_id": "playlist_id"})
+    ids = ds.tracks["track_id"].to_numpy()
+    assert [list(ids[ds.sequence(s)]) for s in range(2)] == [["c", "a", "z"], ["b"]]
+    assert "no position column" in caplog.text and "file order" in caplog.text
+
+
+def test_headerless_pair_list_with_numbered_columns(tmp_path):
+    from songspace.data.longformat import read_long
+    from songspace.errors import MissingFieldError
+
+    p = tmp_path / "pairs.csv"
+    p.write_text("1,x\n1,y\n2,y\n2,z\n")
+    ds = read_long(p, columns={"sequence_id": "1", "track_id": "2"}, header=False)
+    assert ds.n_sequences == 2 and ds.n_entries == 4 and list(ds.lengths) == [2, 2]
+    with pytest.raises(MissingFieldError, match="--map track_id=N"):
+        read_long(p, columns={"sequence_id": "1"}, header=False)
+
+
+def test_tab_separated_log_with_time_as_order_and_ties(tmp_path, caplog):
+    from songspace.data.longformat import read_long
+
+    p = tmp_path / "log.csv"  # a .csv suffix, but tab-separated
+    p.write_text(
+        "session\titem\ttime\n"
+        "s\tb\t1600000005\ns\ta\t1600000001\ns\tc\t1600000005\ns\td\t1600000003\n"
+    )
+    cols = {"sequence_id": "session", "track_id": "item", "position": "time", "timestamp": "time"}
+    with caplog.at_level(logging.INFO, logger="songspace"):
+        ds = read_long(p, columns=cols)
+    ids = ds.tracks["track_id"].to_numpy()
+    assert list(ids[ds.sequence(0)]) == ["a", "d", "b", "c"]  # b, c tie: file order
+    assert list(ds.timestamps) == [1600000001, 1600000003, 1600000005, 1600000005]
+    assert "tab-separated" in caplog.text
+    ds2 = read_long(p, columns={"sequence_id": "session", "track_id": "item"}, sep="\t")
+    assert list(ds2.tracks["track_id"].to_numpy()[ds2.sequence(0)]) == ["b", "a", "c", "d"]

@@ -149,8 +149,8 @@ def prepare_csv_cmd(
     path: Annotated[
         Path,
         typer.Argument(
-            help="Long-format CSV or Parquet: sequence_id, position, track_id"
-            "[, timestamp, skipped]."
+            help="Long-format CSV or Parquet: sequence_id, track_id"
+            "[, position, timestamp, skipped]; no position = file (or timestamp) order."
         ),
     ],
     out: OutOpt,
@@ -158,7 +158,19 @@ def prepare_csv_cmd(
         list[str] | None,
         typer.Option(
             "--map",
-            help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable).",
+            help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable); "
+            "with --no-header COLUMN is its number from 1. position and timestamp may share "
+            "a column.",
+        ),
+    ] = None,
+    no_header: Annotated[
+        bool,
+        typer.Option("--no-header", help="The CSV has no header line; name columns by number."),
+    ] = False,
+    sep: Annotated[
+        str | None,
+        typer.Option(
+            "--sep", help="Field separator (default: by suffix; tab/';'/'|' are detected)."
         ),
     ] = None,
     tracks: TracksOpt = None,
@@ -184,6 +196,8 @@ def prepare_csv_cmd(
         top_genres=top_genres,
         overwrite=overwrite,
         progress=_state["progress"],
+        header=not no_header,
+        sep="\t" if sep in ("\\t", "tab") else sep,
     )
     _report_prepared(ds, out)
 

@@ -102,12 +102,17 @@ def prepare_long(
     top_genres: int = 50,
     overwrite: bool = False,
     progress: bool = False,
+    header: bool = True,
+    sep: str | None = None,
 ) -> Dataset:
-    """Long-format CSV/Parquet (sequence_id, position, track_id, ...) -> dataset directory."""
+    """Long-format CSV/Parquet (sequence_id, track_id[, position, ...]) -> dataset directory.
+
+    ``header`` and ``sep`` as in :func:`songspace.data.longformat.read_long`.
+    """
     from songspace.data.longformat import read_long
 
     _check_output(out, overwrite, (path, tracks, artists))
-    ds = read_long(path, columns=columns, progress=progress)
+    ds = read_long(path, columns=columns, progress=progress, header=header, sep=sep)
     return _finish(
         ds,
         out,
