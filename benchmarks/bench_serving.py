@@ -212,9 +212,10 @@ def workload(ids: list[str], n: int, k: int, seed: int) -> dict[str, list]:
 
 # ------------------------------------------------------------------------ synthetic
 def synthetic_run(workdir: Path, n: int, dim: int, seed: int) -> tuple[Path, Path]:
-    """A run directory (embeddings.npz only) and a dataset of ``n`` tracks: clustered
-    Gaussian vectors (1,000 centres), so neighbours are meaningful and HNSW is tested on
-    structure rather than on uniform noise."""
+    """A run directory (embeddings.npz only) and a dataset of ``n`` tracks: 1,000 cluster
+    centres plus a shared 16-dimensional latent part plus small isotropic noise, so the
+    vectors have the low effective rank of learned embeddings (isotropic 64-d noise has
+    no neighbour structure for any index to find)."""
     import pandas as pd
 
     from songspace.data.dataset import Dataset
@@ -224,12 +225,13 @@ def synthetic_run(workdir: Path, n: int, dim: int, seed: int) -> tuple[Path, Pat
         return run, data
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(1000, dim)).astype(np.float32)
+    basis = (rng.normal(size=(16, dim)) / 4).astype(np.float32)
     emb = np.empty((n, dim), dtype=np.float32)
     for s in range(0, n, 200_000):
         m = min(200_000, n - s)
-        emb[s : s + m] = centres[rng.integers(1000, size=m)] + 0.5 * rng.normal(
-            size=(m, dim)
-        ).astype(np.float32)
+        latent = rng.normal(size=(m, 16)).astype(np.float32)
+        noise = 0.05 * rng.normal(size=(m, dim)).astype(np.float32)
+        emb[s : s + m] = centres[rng.integers(1000, size=m)] + latent @ basis + noise
     run.mkdir(parents=True, exist_ok=True)
     np.savez(run / "embeddings.npz", embeddings=emb, available=np.ones(n, dtype=bool))
     ids = [f"t{i:08d}" for i in range(n)]
@@ -254,6 +256,39 @@ def synthetic_run(workdir: Path, n: int, dim: int, seed: int) -> tuple[Path, Pat
     return run, data
 
 
+def sweep(run: Path, args: argparse.Namespace) -> None:
+    """Recall@100 against exact and single-query latency of the saved HNSW index of
+    ``run`` for each efSearch (one thread, in process; 500 seeded queries)."""
+    from songspace.serving.index import file_digest, load_or_build, measure_recall
+    from songspace.serving.index import set_search_threads
+
+    set_search_threads(1)
+    with np.load(run / "embeddings.npz") as z:
+        vectors = z["embeddings"][z["available"]]
+    idx = load_or_build(
+        vectors,
+        run / "serving",
+        source_digest=file_digest(run / "embeddings.npz"),
+        kind="hnsw",
+        m=args.hnsw_m,
+        ef_construction=args.ef_construction,
+    )
+    print(f"build {idx.stats.build_time_s:.1f}s, {idx.stats.memory_bytes / 2**20:.0f} MiB")
+    q = idx.vectors[np.random.default_rng(args.seed + 7).choice(idx.n, 500, replace=False)]
+    print("| efSearch | recall@100 | mean latency (ms, k=100) | p99 (ms) |")
+    print("|---|---|---|---|")
+    for ef in [int(x) for x in args.sweep_ef.split(",")]:
+        idx.set_ef_search(ef)
+        r = measure_recall(idx, k=100, queries=500, seed=args.seed)
+        lat = []
+        for v in q:
+            t0 = time.perf_counter()
+            idx.search(v[None], 100)
+            lat.append(time.perf_counter() - t0)
+        ms = np.array(lat) * 1000
+        print(f"| {ef} | {r:.4f} | {ms.mean():.2f} | {np.percentile(ms, 99):.2f} |", flush=True)
+
+
 # ------------------------------------------------------------------------------ main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -272,6 +307,8 @@ def main() -> None:
     ap.add_argument("--reload-every", type=int, default=0)
     ap.add_argument("--routes", default="similar,complete")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--peer-requests", type=int, help="requests per route for the peer")
+    ap.add_argument("--sweep-ef", help="efSearch values: recall@k and latency, then exit")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="write the figures as JSON here")
     ap.add_argument(
@@ -301,8 +338,12 @@ def main() -> None:
     all_ids = Dataset.load(data).tracks["track_id"].to_numpy()
     ids = [str(t) for t in all_ids[avail]]
     del all_ids
+    if args.sweep_ef:
+        sweep(run, args)
+        return
     routes = args.routes.split(",")
     work = workload(ids, args.requests, args.k, args.seed)
+    peer_work = workload(ids, args.peer_requests or args.requests, args.k, args.seed)
     warm = workload(ids, min(500, args.requests), args.k, args.seed + 1)
 
     report: dict = {
@@ -366,7 +407,7 @@ def main() -> None:
         try:
             for route in routes:
                 asyncio.run(drive(peer.url, warm[route], args.clients))
-                res = asyncio.run(drive(peer.url, work[route], args.clients))
+                res = asyncio.run(drive(peer.url, peer_work[route], args.clients))
                 report["peer"][route] = res
                 print(f"peer {route}: {res}", flush=True)
             report["peer"]["vmhwm_mib"] = round(peer.vmhwm_mib(), 1)
