@@ -259,8 +259,12 @@ def synthetic_run(workdir: Path, n: int, dim: int, seed: int) -> tuple[Path, Pat
 def sweep(run: Path, args: argparse.Namespace) -> None:
     """Recall@100 against exact and single-query latency of the saved HNSW index of
     ``run`` for each efSearch (one thread, in process; 500 seeded queries)."""
-    from songspace.serving.index import file_digest, load_or_build, measure_recall
-    from songspace.serving.index import set_search_threads
+    from songspace.serving.index import (
+        file_digest,
+        load_or_build,
+        measure_recall,
+        set_search_threads,
+    )
 
     set_search_threads(1)
     with np.load(run / "embeddings.npz") as z:
