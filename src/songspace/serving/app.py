@@ -266,8 +266,10 @@ def create_app(
         text = repr(found)
         if len(text) > 120:
             text = text[:117] + "..."
+        expected = str(first.get("msg", "a valid value"))
+        expected = expected[:1].lower() + expected[1:]
         msg = (
-            f"field '{field}': expected {first.get('msg', 'a valid value')}"
+            f"field '{field}': {expected}"
             f"{'' if first.get('type') == 'missing' else f', found {text}'}"
         )
         if len(errs) > 1:
