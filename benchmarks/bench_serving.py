@@ -260,9 +260,10 @@ def sweep(run: Path, args: argparse.Namespace) -> None:
     """Recall@100 against exact and single-query latency of the saved HNSW index of
     ``run`` for each efSearch (one thread, in process; 500 seeded queries)."""
     from songspace.serving.index import (
+        exact_search,
         file_digest,
         load_or_build,
-        measure_recall,
+        recall_at_k,
         set_search_threads,
     )
 
@@ -279,11 +280,12 @@ def sweep(run: Path, args: argparse.Namespace) -> None:
     )
     print(f"build {idx.stats.build_time_s:.1f}s, {idx.stats.memory_bytes / 2**20:.0f} MiB")
     q = idx.vectors[np.random.default_rng(args.seed + 7).choice(idx.n, 500, replace=False)]
+    truth = exact_search(idx.vectors, q, 100)  # once, for every efSearch
     print("| efSearch | recall@100 | mean latency (ms, k=100) | p99 (ms) |")
     print("|---|---|---|---|")
     for ef in [int(x) for x in args.sweep_ef.split(",")]:
         idx.set_ef_search(ef)
-        r = measure_recall(idx, k=100, queries=500, seed=args.seed)
+        r = recall_at_k(idx.search(q, 100)[1], truth)
         lat = []
         for v in q:
             t0 = time.perf_counter()
