@@ -115,7 +115,9 @@ class Dataset:
     Sequence ``s`` is ``indices[indptr[s]:indptr[s + 1]]``, track indices into
     ``tracks`` (whose row order is the track vocabulary every embedding aligns
     to). ``timestamps`` (int64 seconds) and ``skipped`` (bool) are optional
-    per-entry arrays.
+    per-entry arrays. ``sequence_names`` (object array of str or None, one per
+    sequence) holds playlist titles where the source has them (MPD ``name``, Melon
+    ``plylst_title``); the RecSys Challenge protocol's title categories use them.
     """
 
     tracks: pd.DataFrame
@@ -126,6 +128,7 @@ class Dataset:
     skipped: np.ndarray | None = None
     features: dict[str, FeatureGroup] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+    sequence_names: np.ndarray | None = None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -217,6 +220,12 @@ class Dataset:
                 field="sequence_id",
                 fix="rebuild the sequences",
             )
+        if self.sequence_names is not None and len(self.sequence_names) != self.n_sequences:
+            raise DatasetFormatError(
+                f"expected {self.n_sequences} sequence names, found {len(self.sequence_names)}",
+                field="name",
+                fix="give one name (or None) per sequence",
+            )
         empty = np.flatnonzero(np.diff(ip) == 0)
         if len(empty):
             raise DatasetFormatError(
@@ -278,6 +287,9 @@ class Dataset:
             indptr=indptr,
             indices=self.indices[entry],
             sequence_ids=self.sequence_ids[seqs[nonempty]],
+            sequence_names=None
+            if self.sequence_names is None
+            else self.sequence_names[seqs[nonempty]],
             timestamps=None if self.timestamps is None else self.timestamps[entry],
             skipped=None if self.skipped is None else self.skipped[entry],
             features=dict(self.features),
@@ -321,15 +333,15 @@ class Dataset:
         path = Path(path)
         with atomic_directory(path, overwrite=overwrite) as tmp:
             pq.write_table(_tracks_to_arrow(self.tracks), tmp / "tracks.parquet")
-            pq.write_table(
-                pa.table(
-                    {
-                        "sequence_id": pa.array([str(s) for s in self.sequence_ids], pa.string()),
-                        "length": pa.array(self.lengths.astype(np.int64)),
-                    }
-                ),
-                tmp / "sequences.parquet",
-            )
+            seq_cols = {
+                "sequence_id": pa.array([str(s) for s in self.sequence_ids], pa.string()),
+                "length": pa.array(self.lengths.astype(np.int64)),
+            }
+            if self.sequence_names is not None:
+                seq_cols["name"] = pa.array(
+                    [None if _is_missing(n) else str(n) for n in self.sequence_names], pa.string()
+                )
+            pq.write_table(pa.table(seq_cols), tmp / "sequences.parquet")
             entries = {"track": pa.array(self.indices)}
             if self.timestamps is not None:
                 entries["timestamp"] = pa.array(self.timestamps.astype(np.int64))
@@ -440,6 +452,9 @@ class Dataset:
             indptr=indptr,
             indices=entries.column("track").to_numpy(),
             sequence_ids=np.asarray(seqs.column("sequence_id").to_pylist(), dtype=object),
+            sequence_names=np.asarray(seqs.column("name").to_pylist(), dtype=object)
+            if "name" in seqs.column_names
+            else None,
             timestamps=entries.column("timestamp").to_numpy()
             if "timestamp" in entries.column_names
             else None,

@@ -474,6 +474,7 @@ def attach_metadata(
         indptr=dataset.indptr,
         indices=dataset.indices,
         sequence_ids=dataset.sequence_ids,
+        sequence_names=dataset.sequence_names,
         timestamps=dataset.timestamps,
         skipped=dataset.skipped,
         features=features,

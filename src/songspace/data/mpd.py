@@ -183,6 +183,7 @@ def read_mpd(path: str | Path, *, drop_empty: bool = False, progress: bool = Fal
             track_names=names,
             artist_ids=artist_ids,
             artist_names=artist_names,
+            name=pl.get("name"),
             where={"path": name, "record": record},
         )
     if builder.dropped_empty:

@@ -167,6 +167,7 @@ def mask_last(
         indptr=np.concatenate([[0], np.cumsum(new_len[nonempty])]).astype(np.int64),
         indices=sub.indices[keep],
         sequence_ids=sub.sequence_ids[nonempty],
+        sequence_names=None if sub.sequence_names is None else sub.sequence_names[nonempty],
         timestamps=None if sub.timestamps is None else sub.timestamps[keep],
         skipped=None if sub.skipped is None else sub.skipped[keep],
         features=dict(sub.features),
