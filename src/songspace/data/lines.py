@@ -61,9 +61,10 @@ def read_lines(
                     else:
                         tracks = fields
                     if any(not t for t in tracks):
+                        empty = next(i for i, t in enumerate(tracks) if not t) + 1 + user_field
                         raise FormatError(
                             f"expected a track id in every field, found an empty field "
-                            f"(field {next(i for i, t in enumerate(tracks) if not t) + 1 + user_field})",
+                            f"(field {empty})",
                             fix=f"remove the doubled or trailing '{sep}' on that line",
                             **where,
                         )
