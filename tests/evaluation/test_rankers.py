@@ -110,3 +110,22 @@ def test_make_ranker_names(train):
     assert make_ranker("itemknn", train).name == "itemknn"
     with pytest.raises(ParameterError, match="sknn"):
         make_ranker("nope", train)
+
+
+def test_rankers_plug_into_next_song_and_completion(train):
+    from songspace.evaluation.completion import playlist_completion
+    from songspace.evaluation.knn import exact_topk
+    from songspace.evaluation.next_song import next_song
+
+    emb = Embeddings.from_ranker(Bigram.fit(train), train.n_tracks)
+    assert not emb.has_vectors
+    ids, _ = exact_topk(emb, np.array([0, 1]), 2)
+    assert ids.tolist() == [[1, 2], [2, 3]]  # 0 -> 1 (count 2), then popularity back-off
+    # pairs: 0 -> 1 found at rank 1; 1 -> 3 found at rank 2; 3 -> 0 not in the top 1
+    res = {m.name: m for m in next_song(emb, [0, 1, 3], [1, 3, 0], k=2)}
+    assert res["next_song_hit_rate"].per_query.tolist() == [1, 1, 0]
+    assert res["next_song_ndcg"].per_query[1] == pytest.approx(1 / math.log2(3))
+    # completion on s0 = [0, 1, 2] with the seed [0]: ItemKNN ranks hidden 1 and 2 first
+    knn = Embeddings.from_ranker(ItemKNN.fit(train), train.n_tracks)
+    out = {m.name: m for m in playlist_completion(train, knn, [0], seed_fraction=0.34)}
+    assert out["completion_hr"].value == 1.0

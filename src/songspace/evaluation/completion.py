@@ -203,7 +203,14 @@ def _score(
     if len(seed_ok) == 0:
         rankable[:] = False
         return rankable, score
-    if emb.popularity is not None:
+    if emb.ranker is not None:
+        s = np.asarray(emb.ranker.scores(seed_ok), dtype=np.float64)[cand]
+        rankable &= np.isfinite(s)
+        pop = np.asarray(emb.ranker.popularity, dtype=np.float64)[cand]
+        # score, then training popularity (the rankers' shared back-off), then index
+        order = np.lexsort((cand, -pop, -np.where(rankable, s, -np.inf)))
+        score[order] = -np.arange(len(cand), dtype=np.float64)
+    elif emb.popularity is not None:
         score[rankable] = np.asarray(emb.popularity, dtype=np.float64)[cand[rankable]]
     else:
         query = emb.vectors[seed_ok].astype(np.float64).mean(axis=0)

@@ -70,6 +70,16 @@ def exact_topk(
     if emb.popularity is not None:
         ids[ok], scores[ok] = _popularity_topk(emb, queries[ok], k, exclude_self)
         return ids, scores
+    if emb.ranker is not None:
+        from songspace.evaluation.rankers import top_k
+
+        for row in np.flatnonzero(ok):
+            q = queries[row : row + 1]
+            got = top_k(emb.ranker, q, k, exclude=q if exclude_self else q[:0])
+            ids[row, : len(got)] = got
+            # the rank order is the score: 0 for the best, -1 for the next, ...
+            scores[row, : len(got)] = -np.arange(len(got), dtype=np.float32)
+        return ids, scores
     if backend == "auto":
         backend = "faiss" if _have_faiss() else "numpy"
     if backend not in ("faiss", "numpy"):

@@ -100,7 +100,7 @@ def play_prediction(
         "min_pair_count": int(min_pair_count),
     }
     names = ("play_corr", "play_corr_frequent")
-    if emb.popularity is not None or emb.dim == 0:
+    if not emb.has_vectors or emb.dim == 0:
         info["reason"] = "the popularity baseline has no cosine similarity"
         return [MetricResult(nm, float("nan"), np.zeros(0), True, dict(info)) for nm in names]
     key = seed * dataset.n_tracks + nxt

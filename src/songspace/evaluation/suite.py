@@ -115,8 +115,8 @@ def evaluate(
             else:
                 res.add(hardneg(emb, negs, k=st.k))
         elif fam == "clustering":
-            if emb.popularity is not None:
-                logger.info("clustering metrics do not apply to the popularity baseline")
+            if not emb.has_vectors:
+                logger.info("clustering metrics do not apply to %s (no vectors)", emb.name)
                 continue
             res.add(
                 clustering.vrc_genre(emb, ds),
@@ -151,8 +151,8 @@ def evaluate(
         elif fam == "play":
             from songspace.evaluation.play import play_prediction
 
-            if emb.popularity is not None:
-                logger.info("play prediction does not apply to the popularity baseline")
+            if not emb.has_vectors:
+                logger.info("play prediction does not apply to %s (no vectors)", emb.name)
                 continue
             res.add(*play_prediction(emb, ds, min_pair_count=st.play_min_pair_count))
         timings[fam] = time.perf_counter() - t0
