@@ -15,6 +15,7 @@ from typing import Literal
 from songspace.data.dataset import Dataset
 from songspace.data.metadata import attach_metadata, read_artist_metadata, read_track_metadata
 from songspace.errors import OutputExistsError
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
@@ -165,6 +166,43 @@ def prepare_synthetic(
 
     _check_output(out, overwrite)
     ds = generate(**kwargs)  # type: ignore[arg-type]
+    if out is not None:
+        ds.save(out, overwrite=overwrite)
+    return ds
+
+
+def prepare_lines(
+    paths: str | Path | list[str | Path],
+    out: str | Path | None = None,
+    *,
+    sep: str = ",",
+    user_field: bool = True,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Dataset:
+    """One sequence per line (LFM-1b sub-sequences ``user,item,...``) -> dataset directory."""
+    from songspace.data.lines import read_lines
+
+    _check_output(out, overwrite)
+    ds = read_lines(paths, sep=sep, user_field=user_field, progress=progress)
+    if out is not None:
+        ds.save(out, overwrite=overwrite)
+    return ds
+
+
+def prepare_melon(
+    paths: str | Path | list[str | Path],
+    out: str | Path | None = None,
+    *,
+    tags_as_genres: bool = True,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Dataset:
+    """Kakao Arena Melon playlist JSON files -> dataset directory (tags as genre labels)."""
+    from songspace.data.melon import read_melon
+
+    _check_output(out, overwrite)
+    ds = read_melon(paths, tags_as_genres=tags_as_genres, progress=progress)
     if out is not None:
         ds.save(out, overwrite=overwrite)
     return ds
