@@ -129,3 +129,16 @@ def test_rankers_plug_into_next_song_and_completion(train):
     knn = Embeddings.from_ranker(ItemKNN.fit(train), train.n_tracks)
     out = {m.name: m for m in playlist_completion(train, knn, [0], seed_fraction=0.34)}
     assert out["completion_hr"].value == 1.0
+
+
+@pytest.mark.parametrize("klass", [ItemKNN, SKNN, VSKNN, Bigram])
+def test_batched_top_k_equals_the_one_query_path(klass):
+    from songspace.data.synthetic import generate
+    from songspace.evaluation.rankers import top_k_single
+
+    ds = generate(n_playlists=300, n_tracks=400, seed=3)
+    r = klass.fit(ds, k=5) if klass in (SKNN, VSKNN) else klass.fit(ds)
+    queries = np.arange(0, 400, 7)
+    batched = top_k_single(r, queries, 30, batch=16)
+    for row, q in zip(batched, queries, strict=True):
+        assert row.tolist() == top_k(r, np.array([q]), 30).tolist()

@@ -71,14 +71,12 @@ def exact_topk(
         ids[ok], scores[ok] = _popularity_topk(emb, queries[ok], k, exclude_self)
         return ids, scores
     if emb.ranker is not None:
-        from songspace.evaluation.rankers import top_k
+        from songspace.evaluation.rankers import top_k_single
 
-        for row in np.flatnonzero(ok):
-            q = queries[row : row + 1]
-            got = top_k(emb.ranker, q, k, exclude=q if exclude_self else q[:0])
-            ids[row, : len(got)] = got
-            # the rank order is the score: 0 for the best, -1 for the next, ...
-            scores[row, : len(got)] = -np.arange(len(got), dtype=np.float32)
+        rows = np.flatnonzero(ok)
+        ids[rows] = top_k_single(emb.ranker, queries[rows], k, exclude_self=exclude_self)
+        # the rank order is the score: 0 for the best, -1 for the next, ...
+        scores[rows] = np.where(ids[rows] >= 0, -np.arange(k, dtype=np.float32), -np.inf)
         return ids, scores
     if backend == "auto":
         backend = "faiss" if _have_faiss() else "numpy"

@@ -79,6 +79,49 @@ def _binary_incidence(train: Dataset) -> sp.csr_matrix:
     return x.astype(np.float64)
 
 
+def top_k_single(ranker: Ranker, queries: np.ndarray, k: int, *, exclude_self: bool = True,
+                 batch: int = 1024) -> np.ndarray:
+    """``top_k(ranker, [q], k)`` for each query track, batched where the ranker can.
+
+    Rankers with a ``sparse_scores(queries)`` method (one row of non-negative scores
+    per query track, zero = no evidence) are ranked from their sparse rows plus the
+    popularity back-off, ``batch`` queries at a time; the result equals the one-query
+    path (tested). Returns ``(len(queries), k)`` track indices, ``-1`` padded.
+    """
+    queries = np.asarray(queries, dtype=np.int64).reshape(-1)
+    out = np.full((len(queries), k), -1, dtype=np.int64)
+    if not hasattr(ranker, "sparse_scores"):
+        for i, q in enumerate(queries.tolist()):
+            qq = np.array([q])
+            got = top_k(ranker, qq, k, exclude=qq if exclude_self else qq[:0])
+            out[i, : len(got)] = got
+        return out
+    pop = ranker.popularity
+    n = len(pop)
+    fill_order = np.lexsort((np.arange(n), -pop))
+    for start in range(0, len(queries), batch):
+        qs = queries[start : start + batch]
+        rows = ranker.sparse_scores(qs).tocsr()
+        for j, q in enumerate(qs.tolist()):
+            a, b = rows.indptr[j], rows.indptr[j + 1]
+            idx, val = rows.indices[a:b].astype(np.int64), rows.data[a:b]
+            keep = val > 0
+            if exclude_self:
+                keep &= idx != q
+            idx, val = idx[keep], val[keep]
+            order = np.lexsort((idx, -pop[idx], -val))[:k]
+            got = idx[order]
+            if len(got) < k:
+                taken = np.concatenate([got, [q]]) if exclude_self else got
+                head = fill_order[: k + len(taken)]
+                head = head[~np.isin(head, taken)]
+                if len(head) < k - len(got):  # tiny catalogues
+                    head = fill_order[~np.isin(fill_order, taken)]
+                got = np.concatenate([got, head[: k - len(got)]])
+            out[start + j, : len(got)] = got
+    return out
+
+
 def top_k(ranker: Ranker, seeds: np.ndarray, k: int, *, exclude: np.ndarray | None = None
           ) -> np.ndarray:
     """The ``k`` best track indices for ``seeds``, best first.
@@ -166,6 +209,9 @@ class ItemKNN:
     def scores(self, seeds: np.ndarray) -> np.ndarray:
         return np.asarray(self.similarity[seeds].sum(axis=0)).ravel()
 
+    def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
+        return self.similarity[queries]
+
 
 @dataclass
 class SKNN:
@@ -217,6 +263,20 @@ class SKNN:
             cand, sim = cand[keep], sim[keep]
         return np.asarray(self.incidence[cand].T @ sim).ravel()
 
+    def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
+        """Scores of single-track queries, one sparse row each (equals ``scores([q])``)."""
+        s = self._by_track[:, queries].T.tocsr()  # queries x sequences containing them
+        s.data = 1.0 / np.sqrt(self._lengths[s.indices])
+        # keep each row's k most similar sequences (ties: lower sequence index)
+        for j in range(s.shape[0]):
+            a, b = s.indptr[j], s.indptr[j + 1]
+            if b - a > self.k:
+                order = np.lexsort((s.indices[a:b], -s.data[a:b]))
+                drop = order[self.k :]
+                s.data[a + drop] = 0.0
+        s.eliminate_zeros()
+        return (s @ self.incidence).tocsr()
+
 
 @dataclass
 class VSKNN(SKNN):
@@ -260,6 +320,9 @@ class Bigram:
         if len(seeds) == 0:
             return np.zeros(self.transitions.shape[1])
         return self.transitions[int(seeds[-1])].toarray().ravel()
+
+    def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
+        return self.transitions[queries]
 
 
 #: Baseline rankers by name (``songspace evaluate --baselines``), each built from the
