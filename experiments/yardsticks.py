@@ -20,8 +20,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
-
 from songspace.data.dataset import Dataset
 from songspace.evaluation.challenge import (
     TitlePopularity,
