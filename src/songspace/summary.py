@@ -11,6 +11,7 @@ from typing import Any
 from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError
 from songspace.graph import edge_counts_by_threshold
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
@@ -100,7 +101,7 @@ def run_demo(
     min_weight: int = 2,
     min_tracks: int = 40,
     seed: int = 0,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ):
     """The small end-to-end comparison (``songspace demo``): train every registered model
     with small settings on ``data`` (or the synthetic dataset), evaluate them together and
