@@ -54,9 +54,8 @@ class RichBar:
             # New (or restarted) work: a fresh task, so that speed and ETA are its own.
             if self._task is not None:
                 self._progress.remove_task(self._task)
-            self._task = self._progress.add_task(description, total=size, completed=done)
-        else:
-            self._progress.update(self._task, completed=done, description=description)
+            self._task = self._progress.add_task(description, total=size)
+        self._progress.update(self._task, completed=done, description=description)
         self._done, self._total = float(done), size
 
 

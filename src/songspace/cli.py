@@ -22,8 +22,11 @@ from songspace._cli_progress import RichBar, RichProgress
 from songspace.assignments import parse_assignments, parse_model_assignments
 from songspace.errors import ParameterError, SongspaceError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the library is imported lazily, inside each command
+    from songspace.data.dataset import Dataset
     from songspace.data.prepare import MetadataSpec
+    from songspace.reports.compare import CompareResult
+    from songspace.tuning.study import TuneResult
 
 app = typer.Typer(
     name="songspace",
@@ -198,14 +201,16 @@ def _metadata_spec(
     )
 
 
-def _prepare(ctx: typer.Context, prepare: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+def _prepare(
+    ctx: typer.Context, prepare: Callable[..., Dataset], *args: Any, **kwargs: Any
+) -> None:
     """Run one ``songspace.data.prepare`` function with a progress bar; report what it wrote."""
     with progress_bar(ctx) as progress:
         ds = prepare(*args, progress=progress, **kwargs)
     _report_prepared(ds, kwargs["out"])
 
 
-def _report_prepared(ds: Any, out: Path) -> None:
+def _report_prepared(ds: Dataset, out: Path) -> None:
     s = ds.summary()
     out_console.print(
         f"[bold green]wrote[/] {out}: {s['sequences']:,} sequences, {s['tracks']:,} tracks, "
@@ -678,7 +683,7 @@ def compare_cmd(
     _print_compare_result(res)
 
 
-def _print_compare_result(res: Any) -> None:
+def _print_compare_result(res: CompareResult) -> None:
     from songspace.reports.tables import MARK, metric_label
 
     t = res.main_table
@@ -841,7 +846,7 @@ def tune_cmd(
     out_console.print(f"report: songspace tune-report{store} {studies} -o REPORT_DIR")
 
 
-def _print_tune_result(result: Any) -> None:
+def _print_tune_result(result: TuneResult) -> None:
     c = result.counts
     out_console.print(
         f"study [bold]{escape(result.study)}[/] in {escape(result.storage)}: "

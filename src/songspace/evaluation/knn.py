@@ -135,11 +135,13 @@ def _tie_order(found: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _popularity_topk(
     emb: Embeddings, queries: np.ndarray, k: int, exclude_self: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    order = np.lexsort((np.arange(emb.n_tracks), -emb.popularity))
+    popularity = emb.popularity
+    assert popularity is not None  # only called for the popularity baseline
+    order = np.lexsort((np.arange(emb.n_tracks), -popularity))
     order = order[emb.available[order]]
     kk = k + 1 if exclude_self else k
     top = np.broadcast_to(order[:kk], (len(queries), kk))
-    s = emb.popularity[top].astype(np.float32)
+    s = popularity[top].astype(np.float32)
     if exclude_self:
         return _drop_self(top, s, queries, k)
     return top.copy(), s

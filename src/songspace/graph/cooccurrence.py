@@ -427,10 +427,11 @@ def edge_counts_by_threshold(
     order; each value equals what :func:`build_cooccurrence` with
     ``min_weight=threshold`` reports as ``(n_edges, n_active_nodes)``.
     """
-    if isinstance(thresholds, int | np.integer):
-        thresholds = (thresholds,)
+    values: Iterable[Any] = (
+        (thresholds,) if isinstance(thresholds, int | np.integer) else thresholds
+    )
     try:
-        ths = sorted({_check_int("thresholds", t, 1) for t in thresholds})
+        ths = sorted({_check_int("thresholds", t, 1) for t in values})
     except TypeError as exc:
         raise ParameterError(
             "thresholds", "`thresholds` is an iterable of integers >= 1", thresholds
