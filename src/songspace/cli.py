@@ -157,7 +157,7 @@ _METADATA_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
 
 def metadata_options(command: Callable[..., None]) -> Callable[..., None]:
     """Give ``command`` the metadata options, passed to it as one ``metadata`` argument
-    (a :class:`songspace.data.prepare.MetadataSpec`, or None when no table is named)."""
+    (a :class:`songspace.data.prepare.MetadataSpec`, empty when no table is named)."""
     names = [name for name, _, _ in _METADATA_OPTIONS]
 
     @functools.wraps(command)
