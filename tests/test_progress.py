@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from songspace._cli_progress import RichBar, RichProgress
 from songspace.cli import app
+from songspace.errors import OutputExistsError
 from songspace.progress import labelled, track
 
 
@@ -78,12 +79,12 @@ def test_cli_passes_a_callback_or_none(monkeypatch, tmp_path):
 
     def fake(path, *, out, gap_minutes, overwrite, progress):
         seen["progress"] = progress
-        raise prep.OutputExistsError(out)
+        raise OutputExistsError(out)
 
     monkeypatch.setattr(prep, "prepare_lastfm", fake)
     runner = CliRunner()
     res = runner.invoke(app, ["prepare", "lastfm", "x.tsv", "-o", str(tmp_path)])
-    assert isinstance(res.exception, prep.OutputExistsError)
+    assert isinstance(res.exception, OutputExistsError)
     assert isinstance(seen["progress"], RichBar)
     runner.invoke(app, ["--no-progress", "prepare", "lastfm", "x.tsv", "-o", str(tmp_path)])
     assert seen["progress"] is None

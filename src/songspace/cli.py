@@ -20,7 +20,8 @@ from rich.table import Table
 
 from songspace._cli_progress import RichBar, RichProgress
 from songspace.assignments import parse_assignments, parse_model_assignments
-from songspace.errors import ParameterError, SongspaceError
+from songspace.clierrors import RedactingFilter
+from songspace.errors import ParameterError
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.data.dataset import Dataset
@@ -63,6 +64,7 @@ def _main(
     logger = logging.getLogger("songspace")
     logger.handlers.clear()
     logger.addHandler(RichHandler(console=err_console, show_time=False, show_path=False))
+    logger.handlers[0].addFilter(RedactingFilter())  # no password reaches the terminal
     logger.setLevel(level)
     logger.propagate = False
     ctx.obj = CliState(progress=not (no_progress or quiet))
@@ -247,8 +249,8 @@ def prepare_csv_cmd(
     path: Annotated[
         Path,
         typer.Argument(
-            help="Long-format CSV or Parquet: sequence_id, position, track_id"
-            "[, timestamp, skipped]."
+            help="Long-format CSV or Parquet: sequence_id, track_id"
+            "[, position, timestamp, skipped]; no position = file (or timestamp) order."
         ),
     ],
     out: OutOpt,
@@ -257,7 +259,19 @@ def prepare_csv_cmd(
         list[str] | None,
         typer.Option(
             "--map",
-            help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable).",
+            help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable); "
+            "with --no-header COLUMN is its number from 1. position and timestamp may share "
+            "a column.",
+        ),
+    ] = None,
+    no_header: Annotated[
+        bool,
+        typer.Option("--no-header", help="The CSV has no header line; name columns by number."),
+    ] = False,
+    sep: Annotated[
+        str | None,
+        typer.Option(
+            "--sep", help="Field separator (default: by suffix; tab/';'/'|' are detected)."
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
@@ -267,7 +281,8 @@ def prepare_csv_cmd(
 
     columns = parse_assignments(map_, "--map")
     _prepare(
-        ctx, prepare_long, path, out=out, columns=columns, metadata=metadata, overwrite=overwrite
+        ctx, prepare_long, path, out=out, columns=columns, metadata=metadata, overwrite=overwrite,
+        header=not no_header, sep="\t" if sep in ("\\t", "tab") else sep,
     )
 
 
@@ -565,7 +580,7 @@ def train_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
     param: ParamOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file with a [params] table.")
+        Path | None, typer.Option("--config", help="TOML file with a \\[params] table.")
     ] = None,
     seed: SeedOpt = 0,
     test_fraction: TestFractionOpt = 0.01,
@@ -812,6 +827,7 @@ def tune_cmd(
 ) -> None:
     """Tune a model's hyper-parameters (Bayesian search; resumable; shareable via PostgreSQL)."""
     from songspace.tuning import tune_rates
+    from songspace.tuning.storage import redact
 
     params = parse_assignments(param, "--param", example="dim=64")
     with progress_bar(ctx) as progress:
@@ -842,7 +858,7 @@ def tune_cmd(
         _print_tune_result(result)
     names = [r.study for r in results]
     studies = " ".join(f"--study {n}" for n in names)
-    store = f" --storage {storage}" if storage else ""
+    store = f" --storage {redact(storage)}" if storage else ""
     out_console.print(f"report: songspace tune-report{store} {studies} -o REPORT_DIR")
 
 
@@ -935,17 +951,28 @@ def _better(test: Any, metric: Any) -> bool:
 
 
 def main() -> None:
-    """Entry point: run the app; print songspace errors without a traceback."""
+    """Entry point: run the app; print every error as one line, without a traceback.
+
+    Songspace errors print as they are; operating-system errors (disk full,
+    read-only output, a parent that is a file, ...) through
+    :func:`songspace.clierrors.describe_os_error`; anything else as one line that
+    points to ``--verbose`` (which prints the traceback too).
+    """
+    from songspace.clierrors import describe_unexpected, error_message
+
     try:
         app()
-    except SongspaceError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
-        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
         sys.exit(130)
+    except Exception as exc:
+        text = error_message(exc)
+        if text is None:
+            if logging.getLogger("songspace").isEnabledFor(logging.DEBUG):
+                err_console.print_exception()
+            text = describe_unexpected(exc)
+        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

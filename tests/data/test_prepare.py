@@ -4,17 +4,9 @@ import numpy as np
 import pytest
 
 from songspace import Dataset
-from songspace.data.features import AUDIO_COLUMNS
 from songspace.data.prepare import MetadataSpec, prepare_long
 from songspace.errors import DuplicateError, OutputExistsError
-
-AUDIO_HEADER = ",".join(AUDIO_COLUMNS)
-
-
-def audio_row(v: float) -> str:
-    vals = {c: v for c in AUDIO_COLUMNS}
-    vals.update(key=round(v * 11), loudness=-60 + 60 * v, mode=1, tempo=250 * v)
-    return ",".join(str(vals[c]) for c in AUDIO_COLUMNS)
+from tests.data.test_metadata import AUDIO_HEADER, audio_row
 
 
 @pytest.fixture

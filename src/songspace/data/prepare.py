@@ -13,17 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from songspace._util import check_output_free
 from songspace.data.dataset import Dataset
 from songspace.data.metadata import attach_metadata, read_artist_metadata, read_track_metadata
-from songspace.errors import OutputExistsError
 from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
 
-def _check_output(out: str | Path | None, overwrite: bool) -> None:
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+def _check_output(
+    out: str | Path | None, overwrite: bool, inputs: tuple[str | Path | None, ...] = ()
+) -> None:
+    """Before reading anything: the output is free (or --overwrite) and is no input."""
+    if out is not None:
+        check_output_free(out, overwrite=overwrite, inputs=inputs)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,11 @@ class MetadataSpec:
         return ds
 
 
+def _metadata_inputs(metadata: MetadataSpec | None) -> tuple[str | Path | None, ...]:
+    """The metadata files a prepare reads (an output must not be one of them)."""
+    return () if metadata is None else (metadata.tracks, metadata.artists)
+
+
 def _finish(
     ds: Dataset, out: str | Path | None, metadata: MetadataSpec | None, overwrite: bool
 ) -> Dataset:
@@ -96,7 +104,7 @@ def prepare_mpd(
     """MPD slices (+ optional track/artist metadata) -> dataset directory ``out``."""
     from songspace.data.mpd import read_mpd
 
-    _check_output(out, overwrite)
+    _check_output(out, overwrite, (path, *_metadata_inputs(metadata)))
     ds = read_mpd(path, drop_empty=drop_empty, progress=progress)
     return _finish(ds, out, metadata, overwrite)
 
@@ -109,12 +117,17 @@ def prepare_long(
     metadata: MetadataSpec | None = None,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    header: bool = True,
+    sep: str | None = None,
 ) -> Dataset:
-    """Long-format CSV/Parquet (sequence_id, position, track_id, ...) -> dataset directory."""
+    """Long-format CSV/Parquet (sequence_id, track_id[, position, ...]) -> dataset directory.
+
+    ``header`` and ``sep`` as in :func:`songspace.data.longformat.read_long`.
+    """
     from songspace.data.longformat import read_long
 
-    _check_output(out, overwrite)
-    ds = read_long(path, columns=columns, progress=progress)
+    _check_output(out, overwrite, (path, *_metadata_inputs(metadata)))
+    ds = read_long(path, columns=columns, progress=progress, header=header, sep=sep)
     return _finish(ds, out, metadata, overwrite)
 
 
@@ -129,7 +142,7 @@ def prepare_mssd(
     """MSSD session log (+ MSSD track features) -> dataset directory."""
     from songspace.data.mssd import read_mssd, read_mssd_track_features
 
-    _check_output(out, overwrite)
+    _check_output(out, overwrite, (log, features))
     ds = read_mssd(log, progress=progress)
     if features is not None:
         ds = attach_metadata(ds, tracks=read_mssd_track_features(features))
@@ -148,7 +161,7 @@ def prepare_lastfm(
     """Last.fm-1K listening log, sessionised by inactivity gap -> dataset directory."""
     from songspace.data.lastfm import read_lastfm
 
-    _check_output(out, overwrite)
+    _check_output(out, overwrite, (path,))
     ds = read_lastfm(path, gap_minutes=gap_minutes, progress=progress)
     return _finish(ds, out, None, overwrite)
 
