@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import time
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from songspace.data.dataset import Dataset
+from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError, SongspaceError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.suite import SuiteSettings
@@ -150,15 +150,6 @@ class TuneResult:
     best: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def dataset_fingerprint(ds: Dataset) -> str:
-    """A short hash of the sequences and vocabulary (studies must tune on the same data)."""
-    h = hashlib.sha256()
-    h.update(np.asarray(ds.indptr, dtype=np.int64).tobytes())
-    h.update(np.asarray(ds.indices, dtype=np.int64).tobytes())
-    h.update(str(ds.n_tracks).encode())
-    return h.hexdigest()[:16]
 
 
 def default_study_name(
@@ -466,6 +457,9 @@ def tune(
             skip_if_exists=True,
         )
     else:
+        if fingerprint_matches(ds, str(stored.get("dataset_fingerprint", ""))):
+            # a study created by an earlier version records the older, shorter form
+            settings.dataset_fingerprint = stored["dataset_fingerprint"]
         _check_settings(stored, settings, name)
     if heartbeat is not None:
         fail_stale_trials(study_obj)
