@@ -652,35 +652,12 @@ def compare_cmd(
 
 
 def _print_compare_result(res: Any) -> None:
-    from songspace.reports.tables import MARK, metric_label
+    from songspace.reports.tables import terminal_tables
 
     t = res.main_table
-
-    def cell(row: Any, m: str) -> str:
-        c = row.cells[m]
-        text = c.text() + (MARK if c.significant else "")
-        return f"[bold]{text}[/]" if c.best else text
-
-    table = Table(title=escape(t.title))
-    if len(t.metrics) + len(t.describe_columns) <= len(t.rows) + 1:
-        # The paper's layout: one row per model.
-        for c in t.describe_columns:
-            table.add_column(escape(c))
-        for m in t.metrics:
-            table.add_column(escape(metric_label(m)), justify="right")
-        for row in t.rows:
-            table.add_row(
-                *(escape(row.describe[c]) for c in t.describe_columns),
-                *(cell(row, m) for m in t.metrics),
-            )
-    else:
-        # Many metrics: one row per metric, one column per model (fits a terminal).
-        table.add_column("metric")
-        for row in t.rows:
-            table.add_column(escape(row.name), justify="right")
-        for m in t.metrics:
-            table.add_row(escape(metric_label(m)), *(cell(row, m) for row in t.rows))
-    out_console.print(table)
+    for part in terminal_tables(t, width=out_console.width):
+        out_console.print(part)
+        out_console.print()
     out_console.print(escape(t.legend()), highlight=False)
     for name, why in res.skipped.items():
         out_console.print(f"skipped {escape(name)}: {escape(why)}", highlight=False)

@@ -36,7 +36,7 @@ from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import make_protocol
 from songspace.evaluation.results import EvaluationResult, merge_seeds
-from songspace.evaluation.suite import SuiteSettings, check_families, evaluate_many
+from songspace.evaluation.suite import check_families, evaluate_many
 from songspace.reports.cache import (
     CACHE_FORMAT,
     TrainedModel,
@@ -199,14 +199,6 @@ def run_compare(
             fix=f"dataset feature groups: {sorted(ds.features)}",
         )
     p = cfg.protocol
-    settings_base = dict(
-        k=p.k,
-        coherence_k=p.coherence_k,
-        hardneg_min_count=p.hardneg_min_count,
-        hardneg_threshold=p.hardneg_threshold,
-        artist_min_tracks=p.artist_min_tracks,
-        pairs_per_cell=p.pairs_per_cell,
-    )
     per_seed: dict[int, dict[float, list[EvaluationResult]]] = {}
     protocols: dict[int, dict[str, Any]] = {}
     trained: list[TrainedModel] = []
@@ -267,7 +259,7 @@ def run_compare(
                 embs,
                 baselines=True,
                 families=fams,
-                settings=SuiteSettings(seed_fraction=frac, **settings_base),
+                settings=p.suite(frac),
                 random_dim=p.random_dim,
                 progress=progress,
             )

@@ -38,7 +38,7 @@ from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError, SongspaceError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.suite import SuiteSettings
+from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import get_model_class
 from songspace.models.train import coerce_params
@@ -119,9 +119,9 @@ class StudySettings:
     budget_factor: float | None
     sampler: str
     startup_trials: int
-    k: int = 100
-    hardneg_min_count: int = 5
-    hardneg_threshold: float | None = None
+    k: int = DEFAULT_SUITE.k
+    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count
+    hardneg_threshold: float | None = DEFAULT_SUITE.hardneg_threshold
 
     @property
     def objective(self) -> StudyObjective:
@@ -356,13 +356,13 @@ def tune(
     sample_rate: float = 1.0,
     seed: int = 0,
     heldout_fraction: float = 0.01,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     params: Mapping[str, Any] | None = None,
     budget_factor: float | None = 1.25,
     sampler: str = "tpe",
     startup_trials: int = 10,
-    k: int = 100,
-    hardneg_min_count: int = 5,
+    k: int = DEFAULT_SUITE.k,
+    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count,
     hardneg_threshold: float | None = None,
     heartbeat: float | None = 10.0,
     progress: Progress | None = None,
