@@ -83,6 +83,7 @@ def test_cli_cold_start(tmp_path, ds):
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "graphsage (edges added)" in res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80  # CliRunner: 80 columns
     summary = json.loads((out / "summary.json").read_text())
     assert summary["models"]["graphsage"]["fanouts"] == [5, 3]
     assert summary["models"]["features_only"]["aggregate"] is False

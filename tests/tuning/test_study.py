@@ -215,9 +215,10 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache").glob("track2vec-*/model/model.json"))) >= 2
     assert times[0] == times[1]  # loaded, so the times of the run that trained them
     first = (tmp_path / "rep2" / "report.json").read_text()
-    assert json.loads(first)["rows"][0]["values"] == json.loads(
-        (tmp_path / "rep3" / "report.json").read_text()
-    )["rows"][0]["values"]
+    assert (
+        json.loads(first)["rows"][0]["values"]
+        == json.loads((tmp_path / "rep3" / "report.json").read_text())["rows"][0]["values"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -391,27 +391,26 @@ def terminal_tables(
     from rich import box
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    def new(title: str | None) -> Any:
+    def new() -> Any:
         return Table(
-            title=escape(title) if title else None,
             box=box.SIMPLE_HEAD,
             pad_edge=False,
-            title_justify="left",
             show_edge=False,
             collapse_padding=True,
         )
 
     names = [r.name for r in table.rows]
     name_w = max([len(name_header), *(len(n) for n in names)])
-    out: list[Any] = []
+    out: list[Any] = [Text(table.title, style="bold")] if table.title else []
     desc = [
         c
         for c in table.describe_columns
         if any(r.describe[c] not in ("", "-", r.name, r.name.upper()) for r in table.rows)
     ]
     if desc:
-        t = new(table.title)
+        t = new()
         t.add_column(name_header, no_wrap=True)
         for c in desc:
             t.add_column(escape(c), overflow="fold")
@@ -432,17 +431,17 @@ def terminal_tables(
         else:
             blocks.append([m])
             used = name_w + need
-    for i, block in enumerate(blocks):
-        t = new(table.title if not out and i == 0 else None)
+    for block in blocks:
+        t = new()
         t.add_column(name_header, no_wrap=True, min_width=name_w)
         for m in block:
             t.add_column(
                 escape(metric_label(m)), justify="right", min_width=widths[m], no_wrap=False
             )
-        for r, row in enumerate(table.rows):
+        for j, row in enumerate(table.rows):
             cells = []
             for m in block:
-                text = escape(texts[m][r])
+                text = escape(texts[m][j])
                 cells.append(f"[bold]{text}[/]" if row.cells[m].best else text)
             t.add_row(escape(row.name), *cells)
         out.append(t)
