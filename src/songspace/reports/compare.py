@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from songspace._util import atomic_write_text
+from songspace._util import atomic_write_text, check_not_input
 from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint
 from songspace.errors import InvalidValueError, ParameterError
@@ -178,6 +178,9 @@ def run_compare(
     out = Path(out_dir)
     prepare_run_dir(out, cfg)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
+    inputs = (cfg.dataset.path, None if isinstance(config, ExperimentConfig) else config)
+    for written in (out / "report", cache):
+        check_not_input(written, inputs)
     cache.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()

@@ -49,7 +49,14 @@ from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
 from songspace.tuning.objectives import OBJECTIVES, StudyObjective
 from songspace.tuning.protocols import tuning_protocols
-from songspace.tuning.storage import fail_stale_trials, open_storage, optuna_module, redact
+from songspace.tuning.storage import (
+    fail_stale_trials,
+    open_storage,
+    optuna_module,
+    redact,
+    sqlite_file,
+    storage_url,
+)
 from songspace.tuning.study import (
     StudySettings,
     _embeddings,
@@ -187,14 +194,14 @@ def tune_report(
     if not studies:
         raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
     if out is not None:
-        check_output_free(out, overwrite=overwrite)
+        check_output_free(out, overwrite=overwrite, inputs=(dataset, sqlite_file(storage)))
     if not 0 < significance < 1:
         raise ParameterError("significance", "`0 < significance < 1`", significance)
     if isinstance(max_pareto, bool) or not isinstance(max_pareto, int) or max_pareto < 1:
         raise ParameterError("max_pareto", "`max_pareto >= 1`", max_pareto)
     optuna = optuna_module()
-    store = open_storage(storage, heartbeat=None)
-    url = redact(str(store.url)) if hasattr(store, "url") else str(storage)
+    store = open_storage(storage, heartbeat=None, must_exist=True)
+    url = redact(str(store.url) if hasattr(store, "url") else storage_url(storage))
     loaded = []
     for name in studies:
         try:
