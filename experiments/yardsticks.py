@@ -162,8 +162,9 @@ def write(out, ds, proto, results, kinds, train_time, cases, args) -> None:
         lines += ["", "Challenge R-precision per category:", "",
                   "| ranker | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]
         for name, res in results.items():
+            per = res.metrics["challenge_r_precision"].info["per_category"]
             lines.append(f"| {name} | " + " | ".join(
-                f"{res.metrics[f'challenge_r_precision[{c}]'].value:.4f}" for c in cats) + " |")
+                f"{per[c]['r_precision']:.4f}" for c in cats) + " |")
     (out / "tables.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(doc, indent=2, default=float) + "\n")
     print("\n".join(lines))

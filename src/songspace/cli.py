@@ -333,6 +333,62 @@ def prepare_lastfm_cmd(
     _prepare(ctx, prepare_lastfm, path, out=out, gap_minutes=gap, overwrite=overwrite)
 
 
+@prepare_app.command("lines")
+def prepare_lines_cmd(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Text files with one sequence per line, e.g. LFM-1b's train500 and test500 "
+            "('user,item,item,...'). Sequence ids become FILE:LINE."
+        ),
+    ],
+    out: OutOpt,
+    sep: Annotated[str, typer.Option("--sep", help="Field separator.")] = ",",
+    user_field: Annotated[
+        bool,
+        typer.Option(
+            "--user-field/--no-user-field",
+            help="The first field of a line is the user (LFM-1b), not a track.",
+        ),
+    ] = True,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """One sequence per line (LFM-1b sub-sequences, session or pair lists)."""
+    from songspace.data.prepare import prepare_lines
+
+    _prepare(ctx, prepare_lines, paths, out=out, sep=sep, user_field=user_field,
+             overwrite=overwrite)
+
+
+@prepare_app.command("melon")
+def prepare_melon_cmd(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Kakao Arena Melon playlist files (JSON arrays: train.json, "
+            "arena_data/orig/val.json, ...). Titles are kept for the challenge protocol."
+        ),
+    ],
+    out: OutOpt,
+    tags_as_genres: Annotated[
+        bool,
+        typer.Option(
+            "--tags-as-genres/--no-tags-as-genres",
+            help="Give each song its playlists' tags as genre labels (for VRC and "
+            "coherence only; never a model input).",
+        ),
+    ] = True,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Kakao Arena Melon playlists (Korean titles and tags)."""
+    from songspace.data.prepare import prepare_melon
+
+    _prepare(ctx, prepare_melon, paths, out=out, tags_as_genres=tags_as_genres,
+             overwrite=overwrite)
+
+
 @prepare_app.command("synthetic")
 def prepare_synthetic_cmd(
     out: OutOpt,
@@ -490,12 +546,22 @@ def evaluate_cmd(
         typer.Option(
             "--metrics",
             help="Comma-separated families: completion, next_song, "
-            "hardneg, clustering, popularity, play (default: all the data supports).",
+            "hardneg, clustering, popularity, play, challenge (default: all the data "
+            "supports, except challenge, the RecSys Challenge 2018 protocol, which is "
+            "opt-in).",
         ),
     ] = None,
     baselines: Annotated[
         bool, typer.Option("--baselines/--no-baselines", help="Add random and popularity.")
     ] = True,
+    rankers: Annotated[
+        str | None,
+        typer.Option(
+            "--rankers",
+            help="Comma-separated non-embedding baselines to add: itemknn, sknn, vsknn, "
+            "bigram, or 'all'.",
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     test_fraction: TestFractionOpt = 0.01,
     min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
@@ -507,7 +573,12 @@ def evaluate_cmd(
     """Score embeddings with every metric family of both papers."""
     from songspace.evaluation.suite import SuiteSettings, run_evaluation
 
+    from songspace.evaluation.rankers import BASELINE_RANKERS
+
     fams = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    ranker_list = [r.strip() for r in (rankers or "").split(",") if r.strip()]
+    if ranker_list == ["all"]:
+        ranker_list = list(BASELINE_RANKERS)
     settings = SuiteSettings(
         k=k, hardneg_threshold=hardneg_threshold, hardneg_min_count=hardneg_min_count
     )
@@ -522,6 +593,7 @@ def evaluate_cmd(
             test_fraction=test_fraction,
             min_tracks=min_tracks,
             settings=settings,
+            rankers=ranker_list,
             overwrite=overwrite,
             progress=progress,
         )
@@ -536,7 +608,7 @@ def evaluate_cmd(
     t = build_table(
         results,
         names,
-        baselines=("random", "popularity") if baselines else (),
+        baselines=(*(("random", "popularity") if baselines else ()), *ranker_list),
         title="Evaluation",
     )
     _print_tables(t)

@@ -105,3 +105,25 @@ def test_random_seeds_and_title_fallback():
     overall = {m.name: m for m in res}["challenge_clicks"]
     assert overall.higher_is_better is False
     assert len(overall.per_query) == len(cases.cases)
+
+
+def test_challenge_family_in_the_suite_and_opt_in():
+    from songspace.data.synthetic import generate
+    from songspace.evaluation.protocol import make_protocol
+    from songspace.evaluation.suite import FAMILY_METRICS, check_families, evaluate_many
+
+    ds = generate(n_playlists=400, n_tracks=500, seed=0)
+    proto = make_protocol(ds, seed=0, fractions=(0.8, 0.1, 0.1))
+    assert "challenge" not in check_families(None, proto)
+    results, tests = evaluate_many(
+        proto, [],
+        families=["challenge"], rankers=["itemknn", "bigram"],
+    )
+    assert [r.model for r in results] == ["random", "popularity", "itemknn", "bigram"]
+    for r in results:
+        assert tuple(r.metrics) == FAMILY_METRICS["challenge"]
+        per = r.metrics["challenge_r_precision"].info["per_category"]
+        assert set(per) == {"first5", "first10"}  # synthetic playlists have no titles
+    by = {r.model: r.metrics["challenge_r_precision"].value for r in results}
+    # planted co-occurrence structure: item-kNN beats popularity, which beats random
+    assert by["itemknn"] > by["popularity"] > by["random"]

@@ -48,6 +48,7 @@ recommendations in order, ranks 1-based), as in the challenge rules:
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,21 +58,29 @@ import numpy as np
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
+from songspace.evaluation.embeddings import Embeddings
+from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.rankers import Ranker, top_k
 from songspace.evaluation.results import MetricResult
 
+logger = logging.getLogger("songspace")
+
 __all__ = [
     "CATEGORIES",
+    "METRICS",
     "ChallengeCase",
     "TitlePopularity",
     "challenge_cases",
     "challenge_evaluation",
+    "evaluate_challenge",
     "clicks",
     "ndcg_challenge",
     "normalise_title",
     "r_precision",
 ]
 
+#: The metric names of the ``challenge`` family (per-category values are in ``info``).
+METRICS: tuple[str, ...] = ("challenge_r_precision", "challenge_ndcg", "challenge_clicks")
 N_RECOMMENDATIONS = 500
 MAX_CLICKS = 51
 ARTIST_CREDIT = 0.25
@@ -289,8 +298,8 @@ def challenge_evaluation(
     artist_of: np.ndarray | None = None,
     k: int = N_RECOMMENDATIONS,
 ) -> list[MetricResult]:
-    """``challenge_r_precision``, ``challenge_ndcg``, ``challenge_clicks`` overall (per
-    playlist, for paired tests) and per category (``challenge_<metric>[<category>]``)."""
+    """``challenge_r_precision``, ``challenge_ndcg`` and ``challenge_clicks`` with one value
+    per playlist (for paired tests); ``info["per_category"]`` holds each category's means."""
     if not cases.cases:
         raise InvalidValueError(
             "expected at least one challenge playlist, found none",
@@ -306,26 +315,52 @@ def challenge_evaluation(
         nd[i] = ndcg_challenge(rec, case.truth)
         cl[i] = clicks(rec, case.truth)
     cats = np.array([c.category for c in cases.cases])
+    per_category = {}
+    for c in CATEGORIES:
+        m = cats == c.name
+        if m.any():
+            per_category[c.name] = {
+                "n_playlists": int(m.sum()),
+                "r_precision": float(rp[m].mean()),
+                "ndcg": float(nd[m].mean()),
+                "clicks": float(cl[m].mean()),
+            }
     info = {"n_playlists": len(cases.cases), "k": k, "skipped": dict(cases.skipped),
-            "model": ranker.name}
-    out = [
+            "model": ranker.name, "per_category": per_category}
+    return [
         MetricResult.mean_of("challenge_r_precision", rp, info=dict(info)),
         MetricResult.mean_of("challenge_ndcg", nd, info=dict(info)),
         MetricResult.mean_of("challenge_clicks", cl, higher_is_better=False, info=dict(info)),
     ]
-    for c in CATEGORIES:
-        m = cats == c.name
-        if not m.any():
-            continue
-        sub = {"n_playlists": int(m.sum()), "category": c.name}
-        out += [
-            MetricResult.mean_of(f"challenge_r_precision[{c.name}]", rp[m], info=dict(sub)),
-            MetricResult.mean_of(f"challenge_ndcg[{c.name}]", nd[m], info=dict(sub)),
-            MetricResult.mean_of(
-                f"challenge_clicks[{c.name}]", cl[m], higher_is_better=False, info=dict(sub)
-            ),
-        ]
-    return out
+
+
+def evaluate_challenge(protocol: Protocol, emb: Embeddings) -> list[MetricResult]:
+    """The ``challenge`` family of :func:`songspace.evaluation.suite.evaluate`.
+
+    Cases come from the protocol's held-out test sequences (seeded by the protocol's
+    seed), the title fallback and the popularity back-off from its training view;
+    both are cached on the protocol so every model is scored on the same cases.
+    """
+    from songspace.evaluation.rankers import EmbeddingRanker, PopularityRanker
+
+    cache = protocol._cache
+    if "challenge" not in cache:
+        cases = challenge_cases(protocol.dataset, protocol.split.test, seed=protocol.seed)
+        for cat, why in cases.skipped.items():
+            logger.info("challenge category %s skipped: %s", cat, why)
+        cache["challenge"] = (
+            cases,
+            TitlePopularity.fit(protocol.train),
+            PopularityRanker.fit(protocol.train),
+            artist_codes(protocol.dataset),
+        )
+    cases, fallback, pop, artists = cache["challenge"]
+    ranker = emb.ranker
+    if ranker is None and emb.popularity is not None:
+        ranker = PopularityRanker(pop.popularity, name=emb.name)
+    elif ranker is None:
+        ranker = EmbeddingRanker(emb, pop.popularity, name=emb.name)
+    return challenge_evaluation(ranker, cases, fallback, artist_of=artists)
 
 
 def artist_codes(dataset: Dataset) -> np.ndarray | None:

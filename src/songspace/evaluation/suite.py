@@ -18,7 +18,15 @@ import numpy as np
 
 from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
-from songspace.evaluation import clustering, completion, hardneg, next_song, play, popularity
+from songspace.evaluation import (
+    challenge,
+    clustering,
+    completion,
+    hardneg,
+    next_song,
+    play,
+    popularity,
+)
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K
 from songspace.evaluation.protocol import Protocol
@@ -36,8 +44,12 @@ FAMILY_METRICS: dict[str, tuple[str, ...]] = {
     "clustering": clustering.METRICS,
     "popularity": popularity.METRICS,
     "play": play.METRICS,
+    "challenge": challenge.METRICS,
 }
 FAMILIES = tuple(FAMILY_METRICS)
+#: Families left out of the default ("all the data supports") and run only when asked
+#: for: the RecSys Challenge protocol ranks the whole catalogue 500 deep per playlist.
+OPT_IN_FAMILIES = ("challenge",)
 #: Names of the baselines evaluate adds; a model may not take one (its results would
 #: overwrite theirs).
 BASELINE_NAMES = ("random", "popularity")
@@ -86,7 +98,7 @@ def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[s
             protocol._cache["unsupported_logged"] = True
             for what, why in reasons.items():
                 logger.info("%s skipped: %s", what, why)
-        return [f for f in FAMILIES if f not in reasons]
+        return [f for f in FAMILIES if f not in reasons and f not in OPT_IN_FAMILIES]
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         raise ParameterError(
@@ -227,6 +239,8 @@ def evaluate(
                 popularity.plot_bucket_heatmap(
                     hr, heatmap, title=f"{emb.name}: HitRate@{st.k} by popularity bucket"
                 )
+        elif fam == "challenge":
+            res.add(*challenge.evaluate_challenge(protocol, emb))
         elif fam == "play":
             if not emb.has_vectors:
                 logger.info("play prediction does not apply to %s (no vectors)", emb.name)
@@ -247,32 +261,42 @@ def evaluate_many(
     settings: SuiteSettings | None = None,
     heatmap_dir: str | Path | None = None,
     random_dim: int = 64,
+    rankers: Sequence[str] = (),
     progress: ProgressCallback | None = None,
 ) -> tuple[list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """Evaluate several embeddings (plus random and popularity baselines) on one protocol.
 
-    Returns the results, then for each non-baseline model its paired tests
-    against each baseline: ``{model: {baseline: {metric: Comparison}}}``.
+    ``rankers`` adds non-embedding baselines by name (``itemknn``, ``sknn``,
+    ``vsknn``, ``bigram``; :mod:`songspace.evaluation.rankers`), built from the
+    protocol's training view. Returns the results, then for each non-baseline model
+    its paired tests against each baseline: ``{model: {baseline: {metric: Comparison}}}``.
     """
+    from songspace.evaluation.rankers import make_ranker, ranker_names
+
+    extra = ranker_names(rankers) if rankers else []
     models = list(embeddings)
     names = [e.name for e in models]
     if len(set(names)) != len(names):
         raise ParameterError("embeddings", "distinct model names", names)
-    taken = sorted(set(names) & set(BASELINE_NAMES)) if baselines else []
+    reserved = [*BASELINE_NAMES, *extra] if baselines else list(extra)
+    taken = sorted(set(names) & set(reserved))
     if taken:
         raise ParameterError(
             "embeddings",
-            f"model names other than the baselines' {list(BASELINE_NAMES)}",
+            f"model names other than the baselines' {reserved}",
             names,
             fix=f"rename the file or run directory named {taken[0]!r}, or pass --no-baselines",
         )
+    n = protocol.dataset.n_tracks
+    base_embs = []
     if baselines:
-        n = protocol.dataset.n_tracks
-        models = [
+        base_embs = [
             Embeddings.random(n, random_dim, seed=protocol.seed),
             Embeddings.popularity_baseline(protocol.train),
-            *models,
         ]
+    for name in extra:
+        base_embs.append(Embeddings.from_ranker(make_ranker(name, protocol.train), n))
+    models = [*base_embs, *models]
     results = []
     for emb in models:
         path = None
@@ -284,9 +308,9 @@ def evaluate_many(
             )
         )
     tests: dict[str, dict[str, dict[str, Comparison]]] = {}
-    if baselines:
-        base = {r.model: r for r in results[:2]}
-        for r in results[2:]:
+    if base_embs:
+        base = {r.model: r for r in results[: len(base_embs)]}
+        for r in results[len(base_embs) :]:
             tests[r.model] = {
                 b: compare(r, rb, metrics=shared_testable(r, rb)) for b, rb in base.items()
             }
@@ -314,10 +338,13 @@ def run_evaluation(
     test_fraction: float = 0.01,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
+    rankers: Sequence[str] = (),
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
+
+    ``rankers`` adds non-embedding baselines by name (see :func:`evaluate_many`).
 
     ``out`` receives ``<model>.json`` (aggregates) with ``<model>.per_query.npz``
     beside it, ``<model>.popularity_buckets.png``, and ``summary.json`` (protocol,
@@ -334,7 +361,7 @@ def run_evaluation(
         check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *embedding_files))
     if not 0 < test_fraction < 0.5:
         raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
-    if not embedding_files and not baselines:
+    if not embedding_files and not baselines and not rankers:
         raise ParameterError(
             "embeddings",
             "at least one embeddings file, or the baselines",
@@ -354,6 +381,7 @@ def run_evaluation(
             families=families,
             settings=settings,
             heatmap_dir=heatmap_dir,
+            rankers=rankers,
             progress=progress,
         )
 

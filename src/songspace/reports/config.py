@@ -102,6 +102,7 @@ _PROTOCOL_DEFAULTS: dict[str, Any] = {
     "coherence_k": DEFAULT_SUITE.coherence_k,
     "random_dim": 64,
     "on_missing_features": "error",
+    "rankers": [],
 }
 _REPORT_DEFAULTS: dict[str, Any] = {
     "title": None,
@@ -188,6 +189,8 @@ class ProtocolSpec:
     coherence_k: int = DEFAULT_SUITE.coherence_k
     random_dim: int = 64
     on_missing_features: str = "error"
+    #: Non-embedding baseline rows (itemknn, sknn, vsknn, bigram) added to every table.
+    rankers: tuple[str, ...] = ()
 
     @property
     def fractions(self) -> tuple[float, float, float]:
@@ -483,7 +486,16 @@ def _parse_protocol(ctx: _Ctx, raw: dict[str, Any]) -> ProtocolSpec:
         ctx.fail(
             table, "on_missing_features", f"'error' or 'skip', found {v['on_missing_features']!r}"
         )
+    from songspace.evaluation.rankers import BASELINE_RANKERS
+
+    rankers = v["rankers"]
+    if not isinstance(rankers, list) or any(r not in BASELINE_RANKERS for r in rankers):
+        ctx.fail(
+            table, "rankers", f"a list of names among {', '.join(BASELINE_RANKERS)}, "
+            f"found {rankers!r}",
+        )
     return ProtocolSpec(
+        rankers=tuple(dict.fromkeys(rankers)),
         seeds=tuple(int(s) for s in seeds),
         test_fraction=float(v["test_fraction"]),
         min_tracks=int(v["min_tracks"]),
