@@ -571,9 +571,8 @@ def evaluate_cmd(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Score embeddings with every metric family of both papers."""
-    from songspace.evaluation.suite import SuiteSettings, run_evaluation
-
     from songspace.evaluation.rankers import BASELINE_RANKERS
+    from songspace.evaluation.suite import SuiteSettings, run_evaluation
 
     fams = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     ranker_list = [r.strip() for r in (rankers or "").split(",") if r.strip()]

@@ -115,7 +115,7 @@ def test_challenge_family_in_the_suite_and_opt_in():
     ds = generate(n_playlists=400, n_tracks=500, seed=0)
     proto = make_protocol(ds, seed=0, fractions=(0.8, 0.1, 0.1))
     assert "challenge" not in check_families(None, proto)
-    results, tests = evaluate_many(
+    results, _ = evaluate_many(
         proto, [],
         families=["challenge"], rankers=["itemknn", "bigram"],
     )
