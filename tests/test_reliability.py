@@ -564,3 +564,114 @@ def test_tab_separated_log_with_time_as_order_and_ties(tmp_path, caplog):
     assert "tab-separated" in caplog.text
     ds2 = read_long(p, columns={"sequence_id": "session", "track_id": "item"}, sep="\t")
     assert list(ds2.tracks["track_id"].to_numpy()[ds2.sequence(0)]) == ["b", "a", "c", "d"]
+
+
+# ------------------------------------------------ 11. no training context: unavailable
+def _seqs_dataset(seqs: list[list[int]], n_tracks: int) -> Dataset:
+    from songspace.data.builder import finish_dataset
+
+    lengths = [len(s) for s in seqs]
+    return finish_dataset(
+        track_ids=[f"t{i}" for i in range(n_tracks)],
+        indptr=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        indices=np.asarray([t for s in seqs for t in s], dtype=np.int64),
+        sequence_ids=np.asarray([f"s{i}" for i in range(len(seqs))], dtype=object),
+    )
+
+
+def test_tracks_with_context_counts_sequences_and_chunks():
+    from songspace.graph.limits import tracks_with_context
+
+    ds = _seqs_dataset([[0, 1, 2], [0, 1, 3], [4]], 6)
+    assert tracks_with_context(ds).tolist() == [True, True, True, True, False, False]
+    # chunks of 2: [0, 1] [2] and [0, 1] [3]: tracks 2 and 3 sit alone in their chunk
+    assert tracks_with_context(ds, max_len=2).tolist() == [True, True, False, False, False, False]
+
+
+def test_track2vec_one_track_sequences_are_unavailable_not_embedded(caplog):
+    from songspace.models.track2vec import Track2Vec
+
+    # before the fix: 10 of 10 "embedded", and epochs=1 / epochs=50 gave the same bits
+    singles = _seqs_dataset([[t] for t in range(10)], 10)
+    for epochs in (1, 50):
+        with pytest.raises(InvalidValueError, match="only one-entry sequences"):
+            Track2Vec(dim=25, epochs=epochs).fit(singles)
+    # mixed: tracks 0-5 in real sequences, 6-9 only alone
+    mixed = _seqs_dataset([[0, 1, 2], [2, 3, 4, 5], [0, 5], [6], [7], [8], [9]] * 5, 10)
+    fits = []
+    with caplog.at_level(logging.WARNING, logger="songspace"):
+        for epochs in (1, 50):
+            fits.append(Track2Vec(dim=25, epochs=epochs, seed=3).fit(mixed))
+    assert fits[0].available_.tolist() == [True] * 6 + [False] * 4
+    assert not fits[0].embeddings_[6:].any()
+    # the trained tracks did learn: their vectors depend on the number of epochs
+    assert not np.array_equal(fits[0].embeddings_[:6], fits[1].embeddings_[:6])
+    assert "4 of 10 tracks occur only in one-entry sequences" in caplog.text
+
+
+def test_node2vec_empty_graph_is_a_clear_error():
+    from songspace.models.node2vec import Node2Vec
+
+    ds = _seqs_dataset([[0, 1], [2, 3], [4, 5]], 6)  # every pair once: no edge at 2
+    with pytest.raises(ParameterError, match="at min_weight=1, 6 of 6 tracks would have an edge"):
+        Node2Vec(dim=8, walks_per_node=1, walk_length=5).fit(ds)
+    fitted = Node2Vec(dim=8, walks_per_node=1, walk_length=5, min_weight=1).fit(ds)
+    assert fitted.available_.all()
+    singles = _seqs_dataset([[t] for t in range(4)], 4)
+    with pytest.raises(ParameterError, match="no two tracks share a sequence"):
+        Node2Vec(dim=8, min_weight=1).fit(singles)
+
+
+# --------------------------------------------- 12. a graph that cannot fit is refused
+def test_graph_bound_is_an_upper_bound_and_exact_at_min_weight_1():
+    from songspace.graph.cooccurrence import build_cooccurrence
+    from songspace.graph.limits import estimate_graph_entries
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.choice(40, size=int(rng.integers(1, 12))).tolist() for _ in range(80)]
+    ds = _seqs_dataset(seqs, 40)
+    for m in (1, 2, 3, 5):
+        nnz = build_cooccurrence(ds, min_weight=m, memory_limit=10**12).adjacency.nnz
+        bound = estimate_graph_entries(ds, m)
+        assert nnz <= bound
+    # one sequence of n distinct tracks: exactly n (n - 1) entries at min_weight=1
+    one = _seqs_dataset([list(range(30))], 30)
+    assert estimate_graph_entries(one, 1) == 30 * 29
+    assert build_cooccurrence(one, min_weight=1).adjacency.nnz == 30 * 29
+
+
+def test_one_100000_entry_playlist_is_refused_before_building(monkeypatch):
+    from songspace.errors import GraphTooLargeError
+    from songspace.graph import cooccurrence
+    from songspace.graph.limits import MEMORY_ENV
+
+    n = 100_000
+    data = (np.array([0, n]), np.arange(n), n)
+    built = []
+    monkeypatch.setattr(cooccurrence, "_upper_blocks", lambda *a: built.append(1) or iter(()))
+    monkeypatch.setenv(MEMORY_ENV, "16G")
+    with pytest.raises(GraphTooLargeError) as info:
+        cooccurrence.build_cooccurrence(data, min_weight=1)
+    msg = str(info.value)
+    assert "up to 9,999,900,000 entries" in msg and "240.0 GB" in msg
+    assert "limit of 17.2 GB" in msg  # 16 GiB
+    assert "raise min_weight to 2" in msg and "the longest has 100,000 distinct tracks" in msg
+    assert MEMORY_ENV in msg
+    assert not built  # refused before the block pass started
+    # the limit is configurable: an explicit one that fits lets a small graph through
+    small = (np.array([0, 50]), np.arange(50), 50)
+    monkeypatch.setenv(MEMORY_ENV, "1K")
+    with pytest.raises(GraphTooLargeError):
+        cooccurrence.build_cooccurrence(small, min_weight=1)
+    monkeypatch.undo()
+    assert cooccurrence.build_cooccurrence(small, min_weight=1, memory_limit=10**6).n_edges == 1225
+
+
+def test_graph_memory_env_is_checked(monkeypatch):
+    from songspace.graph.limits import MEMORY_ENV, graph_memory_limit
+
+    monkeypatch.setenv(MEMORY_ENV, "1.5G")
+    assert graph_memory_limit() == int(1.5 * 2**30)
+    monkeypatch.setenv(MEMORY_ENV, "lots")
+    with pytest.raises(ParameterError, match="K, M, G or T suffix"):
+        graph_memory_limit()
