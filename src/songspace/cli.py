@@ -50,17 +50,27 @@ def _main(
     _state["progress"] = not (no_progress or quiet)
 
 
+#: What each NAME=VALUE option takes, and an example for its error message.
+_ASSIGNMENT_FORMS = {
+    "--map": ("FIELD=COLUMN", "sequence_id=session"),
+    "--track-map": ("FIELD=COLUMN", "artist_name=track_artist"),
+    "--artist-map": ("FIELD=COLUMN", "artist_name=artists"),
+    "--param": ("NAME=VALUE", "dim=64"),
+}
+
+
 def parse_mapping(items: list[str] | None, option: str) -> dict[str, str]:
     """Parse repeated ``name=column`` options into a dict."""
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, column = item.partition("=")
         if not sep or not name.strip() or not column.strip():
+            form, example = _ASSIGNMENT_FORMS.get(option, ("NAME=VALUE", "name=value"))
             raise ParameterError(
                 option,
-                f"`{option} NAME=COLUMN`",
+                f"`{option} {form}`",
                 item,
-                fix=f"write it like {option} sequence_id=session",
+                fix=f"Fix: write it like {option} {example}",
             )
         out[name.strip()] = column.strip()
     return out
@@ -82,13 +92,28 @@ ArtistsOpt = Annotated[
     Path | None,
     typer.Option("--artists", help="Artist metadata CSV/Parquet (e.g. data_w_genres.csv)."),
 ]
+#: The fields of songspace.data.metadata.TRACK_FIELDS / ARTIST_FIELDS (a test checks
+#: that these lists match; the CLI does not import pandas to print its help).
+_AUDIO_FIELDS = (
+    "danceability, energy, key, loudness, mode, speechiness, acousticness, "
+    "instrumentalness, liveness, valence, tempo"
+)
 TrackMapOpt = Annotated[
     list[str] | None,
-    typer.Option("--track-map", help="Track metadata column mapping FIELD=COLUMN (repeatable)."),
+    typer.Option(
+        "--track-map",
+        help="Track metadata column mapping FIELD=COLUMN (repeatable); FIELD is one of "
+        f"track_id, genre, genres, artist_name, popularity, {_AUDIO_FIELDS}, "
+        "acoustic_vector_N.",
+    ),
 ]
 ArtistMapOpt = Annotated[
     list[str] | None,
-    typer.Option("--artist-map", help="Artist metadata column mapping FIELD=COLUMN (repeatable)."),
+    typer.Option(
+        "--artist-map",
+        help="Artist metadata column mapping FIELD=COLUMN (repeatable); FIELD is one of "
+        f"artist_name, genres, popularity, {_AUDIO_FIELDS}, acoustic_vector_N.",
+    ),
 ]
 StrictOpt = Annotated[
     bool,
@@ -414,8 +439,13 @@ def evaluate_cmd(
     ] = True,
     seed: Annotated[int, typer.Option("--seed", help="Split and sampling seed.")] = 0,
     test_fraction: Annotated[
-        float, typer.Option("--test-fraction", help="Share of sequences held out for test.")
-    ] = 0.01,
+        float | None,
+        typer.Option(
+            "--test-fraction",
+            help="Share of sequences held out for test (default: 1%, raised on small data "
+            "so that about 100 test sequences exist; the log says so).",
+        ),
+    ] = None,
     min_tracks: Annotated[
         int, typer.Option("--min-tracks", help="Completion playlists need this many tracks.")
     ] = 40,
@@ -520,8 +550,9 @@ def train_cmd(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Split seed (as for evaluate).")] = 0,
     test_fraction: Annotated[
-        float, typer.Option("--test-fraction", help="Held-out share (as for evaluate).")
-    ] = 0.01,
+        float | None,
+        typer.Option("--test-fraction", help="Held-out share (as for evaluate; same default)."),
+    ] = None,
     full: Annotated[
         bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
     ] = False,
@@ -554,9 +585,25 @@ def train_cmd(
     out_console.print(
         f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s, "
         f"{int(fitted.available_.sum()):,} of {len(fitted.available_):,} tracks embedded "
-        f"(dimension {fitted.embeddings_.shape[1]}); evaluate with `songspace evaluate "
-        f"{dataset} {out}/embeddings.npz --seed {seed} --test-fraction {test_fraction}`"
+        f"(dimension {fitted.embeddings_.shape[1]}); "
+        + escape(_evaluate_hint(dataset, out, seed=seed, test_fraction=test_fraction, full=full))
     )
+
+
+def _evaluate_hint(
+    dataset: Path, out: Path, *, seed: int, test_fraction: float | None, full: bool
+) -> str:
+    """The `evaluate` command matching a `train` run; after --full, what it would mean."""
+    cmd = f"songspace evaluate {dataset} {out}/embeddings.npz --seed {seed}"
+    if test_fraction is not None:
+        cmd += f" --test-fraction {test_fraction}"
+    if full:
+        return (
+            f"trained with --full on every sequence, so `{cmd}` would score the model on its "
+            "own training playlists (not a held-out result); to evaluate, train without "
+            "--full, or evaluate on another dataset"
+        )
+    return f"evaluate with `{cmd}`"
 
 
 @app.command("cold-start")

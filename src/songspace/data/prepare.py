@@ -15,6 +15,7 @@ from typing import Literal
 from songspace._util import check_output_free
 from songspace.data.dataset import Dataset
 from songspace.data.metadata import attach_metadata, read_artist_metadata, read_track_metadata
+from songspace.errors import EmptySequenceError, FormatError
 
 logger = logging.getLogger("songspace")
 
@@ -22,9 +23,30 @@ logger = logging.getLogger("songspace")
 def _check_output(
     out: str | Path | None, overwrite: bool, inputs: tuple[str | Path | None, ...] = ()
 ) -> None:
-    """Before reading anything: the output is free (or --overwrite) and is no input."""
+    """Before reading anything: every input exists, the output is free (or --overwrite)
+    and is no input."""
+    for p in inputs:
+        if p is not None and not Path(p).exists():
+            raise FormatError(
+                "expected an input file or folder, found nothing",
+                path=p,
+                fix="check the path (relative paths start at the current directory)",
+            )
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=inputs)
+
+
+def _check_not_empty(ds: Dataset) -> None:
+    """A dataset without entries is an error, not an empty directory written with exit 0."""
+    if ds.n_entries == 0:
+        src = ds.source
+        raise EmptySequenceError(
+            f"expected at least one sequence entry, found none ({ds.n_sequences} sequences"
+            + (f", {src['dropped_empty']} empty ones dropped" if src.get("dropped_empty") else "")
+            + "): the dataset would be empty",
+            path=src.get("path"),
+            fix="check the input (and its column mapping); nothing was written",
+        )
 
 
 def _finish(
@@ -51,6 +73,7 @@ def _finish(
             "tracks": str(tracks) if tracks else None,
             "artists": str(artists) if artists else None,
         }
+    _check_not_empty(ds)
     if out is not None:
         ds.save(out, overwrite=overwrite)
         logger.info("wrote %s", out)
@@ -142,6 +165,7 @@ def prepare_mssd(
     if features is not None:
         ds = attach_metadata(ds, tracks=read_mssd_track_features(features))
         ds.source["metadata"] = {"tracks": str(features)}
+    _check_not_empty(ds)
     if out is not None:
         ds.save(out, overwrite=overwrite)
     return ds
@@ -160,6 +184,7 @@ def prepare_lastfm(
 
     _check_output(out, overwrite, (path,))
     ds = read_lastfm(path, gap_minutes=gap_minutes, progress=progress)
+    _check_not_empty(ds)
     if out is not None:
         ds.save(out, overwrite=overwrite)
     return ds

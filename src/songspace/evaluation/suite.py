@@ -282,7 +282,7 @@ def run_evaluation(
     families: Sequence[str] | None = None,
     baselines: bool = True,
     seed: int = 0,
-    test_fraction: float = 0.01,
+    test_fraction: float | None = None,
     min_tracks: int = 40,
     settings: SuiteSettings | None = None,
     overwrite: bool = False,
@@ -298,12 +298,13 @@ def run_evaluation(
 
     from songspace._util import atomic_directory, check_output_free
     from songspace.data.dataset import Dataset
+    from songspace.data.splits import resolve_test_fraction
     from songspace.evaluation.embeddings import load_embeddings
     from songspace.evaluation.protocol import make_protocol
 
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *embedding_files))
-    if not 0 < test_fraction < 0.5:
+    if test_fraction is not None and not 0 < test_fraction < 0.5:
         raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
     if not embedding_files and not baselines:
         raise ParameterError(
@@ -313,6 +314,7 @@ def run_evaluation(
             fix="pass EMBEDDINGS files or drop --no-baselines",
         )
     ds = Dataset.load(dataset_dir)
+    test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)  # None: by size
     fractions = (1.0 - 2 * test_fraction, test_fraction, test_fraction)
     protocol = make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks)
     embs = [load_embeddings(p, ds) for p in embedding_files]
