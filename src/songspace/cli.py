@@ -112,7 +112,7 @@ ArtistMapOpt = Annotated[
     typer.Option(
         "--artist-map",
         help="Artist metadata column mapping FIELD=COLUMN (repeatable); FIELD is one of "
-        f"artist_name, genres, popularity, {_AUDIO_FIELDS}, acoustic_vector_N.",
+        f"artist_name, genres, popularity, {_AUDIO_FIELDS}.",
     ),
 ]
 StrictOpt = Annotated[

@@ -72,20 +72,26 @@ ARTIST_FIELDS = ("artist_name", "genres", *NUMERIC_FIELDS)
 LOW_JOIN_SHARE = 0.01
 
 
+def _is_acoustic(field: str) -> bool:
+    return field.startswith(ACOUSTIC_PREFIX) and field[len(ACOUSTIC_PREFIX) :].isdigit()
+
+
 def check_mapped_fields(
-    columns: Mapping[str, str], valid: Sequence[str], option: str, path: str | Path
+    columns: Mapping[str, str],
+    valid: Sequence[str],
+    option: str,
+    path: str | Path,
+    *,
+    acoustic: bool = False,
 ) -> None:
-    """ParameterError naming the valid fields when ``columns`` maps an unknown one."""
-    unknown = [
-        f
-        for f in columns
-        if f not in valid
-        and not (f.startswith(ACOUSTIC_PREFIX) and f[len(ACOUSTIC_PREFIX) :].isdigit())
-    ]
+    """ParameterError naming the valid fields when ``columns`` maps an unknown one
+    (``acoustic``: ``acoustic_vector_<N>`` fields are valid too)."""
+    unknown = [f for f in columns if f not in valid and not (acoustic and _is_acoustic(f))]
     if unknown:
+        listed = ", ".join(valid) + (f" or {ACOUSTIC_PREFIX}<N>" if acoustic else "")
         raise ParameterError(
-            f"{option} (columns)",
-            f"each FIELD one of {', '.join(valid)} or {ACOUSTIC_PREFIX}<N>",
+            option,
+            f"each FIELD one of {listed}",
             ", ".join(f"{f}={columns[f]}" for f in unknown),
             fix=f"Fix: correct the field name in {option} FIELD=COLUMN for {path}",
         )
@@ -204,6 +210,7 @@ def parse_genre_list(
 # ------------------------------------------------------------------- readers
 def _numeric_fields(available: list[str], columns: Mapping[str, str]) -> dict[str, str]:
     names = list(NUMERIC_FIELDS) + [c for c in available if c.startswith(ACOUSTIC_PREFIX)]
+    names += [c for c in columns if _is_acoustic(c) and c not in names]  # mapped: must exist
     return {n: columns.get(n, n) for n in names}
 
 
@@ -256,7 +263,7 @@ def read_track_metadata(
         raise ParameterError("duplicates", "`duplicates in ('merge', 'error')`", duplicates)
     check_chunk_rows(chunk_rows)
     columns = dict(columns or {})
-    check_mapped_fields(columns, TRACK_FIELDS, "--track-map", path)
+    check_mapped_fields(columns, TRACK_FIELDS, "--track-map", path, acoustic=True)
     table = _Table.open(path, "a track metadata table (CSV or Parquet)")
     found = table.columns
     wanted = {
@@ -399,9 +406,9 @@ def _artists_from_track_table(dataset_tracks: pd.DataFrame, tm: pd.DataFrame) ->
     if "artist_name" not in tm.columns:
         return dataset_tracks
     out = dataset_tracks.copy()
-    names = out["artist_name"].to_numpy(dtype=object)
-    ids = out["artist_id"].to_numpy(dtype=object)
-    extra = tm["artist_name"].to_numpy(dtype=object)
+    names = out["artist_name"].tolist()
+    ids = out["artist_id"].tolist()
+    extra = tm["artist_name"].tolist()
     for i in range(len(out)):
         if names[i] is None and isinstance(extra[i], str) and normalise_name(extra[i]):
             names[i] = extra[i].strip()
@@ -412,8 +419,49 @@ def _artists_from_track_table(dataset_tracks: pd.DataFrame, tm: pd.DataFrame) ->
     return out
 
 
+#: Share of sequences whose tracks all share a label above which the label is
+#: probably the sequence's own (e.g. a playlist's genre copied onto its tracks).
+SEQUENCE_LABEL_SHARE = 0.9
+
+
+def _warn_if_sequence_label(dataset: Dataset, labels: list[list[str]], group: str) -> None:
+    """Warn when, in nearly every sequence of 3+ labelled tracks, all tracks share a label.
+
+    A track-level label varies inside a playlist; one copied from the playlist (the
+    TidyTuesday export's ``playlist_genre``) does not, and as a feature it leaks the
+    held-out answer (a completion model reads the playlist's genre off any seed track).
+    """
+    checked = shared = 0
+    distinct: set[str] = set()
+    for s in range(dataset.n_sequences):
+        lists = [labels[t] for t in set(dataset.sequence(s).tolist()) if labels[t]]
+        if len(lists) < 3:
+            continue
+        checked += 1
+        common = set(lists[0]).intersection(*lists[1:])
+        shared += bool(common)
+        distinct.update(lists[0])
+    if checked >= 10 and len(distinct) >= 2 and shared >= SEQUENCE_LABEL_SHARE * checked:
+        logger.warning(
+            "%s: in %d of %d sequences (%.0f%%) every track shares a %s label; if the "
+            "column is a label of the sequence (e.g. the playlist's own genre) rather than "
+            "of the track, it leaks the held-out answer into the features and inflates "
+            "completion scores. Fix: map a track-level column (--track-map %s=COLUMN), or "
+            "leave the column out",
+            group,
+            shared,
+            checked,
+            100 * shared / checked,
+            group,
+            group,
+        )
+
+
 def _warn_on_low_joins(
-    ids: list[str], keys: list[str | None], tracks: pd.DataFrame | None, artists: pd.DataFrame | None
+    ids: list[str],
+    keys: list[str | None],
+    tracks: pd.DataFrame | None,
+    artists: pd.DataFrame | None,
 ) -> None:
     """Warn when a metadata table matches fewer than :data:`LOW_JOIN_SHARE` of the tracks."""
     n = len(ids)
@@ -508,6 +556,7 @@ def attach_metadata(
         out_tracks = dataset.tracks
     features = dict(dataset.features)
     if t_has.any() or a_has.any():
+        _warn_if_sequence_label(dataset, genres, "genre")
         features["genre"] = genre_group(genres, occ, top_g=top_genres)
         report["genre"] = levels(t_has, t_has | a_has)
 

@@ -122,8 +122,10 @@ def split_sequences(
         sizes[k] = max(1, round(f * n)) if f > 0 else 0
     if n == 0:
         raise ParameterError(
-            "dataset", "a dataset with at least one sequence", "no sequence", fix="Fix: "
-            "prepare the dataset again from a non-empty source"
+            "dataset",
+            "a dataset with at least one sequence",
+            "no sequence",
+            fix="Fix: prepare the dataset again from a non-empty source",
         )
     if sizes[0] + sizes[1] >= n:
         raise ParameterError(
