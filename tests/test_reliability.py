@@ -840,7 +840,7 @@ def test_csv_track_map_artist_name_attaches_artists(tmp_path, caplog):
     assert ds.source["coverage"]["genre"]["artist_level"] == 1.0  # was a 0% join
     res = songspace("info", str(tmp_path / "d"))
     assert res.returncode == 0 and "artists" in res.stdout
-    assert [ln for ln in res.stdout.splitlines() if "artists" in ln][0].split()[-2] == "25"
+    assert next(ln for ln in res.stdout.splitlines() if "artists" in ln).split()[-2] == "25"
 
 
 def test_unknown_map_fields_are_rejected_with_the_valid_list(tmp_path):
