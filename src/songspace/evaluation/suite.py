@@ -77,6 +77,14 @@ def unsupported(protocol: Protocol) -> dict[str, str]:
     if len(protocol.in_set[0]) + len(protocol.out_of_set[0]) == 0:
         reason = "no next-song pairs (every sequence has fewer than 2 entries)"
         out["next_song"] = out["popularity"] = out["hardneg"] = reason
+    else:
+        for part, pairs in (("in_set", protocol.in_set), ("out_of_set", protocol.out_of_set)):
+            if not len(pairs[0]):
+                out[f"next_song_{part}"] = (
+                    "no training sequence of 3 or more entries to mask"
+                    if part == "in_set"
+                    else "no held-out sequence of 2 or more entries"
+                ) + " (so no next_song mean either)"
     has_genre = "genre" in ds.tracks and bool(ds.tracks["genre"].notna().any())
     has_artist = "artist_id" in ds.tracks and bool(ds.tracks["artist_id"].notna().any())
     if not has_genre and not has_artist:
@@ -132,13 +140,15 @@ def evaluate(
                 )
             )
         elif fam == "next_song":
+            # one protocol may have no pairs (a list of pairs has no in-set query: its
+            # sequences are too short to mask); the mean needs both
             a = next_song.next_song(
                 emb, *protocol.in_set, k=st.k, prefix="next_song_in_set", progress=progress
-            )
+            ) if len(protocol.in_set[0]) else []  # fmt: skip
             b = next_song.next_song(
                 emb, *protocol.out_of_set, k=st.k, prefix="next_song_out_of_set", progress=progress
-            )
-            res.add(*a, *b, *next_song.next_song_report(a, b))
+            ) if len(protocol.out_of_set[0]) else []  # fmt: skip
+            res.add(*a, *b, *(next_song.next_song_report(a, b) if a and b else []))
         elif fam == "hardneg":
             from songspace.evaluation.hardneg import hardneg
 
