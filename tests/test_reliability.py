@@ -452,7 +452,7 @@ def test_non_utf8_and_unknown_tables_in_config(tmp_path):
 # ---------------------------------------------------------------- 15. tune-report storage
 def test_tune_report_with_a_mistyped_sqlite_storage_creates_nothing(tmp_path):
     pytest.importorskip("optuna")
-    from songspace.tuning.report import tune_report
+    from songspace.reports.tune_report import tune_report
 
     typo = tmp_path / "tuen.db"
     with pytest.raises(ParameterError, match="an existing SQLite study file"):
@@ -917,7 +917,7 @@ def test_train_and_evaluate_choose_the_same_share_and_say_so(small, tmp_path, ca
     assert said in flat(caplog.text)
 
 
-def test_pair_list_keeps_both_entries_and_learns(tmp_path, caplog):
+def test_pair_list_keeps_both_entries_of_each_pair(tmp_path, caplog):
     from songspace.data.splits import mask_last
 
     ds = _seqs_dataset([[0, 1], [1, 2], [2, 0], [3, 4, 5]], 6)
