@@ -27,7 +27,7 @@ from songspace._util import (
     check_output_free,
     recover_output,
 )
-from songspace.data.prepare import prepare_long, prepare_synthetic
+from songspace.data.prepare import MetadataSpec, prepare_long, prepare_synthetic
 from songspace.errors import (
     DatasetFormatError,
     DuplicateError,
@@ -95,7 +95,7 @@ def test_prepare_csv_into_the_raw_files_folder_is_refused(tmp_path):
     meta = tmp_path / "tracks.csv"
     meta.write_text("track_id,genre\nt1,rock\n")
     with pytest.raises(OutputIsInputError):
-        prepare_long(plays, meta, tracks=meta, overwrite=True)
+        prepare_long(plays, meta, metadata=MetadataSpec(tracks=meta), overwrite=True)
     assert meta.is_file()
 
 
@@ -128,7 +128,7 @@ def test_check_not_input_sees_through_symlinks_and_dotdot(tmp_path):
 
 # ---------------------------------------------------------------- 2. redacted secrets
 def test_tune_closing_hint_hides_the_password(monkeypatch, small):
-    import songspace.tuning as tuning
+    import songspace.tuning.scale as tuning  # tune_rates, which `songspace tune` runs, calls tune
     from songspace.cli import app
 
     result = SimpleNamespace(
@@ -479,7 +479,7 @@ def test_default_evaluate_skips_what_genres_without_artists_cannot_support(tmp_p
 
     plays, tracks = _genre_only_csv(tmp_path)
     d = tmp_path / "d"
-    prepare_long(plays, d, tracks=tracks)
+    prepare_long(plays, d, metadata=MetadataSpec(tracks=tracks))
     with caplog.at_level(logging.INFO, logger="songspace"):
         _, results, _ = run_evaluation(d, [], test_fraction=0.2)
     rnd = results[0].metrics
@@ -759,8 +759,9 @@ def test_train_help_shows_the_params_table():
 # ------------------------------------------- 14. every input path checked before reading
 def test_prepare_mpd_missing_metadata_fails_before_reading_slices(tmp_path, monkeypatch):
     from songspace.data import mpd
-    from songspace.data.prepare import prepare_mpd
+    from songspace.data.prepare import MetadataSpec, prepare_mpd
 
+    missing = tmp_path / "nonexistent.csv"
     slices = tmp_path / "slices"
     slices.mkdir()
     _mpd_slice(slices / "mpd.slice.0-999.json", [_playlist(1, ["spotify:track:a"])])
@@ -768,7 +769,7 @@ def test_prepare_mpd_missing_metadata_fails_before_reading_slices(tmp_path, monk
     monkeypatch.setattr(mpd, "iter_playlists", lambda *a, **k: read.append(1) or iter(()))
     for opt in ("tracks", "artists"):
         with pytest.raises(FormatError, match="found nothing") as info:
-            prepare_mpd(slices, tmp_path / "o", **{opt: tmp_path / "nonexistent.csv"})
+            prepare_mpd(slices, tmp_path / "o", metadata=MetadataSpec(**{opt: missing}))
         assert "nonexistent.csv" in str(info.value)
     with pytest.raises(FormatError, match="found nothing"):
         prepare_long(tmp_path / "nonexistent.csv", tmp_path / "o")
@@ -831,9 +832,9 @@ def test_csv_track_map_artist_name_attaches_artists(tmp_path, caplog):
         songs,
         tmp_path / "d",
         columns={"sequence_id": "playlist_id"},
-        tracks=songs,
-        track_columns={"artist_name": "track_artist"},
-        artists=artists,
+        metadata=MetadataSpec(
+            tracks=songs, track_columns={"artist_name": "track_artist"}, artists=artists
+        ),
     )
     assert ds.summary()["artists"] == 25  # was 0
     assert ds.tracks["artist_name"].notna().all()
@@ -856,7 +857,7 @@ def test_unknown_map_fields_are_rejected_with_the_valid_list(tmp_path):
     with pytest.raises(ParameterError, match="--track-map") as info:
         prepare_long(
             songs, tmp_path / "d", columns={"sequence_id": "playlist_id"},
-            tracks=songs, track_columns={"artist": "track_artist"},
+            metadata=MetadataSpec(tracks=songs, track_columns={"artist": "track_artist"}),
         )  # fmt: skip
     assert ", ".join(TRACK_FIELDS) in str(info.value) and "artist=track_artist" in str(info.value)
     with pytest.raises(ParameterError, match="--artist-map"):
@@ -881,7 +882,10 @@ def test_metadata_join_below_one_percent_warns(tmp_path, caplog):
     artists.write_text("artists,popularity\nNobody,3\n")
     with caplog.at_level(logging.WARNING, logger="songspace"):
         prepare_long(
-            songs, None, columns={"sequence_id": "playlist_id"}, tracks=other, artists=artists
+            songs,
+            None,
+            columns={"sequence_id": "playlist_id"},
+            metadata=MetadataSpec(tracks=other, artists=artists),
         )
     text = flat(caplog.text)
     assert "track metadata matched 0 of" in text and "--track-map track_id=COLUMN" in text
@@ -946,15 +950,21 @@ def test_train_full_hint_says_it_would_score_training_playlists(small, tmp_path)
 def test_sequence_level_label_mapped_onto_tracks_warns(tmp_path, caplog):
     songs = _songs_csv(tmp_path)
     with caplog.at_level(logging.WARNING, logger="songspace"):
-        prepare_long(songs, None, columns={"sequence_id": "playlist_id"}, tracks=songs,
-                     track_columns={"genre": "playlist_genre"})  # fmt: skip
+        prepare_long(songs, None, columns={"sequence_id": "playlist_id"},
+                     metadata=MetadataSpec(tracks=songs,
+                                           track_columns={"genre": "playlist_genre"}))  # fmt: skip
     assert "every track shares a genre label" in caplog.text
     assert "leaks the held-out answer" in caplog.text
     caplog.clear()
     tracks = tmp_path / "tracks.csv"  # a genre of the track: varies inside playlists
     tracks.write_text("track_id,genre\n" + "".join(f"tr{t},g{t % 7}\n" for t in range(120)))
     with caplog.at_level(logging.WARNING, logger="songspace"):
-        prepare_long(songs, None, columns={"sequence_id": "playlist_id"}, tracks=tracks)
+        prepare_long(
+            songs,
+            None,
+            columns={"sequence_id": "playlist_id"},
+            metadata=MetadataSpec(tracks=tracks),
+        )
     assert "shares a genre label" not in caplog.text
 
 

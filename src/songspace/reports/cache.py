@@ -29,6 +29,7 @@ import numpy as np
 from songspace._util import atomic_directory, to_jsonable
 from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
+from songspace.progress import ProgressCallback
 
 if TYPE_CHECKING:
     from songspace.evaluation.protocol import Protocol
@@ -142,7 +143,7 @@ def fit_or_load(
     split: dict[str, Any],
     *,
     label: str,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressCallback | None = None,
     before_fit: Callable[[], Any] | None = None,
 ) -> tuple[EmbeddingModel, CachedModel]:
     """The model ``model_name(**params)`` fitted on ``train``: from ``cache_dir`` when an
@@ -199,7 +200,7 @@ def train_or_load(
     fingerprint: str,
     split: dict[str, Any],
     *,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[EmbeddingModel, TrainedModel]:
     """The fitted model of the experiment row ``spec`` on ``protocol.train``: from the
     cache, or trained and cached (atomically). Returns ``(model, TrainedModel)``."""

@@ -38,6 +38,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import compare
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, shared_testable
 from songspace.models.base import EmbeddingModel
+from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
 
@@ -215,7 +216,7 @@ def run_cold_start(
     min_tracks: int = DEFAULT_MIN_TRACKS,
     cache_dir: str | Path | None = None,
     overwrite: bool = False,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressCallback | None = None,
     on_model: Callable[[str], Any] | None = None,
 ) -> ColdStartReport:
     """What ``songspace cold-start`` runs. ``params[name]`` overrides model ``name``'s

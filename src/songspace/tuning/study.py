@@ -42,6 +42,7 @@ from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteS
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import get_model_class
 from songspace.models.train import coerce_params
+from songspace.progress import ProgressCallback
 from songspace.tuning.objectives import (
     OBJECTIVES,
     StudyObjective,
@@ -78,9 +79,6 @@ IDENTITY = (
     "hardneg_min_count",
     "hardneg_threshold",
 )
-
-Progress = Callable[[int, int, str], None]
-
 
 class TimeBudgetExceeded(SongspaceError):
     """A trial's training ran past its time budget (raised inside the model's progress hook).
@@ -365,7 +363,7 @@ def tune(
     hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count,
     hardneg_threshold: float | None = None,
     heartbeat: float | None = 10.0,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> TuneResult:
     """Run or continue the study (see the module docstring); return its best trial(s).
 
