@@ -19,6 +19,7 @@ from songspace.errors import OutputExistsError, ParameterError
 
 logger = logging.getLogger("songspace")
 
+
 def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np.random.Generator:
     """A numpy Generator from an int seed, a Generator, or None (fresh entropy)."""
     if isinstance(seed, np.random.Generator):

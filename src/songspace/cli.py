@@ -86,6 +86,15 @@ SeedOpt = Annotated[
 TestFractionOpt = Annotated[
     float, typer.Option("--test-fraction", help="Share of sequences held out for test.")
 ]
+#: train/evaluate: None = 1%, raised on small data (songspace.data.splits.default_test_fraction)
+AutoTestFractionOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--test-fraction",
+        help="Share of sequences held out for test (default: 1%, raised on small data so "
+        "that about 100 test sequences exist; the log says so).",
+    ),
+]
 MinTracksOpt = Annotated[
     int,
     typer.Option("--min-tracks", help="Completion test playlists need this many tracks."),
@@ -129,13 +138,28 @@ ArtistsOpt = Annotated[
     Path | None,
     typer.Option("--artists", help="Artist metadata CSV/Parquet (e.g. data_w_genres.csv)."),
 ]
+#: The fields of songspace.data.metadata.TRACK_FIELDS / ARTIST_FIELDS (a test checks
+#: that these lists match; the CLI does not import pandas to print its help).
+_AUDIO_FIELDS = (
+    "danceability, energy, key, loudness, mode, speechiness, acousticness, "
+    "instrumentalness, liveness, valence, tempo"
+)
 TrackMapOpt = Annotated[
     list[str] | None,
-    typer.Option("--track-map", help="Track metadata column mapping FIELD=COLUMN (repeatable)."),
+    typer.Option(
+        "--track-map",
+        help="Track metadata column mapping FIELD=COLUMN (repeatable); FIELD is one of "
+        f"track_id, genre, genres, artist_name, popularity, {_AUDIO_FIELDS}, "
+        "acoustic_vector_N.",
+    ),
 ]
 ArtistMapOpt = Annotated[
     list[str] | None,
-    typer.Option("--artist-map", help="Artist metadata column mapping FIELD=COLUMN (repeatable)."),
+    typer.Option(
+        "--artist-map",
+        help="Artist metadata column mapping FIELD=COLUMN (repeatable); FIELD is one of "
+        f"artist_name, genres, popularity, {_AUDIO_FIELDS}.",
+    ),
 ]
 StrictOpt = Annotated[
     bool,
@@ -197,8 +221,10 @@ def _metadata_spec(
     return MetadataSpec(
         tracks=tracks,
         artists=artists,
-        track_columns=parse_assignments(track_map, "--track-map"),
-        artist_columns=parse_assignments(artist_map, "--artist-map"),
+        track_columns=parse_assignments(
+            track_map, "--track-map", example="artist_name=track_artist"
+        ),
+        artist_columns=parse_assignments(artist_map, "--artist-map", example="artist_name=artists"),
         duplicates=duplicates,
         top_genres=top_genres,
     )
@@ -282,8 +308,15 @@ def prepare_csv_cmd(
 
     columns = parse_assignments(map_, "--map")
     _prepare(
-        ctx, prepare_long, path, out=out, columns=columns, metadata=metadata, overwrite=overwrite,
-        header=not no_header, sep="\t" if sep in ("\\t", "tab") else sep,
+        ctx,
+        prepare_long,
+        path,
+        out=out,
+        columns=columns,
+        metadata=metadata,
+        overwrite=overwrite,
+        header=not no_header,
+        sep="\t" if sep in ("\\t", "tab") else sep,
     )
 
 
@@ -563,7 +596,7 @@ def evaluate_cmd(
         ),
     ] = None,
     seed: SeedOpt = 0,
-    test_fraction: TestFractionOpt = 0.01,
+    test_fraction: AutoTestFractionOpt = None,
     min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
     k: KOpt = DEFAULT_SUITE.k,
     hardneg_threshold: HardnegThresholdOpt = None,
@@ -647,7 +680,7 @@ def train_cmd(
         Path | None, typer.Option("--config", help="TOML file with a \\[params] table.")
     ] = None,
     seed: SeedOpt = 0,
-    test_fraction: TestFractionOpt = 0.01,
+    test_fraction: AutoTestFractionOpt = None,
     full: Annotated[
         bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
     ] = False,
@@ -673,9 +706,25 @@ def train_cmd(
     out_console.print(
         f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s, "
         f"{int(fitted.available_.sum()):,} of {len(fitted.available_):,} tracks embedded "
-        f"(dimension {fitted.embeddings_.shape[1]}); evaluate with `songspace evaluate "
-        f"{dataset} {out}/embeddings.npz --seed {seed} --test-fraction {test_fraction}`"
+        f"(dimension {fitted.embeddings_.shape[1]}); "
+        + escape(_evaluate_hint(dataset, out, seed=seed, test_fraction=test_fraction, full=full))
     )
+
+
+def _evaluate_hint(
+    dataset: Path, out: Path, *, seed: int, test_fraction: float | None, full: bool
+) -> str:
+    """The `evaluate` command matching a `train` run; after --full, what it would mean."""
+    cmd = f"songspace evaluate {dataset} {out}/embeddings.npz --seed {seed}"
+    if test_fraction is not None:
+        cmd += f" --test-fraction {test_fraction}"
+    if full:
+        return (
+            f"trained with --full on every sequence, so `{cmd}` would score the model on its "
+            "own training playlists (not a held-out result); to evaluate, train without "
+            "--full, or evaluate on another dataset"
+        )
+    return f"evaluate with `{cmd}`"
 
 
 @app.command("cold-start")

@@ -123,3 +123,7 @@ class MissingDependencyError(SongspaceError, ImportError):
             f"{purpose} needs the package '{package}', which is not installed. "
             f"Fix: pip install 'songspace[{extra}]'"
         )
+
+
+class GraphTooLargeError(SongspaceError, MemoryError):
+    """A graph would not fit in memory; refused before it is built (the message sizes it)."""

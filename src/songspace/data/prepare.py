@@ -16,6 +16,7 @@ from typing import Literal
 from songspace._util import check_output_free
 from songspace.data.dataset import Dataset
 from songspace.data.metadata import attach_metadata, read_artist_metadata, read_track_metadata
+from songspace.errors import EmptySequenceError, FormatError
 from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
@@ -24,9 +25,30 @@ logger = logging.getLogger("songspace")
 def _check_output(
     out: str | Path | None, overwrite: bool, inputs: tuple[str | Path | None, ...] = ()
 ) -> None:
-    """Before reading anything: the output is free (or --overwrite) and is no input."""
+    """Before reading anything: every input exists, the output is free (or --overwrite)
+    and is no input."""
+    for p in inputs:
+        if p is not None and not Path(p).exists():
+            raise FormatError(
+                "expected an input file or folder, found nothing",
+                path=p,
+                fix="check the path (relative paths start at the current directory)",
+            )
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=inputs)
+
+
+def _check_not_empty(ds: Dataset) -> None:
+    """A dataset without entries is an error, not an empty directory written with exit 0."""
+    if ds.n_entries == 0:
+        src = ds.source
+        raise EmptySequenceError(
+            f"expected at least one sequence entry, found none ({ds.n_sequences} sequences"
+            + (f", {src['dropped_empty']} empty ones dropped" if src.get("dropped_empty") else "")
+            + "): the dataset would be empty",
+            path=src.get("path"),
+            fix="check the input (and its column mapping); nothing was written",
+        )
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,7 @@ def _finish(
 ) -> Dataset:
     if metadata is not None:
         ds = metadata.attach(ds)
+    _check_not_empty(ds)
     if out is not None:
         ds.save(out, overwrite=overwrite)
         logger.info("wrote %s", out)

@@ -124,6 +124,14 @@ def unsupported(protocol: Protocol) -> dict[str, str]:
     if len(protocol.in_set[0]) + len(protocol.out_of_set[0]) == 0:
         reason = "no next-song pairs (every sequence has fewer than 2 entries)"
         out["next_song"] = out["popularity"] = out["hardneg"] = reason
+    else:
+        for part, pairs in (("in_set", protocol.in_set), ("out_of_set", protocol.out_of_set)):
+            if not len(pairs[0]):
+                out[f"next_song_{part}"] = (
+                    "no training sequence of 3 or more entries to mask"
+                    if part == "in_set"
+                    else "no held-out sequence of 2 or more entries"
+                ) + " (so no next_song mean either)"
     has_genre = "genre" in ds.tracks and bool(ds.tracks["genre"].notna().any())
     has_artist = "artist_id" in ds.tracks and bool(ds.tracks["artist_id"].notna().any())
     if not has_genre and not has_artist:
@@ -177,13 +185,15 @@ def evaluate(
                 )
             )
         elif fam == "next_song":
+            # one protocol may have no pairs (a list of pairs has no in-set query: its
+            # sequences are too short to mask); the mean needs both
             a = next_song.next_song(
                 emb, *protocol.in_set, k=st.k, prefix="next_song_in_set", progress=progress
-            )
+            ) if len(protocol.in_set[0]) else []  # fmt: skip
             b = next_song.next_song(
                 emb, *protocol.out_of_set, k=st.k, prefix="next_song_out_of_set", progress=progress
-            )
-            res.add(*a, *b, *next_song.next_song_report(a, b))
+            ) if len(protocol.out_of_set[0]) else []  # fmt: skip
+            res.add(*a, *b, *(next_song.next_song_report(a, b) if a and b else []))
         elif fam == "hardneg":
             negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
             if negs.nnz == 0:
@@ -335,7 +345,7 @@ def run_evaluation(
     families: Sequence[str] | None = None,
     baselines: bool = True,
     seed: int = 0,
-    test_fraction: float = 0.01,
+    test_fraction: float | None = None,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
     rankers: Sequence[str] = (),
@@ -354,12 +364,13 @@ def run_evaluation(
 
     from songspace._util import atomic_directory, check_output_free, to_jsonable
     from songspace.data.dataset import Dataset
+    from songspace.data.splits import resolve_test_fraction
     from songspace.evaluation.embeddings import load_embeddings
     from songspace.evaluation.protocol import make_protocol
 
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *embedding_files))
-    if not 0 < test_fraction < 0.5:
+    if test_fraction is not None and not 0 < test_fraction < 0.5:
         raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
     if not embedding_files and not baselines and not rankers:
         raise ParameterError(
@@ -369,6 +380,7 @@ def run_evaluation(
             fix="pass EMBEDDINGS files or drop --no-baselines",
         )
     ds = Dataset.load(dataset_dir)
+    test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)  # None: by size
     fractions = (1.0 - 2 * test_fraction, test_fraction, test_fraction)
     protocol = make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks)
     embs = [load_embeddings(p, ds) for p in embedding_files]

@@ -366,6 +366,7 @@ def build_cooccurrence(
     min_weight: int = 2,
     block_budget: int = 20_000_000,
     progress: ProgressCallback | None = None,
+    memory_limit: int | None = None,
 ) -> CooccurrenceGraph:
     """Build the co-occurrence graph of ``dataset`` (MUSIG §3.1, SPEC §2).
 
@@ -374,10 +375,17 @@ def build_cooccurrence(
     ``block_budget``: most partial products (multiply-adds of the sparse product)
     one block may need; a block's memory is about 12 bytes per partial product at
     worst, so the default 20M bounds it near 250 MB. Results do not depend on it.
+    ``memory_limit``: bytes the graph may take while built (default
+    ``$SONGSPACE_GRAPH_MEMORY``, else 80% of the available memory); a graph whose
+    upper bound exceeds it is refused before it is built (GraphTooLargeError, see
+    :func:`songspace.graph.limits.check_graph_fits`).
     """
+    from songspace.graph.limits import check_graph_fits, warn_if_few_tracks_have_an_edge
+
     min_weight = _check_int("min_weight", min_weight, 1)
     x = _resolve(dataset, block_budget)
     n_tracks = x.shape[1]
+    check_graph_fits((x.indptr, x.indices, n_tracks), min_weight, memory_limit)
     t0 = time.perf_counter()
     counts: list[np.ndarray] = []
     cols: list[np.ndarray] = []
@@ -412,6 +420,7 @@ def build_cooccurrence(
         min_weight,
         time.perf_counter() - t0,
     )
+    warn_if_few_tracks_have_an_edge(graph, dataset)
     return graph
 
 

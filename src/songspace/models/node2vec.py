@@ -21,6 +21,7 @@ import numpy as np
 
 from songspace.data.dataset import Dataset
 from songspace.graph.cooccurrence import build_cooccurrence
+from songspace.graph.limits import raise_if_no_edges
 from songspace.graph.walks import random_walks
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
@@ -119,8 +120,7 @@ class Node2Vec(EmbeddingModel):
         starts = np.flatnonzero(np.diff(graph.adjacency.indptr))
         embeddings = np.zeros((n, int(self.dim)), dtype=np.float32)
         available = np.zeros(n, dtype=bool)
-        if not len(starts):
-            return embeddings, available
+        raise_if_no_edges(graph, dataset)  # nothing to walk: an error, not "0 embedded"
 
         self._report(1, 3, "random walks")
         walks = random_walks(

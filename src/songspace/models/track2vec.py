@@ -21,7 +21,9 @@ Long sequences
 
 Availability
     Tracks seen fewer than ``min_count`` times (including never) get no vector:
-    their row of ``embeddings_`` is zero and ``available_`` is False.
+    their row of ``embeddings_`` is zero and ``available_`` is False. So do tracks
+    that occur only in one-entry sequences (chunks): skip-gram never updates them,
+    so their vectors would be the random initialisation.
 
 Determinism
     gensim draws the initial vectors from ``np.random.default_rng(seed)`` and the
@@ -48,6 +50,7 @@ import numpy as np
 
 from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError
+from songspace.graph.limits import drop_tracks_without_context
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
@@ -260,6 +263,8 @@ class Track2Vec(EmbeddingModel):
         rows = np.fromiter((int(k) for k in wv.index_to_key), dtype=np.int64, count=len(wv))
         emb[rows] = wv.vectors
         available[rows] = True
+        # a track seen only in one-entry sequences kept its random initialisation
+        available = drop_tracks_without_context(dataset, available, max_len=MAX_SENTENCE_LEN)
         return emb, available
 
     def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:

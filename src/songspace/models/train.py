@@ -18,7 +18,7 @@ import numpy as np
 
 from songspace._util import atomic_directory, check_output_free, w2v_token
 from songspace.data.dataset import Dataset
-from songspace.data.splits import split_sequences
+from songspace.data.splits import resolve_test_fraction, split_sequences
 from songspace.errors import FormatError, ParameterError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import get_model_class
@@ -121,7 +121,7 @@ def train_model(
     params: Mapping[str, Any] | None = None,
     config: str | Path | None = None,
     seed: int = 0,
-    test_fraction: float = 0.01,
+    test_fraction: float | None = None,
     full: bool = False,
     overwrite: bool = False,
     progress: Any = None,
@@ -129,8 +129,9 @@ def train_model(
     """Fit model ``name`` and write ``out`` (model, embeddings and exports).
 
     ``params`` override ``config``'s, which override the defaults. ``seed`` and
-    ``test_fraction`` define the split (as in ``songspace evaluate``), ``full``
-    trains on every sequence instead.
+    ``test_fraction`` define the split (as in ``songspace evaluate``; None: 1%, or
+    more on small data, see :func:`songspace.data.splits.default_test_fraction`),
+    ``full`` trains on every sequence instead.
     """
     klass = get_model_class(name)
     if out is not None:
@@ -142,6 +143,7 @@ def train_model(
     if full:
         train = ds
     else:
+        test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)
         if not 0 < test_fraction < 0.5:
             raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
         split = split_sequences(
