@@ -64,12 +64,12 @@ class CooccurrenceGraph:
         if not sp.issparse(self.adjacency) or self.adjacency.ndim != 2:
             raise ParameterError(
                 "adjacency",
-                "`adjacency` is a 2-D scipy.sparse matrix",
+                "a 2-D scipy.sparse matrix",
                 type(self.adjacency).__name__,
             )
         rows, cols = self.adjacency.shape
         if rows != cols:
-            raise ParameterError("adjacency", "`adjacency` is square", self.adjacency.shape)
+            raise ParameterError("adjacency", "a square matrix", self.adjacency.shape)
         if not isinstance(self.adjacency, sp.csr_matrix):
             self.adjacency = sp.csr_matrix(self.adjacency)
         _check_int("min_weight", self.min_weight, 1)
@@ -222,7 +222,7 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------- inputs
 def _check_int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ParameterError(name, f"`{name}` is an integer >= {low}", value)
+        raise ParameterError(name, f"an integer >= {low}", value)
     return int(value)
 
 
@@ -233,7 +233,7 @@ def _as_csr(data: SequencesLike) -> tuple[np.ndarray, np.ndarray, int]:
     if not (isinstance(data, tuple) and len(data) == 3):
         raise ParameterError(
             "dataset",
-            "`dataset` is a Dataset or an (indptr, indices, n_tracks) tuple",
+            "a Dataset or an (indptr, indices, n_tracks) tuple",
             type(data).__name__,
         )
     indptr, indices, n_tracks = np.asarray(data[0]), np.asarray(data[1]), data[2]
@@ -242,14 +242,14 @@ def _as_csr(data: SequencesLike) -> tuple[np.ndarray, np.ndarray, int]:
     if indptr.ndim != 1 or len(indptr) < 1 or not np.issubdtype(indptr.dtype, np.integer):
         raise ParameterError(
             "indptr",
-            "`indptr` is a 1-D integer array of length >= 1",
+            "a 1-D integer array of length >= 1",
             f"{indptr.dtype} array of shape {indptr.shape}",
             fix,
         )
     if indices.ndim != 1 or (len(indices) and not np.issubdtype(indices.dtype, np.integer)):
         raise ParameterError(
             "indices",
-            "`indices` is a 1-D integer array",
+            "a 1-D integer array",
             f"{indices.dtype} array of shape {indices.shape}",
             fix,
         )
@@ -434,10 +434,10 @@ def edge_counts_by_threshold(
         ths = sorted({_check_int("thresholds", t, 1) for t in thresholds})
     except TypeError as exc:
         raise ParameterError(
-            "thresholds", "`thresholds` is an iterable of integers >= 1", thresholds
+            "thresholds", "an iterable of integers >= 1", thresholds
         ) from exc
     if not ths:
-        raise ParameterError("thresholds", "`thresholds` is not empty", thresholds)
+        raise ParameterError("thresholds", "a non-empty iterable of integers", thresholds)
     x = _resolve(dataset, block_budget)
     n_tracks = x.shape[1]
     n_edges = np.zeros(len(ths), dtype=np.int64)

@@ -23,7 +23,7 @@ from songspace.errors import ParameterError
 
 def _check(indptr: np.ndarray, nodes: np.ndarray, k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ParameterError("k", "`k` is an integer >= 1", k)
+        raise ParameterError("k", "an integer >= 1", k)
     n = len(indptr) - 1
     if len(nodes) and (nodes.min() < 0 or nodes.max() >= n):
         raise ParameterError(

@@ -88,14 +88,14 @@ class EmbeddingModel(ABC):
         for p, (lo, hi) in self.param_ranges.items():
             v = getattr(self, p)
             if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-                raise ParameterError(p, f"`{p}` is a number in [{lo}, {hi}]", v)
+                raise ParameterError(p, f"a number in [{lo}, {hi}]", v)
             if not lo <= v <= hi:
                 raise ParameterError(p, f"`{lo} <= {p} <= {hi}`", v)
         names = self._param_names()
         for p in (*self.integer_params, "seed"):
             v = getattr(self, p) if p in names else 0
             if isinstance(v, bool) or not isinstance(v, int | np.integer):
-                raise ParameterError(p, f"`{p}` is an integer", v)
+                raise ParameterError(p, "an integer", v)
         if "seed" in names and not 0 <= self.seed < 2**32:
             raise ParameterError("seed", "`0 <= seed < 2**32`", self.seed)
 

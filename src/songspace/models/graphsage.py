@@ -296,7 +296,7 @@ class GraphSAGE(EmbeddingModel):
                 "features", f"distinct names among {list(FEATURE_GROUPS)}", list(fs)
             )
         if not isinstance(self.aggregate, bool | np.bool_):
-            raise ParameterError("aggregate", "`aggregate` is true or false", self.aggregate)
+            raise ParameterError("aggregate", "true or false", self.aggregate)
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str | Path):
             raise ParameterError("checkpoint_dir", "a directory path or None", self.checkpoint_dir)
         torch = _torch()

@@ -327,7 +327,7 @@ class Track2VecFeature(Track2Vec):
             raise ParameterError("feature_groups", "distinct feature-group names", fg)
         w = self.feature_weight
         if isinstance(w, bool) or not isinstance(w, int | float | np.integer | np.floating):
-            raise ParameterError("feature_weight", "`feature_weight` is a number >= 0", w)
+            raise ParameterError("feature_weight", "a number >= 0", w)
         if not (np.isfinite(w) and w >= 0):
             raise ParameterError("feature_weight", "`feature_weight >= 0`", w)
 

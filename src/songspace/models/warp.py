@@ -114,7 +114,7 @@ class CFWarp(EmbeddingModel):
         if isinstance(groups, str) or not isinstance(groups, tuple | list):
             raise ParameterError(
                 "feature_groups",
-                "`feature_groups` is a tuple of feature-group names",
+                "a tuple of feature-group names",
                 groups,
                 fix="pass e.g. feature_groups=('audio', 'genre')",
             )
