@@ -255,3 +255,17 @@ def with_global_popularity(
     return FeatureGroup(
         group.name, list(group.columns), values, group.known.copy(), dict(group.scaling)
     )
+
+
+def known_share_block(group: FeatureGroup) -> np.ndarray:
+    """The model-input form of a group: ``[values ; known share]``, float32 (n, c + 1).
+
+    The group's [0, 1] values with unknown cells 0 (nothing is imputed), then one
+    column holding the share of the group's columns known for the track (1 when
+    known, 0 when unknown), so that "unknown" is not confused with a true 0. Used by
+    every model that reads feature groups (Track2Vec-Feature, CF-WARP item features,
+    GraphSAGE/MUSIG h^0; MUSIG §3.3).
+    """
+    values = np.where(group.known, group.values, 0.0).astype(np.float32)
+    known_share = group.known.mean(axis=1, dtype=np.float32)[:, None]
+    return np.hstack([values, known_share])
