@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from songspace._checks import check_heldout_share
 from songspace.data.dataset import Dataset
 from songspace.data.splits import mask_last
 from songspace.errors import ParameterError
@@ -35,6 +36,7 @@ from songspace.evaluation.protocol import Protocol, make_protocol
 from songspace.evaluation.results import Comparison, EvaluationResult, compare
 from songspace.evaluation.suite import _plain, _shared_testable
 from songspace.models.base import EmbeddingModel
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
@@ -75,8 +77,7 @@ def cold_start_protocol(
     min_tracks: int = 40,
 ) -> ColdStart:
     """Split with ``cold_share`` cold tracks and collect the cold queries."""
-    if not 0 < test_fraction < 0.5:
-        raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
+    check_heldout_share(test_fraction, "test_fraction")
     protocol = make_protocol(
         dataset,
         seed=seed,
@@ -127,8 +128,10 @@ def cold_start_evaluation(
     min_tracks: int = 40,
     k: int = 100,
     on_model: Callable[[str], Any] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ColdStartReport:
-    """Fit each (unfitted) model on the cold-start training view and score it.
+    """Fit each (unfitted) model on the cold-start training view and score it
+    (``progress`` is passed to every ``fit``).
 
     ``models`` maps a display name to a model; the first one is the reference of
     the paired tests (Bonferroni-corrected, as everywhere).
@@ -151,7 +154,7 @@ def cold_start_evaluation(
     for name, model in models.items():
         if on_model is not None:
             on_model(name)
-        model.fit(setup.protocol.train)
+        model.fit(setup.protocol.train, progress=progress)
         times[name] = model.training_time_
         if model.inductive:
             embs.append(
@@ -238,8 +241,7 @@ def run_cold_start(
 
     from songspace._util import atomic_directory
     from songspace.errors import OutputExistsError
-    from songspace.models.registry import get_model_class
-    from songspace.models.train import coerce_params
+    from songspace.models.registry import create
 
     if out is not None and Path(out).exists() and not overwrite:
         raise OutputExistsError(out)
@@ -255,13 +257,12 @@ def run_cold_start(
         )
     built: dict[str, EmbeddingModel] = {}
     for name in names:
-        klass = get_model_class("graphsage" if name == "features_only" else name)
         raw = dict(params.get(name, {}))
         if name == "features_only":
             raw["aggregate"] = False
-        model = klass(**coerce_params(klass, raw))
-        model.progress = progress
-        built[name] = model
+        built[name] = create(
+            "graphsage" if name == "features_only" else name, raw, from_strings=True
+        )
     ds = Dataset.load(dataset_dir)
     report = cold_start_evaluation(
         ds,
@@ -271,6 +272,7 @@ def run_cold_start(
         cold_share=cold_share,
         min_tracks=min_tracks,
         on_model=on_model,
+        progress=progress,
     )
     if out is not None:
         with atomic_directory(out, overwrite=overwrite) as tmp:

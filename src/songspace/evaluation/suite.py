@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from songspace._checks import check_heldout_share
 from songspace.errors import ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import Protocol
@@ -248,8 +249,7 @@ def run_evaluation(
 
     if out is not None and Path(out).exists() and not overwrite:
         raise OutputExistsError(out)
-    if not 0 < test_fraction < 0.5:
-        raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
+    check_heldout_share(test_fraction, "test_fraction")
     if not embedding_files and not baselines:
         raise ParameterError(
             "embeddings",

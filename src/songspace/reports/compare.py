@@ -159,14 +159,14 @@ def dataset_fingerprint(ds: Dataset) -> str:
 # ------------------------------------------------------------------- cache
 def model_params(spec: ModelSpec, seed: int) -> dict[str, Any]:
     """Full parameters of ``spec`` for ``seed``: defaults, config, and the run seed."""
-    from songspace.models.registry import get_model_class
+    from songspace._util import to_jsonable
+    from songspace.models.registry import create, get_model_class
 
-    klass = get_model_class(spec.model)
-    defaults = klass.default_params()
-    params = {**defaults, **spec.params}
+    defaults = get_model_class(spec.model).default_params()
+    params = dict(spec.params)
     if "seed" in defaults and "seed" not in spec.params:
         params["seed"] = seed
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
+    return to_jsonable(create(spec.model, params, check=False).get_params())
 
 
 def cache_key(
@@ -209,7 +209,7 @@ def train_or_load(
     """The fitted model of ``spec`` on ``protocol.train``: from the cache, or trained
     and cached (atomically). Returns ``(model, TrainedModel)``."""
     from songspace.models.base import EmbeddingModel
-    from songspace.models.registry import get_model_class
+    from songspace.models.registry import create
 
     params = model_params(spec, protocol.seed)
     key, doc = cache_key(fingerprint, spec, params, split_key)
@@ -230,14 +230,7 @@ def train_or_load(
                 True,
                 float(np.mean(model.available_)),
             )
-    klass = get_model_class(spec.model)
-    defaults = klass.default_params()
-    kwargs = {
-        k: tuple(v) if isinstance(defaults.get(k), tuple) and isinstance(v, list) else v
-        for k, v in params.items()
-    }
-    model = klass(**kwargs)
-    model.progress = progress
+    model = create(spec.model, params)
     logger.info(
         "%s (seed %d): training %s on %d sequences",
         spec.name,
@@ -245,7 +238,7 @@ def train_or_load(
         spec.model,
         protocol.train.n_sequences,
     )
-    model.fit(protocol.train)
+    model.fit(protocol.train, progress=progress)
     logger.info(
         "%s (seed %d): trained in %.1fs, %.1f%% of tracks embedded",
         spec.name,
