@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from songspace._util import atomic_directory
+from songspace._checks import check_format
+from songspace._util import atomic_directory, to_jsonable
 from songspace.data.features import (  # FeatureGroup is re-exported (it lived here)
     FeatureGroup,
     with_global_popularity,
@@ -278,7 +279,7 @@ class Dataset:
                 "format": FORMAT_NAME,
                 "format_version": FORMAT_VERSION,
                 "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "source": _jsonable(self.source),
+                "source": to_jsonable(self.source),
                 "counts": {
                     "tracks": self.n_tracks,
                     "sequences": self.n_sequences,
@@ -321,21 +322,15 @@ class Dataset:
                 line=exc.lineno,
                 fix="re-create the dataset with `songspace prepare`",
             ) from exc
-        if manifest.get("format") != FORMAT_NAME:
-            raise DatasetFormatError(
-                f"expected format {FORMAT_NAME!r}, found {manifest.get('format')!r}",
-                path=mpath,
-                field="format",
-                fix="point to a directory written by `songspace prepare`",
-            )
-        version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
-            raise DatasetFormatError(
-                f"expected format_version {FORMAT_VERSION}, found {version!r}",
-                path=mpath,
-                field="format_version",
-                fix="re-create the dataset with this songspace version's `songspace prepare`",
-            )
+        check_format(
+            manifest,
+            name=FORMAT_NAME,
+            version=FORMAT_VERSION,
+            path=mpath,
+            error=DatasetFormatError,
+            fix_format="point to a directory written by `songspace prepare`",
+            fix_version="re-create the dataset with this songspace version's `songspace prepare`",
+        )
         tracks = _read_parquet(path / "tracks.parquet").to_pandas()
         seqs = _read_parquet(path / "sequences.parquet")
         entries = _read_parquet(path / "entries.parquet")
@@ -505,15 +500,3 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
     return np.arange(total, dtype=np.int64) + offsets
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from songspace._checks import check_format
 from songspace._util import atomic_write_text, progress_iter
 from songspace.data.dataset import Dataset
 from songspace.data.dataset import incidence_matrix as dataset_incidence
@@ -166,21 +167,15 @@ class CooccurrenceGraph:
                 path=meta_path,
                 fix="re-save the graph",
             ) from exc
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-            raise FormatError(
-                f"expected format {FORMAT_NAME!r}, found "
-                f"{meta.get('format') if isinstance(meta, dict) else meta!r}",
-                path=meta_path,
-                field="format",
-                fix="point to a graph saved by songspace",
-            )
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise FormatError(
-                f"expected format_version {FORMAT_VERSION}, found {meta.get('format_version')!r}",
-                path=meta_path,
-                field="format_version",
-                fix="rebuild the graph with this songspace version",
-            )
+        check_format(
+            meta,
+            name=FORMAT_NAME,
+            version=FORMAT_VERSION,
+            path=meta_path,
+            error=FormatError,
+            fix_format="point to a graph saved by songspace",
+            fix_version="rebuild the graph with this songspace version",
+        )
         try:
             adjacency = sp.load_npz(npz)
         except (OSError, ValueError, KeyError) as exc:
