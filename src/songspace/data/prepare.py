@@ -12,16 +12,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from songspace._util import check_output_free
 from songspace.data.dataset import Dataset
 from songspace.data.metadata import attach_metadata, read_artist_metadata, read_track_metadata
-from songspace.errors import OutputExistsError
 
 logger = logging.getLogger("songspace")
 
 
 def _check_output(out: str | Path | None, overwrite: bool) -> None:
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+    if out is not None:
+        check_output_free(out, overwrite=overwrite)
 
 
 def _finish(

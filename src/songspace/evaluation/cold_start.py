@@ -237,14 +237,12 @@ def run_cold_start(
     ``aggregate=False`` (its own ``params["features_only"]``). ``out`` receives one
     ``<model>.json`` (+ per-query sidecar) per row, ``summary.json`` and ``table.md``."""
     import json
-    from pathlib import Path
 
-    from songspace._util import atomic_directory
-    from songspace.errors import OutputExistsError
+    from songspace._util import atomic_directory, check_output_free
     from songspace.models.registry import create
 
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+    if out is not None:
+        check_output_free(out, overwrite=overwrite)
     params = dict(params or {})
     names = list(models) + (["features_only"] if features_only else [])
     unknown = sorted(set(params) - set(names))

@@ -241,14 +241,13 @@ def run_evaluation(
     """
     import json
 
-    from songspace._util import atomic_directory
+    from songspace._util import atomic_directory, check_output_free
     from songspace.data.dataset import Dataset
-    from songspace.errors import OutputExistsError
     from songspace.evaluation.embeddings import load_embeddings
     from songspace.evaluation.protocol import make_protocol
 
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+    if out is not None:
+        check_output_free(out, overwrite=overwrite)
     check_heldout_share(test_fraction, "test_fraction")
     if not embedding_files and not baselines:
         raise ParameterError(
