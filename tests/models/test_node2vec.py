@@ -8,7 +8,7 @@ import numpy as np
 
 from songspace.models.node2vec import Node2Vec
 from songspace.models.registry import get_model_class
-from tests.models.mixin import ModelTestMixin
+from songspace.testing import ModelTestMixin
 
 
 class TestNode2Vec(ModelTestMixin):
