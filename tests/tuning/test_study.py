@@ -121,10 +121,9 @@ def test_track2vec_stops_mid_epoch_when_progress_raises():
         calls.append((done, message))
         raise TimeBudgetExceeded("stop")
 
-    model.progress = progress
     threads = threading.active_count()
     with pytest.raises(TimeBudgetExceeded):
-        model.fit(ds)
+        model.fit(ds, progress=progress)
     # stopped at the first report (within or at the end of the first of 50 epochs; when the
     # first in-epoch report comes depends on the machine's speed)
     assert len(calls) == 1 and calls[0][0] <= 1
