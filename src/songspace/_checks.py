@@ -55,7 +55,7 @@ def check_format(
         )
     if doc.get("format_version") != version:
         raise error(
-            f"expected {name} format_version {version}, found {doc.get('format_version')!r}",
+            f"expected format_version {version}, found {doc.get('format_version')!r}",
             path=path,
             field="format_version",
             fix=fix_version,
