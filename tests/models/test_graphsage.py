@@ -130,6 +130,7 @@ def test_embed_equals_full_graph_inference(ds, musig):
     np.testing.assert_allclose(musig.embed(ds), musig.embeddings_, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_new_track_embedded_from_its_new_edges(ds):
     """Train without track x; once its sequences are back, embed(x) equals the
     embedding x gets from full-graph inference on that grown graph, as if its edges
@@ -179,6 +180,7 @@ def test_checkpoint_and_history(ds, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_when_validation_stalls(ds):
     m = GraphSAGE(**{**FAST, "epochs": 40}, patience=1, learning_rate=0.05, seed=0).fit(ds)
     vals = [h["val"] for h in m.history_]

@@ -147,6 +147,7 @@ def test_progress_reports_each_epoch():
     assert seen[0][2].startswith("epoch 1/3 loss ")
 
 
+@pytest.mark.slow
 def test_deterministic_across_processes():
     code = (
         "from songspace.models.track2vec import Track2Vec;"

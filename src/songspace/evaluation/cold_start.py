@@ -229,7 +229,7 @@ def run_cold_start(
     cold_share: float = 0.05,
     min_tracks: int = 40,
     overwrite: bool = False,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressCallback | None = None,
     on_model: Callable[[str], Any] | None = None,
 ) -> ColdStartReport:
     """What ``songspace cold-start`` runs. ``params[name]`` overrides model ``name``'s

@@ -118,7 +118,7 @@ def hard_negatives(
         if threshold is None and n_occurrences is None:
             raise ParameterError(
                 "threshold",
-                "`threshold` or `n_occurrences` is given with precomputed pairs",
+                "neither `threshold` nor `n_occurrences` with precomputed pairs",
                 None,
                 fix="pass the dataset instead, or threshold=1e-7 * dataset.n_entries",
             )

@@ -51,7 +51,7 @@ def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[s
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         raise ParameterError(
-            "metrics", f"each metric family is one of {list(FAMILIES)}", unknown[0]
+            "metrics", f"metric families among {list(FAMILIES)}", unknown[0]
         )
     return list(dict.fromkeys(families))
 

@@ -50,6 +50,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import Protocol, make_protocol
 from songspace.evaluation.results import EvaluationResult, MetricResult
 from songspace.evaluation.suite import SuiteSettings, check_families, evaluate_many
+from songspace.progress import ProgressCallback
 from songspace.reports import figures as figs
 from songspace.reports.config import ExperimentConfig, ModelSpec, load_config
 from songspace.reports.html import Figure, Section, write_report
@@ -204,7 +205,7 @@ def train_or_load(
     fingerprint: str,
     split_key: dict[str, Any],
     *,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressCallback | None = None,
 ):
     """The fitted model of ``spec`` on ``protocol.train``: from the cache, or trained
     and cached (atomically). Returns ``(model, TrainedModel)``."""

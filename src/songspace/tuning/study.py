@@ -648,7 +648,7 @@ def _reference(
         if not (np.isfinite(vrc) and vrc > 0):
             raise ParameterError(
                 "objective",
-                f"the default configuration's {objective.vrc} is > 0 (the rVRC reference)",
+                f"a default configuration whose {objective.vrc} is > 0 (the rVRC reference)",
                 vrc,
                 fix="check the dataset's genre/artist labels",
             )
