@@ -150,9 +150,7 @@ def compare(
     out: dict[str, Comparison] = {}
     for k in names:
         if k not in a.metrics or k not in b.metrics:
-            raise ParameterError(
-                "metrics", f"a metric both results have ({sorted(a.metrics)})", k
-            )
+            raise ParameterError("metrics", f"a metric both results have ({sorted(a.metrics)})", k)
         x, y = a.metrics[k].per_query, b.metrics[k].per_query
         if x.shape != y.shape:
             raise ParameterError(

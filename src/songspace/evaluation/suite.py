@@ -50,9 +50,7 @@ def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[s
         return fams
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
-        raise ParameterError(
-            "metrics", f"metric families among {list(FAMILIES)}", unknown[0]
-        )
+        raise ParameterError("metrics", f"metric families among {list(FAMILIES)}", unknown[0])
     return list(dict.fromkeys(families))
 
 

@@ -428,9 +428,7 @@ def edge_counts_by_threshold(
     try:
         ths = sorted({_check_int("thresholds", t, 1) for t in thresholds})
     except TypeError as exc:
-        raise ParameterError(
-            "thresholds", "an iterable of integers >= 1", thresholds
-        ) from exc
+        raise ParameterError("thresholds", "an iterable of integers >= 1", thresholds) from exc
     if not ths:
         raise ParameterError("thresholds", "a non-empty iterable of integers", thresholds)
     x = _resolve(dataset, block_budget)

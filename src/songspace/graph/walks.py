@@ -58,9 +58,7 @@ def _check_positive(name: str, value: object) -> float:
 def _prepare(adjacency: sp.spmatrix) -> sp.csr_matrix:
     """Canonical CSR copy: float64 weights, sorted indices, no duplicates, no zeros."""
     if not sp.issparse(adjacency) or adjacency.ndim != 2:
-        raise ParameterError(
-            "adjacency", "a 2-D scipy.sparse matrix", type(adjacency).__name__
-        )
+        raise ParameterError("adjacency", "a 2-D scipy.sparse matrix", type(adjacency).__name__)
     if adjacency.shape[0] != adjacency.shape[1]:
         raise ParameterError("adjacency", "a square matrix", adjacency.shape)
     a = sp.csr_matrix(adjacency, dtype=np.float64, copy=True)
@@ -79,9 +77,7 @@ def _start_nodes(start_nodes: object, n: int, walks_per_node: int) -> np.ndarray
     else:
         starts = np.asarray(start_nodes)
         if starts.ndim != 1 or (len(starts) and not np.issubdtype(starts.dtype, np.integer)):
-            raise ParameterError(
-                "start_nodes", "a 1-D integer array", repr(starts.dtype)
-            )
+            raise ParameterError("start_nodes", "a 1-D integer array", repr(starts.dtype))
         starts = starts.astype(np.int64)
         if len(starts) and (starts.min() < 0 or starts.max() >= n):
             raise ParameterError(
