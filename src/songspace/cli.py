@@ -13,7 +13,8 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from songspace.errors import ParameterError, SongspaceError
+from songspace.clierrors import RedactingFilter
+from songspace.errors import ParameterError
 
 app = typer.Typer(
     name="songspace",
@@ -43,6 +44,7 @@ def _main(
     logger = logging.getLogger("songspace")
     logger.handlers.clear()
     logger.addHandler(RichHandler(console=err_console, show_time=False, show_path=False))
+    logger.handlers[0].addFilter(RedactingFilter())  # no password reaches the terminal
     logger.setLevel(level)
     logger.propagate = False
     _state["progress"] = not (no_progress or quiet)
@@ -147,8 +149,8 @@ def prepare_csv_cmd(
     path: Annotated[
         Path,
         typer.Argument(
-            help="Long-format CSV or Parquet: sequence_id, position, track_id"
-            "[, timestamp, skipped]."
+            help="Long-format CSV or Parquet: sequence_id, track_id"
+            "[, position, timestamp, skipped]; no position = file (or timestamp) order."
         ),
     ],
     out: OutOpt,
@@ -156,7 +158,19 @@ def prepare_csv_cmd(
         list[str] | None,
         typer.Option(
             "--map",
-            help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable).",
+            help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable); "
+            "with --no-header COLUMN is its number from 1. position and timestamp may share "
+            "a column.",
+        ),
+    ] = None,
+    no_header: Annotated[
+        bool,
+        typer.Option("--no-header", help="The CSV has no header line; name columns by number."),
+    ] = False,
+    sep: Annotated[
+        str | None,
+        typer.Option(
+            "--sep", help="Field separator (default: by suffix; tab/';'/'|' are detected)."
         ),
     ] = None,
     tracks: TracksOpt = None,
@@ -182,6 +196,8 @@ def prepare_csv_cmd(
         top_genres=top_genres,
         overwrite=overwrite,
         progress=_state["progress"],
+        header=not no_header,
+        sep="\t" if sep in ("\\t", "tab") else sep,
     )
     _report_prepared(ds, out)
 
@@ -500,7 +516,7 @@ def train_cmd(
         list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable).")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file with a [params] table.")
+        Path | None, typer.Option("--config", help="TOML file with a \\[params] table.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Split seed (as for evaluate).")] = 0,
     test_fraction: Annotated[
@@ -786,6 +802,7 @@ def tune_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from songspace.tuning import tune
+    from songspace.tuning.storage import redact
 
     rates = sample_rate or [1.0]
     names = []
@@ -833,7 +850,7 @@ def tune_cmd(
         names.append(result.study)
         _print_tune_result(result)
     studies = " ".join(f"--study {n}" for n in names)
-    store = f" --storage {storage}" if storage else ""
+    store = f" --storage {redact(storage)}" if storage else ""
     out_console.print(f"report: songspace tune-report{store} {studies} -o REPORT_DIR")
 
 
@@ -932,17 +949,28 @@ def _better(test: Any, metric: Any) -> bool:
 
 
 def main() -> None:
-    """Entry point: run the app; print songspace errors without a traceback."""
+    """Entry point: run the app; print every error as one line, without a traceback.
+
+    Songspace errors print as they are; operating-system errors (disk full,
+    read-only output, a parent that is a file, ...) through
+    :func:`songspace.clierrors.describe_os_error`; anything else as one line that
+    points to ``--verbose`` (which prints the traceback too).
+    """
+    from songspace.clierrors import describe_unexpected, error_message
+
     try:
         app()
-    except SongspaceError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
-        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
         sys.exit(130)
+    except Exception as exc:
+        text = error_message(exc)
+        if text is None:
+            if logging.getLogger("songspace").isEnabledFor(logging.DEBUG):
+                err_console.print_exception()
+            text = describe_unexpected(exc)
+        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

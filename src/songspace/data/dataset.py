@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from songspace._checks import check_format
-from songspace._util import atomic_directory, to_jsonable
+from songspace._util import atomic_directory, check_file_stem, to_jsonable
 from songspace.data.features import (  # FeatureGroup is re-exported (it lived here)
     FeatureGroup,
     with_global_popularity,
@@ -270,6 +270,7 @@ class Dataset:
             pq.write_table(pa.table(entries), tmp / "entries.parquet")
             (tmp / "features").mkdir()
             for name, g in self.features.items():
+                check_file_stem(name, what="feature group", path=path)
                 cols = {c: pa.array(g.values[:, j]) for j, c in enumerate(g.columns)}
                 cols.update(
                     {KNOWN_PREFIX + c: pa.array(g.known[:, j]) for j, c in enumerate(g.columns)}
@@ -338,6 +339,7 @@ class Dataset:
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         features = {}
         for name, info in manifest.get("feature_groups", {}).items():
+            check_file_stem(name, what="feature group", path=mpath)
             table = _read_parquet(path / "features" / f"{name}.parquet")
             cols = list(info["columns"])
             missing = [c for c in cols if c not in table.column_names]

@@ -19,9 +19,12 @@ from songspace.data.metadata import attach_metadata, read_artist_metadata, read_
 logger = logging.getLogger("songspace")
 
 
-def _check_output(out: str | Path | None, overwrite: bool) -> None:
+def _check_output(
+    out: str | Path | None, overwrite: bool, inputs: tuple[str | Path | None, ...] = ()
+) -> None:
+    """Before reading anything: the output is free (or --overwrite) and is no input."""
     if out is not None:
-        check_output_free(out, overwrite=overwrite)
+        check_output_free(out, overwrite=overwrite, inputs=inputs)
 
 
 def _finish(
@@ -71,7 +74,7 @@ def prepare_mpd(
     """MPD slices (+ optional track/artist metadata) -> dataset directory ``out``."""
     from songspace.data.mpd import read_mpd
 
-    _check_output(out, overwrite)
+    _check_output(out, overwrite, (path, tracks, artists))
     ds = read_mpd(path, drop_empty=drop_empty, progress=progress)
     return _finish(
         ds,
@@ -99,12 +102,17 @@ def prepare_long(
     top_genres: int = 50,
     overwrite: bool = False,
     progress: bool = False,
+    header: bool = True,
+    sep: str | None = None,
 ) -> Dataset:
-    """Long-format CSV/Parquet (sequence_id, position, track_id, ...) -> dataset directory."""
+    """Long-format CSV/Parquet (sequence_id, track_id[, position, ...]) -> dataset directory.
+
+    ``header`` and ``sep`` as in :func:`songspace.data.longformat.read_long`.
+    """
     from songspace.data.longformat import read_long
 
-    _check_output(out, overwrite)
-    ds = read_long(path, columns=columns, progress=progress)
+    _check_output(out, overwrite, (path, tracks, artists))
+    ds = read_long(path, columns=columns, progress=progress, header=header, sep=sep)
     return _finish(
         ds,
         out,
@@ -129,7 +137,7 @@ def prepare_mssd(
     """MSSD session log (+ MSSD track features) -> dataset directory."""
     from songspace.data.mssd import read_mssd, read_mssd_track_features
 
-    _check_output(out, overwrite)
+    _check_output(out, overwrite, (log, features))
     ds = read_mssd(log, progress=progress)
     if features is not None:
         ds = attach_metadata(ds, tracks=read_mssd_track_features(features))
@@ -150,7 +158,7 @@ def prepare_lastfm(
     """Last.fm-1K listening log, sessionised by inactivity gap -> dataset directory."""
     from songspace.data.lastfm import read_lastfm
 
-    _check_output(out, overwrite)
+    _check_output(out, overwrite, (path,))
     ds = read_lastfm(path, gap_minutes=gap_minutes, progress=progress)
     if out is not None:
         ds.save(out, overwrite=overwrite)

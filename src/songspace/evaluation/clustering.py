@@ -85,7 +85,7 @@ def vrc(emb: Embeddings, labels: object, *, min_size: int = 1, name: str = "vrc"
     codes = _codes(labels, emb.n_tracks)
     keep = emb.available & (codes >= 0)
     if min_size > 1:
-        sizes = np.bincount(codes[keep], minlength=max(int(codes.max()) + 1, 0))
+        sizes = np.bincount(codes[keep], minlength=max(int(codes.max()) + 1, 1))
         keep &= (codes >= 0) & (sizes[np.maximum(codes, 0)] >= min_size)
     info = {
         "n_tracks": int(keep.sum()),

@@ -242,7 +242,7 @@ def run_cold_start(
     from songspace.models.registry import create
 
     if out is not None:
-        check_output_free(out, overwrite=overwrite)
+        check_output_free(out, overwrite=overwrite, inputs=(dataset_dir,))
     params = dict(params or {})
     names = list(models) + (["features_only"] if features_only else [])
     unknown = sorted(set(params) - set(names))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from songspace._util import check_seed
+from songspace._util import apply_umask, check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import MissingDependencyError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
@@ -179,6 +179,7 @@ def plot_bucket_heatmap(
         try:
             with os.fdopen(fd, "wb") as fh:
                 fig.savefig(fh, format="png", dpi=100)
+            apply_umask(tmp)  # mkstemp made it 0600
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -25,6 +25,9 @@ from songspace.evaluation.results import Comparison, EvaluationResult, MetricRes
 logger = logging.getLogger("songspace")
 
 FAMILIES = ("completion", "next_song", "hardneg", "clustering", "popularity", "play")
+#: Names of the baselines evaluate adds; a model may not take one (its results would
+#: overwrite theirs).
+BASELINE_NAMES = ("random", "popularity")
 
 
 @dataclass
@@ -44,14 +47,51 @@ class SuiteSettings:
 def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[str]:
     """Validate the requested families; default: all that the dataset supports."""
     if families is None:
-        fams = [f for f in FAMILIES if f != "play" or protocol.dataset.skipped is not None]
-        if "play" not in fams:
-            logger.info("no play/skip outcomes in this dataset: play prediction skipped")
-        return fams
+        reasons = unsupported(protocol)
+        if not protocol._cache.get("unsupported_logged"):
+            protocol._cache["unsupported_logged"] = True
+            for what, why in reasons.items():
+                logger.info("%s skipped: %s", what, why)
+        return [f for f in FAMILIES if f not in reasons]
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         raise ParameterError("metrics", f"metric families among {list(FAMILIES)}", unknown[0])
     return list(dict.fromkeys(families))
+
+
+def unsupported(protocol: Protocol) -> dict[str, str]:
+    """Families and metrics this protocol's data cannot support, each with its reason.
+
+    The default of ``evaluate`` ("all the data supports") leaves these out; the keys
+    are family names, or metric names inside the clustering family.
+    """
+    ds = protocol.dataset
+    out: dict[str, str] = {}
+    settings = protocol.settings
+    if len(protocol.completion) == 0:
+        out["completion"] = (
+            f"no test playlist has {settings.get('min_tracks', '?')} or more distinct tracks "
+            "(lower --min-tracks or raise --test-fraction)"
+        )
+    if len(protocol.in_set[0]) + len(protocol.out_of_set[0]) == 0:
+        reason = "no next-song pairs (every sequence has fewer than 2 entries)"
+        out["next_song"] = out["popularity"] = out["hardneg"] = reason
+    has_genre = "genre" in ds.tracks and bool(ds.tracks["genre"].notna().any())
+    has_artist = "artist_id" in ds.tracks and bool(ds.tracks["artist_id"].notna().any())
+    if not has_genre and not has_artist:
+        out["clustering"] = "no genre or artist labels in the dataset's tracks"
+    else:
+        for metric, ok, label in (
+            ("vrc_genre", has_genre, "genre"),
+            ("genre_coherence", has_genre, "genre"),
+            ("vrc_artist", has_artist, "artist"),
+            ("artist_coherence", has_artist, "artist"),
+        ):
+            if not ok:
+                out[metric] = f"no {label} labels in the dataset's tracks"
+    if ds.skipped is None:
+        out["play"] = "no play/skip outcomes in this dataset"
+    return out
 
 
 def evaluate(
@@ -117,12 +157,20 @@ def evaluate(
             if emb.popularity is not None:
                 logger.info("clustering metrics do not apply to the popularity baseline")
                 continue
-            res.add(
-                clustering.vrc_genre(emb, ds),
-                clustering.vrc_artist(emb, ds, min_tracks=st.artist_min_tracks),
-                clustering.genre_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
-                clustering.artist_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
-            )
+            skip = unsupported(protocol)
+            metrics = {
+                "vrc_genre": lambda: clustering.vrc_genre(emb, ds),
+                "vrc_artist": lambda: clustering.vrc_artist(
+                    emb, ds, min_tracks=st.artist_min_tracks
+                ),
+                "genre_coherence": lambda: clustering.genre_coherence(
+                    emb, ds, k=st.coherence_k, seed=protocol.seed
+                ),
+                "artist_coherence": lambda: clustering.artist_coherence(
+                    emb, ds, k=st.coherence_k, seed=protocol.seed
+                ),
+            }
+            res.add(*(compute() for m, compute in metrics.items() if m not in skip))
         elif fam == "popularity":
             q = np.concatenate([protocol.in_set[0], protocol.out_of_set[0]])
             t = np.concatenate([protocol.in_set[1], protocol.out_of_set[1]])
@@ -180,6 +228,14 @@ def evaluate_many(
     names = [e.name for e in models]
     if len(set(names)) != len(names):
         raise ParameterError("embeddings", "distinct model names", names)
+    taken = sorted(set(names) & set(BASELINE_NAMES)) if baselines else []
+    if taken:
+        raise ParameterError(
+            "embeddings",
+            f"model names other than the baselines' {list(BASELINE_NAMES)}",
+            names,
+            fix=f"rename the file or run directory named {taken[0]!r}, or pass --no-baselines",
+        )
     if baselines:
         n = protocol.dataset.n_tracks
         models = [
@@ -245,7 +301,7 @@ def run_evaluation(
     from songspace.evaluation.protocol import make_protocol
 
     if out is not None:
-        check_output_free(out, overwrite=overwrite)
+        check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *embedding_files))
     check_heldout_share(test_fraction, "test_fraction")
     if not embedding_files and not baselines:
         raise ParameterError(

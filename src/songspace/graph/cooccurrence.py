@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from songspace._checks import check_format
-from songspace._util import atomic_write_text, progress_iter
+from songspace._util import apply_umask, atomic_write_text, progress_iter
 from songspace.data.dataset import Dataset
 from songspace.data.dataset import incidence_matrix as dataset_incidence
 from songspace.errors import FormatError, OutputExistsError, ParameterError
@@ -132,6 +132,7 @@ class CooccurrenceGraph:
         os.close(fd)
         try:
             sp.save_npz(tmp, self.adjacency, compressed=compressed)
+            apply_umask(tmp)  # mkstemp made it 0600
             os.replace(tmp, npz)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from songspace._util import atomic_directory, atomic_write_text
+from songspace._util import atomic_directory, atomic_write_text, check_not_input
 from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
@@ -356,6 +356,9 @@ def run_compare(
     out = Path(out_dir)
     prepare_run_dir(out, cfg)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
+    inputs = (cfg.dataset.path, None if isinstance(config, ExperimentConfig) else config)
+    for written in (out / "report", cache):
+        check_not_input(written, inputs)
     cache.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()

@@ -32,15 +32,22 @@ from typing import Any
 
 import numpy as np
 
-from songspace._util import atomic_directory
+from songspace._util import atomic_directory, check_output_free
 from songspace.data.dataset import Dataset
-from songspace.errors import MissingDependencyError, OutputExistsError, ParameterError
+from songspace.errors import MissingDependencyError, ParameterError
 from songspace.evaluation.results import Comparison, EvaluationResult, MetricResult, compare
 from songspace.evaluation.suite import evaluate
 from songspace.models.registry import get_model_class
 from songspace.tuning.objectives import OBJECTIVES, StudyObjective
 from songspace.tuning.protocols import tuning_protocols
-from songspace.tuning.storage import fail_stale_trials, open_storage, optuna_module, redact
+from songspace.tuning.storage import (
+    fail_stale_trials,
+    open_storage,
+    optuna_module,
+    redact,
+    sqlite_file,
+    storage_url,
+)
 from songspace.tuning.study import (
     StudySettings,
     _embeddings,
@@ -176,15 +183,15 @@ def tune_report(
     """
     if not studies:
         raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+    if out is not None:
+        check_output_free(out, overwrite=overwrite, inputs=(dataset, sqlite_file(storage)))
     if not 0 < significance < 1:
         raise ParameterError("significance", "`0 < significance < 1`", significance)
     if isinstance(max_pareto, bool) or not isinstance(max_pareto, int) or max_pareto < 1:
         raise ParameterError("max_pareto", "`max_pareto >= 1`", max_pareto)
     optuna = optuna_module()
-    store = open_storage(storage, heartbeat=None)
-    url = redact(str(store.url)) if hasattr(store, "url") else str(storage)
+    store = open_storage(storage, heartbeat=None, must_exist=True)
+    url = redact(str(store.url) if hasattr(store, "url") else storage_url(storage))
     loaded = []
     for name in studies:
         try:
