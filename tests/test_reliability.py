@@ -452,7 +452,7 @@ def test_non_utf8_and_unknown_tables_in_config(tmp_path):
 # ---------------------------------------------------------------- 15. tune-report storage
 def test_tune_report_with_a_mistyped_sqlite_storage_creates_nothing(tmp_path):
     pytest.importorskip("optuna")
-    from songspace.tuning.report import tune_report
+    from songspace.reports.tune_report import tune_report
 
     typo = tmp_path / "tuen.db"
     with pytest.raises(ParameterError, match="an existing SQLite study file"):

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from songspace.clierrors import RedactingFilter
 from songspace.errors import ParameterError
+from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE
 
 app = typer.Typer(
     name="songspace",
@@ -370,7 +371,7 @@ def demo_cmd(
     ] = Path("runs/demo"),
     min_tracks: Annotated[
         int, typer.Option("--min-tracks", help="Completion test playlists need this many tracks.")
-    ] = 40,
+    ] = DEFAULT_MIN_TRACKS,
 ) -> None:
     """Small end-to-end comparison: train every model with small settings, evaluate them
     on the same queries, print the table and write the HTML report."""
@@ -418,10 +419,10 @@ def evaluate_cmd(
     ] = 0.01,
     min_tracks: Annotated[
         int, typer.Option("--min-tracks", help="Completion playlists need this many tracks.")
-    ] = 40,
+    ] = DEFAULT_MIN_TRACKS,
     k: Annotated[
         int, typer.Option("--k", help="Neighbours for next-song, HardNeg, buckets.")
-    ] = 100,
+    ] = DEFAULT_SUITE.k,
     hardneg_threshold: Annotated[
         float | None,
         typer.Option(
@@ -437,14 +438,14 @@ def evaluate_cmd(
             help="Adjacent-pair count that makes a pair "
             "frequent enough to be a hard-negative candidate.",
         ),
-    ] = 5,
+    ] = DEFAULT_SUITE.hardneg_min_count,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Score embeddings with every metric family of both papers."""
     from songspace.evaluation.suite import SuiteSettings, run_evaluation
 
     fams = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    protocol, results, tests = run_evaluation(
+    protocol, results, _ = run_evaluation(
         dataset,
         embeddings or [],
         out=out,
@@ -464,24 +465,16 @@ def evaluate_cmd(
         f"protocol (seed {seed}): {p['completion_playlists']} completion playlists, "
         f"{p['in_set_pairs']:,} in-set and {p['out_of_set_pairs']:,} out-of-set next-song pairs"
     )
-    table = Table(
-        title="Evaluation (* = better than both baselines, paired t-test, Bonferroni p < 0.05)"
-    )
-    table.add_column("metric")
-    for r in results:
-        table.add_column(r.model, justify="right")
+    from songspace.reports.tables import build_table
+
     names = list(dict.fromkeys(k_ for r in results for k_ in r.metrics))
-    for name in names:
-        row = [name]
-        for r in results:
-            m = r.metrics.get(name)
-            star = ""
-            per = tests.get(r.model)
-            if per and all(_better(c.get(name), m) for c in per.values()):
-                star = "*"
-            row.append("-" if m is None or m.value != m.value else f"{m.value:.4g}{star}")
-        table.add_row(*row)
-    out_console.print(table)
+    t = build_table(
+        results,
+        names,
+        baselines=("random", "popularity") if baselines else (),
+        title="Evaluation",
+    )
+    _print_tables(t)
     if out is not None:
         out_console.print(f"[bold green]wrote[/] {out}")
 
@@ -585,15 +578,19 @@ def cold_start_cmd(
     cold_share: Annotated[
         float, typer.Option("--cold-share", help="Share of training tracks made cold.")
     ] = 0.05,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Model cache (shared with compare and tune-report)."),
+    ] = None,
     min_tracks: Annotated[
         int, typer.Option("--min-tracks", help="Shortest completion playlist.")
-    ] = 40,
+    ] = DEFAULT_MIN_TRACKS,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Cold start: hide a share of tracks from training, then embed them from their new edges."""
     from rich.progress import Progress
 
-    from songspace.evaluation.cold_start import report_table, run_cold_start
+    from songspace.reports.cold_start import cold_start_table, run_cold_start
 
     models = model or ["track2vec", "graphsage", "musig"]
     per_model: dict[str, dict[str, str]] = {}
@@ -621,15 +618,9 @@ def cold_start_cmd(
         rep = run_cold_start(
             dataset, models, out=out, params=per_model, features_only=features_only, seed=seed,
             test_fraction=test_fraction, cold_share=cold_share, min_tracks=min_tracks,
-            overwrite=overwrite, progress=report, on_model=on_model,
+            cache_dir=cache, overwrite=overwrite, progress=report, on_model=on_model,
         )  # fmt: skip
-    s = rep.setup.summary()
-    out_console.print(
-        f"{s['cold_tracks']:,} cold tracks; {s['cold_playlists']} test playlists and "
-        f"{s['cold_pairs']:,} next-song pairs involve them; * = p < 0.05 against "
-        f"{rep.results[2].model} (paired t-test, Bonferroni)"
-    )
-    out_console.print(escape(report_table(rep)), markup=True)
+    _print_tables(cold_start_table(rep))
     out_console.print(f"[bold green]wrote[/] {out}")
 
 
@@ -668,36 +659,7 @@ def compare_cmd(
 
 
 def _print_compare_result(res: Any) -> None:
-    from songspace.reports.tables import MARK, metric_label
-
-    t = res.main_table
-
-    def cell(row: Any, m: str) -> str:
-        c = row.cells[m]
-        text = c.text() + (MARK if c.significant else "")
-        return f"[bold]{text}[/]" if c.best else text
-
-    table = Table(title=escape(t.title))
-    if len(t.metrics) + len(t.describe_columns) <= len(t.rows) + 1:
-        # The paper's layout: one row per model.
-        for c in t.describe_columns:
-            table.add_column(escape(c))
-        for m in t.metrics:
-            table.add_column(escape(metric_label(m)), justify="right")
-        for row in t.rows:
-            table.add_row(
-                *(escape(row.describe[c]) for c in t.describe_columns),
-                *(cell(row, m) for m in t.metrics),
-            )
-    else:
-        # Many metrics: one row per metric, one column per model (fits a terminal).
-        table.add_column("metric")
-        for row in t.rows:
-            table.add_column(escape(row.name), justify="right")
-        for m in t.metrics:
-            table.add_row(escape(metric_label(m)), *(cell(row, m) for row in t.rows))
-    out_console.print(table)
-    out_console.print(escape(t.legend()), highlight=False)
+    _print_tables(res.main_table)
     for name, why in res.skipped.items():
         out_console.print(f"skipped {escape(name)}: {escape(why)}", highlight=False)
     out_console.print(
@@ -780,15 +742,17 @@ def tune_cmd(
     ] = 10,
     min_tracks: Annotated[
         int, typer.Option("--min-tracks", help="Completion playlists need this many tracks.")
-    ] = 40,
-    k: Annotated[int, typer.Option("--k", help="Neighbours for next-song and HardNeg.")] = 100,
+    ] = DEFAULT_MIN_TRACKS,
+    k: Annotated[
+        int, typer.Option("--k", help="Neighbours for next-song and HardNeg.")
+    ] = DEFAULT_SUITE.k,
     hardneg_threshold: Annotated[
         float | None,
         typer.Option("--hardneg-threshold", help="Chi-squared threshold (as for evaluate)."),
     ] = None,
     hardneg_min_count: Annotated[
         int, typer.Option("--hardneg-min-count", help="Hard-negative pair count (as for evaluate).")
-    ] = 5,
+    ] = DEFAULT_SUITE.hardneg_min_count,
     heartbeat: Annotated[
         float,
         typer.Option(
@@ -913,12 +877,16 @@ def tune_report_cmd(
     significance: Annotated[
         float, typer.Option("--significance", help="Bonferroni-corrected level of the marks.")
     ] = 0.01,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Model cache (shared with compare and cold-start)."),
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Retrain the default and each study's best configuration; compare them on the test split."""
     from rich.progress import Progress
 
-    from songspace.tuning.report import tune_report
+    from songspace.reports.tune_report import tune_report
 
     with Progress(console=err_console, transient=True, disable=not _state["progress"]) as bar:
         task = bar.add_task("report", total=None)
@@ -934,18 +902,30 @@ def tune_report_cmd(
             max_pareto=max_pareto,
             significance=significance,
             overwrite=overwrite,
+            cache_dir=cache,
             progress=report,
         )
-    out_console.print(escape(rep.markdown), highlight=False, soft_wrap=True)
+    if rep.table is not None:
+        _print_tables(rep.table)
+    for note in rep.notes:
+        out_console.print(escape(note), highlight=False)
+    for row in rep.rows:
+        out_console.print(
+            f"{escape(row.label)}: trained in {row.training_time:.1f}s; "
+            + escape(", ".join(f"{k}={v}" for k, v in row.params.items())),
+            highlight=False,
+        )
     out_console.print(f"[bold green]wrote[/] {out}")
 
 
-def _better(test: Any, metric: Any) -> bool:
-    """A significant paired difference in the metric's good direction."""
-    if test is None or not test.significant:
-        return False
-    diff = test.value_a - test.value_b
-    return diff > 0 if metric.higher_is_better else diff < 0
+def _print_tables(table: Any) -> None:
+    """A comparison table (songspace.reports.tables) fitted to the terminal, and its legend."""
+    from songspace.reports.tables import terminal_tables
+
+    for part in terminal_tables(table, width=out_console.width):
+        out_console.print(part)
+        out_console.print()
+    out_console.print(escape(table.legend()), highlight=False)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from songspace.data.dataset import Dataset
+from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.graph import edge_counts_by_threshold
 
@@ -51,7 +52,7 @@ def demo_config(
     n_playlists: int = 3000,
     n_tracks: int = 4000,
     min_weight: int = 2,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     seed: int = 0,
 ):
     """The demo experiment: every registered model with small settings, every metric
@@ -98,7 +99,7 @@ def run_demo(
     n_playlists: int = 3000,
     n_tracks: int = 4000,
     min_weight: int = 2,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     seed: int = 0,
     progress: bool = False,
 ):

@@ -112,8 +112,12 @@ def cold_start_tracks(
     return np.sort(rng.choice(present, size=k, replace=False)) if k else np.zeros(0, np.int64)
 
 
+#: Completion test playlists have at least this many distinct tracks (MUSIG §4.1).
+DEFAULT_MIN_TRACKS = 40
+
+
 def completion_playlists(
-    dataset: Dataset, split: Split, *, part: Part = "test", min_tracks: int = 40
+    dataset: Dataset, split: Split, *, part: Part = "test", min_tracks: int = DEFAULT_MIN_TRACKS
 ) -> np.ndarray:
     """Held-out sequences with at least ``min_tracks`` distinct tracks (MUSIG §4.1).
 

@@ -37,6 +37,10 @@ logger = logging.getLogger("songspace")
 
 
 # ------------------------------------------------------------------ helpers
+#: Metric names the clustering family produces (W2V §2.3).
+METRICS: tuple[str, ...] = ("vrc_genre", "vrc_artist", "genre_coherence", "artist_coherence")
+
+
 def _codes(labels: object, n: int, name: str = "labels") -> np.ndarray:
     """Integer codes per track, -1 for a missing label."""
     arr = pd.Series(np.asarray(labels, dtype=object))

@@ -24,6 +24,10 @@ Backend = Literal["auto", "faiss", "numpy"]
 _NUMPY_BATCH_SCORES = 2**25
 
 
+#: Neighbours retrieved per query (next-song, HardNeg, popularity buckets; W2V §2).
+DEFAULT_K = 100
+
+
 def _have_faiss() -> bool:
     try:
         import faiss  # noqa: F401
@@ -35,7 +39,7 @@ def _have_faiss() -> bool:
 def exact_topk(
     emb: Embeddings,
     queries: np.ndarray,
-    k: int = 100,
+    k: int = DEFAULT_K,
     *,
     exclude_self: bool = True,
     batch_size: int = 2048,

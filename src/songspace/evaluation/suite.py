@@ -17,31 +17,65 @@ from pathlib import Path
 import numpy as np
 
 from songspace._checks import check_heldout_share
+from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
+from songspace.evaluation import clustering, completion, hardneg, next_song, play, popularity
 from songspace.evaluation.embeddings import Embeddings
+from songspace.evaluation.knn import DEFAULT_K
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import Comparison, EvaluationResult, MetricResult, compare
 
 logger = logging.getLogger("songspace")
 
-FAMILIES = ("completion", "next_song", "hardneg", "clustering", "popularity", "play")
+#: Metric names each family produces, from the family's own module (each exports
+#: ``METRICS``); :func:`evaluate` returns exactly these (for the families that apply).
+FAMILY_METRICS: dict[str, tuple[str, ...]] = {
+    "completion": completion.METRICS,
+    "next_song": next_song.METRICS,
+    "hardneg": hardneg.METRICS,
+    "clustering": clustering.METRICS,
+    "popularity": popularity.METRICS,
+    "play": play.METRICS,
+}
+FAMILIES = tuple(FAMILY_METRICS)
 #: Names of the baselines evaluate adds; a model may not take one (its results would
 #: overwrite theirs).
 BASELINE_NAMES = ("random", "popularity")
 
+__all__ = [
+    "BASELINE_NAMES",
+    "DEFAULT_K",
+    "DEFAULT_MIN_TRACKS",
+    "DEFAULT_SUITE",
+    "FAMILIES",
+    "FAMILY_METRICS",
+    "SuiteSettings",
+    "check_families",
+    "evaluate",
+    "evaluate_many",
+    "run_evaluation",
+    "shared_testable",
+]
 
-@dataclass
+
+@dataclass(frozen=True)
 class SuiteSettings:
-    """Evaluation settings (defaults follow the papers)."""
+    """Evaluation settings (defaults follow the papers). The one place their defaults are
+    written: protocol specs, study settings and CLI options read them from
+    :data:`DEFAULT_SUITE`."""
 
-    k: int = 100
+    k: int = DEFAULT_K
     seed_fraction: float = 0.5
     coherence_k: int = 50
-    hardneg_min_count: int = 5
+    hardneg_min_count: int = hardneg.DEFAULT_MIN_COUNT
     hardneg_threshold: float | None = None
     artist_min_tracks: int = 5
     pairs_per_cell: int = 1000
     play_min_pair_count: int = 2
+
+
+#: The default evaluation settings.
+DEFAULT_SUITE = SuiteSettings()
 
 
 def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[str]:
@@ -104,8 +138,6 @@ def evaluate(
     progress: bool = False,
 ) -> EvaluationResult:
     """All requested metric families of ``emb`` (rows aligned to the protocol's dataset)."""
-    from songspace.evaluation import clustering, completion, next_song, popularity
-
     st = settings or SuiteSettings()
     fams = check_families(families, protocol)
     ds = protocol.dataset
@@ -139,8 +171,6 @@ def evaluate(
             )
             res.add(*a, *b, *next_song.next_song_report(a, b))
         elif fam == "hardneg":
-            from songspace.evaluation.hardneg import hardneg
-
             negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
             if negs.nnz == 0:
                 logger.warning(
@@ -152,7 +182,7 @@ def evaluate(
                     "1e-7 x occurrences" if st.hardneg_threshold is None else st.hardneg_threshold,
                 )
             else:
-                res.add(hardneg(emb, negs, k=st.k))
+                res.add(hardneg.hardneg(emb, negs, k=st.k))
         elif fam == "clustering":
             if emb.popularity is not None:
                 logger.info("clustering metrics do not apply to the popularity baseline")
@@ -186,7 +216,7 @@ def evaluate(
             diag = np.diag(hr.matrix)
             res.add(
                 MetricResult(
-                    "popularity_same_bucket_hr",
+                    popularity.SAME_BUCKET_HR,
                     float(np.nanmean(diag)) if np.isfinite(diag).any() else float("nan"),
                     info={"matrix": hr.matrix.tolist(), "counts": hr.counts.tolist(), "k": st.k},
                 )
@@ -196,12 +226,10 @@ def evaluate(
                     hr, heatmap, title=f"{emb.name}: HitRate@{st.k} by popularity bucket"
                 )
         elif fam == "play":
-            from songspace.evaluation.play import play_prediction
-
             if emb.popularity is not None:
                 logger.info("play prediction does not apply to the popularity baseline")
                 continue
-            res.add(*play_prediction(emb, ds, min_pair_count=st.play_min_pair_count))
+            res.add(*play.play_prediction(emb, ds, min_pair_count=st.play_min_pair_count))
         timings[fam] = time.perf_counter() - t0
         logger.info("%s: %s done in %.1fs", emb.name, fam, timings[fam])
     res.info["seconds"] = timings
@@ -258,12 +286,12 @@ def evaluate_many(
         base = {r.model: r for r in results[:2]}
         for r in results[2:]:
             tests[r.model] = {
-                b: compare(r, rb, metrics=_shared_testable(r, rb)) for b, rb in base.items()
+                b: compare(r, rb, metrics=shared_testable(r, rb)) for b, rb in base.items()
             }
     return results, tests
 
 
-def _shared_testable(a: EvaluationResult, b: EvaluationResult) -> list[str]:
+def shared_testable(a: EvaluationResult, b: EvaluationResult) -> list[str]:
     return [
         k
         for k, m in a.metrics.items()
@@ -282,7 +310,7 @@ def run_evaluation(
     baselines: bool = True,
     seed: int = 0,
     test_fraction: float = 0.01,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
     overwrite: bool = False,
     progress: bool = False,
@@ -295,7 +323,7 @@ def run_evaluation(
     """
     import json
 
-    from songspace._util import atomic_directory, check_output_free
+    from songspace._util import atomic_directory, check_output_free, to_jsonable
     from songspace.data.dataset import Dataset
     from songspace.evaluation.embeddings import load_embeddings
     from songspace.evaluation.protocol import make_protocol
@@ -341,11 +369,5 @@ def run_evaluation(
                 for m, per in tests.items()
             },
         }
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
+        (tmp / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
     return protocol, results, tests
-
-
-def _plain(o: object) -> object:
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(type(o).__name__)

@@ -1,7 +1,7 @@
 """Scale study (W2V §4.7, Table 6): tune on subsamples, compare at full scale.
 
 One study per sample rate tunes on that share of the training sequences (the
-validation queries stay the same); :func:`songspace.tuning.report.tune_report`
+validation queries stay the same); :func:`songspace.reports.tune_report.tune_report`
 then retrains each study's best configuration on the full training view and
 reports the test metrics beside the total tuning time of each rate.
 """
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from songspace.errors import ParameterError
-from songspace.tuning.report import Report, tune_report
 from songspace.tuning.study import TuneResult, tune
+
+if TYPE_CHECKING:
+    from songspace.reports.tune_report import Report
 
 DEFAULT_RATES = (0.01, 0.02, 0.05)
 
@@ -37,6 +39,8 @@ def scale_study(
     playlists use larger shares (e.g. 0.1, 0.2, 0.5). Studies are named
     ``<study>-r<rate>`` (default ``<model>-<objectives>-r<rate>``).
     """
+    from songspace.reports.tune_report import tune_report  # the runner layer (imports tuning)
+
     if not rates or len(set(rates)) != len(rates):
         raise ParameterError("rates", "distinct sample rates", list(rates))
     results = []

@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import time
@@ -37,9 +36,10 @@ import numpy as np
 
 from songspace._util import to_jsonable
 from songspace.data.dataset import Dataset
+from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError, SongspaceError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.suite import SuiteSettings
+from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create, get_model_class
 from songspace.tuning.objectives import (
@@ -119,9 +119,9 @@ class StudySettings:
     budget_factor: float | None
     sampler: str
     startup_trials: int
-    k: int = 100
-    hardneg_min_count: int = 5
-    hardneg_threshold: float | None = None
+    k: int = DEFAULT_SUITE.k
+    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count
+    hardneg_threshold: float | None = DEFAULT_SUITE.hardneg_threshold
 
     @property
     def objective(self) -> StudyObjective:
@@ -150,15 +150,6 @@ class TuneResult:
     best: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def dataset_fingerprint(ds: Dataset) -> str:
-    """A short hash of the sequences and vocabulary (studies must tune on the same data)."""
-    h = hashlib.sha256()
-    h.update(np.asarray(ds.indptr, dtype=np.int64).tobytes())
-    h.update(np.asarray(ds.indices, dtype=np.int64).tobytes())
-    h.update(str(ds.n_tracks).encode())
-    return h.hexdigest()[:16]
 
 
 def default_study_name(
@@ -354,13 +345,13 @@ def tune(
     sample_rate: float = 1.0,
     seed: int = 0,
     heldout_fraction: float = 0.01,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     params: Mapping[str, Any] | None = None,
     budget_factor: float | None = 1.25,
     sampler: str = "tpe",
     startup_trials: int = 10,
-    k: int = 100,
-    hardneg_min_count: int = 5,
+    k: int = DEFAULT_SUITE.k,
+    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count,
     hardneg_threshold: float | None = None,
     heartbeat: float | None = 10.0,
     progress: Progress | None = None,
@@ -456,6 +447,9 @@ def tune(
             skip_if_exists=True,
         )
     else:
+        if fingerprint_matches(ds, str(stored.get("dataset_fingerprint", ""))):
+            # a study created by an earlier version records the older, shorter form
+            settings.dataset_fingerprint = stored["dataset_fingerprint"]
         _check_settings(stored, settings, name)
     if heartbeat is not None:
         fail_stale_trials(study_obj)
