@@ -27,7 +27,7 @@ from songspace._util import (
     check_output_free,
     recover_output,
 )
-from songspace.data.prepare import prepare_long, prepare_synthetic
+from songspace.data.prepare import MetadataSpec, prepare_long, prepare_synthetic
 from songspace.errors import (
     DatasetFormatError,
     DuplicateError,
@@ -95,7 +95,7 @@ def test_prepare_csv_into_the_raw_files_folder_is_refused(tmp_path):
     meta = tmp_path / "tracks.csv"
     meta.write_text("track_id,genre\nt1,rock\n")
     with pytest.raises(OutputIsInputError):
-        prepare_long(plays, meta, tracks=meta, overwrite=True)
+        prepare_long(plays, meta, metadata=MetadataSpec(tracks=meta), overwrite=True)
     assert meta.is_file()
 
 
@@ -128,7 +128,7 @@ def test_check_not_input_sees_through_symlinks_and_dotdot(tmp_path):
 
 # ---------------------------------------------------------------- 2. redacted secrets
 def test_tune_closing_hint_hides_the_password(monkeypatch, small):
-    import songspace.tuning as tuning
+    import songspace.tuning.scale as tuning  # tune_rates, which `songspace tune` runs, calls tune
     from songspace.cli import app
 
     result = SimpleNamespace(
@@ -479,7 +479,7 @@ def test_default_evaluate_skips_what_genres_without_artists_cannot_support(tmp_p
 
     plays, tracks = _genre_only_csv(tmp_path)
     d = tmp_path / "d"
-    prepare_long(plays, d, tracks=tracks)
+    prepare_long(plays, d, metadata=MetadataSpec(tracks=tracks))
     with caplog.at_level(logging.INFO, logger="songspace"):
         _, results, _ = run_evaluation(d, [], test_fraction=0.2)
     rnd = results[0].metrics

@@ -24,7 +24,7 @@ def check_heldout_share(value: Any, name: str = "test_fraction") -> float:
     The protocol holds out ``value`` of the sequences for testing and as many for
     validation, so at least half must be left for training.
     """
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < value < 0.5
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < float(value) < 0.5
     if not ok:
         raise ParameterError(
             name,

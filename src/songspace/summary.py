@@ -12,6 +12,7 @@ from songspace.data.dataset import Dataset
 from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.graph import edge_counts_by_threshold
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
@@ -101,7 +102,7 @@ def run_demo(
     min_weight: int = 2,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     seed: int = 0,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ):
     """The small end-to-end comparison (``songspace demo``): train every registered model
     with small settings on ``data`` (or the synthetic dataset), evaluate them together and

@@ -7,7 +7,7 @@ object per entry, so memory grows with the catalogue, not with the log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -123,7 +123,7 @@ class SequenceBuilder:
                 if vals is None:
                     self.attrs[name].extend([None] * int(new.sum()))
                 else:
-                    self.attrs[name].extend(vals[i] for i in np.flatnonzero(new))
+                    self.attrs[name].extend(vals[i] for i in np.flatnonzero(new).tolist())
         self._indices.append(codes.astype(np.int64))
         self._lengths.append(len(codes))
 
@@ -188,7 +188,7 @@ def finish_dataset(
     indptr: np.ndarray,
     indices: np.ndarray,
     sequence_ids: np.ndarray,
-    track_attrs: dict[str, Sequence[Any]] | None = None,
+    track_attrs: Mapping[str, Sequence[Any]] | None = None,
     timestamps: np.ndarray | None = None,
     skipped: np.ndarray | None = None,
     source: dict[str, Any] | None = None,

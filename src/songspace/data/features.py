@@ -37,7 +37,7 @@ class FeatureGroup:
     @property
     def known_tracks(self) -> np.ndarray:
         """Boolean per track: every column of the group is known."""
-        return self.known.all(axis=1)
+        return np.asarray(self.known.all(axis=1))
 
     def coverage(self) -> float:
         """Share of tracks whose group is fully known."""

@@ -92,7 +92,7 @@ def split_sequences(
     split = Split(train=train, validation=val, test=test, seed=seed)
     if cold_start_share > 0:
         split.cold_tracks = cold_start_tracks(
-            dataset, train, share=cold_start_share, seed=rng.integers(2**31)
+            dataset, train, share=cold_start_share, seed=int(rng.integers(2**31))
         )
     return split
 

@@ -130,6 +130,7 @@ def hard_negatives(
     else:
         raise ParameterError("dataset", "a Dataset or ChiSquaredPairs", dataset)
     if threshold is None:
+        assert n_occurrences is not None  # required above when pairs are precomputed
         threshold = DEFAULT_THRESHOLD_FACTOR * float(n_occurrences)
     if not np.isfinite(threshold) or threshold < 0:
         raise ParameterError("threshold", "a finite number >= 0", threshold)

@@ -29,6 +29,7 @@ from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
+from songspace.progress import ProgressCallback
 
 __all__ = ["mask_last", "next_song", "next_song_pairs_heldout", "next_song_report"]
 
@@ -90,7 +91,7 @@ def next_song(
     prefix: str = "next_song",
     batch_size: int = 2048,
     chunk_size: int = 65536,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> list[MetricResult]:
     """``{prefix}_hit_rate`` and ``{prefix}_ndcg`` with one value per pair.
 

@@ -24,6 +24,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import Comparison, EvaluationResult, MetricResult, compare
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
@@ -135,7 +136,7 @@ def evaluate(
     families: Sequence[str] | None = None,
     settings: SuiteSettings | None = None,
     heatmap: str | Path | None = None,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> EvaluationResult:
     """All requested metric families of ``emb`` (rows aligned to the protocol's dataset)."""
     st = settings or SuiteSettings()
@@ -245,7 +246,7 @@ def evaluate_many(
     settings: SuiteSettings | None = None,
     heatmap_dir: str | Path | None = None,
     random_dim: int = 64,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> tuple[list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """Evaluate several embeddings (plus random and popularity baselines) on one protocol.
 
@@ -313,7 +314,7 @@ def run_evaluation(
     min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
 

@@ -250,7 +250,7 @@ class EmbeddingModel(ABC):
                 "available": self.available_,
                 **self._extra_arrays(),
             }
-            np.savez(tmp / "arrays.npz", **arrays)
+            np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
             doc = {
                 "format": MODEL_FORMAT,
                 "format_version": MODEL_FORMAT_VERSION,

@@ -152,7 +152,7 @@ def similarity_vectors(dataset: Dataset, group: str) -> tuple[np.ndarray, np.nda
         x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
         norm = np.linalg.norm(x, axis=1, keepdims=True)
         v[known] = (x / np.where(norm > 0, norm, 1.0)).astype(np.float32)
-    return v, known
+    return v, np.asarray(known, dtype=bool)
 
 
 def _split_edges(
@@ -613,6 +613,7 @@ class GraphSAGE(InductiveModel):
 
     def _write_checkpoint(self, enc, epoch: int, metric: float) -> None:
         state = {k: v.detach().cpu().numpy() for k, v in enc.state_dict().items()}
+        assert self.checkpoint_dir is not None
         with atomic_directory(Path(self.checkpoint_dir), overwrite=True) as tmp:
             np.savez(tmp / "encoder.npz", **state)
             (tmp / "checkpoint.json").write_text(
@@ -829,7 +830,7 @@ class MUSIG(GraphSAGE):
                 tw,
                 fix="e.g. task_weights=0.7,0.1,0.2 or task_weights=1-1-1",
             )
-        return c  # type: ignore[return-value]
+        return c[0], c[1], c[2]
 
     def _regression_group(self) -> str:
         return self.regression_target

@@ -44,12 +44,13 @@ class SAGEEncoder(nn.Module):
 
     def reset_parameters(self) -> None:
         for layer in self.layers:
+            assert isinstance(layer, nn.Linear)
             layer.reset_parameters()
 
     def layer(self, k: int, h: torch.Tensor, neigh: torch.Tensor | None) -> torch.Tensor:
         """Layer ``k`` on self rows ``h`` and neighbour means ``neigh`` (None when not
         aggregating); used by sampled training and by full-graph inference."""
-        x = torch.cat([h, neigh], dim=1) if self.aggregate else h
+        x = h if neigh is None else torch.cat([h, neigh], dim=1)
         out = self.layers[k](x)
         return torch.relu(out) if k < self.num_layers - 1 else out
 

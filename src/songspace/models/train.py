@@ -86,7 +86,8 @@ def train_model(
     trains on every sequence instead.
     """
     if out is not None:
-        check_output_free(out, overwrite=overwrite, inputs=(dataset, config))
+        source = None if isinstance(dataset, Dataset) else dataset
+        check_output_free(out, overwrite=overwrite, inputs=(source, config))
     merged = {**(read_config(config) if config else {}), **(params or {})}
     model = create(name, merged, from_strings=True)
     ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)

@@ -37,7 +37,7 @@ from songspace.evaluation.cold_start import (
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import compare
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, shared_testable
-from songspace.models.base import EmbeddingModel
+from songspace.models.base import EmbeddingModel, InductiveModel
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
@@ -161,6 +161,7 @@ def cold_start_evaluation(
                     fitted.embeddings_, n, available=fitted.available_, name=names[0]
                 )
             )
+            assert isinstance(fitted, InductiveModel)
             grown = fitted.embed(setup.grown)
             embs.append(
                 Embeddings.from_array(

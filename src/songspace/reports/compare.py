@@ -24,7 +24,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import make_protocol
 from songspace.evaluation.results import EvaluationResult, merge_seeds
 from songspace.evaluation.suite import check_families, evaluate_many
+from songspace.progress import ProgressCallback, labelled
 from songspace.reports.cache import (
     CACHE_FORMAT,
     TrainedModel,
@@ -157,7 +158,7 @@ def run_compare(
     data: str | Path | None = None,
     cache_dir: str | Path | None = None,
     only: Sequence[str] | None = None,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> CompareResult:
     """Run the experiment ``config`` into ``out_dir``; see the module docstring.
 
@@ -226,26 +227,25 @@ def run_compare(
             )
         protocols[seed] = protocol.summary()
         embs = []
-        with _TrainingProgress(progress) as bar:
-            for spec in specs:
-                model, info = train_or_load(
-                    spec,
-                    protocol,
-                    cache,
-                    fingerprint,
-                    split_key(seed, p.fractions, p.cold_start_share),
-                    progress=bar.callback(f"{spec.name} (seed {seed})"),
+        for spec in specs:
+            model, info = train_or_load(
+                spec,
+                protocol,
+                cache,
+                fingerprint,
+                split_key(seed, p.fractions, p.cold_start_share),
+                progress=labelled(progress, f"training {spec.name} (seed {seed})"),
+            )
+            trained.append(info)
+            embs.append(
+                Embeddings.from_array(
+                    model.embeddings_,
+                    ds.n_tracks,
+                    available=model.available_,
+                    name=spec.name,
+                    source=f"model {spec.name}",
                 )
-                trained.append(info)
-                embs.append(
-                    Embeddings.from_array(
-                        model.embeddings_,
-                        ds.n_tracks,
-                        available=model.available_,
-                        name=spec.name,
-                        source=f"model {spec.name}",
-                    )
-                )
+            )
         per_seed[seed] = {}
         t1 = time.perf_counter()
         for i, frac in enumerate(p.seed_fractions):
@@ -348,34 +348,3 @@ def _check_features(cfg: ExperimentConfig, ds: Dataset) -> tuple[list[ModelSpec]
                 'on_missing_features = "skip"',
             )
     return specs, skipped
-
-
-class _TrainingProgress:
-    """A rich progress bar on stderr fed by the models' (done, total, message) callbacks."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._bar: Any = None
-
-    def __enter__(self) -> _TrainingProgress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self._bar = Progress(console=Console(stderr=True), transient=True)
-            self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-
-    def callback(self, label: str) -> Callable[[int, int, str], None] | None:
-        if self._bar is None:
-            return None
-        task = self._bar.add_task(f"training {label}", total=None)
-
-        def report(done: int, total: int, message: str) -> None:
-            self._bar.update(task, completed=done, total=total, description=f"{label}: {message}")
-
-        return report

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from songspace.errors import MissingDependencyError, ParameterError
 from songspace.evaluation.results import EvaluationResult, MetricResult, compare
 from songspace.evaluation.suite import evaluate
 from songspace.models.registry import get_model_class
+from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
 from songspace.tuning.objectives import OBJECTIVES, StudyObjective
@@ -182,7 +183,7 @@ def tune_report(
     significance: float = 0.01,
     overwrite: bool = False,
     cache_dir: str | Path | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Report:
     """Retrain and compare the default and the studies' best configurations on the test split.
 

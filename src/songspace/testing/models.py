@@ -107,7 +107,7 @@ class ModelTestMixin:
     @pytest.fixture(scope="class")
     @classmethod
     def fitted(cls, dataset: Dataset) -> EmbeddingModel:
-        return cls.model_class(**cls.fast_params, seed=1).fit(dataset)
+        return cls.model_class(**{**cls.fast_params, "seed": 1}).fit(dataset)
 
     # ----------------------------------------------------------- parameters
     def test_constructor_only_stores(self):
@@ -191,7 +191,7 @@ class ModelTestMixin:
         assert not fitted.embeddings_[~fitted.available_].any()
 
     def test_deterministic_with_seed(self, dataset, fitted):
-        again = self.model_class(**self.fast_params, seed=1).fit(dataset)
+        again = self.model_class(**{**self.fast_params, "seed": 1}).fit(dataset)
         np.testing.assert_array_equal(again.embeddings_, fitted.embeddings_)
 
     def test_progress_is_reported_and_its_exception_propagates(self, dataset):

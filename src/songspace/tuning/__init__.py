@@ -5,7 +5,7 @@ Optuna is imported lazily (extra ``tune``). See :mod:`songspace.tuning.study`.
 
 from songspace.tuning.objectives import OBJECTIVES, check_objectives, scalarise
 from songspace.tuning.protocols import tuning_protocols
-from songspace.tuning.scale import scale_study
+from songspace.tuning.scale import rate_study_name, scale_study, tune_rates
 from songspace.tuning.storage import DEFAULT_STORAGE, StorageError, open_storage
 from songspace.tuning.study import TimeBudgetExceeded, TuneResult, tune
 
@@ -17,9 +17,11 @@ __all__ = [
     "TuneResult",
     "check_objectives",
     "open_storage",
+    "rate_study_name",
     "scalarise",
     "scale_study",
     "tune",
+    "tune_rates",
     "tuning_protocols",
 ]
 

@@ -42,6 +42,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create, get_model_class
+from songspace.progress import ProgressCallback
 from songspace.tuning.objectives import (
     OBJECTIVES,
     StudyObjective,
@@ -78,8 +79,6 @@ IDENTITY = (
     "hardneg_min_count",
     "hardneg_threshold",
 )
-
-Progress = Callable[[int, int, str], None]
 
 
 class TimeBudgetExceeded(SongspaceError):
@@ -206,13 +205,13 @@ def make_sampler(
 
 def _budget_hook(
     start: list[float], budget: float | None, report: Callable[[str], None]
-) -> Callable[[float, int, str], None]:
+) -> ProgressCallback:
     """Progress hook raising TimeBudgetExceeded once training is past ``budget`` seconds, or
     clearly projected to end past it: past 1.5 x ``budget`` at the speed measured since the
     first report (so setup time does not count), once 3% of the work lies in between."""
     first: list[tuple[float, float]] = []
 
-    def hook(done: float, total: int, message: str) -> None:
+    def hook(done: float, total: float, message: str) -> None:
         now = time.perf_counter()
         elapsed = now - start[0]
         if budget is not None:
@@ -354,7 +353,7 @@ def tune(
     hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count,
     hardneg_threshold: float | None = None,
     heartbeat: float | None = 10.0,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> TuneResult:
     """Run or continue the study (see the module docstring); return its best trial(s).
 
