@@ -151,14 +151,12 @@ def compare(
     out: dict[str, Comparison] = {}
     for k in names:
         if k not in a.metrics or k not in b.metrics:
-            raise ParameterError(
-                "metrics", f"each metric is in both results ({sorted(a.metrics)})", k
-            )
+            raise ParameterError("metrics", f"a metric both results have ({sorted(a.metrics)})", k)
         x, y = a.metrics[k].per_query, b.metrics[k].per_query
         if x.shape != y.shape:
             raise ParameterError(
                 "metrics",
-                f"`{k}` has per-query values for the same queries in both results",
+                f"per-query values of `{k}` for the same queries in both results",
                 (x.shape, y.shape),
                 fix="evaluate both embeddings with the same protocol and seed",
             )
