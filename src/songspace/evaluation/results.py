@@ -76,7 +76,8 @@ class EvaluationResult:
             },
         }
         tmp = sidecar.with_name(f".{sidecar.name}.tmp.npz")
-        np.savez_compressed(tmp, **{k: m.per_query for k, m in self.metrics.items()})
+        arrays: dict[str, Any] = {k: m.per_query for k, m in self.metrics.items()}
+        np.savez_compressed(tmp, **arrays)
         tmp.replace(sidecar)
         atomic_write_text(path, json.dumps(doc, indent=2, default=_json_default) + "\n")
         return path
