@@ -661,11 +661,11 @@ def models_cmd() -> None:
             out_console.print(f"[bold]{name}[/]: unavailable ({escape(str(exc))})")
             continue
         table = Table(title=f"{name} ({klass.__name__})", title_justify="left")
-        for col in ("parameter", "default", "range"):
+        for col in ("parameter", "default", "allowed"):
             table.add_column(col)
         for p, v in klass.default_params().items():
-            lo_hi = klass.param_ranges.get(p)
-            table.add_row(p, repr(v), f"[{lo_hi[0]:g}, {lo_hi[1]:g}]" if lo_hi else "")
+            constraint = klass.parameter_constraints.get(p)
+            table.add_row(p, repr(v), escape(constraint.describe()) if constraint else "")
         out_console.print(table)
 
 

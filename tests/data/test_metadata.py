@@ -145,6 +145,7 @@ def test_ambiguous_artist_names_left_unknown(tmp_path):
     assert list(read_artist_metadata(p).index) == ["other"]
 
 
+@pytest.mark.slow
 def test_real_join_coverage(shared_data):
     ds = read_mpd(shared_data("mpd-subset"))
     tm = read_track_metadata(shared_data("spotify-tracks-114k", "tracks.csv"))

@@ -12,11 +12,7 @@ from tests.data.test_metadata import AUDIO_HEADER, audio_row
 @pytest.fixture
 def files(tmp_path):
     log = tmp_path / "log.csv"
-    log.write_text(
-        "sequence_id,position,track_id\n"
-        "a,0,t1\na,1,t2\na,2,t3\n"
-        "b,0,t3\nb,1,t1\n"
-    )
+    log.write_text("sequence_id,position,track_id\na,0,t1\na,1,t2\na,2,t3\nb,0,t3\nb,1,t1\n")
     tracks = tmp_path / "tracks.csv"
     tracks.write_text(
         f"id,artists,popularity,{AUDIO_HEADER},track_genre\n"

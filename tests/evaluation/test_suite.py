@@ -84,7 +84,7 @@ def test_same_seed_same_results(ds):
 
 def test_bad_arguments(ds, tmp_path):
     p = make_protocol(ds, seed=0)
-    with pytest.raises(ParameterError, match="metric family is one of"):
+    with pytest.raises(ParameterError, match="metric families among"):
         evaluate(p, genre_embeddings(ds), families=["nope"])
     with pytest.raises(ParameterError, match="one row per track"):
         evaluate(p, Embeddings.random(10, 4))

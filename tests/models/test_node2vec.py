@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pytest
+
 from songspace.models.node2vec import Node2Vec
 from songspace.models.registry import get_model_class
-from tests.models.mixin import ModelTestMixin
+from songspace.testing import ModelTestMixin
 
 
 class TestNode2Vec(ModelTestMixin):
@@ -40,6 +42,7 @@ class TestNode2Vec(ModelTestMixin):
             Node2Vec(**{**self.fast_params, "walk_length": 5.5}).fit(dataset)
 
 
+@pytest.mark.slow
 def test_deterministic_across_processes():
     """gensim seeds vectors with a token hash: ours is stable under PYTHONHASHSEED."""
     import os

@@ -53,7 +53,7 @@ def _codes(labels: object, n: int, name: str = "labels") -> np.ndarray:
 
 def _check_int(name: str, value: object, low: int) -> int:
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-        raise ParameterError(name, f"`{name}` is an int >= {low}", value)
+        raise ParameterError(name, f"an int >= {low}", value)
     return int(value)
 
 

@@ -103,7 +103,7 @@ def playlist_completion(
     ks = tuple(ks)
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ParameterError("ks", "every k is an integer >= 1", ks)
+            raise ParameterError("ks", "integers k >= 1", ks)
     if pls.min() < 0 or pls.max() >= dataset.n_sequences:
         bad = int(pls[(pls < 0) | (pls >= dataset.n_sequences)][0])
         raise ParameterError("playlists", f"`0 <= playlist < {dataset.n_sequences}`", bad)

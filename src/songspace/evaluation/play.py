@@ -73,7 +73,7 @@ def play_prediction(
         or isinstance(min_pair_count, bool)
         or min_pair_count < 1
     ):
-        raise ParameterError("min_pair_count", "`min_pair_count` is an int >= 1", min_pair_count)
+        raise ParameterError("min_pair_count", "an int >= 1", min_pair_count)
     if aggregate not in ("pair", "occurrence"):
         raise ParameterError("aggregate", "`aggregate in ('pair', 'occurrence')`", aggregate)
     if emb.n_tracks != dataset.n_tracks:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from songspace._checks import check_heldout_share
 from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.evaluation import (
@@ -101,9 +102,7 @@ def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[s
         return [f for f in FAMILIES if f not in reasons and f not in OPT_IN_FAMILIES]
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
-        raise ParameterError(
-            "metrics", f"each metric family is one of {list(FAMILIES)}", unknown[0]
-        )
+        raise ParameterError("metrics", f"metric families among {list(FAMILIES)}", unknown[0])
     return list(dict.fromkeys(families))
 
 
@@ -370,8 +369,8 @@ def run_evaluation(
 
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *embedding_files))
-    if test_fraction is not None and not 0 < test_fraction < 0.5:
-        raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
+    if test_fraction is not None:
+        check_heldout_share(test_fraction, "test_fraction")
     if not embedding_files and not baselines and not rankers:
         raise ParameterError(
             "embeddings",
