@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from songspace.data._tabular import check_file
 from songspace.data.builder import SequenceBuilder
@@ -54,7 +55,7 @@ def read_lines(
                     if not line.strip():
                         continue
                     fields = [f.strip() for f in line.split(sep)]
-                    where = {"path": str(path), "line": lineno}
+                    where: dict[str, Any] = {"path": str(path), "line": lineno}
                     if user_field:
                         user, tracks = fields[0], fields[1:]
                         users.add(user)

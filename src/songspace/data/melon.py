@@ -24,6 +24,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from songspace.data._tabular import check_file
 from songspace.data.builder import SequenceBuilder
@@ -75,7 +76,7 @@ def read_melon(
                 fix="pass train.json, val.json or test.json of the Melon dataset",
             )
         for i, pl in enumerate(doc):
-            where = {"path": str(path), "record": f"playlist {i}"}
+            where: dict[str, Any] = {"path": str(path), "record": f"playlist {i}"}
             if not isinstance(pl, dict):
                 raise FormatError(
                     f"expected a JSON object, found a {type(pl).__name__}", **where,

@@ -228,9 +228,9 @@ def challenge_cases(
     """
     names = [c.name for c in CATEGORIES]
     chosen = list(names if categories is None else categories)
-    for c in chosen:
-        if c not in names:
-            raise ParameterError("categories", f"each one of {names}", c)
+    for wanted in chosen:
+        if wanted not in names:
+            raise ParameterError("categories", f"each one of {names}", wanted)
     cats = [c for c in CATEGORIES if c.name in chosen]
     has_titles = dataset.sequence_names is not None and any(
         normalise_title(t) for t in dataset.sequence_names

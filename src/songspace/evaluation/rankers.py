@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -327,7 +327,7 @@ class Bigram:
 
 #: Baseline rankers by name (``songspace evaluate --baselines``), each built from the
 #: training view by ``fit(train)``.
-BASELINE_RANKERS: dict[str, type] = {
+BASELINE_RANKERS: dict[str, Any] = {
     "itemknn": ItemKNN,
     "sknn": SKNN,
     "vsknn": VSKNN,
