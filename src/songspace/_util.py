@@ -1,4 +1,4 @@
-"""Small shared helpers: progress display, atomic directory output, seeds."""
+"""Small shared helpers: atomic directory output, seeds, JSON conversion."""
 
 from __future__ import annotations
 
@@ -11,46 +11,13 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from songspace.errors import OutputExistsError, ParameterError
 
 logger = logging.getLogger("songspace")
-
-T = TypeVar("T")
-
-
-def progress_iter(
-    items: Iterable[T], *, total: int | None = None, description: str = "", enabled: bool = False
-) -> Iterator[T]:
-    """Iterate ``items``, showing a rich progress bar on stderr when ``enabled``."""
-    if not enabled:
-        yield from items
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        for item in items:
-            yield item
-            bar.advance(task)
 
 
 def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np.random.Generator:
@@ -61,7 +28,7 @@ def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np
         if seed is not None and seed < 0:
             raise ParameterError(name, f"`{name} >= 0`", seed)
         return np.random.default_rng(seed)
-    raise ParameterError(name, f"`{name}` is an int, a numpy Generator or None", seed)
+    raise ParameterError(name, "an int, a numpy Generator or None", seed)
 
 
 def current_umask() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -40,6 +41,7 @@ def test_protocols_keep_tuning_and_test_queries_apart(tiny_dataset_dir):
     np.testing.assert_array_equal(half.validation.out_of_set[0], p.validation.out_of_set[0])
 
 
+@pytest.mark.slow
 def test_resuming_continues_the_study_and_loses_nothing(tiny_dataset_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     first = tune("track2vec", tiny_dataset_dir, trials=3, storage=url, study="s",
@@ -121,10 +123,9 @@ def test_track2vec_stops_mid_epoch_when_progress_raises():
         calls.append((done, message))
         raise TimeBudgetExceeded("stop")
 
-    model.progress = progress
     threads = threading.active_count()
     with pytest.raises(TimeBudgetExceeded):
-        model.fit(ds)
+        model.fit(ds, progress=progress)
     # stopped at the first report (within or at the end of the first of 50 epochs; when the
     # first in-epoch report comes depends on the machine's speed)
     assert len(calls) == 1 and calls[0][0] <= 1
@@ -132,6 +133,7 @@ def test_track2vec_stops_mid_epoch_when_progress_raises():
     assert threading.active_count() == threads
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_dataset_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     killed = kill_mid_trial(start_worker(tiny_dataset_dir, url, "k", 4), url, "k")
@@ -173,6 +175,7 @@ def test_bad_arguments_are_clear_errors(tiny_dataset_dir, tmp_path):
         tune("word2vec", tiny_dataset_dir, storage=url, **FAST)
 
 
+@pytest.mark.slow
 def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
@@ -203,6 +206,22 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     assert "| 0.5 |" in md  # the scale-study row's sample rate
     assert (tmp_path / "rep" / "pareto-track2vec-hit_rate_vrc_genre.png").stat().st_size > 0
     assert (tmp_path / "rep" / "history-track2vec-hit_rate.png").stat().st_size > 0
+    assert max(len(line) for line in r.output.splitlines()) <= 80  # CliRunner: 80 columns
+    assert "| Opt. type | Objective |" in md and "| HitRate | NDCG | HardNeg |" in md
+    # the shared model cache: a second report with the same cache retrains nothing
+    times = []
+    for out in ("rep2", "rep3"):
+        r = runner.invoke(app, [*args[:3], out, *args[4:], "--cache", "cache"])
+        assert r.exit_code == 0, r.output
+        rows = json.loads((tmp_path / out / "report.json").read_text())["rows"]
+        times.append({row["label"]: row["training_time"] for row in rows})
+    assert len(list((tmp_path / "cache").glob("track2vec-*/model/model.json"))) >= 2
+    assert times[0] == times[1]  # loaded, so the times of the run that trained them
+    first = (tmp_path / "rep2" / "report.json").read_text()
+    assert (
+        json.loads(first)["rows"][0]["values"]
+        == json.loads((tmp_path / "rep3" / "report.json").read_text())["rows"][0]["values"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -227,6 +246,7 @@ def test_cli_bad_arguments_exit_with_a_message(tiny_dataset_dir, tmp_path, extra
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_scale_study_reports_every_rate_at_full_scale(tiny_dataset_dir, tmp_path):
     from songspace.tuning import scale_study
 

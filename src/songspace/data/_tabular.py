@@ -211,7 +211,7 @@ def iter_csv_chunks(
     """
     blank_total = 0
     try:
-        numbered = {} if header else {"header": None, "names": None}
+        numbered: dict[str, Any] = {} if header else {"header": None, "names": None}
         if not header:
             numbered["names"] = csv_header(path, sep, header=False)
         reader = pd.read_csv(

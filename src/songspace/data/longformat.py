@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from songspace._util import progress_iter
 from songspace.data._tabular import (
     check_chunk_rows,
     check_file,
@@ -47,6 +46,7 @@ from songspace.errors import (
     InvalidValueError,
     ParameterError,
 )
+from songspace.progress import ProgressCallback, track
 
 logger = logging.getLogger("songspace")
 
@@ -248,7 +248,7 @@ def _check_mapping(columns: Mapping[str, str] | None) -> dict[str, str]:
         if not isinstance(value, str) or not value:
             raise ParameterError(
                 "columns",
-                f"`columns[{key!r}]` is a non-empty column name",
+                f"a non-empty column name for columns[{key!r}]",
                 value,
                 fix="give the file's column name as a string",
             )
@@ -314,7 +314,7 @@ def read_long_table(
     columns: Mapping[str, str] | None,
     file_format: str | None,
     chunk_rows: int,
-    progress: bool,
+    progress: ProgressCallback | None,
     required: Sequence[str] = REQUIRED_COLUMNS,
     source_name: str = "long",
     missing_fix: str | None = None,
@@ -379,7 +379,7 @@ def read_long_table(
         frames = iter_parquet_chunks(pf, p, file_cols, chunk_rows, as_text=ids)
     else:
         frames = iter_csv_chunks(p, file_cols, chunk_rows, sep or ",", header=header)
-    for df, rows in progress_iter(frames, description=f"reading {p.name}", enabled=progress):
+    for df, rows in track(frames, progress, f"reading {p.name}"):
         acc.add({canon: df[col] for canon, col in names.items()}, rows, place, names, use_position)
 
     seq = acc.array("seq", np.int64)
@@ -434,7 +434,7 @@ def read_long(
     columns: Mapping[str, str] | None = None,
     file_format: str | None = None,
     chunk_rows: int = 200_000,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
     header: bool = True,
     sep: str | None = None,
 ) -> Dataset:

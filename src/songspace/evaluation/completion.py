@@ -44,6 +44,17 @@ from songspace.evaluation.results import MetricResult
 __all__ = ["playlist_completion", "split_seed_hidden"]
 
 
+#: Cut-offs of Prec@k / NDCG@k (MUSIG §4.3).
+DEFAULT_KS = (1, 5, 10)
+#: Metric names :func:`playlist_completion` produces with the default cut-offs.
+METRICS: tuple[str, ...] = (
+    "completion_hr",
+    "completion_mrr",
+    *(f"completion_{m}@{k}" for m in ("p", "ndcg") for k in DEFAULT_KS),
+    "completion_coverage",
+)
+
+
 def split_seed_hidden(sequence: np.ndarray, seed_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Distinct tracks of ``sequence`` in first-occurrence order, cut into (seed, hidden).
 
@@ -64,7 +75,7 @@ def playlist_completion(
     playlists: np.ndarray | Sequence[int],
     *,
     seed_fraction: float = 0.5,
-    ks: Sequence[int] = (1, 5, 10),
+    ks: Sequence[int] = DEFAULT_KS,
     seed: int | np.random.Generator = 0,
 ) -> list[MetricResult]:
     """Playlist-completion metrics of ``emb`` on the sequences ``playlists``.
@@ -92,7 +103,7 @@ def playlist_completion(
     ks = tuple(ks)
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ParameterError("ks", "every k is an integer >= 1", ks)
+            raise ParameterError("ks", "integers k >= 1", ks)
     if pls.min() < 0 or pls.max() >= dataset.n_sequences:
         bad = int(pls[(pls < 0) | (pls >= dataset.n_sequences)][0])
         raise ParameterError("playlists", f"`0 <= playlist < {dataset.n_sequences}`", bad)
@@ -203,7 +214,14 @@ def _score(
     if len(seed_ok) == 0:
         rankable[:] = False
         return rankable, score
-    if emb.popularity is not None:
+    if emb.ranker is not None:
+        s = np.asarray(emb.ranker.scores(seed_ok), dtype=np.float64)[cand]
+        rankable &= np.isfinite(s)
+        pop = np.asarray(emb.ranker.popularity, dtype=np.float64)[cand]
+        # score, then training popularity (the rankers' shared back-off), then index
+        order = np.lexsort((cand, -pop, -np.where(rankable, s, -np.inf)))
+        score[order] = -np.arange(len(cand), dtype=np.float64)
+    elif emb.popularity is not None:
         score[rankable] = np.asarray(emb.popularity, dtype=np.float64)[cand[rankable]]
     else:
         query = emb.vectors[seed_ok].astype(np.float64).mean(axis=0)

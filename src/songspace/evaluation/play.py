@@ -35,6 +35,8 @@ logger = logging.getLogger("songspace")
 
 #: W2V §4.6: "most frequent pairs (>= 100 occurrences)".
 DEFAULT_MIN_PAIR_COUNT = 100
+#: Metric names the play family produces (W2V §4.6).
+METRICS: tuple[str, ...] = ("play_corr", "play_corr_frequent")
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -71,7 +73,7 @@ def play_prediction(
         or isinstance(min_pair_count, bool)
         or min_pair_count < 1
     ):
-        raise ParameterError("min_pair_count", "`min_pair_count` is an int >= 1", min_pair_count)
+        raise ParameterError("min_pair_count", "an int >= 1", min_pair_count)
     if aggregate not in ("pair", "occurrence"):
         raise ParameterError("aggregate", "`aggregate in ('pair', 'occurrence')`", aggregate)
     if emb.n_tracks != dataset.n_tracks:
@@ -99,9 +101,9 @@ def play_prediction(
         "coverage": float(len(seed) / n_occ) if n_occ else float("nan"),
         "min_pair_count": int(min_pair_count),
     }
-    names = ("play_corr", "play_corr_frequent")
-    if emb.popularity is not None or emb.dim == 0:
-        info["reason"] = "the popularity baseline has no cosine similarity"
+    names = METRICS
+    if not emb.has_vectors or emb.dim == 0:
+        info["reason"] = f"{emb.name} has no vectors, hence no cosine similarity"
         return [MetricResult(nm, float("nan"), np.zeros(0), True, dict(info)) for nm in names]
     key = seed * dataset.n_tracks + nxt
     uniq, inv, count = np.unique(key, return_inverse=True, return_counts=True)

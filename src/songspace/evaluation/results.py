@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from songspace._util import atomic_write_text
+from songspace._util import atomic_write_text, to_jsonable
 from songspace.errors import FormatError, ParameterError
 
 
@@ -75,9 +76,10 @@ class EvaluationResult:
             },
         }
         tmp = sidecar.with_name(f".{sidecar.name}.tmp.npz")
-        np.savez_compressed(tmp, **{k: m.per_query for k, m in self.metrics.items()})
+        arrays: dict[str, Any] = {k: m.per_query for k, m in self.metrics.items()}
+        np.savez_compressed(tmp, **arrays)
         tmp.replace(sidecar)
-        atomic_write_text(path, json.dumps(doc, indent=2, default=_json_default) + "\n")
+        atomic_write_text(path, json.dumps(to_jsonable(doc), indent=2) + "\n")
         return path
 
     @classmethod
@@ -105,14 +107,6 @@ class EvaluationResult:
                 )
             )
         return res
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 @dataclass
@@ -150,14 +144,12 @@ def compare(
     out: dict[str, Comparison] = {}
     for k in names:
         if k not in a.metrics or k not in b.metrics:
-            raise ParameterError(
-                "metrics", f"each metric is in both results ({sorted(a.metrics)})", k
-            )
+            raise ParameterError("metrics", f"a metric both results have ({sorted(a.metrics)})", k)
         x, y = a.metrics[k].per_query, b.metrics[k].per_query
         if x.shape != y.shape:
             raise ParameterError(
                 "metrics",
-                f"`{k}` has per-query values for the same queries in both results",
+                f"per-query values of `{k}` for the same queries in both results",
                 (x.shape, y.shape),
                 fix="evaluate both embeddings with the same protocol and seed",
             )
@@ -174,4 +166,37 @@ def compare(
     for c in out.values():
         c.p_adjusted = min(1.0, c.p * m)
         c.significant = c.p_adjusted < alpha
+    return out
+
+
+def merge_seeds(per_seed: Sequence[Sequence[EvaluationResult]]) -> list[EvaluationResult]:
+    """Pool results over seeds: values averaged, per-query values concatenated (the
+    queries of different seeds are different queries, still paired across models),
+    popularity-bucket matrices averaged."""
+    if len(per_seed) == 1:
+        return list(per_seed[0])
+    out = []
+    for rs in zip(*per_seed, strict=True):
+        merged = EvaluationResult(rs[0].model, info={"per_seed": [r.info for r in rs]})
+        for name, m0 in rs[0].metrics.items():
+            ms = [r.metrics[name] for r in rs if name in r.metrics]
+            vals = np.array([m.value for m in ms], dtype=float)
+            value = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+            pq = (
+                np.concatenate([m.per_query for m in ms])
+                if all(m.per_query.size for m in ms)
+                else np.zeros(0)
+            )
+            info: dict[str, Any] = {"per_seed_values": vals.tolist()}
+            if "matrix" in m0.info:
+                with np.errstate(all="ignore"):
+                    mats = np.array([m.info["matrix"] for m in ms], dtype=float)
+                    stacked = np.where(np.isfinite(mats), mats, 0.0).sum(0)
+                    count = np.isfinite(mats).sum(0)
+                    info["matrix"] = np.where(
+                        count > 0, stacked / np.maximum(count, 1), np.nan
+                    ).tolist()
+                info["k"] = m0.info.get("k")
+            merged.add(MetricResult(name, value, pq, m0.higher_is_better, info))
+        out.append(merged)
     return out

@@ -22,8 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from songspace._checks import check_heldout_share
 from songspace.data.dataset import Dataset
-from songspace.data.splits import completion_playlists, mask_last, split_sequences
+from songspace.data.splits import (
+    DEFAULT_MIN_TRACKS,
+    completion_playlists,
+    mask_last,
+    split_sequences,
+)
 from songspace.errors import ParameterError
 from songspace.evaluation.next_song import next_song_pairs_heldout
 from songspace.evaluation.protocol import Protocol
@@ -39,8 +45,7 @@ class TuningProtocols:
 
 
 def check_fractions(heldout_fraction: float, sample_rate: float) -> None:
-    if not 0 < heldout_fraction < 0.5:
-        raise ParameterError("heldout_fraction", "`0 < heldout_fraction < 0.5`", heldout_fraction)
+    check_heldout_share(heldout_fraction, "heldout_fraction")
     if isinstance(sample_rate, bool) or not 0 < sample_rate <= 1:
         raise ParameterError(
             "sample_rate",
@@ -56,7 +61,7 @@ def tuning_protocols(
     seed: int = 0,
     heldout_fraction: float = 0.01,
     sample_rate: float = 1.0,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> TuningProtocols:
     """Split ``dataset`` (train / validation / test = 1 - 2h, h, h) into the two protocols."""
     check_fractions(heldout_fraction, sample_rate)

@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import time
@@ -35,13 +34,15 @@ from typing import Any
 
 import numpy as np
 
+from songspace._util import to_jsonable
 from songspace.data.dataset import Dataset
+from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError, SongspaceError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.suite import SuiteSettings
+from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
 from songspace.models.base import EmbeddingModel
-from songspace.models.registry import get_model_class
-from songspace.models.train import coerce_params
+from songspace.models.registry import create, get_model_class
+from songspace.progress import ProgressCallback
 from songspace.tuning.objectives import (
     OBJECTIVES,
     StudyObjective,
@@ -78,8 +79,6 @@ IDENTITY = (
     "hardneg_min_count",
     "hardneg_threshold",
 )
-
-Progress = Callable[[int, int, str], None]
 
 
 class TimeBudgetExceeded(SongspaceError):
@@ -119,9 +118,9 @@ class StudySettings:
     budget_factor: float | None
     sampler: str
     startup_trials: int
-    k: int = 100
-    hardneg_min_count: int = 5
-    hardneg_threshold: float | None = None
+    k: int = DEFAULT_SUITE.k
+    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count
+    hardneg_threshold: float | None = DEFAULT_SUITE.hardneg_threshold
 
     @property
     def objective(self) -> StudyObjective:
@@ -150,15 +149,6 @@ class TuneResult:
     best: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def dataset_fingerprint(ds: Dataset) -> str:
-    """A short hash of the sequences and vocabulary (studies must tune on the same data)."""
-    h = hashlib.sha256()
-    h.update(np.asarray(ds.indptr, dtype=np.int64).tobytes())
-    h.update(np.asarray(ds.indices, dtype=np.int64).tobytes())
-    h.update(str(ds.n_tracks).encode())
-    return h.hexdigest()[:16]
 
 
 def default_study_name(
@@ -215,13 +205,13 @@ def make_sampler(
 
 def _budget_hook(
     start: list[float], budget: float | None, report: Callable[[str], None]
-) -> Callable[[float, int, str], None]:
+) -> ProgressCallback:
     """Progress hook raising TimeBudgetExceeded once training is past ``budget`` seconds, or
     clearly projected to end past it: past 1.5 x ``budget`` at the speed measured since the
     first report (so setup time does not count), once 3% of the work lies in between."""
     first: list[tuple[float, float]] = []
 
-    def hook(done: float, total: int, message: str) -> None:
+    def hook(done: float, total: float, message: str) -> None:
         now = time.perf_counter()
         elapsed = now - start[0]
         if budget is not None:
@@ -261,12 +251,10 @@ def fit_config(
     Raises TimeBudgetExceeded when the model reports progress after the budget
     ran out, or finishes past it.
     """
-    model = klass(**params)
+    model = create(klass, params)
     start = [time.perf_counter()]
-    model.progress = _budget_hook(start, budget, report or (lambda m: None))
-    model.fit(train)
+    model.fit(train, progress=_budget_hook(start, budget, report or (lambda m: None)))
     seconds = time.perf_counter() - start[0]
-    model.progress = None
     if budget is not None and seconds > budget:
         raise TimeBudgetExceeded(
             f"training took {seconds:.1f}s, past its budget of {budget:.1f}s",
@@ -278,7 +266,7 @@ def fit_config(
 def warm_up(klass: type[EmbeddingModel], params: Mapping[str, Any], train: Dataset) -> None:
     """Fit on a few sequences so that imports do not count in the next timed fit."""
     with contextlib.suppress(SongspaceError):
-        klass(**params).fit(train.subset(np.arange(min(20, train.n_sequences))))
+        create(klass, params).fit(train.subset(np.arange(min(20, train.n_sequences))))
 
 
 def _embeddings(model: EmbeddingModel, name: str) -> Embeddings:
@@ -312,15 +300,6 @@ def _norm(v: Any) -> Any:
     if isinstance(v, float) and v.is_integer():
         return v
     return v
-
-
-def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        out[k] = list(v) if isinstance(v, tuple) else v
-    return out
 
 
 def trial_summary(trial: Any, objective: StudyObjective) -> dict[str, Any]:
@@ -365,16 +344,16 @@ def tune(
     sample_rate: float = 1.0,
     seed: int = 0,
     heldout_fraction: float = 0.01,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     params: Mapping[str, Any] | None = None,
     budget_factor: float | None = 1.25,
     sampler: str = "tpe",
     startup_trials: int = 10,
-    k: int = 100,
-    hardneg_min_count: int = 5,
+    k: int = DEFAULT_SUITE.k,
+    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count,
     hardneg_threshold: float | None = None,
     heartbeat: float | None = 10.0,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> TuneResult:
     """Run or continue the study (see the module docstring); return its best trial(s).
 
@@ -403,7 +382,8 @@ def tune(
         raise ParameterError("startup_trials", "`startup_trials >= 0` (an integer)", startup_trials)
     check_fractions(heldout_fraction, sample_rate)
     klass = get_model_class(model)
-    fixed = coerce_params(klass, dict(params or {}))
+    fixed = klass.coerce_params(dict(params or {}), from_strings=True)
+    create(klass, fixed)  # the fixed values are valid (fails before any expensive work)
     space = {k_: p for k_, p in klass.search_space.items() if k_ not in fixed}
     if not klass.search_space:
         raise ParameterError(
@@ -438,7 +418,7 @@ def tune(
         seed=int(seed),
         heldout_fraction=float(heldout_fraction),
         min_tracks=int(min_tracks),
-        fixed_params=_jsonable(fixed),
+        fixed_params=to_jsonable(fixed),
         budget_factor=None if budget_factor is None else float(budget_factor),
         sampler=sampler,
         startup_trials=startup_trials,
@@ -466,6 +446,9 @@ def tune(
             skip_if_exists=True,
         )
     else:
+        if fingerprint_matches(ds, str(stored.get("dataset_fingerprint", ""))):
+            # a study created by an earlier version records the older, shorter form
+            settings.dataset_fingerprint = stored["dataset_fingerprint"]
         _check_settings(stored, settings, name)
     if heartbeat is not None:
         fail_stale_trials(study_obj)
@@ -500,7 +483,7 @@ def tune(
 
     def run_trial(trial: Any) -> float | list[float]:
         cfg = {**fixed, **suggest(trial, space)}
-        trial.set_user_attr("model_params", _jsonable(cfg))
+        trial.set_user_attr("model_params", to_jsonable(cfg))
         done = n_finished()
         say(done, f"trial {trial.number}: training")
         try:
@@ -658,12 +641,12 @@ def _reference(
         if not (np.isfinite(vrc) and vrc > 0):
             raise ParameterError(
                 "objective",
-                f"the default configuration's {objective.vrc} is > 0 (the rVRC reference)",
+                f"a default configuration whose {objective.vrc} is > 0 (the rVRC reference)",
                 vrc,
                 fix="check the dataset's genre/artist labels",
             )
     ref = {
-        "params": _jsonable(cfg),
+        "params": to_jsonable(cfg),
         "training_time": seconds,
         "seconds": time.perf_counter() - t0,
         "metrics": metrics,
