@@ -496,4 +496,8 @@ def serve(
         names.append(name)
         specs.append(ModelSpec(name, p, Path(dataset), dict(options or {})))
     app = create_app(specs, api_key=api_key, max_body_bytes=max_body_bytes)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    # keep-alive well above any reload pause, so a pooled client connection is not closed
+    # by the server just as the client reuses it (seen as httpx.ReadError under reloads)
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, access_log=False, timeout_keep_alive=75
+    )
