@@ -753,9 +753,27 @@ def tune_cmd(
         float,
         typer.Option(
             "--budget-factor",
-            help="Reject trials training longer than this x the default's time (0: no budget).",
+            help="Hard cap: reject trials training longer than this x the default's CPU "
+            "time (0: no budget).",
         ),
     ] = 1.25,
+    budget_mode: Annotated[
+        str,
+        typer.Option(
+            "--budget-mode",
+            help="equal_time (each trial gets the default's training CPU time: a cost model "
+            "sets its epochs), reject (trials train as drawn, over-budget ones are "
+            "rejected) or none.",
+        ),
+    ] = "equal_time",
+    pruner: Annotated[
+        str,
+        typer.Option(
+            "--pruner",
+            help="none, sha (successive halving) or hyperband: stop hopeless "
+            "trials from their per-epoch validation values.",
+        ),
+    ] = "none",
     sampler: Annotated[
         str, typer.Option("--sampler", help="tpe, gp, random or nsga2 (Pareto only).")
     ] = "tpe",
@@ -822,6 +840,8 @@ def tune_cmd(
                 min_tracks=min_tracks,
                 params=parse_mapping(param, "--param"),
                 budget_factor=budget_factor or None,
+                budget_mode=budget_mode,
+                pruner=pruner,
                 sampler=sampler,
                 startup_trials=startup_trials,
                 k=k,
@@ -841,7 +861,7 @@ def _print_tune_result(result: Any) -> None:
     c = result.counts
     out_console.print(
         f"study [bold]{escape(result.study)}[/] in {escape(result.storage)}: "
-        f"{c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} rejected (time budget), "
+        f"{c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} rejected (time budget) or pruned, "
         f"{c.get('FAIL', 0)} failed, {c.get('RUNNING', 0)} running; this run {result.seconds:.0f}s"
     )
     ref = result.reference
