@@ -483,12 +483,30 @@ def models_cmd() -> None:
             out_console.print(f"[bold]{name}[/]: unavailable ({escape(str(exc))})")
             continue
         table = Table(title=f"{name} ({klass.__name__})", title_justify="left")
-        for col in ("parameter", "default", "range"):
+        for col in ("parameter", "default", "range", "tuned over"):
             table.add_column(col)
         for p, v in klass.default_params().items():
             lo_hi = klass.param_ranges.get(p)
-            table.add_row(p, repr(v), f"[{lo_hi[0]:g}, {lo_hi[1]:g}]" if lo_hi else "")
+            searched = _space_text(klass.search_space.get(p))
+            if p in klass.search_notes:
+                searched += f" ({klass.search_notes[p]})"
+            elif searched and p == klass.budget_param:
+                searched += " (set by the budget in equal-time tuning)"
+            table.add_row(
+                p, repr(v), f"[{lo_hi[0]:g}, {lo_hi[1]:g}]" if lo_hi else "", escape(searched)
+            )
         out_console.print(table)
+
+
+def _space_text(p: Any) -> str:
+    """A search-space entry as text: [low, high] (log), choices, or a tuple of those."""
+    if p is None:
+        return ""
+    if hasattr(p, "items"):
+        return "(" + ", ".join(_space_text(i) for i in p.items) + ")"
+    if hasattr(p, "choices"):
+        return "{" + ", ".join(repr(c) for c in p.choices) + "}"
+    return f"[{p.low:g}, {p.high:g}]" + (" log" if p.log else "")
 
 
 @app.command("train")

@@ -212,7 +212,13 @@ class GraphSAGE(EmbeddingModel):
         "fanouts": TupleParam((IntParam(5, 50), IntParam(2, 25))),
         "learning_rate": FloatParam(1e-4, 0.05, log=True),
         "negatives": IntParam(5, 100, log=True),
+        "epochs": IntParam(2, 30, log=True),
     }
+    search_notes: ClassVar[dict[str, str]] = {
+        "epochs": "a cost knob (upper bound: early stopping); set by the budget in "
+        "equal-time tuning",
+    }
+    budget_param: ClassVar[str | None] = "epochs"
     integer_params = (
         "dim",
         "hidden",
@@ -223,6 +229,15 @@ class GraphSAGE(EmbeddingModel):
         "negatives",
         "patience",
     )
+
+    @classmethod
+    def cost_units(cls, params: dict[str, Any], dataset: Dataset) -> float:
+        """Work per epoch: sampled neighbourhood size fanouts[0] x (1 + fanouts[1]) x
+        (hidden + dim) (the mean aggregators' matrix products) plus negatives x dim."""
+        p = {**cls.default_params(), **params}
+        f = [int(x) for x in p["fanouts"]] + [0, 0]
+        return float(f[0] * (1 + f[1]) * (int(p["hidden"]) + int(p["dim"])) +
+                     int(p["negatives"]) * int(p["dim"]))  # fmt: skip
 
     def __init__(
         self,

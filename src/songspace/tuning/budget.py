@@ -34,8 +34,8 @@ Cost model
     dim). ``setup`` is measured from the per-epoch progress reports of the reference run
     (CPU time before the first epoch); ``c0`` (per-unit overhead: reading the corpus) and
     ``c1`` are fitted by least squares on relative error over the reference and every
-    measured trial of the study (with a weak prior putting 10% of the reference's per-unit
-    time in ``c0``), so the model is refined as the study runs and rebuilt from the stored
+    measured trial of the study (while the runs' work does not vary, a prior puts 10% of
+    the reference's per-unit time in ``c0``), so the model is refined as the study runs and rebuilt from the stored
     trials when a study is resumed.
 """
 
@@ -123,11 +123,15 @@ class CostModel:
         ref = obs[0]
         ref_per_unit = max(ref.cpu - self.setup, 1e-9) / ref.units
         # rows (a, b, y, weight): a*c0 + b*c1 ~ y, in relative error (divide by y)
-        rows = [(1.0, 0.0, PRIOR_OVERHEAD_SHARE * ref_per_unit, PRIOR_WEIGHT)]
+        rows = []
         for o in obs:
             per_unit = (o.cpu - self.setup) / o.units
             if per_unit > 0:
                 rows.append((1.0, o.work, per_unit, 1.0))
+        works = [r[1] for r in rows]
+        if not works or max(works) <= 1.05 * min(works):
+            # the runs cannot separate overhead from work: the prior decides
+            rows.insert(0, (1.0, 0.0, PRIOR_OVERHEAD_SHARE * ref_per_unit, PRIOR_WEIGHT))
         c0, c1 = _weighted_lsq(rows)
         if c1 <= 0:  # work explains nothing: all overhead
             c0, c1 = _weighted_lsq([(r[0], 0.0, r[2], r[3]) for r in rows])[0], 0.0

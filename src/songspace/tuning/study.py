@@ -687,14 +687,15 @@ def tune(
                 res = score(fidelity, e, _needed_metrics(objective, extra=False),
                             settings.suite())  # fmt: skip
                 value = objective.values(_metric_values(res), reference["metrics"])[0]
-                step = max(1, round(100 * cpu / ref_cpu))  # percent of the reference's time
+                # step: percent of the trial's epochs done (under equal time: of the budget)
+                step = max(1, round(100 * epoch / max(int(cfg.get(bp or "", epoch)), 1)))
                 if not np.isfinite(value):
                     return
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # reporting a step twice warns
                     trial.report(float(value), step)
                 if trial.should_prune():
-                    trial.set_user_attr("pruned", f"pruner at epoch {epoch} ({step}% of time)")
+                    trial.set_user_attr("pruned", f"pruner at epoch {epoch} ({step}% done)")
                     trial.set_user_attr("training_time", cpu)
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}: value {value:.4g}")
 
@@ -800,13 +801,17 @@ def _worker_seed(seed: int, n_existing: int) -> int:
 
 
 def _needed_metrics(objective: StudyObjective, extra: bool = True) -> list[str]:
-    """The objectives' metrics, plus next-song and VRC (cheap; they show the trade-off)."""
-    more = ["next_song_hit_rate", "next_song_ndcg", "vrc_genre", "vrc_artist"] if extra else []
+    """The objectives' metrics, plus next-song HitRate and NDCG and, when the objectives
+    already compute the clustering family, both VRCs (they show the trade-off; the VRCs of
+    a 173K-track dataset cost about as much as training, so they are not added otherwise)."""
+    more = ["next_song_hit_rate", "next_song_ndcg"] if extra else []
+    if extra and "clustering" in objective.families():
+        more += ["vrc_genre", "vrc_artist"]
     return list(dict.fromkeys([*objective.metrics(), *more]))
 
 
 def _make_pruner(optuna: Any, pruner: str) -> Any:
-    """Successive halving or Hyperband over steps = percent of the reference's CPU time
+    """Successive halving or Hyperband over steps = percent of the trial's epochs done
     (first rung at 10%, reduction factor 3), or no pruning."""
     if pruner == "sha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=10, reduction_factor=3)
