@@ -137,8 +137,11 @@ KILL_SETTINGS = {
     "none": {},
     "reject": {"budget_mode": "reject", "budget_factor": 1.25},
     # equal-time trials set epochs themselves; a wide window keeps them slow enough
-    "equal_time": {"budget_mode": "equal_time", "budget_factor": 1.25,
-                   "params": {"window": 40, "negative": 20}},  # fmt: skip
+    "equal_time": {
+        "budget_mode": "equal_time",
+        "budget_factor": 1.25,
+        "params": {"window": 40, "negative": 20},
+    },
 }
 
 

@@ -35,8 +35,9 @@ Cost model
     (CPU time before the first epoch); ``c0`` (per-unit overhead: reading the corpus) and
     ``c1`` are fitted by least squares on relative error over the reference and every
     measured trial of the study (while the runs' work does not vary, a prior puts 10% of
-    the reference's per-unit time in ``c0``), so the model is refined as the study runs and rebuilt from the stored
-    trials when a study is resumed.
+    the reference's per-unit time in ``c0``), so the model is refined as the study runs
+    and rebuilt from the stored trials when a study is resumed. A trial stopped at the cap
+    is an observation too (the share of its units done and the CPU time it took).
 """
 
 from __future__ import annotations
