@@ -219,6 +219,11 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| N/A | N/A |" in md and "lambda_genre(0.1)" in md and "Pareto(" in md
     assert "| 0.5 |" in md  # the scale-study row's sample rate
+    # every trial's training CPU time beside the reference's
+    assert "Trials of track2vec-hit_rate: training CPU time (budget mode none" in md
+    ref = trials_of("sqlite:///songspace-tune.db", "track2vec-hit_rate")[0]
+    cpu = ref.user_attrs["training_time"]
+    assert f"| 0 | complete | - | - | {cpu:.1f} |" in md
     assert (tmp_path / "rep" / "pareto-track2vec-hit_rate_vrc_genre.png").stat().st_size > 0
     assert (tmp_path / "rep" / "history-track2vec-hit_rate.png").stat().st_size > 0
 
