@@ -275,3 +275,15 @@ def test_the_pruner_stops_a_trial_whose_intermediate_values_are_worse(tiny_datas
     assert max(bad.intermediate_values.values()) < min(
         min(t.intermediate_values.values()) for t in trials[:3]
     )
+
+
+def test_cost_model_learns_a_superlinear_work_exponent():
+    truth = lambda units, work: units * (0.1 + 1e-3 * work**1.3)  # noqa: E731
+    obs = [Observation(5, w, truth(5, w), setup=0.0) for w in (50, 100, 400, 1000)]
+    m = CostModel.calibrated(obs[:2])
+    assert m.exponent == 1.0  # two runs: linear in the work
+    m = CostModel.calibrated(obs)
+    # the prior pulls towards 1 (one 10%-miss per 0.15 of departure): between the two
+    assert 1.15 <= m.exponent <= 1.3
+    assert m.predict(5, 700) == pytest.approx(truth(5, 700), rel=0.05)
+    assert CostModel.calibrated(obs).predict(5, 700) > CostModel.calibrated(obs[:2]).predict(5, 700)
