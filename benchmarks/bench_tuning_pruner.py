@@ -94,9 +94,12 @@ def main() -> None:
     p.add_argument("--heldout-fraction", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pruner", default="sha", help="the pruner compared with none")
+    p.add_argument("--keep", help="keep the arms' SQLite studies in this directory")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        results = [summarise(pr, run_arm(a.data, pr, a, Path(tmp))) for pr in ("none", a.pruner)]
+        where = Path(a.keep) if a.keep else Path(tmp)
+        where.mkdir(parents=True, exist_ok=True)
+        results = [summarise(pr, run_arm(a.data, pr, a, where)) for pr in ("none", a.pruner)]
     print(json.dumps(results, indent=1))
     print(
         "| pruner | complete | pruned | rejected (budget) | trials/hour | trained/hour "
