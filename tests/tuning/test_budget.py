@@ -159,7 +159,9 @@ def test_equal_time_trials_train_for_the_reference_time(fake_model, tiny_dataset
 def test_equal_time_rejects_unfittable_configurations_untrained(
     fake_model, tiny_dataset_dir, tmp_path
 ):
-    klass = fake_model(C1=0.03)  # one epoch of dim 64 x window 20 costs 39 s; budget 33 s
+    # one epoch of dim x window > 1080 costs more than the budget (33 s)
+    space = {**FakeCost.search_space, "dim": IntParam(8, 256)}
+    klass = fake_model(C1=0.03, search_space=space)
     url = f"sqlite:///{tmp_path / 's.db'}"
     res = tune("fake_cost", tiny_dataset_dir, trials=15, storage=url, study="r",
                clock=CLOCK, **FAKE)  # fmt: skip
@@ -170,10 +172,12 @@ def test_equal_time_rejects_unfittable_configurations_untrained(
         one_epoch = expected_cpu(klass, cfg["dim"], cfg["window"], 1)
         if t.state.name == "PRUNED":
             assert t.user_attrs["rejected"] == "time budget"
-        if one_epoch > budget and t.number > 1:
+        if t.user_attrs["predicted_time"] > budget:
             assert t.state.name == "PRUNED" and "not trained" in t.user_attrs["rejected_detail"]
             assert "training_time" not in t.user_attrs
             rejected += 1
+        elif t.number >= 2:  # the cost model is exact from here: what it lets train fits
+            assert one_epoch <= budget
         if t.state.name == "COMPLETE":
             assert t.user_attrs["training_time"] <= budget
     assert rejected >= 1

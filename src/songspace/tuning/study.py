@@ -598,7 +598,15 @@ def tune(
         _check_settings(stored, settings, name)
     if heartbeat is not None:
         fail_stale_trials(study_obj)
-    n_existing = len(study_obj.get_trials(deepcopy=False))
+    # trials run so far (the enqueued default of a fresh study does not count: a fresh study's
+    # sampler is seeded by `seed` alone, so it is reproducible)
+    n_existing = len(
+        [
+            t
+            for t in study_obj.get_trials(deepcopy=False)
+            if t.state != optuna.trial.TrialState.WAITING
+        ]
+    )
     sampler_seed = int(seed) if n_existing == 0 else _worker_seed(seed, n_existing)
     study_obj.sampler = make_sampler(
         sampler,
