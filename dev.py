@@ -2,11 +2,16 @@
 """Set up a virtual environment and run songspace's demo or its tests.
 
     python3 dev.py demo [ARGS...]   # install, then `songspace demo ARGS...`
-    python3 dev.py test [ARGS...]   # install with test extras, then `pytest ARGS...`
+    python3 dev.py test [ARGS...]   # install with test extras, then `ruff check`,
+                                    # `mypy src/songspace` and `pytest ARGS...`
 
 Needs only Python >= 3.11. The environment lives in .venv (override with
 SONGSPACE_VENV) and is re-installed only when pyproject.toml or constraints.txt
 change. Every install goes through constraints.txt, which pins torch==2.13.0.
+
+`dev.py test` fails when any of the three fails (all three run, so one run shows every
+problem). SONGSPACE_NO_LINT=1 skips ruff and mypy for a quick local test run; CI
+(.ci/run) never sets it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ def run(cmd: list[str], **kw) -> int:
 
 
 def ensure_env(extras: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (run by any python3, maybe an old one)
         sys.exit(f"songspace needs Python >= 3.11, found {sys.version.split()[0]}")
     digest = hashlib.sha256()
     for name in ("pyproject.toml", "constraints.txt"):
@@ -192,12 +197,28 @@ def main(argv: list[str]) -> int:
         ensure_env("models,plots,fast,graph")
         return run([BIN / "songspace", "demo", *rest])
     ensure_env("dev")
+    failed = [] if os.environ.get("SONGSPACE_NO_LINT") else lint()
     ensure_chromium()
     env, stop_postgres = start_postgres()
     try:
-        return run([PY, "-m", "pytest", *rest], env={**os.environ, **env})
+        if run([PY, "-m", "pytest", *rest], env={**os.environ, **env}) != 0:
+            failed.append("pytest")
     finally:
         stop_postgres()
+    if failed:
+        print(f"dev.py test: failed: {', '.join(failed)}", flush=True)
+        return 1
+    return 0
+
+
+def lint() -> list[str]:
+    """Run `ruff check` and `mypy src/songspace` (settings in pyproject.toml); the failed ones."""
+    failed = []
+    if run([PY, "-m", "ruff", "check"]) != 0:
+        failed.append("ruff check")
+    if run([PY, "-m", "mypy", "src/songspace"]) != 0:
+        failed.append("mypy src/songspace")
+    return failed
 
 
 if __name__ == "__main__":

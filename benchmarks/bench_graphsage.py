@@ -37,18 +37,18 @@ SHARED = REPO.parent / "shared" / "data"
 
 
 def load_dataset(args: argparse.Namespace):
-    from songspace.data.prepare import prepare_mpd
+    from songspace.data.prepare import MetadataSpec, prepare_mpd
     from songspace.data.splits import split_sequences
     from songspace.data.synthetic import generate
 
     if args.synthetic:
         ds = generate(args.synthetic, args.synthetic * 10, n_genres=20, seed=0)
     else:
-        ds = prepare_mpd(
-            SHARED / "mpd-subset",
+        meta = MetadataSpec(
             tracks=SHARED / "spotify-tracks-114k" / "tracks.csv",
             artists=SHARED / "spotify-artists" / "data_w_genres.csv",
         )
+        ds = prepare_mpd(SHARED / "mpd-subset", metadata=meta)
     return split_sequences(ds, (0.98, 0.01, 0.01), seed=0).training_view(ds)
 
 

@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from songspace import Dataset
-from songspace.cli import app, parse_mapping
+from songspace.assignments import parse_assignments as parse_mapping
+from songspace.cli import app
 from songspace.errors import ParameterError
 
 runner = CliRunner()

@@ -1,55 +1,23 @@
-"""Small shared helpers: progress display, atomic directory output, seeds."""
+"""Small shared helpers: atomic directory output, seeds, JSON conversion."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from songspace.errors import OutputExistsError, ParameterError
 
 logger = logging.getLogger("songspace")
-
-T = TypeVar("T")
-
-
-def progress_iter(
-    items: Iterable[T], *, total: int | None = None, description: str = "", enabled: bool = False
-) -> Iterator[T]:
-    """Iterate ``items``, showing a rich progress bar on stderr when ``enabled``."""
-    if not enabled:
-        yield from items
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        for item in items:
-            yield item
-            bar.advance(task)
 
 
 def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np.random.Generator:
@@ -63,6 +31,97 @@ def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np
     raise ParameterError(name, f"`{name}` is an int, a numpy Generator or None", seed)
 
 
+def current_umask() -> int:
+    """The process umask (read without changing it where the OS allows)."""
+    status = "/proc/self/status"
+    with contextlib.suppress(OSError, ValueError), open(status, encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | Path) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would have (0666/0777 less the umask).
+
+    ``tempfile.mkstemp``/``mkdtemp`` create 0600 files and 0700 directories; outputs
+    renamed from them into place must not stay private when the user's umask says otherwise.
+    """
+    path = Path(path)
+    base = 0o777 if path.is_dir() else 0o666
+    os.chmod(path, base & ~current_umask())
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_pid(name: str, prefix: str) -> int | None:
+    """The pid recorded in a ``.NAME.tmp-<pid>-xxxx`` / ``.NAME.old-<pid>-xxxx`` name."""
+    rest = name[len(prefix) :]
+    pid, sep, _ = rest.partition("-")
+    return int(pid) if sep and pid.isdigit() else None
+
+
+def recover_output(path: str | Path) -> list[str]:
+    """Finish or undo what an interrupted :func:`atomic_directory` left beside ``path``.
+
+    An ``--overwrite`` swap first moves the old output into ``.NAME.old-<pid>-*`` and
+    then renames the new ``.NAME.tmp-<pid>-*`` into place. A run killed between the
+    two renames leaves ``path`` missing: the previous output is restored. A run killed
+    after them leaves the ``.old-*`` copy: it is removed. A ``.tmp-*`` directory of a
+    process that no longer runs is half-written or superseded: it is removed. Each
+    action is logged as a warning and returned as a sentence.
+    """
+    path = Path(path)
+    parent = path.parent
+    actions: list[str] = []
+    if not parent.is_dir():
+        return actions
+    old_prefix, tmp_prefix = f".{path.name}.old-", f".{path.name}.tmp-"
+    try:
+        entries = sorted(parent.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return actions
+    for entry in entries:
+        name = entry.name
+        if name.startswith(old_prefix):
+            pid = _owner_pid(name, old_prefix)
+            if pid is None or _pid_alive(pid) or not entry.is_dir():
+                continue
+            previous = entry / "previous"
+            if not path.exists() and previous.exists():
+                os.replace(previous, path)
+                actions.append(
+                    f"restored {path} from {entry.name}, left by an interrupted --overwrite"
+                )
+            else:
+                actions.append(f"removed {entry}, the old copy left by an interrupted --overwrite")
+            shutil.rmtree(entry, ignore_errors=True)
+        elif name.startswith(tmp_prefix):
+            pid = _owner_pid(name, tmp_prefix)
+            if pid is None or _pid_alive(pid):
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            actions.append(f"removed {entry}, left half-written by an interrupted run")
+    for a in actions:
+        logger.warning("%s", a)
+    return actions
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; rename it to ``path`` on success.
@@ -70,17 +129,21 @@ def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[P
     If the body raises, the temporary directory is removed and ``path`` is
     untouched, so an interrupted run leaves nothing half-written. With
     ``overwrite`` an existing ``path`` is replaced only after the new content is
-    complete.
+    complete. Leftovers of a killed earlier run are restored or cleaned first
+    (:func:`recover_output`); the directory gets the umask's mode, not mkdtemp's 0700.
     """
     path = Path(path)
+    recover_output(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    pid = os.getpid()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{pid}-", dir=path.parent))
     try:
+        apply_umask(tmp)
         yield tmp
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-{pid}-", dir=path.parent))
             os.replace(path, old / "previous")
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -92,13 +155,14 @@ def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[P
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a text file via a temporary file and a rename."""
+    """Write a text file via a temporary file and a rename (mode as the umask says)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -125,12 +189,99 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def check_output_free(path: str | Path, *, overwrite: bool, option: str = "--overwrite") -> Path:
-    """``path`` as a Path; OutputExistsError when it exists and ``overwrite`` is False."""
+def check_output_free(
+    path: str | Path,
+    *,
+    overwrite: bool,
+    option: str = "--overwrite",
+    inputs: Iterable[str | Path | None] = (),
+) -> Path:
+    """``path`` as a Path; OutputExistsError when it exists and ``overwrite`` is False.
+
+    Leftovers of an interrupted earlier write are restored or cleaned first, and
+    ``path`` must not be, nor contain, any of ``inputs`` (:func:`check_not_input`).
+    """
     path = Path(path)
+    check_not_input(path, inputs)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                from songspace.errors import InvalidValueError
+
+                raise InvalidValueError(
+                    f"expected the parent {parent} to be a directory, found a file",
+                    path=path,
+                    fix="choose an output path whose parents are directories",
+                )
+            break
+    recover_output(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(path, option=option)
     return path
+
+
+def check_not_input(out: str | Path, inputs: Iterable[str | Path | None]) -> None:
+    """Refuse an output path that is, or contains, one of the command's inputs.
+
+    Writing there (with ``--overwrite``) would delete the input the command reads:
+    the dataset, the raw file, the config, the run. Paths are compared resolved, so
+    symbolic links and ``..`` do not hide a match. Raises OutputIsInputError.
+    """
+    from songspace.errors import OutputIsInputError
+
+    target = Path(out).expanduser().resolve()
+    for item in inputs:
+        if item is None or not isinstance(item, str | os.PathLike):
+            continue
+        src = Path(item).expanduser().resolve()
+        if src == target or target in src.parents:
+            raise OutputIsInputError(out, item)
+
+
+_W2V_UNSAFE = re.compile(r"[%\s]")
+
+
+def w2v_token(track_id: object) -> str:
+    """``track_id`` as one Word2Vec-text token: ``%`` and white space percent-encoded.
+
+    The Word2Vec text format separates the word from its vector by a space, so an
+    id such as Last.fm's ``artist<TAB>title`` cannot be written as it is. Each ``%``
+    and each white-space character becomes its UTF-8 bytes as ``%XX`` (``" "`` ->
+    ``%20``, tab -> ``%09``, ``%`` -> ``%25``); other ids are written unchanged, and
+    ``urllib.parse.unquote`` (:func:`w2v_track_id`) gives the id back.
+    """
+    from urllib.parse import quote
+
+    return _W2V_UNSAFE.sub(lambda m: quote(m.group(), safe=""), str(track_id))
+
+
+def w2v_track_id(token: str) -> str:
+    """The track id of a :func:`w2v_token` (``urllib.parse.unquote``)."""
+    from urllib.parse import unquote
+
+    return unquote(token)
+
+
+_SAFE_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+
+
+def check_file_stem(name: object, *, what: str, path: str | Path | None = None) -> str:
+    """``name`` when it is safe as one file name (no separator, no ``..``); else an error.
+
+    Names that become file names (feature groups' ``features/<name>.parquet``) come
+    from manifests a user may have edited or crafted: a ``/`` or ``..`` would read
+    or write outside the directory.
+    """
+    from songspace.errors import DatasetFormatError
+
+    if not isinstance(name, str) or not _SAFE_STEM.fullmatch(name) or ".." in name:
+        raise DatasetFormatError(
+            f"expected a {what} name of letters, digits, '_', '-' and '.' (not starting "
+            f"with '.', no '..', at most 128 characters), found {name!r}",
+            path=path,
+            fix=f"rename the {what}; a name must not point outside the directory",
+        )
+    return name
 
 
 def stderr_is_terminal() -> bool:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -13,7 +18,17 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from songspace.errors import ParameterError, SongspaceError
+from songspace._cli_progress import RichBar, RichProgress
+from songspace.assignments import parse_assignments, parse_model_assignments
+from songspace.clierrors import RedactingFilter
+from songspace.errors import ParameterError
+from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE
+
+if TYPE_CHECKING:  # the library is imported lazily, inside each command
+    from songspace.data.dataset import Dataset
+    from songspace.data.prepare import MetadataSpec
+    from songspace.reports.compare import CompareResult
+    from songspace.tuning.study import TuneResult
 
 app = typer.Typer(
     name="songspace",
@@ -30,11 +45,18 @@ app.add_typer(prepare_app, name="prepare")
 
 out_console = Console()
 err_console = Console(stderr=True)
-_state: dict[str, bool] = {"progress": True}
+
+
+@dataclass(frozen=True)
+class CliState:
+    """What the global options decide for every command (held in typer's context)."""
+
+    progress: bool = True
 
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
@@ -43,27 +65,54 @@ def _main(
     logger = logging.getLogger("songspace")
     logger.handlers.clear()
     logger.addHandler(RichHandler(console=err_console, show_time=False, show_path=False))
+    logger.handlers[0].addFilter(RedactingFilter())  # no password reaches the terminal
     logger.setLevel(level)
     logger.propagate = False
-    _state["progress"] = not (no_progress or quiet)
+    ctx.obj = CliState(progress=not (no_progress or quiet))
 
 
-def parse_mapping(items: list[str] | None, option: str) -> dict[str, str]:
-    """Parse repeated ``name=column`` options into a dict."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        name, sep, column = item.partition("=")
-        if not sep or not name.strip() or not column.strip():
-            raise ParameterError(
-                option,
-                f"`{option} NAME=COLUMN`",
-                item,
-                fix=f"write it like {option} sequence_id=session",
-            )
-        out[name.strip()] = column.strip()
-    return out
+@contextlib.contextmanager
+def progress_bar(ctx: typer.Context, label: str = "") -> Iterator[RichBar | None]:
+    """A progress callback for the library call in the block (None with --no-progress)."""
+    state = ctx.find_object(CliState) or CliState()
+    with RichProgress(err_console, enabled=state.progress) as bars:
+        yield bars.callback(label)
 
 
+# ------------------------------------------------------------ options shared by commands
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Random seed (splits, sampling, cold tracks, models).")
+]
+TestFractionOpt = Annotated[
+    float, typer.Option("--test-fraction", help="Share of sequences held out for test.")
+]
+MinTracksOpt = Annotated[
+    int,
+    typer.Option("--min-tracks", help="Completion test playlists need this many tracks."),
+]
+KOpt = Annotated[int, typer.Option("--k", help="Neighbours for next-song, HardNeg, buckets.")]
+HardnegThresholdOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--hardneg-threshold",
+        help="Chi-squared below which a frequent adjacent "
+        "pair is a false neighbour (default: 1e-7 x song occurrences, W2V §2.2).",
+    ),
+]
+HardnegMinCountOpt = Annotated[
+    int,
+    typer.Option(
+        "--hardneg-min-count",
+        help="Adjacent-pair count that makes a pair "
+        "frequent enough to be a hard-negative candidate.",
+    ),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="Fix a model parameter: NAME=VALUE (repeatable)."),
+]
+ModelOpt = Annotated[str, typer.Argument(help="Model name (see `songspace models`).")]
+DatasetArg = Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")]
 OutOpt = Annotated[
     Path, typer.Option("--out", "-o", help="Output dataset directory (must not exist).")
 ]
@@ -98,8 +147,73 @@ TopGenresOpt = Annotated[
     int, typer.Option("--top-genres", help="Size G of the genre one-hot (top-G genres + other).")
 ]
 
+#: The metadata options of `prepare mpd` and `prepare csv`: (parameter, annotation, default).
+_METADATA_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("tracks", TracksOpt, None),
+    ("artists", ArtistsOpt, None),
+    ("track_map", TrackMapOpt, None),
+    ("artist_map", ArtistMapOpt, None),
+    ("strict_duplicates", StrictOpt, False),
+    ("top_genres", TopGenresOpt, 50),
+)
 
-def _report_prepared(ds: Any, out: Path) -> None:
+
+def metadata_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the metadata options, passed to it as one ``metadata`` argument
+    (a :class:`songspace.data.prepare.MetadataSpec`, empty when no table is named)."""
+    names = [name for name, _, _ in _METADATA_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        values = {name: kwargs.pop(name) for name in names}
+        kwargs["metadata"] = _metadata_spec(**values)
+        command(*args, **kwargs)
+
+    # typer reads the options from the evaluated annotations; `metadata` names a type
+    # imported only for type checkers (the data layer loads lazily).
+    sig = inspect.signature(command, eval_str=True, locals={"MetadataSpec": object})
+    params = [p for p in sig.parameters.values() if p.name != "metadata"]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
+        for name, ann, default in _METADATA_OPTIONS
+    ]
+    wrapper.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*params, *extra]}
+    return wrapper
+
+
+def _metadata_spec(
+    *,
+    tracks: Path | None,
+    artists: Path | None,
+    track_map: list[str] | None,
+    artist_map: list[str] | None,
+    strict_duplicates: bool,
+    top_genres: int,
+) -> MetadataSpec:
+    from songspace.data.prepare import MetadataSpec
+
+    duplicates: Literal["merge", "error"] = "error" if strict_duplicates else "merge"
+    return MetadataSpec(
+        tracks=tracks,
+        artists=artists,
+        track_columns=parse_assignments(track_map, "--track-map"),
+        artist_columns=parse_assignments(artist_map, "--artist-map"),
+        duplicates=duplicates,
+        top_genres=top_genres,
+    )
+
+
+def _prepare(
+    ctx: typer.Context, prepare: Callable[..., Dataset], *args: Any, **kwargs: Any
+) -> None:
+    """Run one ``songspace.data.prepare`` function with a progress bar; report what it wrote."""
+    with progress_bar(ctx) as progress:
+        ds = prepare(*args, progress=progress, **kwargs)
+    _report_prepared(ds, kwargs["out"])
+
+
+def _report_prepared(ds: Dataset, out: Path) -> None:
     s = ds.summary()
     out_console.print(
         f"[bold green]wrote[/] {out}: {s['sequences']:,} sequences, {s['tracks']:,} tracks, "
@@ -109,15 +223,12 @@ def _report_prepared(ds: Any, out: Path) -> None:
 
 
 @prepare_app.command("mpd")
+@metadata_options
 def prepare_mpd_cmd(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="MPD slice folder, one slice JSON, or the MPD zip.")],
     out: OutOpt,
-    tracks: TracksOpt = None,
-    artists: ArtistsOpt = None,
-    track_map: TrackMapOpt = None,
-    artist_map: ArtistMapOpt = None,
-    strict_duplicates: StrictOpt = False,
-    top_genres: TopGenresOpt = 50,
+    metadata: MetadataSpec | None,
     drop_empty: Annotated[
         bool, typer.Option("--drop-empty", help="Skip empty playlists instead of failing.")
     ] = False,
@@ -126,68 +237,66 @@ def prepare_mpd_cmd(
     """Spotify Million Playlist Dataset slices."""
     from songspace.data.prepare import prepare_mpd
 
-    ds = prepare_mpd(
-        path,
-        out,
-        tracks=tracks,
-        artists=artists,
-        track_columns=parse_mapping(track_map, "--track-map"),
-        artist_columns=parse_mapping(artist_map, "--artist-map"),
-        duplicates="error" if strict_duplicates else "merge",
-        top_genres=top_genres,
-        drop_empty=drop_empty,
+    _prepare(
+        ctx, prepare_mpd, path, out=out, metadata=metadata, drop_empty=drop_empty,
         overwrite=overwrite,
-        progress=_state["progress"],
-    )
-    _report_prepared(ds, out)
+    )  # fmt: skip
 
 
 @prepare_app.command("csv")
+@metadata_options
 def prepare_csv_cmd(
+    ctx: typer.Context,
     path: Annotated[
         Path,
         typer.Argument(
-            help="Long-format CSV or Parquet: sequence_id, position, track_id"
-            "[, timestamp, skipped]."
+            help="Long-format CSV or Parquet: sequence_id, track_id"
+            "[, position, timestamp, skipped]; no position = file (or timestamp) order."
         ),
     ],
     out: OutOpt,
+    metadata: MetadataSpec | None,
     map_: Annotated[
         list[str] | None,
         typer.Option(
             "--map",
-            help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable).",
+            help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable); "
+            "with --no-header COLUMN is its number from 1. position and timestamp may share "
+            "a column.",
         ),
     ] = None,
-    tracks: TracksOpt = None,
-    artists: ArtistsOpt = None,
-    track_map: TrackMapOpt = None,
-    artist_map: ArtistMapOpt = None,
-    strict_duplicates: StrictOpt = False,
-    top_genres: TopGenresOpt = 50,
+    no_header: Annotated[
+        bool,
+        typer.Option("--no-header", help="The CSV has no header line; name columns by number."),
+    ] = False,
+    sep: Annotated[
+        str | None,
+        typer.Option(
+            "--sep", help="Field separator (default: by suffix; tab/';'/'|' are detected)."
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Long-format sequences (one row per entry) from CSV or Parquet."""
     from songspace.data.prepare import prepare_long
 
-    ds = prepare_long(
+    columns = parse_assignments(map_, "--map")
+    _prepare(
+        ctx,
+        prepare_long,
         path,
-        out,
-        columns=parse_mapping(map_, "--map"),
-        tracks=tracks,
-        artists=artists,
-        track_columns=parse_mapping(track_map, "--track-map"),
-        artist_columns=parse_mapping(artist_map, "--artist-map"),
-        duplicates="error" if strict_duplicates else "merge",
-        top_genres=top_genres,
+        out=out,
+        columns=columns,
+        metadata=metadata,
         overwrite=overwrite,
-        progress=_state["progress"],
+        header=not no_header,
+        sep="\t" if sep in ("\\t", "tab") else sep,
     )
-    _report_prepared(ds, out)
 
 
 @prepare_app.command("mssd")
 def prepare_mssd_cmd(
+    ctx: typer.Context,
     log: Annotated[
         Path,
         typer.Argument(
@@ -206,12 +315,12 @@ def prepare_mssd_cmd(
     """Spotify Music Streaming Sessions Dataset logs (with skip flags)."""
     from songspace.data.prepare import prepare_mssd
 
-    ds = prepare_mssd(log, out, features=features, overwrite=overwrite, progress=_state["progress"])
-    _report_prepared(ds, out)
+    _prepare(ctx, prepare_mssd, log, out=out, features=features, overwrite=overwrite)
 
 
 @prepare_app.command("lastfm")
 def prepare_lastfm_cmd(
+    ctx: typer.Context,
     path: Annotated[
         Path,
         typer.Argument(
@@ -228,10 +337,7 @@ def prepare_lastfm_cmd(
     """Last.fm-1K listening logs, sessionised by an inactivity gap."""
     from songspace.data.prepare import prepare_lastfm
 
-    ds = prepare_lastfm(
-        path, out, gap_minutes=gap, overwrite=overwrite, progress=_state["progress"]
-    )
-    _report_prepared(ds, out)
+    _prepare(ctx, prepare_lastfm, path, out=out, gap_minutes=gap, overwrite=overwrite)
 
 
 @prepare_app.command("synthetic")
@@ -243,7 +349,7 @@ def prepare_synthetic_cmd(
     mean_length: Annotated[
         float, typer.Option("--mean-length", help="Mean playlist length.")
     ] = 30.0,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Synthetic playlists with planted genre/artist structure."""
@@ -338,6 +444,7 @@ def info_cmd(
 
 @app.command("demo")
 def demo_cmd(
+    ctx: typer.Context,
     data: Annotated[
         Path | None,
         typer.Option("--data", help="A prepared dataset directory instead of the synthetic one."),
@@ -347,36 +454,36 @@ def demo_cmd(
     min_weight: Annotated[
         int, typer.Option("--min-weight", help="Co-occurrence edge threshold.")
     ] = 2,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: SeedOpt = 0,
     out: Annotated[
         Path,
         typer.Option("--out", "-o", help="Run directory (models cached there, report written)."),
     ] = Path("runs/demo"),
-    min_tracks: Annotated[
-        int, typer.Option("--min-tracks", help="Completion test playlists need this many tracks.")
-    ] = 40,
+    min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
 ) -> None:
     """Small end-to-end comparison: train every model with small settings, evaluate them
     on the same queries, print the table and write the HTML report."""
     from songspace.summary import run_demo
 
-    res = run_demo(
-        data,
-        out=out,
-        n_playlists=playlists,
-        n_tracks=n_tracks,
-        min_weight=min_weight,
-        min_tracks=min_tracks,
-        seed=seed,
-        progress=_state["progress"],
-    )
+    with progress_bar(ctx) as progress:
+        res = run_demo(
+            data,
+            out=out,
+            n_playlists=playlists,
+            n_tracks=n_tracks,
+            min_weight=min_weight,
+            min_tracks=min_tracks,
+            seed=seed,
+            progress=progress,
+        )
     _print_summary(res.dataset_summary)
     _print_compare_result(res)
 
 
 @app.command("evaluate")
 def evaluate_cmd(
-    dataset: Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")],
+    ctx: typer.Context,
+    dataset: DatasetArg,
     embeddings: Annotated[
         list[Path] | None,
         typer.Argument(
@@ -396,76 +503,50 @@ def evaluate_cmd(
     baselines: Annotated[
         bool, typer.Option("--baselines/--no-baselines", help="Add random and popularity.")
     ] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Split and sampling seed.")] = 0,
-    test_fraction: Annotated[
-        float, typer.Option("--test-fraction", help="Share of sequences held out for test.")
-    ] = 0.01,
-    min_tracks: Annotated[
-        int, typer.Option("--min-tracks", help="Completion playlists need this many tracks.")
-    ] = 40,
-    k: Annotated[
-        int, typer.Option("--k", help="Neighbours for next-song, HardNeg, buckets.")
-    ] = 100,
-    hardneg_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--hardneg-threshold",
-            help="Chi-squared below which a frequent adjacent "
-            "pair is a false neighbour (default: 1e-7 x song occurrences, W2V §2.2).",
-        ),
-    ] = None,
-    hardneg_min_count: Annotated[
-        int,
-        typer.Option(
-            "--hardneg-min-count",
-            help="Adjacent-pair count that makes a pair "
-            "frequent enough to be a hard-negative candidate.",
-        ),
-    ] = 5,
+    seed: SeedOpt = 0,
+    test_fraction: TestFractionOpt = 0.01,
+    min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
+    k: KOpt = DEFAULT_SUITE.k,
+    hardneg_threshold: HardnegThresholdOpt = None,
+    hardneg_min_count: HardnegMinCountOpt = DEFAULT_SUITE.hardneg_min_count,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Score embeddings with every metric family of both papers."""
     from songspace.evaluation.suite import SuiteSettings, run_evaluation
 
     fams = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    protocol, results, tests = run_evaluation(
-        dataset,
-        embeddings or [],
-        out=out,
-        families=fams,
-        baselines=baselines,
-        seed=seed,
-        test_fraction=test_fraction,
-        min_tracks=min_tracks,
-        settings=SuiteSettings(
-            k=k, hardneg_threshold=hardneg_threshold, hardneg_min_count=hardneg_min_count
-        ),
-        overwrite=overwrite,
-        progress=_state["progress"],
+    settings = SuiteSettings(
+        k=k, hardneg_threshold=hardneg_threshold, hardneg_min_count=hardneg_min_count
     )
+    with progress_bar(ctx) as progress:
+        protocol, results, _ = run_evaluation(
+            dataset,
+            embeddings or [],
+            out=out,
+            families=fams,
+            baselines=baselines,
+            seed=seed,
+            test_fraction=test_fraction,
+            min_tracks=min_tracks,
+            settings=settings,
+            overwrite=overwrite,
+            progress=progress,
+        )
     p = protocol.summary()
     out_console.print(
         f"protocol (seed {seed}): {p['completion_playlists']} completion playlists, "
         f"{p['in_set_pairs']:,} in-set and {p['out_of_set_pairs']:,} out-of-set next-song pairs"
     )
-    table = Table(
-        title="Evaluation (* = better than both baselines, paired t-test, Bonferroni p < 0.05)"
-    )
-    table.add_column("metric")
-    for r in results:
-        table.add_column(r.model, justify="right")
+    from songspace.reports.tables import build_table
+
     names = list(dict.fromkeys(k_ for r in results for k_ in r.metrics))
-    for name in names:
-        row = [name]
-        for r in results:
-            m = r.metrics.get(name)
-            star = ""
-            per = tests.get(r.model)
-            if per and all(_better(c.get(name), m) for c in per.values()):
-                star = "*"
-            row.append("-" if m is None or m.value != m.value else f"{m.value:.4g}{star}")
-        table.add_row(*row)
-    out_console.print(table)
+    t = build_table(
+        results,
+        names,
+        baselines=("random", "popularity") if baselines else (),
+        title="Evaluation",
+    )
+    _print_tables(t)
     if out is not None:
         out_console.print(f"[bold green]wrote[/] {out}")
 
@@ -511,36 +592,26 @@ def _space_text(p: Any) -> str:
 
 @app.command("train")
 def train_cmd(
-    model: Annotated[str, typer.Argument(help="Model name (see `songspace models`).")],
-    dataset: Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")],
+    ctx: typer.Context,
+    model: ModelOpt,
+    dataset: DatasetArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (repeatable).")
-    ] = None,
+    param: ParamOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file with a [params] table.")
+        Path | None, typer.Option("--config", help="TOML file with a \\[params] table.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Split seed (as for evaluate).")] = 0,
-    test_fraction: Annotated[
-        float, typer.Option("--test-fraction", help="Held-out share (as for evaluate).")
-    ] = 0.01,
+    seed: SeedOpt = 0,
+    test_fraction: TestFractionOpt = 0.01,
     full: Annotated[
         bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
     ] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Train a model; write the model, embeddings.npz, Word2Vec text and Projector TSVs."""
-    from rich.progress import Progress
-
     from songspace.models.train import train_model
 
-    params = parse_mapping(param, "--param")
-    with Progress(console=err_console, transient=True, disable=not _state["progress"]) as bar:
-        task = bar.add_task(f"training {model}", total=None)
-
-        def report(done: int, total: int, message: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"{model}: {message}")
-
+    params = parse_assignments(param, "--param", example="dim=64")
+    with progress_bar(ctx, model) as progress:
         fitted = train_model(
             model,
             dataset,
@@ -551,7 +622,7 @@ def train_cmd(
             test_fraction=test_fraction,
             full=full,
             overwrite=overwrite,
-            progress=report,
+            progress=progress,
         )
     out_console.print(
         f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s, "
@@ -563,7 +634,8 @@ def train_cmd(
 
 @app.command("cold-start")
 def cold_start_cmd(
-    dataset: Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")],
+    ctx: typer.Context,
+    dataset: DatasetArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
     model: Annotated[
         list[str] | None,
@@ -580,63 +652,37 @@ def cold_start_cmd(
             help="Add a features-only encoder (graphsage, aggregate=false) as `features_only`.",
         ),
     ] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Split and cold-track seed.")] = 0,
-    test_fraction: Annotated[
-        float, typer.Option("--test-fraction", help="Held-out share of sequences.")
-    ] = 0.1,
+    seed: SeedOpt = 0,
+    test_fraction: TestFractionOpt = 0.1,
     cold_share: Annotated[
         float, typer.Option("--cold-share", help="Share of training tracks made cold.")
     ] = 0.05,
-    min_tracks: Annotated[
-        int, typer.Option("--min-tracks", help="Shortest completion playlist.")
-    ] = 40,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Model cache (shared with compare and tune-report)."),
+    ] = None,
+    min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Cold start: hide a share of tracks from training, then embed them from their new edges."""
-    from rich.progress import Progress
-
-    from songspace.evaluation.cold_start import report_table, run_cold_start
+    from songspace.reports.cold_start import cold_start_table, run_cold_start
 
     models = model or ["track2vec", "graphsage", "musig"]
-    per_model: dict[str, dict[str, str]] = {}
-    for name, value in parse_mapping(param, "--param").items():
-        target, dot, key = name.partition(".")
-        if not dot or not key:
-            raise ParameterError(
-                "--param", "`--param MODEL.NAME=VALUE`", f"{name}={value}",
-                fix="prefix the parameter with the model it belongs to, e.g. musig.epochs=20",
-            )  # fmt: skip
-        per_model.setdefault(target, {})[key] = value
-    with Progress(console=err_console, transient=True, disable=not _state["progress"]) as bar:
-        task = bar.add_task("cold start", total=None)
-        current = {"name": ""}
-
-        def on_model(name: str) -> None:
-            current["name"] = name
-            bar.update(task, completed=0, total=None, description=f"training {name}")
-
-        def report(done: int, total: int, message: str) -> None:
-            bar.update(
-                task, completed=done, total=total, description=f"{current['name']}: {message}"
-            )
-
+    per_model = parse_model_assignments(param, "--param")
+    with progress_bar(ctx, "cold start") as progress:
         rep = run_cold_start(
             dataset, models, out=out, params=per_model, features_only=features_only, seed=seed,
             test_fraction=test_fraction, cold_share=cold_share, min_tracks=min_tracks,
-            overwrite=overwrite, progress=report, on_model=on_model,
+            cache_dir=cache, overwrite=overwrite, progress=progress,
+            on_model=progress.relabel if progress is not None else None,
         )  # fmt: skip
-    s = rep.setup.summary()
-    out_console.print(
-        f"{s['cold_tracks']:,} cold tracks; {s['cold_playlists']} test playlists and "
-        f"{s['cold_pairs']:,} next-song pairs involve them; * = p < 0.05 against "
-        f"{rep.results[2].model} (paired t-test, Bonferroni)"
-    )
-    out_console.print(escape(report_table(rep)), markup=True)
+    _print_tables(cold_start_table(rep))
     out_console.print(f"[bold green]wrote[/] {out}")
 
 
 @app.command("compare")
 def compare_cmd(
+    ctx: typer.Context,
     config: Annotated[
         Path, typer.Argument(help="Experiment config (TOML; ready ones in experiments/).")
     ],
@@ -663,43 +709,13 @@ def compare_cmd(
     from songspace.reports.compare import run_compare
 
     names = [n.strip() for n in only.split(",") if n.strip()] if only is not None else None
-    res = run_compare(
-        config, out, data=data, cache_dir=cache, only=names, progress=_state["progress"]
-    )
+    with progress_bar(ctx) as progress:
+        res = run_compare(config, out, data=data, cache_dir=cache, only=names, progress=progress)
     _print_compare_result(res)
 
 
-def _print_compare_result(res: Any) -> None:
-    from songspace.reports.tables import MARK, metric_label
-
-    t = res.main_table
-
-    def cell(row: Any, m: str) -> str:
-        c = row.cells[m]
-        text = c.text() + (MARK if c.significant else "")
-        return f"[bold]{text}[/]" if c.best else text
-
-    table = Table(title=escape(t.title))
-    if len(t.metrics) + len(t.describe_columns) <= len(t.rows) + 1:
-        # The paper's layout: one row per model.
-        for c in t.describe_columns:
-            table.add_column(escape(c))
-        for m in t.metrics:
-            table.add_column(escape(metric_label(m)), justify="right")
-        for row in t.rows:
-            table.add_row(
-                *(escape(row.describe[c]) for c in t.describe_columns),
-                *(cell(row, m) for m in t.metrics),
-            )
-    else:
-        # Many metrics: one row per metric, one column per model (fits a terminal).
-        table.add_column("metric")
-        for row in t.rows:
-            table.add_column(escape(row.name), justify="right")
-        for m in t.metrics:
-            table.add_row(escape(metric_label(m)), *(cell(row, m) for row in t.rows))
-    out_console.print(table)
-    out_console.print(escape(t.legend()), highlight=False)
+def _print_compare_result(res: CompareResult) -> None:
+    _print_tables(res.main_table)
     for name, why in res.skipped.items():
         out_console.print(f"skipped {escape(name)}: {escape(why)}", highlight=False)
     out_console.print(
@@ -715,8 +731,9 @@ def _print_compare_result(res: Any) -> None:
 
 @app.command("tune")
 def tune_cmd(
-    model: Annotated[str, typer.Argument(help="Model name (see `songspace models`).")],
-    dataset: Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")],
+    ctx: typer.Context,
+    model: ModelOpt,
+    dataset: DatasetArg,
     objective: Annotated[
         list[str] | None,
         typer.Option(
@@ -758,14 +775,16 @@ def tune_cmd(
             "(one study per rate). Default 1.",
         ),
     ] = None,
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="Fix a parameter: NAME=VALUE (repeatable)."),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Split, sampling and model seed.")] = 0,
-    heldout_fraction: Annotated[
+    param: ParamOpt = None,
+    seed: SeedOpt = 0,
+    test_fraction: Annotated[
         float,
-        typer.Option("--heldout-fraction", help="Share of sequences for validation and for test."),
+        typer.Option(
+            "--test-fraction",
+            "--heldout-fraction",
+            help="Share of sequences held out for validation and (as much) for test "
+            "(--heldout-fraction: the former name).",
+        ),
     ] = 0.01,
     budget_factor: Annotated[
         float,
@@ -798,17 +817,10 @@ def tune_cmd(
     startup_trials: Annotated[
         int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
     ] = 10,
-    min_tracks: Annotated[
-        int, typer.Option("--min-tracks", help="Completion playlists need this many tracks.")
-    ] = 40,
-    k: Annotated[int, typer.Option("--k", help="Neighbours for next-song and HardNeg.")] = 100,
-    hardneg_threshold: Annotated[
-        float | None,
-        typer.Option("--hardneg-threshold", help="Chi-squared threshold (as for evaluate)."),
-    ] = None,
-    hardneg_min_count: Annotated[
-        int, typer.Option("--hardneg-min-count", help="Hard-negative pair count (as for evaluate).")
-    ] = 5,
+    min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
+    k: KOpt = DEFAULT_SUITE.k,
+    hardneg_threshold: HardnegThresholdOpt = None,
+    hardneg_min_count: HardnegMinCountOpt = DEFAULT_SUITE.hardneg_min_count,
     heartbeat: Annotated[
         float,
         typer.Option(
@@ -819,63 +831,45 @@ def tune_cmd(
     ] = 10.0,
 ) -> None:
     """Tune a model's hyper-parameters (Bayesian search; resumable; shareable via PostgreSQL)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from songspace.tuning import tune_rates
+    from songspace.tuning.storage import redact
 
-    from songspace.tuning import tune
-
-    rates = sample_rate or [1.0]
-    names = []
-    for rate in rates:
-        name = study
-        if study is not None and len(rates) > 1:
-            name = f"{study}-r{rate:g}"
-        columns = [
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        ]
-        with Progress(
-            *columns, console=err_console, transient=True, disable=not _state["progress"]
-        ) as bar:
-            task = bar.add_task(f"tuning {model}", total=trials)
-
-            def report(done: int, total: int, message: str, task: Any = task) -> None:
-                bar.update(task, completed=done, total=total, description=escape(message))
-
-            result = tune(
-                model,
-                dataset,
-                objective or ["hit_rate"],
-                alpha=alpha,
-                trials=trials,
-                timeout=timeout,
-                storage=storage,
-                study=name,
-                sample_rate=rate,
-                seed=seed,
-                heldout_fraction=heldout_fraction,
-                min_tracks=min_tracks,
-                params=parse_mapping(param, "--param"),
-                budget_factor=budget_factor or None,
-                budget_mode=budget_mode,
-                pruner=pruner,
-                sampler=sampler,
-                startup_trials=startup_trials,
-                k=k,
-                hardneg_min_count=hardneg_min_count,
-                hardneg_threshold=hardneg_threshold,
-                heartbeat=heartbeat,
-                progress=report,
-            )
-        names.append(result.study)
+    params = parse_assignments(param, "--param", example="dim=64")
+    with progress_bar(ctx) as progress:
+        results = tune_rates(
+            model,
+            dataset,
+            objective or ["hit_rate"],
+            sample_rate or [1.0],
+            study=study,
+            alpha=alpha,
+            trials=trials,
+            timeout=timeout,
+            storage=storage,
+            seed=seed,
+            heldout_fraction=test_fraction,
+            min_tracks=min_tracks,
+            params=params,
+            budget_factor=budget_factor or None,
+            budget_mode=budget_mode,
+            pruner=pruner,
+            sampler=sampler,
+            startup_trials=startup_trials,
+            k=k,
+            hardneg_min_count=hardneg_min_count,
+            hardneg_threshold=hardneg_threshold,
+            heartbeat=heartbeat,
+            progress=progress,
+        )
+    for result in results:
         _print_tune_result(result)
+    names = [r.study for r in results]
     studies = " ".join(f"--study {n}" for n in names)
-    store = f" --storage {storage}" if storage else ""
+    store = f" --storage {redact(storage)}" if storage else ""
     out_console.print(f"report: songspace tune-report{store} {studies} -o REPORT_DIR")
 
 
-def _print_tune_result(result: Any) -> None:
+def _print_tune_result(result: TuneResult) -> None:
     c = result.counts
     out_console.print(
         f"study [bold]{escape(result.study)}[/] in {escape(result.storage)}: "
@@ -917,6 +911,7 @@ def _metric_of(objective: str) -> str:
 
 @app.command("tune-report")
 def tune_report_cmd(
+    ctx: typer.Context,
     study: Annotated[
         list[str], typer.Option("--study", help="Study name (repeat to compare several).")
     ],
@@ -934,19 +929,16 @@ def tune_report_cmd(
     significance: Annotated[
         float, typer.Option("--significance", help="Bonferroni-corrected level of the marks.")
     ] = 0.01,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Model cache (shared with compare and cold-start)."),
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Retrain the default and each study's best configuration; compare them on the test split."""
-    from rich.progress import Progress
+    from songspace.reports.tune_report import tune_report
 
-    from songspace.tuning.report import tune_report
-
-    with Progress(console=err_console, transient=True, disable=not _state["progress"]) as bar:
-        task = bar.add_task("report", total=None)
-
-        def report(done: int, total: int, message: str) -> None:
-            bar.update(task, completed=done, total=total, description=escape(message))
-
+    with progress_bar(ctx) as progress:
         rep = tune_report(
             study,
             out,
@@ -955,32 +947,55 @@ def tune_report_cmd(
             max_pareto=max_pareto,
             significance=significance,
             overwrite=overwrite,
-            progress=report,
+            cache_dir=cache,
+            progress=progress,
         )
-    out_console.print(escape(rep.markdown), highlight=False, soft_wrap=True)
+    if rep.table is not None:
+        _print_tables(rep.table)
+    for note in rep.notes:
+        out_console.print(escape(note), highlight=False)
+    for row in rep.rows:
+        out_console.print(
+            f"{escape(row.label)}: trained in {row.training_time:.1f}s; "
+            + escape(", ".join(f"{k}={v}" for k, v in row.params.items())),
+            highlight=False,
+        )
     out_console.print(f"[bold green]wrote[/] {out}")
 
 
-def _better(test: Any, metric: Any) -> bool:
-    """A significant paired difference in the metric's good direction."""
-    if test is None or not test.significant:
-        return False
-    diff = test.value_a - test.value_b
-    return diff > 0 if metric.higher_is_better else diff < 0
+def _print_tables(table: Any) -> None:
+    """A comparison table (songspace.reports.tables) fitted to the terminal, and its legend."""
+    from songspace.reports.tables import terminal_tables
+
+    for part in terminal_tables(table, width=out_console.width):
+        out_console.print(part)
+        out_console.print()
+    out_console.print(escape(table.legend()), highlight=False)
 
 
 def main() -> None:
-    """Entry point: run the app; print songspace errors without a traceback."""
+    """Entry point: run the app; print every error as one line, without a traceback.
+
+    Songspace errors print as they are; operating-system errors (disk full,
+    read-only output, a parent that is a file, ...) through
+    :func:`songspace.clierrors.describe_os_error`; anything else as one line that
+    points to ``--verbose`` (which prints the traceback too).
+    """
+    from songspace.clierrors import describe_unexpected, error_message
+
     try:
         app()
-    except SongspaceError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
-        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
         sys.exit(130)
+    except Exception as exc:
+        text = error_message(exc)
+        if text is None:
+            if logging.getLogger("songspace").isEnabledFor(logging.DEBUG):
+                err_console.print_exception()
+            text = describe_unexpected(exc)
+        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,20 @@ class OutputExistsError(SongspaceError):
         )
 
 
+class OutputIsInputError(SongspaceError):
+    """The output path is, or contains, one of the command's inputs."""
+
+    def __init__(self, path: str | Path, source: str | Path):
+        self.path = str(path)
+        self.source = str(source)
+        same = Path(self.path).resolve() == Path(self.source).resolve()
+        how = "is the input" if same else "contains the input"
+        super().__init__(
+            f"output {self.path} {how} {self.source}; writing there would delete what "
+            "the command reads. Fix: choose an output path outside every input"
+        )
+
+
 class MissingDependencyError(SongspaceError, ImportError):
     """An optional dependency is not installed."""
 

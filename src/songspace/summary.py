@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from songspace.data.dataset import Dataset
+from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.graph import edge_counts_by_threshold
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
@@ -51,7 +53,7 @@ def demo_config(
     n_playlists: int = 3000,
     n_tracks: int = 4000,
     min_weight: int = 2,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     seed: int = 0,
 ):
     """The demo experiment: every registered model with small settings, every metric
@@ -98,9 +100,9 @@ def run_demo(
     n_playlists: int = 3000,
     n_tracks: int = 4000,
     min_weight: int = 2,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     seed: int = 0,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ):
     """The small end-to-end comparison (``songspace demo``): train every registered model
     with small settings on ``data`` (or the synthetic dataset), evaluate them together and

@@ -9,12 +9,10 @@ pytest.importorskip("gensim", reason="Track2Vec needs gensim (extra `models`)")
 from songspace.cli import app
 from songspace.data.synthetic import generate
 from songspace.errors import ParameterError
-from songspace.evaluation.cold_start import (
-    cold_start_evaluation,
-    cold_start_protocol,
-)
+from songspace.evaluation.cold_start import cold_start_protocol
 from songspace.models.graphsage import GraphSAGE
 from songspace.models.track2vec import Track2Vec
+from songspace.reports.cold_start import cold_start_evaluation
 from tests.test_cli import flat, runner, songspace
 
 FAST = {"dim": 16, "hidden": 32, "epochs": 4, "batch_size": 128, "fanouts": (8, 4)}
@@ -85,6 +83,7 @@ def test_cli_cold_start(tmp_path, ds):
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "graphsage (edges added)" in res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80  # CliRunner: 80 columns
     summary = json.loads((out / "summary.json").read_text())
     assert summary["models"]["graphsage"]["fanouts"] == [5, 3]
     assert summary["models"]["features_only"]["aggregate"] is False
@@ -93,3 +92,25 @@ def test_cli_cold_start(tmp_path, ds):
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "MODEL.NAME=VALUE" in flat(bad.stderr)
     assert not (tmp_path / "c2").exists()
+
+
+def test_reference_is_found_by_name(report):
+    assert report.reference == "track2vec"  # the first row of the first model given
+    assert "track2vec" not in report.tests and "random" in report.tests
+    assert set(report.tests) == {r.model for r in report.results} - {"track2vec"}
+
+
+def test_cold_start_uses_the_shared_model_cache(tmp_path, ds):
+    from songspace.reports.cold_start import run_cold_start
+
+    data = tmp_path / "ds"
+    ds.save(data)
+    kw = dict(features_only=False, cold_share=0.1, seed=2, cache_dir=tmp_path / "cache",
+              params={"track2vec": {"dim": "25", "epochs": "2"}})  # fmt: skip
+    a = run_cold_start(data, ["track2vec"], out=tmp_path / "a", **kw)
+    entries = list((tmp_path / "cache").glob("track2vec-*/model/model.json"))
+    assert len(entries) == 1
+    b = run_cold_start(data, ["track2vec"], out=tmp_path / "b", **kw)
+    assert list((tmp_path / "cache").glob("track2vec-*/model/model.json")) == entries
+    assert a.training_time == b.training_time  # loaded: the time of the run that trained it
+    assert [r.values() for r in a.results] == [r.values() for r in b.results]

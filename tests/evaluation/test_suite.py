@@ -9,7 +9,15 @@ from songspace.data.synthetic import generate
 from songspace.errors import OutputExistsError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import make_protocol
-from songspace.evaluation.suite import FAMILIES, evaluate, evaluate_many, run_evaluation
+from songspace.evaluation.suite import (
+    DEFAULT_SUITE,
+    FAMILIES,
+    FAMILY_METRICS,
+    SuiteSettings,
+    evaluate,
+    evaluate_many,
+    run_evaluation,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +56,20 @@ def test_all_families_and_known_ordering(ds):
     assert tests["genre"]["random"]["completion_hr"].significant
     fams = by["genre"].info["families"]
     assert fams == list(FAMILIES)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_returns_exactly_the_names_it_declares(ds, family):
+    p = make_protocol(ds, seed=0, fractions=(0.9, 0.05, 0.05))
+    # a loose hard-negative threshold so that HardNeg is defined on this small dataset
+    st = SuiteSettings(hardneg_min_count=2, hardneg_threshold=1e6)
+    res = evaluate(p, genre_embeddings(ds), families=[family], settings=st)
+    assert sorted(res.metrics) == sorted(FAMILY_METRICS[family])
+
+
+def test_settings_defaults_are_the_papers():
+    assert (DEFAULT_SUITE.k, DEFAULT_SUITE.hardneg_min_count) == (100, 5)
+    assert SuiteSettings() == DEFAULT_SUITE
 
 
 def test_same_seed_same_results(ds):
@@ -89,8 +111,10 @@ def test_cli_evaluate_writes_results(ds, tmp_path):
     )
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
-    for word in ("completion_hr", "next_song_hit_rate", "vrc_genre", "play_corr", "genre"):
+    # the table shows the papers' labels (songspace.reports.tables.METRIC_LABELS)
+    for word in ("MRR", "HitRate", "(out-of-set)", "VRC_Genre", "corr.", "genre"):
         assert word in text
+    assert max(len(line) for line in res.output.splitlines()) <= 80  # CliRunner: 80 columns
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["results"]) == {"random", "popularity", "genre"}
     assert (out / "genre.popularity_buckets.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

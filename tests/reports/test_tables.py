@@ -6,7 +6,14 @@ import pytest
 from scipy import stats
 
 from songspace.evaluation.results import EvaluationResult, MetricResult
-from songspace.reports.tables import build_table, paper_markdown, to_csv, to_markdown
+from songspace.reports.tables import (
+    build_table,
+    format_value,
+    paper_markdown,
+    terminal_tables,
+    to_csv,
+    to_markdown,
+)
 
 HR = {
     "random": [0.4, 0.5, 0.6, 0.5],
@@ -131,3 +138,47 @@ def test_ties_are_all_bold_and_identical_queries_are_not_significant():
     assert [r.name for r in t.rows if r.cells["completion_hr"].best] == ["a", "b"]
     c = t.row("b").cells["completion_hr"]
     assert c.p_adjusted == 1.0 and not c.significant
+
+
+def test_marks_against_fixed_rows_follow_each_metrics_direction():
+    t = build_table(results(), METRICS, against={"†": "a", "‡": "popularity"}, alpha=0.05)
+    n = t.n_tests  # completion_hr and hardneg have per-query values; VRC does not
+    assert n == 2
+    b, rnd = t.row("b"), t.row("random")
+    # b beats a on HR (paired p * 2 < 0.05) and on HardNeg (lower is better)
+    assert p_paired(HR["b"], HR["a"]) * n < 0.05
+    assert b.cells["completion_hr"].marks.startswith("†")
+    assert "‡" in b.cells["completion_hr"].marks
+    assert p_paired(HARDNEG["b"], HARDNEG["a"]) * n > 0.05  # lower, but not significantly
+    assert "†" not in b.cells["hardneg"].marks
+    # random has the lowest HardNeg: better than popularity there, never on HR
+    assert p_paired(HARDNEG["random"], HARDNEG["popularity"]) * n < 0.05
+    assert "‡" in rnd.cells["hardneg"].marks and rnd.cells["completion_hr"].marks == ""
+    assert t.row("a").cells["completion_hr"].marks.count("†") == 0  # never against itself
+    assert t.row("popularity").cells["completion_hr"].marks == ""  # worse than a
+    assert "† than a, ‡ than popularity" in t.legend()
+    assert "**0.9350†‡**" in to_markdown(t)
+
+
+def test_terminal_tables_fit_80_columns_and_never_cut_a_value():
+    from rich.console import Console
+
+    many = [f"m{i}" for i in range(12)]
+    rs = []
+    for j, name in enumerate(["random", "popularity", "track2vec_feature", "graphsage"]):
+        r = EvaluationResult(name)
+        for i, m in enumerate(many):
+            r.add(MetricResult(m, 1000.0 * (i + 1) + j))
+        rs.append(r)
+    t = build_table(rs, many, title="wide")
+    console = Console(width=80, record=True)
+    parts = terminal_tables(t, width=80)
+    assert len(parts) > 1  # split over several tables
+    for p in parts:
+        console.print(p)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for r in rs:
+        for m in many:
+            assert format_value(r.metrics[m].value) in text  # e.g. "12,003", never "12,0…"
+    assert "track2vec_feature" in text and "…" not in text

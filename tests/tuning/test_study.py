@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -226,6 +227,22 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     assert f"| 0 | complete | - | - | {cpu:.1f} |" in md
     assert (tmp_path / "rep" / "pareto-track2vec-hit_rate_vrc_genre.png").stat().st_size > 0
     assert (tmp_path / "rep" / "history-track2vec-hit_rate.png").stat().st_size > 0
+    assert max(len(line) for line in r.output.splitlines()) <= 80  # CliRunner: 80 columns
+    assert "| Opt. type | Objective |" in md and "| HitRate | NDCG | HardNeg |" in md
+    # the shared model cache: a second report with the same cache retrains nothing
+    times = []
+    for out in ("rep2", "rep3"):
+        r = runner.invoke(app, [*args[:3], out, *args[4:], "--cache", "cache"])
+        assert r.exit_code == 0, r.output
+        rows = json.loads((tmp_path / out / "report.json").read_text())["rows"]
+        times.append({row["label"]: row["training_time"] for row in rows})
+    assert len(list((tmp_path / "cache").glob("track2vec-*/model/model.json"))) >= 2
+    assert times[0] == times[1]  # loaded, so the times of the run that trained them
+    first = (tmp_path / "rep2" / "report.json").read_text()
+    assert (
+        json.loads(first)["rows"][0]["values"]
+        == json.loads((tmp_path / "rep3" / "report.json").read_text())["rows"][0]["values"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -100,6 +100,27 @@ def separator(fmt: str) -> str:
     return "\t" if fmt == "tsv" else ","
 
 
+def sniff_separator(path: Path, default: str) -> str:
+    """``default``, or tab/semicolon when the first line has those and no ``default``."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline()
+    except OSError:
+        return default
+    if default in first:
+        return default
+    for sep in ("\t", ";", "|"):
+        if sep in first:
+            logger.info(
+                "%s: the first line is %s-separated, not %r: reading it so (pass --sep to choose)",
+                path,
+                {"\t": "tab", ";": "semicolon", "|": "pipe"}[sep],
+                default,
+            )
+            return sep
+    return default
+
+
 def select_columns(
     found: Sequence[str],
     wanted: Mapping[str, str],
@@ -135,9 +156,15 @@ def select_columns(
 
 
 # ------------------------------------------------------------------------ CSV
-def csv_header(path: Path, sep: str = ",") -> list[str]:
-    """Column names on the first line; FormatError for an empty or unparseable file."""
+def csv_header(path: Path, sep: str = ",", *, header: bool = True) -> list[str]:
+    """Column names on the first line; FormatError for an empty or unparseable file.
+
+    Without a ``header`` the columns are named by their 1-based numbers ("1", "2", ...).
+    """
     try:
+        if not header:
+            first = pd.read_csv(path, sep=sep, nrows=1, header=None, dtype=str)
+            return [str(i + 1) for i in range(first.shape[1])]
         return [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
     except pd.errors.EmptyDataError as exc:
         raise FormatError(
@@ -167,7 +194,12 @@ def _parser_error(path: Path, exc: Exception) -> FormatError:
 
 
 def iter_csv_chunks(
-    path: Path, file_columns: Sequence[str], chunk_rows: int, sep: str = ","
+    path: Path,
+    file_columns: Sequence[str],
+    chunk_rows: int,
+    sep: str = ",",
+    *,
+    header: bool = True,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """Yield (chunk of string cells, CSV line numbers) for ``file_columns``.
 
@@ -179,9 +211,13 @@ def iter_csv_chunks(
     """
     blank_total = 0
     try:
+        numbered: dict[str, Any] = {} if header else {"header": None, "names": None}
+        if not header:
+            numbered["names"] = csv_header(path, sep, header=False)
         reader = pd.read_csv(
             path,
             sep=sep,
+            **numbered,
             usecols=list(file_columns),
             dtype=str,
             na_filter=False,
@@ -191,7 +227,7 @@ def iter_csv_chunks(
         )
         with reader:
             for chunk in reader:
-                lines = chunk.index.to_numpy(dtype=np.int64) + 2
+                lines = chunk.index.to_numpy(dtype=np.int64) + (2 if header else 1)
                 blank = np.ones(len(chunk), dtype=bool)
                 for c in file_columns:
                     blank &= (chunk[c].str.strip() == "").to_numpy()

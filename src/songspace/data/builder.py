@@ -7,7 +7,7 @@ object per entry, so memory grows with the catalogue, not with the log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -123,7 +123,7 @@ class SequenceBuilder:
                 if vals is None:
                     self.attrs[name].extend([None] * int(new.sum()))
                 else:
-                    self.attrs[name].extend(vals[i] for i in np.flatnonzero(new))
+                    self.attrs[name].extend(vals[i] for i in np.flatnonzero(new).tolist())
         self._indices.append(codes.astype(np.int64))
         self._lengths.append(len(codes))
 
@@ -148,8 +148,12 @@ def assemble_entries(
     path: str | None = None,
     order_field: str = "position",
     row_label: str = "line",
+    ties: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sort long-format entries by (sequence, order); return (permutation, indptr).
+
+    With ``ties`` (the order is a timestamp, where two plays in one second are
+    normal) equal values keep their file order instead of being an error.
 
     ``lines`` locates each entry in its file: CSV line numbers (``row_label``
     "line", reported as the error's line) or, e.g., Parquet row indices
@@ -159,7 +163,7 @@ def assemble_entries(
     perm = np.lexsort((lines, order, seq_codes))
     s, o = seq_codes[perm], order[perm]
     dup = np.flatnonzero((s[1:] == s[:-1]) & (o[1:] == o[:-1]))
-    if len(dup):
+    if len(dup) and not ties:
         a, b = int(lines[perm[dup[0]]]), int(lines[perm[dup[0] + 1]])
         where: dict[str, Any] = (
             {"line": b} if row_label == "line" else {"record": f"{row_label} {b}"}
@@ -184,7 +188,7 @@ def finish_dataset(
     indptr: np.ndarray,
     indices: np.ndarray,
     sequence_ids: np.ndarray,
-    track_attrs: dict[str, Sequence[Any]] | None = None,
+    track_attrs: Mapping[str, Sequence[Any]] | None = None,
     timestamps: np.ndarray | None = None,
     skipped: np.ndarray | None = None,
     source: dict[str, Any] | None = None,

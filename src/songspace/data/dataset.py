@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from songspace._util import atomic_directory
+from songspace._util import atomic_directory, check_file_stem
 from songspace.errors import DatasetFormatError, InvalidValueError, ParameterError
 
 FORMAT_NAME = "songspace-dataset"
@@ -60,7 +60,7 @@ class FeatureGroup:
     @property
     def known_tracks(self) -> np.ndarray:
         """Boolean per track: every column of the group is known."""
-        return self.known.all(axis=1)
+        return np.asarray(self.known.all(axis=1))
 
     def coverage(self) -> float:
         """Share of tracks whose group is fully known."""
@@ -338,6 +338,7 @@ class Dataset:
             pq.write_table(pa.table(entries), tmp / "entries.parquet")
             (tmp / "features").mkdir()
             for name, g in self.features.items():
+                check_file_stem(name, what="feature group", path=path)
                 cols = {c: pa.array(g.values[:, j]) for j, c in enumerate(g.columns)}
                 cols.update(
                     {KNOWN_PREFIX + c: pa.array(g.known[:, j]) for j, c in enumerate(g.columns)}
@@ -412,6 +413,7 @@ class Dataset:
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         features = {}
         for name, info in manifest.get("feature_groups", {}).items():
+            check_file_stem(name, what="feature group", path=mpath)
             table = _read_parquet(path / "features" / f"{name}.parquet")
             cols = list(info["columns"])
             missing = [c for c in cols if c not in table.column_names]

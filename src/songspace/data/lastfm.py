@@ -25,11 +25,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from songspace._util import progress_iter
 from songspace.data._tabular import check_chunk_rows, check_file
 from songspace.data.builder import KeyIndex, finish_dataset
 from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, InvalidValueError, ParameterError
+from songspace.progress import ProgressCallback, track
 
 logger = logging.getLogger("songspace")
 
@@ -78,7 +78,7 @@ def read_lastfm(
     path: str | Path,
     *,
     gap_minutes: float = 30.0,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
     chunk_rows: int = 200_000,
 ) -> Dataset:
     """Read a Last.fm-1K style log into listening sessions (SPEC §1).
@@ -120,9 +120,7 @@ def read_lastfm(
     parts_track: list[np.ndarray] = []
     parts_line: list[np.ndarray] = []
 
-    for lines_arr, first in progress_iter(
-        _iter_lines(p, chunk_rows), description=f"reading {p.name}", enabled=progress
-    ):
+    for lines_arr, first in track(_iter_lines(p, chunk_rows), progress, f"reading {p.name}"):
         line_no = np.arange(first, first + len(lines_arr), dtype=np.int64)
         nonblank = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(lines_arr)), 0)
         keep = nonblank.to_numpy(zero_copy_only=False)

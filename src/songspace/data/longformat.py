@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from songspace._util import progress_iter
 from songspace.data._tabular import (
     check_chunk_rows,
     check_file,
@@ -37,6 +36,7 @@ from songspace.data._tabular import (
     resolve_format,
     select_columns,
     separator,
+    sniff_separator,
     text_cells,
 )
 from songspace.data.builder import KeyIndex, assemble_entries, finish_dataset
@@ -46,6 +46,7 @@ from songspace.errors import (
     InvalidValueError,
     ParameterError,
 )
+from songspace.progress import ProgressCallback, track
 
 logger = logging.getLogger("songspace")
 
@@ -251,13 +252,17 @@ def _check_mapping(columns: Mapping[str, str] | None) -> dict[str, str]:
                 value,
                 fix="give the file's column name as a string",
             )
-    targets = list(mapping.values())
+    # A listening log's time is its order: position and timestamp may share a column.
+    targets = [
+        v for k, v in mapping.items() if not (k == "position" and v == mapping.get("timestamp"))
+    ]
     if len(set(targets)) != len(targets):
         raise ParameterError(
             "columns",
             "`each canonical name maps to its own file column`",
             mapping,
-            fix="map each canonical name to its own column",
+            fix="map each canonical name to its own column (only position and timestamp "
+            "may share one)",
         )
     return mapping
 
@@ -278,12 +283,15 @@ class _Accumulator:
         rows: np.ndarray,
         place: _Place,
         names: Mapping[str, str],
+        use_position: bool = True,
     ) -> None:
         seq = _parse_ids(cols["sequence_id"], rows, place, names["sequence_id"], "sequence id")
-        pos = _parse_positions(cols["position"], rows, place, names["position"])
         trk = _parse_ids(cols["track_id"], rows, place, names["track_id"], "track id")
         self.parts["seq"].append(self.sequences.encode(seq)[0])
-        self.parts["pos"].append(pos)
+        if use_position:
+            self.parts["pos"].append(
+                _parse_positions(cols["position"], rows, place, names["position"])
+            )
         self.parts["track"].append(self.tracks.encode(trk)[0])
         self.parts["row"].append(np.asarray(rows, dtype=np.int64))
         if "timestamp" in self.parts:
@@ -306,17 +314,23 @@ def read_long_table(
     columns: Mapping[str, str] | None,
     file_format: str | None,
     chunk_rows: int,
-    progress: bool,
+    progress: ProgressCallback | None,
     required: Sequence[str] = REQUIRED_COLUMNS,
     source_name: str = "long",
     missing_fix: str | None = None,
     what: str = "a long-format CSV or Parquet file",
+    header: bool = True,
+    sep: str | None = None,
 ) -> Dataset:
     """Shared engine of :func:`read_long` and the MSSD reader (SPEC §1).
 
     ``required`` lists the canonical columns that must be present (optional
     ones are used when found); ``missing_fix`` is the fix text for a missing
-    column (``{canon}`` is replaced by the canonical name).
+    column (``{canon}`` is replaced by the canonical name). Without a position
+    column entries are ordered by ``timestamp`` (ties by file order) or else by
+    file order, and the log says so. ``header=False`` numbers a CSV's columns
+    "1", "2", ... for ``columns`` to map; ``sep`` overrides the separator (by
+    default the format's, or tab/semicolon/pipe when the first line has only those).
     """
     check_chunk_rows(chunk_rows)
     mapping = _check_mapping(columns)
@@ -331,21 +345,42 @@ def read_long_table(
         pf = open_parquet(p)
         found = list(pf.schema_arrow.names)
     else:
-        found = csv_header(p, separator(fmt))
+        sep = sep if sep is not None else sniff_separator(p, separator(fmt))
+        found = csv_header(p, sep, header=header)
+        if not header:
+            fix = (
+                "without a header, name the columns by number: --map {canon}=N (N from 1 to "
+                f"{len(found)}; library: columns={{{{'{{canon}}': 'N'}}}})"
+            )
     wanted = {canon: mapping.get(canon, canon) for canon in CANONICAL_COLUMNS}
     names = select_columns(found, wanted, required=required, mapped=mapping, path=p, fix=fix)
     optional = [c for c in ("timestamp", "skipped") if c in names]
     acc = _Accumulator(optional)
-    file_cols = list(names.values())
+    file_cols = list(dict.fromkeys(names.values()))
+    shared = "position" in names and names["position"] == names.get("timestamp")
+    use_position = "position" in names and not shared
+    if not use_position:
+        by = (
+            f"by '{names['timestamp']}' (the timestamp; plays in the same second keep their "
+            "file order)"
+            if "timestamp" in names
+            else "in file order"
+        )
+        logger.info(
+            "%s: %s, so each sequence is ordered %s",
+            p,
+            "position and timestamp share a column" if shared else "no position column",
+            by,
+        )
 
     frames: Iterator[tuple[pd.DataFrame, np.ndarray]]
     if parquet:
         ids = {names["sequence_id"], names["track_id"]}
         frames = iter_parquet_chunks(pf, p, file_cols, chunk_rows, as_text=ids)
     else:
-        frames = iter_csv_chunks(p, file_cols, chunk_rows, separator(fmt))
-    for df, rows in progress_iter(frames, description=f"reading {p.name}", enabled=progress):
-        acc.add({canon: df[col] for canon, col in names.items()}, rows, place, names)
+        frames = iter_csv_chunks(p, file_cols, chunk_rows, sep or ",", header=header)
+    for df, rows in track(frames, progress, f"reading {p.name}"):
+        acc.add({canon: df[col] for canon, col in names.items()}, rows, place, names, use_position)
 
     seq = acc.array("seq", np.int64)
     if len(seq) == 0:
@@ -354,9 +389,14 @@ def read_long_table(
             path=p,
             fix="check that this is the right file",
         )
-    pos = acc.array("pos", np.int64)
     rows = acc.array("row", np.int64)
     tracks = acc.array("track", np.int64)
+    if use_position:
+        pos, order_field = acc.array("pos", np.int64), names["position"]
+    elif "timestamp" in names:
+        pos, order_field = acc.array("timestamp", np.int64), names["timestamp"]
+    else:
+        pos, order_field = rows, "file order"
     perm, indptr = assemble_entries(
         seq,
         pos,
@@ -364,8 +404,9 @@ def read_long_table(
         rows,
         len(acc.sequences),
         path=str(p),
-        order_field=names["position"],
+        order_field=order_field,
         row_label="row index" if parquet else "line",
+        ties=not use_position,
     )
     timestamps = acc.array("timestamp", np.int64)[perm] if "timestamp" in optional else None
     skipped = acc.array("skipped", bool)[perm] if "skipped" in optional else None
@@ -393,9 +434,19 @@ def read_long(
     columns: Mapping[str, str] | None = None,
     file_format: str | None = None,
     chunk_rows: int = 200_000,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
+    header: bool = True,
+    sep: str | None = None,
 ) -> Dataset:
     """Read a long-format CSV/TSV/Parquet table of sequence entries (SPEC §1).
+
+    Only ``sequence_id`` and ``track_id`` are required. Without ``position`` each
+    sequence is ordered by ``timestamp`` (ties by file order) or else by file
+    order, as most playlist exports list them; ``position`` and ``timestamp`` may
+    map to the same column (a listening log's time is its order). A CSV without a
+    header (``header=False``) has its columns named "1", "2", ... for ``columns``
+    to map; ``sep`` sets the separator (default: by format, or tab/semicolon/pipe
+    when the first line has only those).
 
     Canonical columns: ``sequence_id, position, track_id`` and optional
     ``timestamp`` (integer seconds since the epoch, or ISO-8601; naive times are
@@ -417,4 +468,7 @@ def read_long(
         file_format=file_format,
         chunk_rows=chunk_rows,
         progress=progress,
+        required=("sequence_id", "track_id"),
+        header=header,
+        sep=sep,
     )

@@ -153,7 +153,7 @@ def parse_genre_list(
     s = str(text).strip()
     if not s:
         return []
-    where = {"path": path, "line": line, "record": record, "field": field}
+    where: dict[str, Any] = {"path": path, "line": line, "record": record, "field": field}
     if s.startswith("["):
         try:
             value = ast.literal_eval(s)

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from songspace._util import progress_iter
 from songspace.data.builder import SequenceBuilder
 from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, InvalidValueError, MissingFieldError
+from songspace.progress import ProgressCallback, track
 
 logger = logging.getLogger("songspace")
 
@@ -74,12 +74,12 @@ def _open(src: Any) -> IO[bytes]:
     return open(src, "rb")
 
 
-def iter_playlists(path: str | Path, *, progress: bool = False) -> Iterator[tuple[str, int, dict]]:
+def iter_playlists(
+    path: str | Path, *, progress: ProgressCallback | None = None
+) -> Iterator[tuple[str, int, dict]]:
     """Yield (slice name, index in slice, playlist dict) for every playlist, in order."""
     slices = list_slices(path)
-    for name, src in progress_iter(
-        slices, total=len(slices), description="MPD slices", enabled=progress
-    ):
+    for name, src in track(slices, progress, "MPD slices"):
         with _open(src) as fh:
             try:
                 data = json.load(fh)
@@ -122,7 +122,9 @@ def iter_playlists(path: str | Path, *, progress: bool = False) -> Iterator[tupl
             yield name, i, pl
 
 
-def read_mpd(path: str | Path, *, drop_empty: bool = False, progress: bool = False) -> Dataset:
+def read_mpd(
+    path: str | Path, *, drop_empty: bool = False, progress: ProgressCallback | None = None
+) -> Dataset:
     """Read MPD slices into a :class:`Dataset` (sequence id = ``pid``; track id = bare id).
 
     Artist ids come from ``artist_uri`` when present, else the normalised artist name.

@@ -24,6 +24,7 @@ from songspace.data.dataset import Dataset
 from songspace.data.features import AUDIO_COLUMNS
 from songspace.data.longformat import read_long_table
 from songspace.errors import DuplicateError, InvalidValueError, MissingFieldError
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
@@ -40,7 +41,7 @@ _MODE = {"major": 1.0, "minor": 0.0}
 
 
 def read_mssd(
-    log_path: str | Path, *, progress: bool = False, chunk_rows: int = 200_000
+    log_path: str | Path, *, progress: ProgressCallback | None = None, chunk_rows: int = 200_000
 ) -> Dataset:
     """Read an MSSD session log (``log_*.csv``) into a :class:`Dataset` (SPEC §1).
 

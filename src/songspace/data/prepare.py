@@ -9,45 +9,83 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from songspace._util import check_output_free
 from songspace.data.dataset import Dataset
 from songspace.data.metadata import attach_metadata, read_artist_metadata, read_track_metadata
-from songspace.errors import OutputExistsError
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
 
-def _check_output(out: str | Path | None, overwrite: bool) -> None:
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+def _check_output(
+    out: str | Path | None, overwrite: bool, inputs: tuple[str | Path | None, ...] = ()
+) -> None:
+    """Before reading anything: the output is free (or --overwrite) and is no input."""
+    if out is not None:
+        check_output_free(out, overwrite=overwrite, inputs=inputs)
+
+
+@dataclass(frozen=True)
+class MetadataSpec:
+    """Track and artist metadata to join onto a dataset (SPEC §1); what the CLI's
+    ``--tracks``, ``--artists``, ``--track-map``, ``--artist-map``, ``--strict-duplicates``
+    and ``--top-genres`` options describe.
+
+    ``tracks`` joins by track id, ``artists`` by normalised artist name (see
+    :mod:`songspace.data.metadata`); ``track_columns``/``artist_columns`` map canonical
+    field names to the file's columns; ``duplicates`` says what to do with track rows that
+    disagree ("merge": average them, "error": fail); ``top_genres`` is the size G of the
+    genre one-hot (top-G genres + other).
+    """
+
+    tracks: str | Path | None = None
+    artists: str | Path | None = None
+    track_columns: Mapping[str, str] | None = None
+    artist_columns: Mapping[str, str] | None = None
+    duplicates: Literal["merge", "error"] = "merge"
+    top_genres: int = 50
+
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to join (no track and no artist table)."""
+        return self.tracks is None and self.artists is None
+
+    def attach(self, ds: Dataset) -> Dataset:
+        """``ds`` with the metadata joined (``ds`` itself when the spec is empty)."""
+        if self.empty:
+            return ds
+        tm = (
+            read_track_metadata(self.tracks, columns=self.track_columns, duplicates=self.duplicates)
+            if self.tracks
+            else None
+        )
+        am = (
+            read_artist_metadata(self.artists, columns=self.artist_columns)
+            if self.artists
+            else None
+        )
+        ds = attach_metadata(ds, tracks=tm, artists=am, top_genres=self.top_genres)
+        ds.source["metadata"] = {
+            "tracks": str(self.tracks) if self.tracks else None,
+            "artists": str(self.artists) if self.artists else None,
+        }
+        return ds
+
+
+def _metadata_inputs(metadata: MetadataSpec | None) -> tuple[str | Path | None, ...]:
+    """The metadata files a prepare reads (an output must not be one of them)."""
+    return () if metadata is None else (metadata.tracks, metadata.artists)
 
 
 def _finish(
-    ds: Dataset,
-    out: str | Path | None,
-    *,
-    tracks: str | Path | None,
-    artists: str | Path | None,
-    track_columns: Mapping[str, str] | None,
-    artist_columns: Mapping[str, str] | None,
-    duplicates: Literal["merge", "error"],
-    top_genres: int,
-    overwrite: bool,
+    ds: Dataset, out: str | Path | None, metadata: MetadataSpec | None, overwrite: bool
 ) -> Dataset:
-    if tracks is not None or artists is not None:
-        tm = (
-            read_track_metadata(tracks, columns=track_columns, duplicates=duplicates)
-            if tracks
-            else None
-        )
-        am = read_artist_metadata(artists, columns=artist_columns) if artists else None
-        ds = attach_metadata(ds, tracks=tm, artists=am, top_genres=top_genres)
-        ds.source["metadata"] = {
-            "tracks": str(tracks) if tracks else None,
-            "artists": str(artists) if artists else None,
-        }
+    if metadata is not None:
+        ds = metadata.attach(ds)
     if out is not None:
         ds.save(out, overwrite=overwrite)
         logger.info("wrote %s", out)
@@ -58,32 +96,17 @@ def prepare_mpd(
     path: str | Path,
     out: str | Path | None = None,
     *,
-    tracks: str | Path | None = None,
-    artists: str | Path | None = None,
-    track_columns: Mapping[str, str] | None = None,
-    artist_columns: Mapping[str, str] | None = None,
-    duplicates: Literal["merge", "error"] = "merge",
-    top_genres: int = 50,
+    metadata: MetadataSpec | None = None,
     drop_empty: bool = False,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> Dataset:
     """MPD slices (+ optional track/artist metadata) -> dataset directory ``out``."""
     from songspace.data.mpd import read_mpd
 
-    _check_output(out, overwrite)
+    _check_output(out, overwrite, (path, *_metadata_inputs(metadata)))
     ds = read_mpd(path, drop_empty=drop_empty, progress=progress)
-    return _finish(
-        ds,
-        out,
-        tracks=tracks,
-        artists=artists,
-        track_columns=track_columns,
-        artist_columns=artist_columns,
-        duplicates=duplicates,
-        top_genres=top_genres,
-        overwrite=overwrite,
-    )
+    return _finish(ds, out, metadata, overwrite)
 
 
 def prepare_long(
@@ -91,31 +114,21 @@ def prepare_long(
     out: str | Path | None = None,
     *,
     columns: Mapping[str, str] | None = None,
-    tracks: str | Path | None = None,
-    artists: str | Path | None = None,
-    track_columns: Mapping[str, str] | None = None,
-    artist_columns: Mapping[str, str] | None = None,
-    duplicates: Literal["merge", "error"] = "merge",
-    top_genres: int = 50,
+    metadata: MetadataSpec | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
+    header: bool = True,
+    sep: str | None = None,
 ) -> Dataset:
-    """Long-format CSV/Parquet (sequence_id, position, track_id, ...) -> dataset directory."""
+    """Long-format CSV/Parquet (sequence_id, track_id[, position, ...]) -> dataset directory.
+
+    ``header`` and ``sep`` as in :func:`songspace.data.longformat.read_long`.
+    """
     from songspace.data.longformat import read_long
 
-    _check_output(out, overwrite)
-    ds = read_long(path, columns=columns, progress=progress)
-    return _finish(
-        ds,
-        out,
-        tracks=tracks,
-        artists=artists,
-        track_columns=track_columns,
-        artist_columns=artist_columns,
-        duplicates=duplicates,
-        top_genres=top_genres,
-        overwrite=overwrite,
-    )
+    _check_output(out, overwrite, (path, *_metadata_inputs(metadata)))
+    ds = read_long(path, columns=columns, progress=progress, header=header, sep=sep)
+    return _finish(ds, out, metadata, overwrite)
 
 
 def prepare_mssd(
@@ -124,19 +137,17 @@ def prepare_mssd(
     *,
     features: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> Dataset:
     """MSSD session log (+ MSSD track features) -> dataset directory."""
     from songspace.data.mssd import read_mssd, read_mssd_track_features
 
-    _check_output(out, overwrite)
+    _check_output(out, overwrite, (log, features))
     ds = read_mssd(log, progress=progress)
     if features is not None:
         ds = attach_metadata(ds, tracks=read_mssd_track_features(features))
         ds.source["metadata"] = {"tracks": str(features)}
-    if out is not None:
-        ds.save(out, overwrite=overwrite)
-    return ds
+    return _finish(ds, out, None, overwrite)
 
 
 def prepare_lastfm(
@@ -145,16 +156,14 @@ def prepare_lastfm(
     *,
     gap_minutes: float = 30.0,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> Dataset:
     """Last.fm-1K listening log, sessionised by inactivity gap -> dataset directory."""
     from songspace.data.lastfm import read_lastfm
 
-    _check_output(out, overwrite)
+    _check_output(out, overwrite, (path,))
     ds = read_lastfm(path, gap_minutes=gap_minutes, progress=progress)
-    if out is not None:
-        ds.save(out, overwrite=overwrite)
-    return ds
+    return _finish(ds, out, None, overwrite)
 
 
 def prepare_synthetic(
@@ -165,6 +174,4 @@ def prepare_synthetic(
 
     _check_output(out, overwrite)
     ds = generate(**kwargs)  # type: ignore[arg-type]
-    if out is not None:
-        ds.save(out, overwrite=overwrite)
-    return ds
+    return _finish(ds, out, None, overwrite)

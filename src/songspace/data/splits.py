@@ -92,7 +92,7 @@ def split_sequences(
     split = Split(train=train, validation=val, test=test, seed=seed)
     if cold_start_share > 0:
         split.cold_tracks = cold_start_tracks(
-            dataset, train, share=cold_start_share, seed=rng.integers(2**31)
+            dataset, train, share=cold_start_share, seed=int(rng.integers(2**31))
         )
     return split
 
@@ -112,8 +112,12 @@ def cold_start_tracks(
     return np.sort(rng.choice(present, size=k, replace=False)) if k else np.zeros(0, np.int64)
 
 
+#: Completion test playlists have at least this many distinct tracks (MUSIG §4.1).
+DEFAULT_MIN_TRACKS = 40
+
+
 def completion_playlists(
-    dataset: Dataset, split: Split, *, part: Part = "test", min_tracks: int = 40
+    dataset: Dataset, split: Split, *, part: Part = "test", min_tracks: int = DEFAULT_MIN_TRACKS
 ) -> np.ndarray:
     """Held-out sequences with at least ``min_tracks`` distinct tracks (MUSIG §4.1).
 

@@ -136,8 +136,9 @@ def generate(
     # Playlists.
     sigma = 0.8
     mu = np.log(mean_length) - sigma**2 / 2
-    lengths = np.clip(np.round(rng.lognormal(mu, sigma, n_playlists)), min_length, max_length)
-    lengths = lengths.astype(np.int64)
+    lengths = np.clip(
+        np.round(rng.lognormal(mu, sigma, n_playlists)), min_length, max_length
+    ).astype(np.int64)
     home = rng.choice(n_genres, n_playlists, p=genre_share)
     fav_lo, fav_hi = genre_artist_start[home], genre_artist_end[home]
     favs = fav_lo[:, None] + (

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,10 @@ logger = logging.getLogger("songspace")
 
 
 # ------------------------------------------------------------------ helpers
+#: Metric names the clustering family produces (W2V §2.3).
+METRICS: tuple[str, ...] = ("vrc_genre", "vrc_artist", "genre_coherence", "artist_coherence")
+
+
 def _codes(labels: object, n: int, name: str = "labels") -> np.ndarray:
     """Integer codes per track, -1 for a missing label."""
     arr = pd.Series(np.asarray(labels, dtype=object))
@@ -85,9 +90,9 @@ def vrc(emb: Embeddings, labels: object, *, min_size: int = 1, name: str = "vrc"
     codes = _codes(labels, emb.n_tracks)
     keep = emb.available & (codes >= 0)
     if min_size > 1:
-        sizes = np.bincount(codes[keep], minlength=max(int(codes.max()) + 1, 0))
+        sizes = np.bincount(codes[keep], minlength=max(int(codes.max()) + 1, 1))
         keep &= (codes >= 0) & (sizes[np.maximum(codes, 0)] >= min_size)
-    info = {
+    info: dict[str, Any] = {
         "n_tracks": int(keep.sum()),
         "n_groups": len(np.unique(codes[keep])),
         "min_size": min_size,
@@ -143,7 +148,7 @@ def local_coherence(
     if sample.size and (sample.min() < 0 or sample.max() >= emb.n_tracks):
         raise ParameterError("sample", f"`0 <= track < {emb.n_tracks}`", int(sample.max()))
     q = sample[emb.available[sample] & (codes[sample] >= 0)]
-    info = {"k": k, "n_sample": len(sample), "n_queries": len(q)}
+    info: dict[str, Any] = {"k": k, "n_sample": len(sample), "n_queries": len(q)}
     info["coverage"] = float(len(q) / len(sample)) if len(sample) else float("nan")
     if len(q) == 0:
         raise InvalidValueError(

@@ -13,13 +13,13 @@ removed from every training sequence, so no model sees them. After training,
 Scored on the test playlists (>= ``min_tracks``) that contain a cold track
 (playlist completion, MUSIG §4.1) and on the test's consecutive pairs with a cold
 query or target (out-of-set next-song, W2V §2.1), with the random and popularity
-baselines and paired tests against the first model given.
+baselines. This module holds the protocol and the scoring; the runner that fits
+the models and writes the report is :mod:`songspace.reports.cold_start`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +32,8 @@ from songspace.evaluation.completion import playlist_completion
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.next_song import next_song
 from songspace.evaluation.protocol import Protocol, make_protocol
-from songspace.evaluation.results import Comparison, EvaluationResult, compare
-from songspace.evaluation.suite import _plain, _shared_testable
-from songspace.models.base import EmbeddingModel
+from songspace.evaluation.results import Comparison, EvaluationResult
+from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE
 
 logger = logging.getLogger("songspace")
 
@@ -60,10 +59,14 @@ class ColdStart:
 
 @dataclass
 class ColdStartReport:
+    """The scored rows of a cold-start comparison and the paired tests against
+    ``reference`` (a row name)."""
+
     setup: ColdStart
     results: list[EvaluationResult]
     tests: dict[str, dict[str, Comparison]] = field(default_factory=dict)
     training_time: dict[str, float] = field(default_factory=dict)
+    reference: str = ""
 
 
 def cold_start_protocol(
@@ -72,7 +75,7 @@ def cold_start_protocol(
     seed: int = 0,
     test_fraction: float = 0.1,
     cold_share: float = 0.05,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> ColdStart:
     """Split with ``cold_share`` cold tracks and collect the cold queries."""
     if not 0 < test_fraction < 0.5:
@@ -105,7 +108,12 @@ def cold_start_protocol(
     return setup
 
 
-def _score(setup: ColdStart, emb: Embeddings, k: int) -> EvaluationResult:
+def score_cold_start(
+    setup: ColdStart, emb: Embeddings, k: int = DEFAULT_SUITE.k
+) -> EvaluationResult:
+    """``emb`` on the cold queries: completion of the cold playlists, next-song on the
+    cold pairs (``next_song_cold_*``), and the share of cold tracks embedded
+    (``info["cold_coverage"]``)."""
     ds = setup.protocol.dataset
     res = EvaluationResult(emb.name, info={"coverage": emb.coverage})
     if len(setup.playlists):
@@ -115,176 +123,3 @@ def _score(setup: ColdStart, emb: Embeddings, k: int) -> EvaluationResult:
     cold_cov = float(emb.available[setup.cold].mean()) if len(setup.cold) else float("nan")
     res.info["cold_coverage"] = cold_cov
     return res
-
-
-def cold_start_evaluation(
-    dataset: Dataset,
-    models: Mapping[str, EmbeddingModel],
-    *,
-    seed: int = 0,
-    test_fraction: float = 0.1,
-    cold_share: float = 0.05,
-    min_tracks: int = 40,
-    k: int = 100,
-    on_model: Callable[[str], Any] | None = None,
-) -> ColdStartReport:
-    """Fit each (unfitted) model on the cold-start training view and score it.
-
-    ``models`` maps a display name to a model; the first one is the reference of
-    the paired tests (Bonferroni-corrected, as everywhere).
-    """
-    if not models:
-        raise ParameterError("models", "at least one model", "none")
-    setup = cold_start_protocol(
-        dataset,
-        seed=seed,
-        test_fraction=test_fraction,
-        cold_share=cold_share,
-        min_tracks=min_tracks,
-    )
-    n = dataset.n_tracks
-    embs = [
-        Embeddings.random(n, 64, seed=seed),
-        Embeddings.popularity_baseline(setup.protocol.train),
-    ]
-    times: dict[str, float] = {}
-    for name, model in models.items():
-        if on_model is not None:
-            on_model(name)
-        model.fit(setup.protocol.train)
-        times[name] = model.training_time_
-        if model.inductive:
-            embs.append(
-                Embeddings.from_array(
-                    model.embeddings_, n, available=model.available_, name=f"{name} (no edges)"
-                )
-            )
-            grown = model.embed(setup.grown)
-            embs.append(
-                Embeddings.from_array(
-                    grown,
-                    n,
-                    available=np.linalg.norm(grown, axis=1) > 0,
-                    name=f"{name} (edges added)",
-                )
-            )
-        else:
-            embs.append(
-                Embeddings.from_array(model.embeddings_, n, available=model.available_, name=name)
-            )
-    results = [_score(setup, e, k) for e in embs]
-    reference = results[2]
-    tests = {
-        r.model: compare(r, reference, metrics=_shared_testable(r, reference))
-        for r in results
-        if r is not reference
-    }
-    return ColdStartReport(setup, results, tests, times)
-
-
-#: Metrics shown in the cold-start table (those present are printed).
-TABLE_METRICS = (
-    "completion_hr",
-    "completion_mrr",
-    "completion_p@10",
-    "completion_ndcg@10",
-    "next_song_cold_hit_rate",
-    "next_song_cold_ndcg",
-)
-
-
-def report_table(report: ColdStartReport) -> str:
-    """Markdown table of a cold-start report; ``*`` marks p < 0.05 (Bonferroni) against
-    the reference model (the first one given)."""
-    present = [m for m in TABLE_METRICS if any(m in r.metrics for r in report.results)]
-    lines = [
-        "| model | cold coverage | " + " | ".join(present) + " |",
-        "|---|---:|" + "---:|" * len(present),
-    ]
-    for r in report.results:
-        cells = []
-        for m in present:
-            if m not in r.metrics:
-                cells.append("")
-                continue
-            c = report.tests.get(r.model, {}).get(m)
-            mark = "*" if c is not None and c.significant else ""
-            cells.append(f"{r.metrics[m].value:.4f}{mark}")
-        lines.append(f"| {r.model} | {r.info['cold_coverage']:.2f} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def run_cold_start(
-    dataset_dir: str | Any,
-    models: list[str],
-    *,
-    out: Any = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    features_only: bool = True,
-    seed: int = 0,
-    test_fraction: float = 0.1,
-    cold_share: float = 0.05,
-    min_tracks: int = 40,
-    overwrite: bool = False,
-    progress: Callable[[int, int, str], None] | None = None,
-    on_model: Callable[[str], Any] | None = None,
-) -> ColdStartReport:
-    """What ``songspace cold-start`` runs. ``params[name]`` overrides model ``name``'s
-    defaults (CLI strings are coerced); ``features_only`` adds GraphSAGE with
-    ``aggregate=False`` (its own ``params["features_only"]``). ``out`` receives one
-    ``<model>.json`` (+ per-query sidecar) per row, ``summary.json`` and ``table.md``."""
-    import json
-    from pathlib import Path
-
-    from songspace._util import atomic_directory
-    from songspace.errors import OutputExistsError
-    from songspace.models.registry import get_model_class
-    from songspace.models.train import coerce_params
-
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
-    params = dict(params or {})
-    names = list(models) + (["features_only"] if features_only else [])
-    unknown = sorted(set(params) - set(names))
-    if unknown:
-        raise ParameterError(
-            "params",
-            f"parameters for the models being run ({names})",
-            unknown,
-            fix="prefix each --param with one of the model names given",
-        )
-    built: dict[str, EmbeddingModel] = {}
-    for name in names:
-        klass = get_model_class("graphsage" if name == "features_only" else name)
-        raw = dict(params.get(name, {}))
-        if name == "features_only":
-            raw["aggregate"] = False
-        model = klass(**coerce_params(klass, raw))
-        model.progress = progress
-        built[name] = model
-    ds = Dataset.load(dataset_dir)
-    report = cold_start_evaluation(
-        ds,
-        built,
-        seed=seed,
-        test_fraction=test_fraction,
-        cold_share=cold_share,
-        min_tracks=min_tracks,
-        on_model=on_model,
-    )
-    if out is not None:
-        with atomic_directory(out, overwrite=overwrite) as tmp:
-            for r in report.results:
-                r.save(tmp / f"{r.model.replace(' ', '_').replace('(', '').replace(')', '')}.json")
-            summary = {
-                "dataset": str(dataset_dir),
-                "setup": report.setup.summary(),
-                "models": {n: m.get_params() for n, m in built.items()},
-                "training_time": report.training_time,
-                "results": {r.model: {**r.values(), **r.info} for r in report.results},
-                "tests_against": report.results[2].model,
-                "tests": {m: {k: vars(c) for k, c in cs.items()} for m, cs in report.tests.items()},
-            }
-            (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
-            (tmp / "table.md").write_text(report_table(report))
-    return report

@@ -44,6 +44,17 @@ from songspace.evaluation.results import MetricResult
 __all__ = ["playlist_completion", "split_seed_hidden"]
 
 
+#: Cut-offs of Prec@k / NDCG@k (MUSIG §4.3).
+DEFAULT_KS = (1, 5, 10)
+#: Metric names :func:`playlist_completion` produces with the default cut-offs.
+METRICS: tuple[str, ...] = (
+    "completion_hr",
+    "completion_mrr",
+    *(f"completion_{m}@{k}" for m in ("p", "ndcg") for k in DEFAULT_KS),
+    "completion_coverage",
+)
+
+
 def split_seed_hidden(sequence: np.ndarray, seed_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Distinct tracks of ``sequence`` in first-occurrence order, cut into (seed, hidden).
 
@@ -64,7 +75,7 @@ def playlist_completion(
     playlists: np.ndarray | Sequence[int],
     *,
     seed_fraction: float = 0.5,
-    ks: Sequence[int] = (1, 5, 10),
+    ks: Sequence[int] = DEFAULT_KS,
     seed: int | np.random.Generator = 0,
 ) -> list[MetricResult]:
     """Playlist-completion metrics of ``emb`` on the sequences ``playlists``.

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
@@ -144,34 +143,17 @@ def load_embeddings(path: str | Path, dataset: Dataset, *, name: str | None = No
             fix="check the path",
         )
     suffix = path.suffix.lower()
+    from songspace.evaluation._readers import read_npy, read_npz, read_parquet_vectors
+
     if suffix == ".npy":
-        return Embeddings.from_array(
-            np.load(path, allow_pickle=False), dataset.n_tracks, name=label, source=str(path)
-        )
+        return Embeddings.from_array(read_npy(path), dataset.n_tracks, name=label, source=str(path))
     if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if "embeddings" not in z:
-                raise FormatError(
-                    f"expected an array named 'embeddings', found {sorted(z.files)}",
-                    path=path,
-                    field="embeddings",
-                    fix="save with np.savez(path, embeddings=matrix[, available=mask])",
-                )
-            avail = z.get("available")
-            return Embeddings.from_array(
-                z["embeddings"], dataset.n_tracks, available=avail, name=label, source=str(path)
-            )
+        matrix, avail = read_npz(path)
+        return Embeddings.from_array(
+            matrix, dataset.n_tracks, available=avail, name=label, source=str(path)
+        )
     if suffix in (".parquet", ".pq"):
-        table = pq.read_table(path)
-        if "track_id" not in table.column_names:
-            raise FormatError(
-                f"expected a 'track_id' column, found {table.column_names}",
-                path=path,
-                field="track_id",
-                fix="add the track ids beside the vector columns",
-            )
-        dims = [c for c in table.column_names if c != "track_id"]
-        ids = [str(t) for t in table.column("track_id").to_pylist()]
+        ids, m = read_parquet_vectors(path)
         index = dataset.track_index()
         rows = np.array([index.get(t, -1) for t in ids], dtype=np.int64)
         if (rows < 0).any():
@@ -183,8 +165,7 @@ def load_embeddings(path: str | Path, dataset: Dataset, *, name: str | None = No
                 field="track_id",
                 fix="evaluate against the dataset the embeddings were trained on",
             )
-        m = np.column_stack([table.column(c).to_numpy().astype(np.float64) for c in dims])
-        full = np.zeros((dataset.n_tracks, len(dims)), np.float64)
+        full = np.zeros((dataset.n_tracks, m.shape[1]), np.float64)
         avail = np.zeros(dataset.n_tracks, bool)
         full[rows], avail[rows] = m, True
         return Embeddings.from_array(

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.knn import exact_topk
+from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
 from songspace.graph.bigrams import bigram_counts
 
@@ -46,6 +46,8 @@ logger = logging.getLogger("songspace")
 
 #: W2V §2.2 footnote 1: threshold = 1e-7 x the sum of all song occurrences.
 DEFAULT_THRESHOLD_FACTOR = 1e-7
+#: Metric names the HardNeg family produces (W2V §2.2).
+METRICS: tuple[str, ...] = ("hardneg",)
 #: "High co-occurrence": the paper gives no number; 5 adjacent occurrences by default.
 DEFAULT_MIN_COUNT = 5
 
@@ -128,6 +130,7 @@ def hard_negatives(
     else:
         raise ParameterError("dataset", "`dataset` is a Dataset or ChiSquaredPairs", dataset)
     if threshold is None:
+        assert n_occurrences is not None  # required above when pairs are precomputed
         threshold = DEFAULT_THRESHOLD_FACTOR * float(n_occurrences)
     if not np.isfinite(threshold) or threshold < 0:
         raise ParameterError("threshold", "`threshold` is finite and >= 0", threshold)
@@ -153,7 +156,7 @@ def hardneg(
     emb: Embeddings,
     dataset_or_hardneg: Dataset | sp.spmatrix,
     *,
-    k: int = 100,
+    k: int = DEFAULT_K,
     queries: np.ndarray | None = None,
     min_count: int = DEFAULT_MIN_COUNT,
     threshold: float | None = None,

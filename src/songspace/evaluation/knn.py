@@ -14,14 +14,18 @@ from typing import Literal
 
 import numpy as np
 
-from songspace._util import progress_iter
 from songspace.errors import ParameterError
 from songspace.evaluation.embeddings import Embeddings
+from songspace.progress import ProgressCallback, track
 
 logger = logging.getLogger("songspace")
 
 Backend = Literal["auto", "faiss", "numpy"]
 _NUMPY_BATCH_SCORES = 2**25
+
+
+#: Neighbours retrieved per query (next-song, HardNeg, popularity buckets; W2V §2).
+DEFAULT_K = 100
 
 
 def _have_faiss() -> bool:
@@ -35,12 +39,12 @@ def _have_faiss() -> bool:
 def exact_topk(
     emb: Embeddings,
     queries: np.ndarray,
-    k: int = 100,
+    k: int = DEFAULT_K,
     *,
     exclude_self: bool = True,
     batch_size: int = 2048,
     backend: Backend = "auto",
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` available tracks by cosine to each query track.
 
@@ -82,9 +86,7 @@ def exact_topk(
         # A numpy batch holds batch x catalogue scores: keep it near 32M floats (128 MB).
         batch_size = max(1, min(batch_size, _NUMPY_BATCH_SCORES // max(len(base), 1)))
     batches = range(0, len(q_idx), batch_size)
-    for start in progress_iter(
-        batches, total=len(batches), description="nearest neighbours", enabled=progress
-    ):
+    for start in track(batches, progress, "nearest neighbours"):
         rows = q_idx[start : start + batch_size]
         qv = emb.vectors[queries[rows]]
         if search is not None:
@@ -137,11 +139,13 @@ def _tie_order(found: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _popularity_topk(
     emb: Embeddings, queries: np.ndarray, k: int, exclude_self: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    order = np.lexsort((np.arange(emb.n_tracks), -emb.popularity))
+    popularity = emb.popularity
+    assert popularity is not None  # only called for the popularity baseline
+    order = np.lexsort((np.arange(emb.n_tracks), -popularity))
     order = order[emb.available[order]]
     kk = k + 1 if exclude_self else k
     top = np.broadcast_to(order[:kk], (len(queries), kk))
-    s = emb.popularity[top].astype(np.float32)
+    s = popularity[top].astype(np.float32)
     if exclude_self:
         return _drop_self(top, s, queries, k)
     return top.copy(), s

@@ -27,10 +27,20 @@ from songspace.data.dataset import Dataset
 from songspace.data.splits import mask_last
 from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.knn import exact_topk
+from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
+from songspace.progress import ProgressCallback
 
 __all__ = ["mask_last", "next_song", "next_song_pairs_heldout", "next_song_report"]
+
+
+#: Metric names the next-song family produces (W2V §2.1): in-set, out-of-set and their
+#: mean (:func:`next_song_report`).
+METRICS: tuple[str, ...] = tuple(
+    f"{prefix}_{m}"
+    for prefix in ("next_song", "next_song_in_set", "next_song_out_of_set")
+    for m in ("hit_rate", "ndcg")
+)
 
 
 def _check_sequences(dataset: Dataset, sequences: np.ndarray | Sequence[int]) -> np.ndarray:
@@ -77,11 +87,11 @@ def next_song(
     queries: np.ndarray | Sequence[int],
     targets: np.ndarray | Sequence[int],
     *,
-    k: int = 100,
+    k: int = DEFAULT_K,
     prefix: str = "next_song",
     batch_size: int = 2048,
     chunk_size: int = 65536,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> list[MetricResult]:
     """``{prefix}_hit_rate`` and ``{prefix}_ndcg`` with one value per pair.
 

@@ -35,6 +35,8 @@ logger = logging.getLogger("songspace")
 
 #: W2V §4.6: "most frequent pairs (>= 100 occurrences)".
 DEFAULT_MIN_PAIR_COUNT = 100
+#: Metric names the play family produces (W2V §4.6).
+METRICS: tuple[str, ...] = ("play_corr", "play_corr_frequent")
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -99,7 +101,7 @@ def play_prediction(
         "coverage": float(len(seed) / n_occ) if n_occ else float("nan"),
         "min_pair_count": int(min_pair_count),
     }
-    names = ("play_corr", "play_corr_frequent")
+    names = METRICS
     if emb.popularity is not None or emb.dim == 0:
         info["reason"] = "the popularity baseline has no cosine similarity"
         return [MetricResult(nm, float("nan"), np.zeros(0), True, dict(info)) for nm in names]

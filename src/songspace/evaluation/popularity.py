@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from songspace._util import check_seed
+from songspace._util import apply_umask, check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import MissingDependencyError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.knn import exact_topk
+from songspace.evaluation.knn import DEFAULT_K, exact_topk
 
 
 def popularity_buckets(dataset: Dataset | np.ndarray, n_buckets: int = 5) -> np.ndarray:
@@ -52,6 +52,11 @@ def popularity_buckets(dataset: Dataset | np.ndarray, n_buckets: int = 5) -> np.
     return buckets
 
 
+#: Metric names the popularity family produces (W2V §4.5): the mean same-bucket HitRate.
+SAME_BUCKET_HR = "popularity_same_bucket_hr"
+METRICS: tuple[str, ...] = (SAME_BUCKET_HR,)
+
+
 @dataclass
 class BucketHitRates:
     """HitRate per (query bucket, target bucket): ``matrix[i, j]``, NaN where no pair.
@@ -76,7 +81,7 @@ def bucket_hit_rates(
     queries: np.ndarray,
     targets: np.ndarray,
     *,
-    k: int = 100,
+    k: int = DEFAULT_K,
     n_buckets: int = 5,
     pairs_per_cell: int = 1000,
     seed: int = 0,
@@ -179,6 +184,7 @@ def plot_bucket_heatmap(
         try:
             with os.fdopen(fd, "wb") as fh:
                 fig.savefig(fh, format="png", dpi=100)
+            apply_umask(tmp)  # mkstemp made it 0600
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

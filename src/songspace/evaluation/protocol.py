@@ -18,7 +18,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from songspace.data.dataset import Dataset
-from songspace.data.splits import Split, completion_playlists, mask_last, split_sequences
+from songspace.data.splits import (
+    DEFAULT_MIN_TRACKS,
+    Split,
+    completion_playlists,
+    mask_last,
+    split_sequences,
+)
 from songspace.evaluation.next_song import next_song_pairs_heldout
 
 
@@ -63,7 +69,7 @@ def make_protocol(
     seed: int = 0,
     fractions: Sequence[float] = (0.98, 0.01, 0.01),
     cold_start_share: float = 0.0,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> Protocol:
     """Split ``dataset`` by ``seed`` and derive the training view and the query sets."""
     split = split_sequences(dataset, fractions, seed=seed, cold_start_share=cold_start_share)

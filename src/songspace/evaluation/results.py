@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,4 +175,37 @@ def compare(
     for c in out.values():
         c.p_adjusted = min(1.0, c.p * m)
         c.significant = c.p_adjusted < alpha
+    return out
+
+
+def merge_seeds(per_seed: Sequence[Sequence[EvaluationResult]]) -> list[EvaluationResult]:
+    """Pool results over seeds: values averaged, per-query values concatenated (the
+    queries of different seeds are different queries, still paired across models),
+    popularity-bucket matrices averaged."""
+    if len(per_seed) == 1:
+        return list(per_seed[0])
+    out = []
+    for rs in zip(*per_seed, strict=True):
+        merged = EvaluationResult(rs[0].model, info={"per_seed": [r.info for r in rs]})
+        for name, m0 in rs[0].metrics.items():
+            ms = [r.metrics[name] for r in rs if name in r.metrics]
+            vals = np.array([m.value for m in ms], dtype=float)
+            value = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+            pq = (
+                np.concatenate([m.per_query for m in ms])
+                if all(m.per_query.size for m in ms)
+                else np.zeros(0)
+            )
+            info: dict[str, Any] = {"per_seed_values": vals.tolist()}
+            if "matrix" in m0.info:
+                with np.errstate(all="ignore"):
+                    mats = np.array([m.info["matrix"] for m in ms], dtype=float)
+                    stacked = np.where(np.isfinite(mats), mats, 0.0).sum(0)
+                    count = np.isfinite(mats).sum(0)
+                    info["matrix"] = np.where(
+                        count > 0, stacked / np.maximum(count, 1), np.nan
+                    ).tolist()
+                info["k"] = m0.info.get("k")
+            merged.add(MetricResult(name, value, pq, m0.higher_is_better, info))
+        out.append(merged)
     return out

@@ -16,43 +16,118 @@ from pathlib import Path
 
 import numpy as np
 
+from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
+from songspace.evaluation import clustering, completion, hardneg, next_song, play, popularity
 from songspace.evaluation.embeddings import Embeddings
+from songspace.evaluation.knn import DEFAULT_K
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import Comparison, EvaluationResult, MetricResult, compare
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
 
-FAMILIES = ("completion", "next_song", "hardneg", "clustering", "popularity", "play")
+#: Metric names each family produces, from the family's own module (each exports
+#: ``METRICS``); :func:`evaluate` returns exactly these (for the families that apply).
+FAMILY_METRICS: dict[str, tuple[str, ...]] = {
+    "completion": completion.METRICS,
+    "next_song": next_song.METRICS,
+    "hardneg": hardneg.METRICS,
+    "clustering": clustering.METRICS,
+    "popularity": popularity.METRICS,
+    "play": play.METRICS,
+}
+FAMILIES = tuple(FAMILY_METRICS)
+#: Names of the baselines evaluate adds; a model may not take one (its results would
+#: overwrite theirs).
+BASELINE_NAMES = ("random", "popularity")
+
+__all__ = [
+    "BASELINE_NAMES",
+    "DEFAULT_K",
+    "DEFAULT_MIN_TRACKS",
+    "DEFAULT_SUITE",
+    "FAMILIES",
+    "FAMILY_METRICS",
+    "SuiteSettings",
+    "check_families",
+    "evaluate",
+    "evaluate_many",
+    "run_evaluation",
+    "shared_testable",
+]
 
 
-@dataclass
+@dataclass(frozen=True)
 class SuiteSettings:
-    """Evaluation settings (defaults follow the papers)."""
+    """Evaluation settings (defaults follow the papers). The one place their defaults are
+    written: protocol specs, study settings and CLI options read them from
+    :data:`DEFAULT_SUITE`."""
 
-    k: int = 100
+    k: int = DEFAULT_K
     seed_fraction: float = 0.5
     coherence_k: int = 50
-    hardneg_min_count: int = 5
+    hardneg_min_count: int = hardneg.DEFAULT_MIN_COUNT
     hardneg_threshold: float | None = None
     artist_min_tracks: int = 5
     pairs_per_cell: int = 1000
     play_min_pair_count: int = 2
 
 
+#: The default evaluation settings.
+DEFAULT_SUITE = SuiteSettings()
+
+
 def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[str]:
     """Validate the requested families; default: all that the dataset supports."""
     if families is None:
-        fams = [f for f in FAMILIES if f != "play" or protocol.dataset.skipped is not None]
-        if "play" not in fams:
-            logger.info("no play/skip outcomes in this dataset: play prediction skipped")
-        return fams
+        reasons = unsupported(protocol)
+        if not protocol._cache.get("unsupported_logged"):
+            protocol._cache["unsupported_logged"] = True
+            for what, why in reasons.items():
+                logger.info("%s skipped: %s", what, why)
+        return [f for f in FAMILIES if f not in reasons]
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         raise ParameterError(
             "metrics", f"each metric family is one of {list(FAMILIES)}", unknown[0]
         )
     return list(dict.fromkeys(families))
+
+
+def unsupported(protocol: Protocol) -> dict[str, str]:
+    """Families and metrics this protocol's data cannot support, each with its reason.
+
+    The default of ``evaluate`` ("all the data supports") leaves these out; the keys
+    are family names, or metric names inside the clustering family.
+    """
+    ds = protocol.dataset
+    out: dict[str, str] = {}
+    settings = protocol.settings
+    if len(protocol.completion) == 0:
+        out["completion"] = (
+            f"no test playlist has {settings.get('min_tracks', '?')} or more distinct tracks "
+            "(lower --min-tracks or raise --test-fraction)"
+        )
+    if len(protocol.in_set[0]) + len(protocol.out_of_set[0]) == 0:
+        reason = "no next-song pairs (every sequence has fewer than 2 entries)"
+        out["next_song"] = out["popularity"] = out["hardneg"] = reason
+    has_genre = "genre" in ds.tracks and bool(ds.tracks["genre"].notna().any())
+    has_artist = "artist_id" in ds.tracks and bool(ds.tracks["artist_id"].notna().any())
+    if not has_genre and not has_artist:
+        out["clustering"] = "no genre or artist labels in the dataset's tracks"
+    else:
+        for metric, ok, label in (
+            ("vrc_genre", has_genre, "genre"),
+            ("genre_coherence", has_genre, "genre"),
+            ("vrc_artist", has_artist, "artist"),
+            ("artist_coherence", has_artist, "artist"),
+        ):
+            if not ok:
+                out[metric] = f"no {label} labels in the dataset's tracks"
+    if ds.skipped is None:
+        out["play"] = "no play/skip outcomes in this dataset"
+    return out
 
 
 def evaluate(
@@ -62,11 +137,9 @@ def evaluate(
     families: Sequence[str] | None = None,
     settings: SuiteSettings | None = None,
     heatmap: str | Path | None = None,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> EvaluationResult:
     """All requested metric families of ``emb`` (rows aligned to the protocol's dataset)."""
-    from songspace.evaluation import clustering, completion, next_song, popularity
-
     st = settings or SuiteSettings()
     fams = check_families(families, protocol)
     ds = protocol.dataset
@@ -100,8 +173,6 @@ def evaluate(
             )
             res.add(*a, *b, *next_song.next_song_report(a, b))
         elif fam == "hardneg":
-            from songspace.evaluation.hardneg import hardneg
-
             negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
             if negs.nnz == 0:
                 logger.warning(
@@ -113,17 +184,25 @@ def evaluate(
                     "1e-7 x occurrences" if st.hardneg_threshold is None else st.hardneg_threshold,
                 )
             else:
-                res.add(hardneg(emb, negs, k=st.k))
+                res.add(hardneg.hardneg(emb, negs, k=st.k))
         elif fam == "clustering":
             if emb.popularity is not None:
                 logger.info("clustering metrics do not apply to the popularity baseline")
                 continue
-            res.add(
-                clustering.vrc_genre(emb, ds),
-                clustering.vrc_artist(emb, ds, min_tracks=st.artist_min_tracks),
-                clustering.genre_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
-                clustering.artist_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
-            )
+            skip = unsupported(protocol)
+            metrics = {
+                "vrc_genre": lambda: clustering.vrc_genre(emb, ds),
+                "vrc_artist": lambda: clustering.vrc_artist(
+                    emb, ds, min_tracks=st.artist_min_tracks
+                ),
+                "genre_coherence": lambda: clustering.genre_coherence(
+                    emb, ds, k=st.coherence_k, seed=protocol.seed
+                ),
+                "artist_coherence": lambda: clustering.artist_coherence(
+                    emb, ds, k=st.coherence_k, seed=protocol.seed
+                ),
+            }
+            res.add(*(compute() for m, compute in metrics.items() if m not in skip))
         elif fam == "popularity":
             q = np.concatenate([protocol.in_set[0], protocol.out_of_set[0]])
             t = np.concatenate([protocol.in_set[1], protocol.out_of_set[1]])
@@ -139,7 +218,7 @@ def evaluate(
             diag = np.diag(hr.matrix)
             res.add(
                 MetricResult(
-                    "popularity_same_bucket_hr",
+                    popularity.SAME_BUCKET_HR,
                     float(np.nanmean(diag)) if np.isfinite(diag).any() else float("nan"),
                     info={"matrix": hr.matrix.tolist(), "counts": hr.counts.tolist(), "k": st.k},
                 )
@@ -149,12 +228,10 @@ def evaluate(
                     hr, heatmap, title=f"{emb.name}: HitRate@{st.k} by popularity bucket"
                 )
         elif fam == "play":
-            from songspace.evaluation.play import play_prediction
-
             if emb.popularity is not None:
                 logger.info("play prediction does not apply to the popularity baseline")
                 continue
-            res.add(*play_prediction(emb, ds, min_pair_count=st.play_min_pair_count))
+            res.add(*play.play_prediction(emb, ds, min_pair_count=st.play_min_pair_count))
         timings[fam] = time.perf_counter() - t0
         logger.info("%s: %s done in %.1fs", emb.name, fam, timings[fam])
     res.info["seconds"] = timings
@@ -170,7 +247,7 @@ def evaluate_many(
     settings: SuiteSettings | None = None,
     heatmap_dir: str | Path | None = None,
     random_dim: int = 64,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> tuple[list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """Evaluate several embeddings (plus random and popularity baselines) on one protocol.
 
@@ -181,6 +258,14 @@ def evaluate_many(
     names = [e.name for e in models]
     if len(set(names)) != len(names):
         raise ParameterError("embeddings", "distinct model names", names)
+    taken = sorted(set(names) & set(BASELINE_NAMES)) if baselines else []
+    if taken:
+        raise ParameterError(
+            "embeddings",
+            f"model names other than the baselines' {list(BASELINE_NAMES)}",
+            names,
+            fix=f"rename the file or run directory named {taken[0]!r}, or pass --no-baselines",
+        )
     if baselines:
         n = protocol.dataset.n_tracks
         models = [
@@ -203,12 +288,12 @@ def evaluate_many(
         base = {r.model: r for r in results[:2]}
         for r in results[2:]:
             tests[r.model] = {
-                b: compare(r, rb, metrics=_shared_testable(r, rb)) for b, rb in base.items()
+                b: compare(r, rb, metrics=shared_testable(r, rb)) for b, rb in base.items()
             }
     return results, tests
 
 
-def _shared_testable(a: EvaluationResult, b: EvaluationResult) -> list[str]:
+def shared_testable(a: EvaluationResult, b: EvaluationResult) -> list[str]:
     return [
         k
         for k, m in a.metrics.items()
@@ -227,10 +312,10 @@ def run_evaluation(
     baselines: bool = True,
     seed: int = 0,
     test_fraction: float = 0.01,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
 
@@ -240,14 +325,13 @@ def run_evaluation(
     """
     import json
 
-    from songspace._util import atomic_directory
+    from songspace._util import atomic_directory, check_output_free, to_jsonable
     from songspace.data.dataset import Dataset
-    from songspace.errors import OutputExistsError
     from songspace.evaluation.embeddings import load_embeddings
     from songspace.evaluation.protocol import make_protocol
 
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+    if out is not None:
+        check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *embedding_files))
     if not 0 < test_fraction < 0.5:
         raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
     if not embedding_files and not baselines:
@@ -288,11 +372,5 @@ def run_evaluation(
                 for m, per in tests.items()
             },
         }
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
+        (tmp / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
     return protocol, results, tests
-
-
-def _plain(o: object) -> object:
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(type(o).__name__)

@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from songspace._util import atomic_write_text, progress_iter
+from songspace._util import apply_umask, atomic_write_text
 from songspace.data.dataset import Dataset
 from songspace.data.dataset import incidence_matrix as dataset_incidence
 from songspace.errors import FormatError, OutputExistsError, ParameterError
+from songspace.progress import ProgressCallback, track
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class CooccurrenceGraph:
         os.close(fd)
         try:
             sp.save_npz(tmp, self.adjacency, compressed=compressed)
+            apply_umask(tmp)  # mkstemp made it 0600
             os.replace(tmp, npz)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -282,7 +284,7 @@ def incidence_matrix(data: SequencesLike) -> sp.csr_matrix:
 
 # ----------------------------------------------------------------------- block pass
 def _upper_blocks(
-    x: sp.csr_matrix, block_budget: int, progress: bool, description: str
+    x: sp.csr_matrix, block_budget: int, progress: ProgressCallback | None, description: str
 ) -> Iterator[tuple[int, int, sp.csr_matrix]]:
     """Yield ``(a, b, P)`` with ``P = (X^T)[a:b] @ X[:, a:]`` (columns offset by ``a``).
 
@@ -316,9 +318,7 @@ def _upper_blocks(
     )
     xt = x.T.tocsr()
     right, offset = x, 0  # right == X[:, offset:], shrinking as the blocks advance
-    for k in progress_iter(
-        range(n_blocks), total=n_blocks, description=description, enabled=progress
-    ):
+    for k in track(range(n_blocks), progress, description):
         a, b = bounds[k], bounds[k + 1]
         right = _drop_leading_columns(right, a - offset)
         offset = a
@@ -365,7 +365,7 @@ def build_cooccurrence(
     *,
     min_weight: int = 2,
     block_budget: int = 20_000_000,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> CooccurrenceGraph:
     """Build the co-occurrence graph of ``dataset`` (MUSIG §3.1, SPEC §2).
 
@@ -420,7 +420,7 @@ def edge_counts_by_threshold(
     thresholds: Iterable[int] = (1, 2, 3, 5, 10),
     *,
     block_budget: int = 20_000_000,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> dict[int, tuple[int, int]]:
     """Graph size for several ``min_weight`` values in one blocked pass, keeping no edges.
 
@@ -428,10 +428,11 @@ def edge_counts_by_threshold(
     order; each value equals what :func:`build_cooccurrence` with
     ``min_weight=threshold`` reports as ``(n_edges, n_active_nodes)``.
     """
-    if isinstance(thresholds, int | np.integer):
-        thresholds = (thresholds,)
+    values: Iterable[Any] = (
+        (thresholds,) if isinstance(thresholds, int | np.integer) else thresholds
+    )
     try:
-        ths = sorted({_check_int("thresholds", t, 1) for t in thresholds})
+        ths = sorted({_check_int("thresholds", t, 1) for t in values})
     except TypeError as exc:
         raise ParameterError(
             "thresholds", "`thresholds` is an iterable of integers >= 1", thresholds

@@ -27,14 +27,11 @@ sink of a non-symmetric matrix) stop there: the rest of their row is ``-1``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import scipy.sparse as sp
 
 from songspace.errors import ParameterError
-
-ProgressCallback = Callable[[int, int, str], None]
+from songspace.progress import ProgressCallback
 
 #: Rejection rounds per step before the remaining walks are drawn exactly.
 _MAX_REJECTION_ROUNDS = 32

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from songspace._util import atomic_directory
+from songspace._util import atomic_directory, check_output_free, w2v_token
 from songspace.data.dataset import Dataset
 from songspace.data.splits import split_sequences
-from songspace.errors import FormatError, OutputExistsError, ParameterError
+from songspace.errors import FormatError, ParameterError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import get_model_class
 
@@ -80,15 +80,36 @@ def read_config(path: str | Path) -> dict[str, Any]:
     """Parameters from a TOML file: a ``[params]`` table, or top-level keys."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FormatError(
             "expected a TOML config file, found nothing", path=path, fix="check the path"
+        ) from None
+    except IsADirectoryError:
+        raise FormatError(
+            "expected a TOML config file, found a directory", path=path, fix="check the path"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise FormatError(
+            f"expected UTF-8 text (TOML), found the byte 0x{exc.object[exc.start]:02x} at "
+            f"offset {exc.start}",
+            path=path,
+            fix="save the config as UTF-8",
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise FormatError(
             f"expected valid TOML, found {exc}", path=path, fix="repair the file"
         ) from exc
+    if "params" in doc:
+        other = sorted(set(doc) - {"params"})
+        if other or not isinstance(doc["params"], dict):
+            raise FormatError(
+                f"expected only a [params] table, found also {other}"
+                if other
+                else "expected [params] to be a table",
+                path=path,
+                fix="put every parameter under [params] (or use top-level keys only)",
+            )
     return dict(doc.get("params", doc))
 
 
@@ -112,8 +133,8 @@ def train_model(
     trains on every sequence instead.
     """
     klass = get_model_class(name)
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+    if out is not None:
+        check_output_free(out, overwrite=overwrite, inputs=(dataset, config))
     merged = {**(read_config(config) if config else {}), **(params or {})}
     model = klass(**coerce_params(klass, merged))
     model.progress = progress
@@ -147,7 +168,8 @@ def train_model(
 
 def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path) -> None:
     """Write ``embeddings.npz`` (embeddings + available, vocabulary order), Word2Vec text
-    format ``embeddings.w2v.txt`` (embedded tracks, by track id) and the TensorBoard
+    format ``embeddings.w2v.txt`` (embedded tracks, by track id; white space and ``%`` in
+    ids percent-encoded, see :func:`songspace._util.w2v_token`) and the TensorBoard
     Embedding Projector's ``projector/vectors.tsv`` + ``projector/metadata.tsv``."""
     d = Path(directory)
     emb, avail = model.embeddings_, model.available_
@@ -157,7 +179,7 @@ def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path)
     with open(d / "embeddings.w2v.txt", "w", encoding="utf-8") as fh:
         fh.write(f"{len(rows)} {emb.shape[1]}\n")
         for i in rows:
-            fh.write(f"{ids[i]} " + " ".join(f"{v:.6g}" for v in emb[i]) + "\n")
+            fh.write(f"{w2v_token(ids[i])} " + " ".join(f"{v:.6g}" for v in emb[i]) + "\n")
     proj = d / "projector"
     proj.mkdir()
     np.savetxt(proj / "vectors.tsv", emb[rows], delimiter="\t", fmt="%.6g")

@@ -52,33 +52,14 @@ from pathlib import Path
 from typing import Any
 
 from songspace.errors import FormatError, InvalidValueError, MissingFieldError
+from songspace.evaluation.suite import (
+    DEFAULT_MIN_TRACKS,
+    DEFAULT_SUITE,
+    FAMILY_METRICS,
+    SuiteSettings,
+)
 
-#: Metric names each evaluation family produces (see songspace.evaluation.suite).
-FAMILY_METRICS: dict[str, tuple[str, ...]] = {
-    "completion": (
-        "completion_hr",
-        "completion_mrr",
-        "completion_p@1",
-        "completion_p@5",
-        "completion_p@10",
-        "completion_ndcg@1",
-        "completion_ndcg@5",
-        "completion_ndcg@10",
-        "completion_coverage",
-    ),
-    "next_song": (
-        "next_song_hit_rate",
-        "next_song_ndcg",
-        "next_song_in_set_hit_rate",
-        "next_song_in_set_ndcg",
-        "next_song_out_of_set_hit_rate",
-        "next_song_out_of_set_ndcg",
-    ),
-    "hardneg": ("hardneg",),
-    "clustering": ("vrc_genre", "vrc_artist", "genre_coherence", "artist_coherence"),
-    "popularity": ("popularity_same_bucket_hr",),
-    "play": ("play_corr", "play_corr_frequent"),
-}
+#: Metric names each evaluation family produces (defined by the families themselves).
 ALL_METRICS: tuple[str, ...] = tuple(m for ms in FAMILY_METRICS.values() for m in ms)
 
 #: Default table columns per family: the papers' layouts (MUSIG Table 2, W2V Table 4).
@@ -109,16 +90,16 @@ _DATASET_KEYS = ("path", "synthetic")
 _PROTOCOL_DEFAULTS: dict[str, Any] = {
     "seeds": [0],
     "test_fraction": 0.01,
-    "min_tracks": 40,
+    "min_tracks": DEFAULT_MIN_TRACKS,
     "cold_start_share": 0.0,
     "seed_fractions": [0.5],
     "metrics": None,
-    "k": 100,
+    "k": DEFAULT_SUITE.k,
     "hardneg_threshold": None,
-    "hardneg_min_count": 5,
-    "pairs_per_cell": 1000,
-    "artist_min_tracks": 5,
-    "coherence_k": 50,
+    "hardneg_min_count": DEFAULT_SUITE.hardneg_min_count,
+    "pairs_per_cell": DEFAULT_SUITE.pairs_per_cell,
+    "artist_min_tracks": DEFAULT_SUITE.artist_min_tracks,
+    "coherence_k": DEFAULT_SUITE.coherence_k,
     "random_dim": 64,
     "on_missing_features": "error",
 }
@@ -195,16 +176,16 @@ class ProtocolSpec:
 
     seeds: tuple[int, ...] = (0,)
     test_fraction: float = 0.01
-    min_tracks: int = 40
+    min_tracks: int = DEFAULT_MIN_TRACKS
     cold_start_share: float = 0.0
     seed_fractions: tuple[float, ...] = (0.5,)
     metrics: tuple[str, ...] | None = None
-    k: int = 100
-    hardneg_threshold: float | None = None
-    hardneg_min_count: int = 5
-    pairs_per_cell: int = 1000
-    artist_min_tracks: int = 5
-    coherence_k: int = 50
+    k: int = DEFAULT_SUITE.k
+    hardneg_threshold: float | None = DEFAULT_SUITE.hardneg_threshold
+    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count
+    pairs_per_cell: int = DEFAULT_SUITE.pairs_per_cell
+    artist_min_tracks: int = DEFAULT_SUITE.artist_min_tracks
+    coherence_k: int = DEFAULT_SUITE.coherence_k
     random_dim: int = 64
     on_missing_features: str = "error"
 
@@ -212,6 +193,18 @@ class ProtocolSpec:
     def fractions(self) -> tuple[float, float, float]:
         f = self.test_fraction
         return (1.0 - 2.0 * f, f, f)
+
+    def suite(self, seed_fraction: float) -> SuiteSettings:
+        """The evaluation settings of this protocol at ``seed_fraction``."""
+        return SuiteSettings(
+            k=self.k,
+            seed_fraction=seed_fraction,
+            coherence_k=self.coherence_k,
+            hardneg_min_count=self.hardneg_min_count,
+            hardneg_threshold=self.hardneg_threshold,
+            artist_min_tracks=self.artist_min_tracks,
+            pairs_per_cell=self.pairs_per_cell,
+        )
 
 
 @dataclass(frozen=True)

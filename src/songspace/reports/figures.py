@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from songspace._util import apply_umask
 from songspace.errors import MissingDependencyError
 from songspace.evaluation.results import EvaluationResult
 from songspace.reports.tables import metric_label
@@ -49,6 +50,7 @@ def _save(fig: Any, path: Path) -> Path:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fig.savefig(fh, format="png", dpi=100, metadata={"Software": None})
+            apply_umask(tmp)  # mkstemp made it 0600
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

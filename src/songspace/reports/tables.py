@@ -19,6 +19,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,10 @@ METRIC_LABELS: dict[str, str] = {
     "completion_coverage": "Coverage",
     "next_song_hit_rate": "HitRate",
     "next_song_ndcg": "NDCG",
+    "next_song_cold_hit_rate": "HitRate (cold)",
+    "next_song_cold_ndcg": "NDCG (cold)",
+    "hit_rate": "HitRate",
+    "ndcg": "NDCG",
     "next_song_in_set_hit_rate": "HitRate (in-set)",
     "next_song_in_set_ndcg": "NDCG (in-set)",
     "next_song_out_of_set_hit_rate": "HitRate (out-of-set)",
@@ -69,9 +74,14 @@ class Cell:
     reference: str | None = None
     p_adjusted: float | None = None
     n: int = 0
+    marks: str = ""
 
     def text(self, digits: int = 4) -> str:
         return format_value(self.value, digits)
+
+    def marked(self, digits: int = 4) -> str:
+        """The value with its significance marks (no emphasis)."""
+        return self.text(digits) + self.marks
 
 
 @dataclass
@@ -95,6 +105,18 @@ class ComparisonTable:
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     n_tests: int = 0
     notes: list[str] = field(default_factory=list)
+    #: mark -> the row each row is tested against (empty: the best baseline, ``MARK``).
+    against: dict[str, str] = field(default_factory=dict)
+    #: per metric, a format for its values (e.g. ``"{:.4g}"``); default :func:`format_value`.
+    formats: dict[str, str] = field(default_factory=dict)
+
+    def text(self, row: Row, metric: str, digits: int = 4) -> str:
+        """A cell's value as shown (with its marks, no emphasis)."""
+        c = row.cells[metric]
+        fmt = self.formats.get(metric)
+        if fmt is None or not math.isfinite(c.value):
+            return c.marked(digits)
+        return fmt.format(c.value) + c.marks
 
     def row(self, name: str) -> Row:
         for r in self.rows:
@@ -104,11 +126,18 @@ class ComparisonTable:
 
     def legend(self) -> str:
         lower = [metric_label(m) for m in self.metrics if not self.higher_is_better.get(m, True)]
-        text = (
-            f"Best value per metric in bold. {MARK} = significantly better than the best "
-            f"baseline for that metric (the best other row flagged as a baseline, random and "
-            f"popularity included): paired t-test over the same queries, Bonferroni-corrected "
-            f"over the {self.n_tested()} metrics tested, p < {self.alpha:g}."
+        if self.against:
+            than = ", ".join(f"{mark} than {ref}" for mark, ref in self.against.items())
+            text = f"Best value per metric in bold. Significantly better: {than}"
+        else:
+            text = (
+                f"Best value per metric in bold. {MARK} = significantly better than the best "
+                f"baseline for that metric (the best other row flagged as a baseline, random "
+                f"and popularity included)"
+            )
+        text += (
+            f": paired t-test over the same queries, Bonferroni-corrected over the "
+            f"{self.n_tested()} metrics tested, p < {self.alpha:g}."
         )
         if lower:
             text += f" Lower is better for {', '.join(lower)}."
@@ -140,13 +169,17 @@ def build_table(
     paper: Mapping[str, Mapping[str, float]] | None = None,
     alpha: float = 0.05,
     title: str = "",
+    against: Mapping[str, str] | None = None,
+    formats: Mapping[str, str] | None = None,
 ) -> ComparisonTable:
     """Build the table from results evaluated on the same queries.
 
     ``describe``: per model name, its descriptive cells (e.g. ``{"Method": "CF",
     "Features": "-"}``; missing cells read ``-``). ``baselines``: the names the
     significance marks test against. ``paper``: per model name, the paper's
-    values (kept for :func:`paper_markdown`).
+    values (kept for :func:`paper_markdown`). ``against`` (mark -> row name) tests
+    every row against those fixed rows instead of the best baseline (e.g. ``{"†":
+    "default", "‡": "hit_rate"}``). ``formats``: per metric, a value format.
     """
     describe = describe or {}
     paper = paper or {}
@@ -195,6 +228,12 @@ def build_table(
         and any(m in r.metrics and r.metrics[m].per_query.size > 1 for r in results)
     ]
     n_tests = max(len(tested), 1)
+    if against:
+        _mark_against(rows, by_name, tested, dict(against), hib, n_tests, alpha)
+        return ComparisonTable(
+            title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested),
+            against=dict(against), formats=dict(formats or {}),
+        )  # fmt: skip
     for row in rows:
         res = by_name[row.name]
         for m in tested:
@@ -222,7 +261,48 @@ def build_table(
             cell.p_adjusted = p_adj
             cell.n = c.n
             cell.significant = bool(better and p_adj < alpha)
-    return ComparisonTable(title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested))
+            cell.marks = MARK if cell.significant else ""
+    return ComparisonTable(
+        title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested),
+        formats=dict(formats or {}),
+    )  # fmt: skip
+
+
+def _mark_against(
+    rows: list[Row],
+    by_name: Mapping[str, EvaluationResult],
+    tested: Sequence[str],
+    against: Mapping[str, str],
+    hib: Mapping[str, bool],
+    n_tests: int,
+    alpha: float,
+) -> None:
+    """Mark each row's cells significantly better than a fixed reference row (one mark per
+    reference); the first reference also fills the cells' test fields."""
+    for i, (mark, ref_name) in enumerate(against.items()):
+        ref = by_name.get(ref_name)
+        if ref is None:
+            continue
+        for row in rows:
+            if row.name == ref_name:
+                continue
+            res = by_name[row.name]
+            for m in tested:
+                mine, theirs = res.metrics.get(m), ref.metrics.get(m)
+                if mine is None or theirs is None or mine.per_query.size < 2:
+                    continue
+                if mine.per_query.shape != theirs.per_query.shape:
+                    continue
+                c = compare(res, ref, metrics=[m])[m]
+                p_adj = min(1.0, c.p * n_tests)
+                sign = 1.0 if hib[m] else -1.0
+                good = bool(sign * (c.value_a - c.value_b) > 0 and p_adj < alpha)
+                cell = row.cells[m]
+                if i == 0:
+                    cell.reference, cell.p_adjusted, cell.n = ref.model, p_adj, c.n
+                    cell.significant = good
+                if good:
+                    cell.marks += mark
 
 
 def to_markdown(table: ComparisonTable, *, digits: int = 4) -> str:
@@ -239,9 +319,7 @@ def to_markdown(table: ComparisonTable, *, digits: int = 4) -> str:
         cells = [_md_escape(row.describe[c]) for c in table.describe_columns]
         for m in table.metrics:
             c = row.cells[m]
-            t = c.text(digits)
-            if c.significant:
-                t += MARK
+            t = table.text(row, m, digits)
             if c.best:
                 t = f"**{t}**"
             cells.append(t)
@@ -300,3 +378,75 @@ def paper_markdown(table: ComparisonTable, *, digits: int = 4) -> str | None:
 
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+# ------------------------------------------------------------------ terminal
+def _header_width(label: str) -> int:
+    return max((len(w) for w in label.split()), default=1)
+
+
+def terminal_tables(
+    table: ComparisonTable, *, width: int = 80, digits: int = 4, name_header: str = "model"
+) -> list[Any]:
+    """The table for a terminal of ``width`` columns, as rich tables printed one after the
+    other: models in rows, the metric columns split over as many tables as it takes so
+    that no value is cut (headers wrap at spaces). When the rows have descriptive
+    columns, a first table lists them beside each model's name (the legend)."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    def new() -> Any:
+        return Table(
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            show_edge=False,
+            collapse_padding=True,
+        )
+
+    names = [r.name for r in table.rows]
+    name_w = max([len(name_header), *(len(n) for n in names)])
+    out: list[Any] = [Text(table.title, style="bold")] if table.title else []
+    desc = [
+        c
+        for c in table.describe_columns
+        if any(r.describe[c] not in ("", "-", r.name, r.name.upper()) for r in table.rows)
+    ]
+    if desc:
+        t = new()
+        t.add_column(name_header, no_wrap=True)
+        for c in desc:
+            t.add_column(escape(c), overflow="fold")
+        for r in table.rows:
+            t.add_row(escape(r.name), *(escape(r.describe[c]) for c in desc))
+        out.append(t)
+    texts = {m: [table.text(r, m, digits) for r in table.rows] for m in table.metrics}
+    widths = {
+        m: max(_header_width(metric_label(m)), *(len(x) for x in texts[m])) for m in table.metrics
+    }
+    blocks: list[list[str]] = []
+    used = name_w
+    for m in table.metrics:
+        need = widths[m] + 2
+        if blocks and used + need <= width - 1:
+            blocks[-1].append(m)
+            used += need
+        else:
+            blocks.append([m])
+            used = name_w + need
+    for block in blocks:
+        t = new()
+        t.add_column(name_header, no_wrap=True, min_width=name_w)
+        for m in block:
+            t.add_column(
+                escape(metric_label(m)), justify="right", min_width=widths[m], no_wrap=False
+            )
+        for j, row in enumerate(table.rows):
+            cells = []
+            for m in block:
+                text = escape(texts[m][j])
+                cells.append(f"[bold]{text}[/]" if row.cells[m].best else text)
+            t.add_row(escape(row.name), *cells)
+        out.append(t)
+    return out

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from songspace.data.dataset import Dataset
-from songspace.data.splits import completion_playlists, mask_last, split_sequences
+from songspace.data.splits import (
+    DEFAULT_MIN_TRACKS,
+    completion_playlists,
+    mask_last,
+    split_sequences,
+)
 from songspace.errors import ParameterError
 from songspace.evaluation.next_song import next_song_pairs_heldout
 from songspace.evaluation.protocol import Protocol
@@ -56,7 +61,7 @@ def tuning_protocols(
     seed: int = 0,
     heldout_fraction: float = 0.01,
     sample_rate: float = 1.0,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> TuningProtocols:
     """Split ``dataset`` (train / validation / test = 1 - 2h, h, h) into the two protocols."""
     check_fractions(heldout_fraction, sample_rate)

@@ -1,7 +1,7 @@
 """Scale study (W2V §4.7, Table 6): tune on subsamples, compare at full scale.
 
 One study per sample rate tunes on that share of the training sequences (the
-validation queries stay the same); :func:`songspace.tuning.report.tune_report`
+validation queries stay the same); :func:`songspace.reports.tune_report.tune_report`
 then retrains each study's best configuration on the full training view and
 reports the test metrics beside the total tuning time of each rate.
 """
@@ -10,13 +10,53 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from songspace.errors import ParameterError
-from songspace.tuning.report import Report, tune_report
 from songspace.tuning.study import TuneResult, tune
 
+if TYPE_CHECKING:
+    from songspace.reports.tune_report import Report
+
 DEFAULT_RATES = (0.01, 0.02, 0.05)
+
+
+def rate_study_name(study: str | None, rate: float, n_rates: int) -> str | None:
+    """The study name for one sample rate: ``<study>-r<rate>`` when several rates are tuned,
+    ``study`` itself for a single one (None: :func:`tune`'s default name, which carries the
+    rate when it is not 1)."""
+    if study is None or n_rates == 1:
+        return study
+    return f"{study}-r{rate:g}"
+
+
+def tune_rates(
+    model: str,
+    dataset: str | Path,
+    objectives: Sequence[str] = ("hit_rate",),
+    rates: Sequence[float] = (1.0,),
+    *,
+    study: str | None = None,
+    **tune_kwargs: Any,
+) -> list[TuneResult]:
+    """Run (or continue) one study per sample rate (what ``songspace tune`` runs).
+
+    Studies are named by :func:`rate_study_name`; ``tune_kwargs`` (``storage``,
+    ``progress``, ...) go to every :func:`tune` call.
+    """
+    if not rates or len(set(rates)) != len(rates):
+        raise ParameterError("rates", "distinct sample rates", list(rates))
+    return [
+        tune(
+            model,
+            dataset,
+            objectives,
+            study=rate_study_name(study, rate, len(rates)),
+            sample_rate=rate,
+            **tune_kwargs,
+        )
+        for rate in rates
+    ]
 
 
 def scale_study(
@@ -34,25 +74,14 @@ def scale_study(
     """Run (or continue) one study per rate, then the full-scale report of all of them.
 
     The papers' rates (1/2/5%) suit billions of events; on a few thousand
-    playlists use larger shares (e.g. 0.1, 0.2, 0.5). Studies are named
-    ``<study>-r<rate>`` (default ``<model>-<objectives>-r<rate>``).
+    playlists use larger shares (e.g. 0.1, 0.2, 0.5). Studies are named by
+    :func:`rate_study_name` (``<study>-r<rate>``; default ``<model>-<objectives>-r<rate>``).
     """
-    if not rates or len(set(rates)) != len(rates):
-        raise ParameterError("rates", "distinct sample rates", list(rates))
-    results = []
-    for rate in rates:
-        name = None if study is None else f"{study}-r{rate:g}"
-        results.append(
-            tune(
-                model,
-                dataset,
-                objectives,
-                storage=storage,
-                study=name,
-                sample_rate=rate,
-                **tune_kwargs,
-            )
-        )
+    from songspace.reports.tune_report import tune_report  # the runner layer (imports tuning)
+
+    results = tune_rates(
+        model, dataset, objectives, rates, study=study, storage=storage, **tune_kwargs
+    )
     report = tune_report(
         [r.study for r in results], out, storage=storage, dataset=dataset, overwrite=overwrite
     )

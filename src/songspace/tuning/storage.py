@@ -46,6 +46,15 @@ def storage_url(storage: str | Path | None) -> str:
     return s
 
 
+def sqlite_file(storage: str | Path | None) -> Path | None:
+    """The file of a SQLite ``storage`` (None for other databases and in-memory SQLite)."""
+    url = storage_url(storage)
+    if not url.split("://", 1)[0].lower().startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1]
+    return Path(path) if path and path != ":memory:" else None
+
+
 def redact(url: str) -> str:
     """The URL with its password hidden (for messages)."""
     try:
@@ -56,8 +65,13 @@ def redact(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
-def open_storage(storage: str | Path | None = None, *, heartbeat: float | None = 10.0) -> Any:
+def open_storage(
+    storage: str | Path | None = None, *, heartbeat: float | None = 10.0, must_exist: bool = False
+) -> Any:
     """An Optuna ``RDBStorage`` for ``storage`` (see the module docstring).
+
+    With ``must_exist`` (readers such as ``tune-report``) a SQLite file that does not
+    exist is an error instead of being created empty.
 
     Raises StorageError (naming the URL, without its password) when the database
     cannot be reached or the URL is malformed, MissingDependencyError when the
@@ -75,6 +89,13 @@ def open_storage(storage: str | Path | None = None, *, heartbeat: float | None =
                 "the directory of the SQLite file exists",
                 url,
                 fix=f"create {Path(path).parent} first or choose another --storage",
+            )
+        if must_exist and path and path != ":memory:" and not Path(path).is_file():
+            raise ParameterError(
+                "storage",
+                "an existing SQLite study file",
+                url,
+                fix="check --storage: pass the file (or URL) that `songspace tune` used",
             )
         engine_kwargs = {"connect_args": {"timeout": 60}}
     elif scheme.startswith("postgresql"):

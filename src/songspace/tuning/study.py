@@ -28,7 +28,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import time
@@ -41,12 +40,14 @@ from typing import Any
 import numpy as np
 
 from songspace.data.dataset import Dataset
+from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError, SongspaceError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.suite import SuiteSettings
+from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import get_model_class
 from songspace.models.train import coerce_params
+from songspace.progress import ProgressCallback
 from songspace.tuning.budget import (
     DEFAULT_BUDGET_MODE,
     Clock,
@@ -97,8 +98,6 @@ IDENTITY = (
     "hardneg_threshold",
 )
 
-Progress = Callable[[int, int, str], None]
-
 
 class TimeBudgetExceeded(SongspaceError):
     """A trial's training ran past its time budget (raised inside the model's progress hook).
@@ -146,9 +145,9 @@ class StudySettings:
     budget_factor: float | None
     sampler: str
     startup_trials: int
-    k: int = 100
-    hardneg_min_count: int = 5
-    hardneg_threshold: float | None = None
+    k: int = DEFAULT_SUITE.k
+    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count
+    hardneg_threshold: float | None = DEFAULT_SUITE.hardneg_threshold
     #: studies made before budget modes existed rejected over-budget trials
     budget_mode: str = "reject"
     pruner: str = "none"
@@ -180,15 +179,6 @@ class TuneResult:
     best: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def dataset_fingerprint(ds: Dataset) -> str:
-    """A short hash of the sequences and vocabulary (studies must tune on the same data)."""
-    h = hashlib.sha256()
-    h.update(np.asarray(ds.indptr, dtype=np.int64).tobytes())
-    h.update(np.asarray(ds.indices, dtype=np.int64).tobytes())
-    h.update(str(ds.n_tracks).encode())
-    return h.hexdigest()[:16]
 
 
 def default_study_name(
@@ -454,18 +444,18 @@ def tune(
     sample_rate: float = 1.0,
     seed: int = 0,
     heldout_fraction: float = 0.01,
-    min_tracks: int = 40,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
     params: Mapping[str, Any] | None = None,
     budget_factor: float | None = 1.25,
     budget_mode: str = DEFAULT_BUDGET_MODE,
     pruner: str = "none",
     sampler: str = "tpe",
     startup_trials: int = 10,
-    k: int = 100,
-    hardneg_min_count: int = 5,
+    k: int = DEFAULT_SUITE.k,
+    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count,
     hardneg_threshold: float | None = None,
     heartbeat: float | None = 10.0,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     clock: Clock = cpu_clock,
 ) -> TuneResult:
     """Run or continue the study (see the module docstring); return its best trial(s).
@@ -595,6 +585,9 @@ def tune(
             skip_if_exists=True,
         )
     else:
+        if fingerprint_matches(ds, str(stored.get("dataset_fingerprint", ""))):
+            # a study created by an earlier version records the older, shorter form
+            settings.dataset_fingerprint = stored["dataset_fingerprint"]
         _check_settings(stored, settings, name)
     if heartbeat is not None:
         fail_stale_trials(study_obj)

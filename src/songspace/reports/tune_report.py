@@ -13,6 +13,13 @@ such a study is included (W2V Table 4). HitRate and NDCG are the mean of the
 in-set and out-of-set values; their test uses every pair's value weighted so
 that the weighted mean is that average.
 
+Configurations are fitted through the shared model cache
+(:mod:`songspace.reports.cache`) when ``cache_dir`` is given, so a second report
+of the same studies (or one that shares configurations with a ``songspace
+compare`` run on the same data and split) retrains nothing. The table is
+rendered by :mod:`songspace.reports.tables`; which way a metric improves comes
+from its :class:`~songspace.evaluation.results.MetricResult`.
+
 The output directory gets ``report.md`` (the table and each configuration),
 ``report.json``, ``history-<study>.png`` (optimisation history) and, for Pareto
 studies, ``pareto-<study>.png``, plus each configuration's evaluation
@@ -23,45 +30,48 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from songspace._util import atomic_directory
+from songspace._util import atomic_directory, check_output_free, to_jsonable
 from songspace.data.dataset import Dataset
-from songspace.errors import MissingDependencyError, OutputExistsError, ParameterError
-from songspace.evaluation.results import Comparison, EvaluationResult, MetricResult, compare
+from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
+from songspace.errors import MissingDependencyError, ParameterError
+from songspace.evaluation.results import EvaluationResult, MetricResult, compare
 from songspace.evaluation.suite import evaluate
 from songspace.models.registry import get_model_class
+from songspace.progress import ProgressCallback
+from songspace.reports.cache import fit_or_load, full_params, split_key
+from songspace.reports.tables import ComparisonTable, build_table, to_markdown
 from songspace.tuning.objectives import OBJECTIVES, StudyObjective
 from songspace.tuning.protocols import tuning_protocols
-from songspace.tuning.storage import fail_stale_trials, open_storage, optuna_module, redact
+from songspace.tuning.storage import (
+    fail_stale_trials,
+    open_storage,
+    optuna_module,
+    redact,
+    sqlite_file,
+    storage_url,
+)
 from songspace.tuning.study import (
     StudySettings,
     _embeddings,
     best_trials,
     count_states,
-    dataset_fingerprint,
-    fit_config,
     warm_up,
 )
 
 logger = logging.getLogger("songspace")
 
-#: Columns of the report table: (label, metric, lower is better).
-COLUMNS = (
-    ("HitRate", "hit_rate", False),
-    ("NDCG", "ndcg", False),
-    ("HardNeg", "hardneg", True),
-    ("VRC_genre", "vrc_genre", False),
-    ("VRC_artist", "vrc_artist", False),
-    ("completion HR", "completion_hr", False),
-)
+#: Metrics of the report table (HitRate and NDCG: mean of in-set and out-of-set).
+COLUMNS = ("hit_rate", "ndcg", "hardneg", "vrc_genre", "vrc_artist", "completion_hr")
+#: Descriptive columns of the report table (W2V Table 4).
+DESCRIBE = ("Opt. type", "Objective", "Study (trial)", "Sample rate", "Opt. time", "Trials")
 TESTED = ("hit_rate", "ndcg", "hardneg", "completion_hr")
 FAMILIES = ("next_song", "hardneg", "clustering", "completion")
 
@@ -87,10 +97,15 @@ class ReportRow:
 
 @dataclass
 class Report:
+    """What :func:`tune_report` returns: the rows, the table and its notes (also written
+    to ``out``)."""
+
     rows: list[ReportRow]
     markdown: str
     out: Path | None
     protocol: dict[str, Any]
+    table: ComparisonTable | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def combined(in_set: MetricResult, out_of_set: MetricResult, name: str) -> MetricResult:
@@ -131,7 +146,8 @@ def _tests(
     tests = compare(ra, rb, metrics=names, alpha=alpha)
     out = {}
     for k, c in tests.items():
-        better = (c.value_a < c.value_b) if k == "hardneg" else (c.value_a > c.value_b)
+        diff = c.value_a - c.value_b
+        better = diff > 0 if a[k].higher_is_better else diff < 0
         out[k] = {**vars(c), "better": bool(c.significant and better)}
     return out
 
@@ -166,25 +182,27 @@ def tune_report(
     max_pareto: int = 3,
     significance: float = 0.01,
     overwrite: bool = False,
-    progress: Callable[[int, int, str], None] | None = None,
+    cache_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Report:
     """Retrain and compare the default and the studies' best configurations on the test split.
 
     ``dataset`` overrides the dataset path stored in the studies (it must hold the
     same data). ``significance`` is the Bonferroni-corrected level of the marks
-    (the paper's 0.01).
+    (the paper's 0.01). ``cache_dir``: the shared model cache (configurations
+    already trained on the same data and training view are loaded, not retrained).
     """
     if not studies:
         raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(out)
+    if out is not None:
+        check_output_free(out, overwrite=overwrite, inputs=(dataset, sqlite_file(storage)))
     if not 0 < significance < 1:
         raise ParameterError("significance", "`0 < significance < 1`", significance)
     if isinstance(max_pareto, bool) or not isinstance(max_pareto, int) or max_pareto < 1:
         raise ParameterError("max_pareto", "`max_pareto >= 1`", max_pareto)
     optuna = optuna_module()
-    store = open_storage(storage, heartbeat=None)
-    url = redact(str(store.url)) if hasattr(store, "url") else str(storage)
+    store = open_storage(storage, heartbeat=None, must_exist=True)
+    url = redact(str(store.url) if hasattr(store, "url") else storage_url(storage))
     loaded = []
     for name in studies:
         try:
@@ -221,7 +239,7 @@ def tune_report(
             "dataset", "an existing dataset directory", str(ds_path), fix="pass --dataset DIR"
         )
     ds = Dataset.load(ds_path)
-    if dataset_fingerprint(ds) != first.dataset_fingerprint:
+    if not fingerprint_matches(ds, first.dataset_fingerprint):
         raise ParameterError(
             "dataset",
             "the dataset the studies were tuned on (same sequences and tracks)",
@@ -271,13 +289,32 @@ def tune_report(
             )
     results: dict[str, dict[str, MetricResult]] = {}
     evals: dict[str, EvaluationResult] = {}
-    warm_up(klass, rows[0].params, protocol.train)
+    cache = Path(cache_dir) if cache_dir is not None else None
+    fingerprint = dataset_fingerprint(ds) if cache is not None else ""
+    h = first.heldout_fraction
+    view = split_key(first.seed, (1.0 - 2 * h, h, h))
+    warmed: list[bool] = []
+
+    def warm() -> None:
+        if not warmed:
+            warm_up(klass, rows[0].params, protocol.train)
+            warmed.append(True)
+
     for i, row in enumerate(rows):
         if progress is not None:
             progress(i, len(rows), f"retraining {row.label}")
         logger.info("retraining %s on the full training view", row.label)
-        fitted, seconds = fit_config(klass, row.params, protocol.train)
-        row.training_time = seconds
+        fitted, entry = fit_or_load(
+            first.model,
+            full_params(first.model, row.params),
+            protocol.train,
+            cache,
+            fingerprint,
+            view,
+            label=row.label,
+            before_fit=warm,
+        )
+        row.training_time = entry.training_time
         res = evaluate(protocol, _embeddings(fitted, row.label), families=FAMILIES, settings=suite)
         evals[row.label] = res
         results[row.label] = _table_metrics(res)
@@ -287,9 +324,13 @@ def tune_report(
         row.vs_default = _tests(results[row.label], results["default"], significance)
         if single_row is not None and row is not single_row:
             row.vs_single = _tests(results[row.label], results[single_row.label], significance)
-    markdown = render_markdown(rows, protocol.summary(), significance, single_row)
+    table = report_table(rows, results, significance, single_row)
+    notes = report_notes(rows, protocol.summary(), single_row)
+    markdown = render_markdown(table, notes, rows)
     markdown += "".join(trial_times(name, st, s) for name, st, s in loaded)
-    report = Report(rows, markdown, Path(out) if out is not None else None, protocol.summary())
+    report = Report(
+        rows, markdown, Path(out) if out is not None else None, protocol.summary(), table, notes
+    )
     if out is None:
         return report
     with atomic_directory(out, overwrite=overwrite) as tmp:
@@ -301,7 +342,7 @@ def tune_report(
             "significance": significance,
             "rows": [vars(r) for r in rows],
         }
-        (tmp / "report.json").write_text(json.dumps(doc, indent=2, default=_plain) + "\n")
+        (tmp / "report.json").write_text(json.dumps(to_jsonable(doc), indent=2) + "\n")
         (tmp / "results").mkdir()
         for label, res in evals.items():
             res.save(tmp / "results" / f"{_slug(label)}.json")
@@ -312,24 +353,6 @@ def tune_report(
     return report
 
 
-def _plain(o: object) -> object:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Comparison):
-        return vars(o)
-    raise TypeError(type(o).__name__)
-
-
-def _fmt(v: float | None, metric: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if metric.startswith("vrc"):
-        return f"{v:.4g}"
-    return f"{v:.4f}"
-
-
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "N/A"
@@ -338,56 +361,70 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def render_markdown(
+def _trials(counts: dict[str, int]) -> str:
+    if not counts:
+        return "-"
+    return f"{counts.get('COMPLETE', 0)}+{counts.get('PRUNED', 0)}r+{counts.get('FAIL', 0)}f"
+
+
+def report_table(
     rows: list[ReportRow],
-    protocol: dict[str, Any],
+    results: dict[str, dict[str, MetricResult]],
     significance: float,
     single_row: ReportRow | None,
-) -> str:
-    """The W2V Table 4/6 layout: one row per configuration, best values in bold."""
-    best: dict[str, float] = {}
-    for _, metric, lower in COLUMNS:
-        vals = [r.values.get(metric) for r in rows]
-        vals = [v for v in vals if v is not None and not math.isnan(v)]
-        if vals:
-            best[metric] = min(vals) if lower else max(vals)
-    head = ["Opt. type", "Objective", "Study (trial)", "Sample rate", "Opt. time", "Trials"]
-    head += [label + (" (lower better)" if lower else "") for label, _, lower in COLUMNS]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+) -> ComparisonTable:
+    """The W2V Table 4/6 layout: one row per configuration, best values in bold, marks
+    against the default (†) and the best single-objective HitRate configuration (‡)."""
+    evals = []
     for r in rows:
-        cells = [r.opt_type, r.objective]
-        cells.append("-" if r.study is None else f"{r.study} ({r.trial})")
-        cells.append("N/A" if r.sample_rate is None else f"{r.sample_rate:g}")
-        cells.append(_duration(r.tuning_seconds))
-        if r.trials:
-            c = r.trials
-            cells.append(f"{c.get('COMPLETE', 0)}+{c.get('PRUNED', 0)}r+{c.get('FAIL', 0)}f")
-        else:
-            cells.append("-")
-        for _, metric, _lower in COLUMNS:
-            v = r.values.get(metric)
-            text = _fmt(v, metric)
-            if v is not None and metric in best and v == best[metric] and len(rows) > 1:
-                text = f"**{text}**"
-            marks = ""
-            if r.vs_default.get(metric, {}).get("better"):
-                marks += "†"
-            if r.vs_single.get(metric, {}).get("better"):
-                marks += "‡"
-            cells.append(text + (f"<sup>{marks}</sup>" if marks else ""))
-        lines.append("| " + " | ".join(cells) + " |")
-    notes = [
-        "",
+        e = EvaluationResult(r.label)
+        e.add(*results[r.label].values())
+        evals.append(e)
+    describe = {
+        r.label: {
+            "Opt. type": r.opt_type,
+            "Objective": r.objective,
+            "Study (trial)": "-" if r.study is None else f"{r.study} ({r.trial})",
+            "Sample rate": "N/A" if r.sample_rate is None else f"{r.sample_rate:g}",
+            "Opt. time": _duration(r.tuning_seconds),
+            "Trials": _trials(r.trials),
+        }
+        for r in rows
+    }
+    against = {"†": rows[0].label}
+    if single_row is not None:
+        against["‡"] = single_row.label
+    return build_table(
+        evals,
+        list(COLUMNS),
+        describe=describe,
+        against=against,
+        alpha=significance,
+        formats={"vrc_genre": "{:.4g}", "vrc_artist": "{:.4g}"},
+    )
+
+
+def report_notes(
+    rows: list[ReportRow], protocol: dict[str, Any], single_row: ReportRow | None
+) -> list[str]:
+    """What the table's numbers are, as sentences."""
+    return [
         f"Test split: {protocol.get('in_set_pairs')} in-set and "
         f"{protocol.get('out_of_set_pairs')} out-of-set next-song pairs, "
         f"{protocol.get('completion_playlists')} completion playlists; every configuration "
-        "retrained on the full training view.",
-        f"† significantly better than the default, ‡ than the best single-objective HitRate "
-        f"configuration ({single_row.label if single_row else 'none in this report'}): paired "
-        f"t-test, Bonferroni over {len(TESTED)} metrics, p < {significance:g} (HitRate, NDCG, "
-        "HardNeg, completion HR; VRC has no per-query values and is not tested). Best values in "
-        "bold. Trials: complete + rejected for the time budget (r) + failed (f).",
-        "",
+        "retrained on the full training view (or loaded from the model cache).",
+        f"‡: the best single-objective HitRate configuration "
+        f"({single_row.label if single_row else 'none in this report'}). HitRate and NDCG are "
+        "the mean of the in-set and out-of-set values; VRC has no per-query values and is "
+        "not tested. Trials: complete + rejected for the time budget (r) + failed (f).",
+    ]
+
+
+def render_markdown(table: ComparisonTable, notes: list[str], rows: list[ReportRow]) -> str:
+    """``report.md``: the table (:func:`songspace.reports.tables.to_markdown`), the notes and
+    each configuration's training time and parameters."""
+    lines = [to_markdown(table).rstrip("\n"), "", *notes, ""]
+    lines += [
         "| Configuration | Training CPU time (s) | x default | Parameters |",
         "|---|---|---|---|",
     ]
@@ -396,8 +433,8 @@ def render_markdown(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()
         )
         ratio = r.training_time / rows[0].training_time if rows[0].training_time > 0 else 0.0
-        notes.append(f"| {r.label} | {r.training_time:.1f} | {ratio:.2f} | {params} |")
-    return "\n".join(lines + notes) + "\n"
+        lines.append(f"| {r.label} | {r.training_time:.1f} | {ratio:.2f} | {params} |")
+    return "\n".join(lines) + "\n"
 
 
 def trial_times(name: str, study: Any, settings: StudySettings) -> str:

@@ -1,0 +1,107 @@
+"""One-line messages for the errors the command line reports (no traceback).
+
+:func:`error_message` turns a :class:`~songspace.errors.SongspaceError` or an
+operating-system error (disk full, read-only output, a parent that is a file,
+permission denied, ...) into the sentence the CLI prints; it returns None for
+anything else, which :func:`describe_unexpected` reports as one line pointing to
+``--verbose``. Messages pass through :func:`redact_text`, so a database password
+in a URL never reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+
+from songspace.errors import SongspaceError
+
+# scheme://user:password@host -> scheme://user:***@host
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<pw>[^@\s/]+)@")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` URL hidden."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@", text)
+
+
+_OS_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: (
+        "no space left on the device",
+        "free disk space, or write the output to another disk",
+    ),
+    errno.EDQUOT: ("the disk quota is exceeded", "free space, or write the output elsewhere"),
+    errno.EROFS: (
+        "the file system is read-only",
+        "choose an output path on a writable file system",
+    ),
+    errno.EACCES: (
+        "permission denied",
+        "choose a path you may write (or read), or change its permissions",
+    ),
+    errno.EPERM: ("operation not permitted", "choose another path or change its permissions"),
+    errno.ENOTDIR: (
+        "a parent of this path is a file, not a directory",
+        "choose an output path whose parents are directories",
+    ),
+    errno.ENOENT: ("no such file or directory", "check the path"),
+    errno.EISDIR: ("expected a file, found a directory", "pass the file inside it"),
+    errno.ENAMETOOLONG: ("the file name is too long", "choose a shorter path"),
+    errno.EMFILE: ("too many open files", "raise the open-file limit (ulimit -n)"),
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``PATH: what happened. Fix: ...`` for an operating-system error."""
+    where = exc.filename if exc.filename is not None else None
+    if exc.filename2 is not None:
+        where = f"{exc.filename} -> {exc.filename2}"
+    what, fix = _OS_ERRORS.get(
+        exc.errno or -1, (exc.strerror or str(exc) or type(exc).__name__, "")
+    )
+    text = (f"{where}: " if where else "") + what
+    return text + (f". Fix: {fix}" if fix else "")
+
+
+def error_message(exc: BaseException) -> str | None:
+    """The one-line message for an expected error; None for an unexpected one."""
+    if isinstance(exc, SongspaceError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.errno is not None:
+        text = describe_os_error(exc)
+    elif isinstance(exc, UnicodeDecodeError):
+        text = (
+            f"expected UTF-8 text, found the byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}. Fix: convert the file to UTF-8"
+        )
+    elif isinstance(exc, MemoryError):
+        text = (
+            "ran out of memory. Fix: use a smaller dataset or sample, or raise min_weight "
+            "(see `songspace info`)"
+        )
+    else:
+        return None
+    return redact_text(text)
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """One line for an error songspace did not expect, pointing to ``--verbose``."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = f": {first}" if first else ""
+    return redact_text(
+        f"unexpected {type(exc).__name__}{detail}. This is a bug in songspace: run "
+        "`songspace --verbose ...` for the traceback and report it"
+    )
+
+
+class RedactingFilter:
+    """A logging filter that hides URL passwords in every record it passes."""
+
+    def filter(self, record: object) -> bool:
+        import logging
+
+        if isinstance(record, logging.LogRecord):
+            text = record.getMessage()
+            clean = redact_text(text)
+            if clean != text:
+                record.msg, record.args = clean, None
+        return True

@@ -1,0 +1,153 @@
+"""Checked readers of embedding files (.npy, .npz, Parquet) for ``load_embeddings``.
+
+Every way such a file can be wrong (truncated, not an array, object or complex
+dtype, string or list columns, no vector column, repeated track ids) becomes a
+:class:`~songspace.errors.FormatError` (or a subclass) naming the file, what was
+expected and the fix, instead of a numpy/pyarrow traceback or a silent cast.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from songspace.errors import DuplicateError, FormatError, InvalidValueError
+
+# What numpy raises on a truncated, foreign or pickled file with allow_pickle=False.
+_NUMPY_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
+_SAVE_HINT = "save it with np.save(path, matrix) / np.savez(path, embeddings=matrix)"
+
+
+def check_numeric_matrix(a: np.ndarray, path: Path, field: str | None = None) -> np.ndarray:
+    """``a`` when its dtype is real-valued (bool, integer, float); else InvalidValueError."""
+    if a.dtype.kind not in "biuf":
+        kind = {"c": "complex", "O": "object", "U": "string", "S": "bytes", "V": "structured"}
+        raise InvalidValueError(
+            f"expected real numbers, found {kind.get(a.dtype.kind, str(a.dtype))} "
+            f"values (dtype {a.dtype})",
+            path=path,
+            field=field,
+            fix="store a float matrix (np.real(x) or x.astype(np.float32) if that is meant)",
+        )
+    return a
+
+
+def read_npy(path: Path) -> np.ndarray:
+    try:
+        a = np.load(path, allow_pickle=False)
+    except _NUMPY_READ_ERRORS as exc:
+        raise FormatError(
+            f"expected a numeric .npy array, found an unreadable file ({_reason(exc)})",
+            path=path,
+            fix=f"re-write the file; {_SAVE_HINT}",
+        ) from exc
+    if not isinstance(a, np.ndarray):
+        raise FormatError("expected one .npy array, found an archive", path=path, fix=_SAVE_HINT)
+    return check_numeric_matrix(a, path)
+
+
+def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The ``embeddings`` matrix and the optional ``available`` mask of an ``.npz``."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "embeddings" not in z.files:
+                raise FormatError(
+                    f"expected an array named 'embeddings', found {sorted(z.files)}",
+                    path=path,
+                    field="embeddings",
+                    fix="save with np.savez(path, embeddings=matrix[, available=mask])",
+                )
+            emb = z["embeddings"]
+            avail = z["available"] if "available" in z.files else None
+    except FormatError:
+        raise
+    except _NUMPY_READ_ERRORS as exc:
+        raise FormatError(
+            f"expected a numeric .npz archive, found an unreadable file ({_reason(exc)})",
+            path=path,
+            fix=f"re-write the file; {_SAVE_HINT}",
+        ) from exc
+    check_numeric_matrix(emb, path, "embeddings")
+    if avail is not None and avail.dtype.kind not in "biu":
+        raise InvalidValueError(
+            f"expected a boolean mask, found dtype {avail.dtype}",
+            path=path,
+            field="available",
+            fix="save available as a boolean array",
+        )
+    return emb, avail
+
+
+def read_parquet_vectors(path: Path) -> tuple[list[str], np.ndarray]:
+    """Track ids and the (rows x dimensions) float64 matrix of a Parquet embeddings file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise FormatError(
+            f"expected a Parquet file, found an unreadable one ({_reason(exc)})",
+            path=path,
+            fix="re-write it, e.g. with pandas.DataFrame.to_parquet",
+        ) from exc
+    if "track_id" not in table.column_names:
+        raise FormatError(
+            f"expected a 'track_id' column, found {table.column_names}",
+            path=path,
+            field="track_id",
+            fix="add the track ids beside the vector columns",
+        )
+    dims = [c for c in table.column_names if c != "track_id"]
+    if not dims:
+        raise FormatError(
+            "expected one numeric column per dimension beside 'track_id', found none",
+            path=path,
+            fix="add the vector columns (e.g. d0, d1, ...)",
+        )
+    for c in dims:
+        t = table.schema.field(c).type
+        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
+            fix = (
+                "expand the list into one column per dimension"
+                if pa.types.is_list(t) or pa.types.is_large_list(t)
+                or pa.types.is_fixed_size_list(t)
+                else "store numbers, one column per dimension"
+            )  # fmt: skip
+            raise InvalidValueError(
+                f"expected a numeric vector column, found type {t}",
+                path=path,
+                field=c,
+                fix=fix,
+            )
+    raw = table.column("track_id").to_pylist()
+    if any(t is None for t in raw):
+        raise InvalidValueError(
+            f"expected a track id on every row, found {sum(t is None for t in raw)} nulls",
+            path=path,
+            field="track_id",
+            fix="drop the rows without an id",
+        )
+    ids = [str(t) for t in raw]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        first = next(t for t in ids if t in seen or seen.add(t))  # type: ignore[func-returns-value]
+        raise DuplicateError(
+            f"expected each track_id once, found {len(ids) - len(set(ids))} repeated "
+            f"(first: {first!r})",
+            path=path,
+            field="track_id",
+            fix="keep one vector per track",
+        )
+    m = np.column_stack(
+        [table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in dims]
+    )
+    return ids, m
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

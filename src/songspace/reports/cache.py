@@ -1,0 +1,219 @@
+"""The train-or-load model cache shared by the runners (compare, cold-start, tune-report).
+
+A trained model is stored under ``CACHE_DIR/<model>-<key[:16]>`` (``model/`` as
+written by :meth:`~songspace.models.base.EmbeddingModel.save`, and ``key.json``)
+where ``key`` hashes what determines the fitted model: the dataset's content
+(:func:`~songspace.data.fingerprint.dataset_fingerprint`), the model name, its
+full parameter set (defaults filled in, the run seed as ``seed`` unless given)
+and the training view (:func:`split_key`: split seed, fractions, cold-start share,
+how the view is derived). Settings that only affect evaluation (seed fraction,
+``min_tracks``, k, ...) are not part of the key, so changing them re-evaluates
+without retraining; changing one parameter retrains only that model. Entries are
+written atomically, so an interrupted run never leaves a half-written model.
+
+This module owns caching: no runner fits a model a cache could have given it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from songspace._util import atomic_directory, to_jsonable
+from songspace.data.dataset import Dataset
+from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
+from songspace.progress import ProgressCallback
+
+if TYPE_CHECKING:
+    from songspace.evaluation.protocol import Protocol
+    from songspace.models.base import EmbeddingModel
+    from songspace.reports.config import ModelSpec
+
+__all__ = [
+    "CACHE_FORMAT",
+    "CachedModel",
+    "TrainedModel",
+    "cache_key",
+    "dataset_fingerprint",
+    "fingerprint_matches",
+    "fit_or_load",
+    "model_params",
+    "split_key",
+    "train_or_load",
+]
+
+logger = logging.getLogger("songspace")
+
+CACHE_FORMAT = 1
+
+
+@dataclass
+class CachedModel:
+    """One cache entry a run used: its key, where it lies, and whether this run trained it."""
+
+    model: str
+    key: str
+    path: Path
+    training_time: float
+    reused: bool
+    coverage: float
+
+
+@dataclass
+class TrainedModel:
+    """One model of one seed of an experiment: where it is cached and whether this run
+    trained it."""
+
+    spec: ModelSpec
+    seed: int
+    key: str
+    path: Path
+    training_time: float
+    reused: bool
+    coverage: float
+
+
+def full_params(model: str, params: Mapping[str, Any], seed: int | None = None) -> dict[str, Any]:
+    """``model``'s defaults updated by ``params`` (and ``seed`` unless ``params`` has one),
+    tuples as lists: the parameter document a cache key hashes."""
+    from songspace.models.registry import get_model_class
+
+    defaults = get_model_class(model).default_params()
+    out = {**defaults, **params}
+    if seed is not None and "seed" in defaults and "seed" not in params:
+        out["seed"] = seed
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+
+
+def model_params(spec: ModelSpec, seed: int) -> dict[str, Any]:
+    """Full parameters of ``spec`` for ``seed``: defaults, config, and the run seed."""
+    return full_params(spec.model, spec.params, seed)
+
+
+def split_key(
+    seed: int, fractions: Sequence[float], cold_start_share: float = 0.0
+) -> dict[str, Any]:
+    """What determines a training view: the seeded split, with every training sequence's
+    last entry masked (:func:`songspace.data.splits.mask_last`) and cold tracks dropped.
+
+    The compare protocol and the tuning protocols' full training view share it."""
+    return {
+        "seed": int(seed),
+        "fractions": [float(f) for f in fractions],
+        "cold_start_share": float(cold_start_share),
+        "training_view": "mask_last",
+    }
+
+
+def cache_key(
+    fingerprint: str, model: str, params: dict[str, Any], protocol_key: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """(hex key, the document hashed) of a trained model; see the module docstring."""
+    from songspace.models.base import MODEL_FORMAT_VERSION
+
+    doc = {
+        "cache_format": CACHE_FORMAT,
+        "model_format": MODEL_FORMAT_VERSION,
+        "dataset": fingerprint,
+        "model": model,
+        "params": params,
+        "split": protocol_key,
+    }
+    text = json.dumps(to_jsonable(doc), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest(), doc
+
+
+def _coverage(model: EmbeddingModel) -> float:
+    return float(np.mean(model.available_))
+
+
+def fit_or_load(
+    model_name: str,
+    params: dict[str, Any],
+    train: Dataset,
+    cache_dir: Path | None,
+    fingerprint: str,
+    split: dict[str, Any],
+    *,
+    label: str,
+    progress: ProgressCallback | None = None,
+    before_fit: Callable[[], Any] | None = None,
+) -> tuple[EmbeddingModel, CachedModel]:
+    """The model ``model_name(**params)`` fitted on ``train``: from ``cache_dir`` when an
+    entry with the same key is there, else trained (and stored when ``cache_dir`` is
+    given). ``params`` are full (:func:`full_params`); ``label`` names the model in
+    the log; ``before_fit`` runs just before a fit this call has to do (e.g. a warm-up
+    so that imports do not count in the training time)."""
+    from songspace.models.base import EmbeddingModel
+    from songspace.models.registry import get_model_class
+
+    key, doc = cache_key(fingerprint, model_name, params, split)
+    path = (cache_dir or Path(".")) / f"{model_name}-{key[:16]}"
+    if cache_dir is not None and (path / "model" / "model.json").is_file():
+        key_file = path / "key.json"
+        stored = json.loads(key_file.read_text()) if key_file.is_file() else {}
+        if stored.get("key") == key:
+            model = EmbeddingModel.load(path / "model")
+            logger.info("%s: reusing the trained model in %s", label, path)
+            return model, CachedModel(
+                model_name, key, path, model.training_time_, True, _coverage(model)
+            )
+    if before_fit is not None:
+        before_fit()
+    klass = get_model_class(model_name)
+    defaults = klass.default_params()
+    kwargs = {
+        k: tuple(v) if isinstance(defaults.get(k), tuple) and isinstance(v, list) else v
+        for k, v in params.items()
+    }
+    model = klass(**kwargs)
+    model.progress = progress
+    logger.info("%s: training %s on %d sequences", label, model_name, train.n_sequences)
+    model.fit(train)
+    model.progress = None
+    logger.info(
+        "%s: trained in %.1fs, %.1f%% of tracks embedded",
+        label,
+        model.training_time_,
+        100 * _coverage(model),
+    )
+    if cache_dir is not None:
+        with atomic_directory(path, overwrite=True) as tmp:
+            model.save(tmp / "model")
+            (tmp / "key.json").write_text(
+                json.dumps(to_jsonable({"key": key, **doc}), indent=2) + "\n"
+            )
+    return model, CachedModel(model_name, key, path, model.training_time_, False, _coverage(model))
+
+
+def train_or_load(
+    spec: ModelSpec,
+    protocol: Protocol,
+    cache_dir: Path,
+    fingerprint: str,
+    split: dict[str, Any],
+    *,
+    progress: ProgressCallback | None = None,
+) -> tuple[EmbeddingModel, TrainedModel]:
+    """The fitted model of the experiment row ``spec`` on ``protocol.train``: from the
+    cache, or trained and cached (atomically). Returns ``(model, TrainedModel)``."""
+    model, c = fit_or_load(
+        spec.model,
+        model_params(spec, protocol.seed),
+        protocol.train,
+        cache_dir,
+        fingerprint,
+        split,
+        label=f"{spec.name} (seed {protocol.seed})",
+        progress=progress,
+    )
+    return model, TrainedModel(
+        spec, protocol.seed, c.key, c.path, c.training_time, c.reused, c.coverage
+    )
