@@ -57,7 +57,8 @@ def worker(args: argparse.Namespace) -> None:
 
     from songspace.graph.cooccurrence import build_cooccurrence
     from songspace.graph.sampling import mean_adjacency, sample_blocks
-    from songspace.models.graphsage import GraphSAGE, _build_network, node_features
+    from songspace.models.graphsage import GraphSAGE, node_features
+    from songspace.models.graphsage_modules import TaskTargets, build_network
 
     torch.manual_seed(0)
     ds = load_dataset(args)
@@ -88,7 +89,7 @@ def worker(args: argparse.Namespace) -> None:
     in_dim, hidden, dim = x.shape[1], 128, 64
     torch.manual_seed(0)
     if args.worker == "ours":
-        enc, heads = _build_network(torch, in_dim, hidden, dim, 2, True)
+        enc, heads = build_network(in_dim, hidden, dim, 2, True)
 
         def encode(blocks):
             return enc([x[b] for b in blocks], fanouts)
@@ -96,7 +97,7 @@ def worker(args: argparse.Namespace) -> None:
     else:
         from torch_geometric.nn import SAGEConv
 
-        _, heads = _build_network(torch, in_dim, hidden, dim, 2, True)
+        _, heads = build_network(in_dim, hidden, dim, 2, True)
         enc = torch.nn.ModuleList(
             [SAGEConv(in_dim, hidden, aggr="mean"), SAGEConv(hidden, dim, aggr="mean")]
         )
@@ -127,19 +128,15 @@ def worker(args: argparse.Namespace) -> None:
     for a, p, n, blocks in batches:
         z = encode(blocks)
         b = len(a)
-        loss, _ = GraphSAGE._loss(
-            torch,
-            heads,
-            (1.0, 0.0, 0.0),
+        loss, _ = heads(
             z[:b],
             z[b : 2 * b],
             z[2 * b :],
-            a,
-            p,
-            n,
-            empty,
-            empty,
-            empty,
+            anchors=a,
+            positives=p,
+            negatives=n,
+            targets=TaskTargets(empty, empty, empty),
+            weights=(1.0, 0.0, 0.0),
         )
         opt.zero_grad()
         loss.backward()

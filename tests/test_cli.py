@@ -55,6 +55,7 @@ def test_prepare_synthetic_and_info(tmp_path):
         assert word in flat(res.output)
 
 
+@pytest.mark.slow
 def test_prepare_mpd_fixture_with_metadata(shared_data, tmp_path):
     out = tmp_path / "mpd"
     res = runner.invoke(
@@ -79,6 +80,7 @@ def test_prepare_mpd_fixture_with_metadata(shared_data, tmp_path):
     assert json.loads((out / "manifest.json").read_text())["source"]["name"] == "mpd"
 
 
+@pytest.mark.slow
 def test_demo_trains_every_model_and_writes_the_report(tmp_path):
     out = tmp_path / "demo"
     args = ["--no-progress", "demo", "--playlists", "400", "--n-tracks", "500", "-o", str(out)]

@@ -564,3 +564,420 @@ def test_tab_separated_log_with_time_as_order_and_ties(tmp_path, caplog):
     assert "tab-separated" in caplog.text
     ds2 = read_long(p, columns={"sequence_id": "session", "track_id": "item"}, sep="\t")
     assert list(ds2.tracks["track_id"].to_numpy()[ds2.sequence(0)]) == ["b", "a", "c", "d"]
+
+
+# ------------------------------------------------ 11. no training context: unavailable
+def _seqs_dataset(seqs: list[list[int]], n_tracks: int) -> Dataset:
+    from songspace.data.builder import finish_dataset
+
+    lengths = [len(s) for s in seqs]
+    return finish_dataset(
+        track_ids=[f"t{i}" for i in range(n_tracks)],
+        indptr=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        indices=np.asarray([t for s in seqs for t in s], dtype=np.int64),
+        sequence_ids=np.asarray([f"s{i}" for i in range(len(seqs))], dtype=object),
+    )
+
+
+def test_tracks_with_context_counts_sequences_and_chunks():
+    from songspace.graph.limits import tracks_with_context
+
+    ds = _seqs_dataset([[0, 1, 2], [0, 1, 3], [4]], 6)
+    assert tracks_with_context(ds).tolist() == [True, True, True, True, False, False]
+    # chunks of 2: [0, 1] [2] and [0, 1] [3]: tracks 2 and 3 sit alone in their chunk
+    assert tracks_with_context(ds, max_len=2).tolist() == [True, True, False, False, False, False]
+
+
+def test_track2vec_one_track_sequences_are_unavailable_not_embedded(caplog):
+    from songspace.models.track2vec import Track2Vec
+
+    # before the fix: 10 of 10 "embedded", and epochs=1 / epochs=50 gave the same bits
+    singles = _seqs_dataset([[t] for t in range(10)], 10)
+    for epochs in (1, 50):
+        with pytest.raises(InvalidValueError, match="only one-entry sequences"):
+            Track2Vec(dim=25, epochs=epochs).fit(singles)
+    # mixed: tracks 0-5 in real sequences, 6-9 only alone
+    mixed = _seqs_dataset([[0, 1, 2], [2, 3, 4, 5], [0, 5], [6], [7], [8], [9]] * 5, 10)
+    fits = []
+    with caplog.at_level(logging.WARNING, logger="songspace"):
+        for epochs in (1, 50):
+            fits.append(Track2Vec(dim=25, epochs=epochs, seed=3).fit(mixed))
+    assert fits[0].available_.tolist() == [True] * 6 + [False] * 4
+    assert not fits[0].embeddings_[6:].any()
+    # the trained tracks did learn: their vectors depend on the number of epochs
+    assert not np.array_equal(fits[0].embeddings_[:6], fits[1].embeddings_[:6])
+    assert "4 of 10 tracks occur only in one-entry sequences" in caplog.text
+
+
+def test_node2vec_empty_graph_is_a_clear_error():
+    from songspace.models.node2vec import Node2Vec
+
+    ds = _seqs_dataset([[0, 1], [2, 3], [4, 5]], 6)  # every pair once: no edge at 2
+    with pytest.raises(ParameterError, match="at min_weight=1, 6 of 6 tracks would have an edge"):
+        Node2Vec(dim=8, walks_per_node=1, walk_length=5).fit(ds)
+    fitted = Node2Vec(dim=8, walks_per_node=1, walk_length=5, min_weight=1).fit(ds)
+    assert fitted.available_.all()
+    singles = _seqs_dataset([[t] for t in range(4)], 4)
+    with pytest.raises(ParameterError, match="no two tracks share a sequence"):
+        Node2Vec(dim=8, min_weight=1).fit(singles)
+
+
+# --------------------------------------------- 12. a graph that cannot fit is refused
+def test_graph_bound_is_an_upper_bound_and_exact_at_min_weight_1():
+    from songspace.graph.cooccurrence import build_cooccurrence
+    from songspace.graph.limits import estimate_graph_entries
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.choice(40, size=int(rng.integers(1, 12))).tolist() for _ in range(80)]
+    ds = _seqs_dataset(seqs, 40)
+    for m in (1, 2, 3, 5):
+        nnz = build_cooccurrence(ds, min_weight=m, memory_limit=10**12).adjacency.nnz
+        bound = estimate_graph_entries(ds, m)
+        assert nnz <= bound
+    # one sequence of n distinct tracks: exactly n (n - 1) entries at min_weight=1
+    one = _seqs_dataset([list(range(30))], 30)
+    assert estimate_graph_entries(one, 1) == 30 * 29
+    assert build_cooccurrence(one, min_weight=1).adjacency.nnz == 30 * 29
+
+
+def test_one_100000_entry_playlist_is_refused_before_building(monkeypatch):
+    from songspace.errors import GraphTooLargeError
+    from songspace.graph import cooccurrence
+    from songspace.graph.limits import MEMORY_ENV
+
+    n = 100_000
+    data = (np.array([0, n]), np.arange(n), n)
+    built = []
+    monkeypatch.setattr(cooccurrence, "_upper_blocks", lambda *a: built.append(1) or iter(()))
+    monkeypatch.setenv(MEMORY_ENV, "16G")
+    with pytest.raises(GraphTooLargeError) as info:
+        cooccurrence.build_cooccurrence(data, min_weight=1)
+    msg = str(info.value)
+    assert "up to 9,999,900,000 entries" in msg and "240.0 GB" in msg
+    assert "limit of 17.2 GB" in msg  # 16 GiB
+    assert "raise min_weight to 2" in msg and "the longest has 100,000 distinct tracks" in msg
+    assert MEMORY_ENV in msg
+    assert not built  # refused before the block pass started
+    # the limit is configurable: an explicit one that fits lets a small graph through
+    small = (np.array([0, 50]), np.arange(50), 50)
+    monkeypatch.setenv(MEMORY_ENV, "1K")
+    with pytest.raises(GraphTooLargeError):
+        cooccurrence.build_cooccurrence(small, min_weight=1)
+    monkeypatch.undo()
+    assert cooccurrence.build_cooccurrence(small, min_weight=1, memory_limit=10**6).n_edges == 1225
+
+
+def test_graph_memory_env_is_checked(monkeypatch):
+    from songspace.graph.limits import MEMORY_ENV, graph_memory_limit
+
+    monkeypatch.setenv(MEMORY_ENV, "1.5G")
+    assert graph_memory_limit() == int(1.5 * 2**30)
+    monkeypatch.setenv(MEMORY_ENV, "lots")
+    with pytest.raises(ParameterError, match="K, M, G or T suffix"):
+        graph_memory_limit()
+
+
+# ----------------------------------------------- 13. hints name options that exist
+def _mpd_slice(path: Path, playlists: list[dict]) -> Path:
+    path.write_text(json.dumps({"playlists": playlists}))
+    return path
+
+
+def _playlist(pid, uris) -> dict:
+    return {"pid": pid, "tracks": [{"track_uri": u, "artist_name": "A"} for u in uris]}
+
+
+def test_metadata_hints_name_the_real_options(tmp_path):
+    from songspace.data.metadata import read_artist_metadata, read_track_metadata
+
+    tracks = tmp_path / "t.csv"
+    tracks.write_text("id,genre\nx,pop\n")
+    with pytest.raises(Exception, match="map it with --track-map track_id=COLUMN") as info:
+        read_track_metadata(tracks)
+    assert "--map " not in str(info.value)  # was "map it with --map" (no such option)
+    artists = tmp_path / "a.csv"
+    artists.write_text("who,genres\nx,[]\n")
+    with pytest.raises(Exception, match="map it with --artist-map artist_name=COLUMN"):
+        read_artist_metadata(artists)
+    dup = tmp_path / "d.csv"
+    dup.write_text("track_id,popularity\nx,1\nx,2\n")
+    with pytest.raises(DuplicateError) as info:
+        read_track_metadata(dup, duplicates="error")
+    assert "--merge-duplicates" not in str(info.value)  # no such option
+    assert "without --strict-duplicates" in str(info.value)
+
+
+def test_cli_assignment_errors_show_each_options_own_form(tmp_path, small):
+    res = songspace("train", "track2vec", str(small), "-o", str(tmp_path / "r"), "--param", "dim")
+    text = flat(res.stderr)
+    assert res.returncode == 1
+    assert "`--param NAME=VALUE`" in text and "--param dim=64" in text
+    assert "COLUMN" not in text and "sequence_id=session" not in text  # was the --map hint
+
+
+def test_split_error_reads_as_a_sentence(small):
+    from songspace.data.splits import split_sequences
+
+    ds = Dataset.load(small).subset(np.arange(2))
+    with pytest.raises(ParameterError) as info:
+        split_sequences(ds, (0.5, 0.25, 0.25))
+    msg = str(info.value)
+    assert "training sequence of" not in msg  # was "... sequence of 0 must hold"
+    assert "validation (1) + test (1) sequences < the dataset's 2 sequences" in msg
+
+
+def test_truncated_json_and_zip_are_reported_as_such(tmp_path):
+    import zipfile
+
+    from songspace.data.mpd import read_mpd
+
+    good = _mpd_slice(tmp_path / "mpd.slice.0-999.json", [_playlist(1, ["spotify:track:a"] * 2)])
+    text = good.read_text()
+    cut = tmp_path / "cut.json"
+    cut.write_text(text[: text.index("spotify:track:a") + 5])
+    with pytest.raises(FormatError) as info:
+        read_mpd(cut)
+    assert "at at" not in str(info.value)  # was "starting at at column"
+    assert "unterminated string starting at column" in str(info.value)
+    archive = tmp_path / "mpd.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(good, "data/mpd.slice.0-999.json")
+    data = archive.read_bytes()
+    for name in ("cut.zip", "cut-without-suffix"):
+        (tmp_path / name).write_bytes(data[: len(data) // 2])
+        with pytest.raises(FormatError, match="truncated or damaged") as info:
+            read_mpd(tmp_path / name)
+        assert "JSON" not in str(info.value)  # was reported as bad JSON
+    assert read_mpd(archive).n_entries == 2
+
+
+def test_train_help_shows_the_params_table():
+    res = runner.invoke(__import__("songspace.cli").cli.app, ["train", "--help"])
+    assert "[params]" in res.output
+
+
+# ------------------------------------------- 14. every input path checked before reading
+def test_prepare_mpd_missing_metadata_fails_before_reading_slices(tmp_path, monkeypatch):
+    from songspace.data import mpd
+    from songspace.data.prepare import MetadataSpec, prepare_mpd
+
+    missing = tmp_path / "nonexistent.csv"
+    slices = tmp_path / "slices"
+    slices.mkdir()
+    _mpd_slice(slices / "mpd.slice.0-999.json", [_playlist(1, ["spotify:track:a"])])
+    read = []
+    monkeypatch.setattr(mpd, "iter_playlists", lambda *a, **k: read.append(1) or iter(()))
+    for opt in ("tracks", "artists"):
+        with pytest.raises(FormatError, match="found nothing") as info:
+            prepare_mpd(slices, tmp_path / "o", metadata=MetadataSpec(**{opt: missing}))
+        assert "nonexistent.csv" in str(info.value)
+    with pytest.raises(FormatError, match="found nothing"):
+        prepare_long(tmp_path / "nonexistent.csv", tmp_path / "o")
+    assert not read and not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------- 15. silent coercions (rest)
+@pytest.mark.parametrize("pid, shown", [(None, "found null"), ("", "found ''"), (True, "True")])
+def test_mpd_pid_null_or_empty_is_an_error(tmp_path, pid, shown):
+    from songspace.data.mpd import read_mpd
+
+    f = _mpd_slice(tmp_path / "s.json", [_playlist(pid, ["spotify:track:a"])])
+    with pytest.raises(InvalidValueError, match="field 'pid'") as info:
+        read_mpd(f)  # was: the playlist id "None"
+    assert shown in str(info.value)
+
+
+def test_mpd_empty_track_id_after_prefix_is_an_error(tmp_path):
+    from songspace.data.mpd import read_mpd
+
+    f = _mpd_slice(tmp_path / "s.json", [_playlist(7, ["spotify:track:a", "spotify:track:"])])
+    with pytest.raises(InvalidValueError, match="track 1, field 'track_uri'") as info:
+        read_mpd(f)
+    assert "expected a track id after 'spotify:track:'" in str(info.value)
+
+
+def test_empty_dataset_is_not_written(tmp_path):
+    from songspace.data.prepare import prepare_mpd
+
+    f = _mpd_slice(tmp_path / "s.json", [_playlist(1, [])])
+    res = songspace("prepare", "mpd", str(f), "-o", str(tmp_path / "o"), "--drop-empty")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "found none (0 sequences, 1 empty ones dropped)" in flat(res.stderr)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(Exception, match="the dataset would be empty"):
+        prepare_mpd(_mpd_slice(tmp_path / "e.json", []), tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------- 17. artists on the CSV path
+def _songs_csv(tmp_path: Path, n_playlists: int = 30) -> Path:
+    rng = np.random.default_rng(0)
+    lines = ["track_id,track_name,track_artist,playlist_id,playlist_genre"]
+    for p in range(n_playlists):
+        genre = ("pop", "rock", "rap")[p % 3]
+        for t in rng.choice(120, 12, replace=False):
+            lines.append(f"tr{t},name {t},Artist {t % 25},pl{p},{genre}")
+    f = tmp_path / "songs.csv"
+    f.write_text("\n".join(lines) + "\n")
+    return f
+
+
+def test_csv_track_map_artist_name_attaches_artists(tmp_path, caplog):
+    songs = _songs_csv(tmp_path)
+    artists = tmp_path / "artists.csv"
+    artists.write_text(
+        "artists,genres\n" + "".join(f"Artist {a},['g{a % 4}']\n" for a in range(25))
+    )
+    ds = prepare_long(
+        songs,
+        tmp_path / "d",
+        columns={"sequence_id": "playlist_id"},
+        metadata=MetadataSpec(
+            tracks=songs, track_columns={"artist_name": "track_artist"}, artists=artists
+        ),
+    )
+    assert ds.summary()["artists"] == 25  # was 0
+    assert ds.tracks["artist_name"].notna().all()
+    assert ds.source["coverage"]["genre"]["artist_level"] == 1.0  # was a 0% join
+    res = songspace("info", str(tmp_path / "d"))
+    assert res.returncode == 0 and "artists" in res.stdout
+    assert next(ln for ln in res.stdout.splitlines() if "artists" in ln).split()[-2] == "25"
+
+
+def test_unknown_map_fields_are_rejected_with_the_valid_list(tmp_path):
+    from songspace.data.metadata import (
+        ARTIST_FIELDS,
+        TRACK_FIELDS,
+        read_artist_metadata,
+        read_track_metadata,
+    )
+    from songspace.errors import MissingFieldError
+
+    songs = _songs_csv(tmp_path)
+    with pytest.raises(ParameterError, match="--track-map") as info:
+        prepare_long(
+            songs, tmp_path / "d", columns={"sequence_id": "playlist_id"},
+            metadata=MetadataSpec(tracks=songs, track_columns={"artist": "track_artist"}),
+        )  # fmt: skip
+    assert ", ".join(TRACK_FIELDS) in str(info.value) and "artist=track_artist" in str(info.value)
+    with pytest.raises(ParameterError, match="--artist-map"):
+        read_artist_metadata(songs, columns={"name": "track_artist"})
+    # acoustic_vector_<N> is a field of its own (accepted, then looked up as a column)
+    with pytest.raises(MissingFieldError, match="acoustic_vector_0"):
+        read_track_metadata(songs, columns={"acoustic_vector_0": "x"})  # was ignored
+    with pytest.raises(ParameterError, match="--artist-map"):
+        read_artist_metadata(songs, columns={"acoustic_vector_0": "x"})
+    # the CLI's help lists exactly these fields
+    res = runner.invoke(__import__("songspace.cli").cli.app, ["prepare", "csv", "--help"])
+    text = flat(res.output.replace("│", " "))
+    assert ", ".join(TRACK_FIELDS) + ", acoustic_vector_N" in text
+    assert ", ".join(ARTIST_FIELDS) + "." in text
+
+
+def test_metadata_join_below_one_percent_warns(tmp_path, caplog):
+    songs = _songs_csv(tmp_path)
+    other = tmp_path / "other.csv"
+    other.write_text("track_id,popularity\n" + "".join(f"zz{i},5\n" for i in range(50)))
+    artists = tmp_path / "artists.csv"
+    artists.write_text("artists,popularity\nNobody,3\n")
+    with caplog.at_level(logging.WARNING, logger="songspace"):
+        prepare_long(
+            songs,
+            None,
+            columns={"sequence_id": "playlist_id"},
+            metadata=MetadataSpec(tracks=other, artists=artists),
+        )
+    text = flat(caplog.text)
+    assert "track metadata matched 0 of" in text and "--track-map track_id=COLUMN" in text
+    assert "artist metadata matched 0 of" in text and "have no artist names" in text
+
+
+# ------------------------------------------------- 19. defaults for small or odd data
+def test_default_test_share_gives_about_100_test_sequences():
+    from songspace.data.splits import default_test_fraction
+
+    assert default_test_fraction(1_000_000) == 0.01
+    assert default_test_fraction(10_000) == 0.01
+    f = default_test_fraction(471)  # 1% left 5 test playlists of 471
+    assert f == 0.213 and round(f * 471) == 100
+    assert default_test_fraction(200) == 0.25  # all that can: half stays for training
+
+
+def test_train_and_evaluate_choose_the_same_share_and_say_so(small, tmp_path, caplog):
+    from songspace.evaluation.suite import run_evaluation
+    from songspace.models.train import train_model
+
+    # 300 sequences: 1% would hold out 3; 100 would need 0.334, so the cap 0.25 (75)
+    with caplog.at_level(logging.INFO, logger="songspace"):
+        train_model("track2vec", small, tmp_path / "r", params={"dim": 25, "epochs": 1})
+    said = "held-out share 0.25 per part (validation and test): 75 test sequences of 300; "
+    assert said + "the papers' 0.01 would leave 3" in flat(caplog.text)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="songspace"):
+        protocol, _, _ = run_evaluation(
+            small, [tmp_path / "r" / "embeddings.npz"], families=["next_song"]
+        )
+    assert len(protocol.split.test) == 75
+    assert said in flat(caplog.text)
+
+
+def test_pair_list_keeps_both_entries_of_each_pair(tmp_path, caplog):
+    from songspace.data.splits import mask_last
+
+    ds = _seqs_dataset([[0, 1], [1, 2], [2, 0], [3, 4, 5]], 6)
+    with caplog.at_level(logging.WARNING, logger="songspace"):
+        view, q, t = mask_last(ds, np.arange(4))
+    # before: each pair became one track, so training saw no context at all
+    assert [view.sequence(s).tolist() for s in range(4)] == [[0, 1], [1, 2], [2, 0], [3, 4]]
+    assert q.tolist() == [4] and t.tolist() == [5]
+    assert "3 of 4 training sequences have fewer than 3 entries" in caplog.text
+
+
+def test_train_full_hint_says_it_would_score_training_playlists(small, tmp_path):
+    res = songspace("train", "track2vec", str(small), "-o", str(tmp_path / "r"), "--full",
+                    "--param", "dim=25", "--param", "epochs=1")  # fmt: skip
+    text = flat(res.stdout)
+    assert res.returncode == 0
+    assert "would score the model on its own training playlists" in text
+    res = songspace("train", "track2vec", str(small), "-o", str(tmp_path / "s"),
+                    "--param", "dim=25", "--param", "epochs=1")  # fmt: skip
+    assert (
+        f"evaluate with `songspace evaluate {small} {tmp_path / 's'}/embeddings.npz --seed 0`"
+        in flat(res.stdout)
+    )
+
+
+def test_sequence_level_label_mapped_onto_tracks_warns(tmp_path, caplog):
+    songs = _songs_csv(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="songspace"):
+        prepare_long(songs, None, columns={"sequence_id": "playlist_id"},
+                     metadata=MetadataSpec(tracks=songs,
+                                           track_columns={"genre": "playlist_genre"}))  # fmt: skip
+    assert "every track shares a genre label" in caplog.text
+    assert "leaks the held-out answer" in caplog.text
+    caplog.clear()
+    tracks = tmp_path / "tracks.csv"  # a genre of the track: varies inside playlists
+    tracks.write_text("track_id,genre\n" + "".join(f"tr{t},g{t % 7}\n" for t in range(120)))
+    with caplog.at_level(logging.WARNING, logger="songspace"):
+        prepare_long(
+            songs,
+            None,
+            columns={"sequence_id": "playlist_id"},
+            metadata=MetadataSpec(tracks=tracks),
+        )
+    assert "shares a genre label" not in caplog.text
+
+
+def test_sparse_graph_says_how_many_tracks_would_have_an_edge_at_1(caplog):
+    from songspace.graph.cooccurrence import build_cooccurrence
+
+    ds = _seqs_dataset([[0, 1], [2, 3], [4, 5], [6, 7], [0, 1]] + [[t] for t in range(8, 30)], 30)
+    with caplog.at_level(logging.WARNING, logger="songspace"):
+        g = build_cooccurrence(ds, min_weight=2)
+    assert g.n_active_nodes == 2
+    assert "only 2 of 30 tracks (6.7%) have an edge" in caplog.text
+    assert "at min_weight=1, 8 would (26.7%)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="songspace"):
+        build_cooccurrence(ds, min_weight=1)
+    assert "have an edge" not in caplog.text

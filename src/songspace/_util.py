@@ -28,7 +28,7 @@ def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np
         if seed is not None and seed < 0:
             raise ParameterError(name, f"`{name} >= 0`", seed)
         return np.random.default_rng(seed)
-    raise ParameterError(name, f"`{name}` is an int, a numpy Generator or None", seed)
+    raise ParameterError(name, "an int, a numpy Generator or None", seed)
 
 
 def current_umask() -> int:

@@ -86,6 +86,15 @@ SeedOpt = Annotated[
 TestFractionOpt = Annotated[
     float, typer.Option("--test-fraction", help="Share of sequences held out for test.")
 ]
+#: train/evaluate: None = 1%, raised on small data (songspace.data.splits.default_test_fraction)
+AutoTestFractionOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--test-fraction",
+        help="Share of sequences held out for test (default: 1%, raised on small data so "
+        "that about 100 test sequences exist; the log says so).",
+    ),
+]
 MinTracksOpt = Annotated[
     int,
     typer.Option("--min-tracks", help="Completion test playlists need this many tracks."),
@@ -129,13 +138,28 @@ ArtistsOpt = Annotated[
     Path | None,
     typer.Option("--artists", help="Artist metadata CSV/Parquet (e.g. data_w_genres.csv)."),
 ]
+#: The fields of songspace.data.metadata.TRACK_FIELDS / ARTIST_FIELDS (a test checks
+#: that these lists match; the CLI does not import pandas to print its help).
+_AUDIO_FIELDS = (
+    "danceability, energy, key, loudness, mode, speechiness, acousticness, "
+    "instrumentalness, liveness, valence, tempo"
+)
 TrackMapOpt = Annotated[
     list[str] | None,
-    typer.Option("--track-map", help="Track metadata column mapping FIELD=COLUMN (repeatable)."),
+    typer.Option(
+        "--track-map",
+        help="Track metadata column mapping FIELD=COLUMN (repeatable); FIELD is one of "
+        f"track_id, genre, genres, artist_name, popularity, {_AUDIO_FIELDS}, "
+        "acoustic_vector_N.",
+    ),
 ]
 ArtistMapOpt = Annotated[
     list[str] | None,
-    typer.Option("--artist-map", help="Artist metadata column mapping FIELD=COLUMN (repeatable)."),
+    typer.Option(
+        "--artist-map",
+        help="Artist metadata column mapping FIELD=COLUMN (repeatable); FIELD is one of "
+        f"artist_name, genres, popularity, {_AUDIO_FIELDS}.",
+    ),
 ]
 StrictOpt = Annotated[
     bool,
@@ -197,8 +221,10 @@ def _metadata_spec(
     return MetadataSpec(
         tracks=tracks,
         artists=artists,
-        track_columns=parse_assignments(track_map, "--track-map"),
-        artist_columns=parse_assignments(artist_map, "--artist-map"),
+        track_columns=parse_assignments(
+            track_map, "--track-map", example="artist_name=track_artist"
+        ),
+        artist_columns=parse_assignments(artist_map, "--artist-map", example="artist_name=artists"),
         duplicates=duplicates,
         top_genres=top_genres,
     )
@@ -338,6 +364,62 @@ def prepare_lastfm_cmd(
     from songspace.data.prepare import prepare_lastfm
 
     _prepare(ctx, prepare_lastfm, path, out=out, gap_minutes=gap, overwrite=overwrite)
+
+
+@prepare_app.command("lines")
+def prepare_lines_cmd(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Text files with one sequence per line, e.g. LFM-1b's train500 and test500 "
+            "('user,item,item,...'). Sequence ids become FILE:LINE."
+        ),
+    ],
+    out: OutOpt,
+    sep: Annotated[str, typer.Option("--sep", help="Field separator.")] = ",",
+    user_field: Annotated[
+        bool,
+        typer.Option(
+            "--user-field/--no-user-field",
+            help="The first field of a line is the user (LFM-1b), not a track.",
+        ),
+    ] = True,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """One sequence per line (LFM-1b sub-sequences, session or pair lists)."""
+    from songspace.data.prepare import prepare_lines
+
+    _prepare(ctx, prepare_lines, paths, out=out, sep=sep, user_field=user_field,
+             overwrite=overwrite)
+
+
+@prepare_app.command("melon")
+def prepare_melon_cmd(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Kakao Arena Melon playlist files (JSON arrays: train.json, "
+            "arena_data/orig/val.json, ...). Titles are kept for the challenge protocol."
+        ),
+    ],
+    out: OutOpt,
+    tags_as_genres: Annotated[
+        bool,
+        typer.Option(
+            "--tags-as-genres/--no-tags-as-genres",
+            help="Give each song its playlists' tags as genre labels (for VRC and "
+            "coherence only; never a model input).",
+        ),
+    ] = True,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Kakao Arena Melon playlists (Korean titles and tags)."""
+    from songspace.data.prepare import prepare_melon
+
+    _prepare(ctx, prepare_melon, paths, out=out, tags_as_genres=tags_as_genres,
+             overwrite=overwrite)
 
 
 @prepare_app.command("synthetic")
@@ -497,14 +579,24 @@ def evaluate_cmd(
         typer.Option(
             "--metrics",
             help="Comma-separated families: completion, next_song, "
-            "hardneg, clustering, popularity, play (default: all the data supports).",
+            "hardneg, clustering, popularity, play, challenge (default: all the data "
+            "supports, except challenge, the RecSys Challenge 2018 protocol, which is "
+            "opt-in).",
         ),
     ] = None,
     baselines: Annotated[
         bool, typer.Option("--baselines/--no-baselines", help="Add random and popularity.")
     ] = True,
+    rankers: Annotated[
+        str | None,
+        typer.Option(
+            "--rankers",
+            help="Comma-separated non-embedding baselines to add: itemknn, sknn, vsknn, "
+            "bigram, or 'all'.",
+        ),
+    ] = None,
     seed: SeedOpt = 0,
-    test_fraction: TestFractionOpt = 0.01,
+    test_fraction: AutoTestFractionOpt = None,
     min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
     k: KOpt = DEFAULT_SUITE.k,
     hardneg_threshold: HardnegThresholdOpt = None,
@@ -512,9 +604,13 @@ def evaluate_cmd(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Score embeddings with every metric family of both papers."""
+    from songspace.evaluation.rankers import BASELINE_RANKERS
     from songspace.evaluation.suite import SuiteSettings, run_evaluation
 
     fams = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    ranker_list = [r.strip() for r in (rankers or "").split(",") if r.strip()]
+    if ranker_list == ["all"]:
+        ranker_list = list(BASELINE_RANKERS)
     settings = SuiteSettings(
         k=k, hardneg_threshold=hardneg_threshold, hardneg_min_count=hardneg_min_count
     )
@@ -529,6 +625,7 @@ def evaluate_cmd(
             test_fraction=test_fraction,
             min_tracks=min_tracks,
             settings=settings,
+            rankers=ranker_list,
             overwrite=overwrite,
             progress=progress,
         )
@@ -543,7 +640,7 @@ def evaluate_cmd(
     t = build_table(
         results,
         names,
-        baselines=("random", "popularity") if baselines else (),
+        baselines=(*(("random", "popularity") if baselines else ()), *ranker_list),
         title="Evaluation",
     )
     _print_tables(t)
@@ -564,17 +661,20 @@ def models_cmd() -> None:
             out_console.print(f"[bold]{name}[/]: unavailable ({escape(str(exc))})")
             continue
         table = Table(title=f"{name} ({klass.__name__})", title_justify="left")
-        for col in ("parameter", "default", "range", "tuned over"):
+        for col in ("parameter", "default", "allowed", "tuned over"):
             table.add_column(col)
         for p, v in klass.default_params().items():
-            lo_hi = klass.param_ranges.get(p)
+            constraint = klass.parameter_constraints.get(p)
             searched = _space_text(klass.search_space.get(p))
             if p in klass.search_notes:
                 searched += f" ({klass.search_notes[p]})"
             elif searched and p == klass.budget_param:
                 searched += " (set by the budget in equal-time tuning)"
             table.add_row(
-                p, repr(v), f"[{lo_hi[0]:g}, {lo_hi[1]:g}]" if lo_hi else "", escape(searched)
+                p,
+                repr(v),
+                escape(constraint.describe()) if constraint else "",
+                escape(searched),
             )
         out_console.print(table)
 
@@ -601,7 +701,7 @@ def train_cmd(
         Path | None, typer.Option("--config", help="TOML file with a \\[params] table.")
     ] = None,
     seed: SeedOpt = 0,
-    test_fraction: TestFractionOpt = 0.01,
+    test_fraction: AutoTestFractionOpt = None,
     full: Annotated[
         bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
     ] = False,
@@ -627,9 +727,25 @@ def train_cmd(
     out_console.print(
         f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s, "
         f"{int(fitted.available_.sum()):,} of {len(fitted.available_):,} tracks embedded "
-        f"(dimension {fitted.embeddings_.shape[1]}); evaluate with `songspace evaluate "
-        f"{dataset} {out}/embeddings.npz --seed {seed} --test-fraction {test_fraction}`"
+        f"(dimension {fitted.embeddings_.shape[1]}); "
+        + escape(_evaluate_hint(dataset, out, seed=seed, test_fraction=test_fraction, full=full))
     )
+
+
+def _evaluate_hint(
+    dataset: Path, out: Path, *, seed: int, test_fraction: float | None, full: bool
+) -> str:
+    """The `evaluate` command matching a `train` run; after --full, what it would mean."""
+    cmd = f"songspace evaluate {dataset} {out}/embeddings.npz --seed {seed}"
+    if test_fraction is not None:
+        cmd += f" --test-fraction {test_fraction}"
+    if full:
+        return (
+            f"trained with --full on every sequence, so `{cmd}` would score the model on its "
+            "own training playlists (not a held-out result); to evaluate, train without "
+            "--full, or evaluate on another dataset"
+        )
+    return f"evaluate with `{cmd}`"
 
 
 @app.command("cold-start")

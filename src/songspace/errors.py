@@ -16,16 +16,29 @@ class SongspaceError(Exception):
 
 
 class ParameterError(SongspaceError, ValueError):
-    """A function or command argument is outside its allowed values."""
+    """A function or command argument is outside its allowed values.
+
+    ``ParameterError("dim", "an integer in [25, 200]", 300, fix="...")`` reads
+    ``parameter `dim`: expected an integer in [25, 200], got 300. Fix: ...``: the
+    constraint is a noun phrase (what is expected) or a condition in backticks.
+    """
 
     def __init__(self, name: str, constraint: str, value: object, fix: str | None = None):
         self.name = name
         self.constraint = constraint
         self.value = value
-        msg = f"parameter `{name}`: {constraint} must hold, got {name}={value!r}"
+        self.fix = fix
+        msg = f"parameter `{name}`: expected {constraint}, got {value!r}"
         if fix:
-            msg += f". {fix}"
+            msg += f". Fix: {fix}"
         super().__init__(msg)
+
+
+class NotFittedError(ParameterError):
+    """A model is used (saved, embedded, exported) before ``fit`` was called."""
+
+    def __init__(self, model: str, fix: str = "call fit(dataset) first"):
+        super().__init__("model", f"a fitted {model}", "an unfitted model", fix=fix)
 
 
 class InputError(SongspaceError):
@@ -90,6 +103,10 @@ class DatasetFormatError(InputError):
     """A saved dataset directory is missing files, has another format version or bad shapes."""
 
 
+class ModelFormatError(DatasetFormatError):
+    """A saved model directory is missing files or has another format or version."""
+
+
 class OutputExistsError(SongspaceError):
     """The output path exists and overwriting was not requested."""
 
@@ -123,3 +140,7 @@ class MissingDependencyError(SongspaceError, ImportError):
             f"{purpose} needs the package '{package}', which is not installed. "
             f"Fix: pip install 'songspace[{extra}]'"
         )
+
+
+class GraphTooLargeError(SongspaceError, MemoryError):
+    """A graph would not fit in memory; refused before it is built (the message sizes it)."""

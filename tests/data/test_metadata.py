@@ -128,7 +128,7 @@ def test_missing_and_mapped_columns(tmp_path):
     with pytest.raises(MissingFieldError) as exc:
         read_track_metadata(p)
     assert "found columns ['id', 'energy']" in str(exc.value)
-    assert "--map track_id=COLUMN" in str(exc.value)
+    assert "--track-map track_id=COLUMN" in str(exc.value)
     assert read_track_metadata(p, columns={"track_id": "id"}).loc["x", "energy"] == 0.5
 
 
@@ -145,6 +145,7 @@ def test_ambiguous_artist_names_left_unknown(tmp_path):
     assert list(read_artist_metadata(p).index) == ["other"]
 
 
+@pytest.mark.slow
 def test_real_join_coverage(shared_data):
     ds = read_mpd(shared_data("mpd-subset"))
     tm = read_track_metadata(shared_data("spotify-tracks-114k", "tracks.csv"))
@@ -228,4 +229,4 @@ def test_mapped_column_must_exist(tmp_path):
     with pytest.raises(MissingFieldError) as exc:
         read_track_metadata(p, columns={"energy": "nrg"})
     assert "found columns ['track_id', 'energy']" in str(exc.value)
-    assert "--map energy=COLUMN" in str(exc.value)
+    assert "--track-map energy=COLUMN" in str(exc.value)

@@ -36,6 +36,7 @@ def pl(pid, uris, **extra):
     }
 
 
+@pytest.mark.slow
 def test_mpd_subset_counts(shared_data):
     ds = read_mpd(shared_data("mpd-subset"))
     assert ds.n_sequences == 5676

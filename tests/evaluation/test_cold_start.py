@@ -48,6 +48,7 @@ def report(ds):
     return cold_start_evaluation(ds, models, cold_share=0.1, seed=2)
 
 
+@pytest.mark.slow
 def test_transductive_model_cannot_embed_cold_tracks(report):
     r = {x.model: x for x in report.results}
     assert r["track2vec"].info["cold_coverage"] == 0
@@ -57,6 +58,7 @@ def test_transductive_model_cannot_embed_cold_tracks(report):
         assert r[name].info["cold_coverage"] == 1
 
 
+@pytest.mark.slow
 def test_added_edges_improve_the_cold_embeddings(report):
     """What the aggregators learnt: a cold track's new neighbourhood places it better
     than its features alone, and far better than chance."""
@@ -73,6 +75,7 @@ def test_no_cold_queries_is_an_error(ds):
         cold_start_protocol(ds, cold_share=0.0001, test_fraction=0.01)
 
 
+@pytest.mark.slow
 def test_cli_cold_start(tmp_path, ds):
     data = tmp_path / "ds"
     ds.save(data)

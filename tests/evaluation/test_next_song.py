@@ -70,11 +70,13 @@ def test_heldout_pairs_match_loop_on_synthetic():
 def test_mask_last():
     ds = make_dataset(SEQS, 8, timestamps=True)
     view, q, t = mask_last(ds, [0, 1, 2, 3])
-    # [0, 1, 2] -> [0, 1]; [3, 4] -> [3]; [5] -> dropped; [6, 6, 7] -> [6, 6]
-    assert [view.sequence(s).tolist() for s in range(view.n_sequences)] == [[0, 1], [3], [6, 6]]
-    assert view.sequence_ids.tolist() == ["s0", "s1", "s3"]
-    assert view.timestamps.tolist() == [0, 10, 30, 60, 70]
-    assert q.tolist() == [1, 3, 6] and t.tolist() == [2, 4, 7]
+    # [0, 1, 2] -> [0, 1]; [6, 6, 7] -> [6, 6]; sequences of fewer than 3 entries are
+    # not masked (it would leave them no context, issue 12 item 19) and give no query
+    assert [view.sequence(s).tolist() for s in range(view.n_sequences)] == [
+        [0, 1], [3, 4], [5], [6, 6]
+    ]  # fmt: skip
+    assert view.sequence_ids.tolist() == ["s0", "s1", "s2", "s3"]
+    assert q.tolist() == [1, 6] and t.tolist() == [2, 7]
     # same vocabulary
     assert view.n_tracks == ds.n_tracks
     assert view.tracks["track_id"].tolist() == ds.tracks["track_id"].tolist()
@@ -87,12 +89,12 @@ def test_mask_last_removes_each_target_at_its_position_synthetic():
     view, q, t = mask_last(ds, split.train)
     assert view.n_tracks == ds.n_tracks
     full = [ds.sequence(s) for s in split.train]
-    kept = [s[:-1] for s in full if len(s) > 1]
+    kept = [s[:-1] if len(s) >= 3 else s for s in full]
     assert view.n_sequences == len(kept)
     for s, (orig, masked) in enumerate(zip(full, kept, strict=True)):
         np.testing.assert_array_equal(view.sequence(s), masked)
-        assert len(view.sequence(s)) == len(orig) - 1
-    expect = [(s[-2], s[-1]) for s in full if len(s) > 1 and s[-2] != s[-1]]
+        assert len(view.sequence(s)) == len(orig) - (len(orig) >= 3)
+    expect = [(s[-2], s[-1]) for s in full if len(s) >= 3 and s[-2] != s[-1]]
     assert list(zip(q.tolist(), t.tolist(), strict=True)) == [(int(a), int(b)) for a, b in expect]
     # the popularity feature is recomputed from the view (masked entries not counted)
     group = view.features["popularity"]
@@ -105,9 +107,9 @@ def test_mask_last_removes_each_target_at_its_position_synthetic():
 def test_mask_last_with_drop_tracks():
     ds = make_dataset(SEQS, 8)
     view, q, t = mask_last(ds, [0, 3], drop_tracks=[2])
-    # [0, 1, 2] minus track 2 -> [0, 1] -> masked [0]; pair (0, 1)
-    assert [view.sequence(s).tolist() for s in range(view.n_sequences)] == [[0], [6, 6]]
-    assert q.tolist() == [0, 6] and t.tolist() == [1, 7]
+    # [0, 1, 2] minus track 2 -> [0, 1]: too short to mask, kept whole, no pair
+    assert [view.sequence(s).tolist() for s in range(view.n_sequences)] == [[0, 1], [6, 6]]
+    assert q.tolist() == [6] and t.tolist() == [7]
 
 
 # ---------------------------------------------------------------- metrics

@@ -305,6 +305,7 @@ def test_graph_checks() -> None:
 
 
 # ---------------------------------------------------------------- real data
+@pytest.mark.slow
 def test_mpd_subset_sanity(shared_data) -> None:
     from songspace.data.mpd import read_mpd
 

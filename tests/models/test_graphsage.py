@@ -9,16 +9,16 @@ torch = pytest.importorskip("torch", reason="GraphSAGE/MUSIG need torch (extra `
 
 from songspace.errors import ParameterError  # noqa: E402
 from songspace.models import get_model_class  # noqa: E402
-from songspace.models.base import EmbeddingModel  # noqa: E402
+from songspace.models.base import EmbeddingModel, InductiveModel  # noqa: E402
 from songspace.models.graphsage import (  # noqa: E402
     MUSIG,
     PAPER_TASK_WEIGHTS,
     GraphSAGE,
-    _build_network,
     genre_codes,
     similarity_vectors,
 )
-from tests.models.mixin import ModelTestMixin, planted_dataset  # noqa: E402
+from songspace.models.graphsage_modules import TaskTargets, build_network  # noqa: E402
+from songspace.testing import ModelTestMixin, planted_dataset  # noqa: E402
 
 FAST = {"dim": 16, "hidden": 32, "epochs": 3, "batch_size": 64, "fanouts": (6, 4)}
 
@@ -30,7 +30,10 @@ class TestGraphSAGE(ModelTestMixin):
 
 class TestMUSIG(ModelTestMixin):
     model_class = MUSIG
-    fast_params: ClassVar[dict] = {**FAST, "features": ("genre", "popularity", "audio", "acoustic")}
+    fast_params: ClassVar[dict] = {
+        **FAST,
+        "feature_groups": ("genre", "popularity", "audio", "acoustic"),
+    }
 
 
 class TestFeaturesOnly(ModelTestMixin):
@@ -52,6 +55,7 @@ def test_registered_and_inductive():
     assert get_model_class("graphsage") is GraphSAGE
     assert get_model_class("musig") is MUSIG
     assert GraphSAGE.inductive and MUSIG.inductive
+    assert issubclass(MUSIG, InductiveModel)
 
 
 # ------------------------------------------------------------------ gradient flow
@@ -61,7 +65,7 @@ WEIGHTS = [w for w in product([0.0, 0.5], repeat=3) if any(w)]
 @pytest.mark.parametrize("weights", WEIGHTS)
 def test_gradient_reaches_a_head_only_when_its_weight_is_non_zero(ds, weights):
     rng = np.random.default_rng(0)
-    enc, heads = _build_network(torch, 5, 8, 6, 2, True)
+    enc, heads = build_network(5, 8, 6, 2, True)
     fanouts = (3, 2)
     a, p, n = (
         rng.integers(0, ds.n_tracks, 8),
@@ -73,19 +77,15 @@ def test_gradient_reaches_a_head_only_when_its_weight_is_non_zero(ds, weights):
     z = enc(xs, fanouts)
     genres = torch.from_numpy(genre_codes(ds))
     v, known = similarity_vectors(ds, "audio")
-    loss, parts = GraphSAGE._loss(
-        torch,
-        heads,
-        weights,
+    loss, parts = heads(
         z[:8],
         z[8:16],
         z[16:],
-        a,
-        p,
-        n,
-        genres,
-        torch.from_numpy(v),
-        torch.from_numpy(known),
+        anchors=a,
+        positives=p,
+        negatives=n,
+        targets=TaskTargets(genres, torch.from_numpy(v), torch.from_numpy(known)),
+        weights=weights,
     )
     loss.backward()
     head_params = {
@@ -105,7 +105,7 @@ def test_untrained_heads_stay_at_initialisation_end_to_end(ds):
     m = MUSIG(**FAST, task_weights=(1.0, 0.0, 0.5), seed=0).fit(ds)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        _, init = _build_network(torch, m.in_dim_, 32, 16, 2, True)
+        _, init = build_network(m.in_dim_, 32, 16, 2, True)
     assert torch.equal(m.heads_.genre.weight, init.genre.weight)
     assert not torch.equal(m.heads_.audio.weight, init.audio.weight)
     assert not torch.equal(m.heads_.playlist_bias, init.playlist_bias)
@@ -130,6 +130,7 @@ def test_embed_equals_full_graph_inference(ds, musig):
     np.testing.assert_allclose(musig.embed(ds), musig.embeddings_, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_new_track_embedded_from_its_new_edges(ds):
     """Train without track x; once its sequences are back, embed(x) equals the
     embedding x gets from full-graph inference on that grown graph, as if its edges
@@ -161,9 +162,9 @@ def test_features_only_encoder_is_an_mlp_of_the_inputs(ds):
     from songspace.models.graphsage import node_features
 
     m = GraphSAGE(**FAST, aggregate=False, seed=0).fit(ds)
-    x = torch.from_numpy(node_features(ds, list(m.features), None))
+    x = torch.from_numpy(node_features(ds, list(m.feature_groups), None))
     with torch.no_grad():
-        h = m.encoder_._layer(1, m.encoder_._layer(0, x, None), None)
+        h = m.encoder_.layer(1, m.encoder_.layer(0, x, None), None)
     expected = torch.nn.functional.normalize(h, dim=1).numpy()
     np.testing.assert_allclose(m.embeddings_, expected, atol=1e-6)
 
@@ -179,6 +180,7 @@ def test_checkpoint_and_history(ds, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_when_validation_stalls(ds):
     m = GraphSAGE(**{**FAST, "epochs": 40}, patience=1, learning_rate=0.05, seed=0).fit(ds)
     vals = [h["val"] for h in m.history_]
@@ -198,16 +200,16 @@ def test_paper_grid_by_name():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"task_weights": "2-2-2"}, "paper's triples"),
-        ({"task_weights": (1, 2)}, "three finite numbers"),
+        ({"task_weights": "2-2-2"}, "'1-1-1', '1-0-0'"),
+        ({"task_weights": (1, 2)}, "a tuple of 3 numbers >= 0"),
         ({"task_weights": (0, 0, 0)}, "not all 0"),
         ({"task_weights": (1, -1, 0)}, ">= 0"),
         ({"regression_target": "lyrics"}, "regression_target"),
-        ({"fanouts": (25,)}, "len\\(fanouts\\) == num_layers"),
+        ({"fanouts": (25,)}, "one fan-out per layer"),
         ({"fanouts": ("a", "b")}, "fanouts"),
-        ({"features": ("mood",)}, "features"),
-        ({"features": "genre"}, "features"),
-        ({"features": (), "aggregate": False}, "at least one feature group"),
+        ({"feature_groups": ("mood",)}, "feature_groups"),
+        ({"feature_groups": "genre"}, "feature_groups"),
+        ({"feature_groups": (), "aggregate": False}, "at least one feature group"),
         ({"device": "nonsense"}, "device"),
     ],
 )
@@ -224,22 +226,63 @@ def test_missing_feature_group_is_named(ds):
 
 
 def test_cli_strings_are_coerced():
-    from songspace.models.train import coerce_params
+    from songspace.models import create
 
-    p = coerce_params(MUSIG, {"fanouts": "5,3", "task_weights": "0.7,0.1,0.2", "aggregate": "no"})
-    assert p == {"fanouts": (5, 3), "task_weights": (0.7, 0.1, 0.2), "aggregate": False}
-    assert coerce_params(MUSIG, {"task_weights": "0.4-0.2-0.4"})["task_weights"] == ("0.4-0.2-0.4",)
-    assert MUSIG(task_weights=("0.4-0.2-0.4",)).task_weights_() == (0.4, 0.2, 0.4)
-    assert coerce_params(MUSIG, {"features": "genre,audio"})["features"] == ("genre", "audio")
+    m = create("musig", {"fanouts": "5,3", "task_weights": "0.7,0.1,0.2", "aggregate": "no"},
+               from_strings=True)  # fmt: skip
+    assert (m.fanouts, m.task_weights, m.aggregate) == ((5, 3), (0.7, 0.1, 0.2), False)
+    m = create("musig", {"task_weights": "0.4-0.2-0.4"}, from_strings=True)
+    assert m.task_weights == "0.4-0.2-0.4" and m.task_weights_() == (0.4, 0.2, 0.4)
+    # a one-element list is how older versions stored a preset name
+    assert create("musig", {"task_weights": ["0.4-0.2-0.4"]}).task_weights == "0.4-0.2-0.4"
+    m = create("musig", {"feature_groups": "genre,audio"}, from_strings=True)
+    assert m.feature_groups == ("genre", "audio")
     with pytest.raises(ParameterError, match="fanouts"):
-        coerce_params(MUSIG, {"fanouts": "5,x"})
+        create("musig", {"fanouts": "5,x"}, from_strings=True)
+
+
+def test_features_is_a_deprecated_alias_of_feature_groups(tmp_path, ds):
+    from songspace.models import create
+
+    with pytest.warns(DeprecationWarning, match="feature_groups"):
+        m = GraphSAGE(features=("genre",))
+    assert m.feature_groups == ("genre",) and "features" not in m.get_params()
+    with pytest.warns(DeprecationWarning):
+        assert create("musig", {"features": ["audio"]}).feature_groups == ("audio",)
+    with pytest.raises(ParameterError, match="only one of"):
+        create("graphsage", {"features": ["audio"], "feature_groups": ["genre"]})
+    # a model directory saved before the rename (its model.json says `features`) loads
+    fitted = GraphSAGE(**FAST, feature_groups=("genre",), seed=0).fit(ds)
+    fitted.save(tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "model.json").read_text())
+    doc["params"]["features"] = doc["params"].pop("feature_groups")
+    (tmp_path / "m" / "model.json").write_text(json.dumps(doc))
+    back = EmbeddingModel.load(tmp_path / "m")
+    assert back.feature_groups == ("genre",)
+    np.testing.assert_array_equal(back.embed(ds), fitted.embed(ds))
+
+
+def test_modules_are_module_level_with_reset_and_repr():
+    enc, heads = build_network(5, 8, 6, 2, True)
+    assert repr(enc) == "SAGEEncoder(5, 6, hidden=8, num_layers=2, aggregate=True)"
+    assert "MultiTaskHeads(6" in repr(heads)
+    before = [q.detach().clone() for q in enc.parameters()]
+    with torch.no_grad():
+        for q in enc.parameters():
+            q.zero_()
+        heads.playlist_bias.fill_(3.0)
+    torch.manual_seed(1)
+    enc.reset_parameters()
+    heads.reset_parameters()
+    assert all(q.abs().sum() > 0 for q in enc.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(before, enc.parameters(), strict=True))
+    assert float(heads.playlist_bias.detach()) == 0.0
 
 
 def test_progress_reports_the_loss_of_every_weighted_task(ds):
     messages = []
     m = MUSIG(**FAST, task_weights=(1.0, 0.0, 0.5), seed=0)
-    m.progress = lambda done, total, msg: messages.append((done, total, msg))
-    m.fit(ds)
+    m.fit(ds, progress=lambda done, total, msg: messages.append((done, total, msg)))
     done, total, last = messages[-1]
     assert 0 < done <= total
     assert "playlist" in last and "audio" in last and "genre" not in last

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
+import pytest
 
 from songspace.models.node2vec import Node2Vec
 from songspace.models.registry import get_model_class
-from tests.models.mixin import ModelTestMixin
+from songspace.testing import ModelTestMixin
 
 
 class TestNode2Vec(ModelTestMixin):
@@ -23,11 +23,15 @@ class TestNode2Vec(ModelTestMixin):
     def test_registered(self):
         assert get_model_class("node2vec") is Node2Vec
 
-    def test_unavailable_without_edges(self, dataset):
-        # min_weight above every co-occurrence count: no edge, nothing embedded
-        m = Node2Vec(**{**self.fast_params, "min_weight": 10**6}).fit(dataset)
-        assert not m.available_.any()
-        assert np.all(m.embeddings_ == 0)
+    def test_no_edges_is_an_error(self, dataset):
+        # min_weight above every co-occurrence count: no edge, so nothing could be
+        # embedded; an error naming min_weight, not "0 of n embedded" (issue 12 item 11)
+        import pytest
+
+        from songspace.errors import ParameterError
+
+        with pytest.raises(ParameterError, match="min_weight=1"):
+            Node2Vec(**{**self.fast_params, "min_weight": 10**6}).fit(dataset)
 
     def test_rejects_non_integer(self, dataset):
         import pytest
@@ -38,6 +42,7 @@ class TestNode2Vec(ModelTestMixin):
             Node2Vec(**{**self.fast_params, "walk_length": 5.5}).fit(dataset)
 
 
+@pytest.mark.slow
 def test_deterministic_across_processes():
     """gensim seeds vectors with a token hash: ours is stable under PYTHONHASHSEED."""
     import os

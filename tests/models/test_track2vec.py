@@ -27,7 +27,7 @@ from songspace.models.track2vec import (
     skipgram_pairs,
     vocabulary_counts,
 )
-from tests.models.mixin import ModelTestMixin, planted_dataset
+from songspace.testing import ModelTestMixin, planted_dataset
 
 FAST = {"dim": 32, "epochs": 5}
 
@@ -176,12 +176,21 @@ def test_retained_share_and_skipgram_pairs_by_hand():
     assert skipgram_pairs(np.array([4]), 2) == pytest.approx(8.0)
 
 
-def test_epoch_callback_sees_each_epochs_vectors_and_can_stop_training():
+class _EpochProgress:
+    """A progress callback with the epoch hook ``epoch_end`` (track2vec's EpochHook)."""
+
+    def __init__(self, epoch_end):
+        self.epoch_end = epoch_end
+
+    def __call__(self, done, total, message):
+        pass
+
+
+def test_epoch_hook_of_the_progress_callback_sees_each_epochs_vectors_and_can_stop_training():
     ds = tiny_dataset([[0, 1, 2, 3]] * 20, 4)
     seen = []
     m = Track2Vec(dim=25, epochs=3, sample=0)  # (gensim would down-sample 4 tracks away)
-    m.epoch_callback = lambda e, emb, avail: seen.append((e, emb.copy(), avail.copy()))
-    m.fit(ds)
+    m.fit(ds, progress=_EpochProgress(lambda e, emb, av: seen.append((e, emb.copy(), av.copy()))))
     assert [e for e, _, _ in seen] == [1, 2, 3]
     assert seen[0][1].shape == (4, 25) and seen[0][2].all()
     np.testing.assert_array_equal(seen[-1][1], m.embeddings_)
@@ -194,25 +203,24 @@ def test_epoch_callback_sees_each_epochs_vectors_and_can_stop_training():
 
     seen.clear()
     m = Track2Vec(dim=25, epochs=5)
-    m.epoch_callback = stop
     with pytest.raises(KeyboardInterrupt):
-        m.fit(ds)
+        m.fit(ds, progress=_EpochProgress(stop))
     assert seen == [1]
 
 
 def test_progress_reports_each_epoch():
     seen = []
     m = Track2Vec(dim=25, epochs=3)
-    m.progress = lambda done, total, msg: seen.append((done, total, msg))
-    m.fit(tiny_dataset([[0, 1, 2, 3]] * 20, 4))
+    m.fit(tiny_dataset([[0, 1, 2, 3]] * 20, 4), progress=lambda d, t, msg: seen.append((d, t, msg)))
     assert [(d, t) for d, t, _ in seen] == [(1, 3), (2, 3), (3, 3)]
     assert seen[0][2].startswith("epoch 1/3 loss ")
 
 
+@pytest.mark.slow
 def test_deterministic_across_processes():
     code = (
         "from songspace.models.track2vec import Track2Vec;"
-        "from tests.models.mixin import planted_dataset;"
+        "from songspace.testing import planted_dataset;"
         "import hashlib;"
         "e = Track2Vec(dim=25, epochs=1, seed=3).fit(planted_dataset()).embeddings_;"
         "print(hashlib.sha256(e.tobytes()).hexdigest())"
@@ -295,7 +303,19 @@ def test_feature_parameters_validated(bad):
 def test_feature_model_round_trip_with_list_groups(tmp_path):
     m = Track2VecFeature(dim=25, epochs=1, feature_groups=["mood"]).fit(feature_dataset())
     m.save(tmp_path / "m")
+    assert not (tmp_path / "m" / "feature_groups_is_tuple").exists()
+    with np.load(tmp_path / "m" / "arrays.npz") as z:
+        assert "feature_groups_is_tuple" not in z.files
     back = EmbeddingModel.load(tmp_path / "m")
-    assert back.feature_groups == ["mood"]
+    assert back.feature_groups == ("mood",)  # the constraint says tuple
+    np.testing.assert_array_equal(back.embeddings_, m.embeddings_)
+
+
+def test_model_saved_with_the_old_tuple_flag_still_loads(tmp_path):
+    m = Track2VecFeature(dim=25, epochs=1, feature_groups=("mood",)).fit(feature_dataset())
+    m.save(tmp_path / "m")
+    arrays = dict(np.load(tmp_path / "m" / "arrays.npz"))
+    np.savez(tmp_path / "m" / "arrays.npz", **arrays, feature_groups_is_tuple=np.array(True))
+    back = EmbeddingModel.load(tmp_path / "m")
     assert back.get_params() == m.get_params()
     np.testing.assert_array_equal(back.embeddings_, m.embeddings_)

@@ -5,10 +5,10 @@ from typer.testing import CliRunner
 from songspace.cli import app
 from songspace.data.splits import split_sequences
 from songspace.errors import MissingDependencyError, OutputExistsError, ParameterError
-from songspace.models import available_models, get_model_class
+from songspace.models import available_models, create, get_model_class
 from songspace.models.base import EmbeddingModel
-from songspace.models.train import coerce_params, train_model
-from tests.models.mixin import planted_dataset
+from songspace.models.train import train_model
+from songspace.testing import planted_dataset
 
 pytest.importorskip("lightfm")
 
@@ -26,15 +26,27 @@ def test_registry_lists_and_rejects_names():
         get_model_class("nope")
 
 
-def test_coerce_params_uses_default_types():
-    klass = get_model_class("warp")
-    assert coerce_params(
-        klass, {"dim": "8", "learning_rate": "0.1", "feature_groups": "genre,audio"}
-    ) == {"dim": 8, "learning_rate": 0.1, "feature_groups": ("genre", "audio")}
-    with pytest.raises(ParameterError, match="like the default 64"):
-        coerce_params(klass, {"dim": "eight"})
+def test_create_parses_command_line_strings_by_constraint():
+    m = create("warp", {"dim": "8", "learning_rate": "0.1", "feature_groups": "genre,audio"},
+               from_strings=True)  # fmt: skip
+    assert (m.dim, m.learning_rate, m.feature_groups) == (8, 0.1, ("genre", "audio"))
+    with pytest.raises(
+        ParameterError, match=r"parameter `dim`: expected an integer in \[1, 4096\]"
+    ):
+        create("warp", {"dim": "eight"}, from_strings=True)
     with pytest.raises(ParameterError, match="songspace models"):
-        coerce_params(klass, {"nope": "1"})
+        create("warp", {"nope": "1"})
+    with pytest.raises(ParameterError, match=r"parameter `dim`: expected .*, got 0"):
+        create("warp", {"dim": 0})
+    # JSON values: lists become tuples where the constraint says tuple; no string parsing
+    assert create("warp", {"feature_groups": ["genre"]}).feature_groups == ("genre",)
+    with pytest.raises(ParameterError, match="dim"):
+        create("warp", {"dim": "8"})  # a string is not an integer unless from_strings
+
+
+def test_parameter_error_reads_expected_got_fix():
+    err = ParameterError("dim", "an integer in [25, 200]", 300, fix="lower it")
+    assert str(err) == "parameter `dim`: expected an integer in [25, 200], got 300. Fix: lower it"
 
 
 def test_train_uses_the_protocol_training_view(ds_dir, tmp_path):

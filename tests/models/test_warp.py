@@ -12,7 +12,7 @@ from songspace.errors import MissingDependencyError, ParameterError
 from songspace.models import get_model_class
 from songspace.models.base import EmbeddingModel
 from songspace.models.warp import CFWarp
-from tests.models.mixin import ModelTestMixin, planted_dataset
+from songspace.testing import ModelTestMixin, planted_dataset
 
 FAST = {"dim": 16, "epochs": 5}
 
@@ -86,8 +86,7 @@ def test_integer_params_checked(dataset, param, value):
 def test_progress_once_per_epoch(dataset):
     calls = []
     model = CFWarp(dim=8, epochs=3, seed=0)
-    model.progress = lambda done, total, msg: calls.append((done, total, msg))
-    model.fit(dataset)
+    model.fit(dataset, progress=lambda done, total, msg: calls.append((done, total, msg)))
     epochs = [c for c in calls if c[0] > 0]
     assert [c[0] for c in epochs] == [1, 2, 3]
     assert all(c[1] == 3 for c in calls)

@@ -67,6 +67,7 @@ def test_run_writes_tables_figures_per_query_and_report(first_run):
     assert hr["t2v"] > hr["random"] + 0.1 and hr["cf"] > hr["random"] + 0.1
 
 
+@pytest.mark.slow
 def test_rerun_reuses_the_cache_and_a_changed_parameter_retrains_only_that_model(first_run):
     out = first_run.out_dir
     assert sorted(first_run.trained) == ["cf@0", "t2v@0"] and first_run.reused == []
@@ -87,6 +88,7 @@ def test_rerun_reuses_the_cache_and_a_changed_parameter_retrains_only_that_model
     assert cf.reused and cf.path.name in before
 
 
+@pytest.mark.slow
 def test_two_runs_with_the_same_seeds_give_the_same_table(first_run, tmp_path):
     other = run_compare(parse_config(small_config()), tmp_path / "other")
     assert other.trained == ["t2v@0", "cf@0"]  # fresh cache: trained again

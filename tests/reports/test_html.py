@@ -56,6 +56,7 @@ def body_attrs(dom: str) -> dict[str, str]:
     return dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', m.group(1)))
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(tmp_path):
     browser = find_browser()
     res = run_compare(parse_config(small_config()), tmp_path / "run")

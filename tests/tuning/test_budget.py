@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from songspace.models.base import EmbeddingModel
+from songspace.models.params import SEED, Constraint, Interval
 from songspace.models.space import IntParam
+from songspace.progress import report
 from songspace.tuning import budget as budget_mod
 from songspace.tuning import study as study_mod
 from songspace.tuning.budget import CostModel, EpochTimer, Observation
@@ -36,11 +38,11 @@ class FakeCost(EmbeddingModel):
     """Training CPU time = SETUP + epochs * (C0 + C1 * dim * window), on ``CLOCK``."""
 
     name = "fake_cost"
-    integer_params = ("dim", "window", "epochs")
-    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
-        "dim": (1, 1000),
-        "window": (1, 100),
-        "epochs": (1, 1000),
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "dim": Interval(int, 1, 1000),
+        "window": Interval(int, 1, 100),
+        "epochs": Interval(int, 1, 1000),
+        "seed": SEED,
     }
     search_space: ClassVar = {
         "dim": IntParam(8, 64),
@@ -61,11 +63,11 @@ class FakeCost(EmbeddingModel):
         p = {**cls.default_params(), **params}
         return float(p["dim"] * p["window"])
 
-    def _fit(self, dataset):
+    def _fit(self, dataset, progress):
         CLOCK.now += self.SETUP
         for e in range(1, self.epochs + 1):
             CLOCK.now += self.C0 + self.C1 * self.dim * self.window
-            self._report(e, self.epochs, f"epoch {e}")
+            report(progress, e, self.epochs, f"epoch {e}")
         rng = np.random.default_rng([self.seed, self.dim, self.window, self.epochs])
         emb = rng.normal(size=(dataset.n_tracks, self.dim)).astype(np.float32)
         return emb, np.ones(dataset.n_tracks, dtype=bool)
@@ -211,17 +213,17 @@ def test_equal_time_refuses_a_fixed_budget_parameter(fake_model, tiny_dataset_di
 class _Sleeper(FakeCost):
     """Sleeps (wall time, no CPU) between progress reports."""
 
-    def _fit(self, dataset):
+    def _fit(self, dataset, progress):
         for e in range(1, self.epochs + 1):
             time.sleep(0.15)
-            self._report(e, self.epochs, "epoch")
+            report(progress, e, self.epochs, "epoch")
         return np.ones((dataset.n_tracks, 2), np.float32), np.ones(dataset.n_tracks, bool)
 
 
 class _Burner(FakeCost):
     """Burns CPU in a worker thread (as gensim's native workers do)."""
 
-    def _fit(self, dataset):
+    def _fit(self, dataset, progress):
         def burn() -> None:
             end = time.process_time() + 0.4
             x = 0
@@ -232,7 +234,7 @@ class _Burner(FakeCost):
             th = threading.Thread(target=burn)
             th.start()
             th.join()
-            self._report(e, self.epochs, "epoch")
+            report(progress, e, self.epochs, "epoch")
         return np.ones((dataset.n_tracks, 2), np.float32), np.ones(dataset.n_tracks, bool)
 
 

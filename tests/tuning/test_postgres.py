@@ -41,6 +41,7 @@ def postgres_url():
         stop()
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_and_survive_a_kill(postgres_url, tiny_dataset_dir):
     import optuna
 

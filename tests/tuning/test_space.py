@@ -7,6 +7,7 @@ import pytest
 from songspace.errors import ParameterError
 from songspace.models import available_models, get_model_class
 from songspace.models.space import CategoricalParam, FloatParam, IntParam, TupleParam
+from songspace.testing.models import search_space_ends
 from songspace.tuning.space import decode, encode, flat_names, suggest
 
 
@@ -40,11 +41,10 @@ def test_spaces_name_real_parameters_within_the_model_ranges(name):
     assert klass.search_space
     for p, spec in klass.search_space.items():
         assert p in params
-        if p in klass.param_ranges and not isinstance(spec, CategoricalParam | TupleParam):
-            lo, hi = klass.param_ranges[p]
-            assert lo <= spec.low and spec.high <= hi, p
-        if p in klass.integer_params:
-            assert isinstance(spec, IntParam), p
+        # both ends of every range lie inside the parameter's constraint (an integer
+        # constraint rejects the float ends a FloatParam would produce)
+        for value in search_space_ends(spec):
+            assert klass.parameter_constraints[p].is_satisfied_by(value), (p, value)
 
 
 def test_every_registered_model_space_is_well_typed():
@@ -112,5 +112,5 @@ def test_musig_space_tunes_task_weights_and_draws_valid_models():
     for _ in range(20):
         params = suggest(study.ask(), klass.search_space)
         model = klass(**params)
-        model._validate_params()  # every draw is a valid configuration
+        model.check_params()  # every draw is a valid configuration
         assert len(model.task_weights_()) == 3 and len(model._fanouts()) == 2

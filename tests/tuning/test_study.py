@@ -41,6 +41,7 @@ def test_protocols_keep_tuning_and_test_queries_apart(tiny_dataset_dir):
     np.testing.assert_array_equal(half.validation.out_of_set[0], p.validation.out_of_set[0])
 
 
+@pytest.mark.slow
 def test_resuming_continues_the_study_and_loses_nothing(tiny_dataset_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     first = tune("track2vec", tiny_dataset_dir, trials=3, storage=url, study="s",
@@ -122,10 +123,9 @@ def test_track2vec_stops_mid_epoch_when_progress_raises():
         calls.append((done, message))
         raise TimeBudgetExceeded("stop")
 
-    model.progress = progress
     threads = threading.active_count()
     with pytest.raises(TimeBudgetExceeded):
-        model.fit(ds)
+        model.fit(ds, progress=progress)
     # stopped at the first report (within or at the end of the first of 50 epochs; when the
     # first in-epoch report comes depends on the machine's speed)
     assert len(calls) == 1 and calls[0][0] <= 1
@@ -146,6 +146,7 @@ KILL_SETTINGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", sorted(KILL_SETTINGS))
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(mode, tiny_dataset_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
@@ -192,6 +193,7 @@ def test_bad_arguments_are_clear_errors(tiny_dataset_dir, tmp_path):
         tune("word2vec", tiny_dataset_dir, storage=url, **FAST)
 
 
+@pytest.mark.slow
 def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
@@ -267,6 +269,7 @@ def test_cli_bad_arguments_exit_with_a_message(tiny_dataset_dir, tmp_path, extra
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_scale_study_reports_every_rate_at_full_scale(tiny_dataset_dir, tmp_path):
     from songspace.tuning import scale_study
 

@@ -84,6 +84,7 @@ class SequenceBuilder:
         self._indices: list[np.ndarray] = []
         self._lengths: list[int] = []
         self._seq_ids: dict[str, int] = {}
+        self._names: list[str | None] = []
         self.dropped_empty = 0
 
     def add(
@@ -94,6 +95,7 @@ class SequenceBuilder:
         track_names: Sequence[Any] | None = None,
         artist_ids: Sequence[Any] | None = None,
         artist_names: Sequence[Any] | None = None,
+        name: str | None = None,
         where: dict[str, Any] | None = None,
     ) -> None:
         where = where or {}
@@ -113,6 +115,7 @@ class SequenceBuilder:
                 **where,
             )
         self._seq_ids[seq_id] = len(self._seq_ids)
+        self._names.append(name if isinstance(name, str) else None)
         codes, new = self.tracks.encode(track_keys)
         if new.any():
             for name, vals in (
@@ -128,7 +131,14 @@ class SequenceBuilder:
         self._lengths.append(len(codes))
 
     def build(self, source: dict[str, Any]) -> Dataset:
+        """The Dataset; ``sequence_names`` is kept when any sequence has a name."""
+        names = (
+            np.asarray(self._names, dtype=object)
+            if any(n is not None for n in self._names)
+            else None
+        )
         return finish_dataset(
+            sequence_names=names,
             track_ids=self.tracks.keys,
             indptr=np.concatenate([[0], np.cumsum(self._lengths, dtype=np.int64)]),
             indices=np.concatenate(self._indices) if self._indices else np.zeros(0, np.int64),
@@ -192,6 +202,7 @@ def finish_dataset(
     timestamps: np.ndarray | None = None,
     skipped: np.ndarray | None = None,
     source: dict[str, Any] | None = None,
+    sequence_names: np.ndarray | None = None,
 ) -> Dataset:
     """Make a validated Dataset with the always-available global popularity group."""
     n_tracks = len(track_ids)
@@ -221,6 +232,7 @@ def finish_dataset(
         indptr=np.asarray(indptr, dtype=np.int64),
         indices=np.asarray(indices, dtype=dtype),
         sequence_ids=np.asarray(sequence_ids, dtype=object),
+        sequence_names=sequence_names,
         timestamps=timestamps,
         skipped=skipped,
         source=dict(source or {}),

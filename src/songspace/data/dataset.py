@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from songspace._util import atomic_directory, check_file_stem
-from songspace.errors import DatasetFormatError, InvalidValueError, ParameterError
+from songspace._checks import check_format
+from songspace._util import atomic_directory, check_file_stem, to_jsonable
+from songspace.data.features import (  # FeatureGroup is re-exported (it lived here)
+    FeatureGroup,
+    with_global_popularity,
+)
+from songspace.errors import DatasetFormatError, ParameterError
 
 FORMAT_NAME = "songspace-dataset"
 FORMAT_VERSION = 1
@@ -38,84 +43,15 @@ KNOWN_PREFIX = "known:"
 
 
 @dataclass
-class FeatureGroup:
-    """A block of track features scaled to [0, 1] with a known-mask (MUSIG Table 1).
-
-    ``values[i, j]`` is meaningful only where ``known[i, j]``; unknown cells hold 0
-    and are never filled with invented values. ``scaling`` records, per column,
-    the raw ``[low, high]`` range mapped onto [0, 1], so new tracks can be scaled
-    identically.
-    """
-
-    name: str
-    columns: list[str]
-    values: np.ndarray
-    known: np.ndarray
-    scaling: dict[str, list[float]] = field(default_factory=dict)
-
-    @property
-    def dim(self) -> int:
-        return len(self.columns)
-
-    @property
-    def known_tracks(self) -> np.ndarray:
-        """Boolean per track: every column of the group is known."""
-        return np.asarray(self.known.all(axis=1))
-
-    def coverage(self) -> float:
-        """Share of tracks whose group is fully known."""
-        n = self.values.shape[0]
-        return float(self.known_tracks.sum() / n) if n else 0.0
-
-    def column_coverage(self) -> dict[str, float]:
-        n = max(self.values.shape[0], 1)
-        return {c: float(k) / n for c, k in zip(self.columns, self.known.sum(axis=0), strict=True)}
-
-    def validate(self, n_tracks: int, where: str = "feature group") -> None:
-        place = f"{where} '{self.name}'"
-        if self.values.ndim != 2 or self.values.shape != (n_tracks, len(self.columns)):
-            raise DatasetFormatError(
-                f"expected values of shape ({n_tracks}, {len(self.columns)}), "
-                f"found {self.values.shape}",
-                record=place,
-                fix="build feature groups with one row per track and one column per name",
-            )
-        if self.known.shape != self.values.shape or self.known.dtype != np.bool_:
-            raise DatasetFormatError(
-                f"expected a boolean known-mask of shape {self.values.shape}, found "
-                f"{self.known.dtype} {self.known.shape}",
-                record=place,
-                fix="pass known as a boolean array shaped like values",
-            )
-        if not np.isfinite(self.values).all():
-            raise InvalidValueError(
-                "expected finite values, found NaN or inf",
-                record=place,
-                fix="mark missing values unknown instead of storing NaN",
-            )
-        kv = self.values[self.known]
-        if kv.size and (kv.min() < 0.0 or kv.max() > 1.0):
-            raise InvalidValueError(
-                f"expected known values in [0, 1], found range [{kv.min()}, {kv.max()}]",
-                record=place,
-                fix="scale the group with songspace.data.features.scale_columns",
-            )
-        if np.any(self.values[~self.known] != 0.0):
-            raise InvalidValueError(
-                "expected 0 in every unknown cell, found non-zero values",
-                record=place,
-                fix="zero the values where known is False",
-            )
-
-
-@dataclass
 class Dataset:
     """Tracks plus ordered sequences (playlists or sessions) in CSR form.
 
     Sequence ``s`` is ``indices[indptr[s]:indptr[s + 1]]``, track indices into
     ``tracks`` (whose row order is the track vocabulary every embedding aligns
     to). ``timestamps`` (int64 seconds) and ``skipped`` (bool) are optional
-    per-entry arrays.
+    per-entry arrays. ``sequence_names`` (object array of str or None, one per
+    sequence) holds playlist titles where the source has them (MPD ``name``, Melon
+    ``plylst_title``); the RecSys Challenge protocol's title categories use them.
     """
 
     tracks: pd.DataFrame
@@ -126,6 +62,7 @@ class Dataset:
     skipped: np.ndarray | None = None
     features: dict[str, FeatureGroup] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+    sequence_names: np.ndarray | None = None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -217,6 +154,12 @@ class Dataset:
                 field="sequence_id",
                 fix="rebuild the sequences",
             )
+        if self.sequence_names is not None and len(self.sequence_names) != self.n_sequences:
+            raise DatasetFormatError(
+                f"expected {self.n_sequences} sequence names, found {len(self.sequence_names)}",
+                field="name",
+                fix="give one name (or None) per sequence",
+            )
         empty = np.flatnonzero(np.diff(ip) == 0)
         if len(empty):
             raise DatasetFormatError(
@@ -278,14 +221,15 @@ class Dataset:
             indptr=indptr,
             indices=self.indices[entry],
             sequence_ids=self.sequence_ids[seqs[nonempty]],
+            sequence_names=None
+            if self.sequence_names is None
+            else self.sequence_names[seqs[nonempty]],
             timestamps=None if self.timestamps is None else self.timestamps[entry],
             skipped=None if self.skipped is None else self.skipped[entry],
             features=dict(self.features),
             source={**self.source, "subset_of": self.source.get("name"), "subset": name},
         )
         if "popularity" in self.features:
-            from songspace.data.features import with_global_popularity
-
             out.features["popularity"] = with_global_popularity(
                 self.features["popularity"], out.occurrences(), out.n_sequences
             )
@@ -321,15 +265,15 @@ class Dataset:
         path = Path(path)
         with atomic_directory(path, overwrite=overwrite) as tmp:
             pq.write_table(_tracks_to_arrow(self.tracks), tmp / "tracks.parquet")
-            pq.write_table(
-                pa.table(
-                    {
-                        "sequence_id": pa.array([str(s) for s in self.sequence_ids], pa.string()),
-                        "length": pa.array(self.lengths.astype(np.int64)),
-                    }
-                ),
-                tmp / "sequences.parquet",
-            )
+            seq_cols = {
+                "sequence_id": pa.array([str(s) for s in self.sequence_ids], pa.string()),
+                "length": pa.array(self.lengths.astype(np.int64)),
+            }
+            if self.sequence_names is not None:
+                seq_cols["name"] = pa.array(
+                    [None if _is_missing(n) else str(n) for n in self.sequence_names], pa.string()
+                )
+            pq.write_table(pa.table(seq_cols), tmp / "sequences.parquet")
             entries = {"track": pa.array(self.indices)}
             if self.timestamps is not None:
                 entries["timestamp"] = pa.array(self.timestamps.astype(np.int64))
@@ -348,7 +292,7 @@ class Dataset:
                 "format": FORMAT_NAME,
                 "format_version": FORMAT_VERSION,
                 "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "source": _jsonable(self.source),
+                "source": to_jsonable(self.source),
                 "counts": {
                     "tracks": self.n_tracks,
                     "sequences": self.n_sequences,
@@ -391,21 +335,15 @@ class Dataset:
                 line=exc.lineno,
                 fix="re-create the dataset with `songspace prepare`",
             ) from exc
-        if manifest.get("format") != FORMAT_NAME:
-            raise DatasetFormatError(
-                f"expected format {FORMAT_NAME!r}, found {manifest.get('format')!r}",
-                path=mpath,
-                field="format",
-                fix="point to a directory written by `songspace prepare`",
-            )
-        version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
-            raise DatasetFormatError(
-                f"expected format_version {FORMAT_VERSION}, found {version!r}",
-                path=mpath,
-                field="format_version",
-                fix="re-create the dataset with this songspace version's `songspace prepare`",
-            )
+        check_format(
+            manifest,
+            name=FORMAT_NAME,
+            version=FORMAT_VERSION,
+            path=mpath,
+            error=DatasetFormatError,
+            fix_format="point to a directory written by `songspace prepare`",
+            fix_version="re-create the dataset with this songspace version's `songspace prepare`",
+        )
         tracks = _read_parquet(path / "tracks.parquet").to_pandas()
         seqs = _read_parquet(path / "sequences.parquet")
         entries = _read_parquet(path / "entries.parquet")
@@ -442,6 +380,9 @@ class Dataset:
             indptr=indptr,
             indices=entries.column("track").to_numpy(),
             sequence_ids=np.asarray(seqs.column("sequence_id").to_pylist(), dtype=object),
+            sequence_names=np.asarray(seqs.column("name").to_pylist(), dtype=object)
+            if "name" in seqs.column_names
+            else None,
             timestamps=entries.column("timestamp").to_numpy()
             if "timestamp" in entries.column_names
             else None,
@@ -576,15 +517,3 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
     return np.arange(total, dtype=np.int64) + offsets
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj

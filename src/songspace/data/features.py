@@ -7,11 +7,83 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from songspace.data.dataset import FeatureGroup
-from songspace.errors import ParameterError
+from songspace.errors import DatasetFormatError, InvalidValueError, ParameterError
+
+
+@dataclass
+class FeatureGroup:
+    """A block of track features scaled to [0, 1] with a known-mask (MUSIG Table 1).
+
+    ``values[i, j]`` is meaningful only where ``known[i, j]``; unknown cells hold 0
+    and are never filled with invented values. ``scaling`` records, per column,
+    the raw ``[low, high]`` range mapped onto [0, 1], so new tracks can be scaled
+    identically.
+    """
+
+    name: str
+    columns: list[str]
+    values: np.ndarray
+    known: np.ndarray
+    scaling: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return len(self.columns)
+
+    @property
+    def known_tracks(self) -> np.ndarray:
+        """Boolean per track: every column of the group is known."""
+        return np.asarray(self.known.all(axis=1))
+
+    def coverage(self) -> float:
+        """Share of tracks whose group is fully known."""
+        n = self.values.shape[0]
+        return float(self.known_tracks.sum() / n) if n else 0.0
+
+    def column_coverage(self) -> dict[str, float]:
+        n = max(self.values.shape[0], 1)
+        return {c: float(k) / n for c, k in zip(self.columns, self.known.sum(axis=0), strict=True)}
+
+    def validate(self, n_tracks: int, where: str = "feature group") -> None:
+        place = f"{where} '{self.name}'"
+        if self.values.ndim != 2 or self.values.shape != (n_tracks, len(self.columns)):
+            raise DatasetFormatError(
+                f"expected values of shape ({n_tracks}, {len(self.columns)}), "
+                f"found {self.values.shape}",
+                record=place,
+                fix="build feature groups with one row per track and one column per name",
+            )
+        if self.known.shape != self.values.shape or self.known.dtype != np.bool_:
+            raise DatasetFormatError(
+                f"expected a boolean known-mask of shape {self.values.shape}, found "
+                f"{self.known.dtype} {self.known.shape}",
+                record=place,
+                fix="pass known as a boolean array shaped like values",
+            )
+        if not np.isfinite(self.values).all():
+            raise InvalidValueError(
+                "expected finite values, found NaN or inf",
+                record=place,
+                fix="mark missing values unknown instead of storing NaN",
+            )
+        kv = self.values[self.known]
+        if kv.size and (kv.min() < 0.0 or kv.max() > 1.0):
+            raise InvalidValueError(
+                f"expected known values in [0, 1], found range [{kv.min()}, {kv.max()}]",
+                record=place,
+                fix="scale the group with songspace.data.features.scale_columns",
+            )
+        if np.any(self.values[~self.known] != 0.0):
+            raise InvalidValueError(
+                "expected 0 in every unknown cell, found non-zero values",
+                record=place,
+                fix="zero the values where known is False",
+            )
+
 
 #: The Spotify audio descriptors shared by the 114k track table and the artist table.
 AUDIO_COLUMNS = (
@@ -183,3 +255,17 @@ def with_global_popularity(
     return FeatureGroup(
         group.name, list(group.columns), values, group.known.copy(), dict(group.scaling)
     )
+
+
+def known_share_block(group: FeatureGroup) -> np.ndarray:
+    """The model-input form of a group: ``[values ; known share]``, float32 (n, c + 1).
+
+    The group's [0, 1] values with unknown cells 0 (nothing is imputed), then one
+    column holding the share of the group's columns known for the track (1 when
+    known, 0 when unknown), so that "unknown" is not confused with a true 0. Used by
+    every model that reads feature groups (Track2Vec-Feature, CF-WARP item features,
+    GraphSAGE/MUSIG h^0; MUSIG §3.3).
+    """
+    values = np.where(group.known, group.values, 0.0).astype(np.float32)
+    known_share = group.known.mean(axis=1, dtype=np.float32)[:, None]
+    return np.hstack([values, known_share])

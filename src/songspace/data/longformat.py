@@ -248,7 +248,7 @@ def _check_mapping(columns: Mapping[str, str] | None) -> dict[str, str]:
         if not isinstance(value, str) or not value:
             raise ParameterError(
                 "columns",
-                f"`columns[{key!r}]` is a non-empty column name",
+                f"a non-empty column name for columns[{key!r}]",
                 value,
                 fix="give the file's column name as a string",
             )

@@ -60,8 +60,41 @@ logger = logging.getLogger("songspace")
 ACOUSTIC_PREFIX = "acoustic_vector_"
 NUMERIC_FIELDS = ("popularity", *AUDIO_COLUMNS)
 _MISSING_FIX = (
-    "rename the column, or map it with --map {canon}=COLUMN (columns={{'{canon}': 'COLUMN'}})"
+    "rename the column, or map it with {option} {{canon}}=COLUMN "
+    "(columns={{{{'{{canon}}': 'COLUMN'}}}})"
 )
+#: Fields a track metadata table may map (``--track-map FIELD=COLUMN``), besides
+#: ``acoustic_vector_<N>`` columns.
+TRACK_FIELDS = ("track_id", "genre", "genres", "artist_name", *NUMERIC_FIELDS)
+#: Fields an artist metadata table may map (``--artist-map FIELD=COLUMN``).
+ARTIST_FIELDS = ("artist_name", "genres", *NUMERIC_FIELDS)
+#: Below this share of matched rows a join is almost surely on the wrong key.
+LOW_JOIN_SHARE = 0.01
+
+
+def _is_acoustic(field: str) -> bool:
+    return field.startswith(ACOUSTIC_PREFIX) and field[len(ACOUSTIC_PREFIX) :].isdigit()
+
+
+def check_mapped_fields(
+    columns: Mapping[str, str],
+    valid: Sequence[str],
+    option: str,
+    path: str | Path,
+    *,
+    acoustic: bool = False,
+) -> None:
+    """ParameterError naming the valid fields when ``columns`` maps an unknown one
+    (``acoustic``: ``acoustic_vector_<N>`` fields are valid too)."""
+    unknown = [f for f in columns if f not in valid and not (acoustic and _is_acoustic(f))]
+    if unknown:
+        listed = ", ".join(valid) + (f" or {ACOUSTIC_PREFIX}<N>" if acoustic else "")
+        raise ParameterError(
+            option,
+            f"each FIELD one of {listed}",
+            ", ".join(f"{f}={columns[f]}" for f in unknown),
+            fix=f"Fix: correct the field name in {option} FIELD=COLUMN for {path}",
+        )
 
 
 # ---------------------------------------------------------------- file access
@@ -89,16 +122,17 @@ class _Table:
         return cls(p, csv_header(p, sep), sep)
 
     def select(
-        self, wanted: Mapping[str, str], columns: Mapping[str, str], required: str
+        self, wanted: Mapping[str, str], columns: Mapping[str, str], required: str, option: str
     ) -> dict[str, str]:
-        """Canonical field -> column; ``columns`` holds the fields the user mapped."""
+        """Canonical field -> column; ``columns`` holds the fields the user mapped
+        (``option`` is the CLI option that maps them, for the fix)."""
         return select_columns(
             self.columns,
             wanted,
             required=(required,),
             mapped=[c for c in columns if c in wanted],
             path=self.path,
-            fix=_MISSING_FIX,
+            fix=_MISSING_FIX.format(option=option),
         )
 
     def chunks(
@@ -176,6 +210,7 @@ def parse_genre_list(
 # ------------------------------------------------------------------- readers
 def _numeric_fields(available: list[str], columns: Mapping[str, str]) -> dict[str, str]:
     names = list(NUMERIC_FIELDS) + [c for c in available if c.startswith(ACOUSTIC_PREFIX)]
+    names += [c for c in columns if _is_acoustic(c) and c not in names]  # mapped: must exist
     return {n: columns.get(n, n) for n in names}
 
 
@@ -228,6 +263,7 @@ def read_track_metadata(
         raise ParameterError("duplicates", "`duplicates in ('merge', 'error')`", duplicates)
     check_chunk_rows(chunk_rows)
     columns = dict(columns or {})
+    check_mapped_fields(columns, TRACK_FIELDS, "--track-map", path, acoustic=True)
     table = _Table.open(path, "a track metadata table (CSV or Parquet)")
     found = table.columns
     wanted = {
@@ -239,7 +275,7 @@ def read_track_metadata(
         ),
         **_numeric_fields(found, columns),
     }
-    names = table.select(wanted, columns, "track_id")
+    names = table.select(wanted, columns, "track_id", "--track-map")
     frames = []
     for cols, rows in table.chunks(names, chunk_rows, text=("track_id", "artist_name")):
         ids = text_cells(cols["track_id"])
@@ -287,8 +323,8 @@ def _merge_duplicate_tracks(
             f"expected one value of {field!r} per track, found {rows[field].tolist()} for "
             f"track {tid!r} on {where} {rows['_row'].tolist()}",
             **source.at(int(rows["_row"].iloc[1]), names.get(field, field)),
-            fix="remove the duplicate rows, or pass duplicates='merge' (--merge-duplicates) "
-            "to average them",
+            fix="remove the duplicate rows, or average them: duplicates='merge' (the CLI's "
+            "default, without --strict-duplicates)",
         )
     if conflicting.any():
         counts = conflicts.sum(axis=0)
@@ -317,6 +353,7 @@ def read_artist_metadata(
     """
     check_chunk_rows(chunk_rows)
     columns = dict(columns or {})
+    check_mapped_fields(columns, ARTIST_FIELDS, "--artist-map", path)
     table = _Table.open(path, "an artist metadata table (CSV or Parquet)")
     found = table.columns
     default_name = "artists" if "artists" in found else "artist_name"
@@ -325,7 +362,7 @@ def read_artist_metadata(
         "genres": columns.get("genres", "genres"),
         **_numeric_fields(found, columns),
     }
-    names = table.select(wanted, columns, "artist_name")
+    names = table.select(wanted, columns, "artist_name", "--artist-map")
     frames = []
     for cols, rows in table.chunks(names, chunk_rows, text=("artist_name",)):
         keys = [normalise_name(n) for n in cols["artist_name"].tolist()]
@@ -363,6 +400,103 @@ def read_artist_metadata(
 
 
 # ---------------------------------------------------------------------- join
+def _artists_from_track_table(dataset_tracks: pd.DataFrame, tm: pd.DataFrame) -> pd.DataFrame:
+    """The dataset's tracks table with artist names (and ids: the normalised name) taken
+    from the track metadata where the dataset has none (``--track-map artist_name=...``)."""
+    if "artist_name" not in tm.columns:
+        return dataset_tracks
+    out = dataset_tracks.copy()
+    names = out["artist_name"].tolist()
+    ids = out["artist_id"].tolist()
+    extra = tm["artist_name"].tolist()
+    for i in range(len(out)):
+        if names[i] is None and isinstance(extra[i], str) and normalise_name(extra[i]):
+            names[i] = extra[i].strip()
+            if ids[i] is None:
+                ids[i] = normalise_name(extra[i])
+    out["artist_name"] = pd.Series(list(names), dtype=object)
+    out["artist_id"] = pd.Series(list(ids), dtype=object)
+    return out
+
+
+#: Share of sequences whose tracks all share a label above which the label is
+#: probably the sequence's own (e.g. a playlist's genre copied onto its tracks).
+SEQUENCE_LABEL_SHARE = 0.9
+
+
+def _warn_if_sequence_label(dataset: Dataset, labels: list[list[str]], group: str) -> None:
+    """Warn when, in nearly every sequence of 3+ labelled tracks, all tracks share a label.
+
+    A track-level label varies inside a playlist; one copied from the playlist (the
+    TidyTuesday export's ``playlist_genre``) does not, and as a feature it leaks the
+    held-out answer (a completion model reads the playlist's genre off any seed track).
+    """
+    checked = shared = 0
+    distinct: set[str] = set()
+    for s in range(dataset.n_sequences):
+        lists = [labels[t] for t in set(dataset.sequence(s).tolist()) if labels[t]]
+        if len(lists) < 3:
+            continue
+        checked += 1
+        common = set(lists[0]).intersection(*lists[1:])
+        shared += bool(common)
+        distinct.update(lists[0])
+    if checked >= 10 and len(distinct) >= 2 and shared >= SEQUENCE_LABEL_SHARE * checked:
+        logger.warning(
+            "%s: in %d of %d sequences (%.0f%%) every track shares a %s label; if the "
+            "column is a label of the sequence (e.g. the playlist's own genre) rather than "
+            "of the track, it leaks the held-out answer into the features and inflates "
+            "completion scores. Fix: map a track-level column (--track-map %s=COLUMN), or "
+            "leave the column out",
+            group,
+            shared,
+            checked,
+            100 * shared / checked,
+            group,
+            group,
+        )
+
+
+def _warn_on_low_joins(
+    ids: list[str],
+    keys: list[str | None],
+    tracks: pd.DataFrame | None,
+    artists: pd.DataFrame | None,
+) -> None:
+    """Warn when a metadata table matches fewer than :data:`LOW_JOIN_SHARE` of the tracks."""
+    n = len(ids)
+    if not n:
+        return
+    if tracks is not None:
+        hit = int(np.count_nonzero(pd.Index(ids).isin(tracks.index)))
+        if hit < LOW_JOIN_SHARE * n:
+            logger.warning(
+                "track metadata matched %d of %d tracks (%.2f%%) by track id: the ids are "
+                "probably of another kind (e.g. URIs vs bare ids, another catalogue). Fix: "
+                "map the table's id column with --track-map track_id=COLUMN",
+                hit,
+                n,
+                100 * hit / n,
+            )
+    if artists is not None:
+        named = [k for k in keys if k is not None]
+        hit = int(np.count_nonzero(pd.Index(named).isin(artists.index))) if named else 0
+        if hit < LOW_JOIN_SHARE * n:
+            why = (
+                "the dataset's tracks have no artist names; map them from the track table "
+                "with --track-map artist_name=COLUMN"
+                if not named
+                else "check the artist table's name column (--artist-map artist_name=COLUMN)"
+            )
+            logger.warning(
+                "artist metadata matched %d of %d tracks (%.2f%%) by artist name. Fix: %s",
+                hit,
+                n,
+                100 * hit / n,
+                why,
+            )
+
+
 def attach_metadata(
     dataset: Dataset,
     *,
@@ -383,8 +517,10 @@ def attach_metadata(
     n = dataset.n_tracks
     ids = dataset.tracks["track_id"].tolist()
     tm = tracks.reindex(ids) if tracks is not None else pd.DataFrame(index=ids)
-    keys = [normalise_name(a) for a in dataset.tracks["artist_name"].tolist()]
+    base_tracks = _artists_from_track_table(dataset.tracks, tm)
+    keys = [normalise_name(a) for a in base_tracks["artist_name"].tolist()]
     am = artists.reindex(keys) if artists is not None else pd.DataFrame(index=keys)
+    _warn_on_low_joins(ids, keys, tracks, artists)
     plays = dataset.play_counts().astype(np.float64)
     report: dict[str, dict[str, float]] = {}
 
@@ -412,7 +548,7 @@ def attach_metadata(
     a_has = np.array([bool(g) for g in a_genres])
     occ = dataset.occurrences()
     if tracks is not None or artists is not None:
-        out_tracks = dataset.tracks.copy()
+        out_tracks = base_tracks.copy()
         out_tracks["genres"] = genres
         out_tracks["genre"] = primary_genres(genres, occ)
         out_tracks = normalise_tracks(out_tracks)
@@ -420,6 +556,7 @@ def attach_metadata(
         out_tracks = dataset.tracks
     features = dict(dataset.features)
     if t_has.any() or a_has.any():
+        _warn_if_sequence_label(dataset, genres, "genre")
         features["genre"] = genre_group(genres, occ, top_g=top_genres)
         report["genre"] = levels(t_has, t_has | a_has)
 
@@ -474,6 +611,7 @@ def attach_metadata(
         indptr=dataset.indptr,
         indices=dataset.indices,
         sequence_ids=dataset.sequence_ids,
+        sequence_names=dataset.sequence_names,
         timestamps=dataset.timestamps,
         skipped=dataset.skipped,
         features=features,

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +52,14 @@ def list_slices(path: str | Path) -> list[tuple[str, Any]]:
                 fix="point to the folder that holds mpd.slice.*.json (the zip's data/ folder)",
             )
         return [(str(f), f) for f in files]
+    if _looks_like_zip(path) and not zipfile.is_zipfile(path):
+        raise FormatError(
+            "expected a complete zip archive, found a truncated or damaged one (its central "
+            "directory, at the end of the file, is missing)",
+            path=path,
+            fix="download the zip again (compare its size with the published one), or "
+            "extract what you can and pass the folder of slices",
+        )
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             members = sorted(
@@ -67,6 +76,26 @@ def list_slices(path: str | Path) -> list[tuple[str, Any]]:
     return [(str(path), path)]
 
 
+def _looks_like_zip(path: Path) -> bool:
+    """A ``.zip`` name or the zip magic bytes (``PK``) at the start of the file."""
+    if path.suffix.lower() == ".zip":
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    except OSError:
+        return False
+
+
+def _json_error(exc: json.JSONDecodeError) -> str:
+    """``exc`` in words, e.g. "unterminated string starting at column 17" (the line is
+    the error's location)."""
+    what = exc.msg.removesuffix(" starting at")
+    starting = " starting" if what != exc.msg else ""
+    what = what[:1].lower() + what[1:]
+    return f"{what}{starting} at column {exc.colno}"
+
+
 def _open(src: Any) -> IO[bytes]:
     if isinstance(src, tuple):
         zf = zipfile.ZipFile(src[0])
@@ -80,23 +109,29 @@ def iter_playlists(
     """Yield (slice name, index in slice, playlist dict) for every playlist, in order."""
     slices = list_slices(path)
     for name, src in track(slices, progress, "MPD slices"):
-        with _open(src) as fh:
-            try:
+        try:
+            fh = _open(src)
+            with fh:
                 data = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise FormatError(
-                    f"expected valid JSON, found {exc.msg} at column {exc.colno} "
-                    "(truncated or damaged file?)",
-                    path=name,
-                    line=exc.lineno,
-                    fix="re-download or re-extract this slice, or remove it from the folder",
-                ) from exc
-            except UnicodeDecodeError as exc:
-                raise FormatError(
-                    f"expected UTF-8 JSON, found undecodable bytes ({exc.reason})",
-                    path=name,
-                    fix="re-download this slice",
-                ) from exc
+        except json.JSONDecodeError as exc:
+            raise FormatError(
+                f"expected valid JSON, found {_json_error(exc)} (truncated or damaged file?)",
+                path=name,
+                line=exc.lineno,
+                fix="re-download or re-extract this slice, or remove it from the folder",
+            ) from exc
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise FormatError(
+                f"expected a readable zip member, found a damaged one ({exc})",
+                path=name,
+                fix="download the zip again, or extract what you can and pass the folder",
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise FormatError(
+                f"expected UTF-8 JSON, found undecodable bytes ({exc.reason})",
+                path=name,
+                fix="re-download this slice",
+            ) from exc
         if not isinstance(data, dict):
             raise FormatError(
                 f"expected a JSON object with a 'playlists' list, found a {type(data).__name__}",
@@ -148,7 +183,19 @@ def read_mpd(
                 field="pid",
                 fix="every MPD playlist has a pid; repair the slice",
             )
-        record = f"playlist {i} (pid {pl['pid']})"
+        pid = pl["pid"]
+        if isinstance(pid, bool) or not (
+            isinstance(pid, int) or (isinstance(pid, str) and pid.strip())
+        ):
+            raise InvalidValueError(
+                "expected a pid (an integer or a non-empty string), found "
+                + ("null" if pid is None else repr(pid)),
+                path=name,
+                record=record,
+                field="pid",
+                fix="give the playlist its id, or remove the playlist",
+            )
+        record = f"playlist {i} (pid {pid})"
         tracks = pl.get("tracks")
         if not isinstance(tracks, list):
             raise (MissingFieldError if tracks is None else FormatError)(
@@ -174,17 +221,27 @@ def read_mpd(
                     field="track_uri",
                     fix="repair or remove this track entry",
                 )
-            keys.append(uri.removeprefix(TRACK_PREFIX))
+            key = uri.removeprefix(TRACK_PREFIX)
+            if not key.strip():
+                raise InvalidValueError(
+                    f"expected a track id after {TRACK_PREFIX!r}, found {uri!r}",
+                    path=name,
+                    record=f"{record}, track {j}",
+                    field="track_uri",
+                    fix="repair or remove this track entry",
+                )
+            keys.append(key)
             names.append(t.get("track_name"))
             aid = t.get("artist_uri")
             artist_ids.append(aid.removeprefix(ARTIST_PREFIX) if isinstance(aid, str) else None)
             artist_names.append(t.get("artist_name"))
         builder.add(
-            str(pl["pid"]),
+            str(pid),
             keys,
             track_names=names,
             artist_ids=artist_ids,
             artist_names=artist_names,
+            name=pl.get("name"),
             where={"path": name, "record": record},
         )
     if builder.dropped_empty:

@@ -16,6 +16,7 @@ from typing import Literal
 from songspace._util import check_output_free
 from songspace.data.dataset import Dataset
 from songspace.data.metadata import attach_metadata, read_artist_metadata, read_track_metadata
+from songspace.errors import EmptySequenceError, FormatError
 from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
@@ -24,9 +25,30 @@ logger = logging.getLogger("songspace")
 def _check_output(
     out: str | Path | None, overwrite: bool, inputs: tuple[str | Path | None, ...] = ()
 ) -> None:
-    """Before reading anything: the output is free (or --overwrite) and is no input."""
+    """Before reading anything: every input exists, the output is free (or --overwrite)
+    and is no input."""
+    for p in inputs:
+        if p is not None and not Path(p).exists():
+            raise FormatError(
+                "expected an input file or folder, found nothing",
+                path=p,
+                fix="check the path (relative paths start at the current directory)",
+            )
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=inputs)
+
+
+def _check_not_empty(ds: Dataset) -> None:
+    """A dataset without entries is an error, not an empty directory written with exit 0."""
+    if ds.n_entries == 0:
+        src = ds.source
+        raise EmptySequenceError(
+            f"expected at least one sequence entry, found none ({ds.n_sequences} sequences"
+            + (f", {src['dropped_empty']} empty ones dropped" if src.get("dropped_empty") else "")
+            + "): the dataset would be empty",
+            path=src.get("path"),
+            fix="check the input (and its column mapping); nothing was written",
+        )
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,7 @@ def _finish(
 ) -> Dataset:
     if metadata is not None:
         ds = metadata.attach(ds)
+    _check_not_empty(ds)
     if out is not None:
         ds.save(out, overwrite=overwrite)
         logger.info("wrote %s", out)
@@ -174,4 +197,37 @@ def prepare_synthetic(
 
     _check_output(out, overwrite)
     ds = generate(**kwargs)  # type: ignore[arg-type]
+    return _finish(ds, out, None, overwrite)
+
+
+def prepare_lines(
+    paths: str | Path | list[str | Path],
+    out: str | Path | None = None,
+    *,
+    sep: str = ",",
+    user_field: bool = True,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Dataset:
+    """One sequence per line (LFM-1b sub-sequences ``user,item,...``) -> dataset directory."""
+    from songspace.data.lines import read_lines
+
+    _check_output(out, overwrite, tuple([paths] if isinstance(paths, str | Path) else paths))
+    ds = read_lines(paths, sep=sep, user_field=user_field, progress=progress)
+    return _finish(ds, out, None, overwrite)
+
+
+def prepare_melon(
+    paths: str | Path | list[str | Path],
+    out: str | Path | None = None,
+    *,
+    tags_as_genres: bool = True,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Dataset:
+    """Kakao Arena Melon playlist JSON files -> dataset directory (tags as genre labels)."""
+    from songspace.data.melon import read_melon
+
+    _check_output(out, overwrite, tuple([paths] if isinstance(paths, str | Path) else paths))
+    ds = read_melon(paths, tags_as_genres=tags_as_genres, progress=progress)
     return _finish(ds, out, None, overwrite)

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -19,6 +21,8 @@ from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.data.features import with_global_popularity
 from songspace.errors import ParameterError
+
+logger = logging.getLogger("songspace")
 
 Part = Literal["train", "validation", "test"]
 
@@ -52,6 +56,43 @@ class Split:
         return dataset.subset(self.part(part), name=part)
 
 
+#: The papers' held-out share per part (W2V paper §3: 98/1/1 of the MPD's playlists).
+DEFAULT_TEST_FRACTION = 0.01
+#: The default share is raised so that about this many test sequences exist ...
+MIN_TEST_SEQUENCES = 100
+#: ... up to this share per part (half the data stays for training).
+MAX_AUTO_TEST_FRACTION = 0.25
+
+
+def default_test_fraction(n_sequences: int) -> float:
+    """The held-out share per part for ``n_sequences``: 1%, or more so that about
+    :data:`MIN_TEST_SEQUENCES` test sequences exist (at most 25%, i.e. all that can
+    be held out while half the data trains). Rounded up to three decimals."""
+    if n_sequences * DEFAULT_TEST_FRACTION >= MIN_TEST_SEQUENCES or n_sequences <= 0:
+        return DEFAULT_TEST_FRACTION
+    wanted = math.ceil(1000 * MIN_TEST_SEQUENCES / n_sequences) / 1000
+    return min(max(wanted, DEFAULT_TEST_FRACTION), MAX_AUTO_TEST_FRACTION)
+
+
+def resolve_test_fraction(n_sequences: int, test_fraction: float | None) -> float:
+    """``test_fraction`` if given, else :func:`default_test_fraction`, saying so when the
+    papers' 1% is raised."""
+    if test_fraction is not None:
+        return test_fraction
+    f = default_test_fraction(n_sequences)
+    if f != DEFAULT_TEST_FRACTION:
+        logger.info(
+            "held-out share %.3g per part (validation and test): %d test sequences of %d; "
+            "the papers' %g would leave %d. Pass --test-fraction to choose",
+            f,
+            max(1, round(f * n_sequences)),
+            n_sequences,
+            DEFAULT_TEST_FRACTION,
+            max(1, round(DEFAULT_TEST_FRACTION * n_sequences)),
+        )
+    return f
+
+
 def split_sequences(
     dataset: Dataset,
     fractions: Sequence[float] = (0.98, 0.01, 0.01),
@@ -79,12 +120,20 @@ def split_sequences(
     sizes = [0, 0]
     for k, f in enumerate(fr[1:]):
         sizes[k] = max(1, round(f * n)) if f > 0 else 0
+    if n == 0:
+        raise ParameterError(
+            "dataset",
+            "a dataset with at least one sequence",
+            "no sequence",
+            fix="Fix: prepare the dataset again from a non-empty source",
+        )
     if sizes[0] + sizes[1] >= n:
         raise ParameterError(
             "fractions",
-            f"validation + test must leave at least one training sequence of {n}",
+            f"validation ({sizes[0]}) + test ({sizes[1]}) sequences < the dataset's {n} "
+            "sequences, leaving at least one to train on,",
             tuple(fractions),
-            fix="use smaller held-out fractions or a larger dataset",
+            fix="Fix: use smaller held-out fractions or a larger dataset",
         )
     val = np.sort(order[: sizes[0]])
     test = np.sort(order[sizes[0] : sizes[0] + sizes[1]])
@@ -138,6 +187,22 @@ def completion_playlists(
     return seqs[distinct >= min_tracks]
 
 
+#: Shortest sequence whose last entry the in-set protocol masks (it keeps >= 2 entries).
+MIN_MASKED_LENGTH = 3
+
+
+def _warn_unmasked(n_unmasked: int, n: int) -> None:
+    if n_unmasked:
+        logger.warning(
+            "%d of %d training sequences have fewer than %d entries: their last entry is "
+            "not masked (masking would leave them no context to learn from), and they give "
+            "no in-set next-song query",
+            n_unmasked,
+            n,
+            MIN_MASKED_LENGTH,
+        )
+
+
 def mask_last(
     dataset: Dataset,
     sequences: np.ndarray | Sequence[int],
@@ -149,28 +214,34 @@ def mask_last(
 
     ``train_view`` holds ``sequences`` (after removing ``drop_tracks``, e.g. the
     cold-start tracks, as :meth:`Split.train_dataset` does) with the last entry
-    of each removed; sequences left empty are dropped. The vocabulary (tracks
-    table) is unchanged, and the popularity feature is recomputed from the
-    view. ``(queries[i], targets[i])`` is (second-to-last, last) of each sequence
-    of at least two entries, except pairs with ``query == target``.
+    of each sequence of at least :data:`MIN_MASKED_LENGTH` entries removed;
+    shorter sequences are kept whole (masking would leave them no context; a
+    warning says how many) and sequences left empty are dropped. The vocabulary
+    (tracks table) is unchanged, and the popularity feature is recomputed from the
+    view. ``(queries[i], targets[i])`` is (second-to-last, last) of each masked
+    sequence, except pairs with ``query == target``.
     """
     seqs = np.asarray(sequences, dtype=np.int64)
     sub = dataset.subset(seqs, drop_tracks=drop_tracks, name=name)
     lengths = sub.lengths
     last = sub.indptr[1:] - 1
-    has_pair = lengths >= 2
-    queries = sub.indices[last[has_pair] - 1].astype(np.int64)
-    targets = sub.indices[last[has_pair]].astype(np.int64)
+    # Masking a sequence of two entries or fewer would leave it no context (a list of
+    # pairs would train on nothing): such sequences are kept whole and give no query.
+    masked = lengths >= MIN_MASKED_LENGTH
+    _warn_unmasked(int(np.count_nonzero(~masked & (lengths > 0))), len(lengths))
+    queries = sub.indices[last[masked] - 1].astype(np.int64)
+    targets = sub.indices[last[masked]].astype(np.int64)
     keep_pair = queries != targets
     keep = np.ones(sub.n_entries, dtype=bool)
-    keep[last] = False
-    new_len = lengths - 1
+    keep[last[masked]] = False
+    new_len = lengths - masked
     nonempty = new_len > 0
     view = Dataset(
         tracks=sub.tracks,
         indptr=np.concatenate([[0], np.cumsum(new_len[nonempty])]).astype(np.int64),
         indices=sub.indices[keep],
         sequence_ids=sub.sequence_ids[nonempty],
+        sequence_names=None if sub.sequence_names is None else sub.sequence_names[nonempty],
         timestamps=None if sub.timestamps is None else sub.timestamps[keep],
         skipped=None if sub.skipped is None else sub.skipped[keep],
         features=dict(sub.features),

@@ -53,7 +53,7 @@ def _codes(labels: object, n: int, name: str = "labels") -> np.ndarray:
 
 def _check_int(name: str, value: object, low: int) -> int:
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-        raise ParameterError(name, f"`{name}` is an int >= {low}", value)
+        raise ParameterError(name, f"an int >= {low}", value)
     return int(value)
 
 
@@ -97,7 +97,7 @@ def vrc(emb: Embeddings, labels: object, *, min_size: int = 1, name: str = "vrc"
         "n_groups": len(np.unique(codes[keep])),
         "min_size": min_size,
     }
-    if emb.popularity is not None or emb.dim == 0:
+    if not emb.has_vectors or emb.dim == 0:
         info["reason"] = "the popularity baseline has no vectors"
         return MetricResult(name, float("nan"), np.zeros(0), True, info)
     value = calinski_harabasz(emb.vectors[keep], codes[keep])

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from songspace._checks import check_heldout_share
 from songspace.data.dataset import Dataset
 from songspace.data.splits import mask_last
 from songspace.errors import ParameterError
@@ -78,8 +79,7 @@ def cold_start_protocol(
     min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> ColdStart:
     """Split with ``cold_share`` cold tracks and collect the cold queries."""
-    if not 0 < test_fraction < 0.5:
-        raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
+    check_heldout_share(test_fraction, "test_fraction")
     protocol = make_protocol(
         dataset,
         seed=seed,

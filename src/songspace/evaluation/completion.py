@@ -103,7 +103,7 @@ def playlist_completion(
     ks = tuple(ks)
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ParameterError("ks", "every k is an integer >= 1", ks)
+            raise ParameterError("ks", "integers k >= 1", ks)
     if pls.min() < 0 or pls.max() >= dataset.n_sequences:
         bad = int(pls[(pls < 0) | (pls >= dataset.n_sequences)][0])
         raise ParameterError("playlists", f"`0 <= playlist < {dataset.n_sequences}`", bad)
@@ -214,7 +214,14 @@ def _score(
     if len(seed_ok) == 0:
         rankable[:] = False
         return rankable, score
-    if emb.popularity is not None:
+    if emb.ranker is not None:
+        s = np.asarray(emb.ranker.scores(seed_ok), dtype=np.float64)[cand]
+        rankable &= np.isfinite(s)
+        pop = np.asarray(emb.ranker.popularity, dtype=np.float64)[cand]
+        # score, then training popularity (the rankers' shared back-off), then index
+        order = np.lexsort((cand, -pop, -np.where(rankable, s, -np.inf)))
+        score[order] = -np.arange(len(cand), dtype=np.float64)
+    elif emb.popularity is not None:
         score[rankable] = np.asarray(emb.popularity, dtype=np.float64)[cand[rankable]]
     else:
         query = emb.vectors[seed_ok].astype(np.float64).mean(axis=0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,12 +28,31 @@ class Embeddings:
     is cosine (zero rows where unavailable). ``available``: bool (n_tracks,).
     ``popularity``: when set, a query-independent score per track that replaces
     cosine (popularity baseline); ``vectors`` is then (n_tracks, 0).
+    ``ranker``: when set, a :class:`songspace.evaluation.rankers.Ranker` (ItemKNN,
+    SKNN, ...) that ranks instead of cosine; ``vectors`` is then (n_tracks, 0) and
+    the metrics that need vectors (clustering, play prediction) do not apply.
     """
 
     vectors: np.ndarray
     available: np.ndarray
     name: str = "embeddings"
     popularity: np.ndarray | None = None
+    ranker: Any = None
+
+    @property
+    def has_vectors(self) -> bool:
+        """False for the popularity baseline and the non-embedding rankers."""
+        return self.popularity is None and self.ranker is None
+
+    @classmethod
+    def from_ranker(cls, ranker: Any, n_tracks: int) -> Embeddings:
+        """Wrap a non-embedding ranker so every ranking metric accepts it."""
+        return cls(
+            np.zeros((n_tracks, 0), np.float32),
+            np.ones(n_tracks, bool),
+            name=ranker.name,
+            ranker=ranker,
+        )
 
     @property
     def n_tracks(self) -> int:

@@ -114,13 +114,13 @@ def hard_negatives(
     precomputed :class:`ChiSquaredPairs` needs ``threshold`` or ``n_occurrences``.
     """
     if not isinstance(min_count, int | np.integer) or isinstance(min_count, bool) or min_count < 1:
-        raise ParameterError("min_count", "`min_count` is an int >= 1", min_count)
+        raise ParameterError("min_count", "an int >= 1", min_count)
     if isinstance(dataset, ChiSquaredPairs):
         pairs = dataset
         if threshold is None and n_occurrences is None:
             raise ParameterError(
                 "threshold",
-                "`threshold` or `n_occurrences` is given with precomputed pairs",
+                "neither `threshold` nor `n_occurrences` with precomputed pairs",
                 None,
                 fix="pass the dataset instead, or threshold=1e-7 * dataset.n_entries",
             )
@@ -128,12 +128,12 @@ def hard_negatives(
         pairs = chi_squared_pairs(dataset)
         n_occurrences = dataset.n_entries
     else:
-        raise ParameterError("dataset", "`dataset` is a Dataset or ChiSquaredPairs", dataset)
+        raise ParameterError("dataset", "a Dataset or ChiSquaredPairs", dataset)
     if threshold is None:
         assert n_occurrences is not None  # required above when pairs are precomputed
         threshold = DEFAULT_THRESHOLD_FACTOR * float(n_occurrences)
     if not np.isfinite(threshold) or threshold < 0:
-        raise ParameterError("threshold", "`threshold` is finite and >= 0", threshold)
+        raise ParameterError("threshold", "a finite number >= 0", threshold)
     keep = (pairs.count >= min_count) & (pairs.chi2 < threshold)  # NaN compares False
     a, b = pairs.a[keep], pairs.b[keep]
     n = pairs.n_tracks

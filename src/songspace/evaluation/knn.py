@@ -74,6 +74,14 @@ def exact_topk(
     if emb.popularity is not None:
         ids[ok], scores[ok] = _popularity_topk(emb, queries[ok], k, exclude_self)
         return ids, scores
+    if emb.ranker is not None:
+        from songspace.evaluation.rankers import top_k_single
+
+        rows = np.flatnonzero(ok)
+        ids[rows] = top_k_single(emb.ranker, queries[rows], k, exclude_self=exclude_self)
+        # the rank order is the score: 0 for the best, -1 for the next, ...
+        scores[rows] = np.where(ids[rows] >= 0, -np.arange(k, dtype=np.float32), -np.inf)
+        return ids, scores
     if backend == "auto":
         backend = "faiss" if _have_faiss() else "numpy"
     if backend not in ("faiss", "numpy"):

@@ -73,7 +73,7 @@ def play_prediction(
         or isinstance(min_pair_count, bool)
         or min_pair_count < 1
     ):
-        raise ParameterError("min_pair_count", "`min_pair_count` is an int >= 1", min_pair_count)
+        raise ParameterError("min_pair_count", "an int >= 1", min_pair_count)
     if aggregate not in ("pair", "occurrence"):
         raise ParameterError("aggregate", "`aggregate in ('pair', 'occurrence')`", aggregate)
     if emb.n_tracks != dataset.n_tracks:
@@ -102,8 +102,8 @@ def play_prediction(
         "min_pair_count": int(min_pair_count),
     }
     names = METRICS
-    if emb.popularity is not None or emb.dim == 0:
-        info["reason"] = "the popularity baseline has no cosine similarity"
+    if not emb.has_vectors or emb.dim == 0:
+        info["reason"] = f"{emb.name} has no vectors, hence no cosine similarity"
         return [MetricResult(nm, float("nan"), np.zeros(0), True, dict(info)) for nm in names]
     key = seed * dataset.n_tracks + nxt
     uniq, inv, count = np.unique(key, return_inverse=True, return_counts=True)

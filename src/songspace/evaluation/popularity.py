@@ -35,7 +35,7 @@ def popularity_buckets(dataset: Dataset | np.ndarray, n_buckets: int = 5) -> np.
     of non-negative event counts per track.
     """
     if not isinstance(n_buckets, int | np.integer) or isinstance(n_buckets, bool) or n_buckets < 1:
-        raise ParameterError("n_buckets", "`n_buckets` is an int >= 1", n_buckets)
+        raise ParameterError("n_buckets", "an int >= 1", n_buckets)
     counts = dataset.play_counts() if isinstance(dataset, Dataset) else np.asarray(dataset)
     if counts.ndim != 1 or (counts.size and (not np.isfinite(counts).all() or counts.min() < 0)):
         raise ParameterError("dataset", "a Dataset or a 1-D array of counts >= 0", counts.shape)
@@ -103,7 +103,7 @@ def bucket_hit_rates(
         if arr.size and (arr.min() < 0 or arr.max() >= emb.n_tracks):
             raise ParameterError(name, f"`0 <= track < {emb.n_tracks}`", int(arr.max()))
     if not isinstance(pairs_per_cell, int | np.integer) or pairs_per_cell < 1:
-        raise ParameterError("pairs_per_cell", "`pairs_per_cell` is an int >= 1", pairs_per_cell)
+        raise ParameterError("pairs_per_cell", "an int >= 1", pairs_per_cell)
     if buckets is None:
         if dataset is None:
             raise ParameterError("dataset", "a Dataset when `buckets` is not given", None)

@@ -76,7 +76,8 @@ class EvaluationResult:
             },
         }
         tmp = sidecar.with_name(f".{sidecar.name}.tmp.npz")
-        np.savez_compressed(tmp, **{k: m.per_query for k, m in self.metrics.items()})
+        arrays: dict[str, Any] = {k: m.per_query for k, m in self.metrics.items()}
+        np.savez_compressed(tmp, **arrays)
         tmp.replace(sidecar)
         atomic_write_text(path, json.dumps(doc, indent=2, default=_json_default) + "\n")
         return path
@@ -151,14 +152,12 @@ def compare(
     out: dict[str, Comparison] = {}
     for k in names:
         if k not in a.metrics or k not in b.metrics:
-            raise ParameterError(
-                "metrics", f"each metric is in both results ({sorted(a.metrics)})", k
-            )
+            raise ParameterError("metrics", f"a metric both results have ({sorted(a.metrics)})", k)
         x, y = a.metrics[k].per_query, b.metrics[k].per_query
         if x.shape != y.shape:
             raise ParameterError(
                 "metrics",
-                f"`{k}` has per-query values for the same queries in both results",
+                f"per-query values of `{k}` for the same queries in both results",
                 (x.shape, y.shape),
                 fix="evaluate both embeddings with the same protocol and seed",
             )

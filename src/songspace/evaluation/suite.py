@@ -16,9 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
+from songspace._checks import check_heldout_share
 from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
-from songspace.evaluation import clustering, completion, hardneg, next_song, play, popularity
+from songspace.evaluation import (
+    challenge,
+    clustering,
+    completion,
+    hardneg,
+    next_song,
+    play,
+    popularity,
+)
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K
 from songspace.evaluation.protocol import Protocol
@@ -36,8 +45,12 @@ FAMILY_METRICS: dict[str, tuple[str, ...]] = {
     "clustering": clustering.METRICS,
     "popularity": popularity.METRICS,
     "play": play.METRICS,
+    "challenge": challenge.METRICS,
 }
 FAMILIES = tuple(FAMILY_METRICS)
+#: Families left out of the default ("all the data supports") and run only when asked
+#: for: the RecSys Challenge protocol ranks the whole catalogue 500 deep per playlist.
+OPT_IN_FAMILIES = ("challenge",)
 #: Names of the baselines evaluate adds; a model may not take one (its results would
 #: overwrite theirs).
 BASELINE_NAMES = ("random", "popularity")
@@ -86,12 +99,10 @@ def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[s
             protocol._cache["unsupported_logged"] = True
             for what, why in reasons.items():
                 logger.info("%s skipped: %s", what, why)
-        return [f for f in FAMILIES if f not in reasons]
+        return [f for f in FAMILIES if f not in reasons and f not in OPT_IN_FAMILIES]
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
-        raise ParameterError(
-            "metrics", f"each metric family is one of {list(FAMILIES)}", unknown[0]
-        )
+        raise ParameterError("metrics", f"metric families among {list(FAMILIES)}", unknown[0])
     return list(dict.fromkeys(families))
 
 
@@ -112,6 +123,14 @@ def unsupported(protocol: Protocol) -> dict[str, str]:
     if len(protocol.in_set[0]) + len(protocol.out_of_set[0]) == 0:
         reason = "no next-song pairs (every sequence has fewer than 2 entries)"
         out["next_song"] = out["popularity"] = out["hardneg"] = reason
+    else:
+        for part, pairs in (("in_set", protocol.in_set), ("out_of_set", protocol.out_of_set)):
+            if not len(pairs[0]):
+                out[f"next_song_{part}"] = (
+                    "no training sequence of 3 or more entries to mask"
+                    if part == "in_set"
+                    else "no held-out sequence of 2 or more entries"
+                ) + " (so no next_song mean either)"
     has_genre = "genre" in ds.tracks and bool(ds.tracks["genre"].notna().any())
     has_artist = "artist_id" in ds.tracks and bool(ds.tracks["artist_id"].notna().any())
     if not has_genre and not has_artist:
@@ -165,13 +184,15 @@ def evaluate(
                 )
             )
         elif fam == "next_song":
+            # one protocol may have no pairs (a list of pairs has no in-set query: its
+            # sequences are too short to mask); the mean needs both
             a = next_song.next_song(
                 emb, *protocol.in_set, k=st.k, prefix="next_song_in_set", progress=progress
-            )
+            ) if len(protocol.in_set[0]) else []  # fmt: skip
             b = next_song.next_song(
                 emb, *protocol.out_of_set, k=st.k, prefix="next_song_out_of_set", progress=progress
-            )
-            res.add(*a, *b, *next_song.next_song_report(a, b))
+            ) if len(protocol.out_of_set[0]) else []  # fmt: skip
+            res.add(*a, *b, *(next_song.next_song_report(a, b) if a and b else []))
         elif fam == "hardneg":
             negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
             if negs.nnz == 0:
@@ -186,8 +207,8 @@ def evaluate(
             else:
                 res.add(hardneg.hardneg(emb, negs, k=st.k))
         elif fam == "clustering":
-            if emb.popularity is not None:
-                logger.info("clustering metrics do not apply to the popularity baseline")
+            if not emb.has_vectors:
+                logger.info("clustering metrics do not apply to %s (no vectors)", emb.name)
                 continue
             skip = unsupported(protocol)
             metrics = {
@@ -227,9 +248,11 @@ def evaluate(
                 popularity.plot_bucket_heatmap(
                     hr, heatmap, title=f"{emb.name}: HitRate@{st.k} by popularity bucket"
                 )
+        elif fam == "challenge":
+            res.add(*challenge.evaluate_challenge(protocol, emb))
         elif fam == "play":
-            if emb.popularity is not None:
-                logger.info("play prediction does not apply to the popularity baseline")
+            if not emb.has_vectors:
+                logger.info("play prediction does not apply to %s (no vectors)", emb.name)
                 continue
             res.add(*play.play_prediction(emb, ds, min_pair_count=st.play_min_pair_count))
         timings[fam] = time.perf_counter() - t0
@@ -247,32 +270,42 @@ def evaluate_many(
     settings: SuiteSettings | None = None,
     heatmap_dir: str | Path | None = None,
     random_dim: int = 64,
+    rankers: Sequence[str] = (),
     progress: ProgressCallback | None = None,
 ) -> tuple[list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """Evaluate several embeddings (plus random and popularity baselines) on one protocol.
 
-    Returns the results, then for each non-baseline model its paired tests
-    against each baseline: ``{model: {baseline: {metric: Comparison}}}``.
+    ``rankers`` adds non-embedding baselines by name (``itemknn``, ``sknn``,
+    ``vsknn``, ``bigram``; :mod:`songspace.evaluation.rankers`), built from the
+    protocol's training view. Returns the results, then for each non-baseline model
+    its paired tests against each baseline: ``{model: {baseline: {metric: Comparison}}}``.
     """
+    from songspace.evaluation.rankers import make_ranker, ranker_names
+
+    extra = ranker_names(rankers) if rankers else []
     models = list(embeddings)
     names = [e.name for e in models]
     if len(set(names)) != len(names):
         raise ParameterError("embeddings", "distinct model names", names)
-    taken = sorted(set(names) & set(BASELINE_NAMES)) if baselines else []
+    reserved = [*BASELINE_NAMES, *extra] if baselines else list(extra)
+    taken = sorted(set(names) & set(reserved))
     if taken:
         raise ParameterError(
             "embeddings",
-            f"model names other than the baselines' {list(BASELINE_NAMES)}",
+            f"model names other than the baselines' {reserved}",
             names,
             fix=f"rename the file or run directory named {taken[0]!r}, or pass --no-baselines",
         )
+    n = protocol.dataset.n_tracks
+    base_embs = []
     if baselines:
-        n = protocol.dataset.n_tracks
-        models = [
+        base_embs = [
             Embeddings.random(n, random_dim, seed=protocol.seed),
             Embeddings.popularity_baseline(protocol.train),
-            *models,
         ]
+    for name in extra:
+        base_embs.append(Embeddings.from_ranker(make_ranker(name, protocol.train), n))
+    models = [*base_embs, *models]
     results = []
     for emb in models:
         path = None
@@ -284,9 +317,9 @@ def evaluate_many(
             )
         )
     tests: dict[str, dict[str, dict[str, Comparison]]] = {}
-    if baselines:
-        base = {r.model: r for r in results[:2]}
-        for r in results[2:]:
+    if base_embs:
+        base = {r.model: r for r in results[: len(base_embs)]}
+        for r in results[len(base_embs) :]:
             tests[r.model] = {
                 b: compare(r, rb, metrics=shared_testable(r, rb)) for b, rb in base.items()
             }
@@ -311,13 +344,16 @@ def run_evaluation(
     families: Sequence[str] | None = None,
     baselines: bool = True,
     seed: int = 0,
-    test_fraction: float = 0.01,
+    test_fraction: float | None = None,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
+    rankers: Sequence[str] = (),
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
+
+    ``rankers`` adds non-embedding baselines by name (see :func:`evaluate_many`).
 
     ``out`` receives ``<model>.json`` (aggregates) with ``<model>.per_query.npz``
     beside it, ``<model>.popularity_buckets.png``, and ``summary.json`` (protocol,
@@ -327,14 +363,15 @@ def run_evaluation(
 
     from songspace._util import atomic_directory, check_output_free, to_jsonable
     from songspace.data.dataset import Dataset
+    from songspace.data.splits import resolve_test_fraction
     from songspace.evaluation.embeddings import load_embeddings
     from songspace.evaluation.protocol import make_protocol
 
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *embedding_files))
-    if not 0 < test_fraction < 0.5:
-        raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
-    if not embedding_files and not baselines:
+    if test_fraction is not None:
+        check_heldout_share(test_fraction, "test_fraction")
+    if not embedding_files and not baselines and not rankers:
         raise ParameterError(
             "embeddings",
             "at least one embeddings file, or the baselines",
@@ -342,6 +379,7 @@ def run_evaluation(
             fix="pass EMBEDDINGS files or drop --no-baselines",
         )
     ds = Dataset.load(dataset_dir)
+    test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)  # None: by size
     fractions = (1.0 - 2 * test_fraction, test_fraction, test_fraction)
     protocol = make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks)
     embs = [load_embeddings(p, ds) for p in embedding_files]
@@ -354,6 +392,7 @@ def run_evaluation(
             families=families,
             settings=settings,
             heatmap_dir=heatmap_dir,
+            rankers=rankers,
             progress=progress,
         )
 

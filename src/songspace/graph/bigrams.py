@@ -54,7 +54,7 @@ def bigram_counts(
     """
     for name, value in (("ordered", ordered), ("include_self", include_self)):
         if not isinstance(value, bool | np.bool_):
-            raise ParameterError(name, f"`{name}` is True or False", value)
+            raise ParameterError(name, "True or False", value)
     n_tracks = _as_csr(dataset)[2]
     a, b = adjacent_pairs(dataset, include_self=include_self)
     if not ordered:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from songspace._checks import check_format
 from songspace._util import apply_umask, atomic_write_text
 from songspace.data.dataset import Dataset
 from songspace.data.dataset import incidence_matrix as dataset_incidence
@@ -65,12 +66,12 @@ class CooccurrenceGraph:
         if not sp.issparse(self.adjacency) or self.adjacency.ndim != 2:
             raise ParameterError(
                 "adjacency",
-                "`adjacency` is a 2-D scipy.sparse matrix",
+                "a 2-D scipy.sparse matrix",
                 type(self.adjacency).__name__,
             )
         rows, cols = self.adjacency.shape
         if rows != cols:
-            raise ParameterError("adjacency", "`adjacency` is square", self.adjacency.shape)
+            raise ParameterError("adjacency", "a square matrix", self.adjacency.shape)
         if not isinstance(self.adjacency, sp.csr_matrix):
             self.adjacency = sp.csr_matrix(self.adjacency)
         _check_int("min_weight", self.min_weight, 1)
@@ -168,21 +169,15 @@ class CooccurrenceGraph:
                 path=meta_path,
                 fix="re-save the graph",
             ) from exc
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-            raise FormatError(
-                f"expected format {FORMAT_NAME!r}, found "
-                f"{meta.get('format') if isinstance(meta, dict) else meta!r}",
-                path=meta_path,
-                field="format",
-                fix="point to a graph saved by songspace",
-            )
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise FormatError(
-                f"expected format_version {FORMAT_VERSION}, found {meta.get('format_version')!r}",
-                path=meta_path,
-                field="format_version",
-                fix="rebuild the graph with this songspace version",
-            )
+        check_format(
+            meta,
+            name=FORMAT_NAME,
+            version=FORMAT_VERSION,
+            path=meta_path,
+            error=FormatError,
+            fix_format="point to a graph saved by songspace",
+            fix_version="rebuild the graph with this songspace version",
+        )
         try:
             adjacency = sp.load_npz(npz)
         except (OSError, ValueError, KeyError) as exc:
@@ -224,7 +219,7 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------- inputs
 def _check_int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ParameterError(name, f"`{name}` is an integer >= {low}", value)
+        raise ParameterError(name, f"an integer >= {low}", value)
     return int(value)
 
 
@@ -235,7 +230,7 @@ def _as_csr(data: SequencesLike) -> tuple[np.ndarray, np.ndarray, int]:
     if not (isinstance(data, tuple) and len(data) == 3):
         raise ParameterError(
             "dataset",
-            "`dataset` is a Dataset or an (indptr, indices, n_tracks) tuple",
+            "a Dataset or an (indptr, indices, n_tracks) tuple",
             type(data).__name__,
         )
     indptr, indices, n_tracks = np.asarray(data[0]), np.asarray(data[1]), data[2]
@@ -244,14 +239,14 @@ def _as_csr(data: SequencesLike) -> tuple[np.ndarray, np.ndarray, int]:
     if indptr.ndim != 1 or len(indptr) < 1 or not np.issubdtype(indptr.dtype, np.integer):
         raise ParameterError(
             "indptr",
-            "`indptr` is a 1-D integer array of length >= 1",
+            "a 1-D integer array of length >= 1",
             f"{indptr.dtype} array of shape {indptr.shape}",
             fix,
         )
     if indices.ndim != 1 or (len(indices) and not np.issubdtype(indices.dtype, np.integer)):
         raise ParameterError(
             "indices",
-            "`indices` is a 1-D integer array",
+            "a 1-D integer array",
             f"{indices.dtype} array of shape {indices.shape}",
             fix,
         )
@@ -366,6 +361,7 @@ def build_cooccurrence(
     min_weight: int = 2,
     block_budget: int = 20_000_000,
     progress: ProgressCallback | None = None,
+    memory_limit: int | None = None,
 ) -> CooccurrenceGraph:
     """Build the co-occurrence graph of ``dataset`` (MUSIG §3.1, SPEC §2).
 
@@ -374,10 +370,17 @@ def build_cooccurrence(
     ``block_budget``: most partial products (multiply-adds of the sparse product)
     one block may need; a block's memory is about 12 bytes per partial product at
     worst, so the default 20M bounds it near 250 MB. Results do not depend on it.
+    ``memory_limit``: bytes the graph may take while built (default
+    ``$SONGSPACE_GRAPH_MEMORY``, else 80% of the available memory); a graph whose
+    upper bound exceeds it is refused before it is built (GraphTooLargeError, see
+    :func:`songspace.graph.limits.check_graph_fits`).
     """
+    from songspace.graph.limits import check_graph_fits, warn_if_few_tracks_have_an_edge
+
     min_weight = _check_int("min_weight", min_weight, 1)
     x = _resolve(dataset, block_budget)
     n_tracks = x.shape[1]
+    check_graph_fits((x.indptr, x.indices, n_tracks), min_weight, memory_limit)
     t0 = time.perf_counter()
     counts: list[np.ndarray] = []
     cols: list[np.ndarray] = []
@@ -412,6 +415,7 @@ def build_cooccurrence(
         min_weight,
         time.perf_counter() - t0,
     )
+    warn_if_few_tracks_have_an_edge(graph, dataset)
     return graph
 
 
@@ -434,11 +438,9 @@ def edge_counts_by_threshold(
     try:
         ths = sorted({_check_int("thresholds", t, 1) for t in values})
     except TypeError as exc:
-        raise ParameterError(
-            "thresholds", "`thresholds` is an iterable of integers >= 1", thresholds
-        ) from exc
+        raise ParameterError("thresholds", "an iterable of integers >= 1", thresholds) from exc
     if not ths:
-        raise ParameterError("thresholds", "`thresholds` is not empty", thresholds)
+        raise ParameterError("thresholds", "a non-empty iterable of integers", thresholds)
     x = _resolve(dataset, block_budget)
     n_tracks = x.shape[1]
     n_edges = np.zeros(len(ths), dtype=np.int64)

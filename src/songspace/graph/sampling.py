@@ -11,6 +11,11 @@ a dense ``(n, k)`` block:
   which keeps sampled training and full-graph inference consistent.
 
 Edge weights are ignored here, as in the papers: the sampler is uniform.
+
+The training pairs of GraphSAGE/MUSIG (MUSIG §3.4) are drawn by two more samplers:
+:class:`WeightedNeighbourSampler` (one neighbour per anchor, in proportion to the edge
+weight: a one-step weighted random walk) and :class:`DegreeNegativeSampler` (negatives
+drawn in proportion to degree^0.75, as word2vec draws negatives by count^0.75).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from songspace.errors import ParameterError
 
 def _check(indptr: np.ndarray, nodes: np.ndarray, k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ParameterError("k", "`k` is an integer >= 1", k)
+        raise ParameterError("k", "an integer >= 1", k)
     n = len(indptr) - 1
     if len(nodes) and (nodes.min() < 0 or nodes.max() >= n):
         raise ParameterError(
@@ -133,3 +138,39 @@ def mean_adjacency(indptr: np.ndarray, indices: np.ndarray, n: int | None = None
     )
     a.sort_indices()
     return a
+
+
+class WeightedNeighbourSampler:
+    """One neighbour per anchor, drawn in proportion to the edge weight (CSR graph).
+
+    ``sample(anchors, rng)`` draws one uniform number per anchor; every anchor must
+    have at least one edge.
+    """
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray):
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.cdf = np.cumsum(np.asarray(weights, dtype=np.float64))
+
+    def sample(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        indptr, cdf, a = self.indptr, self.cdf, anchors
+        lo = np.where(indptr[a] > 0, cdf[indptr[a] - 1], 0.0)
+        u = lo + rng.random(len(a)) * (cdf[indptr[a + 1] - 1] - lo)
+        pos = np.searchsorted(cdf, u, side="right")
+        return self.indices[np.clip(pos, indptr[a], indptr[a + 1] - 1)]
+
+
+class DegreeNegativeSampler:
+    """Nodes drawn with probability proportional to ``degree ** exponent`` (0.75)."""
+
+    def __init__(self, degree: np.ndarray, exponent: float = 0.75):
+        cdf = np.cumsum(np.asarray(degree).astype(np.float64) ** exponent)
+        if not len(cdf) or cdf[-1] <= 0:
+            raise ParameterError("degree", "a graph with at least one edge", "no edge")
+        cdf /= cdf[-1]
+        self.cdf = cdf
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.minimum(
+            np.searchsorted(self.cdf, rng.random(int(n)), side="right"), len(self.cdf) - 1
+        )

@@ -40,7 +40,7 @@ _MAX_REJECTION_ROUNDS = 32
 # ----------------------------------------------------------------------- checks
 def _check_int(name: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ParameterError(name, f"`{name}` is an integer >= {low}", value)
+        raise ParameterError(name, f"an integer >= {low}", value)
     return int(value)
 
 
@@ -51,18 +51,16 @@ def _check_positive(name: str, value: object) -> float:
         or not np.isfinite(value)
         or value <= 0
     ):
-        raise ParameterError(name, f"`{name}` is a finite number > 0", value)
+        raise ParameterError(name, "a finite number > 0", value)
     return float(value)
 
 
 def _prepare(adjacency: sp.spmatrix) -> sp.csr_matrix:
     """Canonical CSR copy: float64 weights, sorted indices, no duplicates, no zeros."""
     if not sp.issparse(adjacency) or adjacency.ndim != 2:
-        raise ParameterError(
-            "adjacency", "`adjacency` is a 2-D scipy.sparse matrix", type(adjacency).__name__
-        )
+        raise ParameterError("adjacency", "a 2-D scipy.sparse matrix", type(adjacency).__name__)
     if adjacency.shape[0] != adjacency.shape[1]:
-        raise ParameterError("adjacency", "`adjacency` is square", adjacency.shape)
+        raise ParameterError("adjacency", "a square matrix", adjacency.shape)
     a = sp.csr_matrix(adjacency, dtype=np.float64, copy=True)
     a.sum_duplicates()  # also sorts the indices
     a.eliminate_zeros()
@@ -79,9 +77,7 @@ def _start_nodes(start_nodes: object, n: int, walks_per_node: int) -> np.ndarray
     else:
         starts = np.asarray(start_nodes)
         if starts.ndim != 1 or (len(starts) and not np.issubdtype(starts.dtype, np.integer)):
-            raise ParameterError(
-                "start_nodes", "`start_nodes` is a 1-D integer array", repr(starts.dtype)
-            )
+            raise ParameterError("start_nodes", "a 1-D integer array", repr(starts.dtype))
         starts = starts.astype(np.int64)
         if len(starts) and (starts.min() < 0 or starts.max() >= n):
             raise ParameterError(

@@ -1,7 +1,11 @@
-"""Embedding models behind one interface (SPEC §3): see :mod:`songspace.models.base`."""
+"""Embedding models behind one interface (SPEC §3): see :mod:`songspace.models.base`.
 
-from songspace.models.base import EmbeddingModel
-from songspace.models.registry import available_models, get_model_class, register_lazy
+``create(name, params, from_strings=False)`` builds any registered model from stored or
+command-line values; ``songspace.testing`` holds the test suite every model passes.
+"""
+
+from songspace.models.base import EmbeddingModel, InductiveModel
+from songspace.models.registry import available_models, create, get_model_class, register_lazy
 
 register_lazy("track2vec", "songspace.models.track2vec", "Track2Vec", "models")
 register_lazy("track2vec_feature", "songspace.models.track2vec", "Track2VecFeature", "models")
@@ -10,4 +14,10 @@ register_lazy("warp", "songspace.models.warp", "CFWarp", "models")
 register_lazy("graphsage", "songspace.models.graphsage", "GraphSAGE", "graph")
 register_lazy("musig", "songspace.models.graphsage", "MUSIG", "graph")
 
-__all__ = ["EmbeddingModel", "available_models", "get_model_class"]
+__all__ = [
+    "EmbeddingModel",
+    "InductiveModel",
+    "available_models",
+    "create",
+    "get_model_class",
+]

@@ -4,22 +4,36 @@ Contract (scikit-learn conventions):
 
 - ``__init__`` only stores hyper-parameters, as keyword arguments with defaults,
   each under its own name; it never validates or trains.
-- ``fit(dataset) -> self`` validates the parameters (``ParameterError`` naming the
-  parameter, its allowed range and the value), trains, and sets the fitted
-  attributes, whose names end in ``_``:
+- Each class declares its parameters once, in ``parameter_constraints`` (one
+  :mod:`songspace.models.params` constraint per constructor parameter): the range
+  check, the integer check, the command-line parsing and the error text all come
+  from it. ``check_params()`` validates the stored parameters (``ParameterError``
+  naming the parameter, its constraint and the value); a rule that ties several
+  parameters together lives in ``_check_param_rules``.
+- :func:`songspace.models.create` builds a model from stored or command-line values
+  (every path that rebuilds a model goes through it).
+- ``fit(dataset, *, progress=None) -> self`` validates the parameters, trains, and
+  sets the fitted attributes, whose names end in ``_``:
   ``embeddings_`` (float32, one row per track of ``dataset``'s vocabulary),
   ``available_`` (bool per track: False for tracks the model could not embed,
   e.g. never seen in training), ``training_time_`` (seconds), ``n_tracks_``.
 - ``get_params()`` returns the constructor's parameters; ``set_params(**p)``
   changes them.
+- ``required_feature_groups()`` names the dataset's feature groups the model needs
+  (inputs and task targets); ``input_feature_groups()`` those it reads as input.
 - ``save(path)`` writes ``path/model.json`` (class, format version, parameters,
   training time) and ``path/arrays.npz`` (the fitted arrays) atomically; no
   pickle. ``load(path)`` restores a model whose ``embeddings_`` are identical.
+  ``pickle.dumps`` of a fitted model works too (no local classes are kept).
 - Everything random is driven by ``seed``; with the same seed (and one worker
   where a library needs it) two fits give the same embeddings.
-- Long work reports progress to ``progress`` (a callable taking (done, total,
-  message)) when one is given; ``done`` may be fractional (within an epoch). An
-  exception raised by ``progress`` stops training and propagates from ``fit``.
+- Long work reports progress to ``progress`` (a
+  :class:`songspace.progress.ProgressCallback`, ``progress(done, total, message)``)
+  when one is given; ``done`` may be fractional (within an epoch). An exception
+  raised by ``progress`` stops training and propagates from ``fit``.
+
+:class:`InductiveModel` is the base of models that embed tracks unseen in training
+(``embed(dataset, tracks)``).
 """
 
 from __future__ import annotations
@@ -27,20 +41,24 @@ from __future__ import annotations
 import inspect
 import json
 import time
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from songspace._util import atomic_directory
+from songspace._checks import check_format
+from songspace._util import atomic_directory, to_jsonable
 from songspace.data.dataset import Dataset
-from songspace.errors import DatasetFormatError, ParameterError
+from songspace.errors import ModelFormatError, NotFittedError, ParameterError
+from songspace.models.params import Constraint
 from songspace.models.space import SearchSpace
+from songspace.progress import ProgressCallback
 
 MODEL_FORMAT_VERSION = 1
-ProgressCallback = Callable[[int, int, str], None]
+MODEL_FORMAT = "songspace-model"
 
 
 class EmbeddingModel(ABC):
@@ -48,12 +66,13 @@ class EmbeddingModel(ABC):
 
     #: Registry name (``songspace train NAME``).
     name: ClassVar[str] = ""
-    #: Whether ``embed`` can embed tracks unseen in training.
+    #: Whether ``embed`` can embed tracks unseen in training (True on InductiveModel;
+    #: kept for callers that test the flag).
     inductive: ClassVar[bool] = False
-    #: Parameter -> (low, high) allowed range for numeric parameters (inclusive).
-    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
-    #: Parameters that must be integers (``seed`` always is).
-    integer_params: ClassVar[tuple[str, ...]] = ()
+    #: One constraint per constructor parameter (see :mod:`songspace.models.params`).
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+    #: Old parameter name -> new name; the old name is accepted with a DeprecationWarning.
+    renamed_params: ClassVar[dict[str, str]] = {}
     #: Hyper-parameter search space for ``songspace tune`` (see :mod:`songspace.models.space`).
     search_space: ClassVar[SearchSpace] = {}
     #: Searched parameters that go beyond the paper's space, with why (``songspace models``).
@@ -61,8 +80,6 @@ class EmbeddingModel(ABC):
     #: The parameter an equal-time tuning budget sets (training cost is about linear in it);
     #: None: the model cannot run equal-time trials (``songspace.tuning.budget``).
     budget_param: ClassVar[str | None] = None
-
-    progress: ProgressCallback | None = None
 
     @classmethod
     def cost_units(cls, params: dict[str, Any], dataset: Dataset) -> float:
@@ -75,19 +92,24 @@ class EmbeddingModel(ABC):
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
+        return [
+            p
+            for p, v in sig.parameters.items()
+            if p != "self" and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)
+        ]
 
     @classmethod
     def default_params(cls) -> dict[str, Any]:
         sig = inspect.signature(cls.__init__)
-        return {p: v.default for p, v in sig.parameters.items() if p != "self"}
+        names = cls._param_names()
+        return {p: sig.parameters[p].default for p in names}
 
     def get_params(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self._param_names()}
 
     def set_params(self, **params: Any) -> EmbeddingModel:
         valid = self._param_names()
-        for k, v in params.items():
+        for k, v in self._renamed(params).items():
             if k not in valid:
                 raise ParameterError(
                     k, f"a parameter of {type(self).__name__} ({', '.join(valid)})", v
@@ -95,30 +117,110 @@ class EmbeddingModel(ABC):
             setattr(self, k, v)
         return self
 
-    def _validate_params(self) -> None:
-        """Check every parameter with a declared range; subclasses add their own checks."""
-        for p, (lo, hi) in self.param_ranges.items():
-            v = getattr(self, p)
-            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-                raise ParameterError(p, f"`{p}` is a number in [{lo}, {hi}]", v)
-            if not lo <= v <= hi:
-                raise ParameterError(p, f"`{lo} <= {p} <= {hi}`", v)
-        names = self._param_names()
-        for p in (*self.integer_params, "seed"):
-            v = getattr(self, p) if p in names else 0
-            if isinstance(v, bool) or not isinstance(v, int | np.integer):
-                raise ParameterError(p, f"`{p}` is an integer", v)
-        if "seed" in names and not 0 <= self.seed < 2**32:
-            raise ParameterError("seed", "`0 <= seed < 2**32`", self.seed)
+    @classmethod
+    def _renamed(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with deprecated names replaced (DeprecationWarning for each)."""
+        out = dict(params)
+        for old, new in cls.renamed_params.items():
+            if old in out:
+                if new in out:
+                    raise ParameterError(
+                        old,
+                        f"only one of `{old}` and `{new}` (the new name of `{old}`)",
+                        out[old],
+                        fix=f"pass only {new}",
+                    )
+                warnings.warn(
+                    f"{cls.__name__}: parameter `{old}` is deprecated, use `{new}`",
+                    DeprecationWarning,
+                    stacklevel=4,
+                )
+                out[new] = out.pop(old)
+        return out
+
+    @classmethod
+    def coerce_params(
+        cls, params: Mapping[str, Any] | None, *, from_strings: bool = False
+    ) -> dict[str, Any]:
+        """``params`` in the types the constructor expects, as the constraints say.
+
+        Deprecated names are renamed; JSON lists become tuples where the constraint
+        is a tuple; with ``from_strings`` every string value is parsed as a
+        command-line ``NAME=VALUE`` value would be (``"25,10"`` -> ``(25, 10)``).
+        Unknown names raise ParameterError. Nothing is validated here.
+        """
+        names = cls._param_names()
+        out: dict[str, Any] = {}
+        for name, value in cls._renamed(params or {}).items():
+            if name not in names:
+                raise ParameterError(
+                    name,
+                    f"a parameter of {cls.__name__} ({', '.join(names)})",
+                    value,
+                    fix="`songspace models` lists every model's parameters",
+                )
+            constraint = cls.parameter_constraints.get(name)
+            if constraint is None:
+                out[name] = value
+            elif from_strings and isinstance(value, str):
+                try:
+                    out[name] = constraint.from_string(value.strip())
+                except ValueError:
+                    raise ParameterError(
+                        name, constraint.describe(), value, fix="see `songspace models`"
+                    ) from None
+            else:
+                out[name] = constraint.convert(value)
+        return out
+
+    def check_params(self) -> None:
+        """Validate the stored parameters against ``parameter_constraints`` (and the
+        class's cross-parameter rules); ParameterError on the first violation."""
+        for name in self._param_names():
+            constraint = self.parameter_constraints.get(name)
+            if constraint is None:
+                raise ParameterError(
+                    name,
+                    f"a constraint for every parameter of {type(self).__name__}",
+                    "none declared",
+                    fix=f"add `{name}` to {type(self).__name__}.parameter_constraints",
+                )
+            value = getattr(self, name)
+            if not constraint.is_satisfied_by(value):
+                raise ParameterError(name, constraint.describe(), value)
+        self._check_param_rules()
+
+    def _check_param_rules(self) -> None:  # noqa: B027 - optional hook
+        """Rules that tie parameters together (each one documented where it is defined)."""
+
+    # --------------------------------------------------------- feature groups
+    def input_feature_groups(self) -> tuple[str, ...]:
+        """The dataset's feature groups this model reads as input (none by default)."""
+        return tuple(getattr(self, "feature_groups", ()) or ())
+
+    def required_feature_groups(self) -> tuple[str, ...]:
+        """The feature groups the dataset must have for ``fit``: inputs and task targets."""
+        return self.input_feature_groups()
 
     # -------------------------------------------------------------- training
-    def fit(self, dataset: Dataset) -> EmbeddingModel:
-        """Validate parameters, train on ``dataset`` and return ``self``."""
-        self._validate_params()
+    def fit(self, dataset: Dataset, *, progress: ProgressCallback | None = None) -> EmbeddingModel:
+        """Validate parameters, train on ``dataset`` and return ``self``.
+
+        ``progress(done, total, message)`` is called as training advances; an
+        exception it raises stops training and propagates.
+        """
+        if progress is None and "progress" in self.__dict__:
+            warnings.warn(
+                "setting `model.progress` is deprecated: pass fit(dataset, progress=...)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            progress = self.__dict__["progress"]
+        self.check_params()
         if dataset.n_entries == 0:
             raise ParameterError("dataset", "a dataset with at least one entry", "empty")
         t0 = time.perf_counter()
-        embeddings, available = self._fit(dataset)
+        embeddings, available = self._fit(dataset, progress)
         self.training_time_ = time.perf_counter() - t0
         self.embeddings_ = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.available_ = np.asarray(available, dtype=bool)
@@ -131,18 +233,14 @@ class EmbeddingModel(ABC):
         return self
 
     @abstractmethod
-    def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    def _fit(
+        self, dataset: Dataset, progress: ProgressCallback | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Train; return (embeddings (n_tracks, d), available (n_tracks,))."""
-
-    def _report(self, done: int, total: int, message: str) -> None:
-        if self.progress is not None:
-            self.progress(done, total, message)
 
     def check_fitted(self) -> None:
         if not hasattr(self, "embeddings_"):
-            raise ParameterError(
-                "model", "the model is fitted", "not fitted", fix="call fit(dataset) first"
-            )
+            raise NotFittedError(type(self).__name__)
 
     # ----------------------------------------------------------------- saving
     def _extra_arrays(self) -> dict[str, np.ndarray]:
@@ -153,7 +251,9 @@ class EmbeddingModel(ABC):
         """Restore what ``_extra_arrays`` saved (nothing by default)."""
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write ``path/model.json`` + ``path/arrays.npz`` atomically (no pickle)."""
+        """Write ``path/model.json`` + ``path/arrays.npz`` atomically (no pickle).
+
+        NotFittedError when the model was never fitted."""
         self.check_fitted()
         path = Path(path)
         with atomic_directory(path, overwrite=overwrite) as tmp:
@@ -162,13 +262,13 @@ class EmbeddingModel(ABC):
                 "available": self.available_,
                 **self._extra_arrays(),
             }
-            np.savez(tmp / "arrays.npz", **arrays)
+            np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
             doc = {
-                "format": "songspace-model",
+                "format": MODEL_FORMAT,
                 "format_version": MODEL_FORMAT_VERSION,
                 "model": self.name,
                 "class": type(self).__name__,
-                "params": _jsonable_params(self.get_params()),
+                "params": to_jsonable(self.get_params()),
                 "training_time": self.training_time_,
                 "n_tracks": self.n_tracks_,
             }
@@ -178,41 +278,43 @@ class EmbeddingModel(ABC):
     @classmethod
     def load(cls, path: str | Path) -> EmbeddingModel:
         """Load a saved model (of this class, or any registered class via the base)."""
-        from songspace.models.registry import get_model_class
+        from songspace.models.registry import create, get_model_class
 
         path = Path(path)
         meta = path / "model.json"
         if not meta.is_file():
-            raise DatasetFormatError(
+            raise ModelFormatError(
                 "expected model.json in the model directory, found none",
                 path=path,
                 fix="point to a directory written by model.save or `songspace train`",
             )
-        doc = json.loads(meta.read_text())
-        if doc.get("format") != "songspace-model" or doc.get("format_version") != (
-            MODEL_FORMAT_VERSION
-        ):
-            raise DatasetFormatError(
-                f"expected songspace-model format version {MODEL_FORMAT_VERSION}, found "
-                f"{doc.get('format')!r} version {doc.get('format_version')!r}",
-                path=meta,
-                field="format_version",
-                fix="retrain the model with this songspace version",
-            )
+        try:
+            doc = json.loads(meta.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelFormatError(
+                f"expected JSON, found invalid JSON ({exc})", path=meta, fix="retrain the model"
+            ) from exc
+        check_format(
+            doc,
+            name=MODEL_FORMAT,
+            version=MODEL_FORMAT_VERSION,
+            path=meta,
+            error=ModelFormatError,
+            fix_format="point to a directory written by model.save or `songspace train`",
+            fix_version="retrain the model with this songspace version",
+        )
         klass = get_model_class(doc["model"])
         if cls is not EmbeddingModel and not issubclass(klass, cls):
-            raise DatasetFormatError(
+            raise ModelFormatError(
                 f"expected a {cls.__name__}, found a {klass.__name__}",
                 path=meta,
                 field="model",
                 fix=f"load it with {klass.__name__}.load or EmbeddingModel.load",
             )
-        defaults = klass.default_params()
-        params = {
-            k: tuple(v) if isinstance(defaults.get(k), tuple) and isinstance(v, list) else v
-            for k, v in doc["params"].items()
-        }
-        model = klass(**params)
+        with warnings.catch_warnings():
+            # an old file may use a renamed parameter: it loads (and re-saves) under the new name
+            warnings.simplefilter("ignore", DeprecationWarning)
+            model = create(klass, doc["params"], check=False)
         with np.load(path / "arrays.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         model.embeddings_ = arrays.pop("embeddings")
@@ -223,12 +325,15 @@ class EmbeddingModel(ABC):
         return model
 
 
-def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, tuple):
-            v = list(v)
-        out[k] = v
-    return out
+class InductiveModel(EmbeddingModel):
+    """A model that embeds tracks unseen in training, from a grown dataset, without
+    retraining (GraphSAGE and MUSIG, MUSIG §3.3)."""
+
+    inductive: ClassVar[bool] = True
+
+    @abstractmethod
+    def embed(
+        self, dataset: Dataset, tracks: Sequence[int] | np.ndarray | None = None
+    ) -> np.ndarray:
+        """Embeddings of ``tracks`` (indices into ``dataset``; default all) computed on
+        ``dataset`` with the trained model."""

@@ -28,6 +28,15 @@ embeddings come from layer-wise inference over the whole graph with full
 neighbourhood means (the expectation of the sampled mean), never per-node sampling.
 :meth:`GraphSAGE.embed` runs the trained aggregators on a grown graph: new tracks and
 their edges, no retraining.
+
+Code layout: the torch networks (:class:`~songspace.models.graphsage_modules.SAGEEncoder`,
+:class:`~songspace.models.graphsage_modules.MultiTaskHeads`, which computes eq. 6) live
+in :mod:`songspace.models.graphsage_modules`; the pair samplers in
+:mod:`songspace.graph.sampling`. Training is split into :meth:`GraphSAGE.prepare`
+(graph, validation edges, inputs, targets; numpy only), :meth:`GraphSAGE.build_training`
+(seeded network, optimiser, device tensors), :meth:`GraphSAGE.train_epoch`,
+:meth:`GraphSAGE.validation_loss` and :class:`EarlyStopping`, so that another loop (e.g.
+data-parallel) can reuse the parts.
 """
 
 from __future__ import annotations
@@ -36,20 +45,45 @@ import json
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from songspace._util import atomic_directory, check_seed
 from songspace.data.dataset import Dataset
-from songspace.errors import MissingDependencyError, ParameterError
+from songspace.data.features import known_share_block
+from songspace.errors import MissingDependencyError, NotFittedError, ParameterError
 from songspace.graph.cooccurrence import build_cooccurrence
-from songspace.graph.sampling import mean_adjacency, sample_blocks
-from songspace.models.base import EmbeddingModel
+from songspace.graph.sampling import (
+    DegreeNegativeSampler,
+    WeightedNeighbourSampler,
+    mean_adjacency,
+    sample_blocks,
+)
+from songspace.models.base import InductiveModel
+from songspace.models.params import (
+    SEED,
+    AnyOf,
+    Boolean,
+    Constraint,
+    Interval,
+    Names,
+    NoneValue,
+    Options,
+    Text,
+    Tuple,
+)
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace, TupleParam
+from songspace.progress import ProgressCallback, report
+
+if TYPE_CHECKING:
+    import torch as torch_
+
+    from songspace.models.graphsage_modules import MultiTaskHeads, SAGEEncoder, TaskTargets
 
 logger = logging.getLogger("songspace")
 
@@ -73,16 +107,21 @@ def _torch():
     return torch
 
 
+def _modules():
+    """:mod:`songspace.models.graphsage_modules` (imports torch, hence lazily)."""
+    _torch()
+    from songspace.models import graphsage_modules
+
+    return graphsage_modules
+
+
 # ----------------------------------------------------------------------------- inputs
 def node_features(dataset: Dataset, groups: Sequence[str], degree: np.ndarray | None) -> np.ndarray:
     """h^0: per group its values (unknown cells 0) and the share of known columns,
     then, unless ``degree`` is None, ``log1p(degree) / log1p(1000)`` (graph
     structure, available inductively; left out of the features-only encoder)."""
     blocks = [np.zeros((dataset.n_tracks, 0), dtype=np.float32)]
-    for g in groups:
-        group = dataset.features[g]
-        blocks.append(np.where(group.known, group.values, 0.0).astype(np.float32))
-        blocks.append(group.known.mean(axis=1, dtype=np.float32)[:, None])
+    blocks += [known_share_block(dataset.features[g]) for g in groups]
     if degree is not None:
         blocks.append((np.log1p(degree) / np.log1p(1000.0)).astype(np.float32)[:, None])
     return np.hstack(blocks).astype(np.float32)
@@ -113,7 +152,7 @@ def similarity_vectors(dataset: Dataset, group: str) -> tuple[np.ndarray, np.nda
         x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
         norm = np.linalg.norm(x, axis=1, keepdims=True)
         v[known] = (x / np.where(norm > 0, norm, 1.0)).astype(np.float32)
-    return v, known
+    return v, np.asarray(known, dtype=bool)
 
 
 def _split_edges(
@@ -133,56 +172,78 @@ def _split_edges(
     return train, held
 
 
-# ---------------------------------------------------------------------------- network
-def _build_network(torch, in_dim: int, hidden: int, dim: int, num_layers: int, aggregate: bool):
-    nn = torch.nn
+# ------------------------------------------------------------------- training parts
+@dataclass
+class TrainingData:
+    """Everything a training loop needs from the dataset (:meth:`GraphSAGE.prepare`).
 
-    class Encoder(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            dims = [in_dim] + [hidden] * (num_layers - 1) + [dim]
-            width = 2 if aggregate else 1
-            self.layers = nn.ModuleList(
-                nn.Linear(width * dims[i], dims[i + 1]) for i in range(num_layers)
-            )
+    ``full_adj``: the co-occurrence graph (inference); ``indptr``/``indices``: the
+    training graph (validation edges removed); ``held``: held-out edges (u, v);
+    ``anchors``: tracks with a training edge; ``x``: h^0 for every track;
+    ``targets``: the auxiliary tasks' per-track targets (numpy, moved to the device
+    by :meth:`GraphSAGE.build_training`).
+    """
 
-        def _layer(self, k: int, h, neigh):
-            x = torch.cat([h, neigh], dim=1) if aggregate else h
-            out = self.layers[k](x)
-            return torch.relu(out) if k < num_layers - 1 else out
+    full_adj: sp.csr_matrix
+    indptr: np.ndarray
+    indices: np.ndarray
+    held: np.ndarray
+    anchors: np.ndarray
+    x: np.ndarray
+    genres: np.ndarray
+    similarity: np.ndarray
+    similarity_known: np.ndarray
+    positives: WeightedNeighbourSampler
+    negatives: DegreeNegativeSampler
+    n_edges: int
 
-        def forward(self, xs: list, fanouts: Sequence[int]):
-            """Encode ``xs[0]``'s nodes from the sampled blocks ``xs`` (GraphSAGE alg. 2)."""
-            h = list(xs)
-            for k in range(num_layers):
-                if not aggregate:
-                    h = [self._layer(k, h[0], None)]
-                    continue
-                h = [
-                    self._layer(k, h[lv], h[lv + 1].view(h[lv].shape[0], fanouts[lv], -1).mean(1))
-                    for lv in range(len(h) - 1)
-                ]
-            return torch.nn.functional.normalize(h[0], dim=1)
 
-    class Heads(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.playlist_log_scale = nn.Parameter(torch.tensor(math.log(5.0)))
-            self.playlist_bias = nn.Parameter(torch.tensor(0.0))
-            self.genre = nn.Linear(dim, 1)
-            self.audio = nn.Linear(dim, 1)
+@dataclass
+class TrainingState:
+    """The network, optimiser and device tensors of one training run."""
 
-    return Encoder(), Heads()
+    encoder: SAGEEncoder
+    heads: MultiTaskHeads
+    optimizer: Any
+    x: torch_.Tensor
+    targets: TaskTargets
+    device: Any
+
+
+class EarlyStopping:
+    """Keeps the best weights; says when ``patience`` epochs passed without improvement
+    (0 disables stopping). An improvement is a metric lower than the best by 1e-6."""
+
+    def __init__(self, patience: int):
+        self.patience = int(patience)
+        self.best = math.inf
+        self.best_state: dict[str, Any] | None = None
+        self.best_epoch: int | None = None
+        self.stale = 0
+
+    def update(self, metric: float, epoch: int, module: Any) -> bool:
+        """Record an epoch's metric; True when it improved (the weights are kept)."""
+        if metric < self.best - 1e-6:
+            self.best, self.stale, self.best_epoch = metric, 0, epoch
+            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            return True
+        self.stale += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience > 0 and self.stale >= self.patience
 
 
 # ------------------------------------------------------------------------------ model
 @register
-class GraphSAGE(EmbeddingModel):
+class GraphSAGE(InductiveModel):
     """Unsupervised GraphSAGE with mean aggregators (MUSIG §3.4; Hamilton et al. 2017).
 
     Parameters: ``dim`` (output size), ``hidden`` (inner layer size), ``num_layers``
     (K), ``fanouts`` (neighbours sampled per layer, first for the targets),
-    ``features`` (input feature groups), ``min_weight`` (graph edge threshold),
+    ``feature_groups`` (input feature groups; formerly ``features``, still accepted
+    with a DeprecationWarning), ``min_weight`` (graph edge threshold),
     ``aggregate`` (False: a features-only encoder, same training, no neighbours),
     ``epochs``, ``batch_size`` (anchors per batch), ``learning_rate`` (Adam),
     ``negatives`` (shared per batch), ``patience`` (epochs without validation
@@ -192,19 +253,25 @@ class GraphSAGE(EmbeddingModel):
     """
 
     name = "graphsage"
-    inductive = True
-    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
-        "dim": (2, 4096),
-        "hidden": (2, 8192),
-        "num_layers": (1, 4),
-        "min_weight": (1, 10**9),
-        "epochs": (1, 10_000),
-        "batch_size": (1, 1_000_000),
-        "learning_rate": (1e-6, 1.0),
-        "negatives": (1, 100_000),
-        "patience": (0, 10_000),
-        "validation_share": (0.0, 0.5),
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "dim": Interval(int, 2, 4096),
+        "hidden": Interval(int, 2, 8192),
+        "num_layers": Interval(int, 1, 4),
+        "fanouts": Tuple(Interval(int, 1, None)),
+        "feature_groups": Names(FEATURE_GROUPS, what="feature-group names"),
+        "min_weight": Interval(int, 1, None),
+        "aggregate": Boolean(),
+        "epochs": Interval(int, 1, 10_000),
+        "batch_size": Interval(int, 1, 1_000_000),
+        "learning_rate": Interval(float, 1e-6, 1.0),
+        "negatives": Interval(int, 1, 100_000),
+        "patience": Interval(int, 0, 10_000),
+        "validation_share": Interval(float, 0.0, 0.5),
+        "checkpoint_dir": AnyOf(NoneValue(), Text("a directory path", path=True)),
+        "device": Text("a torch device such as 'cpu' or 'cuda'"),
+        "seed": SEED,
     }
+    renamed_params: ClassVar[dict[str, str]] = {"features": "feature_groups"}
     #: Searched by `songspace tune` (SPEC §5): layer and sample sizes, learning rate.
     search_space: ClassVar[SearchSpace] = {
         "dim": IntParam(16, 256, log=True),
@@ -219,16 +286,6 @@ class GraphSAGE(EmbeddingModel):
         "equal-time tuning",
     }
     budget_param: ClassVar[str | None] = "epochs"
-    integer_params = (
-        "dim",
-        "hidden",
-        "num_layers",
-        "min_weight",
-        "epochs",
-        "batch_size",
-        "negatives",
-        "patience",
-    )
 
     @classmethod
     def cost_units(cls, params: dict[str, Any], dataset: Dataset) -> float:
@@ -245,7 +302,7 @@ class GraphSAGE(EmbeddingModel):
         hidden: int = 128,
         num_layers: int = 2,
         fanouts: Sequence[int] = (25, 10),
-        features: Sequence[str] = ("genre", "popularity", "audio"),
+        feature_groups: Sequence[str] = ("genre", "popularity", "audio"),
         min_weight: int = 2,
         aggregate: bool = True,
         epochs: int = 10,
@@ -257,12 +314,21 @@ class GraphSAGE(EmbeddingModel):
         checkpoint_dir: str | None = None,
         device: str = "cpu",
         seed: int = 0,
+        **deprecated: Any,
     ):
+        if deprecated:
+            renamed = self._renamed(deprecated)
+            unknown = sorted(set(renamed) - {"feature_groups"})
+            if unknown:
+                raise TypeError(
+                    f"{type(self).__name__}() got unexpected keyword arguments {unknown}"
+                )
+            feature_groups = renamed["feature_groups"]
         self.dim = dim
         self.hidden = hidden
         self.num_layers = num_layers
         self.fanouts = fanouts
-        self.features = features
+        self.feature_groups = feature_groups
         self.min_weight = min_weight
         self.aggregate = aggregate
         self.epochs = epochs
@@ -275,6 +341,16 @@ class GraphSAGE(EmbeddingModel):
         self.device = device
         self.seed = seed
 
+    @property
+    def features(self) -> Sequence[str]:
+        """Deprecated name of ``feature_groups``."""
+        import warnings
+
+        warnings.warn(
+            "`features` is deprecated, use `feature_groups`", DeprecationWarning, stacklevel=2
+        )
+        return self.feature_groups
+
     # ---------------------------------------------------------------- parameters
     def task_weights_(self) -> tuple[float, float, float]:
         """(c1, c2, c3) of MUSIG eq. 6; GraphSAGE is single-task (1, 0, 0)."""
@@ -284,36 +360,17 @@ class GraphSAGE(EmbeddingModel):
         return "audio"
 
     def _fanouts(self) -> tuple[int, ...]:
-        try:
-            f = tuple(int(x) for x in self.fanouts)
-        except (TypeError, ValueError):
-            raise ParameterError(
-                "fanouts", "a list of num_layers integers >= 1, like (25, 10)", self.fanouts
-            ) from None
-        if len(f) != self.num_layers or min(f, default=0) < 1:
+        return tuple(int(x) for x in self.fanouts)
+
+    def _check_param_rules(self) -> None:
+        """One fan-out per layer; the device exists (needs torch)."""
+        if len(self.fanouts) != self.num_layers:
             raise ParameterError(
                 "fanouts",
-                f"`len(fanouts) == num_layers` ({self.num_layers}) and every fan-out >= 1",
+                f"one fan-out per layer (num_layers={self.num_layers})",
                 self.fanouts,
                 fix="give one sample size per layer, e.g. fanouts=25,10 for num_layers=2",
             )
-        return f
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._fanouts()
-        fs = self.features
-        if isinstance(fs, str) or not isinstance(fs, list | tuple):
-            raise ParameterError("features", "a list or tuple of feature-group names", fs)
-        bad = [g for g in fs if g not in FEATURE_GROUPS]
-        if bad or len(set(fs)) != len(fs):
-            raise ParameterError(
-                "features", f"distinct names among {list(FEATURE_GROUPS)}", list(fs)
-            )
-        if not isinstance(self.aggregate, bool | np.bool_):
-            raise ParameterError("aggregate", "`aggregate` is true or false", self.aggregate)
-        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str | Path):
-            raise ParameterError("checkpoint_dir", "a directory path or None", self.checkpoint_dir)
         torch = _torch()
         try:
             dev = torch.device(self.device)
@@ -324,31 +381,32 @@ class GraphSAGE(EmbeddingModel):
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ParameterError("device", "an available device", self.device, fix="use device=cpu")
 
-    def _check_dataset(self, dataset: Dataset) -> None:
-        need = list(self.features)
+    def required_feature_groups(self) -> tuple[str, ...]:
+        """The input groups, and the regression target when the audio task is on."""
+        need = list(self.feature_groups)
         if self.task_weights_()[2] > 0:
             need.append(self._regression_group())
-        missing = sorted({g for g in need if g not in dataset.features})
+        return tuple(dict.fromkeys(need))
+
+    def _check_dataset(self, dataset: Dataset) -> None:
+        missing = sorted({g for g in self.required_feature_groups() if g not in dataset.features})
         if missing:
             raise ParameterError(
-                "features",
+                "feature_groups",
                 f"feature groups the dataset has ({sorted(dataset.features)})",
                 missing,
-                fix="drop them from `features` (or choose another regression_target)",
+                fix="drop them from `feature_groups` (or choose another regression_target)",
             )
 
     # ------------------------------------------------------------------ training
-    def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-        torch = _torch()
+    def prepare(self, dataset: Dataset, rng: np.random.Generator) -> TrainingData:
+        """The graph, the validation split (drawn from ``rng``), inputs, targets and
+        pair samplers; no torch involved."""
         self._check_dataset(dataset)
-        fanouts = self._fanouts()
-        weights = self.task_weights_()
-        rng = check_seed(self.seed)
         graph = build_cooccurrence(dataset, min_weight=int(self.min_weight))
         full_adj = graph.adjacency
         train_adj, held = _split_edges(full_adj, float(self.validation_share), rng)
         indptr, indices = train_adj.indptr.astype(np.int64), train_adj.indices.astype(np.int64)
-        edge_w = train_adj.data.astype(np.float64)
         deg = np.diff(indptr)
         anchors = np.flatnonzero(deg > 0)
         if len(anchors) == 0:
@@ -361,25 +419,40 @@ class GraphSAGE(EmbeddingModel):
         x = self._inputs(dataset, full_adj)
         if x.shape[1] == 0:
             raise ParameterError(
-                "features", "at least one feature group when aggregate is false", self.features
+                "feature_groups",
+                "at least one feature group when aggregate is false",
+                self.feature_groups,
             )
-        self.columns_ = {g: list(dataset.features[g].columns) for g in self.features}
-        self.in_dim_ = x.shape[1]
-        logger.info(
-            "%s: graph of %d tracks, %d edges (min_weight %d); %d input features; task weights %s",
-            self.name,
-            len(anchors),
-            graph.n_edges,
-            self.min_weight,
-            self.in_dim_,
-            weights,
+        if self.task_weights_()[2] > 0:
+            sim_v, sim_known = similarity_vectors(dataset, self._regression_group())
+        else:
+            sim_v = np.zeros((dataset.n_tracks, 1), np.float32)
+            sim_known = np.zeros(dataset.n_tracks, bool)
+        return TrainingData(
+            full_adj=full_adj,
+            indptr=indptr,
+            indices=indices,
+            held=held,
+            anchors=anchors,
+            x=x,
+            genres=genre_codes(dataset),
+            similarity=sim_v,
+            similarity_known=sim_known,
+            positives=WeightedNeighbourSampler(indptr, indices, train_adj.data.astype(np.float64)),
+            negatives=DegreeNegativeSampler(deg),
+            n_edges=graph.n_edges,
         )
+
+    def build_training(self, data: TrainingData) -> TrainingState:
+        """A fresh network (seeded by ``seed``, torch's global RNG left untouched), the
+        Adam optimiser and the device tensors."""
+        torch = _torch()
+        modules = _modules()
         dev = torch.device(self.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed))
-            enc, heads = _build_network(
-                torch,
-                self.in_dim_,
+            enc, heads = modules.build_network(
+                data.x.shape[1],
                 int(self.hidden),
                 int(self.dim),
                 int(self.num_layers),
@@ -390,174 +463,172 @@ class GraphSAGE(EmbeddingModel):
         opt = torch.optim.Adam(
             [*enc.parameters(), *heads.parameters()], lr=float(self.learning_rate)
         )
-        xt = torch.from_numpy(x).to(dev)
-        genres = torch.from_numpy(genre_codes(dataset)).to(dev)
-        sim_v, sim_known = (
-            similarity_vectors(dataset, self._regression_group())
-            if (weights[2] > 0)
-            else (np.zeros((dataset.n_tracks, 1), np.float32), np.zeros(dataset.n_tracks, bool))
+        targets = modules.TaskTargets(
+            genres=torch.from_numpy(data.genres).to(dev),
+            similarity=torch.from_numpy(data.similarity).to(dev),
+            similarity_known=torch.from_numpy(data.similarity_known).to(dev),
         )
-        sim_vt, sim_kt = torch.from_numpy(sim_v).to(dev), torch.from_numpy(sim_known).to(dev)
+        return TrainingState(enc, heads, opt, torch.from_numpy(data.x).to(dev), targets, dev)
 
-        neg_cdf = np.cumsum(deg.astype(np.float64) ** 0.75)
-        neg_cdf /= neg_cdf[-1]
-        edge_cdf = np.cumsum(edge_w)
+    def batch_loss(
+        self,
+        state: TrainingState,
+        data: TrainingData,
+        anchors: np.ndarray,
+        positives: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[Any, dict[str, float]]:
+        """Loss of one batch: negatives drawn, K-hop blocks sampled, encoded, scored."""
+        torch = _torch()
+        fanouts = self._fanouts()
+        negatives = data.negatives.sample(int(self.negatives), rng)
+        nodes = np.concatenate([anchors, positives, negatives])
+        blocks = (
+            sample_blocks(data.indptr, data.indices, nodes, fanouts, rng)
+            if self.aggregate
+            else [nodes]
+        )
+        xs = [state.x[torch.from_numpy(b).to(state.device)] for b in blocks]
+        z = state.encoder(xs, fanouts)
+        b = len(anchors)
+        return state.heads(
+            z[:b],
+            z[b : 2 * b],
+            z[2 * b :],
+            anchors=anchors,
+            positives=positives,
+            negatives=negatives,
+            targets=state.targets,
+            weights=self.task_weights_(),
+        )
 
-        def positives(a: np.ndarray, r: np.random.Generator) -> np.ndarray:
-            lo = np.where(indptr[a] > 0, edge_cdf[indptr[a] - 1], 0.0)
-            u = lo + r.random(len(a)) * (edge_cdf[indptr[a + 1] - 1] - lo)
-            pos = np.searchsorted(edge_cdf, u, side="right")
-            return indices[np.clip(pos, indptr[a], indptr[a + 1] - 1)]
+    def train_epoch(
+        self,
+        state: TrainingState,
+        data: TrainingData,
+        epoch: int,
+        rng: np.random.Generator,
+        *,
+        progress: ProgressCallback | None = None,
+        step: int = 0,
+        total_steps: int = 0,
+    ) -> dict[str, float]:
+        """One pass over the anchors in a random order; the mean loss per task."""
+        bs = int(self.batch_size)
+        n_batches = math.ceil(len(data.anchors) / bs)
+        weights = self.task_weights_()
+        order = data.anchors[rng.permutation(len(data.anchors))]
+        sums = dict.fromkeys(TASKS, 0.0)
+        for bi in range(n_batches):
+            a = order[bi * bs : (bi + 1) * bs]
+            loss, parts = self.batch_loss(state, data, a, data.positives.sample(a, rng), rng)
+            state.optimizer.zero_grad()
+            loss.backward()
+            state.optimizer.step()
+            for t, v in parts.items():
+                sums[t] += v
+            step += 1
+            if bi % 10 == 0 or bi == n_batches - 1:
+                shown = " ".join(
+                    f"{t} {sums[t] / (bi + 1):.4f}"
+                    for t, c in zip(TASKS, weights, strict=True)
+                    if c > 0
+                )
+                report(progress, step, total_steps, f"epoch {epoch}/{self.epochs} {shown}")
+        return {t: sums[t] / n_batches for t in TASKS}
 
-        def negatives(r: np.random.Generator) -> np.ndarray:
-            return np.minimum(
-                np.searchsorted(neg_cdf, r.random(int(self.negatives)), side="right"),
-                len(neg_cdf) - 1,
-            )
+    def validation_loss(
+        self, state: TrainingState, data: TrainingData, held: np.ndarray, seed: int
+    ) -> float | None:
+        """The training loss on held-out edges (same negatives for every epoch)."""
+        if len(held) == 0:
+            return None
+        torch = _torch()
+        r = np.random.default_rng(seed)
+        total, count = 0.0, 0
+        state.encoder.eval()
+        with torch.no_grad():
+            for s in range(0, len(held), int(self.batch_size)):
+                chunk = held[s : s + int(self.batch_size)]
+                loss, _ = self.batch_loss(state, data, chunk[:, 0], chunk[:, 1], r)
+                total += float(loss) * len(chunk)
+                count += len(chunk)
+        state.encoder.train()
+        return total / count
 
-        def batch_loss(a: np.ndarray, p: np.ndarray, r: np.random.Generator):
-            n = negatives(r)
-            targets = np.concatenate([a, p, n])
-            blocks = (
-                sample_blocks(indptr, indices, targets, fanouts, r) if self.aggregate else [targets]
-            )
-            xs = [xt[torch.from_numpy(b).to(dev)] for b in blocks]
-            z = enc(xs, fanouts)
-            b = len(a)
-            za, zp, zn = z[:b], z[b : 2 * b], z[2 * b :]
-            return self._loss(torch, heads, weights, za, zp, zn, a, p, n, genres, sim_vt, sim_kt)
-
-        val_rng_seed = int(rng.integers(2**32))
+    def _fit(
+        self, dataset: Dataset, progress: ProgressCallback | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        weights = self.task_weights_()
+        rng = check_seed(self.seed)
+        data = self.prepare(dataset, rng)
+        self.columns_ = {g: list(dataset.features[g].columns) for g in self.feature_groups}
+        self.in_dim_ = data.x.shape[1]
+        logger.info(
+            "%s: graph of %d tracks, %d edges (min_weight %d); %d input features; task weights %s",
+            self.name,
+            len(data.anchors),
+            data.n_edges,
+            self.min_weight,
+            self.in_dim_,
+            weights,
+        )
+        state = self.build_training(data)
+        val_seed = int(rng.integers(2**32))
+        held = data.held
         if len(held) > 4096:
             held = held[rng.choice(len(held), size=4096, replace=False)]
 
-        def validation_loss() -> float | None:
-            if len(held) == 0:
-                return None
-            r = np.random.default_rng(val_rng_seed)
-            total, count = 0.0, 0
-            enc.eval()
-            with torch.no_grad():
-                for s in range(0, len(held), int(self.batch_size)):
-                    chunk = held[s : s + int(self.batch_size)]
-                    loss, _ = batch_loss(chunk[:, 0], chunk[:, 1], r)
-                    total += float(loss) * len(chunk)
-                    count += len(chunk)
-            enc.train()
-            return total / count
-
-        bs = int(self.batch_size)
-        n_batches = math.ceil(len(anchors) / bs)
+        n_batches = math.ceil(len(data.anchors) / int(self.batch_size))
         total_steps = int(self.epochs) * n_batches
-        best, best_state, stale = math.inf, None, 0
+        stopper = EarlyStopping(int(self.patience))
         self.history_: list[dict[str, Any]] = []
-        step = 0
         for epoch in range(1, int(self.epochs) + 1):
-            order = anchors[rng.permutation(len(anchors))]
-            sums = dict.fromkeys(TASKS, 0.0)
-            for bi in range(n_batches):
-                a = order[bi * bs : (bi + 1) * bs]
-                loss, parts = batch_loss(a, positives(a, rng), rng)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                for t, v in parts.items():
-                    sums[t] += v
-                step += 1
-                if bi % 10 == 0 or bi == n_batches - 1:
-                    shown = " ".join(
-                        f"{t} {sums[t] / (bi + 1):.4f}"
-                        for t, c in zip(TASKS, weights, strict=True)
-                        if c > 0
-                    )
-                    self._report(step, total_steps, f"epoch {epoch}/{self.epochs} {shown}")
-            val = validation_loss()
-            record = {"epoch": epoch, **{t: sums[t] / n_batches for t in TASKS}, "val": val}
-            self.history_.append(record)
+            means = self.train_epoch(
+                state,
+                data,
+                epoch,
+                rng,
+                progress=progress,
+                step=(epoch - 1) * n_batches,
+                total_steps=total_steps,
+            )
+            val = self.validation_loss(state, data, held, val_seed)
+            self.history_.append({"epoch": epoch, **means, "val": val})
             logger.info(
                 "%s epoch %d: %s%s",
                 self.name,
                 epoch,
-                " ".join(
-                    f"{t}={sums[t] / n_batches:.4f}"
-                    for t, c in zip(TASKS, weights, strict=True)
-                    if c
-                ),
+                " ".join(f"{t}={means[t]:.4f}" for t, c in zip(TASKS, weights, strict=True) if c),
                 "" if val is None else f" validation={val:.4f}",
             )
             metric = (
                 val
                 if val is not None
-                else sum(c * sums[t] / n_batches for t, c in zip(TASKS, weights, strict=True))
+                else sum(c * means[t] for t, c in zip(TASKS, weights, strict=True))
             )
-            if metric < best - 1e-6:
-                best, stale = metric, 0
-                best_state = {k: v.detach().clone() for k, v in enc.state_dict().items()}
+            if stopper.update(metric, epoch, state.encoder):
                 self.best_epoch_ = epoch
                 if self.checkpoint_dir is not None:
-                    self._write_checkpoint(enc, epoch, metric)
-            else:
-                stale += 1
-                if int(self.patience) > 0 and stale >= int(self.patience):
-                    logger.info(
-                        "%s: early stop after epoch %d (best %d)",
-                        self.name,
-                        epoch,
-                        self.best_epoch_,
-                    )
-                    break
-        if best_state is not None:
-            enc.load_state_dict(best_state)
-        self.encoder_ = enc.to("cpu").eval()
-        self.heads_ = heads.to("cpu")  # for inspection only; embedding needs the encoder
-        emb = self._infer(x, mean_adjacency(full_adj.indptr, full_adj.indices, dataset.n_tracks))
-        available = (np.diff(full_adj.indptr) > 0) | self._has_features(dataset)
+                    self._write_checkpoint(state.encoder, epoch, metric)
+            elif stopper.should_stop:
+                logger.info(
+                    "%s: early stop after epoch %d (best %d)", self.name, epoch, self.best_epoch_
+                )
+                break
+        if stopper.best_state is not None:
+            state.encoder.load_state_dict(stopper.best_state)
+        self.encoder_ = state.encoder.to("cpu").eval()
+        self.heads_ = state.heads.to("cpu")  # for inspection only; embedding needs the encoder
+        emb = self._infer(
+            data.x, mean_adjacency(data.full_adj.indptr, data.full_adj.indices, dataset.n_tracks)
+        )
+        available = (np.diff(data.full_adj.indptr) > 0) | self._has_features(dataset)
         return emb, available
-
-    @staticmethod
-    def _loss(torch, heads, weights, za, zp, zn, a, p, n, genres, sim_v, sim_known):
-        """Weighted multi-task loss of one batch (MUSIG eq. 4-6); terms with weight 0
-        are skipped. Returns (loss, per-task values)."""
-        f = torch.nn.functional
-        c1, c2, c3 = weights
-        b, q = za.shape[0], zn.shape[0]
-        dev = za.device
-        parts: dict[str, float] = {}
-        loss = za.new_zeros(())
-        if c1 > 0:
-            scale = heads.playlist_log_scale.exp()
-            pos = scale * (za * zp).sum(1) + heads.playlist_bias
-            neg = scale * (za @ zn.T) + heads.playlist_bias
-            lp = f.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + (
-                f.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg))
-            )
-            loss = loss + c1 * lp
-            parts["playlist"] = lp.item()
-        if c2 > 0 or c3 > 0:
-            # every (anchor, positive) and (anchor, negative) pair of the batch
-            prod = torch.cat([za * zp, (za[:, None, :] * zn[None, :, :]).reshape(b * q, -1)])
-            ia = torch.from_numpy(np.concatenate([a, np.repeat(a, q)])).to(dev)
-            ib = torch.from_numpy(np.concatenate([p, np.tile(n, b)])).to(dev)
-            if c2 > 0:
-                ga, gb = genres[ia], genres[ib]
-                ok = (ga >= 0) & (gb >= 0)
-                if bool(ok.any()):
-                    logit = heads.genre(prod[ok]).squeeze(1)
-                    lg = f.binary_cross_entropy_with_logits(logit, (ga[ok] == gb[ok]).float())
-                    loss = loss + c2 * lg
-                    parts["genre"] = lg.item()
-            if c3 > 0:
-                ok = sim_known[ia] & sim_known[ib]
-                if bool(ok.any()):
-                    target = (sim_v[ia[ok]] * sim_v[ib[ok]]).sum(1)
-                    pred = heads.audio(prod[ok]).squeeze(1)
-                    la = torch.sqrt(f.mse_loss(pred, target) + 1e-12)
-                    loss = loss + c3 * la
-                    parts["audio"] = la.item()
-        return loss, parts
 
     def _write_checkpoint(self, enc, epoch: int, metric: float) -> None:
         state = {k: v.detach().cpu().numpy() for k, v in enc.state_dict().items()}
+        assert self.checkpoint_dir is not None
         with atomic_directory(Path(self.checkpoint_dir), overwrite=True) as tmp:
             np.savez(tmp / "encoder.npz", **state)
             (tmp / "checkpoint.json").write_text(
@@ -566,11 +637,11 @@ class GraphSAGE(EmbeddingModel):
 
     def _inputs(self, dataset: Dataset, adj: sp.csr_matrix) -> np.ndarray:
         degree = np.diff(adj.indptr) if self.aggregate else None
-        return node_features(dataset, list(self.features), degree)
+        return node_features(dataset, list(self.feature_groups), degree)
 
     def _has_features(self, dataset: Dataset) -> np.ndarray:
         out = np.zeros(dataset.n_tracks, dtype=bool)
-        for g in self.features:
+        for g in self.feature_groups:
             out |= dataset.features[g].known.any(axis=1)
         return out
 
@@ -600,7 +671,7 @@ class GraphSAGE(EmbeddingModel):
                 self_rows = (
                     h[torch.from_numpy(np.searchsorted(cols, rows))] if (targets is not None) else h
                 )
-                h = enc._layer(k, self_rows, neigh)
+                h = enc.layer(k, self_rows, neigh)
             z = torch.nn.functional.normalize(h, dim=1).numpy()
         if targets is None:
             return z
@@ -615,10 +686,8 @@ class GraphSAGE(EmbeddingModel):
         """
         self.check_fitted()
         if not hasattr(self, "encoder_"):
-            raise ParameterError(
-                "model",
-                "a model with its encoder",
-                "embeddings only",
+            raise NotFittedError(
+                f"{type(self).__name__} with its encoder (this one holds embeddings only)",
                 fix="load a model saved by this songspace version",
             )
         self._check_dataset(dataset)
@@ -668,8 +737,7 @@ class GraphSAGE(EmbeddingModel):
         self.in_dim_ = int(meta["in_dim"])
         self.columns_ = meta["columns"]
         self.history_ = meta["history"]
-        enc, _ = _build_network(
-            torch,
+        enc = _modules().SAGEEncoder(
             self.in_dim_,
             int(self.hidden),
             int(self.dim),
@@ -702,13 +770,21 @@ class MUSIG(GraphSAGE):
         "task_weights": TupleParam((FloatParam(0.0, 1.0),) * 3),
     }
 
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        **GraphSAGE.parameter_constraints,
+        "task_weights": AnyOf(
+            Tuple(Interval(float, 0.0, None), length=3), Options(PAPER_TASK_WEIGHTS)
+        ),
+        "regression_target": Options(REGRESSION_TARGETS),
+    }
+
     def __init__(
         self,
         dim: int = 64,
         hidden: int = 128,
         num_layers: int = 2,
         fanouts: Sequence[int] = (25, 10),
-        features: Sequence[str] = ("genre", "popularity", "audio"),
+        feature_groups: Sequence[str] = ("genre", "popularity", "audio"),
         min_weight: int = 2,
         aggregate: bool = True,
         epochs: int = 10,
@@ -722,13 +798,14 @@ class MUSIG(GraphSAGE):
         seed: int = 0,
         task_weights: Sequence[float] | str = (1.0, 1.0, 1.0),
         regression_target: str = "audio",
+        **deprecated: Any,
     ):
         super().__init__(
             dim=dim,
             hidden=hidden,
             num_layers=num_layers,
             fanouts=fanouts,
-            features=features,
+            feature_groups=feature_groups,
             min_weight=min_weight,
             aggregate=aggregate,
             epochs=epochs,
@@ -740,6 +817,7 @@ class MUSIG(GraphSAGE):
             checkpoint_dir=checkpoint_dir,
             device=device,
             seed=seed,
+            **deprecated,
         )
         self.task_weights = task_weights
         self.regression_target = regression_target
@@ -767,15 +845,12 @@ class MUSIG(GraphSAGE):
                 tw,
                 fix="e.g. task_weights=0.7,0.1,0.2 or task_weights=1-1-1",
             )
-        return c  # type: ignore[return-value]
+        return c[0], c[1], c[2]
 
     def _regression_group(self) -> str:
         return self.regression_target
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def _check_param_rules(self) -> None:
+        """GraphSAGE's rules, and task weights that are not all 0."""
+        super()._check_param_rules()
         self.task_weights_()
-        if self.regression_target not in REGRESSION_TARGETS:
-            raise ParameterError(
-                "regression_target", f"one of {list(REGRESSION_TARGETS)}", self.regression_target
-            )

@@ -21,23 +21,14 @@ import numpy as np
 
 from songspace.data.dataset import Dataset
 from songspace.graph.cooccurrence import build_cooccurrence
+from songspace.graph.limits import raise_if_no_edges
 from songspace.graph.walks import random_walks
 from songspace.models.base import EmbeddingModel
+from songspace.models.params import SEED, Constraint, Interval
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.models.track2vec import CsrCorpus
-
-_INT_PARAMS = (
-    "dim",
-    "walk_length",
-    "walks_per_node",
-    "window",
-    "negative",
-    "epochs",
-    "min_weight",
-    "workers",
-    "seed",
-)
+from songspace.progress import ProgressCallback, report
 
 
 def _stable_hash(s: str) -> int:
@@ -57,19 +48,19 @@ class Node2Vec(EmbeddingModel):
     """node2vec (Grover & Leskovec 2016) on the weighted track co-occurrence graph."""
 
     name: ClassVar[str] = "node2vec"
-    integer_params = _INT_PARAMS
     inductive: ClassVar[bool] = False
-    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
-        "dim": (1, 4096),
-        "walk_length": (2, 10_000),
-        "walks_per_node": (1, 10_000),
-        "p": (1e-3, 100.0),
-        "q": (1e-3, 100.0),
-        "window": (1, 100),
-        "negative": (1, 100),
-        "epochs": (1, 1000),
-        "min_weight": (1, 10**9),
-        "workers": (1, 256),
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "dim": Interval(int, 1, 4096),
+        "walk_length": Interval(int, 2, 10_000),
+        "walks_per_node": Interval(int, 1, 10_000),
+        "p": Interval(float, 1e-3, 100.0),
+        "q": Interval(float, 1e-3, 100.0),
+        "window": Interval(int, 1, 100),
+        "negative": Interval(int, 1, 100),
+        "epochs": Interval(int, 1, 1000),
+        "min_weight": Interval(int, 1, None),
+        "workers": Interval(int, 1, 256),
+        "seed": SEED,
     }
     #: node2vec's return/in-out biases on a log scale around 1 (Grover & Leskovec 2016
     #: search p, q in {0.25, 0.5, 1, 2, 4}), and the skip-gram settings of W2V Table 3.
@@ -121,20 +112,21 @@ class Node2Vec(EmbeddingModel):
         self.workers = workers
         self.seed = seed
 
-    def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    def _fit(
+        self, dataset: Dataset, progress: ProgressCallback | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         from gensim.models import Word2Vec
         from gensim.models.callbacks import CallbackAny2Vec
 
         n = dataset.n_tracks
-        self._report(0, 3, "co-occurrence graph")
+        report(progress, 0, 3, "co-occurrence graph")
         graph = build_cooccurrence(dataset, min_weight=int(self.min_weight))
         starts = np.flatnonzero(np.diff(graph.adjacency.indptr))
         embeddings = np.zeros((n, int(self.dim)), dtype=np.float32)
         available = np.zeros(n, dtype=bool)
-        if not len(starts):
-            return embeddings, available
+        raise_if_no_edges(graph, dataset)  # nothing to walk: an error, not "0 embedded"
 
-        self._report(1, 3, "random walks")
+        report(progress, 1, 3, "random walks")
         walks = random_walks(
             graph.adjacency,
             walk_length=int(self.walk_length),
@@ -147,7 +139,6 @@ class Node2Vec(EmbeddingModel):
         # shuffle the walk order (node2vec shuffles the start nodes of every pass)
         walks = walks[np.random.default_rng(int(self.seed) + 1).permutation(len(walks))]
 
-        model_ref = self
         epochs = int(self.epochs)
 
         class _Progress(CallbackAny2Vec):
@@ -156,9 +147,9 @@ class Node2Vec(EmbeddingModel):
 
             def on_epoch_end(self, model: Any) -> None:
                 self.epoch += 1
-                model_ref._report(self.epoch, epochs, "skip-gram epochs")
+                report(progress, self.epoch, epochs, "skip-gram epochs")
 
-        self._report(2, 3, "skip-gram")
+        report(progress, 2, 3, "skip-gram")
         w2v = Word2Vec(
             sentences=_walk_corpus(walks),
             vector_size=int(self.dim),
@@ -176,7 +167,7 @@ class Node2Vec(EmbeddingModel):
         keys = np.array([int(k) for k in w2v.wv.index_to_key], dtype=np.int64)
         embeddings[keys] = w2v.wv.vectors
         available[keys] = True
-        self._report(3, 3, "done")
+        report(progress, 3, 3, "done")
         return embeddings, available
 
 

@@ -7,7 +7,8 @@ model's heavy dependency (gensim, lightfm, torch) is needed only when it is used
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from songspace.errors import MissingDependencyError, ParameterError
 
@@ -48,3 +49,26 @@ def get_model_class(name: str) -> type[EmbeddingModel]:
             raise
         raise MissingDependencyError(missing, extra, f"the model '{name}'") from exc
     return getattr(mod, class_name)
+
+
+def create(
+    name: str | type[EmbeddingModel],
+    params: Mapping[str, Any] | None = None,
+    *,
+    from_strings: bool = False,
+    check: bool = True,
+) -> EmbeddingModel:
+    """The unfitted model ``name`` (a registered name or a model class) with ``params``.
+
+    The one way songspace builds a model from stored or command-line values
+    (``model.json``, experiment configs, studies, ``--param NAME=VALUE``): values are
+    coerced as the class's ``parameter_constraints`` say (JSON lists to tuples; with
+    ``from_strings``, command-line strings parsed), deprecated names renamed, and the
+    result validated with ``check_params`` (unless ``check`` is False, as when loading
+    a saved model). Parameters not given keep their defaults.
+    """
+    klass = get_model_class(name) if isinstance(name, str) else name
+    model = klass(**klass.coerce_params(params, from_strings=from_strings))
+    if check:
+        model.check_params()
+    return model

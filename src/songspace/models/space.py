@@ -62,7 +62,7 @@ class IntParam:
         for name in ("low", "high", "step"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
-                raise ParameterError(f"IntParam.{name}", f"`IntParam.{name}` is an integer", v)
+                raise ParameterError(f"IntParam.{name}", "an integer", v)
         _check_bounds(self.low, self.high, self.log, "IntParam")
         if self.step < 1 or (self.log and self.step != 1):
             raise ParameterError(

@@ -21,7 +21,9 @@ Long sequences
 
 Availability
     Tracks seen fewer than ``min_count`` times (including never) get no vector:
-    their row of ``embeddings_`` is zero and ``available_`` is False.
+    their row of ``embeddings_`` is zero and ``available_`` is False. So do tracks
+    that occur only in one-entry sequences (chunks): skip-gram never updates them,
+    so their vectors would be the random initialisation.
 
 Determinism
     gensim draws the initial vectors from ``np.random.default_rng(seed)`` and the
@@ -36,9 +38,10 @@ default fits equal plain gensim's); other gensim settings keep gensim's defaults
 learning-rate decay to ``min_alpha=1e-4``).
 
 Epoch hook
-    ``epoch_callback(epoch, embeddings, available)``, when set, is called after each epoch
-    with the vectors so far (multi-fidelity tuning scores them); an exception it raises
-    stops training and propagates from ``fit``.
+    When the ``progress`` callback given to ``fit`` also has a method
+    ``epoch_end(epoch, embeddings, available)`` (an :data:`EpochHook`), it is called after
+    each epoch with the vectors so far (multi-fidelity tuning scores them); an exception it
+    raises stops training and propagates from ``fit``, like one raised by ``progress``.
 """
 
 from __future__ import annotations
@@ -48,15 +51,22 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from itertools import pairwise
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from songspace.data.dataset import Dataset
+from songspace.data.features import known_share_block
 from songspace.errors import ParameterError
+from songspace.graph.limits import drop_tracks_without_context
 from songspace.models.base import EmbeddingModel
+from songspace.models.params import SEED, Constraint, Interval, Names
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
+from songspace.progress import ProgressCallback
+
+#: ``epoch_end(epoch, embeddings, available)`` of a progress callback (module docstring).
+EpochHook = Callable[[int, np.ndarray, np.ndarray], None]
 
 #: gensim's per-sentence token cap (``MAX_SENTENCE_LEN`` in word2vec_inner.pyx).
 MAX_SENTENCE_LEN = 10_000
@@ -78,7 +88,7 @@ class CsrCorpus:
         stop: threading.Event | None = None,
     ):
         if max_len < 1:
-            raise ParameterError("max_len", "`max_len >= 1`", max_len)
+            raise ParameterError("max_len", "an integer >= 1", max_len)
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.indices = np.asarray(indices)
         self.max_len = int(max_len)
@@ -156,17 +166,17 @@ class Track2Vec(EmbeddingModel):
     """
 
     name = "track2vec"
-    integer_params = ("dim", "window", "negative", "epochs", "min_count", "workers")
-    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
-        "dim": (25, 200),
-        "window": (1, 40),
-        "ns_exponent": (-1.0, 1.0),
-        "negative": (1, 100),
-        "alpha": (0.001, 0.1),
-        "epochs": (1, 1000),
-        "sample": (0.0, 1.0),
-        "min_count": (1, 10**9),
-        "workers": (1, 64),
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "dim": Interval(int, 25, 200),
+        "window": Interval(int, 1, 40),
+        "ns_exponent": Interval(float, -1.0, 1.0),
+        "negative": Interval(int, 1, 100),
+        "alpha": Interval(float, 0.001, 0.1),
+        "epochs": Interval(int, 1, 1000),
+        "sample": Interval(float, 0.0, 1.0),
+        "min_count": Interval(int, 1, None),
+        "workers": Interval(int, 1, 64),
+        "seed": SEED,
     }
     #: W2V paper Table 3: d, L, alpha (ns_exponent), N, lambda (learning rate, log scale);
     #: plus ``epochs`` and ``sample`` (beyond Table 3, see :attr:`search_notes`).
@@ -185,8 +195,6 @@ class Track2Vec(EmbeddingModel):
         "sample": "beyond W2V Table 3 (Caselles-Dupre et al. 2018)",
     }
     budget_param: ClassVar[str | None] = "epochs"
-    #: Called after each epoch with (epoch, embeddings, available); see the module docstring.
-    epoch_callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None
 
     @classmethod
     def cost_units(cls, params: dict, dataset: Dataset) -> float:
@@ -222,12 +230,13 @@ class Track2Vec(EmbeddingModel):
         self.workers = workers
         self.seed = seed
 
-    def _train_word2vec(self, dataset: Dataset):
+    def _train_word2vec(self, dataset: Dataset, progress: ProgressCallback | None):
         """Train the gensim model on the streamed corpus; return its KeyedVectors."""
         from gensim.models import Word2Vec
         from gensim.models.callbacks import CallbackAny2Vec
 
         model = self
+        on_epoch: EpochHook | None = getattr(progress, "epoch_end", None)
         # A progress callback that raises (e.g. a tuning time budget) stops training: gensim
         # reports progress about once a second from the main thread (``_log_progress``); the
         # error is kept, the corpus stops yielding and the queued jobs are dropped, so the
@@ -240,7 +249,8 @@ class Track2Vec(EmbeddingModel):
             if stop.is_set():
                 return
             try:
-                model._report(done, int(model.epochs), message)
+                if progress is not None:
+                    progress(done, int(model.epochs), message)
             except BaseException as exc:
                 failure.append(exc)
                 stop.set()
@@ -275,8 +285,8 @@ class Track2Vec(EmbeddingModel):
                 report(self.epoch, f"epoch {self.epoch}/{model.epochs} loss {loss:.4g}")
                 if failure:
                     raise failure[0]
-                if model.epoch_callback is not None:
-                    model.epoch_callback(self.epoch, *model._full_vectors(w2v.wv, dataset))
+                if on_epoch is not None:
+                    on_epoch(self.epoch, *model._full_vectors(w2v.wv, dataset))
 
         corpus = CsrCorpus(dataset.indptr, dataset.indices, stop=stop)
         w2v = _Word2Vec(
@@ -307,26 +317,30 @@ class Track2Vec(EmbeddingModel):
             total_examples=w2v.corpus_count,
             epochs=w2v.epochs,
             # The loss costs time in gensim's inner loop: only when someone is watching.
-            compute_loss=self.progress is not None,
-            callbacks=[_Progress()]
-            if self.progress is not None or self.epoch_callback is not None
-            else [],
+            compute_loss=progress is not None,
+            callbacks=[_Progress()] if progress is not None else [],
         )
         return w2v.wv
 
-    def _word_vectors(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-        return self._full_vectors(self._train_word2vec(dataset), dataset)
+    def _word_vectors(
+        self, dataset: Dataset, progress: ProgressCallback | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self._full_vectors(self._train_word2vec(dataset, progress), dataset)
 
-    def _full_vectors(self, wv, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    def _full_vectors(self, wv: Any, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
         emb = np.zeros((dataset.n_tracks, int(self.dim)), dtype=np.float32)
         available = np.zeros(dataset.n_tracks, dtype=bool)
         rows = np.fromiter((int(k) for k in wv.index_to_key), dtype=np.int64, count=len(wv))
         emb[rows] = wv.vectors
         available[rows] = True
+        # a track seen only in one-entry sequences kept its random initialisation
+        available = drop_tracks_without_context(dataset, available, max_len=MAX_SENTENCE_LEN)
         return emb, available
 
-    def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-        return self._word_vectors(dataset)
+    def _fit(
+        self, dataset: Dataset, progress: ProgressCallback | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self._word_vectors(dataset, progress)
 
 
 @register
@@ -345,6 +359,11 @@ class Track2VecFeature(Track2Vec):
     """
 
     name = "track2vec_feature"
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        **Track2Vec.parameter_constraints,
+        "feature_groups": Names(min_len=1, what="feature-group names"),
+        "feature_weight": Interval(float, 0.0, None),
+    }
     #: Track2Vec's space (W2V Table 3) plus the weight of the feature part.
     search_space: ClassVar[SearchSpace] = {
         **Track2Vec.search_space,
@@ -381,27 +400,12 @@ class Track2VecFeature(Track2Vec):
         self.feature_groups = feature_groups
         self.feature_weight = feature_weight
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        fg = self.feature_groups
-        if isinstance(fg, str) or not isinstance(fg, list | tuple) or not fg:
-            raise ParameterError(
-                "feature_groups", "a non-empty list or tuple of feature-group names", fg
-            )
-        if not all(isinstance(g, str) for g in fg) or len(set(fg)) != len(fg):
-            raise ParameterError("feature_groups", "distinct feature-group names", fg)
-        w = self.feature_weight
-        if isinstance(w, bool) or not isinstance(w, int | float | np.integer | np.floating):
-            raise ParameterError("feature_weight", "`feature_weight` is a number >= 0", w)
-        if not (np.isfinite(w) and w >= 0):
-            raise ParameterError("feature_weight", "`feature_weight >= 0`", w)
-
     def _check_groups(self, dataset: Dataset) -> None:
         missing = [g for g in self.feature_groups if g not in dataset.features]
         if missing:
             raise ParameterError(
                 "feature_groups",
-                f"each group one of the dataset's feature groups {sorted(dataset.features)}",
+                f"feature groups the dataset has ({sorted(dataset.features)})",
                 list(self.feature_groups),
                 fix=f"drop or rename {missing}",
             )
@@ -411,26 +415,15 @@ class Track2VecFeature(Track2Vec):
         self._check_groups(dataset)
         blocks = []
         for g in self.feature_groups:
-            group = dataset.features[g]
-            values = np.where(group.known, group.values, 0.0).astype(np.float32)
-            known_share = group.known.mean(axis=1, dtype=np.float32)[:, None]
-            block = np.hstack([values, known_share])
+            block = known_share_block(dataset.features[g])
             blocks.append(block / np.float32(np.sqrt(block.shape[1])))
         return np.hstack(blocks).astype(np.float32)
 
-    # model.json stores feature_groups as a JSON list; remember whether it was a tuple
-    # or a list so that load() gives back get_params() equal to the saved model's.
-    def _extra_arrays(self) -> dict[str, np.ndarray]:
-        return {"feature_groups_is_tuple": np.array(isinstance(self.feature_groups, tuple))}
-
-    def _restore_extra(self, arrays: dict[str, np.ndarray]) -> None:
-        if "feature_groups_is_tuple" in arrays:
-            as_tuple = bool(arrays["feature_groups_is_tuple"])
-            self.feature_groups = (tuple if as_tuple else list)(self.feature_groups)
-
-    def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    def _fit(
+        self, dataset: Dataset, progress: ProgressCallback | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         self._check_groups(dataset)  # fail before training
-        emb, available = self._word_vectors(dataset)
+        emb, available = self._word_vectors(dataset, progress)
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         emb = np.divide(emb, norms, out=np.zeros_like(emb), where=norms > 0)
         feats = np.float32(self.feature_weight) * self.feature_block(dataset)

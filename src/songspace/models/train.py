@@ -16,64 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from songspace._checks import check_heldout_share
 from songspace._util import atomic_directory, check_output_free, w2v_token
 from songspace.data.dataset import Dataset
-from songspace.data.splits import split_sequences
-from songspace.errors import FormatError, ParameterError
+from songspace.data.splits import resolve_test_fraction, split_sequences
+from songspace.errors import FormatError
 from songspace.models.base import EmbeddingModel
-from songspace.models.registry import get_model_class
+from songspace.models.registry import create
+from songspace.progress import ProgressCallback
 
 logger = logging.getLogger("songspace")
-
-
-def coerce_params(model: type[EmbeddingModel], raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Convert ``name=value`` strings (CLI) to the types of the model's defaults."""
-    defaults = model.default_params()
-    out: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name not in defaults:
-            raise ParameterError(
-                name,
-                f"a parameter of {model.__name__} ({', '.join(defaults)})",
-                value,
-                fix="`songspace models` lists every model's parameters",
-            )
-        default = defaults[name]
-        if not isinstance(value, str):
-            out[name] = list(value) if isinstance(default, tuple) else value
-            continue
-        try:
-            if isinstance(default, bool):
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                out[name] = value.lower() in ("true", "1", "yes")
-            elif isinstance(default, int):
-                out[name] = int(value)
-            elif isinstance(default, float):
-                out[name] = float(value)
-            elif isinstance(default, tuple | list):
-                items = [v.strip() for v in value.split(",") if v.strip()]
-                kind = type(default[0]) if default else str
-                # numbers in a list of numbers; a lone name (e.g. a preset) stays a string
-                if kind in (int, float) and not (len(items) == 1 and not _is_number(items[0])):
-                    out[name] = tuple(kind(v) for v in items)
-                else:
-                    out[name] = tuple(items)
-            else:
-                out[name] = value
-        except ValueError:
-            raise ParameterError(
-                name, f"a {type(default).__name__} like the default {default!r}", value
-            ) from None
-    return out
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -121,29 +73,30 @@ def train_model(
     params: Mapping[str, Any] | None = None,
     config: str | Path | None = None,
     seed: int = 0,
-    test_fraction: float = 0.01,
+    test_fraction: float | None = None,
     full: bool = False,
     overwrite: bool = False,
-    progress: Any = None,
+    progress: ProgressCallback | None = None,
 ) -> EmbeddingModel:
     """Fit model ``name`` and write ``out`` (model, embeddings and exports).
 
-    ``params`` override ``config``'s, which override the defaults. ``seed`` and
-    ``test_fraction`` define the split (as in ``songspace evaluate``), ``full``
+    ``params`` override ``config``'s, which override the defaults; strings are parsed
+    as on the command line (:func:`songspace.models.create` with ``from_strings``). ``seed``
+    and ``test_fraction`` define the split (as in ``songspace evaluate``; None: 1%, or more
+    on small data, see :func:`songspace.data.splits.default_test_fraction`), ``full``
     trains on every sequence instead.
     """
-    klass = get_model_class(name)
     if out is not None:
-        check_output_free(out, overwrite=overwrite, inputs=(dataset, config))
+        source = None if isinstance(dataset, Dataset) else dataset
+        check_output_free(out, overwrite=overwrite, inputs=(source, config))
     merged = {**(read_config(config) if config else {}), **(params or {})}
-    model = klass(**coerce_params(klass, merged))
-    model.progress = progress
+    model = create(name, merged, from_strings=True)
     ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
     if full:
         train = ds
     else:
-        if not 0 < test_fraction < 0.5:
-            raise ParameterError("test_fraction", "`0 < test_fraction < 0.5`", test_fraction)
+        test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)
+        check_heldout_share(test_fraction, "test_fraction")
         split = split_sequences(
             ds, (1 - 2 * test_fraction, test_fraction, test_fraction), seed=seed
         )
@@ -151,7 +104,7 @@ def train_model(
     logger.info(
         "training %s on %d sequences (%d entries)", name, train.n_sequences, train.n_entries
     )
-    model.fit(train)
+    model.fit(train, progress=progress)
     logger.info(
         "%s trained in %.1fs; %d of %d tracks embedded",
         name,

@@ -30,12 +30,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from songspace.data.dataset import Dataset
+from songspace.data.features import known_share_block
 from songspace.errors import MissingDependencyError, ParameterError
 from songspace.models.base import EmbeddingModel
+from songspace.models.params import SEED, Constraint, Interval, Names
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
-
-_INT_PARAMS = ("dim", "epochs", "max_sampled", "workers")
+from songspace.progress import ProgressCallback, report
 
 
 def _lightfm_class() -> Any:
@@ -64,16 +65,17 @@ class CFWarp(EmbeddingModel):
     """
 
     name: ClassVar[str] = "warp"
-    integer_params = _INT_PARAMS
     inductive: ClassVar[bool] = False
-    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
-        "dim": (1, 4096),
-        "epochs": (1, 10_000),
-        "learning_rate": (1e-6, 10.0),
-        "max_sampled": (1, 100_000),
-        "item_alpha": (0.0, 1.0),
-        "user_alpha": (0.0, 1.0),
-        "workers": (1, 1024),
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "dim": Interval(int, 1, 4096),
+        "epochs": Interval(int, 1, 10_000),
+        "learning_rate": Interval(float, 1e-6, 10.0),
+        "max_sampled": Interval(int, 1, 100_000),
+        "item_alpha": Interval(float, 0.0, 1.0),
+        "user_alpha": Interval(float, 0.0, 1.0),
+        "feature_groups": Names(what="feature-group names"),
+        "workers": Interval(int, 1, 1024),
+        "seed": SEED,
     }
     #: LightFM's usual tuning ranges; L2 penalties on a log scale (0 = the default is
     #: outside: a tuned model always has some regularisation).
@@ -120,20 +122,6 @@ class CFWarp(EmbeddingModel):
         self.workers = workers
         self.seed = seed
 
-    # ------------------------------------------------------------ validation
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        groups = self.feature_groups
-        if isinstance(groups, str) or not isinstance(groups, tuple | list):
-            raise ParameterError(
-                "feature_groups",
-                "`feature_groups` is a tuple of feature-group names",
-                groups,
-                fix="pass e.g. feature_groups=('audio', 'genre')",
-            )
-        if len(set(groups)) != len(groups):
-            raise ParameterError("feature_groups", "feature group names are distinct", groups)
-
     def _check_groups(self, dataset: Dataset) -> list[str]:
         groups = list(self.feature_groups)
         available = sorted(dataset.features)
@@ -141,7 +129,7 @@ class CFWarp(EmbeddingModel):
             if g not in dataset.features:
                 raise ParameterError(
                     "feature_groups",
-                    f"each name is a feature group of the dataset (available: {available})",
+                    f"feature groups the dataset has ({available})",
                     tuple(groups),
                 )
         return groups
@@ -154,14 +142,12 @@ class CFWarp(EmbeddingModel):
         n = dataset.n_tracks
         blocks: list[sp.spmatrix] = [sp.identity(n, dtype=np.float32, format="csr")]
         for g in groups:
-            group = dataset.features[g]
-            values = np.where(group.known, group.values, 0.0).astype(np.float32)
-            known = group.known.mean(axis=1, dtype=np.float64).astype(np.float32)[:, None]
-            blocks.append(sp.csr_matrix(values))
-            blocks.append(sp.csr_matrix(known))
+            blocks.append(sp.csr_matrix(known_share_block(dataset.features[g])))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
-    def _fit(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    def _fit(
+        self, dataset: Dataset, progress: ProgressCallback | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         groups = self._check_groups(dataset)
         light_fm = _lightfm_class()
 
@@ -177,7 +163,7 @@ class CFWarp(EmbeddingModel):
             random_state=int(self.seed),
         )
         total = int(self.epochs)
-        self._report(0, total, "warp: training")
+        report(progress, 0, total, "warp: training")
         for epoch in range(1, total + 1):
             model.fit_partial(
                 interactions,
@@ -185,7 +171,7 @@ class CFWarp(EmbeddingModel):
                 epochs=1,
                 num_threads=int(self.workers),
             )
-            self._report(epoch, total, f"warp: epoch {epoch}/{total}")
+            report(progress, epoch, total, f"warp: epoch {epoch}/{total}")
 
         if item_features is None:
             embeddings = np.array(model.item_embeddings, dtype=np.float32)

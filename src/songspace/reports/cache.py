@@ -82,14 +82,15 @@ class TrainedModel:
 
 def full_params(model: str, params: Mapping[str, Any], seed: int | None = None) -> dict[str, Any]:
     """``model``'s defaults updated by ``params`` (and ``seed`` unless ``params`` has one),
-    tuples as lists: the parameter document a cache key hashes."""
-    from songspace.models.registry import get_model_class
+    tuples as lists: the parameter document a cache key hashes (built through
+    :func:`songspace.models.create`, so renamed parameters get their new names)."""
+    from songspace.models.registry import create, get_model_class
 
     defaults = get_model_class(model).default_params()
-    out = {**defaults, **params}
+    given = dict(params)
     if seed is not None and "seed" in defaults and "seed" not in params:
-        out["seed"] = seed
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+        given["seed"] = seed
+    return to_jsonable(create(model, given, check=False).get_params())
 
 
 def model_params(spec: ModelSpec, seed: int) -> dict[str, Any]:
@@ -152,7 +153,7 @@ def fit_or_load(
     the log; ``before_fit`` runs just before a fit this call has to do (e.g. a warm-up
     so that imports do not count in the training time)."""
     from songspace.models.base import EmbeddingModel
-    from songspace.models.registry import get_model_class
+    from songspace.models.registry import create
 
     key, doc = cache_key(fingerprint, model_name, params, split)
     path = (cache_dir or Path(".")) / f"{model_name}-{key[:16]}"
@@ -167,17 +168,9 @@ def fit_or_load(
             )
     if before_fit is not None:
         before_fit()
-    klass = get_model_class(model_name)
-    defaults = klass.default_params()
-    kwargs = {
-        k: tuple(v) if isinstance(defaults.get(k), tuple) and isinstance(v, list) else v
-        for k, v in params.items()
-    }
-    model = klass(**kwargs)
-    model.progress = progress
+    model = create(model_name, params)
     logger.info("%s: training %s on %d sequences", label, model_name, train.n_sequences)
-    model.fit(train)
-    model.progress = None
+    model.fit(train, progress=progress)
     logger.info(
         "%s: trained in %.1fs, %.1f%% of tracks embedded",
         label,

@@ -37,7 +37,7 @@ from songspace.evaluation.cold_start import (
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import compare
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, shared_testable
-from songspace.models.base import EmbeddingModel
+from songspace.models.base import EmbeddingModel, InductiveModel
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
@@ -84,9 +84,10 @@ def _fit(
     cache_dir: Path | None,
     fingerprint: str | None,
     cold_share: float,
+    progress: ProgressCallback | None = None,
 ) -> EmbeddingModel:
     if cache_dir is None or fingerprint is None:
-        model.fit(setup.protocol.train)
+        model.fit(setup.protocol.train, progress=progress)
         return model
     p = setup.protocol
     fitted, _ = fit_or_load(
@@ -97,7 +98,7 @@ def _fit(
         fingerprint,
         split_key(p.seed, p.settings["fractions"], cold_share),
         label=f"{name} (cold start)",
-        progress=model.progress,
+        progress=progress,
     )
     return fitted
 
@@ -114,8 +115,10 @@ def cold_start_evaluation(
     reference: str | None = None,
     cache_dir: str | Path | None = None,
     on_model: Callable[[str], Any] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ColdStartReport:
-    """Fit each (unfitted) model on the cold-start training view and score it.
+    """Fit each (unfitted) model on the cold-start training view and score it
+    (``progress`` is passed to every fit).
 
     ``models`` maps a display name to a model. ``reference`` names the row the paired
     tests (Bonferroni-corrected, as everywhere) compare against; default: the first
@@ -149,7 +152,7 @@ def cold_start_evaluation(
     for name, model in models.items():
         if on_model is not None:
             on_model(name)
-        fitted = _fit(name, model, setup, cache, fingerprint, cold_share)
+        fitted = _fit(name, model, setup, cache, fingerprint, cold_share, progress)
         times[name] = fitted.training_time_
         names = row_names(name, fitted)
         if fitted.inductive:
@@ -158,6 +161,7 @@ def cold_start_evaluation(
                     fitted.embeddings_, n, available=fitted.available_, name=names[0]
                 )
             )
+            assert isinstance(fitted, InductiveModel)
             grown = fitted.embed(setup.grown)
             embs.append(
                 Embeddings.from_array(
@@ -224,8 +228,7 @@ def run_cold_start(
     ``aggregate=False`` (its own ``params["features_only"]``). ``out`` receives one
     ``<model>.json`` (+ per-query sidecar) per row, ``summary.json`` and ``table.md``.
     ``cache_dir``: the shared model cache (see :mod:`songspace.reports.cache`)."""
-    from songspace.models.registry import get_model_class
-    from songspace.models.train import coerce_params
+    from songspace.models.registry import create
 
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset_dir,))
@@ -241,13 +244,12 @@ def run_cold_start(
         )
     built: dict[str, EmbeddingModel] = {}
     for name in names:
-        klass = get_model_class("graphsage" if name == "features_only" else name)
         raw = dict(params.get(name, {}))
         if name == "features_only":
             raw["aggregate"] = False
-        model = klass(**coerce_params(klass, raw))
-        model.progress = progress
-        built[name] = model
+        built[name] = create(
+            "graphsage" if name == "features_only" else name, raw, from_strings=True
+        )
     ds = Dataset.load(dataset_dir)
     report = cold_start_evaluation(
         ds,
@@ -258,6 +260,7 @@ def run_cold_start(
         min_tracks=min_tracks,
         cache_dir=cache_dir,
         on_model=on_model,
+        progress=progress,
     )
     if out is not None:
         with atomic_directory(out, overwrite=overwrite) as tmp:

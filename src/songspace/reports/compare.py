@@ -264,16 +264,20 @@ def run_compare(
                 families=fams,
                 settings=p.suite(frac),
                 random_dim=p.random_dim,
+                rankers=p.rankers,
                 progress=progress,
             )
             per_seed[seed][frac] = results
         eval_seconds += time.perf_counter() - t1
 
     merged = {frac: merge_seeds([per_seed[s][frac] for s in p.seeds]) for frac in p.seed_fractions}
-    describe = {**BASELINE_DESCRIBE}
+    describe = {
+        **BASELINE_DESCRIBE,
+        **{r: {"Method": r.upper(), "Features": "-"} for r in p.rankers},
+    }
     for s in specs:
         describe[s.name] = {"Method": s.label, **s.columns, "Features": s.features}
-    baselines = ["random", "popularity", *(s.name for s in specs if s.baseline)]
+    baselines = ["random", "popularity", *p.rankers, *(s.name for s in specs if s.baseline)]
     paper = {s.name: s.paper for s in specs if s.paper}
     all_cols = cfg.columns(families)
     tables = {}

@@ -49,7 +49,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from songspace.errors import FormatError, InvalidValueError, MissingFieldError
 from songspace.evaluation.suite import (
@@ -58,6 +58,9 @@ from songspace.evaluation.suite import (
     FAMILY_METRICS,
     SuiteSettings,
 )
+
+if TYPE_CHECKING:
+    from songspace.models.base import EmbeddingModel
 
 #: Metric names each evaluation family produces (defined by the families themselves).
 ALL_METRICS: tuple[str, ...] = tuple(m for ms in FAMILY_METRICS.values() for m in ms)
@@ -79,10 +82,6 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
 
 #: Names taken by the baselines that every comparison adds.
 RESERVED_NAMES = ("random", "popularity")
-#: Parameters that name the feature groups a model reads as input.
-FEATURE_PARAMS = ("feature_groups", "features")
-#: Parameters that name one feature group a model uses otherwise (MUSIG's regression task).
-TASK_FEATURE_PARAMS = ("regression_target",)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 _TOP_KEYS = ("name", "description", "dataset", "protocol", "report", "models")
@@ -102,6 +101,7 @@ _PROTOCOL_DEFAULTS: dict[str, Any] = {
     "coherence_k": DEFAULT_SUITE.coherence_k,
     "random_dim": 64,
     "on_missing_features": "error",
+    "rankers": [],
 }
 _REPORT_DEFAULTS: dict[str, Any] = {
     "title": None,
@@ -140,22 +140,6 @@ class ModelSpec:
     requires: tuple[str, ...] = ()
 
 
-def feature_groups(params: Mapping[str, Any], *, tasks: bool = False) -> tuple[str, ...]:
-    """Feature groups named by ``params`` (``feature_groups``/``features``; with ``tasks``
-    also ``regression_target``)."""
-    out: list[str] = []
-    for p in FEATURE_PARAMS:
-        v = params.get(p)
-        if isinstance(v, list | tuple):
-            out += [str(x) for x in v]
-    if tasks:
-        for p in TASK_FEATURE_PARAMS:
-            v = params.get(p)
-            if isinstance(v, str) and v:
-                out.append(v)
-    return tuple(dict.fromkeys(out))
-
-
 @dataclass(frozen=True)
 class DatasetSpec:
     """A dataset directory, or the keyword arguments of the synthetic generator."""
@@ -188,6 +172,8 @@ class ProtocolSpec:
     coherence_k: int = DEFAULT_SUITE.coherence_k
     random_dim: int = 64
     on_missing_features: str = "error"
+    #: Non-embedding baseline rows (itemknn, sknn, vsknn, bigram) added to every table.
+    rankers: tuple[str, ...] = ()
 
     @property
     def fractions(self) -> tuple[float, float, float]:
@@ -483,7 +469,16 @@ def _parse_protocol(ctx: _Ctx, raw: dict[str, Any]) -> ProtocolSpec:
         ctx.fail(
             table, "on_missing_features", f"'error' or 'skip', found {v['on_missing_features']!r}"
         )
+    from songspace.evaluation.rankers import BASELINE_RANKERS
+
+    rankers = v["rankers"]
+    if not isinstance(rankers, list) or any(r not in BASELINE_RANKERS for r in rankers):
+        ctx.fail(
+            table, "rankers", f"a list of names among {', '.join(BASELINE_RANKERS)}, "
+            f"found {rankers!r}",
+        )
     return ProtocolSpec(
+        rankers=tuple(dict.fromkeys(rankers)),
         seeds=tuple(int(s) for s in seeds),
         test_fraction=float(v["test_fraction"]),
         min_tracks=int(v["min_tracks"]),
@@ -544,7 +539,7 @@ def _parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelSpec, ...]:
                 field="model",
                 fix="use one of those names (`songspace models` lists them with parameters)",
             )
-        params, defaults = _model_params(ctx, m, model, table, base)
+        params, built = _model_params(ctx, m, model, table, base)
         label = ctx.string(m, "label", table, default=name)
         features = ctx.string(m, "features", table, default=None)
         baseline = m.get("baseline", True)
@@ -564,8 +559,7 @@ def _parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelSpec, ...]:
                     table, "paper", f"metric names among {', '.join(ALL_METRICS)}, found {k!r}"
                 )
             ctx.number(table, f"paper.{k}", x)
-        full = {**defaults, **params}
-        groups = feature_groups(full)
+        groups = built.input_feature_groups()
         if features is None:
             features = ", ".join(g.upper() for g in groups) if groups else "-"
         specs.append(
@@ -578,7 +572,7 @@ def _parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelSpec, ...]:
                 baseline=baseline,
                 columns=dict(columns),
                 paper={k: float(x) for k, x in paper.items()},
-                requires=feature_groups(full, tasks=True),
+                requires=built.required_feature_groups(),
             )
         )
     return tuple(specs)
@@ -586,11 +580,13 @@ def _parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelSpec, ...]:
 
 def _model_params(
     ctx: _Ctx, m: dict, model: str, table: str, base: Path
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the config's parameters, coerced and validated; the model's defaults)."""
+) -> tuple[dict[str, Any], EmbeddingModel]:
+    """(the config's parameters, coerced and validated, as JSON values; the unfitted
+    model they build, which names the feature groups it needs)."""
+    from songspace._util import to_jsonable
     from songspace.errors import ParameterError
-    from songspace.models.registry import get_model_class
-    from songspace.models.train import coerce_params, read_config
+    from songspace.models.registry import create, get_model_class
+    from songspace.models.train import read_config
 
     klass = get_model_class(model)
     merged: dict[str, Any] = {}
@@ -602,11 +598,8 @@ def _model_params(
         ctx.fail(table, "params", f"a table of parameter = value, found {params!r}")
     merged.update(params)
     try:
-        coerced = coerce_params(klass, merged)
-        full = {**klass.default_params(), **coerced}
-        klass(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in full.items()}
-        )._validate_params()
+        coerced = klass.coerce_params(merged, from_strings=True)
+        built = create(klass, coerced)
     except ParameterError as exc:
         raise InvalidValueError(
             f"expected a valid parameter set for {model!r}: {exc}",
@@ -616,8 +609,7 @@ def _model_params(
             fix=f"parameters of {model}: {', '.join(klass.default_params())} "
             "(`songspace models` shows defaults and ranges)",
         ) from None
-    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in coerced.items()}
-    return params, klass.default_params()
+    return to_jsonable(coerced), built
 
 
 def _parse_report(

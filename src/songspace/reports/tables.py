@@ -252,7 +252,8 @@ def build_table(
             if not refs:
                 continue
             sign = 1.0 if hib[m] else -1.0
-            ref = max(refs, key=lambda b, m=m: sign * b.metrics[m].value)
+            scores = [sign * b.metrics[m].value for b in refs]
+            ref = refs[scores.index(max(scores))]
             c = compare(res, ref, metrics=[m])[m]
             p_adj = min(1.0, c.p * n_tests)
             better = sign * (c.value_a - c.value_b) > 0

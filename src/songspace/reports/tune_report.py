@@ -508,7 +508,7 @@ def plot_history(study: Any, objective: StudyObjective, path: str | Path, *, tit
         metric = OBJECTIVES[name].metric if name in OBJECTIVES else None
         if metric in ref:
             ax.axhline(ref[metric], color="grey", ls="--", lw=1, label="default")
-        elif objective.mode == "scalarised":
+        elif objective.mode == "scalarised" and objective.alpha is not None:
             ax.axhline(
                 float(objective.alpha) * ref.get(OBJECTIVES[objective.recommendation].metric, 0),
                 color="grey",

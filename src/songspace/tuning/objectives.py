@@ -109,6 +109,7 @@ class StudyObjective:
         if self.mode == "scalarised":
             m = metrics[OBJECTIVES[self.recommendation].metric]
             vrc = OBJECTIVES[self.vrc].metric
+            assert self.alpha is not None  # set for every scalarised objective
             return [scalarise(m, metrics[vrc], reference[vrc], float(self.alpha))]
         return [metrics[OBJECTIVES[o].metric] for o in self.objectives]
 

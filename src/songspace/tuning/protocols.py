@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from songspace._checks import check_heldout_share
 from songspace.data.dataset import Dataset
 from songspace.data.splits import (
     DEFAULT_MIN_TRACKS,
@@ -44,8 +45,7 @@ class TuningProtocols:
 
 
 def check_fractions(heldout_fraction: float, sample_rate: float) -> None:
-    if not 0 < heldout_fraction < 0.5:
-        raise ParameterError("heldout_fraction", "`0 < heldout_fraction < 0.5`", heldout_fraction)
+    check_heldout_share(heldout_fraction, "heldout_fraction")
     if isinstance(sample_rate, bool) or not 0 < sample_rate <= 1:
         raise ParameterError(
             "sample_rate",

@@ -39,14 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from songspace._util import to_jsonable
 from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError, SongspaceError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
 from songspace.models.base import EmbeddingModel
-from songspace.models.registry import get_model_class
-from songspace.models.train import coerce_params
+from songspace.models.registry import create, get_model_class
 from songspace.progress import ProgressCallback
 from songspace.tuning.budget import (
     DEFAULT_BUDGET_MODE,
@@ -250,13 +250,13 @@ def _budget_hook(
     budget: float | None,
     report: Callable[[str], None],
     timer: EpochTimer | None = None,
-) -> Callable[[float, int, str], None]:
+) -> ProgressCallback:
     """Progress hook raising TimeBudgetExceeded once training is past ``budget`` CPU seconds,
     or clearly projected to end past it: past 1.5 x ``budget`` at the speed measured since
     the first report (so setup time does not count), once 3% of the work lies in between."""
     first: list[tuple[float, float]] = []
 
-    def hook(done: float, total: int, message: str) -> None:
+    def hook(done: float, total: float, message: str, /) -> None:
         elapsed = meter.elapsed()
         fraction = float(done) / total if total else 0.0
         if timer is not None:
@@ -289,6 +289,33 @@ def _budget_hook(
     return hook
 
 
+class _EpochProgress:
+    """The budget hook as a progress callback that also has the epoch hook
+    ``epoch_end(epoch, embeddings, available)`` (:data:`songspace.models.track2vec.EpochHook`),
+    calling ``callback(epoch, embeddings, available, cpu_seconds)``; the callback's own CPU
+    time is not counted."""
+
+    def __init__(
+        self,
+        hook: ProgressCallback,
+        meter: _Meter,
+        callback: Callable[[int, np.ndarray, np.ndarray, float], None],
+    ):
+        self.hook = hook
+        self.meter = meter
+        self.callback = callback
+
+    def __call__(self, done: float, total: float, message: str, /) -> None:
+        self.hook(done, total, message)
+
+    def epoch_end(self, epoch: int, embeddings: np.ndarray, available: np.ndarray) -> None:
+        t0 = self.meter.clock()
+        try:
+            self.callback(epoch, embeddings, available, self.meter.elapsed())
+        finally:
+            self.meter.excluded += self.meter.clock() - t0
+
+
 @dataclass
 class FitTiming:
     """What :func:`fit_config` measured: CPU and wall seconds, setup CPU seconds (or None)."""
@@ -309,35 +336,27 @@ def fit_config(
     epoch_callback: Callable[[int, np.ndarray, np.ndarray, float], None] | None = None,
     timing: list[FitTiming] | None = None,
 ) -> tuple[EmbeddingModel, float]:
-    """Fit ``klass(**params)`` on ``train`` within ``budget`` CPU seconds; (model, CPU seconds).
+    """Fit ``create(klass, params)`` on ``train`` within ``budget`` CPU seconds.
+
+    Returns (model, CPU seconds).
 
     Raises TimeBudgetExceeded when the model reports progress after the budget
     ran out, or finishes past it. ``epoch_callback(epoch, embeddings, available,
     cpu_seconds)`` is called after each epoch by models that have an epoch hook; its own
     CPU time is not counted. ``timing`` (a list) receives the :class:`FitTiming`.
     """
-    model = klass(**params)
+    model = create(klass, params)
     budget_param = klass.budget_param
     units = params.get(budget_param) if budget_param else None
     timer = EpochTimer(int(units)) if isinstance(units, int | np.integer) else None
     wall0 = time.perf_counter()
     meter = _Meter(clock)
-    model.progress = _budget_hook(meter, budget, report or (lambda m: None), timer)
-    if epoch_callback is not None and hasattr(model, "epoch_callback"):
-
-        def on_epoch(epoch: int, emb: np.ndarray, available: np.ndarray) -> None:
-            t0 = clock()
-            try:
-                epoch_callback(epoch, emb, available, meter.elapsed())
-            finally:
-                meter.excluded += clock() - t0
-
-        model.epoch_callback = on_epoch
-    model.fit(train)
+    hook = _budget_hook(meter, budget, report or (lambda m: None), timer)
+    progress: ProgressCallback = hook
+    if epoch_callback is not None:
+        progress = _EpochProgress(hook, meter, epoch_callback)
+    model.fit(train, progress=progress)
     seconds = meter.elapsed()
-    model.progress = None
-    if hasattr(model, "epoch_callback"):
-        model.epoch_callback = None
     if timing is not None:
         timing.append(
             FitTiming(seconds, time.perf_counter() - wall0, timer.setup() if timer else None)
@@ -355,7 +374,7 @@ def fit_config(
 def warm_up(klass: type[EmbeddingModel], params: Mapping[str, Any], train: Dataset) -> None:
     """Fit on a few sequences so that imports do not count in the next timed fit."""
     with contextlib.suppress(SongspaceError):
-        klass(**params).fit(train.subset(np.arange(min(20, train.n_sequences))))
+        create(klass, params).fit(train.subset(np.arange(min(20, train.n_sequences))))
 
 
 def _embeddings(model: EmbeddingModel, name: str) -> Embeddings:
@@ -390,15 +409,6 @@ def _norm(v: Any) -> Any:
     if isinstance(v, float) and v.is_integer():
         return v
     return v
-
-
-def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        out[k] = list(v) if isinstance(v, tuple) else v
-    return out
 
 
 def trial_summary(trial: Any, objective: StudyObjective) -> dict[str, Any]:
@@ -496,7 +506,8 @@ def tune(
         raise ParameterError("startup_trials", "`startup_trials >= 0` (an integer)", startup_trials)
     check_fractions(heldout_fraction, sample_rate)
     klass = get_model_class(model)
-    fixed = coerce_params(klass, dict(params or {}))
+    fixed = klass.coerce_params(dict(params or {}), from_strings=True)
+    create(klass, fixed)  # the fixed values are valid (fails before any expensive work)
     space = {k_: p for k_, p in klass.search_space.items() if k_ not in fixed}
     if budget_mode == "equal_time":
         bp = klass.budget_param
@@ -555,7 +566,7 @@ def tune(
         seed=int(seed),
         heldout_fraction=float(heldout_fraction),
         min_tracks=int(min_tracks),
-        fixed_params=_jsonable(fixed),
+        fixed_params=to_jsonable(fixed),
         budget_factor=None if budget_factor is None else float(budget_factor),
         budget_mode=budget_mode,
         pruner=pruner,
@@ -633,9 +644,12 @@ def tune(
     bp = klass.budget_param
     if budget_mode == "equal_time" and bp is not None:
         bp_space = klass.search_space.get(bp)
-        lo_hi = klass.param_ranges.get(bp, (1, 10**6))
-        units_low = int(getattr(bp_space, "low", lo_hi[0]))
-        units_high = int(getattr(bp_space, "high", lo_hi[1]))
+        # bounds: the search space's, else the constraints table's, else [1, 10**6]
+        bp_con = klass.parameter_constraints.get(bp)
+        con_low = getattr(bp_con, "low", None)
+        con_high = getattr(bp_con, "high", None)
+        units_low = int(getattr(bp_space, "low", 1 if con_low is None else max(con_low, 1)))
+        units_high = int(getattr(bp_space, "high", 10**6 if con_high is None else con_high))
     fidelity = _fidelity_protocol(protocols, seed) if pruner != "none" else None
 
     def cost_model() -> CostModel:
@@ -664,7 +678,7 @@ def tune(
             trial.set_user_attr("budget_units", {bp: units})
             trial.set_user_attr("predicted_time", predicted)
             if predicted > budget:
-                trial.set_user_attr("model_params", _jsonable(cfg))
+                trial.set_user_attr("model_params", to_jsonable(cfg))
                 trial.set_user_attr("rejected", "time budget")
                 trial.set_user_attr(
                     "rejected_detail",
@@ -675,7 +689,7 @@ def tune(
                 logger.info("trial %d rejected before training: predicted %.1fs > %.1fs",
                             trial.number, predicted, budget)  # fmt: skip
                 raise optuna.TrialPruned("time budget (predicted)")
-        trial.set_user_attr("model_params", _jsonable(cfg))
+        trial.set_user_attr("model_params", to_jsonable(cfg))
         done = n_finished()
         say(done, f"trial {trial.number}: training")
         timing: list[FitTiming] = []
@@ -908,12 +922,12 @@ def _reference(
         if not (np.isfinite(vrc) and vrc > 0):
             raise ParameterError(
                 "objective",
-                f"the default configuration's {objective.vrc} is > 0 (the rVRC reference)",
+                f"a default configuration whose {objective.vrc} is > 0 (the rVRC reference)",
                 vrc,
                 fix="check the dataset's genre/artist labels",
             )
     ref = {
-        "params": _jsonable(cfg),
+        "params": to_jsonable(cfg),
         "training_time": seconds,  # CPU seconds (songspace.tuning.budget)
         "wall_time": timing[0].wall,
         "seconds": time.perf_counter() - t0,

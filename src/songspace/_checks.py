@@ -1,0 +1,63 @@
+"""Checks written once and used wherever the same rule applies.
+
+- :func:`check_heldout_share`: the share of sequences held out for testing (and as
+  many for validation), ``0 < share < 0.5``; used by ``train``, ``evaluate``, cold
+  start and tuning, whatever the option is called (``--test-fraction``,
+  ``--heldout-fraction``).
+- :func:`check_format`: the ``format`` / ``format_version`` header of a saved
+  songspace file (datasets, graphs, models).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from songspace.errors import InputError, ParameterError
+
+
+def check_heldout_share(value: Any, name: str = "test_fraction") -> float:
+    """``value`` as a float when ``0 < value < 0.5``, else ParameterError naming ``name``.
+
+    The protocol holds out ``value`` of the sequences for testing and as many for
+    validation, so at least half must be left for training.
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < float(value) < 0.5
+    if not ok:
+        raise ParameterError(
+            name,
+            "a share in (0, 0.5) (that share is held out for testing, as much for "
+            "validation, the rest trains)",
+            value,
+            fix=f"pass e.g. {name}=0.01",
+        )
+    return float(value)
+
+
+def check_format(
+    doc: Any,
+    *,
+    name: str,
+    version: int,
+    path: str | Path,
+    error: type[InputError],
+    fix_format: str,
+    fix_version: str,
+) -> Mapping[str, Any]:
+    """``doc`` when it is a mapping whose ``format`` is ``name`` and ``format_version``
+    is ``version``; otherwise ``error`` (an InputError class) naming the field."""
+    found = doc.get("format") if isinstance(doc, Mapping) else doc
+    if not isinstance(doc, Mapping) or found != name:
+        raise error(
+            f"expected format {name!r}, found {found!r}", path=path, field="format", fix=fix_format
+        )
+    if doc.get("format_version") != version:
+        raise error(
+            f"expected format_version {version}, found {doc.get('format_version')!r}",
+            path=path,
+            field="format_version",
+            fix=fix_version,
+        )
+    return doc

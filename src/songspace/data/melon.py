@@ -1,0 +1,145 @@
+"""Reader for Kakao Arena Melon playlists (``train.json``/``val.json``/``test.json``).
+
+Each file is one JSON array (one line, UTF-8, unescaped Korean text) of objects
+with ``id`` (int), ``plylst_title`` (str, may be empty), ``tags`` (list of str),
+``songs`` (list of int Melon song ids), ``like_cnt`` and ``updt_date``. A
+playlist becomes a sequence with id ``str(id)``, its songs (as text ids, in the
+published order) as tracks and its title as the sequence name (empty titles are
+None). Playlists without songs (frequent in the challenge's question files) are
+dropped and counted. The same playlist id in two files is an error.
+
+Tags as labels. The dataset has no song metadata (no ``song_meta.json``), so
+there are no artists or genres. With ``tags_as_genres=True`` each song's
+``genres`` are the tags of the playlists that contain it, most frequent first
+(ties alphabetical), and its primary genre the most frequent one: a genre-like
+*label* for VRC and local coherence. It is never made a feature group, because a
+playlist's own tags describe the playlist, and a model fed them would see the
+test playlists' labels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from songspace.data._tabular import check_file
+from songspace.data.builder import SequenceBuilder
+from songspace.data.dataset import Dataset
+from songspace.errors import DuplicateError, FormatError, MissingFieldError, ParameterError
+from songspace.progress import ProgressCallback, report
+
+logger = logging.getLogger("songspace")
+
+
+def read_melon(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    tags_as_genres: bool = True,
+    max_genres: int = 5,
+    progress: ProgressCallback | None = None,
+) -> Dataset:
+    """Read Melon playlist JSON files into one dataset (see the module docstring)."""
+    files = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not files:
+        raise ParameterError("paths", "at least one Melon JSON file", "none")
+    if isinstance(max_genres, bool) or not isinstance(max_genres, int) or max_genres < 1:
+        raise ParameterError("max_genres", "an integer >= 1", max_genres)
+    checked = [check_file(p, "a Melon playlist JSON file") for p in files]
+    builder = SequenceBuilder(drop_empty=True)
+    tag_counts: dict[str, Counter[str]] = {}
+    seen: dict[str, str] = {}
+    for n, path in enumerate(checked):
+        report(progress, n, len(checked), f"reading {path.name}")
+        try:
+            doc = json.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise FormatError(
+                f"expected UTF-8 JSON, found undecodable bytes ({exc.reason})",
+                path=path,
+                fix="re-save the file as UTF-8",
+            ) from exc
+        except json.JSONDecodeError as exc:
+            raise FormatError(
+                f"expected a JSON array of playlists, found invalid JSON ({exc.msg} at "
+                f"character {exc.pos})",
+                path=path,
+                fix="the file may be truncated: download or copy it again",
+            ) from exc
+        if not isinstance(doc, list):
+            raise FormatError(
+                f"expected a JSON array of playlists, found a {type(doc).__name__}",
+                path=path,
+                fix="pass train.json, val.json or test.json of the Melon dataset",
+            )
+        for i, pl in enumerate(doc):
+            where: dict[str, Any] = {"path": str(path), "record": f"playlist {i}"}
+            if not isinstance(pl, dict):
+                raise FormatError(
+                    f"expected a JSON object, found a {type(pl).__name__}", **where,
+                    fix="repair the file",
+                )
+            for key in ("id", "songs"):
+                if key not in pl:
+                    raise MissingFieldError(
+                        f"expected '{key}', found keys {sorted(pl)}", field=key, **where,
+                        fix="every Melon playlist has an id and a songs list",
+                    )
+            pid = pl["id"]
+            if isinstance(pid, bool) or not isinstance(pid, int | str):
+                raise FormatError(
+                    f"expected an integer id, found {pid!r}", field="id", **where,
+                    fix="repair the file",
+                )
+            songs = pl["songs"]
+            if not isinstance(songs, list) or any(
+                isinstance(s, bool) or not isinstance(s, int | str) for s in songs
+            ):
+                raise FormatError(
+                    "expected a list of integer song ids", field="songs", **where,
+                    fix="repair the file",
+                )
+            key = str(pid)
+            if key in seen:
+                raise DuplicateError(
+                    f"expected each playlist id once, found id {key} in {seen[key]} and again",
+                    field="id", **where,
+                    fix="read each playlist once: do not pass a question file together with "
+                    "the orig file it was cut from",
+                )
+            seen[key] = path.name
+            title = pl.get("plylst_title")
+            builder.add(
+                key,
+                [str(s) for s in songs],
+                name=title if isinstance(title, str) and title.strip() else None,
+                where=where,
+            )
+            tags = pl.get("tags") or []
+            if tags_as_genres and songs and isinstance(tags, list):
+                clean = [t.strip() for t in tags if isinstance(t, str) and t.strip()]
+                for s in songs:
+                    tag_counts.setdefault(str(s), Counter()).update(clean)
+    report(progress, len(checked), len(checked), "read")
+    if builder.dropped_empty:
+        logger.info("dropped %d playlists without songs", builder.dropped_empty)
+    ds = builder.build(
+        {
+            "name": "melon",
+            "paths": [str(p) for p in checked],
+            "dropped_empty": builder.dropped_empty,
+            "genres": "playlist tags (labels only)" if tags_as_genres else None,
+        }
+    )
+    if tags_as_genres:
+        genres = []
+        for tid in ds.track_ids.tolist():
+            c = tag_counts.get(tid, Counter())
+            genres.append([t for t, _ in sorted(c.items(), key=lambda x: (-x[1], x[0]))][
+                :max_genres])
+        ds.tracks["genres"] = genres
+        ds.tracks["genre"] = [g[0] if g else None for g in genres]
+    return ds

@@ -1,0 +1,50 @@
+"""CLI for issue 18: prepare lines/melon, evaluate with ranker baselines and the challenge."""
+
+import json
+
+from typer.testing import CliRunner
+
+from songspace import Dataset
+from songspace.cli import app
+
+runner = CliRunner()
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_prepare_lines_and_melon(tmp_path):
+    lines = tmp_path / "train500"
+    lines.write_text("0,1,2,3\n1,2,3,4\n")
+    res = runner.invoke(app, ["--no-progress", "prepare", "lines", str(lines), "-o",
+                              str(tmp_path / "l")])
+    assert res.exit_code == 0, res.output
+    assert "2 sequences" in flat(res.output)
+    melon = tmp_path / "val.json"
+    melon.write_text(json.dumps([{"id": 1, "plylst_title": "밤", "tags": ["a"], "songs": [5, 6]}],
+                                ensure_ascii=False), encoding="utf-8")
+    res = runner.invoke(app, ["--no-progress", "prepare", "melon", str(melon), "-o",
+                              str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output
+    assert Dataset.load(tmp_path / "m").sequence_names.tolist() == ["밤"]
+
+
+def test_evaluate_with_rankers_and_the_challenge(tmp_path):
+    data = tmp_path / "syn"
+    res = runner.invoke(app, ["--no-progress", "prepare", "synthetic", "-o", str(data),
+                              "--playlists", "300", "--n-tracks", "400"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "eval"
+    res = runner.invoke(app, ["--no-progress", "evaluate", str(data), "--rankers", "all",
+                              "--metrics", "next_song,challenge", "--test-fraction", "0.1",
+                              "-o", str(out)], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["results"]) == ["random", "popularity", "itemknn", "sknn", "vsknn",
+                                        "bigram"]
+    assert "challenge_r_precision" in summary["results"]["itemknn"]
+    assert all(len(line) <= 80 for line in res.output.splitlines())
+    res = runner.invoke(app, ["--no-progress", "evaluate", str(data), "--rankers", "knn"])
+    assert res.exit_code != 0
+    assert "itemknn" in str(res.exception)  # main() renders it without a traceback
