@@ -1116,3 +1116,141 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ----------------------------------------------------------------- serving (issue 14)
+IndexOpt = Annotated[
+    str,
+    typer.Option("--index", help="auto (exact up to --exact-max vectors, else hnsw), exact, hnsw."),
+]
+
+
+def _index_options(index: str, exact_max: int, m: int, ef_construction: int, ef_search: int):
+    return {
+        "index": index,
+        "exact_max": exact_max,
+        "m": m,
+        "ef_construction": ef_construction,
+        "ef_search": ef_search,
+    }
+
+
+@app.command("recommend")
+def recommend_cmd(
+    run: Annotated[Path, typer.Argument(help="Run directory written by `songspace train`.")],
+    data: Annotated[Path, typer.Option("--data", help="The dataset the run was trained on.")],
+    similar: Annotated[str | None, typer.Option("--similar", help="Track id.")] = None,
+    complete: Annotated[
+        str | None, typer.Option("--complete", help="Seed track ids, comma-separated.")
+    ] = None,
+    embed_new: Annotated[
+        Path | None, typer.Option("--embed-new", help="New-track JSON (inductive models).")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 20,
+    max_per_artist: Annotated[int | None, typer.Option("--max-per-artist")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    index: IndexOpt = "auto",
+    exact_max: Annotated[int, typer.Option("--exact-max")] = 500_000,
+    m: Annotated[int, typer.Option("--hnsw-m")] = 32,
+    ef_construction: Annotated[int, typer.Option("--ef-construction")] = 200,
+    ef_search: Annotated[int, typer.Option("--ef-search")] = 128,
+) -> None:
+    """Similar tracks, a playlist continuation, or a new track's neighbours, from a run."""
+    import json
+
+    from songspace.serving import Recommender
+
+    chosen = [x for x in (similar, complete, embed_new) if x is not None]
+    if len(chosen) != 1:
+        raise ParameterError(
+            "--similar/--complete/--embed-new", "exactly one of them", f"{len(chosen)} given"
+        )
+    rec = Recommender.from_run(
+        run,
+        data,
+        store=False,
+        **_index_options(index, exact_max, m, ef_construction, ef_search),
+    )
+    if not as_json:
+        err_console.print(escape(rec.index.stats.describe()), highlight=False)
+    if similar is not None:
+        results = rec.similar(similar, k)
+        title = f"tracks similar to {similar}"
+    elif complete is not None:
+        seeds = [s.strip() for s in complete.split(",") if s.strip()]
+        results = rec.complete(seeds, k, max_per_artist=max_per_artist)
+        title = f"continuation of {len(seeds)} seed tracks"
+    else:
+        assert embed_new is not None
+        try:
+            doc = json.loads(embed_new.read_text())
+        except (OSError, ValueError) as exc:
+            from songspace.errors import FormatError
+
+            raise FormatError(
+                f"expected a readable JSON track object, found {exc}", path=embed_new
+            ) from None
+        new = rec.embed_new(doc, k)
+        results = new.neighbours
+        title = f"neighbours of the new track {new.track_id}"
+    if as_json:
+        out_console.print_json(
+            json.dumps({"model": rec.name, "results": [r.to_dict() for r in results]})
+        )
+        return
+    table = Table(title=escape(f"{rec.name}: {title}"))
+    for col in ("#", "track id", "name", "artist", "genre", "score"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for i, r in enumerate(results, 1):
+        table.add_row(
+            str(i),
+            escape(r.track_id),
+            escape(r.track_name or ""),
+            escape(r.artist_name or ""),
+            escape(r.genre or ""),
+            f"{r.score:.4f}",
+        )
+    out_console.print(table)
+
+
+@app.command("serve")
+def serve_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (one model each).")],
+    data: Annotated[Path, typer.Option("--data", help="The dataset the runs were trained on.")],
+    host: Annotated[str, typer.Option("--host", help="Bind address (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="SONGSPACE_API_KEY",
+            help="Key for POST /tracks and /admin/reload (or $SONGSPACE_API_KEY).",
+        ),
+    ] = None,
+    max_body: Annotated[int, typer.Option("--max-body", help="Largest request body (bytes).")] = (
+        1 << 20
+    ),
+    index: IndexOpt = "auto",
+    exact_max: Annotated[int, typer.Option("--exact-max")] = 500_000,
+    m: Annotated[int, typer.Option("--hnsw-m")] = 32,
+    ef_construction: Annotated[int, typer.Option("--ef-construction")] = 200,
+    ef_search: Annotated[int, typer.Option("--ef-search")] = 128,
+    search_threads: Annotated[
+        int, typer.Option("--search-threads", help="faiss threads per search.")
+    ] = 1,
+) -> None:
+    """Serve runs over HTTP (FastAPI + uvicorn; OpenAPI at /docs). Extra `serve`."""
+    from songspace.serving.app import serve
+
+    serve(
+        runs,
+        data,
+        host=host,
+        port=port,
+        api_key=api_key,
+        max_body_bytes=max_body,
+        search_threads=search_threads,
+        options=_index_options(index, exact_max, m, ef_construction, ef_search),
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from songspace._util import atomic_write_text
+from songspace._util import atomic_write_text, to_jsonable
 from songspace.errors import FormatError, ParameterError
 
 
@@ -79,7 +79,7 @@ class EvaluationResult:
         arrays: dict[str, Any] = {k: m.per_query for k, m in self.metrics.items()}
         np.savez_compressed(tmp, **arrays)
         tmp.replace(sidecar)
-        atomic_write_text(path, json.dumps(doc, indent=2, default=_json_default) + "\n")
+        atomic_write_text(path, json.dumps(to_jsonable(doc), indent=2) + "\n")
         return path
 
     @classmethod
@@ -107,14 +107,6 @@ class EvaluationResult:
                 )
             )
         return res
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 @dataclass

@@ -1,0 +1,433 @@
+"""Serving under load: `songspace serve` against a plain FastAPI + numpy brute-force peer.
+
+Both servers run as uvicorn processes on 127.0.0.1 (free ports) in the same run, over
+the same vectors, and are driven by the same ``--clients`` concurrent httpx async
+clients for a bounded number of requests each (``--requests``), then stopped. The peer
+answers the same two routes with the same response fields, scoring ``E @ q`` in numpy
+and taking the top k with ``argpartition``.
+
+Reported per server and route: throughput (requests/s), p50/p95/p99 latency (ms), errors
+(non-2xx or transport failures), server peak memory (VmHWM) and, for ours, the index's
+build time, size and recall@100 against exact search. ``--reload-every`` posts
+``/admin/reload`` during the /similar load and counts the requests that failed.
+
+    # the MPD-subset Track2Vec run (see README: prepare, train)
+    python benchmarks/bench_serving.py --run runs/t2v --data data/mpd --index exact
+    # a 2M x 64 synthetic embedding (written to --workdir), exact and HNSW
+    python benchmarks/bench_serving.py --synthetic 2000000 --dim 64 --workdir /tmp/bench \\
+        --index hnsw --requests 20000 --clients 32 --reload-every 5000
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+KEY = "bench"
+
+
+# ----------------------------------------------------------------------------- peer
+def peer_app(run: str, data: str):
+    """The peer: FastAPI, numpy brute force over the normalised matrix."""
+    from fastapi import FastAPI, HTTPException
+    from pydantic import BaseModel
+
+    from songspace.data.dataset import Dataset
+    from songspace.serving.index import normalise
+
+    ds = Dataset.load(data)
+    with np.load(Path(run) / "embeddings.npz") as z:
+        avail = z["available"]
+        e = normalise(z["embeddings"][avail])
+    rows = np.flatnonzero(avail)
+    pos = {str(t): i for i, t in enumerate(ds.tracks["track_id"].to_numpy()[rows])}
+    ids = ds.tracks["track_id"].to_numpy()[rows].tolist()
+    names = ds.tracks["track_name"].to_numpy()[rows].tolist()
+    artists = ds.tracks["artist_name"].to_numpy()[rows].tolist()
+    app = FastAPI()
+
+    def top(q: np.ndarray, k: int, exclude: list[int]) -> list[dict]:
+        scores = e @ q
+        scores[exclude] = -np.inf
+        part = np.argpartition(-scores, k)[:k]
+        part = part[np.argsort(-scores[part])]
+        return [
+            {
+                "track_id": ids[i],
+                "track_name": names[i],
+                "artist_name": artists[i],
+                "score": float(scores[i]),
+            }
+            for i in part
+        ]
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready():
+        return {"status": "ready"}
+
+    @app.get("/tracks/{track_id}/similar")
+    def similar(track_id: str, k: int = 20):
+        if track_id not in pos:
+            raise HTTPException(404, "unknown track")
+        i = pos[track_id]
+        return {"results": top(e[i], k, [i])}
+
+    class Complete(BaseModel):
+        seed_track_ids: list[str]
+        k: int = 20
+
+    @app.post("/complete")
+    def complete(req: Complete):
+        seeds = [pos[t] for t in req.seed_track_ids if t in pos]
+        if not seeds:
+            raise HTTPException(404, "unknown tracks")
+        q = e[seeds].mean(axis=0)
+        q /= np.linalg.norm(q)
+        return {"results": top(q, req.k, seeds)}
+
+    return app
+
+
+# ---------------------------------------------------------------------------- procs
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    def __init__(self, cmd: list[str], port: int, log: Path, timeout: float = 1800):
+        import httpx
+
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "PYTHONPATH": SRC, "SONGSPACE_API_KEY": KEY}
+        self.log = open(log, "wb")  # noqa: SIM115 (closed in stop)
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        while time.perf_counter() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited; log: {log}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            self.stop()
+            raise SystemExit(f"server not ready after {timeout}s; log: {log}")
+        self.startup_s = time.perf_counter() - t0
+
+    def vmhwm_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+        self.log.close()
+
+
+# ---------------------------------------------------------------------------- drive
+async def drive(url: str, requests: list, clients: int, reload_every: int = 0) -> dict:
+    """``requests``: (method, path, json) triples shared by ``clients`` workers."""
+    import httpx
+
+    lat: list[float] = []
+    errors: list[str] = []
+    reloads: list[int] = []
+    it = iter(enumerate(requests))
+    limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
+
+    async def worker(c: httpx.AsyncClient) -> None:
+        for i, (method, path, body) in it:
+            if reload_every and i and i % reload_every == 0:
+                asyncio.get_running_loop().create_task(reload(c))
+            t0 = time.perf_counter()
+            try:
+                r = await c.request(method, path, json=body)
+                ok = r.status_code < 300
+                if not ok:
+                    errors.append(f"{r.status_code}: {r.text[:200]}")
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc))
+            lat.append(time.perf_counter() - t0)
+
+    async def reload(c: httpx.AsyncClient) -> None:
+        r = await c.post("/admin/reload", headers={"X-API-Key": KEY}, timeout=600)
+        reloads.append(r.status_code)
+
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(c) for _ in range(clients)))
+        wall = time.perf_counter() - t0
+        while reload_every and len(reloads) < (len(requests) - 1) // reload_every:
+            await asyncio.sleep(0.2)
+    ms = np.array(lat) * 1000
+    return {
+        "requests": len(requests),
+        "clients": clients,
+        "wall_s": round(wall, 2),
+        "throughput_rps": round(len(requests) / wall, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "reloads": reloads,
+    }
+
+
+def workload(ids: list[str], n: int, k: int, seed: int) -> dict[str, list]:
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(len(ids), size=(n, 5))
+    return {
+        "similar": [("GET", f"/tracks/{ids[p[0]]}/similar?k={k}", None) for p in pick],
+        "complete": [
+            ("POST", "/complete", {"seed_track_ids": [ids[j] for j in p], "k": k}) for p in pick
+        ],
+    }
+
+
+# ------------------------------------------------------------------------ synthetic
+def synthetic_run(workdir: Path, n: int, dim: int, seed: int) -> tuple[Path, Path]:
+    """A run directory (embeddings.npz only) and a dataset of ``n`` tracks: 1,000 cluster
+    centres plus a shared 16-dimensional latent part plus small isotropic noise, so the
+    vectors have the low effective rank of learned embeddings (isotropic 64-d noise has
+    no neighbour structure for any index to find)."""
+    import pandas as pd
+
+    from songspace.data.dataset import Dataset
+
+    run, data = workdir / f"syn-{n}x{dim}", workdir / f"syn-{n}-data"
+    if (run / "embeddings.npz").is_file() and (data / "manifest.json").is_file():
+        return run, data
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(1000, dim)).astype(np.float32)
+    basis = (rng.normal(size=(16, dim)) / 4).astype(np.float32)
+    emb = np.empty((n, dim), dtype=np.float32)
+    for s in range(0, n, 200_000):
+        m = min(200_000, n - s)
+        latent = rng.normal(size=(m, 16)).astype(np.float32)
+        noise = 0.05 * rng.normal(size=(m, dim)).astype(np.float32)
+        emb[s : s + m] = centres[rng.integers(1000, size=m)] + latent @ basis + noise
+    run.mkdir(parents=True, exist_ok=True)
+    np.savez(run / "embeddings.npz", embeddings=emb, available=np.ones(n, dtype=bool))
+    ids = [f"t{i:08d}" for i in range(n)]
+    tracks = pd.DataFrame(
+        {
+            "track_id": ids,
+            "track_name": [f"Track {i}" for i in range(n)],
+            "artist_id": [f"a{i // 10}" for i in range(n)],
+            "artist_name": [f"Artist {i // 10}" for i in range(n)],
+            "genre": [None] * n,
+            "genres": [[] for _ in range(n)],
+        }
+    )
+    ds = Dataset(
+        tracks=tracks,
+        indptr=np.array([0, 2], dtype=np.int64),
+        indices=np.array([0, 1], dtype=np.int64),
+        sequence_ids=np.array(["s0"], dtype=object),
+        source={"name": "synthetic-embedding"},
+    )
+    ds.save(data, overwrite=True)
+    return run, data
+
+
+def sweep(run: Path, args: argparse.Namespace) -> None:
+    """Recall@100 against exact and single-query latency of the saved HNSW index of
+    ``run`` for each efSearch (one thread, in process; 500 seeded queries)."""
+    from songspace.serving.index import (
+        exact_search,
+        file_digest,
+        load_or_build,
+        recall_at_k,
+        set_search_threads,
+    )
+
+    set_search_threads(1)
+    with np.load(run / "embeddings.npz") as z:
+        vectors = z["embeddings"][z["available"]]
+    idx = load_or_build(
+        vectors,
+        run / "serving",
+        source_digest=file_digest(run / "embeddings.npz"),
+        kind="hnsw",
+        m=args.hnsw_m,
+        ef_construction=args.ef_construction,
+    )
+    print(f"build {idx.stats.build_time_s:.1f}s, {idx.stats.memory_bytes / 2**20:.0f} MiB")
+    q = idx.vectors[np.random.default_rng(args.seed + 7).choice(idx.n, 500, replace=False)]
+    truth = exact_search(idx.vectors, q, 100)  # once, for every efSearch
+    print("| efSearch | recall@100 | mean latency (ms, k=100) | p99 (ms) |")
+    print("|---|---|---|---|")
+    for ef in [int(x) for x in args.sweep_ef.split(",")]:
+        idx.set_ef_search(ef)
+        r = recall_at_k(idx.search(q, 100)[1], truth)
+        lat = []
+        for v in q:
+            t0 = time.perf_counter()
+            idx.search(v[None], 100)
+            lat.append(time.perf_counter() - t0)
+        ms = np.array(lat) * 1000
+        print(f"| {ef} | {r:.4f} | {ms.mean():.2f} | {np.percentile(ms, 99):.2f} |", flush=True)
+
+
+# ------------------------------------------------------------------------------ main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--run")
+    ap.add_argument("--data")
+    ap.add_argument("--synthetic", type=int, default=0, help="tracks of a synthetic embedding")
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--workdir", default="/tmp/songspace-bench-serving")
+    ap.add_argument("--index", default="auto", choices=["auto", "exact", "hnsw"])
+    ap.add_argument("--hnsw-m", type=int, default=32)
+    ap.add_argument("--ef-construction", type=int, default=200)
+    ap.add_argument("--ef-search", type=int, default=128)
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("-k", type=int, default=100)
+    ap.add_argument("--reload-every", type=int, default=0)
+    ap.add_argument("--routes", default="similar,complete")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--peer-requests", type=int, help="requests per route for the peer")
+    ap.add_argument("--sweep-ef", help="efSearch values: recall@k and latency, then exit")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", help="write the figures as JSON here")
+    ap.add_argument(
+        "--peer-server", nargs=3, metavar=("RUN", "DATA", "PORT"), help=argparse.SUPPRESS
+    )
+    args = ap.parse_args()
+
+    if args.peer_server:
+        import uvicorn
+
+        run, data, port = args.peer_server
+        uvicorn.run(peer_app(run, data), host="127.0.0.1", port=int(port), log_level="warning")
+        return
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.synthetic:
+        run, data = synthetic_run(workdir, args.synthetic, args.dim, args.seed)
+    else:
+        if not (args.run and args.data):
+            raise SystemExit("pass --run and --data, or --synthetic N")
+        run, data = Path(args.run), Path(args.data)
+    with np.load(run / "embeddings.npz") as z:
+        avail = z["available"]
+    from songspace.data.dataset import Dataset
+
+    all_ids = Dataset.load(data).tracks["track_id"].to_numpy()
+    ids = [str(t) for t in all_ids[avail]]
+    del all_ids
+    if args.sweep_ef:
+        sweep(run, args)
+        return
+    routes = args.routes.split(",")
+    work = workload(ids, args.requests, args.k, args.seed)
+    peer_work = workload(ids, args.peer_requests or args.requests, args.k, args.seed)
+    warm = workload(ids, min(500, args.requests), args.k, args.seed + 1)
+
+    report: dict = {
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores",
+        "load_average_at_start": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "command": " ".join(sys.argv),
+        "tracks": len(ids),
+        "dim": args.dim if args.synthetic else None,
+    }
+    port = free_port()
+    ours_cmd = [
+        sys.executable,
+        "-m",
+        "songspace",
+        "--quiet",
+        "serve",
+        str(run),
+        "--data",
+        str(data),
+        "--port",
+        str(port),
+        "--index",
+        args.index,
+        "--hnsw-m",
+        str(args.hnsw_m),
+        "--ef-construction",
+        str(args.ef_construction),
+        "--ef-search",
+        str(args.ef_search),
+    ]
+    t0 = time.perf_counter()
+    ours = Proc(ours_cmd, port, workdir / "ours.log")
+    import httpx
+
+    info = httpx.get(ours.url + "/models").json()["models"][0]
+    report["ours"] = {"startup_s": round(time.perf_counter() - t0, 1), "index": info["index"]}
+    print(f"ours ready in {ours.startup_s:.1f}s: {info['index']}", flush=True)
+    try:
+        for route in routes:
+            asyncio.run(drive(ours.url, warm[route], args.clients))
+            res = asyncio.run(
+                drive(
+                    ours.url,
+                    work[route],
+                    args.clients,
+                    args.reload_every if route == "similar" else 0,
+                )
+            )
+            report["ours"][route] = res
+            print(f"ours {route}: {res}", flush=True)
+        report["ours"]["vmhwm_mib"] = round(ours.vmhwm_mib(), 1)
+    finally:
+        ours.stop()
+    if not args.no_peer:
+        port = free_port()
+        peer_cmd = [sys.executable, __file__, "--peer-server", str(run), str(data), str(port)]
+        peer = Proc(peer_cmd, port, workdir / "peer.log")
+        report["peer"] = {"startup_s": round(peer.startup_s, 1)}
+        try:
+            for route in routes:
+                asyncio.run(drive(peer.url, warm[route], args.clients))
+                res = asyncio.run(drive(peer.url, peer_work[route], args.clients))
+                report["peer"][route] = res
+                print(f"peer {route}: {res}", flush=True)
+            report["peer"]["vmhwm_mib"] = round(peer.vmhwm_mib(), 1)
+        finally:
+            peer.stop()
+        for route in routes:
+            report[f"{route}_throughput_ratio"] = round(
+                report["ours"][route]["throughput_rps"] / report["peer"][route]["throughput_rps"],
+                2,
+            )
+    print(json.dumps(report, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

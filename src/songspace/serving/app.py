@@ -1,0 +1,500 @@
+"""The HTTP service (``songspace serve``; FastAPI + uvicorn, extra ``serve``).
+
+Endpoints (OpenAPI at ``/docs``): ``GET /health``, ``GET /ready``, ``GET /models``,
+``GET /tracks/{id}``, ``GET /tracks/{id}/similar?k=&model=``, ``POST /similar:batch``,
+``POST /complete``, ``POST /tracks`` (API key), ``POST /admin/reload`` (API key).
+
+Every error has one JSON shape, ``{"error": {"status", "type", "message", "field"}}``:
+unknown track 404, bad ``k``/body/feature names 422, bodies over ``max_body_bytes`` 413,
+missing or wrong API key 401, models still loading 503. Models are loaded in a
+background thread; ``/health`` answers at once, ``/ready`` once they are loaded.
+A reload builds the new Recommender beside the old one and swaps the name -> model
+mapping in one assignment; requests in flight keep the object they started with.
+"""
+
+# no `from __future__ import annotations`: FastAPI reads the endpoint annotations at runtime
+
+import hmac
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from songspace.errors import (
+    DuplicateError,
+    InputError,
+    MissingDependencyError,
+    ParameterError,
+    SongspaceError,
+)
+from songspace.serving.errors import (
+    AuthError,
+    NotInductiveError,
+    NotReadyError,
+    PayloadTooLargeError,
+    UnknownModelError,
+    UnknownTrackError,
+)
+from songspace.serving.recommender import MAX_K, Recommender
+
+logger = logging.getLogger("songspace")
+
+API_KEY_ENV = "SONGSPACE_API_KEY"
+DEFAULT_MAX_BODY = 1 << 20
+MAX_BATCH = 1000
+
+
+def _fastapi():
+    try:
+        import fastapi
+    except ImportError as exc:
+        raise MissingDependencyError("fastapi", "serve", "`songspace serve`") from exc
+    return fastapi
+
+
+@dataclass
+class ModelSpec:
+    """How to (re)load one served model."""
+
+    name: str
+    run: Path
+    dataset: Path | Any
+    options: dict[str, Any]
+
+    def load(self, run: Path | None = None) -> Recommender:
+        return Recommender.from_run(run or self.run, self.dataset, name=self.name, **self.options)
+
+
+class ServerState:
+    """The served models. ``models`` is replaced, never mutated, so a reader's snapshot
+    stays valid for its whole request."""
+
+    def __init__(self, specs: Sequence[ModelSpec], recommenders: dict[str, Recommender] | None):
+        self.specs = {s.name: s for s in specs}
+        self.order = [s.name for s in specs] or list(recommenders or {})
+        self.models: dict[str, Recommender] | None = recommenders
+        self.error: str | None = None
+        self.admin_lock = threading.Lock()
+
+    def load_all(self) -> None:
+        from songspace.data.dataset import Dataset
+
+        try:
+            cache: dict[str, Dataset] = {}
+            for spec in self.specs.values():
+                if not isinstance(spec.dataset, Dataset):  # one copy per dataset path
+                    key = str(Path(spec.dataset).resolve())
+                    if key not in cache:
+                        cache[key] = Dataset.load(spec.dataset)
+                    spec.dataset = cache[key]
+            self.models = {name: self.specs[name].load() for name in self.order}
+            logger.info("ready: %s", ", ".join(self.order))
+        except Exception as exc:  # reported by /ready
+            logger.error("loading the models failed: %s", exc)
+            self.error = str(exc)
+
+    def get(self, name: str | None) -> Recommender:
+        models = self.models
+        if models is None:
+            raise NotReadyError(
+                "the models are still loading: expected a ready server, found one loading"
+                + (f" (failed: {self.error})" if self.error else "")
+                + ". Fix: wait until GET /ready answers 200"
+            )
+        if name is None:
+            return models[self.order[0]]
+        if name not in models:
+            raise UnknownModelError(name, list(models))
+        return models[name]
+
+
+def _status(exc: SongspaceError) -> int:
+    if isinstance(exc, UnknownTrackError | UnknownModelError):
+        return 404
+    if isinstance(exc, AuthError):
+        return 401
+    if isinstance(exc, PayloadTooLargeError):
+        return 413
+    if isinstance(exc, NotReadyError):
+        return 503
+    if isinstance(exc, DuplicateError):
+        return 409
+    if isinstance(exc, ParameterError | InputError | NotInductiveError):
+        return 422
+    return 400
+
+
+def _field(exc: Exception) -> str | None:
+    if isinstance(exc, ParameterError):
+        return exc.name
+    return getattr(exc, "field", None)
+
+
+def error_body(status: int, kind: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The one error shape of the service."""
+    return {"error": {"status": status, "type": kind, "message": message, "field": field}}
+
+
+class _BodyLimit:
+    """ASGI middleware: 413 for bodies over ``limit`` bytes (declared or streamed)."""
+
+    def __init__(self, app: Any, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._reject(send, int(declared))
+            return
+        if declared is not None:
+            await self.app(scope, receive, send)
+            return
+        # no declared length (chunked): read the body up to the limit, then replay it
+        chunks, seen = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                break
+            chunks.append(msg.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.limit:
+                await self._reject(send, seen)
+                return
+            if not msg.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _message(self, n: int) -> str:
+        return (
+            f"request body too large: expected at most {self.limit} bytes, found {n}. "
+            f"Fix: send fewer tracks per request"
+        )
+
+    async def _reject(self, send: Callable, n: int) -> None:
+        import json
+
+        body = json.dumps(
+            error_body(413, "PayloadTooLargeError", self._message(n), "body")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    specs: Sequence[ModelSpec] = (),
+    *,
+    recommenders: dict[str, Recommender] | None = None,
+    api_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    background_load: bool = True,
+) -> Any:
+    """The FastAPI application. Pass ``specs`` (loaded at startup, reloadable) or ready
+    ``recommenders`` (tests). ``api_key`` defaults to ``$SONGSPACE_API_KEY``."""
+    fastapi = _fastapi()
+    from fastapi import Body, Depends, FastAPI, Header, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+    state = ServerState(specs, recommenders)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        if state.models is None:
+            if background_load:
+                threading.Thread(target=state.load_all, name="songspace-load", daemon=True).start()
+            else:
+                state.load_all()
+        yield
+
+    app = FastAPI(
+        title="songspace",
+        description="Track embeddings served: similar tracks, playlist continuation, new "
+        "tracks embedded on arrival (inductive models).",
+        lifespan=lifespan,
+    )
+    app.state.songspace = state
+
+    # ---------------------------------------------------------------- errors
+    @app.exception_handler(SongspaceError)
+    async def _songspace_error(request: Request, exc: SongspaceError) -> JSONResponse:
+        status = _status(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(
+            error_body(status, type(exc).__name__, str(exc), _field(exc)),
+            status_code=status,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path")]
+        field = ".".join(loc) or None
+        found = first.get("input")
+        text = repr(found)
+        if len(text) > 120:
+            text = text[:117] + "..."
+        expected = str(first.get("msg", "a valid value"))
+        expected = expected[:1].lower() + expected[1:]
+        msg = (
+            f"field '{field}': {expected}"
+            f"{'' if first.get('type') == 'missing' else f', found {text}'}"
+        )
+        if len(errs) > 1:
+            msg += f" (and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})"
+        msg += ". Fix: see the request schema at /docs"
+        return JSONResponse(error_body(422, "ValidationError", msg, field), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        msg = str(exc.detail)
+        if exc.status_code == 404:
+            msg = (
+                f"no endpoint {request.method} {request.url.path}: expected one of the "
+                f"routes listed at /docs, found none. Fix: check the path"
+            )
+        elif exc.status_code == 405:
+            msg = f"method {request.method} not allowed on {request.url.path}: see /docs"
+        return JSONResponse(
+            error_body(exc.status_code, "HTTPError", msg, None), status_code=exc.status_code
+        )
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("internal error on %s", request.url.path)
+        return JSONResponse(
+            error_body(500, type(exc).__name__, f"internal error: {exc}", None), status_code=500
+        )
+
+    # ------------------------------------------------------------------ auth
+    def require_key(
+        x_api_key: str | None = Header(default=None),
+        authorization: str | None = Header(default=None),
+    ) -> None:
+        if key is None:
+            raise AuthError(
+                "this endpoint needs an API key, and the server was started without one: "
+                f"expected --api-key or ${API_KEY_ENV}, found neither. Fix: restart with a key"
+            )
+        given = x_api_key
+        if given is None and authorization and authorization.lower().startswith("bearer "):
+            given = authorization[7:]
+        if given is None:
+            raise AuthError(
+                "missing API key: expected an X-API-Key header (or Authorization: Bearer), "
+                "found none. Fix: send the key the server was started with"
+            )
+        if not hmac.compare_digest(given.encode(), key.encode()):
+            raise AuthError(
+                "wrong API key: expected the key the server was started with, found another. "
+                "Fix: check --api-key / $" + API_KEY_ENV
+            )
+
+    # --------------------------------------------------------------- schemas
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    class BatchRequest(Strict):
+        track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+        k: int = Field(default=20, ge=1, le=MAX_K)
+        model: str | None = None
+
+    class CompleteRequest(Strict):
+        seed_track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+        k: int = Field(default=20, ge=1, le=MAX_K)
+        exclude_seeds: bool = True
+        max_per_artist: int | None = Field(default=None, ge=1)
+        model: str | None = None
+
+    class TracksRequest(Strict):
+        tracks: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+        k: int = Field(default=10, ge=1, le=MAX_K)
+        model: str | None = None
+
+    class ReloadRequest(Strict):
+        model: str | None = None
+        run: str | None = None
+
+    # ------------------------------------------------------------- endpoints
+    @app.get("/health", summary="Liveness")
+    def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: every model and its index loaded")
+    def ready() -> Any:
+        if state.models is None:
+            body = error_body(
+                503,
+                "NotReadyError",
+                "not ready: the models are still loading"
+                + (f"; loading failed: {state.error}" if state.error else ""),
+                None,
+            )
+            return JSONResponse(body, status_code=503)
+        return {"status": "ready", "models": list(state.models)}
+
+    @app.get("/models", summary="Served models, their sizes and index statistics")
+    def models() -> dict[str, Any]:
+        state.get(None)
+        snapshot = state.models or {}
+        return {"default": state.order[0], "models": [m.info() for m in snapshot.values()]}
+
+    @app.get("/tracks/{track_id}", summary="A served track's metadata")
+    def get_track(track_id: str, model: str | None = None) -> dict[str, Any]:
+        rec = state.get(model)
+        return {"model": rec.name, **rec.track(track_id)}
+
+    @app.get("/tracks/{track_id}/similar", summary="The k most similar tracks")
+    def similar(
+        track_id: str, k: int = Query(default=20, ge=1, le=MAX_K), model: str | None = None
+    ) -> Any:
+        rec = state.get(model)
+        res = rec.similar(track_id, k)
+        # plain JSON types already: skip FastAPI's per-item jsonable_encoder on hot routes
+        return JSONResponse(
+            {"model": rec.name, "track_id": track_id, "results": [r.to_dict() for r in res]}
+        )
+
+    @app.post("/similar:batch", summary="Similar tracks for many tracks at once")
+    def similar_batch(req: BatchRequest) -> dict[str, Any]:
+        rec = state.get(req.model)
+        for t in req.track_ids:
+            rec.vector(t, field="track_ids")
+        out = {t: [r.to_dict() for r in rec.similar(t, req.k)] for t in req.track_ids}
+        return {"model": rec.name, "results": out}
+
+    @app.post("/complete", summary="Continue a playlist from its seed tracks")
+    def complete(req: CompleteRequest) -> Any:
+        rec = state.get(req.model)
+        res = rec.complete(
+            req.seed_track_ids,
+            req.k,
+            exclude_seeds=req.exclude_seeds,
+            max_per_artist=req.max_per_artist,
+        )
+        return JSONResponse({"model": rec.name, "results": [r.to_dict() for r in res]})
+
+    @app.post(
+        "/tracks",
+        status_code=201,
+        dependencies=[Depends(require_key)],
+        summary="Embed new tracks (inductive models) and add them to the live index",
+    )
+    def add_tracks(req: TracksRequest) -> dict[str, Any]:
+        rec = state.get(req.model)
+        with state.admin_lock:
+            rec = state.get(req.model)  # a reload may have finished while we waited
+            added = rec.add_tracks(req.tracks, k=req.k)
+        return {
+            "model": rec.name,
+            "added": [a.to_dict() for a in added],
+        }
+
+    @app.post(
+        "/admin/reload",
+        dependencies=[Depends(require_key)],
+        summary="Load a new version of a run and switch to it atomically",
+    )
+    def reload(req: ReloadRequest = Body(default_factory=ReloadRequest)) -> dict[str, Any]:  # noqa: B008
+        state.get(None)
+        current: dict[str, Any] = dict(state.models or {})
+        names = [req.model] if req.model else list(current)
+        for n in names:
+            if n not in current:
+                raise UnknownModelError(n, list(current))
+        if req.run and len(names) != 1:
+            raise ParameterError(
+                "run", "a single model named with `model` when `run` is given", req.run
+            )
+        with state.admin_lock:
+            fresh = {}
+            for n in names:
+                spec = state.specs.get(n)
+                old = current[n]
+                run = Path(req.run) if req.run else old.run
+                if spec is None:
+                    spec = ModelSpec(n, old.run, old.dataset, {})
+                fresh[n] = spec.load(run)
+                if req.run:
+                    state.specs[n] = ModelSpec(n, run, spec.dataset, spec.options)
+            state.models = {**(state.models or {}), **fresh}  # the atomic swap
+        return {
+            "reloaded": [
+                {"model": n, "run": str(r.run), "embeddings_sha256": r.digest}
+                for n, r in fresh.items()
+            ]
+        }
+
+    del fastapi
+    return _BodyLimit(app, max_body_bytes) if max_body_bytes else app
+
+
+def serve(
+    runs: Sequence[str | Path],
+    dataset: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    options: dict[str, Any] | None = None,
+    log_level: str = "info",
+    search_threads: int = 1,
+) -> None:
+    """Serve ``runs`` (one model each, named by the run folder) until interrupted."""
+    from songspace.serving.index import set_search_threads
+
+    set_search_threads(search_threads)
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise MissingDependencyError("uvicorn", "serve", "`songspace serve`") from exc
+    if not runs:
+        raise ParameterError("runs", "at least one run directory", [])
+    names: list[str] = []
+    specs = []
+    for r in runs:
+        p = Path(r)
+        if not (p / "embeddings.npz").is_file():
+            raise InputError(
+                "expected a run directory with embeddings.npz, found none",
+                path=p,
+                fix="pass a directory written by `songspace train`",
+            )
+        name = p.name if p.name not in names else f"{p.name}-{len(names)}"
+        names.append(name)
+        specs.append(ModelSpec(name, p, Path(dataset), dict(options or {})))
+    app = create_app(specs, api_key=api_key, max_body_bytes=max_body_bytes)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

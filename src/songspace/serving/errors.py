@@ -1,0 +1,60 @@
+"""Errors of the serving layer; each maps to one HTTP status in :mod:`songspace.serving.app`."""
+
+from __future__ import annotations
+
+from songspace.errors import SongspaceError
+
+
+class UnknownTrackError(SongspaceError, KeyError):
+    """A track id that is neither in the served vocabulary nor among the added tracks."""
+
+    def __init__(
+        self, track_id: str, *, model: str, field: str = "track_id", message: str | None = None
+    ):
+        self.track_id = track_id
+        self.field = field
+        super().__init__(
+            message
+            or f"unknown track {track_id!r}: expected a track id of model {model!r} (its dataset "
+            f"vocabulary or a track added through POST /tracks), found none. Fix: check the id "
+            f"with GET /tracks/{{id}}, or add the track with POST /tracks"
+        )
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class NotInductiveError(SongspaceError):
+    """``embed_new`` on a transductive model."""
+
+    def __init__(self, model: str, klass: str, inductive: list[str]):
+        self.field = "model"
+        super().__init__(
+            f"model {model!r} ({klass}) is transductive: it cannot embed a track it never saw "
+            f"in training. Expected an inductive model ({', '.join(inductive)}). Fix: serve a "
+            f"run trained with one of them and pass its name"
+        )
+
+
+class UnknownModelError(SongspaceError, KeyError):
+    def __init__(self, name: str, served: list[str]):
+        self.field = "model"
+        super().__init__(
+            f"unknown model {name!r}: expected one of the served models ({', '.join(served)}), "
+            f"found none by that name. Fix: GET /models lists them"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class AuthError(SongspaceError):
+    """Missing or wrong API key (HTTP 401)."""
+
+
+class PayloadTooLargeError(SongspaceError):
+    """A request body over the configured limit (HTTP 413)."""
+
+
+class NotReadyError(SongspaceError):
+    """The models are still loading (HTTP 503)."""

@@ -1,0 +1,74 @@
+import json
+
+from typer.testing import CliRunner
+
+from songspace.cli import app
+
+runner = CliRunner()
+
+
+def test_recommend_similar_table_and_json(world, runs):
+    t0 = world["reduced"].track_ids[0]
+    data = str(world["root"] / "data")
+    res = runner.invoke(
+        app, ["recommend", str(runs["t2v"]), "--data", data, "--similar", t0, "-k", "5"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "tracks similar to" in res.output and "Artist" in res.output
+    res = runner.invoke(
+        app, ["recommend", str(runs["t2v"]), "--data", data, "--similar", t0, "-k", "5", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert len(doc["results"]) == 5 and doc["results"][0]["artist_name"]
+
+
+def test_recommend_complete_and_embed_new(world, runs, tmp_path):
+    ids = world["reduced"].track_ids
+    data = str(world["root"] / "data")
+    res = runner.invoke(
+        app,
+        [
+            "recommend",
+            str(runs["t2v"]),
+            "--data",
+            data,
+            "--complete",
+            f"{ids[0]},{ids[1]}",
+            "-k",
+            "4",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["results"]) == 4
+    doc = tmp_path / "track.json"
+    doc.write_text(json.dumps(world["docs"][0]))
+    res = runner.invoke(
+        app,
+        [
+            "recommend",
+            str(runs["gs"]),
+            "--data",
+            data,
+            "--embed-new",
+            str(doc),
+            "-k",
+            "3",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["results"]) == 3
+
+
+def test_recommend_errors_exit_non_zero(world, runs, tmp_path):
+    data = str(world["root"] / "data")
+    doc = tmp_path / "track.json"
+    doc.write_text(json.dumps(world["docs"][0]))
+    res = runner.invoke(
+        app, ["recommend", str(runs["t2v"]), "--data", data, "--embed-new", str(doc)]
+    )
+    assert res.exit_code != 0 and "graphsage" in str(res.exception)
+    res = runner.invoke(app, ["recommend", str(runs["t2v"]), "--data", data])
+    assert res.exit_code != 0 and "exactly one" in str(res.exception)
