@@ -661,12 +661,33 @@ def models_cmd() -> None:
             out_console.print(f"[bold]{name}[/]: unavailable ({escape(str(exc))})")
             continue
         table = Table(title=f"{name} ({klass.__name__})", title_justify="left")
-        for col in ("parameter", "default", "allowed"):
+        for col in ("parameter", "default", "allowed", "tuned over"):
             table.add_column(col)
         for p, v in klass.default_params().items():
             constraint = klass.parameter_constraints.get(p)
-            table.add_row(p, repr(v), escape(constraint.describe()) if constraint else "")
+            searched = _space_text(klass.search_space.get(p))
+            if p in klass.search_notes:
+                searched += f" ({klass.search_notes[p]})"
+            elif searched and p == klass.budget_param:
+                searched += " (set by the budget in equal-time tuning)"
+            table.add_row(
+                p,
+                repr(v),
+                escape(constraint.describe()) if constraint else "",
+                escape(searched),
+            )
         out_console.print(table)
+
+
+def _space_text(p: Any) -> str:
+    """A search-space entry as text: [low, high] (log), choices, or a tuple of those."""
+    if p is None:
+        return ""
+    if hasattr(p, "items"):
+        return "(" + ", ".join(_space_text(i) for i in p.items) + ")"
+    if hasattr(p, "choices"):
+        return "{" + ", ".join(repr(c) for c in p.choices) + "}"
+    return f"[{p.low:g}, {p.high:g}]" + (" log" if p.log else "")
 
 
 @app.command("train")
@@ -885,9 +906,27 @@ def tune_cmd(
         float,
         typer.Option(
             "--budget-factor",
-            help="Reject trials training longer than this x the default's time (0: no budget).",
+            help="Hard cap: reject trials training longer than this x the default's CPU "
+            "time (0: no budget).",
         ),
     ] = 1.25,
+    budget_mode: Annotated[
+        str,
+        typer.Option(
+            "--budget-mode",
+            help="equal_time (each trial gets the default's training CPU time: a cost model "
+            "sets its epochs), reject (trials train as drawn, over-budget ones are "
+            "rejected) or none.",
+        ),
+    ] = "equal_time",
+    pruner: Annotated[
+        str,
+        typer.Option(
+            "--pruner",
+            help="none, sha (successive halving) or hyperband: stop hopeless "
+            "trials from their per-epoch validation values.",
+        ),
+    ] = "none",
     sampler: Annotated[
         str, typer.Option("--sampler", help="tpe, gp, random or nsga2 (Pareto only).")
     ] = "tpe",
@@ -928,6 +967,8 @@ def tune_cmd(
             min_tracks=min_tracks,
             params=params,
             budget_factor=budget_factor or None,
+            budget_mode=budget_mode,
+            pruner=pruner,
             sampler=sampler,
             startup_trials=startup_trials,
             k=k,
@@ -948,7 +989,7 @@ def _print_tune_result(result: TuneResult) -> None:
     c = result.counts
     out_console.print(
         f"study [bold]{escape(result.study)}[/] in {escape(result.storage)}: "
-        f"{c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} rejected (time budget), "
+        f"{c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} rejected (time budget) or pruned, "
         f"{c.get('FAIL', 0)} failed, {c.get('RUNNING', 0)} running; this run {result.seconds:.0f}s"
     )
     ref = result.reference

@@ -23,6 +23,8 @@ from songspace.models.track2vec import (
     CsrCorpus,
     Track2Vec,
     Track2VecFeature,
+    retained_share,
+    skipgram_pairs,
     vocabulary_counts,
 )
 from songspace.testing import ModelTestMixin, planted_dataset
@@ -137,6 +139,73 @@ def test_equals_plain_gensim_word2vec():
     for key in ref.wv.index_to_key:
         expected[int(key)] = ref.wv[key]
     np.testing.assert_array_equal(ours.embeddings_, expected)
+
+
+def test_sample_is_gensims_down_sampling():
+    from gensim.models import Word2Vec
+
+    ds = planted_dataset()
+    ours = Track2Vec(dim=25, epochs=2, sample=1e-4, seed=3).fit(ds)
+    sentences = [
+        [str(t) for t in ds.indices[a:b]]
+        for a, b in zip(ds.indptr[:-1], ds.indptr[1:], strict=True)
+    ]
+    ref = Word2Vec(sentences, vector_size=25, epochs=2, sample=1e-4, min_count=1, workers=1,
+                   seed=3, sg=1, hs=0)  # fmt: skip
+    expected = np.zeros_like(ours.embeddings_)
+    for key in ref.wv.index_to_key:
+        expected[int(key)] = ref.wv[key]
+    np.testing.assert_array_equal(ours.embeddings_, expected)
+    # the default stays gensim's 1e-3: default fits are unchanged
+    assert Track2Vec().sample == 1e-3
+    default = Track2Vec(dim=25, epochs=2, seed=3).fit(ds).embeddings_
+    assert not np.array_equal(default, ours.embeddings_)
+
+
+def test_retained_share_and_skipgram_pairs_by_hand():
+    # no down-sampling below the threshold; gensim's keep probability above it
+    assert retained_share(np.ones(1000), 1e-2) == 1.0  # threshold 10 occurrences
+    # tiny corpora are down-sampled whole (threshold 0.004: keep = (sqrt(250) + 1) * 0.004)
+    assert retained_share(np.ones(4), 1e-3) == pytest.approx((250**0.5 + 1) * 0.004)
+    counts = np.array([90, 10])  # threshold 0.1 * 100 = 10: keep(90) = (sqrt(9) + 1) / 9
+    assert retained_share(counts, 0.1) == pytest.approx((90 * 4 / 9 + 10) / 100)
+    assert retained_share(counts, 0) == 1.0
+    # one sequence of 4 tokens, window 1: 3 adjacent pairs, both directions = 6
+    assert skipgram_pairs(np.array([4]), 1) == pytest.approx(6.0)
+    # window 2: w=1 gives 6, w=2 gives 2 * (1 + 2 + 2 + ... ) = 2 * 5 = 10; mean 8
+    assert skipgram_pairs(np.array([4]), 2) == pytest.approx(8.0)
+
+
+class _EpochProgress:
+    """A progress callback with the epoch hook ``epoch_end`` (track2vec's EpochHook)."""
+
+    def __init__(self, epoch_end):
+        self.epoch_end = epoch_end
+
+    def __call__(self, done, total, message):
+        pass
+
+
+def test_epoch_hook_of_the_progress_callback_sees_each_epochs_vectors_and_can_stop_training():
+    ds = tiny_dataset([[0, 1, 2, 3]] * 20, 4)
+    seen = []
+    m = Track2Vec(dim=25, epochs=3, sample=0)  # (gensim would down-sample 4 tracks away)
+    m.fit(ds, progress=_EpochProgress(lambda e, emb, av: seen.append((e, emb.copy(), av.copy()))))
+    assert [e for e, _, _ in seen] == [1, 2, 3]
+    assert seen[0][1].shape == (4, 25) and seen[0][2].all()
+    np.testing.assert_array_equal(seen[-1][1], m.embeddings_)
+    assert not np.array_equal(seen[0][1], seen[-1][1])
+
+    def stop(epoch, emb, avail):
+        if epoch == 2:
+            raise KeyboardInterrupt("stop")
+        seen.append(epoch)
+
+    seen.clear()
+    m = Track2Vec(dim=25, epochs=5)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(ds, progress=_EpochProgress(stop))
+    assert seen == [1]
 
 
 def test_progress_reports_each_epoch():

@@ -14,6 +14,8 @@ FAST = {
     "min_tracks": 10,
     "startup_trials": 2,
     "heartbeat": None,
+    # epochs is fixed above: trials over the budget are rejected (equal-time sets epochs)
+    "budget_mode": "reject",
 }
 
 

@@ -11,15 +11,22 @@ from songspace.testing.models import search_space_ends
 from songspace.tuning.space import decode, encode, flat_names, suggest
 
 
-def test_track2vec_space_is_w2v_table_3():
-    space = get_model_class("track2vec").search_space
+def test_track2vec_space_is_w2v_table_3_plus_epochs_and_sample():
+    klass = get_model_class("track2vec")
+    space = klass.search_space
     assert space == {
         "dim": IntParam(25, 200),
         "window": IntParam(1, 40),
         "ns_exponent": FloatParam(-1.0, 1.0),
         "negative": IntParam(1, 100),
         "alpha": FloatParam(0.001, 0.1, log=True),
+        "epochs": IntParam(1, 50, log=True),
+        "sample": FloatParam(1e-5, 1e-1, log=True),
     }
+    # the additions beyond Table 3 are marked as such
+    assert sorted(klass.search_notes) == ["epochs", "sample"]
+    assert all("beyond W2V Table 3" in n for n in klass.search_notes.values())
+    assert klass.budget_param == "epochs"
     feature = get_model_class("track2vec_feature").search_space
     assert {k: feature[k] for k in space} == space
     assert "feature_weight" in feature

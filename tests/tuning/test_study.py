@@ -133,16 +133,34 @@ def test_track2vec_stops_mid_epoch_when_progress_raises():
     assert threading.active_count() == threads
 
 
+#: Each budget mode's worker settings (slow enough trials to be killed mid-training).
+KILL_SETTINGS = {
+    "none": {},
+    "reject": {"budget_mode": "reject", "budget_factor": 1.25},
+    # equal-time trials set epochs themselves; a wide window keeps them slow enough
+    "equal_time": {
+        "budget_mode": "equal_time",
+        "budget_factor": 1.25,
+        "params": {"window": 40, "negative": 20},
+    },
+}
+
+
 @pytest.mark.slow
-def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_dataset_dir, tmp_path):
+@pytest.mark.parametrize("mode", sorted(KILL_SETTINGS))
+def test_a_worker_killed_mid_trial_leaves_the_study_usable(mode, tiny_dataset_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
-    killed = kill_mid_trial(start_worker(tiny_dataset_dir, url, "k", 4), url, "k")
+    kw = KILL_SETTINGS[mode]
+    killed = kill_mid_trial(start_worker(tiny_dataset_dir, url, "k", 4, **kw), url, "k")
     time.sleep(3.5)  # the killed worker's heartbeat goes stale (3 x 1 s)
-    finish(start_worker(tiny_dataset_dir, url, "k", 4))
+    finish(start_worker(tiny_dataset_dir, url, "k", 4, **kw))
     trials = trials_of(url, "k")
     states = {t.number: t.state.name for t in trials}
     assert states[killed] == "FAIL"
-    assert sorted(states.values()).count("COMPLETE") == 4
+    # no trial lost: the study holds 4 finished trials (complete, or rejected for the budget)
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 4
+    assert all(t.state.name == "COMPLETE" or t.user_attrs["rejected"] for t in finished)
     assert "RUNNING" not in states.values()
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(retried) == 1 and retried[0].params == trials[killed].params
@@ -204,6 +222,11 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| N/A | N/A |" in md and "lambda_genre(0.1)" in md and "Pareto(" in md
     assert "| 0.5 |" in md  # the scale-study row's sample rate
+    # every trial's training CPU time beside the reference's
+    assert "Trials of track2vec-hit_rate: training CPU time (budget mode none" in md
+    ref = trials_of("sqlite:///songspace-tune.db", "track2vec-hit_rate")[0]
+    cpu = ref.user_attrs["training_time"]
+    assert f"| 0 | complete | - | - | {cpu:.1f} |" in md
     assert (tmp_path / "rep" / "pareto-track2vec-hit_rate_vrc_genre.png").stat().st_size > 0
     assert (tmp_path / "rep" / "history-track2vec-hit_rate.png").stat().st_size > 0
     assert max(len(line) for line in r.output.splitlines()) <= 80  # CliRunner: 80 columns

@@ -75,6 +75,18 @@ class EmbeddingModel(ABC):
     renamed_params: ClassVar[dict[str, str]] = {}
     #: Hyper-parameter search space for ``songspace tune`` (see :mod:`songspace.models.space`).
     search_space: ClassVar[SearchSpace] = {}
+    #: Searched parameters that go beyond the paper's space, with why (``songspace models``).
+    search_notes: ClassVar[dict[str, str]] = {}
+    #: The parameter an equal-time tuning budget sets (training cost is about linear in it);
+    #: None: the model cannot run equal-time trials (``songspace.tuning.budget``).
+    budget_param: ClassVar[str | None] = None
+
+    @classmethod
+    def cost_units(cls, params: dict[str, Any], dataset: Dataset) -> float:
+        """Relative training work per unit of :attr:`budget_param` for ``params`` on
+        ``dataset`` (a product of the cost knobs). The tuning cost model scales it by
+        coefficients measured on the reference run and the trials; 1.0 by default."""
+        return 1.0
 
     # ------------------------------------------------------------ parameters
     @classmethod

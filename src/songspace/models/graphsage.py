@@ -41,6 +41,7 @@ data-parallel) can reuse the parts.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -279,7 +280,22 @@ class GraphSAGE(InductiveModel):
         "fanouts": TupleParam((IntParam(5, 50), IntParam(2, 25))),
         "learning_rate": FloatParam(1e-4, 0.05, log=True),
         "negatives": IntParam(5, 100, log=True),
+        "epochs": IntParam(2, 30, log=True),
     }
+    search_notes: ClassVar[dict[str, str]] = {
+        "epochs": "a cost knob (upper bound: early stopping); set by the budget in "
+        "equal-time tuning",
+    }
+    budget_param: ClassVar[str | None] = "epochs"
+
+    @classmethod
+    def cost_units(cls, params: dict[str, Any], dataset: Dataset) -> float:
+        """Work per epoch: sampled neighbourhood size fanouts[0] x (1 + fanouts[1]) x
+        (hidden + dim) (the mean aggregators' matrix products) plus negatives x dim."""
+        p = {**cls.default_params(), **params}
+        f = [int(x) for x in p["fanouts"]] + [0, 0]
+        return float(f[0] * (1 + f[1]) * (int(p["hidden"]) + int(p["dim"])) +
+                     int(p["negatives"]) * int(p["dim"]))  # fmt: skip
 
     def __init__(
         self,
@@ -765,45 +781,14 @@ class MUSIG(GraphSAGE):
 
     def __init__(
         self,
-        dim: int = 64,
-        hidden: int = 128,
-        num_layers: int = 2,
-        fanouts: Sequence[int] = (25, 10),
-        feature_groups: Sequence[str] = ("genre", "popularity", "audio"),
-        min_weight: int = 2,
-        aggregate: bool = True,
-        epochs: int = 10,
-        batch_size: int = 512,
-        learning_rate: float = 0.005,
-        negatives: int = 20,
-        patience: int = 2,
-        validation_share: float = 0.02,
-        checkpoint_dir: str | None = None,
-        device: str = "cpu",
-        seed: int = 0,
+        *args: Any,
         task_weights: Sequence[float] | str = (1.0, 1.0, 1.0),
         regression_target: str = "audio",
-        **deprecated: Any,
+        **params: Any,
     ):
-        super().__init__(
-            dim=dim,
-            hidden=hidden,
-            num_layers=num_layers,
-            fanouts=fanouts,
-            feature_groups=feature_groups,
-            min_weight=min_weight,
-            aggregate=aggregate,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            negatives=negatives,
-            patience=patience,
-            validation_share=validation_share,
-            checkpoint_dir=checkpoint_dir,
-            device=device,
-            seed=seed,
-            **deprecated,
-        )
+        # GraphSAGE's parameters are declared once, on GraphSAGE; the signature below
+        # (``__signature__``) lists them for get_params, `songspace models` and help().
+        super().__init__(*args, **params)
         self.task_weights = task_weights
         self.regression_target = regression_target
 
@@ -839,3 +824,22 @@ class MUSIG(GraphSAGE):
         """GraphSAGE's rules, and task weights that are not all 0."""
         super()._check_param_rules()
         self.task_weights_()
+
+
+def _musig_signature() -> inspect.Signature:
+    """GraphSAGE's constructor parameters followed by MUSIG's own two."""
+    base = [
+        p
+        for p in inspect.signature(GraphSAGE.__init__).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    own = [
+        p
+        for p in inspect.signature(MUSIG.__init__).parameters.values()
+        if p.kind is p.KEYWORD_ONLY
+    ]
+    deprecated = inspect.Parameter("deprecated", inspect.Parameter.VAR_KEYWORD)
+    return inspect.Signature([*base, *own, deprecated])
+
+
+MUSIG.__init__.__signature__ = _musig_signature()  # type: ignore[attr-defined]

@@ -73,6 +73,18 @@ class Node2Vec(EmbeddingModel):
         "window": IntParam(1, 20),
         "negative": IntParam(1, 20),
     }
+    #: Equal-time tuning sets the walks per node (walks and skip-gram cost scale with it).
+    budget_param: ClassVar[str | None] = "walks_per_node"
+
+    @classmethod
+    def cost_units(cls, params: dict[str, Any], dataset: Dataset) -> float:
+        """Work per walk per node: walk length x (window + 1) x (negative + 1) x dim x epochs
+        (skip-gram over the walks; the walks themselves cost about walk length)."""
+        p = {**cls.default_params(), **params}
+        return float(
+            int(p["walk_length"]) * (int(p["window"]) + 1) * (int(p["negative"]) + 1)
+            * int(p["dim"]) * int(p["epochs"])
+        )  # fmt: skip
 
     def __init__(
         self,

@@ -33,8 +33,15 @@ Determinism
     processes. With ``workers > 1`` the threads' interleaving changes the
     updates, so results are not reproducible (a gensim limitation).
 
-Other gensim settings keep gensim's defaults (``sample=1e-3`` frequent-token
-down-sampling, linear learning-rate decay to ``min_alpha=1e-4``).
+``sample`` is gensim's frequent-token down-sampling threshold (gensim's default 1e-3, so
+default fits equal plain gensim's); other gensim settings keep gensim's defaults (linear
+learning-rate decay to ``min_alpha=1e-4``).
+
+Epoch hook
+    When the ``progress`` callback given to ``fit`` also has a method
+    ``epoch_end(epoch, embeddings, available)`` (an :data:`EpochHook`), it is called after
+    each epoch with the vectors so far (multi-fidelity tuning scores them); an exception it
+    raises stops training and propagates from ``fit``, like one raised by ``progress``.
 """
 
 from __future__ import annotations
@@ -42,9 +49,9 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import pairwise
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,6 +64,9 @@ from songspace.models.params import SEED, Constraint, Interval, Names
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.progress import ProgressCallback
+
+#: ``epoch_end(epoch, embeddings, available)`` of a progress callback (module docstring).
+EpochHook = Callable[[int, np.ndarray, np.ndarray], None]
 
 #: gensim's per-sentence token cap (``MAX_SENTENCE_LEN`` in word2vec_inner.pyx).
 MAX_SENTENCE_LEN = 10_000
@@ -105,6 +115,31 @@ class CsrCorpus:
         return int((-(-lengths // self.max_len)).sum())
 
 
+def retained_share(counts: np.ndarray, sample: float, min_count: int = 1) -> float:
+    """Expected share of token occurrences gensim keeps after down-sampling with ``sample``
+    (gensim's ``Word2Vec.prepare_vocab`` keep probability), over tracks seen ``min_count`` times."""
+    c = np.asarray(counts, dtype=np.float64)
+    c = c[c >= max(1, min_count)]
+    total = c.sum()
+    if total <= 0 or not sample:
+        return 1.0
+    threshold = sample * total if sample < 1.0 else int(sample * (3 + np.sqrt(5)) / 2)
+    keep = np.minimum((np.sqrt(c / threshold) + 1.0) * (threshold / c), 1.0)
+    return float((c * keep).sum() / total)
+
+
+def skipgram_pairs(lengths: np.ndarray, window: int, retained: float = 1.0) -> float:
+    """Expected (centre, context) pairs of one skip-gram pass: gensim draws each centre's
+    window uniformly from 1..``window``; down-sampling shortens sequences by ``retained``."""
+    n = np.asarray(lengths, dtype=np.float64) * retained
+    total = 0.0
+    for w in range(1, int(window) + 1):
+        # sum over positions i of min(w, i), for positions 0..n-1 (both sides: x 2)
+        side = np.where(n - 1 <= w, n * (n - 1) / 2, w * (w + 1) / 2 + (n - 1 - w) * w)
+        total += 2.0 * float(np.clip(side, 0, None).sum())
+    return total / int(window)
+
+
 def vocabulary_counts(indices: np.ndarray, n_tracks: int) -> dict[str, int]:
     """Token -> count for every track that occurs, in order of first occurrence.
 
@@ -125,7 +160,8 @@ class Track2Vec(EmbeddingModel):
     Parameters (ranges of W2V paper Table 3 where it gives one): ``dim`` d,
     ``window`` L, ``ns_exponent`` alpha (0 uniform, > 0 popularity, < 0 inverse
     popularity negative sampling), ``negative`` N, ``alpha`` initial learning
-    rate lambda; ``epochs``; ``min_count`` (rarer tracks are unavailable);
+    rate lambda; ``epochs``; ``sample`` (gensim's frequent-track down-sampling
+    threshold, 0 disables); ``min_count`` (rarer tracks are unavailable);
     ``workers`` (gensim threads; only 1 is reproducible); ``seed``.
     """
 
@@ -137,18 +173,38 @@ class Track2Vec(EmbeddingModel):
         "negative": Interval(int, 1, 100),
         "alpha": Interval(float, 0.001, 0.1),
         "epochs": Interval(int, 1, 1000),
+        "sample": Interval(float, 0.0, 1.0),
         "min_count": Interval(int, 1, None),
         "workers": Interval(int, 1, 64),
         "seed": SEED,
     }
-    #: W2V paper Table 3: d, L, alpha (ns_exponent), N, lambda (learning rate, log scale).
+    #: W2V paper Table 3: d, L, alpha (ns_exponent), N, lambda (learning rate, log scale);
+    #: plus ``epochs`` and ``sample`` (beyond Table 3, see :attr:`search_notes`).
     search_space: ClassVar[SearchSpace] = {
         "dim": IntParam(25, 200),
         "window": IntParam(1, 40),
         "ns_exponent": FloatParam(-1.0, 1.0),
         "negative": IntParam(1, 100),
         "alpha": FloatParam(0.001, 0.1, log=True),
+        "epochs": IntParam(1, 50, log=True),
+        "sample": FloatParam(1e-5, 1e-1, log=True),
     }
+    search_notes: ClassVar[dict[str, str]] = {
+        "epochs": "beyond W2V Table 3 (Caselles-Dupre et al. 2018); set by the budget "
+        "in equal-time tuning",
+        "sample": "beyond W2V Table 3 (Caselles-Dupre et al. 2018)",
+    }
+    budget_param: ClassVar[str | None] = "epochs"
+
+    @classmethod
+    def cost_units(cls, params: dict, dataset: Dataset) -> float:
+        """Skip-gram work of one epoch: expected pairs after down-sampling x (negative + 1)
+        x dim (gensim's inner loop does one dim-sized update per pair and sample)."""
+        p = {**cls.default_params(), **params}
+        counts = np.bincount(np.asarray(dataset.indices), minlength=dataset.n_tracks)
+        kept = retained_share(counts, float(p["sample"]), int(p["min_count"]))
+        pairs = skipgram_pairs(np.diff(np.asarray(dataset.indptr)), int(p["window"]), kept)
+        return pairs * (int(p["negative"]) + 1) * int(p["dim"])
 
     def __init__(
         self,
@@ -161,6 +217,7 @@ class Track2Vec(EmbeddingModel):
         min_count: int = 1,
         workers: int = 1,
         seed: int = 0,
+        sample: float = 1e-3,
     ):
         self.dim = dim
         self.window = window
@@ -168,6 +225,7 @@ class Track2Vec(EmbeddingModel):
         self.negative = negative
         self.alpha = alpha
         self.epochs = epochs
+        self.sample = sample
         self.min_count = min_count
         self.workers = workers
         self.seed = seed
@@ -178,6 +236,7 @@ class Track2Vec(EmbeddingModel):
         from gensim.models.callbacks import CallbackAny2Vec
 
         model = self
+        on_epoch: EpochHook | None = getattr(progress, "epoch_end", None)
         # A progress callback that raises (e.g. a tuning time budget) stops training: gensim
         # reports progress about once a second from the main thread (``_log_progress``); the
         # error is kept, the corpus stops yielding and the queued jobs are dropped, so the
@@ -226,6 +285,8 @@ class Track2Vec(EmbeddingModel):
                 report(self.epoch, f"epoch {self.epoch}/{model.epochs} loss {loss:.4g}")
                 if failure:
                     raise failure[0]
+                if on_epoch is not None:
+                    on_epoch(self.epoch, *model._full_vectors(w2v.wv, dataset))
 
         corpus = CsrCorpus(dataset.indptr, dataset.indices, stop=stop)
         w2v = _Word2Vec(
@@ -235,6 +296,7 @@ class Track2Vec(EmbeddingModel):
             negative=int(self.negative),
             alpha=float(self.alpha),
             epochs=int(self.epochs),
+            sample=float(self.sample),
             min_count=int(self.min_count),
             workers=int(self.workers),
             seed=int(self.seed),
@@ -263,7 +325,9 @@ class Track2Vec(EmbeddingModel):
     def _word_vectors(
         self, dataset: Dataset, progress: ProgressCallback | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        wv = self._train_word2vec(dataset, progress)
+        return self._full_vectors(self._train_word2vec(dataset, progress), dataset)
+
+    def _full_vectors(self, wv: Any, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
         emb = np.zeros((dataset.n_tracks, int(self.dim)), dtype=np.float32)
         available = np.zeros(dataset.n_tracks, dtype=bool)
         rows = np.fromiter((int(k) for k in wv.index_to_key), dtype=np.int64, count=len(wv))
@@ -317,6 +381,7 @@ class Track2VecFeature(Track2Vec):
         min_count: int = 1,
         workers: int = 1,
         seed: int = 0,
+        sample: float = 1e-3,
         feature_groups: Sequence[str] = ("genre", "popularity", "audio"),
         feature_weight: float = 1.0,
     ):
@@ -330,6 +395,7 @@ class Track2VecFeature(Track2Vec):
             min_count=min_count,
             workers=workers,
             seed=seed,
+            sample=sample,
         )
         self.feature_groups = feature_groups
         self.feature_weight = feature_weight

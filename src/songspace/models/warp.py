@@ -85,7 +85,20 @@ class CFWarp(EmbeddingModel):
         "max_sampled": IntParam(5, 100),
         "item_alpha": FloatParam(1e-9, 1e-4, log=True),
         "user_alpha": FloatParam(1e-9, 1e-4, log=True),
+        "epochs": IntParam(5, 100, log=True),
     }
+    search_notes: ClassVar[dict[str, str]] = {
+        "epochs": "a cost knob; set by the budget in equal-time tuning",
+    }
+    budget_param: ClassVar[str | None] = "epochs"
+
+    @classmethod
+    def cost_units(cls, params: dict[str, Any], dataset: Dataset) -> float:
+        """Work per epoch: dim x sqrt(max_sampled) (a WARP update is dim-sized; the number
+        of negatives drawn per positive falls as training goes, bounded by max_sampled: a
+        rough guess that the measured trials correct)."""
+        p = {**cls.default_params(), **params}
+        return float(int(p["dim"]) * max(int(p["max_sampled"]), 1) ** 0.5)
 
     def __init__(
         self,

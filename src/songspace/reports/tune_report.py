@@ -327,6 +327,7 @@ def tune_report(
     table = report_table(rows, results, significance, single_row)
     notes = report_notes(rows, protocol.summary(), single_row)
     markdown = render_markdown(table, notes, rows)
+    markdown += "".join(trial_times(name, st, s) for name, st, s in loaded)
     report = Report(
         rows, markdown, Path(out) if out is not None else None, protocol.summary(), table, notes
     )
@@ -423,12 +424,54 @@ def render_markdown(table: ComparisonTable, notes: list[str], rows: list[ReportR
     """``report.md``: the table (:func:`songspace.reports.tables.to_markdown`), the notes and
     each configuration's training time and parameters."""
     lines = [to_markdown(table).rstrip("\n"), "", *notes, ""]
-    lines += ["| Configuration | Training time (s) | Parameters |", "|---|---|---|"]
+    lines += [
+        "| Configuration | Training CPU time (s) | x default | Parameters |",
+        "|---|---|---|---|",
+    ]
     for r in rows:
         params = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items()
         )
-        lines.append(f"| {r.label} | {r.training_time:.1f} | {params} |")
+        ratio = r.training_time / rows[0].training_time if rows[0].training_time > 0 else 0.0
+        lines.append(f"| {r.label} | {r.training_time:.1f} | {ratio:.2f} | {params} |")
+    return "\n".join(lines) + "\n"
+
+
+def trial_times(name: str, study: Any, settings: StudySettings) -> str:
+    """Every trial's training CPU time beside the reference's (so the budget can be checked):
+    a markdown section."""
+    ref = study.user_attrs["reference"]
+    ref_cpu = float(ref["training_time"])
+    cap = settings.budget_factor
+    lines = [
+        "",
+        f"Trials of {name}: training CPU time (budget mode {settings.budget_mode}"
+        + (f", cap {cap:g} x the reference" if cap else "")
+        + f"; the reference, the default configuration, trained in {ref_cpu:.1f} CPU s on "
+        "the tuning view).",
+        "",
+        "| Trial | State | Budget-set | Predicted (s) | Training CPU (s) | x reference "
+        "| Validation value |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in study.get_trials(deepcopy=False):
+        ua = t.user_attrs
+        state = t.state.name.lower()
+        if ua.get("rejected"):
+            state = "rejected" + (
+                " untrained" if "not trained" in ua.get("rejected_detail", "") else ""
+            )
+        elif ua.get("pruned"):
+            state = "pruned"
+        units = ", ".join(f"{k}={v}" for k, v in (ua.get("budget_units") or {}).items()) or "-"
+        pred = ua.get("predicted_time")
+        cpu = ua.get("training_time")
+        value = ", ".join(f"{v:.4g}" for v in t.values) if t.values else "-"
+        lines.append(
+            f"| {t.number} | {state} | {units} | {'-' if pred is None else f'{pred:.1f}'} "
+            f"| {'-' if cpu is None else f'{cpu:.1f}'} "
+            f"| {'-' if cpu is None or ref_cpu <= 0 else f'{cpu / ref_cpu:.2f}'} | {value} |"
+        )
     return "\n".join(lines) + "\n"
 
 

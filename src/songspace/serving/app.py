@@ -428,7 +428,8 @@ def create_app(
         summary="Load a new version of a run and switch to it atomically",
     )
     def reload(req: ReloadRequest = Body(default_factory=ReloadRequest)) -> dict[str, Any]:  # noqa: B008
-        current = state.get(None) and (state.models or {})
+        state.get(None)
+        current: dict[str, Any] = dict(state.models or {})
         names = [req.model] if req.model else list(current)
         for n in names:
             if n not in current:

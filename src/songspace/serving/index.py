@@ -287,8 +287,8 @@ def load_or_build(
     if save:
         directory.mkdir(parents=True, exist_ok=True)
         _atomic_bytes(blob, faiss.serialize_index(out.index).tobytes())
-        stats = out.stats.to_dict()
-        _atomic_bytes(meta, (json.dumps({"key": key, "stats": stats}, indent=2) + "\n").encode())
+        doc = {"key": key, "stats": out.stats.to_dict()}
+        _atomic_bytes(meta, (json.dumps(doc, indent=2) + "\n").encode())
     logger.info("%s", out.stats.describe())
     return out
 

@@ -237,7 +237,7 @@ def grow(dataset: Dataset, tracks: Sequence[NewTrack]) -> Dataset:
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     rows = []
     for t in tracks:
-        r = {"track_id": t.track_id, **t.meta}
+        r: dict[str, Any] = {"track_id": t.track_id, **t.meta}
         if "genres" in dataset.tracks.columns:
             r["genres"] = list(t.genres)
         rows.append(r)

@@ -11,10 +11,15 @@
    trials, then TPE (default) or a Gaussian process (``sampler="gp"``), as in
    W2V §4 (random start-up, then Bayesian search). Pareto studies use the
    multi-objective form of the sampler (TPE, GP or NSGA-II).
-3. A trial whose training exceeds ``budget_factor`` x the reference's training
-   time is stopped at the model's next progress report (between epochs) and
-   recorded as PRUNED with the user attribute ``rejected = "time budget"``
-   (W2V §4.7): never kept as a value.
+3. The time budget (:mod:`songspace.tuning.budget`, training CPU time): by default
+   (``budget_mode="equal_time"``) a calibrated cost model sets each trial's
+   ``budget_param`` (e.g. ``epochs``) so that it trains for about the reference's
+   CPU time; with ``"reject"`` trials train as drawn. In both, a trial whose training
+   exceeds ``budget_factor`` x the reference's CPU time is stopped at the model's next
+   progress report and recorded as PRUNED with the user attribute
+   ``rejected = "time budget"``: never kept as a value. ``"none"``: no budget.
+   An optional pruner (``pruner="sha"`` or ``"hyperband"``) stops trials whose
+   per-epoch validation value on a fixed query sample is hopeless (multi-fidelity).
 4. ``trials`` is the number of finished (complete or rejected) trials the study
    should hold: re-running the same command after an interruption continues
    where it stopped; several processes (PostgreSQL storage) share the count.
@@ -43,6 +48,15 @@ from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteS
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create, get_model_class
 from songspace.progress import ProgressCallback
+from songspace.tuning.budget import (
+    DEFAULT_BUDGET_MODE,
+    Clock,
+    CostModel,
+    EpochTimer,
+    Observation,
+    check_budget_mode,
+    cpu_clock,
+)
 from songspace.tuning.objectives import (
     OBJECTIVES,
     StudyObjective,
@@ -63,6 +77,9 @@ from songspace.tuning.storage import (
 logger = logging.getLogger("songspace")
 
 SAMPLERS = ("tpe", "gp", "random", "nsga2")
+PRUNERS = ("none", "sha", "hyperband")
+#: Queries of each next-song kind scored per epoch for the pruner (a fixed seeded sample).
+FIDELITY_QUERIES = 500
 #: Settings that define a study; a resumed run or another worker must match them.
 IDENTITY = (
     "model",
@@ -74,6 +91,7 @@ IDENTITY = (
     "min_tracks",
     "fixed_params",
     "budget_factor",
+    "budget_mode",
     "dataset_fingerprint",
     "k",
     "hardneg_min_count",
@@ -87,9 +105,18 @@ class TimeBudgetExceeded(SongspaceError):
     ``ratio`` is the (projected) training time divided by the budget.
     """
 
-    def __init__(self, message: str, ratio: float = float("nan")):
+    def __init__(
+        self,
+        message: str,
+        ratio: float = float("nan"),
+        elapsed: float = float("nan"),
+        fraction: float = float("nan"),
+    ):
         super().__init__(message)
         self.ratio = ratio
+        #: CPU seconds trained and share of the work done when stopped.
+        self.elapsed = elapsed
+        self.fraction = fraction
 
 
 def budget_constraint(trial: Any) -> list[float]:
@@ -121,6 +148,9 @@ class StudySettings:
     k: int = DEFAULT_SUITE.k
     hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count
     hardneg_threshold: float | None = DEFAULT_SUITE.hardneg_threshold
+    #: studies made before budget modes existed rejected over-budget trials
+    budget_mode: str = "reject"
+    pruner: str = "none"
 
     @property
     def objective(self) -> StudyObjective:
@@ -203,39 +233,96 @@ def make_sampler(
     raise ParameterError("sampler", f"one of {list(SAMPLERS)}", name)
 
 
+class _Meter:
+    """CPU seconds of training: ``clock`` since the start, less the time spent in hooks."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self.start = clock()
+        self.excluded = 0.0
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start - self.excluded
+
+
 def _budget_hook(
-    start: list[float], budget: float | None, report: Callable[[str], None]
+    meter: _Meter,
+    budget: float | None,
+    report: Callable[[str], None],
+    timer: EpochTimer | None = None,
 ) -> ProgressCallback:
-    """Progress hook raising TimeBudgetExceeded once training is past ``budget`` seconds, or
-    clearly projected to end past it: past 1.5 x ``budget`` at the speed measured since the
-    first report (so setup time does not count), once 3% of the work lies in between."""
+    """Progress hook raising TimeBudgetExceeded once training is past ``budget`` CPU seconds,
+    or clearly projected to end past it: past 1.5 x ``budget`` at the speed measured since
+    the first report (so setup time does not count), once 3% of the work lies in between."""
     first: list[tuple[float, float]] = []
 
-    def hook(done: float, total: float, message: str) -> None:
-        now = time.perf_counter()
-        elapsed = now - start[0]
+    def hook(done: float, total: float, message: str, /) -> None:
+        elapsed = meter.elapsed()
+        fraction = float(done) / total if total else 0.0
+        if timer is not None:
+            timer.record(done, total, elapsed)
         if budget is not None:
             if elapsed > budget:
                 raise TimeBudgetExceeded(
-                    f"training ran {elapsed:.1f}s, past its time budget of {budget:.1f}s",
+                    f"training ran {elapsed:.1f} CPU s, past its time budget of {budget:.1f}s",
                     elapsed / budget if budget > 0 else float("inf"),
+                    elapsed,
+                    fraction,
                 )
-            fraction = float(done) / total if total else 0.0
             if not first:
-                first.append((now, fraction))
+                first.append((elapsed, fraction))
             else:
                 t1, f1 = first[0]
-                if fraction - f1 >= 0.03 and now > t1:
-                    projected = elapsed + (1.0 - fraction) * (now - t1) / (fraction - f1)
+                if fraction - f1 >= 0.03 and elapsed > t1:
+                    projected = elapsed + (1.0 - fraction) * (elapsed - t1) / (fraction - f1)
                     if projected > 1.5 * budget:
                         raise TimeBudgetExceeded(
-                            f"training projected to take {projected:.0f}s at {fraction:.1%} "
-                            f"done ({elapsed:.1f}s), past its time budget of {budget:.1f}s",
+                            f"training projected to take {projected:.0f} CPU s at "
+                            f"{fraction:.1%} done ({elapsed:.1f}s), past its time budget of "
+                            f"{budget:.1f}s",
                             projected / budget,
+                            elapsed,
+                            fraction,
                         )
         report(message)
 
     return hook
+
+
+class _EpochProgress:
+    """The budget hook as a progress callback that also has the epoch hook
+    ``epoch_end(epoch, embeddings, available)`` (:data:`songspace.models.track2vec.EpochHook`),
+    calling ``callback(epoch, embeddings, available, cpu_seconds)``; the callback's own CPU
+    time is not counted."""
+
+    def __init__(
+        self,
+        hook: ProgressCallback,
+        meter: _Meter,
+        callback: Callable[[int, np.ndarray, np.ndarray, float], None],
+    ):
+        self.hook = hook
+        self.meter = meter
+        self.callback = callback
+
+    def __call__(self, done: float, total: float, message: str, /) -> None:
+        self.hook(done, total, message)
+
+    def epoch_end(self, epoch: int, embeddings: np.ndarray, available: np.ndarray) -> None:
+        t0 = self.meter.clock()
+        try:
+            self.callback(epoch, embeddings, available, self.meter.elapsed())
+        finally:
+            self.meter.excluded += self.meter.clock() - t0
+
+
+@dataclass
+class FitTiming:
+    """What :func:`fit_config` measured: CPU and wall seconds, setup CPU seconds (or None)."""
+
+    cpu: float
+    wall: float
+    setup: float | None = None
 
 
 def fit_config(
@@ -245,20 +332,41 @@ def fit_config(
     *,
     budget: float | None = None,
     report: Callable[[str], None] | None = None,
+    clock: Clock = cpu_clock,
+    epoch_callback: Callable[[int, np.ndarray, np.ndarray, float], None] | None = None,
+    timing: list[FitTiming] | None = None,
 ) -> tuple[EmbeddingModel, float]:
-    """Fit ``klass(**params)`` on ``train`` within ``budget`` seconds; (model, seconds).
+    """Fit ``create(klass, params)`` on ``train`` within ``budget`` CPU seconds.
+
+    Returns (model, CPU seconds).
 
     Raises TimeBudgetExceeded when the model reports progress after the budget
-    ran out, or finishes past it.
+    ran out, or finishes past it. ``epoch_callback(epoch, embeddings, available,
+    cpu_seconds)`` is called after each epoch by models that have an epoch hook; its own
+    CPU time is not counted. ``timing`` (a list) receives the :class:`FitTiming`.
     """
     model = create(klass, params)
-    start = [time.perf_counter()]
-    model.fit(train, progress=_budget_hook(start, budget, report or (lambda m: None)))
-    seconds = time.perf_counter() - start[0]
+    budget_param = klass.budget_param
+    units = params.get(budget_param) if budget_param else None
+    timer = EpochTimer(int(units)) if isinstance(units, int | np.integer) else None
+    wall0 = time.perf_counter()
+    meter = _Meter(clock)
+    hook = _budget_hook(meter, budget, report or (lambda m: None), timer)
+    progress: ProgressCallback = hook
+    if epoch_callback is not None:
+        progress = _EpochProgress(hook, meter, epoch_callback)
+    model.fit(train, progress=progress)
+    seconds = meter.elapsed()
+    if timing is not None:
+        timing.append(
+            FitTiming(seconds, time.perf_counter() - wall0, timer.setup() if timer else None)
+        )
     if budget is not None and seconds > budget:
         raise TimeBudgetExceeded(
-            f"training took {seconds:.1f}s, past its budget of {budget:.1f}s",
+            f"training took {seconds:.1f} CPU s, past its budget of {budget:.1f}s",
             seconds / budget if budget > 0 else float("inf"),
+            seconds,
+            1.0,
         )
     return model, seconds
 
@@ -281,6 +389,7 @@ def _metric_values(results: Mapping[str, Any]) -> dict[str, float]:
 
 def _check_settings(stored: Mapping[str, Any], new: StudySettings, study: str) -> None:
     mine = asdict(new)
+    stored = {"budget_mode": "reject", **stored}  # made before budget modes existed
     diff = [k for k in IDENTITY if _norm(stored.get(k)) != _norm(mine.get(k))]
     if diff:
         k = diff[0]
@@ -310,6 +419,7 @@ def trial_summary(trial: Any, objective: StudyObjective) -> dict[str, Any]:
         "params": trial.user_attrs.get("model_params", dict(trial.params)),
         "metrics": trial.user_attrs.get("metrics", {}),
         "training_time": trial.user_attrs.get("training_time"),
+        "wall_time": trial.user_attrs.get("wall_time"),
     }
 
 
@@ -347,6 +457,8 @@ def tune(
     min_tracks: int = DEFAULT_MIN_TRACKS,
     params: Mapping[str, Any] | None = None,
     budget_factor: float | None = 1.25,
+    budget_mode: str = DEFAULT_BUDGET_MODE,
+    pruner: str = "none",
     sampler: str = "tpe",
     startup_trials: int = 10,
     k: int = DEFAULT_SUITE.k,
@@ -354,13 +466,18 @@ def tune(
     hardneg_threshold: float | None = None,
     heartbeat: float | None = 10.0,
     progress: ProgressCallback | None = None,
+    clock: Clock = cpu_clock,
 ) -> TuneResult:
     """Run or continue the study (see the module docstring); return its best trial(s).
 
     ``params`` fixes model parameters (e.g. ``epochs``, ``workers``) for every
     trial and the reference; fixed parameters are not searched.
-    ``budget_factor=None`` disables the time budget. ``timeout`` (seconds) stops
-    this process after the trial running when it expires.
+    ``budget_mode`` is ``"equal_time"`` (default), ``"reject"`` or ``"none"``
+    (:mod:`songspace.tuning.budget`); ``budget_factor`` is the hard cap (x the
+    reference's training CPU time); ``budget_factor=None`` means ``"none"``.
+    ``pruner`` (``"sha"``, ``"hyperband"``) stops hopeless trials from their per-epoch
+    values. ``clock`` measures training time (CPU time; tests pass a fake clock).
+    ``timeout`` (seconds) stops this process after the trial running when it expires.
     """
     t_start = time.perf_counter()
     objective = check_objectives(objectives, alpha)
@@ -374,6 +491,13 @@ def tune(
         )
     if sampler not in SAMPLERS:
         raise ParameterError("sampler", f"one of {list(SAMPLERS)}", sampler)
+    check_budget_mode(budget_mode)
+    if budget_factor is None:
+        budget_mode = "none"
+    if budget_mode == "none":
+        budget_factor = None
+    if pruner not in PRUNERS:
+        raise ParameterError("pruner", f"one of {list(PRUNERS)}", pruner)
     if (
         isinstance(startup_trials, bool)
         or not isinstance(startup_trials, int)
@@ -385,6 +509,23 @@ def tune(
     fixed = klass.coerce_params(dict(params or {}), from_strings=True)
     create(klass, fixed)  # the fixed values are valid (fails before any expensive work)
     space = {k_: p for k_, p in klass.search_space.items() if k_ not in fixed}
+    if budget_mode == "equal_time":
+        bp = klass.budget_param
+        if bp is None:
+            raise ParameterError(
+                "budget_mode",
+                "a model with a `budget_param` for equal-time trials",
+                f"{model} (none)",
+                fix="use --budget-mode reject or none",
+            )
+        if bp in fixed:
+            raise ParameterError(
+                "params",
+                f"`{bp}` not fixed (equal-time trials set it from the budget)",
+                fixed[bp],
+                fix=f"drop --param {bp}=..., or use --budget-mode reject",
+            )
+        space.pop(bp, None)
     if not klass.search_space:
         raise ParameterError(
             "model",
@@ -400,6 +541,13 @@ def tune(
             fix=f"do not fix all of {sorted(klass.search_space)}",
         )
     multi = objective.mode == "pareto"
+    if multi and pruner != "none":
+        raise ParameterError(
+            "pruner",
+            "no pruner for a Pareto study (Optuna prunes single-value studies)",
+            pruner,
+            fix="drop --pruner, or give --alpha for the scalarised objective",
+        )
     sampler_obj_check = make_sampler(sampler, seed=seed, startup_trials=startup_trials, multi=multi)
     del sampler_obj_check  # validated before any expensive work
     optuna = optuna_module()
@@ -420,6 +568,8 @@ def tune(
         min_tracks=int(min_tracks),
         fixed_params=to_jsonable(fixed),
         budget_factor=None if budget_factor is None else float(budget_factor),
+        budget_mode=budget_mode,
+        pruner=pruner,
         sampler=sampler,
         startup_trials=startup_trials,
         k=k,
@@ -434,7 +584,7 @@ def tune(
         sample_rate=sample_rate,
         min_tracks=min_tracks,
     )
-    study_obj = _open_study(optuna, store, url, name, objective)
+    study_obj = _open_study(optuna, store, url, name, objective, _make_pruner(optuna, pruner))
     stored = study_obj.user_attrs.get("songspace")
     if stored is None:
         study_obj.set_user_attr("songspace", asdict(settings))
@@ -452,7 +602,15 @@ def tune(
         _check_settings(stored, settings, name)
     if heartbeat is not None:
         fail_stale_trials(study_obj)
-    n_existing = len(study_obj.get_trials(deepcopy=False))
+    # trials run so far (the enqueued default of a fresh study does not count: a fresh study's
+    # sampler is seeded by `seed` alone, so it is reproducible)
+    n_existing = len(
+        [
+            t
+            for t in study_obj.get_trials(deepcopy=False)
+            if t.state != optuna.trial.TrialState.WAITING
+        ]
+    )
     sampler_seed = int(seed) if n_existing == 0 else _worker_seed(seed, n_existing)
     study_obj.sampler = make_sampler(
         sampler,
@@ -471,37 +629,115 @@ def tune(
     def n_finished() -> int:
         return len(study_obj.get_trials(deepcopy=False, states=finished_states))
 
-    reference = _reference(study_obj, klass, fixed, protocols, settings, objective, say)
-    budget = None if budget_factor is None else budget_factor * reference["training_time"]
+    reference = _reference(study_obj, klass, fixed, protocols, settings, objective, say, clock)
+    ref_cpu = float(reference["training_time"])
+    budget = None if budget_factor is None else budget_factor * ref_cpu
     if budget is not None:
         logger.info(
-            "time budget per trial: %.1fs (%.2f x the default's %.1fs)",
+            "time budget per trial (%s): %.1f CPU s (%.2f x the default's %.1f CPU s)",
+            budget_mode,
             budget,
             budget_factor,
-            reference["training_time"],
+            ref_cpu,
         )
+    train = protocols.validation.train
+    bp = klass.budget_param
+    if budget_mode == "equal_time" and bp is not None:
+        bp_space = klass.search_space.get(bp)
+        # bounds: the search space's, else the constraints table's, else [1, 10**6]
+        bp_con = klass.parameter_constraints.get(bp)
+        con_low = getattr(bp_con, "low", None)
+        con_high = getattr(bp_con, "high", None)
+        units_low = int(getattr(bp_space, "low", 1 if con_low is None else max(con_low, 1)))
+        units_high = int(getattr(bp_space, "high", 10**6 if con_high is None else con_high))
+    fidelity = _fidelity_protocol(protocols, seed) if pruner != "none" else None
+
+    def cost_model() -> CostModel:
+        obs = [Observation.from_dict(reference["cost_observation"])]
+        for t in study_obj.get_trials(deepcopy=False):
+            o = t.user_attrs.get("cost_observation")
+            if o is not None:
+                obs.append(Observation.from_dict(o))
+        return CostModel.calibrated(obs)
+
+    def observe(trial: Any, cfg: Mapping[str, Any], cpu: float, fraction: float,
+                setup: float | None) -> None:  # fmt: skip
+        if bp is None or not isinstance(cfg.get(bp), int | np.integer) or not fraction > 0:
+            return
+        obs = Observation(float(cfg[bp]) * fraction, klass.cost_units(dict(cfg), train),
+                          float(cpu), setup)  # fmt: skip
+        trial.set_user_attr("cost_observation", obs.as_dict())
 
     def run_trial(trial: Any) -> float | list[float]:
         cfg = {**fixed, **suggest(trial, space)}
+        if budget_mode == "equal_time" and bp is not None and budget is not None:
+            work = klass.cost_units(dict(cfg), train)
+            cm = cost_model()
+            units, predicted = cm.units_for(work, ref_cpu, budget, units_low, units_high)
+            cfg[bp] = units
+            trial.set_user_attr("budget_units", {bp: units})
+            trial.set_user_attr("predicted_time", predicted)
+            if predicted > budget:
+                trial.set_user_attr("model_params", to_jsonable(cfg))
+                trial.set_user_attr("rejected", "time budget")
+                trial.set_user_attr(
+                    "rejected_detail",
+                    f"predicted {predicted:.1f} CPU s with {bp}={units}, past the budget of "
+                    f"{budget:.1f}s (not trained)",
+                )
+                trial.set_user_attr("budget_violation", predicted / budget - 1.0)
+                logger.info("trial %d rejected before training: predicted %.1fs > %.1fs",
+                            trial.number, predicted, budget)  # fmt: skip
+                raise optuna.TrialPruned("time budget (predicted)")
         trial.set_user_attr("model_params", to_jsonable(cfg))
         done = n_finished()
         say(done, f"trial {trial.number}: training")
+        timing: list[FitTiming] = []
+        on_epoch = None
+        if fidelity is not None:
+
+            def on_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
+                e = Embeddings.from_array(emb, train.n_tracks, available=available,
+                                          name=f"trial{trial.number}-epoch{epoch}")  # fmt: skip
+                res = score(fidelity, e, _needed_metrics(objective, extra=False),
+                            settings.suite())  # fmt: skip
+                value = objective.values(_metric_values(res), reference["metrics"])[0]
+                # step: percent of the trial's epochs done (under equal time: of the budget)
+                step = max(1, round(100 * epoch / max(int(cfg.get(bp or "", epoch)), 1)))
+                if not np.isfinite(value):
+                    return
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # reporting a step twice warns
+                    trial.report(float(value), step)
+                if trial.should_prune():
+                    trial.set_user_attr("pruned", f"pruner at epoch {epoch} ({step}% done)")
+                    trial.set_user_attr("training_time", cpu)
+                    raise optuna.TrialPruned(f"pruned at epoch {epoch}: value {value:.4g}")
+
         try:
             fitted, seconds = fit_config(
                 klass,
                 cfg,
-                protocols.validation.train,
+                train,
                 budget=budget,
                 report=lambda m: say(done, f"trial {trial.number}: {m}"),
+                clock=clock,
+                epoch_callback=on_epoch,
+                timing=timing,
             )
         except TimeBudgetExceeded as exc:
             trial.set_user_attr("rejected", "time budget")
             trial.set_user_attr("rejected_detail", str(exc))
             if np.isfinite(exc.ratio):
                 trial.set_user_attr("budget_violation", exc.ratio - 1.0)
+            if np.isfinite(exc.elapsed):
+                trial.set_user_attr("training_time", exc.elapsed)
+                observe(trial, cfg, exc.elapsed, exc.fraction, None)
             logger.info("trial %d rejected: %s", trial.number, exc)
             raise optuna.TrialPruned(f"time budget: {exc}") from None
         trial.set_user_attr("training_time", seconds)
+        trial.set_user_attr("wall_time", timing[0].wall if timing else None)
+        observe(trial, cfg, seconds, 1.0, timing[0].setup if timing else None)
         if budget is not None:
             trial.set_user_attr("budget_violation", seconds / budget - 1.0)
         say(done, f"trial {trial.number}: scoring")
@@ -536,6 +772,8 @@ def tune(
         state = trial.state.name.lower()
         if trial.user_attrs.get("rejected"):
             state = f"rejected ({trial.user_attrs['rejected']})"
+        elif trial.user_attrs.get("pruned"):
+            state = f"pruned ({trial.user_attrs['pruned']})"
         elif trial.values:
             state = ", ".join(
                 f"{n} {v:.4g}" for n, v in zip(objective.value_names, trial.values, strict=True)
@@ -577,19 +815,57 @@ def _worker_seed(seed: int, n_existing: int) -> int:
     return int(ss.generate_state(1)[0])
 
 
-def _needed_metrics(objective: StudyObjective) -> list[str]:
-    """The objectives' metrics, plus next-song and VRC (cheap; they show the trade-off)."""
-    extra = ["next_song_hit_rate", "next_song_ndcg", "vrc_genre", "vrc_artist"]
-    return list(dict.fromkeys([*objective.metrics(), *extra]))
+def _needed_metrics(objective: StudyObjective, extra: bool = True) -> list[str]:
+    """The objectives' metrics, plus next-song HitRate and NDCG and, when the objectives
+    already compute the clustering family, both VRCs (they show the trade-off; the VRCs of
+    a 173K-track dataset cost about as much as training, so they are not added otherwise)."""
+    more = ["next_song_hit_rate", "next_song_ndcg"] if extra else []
+    if extra and "clustering" in objective.families():
+        more += ["vrc_genre", "vrc_artist"]
+    return list(dict.fromkeys([*objective.metrics(), *more]))
 
 
-def _open_study(optuna: Any, store: Any, url: str, name: str, objective: StudyObjective) -> Any:
+def _make_pruner(optuna: Any, pruner: str) -> Any:
+    """Successive halving or Hyperband over steps = percent of the trial's epochs done
+    (first rung at 10%, reduction factor 3), or no pruning."""
+    if pruner == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=10, reduction_factor=3)
+    if pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=10, max_resource=100,
+                                              reduction_factor=3)  # fmt: skip
+    return optuna.pruners.NopPruner()
+
+
+def _fidelity_protocol(protocols: TuningProtocols, seed: int) -> Any:
+    """The validation protocol cut to a fixed seeded sample of FIDELITY_QUERIES next-song
+    queries of each kind: what the pruner scores after every epoch."""
+    import dataclasses
+
+    val = protocols.validation
+    rng = np.random.default_rng([int(seed), 0xF1DE])
+
+    def cut(pairs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        n = len(pairs[0])
+        if n <= FIDELITY_QUERIES:
+            return pairs
+        idx = np.sort(rng.choice(n, size=FIDELITY_QUERIES, replace=False))
+        return pairs[0][idx], pairs[1][idx]
+
+    return dataclasses.replace(
+        val, in_set=cut(val.in_set), out_of_set=cut(val.out_of_set), _cache={}
+    )
+
+
+def _open_study(
+    optuna: Any, store: Any, url: str, name: str, objective: StudyObjective, pruner: Any = None
+) -> Any:
     try:
         st = optuna.create_study(
             storage=store,
             study_name=name,
             directions=objective.directions,
             load_if_exists=True,
+            pruner=pruner,
         )
     except ValueError as exc:  # existing study with other directions
         raise ParameterError(
@@ -617,10 +893,12 @@ def _reference(
     settings: StudySettings,
     objective: StudyObjective,
     say: Callable[[int, str], None],
+    clock: Clock = cpu_clock,
 ) -> dict[str, Any]:
-    """The default configuration's training time and validation metrics (stored once)."""
+    """The default configuration's training CPU time, its cost observation and validation
+    metrics (stored once)."""
     ref = study.user_attrs.get("reference")
-    if ref is not None:
+    if ref is not None and ("cost_observation" in ref or klass.budget_param is None):
         return ref
     cfg = {**klass.default_params(), **fixed}
     train = protocols.validation.train
@@ -628,7 +906,10 @@ def _reference(
     warm_up(klass, cfg, train)
     say(0, "training the default configuration (reference)")
     t0 = time.perf_counter()
-    fitted, seconds = fit_config(klass, cfg, protocols.validation.train, budget=None)
+    timing: list[FitTiming] = []
+    fitted, seconds = fit_config(
+        klass, cfg, protocols.validation.train, budget=None, clock=clock, timing=timing
+    )
     needed = [OBJECTIVES[o].metric for o in OBJECTIVES]  # all: the reference row of the report
     if "hardneg" not in objective.objectives:
         needed.remove("hardneg")  # may be undefined on small data without tuned thresholds
@@ -647,12 +928,19 @@ def _reference(
             )
     ref = {
         "params": to_jsonable(cfg),
-        "training_time": seconds,
+        "training_time": seconds,  # CPU seconds (songspace.tuning.budget)
+        "wall_time": timing[0].wall,
         "seconds": time.perf_counter() - t0,
         "metrics": metrics,
     }
+    bp = klass.budget_param
+    if bp is not None and isinstance(cfg.get(bp), int | np.integer):
+        work = klass.cost_units(dict(cfg), protocols.validation.train)
+        ref["cost_observation"] = Observation(
+            float(cfg[bp]), work, seconds, timing[0].setup
+        ).as_dict()
     latest = study.user_attrs.get("reference")  # another worker may have finished first
-    if latest is not None:
+    if latest is not None and ("cost_observation" in latest or bp is None):
         return latest
     study.set_user_attr("reference", ref)
     logger.info(
