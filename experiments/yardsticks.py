@@ -20,34 +20,21 @@ import logging
 import time
 from pathlib import Path
 
+from songspace.assignments import parse_model_assignments
 from songspace.data.dataset import Dataset
-from songspace.evaluation.challenge import (
-    TitlePopularity,
-    artist_codes,
-    challenge_cases,
-    challenge_evaluation,
-)
+from songspace.evaluation.challenge import challenge_cases
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import make_protocol
-from songspace.evaluation.rankers import BASELINE_RANKERS, EmbeddingRanker, PopularityRanker
-from songspace.evaluation.results import EvaluationResult, compare
-from songspace.evaluation.suite import evaluate
-from songspace.models.registry import get_model_class
+from songspace.evaluation.rankers import BASELINE_RANKERS
+from songspace.evaluation.results import compare
+from songspace.evaluation.suite import evaluate_many
+from songspace.models import create
 
 log = logging.getLogger("yardsticks")
 
 MAIN = ("next_song_hit_rate", "next_song_in_set_hit_rate", "next_song_out_of_set_hit_rate",
         "next_song_out_of_set_ndcg", "completion_hr", "challenge_r_precision", "challenge_ndcg",
         "challenge_clicks")
-
-
-def _params(raw: list[str]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for item in raw:
-        key, _, value = item.partition("=")
-        model, _, name = key.partition(".")
-        out.setdefault(model, {})[name] = value
-    return out
 
 
 def main() -> None:
@@ -70,50 +57,26 @@ def main() -> None:
     fams = ["completion", "next_song"] if len(proto.completion) else ["next_song"]
     cases = None
     if not args.no_challenge:
+        # the same cases the suite's challenge family builds (seeded by the protocol)
         cases = challenge_cases(ds, proto.split.test, seed=args.seed)
-        fallback = TitlePopularity.fit(proto.train)
-        artists = artist_codes(ds)
         log.info("challenge: %d playlists; skipped %s", len(cases.cases), cases.skipped)
-    pop = PopularityRanker.fit(proto.train)
-    entries: list[tuple[str, str, Embeddings]] = [
-        ("baseline", "random", Embeddings.random(ds.n_tracks, seed=args.seed)),
-        ("baseline", "popularity", Embeddings.popularity_baseline(proto.train)),
-    ]
-    for name, klass in BASELINE_RANKERS.items():
-        t0 = time.perf_counter()
-        ranker = klass.fit(proto.train)
-        log.info("%s built in %.1fs", name, time.perf_counter() - t0)
-        entries.append(("baseline", name, Embeddings.from_ranker(ranker, ds.n_tracks)))
-    params = _params(args.param)
+    params = parse_model_assignments(args.param)
     train_time: dict[str, float] = {}
+    embs = []
     for name in [m for m in args.models.split(",") if m]:
-        klass = get_model_class(name)
-        defaults = klass.default_params()
-        p = {}
-        for k, v in params.get(name, {}).items():
-            d = defaults[k]
-            p[k] = (tuple(v.split(",")) if isinstance(d, tuple) else type(d)(v))
-        model = klass(**p)
+        model = create(name, params.get(name, {}), from_strings=True)
         t0 = time.perf_counter()
         model.fit(proto.train)
         train_time[name] = time.perf_counter() - t0
         log.info("%s trained in %.0fs", name, train_time[name])
-        entries.append(("model", name, Embeddings.from_array(
-            model.embeddings_, ds.n_tracks, available=model.available_, name=name)))
-    results: dict[str, EvaluationResult] = {}
-    kinds: dict[str, str] = {}
-    for kind, name, emb in entries:
-        t0 = time.perf_counter()
-        res = evaluate(proto, emb, families=fams)
-        if cases is not None:
-            ranker = emb.ranker or (
-                PopularityRanker(pop.popularity, name="popularity") if emb.popularity is not None
-                else EmbeddingRanker(emb, pop.popularity, name=name)
-            )
-            res.add(*challenge_evaluation(ranker, cases, fallback, artist_of=artists))
-        results[name], kinds[name] = res, kind
-        log.info("%s evaluated in %.0fs: %s", name, time.perf_counter() - t0,
-                 {k: round(v, 4) for k, v in res.values().items() if k in MAIN})
+        embs.append(Embeddings.from_array(
+            model.embeddings_, ds.n_tracks, available=model.available_, name=name))
+    if cases is not None:
+        fams = [*fams, "challenge"]
+    res_list, _ = evaluate_many(proto, embs, families=fams, rankers=list(BASELINE_RANKERS))
+    n_base = len(res_list) - len(embs)
+    results = {r.model: r for r in res_list}
+    kinds = {r.model: ("baseline" if i < n_base else "model") for i, r in enumerate(res_list)}
     write(out, ds, proto, results, kinds, train_time, cases, args)
 
 

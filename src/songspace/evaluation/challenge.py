@@ -180,8 +180,8 @@ class TitlePopularity:
             k: np.array(sorted(c, key=lambda t: (-c[t], t)), dtype=np.int64)
             for k, c in counts.items()
         }
-        pop = np.bincount(np.asarray(train.indices, np.int64), minlength=train.n_tracks)
-        order = np.lexsort((np.arange(train.n_tracks), -pop))
+        # the same popularity (sequences containing the track) as the rankers' back-off
+        order = np.lexsort((np.arange(train.n_tracks), -train.occurrences()))
         return cls(by_title, order)
 
     def recommend(self, title: object, exclude: np.ndarray, k: int) -> np.ndarray:

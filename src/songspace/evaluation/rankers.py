@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from songspace.data.dataset import Dataset, incidence_matrix
+from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError
 from songspace.evaluation.embeddings import Embeddings
 
@@ -67,16 +67,12 @@ class Ranker(Protocol):
 
 
 def _popularity(train: Dataset) -> np.ndarray:
-    x = train.incidence()
-    return np.asarray((x > 0).sum(axis=0)).ravel().astype(np.float64)
+    """Sequences containing each track, as floats (the rankers' shared tie-breaker)."""
+    return train.occurrences().astype(np.float64)
 
 
 def _binary_incidence(train: Dataset) -> sp.csr_matrix:
-    x = incidence_matrix(train.indptr, train.indices, train.n_tracks).tocsr()
-    x.data[:] = 1.0
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    return x.astype(np.float64)
+    return train.incidence().astype(np.float64)
 
 
 def top_k_single(ranker: Ranker, queries: np.ndarray, k: int, *, exclude_self: bool = True,
@@ -200,7 +196,7 @@ class ItemKNN:
         co = (x.T @ x).tocsr()
         co.setdiag(0.0)
         co.eliminate_zeros()
-        pop = np.asarray(x.sum(axis=0)).ravel()
+        pop = _popularity(train)
         inv = np.zeros_like(pop)
         inv[pop > 0] = 1.0 / np.sqrt(pop[pop > 0])
         sim = sp.diags(inv) @ co @ sp.diags(inv)
@@ -235,8 +231,8 @@ class SKNN:
 
     @classmethod
     def fit(cls, train: Dataset, k: int = 100) -> SKNN:
-        x = _binary_incidence(train)
-        return cls(x, np.asarray(x.sum(axis=0)).ravel(), k=k)
+        """Build from the training view (also :class:`VSKNN`'s constructor)."""
+        return cls(_binary_incidence(train), _popularity(train), k=k)
 
     def _weights(self, seeds: np.ndarray) -> np.ndarray:
         return np.ones(len(seeds))
@@ -283,11 +279,6 @@ class VSKNN(SKNN):
     """SKNN with linearly decaying seed weights (see module doc)."""
 
     name: str = "vsknn"
-
-    @classmethod
-    def fit(cls, train: Dataset, k: int = 100) -> VSKNN:
-        x = _binary_incidence(train)
-        return cls(x, np.asarray(x.sum(axis=0)).ravel(), k=k)
 
     def _weights(self, seeds: np.ndarray) -> np.ndarray:
         back = np.arange(len(seeds))[::-1]  # 0 for the last seed
