@@ -845,6 +845,71 @@ def _print_compare_result(res: CompareResult) -> None:
     )
 
 
+@app.command("explore")
+def explore_cmd(
+    ctx: typer.Context,
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="One or two run directories (songspace train -o), shown side by side."),
+    ],
+    data: Annotated[
+        Path, typer.Option("--data", help="The dataset the runs were trained on.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The HTML page to write.")
+    ] = Path("explore.html"),
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="Projection: umap (cosine; extra `explore`), pca, tsne; auto = umap when "
+            "installed, else pca. Cached in RUN/explore/.",
+        ),
+    ] = "auto",
+    neighbours: Annotated[
+        int, typer.Option("--neighbours", help="Nearest neighbours packed per track.")
+    ] = 10,
+    seed: SeedOpt = 0,
+    test_fraction: AutoTestFractionOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="The runs were trained with --full (no cold start).")
+    ] = False,
+    parquet: Annotated[
+        Path | None,
+        typer.Option(
+            "--parquet",
+            help="Also write an Embedding Atlas table (track id, metadata, x, y, neighbors).",
+        ),
+    ] = None,
+) -> None:
+    """Write a self-contained offline HTML map of the tracks (pan, zoom, colour, search,
+    nearest neighbours, box selection; two runs side by side)."""
+    from songspace.reports.explore import run_explore
+
+    with progress_bar(ctx, "explore") as progress:
+        res = run_explore(
+            list(runs),
+            data,
+            out,
+            method=method,
+            k=neighbours,
+            seed=seed,
+            test_fraction=test_fraction,
+            full=full,
+            parquet=parquet,
+            progress=progress,
+        )
+    for r in res.runs:
+        cached = " (cached)" if r.projection.cached else ""
+        out_console.print(
+            f"{escape(r.name)}: {r.projection.method} projection of "
+            f"{int(r.embeddings.available.sum()):,} tracks in {r.projection.seconds:.1f}s{cached}"
+        )
+    out_console.print(f"[bold green]wrote[/] {res.path} ({res.size_bytes / 1e6:.1f} MB)")
+    if res.parquet is not None:
+        out_console.print(f"[bold green]wrote[/] {res.parquet}")
+
+
 @app.command("tune")
 def tune_cmd(
     ctx: typer.Context,

@@ -1,0 +1,566 @@
+"""The embedding-space explorer (``songspace explore``): an offline HTML map of the tracks.
+
+One self-contained HTML file: the page's script and style (``reports/explore_assets``,
+plain JavaScript drawing on a canvas, no build step, no network) are inlined, and so is
+the data, packed to stay small for the 173K-track MPD subset:
+
+* 2-D coordinates per run, quantised to ``uint16`` (a 65,536-step grid over the map);
+* metadata deduplicated: artists and genres are tables, tracks carry their codes;
+* the ``k`` (10) nearest neighbours *in the embedding space* per track, from the exact
+  cosine search the metrics use (:func:`songspace.evaluation.knn.exact_topk`), as
+  little-endian ``uint24`` (``uint32`` above 16.7M tracks) track indices, their cosines
+  as ``uint8`` over [-1, 1] (a step of 2/255, shown to 2 decimals);
+* the run's VRC_genre and genre coherence (computed here, cheaply).
+
+The projection (UMAP with cosine, extra ``explore``; PCA without it; t-SNE on request) is
+computed once per run and cached beside it (``RUN/explore/<method>-<seed>.npz``, written
+atomically, keyed by the embeddings file's digest). The same page is served live by
+``songspace serve`` at ``/explore`` (:func:`explorer_html` with ``live=True``), where a
+click asks the service's ``/tracks/{id}/similar`` endpoint instead of the packed lists.
+:func:`export_parquet` writes the Embedding Atlas table (``--x x --y y --neighbors
+neighbors``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from songspace._util import check_output_free
+from songspace.data.dataset import Dataset
+from songspace.errors import FormatError, MissingDependencyError, ParameterError
+from songspace.evaluation.embeddings import Embeddings, load_embeddings
+from songspace.progress import ProgressCallback
+
+logger = logging.getLogger("songspace")
+
+Method = Literal["auto", "umap", "pca", "tsne"]
+METHODS = ("auto", "umap", "pca", "tsne")
+#: Neighbours packed per track.
+DEFAULT_NEIGHBOURS = 10
+#: Genres / artists given their own colour; the rest are "other".
+TOP_CATEGORIES = 20
+#: Popularity buckets (quantiles of the playlist occurrence count).
+POPULARITY_BUCKETS = 5
+CACHE_VERSION = 1
+
+
+@dataclass
+class Projection:
+    """2-D coordinates of one run's available tracks (NaN rows where unavailable)."""
+
+    xy: np.ndarray
+    method: str
+    seconds: float
+    cached: bool = False
+
+
+@dataclass
+class ExploreRun:
+    """One run on the page: its embeddings, projection, neighbours and metrics."""
+
+    name: str
+    embeddings: Embeddings
+    projection: Projection
+    neighbours: np.ndarray
+    cosines: np.ndarray
+    cold: np.ndarray
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ExploreResult:
+    """What :func:`run_explore` wrote."""
+
+    path: Path
+    runs: list[ExploreRun]
+    size_bytes: int
+    seconds: dict[str, float]
+    parquet: Path | None = None
+
+
+# ------------------------------------------------------------------ projection
+
+
+def _have_umap() -> bool:
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_method(method: str) -> str:
+    """``auto``: UMAP when the ``explore`` extra is installed, else PCA."""
+    if method not in METHODS:
+        raise ParameterError("method", f"`method in {METHODS}`", method)
+    if method == "auto":
+        if _have_umap():
+            return "umap"
+        logger.warning("umap-learn is not installed (extra `explore`): projecting with PCA")
+        return "pca"
+    if method == "umap" and not _have_umap():
+        raise MissingDependencyError("umap-learn", "explore", "`--method umap`")
+    return method
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """The first two principal components of ``x`` (rows), signs fixed for determinism."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) == 0:
+        return np.zeros((0, 2), np.float32)
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    comps = vt[:2]
+    if comps.shape[0] < 2:
+        comps = np.vstack([comps, np.zeros((2 - comps.shape[0], x.shape[1]))])
+    # the sign of a component is arbitrary: make its largest loading positive
+    signs = np.sign(comps[np.arange(2), np.abs(comps).argmax(axis=1)])
+    signs[signs == 0] = 1
+    return (centred @ (comps * signs[:, None]).T).astype(np.float32)
+
+
+def project(vectors: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
+    """2-D coordinates of ``vectors`` (already L2-normalised) by ``method``."""
+    method = resolve_method(method)
+    n = len(vectors)
+    if n < 5 or method == "pca":
+        return pca_2d(vectors)
+    if method == "umap":
+        import umap
+
+        # no random_state: umap-learn then runs its optimisation on every core
+        reducer = umap.UMAP(
+            n_components=2, metric="cosine", n_neighbors=min(15, n - 1), low_memory=True
+        )
+        np.random.seed(seed)
+        return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30.0, max(2.0, (n - 1) / 3)))
+    tsne = TSNE(
+        n_components=2, metric="cosine", init="pca", random_state=seed, perplexity=perplexity
+    )
+    return np.asarray(tsne.fit_transform(vectors), dtype=np.float32)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_npz(path: Path, **arrays: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cached_projection(
+    emb: Embeddings, method: str, *, seed: int = 0, cache_dir: Path | None = None,
+    digest: str = "",
+) -> Projection:
+    """Project the available tracks of ``emb``; reuse ``cache_dir/<method>-<seed>.npz`` when
+    it was computed from the same embeddings (``digest``)."""
+    method = resolve_method(method)
+    path = cache_dir / f"{method}-{seed}.npz" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                ok = (
+                    int(z["version"]) == CACHE_VERSION
+                    and str(z["digest"]) == digest
+                    and z["xy"].shape == (emb.n_tracks, 2)
+                )
+                if ok:
+                    logger.info("projection read from %s", path)
+                    return Projection(z["xy"], method, float(z["seconds"]), cached=True)
+        except (OSError, KeyError, ValueError):
+            logger.warning("ignoring an unreadable projection cache %s", path)
+    rows = np.flatnonzero(emb.available)
+    start = time.perf_counter()
+    xy_avail = project(emb.vectors[rows], method, seed=seed)
+    seconds = time.perf_counter() - start
+    logger.info("%s projection of %d x %d in %.1fs", method, len(rows), emb.dim, seconds)
+    xy = np.full((emb.n_tracks, 2), np.nan, np.float32)
+    xy[rows] = xy_avail
+    if path is not None:
+        _atomic_npz(path, xy=xy, seconds=seconds, digest=digest, version=CACHE_VERSION)
+    return Projection(xy, method, seconds)
+
+
+# ------------------------------------------------------------------ per-run data
+
+
+def cold_start_tracks(
+    dataset: Dataset, *, seed: int = 0, test_fraction: float | None = None, full: bool = False
+) -> np.ndarray:
+    """Boolean per track: unseen in training under ``songspace train``'s split (same
+    ``seed`` / ``test_fraction`` / ``full``): a cold-start track or no training occurrence."""
+    if full:
+        train = dataset
+    else:
+        from songspace.data.splits import resolve_test_fraction, split_sequences
+
+        tf = resolve_test_fraction(dataset.n_sequences, test_fraction)
+        split = split_sequences(dataset, (1 - 2 * tf, tf, tf), seed=seed)
+        train = split.training_view(dataset)
+    seen = np.zeros(dataset.n_tracks, bool)
+    index = dataset.track_index()
+    train_ids = train.track_ids[np.unique(train.indices)] if train.n_entries else []
+    seen[[index[t] for t in train_ids if t in index]] = True
+    return ~seen
+
+
+def run_metrics(emb: Embeddings, dataset: Dataset, *, seed: int = 0) -> dict[str, float]:
+    """VRC_genre and genre coherence of ``emb`` (NaN where the dataset has no genres)."""
+    from songspace.evaluation.clustering import genre_coherence, vrc_genre
+
+    out: dict[str, float] = {}
+    for name, fn in (
+        ("vrc_genre", lambda: vrc_genre(emb, dataset)),
+        ("genre_coherence", lambda: genre_coherence(emb, dataset, seed=seed)),
+    ):
+        try:
+            out[name] = float(fn().value)
+        except Exception as exc:  # a metric that does not apply is left out, not fatal
+            logger.warning("%s not computed for %s: %s", name, emb.name, exc)
+    return out
+
+
+def neighbours_of(
+    emb: Embeddings, k: int, progress: ProgressCallback | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` cosine neighbours of every available track (-1 rows elsewhere)."""
+    from songspace.evaluation.knn import exact_topk
+
+    k = min(k, int(emb.available.sum()) - 1)
+    if k < 1:
+        return np.full((emb.n_tracks, 0), -1, np.int64), np.zeros((emb.n_tracks, 0), np.float32)
+    ids, scores = exact_topk(emb, np.arange(emb.n_tracks), k, progress=progress)
+    return ids, scores
+
+
+def load_run(
+    run: Path,
+    dataset: Dataset,
+    *,
+    method: str = "auto",
+    k: int = DEFAULT_NEIGHBOURS,
+    seed: int = 0,
+    test_fraction: float | None = None,
+    full: bool = False,
+    cache: bool = True,
+    progress: ProgressCallback | None = None,
+) -> ExploreRun:
+    """Everything the page shows about one ``songspace train`` run directory."""
+    run = Path(run)
+    path = run / "embeddings.npz" if run.is_dir() else run
+    if not path.is_file():
+        raise FormatError(
+            "expected a run directory holding embeddings.npz (written by `songspace train`), "
+            "found none",
+            path=run,
+            fix="pass the directory given to `songspace train -o`",
+        )
+    emb = load_embeddings(path, dataset)
+    if not emb.has_vectors or not emb.available.any():
+        raise FormatError(
+            "expected embedding vectors for at least one track, found none",
+            path=path,
+            fix="explore a run of an embedding model",
+        )
+    cache_dir = path.parent / "explore" if cache else None
+    proj = cached_projection(emb, method, seed=seed, cache_dir=cache_dir, digest=_digest(path))
+    ids, cos = neighbours_of(emb, k, progress)
+    cold = cold_start_tracks(dataset, seed=seed, test_fraction=test_fraction, full=full)
+    return ExploreRun(emb.name, emb, proj, ids, cos, cold, run_metrics(emb, dataset, seed=seed))
+
+
+# ------------------------------------------------------------------ packing
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+
+
+def _pack_ids(ids: np.ndarray, n: int) -> tuple[str, int]:
+    """Track indices (-1 = none, stored as the all-ones value) in 3 bytes, or 4 if needed."""
+    width = 3 if n < (1 << 24) - 1 else 4
+    u = np.where(ids < 0, (1 << (8 * width)) - 1, ids).astype("<u4")
+    raw = u.view(np.uint8).reshape(-1, 4)[:, :width]
+    return _b64(raw), width
+
+
+def _categories(values: list[Any], counts_by: np.ndarray, top: int) -> tuple[list[str], np.ndarray]:
+    """Codes into a table of distinct strings (index order = most tracks first);
+    ``counts_by`` masks which tracks count towards the order."""
+    codes = np.full(len(values), -1, np.int32)
+    table: dict[str, int] = {}
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v == "":
+            continue
+        s = str(v)
+        codes[i] = table.setdefault(s, len(table))
+    names = list(table)
+    if not names:
+        return [], codes
+    weight = np.bincount(codes[(codes >= 0) & counts_by], minlength=len(names))
+    order = np.lexsort((np.arange(len(names)), -weight))
+    remap = np.empty(len(names), np.int32)
+    remap[order] = np.arange(len(names), dtype=np.int32)
+    codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1).astype(np.int32)
+    return [names[j] for j in order], codes
+
+
+def popularity_buckets(counts: np.ndarray, n_buckets: int = POPULARITY_BUCKETS) -> tuple[
+    np.ndarray, list[str]
+]:
+    """Bucket per track by quantiles of its playlist occurrences (labels give the ranges)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    edges = np.unique(np.quantile(counts, np.linspace(0, 1, n_buckets + 1)[1:-1]).astype(int))
+    bucket = np.searchsorted(edges, counts, side="left").astype(np.int32)
+    labels = []
+    bounds = [int(counts.min()) if len(counts) else 0, *edges.tolist()]
+    for b in range(len(edges) + 1):
+        lo = bounds[b] if b == 0 else bounds[b] + 1
+        hi = edges[b] if b < len(edges) else (int(counts.max()) if len(counts) else 0)
+        labels.append(f"{lo}-{hi} playlists" if lo != hi else f"{lo} playlists")
+    return bucket, labels
+
+
+def _feature_known(dataset: Dataset) -> np.ndarray | None:
+    if not dataset.features:
+        return None
+    known = np.zeros(dataset.n_tracks, bool)
+    for g in dataset.features.values():
+        if g.name == "popularity":
+            continue  # derived from the playlists for every track
+        known |= np.asarray(g.known.any(axis=1))
+    return known
+
+
+def build_payload(
+    runs: list[ExploreRun], dataset: Dataset, *, live: bool = False, title: str = ""
+) -> dict[str, Any]:
+    """The JSON the page reads (see the module docstring for the packing)."""
+    if not runs:
+        raise ParameterError("runs", "at least one run", 0)
+    n = dataset.n_tracks
+    t = dataset.tracks
+    drawn = np.zeros(n, bool)
+    for r in runs:
+        drawn |= r.embeddings.available
+    names = ["" if v is None else str(v) for v in t["track_name"].tolist()] if (
+        "track_name" in t.columns
+    ) else [""] * n
+    artists, artist_codes = _categories(
+        t["artist_name"].tolist() if "artist_name" in t.columns else [None] * n, drawn, 0
+    )
+    genres, genre_codes = _categories(
+        t["genre"].tolist() if "genre" in t.columns else [None] * n, drawn, 0
+    )
+    bucket, bucket_labels = popularity_buckets(dataset.occurrences())
+    known = _feature_known(dataset)
+    packed_runs = []
+    for r in runs:
+        xy = r.projection.xy
+        ok = ~np.isnan(xy[:, 0])
+        lo = np.nanmin(xy, axis=0) if ok.any() else np.zeros(2)
+        hi = np.nanmax(xy, axis=0) if ok.any() else np.ones(2)
+        span = np.where(hi - lo > 0, hi - lo, 1.0)
+        q = np.zeros((n, 2), "<u2")
+        q[ok] = np.round((xy[ok] - lo) / span * 65534).astype("<u2")
+        q[~ok] = 65535
+        kk = r.neighbours.shape[1]
+        ids, width = _pack_ids(r.neighbours, n)
+        cos = np.clip(np.nan_to_num(r.cosines, neginf=-1.0), -1, 1)
+        cos_q = np.round((cos + 1) / 2 * 255).astype(np.uint8)
+        packed_runs.append(
+            {
+                "name": r.name,
+                "method": r.projection.method,
+                "projection_seconds": round(r.projection.seconds, 3),
+                "xy": _b64(q),
+                "k": kk,
+                "id_width": width,
+                "neighbours": ids,
+                "cosines": _b64(cos_q),
+                "available": _b64(np.packbits(r.embeddings.available, bitorder="little")),
+                "cold": _b64(np.packbits(r.cold, bitorder="little")),
+                "metrics": {k: (None if np.isnan(v) else round(v, 4)) for k, v in r.metrics.items()},
+                "coverage": round(r.embeddings.coverage, 4),
+            }
+        )
+    return {
+        "version": 1,
+        "title": title or " vs ".join(r.name for r in runs),
+        "live": live,
+        "n": n,
+        "track_ids": [str(x) for x in dataset.track_ids.tolist()] if live else None,
+        "names": names,
+        "artists": artists,
+        "artist": _b64(artist_codes.astype("<i4")),
+        "genres": genres,
+        "genre": _b64(genre_codes.astype("<i2" if len(genres) < 32000 else "<i4")),
+        "genre_width": 2 if len(genres) < 32000 else 4,
+        "popularity": _b64(bucket.astype(np.uint8)),
+        "popularity_labels": bucket_labels,
+        "features": None if known is None else _b64(np.packbits(known, bitorder="little")),
+        "top": TOP_CATEGORIES,
+        "runs": packed_runs,
+    }
+
+
+def _asset(name: str) -> str:
+    return resources.files("songspace.reports").joinpath("explore_assets", name).read_text(
+        encoding="utf-8"
+    )
+
+
+def explorer_html(payload: dict[str, Any]) -> str:
+    """The self-contained page: template with the style, script and data inlined."""
+    data = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    # nothing in the JSON may close the script element
+    data = data.replace("</", "<\\/").replace("<!--", "<\\!--")
+    page = _asset("explore.html")
+    title = (
+        str(payload["title"]).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    )
+    return (
+        page.replace("/*STYLE*/", _asset("explore.css"))
+        .replace("/*SCRIPT*/", _asset("explore.js"))
+        .replace("__TITLE__", title)
+        .replace("/*DATA*/", data)
+    )
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_parquet(runs: list[ExploreRun], dataset: Dataset, path: str | Path) -> Path:
+    """Embedding Atlas table: track id, metadata, ``x``/``y`` and ``neighbors`` (``{"ids",
+    "distances"}`` with cosine distance) of the first run; further runs add
+    ``x_<name>``/``y_<name>``/``neighbors_<name>``. Rows: tracks available in some run."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    drawn = np.zeros(dataset.n_tracks, bool)
+    for r in runs:
+        drawn |= r.embeddings.available
+    rows = np.flatnonzero(drawn)
+    t = dataset.tracks.iloc[rows]
+    cols: dict[str, Any] = {}
+    for c in ("track_id", "track_name", "artist_name", "genre"):
+        if c in t.columns:
+            cols[c] = pa.array([None if v is None else str(v) for v in t[c].tolist()], pa.string())
+    cols["playlists"] = pa.array(dataset.occurrences()[rows].astype(np.int64))
+    ids_arr = dataset.track_ids
+    for j, r in enumerate(runs):
+        sfx = "" if j == 0 else f"_{r.name}"
+        xy = r.projection.xy[rows]
+        cols["x" + sfx] = pa.array(xy[:, 0], pa.float32(), from_pandas=True)
+        cols["y" + sfx] = pa.array(xy[:, 1], pa.float32(), from_pandas=True)
+        neigh = []
+        for i in rows:
+            ok = r.neighbours[i] >= 0
+            neigh.append(
+                {
+                    "ids": [str(x) for x in ids_arr[r.neighbours[i][ok]].tolist()],
+                    "distances": (1.0 - r.cosines[i][ok].astype(np.float64)).tolist(),
+                }
+                if r.embeddings.available[i]
+                else None
+            )
+        cols["neighbors" + sfx] = pa.array(
+            neigh,
+            pa.struct([("ids", pa.list_(pa.string())), ("distances", pa.list_(pa.float64()))]),
+        )
+    table = pa.table(cols)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def run_explore(
+    runs: list[str | Path],
+    data: str | Path | Dataset,
+    out: str | Path,
+    *,
+    method: str = "auto",
+    k: int = DEFAULT_NEIGHBOURS,
+    seed: int = 0,
+    test_fraction: float | None = None,
+    full: bool = False,
+    parquet: str | Path | None = None,
+    overwrite: bool = True,
+    progress: ProgressCallback | None = None,
+) -> ExploreResult:
+    """Write the explorer page ``out`` for one or two runs over ``data`` (the dataset they
+    were trained on); ``parquet`` also writes the Embedding Atlas export."""
+    if not 1 <= len(runs) <= 2:
+        raise ParameterError("runs", "one or two run directories", len(runs))
+    if k < 1:
+        raise ParameterError("k", "`k >= 1`", k)
+    out = Path(out)
+    check_output_free(out, overwrite=overwrite, inputs=[*runs])
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    ds = data if isinstance(data, Dataset) else Dataset.load(data)
+    seconds["load"] = time.perf_counter() - start
+    loaded = []
+    for r in runs:
+        t0 = time.perf_counter()
+        er = load_run(
+            Path(r), ds, method=method, k=k, seed=seed, test_fraction=test_fraction,
+            full=full, progress=progress,
+        )
+        seconds[f"projection:{er.name}"] = er.projection.seconds
+        seconds[f"run:{er.name}"] = time.perf_counter() - t0
+        loaded.append(er)
+    if len(loaded) == 2 and loaded[0].name == loaded[1].name:
+        loaded[1].name += " (2)"
+    t0 = time.perf_counter()
+    html = explorer_html(build_payload(loaded, ds))
+    _atomic_write(out, html)
+    seconds["write"] = time.perf_counter() - t0
+    pq_path = export_parquet(loaded, ds, parquet) if parquet is not None else None
+    return ExploreResult(out, loaded, len(html.encode("utf-8")), seconds, pq_path)
