@@ -560,6 +560,10 @@ def demo_cmd(
         )
     _print_summary(res.dataset_summary)
     _print_compare_result(res)
+    if res.explore is not None:
+        out_console.print(
+            f"[bold green]wrote[/] the explorer page {res.explore} (open it in a browser)"
+        )
 
 
 @app.command("evaluate")
@@ -852,12 +856,10 @@ def explore_cmd(
         list[Path],
         typer.Argument(help="One or two run directories (songspace train -o), shown side by side."),
     ],
-    data: Annotated[
-        Path, typer.Option("--data", help="The dataset the runs were trained on.")
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="The HTML page to write.")
-    ] = Path("explore.html"),
+    data: Annotated[Path, typer.Option("--data", help="The dataset the runs were trained on.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML page to write.")] = Path(
+        "explore.html"
+    ),
     method: Annotated[
         str,
         typer.Option(

@@ -118,4 +118,10 @@ def run_demo(
         min_tracks=min_tracks,
         seed=seed,
     )
-    return run_compare(cfg, out, progress=progress)
+    res = run_compare(cfg, out, progress=progress)
+    # the demo ends with the explorer page of its models (MUSIG and Track2Vec side by side)
+    from songspace.reports.explore import explore_compare
+
+    page = explore_compare(res, Path(out) / "explore.html", progress=progress)
+    res.explore = page.path
+    return res

@@ -10,6 +10,7 @@ the browser is the Debian package found on PATH.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
@@ -35,10 +36,18 @@ class Browser:
 
         self.proc = subprocess.Popen(
             [
-                binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--remote-debugging-port=0", f"--user-data-dir={profile}",
-                f"--window-size={width},{height}", "about:blank",
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                "about:blank",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -63,7 +72,10 @@ class Browser:
             self.send(f"{domain}.enable")
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            width=width, height=height, deviceScaleFactor=1, mobile=False,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
         )
 
     def _note(self, msg: dict[str, Any]) -> None:
@@ -72,7 +84,9 @@ class Browser:
             d = p["exceptionDetails"]
             self.errors.append(str(d.get("exception", {}).get("description") or d.get("text")))
         elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            self.errors.append(" ".join(str(a.get("value", a.get("description"))) for a in p["args"]))
+            self.errors.append(
+                " ".join(str(a.get("value", a.get("description"))) for a in p["args"])
+            )
         elif method == "Log.entryAdded" and p["entry"]["level"] == "error":
             self.errors.append(p["entry"]["text"])
         self.events.append(msg)
@@ -112,20 +126,46 @@ class Browser:
     def click(self, x: float, y: float, modifiers: int = 0) -> None:
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             self.send(
-                "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left",
-                clickCount=1, modifiers=modifiers,
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=x,
+                y=y,
+                button="left",
+                clickCount=1,
+                modifiers=modifiers,
             )
 
     def drag(self, a: tuple[float, float], b: tuple[float, float], modifiers: int = 0) -> None:
         self.send("Input.dispatchMouseEvent", type="mouseMoved", x=a[0], y=a[1])
-        self.send("Input.dispatchMouseEvent", type="mousePressed", x=a[0], y=a[1],
-                  button="left", clickCount=1, modifiers=modifiers)
+        self.send(
+            "Input.dispatchMouseEvent",
+            type="mousePressed",
+            x=a[0],
+            y=a[1],
+            button="left",
+            clickCount=1,
+            modifiers=modifiers,
+        )
         for t in (0.25, 0.5, 0.75, 1.0):
             x, y = a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t
-            self.send("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y,
-                      button="left", buttons=1, modifiers=modifiers)
-        self.send("Input.dispatchMouseEvent", type="mouseReleased", x=b[0], y=b[1],
-                  button="left", clickCount=1, modifiers=modifiers)
+            self.send(
+                "Input.dispatchMouseEvent",
+                type="mouseMoved",
+                x=x,
+                y=y,
+                button="left",
+                buttons=1,
+                modifiers=modifiers,
+            )
+        self.send(
+            "Input.dispatchMouseEvent",
+            type="mouseReleased",
+            x=b[0],
+            y=b[1],
+            button="left",
+            clickCount=1,
+            modifiers=modifiers,
+        )
 
     def type_text(self, text: str) -> None:
         self.send("Input.insertText", text=text)
@@ -139,10 +179,8 @@ class Browser:
         return base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.ws.close()
-        except Exception:
-            pass
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

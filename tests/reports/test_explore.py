@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from songspace.data.synthetic import generate
-from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import exact_topk
 from songspace.reports import explore
 from tests.reports.cdp import Browser, find_browser
@@ -28,8 +27,12 @@ def demo(tmp_path_factory):
     train_model("track2vec", ds, root / "t2v", params={"dim": 25, "epochs": 3}, seed=0)
     train_model("node2vec", ds, root / "n2v", params={"dim": 25}, seed=0)
     res = explore.run_explore(
-        [root / "t2v", root / "n2v"], root / "data", root / "explore.html",
-        method="pca", k=10, parquet=root / "explore.parquet",
+        [root / "t2v", root / "n2v"],
+        root / "data",
+        root / "explore.html",
+        method="pca",
+        k=10,
+        parquet=root / "explore.parquet",
     )
     return root, ds, res
 
@@ -38,9 +41,11 @@ def test_pack_ids_round_trips_with_missing_rows():
     ids = np.array([[0, 5, 70000], [-1, -1, -1]], dtype=np.int64)
     text, width = explore._pack_ids(ids, 100000)
     raw = np.frombuffer(base64.b64decode(text), np.uint8).reshape(-1, width)
-    back = raw[:, 0].astype(np.int64) | raw[:, 1].astype(np.int64) << 8 | raw[:, 2].astype(
-        np.int64
-    ) << 16
+    back = (
+        raw[:, 0].astype(np.int64)
+        | raw[:, 1].astype(np.int64) << 8
+        | raw[:, 2].astype(np.int64) << 16
+    )
     back[back == 0xFFFFFF] = -1
     assert width == 3 and back.reshape(2, 3).tolist() == ids.tolist()
 
@@ -61,12 +66,12 @@ def test_popularity_buckets_are_quantiles():
 
 
 def test_projection_is_cached_beside_the_run(demo):
-    root, ds, res = demo
+    root, _, res = demo
     cache = root / "t2v" / "explore" / "pca-0.npz"
     assert cache.is_file()
     emb = res.runs[0].embeddings
     again = explore.cached_projection(
-        emb, "pca", cache_dir=cache.parent, digest=explore._digest(root / "t2v" / "embeddings.npz")
+        emb, "pca", cache_dir=cache.parent, digest=explore.vectors_digest(emb)
     )
     assert again.cached and np.array_equal(again.xy, res.runs[0].projection.xy, equal_nan=True)
     stale = explore.cached_projection(emb, "pca", cache_dir=cache.parent, digest="other")
@@ -78,12 +83,18 @@ def test_page_is_self_contained_and_packs_exact_neighbours(demo):
     html = (root / "explore.html").read_text()
     assert not re.search(r"<(script|link)[^>]*(src|href)=", html), "no external resources"
     assert "http://" not in html and "https://" not in html
-    data = json.loads(re.search(r'id="explore-data" type="application/json">(.*?)</script>',
-                                html, re.S).group(1).replace("<\\/", "</"))
+    data = json.loads(
+        re.search(r'id="explore-data" type="application/json">(.*?)</script>', html, re.S)
+        .group(1)
+        .replace("<\\/", "</")
+    )
     run = data["runs"][0]
     raw = np.frombuffer(base64.b64decode(run["neighbours"]), np.uint8).reshape(-1, 3)
-    ids = (raw[:, 0].astype(np.int64) | raw[:, 1].astype(np.int64) << 8
-           | raw[:, 2].astype(np.int64) << 16).reshape(ds.n_tracks, run["k"])
+    ids = (
+        raw[:, 0].astype(np.int64)
+        | raw[:, 1].astype(np.int64) << 8
+        | raw[:, 2].astype(np.int64) << 16
+    ).reshape(ds.n_tracks, run["k"])
     emb = res.runs[0].embeddings
     q = np.flatnonzero(emb.available)[:20]
     truth, scores = exact_topk(emb, q, 10)
@@ -111,8 +122,10 @@ def test_parquet_export_has_the_embedding_atlas_columns(demo):
 def browser(tmp_path_factory):
     binary = find_browser()
     if binary is None:
-        pytest.skip("no Chromium found: install the Debian package `chromium` "
-                    "(`python3 dev.py test` does so when it runs as root with apt-get)")
+        pytest.skip(
+            "no Chromium found: install the Debian package `chromium` "
+            "(`python3 dev.py test` does so when it runs as root with apt-get)"
+        )
     pytest.importorskip("websocket", reason="websocket-client (extra `dev`) drives Chromium")
     b = Browser(binary, tmp_path_factory.mktemp("profile"))
     yield b
@@ -172,12 +185,16 @@ def test_page_in_headless_chromium(demo, browser):
 
     # colouring changes the legend: popularity buckets, then the genres
     legend = "[...document.querySelectorAll('#legend li[data-label]')].map(l => l.dataset.label)"
-    browser.evaluate("(() => { const s = document.getElementById('colour'); s.value = 'popularity';"
-                     " s.dispatchEvent(new Event('change')); })()")
+    browser.evaluate(
+        "(() => { const s = document.getElementById('colour'); s.value = 'popularity';"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
     by_pop = browser.evaluate(legend)
     assert all(label.endswith("playlists") for label in by_pop)
-    browser.evaluate("(() => { const s = document.getElementById('colour'); s.value = 'genre';"
-                     " s.dispatchEvent(new Event('change')); })()")
+    browser.evaluate(
+        "(() => { const s = document.getElementById('colour'); s.value = 'genre';"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
     by_genre = browser.evaluate(legend)
     drawn = ds.tracks["genre"][emb.available].dropna()
     assert by_genre[0] == drawn.value_counts().index[0]
@@ -190,7 +207,9 @@ def test_page_in_headless_chromium(demo, browser):
         ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()"
     )
     browser.drag((c[0] + 2, c[1] + 2), (c[0] + c[2] - 2, c[1] + c[3] - 2), modifiers=8)
-    text = browser.wait_for("document.getElementById('makeup').textContent.includes('selected')"
-                            " && document.getElementById('makeup').textContent")
+    text = browser.wait_for(
+        "document.getElementById('makeup').textContent.includes('selected')"
+        " && document.getElementById('makeup').textContent"
+    )
     assert f"{int(emb.available.sum()):,} tracks selected" in text
     assert browser.errors == []

@@ -88,6 +88,8 @@ class CompareResult:
     fingerprint: str = ""
     dataset_summary: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: the explorer page, when one was written (``songspace demo``)
+    explore: Path | None = None
 
     @property
     def report_dir(self) -> Path:

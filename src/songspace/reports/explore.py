@@ -155,14 +155,6 @@ def project(vectors: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
     return np.asarray(tsne.fit_transform(vectors), dtype=np.float32)
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _atomic_npz(path: Path, **arrays: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
@@ -176,7 +168,11 @@ def _atomic_npz(path: Path, **arrays: Any) -> None:
 
 
 def cached_projection(
-    emb: Embeddings, method: str, *, seed: int = 0, cache_dir: Path | None = None,
+    emb: Embeddings,
+    method: str,
+    *,
+    seed: int = 0,
+    cache_dir: Path | None = None,
     digest: str = "",
 ) -> Projection:
     """Project the available tracks of ``emb``; reuse ``cache_dir/<method>-<seed>.npz`` when
@@ -211,24 +207,27 @@ def cached_projection(
 # ------------------------------------------------------------------ per-run data
 
 
+def unseen_in(train: Dataset, dataset: Dataset) -> np.ndarray:
+    """Boolean per track of ``dataset``: no occurrence in the training view ``train``."""
+    seen = np.zeros(dataset.n_tracks, bool)
+    index = dataset.track_index()
+    train_ids = train.track_ids[np.unique(train.indices)] if train.n_entries else []
+    seen[[index[t] for t in train_ids if t in index]] = True
+    return ~seen
+
+
 def cold_start_tracks(
     dataset: Dataset, *, seed: int = 0, test_fraction: float | None = None, full: bool = False
 ) -> np.ndarray:
     """Boolean per track: unseen in training under ``songspace train``'s split (same
     ``seed`` / ``test_fraction`` / ``full``): a cold-start track or no training occurrence."""
     if full:
-        train = dataset
-    else:
-        from songspace.data.splits import resolve_test_fraction, split_sequences
+        return unseen_in(dataset, dataset)
+    from songspace.data.splits import resolve_test_fraction, split_sequences
 
-        tf = resolve_test_fraction(dataset.n_sequences, test_fraction)
-        split = split_sequences(dataset, (1 - 2 * tf, tf, tf), seed=seed)
-        train = split.training_view(dataset)
-    seen = np.zeros(dataset.n_tracks, bool)
-    index = dataset.track_index()
-    train_ids = train.track_ids[np.unique(train.indices)] if train.n_entries else []
-    seen[[index[t] for t in train_ids if t in index]] = True
-    return ~seen
+    tf = resolve_test_fraction(dataset.n_sequences, test_fraction)
+    split = split_sequences(dataset, (1 - 2 * tf, tf, tf), seed=seed)
+    return unseen_in(split.training_view(dataset), dataset)
 
 
 def run_metrics(emb: Embeddings, dataset: Dataset, *, seed: int = 0) -> dict[str, float]:
@@ -260,6 +259,38 @@ def neighbours_of(
     return ids, scores
 
 
+def vectors_digest(emb: Embeddings) -> str:
+    """What a cached projection was computed from: the vectors and the availability mask."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(emb.vectors, dtype=np.float32).tobytes())
+    h.update(np.asarray(emb.available, dtype=bool).tobytes())
+    return h.hexdigest()
+
+
+def prepare_run(
+    emb: Embeddings,
+    dataset: Dataset,
+    cold: np.ndarray,
+    *,
+    method: str = "auto",
+    k: int = DEFAULT_NEIGHBOURS,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExploreRun:
+    """Projection (cached in ``cache_dir``), exact neighbours and metrics of ``emb``."""
+    if not emb.has_vectors or not emb.available.any():
+        raise FormatError(
+            f"expected embedding vectors for at least one track in {emb.name}, found none",
+            fix="explore a run of an embedding model",
+        )
+    proj = cached_projection(
+        emb, method, seed=seed, cache_dir=cache_dir, digest=vectors_digest(emb)
+    )
+    ids, cos = neighbours_of(emb, k, progress)
+    return ExploreRun(emb.name, emb, proj, ids, cos, cold, run_metrics(emb, dataset, seed=seed))
+
+
 def load_run(
     run: Path,
     dataset: Dataset,
@@ -283,17 +314,17 @@ def load_run(
             fix="pass the directory given to `songspace train -o`",
         )
     emb = load_embeddings(path, dataset)
-    if not emb.has_vectors or not emb.available.any():
-        raise FormatError(
-            "expected embedding vectors for at least one track, found none",
-            path=path,
-            fix="explore a run of an embedding model",
-        )
-    cache_dir = path.parent / "explore" if cache else None
-    proj = cached_projection(emb, method, seed=seed, cache_dir=cache_dir, digest=_digest(path))
-    ids, cos = neighbours_of(emb, k, progress)
     cold = cold_start_tracks(dataset, seed=seed, test_fraction=test_fraction, full=full)
-    return ExploreRun(emb.name, emb, proj, ids, cos, cold, run_metrics(emb, dataset, seed=seed))
+    return prepare_run(
+        emb,
+        dataset,
+        cold,
+        method=method,
+        k=k,
+        seed=seed,
+        cache_dir=path.parent / "explore" if cache else None,
+        progress=progress,
+    )
 
 
 # ------------------------------------------------------------------ packing
@@ -332,9 +363,9 @@ def _categories(values: list[Any], counts_by: np.ndarray, top: int) -> tuple[lis
     return [names[j] for j in order], codes
 
 
-def popularity_buckets(counts: np.ndarray, n_buckets: int = POPULARITY_BUCKETS) -> tuple[
-    np.ndarray, list[str]
-]:
+def popularity_buckets(
+    counts: np.ndarray, n_buckets: int = POPULARITY_BUCKETS
+) -> tuple[np.ndarray, list[str]]:
     """Bucket per track by quantiles of its playlist occurrences (labels give the ranges)."""
     counts = np.asarray(counts, dtype=np.int64)
     edges = np.unique(np.quantile(counts, np.linspace(0, 1, n_buckets + 1)[1:-1]).astype(int))
@@ -370,9 +401,11 @@ def build_payload(
     drawn = np.zeros(n, bool)
     for r in runs:
         drawn |= r.embeddings.available
-    names = ["" if v is None else str(v) for v in t["track_name"].tolist()] if (
-        "track_name" in t.columns
-    ) else [""] * n
+    names = (
+        ["" if v is None else str(v) for v in t["track_name"].tolist()]
+        if ("track_name" in t.columns)
+        else [""] * n
+    )
     artists, artist_codes = _categories(
         t["artist_name"].tolist() if "artist_name" in t.columns else [None] * n, drawn, 0
     )
@@ -407,7 +440,9 @@ def build_payload(
                 "cosines": _b64(cos_q),
                 "available": _b64(np.packbits(r.embeddings.available, bitorder="little")),
                 "cold": _b64(np.packbits(r.cold, bitorder="little")),
-                "metrics": {k: (None if np.isnan(v) else round(v, 4)) for k, v in r.metrics.items()},
+                "metrics": {
+                    k: (None if np.isnan(v) else round(v, 4)) for k, v in r.metrics.items()
+                },
                 "coverage": round(r.embeddings.coverage, 4),
             }
         )
@@ -432,8 +467,10 @@ def build_payload(
 
 
 def _asset(name: str) -> str:
-    return resources.files("songspace.reports").joinpath("explore_assets", name).read_text(
-        encoding="utf-8"
+    return (
+        resources.files("songspace.reports")
+        .joinpath("explore_assets", name)
+        .read_text(encoding="utf-8")
     )
 
 
@@ -443,9 +480,7 @@ def explorer_html(payload: dict[str, Any]) -> str:
     # nothing in the JSON may close the script element
     data = data.replace("</", "<\\/").replace("<!--", "<\\!--")
     page = _asset("explore.html")
-    title = (
-        str(payload["title"]).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    )
+    title = str(payload["title"]).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return (
         page.replace("/*STYLE*/", _asset("explore.css"))
         .replace("/*SCRIPT*/", _asset("explore.js"))
@@ -550,17 +585,107 @@ def run_explore(
     for r in runs:
         t0 = time.perf_counter()
         er = load_run(
-            Path(r), ds, method=method, k=k, seed=seed, test_fraction=test_fraction,
-            full=full, progress=progress,
+            Path(r),
+            ds,
+            method=method,
+            k=k,
+            seed=seed,
+            test_fraction=test_fraction,
+            full=full,
+            progress=progress,
         )
         seconds[f"projection:{er.name}"] = er.projection.seconds
         seconds[f"run:{er.name}"] = time.perf_counter() - t0
         loaded.append(er)
-    if len(loaded) == 2 and loaded[0].name == loaded[1].name:
-        loaded[1].name += " (2)"
+    return write_explorer(loaded, ds, out, parquet=parquet, seconds=seconds)
+
+
+def write_explorer(
+    runs: list[ExploreRun],
+    dataset: Dataset,
+    out: str | Path,
+    *,
+    parquet: str | Path | None = None,
+    seconds: dict[str, float] | None = None,
+) -> ExploreResult:
+    """Write the page (and the Parquet export) for prepared runs."""
+    seconds = dict(seconds or {})
+    out = Path(out)
+    if len(runs) == 2 and runs[0].name == runs[1].name:
+        runs[1].name += " (2)"
     t0 = time.perf_counter()
-    html = explorer_html(build_payload(loaded, ds))
+    html = explorer_html(build_payload(runs, dataset))
     _atomic_write(out, html)
     seconds["write"] = time.perf_counter() - t0
-    pq_path = export_parquet(loaded, ds, parquet) if parquet is not None else None
-    return ExploreResult(out, loaded, len(html.encode("utf-8")), seconds, pq_path)
+    pq_path = export_parquet(runs, dataset, parquet) if parquet is not None else None
+    return ExploreResult(out, runs, len(html.encode("utf-8")), seconds, pq_path)
+
+
+#: The models the demo's page shows side by side, first found first.
+DEMO_PREFERENCE = ("musig", "track2vec", "graphsage", "node2vec")
+
+
+def explore_compare(
+    result: Any,
+    out: str | Path,
+    *,
+    method: str = "auto",
+    k: int = DEFAULT_NEIGHBOURS,
+    progress: ProgressCallback | None = None,
+) -> ExploreResult:
+    """The explorer page for two models of a :class:`~songspace.reports.compare.CompareResult`
+    (MUSIG and Track2Vec when trained), first seed, cold start from that seed's protocol.
+    Projections are cached beside each model in the compare cache."""
+    from songspace.evaluation.protocol import make_protocol
+    from songspace.models.base import EmbeddingModel
+    from songspace.reports.compare import load_dataset
+
+    cfg = result.config
+    p = cfg.protocol
+    seed = p.seeds[0]
+    ds = load_dataset(cfg)
+    protocol = make_protocol(
+        ds,
+        seed=seed,
+        fractions=p.fractions,
+        cold_start_share=p.cold_start_share,
+        min_tracks=p.min_tracks,
+    )
+    cold = unseen_in(protocol.train, ds)
+    models = [m for m in result.models if m.seed == seed]
+    models.sort(
+        key=lambda m: (
+            DEMO_PREFERENCE.index(m.spec.model)
+            if m.spec.model in DEMO_PREFERENCE
+            else len(DEMO_PREFERENCE)
+        )
+    )
+    runs = []
+    for m in models:
+        model = EmbeddingModel.load(m.path / "model")
+        emb = Embeddings.from_array(
+            model.embeddings_,
+            ds.n_tracks,
+            available=model.available_,
+            name=m.spec.name,
+            source=f"model {m.spec.name}",
+        )
+        if not emb.has_vectors or not emb.available.any():
+            continue
+        runs.append(
+            prepare_run(
+                emb,
+                ds,
+                cold,
+                method=method,
+                k=k,
+                seed=seed,
+                cache_dir=m.path / "explore",
+                progress=progress,
+            )
+        )
+        if len(runs) == 2:
+            break
+    if not runs:
+        raise ParameterError("models", "at least one embedding model in the comparison", 0)
+    return write_explorer(runs, ds, out)
