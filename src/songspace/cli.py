@@ -706,6 +706,16 @@ def train_cmd(
         bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
     ] = False,
     overwrite: OverwriteOpt = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Worker processes for data-parallel training (graphsage, musig; gloo on "
+            "CPU, NCCL on GPUs, over 127.0.0.1). Across machines: torchrun -m "
+            "songspace.models.distributed (docs/scaling.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Train a model; write the model, embeddings.npz, Word2Vec text and Projector TSVs."""
     from songspace.models.train import train_model
@@ -723,6 +733,7 @@ def train_cmd(
             full=full,
             overwrite=overwrite,
             progress=progress,
+            nproc=nproc,
         )
     out_console.print(
         f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s, "

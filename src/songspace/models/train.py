@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,9 @@ def train_model(
     full: bool = False,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    nproc: int = 1,
+    fitter: Callable[[EmbeddingModel, Dataset, ProgressCallback | None], None] | None = None,
+    check_output: bool = True,
 ) -> EmbeddingModel:
     """Fit model ``name`` and write ``out`` (model, embeddings and exports).
 
@@ -85,8 +88,19 @@ def train_model(
     and ``test_fraction`` define the split (as in ``songspace evaluate``; None: 1%, or more
     on small data, see :func:`songspace.data.splits.default_test_fraction`), ``full``
     trains on every sequence instead.
+
+    ``nproc`` > 1 trains graphsage or musig data-parallel in that many processes on
+    this machine (:mod:`songspace.models.distributed`; ``dataset`` must then be a
+    path); the model is read back from ``out``. ``fitter`` replaces
+    ``model.fit(train, progress=progress)`` (the data-parallel workers use it).
     """
-    if out is not None:
+    if nproc > 1:
+        return _train_data_parallel(
+            name, dataset, out, params=params, config=config, seed=seed,
+            test_fraction=test_fraction, full=full, overwrite=overwrite,
+            progress=progress, nproc=nproc,
+        )  # fmt: skip
+    if out is not None and check_output:
         source = None if isinstance(dataset, Dataset) else dataset
         check_output_free(out, overwrite=overwrite, inputs=(source, config))
     merged = {**(read_config(config) if config else {}), **(params or {})}
@@ -104,7 +118,10 @@ def train_model(
     logger.info(
         "training %s on %d sequences (%d entries)", name, train.n_sequences, train.n_entries
     )
-    model.fit(train, progress=progress)
+    if fitter is None:
+        model.fit(train, progress=progress)
+    else:
+        fitter(model, train, progress)
     logger.info(
         "%s trained in %.1fs; %d of %d tracks embedded",
         name,
@@ -117,6 +134,43 @@ def train_model(
             export_embeddings(model, ds, tmp)
             model.save(tmp / "model")
     return model
+
+
+def _train_data_parallel(
+    name: str,
+    dataset: Dataset | str | Path,
+    out: str | Path | None,
+    *,
+    params: Mapping[str, Any] | None,
+    config: str | Path | None,
+    seed: int,
+    test_fraction: float | None,
+    full: bool,
+    overwrite: bool,
+    progress: ProgressCallback | None,
+    nproc: int,
+) -> EmbeddingModel:
+    from songspace.errors import ParameterError
+    from songspace.models.base import EmbeddingModel as Base
+    from songspace.models.distributed import TrainJob, check_model, launch_local
+
+    check_model(name)
+    if isinstance(dataset, Dataset):
+        raise ParameterError(
+            "dataset", "a dataset directory when nproc > 1 (every worker loads it)",
+            "an in-memory Dataset", fix="save it first (Dataset.save) and pass the path",
+        )  # fmt: skip
+    if out is None:
+        raise ParameterError("out", "an output directory when nproc > 1", None)
+    check_output_free(out, overwrite=overwrite, inputs=(dataset, config))
+    # workers parse parameter strings themselves; make every value a string they accept
+    create(name, {**(read_config(config) if config else {}), **(params or {})}, from_strings=True)
+    job = TrainJob(
+        name, str(dataset), str(out), dict(params or {}), None if config is None else str(config),
+        seed, test_fraction, full, overwrite,
+    )  # fmt: skip
+    launch_local(job, nproc, progress)
+    return Base.load(Path(out) / "model")
 
 
 def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path) -> None:
