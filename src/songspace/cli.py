@@ -886,8 +886,11 @@ def tune_cmd(
         str | None,
         typer.Option(
             "--storage",
-            help="Study storage: SQLite file path or RDB URL (postgresql://user@host/db shares "
-            "a study between workers). Default: sqlite:///songspace-tune.db.",
+            help="Study storage: SQLite file path, RDB URL (postgresql://user@host/db shares "
+            "a study between workers), or a journal file on a shared filesystem "
+            "(journal:///path/study.log or a .log path; many workers, no database). "
+            "Parallel workers: PostgreSQL or journal, not SQLite. "
+            "Default: sqlite:///songspace-tune.db.",
         ),
     ] = None,
     study: Annotated[

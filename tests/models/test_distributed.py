@@ -5,14 +5,14 @@ import pytest
 from typer.testing import CliRunner
 
 pytest.importorskip("torch", reason="GraphSAGE needs torch (extra `graph`)")
-import torch.distributed as dist  # noqa: E402
+import torch.distributed as dist
 
-from songspace.cli import app  # noqa: E402
-from songspace.errors import ParameterError, SongspaceError  # noqa: E402
-from songspace.models.distributed import DistributedError, _parse, context_from_env  # noqa: E402
-from songspace.models.train import train_model  # noqa: E402
-from songspace.testing import planted_dataset  # noqa: E402
-from songspace.testing.models import same_genre_share  # noqa: E402
+from songspace.cli import app
+from songspace.errors import ParameterError, SongspaceError
+from songspace.models.distributed import DistributedError, _parse, context_from_env
+from songspace.models.train import train_model
+from songspace.testing import planted_dataset
+from songspace.testing.models import same_genre_share
 
 if not dist.is_available() or not dist.is_gloo_available():
     pytest.skip("this torch build has no gloo backend", allow_module_level=True)

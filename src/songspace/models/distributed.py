@@ -51,7 +51,6 @@ import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -333,7 +332,7 @@ def _spawned(rank: int, nproc: int, port: int, threads: int, job: TrainJob, queu
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.WARNING)
 
-    def progress(done: int, total: int, message: str) -> None:
+    def progress(done: float, total: float, message: str, /) -> None:
         queue.put(("progress", done, total, message))
 
     try:
@@ -350,16 +349,14 @@ def _portable(exc: BaseException, rank: int) -> BaseException:
     import pickle
 
     try:
-        return pickle.loads(pickle.dumps(exc))  # type: ignore[no-any-return]
+        return pickle.loads(pickle.dumps(exc))
     except Exception:
         if isinstance(exc, SongspaceError):
             return DistributedError(str(exc))
         return DistributedError(f"worker rank {rank} failed: {type(exc).__name__}: {exc}")
 
 
-def launch_local(
-    job: TrainJob, nproc: int, progress: ProgressCallback | None = None
-) -> None:
+def launch_local(job: TrainJob, nproc: int, progress: ProgressCallback | None = None) -> None:
     """Run ``job`` in ``nproc`` worker processes on this machine (gloo or NCCL over
     127.0.0.1); rank 0's progress goes to ``progress``. A failing rank stops all."""
     import multiprocessing as mp
@@ -450,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         job = _parse(argv)
 
-        def progress(done: int, total: int, message: str) -> None:
+        def progress(done: float, total: float, message: str, /) -> None:
             if done % 50 == 0 or done == total:
                 logger.info("step %d/%d %s", done, total, message)
 
