@@ -384,7 +384,7 @@ class Track2Vec(EmbeddingModel):
             path = corpus_file(dataset)
             w2v.train(
                 corpus_file=str(path),
-                total_words=int(len(dataset.indices)),
+                total_words=len(dataset.indices),
                 total_examples=w2v.corpus_count,
                 epochs=w2v.epochs,
                 compute_loss=progress is not None,
