@@ -49,7 +49,12 @@ def _children_peak_mb() -> float:
 
 # ------------------------------------------------------------------------- graphsage
 def gs_worker(a: argparse.Namespace) -> None:
+    import torch
+
     from songspace.models.train import train_model
+
+    if a.threads:  # one process: torch's intra-op threads (--nproc sets cpu_count // N)
+        torch.set_num_threads(a.threads)
 
     params = {
         "dim": a.dim, "hidden": a.hidden, "epochs": a.epochs, "patience": 0,
@@ -60,7 +65,10 @@ def gs_worker(a: argparse.Namespace) -> None:
     )
     peak = max(_peak_rss_mb(), _children_peak_mb())
     print(json.dumps({
-        "nproc": a.nproc, "time": m.training_time_, "epochs": len(m.history_),
+        "nproc": a.nproc,
+        "threads": max(1, (os.cpu_count() or 1) // a.nproc) if a.nproc > 1
+        else torch.get_num_threads(),
+        "time": m.training_time_, "epochs": len(m.history_),
         "per_epoch": m.training_time_ / len(m.history_), "peak_mb": peak,
     }))  # fmt: skip
 
@@ -73,7 +81,7 @@ def gs_eval(a: argparse.Namespace) -> None:
     from songspace.evaluation.suite import evaluate
 
     ds = Dataset.load(a.input)
-    protocol = make_protocol(ds, seed=0, fractions=(0.9, 0.05, 0.05))
+    protocol = make_protocol(ds, seed=0, fractions=(0.9, 0.05, 0.05), min_tracks=a.min_tracks)
     res = []
     for out in a.outs:
         emb = load_embeddings(Path(out) / "embeddings.npz", ds, name=Path(out).name)
@@ -91,26 +99,34 @@ def graphsage(a: argparse.Namespace) -> None:
     )
     subprocess.run([PY, "-c", code], check=True)
     rows = []
-    for nproc in (1, 2):
-        out = tmp / f"nproc{nproc}"
+    # (processes, torch threads per process; 0 = torch's default, all cores)
+    for nproc, threads in ((1, 0), (1, 1), (2, 0)):
+        out = tmp / f"nproc{nproc}-t{threads}"
         cmd = [PY, __file__, "gs-worker", "--input", str(ds), "--out", str(out),
-               "--nproc", str(nproc), "--epochs", str(a.epochs), "--dim", str(a.dim),
-               "--hidden", str(a.hidden), "--batch-size", str(a.batch_size)]  # fmt: skip
+               "--nproc", str(nproc), "--threads", str(threads), "--epochs", str(a.epochs),
+               "--dim", str(a.dim), "--hidden", str(a.hidden),
+               "--batch-size", str(a.batch_size)]  # fmt: skip
         rows.append(run_worker(cmd, f"graphsage nproc={nproc}"))
         print(json.dumps(rows[-1]), flush=True)
+    # completion HR of the default one-process model vs the two-process model
     ev = run_worker(
-        [PY, __file__, "gs-eval", "--input", str(ds), "--outs", str(tmp / "nproc1"),
-         str(tmp / "nproc2")], "evaluation",
+        [PY, __file__, "gs-eval", "--input", str(ds), "--min-tracks", str(a.min_tracks),
+         "--outs", str(tmp / "nproc1-t0"), str(tmp / "nproc2-t0")], "evaluation",
     )  # fmt: skip
     print(f"\nGraphSAGE, synthetic {a.playlists:,} playlists x {a.tracks:,} tracks, "
           f"{a.epochs} epochs, batch {a.batch_size}, dim {a.dim}, hidden {a.hidden}; "
           f"{platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")  # fmt: skip
-    print("| processes | s/epoch | speed-up | peak RSS per process (MB) | completion HR |")
-    print("|---|---|---|---|---|")
-    for r, hr in zip(rows, ev["hr"], strict=True):
+    print(
+        "| processes | torch threads each | s/epoch | vs 1 process (default threads) "
+        "| peak RSS per process (MB) | completion HR |"
+    )
+    print("|---|---|---|---|---|---|")
+    hrs = {0: ev["hr"][0], 2: ev["hr"][1]}
+    for i, r in enumerate(rows):
         speed = rows[0]["per_epoch"] / r["per_epoch"]
-        print(f"| {r['nproc']} | {r['per_epoch']:.2f} | {speed:.2f}x "
-              f"| {r['peak_mb']:.0f} | {hr:.4f} |")  # fmt: skip
+        hr = f"{hrs[i]:.4f}" if i in hrs else "-"
+        print(f"| {r['nproc']} | {r['threads']} | {r['per_epoch']:.2f} | {speed:.2f}x "
+              f"| {r['peak_mb']:.0f} | {hr} |")  # fmt: skip
     print(f"paired t-test on completion HR (n={ev['n']} playlists): t={ev['t']:.3f}, "
           f"p={ev['p']:.3g}")  # fmt: skip
 
@@ -170,8 +186,9 @@ def track2vec(a: argparse.Namespace) -> None:
           f"({int(entries):,} entries), dim {a.dim}, {a.epochs} epochs, best of {a.repeats}; "
           f"{platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")  # fmt: skip
     print(f"corpus file written once: {float(write_s):.2f} s, {int(size) / 1e6:.1f} MB")
-    print("| workers | mode | time (s) | words/s | file/iterator | peak RSS (MB) "
-          "| genre share@10 |")
+    print(
+        "| workers | mode | time (s) | words/s | file/iterator | peak RSS (MB) | genre share@10 |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         it = next(x for x in rows if x["workers"] == r["workers"] and x["mode"] == "iterator")
@@ -259,14 +276,16 @@ def main() -> None:
     g.add_argument("--dim", type=int, default=64)
     g.add_argument("--hidden", type=int, default=128)
     g.add_argument("--batch-size", type=int, default=512)
+    g.add_argument("--min-tracks", type=int, default=10)
     w = sub.add_parser("gs-worker")
     for opt in ("--input", "--out"):
         w.add_argument(opt, required=True)
-    for opt in ("--nproc", "--epochs", "--dim", "--hidden", "--batch-size"):
+    for opt in ("--nproc", "--threads", "--epochs", "--dim", "--hidden", "--batch-size"):
         w.add_argument(opt, type=int, required=True)
     e = sub.add_parser("gs-eval")
     e.add_argument("--input", required=True)
     e.add_argument("--outs", nargs=2, required=True)
+    e.add_argument("--min-tracks", type=int, default=10)
     t = sub.add_parser("track2vec")
     t.add_argument("--playlists", type=int, default=20000)
     t.add_argument("--tracks", type=int, default=20000)
