@@ -27,6 +27,7 @@ def ds_dir(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # two 2-process trainings: 16-32 s on the shared 2-core machine
 def test_two_processes_recover_genres_and_repeat_exactly(ds_dir, tmp_path):
     args = ["train", "graphsage", str(ds_dir), "-o", str(tmp_path / "a"), "--nproc", "2"]
     args += [a for k, v in PARAMS.items() for a in ("-p", f"{k}={v}")]

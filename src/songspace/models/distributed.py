@@ -29,8 +29,9 @@ What every rank does:
    ``ceil(batch_size / N)`` anchors, so the global batch and the number of optimiser
    steps per epoch stay those of one process; DDP averages the gradients;
 4. logs its own epoch loss; rank 0 gathers all ranks' losses into ``history_``
-   (``rank_losses``), runs validation, early stopping (broadcast to the other
-   ranks), checkpoints, and the final layer-wise inference, and writes ``OUT``.
+   (``rank_losses``; ``seconds``: rank 0's time for the epoch's pass), runs validation,
+   early stopping (broadcast to the other ranks), checkpoints, and the final layer-wise
+   inference, and writes ``OUT``.
 
 Determinism: with the same N, seed, data and machine (and torch's thread count per
 process, set to ``cpu_count // N`` by ``--nproc``), CPU runs give bit-identical
@@ -49,6 +50,7 @@ import math
 import os
 import socket
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,6 +181,7 @@ def _ddp_fit(
         model.name, rank, world, n, shard, n_batches, bs,
     )  # fmt: skip
     for epoch in range(1, int(model.epochs) + 1):
+        t_epoch = time.perf_counter()
         order = data.anchors[np.random.default_rng([seed, epoch]).permutation(n)]
         mine = np.resize(order, shard * world)[rank::world]
         r = np.random.default_rng([seed, rank, epoch])
@@ -205,6 +208,7 @@ def _ddp_fit(
                     f"epoch {epoch}/{model.epochs} global step {step} ({world} ranks) {shown}",
                 )
         means = {t: sums[t] / n_batches for t in TASKS}
+        seconds = time.perf_counter() - t_epoch
         logger.info(
             "%s rank %d epoch %d: %s",
             model.name,
@@ -217,7 +221,9 @@ def _ddp_fit(
         stop = [False]
         if rank == 0:
             val = model.validation_loss(state, data, held, val_seed)
-            model.history_.append({"epoch": epoch, **means, "val": val, "rank_losses": gathered})
+            model.history_.append(
+                {"epoch": epoch, **means, "val": val, "rank_losses": gathered, "seconds": seconds}
+            )
             metric = (
                 val
                 if val is not None
