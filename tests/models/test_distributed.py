@@ -79,3 +79,18 @@ def test_torchrun_entry_point_parses_and_needs_the_environment(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "0")
     ctx = context_from_env()
     assert (ctx.rank, ctx.world_size, ctx.local_rank) == (1, 4, 0)
+
+
+@pytest.mark.slow
+def test_musig_trains_data_parallel_with_its_heads_and_checkpoints(ds_dir, tmp_path):
+    params = {
+        **PARAMS, "epochs": 2, "task_weights": "0.7-0.1-0.2",
+        "feature_groups": "genre,popularity,audio,acoustic",
+        "checkpoint_dir": str(tmp_path / "ck"),
+    }  # fmt: skip
+    model = train_model("musig", ds_dir, tmp_path / "m", params=params, nproc=2)
+    last = model.history_[-1]
+    # every task with a non-zero weight trained on both ranks (DDP skipped no head)
+    assert all(r["genre"] > 0 and r["audio"] > 0 for r in last["rank_losses"])
+    assert last["seconds"] > 0 and (tmp_path / "ck" / "encoder.npz").is_file()
+    assert model.available_.all()
