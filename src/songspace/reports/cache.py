@@ -231,8 +231,9 @@ def fit_or_load(
     given). An entry that does not load, or whose model does not match (see
     :func:`load_entry`), is warned about, naming the entry and the reason, and
     retrained; the new entry replaces it atomically. ``params`` are full
-    (:func:`full_params`); ``label`` names the model in the log; ``before_fit`` runs just before a fit this call has to do (e.g. a warm-up
-    so that imports do not count in the training time)."""
+    (:func:`full_params`); ``label`` names the model in the log; ``before_fit`` runs
+    just before a fit this call has to do (e.g. a warm-up so that imports do not count
+    in the training time)."""
     from songspace.models.registry import create
 
     key, doc = cache_key(fingerprint, model_name, params, split)
