@@ -24,11 +24,13 @@ own fresh subprocess (time, ratio, peak memory VmHWM):
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
 import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,13 @@ from _common import _peak_rss_mb, run_worker
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
+
+
+def _scratch() -> Path:
+    """A temporary directory removed when this script exits."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    return tmp
 
 
 def _children_peak_mb() -> float:
@@ -111,7 +120,7 @@ def gs_eval(a: argparse.Namespace) -> None:
 
 
 def graphsage(a: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
+    tmp = _scratch()
     ds = tmp / "ds"
     code = (
         "from songspace.data.synthetic import generate;"
@@ -178,7 +187,7 @@ def t2v_worker(a: argparse.Namespace) -> None:
 
 
 def track2vec(a: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
+    tmp = _scratch()
     ds = tmp / "ds"
     os.environ["SONGSPACE_CACHE_DIR"] = str(tmp / "cache")
     code = (
@@ -238,7 +247,7 @@ def tune_bench(a: argparse.Namespace) -> None:
         url = env.get(dev.PG_ENV)
         if url is None:
             sys.exit(f"no PostgreSQL server could be started: {env.get(dev.PG_SKIP_ENV)}")
-        tmp = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
+        tmp = _scratch()
         ds = tmp / "ds"
         code = (
             "from songspace.data.synthetic import generate;"
