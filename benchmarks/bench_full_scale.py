@@ -10,7 +10,8 @@ sequences (peer) -> ``songspace train graphsage`` (``steps_per_epoch``) ->
 Every stage runs in its own fresh subprocess, which reports its wall time and its own
 peak RSS (VmHWM); CLI stages run the CLI in-process in that subprocess, so their figures
 are what a user's command costs (including imports and the dataset load). The table is
-printed and written, with the evaluation metrics, to ``<work>/full_scale.json``.
+printed and written, with the evaluation summary (``<work>/eval/summary.json``), to
+``<work>/full_scale.json``.
 
     python benchmarks/bench_full_scale.py --scale 0.05 --work /tmp/fullscale
     python benchmarks/bench_full_scale.py --playlists 1000000 --work /data/fullscale
@@ -234,7 +235,7 @@ def main() -> None:
         "entries": n_entries,
         "stages": rows,
     }
-    res_path = w / "eval" / "results.json"
+    res_path = w / "eval" / "summary.json"
     if res_path.exists():
         summary["evaluation"] = json.loads(res_path.read_text())
     (w / "full_scale.json").write_text(json.dumps(summary, indent=1, default=str))

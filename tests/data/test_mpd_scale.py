@@ -97,3 +97,26 @@ def test_reader_parsers_agree_and_errors_keep_stdlib_message(tmp_path):
 
     with pytest.raises(InvalidValueError, match="parser"):
         read_mpd(bad, parser="simdjson")
+
+
+def test_cli_prepare_synthetic_mpd_preset_writes_slices(tmp_path):
+    from typer.testing import CliRunner
+
+    from songspace.cli import app
+    from songspace.data.dataset import Dataset
+
+    out, slices = tmp_path / "ds", tmp_path / "slices"
+    argv = ["--no-progress", "prepare", "synthetic", "--preset", "mpd", "--scale", "0.0015",
+            "-o", str(out), "--slices", str(slices)]  # fmt: skip
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 0, res.output
+    ds = Dataset.load(out)
+    assert ds.n_sequences == 1500
+    assert sorted(p.name for p in slices.iterdir()) == [
+        "mpd.slice.0-999.json",
+        "mpd.slice.1000-1999.json",
+    ]
+    assert read_mpd(slices).n_entries == ds.n_entries
+    bad = ["prepare", "synthetic", "--preset", "msd", "-o", str(tmp_path / "x")]
+    res = CliRunner().invoke(app, bad)
+    assert res.exit_code != 0 and "--preset" in str(res.exception)
