@@ -633,6 +633,15 @@ def evaluate_cmd(
     k: KOpt = DEFAULT_SUITE.k,
     hardneg_threshold: HardnegThresholdOpt = None,
     hardneg_min_count: HardnegMinCountOpt = DEFAULT_SUITE.hardneg_min_count,
+    drop_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--drop-unknown",
+            help="Embeddings keyed by track id (Parquet, or an embeddings.npz of train/embed) "
+            "may hold ids the dataset does not have: drop them (the count is printed) "
+            "instead of failing.",
+        ),
+    ] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Score embeddings with every metric family of both papers."""
@@ -658,6 +667,7 @@ def evaluate_cmd(
             min_tracks=min_tracks,
             settings=settings,
             rankers=ranker_list,
+            drop_unknown=drop_unknown,
             overwrite=overwrite,
             progress=progress,
         )
@@ -778,6 +788,38 @@ def _evaluate_hint(
             "--full, or evaluate on another dataset"
         )
     return f"evaluate with `{cmd}`"
+
+
+@app.command("embed")
+def embed_cmd(
+    ctx: typer.Context,
+    run: Annotated[
+        Path, typer.Argument(help="Run directory written by `songspace train` (its -o).")
+    ],
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Apply a trained model to another prepared dataset, with no retraining.
+
+    GraphSAGE/MUSIG embed every track from its features and edges (feature columns
+    matched by name); Track2Vec, Node2Vec and WARP map tracks by id, and tracks they
+    never saw are unavailable. Writes the embeddings as `train` does."""
+    from songspace.models.apply import embed_run
+
+    with progress_bar(ctx, "embed") as progress:
+        res = embed_run(run, dataset, out, overwrite=overwrite, progress=progress)
+    how = (
+        "from their features and edges"
+        if res.inductive
+        else f"by track id; {res.unknown:,} not in the training vocabulary and "
+        f"{res.no_embedding:,} without a trained vector are unavailable"
+    )
+    out_console.print(
+        f"[bold green]wrote[/] {out}: {res.model} embedded {res.embedded:,} of "
+        f"{res.n_tracks:,} tracks {how}; "
+        + escape(f"evaluate with `songspace evaluate {dataset} {out}/embeddings.npz`")
+    )
 
 
 @app.command("cold-start")

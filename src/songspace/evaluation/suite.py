@@ -379,12 +379,16 @@ def run_evaluation(
     min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
     rankers: Sequence[str] = (),
+    drop_unknown: bool = False,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
 
     ``rankers`` adds non-embedding baselines by name (see :func:`evaluate_many`).
+    ``drop_unknown``: embeddings keyed by track id may hold ids the dataset does not
+    have; they are dropped (the log gives the count) instead of refused
+    (:func:`songspace.evaluation.embeddings.load_embeddings`).
 
     ``out`` receives ``<model>.json`` (aggregates) with ``<model>.per_query.npz``
     beside it, ``<model>.popularity_buckets.png``, and ``summary.json`` (protocol,
@@ -413,7 +417,7 @@ def run_evaluation(
     test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)  # None: by size
     fractions = (1.0 - 2 * test_fraction, test_fraction, test_fraction)
     protocol = make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks)
-    embs = [load_embeddings(p, ds) for p in embedding_files]
+    embs = [load_embeddings(p, ds, drop_unknown=drop_unknown) for p in embedding_files]
 
     def run(heatmap_dir: Path | None):
         return evaluate_many(

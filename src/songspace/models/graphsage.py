@@ -701,33 +701,48 @@ class GraphSAGE(InductiveModel):
             return z
         return z[np.searchsorted(sets[0], np.asarray(targets, dtype=np.int64))]
 
-    def embed(self, dataset: Dataset, tracks: Sequence[int] | np.ndarray | None = None):
-        """Embeddings of ``tracks`` (indices into ``dataset``; default all) computed on
-        ``dataset``'s co-occurrence graph with the trained aggregators, no retraining.
-
-        ``dataset`` may hold tracks and sequences never seen in training (the graph
-        has grown); its feature groups must have the training columns.
-        """
+    def _embedding_inputs(self, dataset: Dataset):
+        """(aligned dataset, adjacency, h^0, mean adjacency) of ``dataset`` for inference."""
         self.check_fitted()
         if not hasattr(self, "encoder_"):
             raise NotFittedError(
                 f"{type(self).__name__} with its encoder (this one holds embeddings only)",
                 fix="load a model saved by this songspace version",
             )
-        self._check_dataset(dataset)
-        for g, cols in self.columns_.items():
-            if list(dataset.features[g].columns) != cols:
-                raise ParameterError(
-                    "dataset",
-                    f"feature group '{g}' with the training columns ({len(cols)})",
-                    f"{len(dataset.features[g].columns)} other columns",
-                    fix="prepare the grown dataset with the same feature settings "
-                    "(e.g. Dataset.subset of one prepared dataset)",
-                )
+        dataset = self.align(dataset)
         graph = build_cooccurrence(dataset, min_weight=int(self.min_weight))
         adj = graph.adjacency
         x = self._inputs(dataset, adj)
-        a_mean = mean_adjacency(adj.indptr, adj.indices, dataset.n_tracks)
+        if x.shape[1] != self.in_dim_:
+            raise ParameterError(
+                "dataset",
+                f"{self.in_dim_} input features, as in training",
+                x.shape[1],
+                fix="prepare the dataset with the same metadata options as the training one",
+            )
+        return dataset, adj, x, mean_adjacency(adj.indptr, adj.indices, dataset.n_tracks)
+
+    def align(self, dataset: Dataset) -> Dataset:
+        """``dataset`` with its input feature groups in the training columns, matched by
+        name (:func:`songspace.data.align.align_features`); a warning says what does
+        not match."""
+        from songspace.data.align import align_features
+
+        aligned, report = align_features(dataset, self.columns_)
+        for a in report:
+            if not a.exact:
+                logger.warning("%s: %s", self.name, a.describe())
+        return aligned
+
+    def embed(self, dataset: Dataset, tracks: Sequence[int] | np.ndarray | None = None):
+        """Embeddings of ``tracks`` (indices into ``dataset``; default all) computed on
+        ``dataset``'s co-occurrence graph with the trained aggregators, no retraining.
+
+        ``dataset`` may hold tracks and sequences never seen in training (the graph
+        has grown), or be another dataset prepared from the same kind of source: its
+        feature groups are matched to the training columns by name (:meth:`align`).
+        """
+        dataset, _, x, a_mean = self._embedding_inputs(dataset)
         if tracks is None:
             return self._infer(x, a_mean)
         t = np.asarray(tracks, dtype=np.int64)
@@ -736,6 +751,15 @@ class GraphSAGE(InductiveModel):
                 "tracks", f"indices in [0, {dataset.n_tracks})", f"[{t.min()}, {t.max()}]"
             )
         return self._infer(x, a_mean, t)
+
+    def embed_all(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings, available) of every track of ``dataset``: available where the
+        track has an edge at ``min_weight`` or a known input feature, as in ``fit``."""
+        dataset, adj, x, a_mean = self._embedding_inputs(dataset)
+        available = (np.diff(adj.indptr) > 0) | self._has_features(dataset)
+        emb = self._infer(x, a_mean)
+        emb[~available] = 0.0
+        return emb, available
 
     # -------------------------------------------------------------------- saving
     def _extra_arrays(self) -> dict[str, np.ndarray]:
@@ -857,9 +881,7 @@ def _musig_signature() -> inspect.Signature:
         if p.kind is not p.VAR_KEYWORD
     ]
     own = [
-        p
-        for p in inspect.signature(MUSIG.__init__).parameters.values()
-        if p.kind is p.KEYWORD_ONLY
+        p for p in inspect.signature(MUSIG.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY
     ]
     deprecated = inspect.Parameter("deprecated", inspect.Parameter.VAR_KEYWORD)
     return inspect.Signature([*base, *own, deprecated])

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from songspace._checks import check_heldout_share
-from songspace._util import atomic_directory, check_output_free, w2v_token
+from songspace._util import atomic_directory, check_output_free, pack_ids, w2v_token
 from songspace.data.dataset import Dataset
 from songspace.data.splits import resolve_test_fraction, split_sequences
 from songspace.errors import FormatError
@@ -120,15 +120,23 @@ def train_model(
 
 
 def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path) -> None:
-    """Write ``embeddings.npz`` (embeddings + available, vocabulary order), Word2Vec text
-    format ``embeddings.w2v.txt`` (embedded tracks, by track id; white space and ``%`` in
-    ids percent-encoded, see :func:`songspace._util.w2v_token`) and the TensorBoard
-    Embedding Projector's ``projector/vectors.tsv`` + ``projector/metadata.tsv``."""
+    """:func:`write_embeddings` of a fitted model."""
+    write_embeddings(model.embeddings_, model.available_, ds, directory)
+
+
+def write_embeddings(
+    emb: np.ndarray, avail: np.ndarray, ds: Dataset, directory: str | Path
+) -> None:
+    """Write ``embeddings.npz`` (embeddings + available in vocabulary order, and the
+    track ids, see :func:`songspace._util.pack_ids`, so readers match rows by id),
+    Word2Vec text format ``embeddings.w2v.txt`` (embedded tracks, by track id; white
+    space and ``%`` in ids percent-encoded, see :func:`songspace._util.w2v_token`) and
+    the TensorBoard Embedding Projector's ``projector/vectors.tsv`` + ``projector/metadata.tsv``."""
     d = Path(directory)
-    emb, avail = model.embeddings_, model.available_
-    np.savez(d / "embeddings.npz", embeddings=emb, available=avail)
-    rows = np.flatnonzero(avail)
     ids = ds.tracks["track_id"].to_numpy(dtype=object)
+    arrays = {"embeddings": emb, "available": avail, **pack_ids(ids)}
+    np.savez(d / "embeddings.npz", **arrays)  # type: ignore[arg-type]
+    rows = np.flatnonzero(avail)
     with open(d / "embeddings.w2v.txt", "w", encoding="utf-8") as fh:
         fh.write(f"{len(rows)} {emb.shape[1]}\n")
         for i in rows:
