@@ -424,6 +424,7 @@ def prepare_melon_cmd(
 
 @prepare_app.command("synthetic")
 def prepare_synthetic_cmd(
+    ctx: typer.Context,
     out: OutOpt,
     playlists: Annotated[int, typer.Option("--playlists", help="Number of playlists.")] = 2000,
     n_tracks: Annotated[int, typer.Option("--n-tracks", help="Catalogue size.")] = 3000,
@@ -431,21 +432,52 @@ def prepare_synthetic_cmd(
     mean_length: Annotated[
         float, typer.Option("--mean-length", help="Mean playlist length.")
     ] = 30.0,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="'mpd': the Million Playlist Dataset's published shape (1M playlists, "
+            "66.3M entries, 2.26M tracks, 296K artists, lengths 5-250, mean 66) times "
+            "--scale; replaces --playlists, --n-tracks, --genres and --mean-length.",
+        ),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option("--scale", help="With --preset: share of the full size (0.01 = 10K).")
+    ] = 1.0,
+    slices: Annotated[
+        Path | None,
+        typer.Option(
+            "--slices",
+            help="Also write the playlists as MPD JSON slices (1,000 playlists each, the "
+            "full schema) into this folder, for `prepare mpd`.",
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Synthetic playlists with planted genre/artist structure."""
     from songspace.data.prepare import prepare_synthetic
 
-    ds = prepare_synthetic(
-        out,
-        overwrite=overwrite,
-        n_playlists=playlists,
-        n_tracks=n_tracks,
-        n_genres=genres,
-        mean_length=mean_length,
-        seed=seed,
-    )
+    if preset is not None:
+        from songspace.data.synthetic import PRESETS
+
+        if preset not in PRESETS:
+            raise ParameterError("--preset", f"one of {sorted(PRESETS)}", preset)
+        kwargs: dict[str, Any] = dict(PRESETS[preset](scale))
+    else:
+        kwargs = {
+            "n_playlists": playlists,
+            "n_tracks": n_tracks,
+            "n_genres": genres,
+            "mean_length": mean_length,
+        }
+    ds = prepare_synthetic(out, overwrite=overwrite, seed=seed, **kwargs)
+    if slices is not None:
+        from songspace.data.mpd import write_slices
+
+        with progress_bar(ctx) as progress:
+            paths = write_slices(ds, slices, seed=seed, progress=progress)
+        err_console.print(f"wrote {len(paths)} MPD slices to {escape(str(slices))}")
     _report_prepared(ds, out)
 
 
