@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -253,6 +254,42 @@ def w2v_token(track_id: object) -> str:
     from urllib.parse import quote
 
     return _W2V_UNSAFE.sub(lambda m: quote(m.group(), safe=""), str(track_id))
+
+
+#: Keys of the track ids stored beside vectors in an ``embeddings.npz``
+#: (:func:`pack_ids`): the UTF-8 bytes of all ids, and where each one starts.
+ID_BYTES, ID_OFFSETS = "track_id_bytes", "track_id_offsets"
+
+
+def pack_ids(ids: Iterable[object]) -> dict[str, np.ndarray]:
+    """Track ids as two numeric arrays (no pickle, compact for any id length):
+    ``track_id_bytes`` (uint8, the ids' UTF-8 bytes one after another) and
+    ``track_id_offsets`` (int64, n + 1 boundaries). :func:`unpack_ids` reverses it."""
+    encoded = [str(t).encode("utf-8") for t in ids]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in encoded])
+    return {
+        ID_BYTES: np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(),
+        ID_OFFSETS: offsets,
+    }
+
+
+def unpack_ids(data: np.ndarray, offsets: np.ndarray) -> list[str]:
+    """The ids :func:`pack_ids` packed; ValueError when the arrays do not fit together."""
+    data, offsets = np.asarray(data), np.asarray(offsets)
+    if (
+        data.dtype != np.uint8
+        or offsets.ndim != 1
+        or offsets.dtype.kind not in "iu"
+        or len(offsets) == 0
+        or offsets[0] != 0
+        or offsets[-1] != len(data)
+        or np.any(np.diff(offsets) < 0)
+    ):
+        raise ValueError("track id arrays that do not fit together")
+    raw = data.tobytes()
+    bounds = offsets.tolist()
+    return [raw[a:b].decode("utf-8") for a, b in itertools.pairwise(bounds)]
 
 
 def w2v_track_id(token: str) -> str:

@@ -424,6 +424,7 @@ def prepare_melon_cmd(
 
 @prepare_app.command("synthetic")
 def prepare_synthetic_cmd(
+    ctx: typer.Context,
     out: OutOpt,
     playlists: Annotated[int, typer.Option("--playlists", help="Number of playlists.")] = 2000,
     n_tracks: Annotated[int, typer.Option("--n-tracks", help="Catalogue size.")] = 3000,
@@ -431,21 +432,52 @@ def prepare_synthetic_cmd(
     mean_length: Annotated[
         float, typer.Option("--mean-length", help="Mean playlist length.")
     ] = 30.0,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="'mpd': the Million Playlist Dataset's published shape (1M playlists, "
+            "66.3M entries, 2.26M tracks, 296K artists, lengths 5-250, mean 66) times "
+            "--scale; replaces --playlists, --n-tracks, --genres and --mean-length.",
+        ),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option("--scale", help="With --preset: share of the full size (0.01 = 10K).")
+    ] = 1.0,
+    slices: Annotated[
+        Path | None,
+        typer.Option(
+            "--slices",
+            help="Also write the playlists as MPD JSON slices (1,000 playlists each, the "
+            "full schema) into this folder, for `prepare mpd`.",
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Synthetic playlists with planted genre/artist structure."""
     from songspace.data.prepare import prepare_synthetic
 
-    ds = prepare_synthetic(
-        out,
-        overwrite=overwrite,
-        n_playlists=playlists,
-        n_tracks=n_tracks,
-        n_genres=genres,
-        mean_length=mean_length,
-        seed=seed,
-    )
+    if preset is not None:
+        from songspace.data.synthetic import PRESETS
+
+        if preset not in PRESETS:
+            raise ParameterError("--preset", f"one of {sorted(PRESETS)}", preset)
+        kwargs: dict[str, Any] = dict(PRESETS[preset](scale))
+    else:
+        kwargs = {
+            "n_playlists": playlists,
+            "n_tracks": n_tracks,
+            "n_genres": genres,
+            "mean_length": mean_length,
+        }
+    ds = prepare_synthetic(out, overwrite=overwrite, seed=seed, **kwargs)
+    if slices is not None:
+        from songspace.data.mpd import write_slices
+
+        with progress_bar(ctx) as progress:
+            paths = write_slices(ds, slices, seed=seed, progress=progress)
+        err_console.print(f"wrote {len(paths)} MPD slices to {escape(str(slices))}")
     _report_prepared(ds, out)
 
 
@@ -605,6 +637,15 @@ def evaluate_cmd(
     k: KOpt = DEFAULT_SUITE.k,
     hardneg_threshold: HardnegThresholdOpt = None,
     hardneg_min_count: HardnegMinCountOpt = DEFAULT_SUITE.hardneg_min_count,
+    drop_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--drop-unknown",
+            help="Embeddings keyed by track id (Parquet, or an embeddings.npz of train/embed) "
+            "may hold ids the dataset does not have: drop them (the count is printed) "
+            "instead of failing.",
+        ),
+    ] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Score embeddings with every metric family of both papers."""
@@ -630,6 +671,7 @@ def evaluate_cmd(
             min_tracks=min_tracks,
             settings=settings,
             rankers=ranker_list,
+            drop_unknown=drop_unknown,
             overwrite=overwrite,
             progress=progress,
         )
@@ -710,6 +752,16 @@ def train_cmd(
         bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
     ] = False,
     overwrite: OverwriteOpt = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Worker processes for data-parallel training (graphsage, musig; gloo on "
+            "CPU, NCCL on GPUs, over 127.0.0.1). Across machines: torchrun -m "
+            "songspace.models.distributed (docs/scaling.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Train a model; write the model, embeddings.npz, Word2Vec text and Projector TSVs."""
     from songspace.models.train import train_model
@@ -727,6 +779,7 @@ def train_cmd(
             full=full,
             overwrite=overwrite,
             progress=progress,
+            nproc=nproc,
         )
     out_console.print(
         f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s, "
@@ -750,6 +803,38 @@ def _evaluate_hint(
             "--full, or evaluate on another dataset"
         )
     return f"evaluate with `{cmd}`"
+
+
+@app.command("embed")
+def embed_cmd(
+    ctx: typer.Context,
+    run: Annotated[
+        Path, typer.Argument(help="Run directory written by `songspace train` (its -o).")
+    ],
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Apply a trained model to another prepared dataset, with no retraining.
+
+    GraphSAGE/MUSIG embed every track from its features and edges (feature columns
+    matched by name); Track2Vec, Node2Vec and WARP map tracks by id, and tracks they
+    never saw are unavailable. Writes the embeddings as `train` does."""
+    from songspace.models.apply import embed_run
+
+    with progress_bar(ctx, "embed") as progress:
+        res = embed_run(run, dataset, out, overwrite=overwrite, progress=progress)
+    how = (
+        "from their features and edges"
+        if res.inductive
+        else f"by track id; {res.unknown:,} not in the training vocabulary and "
+        f"{res.no_embedding:,} without a trained vector are unavailable"
+    )
+    out_console.print(
+        f"[bold green]wrote[/] {out}: {res.model} embedded {res.embedded:,} of "
+        f"{res.n_tracks:,} tracks {how}; "
+        + escape(f"evaluate with `songspace evaluate {dataset} {out}/embeddings.npz`")
+    )
 
 
 @app.command("cold-start")
@@ -942,8 +1027,11 @@ def tune_cmd(
         str | None,
         typer.Option(
             "--storage",
-            help="Study storage: SQLite file path or RDB URL (postgresql://user@host/db shares "
-            "a study between workers). Default: sqlite:///songspace-tune.db.",
+            help="Study storage: SQLite file path, RDB URL (postgresql://user@host/db shares "
+            "a study between workers), or a journal file on a shared filesystem "
+            "(journal:///path/study.log or a .log path; many workers, no database). "
+            "Parallel workers: PostgreSQL or journal, not SQLite. "
+            "Default: sqlite:///songspace-tune.db.",
         ),
     ] = None,
     study: Annotated[

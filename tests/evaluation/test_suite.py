@@ -121,3 +121,23 @@ def test_cli_evaluate_writes_results(ds, tmp_path):
     assert set(summary["results"]) == {"random", "popularity", "genre"}
     assert (out / "genre.popularity_buckets.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "genre.per_query.npz").is_file()
+
+
+def test_quadratic_families_run_on_declared_samples_and_say_so(ds):
+    p = make_protocol(ds, seed=0, fractions=(0.9, 0.05, 0.05))
+    emb = genre_embeddings(ds)
+    full = evaluate(p, emb, families=["next_song"])
+    n_in, n_out = len(p.in_set[0]), len(p.out_of_set[0])
+    assert full.metrics["next_song_in_set_hit_rate"].info["pairs_evaluated"] == n_in
+    st = SuiteSettings(next_song_max_pairs=100)
+    res = evaluate(p, emb, families=["next_song"], settings=st)
+    for part, total in (("in_set", n_in), ("out_of_set", n_out)):
+        m = res.metrics[f"next_song_{part}_hit_rate"]
+        assert m.info == {**m.info, "pairs_total": total, "pairs_evaluated": 100}
+        assert m.per_query.size == 100
+    # the sample is a uniform one: its hit rate is near the full one (planted genres)
+    full_hr = full.metrics["next_song_out_of_set_hit_rate"].value
+    assert abs(res.metrics["next_song_out_of_set_hit_rate"].value - full_hr) < 0.15
+    st = SuiteSettings(hardneg_min_count=2, hardneg_threshold=1e6, hardneg_max_queries=20)
+    hn = evaluate(p, emb, families=["hardneg"], settings=st).metrics["hardneg"]
+    assert hn.info["n_queries"] == hn.per_query.size == 20 < hn.info["n_eligible_queries"]

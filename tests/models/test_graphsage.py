@@ -287,3 +287,42 @@ def test_progress_reports_the_loss_of_every_weighted_task(ds):
     assert 0 < done <= total
     assert "playlist" in last and "audio" in last and "genre" not in last
     assert all(d1 <= d2 for (d1, _, _), (d2, _, _) in pairwise(messages))
+
+
+def test_steps_per_epoch_honours_its_count(ds, monkeypatch):
+    calls = []
+    real = GraphSAGE.batch_loss
+
+    def counting(self, state, data, anchors, *args):
+        calls.append(len(anchors))
+        return real(self, state, data, anchors, *args)
+
+    monkeypatch.setattr(GraphSAGE, "batch_loss", counting)
+    params = {k: v for k, v in FAST.items() if k != "epochs"}
+    params.update(validation_share=0.0, patience=0)
+    full = GraphSAGE(**params, epochs=1).fit(ds)
+    n_full = len(calls)
+    assert n_full > 3 and full.history_
+    calls.clear()
+    reports = []
+    m = GraphSAGE(**params, epochs=2, steps_per_epoch=3).fit(
+        ds, progress=lambda d, t, msg: reports.append((d, t))
+    )
+    assert len(calls) == 6 and all(c == FAST["batch_size"] for c in calls)
+    assert len(m.history_) == 2
+    assert reports[-1] == (6, 6)  # the ETA's total counts the sampled batches
+    calls.clear()
+    GraphSAGE(**params, epochs=1, steps_per_epoch=10 * n_full).fit(ds)
+    assert len(calls) == n_full  # never more than one pass
+    with pytest.raises(ParameterError, match="steps_per_epoch"):
+        GraphSAGE(steps_per_epoch=0).fit(ds)
+
+
+def test_blocked_inference_equals_one_block(ds, musig, monkeypatch):
+    import songspace.models.graphsage as gs
+
+    whole = musig.embed(ds)
+    monkeypatch.setattr(gs, "INFER_BLOCK", 7)
+    np.testing.assert_allclose(musig.embed(ds), whole, atol=1e-5)
+    part = musig.embed(ds, tracks=np.arange(0, ds.n_tracks, 5))
+    np.testing.assert_allclose(part, whole[::5], atol=1e-5)

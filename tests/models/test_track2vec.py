@@ -23,11 +23,14 @@ from songspace.models.track2vec import (
     CsrCorpus,
     Track2Vec,
     Track2VecFeature,
+    corpus_file,
+    corpus_key,
     retained_share,
     skipgram_pairs,
     vocabulary_counts,
 )
 from songspace.testing import ModelTestMixin, planted_dataset
+from songspace.testing.models import same_genre_share
 
 FAST = {"dim": 32, "epochs": 5}
 
@@ -319,3 +322,46 @@ def test_model_saved_with_the_old_tuple_flag_still_loads(tmp_path):
     back = EmbeddingModel.load(tmp_path / "m")
     assert back.get_params() == m.get_params()
     np.testing.assert_array_equal(back.embeddings_, m.embeddings_)
+
+
+# ------------------------------------------------------------------ corpus file mode
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SONGSPACE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "corpus"
+
+
+def test_corpus_file_holds_the_iterator_sentences_and_is_written_once(cache_dir):
+    ds = tiny_dataset([[0, 1, 2], [3], [2, 1, 0, 3] * 3], 4)
+    path = corpus_file(ds)
+    assert path.parent == cache_dir and corpus_key(ds)[:40] in path.name
+    lines = path.read_text().splitlines()
+    assert [ln.split(" ") for ln in lines] == list(CsrCorpus(ds.indptr, ds.indices))
+    stamp = path.stat().st_mtime_ns
+    assert corpus_file(ds) == path and path.stat().st_mtime_ns == stamp  # cached
+    other = tiny_dataset([[0, 1, 2], [3]], 4)
+    assert corpus_key(other) != corpus_key(ds) and corpus_file(other) != path
+    assert sorted(p.name for p in cache_dir.iterdir() if p.name.startswith(".")) == []
+
+
+def test_corpus_mode_follows_workers():
+    assert not Track2Vec(workers=2).uses_corpus_file()
+    assert Track2Vec(workers=3).uses_corpus_file()
+    assert Track2Vec(workers=1, corpus="file").uses_corpus_file()
+    assert not Track2Vec(workers=8, corpus="iterator").uses_corpus_file()
+    with pytest.raises(ParameterError, match="corpus"):
+        Track2Vec(corpus="disk").check_params()
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_corpus_file_and_iterator_modes_both_learn_the_planted_genres(cache_dir, workers):
+    ds = planted_dataset()
+    genre = ds.tracks["genre"].to_numpy(dtype=object)
+    shares = {}
+    for mode in ("iterator", "file"):
+        m = Track2Vec(dim=32, epochs=5, workers=workers, corpus=mode, seed=1).fit(ds)
+        shares[mode], chance = same_genre_share(m.embeddings_, m.available_, genre)
+        assert m.available_.sum() > 0.9 * ds.n_tracks
+    assert min(shares.values()) > 0.8 > 3 * chance, shares
+    assert abs(shares["file"] - shares["iterator"]) < 0.1, shares
+    assert any(cache_dir.iterdir())  # the file mode wrote (and then read) the corpus

@@ -177,12 +177,17 @@ def test_equal_time_rejects_unfittable_configurations_untrained(
         if t.user_attrs["predicted_time"] > budget:
             assert t.state.name == "PRUNED" and "not trained" in t.user_attrs["rejected_detail"]
             assert "training_time" not in t.user_attrs
+            assert t.user_attrs["untrained"] is True
             rejected += 1
         elif t.number >= 2:  # the cost model is exact from here: what it lets train fits
             assert one_epoch <= budget
         if t.state.name == "COMPLETE":
             assert t.user_attrs["training_time"] <= budget
     assert rejected >= 1
+    # untrained rejections cost about a second and do not count: 15 trials trained
+    trained = [t for t in trials_of(url, "r")
+               if t.state.name in ("COMPLETE", "PRUNED") and not t.user_attrs.get("untrained")]
+    assert len(trained) == 15
 
 
 def test_budget_modes_reject_and_none(fake_model, tiny_dataset_dir, tmp_path):

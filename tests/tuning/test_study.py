@@ -282,3 +282,23 @@ def test_scale_study_reports_every_rate_at_full_scale(tiny_dataset_dir, tmp_path
     assert rows["track2vec-hit_rate-r0.25"].sample_rate == 0.25
     assert rows["track2vec-hit_rate-r0.5"].tuning_seconds > 0
     assert (tmp_path / "rep" / "report.json").is_file()
+
+
+def test_tuning_unlabelled_sequences_leaves_vrc_out_of_the_reference(tiny_dataset_dir, tmp_path):
+    """Listening sequences with no genre or artist labels (LFM-1b-like) tune on HitRate:
+    the reference skips the VRCs the data cannot support instead of failing."""
+    from songspace.data.lines import read_lines
+
+    ds = Dataset.load(tiny_dataset_dir)
+    ids = ds.track_ids
+    path = tmp_path / "lines.txt"
+    path.write_text("".join(
+        ",".join(str(ids[t]) for t in ds.sequence(i)) + "\n" for i in range(ds.n_sequences)
+    ))
+    plain = read_lines(path, user_field=False)
+    assert "genre" not in plain.tracks or plain.tracks["genre"].isna().all()
+    plain.save(tmp_path / "plain")
+    res = tune("track2vec", tmp_path / "plain", trials=2, storage=f"sqlite:///{tmp_path}/s.db",
+               study="plain", **FAST)  # fmt: skip
+    assert "vrc_genre" not in res.reference["metrics"]
+    assert np.isfinite(res.reference["metrics"]["next_song_hit_rate"])

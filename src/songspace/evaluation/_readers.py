@@ -49,8 +49,12 @@ def read_npy(path: Path) -> np.ndarray:
     return check_numeric_matrix(a, path)
 
 
-def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """The ``embeddings`` matrix and the optional ``available`` mask of an ``.npz``."""
+def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """The ``embeddings`` matrix, the optional ``available`` mask and the optional
+    track ids (one per row, :func:`songspace._util.pack_ids`) of an ``.npz``."""
+    from songspace._util import ID_BYTES, ID_OFFSETS, unpack_ids
+
+    ids: list[str] | None = None
     try:
         with np.load(path, allow_pickle=False) as z:
             if "embeddings" not in z.files:
@@ -62,6 +66,18 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                 )
             emb = z["embeddings"]
             avail = z["available"] if "available" in z.files else None
+            if ID_BYTES in z.files or ID_OFFSETS in z.files:
+                try:
+                    ids = unpack_ids(z[ID_BYTES], z[ID_OFFSETS])
+                except (KeyError, ValueError, UnicodeDecodeError) as exc:
+                    raise FormatError(
+                        f"expected track ids that fit together in '{ID_BYTES}' and "
+                        f"'{ID_OFFSETS}', found unreadable ones ({_reason(exc)})",
+                        path=path,
+                        field=ID_BYTES,
+                        fix="re-write the file with `songspace train`/`embed`, or drop both "
+                        "arrays so the rows are read in vocabulary order",
+                    ) from None
     except FormatError:
         raise
     except _NUMPY_READ_ERRORS as exc:
@@ -78,7 +94,21 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             field="available",
             fix="save available as a boolean array",
         )
-    return emb, avail
+    if ids is not None and emb.ndim >= 1 and len(ids) != emb.shape[0]:
+        raise FormatError(
+            f"expected one track id per row ({emb.shape[0]}), found {len(ids)}",
+            path=path,
+            field=ID_OFFSETS,
+            fix="re-write the file with `songspace train`/`embed`",
+        )
+    if ids is not None and len(set(ids)) != len(ids):
+        raise DuplicateError(
+            f"expected each track id once, found {len(ids) - len(set(ids))} repeated",
+            path=path,
+            field=ID_BYTES,
+            fix="keep one vector per track",
+        )
+    return emb, avail, ids
 
 
 def read_parquet_vectors(path: Path) -> tuple[list[str], np.ndarray]:

@@ -9,6 +9,7 @@ scores), so every metric accepts it like any model.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import numpy as np
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, InvalidValueError, ParameterError
+
+logger = logging.getLogger("songspace")
 
 
 @dataclass
@@ -143,7 +146,13 @@ class Embeddings:
         )
 
 
-def load_embeddings(path: str | Path, dataset: Dataset, *, name: str | None = None) -> Embeddings:
+def load_embeddings(
+    path: str | Path,
+    dataset: Dataset,
+    *,
+    name: str | None = None,
+    drop_unknown: bool = False,
+) -> Embeddings:
     """Read embeddings for ``dataset`` from ``.npy``, ``.npz`` (key ``embeddings``) or Parquet.
 
     The name defaults to the file's stem, or its directory's name for a
@@ -151,7 +160,12 @@ def load_embeddings(path: str | Path, dataset: Dataset, *, name: str | None = No
     must have one row per track in vocabulary order;
     an ``.npz`` may also hold a boolean ``available``. A Parquet file has a
     ``track_id`` column plus one numeric column per dimension; tracks it does not
-    list are unavailable.
+    list are unavailable. An ``.npz`` written by ``songspace train`` or ``songspace
+    embed`` also holds the track id of each row (:func:`songspace._util.pack_ids`):
+    its rows are then matched by id, like a Parquet file's.
+
+    Files keyed by id may hold ids the dataset does not have (embeddings of another
+    dataset): an error, unless ``drop_unknown``, which drops them and logs how many.
     """
     path = Path(path)
     # `songspace train` writes RUN/embeddings.npz: name it after the run directory.
@@ -168,31 +182,75 @@ def load_embeddings(path: str | Path, dataset: Dataset, *, name: str | None = No
     if suffix == ".npy":
         return Embeddings.from_array(read_npy(path), dataset.n_tracks, name=label, source=str(path))
     if suffix == ".npz":
-        matrix, avail = read_npz(path)
-        return Embeddings.from_array(
-            matrix, dataset.n_tracks, available=avail, name=label, source=str(path)
-        )
+        matrix, avail, npz_ids = read_npz(path)
+        if npz_ids is None:
+            return Embeddings.from_array(
+                matrix, dataset.n_tracks, available=avail, name=label, source=str(path)
+            )
+        if matrix.ndim != 2:
+            return Embeddings.from_array(matrix, dataset.n_tracks, name=label, source=str(path))
+        keep = np.ones(len(npz_ids), bool) if avail is None else np.asarray(avail, bool)
+        if keep.shape != (len(npz_ids),):
+            raise InvalidValueError(
+                f"expected one 'available' value per row ({len(npz_ids)}), found {keep.shape}",
+                path=path,
+                field="available",
+                fix="re-write the file with `songspace train`/`embed`",
+            )
+        return _by_id(path, label, dataset, npz_ids, matrix, keep, drop_unknown, "track_id_bytes")
     if suffix in (".parquet", ".pq"):
         ids, m = read_parquet_vectors(path)
-        index = dataset.track_index()
-        rows = np.array([index.get(t, -1) for t in ids], dtype=np.int64)
-        if (rows < 0).any():
-            first = ids[int(np.flatnonzero(rows < 0)[0])]
-            raise InvalidValueError(
-                f"expected track ids of the dataset, found {int((rows < 0).sum())} unknown "
-                f"(first: {first!r})",
-                path=path,
-                field="track_id",
-                fix="evaluate against the dataset the embeddings were trained on",
-            )
-        full = np.zeros((dataset.n_tracks, m.shape[1]), np.float64)
-        avail = np.zeros(dataset.n_tracks, bool)
-        full[rows], avail[rows] = m, True
-        return Embeddings.from_array(
-            full, dataset.n_tracks, available=avail, name=label, source=str(path)
+        return _by_id(
+            path, label, dataset, ids, m, np.ones(len(ids), bool), drop_unknown, "track_id"
         )
     raise FormatError(
         f"expected a .npy, .npz or .parquet file, found {suffix or 'no extension'}",
         path=path,
         fix="save the embeddings in one of those formats",
+    )
+
+
+def _by_id(
+    path: Path,
+    label: str,
+    dataset: Dataset,
+    ids: list[str],
+    matrix: np.ndarray,
+    keep: np.ndarray,
+    drop_unknown: bool,
+    field: str,
+) -> Embeddings:
+    """Embeddings whose rows are matched to ``dataset``'s tracks by id (rows outside
+    ``keep`` are unavailable); tracks without a row are unavailable."""
+    index = dataset.track_index()
+    rows = np.array([index.get(t, -1) for t in ids], dtype=np.int64)
+    unknown = rows < 0
+    if unknown.any():
+        first = ids[int(np.flatnonzero(unknown)[0])]
+        if not drop_unknown:
+            raise InvalidValueError(
+                f"expected track ids of the dataset, found {int(unknown.sum())} of "
+                f"{len(ids)} unknown (first: {first!r})",
+                path=path,
+                field=field,
+                fix="evaluate against the dataset the embeddings were made for, embed the "
+                "dataset with `songspace embed RUN DATA -o OUT`, or pass --drop-unknown "
+                "(drop_unknown=True) to drop the unknown ids",
+            )
+        logger.warning(
+            "%s: dropped %d of %d track ids not in the dataset (first: %r); %d of the "
+            "dataset's %d tracks have a vector",
+            path,
+            int(unknown.sum()),
+            len(ids),
+            first,
+            int((~unknown & keep).sum()),
+            dataset.n_tracks,
+        )
+    use = ~unknown & keep
+    full = np.zeros((dataset.n_tracks, matrix.shape[1]), np.float64)
+    avail = np.zeros(dataset.n_tracks, bool)
+    full[rows[use]], avail[rows[use]] = matrix[use], True
+    return Embeddings.from_array(
+        full, dataset.n_tracks, available=avail, name=label, source=str(path)
     )

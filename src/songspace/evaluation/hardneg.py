@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
@@ -160,8 +161,14 @@ def hardneg(
     queries: np.ndarray | None = None,
     min_count: int = DEFAULT_MIN_COUNT,
     threshold: float | None = None,
+    max_queries: int | None = None,
+    seed: int = 0,
 ) -> MetricResult:
     """HardNeg (W2V §2.2): mean share of hard negatives among each query's top-``k``.
+
+    With ``max_queries``, a uniform sample (by ``seed``) of that many of the eligible
+    queries is scored (each is a k-NN search over every track); ``info`` gives
+    ``n_eligible_queries`` and ``n_queries``.
 
     ``dataset_or_hardneg`` is the training dataset (hard negatives are computed
     with ``min_count`` / ``threshold``) or a precomputed matrix from
@@ -199,9 +206,17 @@ def hardneg(
         "k": k,
         "n_hard_negative_pairs": int(h.nnz // 2),
         "n_candidate_queries": len(cand),
+        "n_eligible_queries": len(q),
         "n_queries": len(q),
         "coverage": float(len(q) / len(cand)) if len(cand) else float("nan"),
     }
+    if max_queries is not None:
+        if max_queries < 1:
+            raise ParameterError("max_queries", "`max_queries >= 1` or None", max_queries)
+        if len(q) > max_queries:
+            q = np.sort(check_seed(seed).choice(q, size=int(max_queries), replace=False))
+            info["n_queries"] = len(q)
+            logger.info("HardNeg: %d of %d eligible queries scored (a sample)", len(q), len(cand))
     if len(q) == 0:
         logger.warning(
             "HardNeg: no query track has both a hard negative and an embedding; "

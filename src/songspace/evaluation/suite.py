@@ -13,10 +13,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from songspace._checks import check_heldout_share
+from songspace._util import check_seed
 from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.evaluation import (
@@ -85,6 +87,12 @@ class SuiteSettings:
     artist_min_tracks: int = 5
     pairs_per_cell: int = 1000
     play_min_pair_count: int = 2
+    #: Next-song (query, target) pairs evaluated per protocol (in-set, out-of-set): a
+    #: uniform sample where there are more (each distinct query is a k-NN search over
+    #: every track); None = all. The counts are in each result's info.
+    next_song_max_pairs: int | None = 50_000
+    #: HardNeg query tracks: a uniform sample where more tracks have a hard negative.
+    hardneg_max_queries: int | None = 50_000
 
 
 #: The default evaluation settings.
@@ -149,6 +157,20 @@ def unsupported(protocol: Protocol) -> dict[str, str]:
     return out
 
 
+def _sample_pairs(
+    pairs: tuple[np.ndarray, np.ndarray], limit: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``pairs`` or a uniform sample of ``limit`` of them (in their order), with the counts."""
+    q, t = pairs
+    info: dict[str, Any] = {"pairs_total": len(q), "pairs_evaluated": len(q)}
+    if limit is None or len(q) <= limit:
+        return q, t, info
+    idx = np.sort(check_seed(seed).choice(len(q), size=int(limit), replace=False))
+    info["pairs_evaluated"] = int(limit)
+    logger.info("next-song: %d of %d pairs evaluated (a uniform sample)", limit, len(q))
+    return q[idx], t[idx], info
+
+
 def evaluate(
     protocol: Protocol,
     emb: Embeddings,
@@ -186,12 +208,17 @@ def evaluate(
         elif fam == "next_song":
             # one protocol may have no pairs (a list of pairs has no in-set query: its
             # sequences are too short to mask); the mean needs both
+            in_set = _sample_pairs(protocol.in_set, st.next_song_max_pairs, protocol.seed)
+            out_set = _sample_pairs(protocol.out_of_set, st.next_song_max_pairs, protocol.seed)
             a = next_song.next_song(
-                emb, *protocol.in_set, k=st.k, prefix="next_song_in_set", progress=progress
-            ) if len(protocol.in_set[0]) else []  # fmt: skip
+                emb, *in_set[:2], k=st.k, prefix="next_song_in_set", progress=progress
+            ) if len(in_set[0]) else []  # fmt: skip
             b = next_song.next_song(
-                emb, *protocol.out_of_set, k=st.k, prefix="next_song_out_of_set", progress=progress
-            ) if len(protocol.out_of_set[0]) else []  # fmt: skip
+                emb, *out_set[:2], k=st.k, prefix="next_song_out_of_set", progress=progress
+            ) if len(out_set[0]) else []  # fmt: skip
+            for results, sampled in ((a, in_set), (b, out_set)):
+                for r in results:
+                    r.info.update(sampled[2])
             res.add(*a, *b, *(next_song.next_song_report(a, b) if a and b else []))
         elif fam == "hardneg":
             negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
@@ -205,7 +232,11 @@ def evaluate(
                     "1e-7 x occurrences" if st.hardneg_threshold is None else st.hardneg_threshold,
                 )
             else:
-                res.add(hardneg.hardneg(emb, negs, k=st.k))
+                res.add(
+                    hardneg.hardneg(
+                        emb, negs, k=st.k, max_queries=st.hardneg_max_queries, seed=protocol.seed
+                    )
+                )
         elif fam == "clustering":
             if not emb.has_vectors:
                 logger.info("clustering metrics do not apply to %s (no vectors)", emb.name)
@@ -348,12 +379,16 @@ def run_evaluation(
     min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
     rankers: Sequence[str] = (),
+    drop_unknown: bool = False,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
 
     ``rankers`` adds non-embedding baselines by name (see :func:`evaluate_many`).
+    ``drop_unknown``: embeddings keyed by track id may hold ids the dataset does not
+    have; they are dropped (the log gives the count) instead of refused
+    (:func:`songspace.evaluation.embeddings.load_embeddings`).
 
     ``out`` receives ``<model>.json`` (aggregates) with ``<model>.per_query.npz``
     beside it, ``<model>.popularity_buckets.png``, and ``summary.json`` (protocol,
@@ -382,7 +417,7 @@ def run_evaluation(
     test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)  # None: by size
     fractions = (1.0 - 2 * test_fraction, test_fraction, test_fraction)
     protocol = make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks)
-    embs = [load_embeddings(p, ds) for p in embedding_files]
+    embs = [load_embeddings(p, ds, drop_unknown=drop_unknown) for p in embedding_files]
 
     def run(heatmap_dir: Path | None):
         return evaluate_many(

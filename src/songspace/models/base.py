@@ -337,3 +337,10 @@ class InductiveModel(EmbeddingModel):
     ) -> np.ndarray:
         """Embeddings of ``tracks`` (indices into ``dataset``; default all) computed on
         ``dataset`` with the trained model."""
+
+    def embed_all(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings, available) of every track of ``dataset`` (another dataset, or
+        one that has grown), with no retraining; every track is available unless a
+        subclass says which it cannot embed."""
+        emb = np.asarray(self.embed(dataset), dtype=np.float32)
+        return emb, np.ones(dataset.n_tracks, dtype=bool)

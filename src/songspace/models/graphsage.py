@@ -237,6 +237,10 @@ class EarlyStopping:
 
 
 # ------------------------------------------------------------------------------ model
+#: Rows per block of layer-wise inference (bounds its memory on millions of tracks).
+INFER_BLOCK = 65_536
+
+
 @register
 class GraphSAGE(InductiveModel):
     """Unsupervised GraphSAGE with mean aggregators (MUSIG §3.4; Hamilton et al. 2017).
@@ -246,9 +250,12 @@ class GraphSAGE(InductiveModel):
     ``feature_groups`` (input feature groups; formerly ``features``, still accepted
     with a DeprecationWarning), ``min_weight`` (graph edge threshold),
     ``aggregate`` (False: a features-only encoder, same training, no neighbours),
-    ``epochs``, ``batch_size`` (anchors per batch), ``learning_rate`` (Adam),
-    ``negatives`` (shared per batch), ``patience`` (epochs without validation
-    improvement before stopping; 0 disables), ``validation_share`` (held-out edges),
+    ``epochs``, ``batch_size`` (anchors per batch), ``steps_per_epoch`` (None: an
+    epoch is one pass over all anchors; a number: an epoch is that many batches of
+    anchors drawn afresh without replacement, so on a large graph an epoch is a
+    sample), ``learning_rate`` (Adam), ``negatives`` (shared per batch), ``patience``
+    (epochs without validation improvement before stopping; 0 disables),
+    ``validation_share`` (held-out edges),
     ``checkpoint_dir`` (write the best weights there after every improvement),
     ``device`` ("cpu" or a torch device), ``seed``.
     """
@@ -264,6 +271,7 @@ class GraphSAGE(InductiveModel):
         "aggregate": Boolean(),
         "epochs": Interval(int, 1, 10_000),
         "batch_size": Interval(int, 1, 1_000_000),
+        "steps_per_epoch": AnyOf(NoneValue(), Interval(int, 1, None)),
         "learning_rate": Interval(float, 1e-6, 1.0),
         "negatives": Interval(int, 1, 100_000),
         "patience": Interval(int, 0, 10_000),
@@ -308,6 +316,7 @@ class GraphSAGE(InductiveModel):
         aggregate: bool = True,
         epochs: int = 10,
         batch_size: int = 512,
+        steps_per_epoch: int | None = None,
         learning_rate: float = 0.005,
         negatives: int = 20,
         patience: int = 2,
@@ -334,6 +343,7 @@ class GraphSAGE(InductiveModel):
         self.aggregate = aggregate
         self.epochs = epochs
         self.batch_size = batch_size
+        self.steps_per_epoch = steps_per_epoch
         self.learning_rate = learning_rate
         self.negatives = negatives
         self.patience = patience
@@ -514,9 +524,10 @@ class GraphSAGE(InductiveModel):
         step: int = 0,
         total_steps: int = 0,
     ) -> dict[str, float]:
-        """One pass over the anchors in a random order; the mean loss per task."""
+        """One pass over the anchors in a random order (or ``steps_per_epoch`` batches of
+        it); the mean loss per task."""
         bs = int(self.batch_size)
-        n_batches = math.ceil(len(data.anchors) / bs)
+        n_batches = self.batches_per_epoch(len(data.anchors))
         weights = self.task_weights_()
         order = data.anchors[rng.permutation(len(data.anchors))]
         sums = dict.fromkeys(TASKS, 0.0)
@@ -537,6 +548,11 @@ class GraphSAGE(InductiveModel):
                 )
                 report(progress, step, total_steps, f"epoch {epoch}/{self.epochs} {shown}")
         return {t: sums[t] / n_batches for t in TASKS}
+
+    def batches_per_epoch(self, n_anchors: int) -> int:
+        """Batches in one epoch: all anchors, or at most ``steps_per_epoch`` batches."""
+        n = math.ceil(n_anchors / int(self.batch_size))
+        return n if self.steps_per_epoch is None else min(n, int(self.steps_per_epoch))
 
     def validation_loss(
         self, state: TrainingState, data: TrainingData, held: np.ndarray, seed: int
@@ -580,7 +596,7 @@ class GraphSAGE(InductiveModel):
         if len(held) > 4096:
             held = held[rng.choice(len(held), size=4096, replace=False)]
 
-        n_batches = math.ceil(len(data.anchors) / int(self.batch_size))
+        n_batches = self.batches_per_epoch(len(data.anchors))
         total_steps = int(self.epochs) * n_batches
         stopper = EarlyStopping(int(self.patience))
         self.history_: list[dict[str, Any]] = []
@@ -665,46 +681,68 @@ class GraphSAGE(InductiveModel):
         with torch.no_grad():
             for k in range(k_layers):
                 rows, cols = sets[k_layers - k - 1], sets[k_layers - k]
-                neigh = None
-                if self.aggregate:
-                    sub = a_mean[rows][:, cols] if targets is not None else a_mean
-                    neigh = torch.from_numpy(np.asarray(sub @ h.numpy(), dtype=np.float32))
-                self_rows = (
-                    h[torch.from_numpy(np.searchsorted(cols, rows))] if (targets is not None) else h
-                )
-                h = enc.layer(k, self_rows, neigh)
+                sub = a_mean[rows][:, cols] if targets is not None else a_mean
+                pos = np.searchsorted(cols, rows) if targets is not None else None
+                # rows in blocks, so the layer's intermediates (the concatenated self and
+                # neighbour inputs, the hidden activations) stay at INFER_BLOCK rows
+                parts = []
+                for lo in range(0, len(rows), INFER_BLOCK):
+                    hi = min(lo + INFER_BLOCK, len(rows))
+                    neigh = None
+                    if self.aggregate:
+                        neigh = torch.from_numpy(
+                            np.asarray(sub[lo:hi] @ h.numpy(), dtype=np.float32)
+                        )
+                    self_rows = h[lo:hi] if pos is None else h[torch.from_numpy(pos[lo:hi])]
+                    parts.append(enc.layer(k, self_rows, neigh))
+                h = torch.cat(parts) if parts else h[:0]
             z = torch.nn.functional.normalize(h, dim=1).numpy()
         if targets is None:
             return z
         return z[np.searchsorted(sets[0], np.asarray(targets, dtype=np.int64))]
 
-    def embed(self, dataset: Dataset, tracks: Sequence[int] | np.ndarray | None = None):
-        """Embeddings of ``tracks`` (indices into ``dataset``; default all) computed on
-        ``dataset``'s co-occurrence graph with the trained aggregators, no retraining.
-
-        ``dataset`` may hold tracks and sequences never seen in training (the graph
-        has grown); its feature groups must have the training columns.
-        """
+    def _embedding_inputs(self, dataset: Dataset):
+        """(aligned dataset, adjacency, h^0, mean adjacency) of ``dataset`` for inference."""
         self.check_fitted()
         if not hasattr(self, "encoder_"):
             raise NotFittedError(
                 f"{type(self).__name__} with its encoder (this one holds embeddings only)",
                 fix="load a model saved by this songspace version",
             )
-        self._check_dataset(dataset)
-        for g, cols in self.columns_.items():
-            if list(dataset.features[g].columns) != cols:
-                raise ParameterError(
-                    "dataset",
-                    f"feature group '{g}' with the training columns ({len(cols)})",
-                    f"{len(dataset.features[g].columns)} other columns",
-                    fix="prepare the grown dataset with the same feature settings "
-                    "(e.g. Dataset.subset of one prepared dataset)",
-                )
+        dataset = self.align(dataset)
         graph = build_cooccurrence(dataset, min_weight=int(self.min_weight))
         adj = graph.adjacency
         x = self._inputs(dataset, adj)
-        a_mean = mean_adjacency(adj.indptr, adj.indices, dataset.n_tracks)
+        if x.shape[1] != self.in_dim_:
+            raise ParameterError(
+                "dataset",
+                f"{self.in_dim_} input features, as in training",
+                x.shape[1],
+                fix="prepare the dataset with the same metadata options as the training one",
+            )
+        return dataset, adj, x, mean_adjacency(adj.indptr, adj.indices, dataset.n_tracks)
+
+    def align(self, dataset: Dataset) -> Dataset:
+        """``dataset`` with its input feature groups in the training columns, matched by
+        name (:func:`songspace.data.align.align_features`); a warning says what does
+        not match."""
+        from songspace.data.align import align_features
+
+        aligned, report = align_features(dataset, self.columns_)
+        for a in report:
+            if not a.exact:
+                logger.warning("%s: %s", self.name, a.describe())
+        return aligned
+
+    def embed(self, dataset: Dataset, tracks: Sequence[int] | np.ndarray | None = None):
+        """Embeddings of ``tracks`` (indices into ``dataset``; default all) computed on
+        ``dataset``'s co-occurrence graph with the trained aggregators, no retraining.
+
+        ``dataset`` may hold tracks and sequences never seen in training (the graph
+        has grown), or be another dataset prepared from the same kind of source: its
+        feature groups are matched to the training columns by name (:meth:`align`).
+        """
+        dataset, _, x, a_mean = self._embedding_inputs(dataset)
         if tracks is None:
             return self._infer(x, a_mean)
         t = np.asarray(tracks, dtype=np.int64)
@@ -713,6 +751,15 @@ class GraphSAGE(InductiveModel):
                 "tracks", f"indices in [0, {dataset.n_tracks})", f"[{t.min()}, {t.max()}]"
             )
         return self._infer(x, a_mean, t)
+
+    def embed_all(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings, available) of every track of ``dataset``: available where the
+        track has an edge at ``min_weight`` or a known input feature, as in ``fit``."""
+        dataset, adj, x, a_mean = self._embedding_inputs(dataset)
+        available = (np.diff(adj.indptr) > 0) | self._has_features(dataset)
+        emb = self._infer(x, a_mean)
+        emb[~available] = 0.0
+        return emb, available
 
     # -------------------------------------------------------------------- saving
     def _extra_arrays(self) -> dict[str, np.ndarray]:
@@ -834,9 +881,7 @@ def _musig_signature() -> inspect.Signature:
         if p.kind is not p.VAR_KEYWORD
     ]
     own = [
-        p
-        for p in inspect.signature(MUSIG.__init__).parameters.values()
-        if p.kind is p.KEYWORD_ONLY
+        p for p in inspect.signature(MUSIG.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY
     ]
     deprecated = inspect.Parameter("deprecated", inspect.Parameter.VAR_KEYWORD)
     return inspect.Signature([*base, *own, deprecated])

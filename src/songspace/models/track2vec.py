@@ -37,6 +37,19 @@ Determinism
 default fits equal plain gensim's); other gensim settings keep gensim's defaults (linear
 learning-rate decay to ``min_alpha=1e-4``).
 
+Corpus file mode (many cores)
+    gensim's iterator mode feeds its threads from one Python producer and stops scaling
+    at a few workers; its ``corpus_file`` mode lets every worker read its own part of a
+    plain-text corpus file and scales with cores. ``corpus="auto"`` (the default) uses
+    the file when ``workers > 2``; ``"file"`` and ``"iterator"`` force one mode. The file
+    (one chunk per line, the tokens of the iterator mode, so both modes train on the
+    same sentences) is written once per training view and reused: its name is the
+    SHA-256 of the view's sequences (indptr, indices; :func:`corpus_key`), it lives in
+    ``$SONGSPACE_CACHE_DIR/corpus`` (default ``~/.cache/songspace/corpus``) and is
+    written to a temporary name and renamed, so concurrent fits never read a partial
+    file. In file mode gensim reports progress only at epoch ends, so a progress
+    callback that raises stops training at the end of the current epoch.
+
 Epoch hook
     When the ``progress`` callback given to ``fit`` also has a method
     ``epoch_end(epoch, embeddings, available)`` (an :data:`EpochHook`), it is called after
@@ -47,10 +60,14 @@ Epoch hook
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import queue
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from itertools import pairwise
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -60,7 +77,7 @@ from songspace.data.features import known_share_block
 from songspace.errors import ParameterError
 from songspace.graph.limits import drop_tracks_without_context
 from songspace.models.base import EmbeddingModel
-from songspace.models.params import SEED, Constraint, Interval, Names
+from songspace.models.params import SEED, Constraint, Interval, Names, Options
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.progress import ProgressCallback
@@ -115,6 +132,47 @@ class CsrCorpus:
         return int((-(-lengths // self.max_len)).sum())
 
 
+#: Bumped when the corpus file's content for the same sequences changes.
+CORPUS_FORMAT = 1
+CORPUS_MODES = ("auto", "iterator", "file")
+
+
+def corpus_key(dataset: Dataset, max_len: int = MAX_SENTENCE_LEN) -> str:
+    """SHA-256 (hex) of the sequences a corpus file holds (and of its format)."""
+    h = hashlib.sha256(f"songspace-corpus {CORPUS_FORMAT} {int(max_len)}".encode())
+    for arr in (dataset.indptr, dataset.indices):
+        a = np.ascontiguousarray(arr, dtype=np.int64)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def corpus_cache_dir() -> Path:
+    """``$SONGSPACE_CACHE_DIR/corpus``, default ``~/.cache/songspace/corpus``."""
+    root = os.environ.get("SONGSPACE_CACHE_DIR") or Path.home() / ".cache" / "songspace"
+    return Path(root).expanduser() / "corpus"
+
+
+def corpus_file(dataset: Dataset, directory: str | Path | None = None) -> Path:
+    """The cached corpus file of ``dataset``'s sequences (written if absent, atomically):
+    one line per :class:`CsrCorpus` sentence, tokens separated by spaces."""
+    d = Path(directory) if directory is not None else corpus_cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"track2vec-{corpus_key(dataset)[:40]}.txt"
+    if path.is_file():
+        return path
+    tmp = d / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "w", encoding="ascii", newline="\n", buffering=1 << 20) as fh:
+            for sentence in CsrCorpus(dataset.indptr, dataset.indices):
+                fh.write(" ".join(sentence))
+                fh.write("\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def retained_share(counts: np.ndarray, sample: float, min_count: int = 1) -> float:
     """Expected share of token occurrences gensim keeps after down-sampling with ``sample``
     (gensim's ``Word2Vec.prepare_vocab`` keep probability), over tracks seen ``min_count`` times."""
@@ -162,7 +220,9 @@ class Track2Vec(EmbeddingModel):
     popularity negative sampling), ``negative`` N, ``alpha`` initial learning
     rate lambda; ``epochs``; ``sample`` (gensim's frequent-track down-sampling
     threshold, 0 disables); ``min_count`` (rarer tracks are unavailable);
-    ``workers`` (gensim threads; only 1 is reproducible); ``seed``.
+    ``workers`` (gensim threads; only 1 is reproducible); ``corpus`` ("auto": a cached
+    corpus file when ``workers > 2``, else the streamed iterator; "file"; "iterator");
+    ``seed``.
     """
 
     name = "track2vec"
@@ -176,6 +236,7 @@ class Track2Vec(EmbeddingModel):
         "sample": Interval(float, 0.0, 1.0),
         "min_count": Interval(int, 1, None),
         "workers": Interval(int, 1, 64),
+        "corpus": Options(CORPUS_MODES),
         "seed": SEED,
     }
     #: W2V paper Table 3: d, L, alpha (ns_exponent), N, lambda (learning rate, log scale);
@@ -218,6 +279,7 @@ class Track2Vec(EmbeddingModel):
         workers: int = 1,
         seed: int = 0,
         sample: float = 1e-3,
+        corpus: str = "auto",
     ):
         self.dim = dim
         self.window = window
@@ -228,7 +290,12 @@ class Track2Vec(EmbeddingModel):
         self.sample = sample
         self.min_count = min_count
         self.workers = workers
+        self.corpus = corpus
         self.seed = seed
+
+    def uses_corpus_file(self) -> bool:
+        """True when training reads a corpus file (``corpus``; "auto": workers > 2)."""
+        return self.corpus == "file" or (self.corpus == "auto" and int(self.workers) > 2)
 
     def _train_word2vec(self, dataset: Dataset, progress: ProgressCallback | None):
         """Train the gensim model on the streamed corpus; return its KeyedVectors."""
@@ -312,13 +379,25 @@ class Track2Vec(EmbeddingModel):
                 self.min_count,
                 fix="lower min_count",
             )
+        callbacks = [_Progress()] if progress is not None else []
+        if self.uses_corpus_file():
+            path = corpus_file(dataset)
+            w2v.train(
+                corpus_file=str(path),
+                total_words=len(dataset.indices),
+                total_examples=w2v.corpus_count,
+                epochs=w2v.epochs,
+                compute_loss=progress is not None,
+                callbacks=callbacks,
+            )
+            return w2v.wv
         w2v.train(
             corpus,
             total_examples=w2v.corpus_count,
             epochs=w2v.epochs,
             # The loss costs time in gensim's inner loop: only when someone is watching.
             compute_loss=progress is not None,
-            callbacks=[_Progress()] if progress is not None else [],
+            callbacks=callbacks,
         )
         return w2v.wv
 
@@ -384,6 +463,7 @@ class Track2VecFeature(Track2Vec):
         sample: float = 1e-3,
         feature_groups: Sequence[str] = ("genre", "popularity", "audio"),
         feature_weight: float = 1.0,
+        corpus: str = "auto",
     ):
         super().__init__(
             dim=dim,
@@ -396,6 +476,7 @@ class Track2VecFeature(Track2Vec):
             workers=workers,
             seed=seed,
             sample=sample,
+            corpus=corpus,
         )
         self.feature_groups = feature_groups
         self.feature_weight = feature_weight

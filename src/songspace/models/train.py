@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from songspace._checks import check_heldout_share
-from songspace._util import atomic_directory, check_output_free, w2v_token
+from songspace._util import atomic_directory, check_output_free, pack_ids, w2v_token
 from songspace.data.dataset import Dataset
 from songspace.data.splits import resolve_test_fraction, split_sequences
 from songspace.errors import FormatError
@@ -77,6 +77,9 @@ def train_model(
     full: bool = False,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    nproc: int = 1,
+    fitter: Callable[[EmbeddingModel, Dataset, ProgressCallback | None], None] | None = None,
+    check_output: bool = True,
 ) -> EmbeddingModel:
     """Fit model ``name`` and write ``out`` (model, embeddings and exports).
 
@@ -85,8 +88,19 @@ def train_model(
     and ``test_fraction`` define the split (as in ``songspace evaluate``; None: 1%, or more
     on small data, see :func:`songspace.data.splits.default_test_fraction`), ``full``
     trains on every sequence instead.
+
+    ``nproc`` > 1 trains graphsage or musig data-parallel in that many processes on
+    this machine (:mod:`songspace.models.distributed`; ``dataset`` must then be a
+    path); the model is read back from ``out``. ``fitter`` replaces
+    ``model.fit(train, progress=progress)`` (the data-parallel workers use it).
     """
-    if out is not None:
+    if nproc > 1:
+        return _train_data_parallel(
+            name, dataset, out, params=params, config=config, seed=seed,
+            test_fraction=test_fraction, full=full, overwrite=overwrite,
+            progress=progress, nproc=nproc,
+        )  # fmt: skip
+    if out is not None and check_output:
         source = None if isinstance(dataset, Dataset) else dataset
         check_output_free(out, overwrite=overwrite, inputs=(source, config))
     merged = {**(read_config(config) if config else {}), **(params or {})}
@@ -104,7 +118,10 @@ def train_model(
     logger.info(
         "training %s on %d sequences (%d entries)", name, train.n_sequences, train.n_entries
     )
-    model.fit(train, progress=progress)
+    if fitter is None:
+        model.fit(train, progress=progress)
+    else:
+        fitter(model, train, progress)
     logger.info(
         "%s trained in %.1fs; %d of %d tracks embedded",
         name,
@@ -119,16 +136,61 @@ def train_model(
     return model
 
 
+def _train_data_parallel(
+    name: str,
+    dataset: Dataset | str | Path,
+    out: str | Path | None,
+    *,
+    params: Mapping[str, Any] | None,
+    config: str | Path | None,
+    seed: int,
+    test_fraction: float | None,
+    full: bool,
+    overwrite: bool,
+    progress: ProgressCallback | None,
+    nproc: int,
+) -> EmbeddingModel:
+    from songspace.errors import ParameterError
+    from songspace.models.base import EmbeddingModel as Base
+    from songspace.models.distributed import TrainJob, check_model, launch_local
+
+    check_model(name)
+    if isinstance(dataset, Dataset):
+        raise ParameterError(
+            "dataset", "a dataset directory when nproc > 1 (every worker loads it)",
+            "an in-memory Dataset", fix="save it first (Dataset.save) and pass the path",
+        )  # fmt: skip
+    if out is None:
+        raise ParameterError("out", "an output directory when nproc > 1", None)
+    check_output_free(out, overwrite=overwrite, inputs=(dataset, config))
+    # workers parse parameter strings themselves; make every value a string they accept
+    create(name, {**(read_config(config) if config else {}), **(params or {})}, from_strings=True)
+    job = TrainJob(
+        name, str(dataset), str(out), dict(params or {}), None if config is None else str(config),
+        seed, test_fraction, full, overwrite,
+    )  # fmt: skip
+    launch_local(job, nproc, progress)
+    return Base.load(Path(out) / "model")
+
+
 def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path) -> None:
-    """Write ``embeddings.npz`` (embeddings + available, vocabulary order), Word2Vec text
-    format ``embeddings.w2v.txt`` (embedded tracks, by track id; white space and ``%`` in
-    ids percent-encoded, see :func:`songspace._util.w2v_token`) and the TensorBoard
-    Embedding Projector's ``projector/vectors.tsv`` + ``projector/metadata.tsv``."""
+    """:func:`write_embeddings` of a fitted model."""
+    write_embeddings(model.embeddings_, model.available_, ds, directory)
+
+
+def write_embeddings(
+    emb: np.ndarray, avail: np.ndarray, ds: Dataset, directory: str | Path
+) -> None:
+    """Write ``embeddings.npz`` (embeddings + available in vocabulary order, and the
+    track ids, see :func:`songspace._util.pack_ids`, so readers match rows by id),
+    Word2Vec text format ``embeddings.w2v.txt`` (embedded tracks, by track id; white
+    space and ``%`` in ids percent-encoded, see :func:`songspace._util.w2v_token`) and
+    the TensorBoard Embedding Projector's ``projector/vectors.tsv`` + ``projector/metadata.tsv``."""
     d = Path(directory)
-    emb, avail = model.embeddings_, model.available_
-    np.savez(d / "embeddings.npz", embeddings=emb, available=avail)
-    rows = np.flatnonzero(avail)
     ids = ds.tracks["track_id"].to_numpy(dtype=object)
+    arrays = {"embeddings": emb, "available": avail, **pack_ids(ids)}
+    np.savez(d / "embeddings.npz", **arrays)  # type: ignore[arg-type]
+    rows = np.flatnonzero(avail)
     with open(d / "embeddings.w2v.txt", "w", encoding="utf-8") as fh:
         fh.write(f"{len(rows)} {emb.shape[1]}\n")
         for i in rows:

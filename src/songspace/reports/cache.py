@@ -40,10 +40,12 @@ __all__ = [
     "CACHE_FORMAT",
     "CachedModel",
     "TrainedModel",
+    "UnusableEntry",
     "cache_key",
     "dataset_fingerprint",
     "fingerprint_matches",
     "fit_or_load",
+    "load_entry",
     "model_params",
     "split_key",
     "train_or_load",
@@ -135,6 +137,83 @@ def _coverage(model: EmbeddingModel) -> float:
     return float(np.mean(model.available_))
 
 
+class UnusableEntry(Exception):
+    """A cache entry that cannot be reused; the message says why (internal to the cache)."""
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def load_entry(
+    path: Path, key: str, model_name: str, params: Mapping[str, Any], train: Dataset
+) -> EmbeddingModel:
+    """The model stored in the cache entry ``path``, checked against what the caller
+    would train: the key in ``key.json``, the model's name, its full parameters, and
+    the shapes of its arrays (one row per track of ``train``, ``dim`` columns where the
+    model has that parameter, every array the model saves present).
+
+    Raises :class:`UnusableEntry` naming the first thing that does not match, or the
+    error met while reading (truncated ``arrays.npz``, bad JSON, a missing array...).
+    """
+    from songspace.models.base import EmbeddingModel, InductiveModel
+
+    key_file, meta = path / "key.json", path / "model" / "model.json"
+    if not path.is_dir():
+        raise UnusableEntry("not a directory")
+    if not key_file.is_file():
+        raise UnusableEntry("no key.json")
+    try:
+        stored = json.loads(key_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnusableEntry(f"key.json is unreadable ({_reason(exc)})") from None
+    if not isinstance(stored, dict) or stored.get("key") != key:
+        raise UnusableEntry("key.json holds another key than this model's")
+    if not meta.is_file():
+        raise UnusableEntry("no model/model.json")
+    try:
+        model = EmbeddingModel.load(path / "model")
+    except Exception as exc:  # any way the stored files are broken: retrain
+        raise UnusableEntry(f"the model does not load ({_reason(exc)})") from None
+    if model.name != model_name:
+        raise UnusableEntry(f"it holds a {model.name or type(model).__name__} model")
+    got = to_jsonable(model.get_params())
+    differ = sorted(k for k in set(got) | set(params) if got.get(k) != params.get(k))
+    if differ:
+        shown = ", ".join(f"{k}={got.get(k)!r} (expected {params.get(k)!r})" for k in differ[:3])
+        raise UnusableEntry(f"its parameters differ: {shown}")
+    emb, avail = model.embeddings_, model.available_
+    dim = params.get("dim")
+    if (
+        emb.ndim != 2
+        or emb.shape[0] != train.n_tracks
+        or (isinstance(dim, int) and emb.shape[1] != dim)
+    ):
+        expected = f"({train.n_tracks}, {dim if isinstance(dim, int) else 'dim'})"
+        raise UnusableEntry(f"embeddings of shape {emb.shape}, expected {expected}")
+    if emb.dtype.kind != "f" or not np.isfinite(emb).all():
+        raise UnusableEntry("embeddings that are not finite floats")
+    if avail.shape != (train.n_tracks,) or avail.dtype != np.bool_:
+        raise UnusableEntry(
+            f"an available mask of {avail.dtype} {avail.shape}, expected bool ({train.n_tracks},)"
+        )
+    if model.n_tracks_ != train.n_tracks:
+        raise UnusableEntry(f"n_tracks {model.n_tracks_} in model.json, expected {train.n_tracks}")
+    try:
+        with np.load(path / "model" / "arrays.npz", allow_pickle=False) as z:
+            stored_arrays = set(z.files)
+    except Exception as exc:
+        raise UnusableEntry(f"arrays.npz is unreadable ({_reason(exc)})") from None
+    expected_arrays = {"embeddings", "available", *model._extra_arrays()}
+    if isinstance(model, InductiveModel) and not hasattr(model, "encoder_"):
+        raise UnusableEntry("the encoder's arrays are missing")
+    if stored_arrays != expected_arrays:
+        missing = sorted(expected_arrays - stored_arrays) or sorted(stored_arrays - expected_arrays)
+        raise UnusableEntry(f"arrays.npz does not hold the model's arrays ({missing[:3]})")
+    return model
+
+
 def fit_or_load(
     model_name: str,
     params: dict[str, Any],
@@ -149,19 +228,27 @@ def fit_or_load(
 ) -> tuple[EmbeddingModel, CachedModel]:
     """The model ``model_name(**params)`` fitted on ``train``: from ``cache_dir`` when an
     entry with the same key is there, else trained (and stored when ``cache_dir`` is
-    given). ``params`` are full (:func:`full_params`); ``label`` names the model in
-    the log; ``before_fit`` runs just before a fit this call has to do (e.g. a warm-up
-    so that imports do not count in the training time)."""
-    from songspace.models.base import EmbeddingModel
+    given). An entry that does not load, or whose model does not match (see
+    :func:`load_entry`), is warned about, naming the entry and the reason, and
+    retrained; the new entry replaces it atomically. ``params`` are full
+    (:func:`full_params`); ``label`` names the model in the log; ``before_fit`` runs
+    just before a fit this call has to do (e.g. a warm-up so that imports do not count
+    in the training time)."""
     from songspace.models.registry import create
 
     key, doc = cache_key(fingerprint, model_name, params, split)
     path = (cache_dir or Path(".")) / f"{model_name}-{key[:16]}"
-    if cache_dir is not None and (path / "model" / "model.json").is_file():
-        key_file = path / "key.json"
-        stored = json.loads(key_file.read_text()) if key_file.is_file() else {}
-        if stored.get("key") == key:
-            model = EmbeddingModel.load(path / "model")
+    if cache_dir is not None and (path.exists() or path.is_symlink()):
+        try:
+            model = load_entry(path, key, model_name, params, train)
+        except UnusableEntry as exc:
+            logger.warning(
+                "%s: the cache entry %s is unusable (%s); retraining and replacing it",
+                label,
+                path,
+                exc,
+            )
+        else:
             logger.info("%s: reusing the trained model in %s", label, path)
             return model, CachedModel(
                 model_name, key, path, model.training_time_, True, _coverage(model)

@@ -72,7 +72,7 @@ ALPHA = 0.05
 def row_names(name: str, model: EmbeddingModel) -> list[str]:
     """The rows model ``name`` contributes: inductive models give their vectors without
     and with the cold tracks' edges, transductive ones their vectors."""
-    if model.inductive:
+    if isinstance(model, InductiveModel):
         return [f"{name} (no edges)", f"{name} (edges added)"]
     return [name]
 
@@ -155,7 +155,7 @@ def cold_start_evaluation(
         fitted = _fit(name, model, setup, cache, fingerprint, cold_share, progress)
         times[name] = fitted.training_time_
         names = row_names(name, fitted)
-        if fitted.inductive:
+        if isinstance(fitted, InductiveModel):
             embs.append(
                 Embeddings.from_array(
                     fitted.embeddings_, n, available=fitted.available_, name=names[0]

@@ -55,7 +55,7 @@ from songspace.tuning.storage import (
     open_storage,
     optuna_module,
     redact,
-    sqlite_file,
+    storage_file,
     storage_url,
 )
 from songspace.tuning.study import (
@@ -195,7 +195,7 @@ def tune_report(
     if not studies:
         raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
     if out is not None:
-        check_output_free(out, overwrite=overwrite, inputs=(dataset, sqlite_file(storage)))
+        check_output_free(out, overwrite=overwrite, inputs=(dataset, storage_file(storage)))
     if not 0 < significance < 1:
         raise ParameterError("significance", "`0 < significance < 1`", significance)
     if isinstance(max_pareto, bool) or not isinstance(max_pareto, int) or max_pareto < 1:

@@ -86,12 +86,13 @@ def _clean(v: Any) -> str | None:
 
 def inductive_model_names() -> list[str]:
     """Registered models that can embed unseen tracks (imports their classes)."""
+    from songspace.models.base import InductiveModel
     from songspace.models.registry import available_models, get_model_class
 
     out = []
     for name in available_models():
         try:
-            if get_model_class(name).inductive:
+            if issubclass(get_model_class(name), InductiveModel):
                 out.append(name)
         except ImportError:
             continue
@@ -189,11 +190,12 @@ class Recommender:
         # a run without model/ (embeddings only) serves as a transductive model
         model_name, inductive = "embeddings", False
         if meta_path.is_file():
+            from songspace.models.base import InductiveModel
             from songspace.models.registry import get_model_class
 
             model_name = str(json.loads(meta_path.read_text()).get("model"))
             try:
-                inductive = bool(get_model_class(model_name).inductive)
+                inductive = issubclass(get_model_class(model_name), InductiveModel)
             except ImportError:
                 inductive = False
         digest = file_digest(emb_path)

@@ -1,6 +1,12 @@
-"""Study storage: a SQLite file by default, or any RDB URL (PostgreSQL) shared by workers.
+"""Study storage: a SQLite file by default, any RDB URL (PostgreSQL) shared by workers,
+or an Optuna journal file (``journal:///path/study.log``, or a path ending in ``.log``)
+on a shared filesystem: the no-database way to run many workers on many machines.
 
-Optuna's RDB storage records every trial as it starts and ends, so a study
+Parallel workers should use PostgreSQL or a journal file, not SQLite: Optuna's docs
+advise against SQLite for parallel optimisation (one writer at a time, file locking
+that network filesystems do not honour).
+
+Optuna's RDB and journal storages record every trial as it starts and ends, so a study
 survives a killed process: re-running the same command continues it. Workers
 send a heartbeat every ``heartbeat`` seconds; a trial whose worker has been
 silent for three heartbeats is marked FAIL by the next worker that starts a
@@ -20,6 +26,9 @@ from typing import Any
 from songspace.errors import MissingDependencyError, ParameterError, SongspaceError
 
 DEFAULT_STORAGE = "sqlite:///songspace-tune.db"
+JOURNAL_SCHEME = "journal"
+#: File suffixes read as journal files when given as a plain path.
+JOURNAL_SUFFIXES = (".log", ".journal")
 
 
 class StorageError(SongspaceError):
@@ -37,13 +46,42 @@ def optuna_module() -> Any:
 
 
 def storage_url(storage: str | Path | None) -> str:
-    """Normalise ``storage``: None -> the default SQLite file; a plain path -> a SQLite URL."""
+    """Normalise ``storage``: None -> the default SQLite file; a plain path -> a journal
+    URL (``journal:///abs/path``) when it ends in .log or .journal, else a SQLite URL;
+    a journal URL's path is made absolute."""
     if storage is None:
         return DEFAULT_STORAGE
     s = str(storage)
     if "://" not in s:
-        return "sqlite:///" + str(Path(s).expanduser().resolve())
+        path = str(Path(s).expanduser().resolve())
+        if s.lower().endswith(JOURNAL_SUFFIXES):
+            return f"{JOURNAL_SCHEME}:///" + path.lstrip("/")
+        return "sqlite:///" + path
+    if s.split("://", 1)[0].lower() == JOURNAL_SCHEME:
+        rest = s.split("://", 1)[1]
+        if not rest.startswith("/") or rest == "/":
+            raise ParameterError(
+                "storage",
+                "a journal URL with a file path, journal:///path/to/study.log",
+                s,
+                fix="give the file's path after journal:/// (or a plain path ending in .log)",
+            )
+        path = str(Path(rest).expanduser().resolve())
+        return f"{JOURNAL_SCHEME}:///" + path.lstrip("/")
     return s
+
+
+def journal_file(storage: str | Path | None) -> Path | None:
+    """The file of a journal ``storage`` (None for databases)."""
+    url = storage_url(storage)
+    if url.split("://", 1)[0].lower() != JOURNAL_SCHEME:
+        return None
+    return Path("/" + url.split(":///", 1)[1])
+
+
+def storage_file(storage: str | Path | None) -> Path | None:
+    """The file holding ``storage`` (SQLite or journal), None for a database server."""
+    return sqlite_file(storage) or journal_file(storage)
 
 
 def sqlite_file(storage: str | Path | None) -> Path | None:
@@ -68,7 +106,11 @@ def redact(url: str) -> str:
 def open_storage(
     storage: str | Path | None = None, *, heartbeat: float | None = 10.0, must_exist: bool = False
 ) -> Any:
-    """An Optuna ``RDBStorage`` for ``storage`` (see the module docstring).
+    """An Optuna ``RDBStorage`` for ``storage``, or a ``JournalStorage`` for a journal
+    file (see the module docstring).
+
+    Journal storage has no heartbeats (Optuna implements them for RDB storage only):
+    a trial whose worker was killed stays RUNNING instead of being failed and retried.
 
     With ``must_exist`` (readers such as ``tune-report``) a SQLite file that does not
     exist is an error instead of being created empty.
@@ -81,6 +123,8 @@ def open_storage(
     url = storage_url(storage)
     scheme = url.split("://", 1)[0].lower()
     engine_kwargs: dict[str, Any] = {}
+    if scheme == JOURNAL_SCHEME:
+        return _open_journal(optuna, url, must_exist=must_exist)
     if scheme.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:" and not Path(path).parent.is_dir():
@@ -139,6 +183,36 @@ def open_storage(
                 "reachable, and the credentials; or use a SQLite file "
                 "(--storage sqlite:///tune.db)"
             ) from exc
+
+
+def _open_journal(optuna: Any, url: str, *, must_exist: bool) -> Any:
+    """JournalStorage over a file: appends under a lock file next to it (a symlink lock,
+    which works on NFS), so workers on several machines can share it."""
+    path = journal_file(url)
+    assert path is not None
+    if not path.parent.is_dir():
+        raise ParameterError(
+            "storage",
+            "the directory of the journal file exists",
+            url,
+            fix=f"create {path.parent} first (on a filesystem every worker mounts)",
+        )
+    if must_exist and not path.is_file():
+        raise ParameterError(
+            "storage",
+            "an existing journal file",
+            url,
+            fix="check --storage: pass the file that `songspace tune` used",
+        )
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise StorageError(
+            f"could not open the journal file {path}: {exc.strerror or exc}. Fix: check that "
+            "the directory is writable by this user"
+        ) from exc
 
 
 def _create(optuna: Any, url: str, engine_kwargs: dict, kwargs: dict) -> Any:

@@ -20,9 +20,13 @@
    ``rejected = "time budget"``: never kept as a value. ``"none"``: no budget.
    An optional pruner (``pruner="sha"`` or ``"hyperband"``) stops trials whose
    per-epoch validation value on a fixed query sample is hopeless (multi-fidelity).
-4. ``trials`` is the number of finished (complete or rejected) trials the study
-   should hold: re-running the same command after an interruption continues
-   where it stopped; several processes (PostgreSQL storage) share the count.
+4. ``trials`` is the number of finished trials the study should hold: complete, pruned
+   or rejected after training started. Configurations rejected *before* training (even
+   the smallest budget value predicted past the cap: about a second each) do not count,
+   so ``trials`` is the number of trained trials; at most ``UNTRAINED_ATTEMPTS`` x
+   ``trials`` of them are tried before the study stops with a warning. Re-running the
+   same command after an interruption continues where it stopped; several processes
+   (PostgreSQL storage) share the count.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError, SongspaceError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
+from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings, unsupported
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create, get_model_class
 from songspace.progress import ProgressCallback
@@ -80,6 +84,9 @@ SAMPLERS = ("tpe", "gp", "random", "nsga2")
 PRUNERS = ("none", "sha", "hyperband")
 #: Queries of each next-song kind scored per epoch for the pruner (a fixed seeded sample).
 FIDELITY_QUERIES = 500
+#: Configurations rejected before training (cheap, they do not count toward ``trials``)
+#: that a study tries, per requested trial, before it stops with a warning.
+UNTRAINED_ATTEMPTS = 5
 #: Settings that define a study; a resumed run or another worker must match them.
 IDENTITY = (
     "model",
@@ -627,7 +634,17 @@ def tune(
     finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
     def n_finished() -> int:
-        return len(study_obj.get_trials(deepcopy=False, states=finished_states))
+        """Finished trials that trained (untrained budget rejections do not count)."""
+        return sum(
+            not t.user_attrs.get("untrained")
+            for t in study_obj.get_trials(deepcopy=False, states=finished_states)
+        )
+
+    def n_untrained() -> int:
+        return sum(
+            bool(t.user_attrs.get("untrained"))
+            for t in study_obj.get_trials(deepcopy=False, states=finished_states)
+        )
 
     reference = _reference(study_obj, klass, fixed, protocols, settings, objective, say, clock)
     ref_cpu = float(reference["training_time"])
@@ -680,6 +697,7 @@ def tune(
             if predicted > budget:
                 trial.set_user_attr("model_params", to_jsonable(cfg))
                 trial.set_user_attr("rejected", "time budget")
+                trial.set_user_attr("untrained", True)
                 trial.set_user_attr(
                     "rejected_detail",
                     f"predicted {predicted:.1f} CPU s with {bp}={units}, past the budget of "
@@ -779,7 +797,19 @@ def tune(
                 f"{n} {v:.4g}" for n, v in zip(objective.value_names, trial.values, strict=True)
             )
         logger.info("trial %d: %s; %s", trial.number, state, text)
-        say(n_finished(), f"trial {trial.number}: {state} | {text}")
+        done = n_finished()
+        say(done, f"trial {trial.number}: {state} | {text}")
+        if done >= trials:
+            st.stop()
+        elif n_untrained() >= UNTRAINED_ATTEMPTS * trials:
+            logger.warning(
+                "study '%s': stopping after %d configurations rejected before training "
+                "(their cheapest %s was predicted past the budget) and %d of %d trained "
+                "trials. Fix: narrow the search space (--param fixes a parameter) or raise "
+                "--budget-factor",
+                name, n_untrained(), bp, done, trials,
+            )  # fmt: skip
+            st.stop()
 
     remaining = trials - n_finished()
     if remaining <= 0:
@@ -788,12 +818,11 @@ def tune(
         say(n_finished(), "starting")
         study_obj.optimize(
             run_trial,
-            n_trials=remaining,
+            # after_trial stops the study once it holds `trials` trained trials; this bound
+            # also ends a run whose configurations keep failing (ParameterError)
+            n_trials=remaining * (UNTRAINED_ATTEMPTS + 1),
             timeout=timeout,
-            callbacks=[
-                optuna.study.MaxTrialsCallback(trials, states=finished_states),
-                after_trial,
-            ],
+            callbacks=[after_trial],
             catch=(ParameterError,),
             gc_after_trial=False,
         )
@@ -915,6 +944,17 @@ def _reference(
         needed.remove("hardneg")  # may be undefined on small data without tuned thresholds
     if "completion_hr" not in objective.objectives and len(protocols.validation.completion) == 0:
         needed.remove("completion_hr")
+    # metrics the data cannot support (e.g. VRC without genre labels) are left out unless
+    # an objective needs them (then scoring raises the clear error)
+    lacking = unsupported(protocols.validation)
+    for o in OBJECTIVES:
+        m = OBJECTIVES[o].metric
+        if o not in objective.objectives and m in needed and (
+            m in lacking or OBJECTIVES[o].family in lacking
+        ):
+            logger.info("reference: %s left out (%s)", m, lacking.get(m)
+                        or lacking.get(OBJECTIVES[o].family))  # fmt: skip
+            needed.remove(m)
     results = score(protocols.validation, _embeddings(fitted, "default"), needed, settings.suite())
     metrics = _metric_values(results)
     if objective.mode == "scalarised":

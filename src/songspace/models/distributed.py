@@ -1,0 +1,470 @@
+"""Data-parallel GraphSAGE and MUSIG training with ``torch.distributed`` (DDP).
+
+Two ways to start it, one entry point (:func:`worker_main`):
+
+- ``songspace train graphsage DATA -o OUT --nproc N`` (or ``train_model(..., nproc=N)``)
+  starts N worker processes on this machine, bound to the loopback interface
+  (``127.0.0.1``, a free port), and shows rank 0's progress;
+- ``torchrun`` runs the same entry point on one or many machines::
+
+      torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d \\
+          --rdzv-endpoint HOST:29400 -m songspace.models.distributed \\
+          graphsage DATA -o OUT -p epochs=20
+
+  (every node must read ``DATA``; rank 0 writes ``OUT``).
+
+The backend is gloo on CPU and NCCL when the model's ``device`` is ``cuda`` (each
+process then uses ``cuda:LOCAL_RANK``).
+
+What every rank does:
+
+1. loads the dataset, takes the same training view and runs
+   :meth:`~songspace.models.graphsage.GraphSAGE.prepare` with the model's seed, so
+   the graph, the validation edges and the inputs are identical on every rank;
+2. builds the network from the seed (identical weights; DDP also broadcasts rank 0's);
+3. per epoch, shuffles the anchors with a permutation seeded by ``(seed, epoch)``
+   (the same on every rank), pads it by wrapping to a multiple of N and takes its
+   own shard ``order[rank::N]``; positives, negatives and neighbourhood blocks are
+   drawn from a generator seeded by ``(seed, rank, epoch)``. Each rank's batch is
+   ``ceil(batch_size / N)`` anchors, so the global batch and the number of optimiser
+   steps per epoch stay those of one process; DDP averages the gradients;
+4. logs its own epoch loss; rank 0 gathers all ranks' losses into ``history_``
+   (``rank_losses``; ``seconds``: rank 0's time for the epoch's pass), runs validation,
+   early stopping (broadcast to the other ranks), checkpoints, and the final layer-wise
+   inference, and writes ``OUT``.
+
+Determinism: with the same N, seed, data and machine (and torch's thread count per
+process, set to ``cpu_count // N`` by ``--nproc``), CPU runs give bit-identical
+embeddings: every random draw is seeded by (seed, rank, epoch) and gloo's
+all-reduce of N fixed summands is reproducible. A different N gives a different
+(equally good) model: the shards and the per-rank draws change. NCCL on GPUs is
+not bit-reproducible (non-deterministic kernels and reduction order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import os
+import socket
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from songspace.data.dataset import Dataset
+from songspace.errors import ParameterError, SongspaceError
+from songspace.progress import ProgressCallback, report
+
+logger = logging.getLogger("songspace")
+
+#: Models that train data-parallel.
+DISTRIBUTED_MODELS = ("graphsage", "musig")
+
+
+class DistributedError(SongspaceError):
+    """A worker process of a data-parallel run failed."""
+
+
+@dataclass
+class TrainJob:
+    """The arguments of ``songspace train`` that every worker needs (picklable)."""
+
+    name: str
+    dataset: str
+    out: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    config: str | None = None
+    seed: int = 0
+    test_fraction: float | None = None
+    full: bool = False
+    overwrite: bool = False
+
+
+@dataclass
+class Context:
+    """This process's place in the process group."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+
+def check_model(name: str) -> None:
+    if name not in DISTRIBUTED_MODELS:
+        raise ParameterError(
+            "--nproc",
+            f"1 for {name!r} (data-parallel training exists for {list(DISTRIBUTED_MODELS)})",
+            name,
+            fix="drop --nproc, or train graphsage or musig",
+        )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------------- the fit loop
+def fit_data_parallel(
+    model: Any, dataset: Dataset, ctx: Context, progress: ProgressCallback | None = None
+) -> Any:
+    """``model.fit(dataset)`` with this process as rank ``ctx.rank`` of an initialised
+    process group. On rank 0 the model ends fitted as after a one-process fit (plus
+    ``history_[i]["rank_losses"]``); on other ranks its embeddings are all zero and
+    ``available_`` is False (they hold no result)."""
+    from songspace.models.graphsage import GraphSAGE
+
+    if not isinstance(model, GraphSAGE):
+        check_model(getattr(model, "name", type(model).__name__))
+
+    def _fit(ds: Dataset, prog: ProgressCallback | None) -> tuple[np.ndarray, np.ndarray]:
+        return _ddp_fit(model, ds, ctx, prog)
+
+    # GraphSAGE.fit validates, times and stores the result around ``_fit``; the
+    # instance attribute routes it to the data-parallel loop for this call only.
+    model._fit = _fit
+    try:
+        return model.fit(dataset, progress=progress)
+    finally:
+        del model._fit
+
+
+def _ddp_fit(
+    model: Any, dataset: Dataset, ctx: Context, progress: ProgressCallback | None
+) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from songspace._util import check_seed
+    from songspace.graph.sampling import mean_adjacency
+    from songspace.models.graphsage import TASKS, EarlyStopping
+
+    rank, world = ctx.rank, ctx.world_size
+    seed = int(model.seed)
+    weights = model.task_weights_()
+    rng = check_seed(seed)
+    data = model.prepare(dataset, rng)
+    model.columns_ = {g: list(dataset.features[g].columns) for g in model.feature_groups}
+    model.in_dim_ = data.x.shape[1]
+    state = model.build_training(data)
+    on_gpu = state.device.type == "cuda"
+    ids = [state.device.index] if on_gpu else None
+    enc = DDP(state.encoder, device_ids=ids)
+    # A head whose task weight is 0 (or whose pairs are absent from a batch) gets no
+    # gradient: find_unused_parameters lets DDP skip it.
+    heads = DDP(state.heads, device_ids=ids, find_unused_parameters=True)
+    ddp_state = dataclasses.replace(state, encoder=enc, heads=heads)
+    val_seed = int(rng.integers(2**32))
+    held = data.held
+    if len(held) > 4096:
+        held = held[rng.choice(len(held), size=4096, replace=False)]
+
+    n = len(data.anchors)
+    bs = math.ceil(int(model.batch_size) / world)
+    shard = math.ceil(n / world)
+    n_batches = math.ceil(shard / bs)
+    total_steps = int(model.epochs) * n_batches
+    stopper = EarlyStopping(int(model.patience))
+    model.history_ = []
+    step = 0
+    logger.info(
+        "%s rank %d/%d: %d anchors, shard %d, %d batches of %d per epoch",
+        model.name, rank, world, n, shard, n_batches, bs,
+    )  # fmt: skip
+    for epoch in range(1, int(model.epochs) + 1):
+        t_epoch = time.perf_counter()
+        order = data.anchors[np.random.default_rng([seed, epoch]).permutation(n)]
+        mine = np.resize(order, shard * world)[rank::world]
+        r = np.random.default_rng([seed, rank, epoch])
+        sums = dict.fromkeys(TASKS, 0.0)
+        for bi in range(n_batches):
+            a = mine[bi * bs : (bi + 1) * bs]
+            loss, parts = model.batch_loss(ddp_state, data, a, data.positives.sample(a, r), r)
+            state.optimizer.zero_grad()
+            loss.backward()
+            state.optimizer.step()
+            for t, v in parts.items():
+                sums[t] += v
+            step += 1
+            if rank == 0 and (bi % 10 == 0 or bi == n_batches - 1):
+                shown = " ".join(
+                    f"{t} {sums[t] / (bi + 1):.4f}"
+                    for t, c in zip(TASKS, weights, strict=True)
+                    if c > 0
+                )
+                report(
+                    progress,
+                    step,
+                    total_steps,
+                    f"epoch {epoch}/{model.epochs} global step {step} ({world} ranks) {shown}",
+                )
+        means = {t: sums[t] / n_batches for t in TASKS}
+        seconds = time.perf_counter() - t_epoch
+        logger.info(
+            "%s rank %d epoch %d: %s",
+            model.name,
+            rank,
+            epoch,
+            " ".join(f"{t}={means[t]:.4f}" for t, c in zip(TASKS, weights, strict=True) if c),
+        )
+        gathered: list[Any] = [None] * world
+        dist.all_gather_object(gathered, means)
+        stop = [False]
+        if rank == 0:
+            val = model.validation_loss(state, data, held, val_seed)
+            model.history_.append(
+                {"epoch": epoch, **means, "val": val, "rank_losses": gathered, "seconds": seconds}
+            )
+            metric = (
+                val
+                if val is not None
+                else sum(c * means[t] for t, c in zip(TASKS, weights, strict=True))
+            )
+            logger.info(
+                "%s epoch %d (%d ranks): %s",
+                model.name,
+                epoch,
+                world,
+                "" if val is None else f"validation={val:.4f}",
+            )
+            if stopper.update(metric, epoch, state.encoder):
+                model.best_epoch_ = epoch
+                if model.checkpoint_dir is not None:
+                    model._write_checkpoint(state.encoder, epoch, metric)
+            elif stopper.should_stop:
+                logger.info(
+                    "%s: early stop after epoch %d (best %d)", model.name, epoch, model.best_epoch_
+                )
+                stop = [True]
+        dist.broadcast_object_list(stop, src=0)
+        if stop[0]:
+            break
+    if rank != 0:
+        model.encoder_ = state.encoder.to("cpu").eval()
+        return np.zeros((dataset.n_tracks, int(model.dim)), np.float32), np.zeros(
+            dataset.n_tracks, bool
+        )
+    if stopper.best_state is not None:
+        state.encoder.load_state_dict(stopper.best_state)
+    model.encoder_ = state.encoder.to("cpu").eval()
+    model.heads_ = state.heads.to("cpu")
+    with torch.no_grad():
+        emb = model._infer(
+            data.x, mean_adjacency(data.full_adj.indptr, data.full_adj.indices, dataset.n_tracks)
+        )
+    available = (np.diff(data.full_adj.indptr) > 0) | model._has_features(dataset)
+    return emb, available
+
+
+# ------------------------------------------------------------------- entry points
+def context_from_env() -> Context:
+    """RANK, WORLD_SIZE, LOCAL_RANK as set by torchrun (or by :func:`launch_local`)."""
+    try:
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    except KeyError as exc:
+        raise DistributedError(
+            f"expected the environment variable {exc.args[0]} (set by torchrun), found none; "
+            "fix: start with `torchrun ... -m songspace.models.distributed` or use "
+            "`songspace train --nproc N`"
+        ) from None
+    return Context(rank, world, int(os.environ.get("LOCAL_RANK", rank)))
+
+
+def worker_main(job: TrainJob, progress: ProgressCallback | None = None) -> Any:
+    """One rank of a data-parallel ``songspace train``: joins the process group
+    described by the environment (MASTER_ADDR/MASTER_PORT, RANK, WORLD_SIZE), trains,
+    and on rank 0 writes ``job.out``. Returns the fitted model (rank 0) or None."""
+    import torch
+    import torch.distributed as dist
+
+    from songspace.models.train import train_model
+
+    check_model(job.name)
+    ctx = context_from_env()
+    device = str(job.params.get("device", "cpu"))
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    params = dict(job.params)
+    if backend == "nccl":
+        torch.cuda.set_device(ctx.local_rank)
+        params["device"] = f"cuda:{ctx.local_rank}"
+    dist.init_process_group(backend, rank=ctx.rank, world_size=ctx.world_size)
+    try:
+
+        def fitter(model: Any, ds: Dataset, prog: ProgressCallback | None) -> None:
+            fit_data_parallel(model, ds, ctx, prog)
+
+        model = train_model(
+            job.name,
+            job.dataset,
+            job.out if ctx.rank == 0 else None,
+            params=params,
+            config=job.config,
+            seed=job.seed,
+            test_fraction=job.test_fraction,
+            full=job.full,
+            overwrite=job.overwrite,
+            progress=progress if ctx.rank == 0 else None,
+            fitter=fitter,
+            check_output=ctx.rank == 0,
+        )
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+    return model if ctx.rank == 0 else None
+
+
+def _spawned(rank: int, nproc: int, port: int, threads: int, job: TrainJob, queue: Any) -> None:
+    """Body of a process started by :func:`launch_local`."""
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(nproc),
+        LOCAL_WORLD_SIZE=str(nproc),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        GLOO_SOCKET_IFNAME=os.environ.get("GLOO_SOCKET_IFNAME", "lo"),
+    )
+    import torch
+
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.WARNING)
+
+    def progress(done: float, total: float, message: str, /) -> None:
+        queue.put(("progress", done, total, message))
+
+    try:
+        worker_main(job, progress)
+    except BaseException as exc:
+        queue.put(("error", rank, _portable(exc, rank)))
+        raise SystemExit(1) from None
+    queue.put(("done", rank, None))
+
+
+def _portable(exc: BaseException, rank: int) -> BaseException:
+    """``exc`` if it survives pickling (to the parent), else a DistributedError with
+    its message (a songspace error's message already says expected, found and fix)."""
+    import pickle
+
+    try:
+        return pickle.loads(pickle.dumps(exc))
+    except Exception:
+        if isinstance(exc, SongspaceError):
+            return DistributedError(str(exc))
+        return DistributedError(f"worker rank {rank} failed: {type(exc).__name__}: {exc}")
+
+
+def launch_local(job: TrainJob, nproc: int, progress: ProgressCallback | None = None) -> None:
+    """Run ``job`` in ``nproc`` worker processes on this machine (gloo or NCCL over
+    127.0.0.1); rank 0's progress goes to ``progress``. A failing rank stops all."""
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    if nproc < 1:
+        raise ParameterError("nproc", "an integer >= 1", nproc)
+    check_model(job.name)
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    port = free_port()
+    threads = max(1, (os.cpu_count() or 1) // nproc)
+    procs = [
+        ctx.Process(target=_spawned, args=(r, nproc, port, threads, job, q), daemon=False)
+        for r in range(nproc)
+    ]
+    for p in procs:
+        p.start()
+    done: set[int] = set()
+    error: BaseException | None = None
+    try:
+        while len(done) < nproc and error is None:
+            try:
+                msg = q.get(timeout=0.5)
+            except queue_mod.Empty:
+                dead = [
+                    r for r, p in enumerate(procs)
+                    if r not in done and p.exitcode not in (None, 0)
+                ]  # fmt: skip
+                if dead:
+                    # a rank died without a message (killed); give its message a moment
+                    try:
+                        msg = q.get(timeout=2.0)
+                    except queue_mod.Empty:
+                        error = DistributedError(
+                            f"worker rank {dead[0]} exited with code {procs[dead[0]].exitcode} "
+                            "without an error message (killed, e.g. out of memory?)"
+                        )
+                        break
+                else:
+                    continue
+            if msg[0] == "progress":
+                report(progress, msg[1], msg[2], msg[3])
+            elif msg[0] == "done":
+                done.add(msg[1])
+            elif msg[0] == "error":
+                error = msg[2]
+    finally:
+        if error is not None:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+        for p in procs:
+            p.join()
+    if error is not None:
+        if isinstance(error, SongspaceError):
+            raise error
+        raise DistributedError(f"a worker process failed: {error!r}") from error
+
+
+# ------------------------------------------------------------------------------ CLI
+def _parse(argv: Sequence[str] | None) -> TrainJob:
+    from songspace.assignments import parse_assignments
+
+    ap = argparse.ArgumentParser(
+        prog="python -m songspace.models.distributed",
+        description="One rank of data-parallel `songspace train` (start with torchrun).",
+    )
+    ap.add_argument("model", choices=DISTRIBUTED_MODELS)
+    ap.add_argument("dataset")
+    ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("-p", "--param", action="append", default=[])
+    ap.add_argument("--config")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--test-fraction", type=float)
+    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--overwrite", action="store_true")
+    a = ap.parse_args(argv)
+    params: Mapping[str, Any] = parse_assignments(a.param, "--param", example="dim=64")
+    return TrainJob(
+        a.model, a.dataset, a.out, dict(params), a.config, a.seed, a.test_fraction, a.full,
+        a.overwrite,
+    )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        job = _parse(argv)
+
+        def progress(done: float, total: float, message: str, /) -> None:
+            if done % 50 == 0 or done == total:
+                logger.info("step %d/%d %s", done, total, message)
+
+        model = worker_main(job, progress)
+    except SongspaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if model is not None:
+        print(f"wrote {job.out}: {job.name} trained in {model.training_time_:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

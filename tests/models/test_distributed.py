@@ -1,0 +1,96 @@
+"""Data-parallel GraphSAGE (torch.distributed, gloo over loopback)."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch", reason="GraphSAGE needs torch (extra `graph`)")
+import torch.distributed as dist
+
+from songspace.cli import app
+from songspace.errors import ParameterError, SongspaceError
+from songspace.models.distributed import DistributedError, _parse, context_from_env
+from songspace.models.train import train_model
+from songspace.testing import planted_dataset
+from songspace.testing.models import same_genre_share
+
+if not dist.is_available() or not dist.is_gloo_available():
+    pytest.skip("this torch build has no gloo backend", allow_module_level=True)
+
+PARAMS = {"dim": 16, "hidden": 32, "epochs": 3, "batch_size": 64, "fanouts": "6,4"}
+
+
+@pytest.fixture(scope="module")
+def ds_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("d") / "ds"
+    planted_dataset().save(path)
+    return path
+
+
+@pytest.mark.slow  # two 2-process trainings: 16-32 s on the shared 2-core machine
+def test_two_processes_recover_genres_and_repeat_exactly(ds_dir, tmp_path):
+    args = ["train", "graphsage", str(ds_dir), "-o", str(tmp_path / "a"), "--nproc", "2"]
+    args += [a for k, v in PARAMS.items() for a in ("-p", f"{k}={v}")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    model = train_model("graphsage", ds_dir, tmp_path / "b", params=PARAMS, nproc=2)
+
+    a = np.load(tmp_path / "a" / "embeddings.npz")
+    b = np.load(tmp_path / "b" / "embeddings.npz")
+    # same N and seed on CPU: bit-identical embeddings
+    assert np.array_equal(a["embeddings"], b["embeddings"])
+    assert np.array_equal(a["available"], b["available"])
+    genre = planted_dataset().tracks["genre"].to_numpy(dtype=object)
+    share, chance = same_genre_share(a["embeddings"], a["available"], genre)
+    assert share > 0.8 > 3 * chance
+    # every rank trained and logged its own loss; the shards differ, so the losses do
+    ranks = model.history_[-1]["rank_losses"]
+    assert len(ranks) == 2 and ranks[0]["playlist"] != ranks[1]["playlist"]
+    assert len(model.history_) == 3 and model.available_.sum() == a["available"].sum()
+
+
+def test_a_model_without_data_parallel_training_is_refused(ds_dir, tmp_path):
+    with pytest.raises(ParameterError, match="--nproc"):
+        train_model("track2vec", ds_dir, tmp_path / "o", nproc=2)
+    res = CliRunner().invoke(app, ["train", "warp", str(ds_dir), "-o", str(tmp_path / "w"),
+                                   "--nproc", "2"])  # fmt: skip
+    assert isinstance(res.exception, ParameterError) and "graphsage" in str(res.exception)
+
+
+def test_a_failing_worker_stops_the_run_with_its_error(ds_dir, tmp_path):
+    # min_weight so high that no edge is left: every rank raises the model's ParameterError
+    with pytest.raises(SongspaceError, match="min_weight"):
+        train_model(
+            "graphsage", ds_dir, tmp_path / "o", params={**PARAMS, "min_weight": 10_000}, nproc=2
+        )
+    assert not (tmp_path / "o").exists()
+
+
+def test_torchrun_entry_point_parses_and_needs_the_environment(monkeypatch):
+    job = _parse(["musig", "D", "-o", "O", "-p", "epochs=2", "--seed", "3", "--full"])
+    assert (job.name, job.dataset, job.out, job.params, job.seed, job.full) == (
+        "musig", "D", "O", {"epochs": "2"}, 3, True,
+    )  # fmt: skip
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(DistributedError, match="torchrun"):
+        context_from_env()
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    ctx = context_from_env()
+    assert (ctx.rank, ctx.world_size, ctx.local_rank) == (1, 4, 0)
+
+
+@pytest.mark.slow
+def test_musig_trains_data_parallel_with_its_heads_and_checkpoints(ds_dir, tmp_path):
+    params = {
+        **PARAMS, "epochs": 2, "task_weights": "0.7-0.1-0.2",
+        "feature_groups": "genre,popularity,audio,acoustic",
+        "checkpoint_dir": str(tmp_path / "ck"),
+    }  # fmt: skip
+    model = train_model("musig", ds_dir, tmp_path / "m", params=params, nproc=2)
+    last = model.history_[-1]
+    # every task with a non-zero weight trained on both ranks (DDP skipped no head)
+    assert all(r["genre"] > 0 and r["audio"] > 0 for r in last["rank_losses"])
+    assert last["seconds"] > 0 and (tmp_path / "ck" / "encoder.npz").is_file()
+    assert model.available_.all()
