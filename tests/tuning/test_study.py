@@ -302,3 +302,9 @@ def test_tuning_unlabelled_sequences_leaves_vrc_out_of_the_reference(tiny_datase
                study="plain", **FAST)  # fmt: skip
     assert "vrc_genre" not in res.reference["metrics"]
     assert np.isfinite(res.reference["metrics"]["next_song_hit_rate"])
+    # the test-split report leaves the clustering family out too
+    from songspace.reports.tune_report import tune_report
+
+    report = tune_report(["plain"], tmp_path / "report", storage=f"sqlite:///{tmp_path}/s.db")
+    default = report.rows[0].values
+    assert "hit_rate" in default and "vrc_genre" not in default

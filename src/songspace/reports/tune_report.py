@@ -43,7 +43,7 @@ from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import MissingDependencyError, ParameterError
 from songspace.evaluation.results import EvaluationResult, MetricResult, compare
-from songspace.evaluation.suite import evaluate
+from songspace.evaluation.suite import evaluate, unsupported
 from songspace.models.registry import get_model_class
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
@@ -300,6 +300,12 @@ def tune_report(
             warm_up(klass, rows[0].params, protocol.train)
             warmed.append(True)
 
+    # families the data cannot support (clustering without genre or artist labels, ...)
+    lacking = unsupported(protocol)
+    families = [f for f in FAMILIES if f not in lacking]
+    for f in FAMILIES:
+        if f in lacking:
+            logger.info("%s left out of the report: %s", f, lacking[f])
     for i, row in enumerate(rows):
         if progress is not None:
             progress(i, len(rows), f"retraining {row.label}")
@@ -315,7 +321,7 @@ def tune_report(
             before_fit=warm,
         )
         row.training_time = entry.training_time
-        res = evaluate(protocol, _embeddings(fitted, row.label), families=FAMILIES, settings=suite)
+        res = evaluate(protocol, _embeddings(fitted, row.label), families=families, settings=suite)
         evals[row.label] = res
         results[row.label] = _table_metrics(res)
         row.values = {k: float(v.value) for k, v in results[row.label].items()}
