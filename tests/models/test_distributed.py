@@ -94,3 +94,14 @@ def test_musig_trains_data_parallel_with_its_heads_and_checkpoints(ds_dir, tmp_p
     assert all(r["genre"] > 0 and r["audio"] > 0 for r in last["rank_losses"])
     assert last["seconds"] > 0 and (tmp_path / "ck" / "encoder.npz").is_file()
     assert model.available_.all()
+
+
+def test_data_parallel_epochs_honour_steps_per_epoch(ds_dir, tmp_path):
+    """Each rank takes exactly ``steps_per_epoch`` optimiser steps per epoch (the same
+    count on every rank, as DDP needs), as the single-process loop does."""
+    seen: list[tuple[int, int]] = []
+    params = {**PARAMS, "epochs": 2, "steps_per_epoch": 3}
+    train_model("graphsage", ds_dir, tmp_path / "s", params=params, nproc=2,
+                progress=lambda done, total, msg: seen.append((done, total)))  # fmt: skip
+    steps = [(d, t) for d, t in seen if t == 2 * 3]
+    assert steps and max(d for d, _ in steps) == 6

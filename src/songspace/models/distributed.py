@@ -171,7 +171,10 @@ def _ddp_fit(
     n = len(data.anchors)
     bs = math.ceil(int(model.batch_size) / world)
     shard = math.ceil(n / world)
+    # every rank takes the same number of steps (DDP all-reduces each one)
     n_batches = math.ceil(shard / bs)
+    if model.steps_per_epoch is not None:
+        n_batches = min(n_batches, int(model.steps_per_epoch))
     total_steps = int(model.epochs) * n_batches
     stopper = EarlyStopping(int(model.patience))
     model.history_ = []
@@ -185,29 +188,13 @@ def _ddp_fit(
         order = data.anchors[np.random.default_rng([seed, epoch]).permutation(n)]
         mine = np.resize(order, shard * world)[rank::world]
         r = np.random.default_rng([seed, rank, epoch])
-        sums = dict.fromkeys(TASKS, 0.0)
-        for bi in range(n_batches):
-            a = mine[bi * bs : (bi + 1) * bs]
-            loss, parts = model.batch_loss(ddp_state, data, a, data.positives.sample(a, r), r)
-            state.optimizer.zero_grad()
-            loss.backward()
-            state.optimizer.step()
-            for t, v in parts.items():
-                sums[t] += v
-            step += 1
-            if rank == 0 and (bi % 10 == 0 or bi == n_batches - 1):
-                shown = " ".join(
-                    f"{t} {sums[t] / (bi + 1):.4f}"
-                    for t, c in zip(TASKS, weights, strict=True)
-                    if c > 0
-                )
-                report(
-                    progress,
-                    step,
-                    total_steps,
-                    f"epoch {epoch}/{model.epochs} global step {step} ({world} ranks) {shown}",
-                )
-        means = {t: sums[t] / n_batches for t in TASKS}
+        means, step = model.run_batches(
+            ddp_state, data, mine, n_batches, bs, r,
+            progress=progress if rank == 0 else None, step=step, total_steps=total_steps,
+            describe=lambda at, shown, epoch=epoch: (
+                f"epoch {epoch}/{model.epochs} global step {at} ({world} ranks) {shown}"
+            ),
+        )  # fmt: skip
         seconds = time.perf_counter() - t_epoch
         logger.info(
             "%s rank %d epoch %d: %s",

@@ -45,7 +45,7 @@ import inspect
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -526,13 +526,36 @@ class GraphSAGE(InductiveModel):
     ) -> dict[str, float]:
         """One pass over the anchors in a random order (or ``steps_per_epoch`` batches of
         it); the mean loss per task."""
-        bs = int(self.batch_size)
-        n_batches = self.batches_per_epoch(len(data.anchors))
-        weights = self.task_weights_()
         order = data.anchors[rng.permutation(len(data.anchors))]
+        means, _ = self.run_batches(
+            state, data, order, self.batches_per_epoch(len(order)), int(self.batch_size), rng,
+            progress=progress, step=step, total_steps=total_steps,
+            describe=lambda _step, shown: f"epoch {epoch}/{self.epochs} {shown}",
+        )  # fmt: skip
+        return means
+
+    def run_batches(
+        self,
+        state: TrainingState,
+        data: TrainingData,
+        order: np.ndarray,
+        n_batches: int,
+        batch_size: int,
+        rng: np.random.Generator,
+        *,
+        progress: ProgressCallback | None = None,
+        step: int = 0,
+        total_steps: int = 0,
+        describe: Callable[[int, str], str] | None = None,
+    ) -> tuple[dict[str, float], int]:
+        """``n_batches`` optimiser steps over consecutive ``batch_size`` slices of the anchor
+        ``order``: the mean loss per task and the step count after them. One loop for the
+        single-process fit and each rank of the data-parallel one (``state`` may hold
+        DDP-wrapped modules)."""
+        weights = self.task_weights_()
         sums = dict.fromkeys(TASKS, 0.0)
         for bi in range(n_batches):
-            a = order[bi * bs : (bi + 1) * bs]
+            a = order[bi * batch_size : (bi + 1) * batch_size]
             loss, parts = self.batch_loss(state, data, a, data.positives.sample(a, rng), rng)
             state.optimizer.zero_grad()
             loss.backward()
@@ -540,14 +563,15 @@ class GraphSAGE(InductiveModel):
             for t, v in parts.items():
                 sums[t] += v
             step += 1
-            if bi % 10 == 0 or bi == n_batches - 1:
+            if progress is not None and (bi % 10 == 0 or bi == n_batches - 1):
                 shown = " ".join(
                     f"{t} {sums[t] / (bi + 1):.4f}"
                     for t, c in zip(TASKS, weights, strict=True)
                     if c > 0
                 )
-                report(progress, step, total_steps, f"epoch {epoch}/{self.epochs} {shown}")
-        return {t: sums[t] / n_batches for t in TASKS}
+                text = describe(step, shown) if describe is not None else shown
+                report(progress, step, total_steps, text)
+        return {t: sums[t] / max(n_batches, 1) for t in TASKS}, step
 
     def batches_per_epoch(self, n_anchors: int) -> int:
         """Batches in one epoch: all anchors, or at most ``steps_per_epoch`` batches."""
