@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from songspace import Dataset
 from songspace._util import ID_BYTES, ID_OFFSETS
-from songspace.data.align import align_features, encode_genres
-from songspace.data.features import FeatureGroup, genre_group
+from songspace.data.align import align_features
+from songspace.data.features import FeatureGroup, encode_genres, genre_group
 from songspace.data.synthetic import generate
 from songspace.errors import FormatError, InvalidValueError, ParameterError
 from songspace.evaluation.clustering import genre_coherence

@@ -27,11 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from songspace.data.dataset import Dataset
-from songspace.data.features import FeatureGroup
+from songspace.data.features import GENRE_PREFIX, FeatureGroup, encode_genres
 from songspace.errors import ParameterError
-
-GENRE_PREFIX = "genre:"
-GENRE_OTHER = "genre:other"
 
 
 @dataclass
@@ -83,29 +80,6 @@ def _genre_lists(dataset: Dataset) -> list[list[str]] | None:
         else:
             out.append([str(x) for x in g])
     return out
-
-
-def encode_genres(genre_lists: Sequence[Sequence[str]], columns: Sequence[str]) -> FeatureGroup:
-    """The genre group over fixed ``columns`` (``genre:<name>`` ..., ``genre:other``):
-    a track with genres is known, with 1 on each of its genres among the columns, or on
-    ``genre:other`` when none is; a track without genres is unknown."""
-    columns = list(columns)
-    pos = {c[len(GENRE_PREFIX) :]: j for j, c in enumerate(columns) if c != GENRE_OTHER}
-    other = columns.index(GENRE_OTHER) if GENRE_OTHER in columns else None
-    n = len(genre_lists)
-    values = np.zeros((n, len(columns)), dtype=np.float32)
-    has = np.zeros(n, dtype=bool)
-    for i, gl in enumerate(genre_lists):
-        if not gl:
-            continue
-        has[i] = True
-        hit = [pos[g] for g in gl if g in pos]
-        if hit:
-            values[i, hit] = 1.0
-        elif other is not None:
-            values[i, other] = 1.0
-    known = np.repeat(has[:, None], len(columns), axis=1)
-    return FeatureGroup("genre", columns, values, known, {})
 
 
 def _by_name(group: FeatureGroup, columns: list[str]) -> FeatureGroup:

@@ -179,9 +179,23 @@ def genre_group(
     if top_g < 1:
         raise ParameterError("top_g", "`top_g >= 1`", top_g)
     top = top_genres(genre_lists, weights, top_g)
-    pos = {g: j for j, g in enumerate(top)}
+    return encode_genres(genre_lists, [f"{GENRE_PREFIX}{g}" for g in top] + [GENRE_OTHER])
+
+
+#: Column names of the genre group: ``genre:<name>`` per genre, then ``genre:other``.
+GENRE_PREFIX = "genre:"
+GENRE_OTHER = "genre:other"
+
+
+def encode_genres(genre_lists: Sequence[Sequence[str]], columns: Sequence[str]) -> FeatureGroup:
+    """The genre group over fixed ``columns`` (``genre:<name>`` ..., ``genre:other``):
+    a track with genres is known, with 1 on each of its genres among the columns, or on
+    ``genre:other`` when none is; a track without genres is unknown."""
+    columns = list(columns)
+    pos = {c[len(GENRE_PREFIX) :]: j for j, c in enumerate(columns) if c != GENRE_OTHER}
+    other = columns.index(GENRE_OTHER) if GENRE_OTHER in columns else None
     n = len(genre_lists)
-    values = np.zeros((n, len(top) + 1), dtype=np.float32)
+    values = np.zeros((n, len(columns)), dtype=np.float32)
     has = np.zeros(n, dtype=bool)
     for i, gl in enumerate(genre_lists):
         if not gl:
@@ -190,9 +204,8 @@ def genre_group(
         hit = [pos[g] for g in gl if g in pos]
         if hit:
             values[i, hit] = 1.0
-        else:
-            values[i, -1] = 1.0
-    columns = [f"genre:{g}" for g in top] + ["genre:other"]
+        elif other is not None:
+            values[i, other] = 1.0
     known = np.repeat(has[:, None], len(columns), axis=1)
     return FeatureGroup("genre", columns, values, known, {})
 

@@ -223,15 +223,7 @@ def _ddp_fit(
                 world,
                 "" if val is None else f"validation={val:.4f}",
             )
-            if stopper.update(metric, epoch, state.encoder):
-                model.best_epoch_ = epoch
-                if model.checkpoint_dir is not None:
-                    model._write_checkpoint(state.encoder, epoch, metric)
-            elif stopper.should_stop:
-                logger.info(
-                    "%s: early stop after epoch %d (best %d)", model.name, epoch, model.best_epoch_
-                )
-                stop = [True]
+            stop = [model.end_epoch(stopper, state, epoch, metric)]
         dist.broadcast_object_list(stop, src=0)
         if stop[0]:
             break

@@ -573,6 +573,22 @@ class GraphSAGE(InductiveModel):
                 report(progress, step, total_steps, text)
         return {t: sums[t] / max(n_batches, 1) for t in TASKS}, step
 
+    def end_epoch(
+        self, stopper: EarlyStopping, state: TrainingState, epoch: int, metric: float
+    ) -> bool:
+        """Early stopping's bookkeeping after ``epoch`` (best epoch, checkpoint); True when
+        training should stop. Shared by the single-process and data-parallel fits."""
+        if stopper.update(metric, epoch, state.encoder):
+            self.best_epoch_ = epoch
+            if self.checkpoint_dir is not None:
+                self._write_checkpoint(state.encoder, epoch, metric)
+        elif stopper.should_stop:
+            logger.info(
+                "%s: early stop after epoch %d (best %d)", self.name, epoch, self.best_epoch_
+            )
+            return True
+        return False
+
     def batches_per_epoch(self, n_anchors: int) -> int:
         """Batches in one epoch: all anchors, or at most ``steps_per_epoch`` batches."""
         n = math.ceil(n_anchors / int(self.batch_size))
@@ -648,14 +664,7 @@ class GraphSAGE(InductiveModel):
                 if val is not None
                 else sum(c * means[t] for t, c in zip(TASKS, weights, strict=True))
             )
-            if stopper.update(metric, epoch, state.encoder):
-                self.best_epoch_ = epoch
-                if self.checkpoint_dir is not None:
-                    self._write_checkpoint(state.encoder, epoch, metric)
-            elif stopper.should_stop:
-                logger.info(
-                    "%s: early stop after epoch %d (best %d)", self.name, epoch, self.best_epoch_
-                )
+            if self.end_epoch(stopper, state, epoch, metric):
                 break
         if stopper.best_state is not None:
             state.encoder.load_state_dict(stopper.best_state)

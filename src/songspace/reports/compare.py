@@ -34,7 +34,7 @@ from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint
 from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.protocol import make_protocol
+from songspace.evaluation.protocol import Protocol, make_protocol
 from songspace.evaluation.results import EvaluationResult, merge_seeds
 from songspace.evaluation.suite import check_families, evaluate_many
 from songspace.progress import ProgressCallback, labelled
@@ -46,7 +46,7 @@ from songspace.reports.cache import (
     split_key,
     train_or_load,
 )
-from songspace.reports.config import ExperimentConfig, ModelSpec, load_config
+from songspace.reports.config import ExperimentConfig, ModelSpec, ProtocolSpec, load_config
 from songspace.reports.tables import ComparisonTable, build_table
 from songspace.reports.writer import write_compare_report
 
@@ -113,6 +113,17 @@ class CompareResult:
 
 
 # ----------------------------------------------------------------- dataset
+def config_protocol(ds: Dataset, spec: ProtocolSpec, seed: int) -> Protocol:
+    """The evaluation protocol an experiment's ``[protocol]`` table gives for ``seed``."""
+    return make_protocol(
+        ds,
+        seed=seed,
+        fractions=spec.fractions,
+        cold_start_share=spec.cold_start_share,
+        min_tracks=spec.min_tracks,
+    )
+
+
 def load_dataset(config: ExperimentConfig) -> Dataset:
     """The experiment's dataset: a prepared directory, or the synthetic generator."""
     if config.dataset.path is not None:
@@ -211,13 +222,7 @@ def run_compare(
     families: list[str] = []
     eval_seconds = 0.0
     for seed in p.seeds:
-        protocol = make_protocol(
-            ds,
-            seed=seed,
-            fractions=p.fractions,
-            cold_start_share=p.cold_start_share,
-            min_tracks=p.min_tracks,
-        )
+        protocol = config_protocol(ds, p, seed)
         families = check_families(list(p.metrics) if p.metrics else None, protocol)
         if "completion" in families and len(protocol.completion) == 0:
             raise InvalidValueError(

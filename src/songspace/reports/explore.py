@@ -636,21 +636,14 @@ def explore_compare(
     """The explorer page for two models of a :class:`~songspace.reports.compare.CompareResult`
     (MUSIG and Track2Vec when trained), first seed, cold start from that seed's protocol.
     Projections are cached beside each model in the compare cache."""
-    from songspace.evaluation.protocol import make_protocol
     from songspace.models.base import EmbeddingModel
-    from songspace.reports.compare import load_dataset
+    from songspace.reports.compare import config_protocol, load_dataset
 
     cfg = result.config
     p = cfg.protocol
     seed = p.seeds[0]
     ds = load_dataset(cfg)
-    protocol = make_protocol(
-        ds,
-        seed=seed,
-        fractions=p.fractions,
-        cold_start_share=p.cold_start_share,
-        min_tracks=p.min_tracks,
-    )
+    protocol = config_protocol(ds, p, seed)
     cold = unseen_in(protocol.train, ds)
     models = [m for m in result.models if m.seed == seed]
     models.sort(
