@@ -308,7 +308,12 @@ def main() -> None:
     ap.add_argument("--ef-construction", type=int, default=200)
     ap.add_argument("--ef-search", type=int, default=128)
     ap.add_argument("--requests", type=int, default=20000)
-    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument(
+        "--clients",
+        default="32",
+        help="concurrent clients; a comma list (e.g. 1,4,32) drives our server once per value "
+        "(the reloads and the peer use the largest)",
+    )
     ap.add_argument("-k", type=int, default=100)
     ap.add_argument("--reload-every", type=int, default=0)
     ap.add_argument("--routes", default="similar,complete")
@@ -348,6 +353,8 @@ def main() -> None:
         sweep(run, args)
         return
     routes = args.routes.split(",")
+    levels = sorted({int(c) for c in str(args.clients).split(",")})
+    args.clients = levels[-1]
     work = workload(ids, args.requests, args.k, args.seed)
     peer_work = workload(ids, args.peer_requests or args.requests, args.k, args.seed)
     warm = workload(ids, min(500, args.requests), args.k, args.seed + 1)
@@ -392,16 +399,18 @@ def main() -> None:
     try:
         for route in routes:
             asyncio.run(drive(ours.url, warm[route], args.clients))
-            res = asyncio.run(
-                drive(
-                    ours.url,
-                    work[route],
-                    args.clients,
-                    args.reload_every if route == "similar" else 0,
+            for clients in levels:
+                top = clients == args.clients
+                res = asyncio.run(
+                    drive(
+                        ours.url,
+                        work[route],
+                        clients,
+                        args.reload_every if route == "similar" and top else 0,
+                    )
                 )
-            )
-            report["ours"][route] = res
-            print(f"ours {route}: {res}", flush=True)
+                report["ours"][route if top else f"{route}@{clients}"] = res
+                print(f"ours {route} ({clients} clients): {res}", flush=True)
         report["ours"]["vmhwm_mib"] = round(ours.vmhwm_mib(), 1)
     finally:
         ours.stop()
