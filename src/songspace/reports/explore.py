@@ -140,9 +140,17 @@ def project(vectors: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
     if method == "umap":
         import umap
 
-        # no random_state: umap-learn then runs its optimisation on every core
+        # no random_state: umap-learn then runs its optimisation on every core.
+        # init="pca", not umap-learn's default spectral init: on the MPD-subset MUSIG run
+        # (173,182 x 64) the spectral init spent about 10 minutes in ARPACK (eigsh, once
+        # per connected component of the k-NN graph) and the whole fit took 718 s; with the
+        # PCA init it took 139 s (BENCHMARKS.md, "Explorer projection").
         reducer = umap.UMAP(
-            n_components=2, metric="cosine", n_neighbors=min(15, n - 1), low_memory=True
+            n_components=2,
+            metric="cosine",
+            n_neighbors=min(15, n - 1),
+            low_memory=True,
+            init="pca",
         )
         np.random.seed(seed)
         return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
