@@ -37,6 +37,11 @@
   var gb = bytes(D.genre);
   var genreCode = D.genre_width === 2 ? new Int16Array(gb.buffer) : new Int32Array(gb.buffer);
   var pop = bytes(D.popularity);
+  // --genres: the genre colouring shows only the chosen genres (code = len: "other")
+  var chosen = D.chosen_genres ? { labels: D.chosen_genres.labels,
+    codes: new Int16Array(bytes(D.chosen_genres.codes).buffer) } : null;
+  if (chosen) document.querySelector('#colour option[value="genre"]').textContent =
+    "genre: " + chosen.labels.join(", ");
   var features = D.features ? bits(D.features) : null;
 
   var runs = D.runs.map(function (r, ri) {
@@ -89,7 +94,9 @@
       var unknown = legend.length; legend.push({ label: "unknown", colour: UNKNOWN });
       for (i = 0; i < N; i++) cat[i] = codes[i] < 0 ? unknown : codes[i] < m ? codes[i] : other;
     }
-    if (mode === "genre") table(genres, genreCode);
+    if (mode === "genre") {
+      if (chosen) table(chosen.labels, chosen.codes); else table(genres, genreCode);
+    }
     else if (mode === "artist") table(artists, artistCode);
     else if (mode === "popularity") {
       D.popularity_labels.forEach(function (l, j) {
