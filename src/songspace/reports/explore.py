@@ -741,6 +741,78 @@ def write_explorer(
     return ExploreResult(out, runs, len(html.encode("utf-8")), seconds, pq_path)
 
 
+#: Projections a live page reuses from ``RUN/explore/``, best first.
+LIVE_METHODS = ("umap", "tsne", "pca")
+
+
+def read_cached_projection(emb: Embeddings, cache_dir: Path, digest: str) -> Projection | None:
+    """The best projection of ``emb`` cached in ``cache_dir`` (UMAP, then t-SNE, then PCA;
+    any seed) that was computed from the same vectors (``digest``); None without one.
+    Computes nothing."""
+    if not cache_dir.is_dir():
+        return None
+    for method in LIVE_METHODS:
+        for path in sorted(cache_dir.glob(f"{method}-*.npz")):
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    if (
+                        int(z["version"]) == CACHE_VERSION
+                        and str(z["digest"]) == digest
+                        and z["xy"].shape == (emb.n_tracks, 2)
+                    ):
+                        logger.info("projection read from %s", path)
+                        return Projection(np.asarray(z["xy"]), method, float(z["seconds"]), True)
+            except (OSError, KeyError, ValueError):
+                logger.warning("ignoring an unreadable projection cache %s", path)
+    return None
+
+
+def live_explorer_html(
+    served: Sequence[Any],
+    *,
+    genres: str | Sequence[str] | None = None,
+    k: int = DEFAULT_NEIGHBOURS,
+    seed: int = 0,
+    test_fraction: float | None = None,
+    full: bool = False,
+) -> str:
+    """The explorer page of one or two served models (``songspace serve``'s ``/explore``):
+    ``served`` are objects with ``name``, ``run`` (a ``songspace train`` directory) and
+    ``dataset`` (:class:`~songspace.serving.Recommender`). Each map uses the projection
+    cached beside the run (:func:`read_cached_projection`), else PCA (never UMAP or
+    t-SNE on a request); nothing is written. No neighbours are packed: a click asks the
+    service for ``k`` similar tracks. Cold start as :func:`cold_start_tracks` with
+    ``seed`` / ``test_fraction`` / ``full`` (``songspace explore``'s defaults)."""
+    if not 1 <= len(served) <= 2:
+        raise ParameterError("models", "one or two served models", len(served))
+    if k < 1:
+        raise ParameterError("k", "`k >= 1`", k)
+    ds: Dataset = served[0].dataset
+    for other in served[1:]:
+        if other.dataset is not ds and not np.array_equal(other.dataset.track_ids, ds.track_ids):
+            raise ParameterError(
+                "models",
+                "models served over the same dataset (one map shares one vocabulary)",
+                [s.name for s in served],
+                fix="ask for models trained on the same dataset: /explore?models=a,b",
+            )
+    if genres is not None:
+        genre_colouring(ds, genres)  # an unknown name fails before the projections
+    cold = cold_start_tracks(ds, seed=seed, test_fraction=test_fraction, full=full)
+    none = np.full((ds.n_tracks, 0), -1, np.int64)
+    runs = []
+    for m in served:
+        emb = load_embeddings(Path(m.run) / "embeddings.npz", ds, name=m.name)
+        proj = read_cached_projection(emb, Path(m.run) / "explore", vectors_digest(emb))
+        if proj is None:
+            proj = cached_projection(emb, "pca", seed=seed)  # no cache_dir: nothing written
+        metrics = run_metrics(emb, ds, seed=seed)
+        runs.append(ExploreRun(m.name, emb, proj, none, np.zeros((ds.n_tracks, 0)), cold, metrics))
+    payload = build_payload(runs, ds, live=True, genres=genres)
+    payload["live_k"] = int(k)
+    return explorer_html(payload)
+
+
 #: The models the demo's page shows side by side, first found first.
 DEMO_PREFERENCE = ("musig", "track2vec", "graphsage", "node2vec")
 
