@@ -255,7 +255,7 @@ def create_app(
     fastapi = _fastapi()
     from fastapi import Body, Depends, FastAPI, Header, Query, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import BaseModel, ConfigDict, Field
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -463,6 +463,10 @@ def create_app(
         recs = [state.get(n) for n in names]
         genres = genres.strip() if genres is not None and genres.strip() else None
         return HTMLResponse(state.explore_page(recs, genres))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Any:  # a browser opening /explore asks for it: no icon, no 404
+        return Response(status_code=204)
 
     @app.post(
         "/tracks",
