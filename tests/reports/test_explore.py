@@ -320,3 +320,28 @@ def test_chosen_genres_legend_in_headless_chromium(demo, browser, tmp_path):
         "document.querySelector('#colour option[value=\"genre\"]').textContent"
     )
     assert label == "genre: jazz, classical, hip hop"
+
+
+def test_cli_genres_option(demo, tmp_path):
+    from typer.testing import CliRunner
+
+    from songspace.cli import app
+
+    root, _, _ = demo
+    base = ["--no-progress", "explore", str(root / "t2v"), "--data", str(root / "data")]
+    out = tmp_path / "g.html"
+    res = CliRunner().invoke(
+        app, [*base, "-o", str(out), "--method", "pca", "--genres", "Jazz,hip hop"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(
+        re.search(
+            r'id="explore-data" type="application/json">(.*?)</script>', out.read_text(), re.S
+        )
+        .group(1)
+        .replace("<\\/", "</")
+    )
+    assert data["chosen_genres"]["labels"] == ["jazz", "hip hop"]
+    res = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "x.html"), "--genres", "jaz"])
+    assert isinstance(res.exception, explore.UnknownGenreError)
+    assert "did you mean 'jazz'" in str(res.exception)
