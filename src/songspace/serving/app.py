@@ -107,9 +107,10 @@ class ServerState:
             if hit is not None and all(a is b for a, b in zip(hit[0], recs, strict=True)):
                 return hit[1]
             html = self.explorer(list(recs), genres=genres)
-            if len(self.pages) >= MAX_EXPLORE_PAGES:
-                self.pages.pop(next(iter(self.pages)))
-            self.pages[key] = (tuple(recs), html)
+            pages = self.pages  # a reload may replace the mapping, never mutates it
+            while len(pages) >= MAX_EXPLORE_PAGES:
+                pages.pop(next(iter(pages)))
+            pages[key] = (tuple(recs), html)
             logger.info("explorer page built for %s (%.1f MB)", ", ".join(key[0]), len(html) / 1e6)
             return html
 
@@ -512,8 +513,9 @@ def create_app(
                 if req.run:
                     state.specs[n] = ModelSpec(n, run, spec.dataset, spec.options)
             state.models = {**(state.models or {}), **fresh}  # the atomic swap
-        with state.page_lock:  # the next /explore builds from the new models
-            state.pages.clear()
+        # the next /explore builds from the new models (a page being built now is from the
+        # old ones: explore_page's identity check refuses it); no lock, a reload never waits
+        state.pages = {}
         return {
             "reloaded": [
                 {"model": n, "run": str(r.run), "embeddings_sha256": r.digest}
