@@ -61,13 +61,19 @@ def test_explore_page_of_the_served_models(client, world, runs):
     assert "tracks/" in r.text and "/similar?k=" in r.text
 
 
-def test_explore_is_built_once_and_rebuilt_after_a_reload(client, built):
+def test_explore_is_built_once_and_rebuilt_after_a_reload(client, built, runs):
     first = client.get("/explore").text
     assert client.get("/explore").text == first
     assert built == [(("gs", "t2v"), None)]
     assert client.post("/admin/reload", headers=KEY).status_code == 200
     assert client.get("/explore").status_code == 200
     assert len(built) == 2
+    # switching t2v to the GraphSAGE run: its map now shows GraphSAGE's layout
+    before = page_data(first)["runs"]
+    r = client.post("/admin/reload", headers=KEY, json={"model": "t2v", "run": str(runs["gs"])})
+    assert r.status_code == 200
+    after = page_data(client.get("/explore").text)["runs"]
+    assert after[1]["name"] == "t2v" and after[1]["xy"] == before[0]["xy"] != before[1]["xy"]
 
 
 def test_explore_genres_and_models_pass_through(client):
