@@ -15,8 +15,10 @@ the data, packed to stay small for the 173K-track MPD subset:
 The projection (UMAP with cosine, extra ``explore``; PCA without it; t-SNE on request) is
 computed once per run and cached beside it (``RUN/explore/<method>-<seed>.npz``, written
 atomically, keyed by the embeddings file's digest). The same page is served live by
-``songspace serve`` at ``/explore`` (:func:`explorer_html` with ``live=True``), where a
-click asks the service's ``/tracks/{id}/similar`` endpoint instead of the packed lists.
+``songspace serve`` at ``/explore`` (:func:`live_explorer_html`: the cached projection
+or PCA, no packed neighbours), where a click asks the service's ``/tracks/{id}/similar``
+endpoint instead. ``genres`` (``--genres``) limits the genre colouring to chosen genres
+(:func:`genre_colouring`).
 :func:`export_parquet` writes the Embedding Atlas table (``--x x --y y --neighbors
 neighbors``).
 """
