@@ -968,6 +968,14 @@ def explore_cmd(
             help="Also write an Embedding Atlas table (track id, metadata, x, y, neighbors).",
         ),
     ] = None,
+    genres: Annotated[
+        str | None,
+        typer.Option(
+            "--genres",
+            help='Colour only these genres, e.g. "jazz,classical,hip hop" (any of a track\'s '
+            'genres, case-insensitive; the rest "other").',
+        ),
+    ] = None,
 ) -> None:
     """Write a self-contained offline HTML map of the tracks (pan, zoom, colour, search,
     nearest neighbours, box selection; two runs side by side)."""
@@ -984,6 +992,7 @@ def explore_cmd(
             test_fraction=test_fraction,
             full=full,
             parquet=parquet,
+            genres=genres,
             progress=progress,
         )
     for r in res.runs:

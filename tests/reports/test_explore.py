@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from songspace.data.synthetic import generate
+from songspace.errors import ParameterError, SongspaceError
+from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import exact_topk
 from songspace.reports import explore
 from tests.reports.cdp import Browser, find_browser
@@ -63,6 +65,82 @@ def test_popularity_buckets_are_quantiles():
     bucket, labels = explore.popularity_buckets(np.arange(1, 101), 4)
     assert np.bincount(bucket).tolist() == [25, 25, 25, 25]
     assert labels[0] == "1-25 playlists" and labels[-1] == "76-100 playlists"
+
+
+def genre_dataset():
+    """Seven tracks with hand-set genre lists (case differs on purpose)."""
+    from songspace.data.dataset import Dataset, make_tracks_table
+
+    genres = [
+        ["Jazz", "bebop"],  # 0: jazz
+        ["rock", "Hip Hop"],  # 1: primary rock, but carries hip hop
+        ["classical"],  # 2: classical
+        ["rock"],  # 3: other
+        [],  # 4: unknown
+        ["hip hop", "jazz"],  # 5: both: jazz comes first in the order asked
+        ["hip hop"],  # 6: hip hop
+    ]
+    n = len(genres)
+    return Dataset(
+        tracks=make_tracks_table(
+            [f"t{i}" for i in range(n)],
+            track_names=[f"song {i}" for i in range(n)],
+            genres=genres,
+        ),
+        indptr=np.array([0, 4, 7], np.int64),
+        indices=np.array([0, 1, 2, 3, 4, 5, 6], np.int64),
+        sequence_ids=np.array(["s0", "s1"], dtype=object),
+    )
+
+
+def test_chosen_genres_codes_and_labels():
+    ds = genre_dataset()
+    labels, codes = explore.genre_colouring(ds, "jazz, CLASSICAL ,hip hop")
+    # spelling: the one most tracks use ("hip hop" 2 vs "Hip Hop" 1; jazz ties -> "Jazz")
+    assert labels == ["Jazz", "classical", "hip hop"]
+    assert codes.tolist() == [0, 2, 1, 3, -1, 0, 2]
+    # the order asked decides a track carrying two chosen genres
+    _, codes = explore.genre_colouring(ds, ["hip hop", "jazz"])
+    assert codes.tolist() == [1, 0, 2, 2, -1, 0, 0]
+
+
+def test_chosen_genres_in_the_payload():
+    ds = genre_dataset()
+    vecs = np.random.default_rng(0).normal(size=(ds.n_tracks, 4))
+    emb = Embeddings.from_array(vecs, ds.n_tracks, name="toy")
+    run = explore.prepare_run(emb, ds, np.zeros(ds.n_tracks, bool), method="pca", k=2)
+    plain = explore.build_payload([run], ds)
+    assert plain["chosen_genres"] is None
+    data = explore.build_payload([run], ds, genres="classical,jazz")
+    chosen = data["chosen_genres"]
+    assert chosen["labels"] == ["classical", "Jazz"]
+    codes = np.frombuffer(base64.b64decode(chosen["codes"]), "<i2")
+    assert codes.tolist() == [1, 2, 0, 2, -1, 1, 2]
+    # the primary-genre table (tooltips, neighbour lists) is unchanged
+    assert data["genres"] == plain["genres"]
+
+
+def test_unknown_genre_names_close_matches_and_the_fix():
+    ds = genre_dataset()
+    with pytest.raises(explore.UnknownGenreError) as info:
+        explore.genre_colouring(ds, "jaz,classical")
+    msg = str(info.value)
+    assert isinstance(info.value, SongspaceError)
+    assert "parameter `genres`" in msg and "'jaz'" in msg
+    assert "did you mean 'jazz'" in msg.lower() and "Fix:" in msg
+    with pytest.raises(explore.UnknownGenreError, match="no genre of the dataset is close"):
+        explore.genre_colouring(ds, ["polka"])
+    with pytest.raises(ParameterError, match="one or more"):
+        explore.genre_colouring(ds, " , ")
+
+
+def test_run_explore_rejects_an_unknown_genre_before_projecting(demo, tmp_path):
+    root, _, _ = demo
+    with pytest.raises(explore.UnknownGenreError):
+        explore.run_explore(
+            [root / "t2v"], root / "data", tmp_path / "x.html", method="pca", genres="nope"
+        )
+    assert not (tmp_path / "x.html").exists()
 
 
 def test_projection_is_cached_beside_the_run(demo):
@@ -213,3 +291,57 @@ def test_page_in_headless_chromium(demo, browser):
     )
     assert f"{int(emb.available.sum()):,} tracks selected" in text
     assert browser.errors == []
+
+
+@pytest.mark.slow
+def test_chosen_genres_legend_in_headless_chromium(demo, browser, tmp_path):
+    _, ds, res = demo
+    page = tmp_path / "genres.html"
+    explore.write_explorer(res.runs, ds, page, genres="jazz,classical,hip hop")
+    browser.evaluate("document.body && (document.body.dataset.ready = '')")
+    browser.errors.clear()
+    browser.open(page.resolve().as_uri())
+    assert browser.errors == []
+    legend = browser.evaluate(
+        "[...document.querySelectorAll('#legend li[data-label]')]"
+        ".map(l => [l.dataset.label, +l.querySelector('.n').textContent.replace(/,/g, '')])"
+    )
+    _, codes = explore.genre_colouring(ds, "jazz,classical,hip hop")
+    drawn = codes[res.runs[0].embeddings.available]
+    want = [
+        [label, int((drawn == j).sum())]
+        for j, label in enumerate(["jazz", "classical", "hip hop", "other"])
+        if (drawn == j).any()
+    ]
+    if (drawn < 0).any():
+        want.append(["unknown", int((drawn < 0).sum())])
+    assert legend == want
+    label = browser.evaluate(
+        "document.querySelector('#colour option[value=\"genre\"]').textContent"
+    )
+    assert label == "genre: jazz, classical, hip hop"
+
+
+def test_cli_genres_option(demo, tmp_path):
+    from typer.testing import CliRunner
+
+    from songspace.cli import app
+
+    root, _, _ = demo
+    base = ["--no-progress", "explore", str(root / "t2v"), "--data", str(root / "data")]
+    out = tmp_path / "g.html"
+    res = CliRunner().invoke(
+        app, [*base, "-o", str(out), "--method", "pca", "--genres", "Jazz,hip hop"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(
+        re.search(
+            r'id="explore-data" type="application/json">(.*?)</script>', out.read_text(), re.S
+        )
+        .group(1)
+        .replace("<\\/", "</")
+    )
+    assert data["chosen_genres"]["labels"] == ["jazz", "hip hop"]
+    res = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "x.html"), "--genres", "jaz"])
+    assert isinstance(res.exception, explore.UnknownGenreError)
+    assert "did you mean 'jazz'" in str(res.exception)

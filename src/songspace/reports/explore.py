@@ -15,8 +15,10 @@ the data, packed to stay small for the 173K-track MPD subset:
 The projection (UMAP with cosine, extra ``explore``; PCA without it; t-SNE on request) is
 computed once per run and cached beside it (``RUN/explore/<method>-<seed>.npz``, written
 atomically, keyed by the embeddings file's digest). The same page is served live by
-``songspace serve`` at ``/explore`` (:func:`explorer_html` with ``live=True``), where a
-click asks the service's ``/tracks/{id}/similar`` endpoint instead of the packed lists.
+``songspace serve`` at ``/explore`` (:func:`live_explorer_html`: the cached projection
+or PCA, no packed neighbours), where a click asks the service's ``/tracks/{id}/similar``
+endpoint instead. ``genres`` (``--genres``) limits the genre colouring to chosen genres
+(:func:`genre_colouring`).
 :func:`export_parquet` writes the Embedding Atlas table (``--x x --y y --neighbors
 neighbors``).
 """
@@ -24,12 +26,14 @@ neighbors``).
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import json
 import logging
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -335,6 +339,106 @@ def load_run(
     )
 
 
+# ------------------------------------------------------------------ chosen genres
+
+
+class UnknownGenreError(ParameterError):
+    """A genre asked for with ``--genres`` that no track of the dataset carries."""
+
+    def __init__(self, value: str, close: list[str], n_genres: int):
+        self.close = close
+        hint = (
+            f"did you mean {', '.join(repr(c) for c in close)}? "
+            if close
+            else "no genre of the dataset is close; "
+        )
+        super().__init__(
+            "genres",
+            f"genre names the dataset's tracks carry ({n_genres} distinct, matched "
+            "case-insensitively against each track's genres)",
+            value,
+            fix=hint + "pass names as the dataset spells them, comma-separated, "
+            'e.g. --genres "jazz,classical,hip hop"',
+        )
+
+
+def _track_genre_sets(dataset: Dataset) -> list[set[str]]:
+    """Per track: its genres, lower-cased (the ``genres`` list and the primary genre)."""
+    t = dataset.tracks
+    lists = t["genres"].tolist() if "genres" in t.columns else [[] for _ in range(len(t))]
+    prim = t["genre"].tolist() if "genre" in t.columns else [None] * len(t)
+    out = []
+    for gl, p in zip(lists, prim, strict=True):
+        s = {str(g).strip().lower() for g in (gl if gl is not None else [])}
+        if isinstance(p, str) and p:
+            s.add(p.strip().lower())
+        s.discard("")
+        out.append(s)
+    return out
+
+
+def parse_genres(genres: str | Sequence[str] | None) -> list[str] | None:
+    """``"jazz,classical,hip hop"`` (or a list) -> the distinct names, in order."""
+    if genres is None:
+        return None
+    items = genres.split(",") if isinstance(genres, str) else list(genres)
+    names: list[str] = []
+    for g in items:
+        g = str(g).strip()
+        if g and g.lower() not in {n.lower() for n in names}:
+            names.append(g)
+    if not names:
+        raise ParameterError(
+            "genres",
+            "one or more comma-separated genre names",
+            genres,
+            fix='e.g. --genres "jazz,classical,hip hop"',
+        )
+    if len(names) > TOP_CATEGORIES:
+        raise ParameterError(
+            "genres",
+            f"at most {TOP_CATEGORIES} genres (one colour each)",
+            len(names),
+            fix="pass fewer genres",
+        )
+    return names
+
+
+def genre_colouring(dataset: Dataset, genres: str | Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Colour classes for the chosen ``genres``: the labels (the dataset's spelling, in the
+    order asked) and a code per track: the first chosen genre, in that order, among the
+    track's genres (its ``genres`` list and its primary genre, case-insensitive);
+    ``len(labels)`` ("other") for a track with genres but none chosen; -1 ("unknown") for
+    a track without genres. Raises :class:`UnknownGenreError` for a name no track carries."""
+    names = parse_genres(genres) or []
+    sets = _track_genre_sets(dataset)
+    spellings: dict[str, dict[str, int]] = {}  # lower-cased -> dataset spelling -> tracks
+    t = dataset.tracks
+    lists = t["genres"].tolist() if "genres" in t.columns else [[] for _ in range(len(t))]
+    prim = t["genre"].tolist() if "genre" in t.columns else [None] * len(t)
+    for gl, p in zip(lists, prim, strict=True):
+        seen = {str(g).strip() for g in (gl if gl is not None else [])}
+        if isinstance(p, str):
+            seen.add(p.strip())
+        for g in seen:
+            if g:
+                d = spellings.setdefault(g.lower(), {})
+                d[g] = d.get(g, 0) + 1
+    wanted = [n.lower() for n in names]
+    for n, w in zip(names, wanted, strict=True):
+        if w not in spellings:
+            close = difflib.get_close_matches(w, list(spellings), n=5, cutoff=0.6)
+            best = [max(spellings[c], key=lambda s: (spellings[c][s], s)) for c in close]
+            raise UnknownGenreError(n, best, len(spellings))
+    labels = [min(spellings[w], key=lambda s: (-spellings[w][s], s)) for w in wanted]
+    codes = np.full(len(sets), -1, np.int16)
+    for i, s in enumerate(sets):
+        if not s:
+            continue
+        codes[i] = next((j for j, w in enumerate(wanted) if w in s), len(wanted))
+    return labels, codes
+
+
 # ------------------------------------------------------------------ packing
 
 
@@ -399,11 +503,22 @@ def _feature_known(dataset: Dataset) -> np.ndarray | None:
 
 
 def build_payload(
-    runs: list[ExploreRun], dataset: Dataset, *, live: bool = False, title: str = ""
+    runs: list[ExploreRun],
+    dataset: Dataset,
+    *,
+    live: bool = False,
+    title: str = "",
+    genres: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The JSON the page reads (see the module docstring for the packing)."""
+    """The JSON the page reads (see the module docstring for the packing). ``genres``
+    (names or ``"jazz,classical,hip hop"``): the genre colouring shows only those
+    (:func:`genre_colouring`), the rest as "other"."""
     if not runs:
         raise ParameterError("runs", "at least one run", 0)
+    chosen = None
+    if genres is not None:
+        labels, codes = genre_colouring(dataset, genres)
+        chosen = {"labels": labels, "codes": _b64(codes.astype("<i2"))}
     n = dataset.n_tracks
     t = dataset.tracks
     drawn = np.zeros(n, bool)
@@ -417,7 +532,7 @@ def build_payload(
     artists, artist_codes = _categories(
         t["artist_name"].tolist() if "artist_name" in t.columns else [None] * n, drawn, 0
     )
-    genres, genre_codes = _categories(
+    genre_table, genre_codes = _categories(
         t["genre"].tolist() if "genre" in t.columns else [None] * n, drawn, 0
     )
     bucket, bucket_labels = popularity_buckets(dataset.occurrences())
@@ -463,13 +578,14 @@ def build_payload(
         "names": names,
         "artists": artists,
         "artist": _b64(artist_codes.astype("<i4")),
-        "genres": genres,
-        "genre": _b64(genre_codes.astype("<i2" if len(genres) < 32000 else "<i4")),
-        "genre_width": 2 if len(genres) < 32000 else 4,
+        "genres": genre_table,
+        "genre": _b64(genre_codes.astype("<i2" if len(genre_table) < 32000 else "<i4")),
+        "genre_width": 2 if len(genre_table) < 32000 else 4,
         "popularity": _b64(bucket.astype(np.uint8)),
         "popularity_labels": bucket_labels,
         "features": None if known is None else _b64(np.packbits(known, bitorder="little")),
         "top": TOP_CATEGORIES,
+        "chosen_genres": chosen,
         "runs": packed_runs,
     }
 
@@ -574,11 +690,13 @@ def run_explore(
     test_fraction: float | None = None,
     full: bool = False,
     parquet: str | Path | None = None,
+    genres: str | Sequence[str] | None = None,
     overwrite: bool = True,
     progress: ProgressCallback | None = None,
 ) -> ExploreResult:
     """Write the explorer page ``out`` for one or two runs over ``data`` (the dataset they
-    were trained on); ``parquet`` also writes the Embedding Atlas export."""
+    were trained on); ``parquet`` also writes the Embedding Atlas export; ``genres``
+    limits the genre colouring to those genres (:func:`genre_colouring`)."""
     if not 1 <= len(runs) <= 2:
         raise ParameterError("runs", "one or two run directories", len(runs))
     if k < 1:
@@ -589,6 +707,8 @@ def run_explore(
     start = time.perf_counter()
     ds = data if isinstance(data, Dataset) else Dataset.load(data)
     seconds["load"] = time.perf_counter() - start
+    if genres is not None:
+        genre_colouring(ds, genres)  # an unknown name fails before the projections
     loaded = []
     for r in runs:
         t0 = time.perf_counter()
@@ -605,7 +725,7 @@ def run_explore(
         seconds[f"projection:{er.name}"] = er.projection.seconds
         seconds[f"run:{er.name}"] = time.perf_counter() - t0
         loaded.append(er)
-    return write_explorer(loaded, ds, out, parquet=parquet, seconds=seconds)
+    return write_explorer(loaded, ds, out, parquet=parquet, seconds=seconds, genres=genres)
 
 
 def write_explorer(
@@ -615,18 +735,92 @@ def write_explorer(
     *,
     parquet: str | Path | None = None,
     seconds: dict[str, float] | None = None,
+    genres: str | Sequence[str] | None = None,
 ) -> ExploreResult:
-    """Write the page (and the Parquet export) for prepared runs."""
+    """Write the page (and the Parquet export) for prepared runs; ``genres`` as in
+    :func:`build_payload`."""
     seconds = dict(seconds or {})
     out = Path(out)
     if len(runs) == 2 and runs[0].name == runs[1].name:
         runs[1].name += " (2)"
     t0 = time.perf_counter()
-    html = explorer_html(build_payload(runs, dataset))
+    html = explorer_html(build_payload(runs, dataset, genres=genres))
     _atomic_write(out, html)
     seconds["write"] = time.perf_counter() - t0
     pq_path = export_parquet(runs, dataset, parquet) if parquet is not None else None
     return ExploreResult(out, runs, len(html.encode("utf-8")), seconds, pq_path)
+
+
+#: Projections a live page reuses from ``RUN/explore/``, best first.
+LIVE_METHODS = ("umap", "tsne", "pca")
+
+
+def read_cached_projection(emb: Embeddings, cache_dir: Path, digest: str) -> Projection | None:
+    """The best projection of ``emb`` cached in ``cache_dir`` (UMAP, then t-SNE, then PCA;
+    any seed) that was computed from the same vectors (``digest``); None without one.
+    Computes nothing."""
+    if not cache_dir.is_dir():
+        return None
+    for method in LIVE_METHODS:
+        for path in sorted(cache_dir.glob(f"{method}-*.npz")):
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    if (
+                        int(z["version"]) == CACHE_VERSION
+                        and str(z["digest"]) == digest
+                        and z["xy"].shape == (emb.n_tracks, 2)
+                    ):
+                        logger.info("projection read from %s", path)
+                        return Projection(np.asarray(z["xy"]), method, float(z["seconds"]), True)
+            except (OSError, KeyError, ValueError):
+                logger.warning("ignoring an unreadable projection cache %s", path)
+    return None
+
+
+def live_explorer_html(
+    served: Sequence[Any],
+    *,
+    genres: str | Sequence[str] | None = None,
+    k: int = DEFAULT_NEIGHBOURS,
+    seed: int = 0,
+    test_fraction: float | None = None,
+    full: bool = False,
+) -> str:
+    """The explorer page of one or two served models (``songspace serve``'s ``/explore``):
+    ``served`` are objects with ``name``, ``run`` (a ``songspace train`` directory) and
+    ``dataset`` (:class:`~songspace.serving.Recommender`). Each map uses the projection
+    cached beside the run (:func:`read_cached_projection`), else PCA (never UMAP or
+    t-SNE on a request); nothing is written. No neighbours are packed: a click asks the
+    service for ``k`` similar tracks. Cold start as :func:`cold_start_tracks` with
+    ``seed`` / ``test_fraction`` / ``full`` (``songspace explore``'s defaults)."""
+    if not 1 <= len(served) <= 2:
+        raise ParameterError("models", "one or two served models", len(served))
+    if k < 1:
+        raise ParameterError("k", "`k >= 1`", k)
+    ds: Dataset = served[0].dataset
+    for other in served[1:]:
+        if other.dataset is not ds and not np.array_equal(other.dataset.track_ids, ds.track_ids):
+            raise ParameterError(
+                "models",
+                "models served over the same dataset (one map shares one vocabulary)",
+                [s.name for s in served],
+                fix="ask for models trained on the same dataset: /explore?models=a,b",
+            )
+    if genres is not None:
+        genre_colouring(ds, genres)  # an unknown name fails before the projections
+    cold = cold_start_tracks(ds, seed=seed, test_fraction=test_fraction, full=full)
+    none = np.full((ds.n_tracks, 0), -1, np.int64)
+    runs = []
+    for m in served:
+        emb = load_embeddings(Path(m.run) / "embeddings.npz", ds, name=m.name)
+        proj = read_cached_projection(emb, Path(m.run) / "explore", vectors_digest(emb))
+        if proj is None:
+            proj = cached_projection(emb, "pca", seed=seed)  # no cache_dir: nothing written
+        metrics = run_metrics(emb, ds, seed=seed)
+        runs.append(ExploreRun(m.name, emb, proj, none, np.zeros((ds.n_tracks, 0)), cold, metrics))
+    payload = build_payload(runs, ds, live=True, genres=genres)
+    payload["live_k"] = int(k)
+    return explorer_html(payload)
 
 
 #: The models the demo's page shows side by side, first found first.

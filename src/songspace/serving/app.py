@@ -2,7 +2,9 @@
 
 Endpoints (OpenAPI at ``/docs``): ``GET /health``, ``GET /ready``, ``GET /models``,
 ``GET /tracks/{id}``, ``GET /tracks/{id}/similar?k=&model=``, ``POST /similar:batch``,
-``POST /complete``, ``POST /tracks`` (API key), ``POST /admin/reload`` (API key).
+``POST /complete``, ``POST /tracks`` (API key), ``POST /admin/reload`` (API key),
+``GET /explore?genres=&models=`` (the explorer page of the served models, built on the
+first request and kept until a reload).
 
 Every error has one JSON shape, ``{"error": {"status", "type", "message", "field"}}``:
 unknown track 404, bad ``k``/body/feature names 422, bodies over ``max_body_bytes`` 413,
@@ -45,6 +47,19 @@ logger = logging.getLogger("songspace")
 API_KEY_ENV = "SONGSPACE_API_KEY"
 DEFAULT_MAX_BODY = 1 << 20
 MAX_BATCH = 1000
+#: Explorer pages kept (one per models/genres asked for); 26 MB each for 173K tracks.
+MAX_EXPLORE_PAGES = 4
+
+#: Builds the ``/explore`` page: ``builder(recommenders, genres=...) -> html``.
+ExplorerBuilder = Callable[..., str]
+
+
+def default_explorer(recommenders: Sequence[Recommender], *, genres: str | None = None) -> str:
+    """The page :mod:`songspace.reports.explore` builds for served models (imported on
+    the first request)."""
+    from songspace.reports.explore import live_explorer_html
+
+    return live_explorer_html(recommenders, genres=genres)
 
 
 def _fastapi():
@@ -78,6 +93,26 @@ class ServerState:
         self.models: dict[str, Recommender] | None = recommenders
         self.error: str | None = None
         self.admin_lock = threading.Lock()
+        self.explorer: ExplorerBuilder = default_explorer
+        # (model names, genres) -> (the Recommenders it was built from, html)
+        self.pages: dict[tuple[tuple[str, ...], str | None], tuple[tuple[Any, ...], str]] = {}
+        self.page_lock = threading.Lock()
+
+    def explore_page(self, recs: Sequence[Recommender], genres: str | None) -> str:
+        """The explorer page of ``recs``, built once per (models, genres) and rebuilt when
+        a reload replaced one of them."""
+        key = (tuple(r.name for r in recs), genres)
+        with self.page_lock:
+            hit = self.pages.get(key)
+            if hit is not None and all(a is b for a, b in zip(hit[0], recs, strict=True)):
+                return hit[1]
+            html = self.explorer(list(recs), genres=genres)
+            pages = self.pages  # a reload may replace the mapping, never mutates it
+            while len(pages) >= MAX_EXPLORE_PAGES:
+                pages.pop(next(iter(pages)))
+            pages[key] = (tuple(recs), html)
+            logger.info("explorer page built for %s (%.1f MB)", ", ".join(key[0]), len(html) / 1e6)
+            return html
 
     def load_all(self) -> None:
         from songspace.data.dataset import Dataset
@@ -213,18 +248,22 @@ def create_app(
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     background_load: bool = True,
+    explorer: ExplorerBuilder | None = None,
 ) -> Any:
     """The FastAPI application. Pass ``specs`` (loaded at startup, reloadable) or ready
-    ``recommenders`` (tests). ``api_key`` defaults to ``$SONGSPACE_API_KEY``."""
+    ``recommenders`` (tests). ``api_key`` defaults to ``$SONGSPACE_API_KEY``.
+    ``explorer`` builds the ``/explore`` page (default :func:`default_explorer`)."""
     fastapi = _fastapi()
     from fastapi import Body, Depends, FastAPI, Header, Query, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import BaseModel, ConfigDict, Field
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     state = ServerState(specs, recommenders)
+    if explorer is not None:
+        state.explorer = explorer
 
     from contextlib import asynccontextmanager
 
@@ -406,6 +445,30 @@ def create_app(
         )
         return JSONResponse({"model": rec.name, "results": [r.to_dict() for r in res]})
 
+    @app.get(
+        "/explore",
+        response_class=HTMLResponse,
+        summary="The explorer page of the served models (a click asks /tracks/{id}/similar)",
+    )
+    def explore(genres: str | None = None, models: str | None = None) -> Any:
+        state.get(None)
+        names = (
+            [m.strip() for m in models.split(",") if m.strip()]
+            if models is not None
+            else state.order[:2]
+        )
+        if not 1 <= len(names) <= 2 or len(set(names)) != len(names):
+            raise ParameterError(
+                "models", "one or two distinct served model names, comma-separated", models
+            )
+        recs = [state.get(n) for n in names]
+        genres = genres.strip() if genres is not None and genres.strip() else None
+        return HTMLResponse(state.explore_page(recs, genres))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Any:  # a browser opening /explore asks for it: no icon, no 404
+        return Response(status_code=204)
+
     @app.post(
         "/tracks",
         status_code=201,
@@ -450,6 +513,9 @@ def create_app(
                 if req.run:
                     state.specs[n] = ModelSpec(n, run, spec.dataset, spec.options)
             state.models = {**(state.models or {}), **fresh}  # the atomic swap
+        # the next /explore builds from the new models (a page being built now is from the
+        # old ones: explore_page's identity check refuses it); no lock, a reload never waits
+        state.pages = {}
         return {
             "reloaded": [
                 {"model": n, "run": str(r.run), "embeddings_sha256": r.digest}

@@ -37,18 +37,27 @@
   var gb = bytes(D.genre);
   var genreCode = D.genre_width === 2 ? new Int16Array(gb.buffer) : new Int32Array(gb.buffer);
   var pop = bytes(D.popularity);
+  // --genres: the genre colouring shows only the chosen genres (code = len: "other")
+  var chosen = D.chosen_genres ? { labels: D.chosen_genres.labels,
+    codes: new Int16Array(bytes(D.chosen_genres.codes).buffer) } : null;
+  if (chosen) document.querySelector('#colour option[value="genre"]').textContent =
+    "genre: " + chosen.labels.join(", ");
   var features = D.features ? bits(D.features) : null;
 
   var runs = D.runs.map(function (r, ri) {
     var q = new Uint16Array(bytes(r.xy).buffer);
-    var k = r.k, w = r.id_width, raw = bytes(r.neighbours), none = w === 3 ? 0xffffff : -1;
-    var nb = new Int32Array(N * k);
-    for (var j = 0, p = 0; j < N * k; j++, p += w) {
-      var v = raw[p] | (raw[p + 1] << 8) | (raw[p + 2] << 16) | (w === 4 ? raw[p + 3] << 24 : 0);
-      nb[j] = v === none ? -1 : v;
+    // live mode packs no neighbours: a click asks the service for D.live_k of them
+    var k = D.live ? D.live_k : r.k, w = r.id_width, nb = new Int32Array(N * k).fill(-1);
+    var cos = new Float32Array(N * k), j;
+    if (!D.live) {
+      var raw = bytes(r.neighbours), none = w === 3 ? 0xffffff : -1;
+      for (var j2 = 0, p = 0; j2 < N * k; j2++, p += w) {
+        var v = raw[p] | (raw[p + 1] << 8) | (raw[p + 2] << 16) | (w === 4 ? raw[p + 3] << 24 : 0);
+        nb[j2] = v === none ? -1 : v;
+      }
+      var cq = bytes(r.cosines);
+      for (j = 0; j < N * k; j++) cos[j] = cq[j] / 255 * 2 - 1;
     }
-    var cq = bytes(r.cosines), cos = new Float32Array(N * k);
-    for (j = 0; j < N * k; j++) cos[j] = cq[j] / 255 * 2 - 1;
     var avail = bits(r.available);
     var u = new Float32Array(N), vv = new Float32Array(N);
     for (var i = 0; i < N; i++) {
@@ -89,7 +98,9 @@
       var unknown = legend.length; legend.push({ label: "unknown", colour: UNKNOWN });
       for (i = 0; i < N; i++) cat[i] = codes[i] < 0 ? unknown : codes[i] < m ? codes[i] : other;
     }
-    if (mode === "genre") table(genres, genreCode);
+    if (mode === "genre") {
+      if (chosen) table(chosen.labels, chosen.codes); else table(genres, genreCode);
+    }
     else if (mode === "artist") table(artists, artistCode);
     else if (mode === "popularity") {
       D.popularity_labels.forEach(function (l, j) {
@@ -333,24 +344,32 @@
   }
   function row(j, t, cos) {
     var d = describe(t);
-    return '<tr data-track="' + t + '"><td>' + (j + 1) + "</td><td>" + esc(d.name) + "</td><td>" + esc(d.artist) +
-      "</td><td>" + esc(d.genre) + '</td><td class="num">' + cos.toFixed(2) + "</td></tr>";
+    return cells(j, t, D.track_ids ? D.track_ids[t] : "", d.name, d.artist, d.genre, cos);
+  }
+  function cells(j, t, id, name, artist, genre, cos) {
+    return '<tr data-track="' + t + '" data-id="' + esc(id) + '"><td>' + (j + 1) + "</td><td>" + esc(name) +
+      "</td><td>" + esc(artist) + "</td><td>" + esc(genre) + '</td><td class="num">' + cos.toFixed(2) + "</td></tr>";
   }
   var rowOf = null;
   function live(run, i) {
+    // the service's answer, as it gives it (a track added through POST /tracks is listed
+    // too, with data-track -1: it has no point on the map)
     if (!rowOf) { rowOf = {}; D.track_ids.forEach(function (t, j) { rowOf[t] = j; }); }
     var url = "tracks/" + encodeURIComponent(D.track_ids[i]) + "/similar?k=" + run.k + "&model=" + encodeURIComponent(run.name);
     fetch(url).then(function (r) { return r.json(); }).then(function (body) {
       if (state.selected !== i) return;
       var table = document.querySelector('#neighbours table[data-run="' + run.index + '"]');
-      var items = body.similar || body.tracks || body.items || [];
       var html = '<tr><th>#</th><th>track</th><th>artist</th><th>genre</th><th>cos</th></tr>';
-      items.forEach(function (it, j) {
-        var t = rowOf[it.track_id];
-        if (t !== undefined) html += row(j, t, it.score);
+      (body.results || []).forEach(function (it, j) {
+        var t = rowOf[it.track_id] === undefined ? -1 : rowOf[it.track_id];
+        if (j < run.k) { run.nb[i * run.k + j] = t; run.cos[i * run.k + j] = it.score; }
+        html += cells(j, t, it.track_id, it.track_name || "(no name)", it.artist_name || "unknown artist",
+                      it.genre || "no genre", it.score);
       });
       if (body.error) html += '<tr><td colspan="5">' + esc(body.error.message) + "</td></tr>";
       table.innerHTML = html;
+      table.dataset.loaded = "1";
+      redraw();
     }).catch(function (err) { console.warn("neighbour query failed", err); });
   }
 
