@@ -56,6 +56,30 @@ def _pyspark() -> Any:
     return SparkSession
 
 
+_LOG4J = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+"""
+
+
+def _quiet_log_config() -> str:
+    """A log4j2 file that shows only errors (written once per process, in the temp dir)."""
+    path = Path(tempfile.gettempdir()) / f"songspace-spark-log4j2-{os.getpid()}.properties"
+    if not path.is_file():
+        path.write_text(_LOG4J)
+    return str(path)
+
+
+def check_pyspark() -> None:
+    """Raise MissingDependencyError (naming the extra ``spark``) when pyspark is absent."""
+    _pyspark()
+
+
 def spark_session(master: str | None = None, *, app_name: str = "songspace") -> Any:
     """A SparkSession (created, or the active one reused) with quiet logs.
 
@@ -70,6 +94,10 @@ def spark_session(master: str | None = None, *, app_name: str = "songspace") -> 
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    if not os.environ.get("SPARK_CONF_DIR"):  # a user's own Spark configuration wins
+        builder = builder.config(
+            "spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={_quiet_log_config()}"
+        )
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read when the JVM starts
         builder = (
@@ -129,8 +157,10 @@ def build_tables_spark(
     _pyspark()  # MissingDependencyError naming the extra when pyspark is absent
     from pyspark.sql import functions as F
 
-    if isinstance(min_weight, bool) or not isinstance(min_weight, int | np.integer) or (
-        min_weight < 1
+    if (
+        isinstance(min_weight, bool)
+        or not isinstance(min_weight, int | np.integer)
+        or (min_weight < 1)
     ):
         raise ParameterError("min_weight", "an integer >= 1", min_weight)
     if spark is None:
@@ -157,9 +187,7 @@ def build_tables_spark(
         distinct.unpersist()
         x, y = entries.alias("x"), entries.alias("y")
         adjacent = (
-            x.join(
-                y, (F.col("x.seq") == F.col("y.seq")) & (F.col("y.pos") == F.col("x.pos") + 1)
-            )
+            x.join(y, (F.col("x.seq") == F.col("y.seq")) & (F.col("y.pos") == F.col("x.pos") + 1))
             .where(F.col("x.track") != F.col("y.track"))
             .groupBy(F.col("x.track").alias("a"), F.col("y.track").alias("b"))
             .count()
@@ -167,9 +195,7 @@ def build_tables_spark(
         bi = _read_back(adjacent, folder, "bigrams", ["a", "b", "count"])
     popularity = np.zeros(n, dtype=np.int64)
     popularity[pop["track"]] = pop["count"]
-    upper = sp.coo_matrix(
-        (co["count"].astype(np.int32), (co["u"], co["v"])), shape=(n, n)
-    ).tocsr()
+    upper = sp.coo_matrix((co["count"].astype(np.int32), (co["u"], co["v"])), shape=(n, n)).tocsr()
     upper.sort_indices()
     adjacency = (upper + upper.T).tocsr()
     adjacency.sort_indices()
@@ -193,4 +219,10 @@ def build_tables_spark(
     )
 
 
-__all__ = ["DEFAULT_MASTER", "MASTER_ENV", "build_tables_spark", "spark_session"]
+__all__ = [
+    "DEFAULT_MASTER",
+    "MASTER_ENV",
+    "build_tables_spark",
+    "check_pyspark",
+    "spark_session",
+]
