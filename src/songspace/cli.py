@@ -277,6 +277,18 @@ _GRAPH_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
         ],
         None,
     ),
+    (
+        "spark_staging",
+        Annotated[
+            Path | None,
+            typer.Option(
+                "--spark-staging",
+                help="Folder for Spark's staged entries and counts; with a cluster master, "
+                "one every executor can read and write (default: a temporary folder).",
+            ),
+        ],
+        None,
+    ),
 )
 _GRAPH_META = "songspace.graph_tables"
 
@@ -286,6 +298,7 @@ class _GraphRequest:
     engine: str
     min_weight: int
     master: str | None
+    staging: Path | None
 
 
 def graph_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -308,7 +321,7 @@ def graph_options(command: Callable[..., None]) -> Callable[..., None]:
             check_pyspark()
         if (values["graph"] or engine == "spark") and ctx is not None:
             ctx.meta[_GRAPH_META] = _GraphRequest(
-                engine, values["min_weight"], values["spark_master"]
+                engine, values["min_weight"], values["spark_master"], values["spark_staging"]
             )
         command(*args, **kwargs)
 
@@ -337,6 +350,7 @@ def _write_graph(ctx: typer.Context, ds: Dataset, out: Path) -> None:
         min_weight=request.min_weight,
         engine=request.engine,
         master=request.master,
+        staging=request.staging,
         overwrite=True,
     )
     out_console.print(
