@@ -7,7 +7,8 @@ popularity) from it in its own fresh subprocess. Reported per engine: wall time 
 (VmHWM of the Python process, plus, for Spark, the VmHWM of its JVM read from /proc
 before the session stops), and whether the arrays of the two engines are identical.
 
-    flock /tmp/notes/heavy.lock python benchmarks/bench_spark.py --scale 0.005
+    flock /tmp/notes/heavy.lock python benchmarks/bench_spark.py --scale 0.02
+    flock /tmp/notes/heavy.lock python benchmarks/bench_spark.py --scale 0.02 --driver-memory 512m
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def worker(data: str, engine: str, min_weight: int, master: str, out: str) -> None:
+def worker(
+    data: str, engine: str, min_weight: int, master: str, out: str, driver_memory: str
+) -> None:
     """One measured build, in a fresh process; writes the tables and a JSON line."""
     from songspace.data.dataset import Dataset
     from songspace.graph.tables import build_tables
@@ -60,7 +63,7 @@ def worker(data: str, engine: str, min_weight: int, master: str, out: str) -> No
     if engine == "spark":
         from songspace.graph.spark import build_tables_spark, spark_session
 
-        spark = spark_session(master)
+        spark = spark_session(master, conf={"spark.driver.memory": driver_memory})
         tables = build_tables_spark(ds, min_weight=min_weight, spark=spark)
         seconds = time.perf_counter() - t0
         jvm_kib = sum(_vmhwm_kib(p) for p in _descendants(os.getpid()))
@@ -78,6 +81,7 @@ def worker(data: str, engine: str, min_weight: int, master: str, out: str) -> No
                 "jvm_vmhwm_mib": round(jvm_kib / 1024, 1),
                 "edges": tables.graph.n_edges,
                 "bigram_pairs": int(tables.bigrams.nnz),
+                "driver_memory": driver_memory if engine == "spark" else None,
             }
         )
     )
@@ -89,11 +93,12 @@ def main() -> None:
     p.add_argument("--min-weight", type=int, default=2)
     p.add_argument("--master", default="local[2]")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--driver-memory", default="1g", help="spark.driver.memory (local mode: all)")
     p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         data, engine, master, out = args.worker
-        worker(data, engine, args.min_weight, master, out)
+        worker(data, engine, args.min_weight, master, out, args.driver_memory)
         return
 
     import numpy as np
@@ -110,10 +115,19 @@ def main() -> None:
             f"{ds.n_entries:,} entries",
             flush=True,
         )
+        distinct = np.diff(ds.incidence().indptr).astype(np.int64)
+        pair_rows = int((distinct * (distinct - 1) // 2).sum())
+        print(
+            f"co-occurrence self-join: {pair_rows:,} (u < v) pair rows before counting "
+            f"(~{pair_rows * 16 / 2**20:,.0f} MiB as two int64 columns); "
+            f"spark.driver.memory={args.driver_memory}",
+            flush=True,
+        )
         rows = []
         for engine in ("memory", "spark"):
             out = Path(tmp) / engine
-            cmd = [sys.executable, __file__, "--min-weight", str(args.min_weight), "--worker",
+            cmd = [sys.executable, __file__, "--min-weight", str(args.min_weight),
+                   "--driver-memory", args.driver_memory, "--worker",
                    str(data), engine, args.master, str(out)]  # fmt: skip
             res = subprocess.run(cmd, check=True, capture_output=True, text=True)
             row = json.loads(res.stdout.strip().splitlines()[-1])

@@ -26,6 +26,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,11 +81,17 @@ def check_pyspark() -> None:
     _pyspark()
 
 
-def spark_session(master: str | None = None, *, app_name: str = "songspace") -> Any:
+def spark_session(
+    master: str | None = None,
+    *,
+    app_name: str = "songspace",
+    conf: Mapping[str, str] | None = None,
+) -> Any:
     """A SparkSession (created, or the active one reused) with quiet logs.
 
     ``master`` defaults to ``$SONGSPACE_SPARK_MASTER``, else ``local[2]``. A local
-    driver binds to 127.0.0.1 and has no web UI.
+    driver binds to 127.0.0.1 and has no web UI. ``conf``: further Spark settings
+    (``{"spark.driver.memory": "2g"}``); they apply when this call starts the JVM.
     """
     session_cls = _pyspark()
     master = master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER
@@ -98,6 +105,8 @@ def spark_session(master: str | None = None, *, app_name: str = "songspace") -> 
         builder = builder.config(
             "spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={_quiet_log_config()}"
         )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read when the JVM starts
         builder = (
