@@ -21,6 +21,7 @@ a folder every executor can read and write (a shared filesystem).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import tempfile
@@ -73,6 +74,7 @@ def _quiet_log_config() -> str:
     path = Path(tempfile.gettempdir()) / f"songspace-spark-log4j2-{os.getpid()}.properties"
     if not path.is_file():
         path.write_text(_LOG4J)
+        atexit.register(path.unlink, missing_ok=True)
     return str(path)
 
 
