@@ -78,6 +78,29 @@ def ensure_chromium() -> None:
         pass
 
 
+def ensure_java() -> None:
+    """Install Debian's Java runtime for the Spark tests when `java` is missing and we can
+    (root with apt-get); otherwise do nothing: those tests then skip with their reason."""
+    import shutil
+
+    if shutil.which("java") or os.name != "posix" or os.geteuid() != 0:
+        return
+    if not shutil.which("apt-get"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [
+        "apt-get", "install", "-y", "-q", "--no-install-recommends", "openjdk-17-jre-headless",
+    ]
+    print("installing Debian's Java runtime for the Spark tests (apt-get)", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+    try:
+        if subprocess.call(install, timeout=900, **quiet) != 0:
+            subprocess.call(["apt-get", "update", "-q"], timeout=600, **quiet)
+            subprocess.call(install, timeout=900, **quiet)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
 # ------------------------------------------------------------- PostgreSQL for the tests
 PG_ENV = "SONGSPACE_TEST_POSTGRES_URL"
 PG_SKIP_ENV = "SONGSPACE_TEST_POSTGRES_SKIP"
@@ -199,6 +222,7 @@ def main(argv: list[str]) -> int:
     ensure_env("dev")
     failed = [] if os.environ.get("SONGSPACE_NO_LINT") else lint()
     ensure_chromium()
+    ensure_java()
     env, stop_postgres = start_postgres()
     try:
         if run([PY, "-m", "pytest", *rest], env={**os.environ, **env}) != 0:

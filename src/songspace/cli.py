@@ -230,12 +230,142 @@ def _metadata_spec(
     )
 
 
+#: The graph-table options of every `prepare` command: (parameter, annotation, default).
+_GRAPH_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    (
+        "graph",
+        Annotated[
+            bool,
+            typer.Option(
+                "--graph",
+                help="Also write the graph tables (co-occurrence graph, bigram counts, "
+                "popularity) into OUT/graph.",
+            ),
+        ],
+        False,
+    ),
+    (
+        "engine",
+        Annotated[
+            str,
+            typer.Option(
+                "--engine",
+                help="Who computes the graph tables: memory or spark (the extra 'spark'; "
+                "implies --graph). Both write identical files.",
+            ),
+        ],
+        "memory",
+    ),
+    (
+        "min_weight",
+        Annotated[
+            int,
+            typer.Option(
+                "--min-weight", help="Co-occurrence graph: keep edges in >= this many sequences."
+            ),
+        ],
+        2,
+    ),
+    (
+        "spark_master",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--spark-master",
+                help="Spark master URL (default $SONGSPACE_SPARK_MASTER, else local[2]).",
+            ),
+        ],
+        None,
+    ),
+    (
+        "spark_staging",
+        Annotated[
+            Path | None,
+            typer.Option(
+                "--spark-staging",
+                help="Folder for Spark's staged entries and counts; with a cluster master, "
+                "one every executor can read and write (default: a temporary folder).",
+            ),
+        ],
+        None,
+    ),
+)
+_GRAPH_META = "songspace.graph_tables"
+
+
+@dataclass(frozen=True)
+class _GraphRequest:
+    engine: str
+    min_weight: int
+    master: str | None
+    staging: Path | None
+
+
+def graph_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a `prepare` command the graph-table options; they are checked before anything
+    is read, and :func:`_write_graph` (called by :func:`_prepare`) acts on them."""
+    names = [name for name, _, _ in _GRAPH_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        values = {name: kwargs.pop(name) for name in names}
+        ctx = kwargs.get("ctx", args[0] if args else None)
+        from songspace.graph.tables import check_engine
+
+        engine = check_engine(values["engine"])
+        if values["min_weight"] < 1:
+            raise ParameterError("--min-weight", "an integer >= 1", values["min_weight"])
+        if engine == "spark":
+            from songspace.graph.spark import check_pyspark
+
+            check_pyspark()
+        if (values["graph"] or engine == "spark") and ctx is not None:
+            ctx.meta[_GRAPH_META] = _GraphRequest(
+                engine, values["min_weight"], values["spark_master"], values["spark_staging"]
+            )
+        command(*args, **kwargs)
+
+    sig = inspect.signature(command, eval_str=True, locals={"MetadataSpec": object})
+    params = list(sig.parameters.values())
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
+        for name, ann, default in _GRAPH_OPTIONS
+    ]
+    wrapper.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*params, *extra]}
+    return wrapper
+
+
+def _write_graph(ctx: typer.Context, ds: Dataset, out: Path) -> None:
+    """Write OUT/graph when the command was given --graph or --engine spark."""
+    request = ctx.meta.get(_GRAPH_META)
+    if request is None:
+        return
+    from songspace.graph.tables import GRAPH_DIR, write_tables
+
+    err_console.print(f"computing the graph tables ({request.engine} engine)")
+    tables = write_tables(
+        ds,
+        out / GRAPH_DIR,
+        min_weight=request.min_weight,
+        engine=request.engine,
+        master=request.master,
+        staging=request.staging,
+        overwrite=True,
+    )
+    out_console.print(
+        f"[bold green]wrote[/] {out / GRAPH_DIR}: {tables.graph.n_edges:,} co-occurrence "
+        f"edges (min_weight={request.min_weight}), {tables.bigrams.nnz:,} bigram pairs"
+    )
+
+
 def _prepare(
     ctx: typer.Context, prepare: Callable[..., Dataset], *args: Any, **kwargs: Any
 ) -> None:
     """Run one ``songspace.data.prepare`` function with a progress bar; report what it wrote."""
     with progress_bar(ctx) as progress:
         ds = prepare(*args, progress=progress, **kwargs)
+    _write_graph(ctx, ds, kwargs["out"])
     _report_prepared(ds, kwargs["out"])
 
 
@@ -249,6 +379,7 @@ def _report_prepared(ds: Dataset, out: Path) -> None:
 
 
 @prepare_app.command("mpd")
+@graph_options
 @metadata_options
 def prepare_mpd_cmd(
     ctx: typer.Context,
@@ -270,6 +401,7 @@ def prepare_mpd_cmd(
 
 
 @prepare_app.command("csv")
+@graph_options
 @metadata_options
 def prepare_csv_cmd(
     ctx: typer.Context,
@@ -321,6 +453,7 @@ def prepare_csv_cmd(
 
 
 @prepare_app.command("mssd")
+@graph_options
 def prepare_mssd_cmd(
     ctx: typer.Context,
     log: Annotated[
@@ -345,6 +478,7 @@ def prepare_mssd_cmd(
 
 
 @prepare_app.command("lastfm")
+@graph_options
 def prepare_lastfm_cmd(
     ctx: typer.Context,
     path: Annotated[
@@ -367,6 +501,7 @@ def prepare_lastfm_cmd(
 
 
 @prepare_app.command("lines")
+@graph_options
 def prepare_lines_cmd(
     ctx: typer.Context,
     paths: Annotated[
@@ -395,6 +530,7 @@ def prepare_lines_cmd(
 
 
 @prepare_app.command("melon")
+@graph_options
 def prepare_melon_cmd(
     ctx: typer.Context,
     paths: Annotated[
@@ -423,6 +559,7 @@ def prepare_melon_cmd(
 
 
 @prepare_app.command("synthetic")
+@graph_options
 def prepare_synthetic_cmd(
     ctx: typer.Context,
     out: OutOpt,
@@ -478,6 +615,7 @@ def prepare_synthetic_cmd(
         with progress_bar(ctx) as progress:
             paths = write_slices(ds, slices, seed=seed, progress=progress)
         err_console.print(f"wrote {len(paths)} MPD slices to {escape(str(slices))}")
+    _write_graph(ctx, ds, out)
     _report_prepared(ds, out)
 
 

@@ -1,0 +1,147 @@
+"""Spark ``local[N]`` vs the in-memory builders for the graph tables (issue 17, item 2).
+
+One synthetic dataset (the MPD-shaped preset times ``--scale``) is written once; then each
+engine builds the graph tables (co-occurrence graph at ``--min-weight``, bigram counts,
+popularity) from it in its own fresh subprocess. Reported per engine: wall time of
+``build_tables`` (for Spark including the session start and the JVM), peak memory
+(VmHWM of the Python process, plus, for Spark, the VmHWM of its JVM read from /proc
+before the session stops), and whether the arrays of the two engines are identical.
+
+    flock /tmp/notes/heavy.lock python benchmarks/bench_spark.py --scale 0.02
+    flock /tmp/notes/heavy.lock python benchmarks/bench_spark.py --scale 0.02 --driver-memory 512m
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _vmhwm_kib(pid: int | str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def worker(
+    data: str, engine: str, min_weight: int, master: str, out: str, driver_memory: str
+) -> None:
+    """One measured build, in a fresh process; writes the tables and a JSON line."""
+    from songspace.data.dataset import Dataset
+    from songspace.graph.tables import build_tables
+
+    ds = Dataset.load(data)
+    t0 = time.perf_counter()
+    jvm_kib = 0
+    if engine == "spark":
+        from songspace.graph.spark import build_tables_spark, spark_session
+
+        spark = spark_session(master, conf={"spark.driver.memory": driver_memory})
+        tables = build_tables_spark(ds, min_weight=min_weight, spark=spark)
+        seconds = time.perf_counter() - t0
+        jvm_kib = sum(_vmhwm_kib(p) for p in _descendants(os.getpid()))
+        spark.stop()
+    else:
+        tables = build_tables(ds, min_weight=min_weight)
+        seconds = time.perf_counter() - t0
+    tables.save(out)
+    print(
+        json.dumps(
+            {
+                "engine": engine,
+                "seconds": round(seconds, 2),
+                "python_vmhwm_mib": round(_vmhwm_kib("self") / 1024, 1),
+                "jvm_vmhwm_mib": round(jvm_kib / 1024, 1),
+                "edges": tables.graph.n_edges,
+                "bigram_pairs": int(tables.bigrams.nnz),
+                "driver_memory": driver_memory if engine == "spark" else None,
+            }
+        )
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scale", type=float, default=0.005, help="share of the MPD preset")
+    p.add_argument("--min-weight", type=int, default=2)
+    p.add_argument("--master", default="local[2]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--driver-memory", default="1g", help="spark.driver.memory (local mode: all)")
+    p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        data, engine, master, out = args.worker
+        worker(data, engine, args.min_weight, master, out, args.driver_memory)
+        return
+
+    import numpy as np
+
+    from songspace.data.prepare import prepare_synthetic
+    from songspace.data.synthetic import PRESETS
+    from songspace.graph.tables import GraphTables
+
+    with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
+        data = Path(tmp) / "data"
+        ds = prepare_synthetic(data, seed=args.seed, **PRESETS["mpd"](args.scale))
+        print(
+            f"data: {ds.n_sequences:,} playlists, {ds.n_tracks:,} tracks, "
+            f"{ds.n_entries:,} entries",
+            flush=True,
+        )
+        distinct = np.diff(ds.incidence().indptr).astype(np.int64)
+        pair_rows = int((distinct * (distinct - 1) // 2).sum())
+        print(
+            f"co-occurrence self-join: {pair_rows:,} (u < v) pair rows before counting "
+            f"(~{pair_rows * 16 / 2**20:,.0f} MiB as two int64 columns); "
+            f"spark.driver.memory={args.driver_memory}",
+            flush=True,
+        )
+        rows = []
+        for engine in ("memory", "spark"):
+            out = Path(tmp) / engine
+            cmd = [sys.executable, __file__, "--min-weight", str(args.min_weight),
+                   "--driver-memory", args.driver_memory, "--worker",
+                   str(data), engine, args.master, str(out)]  # fmt: skip
+            res = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            row = json.loads(res.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        a, b = (GraphTables.load(Path(tmp) / e) for e in ("memory", "spark"))
+        same = all(
+            np.array_equal(getattr(x, n), getattr(y, n))
+            for x, y in ((a.graph.adjacency, b.graph.adjacency), (a.bigrams, b.bigrams))
+            for n in ("indptr", "indices", "data")
+        ) and np.array_equal(a.popularity, b.popularity)
+        ratio = rows[1]["seconds"] / max(rows[0]["seconds"], 1e-9)
+        print(f"identical arrays: {same}; spark/memory time: {ratio:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""The graph tables computed with Spark DataFrames (``songspace prepare --engine spark``).
+
+Needs the extra ``spark`` (pyspark) and a Java 17+ runtime. The dataset's entries are
+staged as Parquet (``seq, pos, track``); Spark then counts
+
+- popularity: distinct ``(seq, track)`` pairs per track;
+- co-occurrence weights: a self-join of the distinct ``(seq, track)`` pairs on ``seq``
+  with ``a < b``, counted per pair and kept when ``>= min_weight`` (MUSIG §3.1);
+- bigrams: a join of entry ``pos`` with entry ``pos + 1`` of the same sequence, without
+  self pairs, counted per ordered pair (W2V §2.2);
+
+and writes the results as Parquet, which the driver reads back into the same CSR
+arrays the in-memory builders produce (:mod:`songspace.graph.tables`). The counting
+is distributed; the final tables (one CSR graph, one bigram matrix) are assembled on
+the driver, so they must fit there, as they must for every later step.
+
+The session is ``local[2]`` unless ``master`` (or ``$SONGSPACE_SPARK_MASTER``) names
+another; a local driver binds to 127.0.0.1. With a cluster master, ``staging`` must be
+a folder every executor can read and write (a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+from songspace.data.dataset import Dataset
+from songspace.errors import MissingDependencyError, ParameterError
+from songspace.graph.cooccurrence import CooccurrenceGraph
+
+if TYPE_CHECKING:
+    from songspace.graph.tables import GraphTables
+
+logger = logging.getLogger(__name__)
+
+#: The master of the sessions songspace starts itself.
+DEFAULT_MASTER = "local[2]"
+MASTER_ENV = "SONGSPACE_SPARK_MASTER"
+
+
+def _pyspark() -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise MissingDependencyError("pyspark", "spark", "the Spark engine") from exc
+    return SparkSession
+
+
+_LOG4J = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+"""
+
+
+def _quiet_log_config() -> str:
+    """A log4j2 file that shows only errors (written once per process, in the temp dir)."""
+    path = Path(tempfile.gettempdir()) / f"songspace-spark-log4j2-{os.getpid()}.properties"
+    if not path.is_file():
+        path.write_text(_LOG4J)
+        atexit.register(path.unlink, missing_ok=True)
+    return str(path)
+
+
+def check_pyspark() -> None:
+    """Raise MissingDependencyError (naming the extra ``spark``) when pyspark is absent."""
+    _pyspark()
+
+
+def spark_session(
+    master: str | None = None,
+    *,
+    app_name: str = "songspace",
+    conf: Mapping[str, str] | None = None,
+) -> Any:
+    """A SparkSession (created, or the active one reused) with quiet logs.
+
+    ``master`` defaults to ``$SONGSPACE_SPARK_MASTER``, else ``local[2]``. A local
+    driver binds to 127.0.0.1 and has no web UI. ``conf``: further Spark settings
+    (``{"spark.driver.memory": "2g"}``); they apply when this call starts the JVM.
+    """
+    session_cls = _pyspark()
+    master = master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER
+    builder = (
+        session_cls.builder.master(master)
+        .appName(app_name)
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    if not os.environ.get("SPARK_CONF_DIR"):  # a user's own Spark configuration wins
+        builder = builder.config(
+            "spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={_quiet_log_config()}"
+        )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read when the JVM starts
+        builder = (
+            builder.config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.ui.enabled", "false")
+        )
+    with warnings.catch_warnings():  # pyspark's notice about the pandas version
+        warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
+        spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _stage_entries(dataset: Dataset, folder: Path) -> Path:
+    """Write the entries as Parquet (``seq`` int64, ``pos`` int64, ``track`` int64)."""
+    seq = dataset.sequence_of_entry()
+    pos = np.arange(dataset.n_entries, dtype=np.int64) - np.repeat(
+        dataset.indptr[:-1].astype(np.int64), dataset.lengths
+    )
+    table = pa.table(
+        {
+            "seq": pa.array(seq),
+            "pos": pa.array(pos),
+            "track": pa.array(dataset.indices.astype(np.int64)),
+        }
+    )
+    path = folder / "entries.parquet"
+    pq.write_table(table, path, row_group_size=1 << 20)
+    return path
+
+
+def _read_back(df: Any, folder: Path, name: str, columns: list[str]) -> dict[str, np.ndarray]:
+    """Write ``df`` as Parquet under ``folder`` and read its columns into numpy."""
+    out = folder / name
+    df.write.mode("overwrite").parquet(str(out))
+    table = pq.read_table(out, columns=columns)
+    return {c: table.column(c).to_numpy() for c in columns}
+
+
+def build_tables_spark(
+    dataset: Dataset,
+    *,
+    min_weight: int = 2,
+    master: str | None = None,
+    staging: str | Path | None = None,
+    spark: Any = None,
+) -> GraphTables:
+    """The graph tables of ``dataset`` counted by Spark (identical to the memory engine).
+
+    ``spark``: a session to use (else :func:`spark_session` with ``master``).
+    ``staging``: folder for the staged entries and results (default: a temporary
+    folder, removed afterwards).
+    """
+    from songspace.graph.tables import GraphTables
+
+    _pyspark()  # MissingDependencyError naming the extra when pyspark is absent
+    from pyspark.sql import functions as F
+
+    if (
+        isinstance(min_weight, bool)
+        or not isinstance(min_weight, int | np.integer)
+        or (min_weight < 1)
+    ):
+        raise ParameterError("min_weight", "an integer >= 1", min_weight)
+    if spark is None:
+        spark = spark_session(master)
+    n = dataset.n_tracks
+    t0 = time.perf_counter()
+    if staging is not None:
+        Path(staging).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="songspace-spark-", dir=staging) as tmp:
+        folder = Path(tmp)
+        entries = spark.read.parquet(str(_stage_entries(dataset, folder)))
+        distinct = entries.select("seq", "track").distinct().cache()
+        pop = _read_back(
+            distinct.groupBy("track").count(), folder, "popularity", ["track", "count"]
+        )
+        a, b = distinct.alias("a"), distinct.alias("b")
+        pairs = (
+            a.join(b, (F.col("a.seq") == F.col("b.seq")) & (F.col("a.track") < F.col("b.track")))
+            .groupBy(F.col("a.track").alias("u"), F.col("b.track").alias("v"))
+            .count()
+            .where(F.col("count") >= int(min_weight))
+        )
+        co = _read_back(pairs, folder, "cooccurrence", ["u", "v", "count"])
+        distinct.unpersist()
+        x, y = entries.alias("x"), entries.alias("y")
+        adjacent = (
+            x.join(y, (F.col("x.seq") == F.col("y.seq")) & (F.col("y.pos") == F.col("x.pos") + 1))
+            .where(F.col("x.track") != F.col("y.track"))
+            .groupBy(F.col("x.track").alias("a"), F.col("y.track").alias("b"))
+            .count()
+        )
+        bi = _read_back(adjacent, folder, "bigrams", ["a", "b", "count"])
+    popularity = np.zeros(n, dtype=np.int64)
+    popularity[pop["track"]] = pop["count"]
+    upper = sp.coo_matrix((co["count"].astype(np.int32), (co["u"], co["v"])), shape=(n, n)).tocsr()
+    upper.sort_indices()
+    adjacency = (upper + upper.T).tocsr()
+    adjacency.sort_indices()
+    if adjacency.dtype != np.int32:
+        adjacency = adjacency.astype(np.int32)
+    bigrams = sp.coo_matrix(
+        (bi["count"].astype(np.int64), (bi["a"], bi["b"])), shape=(n, n)
+    ).tocsr()
+    bigrams.sum_duplicates()
+    logger.info(
+        "Spark graph tables: %d edges (min_weight=%d), %d bigram pairs in %.1fs",
+        adjacency.nnz // 2,
+        min_weight,
+        bigrams.nnz,
+        time.perf_counter() - t0,
+    )
+    return GraphTables(
+        graph=CooccurrenceGraph(adjacency=adjacency, min_weight=int(min_weight)),
+        bigrams=bigrams,
+        popularity=popularity,
+    )
+
+
+__all__ = [
+    "DEFAULT_MASTER",
+    "MASTER_ENV",
+    "build_tables_spark",
+    "check_pyspark",
+    "spark_session",
+]

@@ -1,0 +1,131 @@
+"""The graph tables of a dataset: co-occurrence graph, bigram counts, popularity.
+
+:func:`build_tables` computes them with an engine: ``"memory"`` (the in-memory
+builders :func:`~songspace.graph.build_cooccurrence`, :func:`~songspace.graph.bigram_counts`,
+``Dataset.occurrences``) or ``"spark"`` (:mod:`songspace.graph.spark`, the same
+counts with Spark DataFrames). Both give identical arrays, so :meth:`GraphTables.save`
+writes the same files whichever engine ran:
+
+- ``cooccurrence.npz`` + ``cooccurrence.json``: :meth:`CooccurrenceGraph.save`;
+- ``bigrams.npz``: ordered adjacent-pair counts without self pairs (int64 CSR);
+- ``popularity.npy``: number of distinct sequences containing each track (int64).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from songspace._util import atomic_directory
+from songspace.data.dataset import Dataset
+from songspace.errors import FormatError, ParameterError
+from songspace.graph.bigrams import bigram_counts
+from songspace.graph.cooccurrence import CooccurrenceGraph, build_cooccurrence
+
+logger = logging.getLogger(__name__)
+
+#: The engines of :func:`build_tables` (and of ``songspace prepare --engine``).
+ENGINES = ("memory", "spark")
+#: The folder of a dataset directory that ``songspace prepare --graph`` writes.
+GRAPH_DIR = "graph"
+
+
+@dataclass
+class GraphTables:
+    """Co-occurrence graph (``min_weight``), ordered bigram counts and popularity."""
+
+    graph: CooccurrenceGraph
+    bigrams: sp.csr_matrix
+    popularity: np.ndarray
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the three tables into directory ``path`` atomically; return ``path``."""
+        path = Path(path)
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            self.graph.save(tmp / "cooccurrence")
+            sp.save_npz(tmp / "bigrams.npz", self.bigrams, compressed=True)
+            np.save(tmp / "popularity.npy", self.popularity, allow_pickle=False)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> GraphTables:
+        """Read the tables written by :meth:`save`."""
+        path = Path(path)
+        for name in ("bigrams.npz", "popularity.npy"):
+            if not (path / name).is_file():
+                raise FormatError(
+                    "expected this file of the graph tables, found none",
+                    path=path / name,
+                    fix="write them with `songspace prepare ... --graph`",
+                )
+        graph = CooccurrenceGraph.load(path / "cooccurrence")
+        bigrams = sp.csr_matrix(sp.load_npz(path / "bigrams.npz"))
+        popularity = np.load(path / "popularity.npy", allow_pickle=False)
+        return cls(graph=graph, bigrams=bigrams, popularity=popularity)
+
+
+def check_engine(engine: str) -> str:
+    """``engine`` if it is one of :data:`ENGINES`; else a ParameterError listing them."""
+    if engine not in ENGINES:
+        raise ParameterError(
+            "engine", f"one of {', '.join(ENGINES)}", engine, fix="choose one of those engines"
+        )
+    return engine
+
+
+def build_tables(
+    dataset: Dataset,
+    *,
+    min_weight: int = 2,
+    engine: str = "memory",
+    master: str | None = None,
+    staging: str | Path | None = None,
+) -> GraphTables:
+    """The graph tables of ``dataset`` computed by ``engine`` (see the module docstring).
+
+    ``master`` and ``staging`` are for the Spark engine (see
+    :func:`songspace.graph.spark.build_tables_spark`); the memory engine ignores them.
+    """
+    check_engine(engine)
+    if engine == "spark":
+        from songspace.graph.spark import build_tables_spark
+
+        return build_tables_spark(dataset, min_weight=min_weight, master=master, staging=staging)
+    return GraphTables(
+        graph=build_cooccurrence(dataset, min_weight=min_weight),
+        bigrams=bigram_counts(dataset),
+        popularity=dataset.occurrences(),
+    )
+
+
+def write_tables(
+    dataset: Dataset,
+    path: str | Path,
+    *,
+    min_weight: int = 2,
+    engine: str = "memory",
+    master: str | None = None,
+    staging: str | Path | None = None,
+    overwrite: bool = False,
+) -> GraphTables:
+    """:func:`build_tables`, then :meth:`GraphTables.save` to ``path``."""
+    tables = build_tables(
+        dataset, min_weight=min_weight, engine=engine, master=master, staging=staging
+    )
+    tables.save(path, overwrite=overwrite)
+    logger.info("wrote the graph tables (%s engine) to %s", engine, path)
+    return tables
+
+
+__all__ = [
+    "ENGINES",
+    "GRAPH_DIR",
+    "GraphTables",
+    "build_tables",
+    "check_engine",
+    "write_tables",
+]

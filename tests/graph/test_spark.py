@@ -1,0 +1,125 @@
+"""The Spark engine of the graph tables gives the in-memory builders' arrays and files."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from songspace.cli import app
+from songspace.data.synthetic import generate
+from songspace.errors import MissingDependencyError, ParameterError
+from songspace.graph.tables import GRAPH_DIR, GraphTables, build_tables
+from tests.graph.test_cooccurrence import make_dataset, random_sequences
+
+runner = CliRunner()
+
+_WHY_NOT = (
+    "pyspark is not installed (pip install 'songspace[spark]')"
+    if importlib.util.find_spec("pyspark") is None
+    else "no Java runtime (`java`) on PATH; pyspark needs Java 17+ "
+    "(Debian: apt-get install openjdk-17-jre-headless)"
+    if shutil.which("java") is None
+    else None
+)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    if _WHY_NOT is not None:
+        pytest.skip(_WHY_NOT)
+    from songspace.graph.spark import spark_session
+
+    session = spark_session("local[2]", app_name="songspace-tests")
+    yield session
+    session.stop()
+
+
+def assert_same(a: GraphTables, b: GraphTables) -> None:
+    for m, n in ((a.graph.adjacency, b.graph.adjacency), (a.bigrams, b.bigrams)):
+        assert m.shape == n.shape
+        for name in ("indptr", "indices", "data"):
+            x, y = getattr(m, name), getattr(n, name)
+            assert x.dtype == y.dtype, name
+            np.testing.assert_array_equal(x, y)
+    assert a.graph.min_weight == b.graph.min_weight
+    assert a.popularity.dtype == b.popularity.dtype
+    np.testing.assert_array_equal(a.popularity, b.popularity)
+
+
+def test_known_answer(spark: Any) -> None:
+    from songspace.graph.spark import build_tables_spark
+
+    # sequences: [0 1 2], [1 2 2 0], [3]; weights (0,1)=2 (0,2)=2 (1,2)=2; 2->2 is a self pair
+    ds = make_dataset([[0, 1, 2], [1, 2, 2, 0], [3]], 5)
+    t = build_tables_spark(ds, min_weight=2, spark=spark)
+    assert t.graph.adjacency.toarray().tolist() == [
+        [0, 2, 2, 0, 0],
+        [2, 0, 2, 0, 0],
+        [2, 2, 0, 0, 0],
+        [0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0],
+    ]
+    assert t.popularity.tolist() == [2, 2, 2, 1, 0]
+    bigrams = {
+        (int(a), int(b)): int(c)
+        for a, b, c in zip(*t.bigrams.nonzero(), t.bigrams.data, strict=True)
+    }
+    assert bigrams == {(0, 1): 1, (1, 2): 2, (2, 0): 1}
+
+
+@pytest.mark.parametrize("min_weight", [1, 3])
+def test_random_sequences_match_memory(spark: Any, min_weight: int) -> None:
+    from songspace.graph.spark import build_tables_spark
+
+    ds = make_dataset(random_sequences(0), 40)
+    assert_same(
+        build_tables_spark(ds, min_weight=min_weight, spark=spark),
+        build_tables(ds, min_weight=min_weight),
+    )
+
+
+def test_synthetic_matches_memory(spark: Any) -> None:
+    from songspace.graph.spark import build_tables_spark
+
+    ds = generate(n_playlists=400, n_tracks=500, seed=3)
+    spark_tables = build_tables_spark(ds, min_weight=2, spark=spark)
+    assert spark_tables.graph.n_edges > 1000
+    assert_same(spark_tables, build_tables(ds, min_weight=2))
+
+
+def test_cli_engine_spark_writes_the_memory_files(spark: Any, tmp_path: Path) -> None:
+    args = ["prepare", "synthetic", "--playlists", "300", "--n-tracks", "400", "--seed", "1"]
+    res = runner.invoke(app, [*args, "-o", str(tmp_path / "m"), "--graph"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*args, "-o", str(tmp_path / "s"), "--engine", "spark"])
+    assert res.exit_code == 0, res.output
+    m, s = tmp_path / "m" / GRAPH_DIR, tmp_path / "s" / GRAPH_DIR
+    names = sorted(p.name for p in m.iterdir())
+    assert names == ["bigrams.npz", "cooccurrence.json", "cooccurrence.npz", "popularity.npy"]
+    assert sorted(p.name for p in s.iterdir()) == names
+    assert_same(GraphTables.load(m), GraphTables.load(s))
+
+
+def test_unknown_engine_lists_the_choices(tmp_path: Path) -> None:
+    res = runner.invoke(
+        app, ["prepare", "synthetic", "-o", str(tmp_path / "x"), "--engine", "dask"]
+    )
+    assert res.exit_code == 1
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ParameterError, match="memory, spark"):
+        build_tables(make_dataset([[0, 1]], 2), engine="dask")
+
+
+def test_missing_pyspark_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from songspace.graph.spark import check_pyspark
+
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(MissingDependencyError, match=r"songspace\[spark\]"):
+        check_pyspark()
