@@ -179,6 +179,27 @@ def _atomic_npz(path: Path, **arrays: Any) -> None:
         raise
 
 
+def _read_projection_file(
+    path: Path, emb: Embeddings, method: str, digest: str
+) -> Projection | None:
+    """The projection cached in ``path`` when it was computed from the same vectors
+    (``digest``) by this cache version; None when it is absent, stale or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if (
+                int(z["version"]) == CACHE_VERSION
+                and str(z["digest"]) == digest
+                and z["xy"].shape == (emb.n_tracks, 2)
+            ):
+                logger.info("projection read from %s", path)
+                return Projection(np.asarray(z["xy"]), method, float(z["seconds"]), cached=True)
+    except (OSError, KeyError, ValueError):
+        logger.warning("ignoring an unreadable projection cache %s", path)
+    return None
+
+
 def cached_projection(
     emb: Embeddings,
     method: str,
@@ -191,19 +212,10 @@ def cached_projection(
     it was computed from the same embeddings (``digest``)."""
     method = resolve_method(method)
     path = cache_dir / f"{method}-{seed}.npz" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                ok = (
-                    int(z["version"]) == CACHE_VERSION
-                    and str(z["digest"]) == digest
-                    and z["xy"].shape == (emb.n_tracks, 2)
-                )
-                if ok:
-                    logger.info("projection read from %s", path)
-                    return Projection(z["xy"], method, float(z["seconds"]), cached=True)
-        except (OSError, KeyError, ValueError):
-            logger.warning("ignoring an unreadable projection cache %s", path)
+    if path is not None:
+        cached = _read_projection_file(path, emb, method, digest)
+        if cached is not None:
+            return cached
     rows = np.flatnonzero(emb.available)
     start = time.perf_counter()
     xy_avail = project(emb.vectors[rows], method, seed=seed)
@@ -763,17 +775,9 @@ def read_cached_projection(emb: Embeddings, cache_dir: Path, digest: str) -> Pro
         return None
     for method in LIVE_METHODS:
         for path in sorted(cache_dir.glob(f"{method}-*.npz")):
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    if (
-                        int(z["version"]) == CACHE_VERSION
-                        and str(z["digest"]) == digest
-                        and z["xy"].shape == (emb.n_tracks, 2)
-                    ):
-                        logger.info("projection read from %s", path)
-                        return Projection(np.asarray(z["xy"]), method, float(z["seconds"]), True)
-            except (OSError, KeyError, ValueError):
-                logger.warning("ignoring an unreadable projection cache %s", path)
+            cached = _read_projection_file(path, emb, method, digest)
+            if cached is not None:
+                return cached
     return None
 
 
