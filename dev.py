@@ -55,50 +55,44 @@ def ensure_env(extras: str) -> None:
     stamp.write_text(digest.hexdigest())
 
 
+def _apt_install(package: str, purpose: str) -> None:
+    """Install a Debian package quietly when we are root with apt-get (retrying after an
+    `apt-get update`); otherwise, or when it fails, do nothing: the tests that need it
+    then skip with their reason."""
+    import shutil
+
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    print(f"installing Debian {package} for {purpose} (apt-get)", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+    try:
+        if subprocess.call(install, timeout=900, **quiet) != 0:
+            subprocess.call(["apt-get", "update", "-q"], timeout=600, **quiet)
+            subprocess.call(install, timeout=900, **quiet)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
 def ensure_chromium() -> None:
-    """Install Debian's chromium for the HTML report test when it is missing and we can
-    (root with apt-get); otherwise do nothing: that test then skips with its reason.
-    SONGSPACE_NO_BROWSER_INSTALL=1 turns this off."""
+    """Install Debian's chromium for the browser tests when it is missing and we can
+    (root with apt-get). SONGSPACE_NO_BROWSER_INSTALL=1 turns this off."""
     import shutil
 
     names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
     if os.environ.get("SONGSPACE_NO_BROWSER_INSTALL") or any(shutil.which(n) for n in names):
         return
-    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    print("installing Debian chromium for the HTML report test (apt-get)", flush=True)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
-    try:
-        if subprocess.call(install, timeout=900, **quiet) != 0:
-            subprocess.call(["apt-get", "update", "-q"], timeout=600, **quiet)
-            subprocess.call(install, timeout=900, **quiet)
-    except (OSError, subprocess.SubprocessError):
-        pass
+    _apt_install("chromium", "the browser tests")
 
 
 def ensure_java() -> None:
     """Install Debian's Java runtime for the Spark tests when `java` is missing and we can
-    (root with apt-get); otherwise do nothing: those tests then skip with their reason."""
+    (root with apt-get)."""
     import shutil
 
-    if shutil.which("java") or os.name != "posix" or os.geteuid() != 0:
-        return
-    if not shutil.which("apt-get"):
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [
-        "apt-get", "install", "-y", "-q", "--no-install-recommends", "openjdk-17-jre-headless",
-    ]
-    print("installing Debian's Java runtime for the Spark tests (apt-get)", flush=True)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
-    try:
-        if subprocess.call(install, timeout=900, **quiet) != 0:
-            subprocess.call(["apt-get", "update", "-q"], timeout=600, **quiet)
-            subprocess.call(install, timeout=900, **quiet)
-    except (OSError, subprocess.SubprocessError):
-        pass
+    if not shutil.which("java"):
+        _apt_install("openjdk-17-jre-headless", "the Spark tests")
 
 
 # ------------------------------------------------------------- PostgreSQL for the tests

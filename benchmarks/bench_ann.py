@@ -33,22 +33,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _common import _peak_rss_mb, run_worker
+from _common import _peak_rss_mb, run_worker, synthetic_embedding
 
 LIBS = ("faiss", "hnswlib", "usearch")
 
 
 def synthetic_vectors(n: int, dim: int, seed: int) -> np.ndarray:
-    """The serving benchmark's generator (bench_serving.synthetic_run), normalised."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(1000, dim)).astype(np.float32)
-    basis = (rng.normal(size=(16, dim)) / 4).astype(np.float32)
-    emb = np.empty((n, dim), dtype=np.float32)
-    for s in range(0, n, 200_000):
-        m = min(200_000, n - s)
-        latent = rng.normal(size=(m, 16)).astype(np.float32)
-        noise = 0.05 * rng.normal(size=(m, dim)).astype(np.float32)
-        emb[s : s + m] = centres[rng.integers(1000, size=m)] + latent @ basis + noise
+    """The serving benchmark's embedding (:func:`_common.synthetic_embedding`), normalised."""
+    emb = synthetic_embedding(n, dim, seed)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     return emb
 

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import synthetic_embedding
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 KEY = "bench"
 
@@ -214,8 +216,8 @@ def workload(ids: list[str], n: int, k: int, seed: int) -> dict[str, list]:
 def synthetic_run(workdir: Path, n: int, dim: int, seed: int) -> tuple[Path, Path]:
     """A run directory (embeddings.npz only) and a dataset of ``n`` tracks: 1,000 cluster
     centres plus a shared 16-dimensional latent part plus small isotropic noise, so the
-    vectors have the low effective rank of learned embeddings (isotropic 64-d noise has
-    no neighbour structure for any index to find)."""
+    vectors have the low effective rank of learned embeddings
+    (:func:`_common.synthetic_embedding`)."""
     import pandas as pd
 
     from songspace.data.dataset import Dataset
@@ -223,15 +225,7 @@ def synthetic_run(workdir: Path, n: int, dim: int, seed: int) -> tuple[Path, Pat
     run, data = workdir / f"syn-{n}x{dim}", workdir / f"syn-{n}-data"
     if (run / "embeddings.npz").is_file() and (data / "manifest.json").is_file():
         return run, data
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(1000, dim)).astype(np.float32)
-    basis = (rng.normal(size=(16, dim)) / 4).astype(np.float32)
-    emb = np.empty((n, dim), dtype=np.float32)
-    for s in range(0, n, 200_000):
-        m = min(200_000, n - s)
-        latent = rng.normal(size=(m, 16)).astype(np.float32)
-        noise = 0.05 * rng.normal(size=(m, dim)).astype(np.float32)
-        emb[s : s + m] = centres[rng.integers(1000, size=m)] + latent @ basis + noise
+    emb = synthetic_embedding(n, dim, seed)
     run.mkdir(parents=True, exist_ok=True)
     np.savez(run / "embeddings.npz", embeddings=emb, available=np.ones(n, dtype=bool))
     ids = [f"t{i:08d}" for i in range(n)]
