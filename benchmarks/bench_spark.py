@@ -7,8 +7,8 @@ popularity) from it in its own fresh subprocess. Reported per engine: wall time 
 (VmHWM of the Python process, plus, for Spark, the VmHWM of its JVM read from /proc
 before the session stops), and whether the arrays of the two engines are identical.
 
-    flock /tmp/notes/heavy.lock python benchmarks/bench_spark.py --scale 0.02
-    flock /tmp/notes/heavy.lock python benchmarks/bench_spark.py --scale 0.02 --driver-memory 512m
+    python benchmarks/bench_spark.py --scale 0.02
+    python benchmarks/bench_spark.py --scale 0.02 --driver-memory 512m
 """
 
 from __future__ import annotations
