@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import run_worker
 
 
 def _vmhwm_kib(pid: int | str) -> int:
@@ -129,8 +131,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--min-weight", str(args.min_weight),
                    "--driver-memory", args.driver_memory, "--worker",
                    str(data), engine, args.master, str(out)]  # fmt: skip
-            res = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            row = json.loads(res.stdout.strip().splitlines()[-1])
+            row = run_worker(cmd, f"the {engine} engine")
             rows.append(row)
             print(json.dumps(row), flush=True)
         a, b = (GraphTables.load(Path(tmp) / e) for e in ("memory", "spark"))
