@@ -99,7 +99,6 @@ def load_input(args: argparse.Namespace) -> tuple[np.ndarray, str]:
         x = vectors[np.asarray(avail, bool)]
         label = str(path)
     else:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bench_ann import synthetic_vectors
 
         x = synthetic_vectors(args.synthetic, args.dim, args.seed)

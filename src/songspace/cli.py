@@ -193,13 +193,25 @@ def metadata_options(command: Callable[..., None]) -> Callable[..., None]:
         kwargs["metadata"] = _metadata_spec(**values)
         command(*args, **kwargs)
 
+    return _add_options(wrapper, command, _METADATA_OPTIONS, drop="metadata")
+
+
+def _add_options(
+    wrapper: Callable[..., None],
+    command: Callable[..., None],
+    options: tuple[tuple[str, Any, Any], ...],
+    *,
+    drop: str | None = None,
+) -> Callable[..., None]:
+    """Give ``wrapper`` the signature of ``command`` (less the parameter ``drop``) plus the
+    keyword-only ``options`` (parameter, annotation, default), for typer to read."""
     # typer reads the options from the evaluated annotations; `metadata` names a type
     # imported only for type checkers (the data layer loads lazily).
     sig = inspect.signature(command, eval_str=True, locals={"MetadataSpec": object})
-    params = [p for p in sig.parameters.values() if p.name != "metadata"]
+    params = [p for p in sig.parameters.values() if p.name != drop]
     extra = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
-        for name, ann, default in _METADATA_OPTIONS
+        for name, ann, default in options
     ]
     wrapper.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in [*params, *extra]}
@@ -325,15 +337,7 @@ def graph_options(command: Callable[..., None]) -> Callable[..., None]:
             )
         command(*args, **kwargs)
 
-    sig = inspect.signature(command, eval_str=True, locals={"MetadataSpec": object})
-    params = list(sig.parameters.values())
-    extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
-        for name, ann, default in _GRAPH_OPTIONS
-    ]
-    wrapper.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in [*params, *extra]}
-    return wrapper
+    return _add_options(wrapper, command, _GRAPH_OPTIONS)
 
 
 def _write_graph(ctx: typer.Context, ds: Dataset, out: Path) -> None:

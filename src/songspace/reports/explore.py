@@ -374,16 +374,17 @@ class UnknownGenreError(ParameterError):
         )
 
 
-def _track_genre_sets(dataset: Dataset) -> list[set[str]]:
-    """Per track: its genres, lower-cased (the ``genres`` list and the primary genre)."""
+def _track_genres(dataset: Dataset) -> list[set[str]]:
+    """Per track: its genres as the dataset spells them (the ``genres`` list and the
+    primary genre), stripped, empty names dropped."""
     t = dataset.tracks
     lists = t["genres"].tolist() if "genres" in t.columns else [[] for _ in range(len(t))]
     prim = t["genre"].tolist() if "genre" in t.columns else [None] * len(t)
     out = []
     for gl, p in zip(lists, prim, strict=True):
-        s = {str(g).strip().lower() for g in (gl if gl is not None else [])}
-        if isinstance(p, str) and p:
-            s.add(p.strip().lower())
+        s = {str(g).strip() for g in (gl if gl is not None else [])}
+        if isinstance(p, str):
+            s.add(p.strip())
         s.discard("")
         out.append(s)
     return out
@@ -423,19 +424,13 @@ def genre_colouring(dataset: Dataset, genres: str | Sequence[str]) -> tuple[list
     ``len(labels)`` ("other") for a track with genres but none chosen; -1 ("unknown") for
     a track without genres. Raises :class:`UnknownGenreError` for a name no track carries."""
     names = parse_genres(genres) or []
-    sets = _track_genre_sets(dataset)
+    per_track = _track_genres(dataset)
+    sets = [{g.lower() for g in gs} for gs in per_track]
     spellings: dict[str, dict[str, int]] = {}  # lower-cased -> dataset spelling -> tracks
-    t = dataset.tracks
-    lists = t["genres"].tolist() if "genres" in t.columns else [[] for _ in range(len(t))]
-    prim = t["genre"].tolist() if "genre" in t.columns else [None] * len(t)
-    for gl, p in zip(lists, prim, strict=True):
-        seen = {str(g).strip() for g in (gl if gl is not None else [])}
-        if isinstance(p, str):
-            seen.add(p.strip())
-        for g in seen:
-            if g:
-                d = spellings.setdefault(g.lower(), {})
-                d[g] = d.get(g, 0) + 1
+    for gs in per_track:
+        for g in gs:
+            d = spellings.setdefault(g.lower(), {})
+            d[g] = d.get(g, 0) + 1
     wanted = [n.lower() for n in names]
     for n, w in zip(names, wanted, strict=True):
         if w not in spellings:
