@@ -77,8 +77,8 @@ def worker(args: argparse.Namespace) -> None:
     elif args.worker in ("read-json", "read-orjson"):
         from songspace.data.mpd import read_mpd
 
-        ds = read_mpd(w / "slices", parser=args.worker.removeprefix("read-"))
-        info["entries"] = ds.n_entries
+        ds = read_mpd(_peer_slices(w, args.peer_slices), parser=args.worker.removeprefix("read-"))
+        info.update(entries=ds.n_entries, playlists=ds.n_sequences)
     elif args.worker == "graph":
         from songspace.data.dataset import Dataset
         from songspace.graph import build_cooccurrence
@@ -127,11 +127,12 @@ def worker(args: argparse.Namespace) -> None:
         t1 = time.perf_counter()
         Word2Vec(
             sentences, vector_size=d["dim"], window=d["window"], negative=d["negative"],
-            ns_exponent=d["ns_exponent"], epochs=args.epochs, workers=2, seed=0, sg=1, hs=0,
-            min_count=1,
+            ns_exponent=d["ns_exponent"], epochs=args.gensim_epochs, workers=2, seed=0, sg=1,
+            hs=0, min_count=1,
         )  # fmt: skip
         info["train_s"] = time.perf_counter() - t1
-        info["words_per_s"] = ds.n_entries * args.epochs / info["train_s"]
+        info["epochs"] = args.gensim_epochs
+        info["words_per_s"] = ds.n_entries * args.gensim_epochs / info["train_s"]
     elif args.worker == "cli":
         _cli(args.argv)
     else:
@@ -139,6 +140,21 @@ def worker(args: argparse.Namespace) -> None:
     info["seconds"] = time.perf_counter() - t0
     info["peak_mb"] = _peak_rss_mb()
     print(json.dumps(info))
+
+
+def _peer_slices(w: Path, n: int | None) -> Path:
+    """The slice folder, or a folder of links to its first ``n`` slices (the readers' share)."""
+    if not n:
+        return w / "slices"
+    share = w / f"slices-first-{n}"
+    if not share.exists():
+        tmp = share.with_name(share.name + ".tmp")
+        tmp.mkdir(exist_ok=True)
+        for f in sorted((w / "slices").glob("*.json"))[:n]:
+            if not (tmp / f.name).exists():
+                (tmp / f.name).symlink_to(f.resolve())
+        tmp.rename(share)
+    return share
 
 
 def _stderr_progress():
@@ -158,9 +174,16 @@ def _stderr_progress():
 
 # ------------------------------------------------------------------ driver
 def run_stage(name: str, args: argparse.Namespace, worker_name: str, *extra: str) -> dict:
+    """Run one stage in a fresh subprocess; a stage already done (``--resume``) is reused."""
+    done = Path(args.work) / "stages" / (name.replace(" ", "_").replace("/", "-") + ".json")
+    if done.exists():
+        res = json.loads(done.read_text())
+        print(f"  {name}: done before ({res['wall_s']:.1f}s wall), reused", flush=True)
+        return res
     cmd = [sys.executable, __file__, "--worker", worker_name, "--work", str(args.work),
            "--scale", str(args.scale), "--share", str(args.share), "--epochs", str(args.epochs),
-           *extra]  # fmt: skip
+           "--gensim-epochs", str(args.gensim_epochs),
+           "--peer-slices", str(args.peer_slices or 0), *extra]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
     t0 = time.perf_counter()
@@ -172,58 +195,18 @@ def run_stage(name: str, args: argparse.Namespace, worker_name: str, *extra: str
         print(f"  {name} FAILED (rc {proc.returncode}); see {log}", flush=True)
         return {"stage": name, "failed": True, "wall_s": wall}
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res.update(stage=name, wall_s=wall)
+    res.update(stage=name, wall_s=wall, finished=time.strftime("%H:%M:%S UTC", time.gmtime()))
+    done.parent.mkdir(exist_ok=True)
+    tmp = done.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res))
+    tmp.replace(done)
     print(f"  {name}: {wall:.1f}s wall, peak {res['peak_mb']:.0f} MB", flush=True)
     return res
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", type=float, default=None, help="share of the full MPD size")
-    ap.add_argument("--playlists", type=int, default=None, help="instead of --scale")
-    ap.add_argument("--work", type=Path, required=False, default=Path("/tmp/songspace-full"))
-    ap.add_argument("--share", type=int, default=20_000, help="playlists for the pandas peer")
-    ap.add_argument("--epochs", type=int, default=5, help="Track2Vec epochs")
-    ap.add_argument("--gs-epochs", type=int, default=5)
-    ap.add_argument("--gs-steps", type=int, default=200, help="GraphSAGE steps_per_epoch")
-    ap.add_argument("--skip", default="", help="comma-separated stages to leave out")
-    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("argv", nargs="*", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.scale is None:
-        args.scale = (args.playlists or 50_000) / 1_000_000
-    if args.worker:
-        worker(args)
-        return
+def _write_summary(args: argparse.Namespace, started: str, rows: list[dict]) -> dict:
+    """Write ``<work>/full_scale.json`` (atomically) with the rows so far."""
     w = args.work
-    if w.exists() and any(w.iterdir()):
-        sys.exit(f"{w} exists and is not empty; pass an empty --work folder")
-    w.mkdir(parents=True, exist_ok=True)
-    skip = set(filter(None, args.skip.split(",")))
-    rows: list[dict] = []
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    rows.append(run_stage("generate+write", args, "generate"))
-    for name, wk in (("read stdlib json (peer)", "read-json"), ("read orjson", "read-orjson")):
-        if wk not in skip:
-            rows.append(run_stage(name, args, wk))
-    rows.append(run_stage("prepare", args, "cli", "--", "--no-progress", "prepare", "mpd",
-                          str(w / "slices"), "-o", str(w / "ds")))  # fmt: skip
-    rows.append(run_stage("graph+bigrams", args, "graph"))
-    if "share" not in skip:
-        rows.append(run_stage(f"graph, first {args.share:,} playlists", args, "share-ours"))
-        rows.append(run_stage("pandas self-join (peer), same share", args, "share-pandas"))
-    t2v = ["--param", f"epochs={args.epochs}", "--param", "workers=2"]
-    rows.append(run_stage("track2vec", args, "cli", "--", "train", "track2vec",
-                          str(w / "ds"), "-o", str(w / "t2v"), *t2v))  # fmt: skip
-    if "gensim" not in skip:
-        rows.append(run_stage("plain gensim (peer)", args, "gensim"))
-    gs = ["--param", f"epochs={args.gs_epochs}", "--param", f"steps_per_epoch={args.gs_steps}",
-          "--param", "feature_groups=popularity"]  # fmt: skip
-    rows.append(run_stage("graphsage", args, "cli", "--", "train", "graphsage",
-                          str(w / "ds"), "-o", str(w / "gs"), *gs))  # fmt: skip
-    rows.append(run_stage("evaluate", args, "cli", "--", "evaluate", str(w / "ds"),
-                          str(w / "t2v" / "embeddings.npz"), str(w / "gs" / "embeddings.npz"),
-                          "-o", str(w / "eval")))  # fmt: skip
     n_entries = next((r.get("entries") for r in rows if r.get("entries")), None)
     summary = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -238,7 +221,113 @@ def main() -> None:
     res_path = w / "eval" / "summary.json"
     if res_path.exists():
         summary["evaluation"] = json.loads(res_path.read_text())
-    (w / "full_scale.json").write_text(json.dumps(summary, indent=1, default=str))
+    tmp = w / "full_scale.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, default=str))
+    tmp.replace(w / "full_scale.json")
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", type=float, default=None, help="share of the full MPD size")
+    ap.add_argument("--playlists", type=int, default=None, help="instead of --scale")
+    ap.add_argument("--work", type=Path, required=False, default=Path("/tmp/songspace-full"))
+    ap.add_argument("--share", type=int, default=20_000, help="playlists for the pandas peer")
+    ap.add_argument("--epochs", type=int, default=5, help="Track2Vec epochs")
+    ap.add_argument("--gs-epochs", type=int, default=5)
+    ap.add_argument("--gs-steps", type=int, default=200, help="GraphSAGE steps_per_epoch")
+    ap.add_argument(
+        "--gensim-epochs", type=int, default=None,
+        help="epochs of the plain-gensim peer (default: --epochs; its words/s is compared)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--peer-slices", type=int, default=None,
+        help="read only the first N slices in the two reader stages (json vs orjson)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--eval-args", default="",
+        help="extra `songspace evaluate` options, e.g. '--max-pairs 10000'",
+    )  # fmt: skip
+    ap.add_argument("--resume", action="store_true", help="reuse the stages done in --work")
+    ap.add_argument("--skip", default="", help="comma-separated stages to leave out")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("argv", nargs="*", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.scale is None:
+        args.scale = (args.playlists or 50_000) / 1_000_000
+    if args.gensim_epochs is None:
+        args.gensim_epochs = args.epochs
+    if args.worker:
+        worker(args)
+        return
+    w = args.work
+    if w.exists() and any(w.iterdir()) and not args.resume:
+        sys.exit(f"{w} exists and is not empty; pass an empty --work folder, or --resume")
+    w.mkdir(parents=True, exist_ok=True)
+    skip = set(filter(None, args.skip.split(",")))
+    rows: list[dict] = []
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    share = f", first {args.peer_slices} slices" if args.peer_slices else ""
+    t2v = ["--param", f"epochs={args.epochs}", "--param", "workers=2"]
+    gs = ["--param", f"epochs={args.gs_epochs}", "--param", f"steps_per_epoch={args.gs_steps}",
+          "--param", "feature_groups=popularity"]  # fmt: skip
+    #: (stage, worker, extra argv, required: the later stages need it)
+    plan: list[tuple[str, str, list[str], bool]] = [
+        ("generate+write", "generate", [], True),
+        (f"read stdlib json (peer){share}", "read-json", [], False),
+        (f"read orjson{share}", "read-orjson", [], False),
+        (
+            "prepare",
+            "cli",
+            ["--", "--no-progress", "prepare", "mpd", str(w / "slices"), "-o", str(w / "ds")],
+            True,
+        ),
+        ("graph+bigrams", "graph", [], False),
+        (f"graph, first {args.share:,} playlists", "share-ours", [], False),
+        ("pandas self-join (peer), same share", "share-pandas", [], False),
+        (
+            "track2vec",
+            "cli",
+            ["--", "train", "track2vec", str(w / "ds"), "-o", str(w / "t2v"), *t2v],
+            False,
+        ),
+        ("plain gensim (peer)", "gensim", [], False),
+        (
+            "graphsage",
+            "cli",
+            ["--", "train", "graphsage", str(w / "ds"), "-o", str(w / "gs"), *gs],
+            False,
+        ),
+        (
+            "evaluate",
+            "cli",
+            [
+                "--",
+                "evaluate",
+                str(w / "ds"),
+                str(w / "t2v" / "embeddings.npz"),
+                str(w / "gs" / "embeddings.npz"),
+                "-o",
+                str(w / "eval"),
+                *args.eval_args.split(),
+            ],
+            False,
+        ),
+    ]
+    for name, wk, extra, required in plan:
+        if wk in skip or name in skip or (wk.startswith("share") and "share" in skip):
+            continue
+        if name == "evaluate" and any(r.get("failed") for r in rows
+                                      if r["stage"] in ("track2vec", "graphsage")):  # fmt: skip
+            print("  evaluate skipped: a model stage failed", flush=True)
+            continue
+        rows.append(run_stage(name, args, wk, *extra))
+        _write_summary(args, started, rows)  # after every stage: a stopped run keeps its rows
+        if required and rows[-1].get("failed"):
+            print(f"  stopping: the later stages need {name}", flush=True)
+            break
+    summary = _write_summary(args, started, rows)
+    n_entries = summary["entries"]
     print(f"\nMPD-shaped run at scale {args.scale} ({n_entries:,} entries), {started}")
     print(f"{'stage':<40}{'wall s':>9}{'peak MB':>9}  notes")
     for r in rows:

@@ -53,7 +53,13 @@ def _descendants(pid: int) -> list[int]:
 
 
 def worker(
-    data: str, engine: str, min_weight: int, master: str, out: str, driver_memory: str
+    data: str,
+    engine: str,
+    min_weight: int,
+    master: str,
+    out: str,
+    driver_memory: str,
+    conf: dict[str, str],
 ) -> None:
     """One measured build, in a fresh process; writes the tables and a JSON line."""
     from songspace.data.dataset import Dataset
@@ -65,7 +71,7 @@ def worker(
     if engine == "spark":
         from songspace.graph.spark import build_tables_spark, spark_session
 
-        spark = spark_session(master, conf={"spark.driver.memory": driver_memory})
+        spark = spark_session(master, conf={"spark.driver.memory": driver_memory, **conf})
         tables = build_tables_spark(ds, min_weight=min_weight, spark=spark)
         seconds = time.perf_counter() - t0
         jvm_kib = sum(_vmhwm_kib(p) for p in _descendants(os.getpid()))
@@ -96,11 +102,16 @@ def main() -> None:
     p.add_argument("--master", default="local[2]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--driver-memory", default="1g", help="spark.driver.memory (local mode: all)")
+    p.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE",
+        help="a further Spark setting (repeatable), e.g. spark.sql.shuffle.partitions=64",
+    )  # fmt: skip
     p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
+    conf = dict(c.split("=", 1) for c in args.conf)
     if args.worker:
         data, engine, master, out = args.worker
-        worker(data, engine, args.min_weight, master, out, args.driver_memory)
+        worker(data, engine, args.min_weight, master, out, args.driver_memory, conf)
         return
 
     import numpy as np
@@ -113,8 +124,7 @@ def main() -> None:
         data = Path(tmp) / "data"
         ds = prepare_synthetic(data, seed=args.seed, **PRESETS["mpd"](args.scale))
         print(
-            f"data: {ds.n_sequences:,} playlists, {ds.n_tracks:,} tracks, "
-            f"{ds.n_entries:,} entries",
+            f"data: {ds.n_sequences:,} playlists, {ds.n_tracks:,} tracks, {ds.n_entries:,} entries",
             flush=True,
         )
         distinct = np.diff(ds.incidence().indptr).astype(np.int64)
@@ -129,7 +139,8 @@ def main() -> None:
         for engine in ("memory", "spark"):
             out = Path(tmp) / engine
             cmd = [sys.executable, __file__, "--min-weight", str(args.min_weight),
-                   "--driver-memory", args.driver_memory, "--worker",
+                   "--driver-memory", args.driver_memory,
+                   *(f"--conf={c}" for c in args.conf), "--worker",
                    str(data), engine, args.master, str(out)]  # fmt: skip
             row = run_worker(cmd, f"the {engine} engine")
             rows.append(row)

@@ -779,6 +779,25 @@ def evaluate_cmd(
     k: KOpt = DEFAULT_SUITE.k,
     hardneg_threshold: HardnegThresholdOpt = None,
     hardneg_min_count: HardnegMinCountOpt = DEFAULT_SUITE.hardneg_min_count,
+    max_pairs: Annotated[
+        int,
+        typer.Option(
+            "--max-pairs",
+            min=0,
+            help="Next-song (query, target) pairs scored per protocol (in-set, out-of-set): "
+            "a seeded uniform sample where there are more, since each query is a k-NN search "
+            "over every track; 0 = all. The counts are in the results.",
+        ),
+    ] = DEFAULT_SUITE.next_song_max_pairs or 0,
+    max_queries: Annotated[
+        int,
+        typer.Option(
+            "--max-queries",
+            min=0,
+            help="HardNeg query tracks: a seeded uniform sample where more tracks have a "
+            "hard negative; 0 = all.",
+        ),
+    ] = DEFAULT_SUITE.hardneg_max_queries or 0,
     drop_unknown: Annotated[
         bool,
         typer.Option(
@@ -799,7 +818,11 @@ def evaluate_cmd(
     if ranker_list == ["all"]:
         ranker_list = list(BASELINE_RANKERS)
     settings = SuiteSettings(
-        k=k, hardneg_threshold=hardneg_threshold, hardneg_min_count=hardneg_min_count
+        k=k,
+        hardneg_threshold=hardneg_threshold,
+        hardneg_min_count=hardneg_min_count,
+        next_song_max_pairs=max_pairs or None,
+        hardneg_max_queries=max_queries or None,
     )
     with progress_bar(ctx) as progress:
         protocol, results, _ = run_evaluation(

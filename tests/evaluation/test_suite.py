@@ -141,3 +141,26 @@ def test_quadratic_families_run_on_declared_samples_and_say_so(ds):
     st = SuiteSettings(hardneg_min_count=2, hardneg_threshold=1e6, hardneg_max_queries=20)
     hn = evaluate(p, emb, families=["hardneg"], settings=st).metrics["hardneg"]
     assert hn.info["n_queries"] == hn.per_query.size == 20 < hn.info["n_eligible_queries"]
+
+
+def test_cli_evaluate_max_pairs_sets_the_declared_sample(ds, tmp_path):
+    ds.save(tmp_path / "d")
+    np.save(tmp_path / "genre.npy", genre_embeddings(ds).vectors)
+    argv = ["--no-progress", "evaluate", str(tmp_path / "d"), str(tmp_path / "genre.npy"),
+            "--metrics", "next_song", "--no-baselines", "--test-fraction", "0.05"]  # fmt: skip
+
+    def sampled(out: str, *extra: str) -> list[tuple[int, int]]:
+        res = CliRunner().invoke(app, [*argv, "-o", str(tmp_path / out), *extra])
+        assert res.exit_code == 0, res.output
+        metrics = json.loads((tmp_path / out / "genre.json").read_text())["metrics"]
+        return [
+            (m["info"]["pairs_evaluated"], m["info"]["pairs_total"])
+            for name, m in metrics.items()
+            if name.endswith(("_in_set_hit_rate", "_out_of_set_hit_rate"))
+        ]
+
+    assert [e for e, _ in sampled("a", "--max-pairs", "50")] == [50, 50]
+    full = sampled("b", "--max-pairs", "0")
+    assert len(full) == 2 and all(e == t > 50 for e, t in full)
+    res = CliRunner().invoke(app, [*argv, "-o", str(tmp_path / "c"), "--max-pairs", "-1"])
+    assert res.exit_code != 0 and "greater than or equal to 0" in " ".join(res.output.split())

@@ -133,3 +133,17 @@ def test_bad_nodes():
     indptr, indices = toy_graph()
     with pytest.raises(ParameterError, match=r"node ids in \[0, 7\)"):
         sample_neighbors(indptr, indices, np.array([7]), 2, np.random.default_rng(0))
+
+
+def test_mean_adjacency_isolated_nodes_anywhere_and_padding():
+    # node 0 and node 3 isolated, nodes 5-6 beyond the graph's rows (n > len(indptr) - 1)
+    indptr = np.array([0, 0, 2, 3, 3, 5])
+    indices = np.array([4, 2, 1, 1, 2], dtype=np.int32)
+    a = mean_adjacency(indptr, indices, 7)
+    expected = np.zeros((7, 7))
+    expected[[0, 3, 5, 6], [0, 3, 5, 6]] = 1
+    expected[1, [2, 4]] = 1 / 2
+    expected[2, 1] = 1
+    expected[4, [1, 2]] = 1 / 2
+    np.testing.assert_allclose(a.toarray(), expected, rtol=1e-6)
+    assert a.has_sorted_indices and a.dtype == np.float32 and a.indices.dtype == np.int32

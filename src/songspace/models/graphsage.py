@@ -670,10 +670,14 @@ class GraphSAGE(InductiveModel):
             state.encoder.load_state_dict(stopper.best_state)
         self.encoder_ = state.encoder.to("cpu").eval()
         self.heads_ = state.heads.to("cpu")  # for inspection only; embedding needs the encoder
-        emb = self._infer(
-            data.x, mean_adjacency(data.full_adj.indptr, data.full_adj.indices, dataset.n_tracks)
-        )
-        available = (np.diff(data.full_adj.indptr) > 0) | self._has_features(dataset)
+        # free the training graph, samplers and optimiser before full-graph inference:
+        # at 2M tracks they are several GB that inference does not need
+        x, full_adj = data.x, data.full_adj
+        del data, state, stopper
+        a_mean = mean_adjacency(full_adj.indptr, full_adj.indices, dataset.n_tracks)
+        available = (np.diff(full_adj.indptr) > 0) | self._has_features(dataset)
+        del full_adj
+        emb = self._infer(x, a_mean)
         return emb, available
 
     def _write_checkpoint(self, enc, epoch: int, metric: float) -> None:
