@@ -108,6 +108,8 @@ def main() -> None:
     )  # fmt: skip
     p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if bad := [c for c in args.conf if "=" not in c.strip("=")]:
+        p.error(f"--conf expects KEY=VALUE, got {bad[0]!r}")
     conf = dict(c.split("=", 1) for c in args.conf)
     if args.worker:
         data, engine, master, out = args.worker
