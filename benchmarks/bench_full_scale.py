@@ -5,7 +5,10 @@ standard ``json`` (peer) and with orjson -> ``songspace prepare mpd`` -> co-occu
 graph (``min_weight`` 2) and bigrams -> the same graph by a pandas self-join on a share
 that fits (peer) -> ``songspace train track2vec`` -> plain gensim Word2Vec on the same
 sequences (peer) -> ``songspace train graphsage`` (``steps_per_epoch``) ->
-``songspace evaluate`` (both models plus the random and popularity baselines).
+``songspace evaluate`` (both models plus the random and popularity baselines); then,
+unless ``--no-genres``, ``prepare mpd --artists`` with the generator's artist genres (the
+MPD has none; users join an artist table such as ``data_w_genres.csv``) and GraphSAGE with
+MUSIG's genre and popularity features, evaluated on the same protocol.
 
 Every stage runs in its own fresh subprocess, which reports its wall time and its own
 peak RSS (VmHWM); CLI stages run the CLI in-process in that subprocess, so their figures
@@ -70,10 +73,16 @@ def worker(args: argparse.Namespace) -> None:
         t1 = time.perf_counter()
         write_slices(ds, w / "slices", seed=0, progress=_stderr_progress())
         info["write_s"] = time.perf_counter() - t1
+        info["artists_with_genre"] = _write_artist_genres(ds, w / "artists.csv")
         info.update(
             playlists=ds.n_sequences, entries=ds.n_entries, tracks=ds.n_tracks,
             artists=int(ds.tracks["artist_id"].nunique()),
         )  # fmt: skip
+    elif args.worker == "artists":  # for a work folder generated before artists.csv existed
+        from songspace.data.synthetic import generate_preset
+
+        ds = generate_preset("mpd", scale=args.scale, seed=0)
+        info["artists_with_genre"] = _write_artist_genres(ds, w / "artists.csv")
     elif args.worker in ("read-json", "read-orjson"):
         from songspace.data.mpd import read_mpd
 
@@ -140,6 +149,27 @@ def worker(args: argparse.Namespace) -> None:
     info["seconds"] = time.perf_counter() - t0
     info["peak_mb"] = _peak_rss_mb()
     print(json.dumps(info))
+
+
+def _write_artist_genres(ds, path: Path) -> int:
+    """Write the planted genre of every artist as an artist table (``artist_name,genres``).
+
+    The MPD itself has no genres; real users join an artist table such as Kaggle's
+    ``data_w_genres.csv`` (``prepare mpd --artists``), which is what MUSIG's genre
+    features come from (Table 1). This is that table for the generated catalogue: an
+    artist's genre is the most common known genre of its tracks.
+    """
+    import csv
+
+    t = ds.tracks.dropna(subset=["genre"])
+    genre = t.groupby("artist_name")["genre"].agg(lambda g: g.value_counts().index[0])
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["artist_name", "genres"])
+        out.writerows((name, repr([g])) for name, g in genre.items())
+    tmp.replace(path)
+    return len(genre)
 
 
 def _peer_slices(w: Path, n: int | None) -> Path:
@@ -248,6 +278,10 @@ def main() -> None:
         "--eval-args", default="",
         help="extra `songspace evaluate` options, e.g. '--max-pairs 10000'",
     )  # fmt: skip
+    ap.add_argument(
+        "--no-genres", action="store_true",
+        help="leave out the GraphSAGE run with genre features (artist table joined)",
+    )  # fmt: skip
     ap.add_argument("--resume", action="store_true", help="reuse the stages done in --work")
     ap.add_argument("--skip", default="", help="comma-separated stages to leave out")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -269,8 +303,9 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     share = f", first {args.peer_slices} slices" if args.peer_slices else ""
     t2v = ["--param", f"epochs={args.epochs}", "--param", "workers=2"]
-    gs = ["--param", f"epochs={args.gs_epochs}", "--param", f"steps_per_epoch={args.gs_steps}",
-          "--param", "feature_groups=popularity"]  # fmt: skip
+    gs = ["--param", f"epochs={args.gs_epochs}", "--param", f"steps_per_epoch={args.gs_steps}"]
+    gs_pop = [*gs, "--param", "feature_groups=popularity"]
+    gs_genre = [*gs, "--param", "feature_groups=genre,popularity"]
     #: (stage, worker, extra argv, required: the later stages need it)
     plan: list[tuple[str, str, list[str], bool]] = [
         ("generate+write", "generate", [], True),
@@ -295,7 +330,7 @@ def main() -> None:
         (
             "graphsage",
             "cli",
-            ["--", "train", "graphsage", str(w / "ds"), "-o", str(w / "gs"), *gs],
+            ["--", "train", "graphsage", str(w / "ds"), "-o", str(w / "gs"), *gs_pop],
             False,
         ),
         (
@@ -314,11 +349,28 @@ def main() -> None:
             False,
         ),
     ]
+    if not args.no_genres:
+        # GraphSAGE with MUSIG's genre features (Table 1), joined from the artist table.
+        ds_g = str(w / "ds-genre")
+        plan += [
+            ("artist genres", "artists", [], True),  # only where generate did not write it
+            ("prepare with artist genres", "cli",
+             ["--", "--no-progress", "prepare", "mpd", str(w / "slices"), "-o", ds_g,
+              "--artists", str(w / "artists.csv")], True),
+            ("graphsage, genre features", "cli",
+             ["--", "train", "graphsage", ds_g, "-o", str(w / "gs-genre"), *gs_genre], False),
+            ("evaluate, genre features", "cli",
+             ["--", "evaluate", ds_g, str(w / "gs-genre" / "embeddings.npz"),
+              "-o", str(w / "eval-genre"), *args.eval_args.split()], False),
+        ]  # fmt: skip
     for name, wk, extra, required in plan:
         if wk in skip or name in skip or (wk.startswith("share") and "share" in skip):
             continue
-        if name == "evaluate" and any(r.get("failed") for r in rows
-                                      if r["stage"] in ("track2vec", "graphsage")):  # fmt: skip
+        if wk == "artists" and (w / "artists.csv").exists():
+            continue
+        needs = {"evaluate": ("track2vec", "graphsage"),
+                 "evaluate, genre features": ("graphsage, genre features",)}  # fmt: skip
+        if any(r.get("failed") for r in rows if r["stage"] in needs.get(name, ())):
             print("  evaluate skipped: a model stage failed", flush=True)
             continue
         rows.append(run_stage(name, args, wk, *extra))

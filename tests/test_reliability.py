@@ -6,6 +6,7 @@ import errno
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -665,6 +666,46 @@ def test_one_100000_entry_playlist_is_refused_before_building(monkeypatch):
         cooccurrence.build_cooccurrence(small, min_weight=1)
     monkeypatch.undo()
     assert cooccurrence.build_cooccurrence(small, min_weight=1, memory_limit=10**6).n_edges == 1225
+
+
+def _repeated_groups(n_groups: int = 100, size: int = 20, copies: int = 10):
+    """``n_groups`` disjoint groups of ``size`` tracks, each one playlist ``copies`` times:
+    the bound counts every copy's pairs (``copies / min_weight`` times too many), while
+    the graph has exactly ``n_groups * size * (size - 1)`` entries."""
+    seqs = [list(range(g * size, (g + 1) * size)) for g in range(n_groups) for _ in range(copies)]
+    return _seqs_dataset(seqs, n_groups * size)
+
+
+def test_graph_whose_loose_bound_exceeds_the_limit_is_built_when_it_fits(caplog):
+    from songspace.graph import build_cooccurrence
+    from songspace.graph.limits import BYTES_PER_ENTRY, estimate_graph_entries
+
+    ds = _repeated_groups()
+    entries = 100 * 20 * 19  # hand count: 38,000
+    assert estimate_graph_entries(ds, 2) == 1000 * 20 * 19 // 2  # 190,000: 5x too many
+    limit = 2 * BYTES_PER_ENTRY * entries  # fits the graph, not the bound
+    with caplog.at_level(logging.INFO, logger="songspace"):
+        g = build_cooccurrence(ds, min_weight=2, memory_limit=limit, block_budget=2_000)
+    assert g.adjacency.nnz == entries and g.adjacency.data.min() == 10
+    assert "checking its real size while it is built" in caplog.text
+
+
+def test_graph_too_large_is_stopped_during_the_build():
+    from songspace.errors import GraphTooLargeError
+    from songspace.graph import build_cooccurrence
+    from songspace.graph.limits import BYTES_PER_ENTRY
+
+    ds = _repeated_groups()
+    limit = BYTES_PER_ENTRY * 20_000  # the graph needs 38,000 entries
+    with pytest.raises(GraphTooLargeError) as info:
+        build_cooccurrence(ds, min_weight=2, memory_limit=limit, block_budget=2_000)
+    msg = str(info.value)
+    done, total = (int(v.replace(",", "")) for v in re.search(
+        r"after ([\d,]+) of ([\d,]+) blocks", msg).groups())  # fmt: skip
+    assert 1 <= done < total  # stopped part-way, not after the whole pass
+    assert "its upper bound was 190,000 entries" in msg and "Fix: " in msg
+    # a threshold no pair reaches: nothing is kept, the build finishes
+    assert build_cooccurrence(ds, min_weight=11, memory_limit=limit).n_edges == 0
 
 
 def test_graph_memory_env_is_checked(monkeypatch):

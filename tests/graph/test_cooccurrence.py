@@ -105,7 +105,7 @@ def test_block_work_stays_under_budget(budget: int) -> None:
     x = incidence_matrix(make_dataset(random_sequences(1, n_seq=80), 40))
     xt = x.T.tocsr()
     n_blocks = 0
-    for a, b, p in cooc._upper_blocks(x, budget, None, ""):
+    for a, b, p in cooc._upper_blocks(x, cooc._block_bounds(x, budget), None, ""):
         n_blocks += 1
         right_len = np.diff(x.tocsc()[:, a:].tocsr().indptr)
         work = int(sum(right_len[xt[t].indices].sum() for t in range(a, b)))

@@ -1,5 +1,10 @@
 """Data-parallel GraphSAGE (torch.distributed, gloo over loopback)."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -9,7 +14,7 @@ import torch.distributed as dist
 
 from songspace.cli import app
 from songspace.errors import ParameterError, SongspaceError
-from songspace.models.distributed import DistributedError, _parse, context_from_env
+from songspace.models.distributed import DistributedError, _parse, context_from_env, free_port
 from songspace.models.train import train_model
 from songspace.testing import planted_dataset
 from songspace.testing.models import same_genre_share
@@ -47,6 +52,44 @@ def test_two_processes_recover_genres_and_repeat_exactly(ds_dir, tmp_path):
     ranks = model.history_[-1]["rank_losses"]
     assert len(ranks) == 2 and ranks[0]["playlist"] != ranks[1]["playlist"]
     assert len(model.history_) == 3 and model.available_.sum() == a["available"].sum()
+
+
+@pytest.mark.slow  # two torchrun agents and one --nproc 2 run: ~30 s
+def test_two_torchrun_nodes_on_loopback_train_what_nproc_trains(ds_dir, tmp_path):
+    """The multi-machine launch, with two torchrun agents as two nodes on 127.0.0.1 (static
+    rendezvous): rank 0 writes the model, and the embeddings are those of ``--nproc 2``
+    (same world size, seed and threads per process)."""
+    port = free_port()
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    path = os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])
+    threads = str(max(1, (os.cpu_count() or 2) // 2))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "GLOO_SOCKET_IFNAME": "lo", "PYTHONPATH": path}
+    params = [a for k, v in PARAMS.items() for a in ("-p", f"{k}={v}")]
+
+    def start_node(rank: int) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank",
+               str(rank), "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port",
+               str(port), "-m", "songspace.models.distributed", "graphsage", str(ds_dir), "-o",
+               str(tmp_path / "tr"), *params]  # fmt: skip
+        return subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+    nodes = [start_node(0), start_node(1)]
+    try:
+        outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [n.returncode for n in nodes] == [0, 0], outputs
+    assert "wrote" in outputs[0] and "wrote" not in outputs[1]  # rank 0 alone writes
+    train_model("graphsage", ds_dir, tmp_path / "np", params=PARAMS, nproc=2)
+    a = np.load(tmp_path / "tr" / "embeddings.npz")
+    b = np.load(tmp_path / "np" / "embeddings.npz")
+    assert np.array_equal(a["embeddings"], b["embeddings"])
+    genre = planted_dataset().tracks["genre"].to_numpy(dtype=object)
+    share, chance = same_genre_share(a["embeddings"], a["available"], genre)
+    assert share > 0.8 > 3 * chance
 
 
 def test_a_model_without_data_parallel_training_is_refused(ds_dir, tmp_path):

@@ -278,10 +278,8 @@ def incidence_matrix(data: SequencesLike) -> sp.csr_matrix:
 
 
 # ----------------------------------------------------------------------- block pass
-def _upper_blocks(
-    x: sp.csr_matrix, block_budget: int, progress: ProgressCallback | None, description: str
-) -> Iterator[tuple[int, int, sp.csr_matrix]]:
-    """Yield ``(a, b, P)`` with ``P = (X^T)[a:b] @ X[:, a:]`` (columns offset by ``a``).
+def _block_bounds(x: sp.csr_matrix, block_budget: int) -> list[int]:
+    """Track boundaries ``[0, b1, ..., n_tracks]`` of the blocks of :func:`_upper_blocks`.
 
     Estimate for track t: ``u(t)`` = partial products of its row restricted to
     columns ``>= t`` (sum over its sequences of the tracks at or after t in the
@@ -311,6 +309,15 @@ def _upper_blocks(
         cum[-1],
         n_blocks,
     )
+    return bounds
+
+
+def _upper_blocks(
+    x: sp.csr_matrix, bounds: list[int], progress: ProgressCallback | None, description: str
+) -> Iterator[tuple[int, int, sp.csr_matrix]]:
+    """Yield ``(a, b, P)`` with ``P = (X^T)[a:b] @ X[:, a:]`` (columns offset by ``a``),
+    one per block of ``bounds`` (:func:`_block_bounds`)."""
+    n_blocks = len(bounds) - 1
     xt = x.T.tocsr()
     right, offset = x, 0  # right == X[:, offset:], shrinking as the blocks advance
     for k in track(range(n_blocks), progress, description):
@@ -372,26 +379,31 @@ def build_cooccurrence(
     worst, so the default 20M bounds it near 250 MB. Results do not depend on it.
     ``memory_limit``: bytes the graph may take while built (default
     ``$SONGSPACE_GRAPH_MEMORY``, else 80% of the available memory); a graph whose
-    upper bound exceeds it is refused before it is built (GraphTooLargeError, see
-    :func:`songspace.graph.limits.check_graph_fits`).
+    size exceeds it is refused (GraphTooLargeError): before the build when that is
+    certain, else as soon as the entries kept so far need more (see
+    :class:`songspace.graph.limits.GraphMemoryGuard`).
     """
     from songspace.graph.limits import check_graph_fits, warn_if_few_tracks_have_an_edge
 
     min_weight = _check_int("min_weight", min_weight, 1)
     x = _resolve(dataset, block_budget)
     n_tracks = x.shape[1]
-    check_graph_fits((x.indptr, x.indices, n_tracks), min_weight, memory_limit)
+    guard = check_graph_fits((x.indptr, x.indices, n_tracks), min_weight, memory_limit)
     t0 = time.perf_counter()
     counts: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     weights: list[np.ndarray] = []
-    for a, _b, p in _upper_blocks(x, block_budget, progress, "co-occurrence graph"):
+    kept = 0
+    bounds = _block_bounds(x, block_budget)
+    for done, (a, _b, p) in enumerate(_upper_blocks(x, bounds, progress, "co-occurrence graph"), 1):
         c, j, w = _strict_upper(p, min_weight)
         del p
         counts.append(c)
         cols.append((j + a).astype(np.int32 if n_tracks < 2**31 else np.int64, copy=False))
         weights.append(w.astype(np.int32, copy=False))
-    del x
+        kept += len(j)
+        guard.check(kept, done, len(bounds) - 1)
+    del x, guard
     if counts:
         indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(np.int64)
         upper = sp.csr_matrix(
@@ -446,7 +458,7 @@ def edge_counts_by_threshold(
     n_edges = np.zeros(len(ths), dtype=np.int64)
     # active[k, t]: track t has an edge of weight >= ths[k]
     active = np.zeros((len(ths), n_tracks), dtype=bool)
-    for a, _b, p in _upper_blocks(x, block_budget, progress, "edge counts"):
+    for a, _b, p in _upper_blocks(x, _block_bounds(x, block_budget), progress, "edge counts"):
         c, j, w = _strict_upper(p, ths[0])
         del p
         if not len(w):

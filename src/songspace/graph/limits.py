@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -220,21 +221,7 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.0f} MB"
 
 
-def check_graph_fits(data, min_weight: int, memory_limit: int | None = None) -> int:
-    """Refuse (GraphTooLargeError) a graph whose bound exceeds the memory limit.
-
-    Returns the bound on stored entries. The message gives the bound, the limit,
-    the longest sequence and the smallest ``min_weight`` whose bound fits.
-    """
-    from songspace.graph.cooccurrence import incidence_matrix
-
-    limit = graph_memory_limit(memory_limit)
-    x = incidence_matrix(data)
-    df = np.bincount(x.indices, minlength=x.shape[1])
-    entries = _pair_bound(x, int(min_weight), df)
-    need = BYTES_PER_ENTRY * entries
-    if need <= limit:
-        return entries
+def _advice(x: sp.csr_matrix, min_weight: int, df: np.ndarray, limit: int) -> list[str]:
     distinct = np.diff(x.indptr)
     longest = int(distinct.max()) if len(distinct) else 0
     fits = [
@@ -246,21 +233,103 @@ def check_graph_fits(data, min_weight: int, memory_limit: int | None = None) -> 
     if fits:
         size = BYTES_PER_ENTRY * _pair_bound(x, fits[0], df)
         advice.append(f"raise min_weight to {fits[0]} (its graph takes at most {_gb(size)})")
+    else:
+        advice.append("raise min_weight")
     advice.append(
         f"split or drop the longest sequences (the longest has {longest:,} distinct "
         f"tracks, i.e. {longest * (longest - 1):,} pair entries on its own)"
     )
     advice.append(f"or set {MEMORY_ENV} (e.g. {MEMORY_ENV}=256G) if the machine has the memory")
+    return advice
+
+
+@dataclass
+class GraphMemoryGuard:
+    """The graph's memory check: before the build (:func:`check_graph_fits`) and during it.
+
+    The bound on the entries (module docstring) is safe but loose on real playlists: 47 GB
+    against the 8.3 GB the full MPD-shaped graph really takes (BENCHMARKS.md), because
+    most co-occurring pairs reach ``min_weight`` many times over. So a graph is refused
+    *before* the build only when it certainly exceeds the limit: when even a lower bound
+    does (at ``min_weight`` 1, the longest sequence's own pairs). When only the upper bound
+    exceeds it, the build starts and :meth:`check` runs after every block of the pass:
+    the entries kept so far are a lower bound on the final graph, so the build stops
+    (GraphTooLargeError) as soon as they alone would need more than the limit. The
+    blocks hold about 12 bytes per kept entry, a quarter of what finishing needs, so the
+    check fires long before the memory runs out.
+    """
+
+    limit: int
+    bound: int
+    min_weight: int
+    x: sp.csr_matrix
+    df: np.ndarray
+
+    @property
+    def certain(self) -> bool:
+        """The bound already fits: no check is needed while building."""
+        return BYTES_PER_ENTRY * self.bound <= self.limit
+
+    def check(self, kept_upper: int, done: int, total: int) -> None:
+        """Raise GraphTooLargeError when ``kept_upper`` entries above the diagonal (after
+        ``done`` of ``total`` blocks) alone need more than the limit."""
+        if self.certain:
+            return
+        need = BYTES_PER_ENTRY * 2 * kept_upper
+        if need <= self.limit:
+            return
+        advice = _advice(self.x, self.min_weight, self.df, self.limit)
+        raise GraphTooLargeError(
+            f"the co-occurrence graph at min_weight={self.min_weight} does not fit: after "
+            f"{done:,} of {total:,} blocks ({100 * done / max(total, 1):.0f}% of the pass) it "
+            f"already holds {2 * kept_upper:,} entries, about {_gb(need)} to build "
+            f"({BYTES_PER_ENTRY} bytes each), more than the limit of {_gb(self.limit)} "
+            f"(its upper bound was {self.bound:,} entries). Fix: " + "; ".join(advice)
+        )
+
+
+def check_graph_fits(data, min_weight: int, memory_limit: int | None = None) -> GraphMemoryGuard:
+    """Refuse (GraphTooLargeError) a graph that certainly exceeds the memory limit.
+
+    Returns the guard whose :meth:`GraphMemoryGuard.check` the builder calls after every
+    block (see :class:`GraphMemoryGuard`). The message gives the bound, the limit, the
+    longest sequence and the smallest ``min_weight`` whose bound fits.
+    """
+    from songspace.graph.cooccurrence import incidence_matrix
+
+    limit = graph_memory_limit(memory_limit)
+    x = incidence_matrix(data)
+    df = np.bincount(x.indices, minlength=x.shape[1])
+    entries = _pair_bound(x, int(min_weight), df)
+    guard = GraphMemoryGuard(limit=limit, bound=entries, min_weight=int(min_weight), x=x, df=df)
+    if guard.certain:
+        return guard
+    distinct = np.diff(x.indptr)
+    longest = int(distinct.max()) if len(distinct) else 0
+    # At min_weight 1 every pair of the longest sequence is an edge: a lower bound.
+    lower = longest * (longest - 1) if min_weight <= 1 else 0
+    if BYTES_PER_ENTRY * lower <= limit:
+        logger.info(
+            "co-occurrence graph at min_weight=%d may hold up to %d entries (%s), more than "
+            "the limit of %s; checking its real size while it is built",
+            min_weight,
+            entries,
+            _gb(BYTES_PER_ENTRY * entries),
+            _gb(limit),
+        )
+        return guard
+    need = BYTES_PER_ENTRY * entries
     raise GraphTooLargeError(
         f"the co-occurrence graph at min_weight={min_weight} may hold up to {entries:,} "
         f"entries, about {_gb(need)} to build ({BYTES_PER_ENTRY} bytes each), more than the "
-        f"limit of {_gb(limit)}. Fix: " + "; ".join(advice)
+        f"limit of {_gb(limit)}. Fix: " + "; ".join(_advice(x, int(min_weight), df, limit))
     )
 
 
 __all__ = [
     "BYTES_PER_ENTRY",
     "MEMORY_ENV",
+    "GraphMemoryGuard",
     "available_memory",
     "check_graph_fits",
     "drop_tracks_without_context",
