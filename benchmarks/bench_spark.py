@@ -1,20 +1,26 @@
 """Spark ``local[N]`` vs the in-memory builders for the graph tables (issue 17, item 2).
 
-One synthetic dataset (the MPD-shaped preset times ``--scale``) is written once; then each
-engine builds the graph tables (co-occurrence graph at ``--min-weight``, bigram counts,
-popularity) from it in its own fresh subprocess. Reported per engine: wall time of
-``build_tables`` (for Spark including the session start and the JVM), peak memory
-(VmHWM of the Python process, plus, for Spark, the VmHWM of its JVM read from /proc
-before the session stops), and whether the arrays of the two engines are identical.
+One synthetic dataset (the MPD-shaped preset times ``--scale``) is written once, or an
+already prepared dataset directory is read (``--dataset PATH``); then each engine builds
+the graph tables (co-occurrence graph at ``--min-weight``, bigram counts, popularity) from
+it in its own fresh subprocess. Reported per engine: wall time of ``build_tables`` (for
+Spark including the session start and the JVM), peak memory (VmHWM of the Python process,
+plus, for Spark, the VmHWM of its JVM read from /proc before the session stops), and
+whether the arrays of the two engines are identical. For Spark also: the shuffle
+partitions it used (chosen from the self-join's pair rows unless ``--conf
+spark.sql.shuffle.partitions=N``) and the size of its input, the staged entries Parquet
+(bytes and rows), next to ``spark.driver.memory``.
 
     python benchmarks/bench_spark.py --scale 0.02
     python benchmarks/bench_spark.py --scale 0.02 --driver-memory 512m
+    python benchmarks/bench_spark.py --dataset runs/ds --driver-memory 512m
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -52,6 +58,31 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def memory_bytes(text: str) -> int:
+    """Bytes of a JVM memory string as Spark reads it: ``512m``, ``2g``, ``1024k``; a
+    plain number is MiB (``spark.driver.memory``'s unit)."""
+    t = text.strip().lower().removesuffix("b")
+    if t and t[-1] in _UNITS:
+        return int(float(t[:-1]) * _UNITS[t[-1]])
+    return int(float(t) * 2**20)
+
+
+class _StagedInput(logging.Handler):
+    """Keeps the staged-input figures that build_tables_spark logs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.rows: int | None = None
+        self.bytes: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "staged_bytes"):
+            self.rows, self.bytes = record.staged_rows, record.staged_bytes
+
+
 def worker(
     data: str,
     engine: str,
@@ -68,10 +99,21 @@ def worker(
     ds = Dataset.load(data)
     t0 = time.perf_counter()
     jvm_kib = 0
+    partitions = None
+    staged = _StagedInput()
     if engine == "spark":
-        from songspace.graph.spark import build_tables_spark, spark_session
+        from songspace.graph.spark import (
+            build_tables_spark,
+            pair_rows,
+            planned_partitions,
+            spark_session,
+        )
 
         spark = spark_session(master, conf={"spark.driver.memory": driver_memory, **conf})
+        partitions = planned_partitions(spark, pair_rows(ds))
+        spark_log = logging.getLogger("songspace.graph.spark")
+        spark_log.setLevel(logging.INFO)
+        spark_log.addHandler(staged)
         tables = build_tables_spark(ds, min_weight=min_weight, spark=spark)
         seconds = time.perf_counter() - t0
         jvm_kib = sum(_vmhwm_kib(p) for p in _descendants(os.getpid()))
@@ -90,6 +132,9 @@ def worker(
                 "edges": tables.graph.n_edges,
                 "bigram_pairs": int(tables.bigrams.nnz),
                 "driver_memory": driver_memory if engine == "spark" else None,
+                "shuffle_partitions": partitions,
+                "staged_rows": staged.rows,
+                "staged_parquet_bytes": staged.bytes,
             }
         )
     )
@@ -98,6 +143,10 @@ def worker(
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", type=float, default=0.005, help="share of the MPD preset")
+    p.add_argument(
+        "--dataset", type=Path, metavar="PATH",
+        help="an already prepared dataset directory to read (then --scale/--seed are unused)",
+    )  # fmt: skip
     p.add_argument("--min-weight", type=int, default=2)
     p.add_argument("--master", default="local[2]")
     p.add_argument("--seed", type=int, default=0)
@@ -118,22 +167,29 @@ def main() -> None:
 
     import numpy as np
 
+    from songspace.data.dataset import Dataset
     from songspace.data.prepare import prepare_synthetic
     from songspace.data.synthetic import PRESETS
+    from songspace.graph.spark import pair_rows
     from songspace.graph.tables import GraphTables
 
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
-        data = Path(tmp) / "data"
-        ds = prepare_synthetic(data, seed=args.seed, **PRESETS["mpd"](args.scale))
+        if args.dataset is not None:
+            data = args.dataset
+            ds = Dataset.load(data)
+        else:
+            data = Path(tmp) / "data"
+            ds = prepare_synthetic(data, seed=args.seed, **PRESETS["mpd"](args.scale))
         print(
-            f"data: {ds.n_sequences:,} playlists, {ds.n_tracks:,} tracks, {ds.n_entries:,} entries",
+            f"data: {data if args.dataset else 'MPD preset x ' + str(args.scale)}: "
+            f"{ds.n_sequences:,} playlists, {ds.n_tracks:,} tracks, {ds.n_entries:,} entries",
             flush=True,
         )
-        distinct = np.diff(ds.incidence().indptr).astype(np.int64)
-        pair_rows = int((distinct * (distinct - 1) // 2).sum())
+        rows_of_join = pair_rows(ds)
+        del ds
         print(
-            f"co-occurrence self-join: {pair_rows:,} (u < v) pair rows before counting "
-            f"(~{pair_rows * 16 / 2**20:,.0f} MiB as two int64 columns); "
+            f"co-occurrence self-join: {rows_of_join:,} (u < v) pair rows before counting "
+            f"(~{rows_of_join * 16 / 2**20:,.0f} MiB as two int64 columns); "
             f"spark.driver.memory={args.driver_memory}",
             flush=True,
         )
@@ -154,6 +210,16 @@ def main() -> None:
             for n in ("indptr", "indices", "data")
         ) and np.array_equal(a.popularity, b.popularity)
         ratio = rows[1]["seconds"] / max(rows[0]["seconds"], 1e-9)
+        staged_bytes = rows[1]["staged_parquet_bytes"] or 0
+        heap = memory_bytes(args.driver_memory)
+        print(
+            f"Spark: {rows[1]['shuffle_partitions']} shuffle partitions; input "
+            f"{rows[1]['staged_rows']:,} rows, {staged_bytes:,} bytes "
+            f"({staged_bytes / 2**20:,.1f} MiB) staged Parquet "
+            f"(~{rows[1]['staged_rows'] * 24 / 2**20:,.0f} MiB as three int64 columns) "
+            f"vs spark.driver.memory={args.driver_memory} ({heap / 2**20:,.0f} MiB): input "
+            f"{'larger' if staged_bytes > heap else 'not larger'} than driver memory"
+        )
         print(f"identical arrays: {same}; spark/memory time: {ratio:.1f}x")
 
 

@@ -251,7 +251,9 @@ _GRAPH_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
             typer.Option(
                 "--graph",
                 help="Also write the graph tables (co-occurrence graph, bigram counts, "
-                "popularity) into OUT/graph.",
+                "popularity) into OUT/graph. Later steps reuse it: GraphSAGE, MUSIG and "
+                "Node2Vec trained on all of OUT (train --full) with the same --min-weight "
+                "load the saved graph instead of rebuilding it (never for a training split).",
             ),
         ],
         False,

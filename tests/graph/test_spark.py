@@ -123,3 +123,82 @@ def test_missing_pyspark_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     with pytest.raises(MissingDependencyError, match=r"songspace\[spark\]"):
         check_pyspark()
+
+
+def test_pair_rows_and_partition_count_known_answers() -> None:
+    from songspace.graph.spark import (
+        DEFAULT_SHUFFLE_PARTITIONS,
+        MAX_SHUFFLE_PARTITIONS,
+        ROWS_PER_PARTITION,
+        pair_rows,
+        shuffle_partitions,
+    )
+
+    # distinct tracks per sequence: 3, 2 (2 repeats), 1 -> 3 + 1 + 0 pair rows
+    assert pair_rows(make_dataset([[0, 1, 2], [1, 2, 2], [3]], 5)) == 4
+    assert ROWS_PER_PARTITION == 400_000
+    assert shuffle_partitions(0) == DEFAULT_SHUFFLE_PARTITIONS == 8
+    assert shuffle_partitions(8 * 400_000) == 8
+    assert shuffle_partitions(8 * 400_000 + 1) == 9
+    # the measured case: 190,806,961 rows (MPD preset at scale 0.1) -> ceil(477.02) = 478
+    assert shuffle_partitions(190_806_961) == 478
+    assert shuffle_partitions(10**12) == MAX_SHUFFLE_PARTITIONS == 10_000
+
+
+def test_partitions_chosen_logged_and_restored(
+    spark: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import songspace.graph.spark as gs
+
+    key, coalesce = gs.PARTITIONS_KEY, gs.COALESCE_KEY
+    before = spark.conf.get(coalesce)
+    assert spark.conf.get(key) == "8" and not gs.user_set_partitions(spark)
+    ds = make_dataset(random_sequences(0), 40)
+    rows = gs.pair_rows(ds)
+    monkeypatch.setattr(gs, "ROWS_PER_PARTITION", max(1, rows // 11))  # -> 11 or 12
+    expected = gs.shuffle_partitions(rows)
+    assert expected > 8
+    seen: list[tuple[str, str]] = []
+    read_back = gs._read_back
+
+    def spy(df: Any, *args: Any) -> Any:
+        seen.append((spark.conf.get(key), spark.conf.get(coalesce)))
+        return read_back(df, *args)
+
+    monkeypatch.setattr(gs, "_read_back", spy)
+    with caplog.at_level("INFO", logger="songspace.graph.spark"):
+        tables = gs.build_tables_spark(ds, min_weight=1, spark=spark)
+    assert seen == [(str(expected), "false")] * 3
+    assert f"Spark shuffle partitions: {expected} for" in caplog.text
+    assert (spark.conf.get(key), spark.conf.get(coalesce)) == ("8", before)
+    assert_same(tables, build_tables(ds, min_weight=1))
+
+    # a count the user set is kept, and so is coalescing
+    spark.conf.set(key, "3")
+    try:
+        assert gs.user_set_partitions(spark)
+        assert gs.planned_partitions(spark, rows) == 3
+        seen.clear()
+        caplog.clear()
+        with caplog.at_level("INFO", logger="songspace.graph.spark"):
+            gs.build_tables_spark(ds, min_weight=1, spark=spark)
+        assert seen == [("3", before)] * 3
+        assert "Spark shuffle partitions: 3 (set by the user" in caplog.text
+        # spark_session() on the running session does not overwrite the user's count
+        assert gs.spark_session("local[2]").conf.get(key) == "3"
+    finally:
+        spark.conf.set(key, "8")
+
+
+def test_spark_defaults_file_counts_as_the_users_choice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from songspace.graph.spark import PARTITIONS_KEY, _spark_defaults
+
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert _spark_defaults() == set()  # no file
+    (tmp_path / "spark-defaults.conf").write_text(
+        "# comment\n\nspark.sql.shuffle.partitions   64\nspark.executor.memory=4g\n"
+    )
+    assert _spark_defaults() == {PARTITIONS_KEY, "spark.executor.memory"}

@@ -63,6 +63,9 @@ class Dataset:
     features: dict[str, FeatureGroup] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     sequence_names: np.ndarray | None = None
+    #: The directory :meth:`load` read this dataset from (None for one built in memory,
+    #: and for a :meth:`subset`); where later steps find ``OUT/graph``.
+    directory: Path | None = field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -391,6 +394,7 @@ class Dataset:
             else None,
             features=features,
             source=manifest.get("source", {}),
+            directory=path,
         )
         counts = manifest.get("counts", {})
         for key, actual in (

@@ -1,5 +1,8 @@
 """One fingerprint of a dataset's learnable content (used by the model cache and by studies).
 
+:func:`sequences_fingerprint` is the narrower one of the sequences alone, recorded with the
+saved graph tables.
+
 :func:`dataset_fingerprint` hashes what a model can learn from: the sequences,
 the track ids, the genre/artist columns, every feature group (values and known
 masks) and the play/skip outcomes. Two datasets with the same fingerprint train
@@ -37,6 +40,20 @@ def dataset_fingerprint(ds: Dataset) -> str:
         h.update(np.packbits(np.asarray(g.known, dtype=bool)).tobytes())
     if ds.skipped is not None:
         h.update(np.packbits(np.asarray(ds.skipped, dtype=bool)).tobytes())
+    return h.hexdigest()
+
+
+def sequences_fingerprint(ds: Dataset) -> str:
+    """SHA-256 (hex) of the sequences alone (``indptr``, ``indices``, the number of tracks):
+    what the graph tables are a function of. Recorded with the saved graph
+    (``songspace prepare --graph``), so that a model reuses it only for the same sequences
+    (never for a training split of them)."""
+    h = hashlib.sha256()
+    h.update(f"n_tracks={ds.n_tracks}".encode())
+    for arr in (ds.indptr, ds.indices):
+        h.update(str(arr.shape).encode())
+        for start in range(0, len(arr), 1 << 22):  # int64 chunks, no full-size copy
+            h.update(np.ascontiguousarray(arr[start : start + (1 << 22)], np.int64).data)
     return h.hexdigest()
 
 

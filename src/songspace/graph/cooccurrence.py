@@ -61,6 +61,10 @@ class CooccurrenceGraph:
 
     adjacency: sp.csr_matrix
     min_weight: int
+    #: :func:`~songspace.data.fingerprint.sequences_fingerprint` of the sequences the
+    #: graph was counted from, where known (``songspace prepare --graph`` records it, so
+    #: that a model reuses the saved graph only for the same sequences).
+    sequences_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if not sp.issparse(self.adjacency) or self.adjacency.ndim != 2:
@@ -147,6 +151,8 @@ class CooccurrenceGraph:
             "weight_dtype": str(self.adjacency.dtype),
             "npz": npz.name,
         }
+        if self.sequences_fingerprint is not None:
+            meta["sequences_fingerprint"] = self.sequences_fingerprint
         atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
         return npz
 
@@ -206,7 +212,12 @@ class CooccurrenceGraph:
                 field="min_weight",
                 fix="re-save the graph",
             )
-        return cls(adjacency=adjacency, min_weight=min_weight)
+        fingerprint = meta.get("sequences_fingerprint")
+        return cls(
+            adjacency=adjacency,
+            min_weight=min_weight,
+            sequences_fingerprint=fingerprint if isinstance(fingerprint, str) else None,
+        )
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:

@@ -17,6 +17,13 @@ the driver, so they must fit there, as they must for every later step.
 The session is ``local[2]`` unless ``master`` (or ``$SONGSPACE_SPARK_MASTER``) names
 another; a local driver binds to 127.0.0.1. With a cluster master, ``staging`` must be
 a folder every executor can read and write (a shared filesystem).
+
+Shuffle partitions: the self-join's pair rows (:func:`pair_rows`) are the largest
+intermediate, and too few partitions run a small heap out of memory in the map-side
+partial aggregation. Unless the user chose ``spark.sql.shuffle.partitions`` (see
+:func:`user_set_partitions`), :func:`build_tables_spark` sets it for its jobs to
+:func:`shuffle_partitions` of the pair-row count and turns adaptive partition coalescing
+off (which would merge the partitions again), restoring both settings afterwards.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +56,25 @@ logger = logging.getLogger(__name__)
 #: The master of the sessions songspace starts itself.
 DEFAULT_MASTER = "local[2]"
 MASTER_ENV = "SONGSPACE_SPARK_MASTER"
+
+PARTITIONS_KEY = "spark.sql.shuffle.partitions"
+COALESCE_KEY = "spark.sql.adaptive.coalescePartitions.enabled"
+#: songspace's session default of ``spark.sql.shuffle.partitions``, and the fewest
+#: partitions :func:`shuffle_partitions` chooses.
+DEFAULT_SHUFFLE_PARTITIONS = 8
+#: The most partitions :func:`shuffle_partitions` chooses (4e9 pair rows; beyond that,
+#: set ``spark.sql.shuffle.partitions`` yourself or give the executors more memory).
+MAX_SHUFFLE_PARTITIONS = 10_000
+#: Self-join pair rows per shuffle partition. From the one measured case (BENCHMARKS.md,
+#: "Graph tables: Spark local[2] vs the in-memory builders"): the MPD-shaped preset at
+#: scale 0.1 (``generate_preset("mpd", scale=0.1, seed=0)``, 190,806,961 pair rows)
+#: completed in a 512m driver with 400 partitions and failed with 8 (and with 64 that
+#: adaptive execution coalesced): 477,017 rows per partition, rounded down to 400,000 so
+#: that case gets at least 400 (478).
+ROWS_PER_PARTITION = 400_000
+#: Set on sessions made by :func:`spark_session` when it applied
+#: :data:`DEFAULT_SHUFFLE_PARTITIONS` itself (the user chose no count).
+AUTO_PARTITIONS_MARKER = "spark.songspace.autoShufflePartitions"
 
 
 def _pyspark() -> Any:
@@ -100,9 +127,19 @@ def spark_session(
     builder = (
         session_cls.builder.master(master)
         .appName(app_name)
-        .config("spark.sql.shuffle.partitions", "8")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    # songspace's partition default only where nobody chose a count: not in ``conf``, not
+    # in spark-defaults.conf, and not on a session that is already running (whose settings
+    # getOrCreate would otherwise overwrite).
+    if (
+        PARTITIONS_KEY not in (conf or {})
+        and PARTITIONS_KEY not in _spark_defaults()
+        and session_cls.getActiveSession() is None
+    ):
+        builder = builder.config(PARTITIONS_KEY, str(DEFAULT_SHUFFLE_PARTITIONS)).config(
+            AUTO_PARTITIONS_MARKER, "true"
+        )
     if not os.environ.get("SPARK_CONF_DIR"):  # a user's own Spark configuration wins
         builder = builder.config(
             "spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={_quiet_log_config()}"
@@ -121,6 +158,96 @@ def spark_session(
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _spark_defaults() -> set[str]:
+    """The keys set in the user's ``spark-defaults.conf`` ($SPARK_CONF_DIR, else
+    $SPARK_HOME/conf), or none."""
+    folder = os.environ.get("SPARK_CONF_DIR") or (
+        str(Path(os.environ["SPARK_HOME"]) / "conf") if os.environ.get("SPARK_HOME") else None
+    )
+    if folder is None:
+        return set()
+    try:
+        text = (Path(folder) / "spark-defaults.conf").read_text()
+    except OSError:
+        return set()
+    keys = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keys.add(line.replace("=", " ", 1).split()[0])
+    return keys
+
+
+def pair_rows(dataset: Dataset) -> int:
+    """Rows of the co-occurrence self-join: sum over sequences of m(m-1)/2, m the
+    sequence's distinct tracks."""
+    distinct = np.diff(dataset.incidence().indptr).astype(np.int64)
+    return int((distinct * (distinct - 1) // 2).sum())
+
+
+def shuffle_partitions(rows: int) -> int:
+    """``ceil(rows / ROWS_PER_PARTITION)`` clamped to
+    ``[DEFAULT_SHUFFLE_PARTITIONS, MAX_SHUFFLE_PARTITIONS]``."""
+    need = -(-int(rows) // ROWS_PER_PARTITION)
+    return max(DEFAULT_SHUFFLE_PARTITIONS, min(MAX_SHUFFLE_PARTITIONS, need))
+
+
+def user_set_partitions(spark: Any) -> bool:
+    """Whether ``spark.sql.shuffle.partitions`` on ``spark`` is the user's choice.
+
+    It is songspace's to choose only on a session made by :func:`spark_session` that
+    applied its default (no count in ``conf``, in spark-defaults.conf, or on an already
+    running session) and where the count is still that default. A session made
+    elsewhere keeps its settings.
+    """
+    marked = spark.conf.get(AUTO_PARTITIONS_MARKER, "false") == "true"
+    return not (marked and spark.conf.get(PARTITIONS_KEY) == str(DEFAULT_SHUFFLE_PARTITIONS))
+
+
+def planned_partitions(spark: Any, rows: int) -> int:
+    """The shuffle partitions :func:`build_tables_spark` uses on ``spark`` for ``rows``
+    pair rows: the user's count, else :func:`shuffle_partitions`."""
+    if user_set_partitions(spark):
+        return int(spark.conf.get(PARTITIONS_KEY))
+    return shuffle_partitions(rows)
+
+
+@contextmanager
+def _partitions_for(spark: Any, rows: int) -> Iterator[int]:
+    """Set the shuffle partitions for ``rows`` pair rows (coalescing off) unless the user
+    chose them; yield the count in effect; restore the previous settings afterwards."""
+    count = planned_partitions(spark, rows)
+    if user_set_partitions(spark):
+        logger.info(
+            "Spark shuffle partitions: %d (set by the user; %s pair rows)", count, f"{rows:,}"
+        )
+        yield count
+        return
+    before = {k: spark.conf.get(k) for k in (PARTITIONS_KEY, COALESCE_KEY)}
+    spark.conf.set(PARTITIONS_KEY, str(count))
+    spark.conf.set(COALESCE_KEY, "false")
+    logger.info(
+        "Spark shuffle partitions: %d for %s self-join pair rows (%s per partition), "
+        "adaptive coalescing off",
+        count,
+        f"{rows:,}",
+        f"{ROWS_PER_PARTITION:,}",
+    )
+    if count == MAX_SHUFFLE_PARTITIONS:
+        logger.warning(
+            "the self-join's %s pair rows need more than %d shuffle partitions; set %s "
+            "yourself or give the executors more memory",
+            f"{rows:,}",
+            MAX_SHUFFLE_PARTITIONS,
+            PARTITIONS_KEY,
+        )
+    try:
+        yield count
+    finally:
+        for k, v in before.items():
+            spark.conf.set(k, v)
 
 
 def _stage_entries(dataset: Dataset, folder: Path) -> Path:
@@ -180,9 +307,20 @@ def build_tables_spark(
     t0 = time.perf_counter()
     if staging is not None:
         Path(staging).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="songspace-spark-", dir=staging) as tmp:
+    with (
+        _partitions_for(spark, pair_rows(dataset)),
+        tempfile.TemporaryDirectory(prefix="songspace-spark-", dir=staging) as tmp,
+    ):
         folder = Path(tmp)
-        entries = spark.read.parquet(str(_stage_entries(dataset, folder)))
+        staged = _stage_entries(dataset, folder)
+        size = staged.stat().st_size
+        logger.info(
+            "Spark input: %s entries staged as Parquet (%.1f MiB)",
+            f"{dataset.n_entries:,}",
+            size / 2**20,
+            extra={"staged_rows": dataset.n_entries, "staged_bytes": size},
+        )
+        entries = spark.read.parquet(str(staged))
         distinct = entries.select("seq", "track").distinct().cache()
         pop = _read_back(
             distinct.groupBy("track").count(), folder, "popularity", ["track", "count"]
@@ -232,8 +370,15 @@ def build_tables_spark(
 
 __all__ = [
     "DEFAULT_MASTER",
+    "DEFAULT_SHUFFLE_PARTITIONS",
     "MASTER_ENV",
+    "MAX_SHUFFLE_PARTITIONS",
+    "ROWS_PER_PARTITION",
     "build_tables_spark",
     "check_pyspark",
+    "pair_rows",
+    "planned_partitions",
+    "shuffle_partitions",
     "spark_session",
+    "user_set_partitions",
 ]

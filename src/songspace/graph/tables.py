@@ -9,10 +9,16 @@ writes the same files whichever engine ran:
 - ``cooccurrence.npz`` + ``cooccurrence.json``: :meth:`CooccurrenceGraph.save`;
 - ``bigrams.npz``: ordered adjacent-pair counts without self pairs (int64 CSR);
 - ``popularity.npy``: number of distinct sequences containing each track (int64).
+
+:func:`write_tables` records the sequences' fingerprint in ``cooccurrence.json``;
+:func:`cooccurrence_graph`, which GraphSAGE, MUSIG and Node2Vec call, reads the saved
+graph of a dataset directory (``DATA/graph``) instead of rebuilding it when it was built
+from the same sequences at the same ``min_weight`` (so never for a training split).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +28,7 @@ import scipy.sparse as sp
 
 from songspace._util import atomic_directory
 from songspace.data.dataset import Dataset
+from songspace.data.fingerprint import sequences_fingerprint
 from songspace.errors import FormatError, ParameterError
 from songspace.graph.bigrams import bigram_counts
 from songspace.graph.cooccurrence import CooccurrenceGraph, build_cooccurrence
@@ -112,13 +119,77 @@ def write_tables(
     staging: str | Path | None = None,
     overwrite: bool = False,
 ) -> GraphTables:
-    """:func:`build_tables`, then :meth:`GraphTables.save` to ``path``."""
+    """:func:`build_tables`, then :meth:`GraphTables.save` to ``path``, with the sequences'
+    fingerprint in ``cooccurrence.json`` (see :func:`cooccurrence_graph`)."""
     tables = build_tables(
         dataset, min_weight=min_weight, engine=engine, master=master, staging=staging
     )
+    tables.graph.sequences_fingerprint = sequences_fingerprint(dataset)
     tables.save(path, overwrite=overwrite)
     logger.info("wrote the graph tables (%s engine) to %s", engine, path)
     return tables
+
+
+def saved_graph(dataset: Dataset, min_weight: int) -> CooccurrenceGraph | None:
+    """The co-occurrence graph saved in ``dataset``'s directory (``DATA/graph``), when it
+    is at ``min_weight`` and was built from exactly ``dataset``'s sequences; else None.
+
+    Only a dataset read by :meth:`Dataset.load` has a directory; a subset (a training
+    split) has none, and its sequences would not match the saved fingerprint either.
+    """
+    if dataset.directory is None:
+        return None
+    folder = Path(dataset.directory) / GRAPH_DIR
+    meta_path = folder / "cooccurrence.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        logger.warning("not using the saved graph in %s: unreadable sidecar (%s)", folder, exc)
+        return None
+    if not isinstance(meta, dict) or meta.get("min_weight") != int(min_weight):
+        logger.info(
+            "not using the saved graph in %s: min_weight %s there, %d here",
+            folder,
+            meta.get("min_weight") if isinstance(meta, dict) else None,
+            min_weight,
+        )
+        return None
+    stored = meta.get("sequences_fingerprint")
+    if not isinstance(stored, str):
+        logger.info(
+            "not using the saved graph in %s: it records no sequences fingerprint "
+            "(written by an older songspace; rerun `songspace prepare ... --graph`)",
+            folder,
+        )
+        return None
+    if stored != sequences_fingerprint(dataset):
+        logger.info(
+            "not using the saved graph in %s: built from other sequences than these "
+            "(a split or a changed dataset)",
+            folder,
+        )
+        return None
+    graph = CooccurrenceGraph.load(folder / "cooccurrence")
+    if graph.n_nodes != dataset.n_tracks:
+        return None
+    logger.info(
+        "using the saved graph from %s (%d edges, min_weight=%d)",
+        folder,
+        graph.n_edges,
+        graph.min_weight,
+    )
+    return graph
+
+
+def cooccurrence_graph(dataset: Dataset, *, min_weight: int = 2) -> CooccurrenceGraph:
+    """``dataset``'s co-occurrence graph: :func:`saved_graph` where it applies, else
+    :func:`~songspace.graph.build_cooccurrence`. Both give the same arrays."""
+    saved = saved_graph(dataset, min_weight)
+    if saved is not None:
+        return saved
+    return build_cooccurrence(dataset, min_weight=min_weight)
 
 
 __all__ = [
@@ -127,5 +198,7 @@ __all__ = [
     "GraphTables",
     "build_tables",
     "check_engine",
+    "cooccurrence_graph",
+    "saved_graph",
     "write_tables",
 ]

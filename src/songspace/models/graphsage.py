@@ -57,13 +57,13 @@ from songspace._util import atomic_directory, check_seed
 from songspace.data.dataset import Dataset
 from songspace.data.features import known_share_block
 from songspace.errors import MissingDependencyError, NotFittedError, ParameterError
-from songspace.graph.cooccurrence import build_cooccurrence
 from songspace.graph.sampling import (
     DegreeNegativeSampler,
     WeightedNeighbourSampler,
     mean_adjacency,
     sample_blocks,
 )
+from songspace.graph.tables import cooccurrence_graph
 from songspace.models.base import InductiveModel
 from songspace.models.params import (
     SEED,
@@ -414,7 +414,7 @@ class GraphSAGE(InductiveModel):
         """The graph, the validation split (drawn from ``rng``), inputs, targets and
         pair samplers; no torch involved."""
         self._check_dataset(dataset)
-        graph = build_cooccurrence(dataset, min_weight=int(self.min_weight))
+        graph = cooccurrence_graph(dataset, min_weight=int(self.min_weight))
         full_adj = graph.adjacency
         train_adj, held = _split_edges(full_adj, float(self.validation_share), rng)
         indptr, indices = train_adj.indptr.astype(np.int64), train_adj.indices.astype(np.int64)
@@ -747,7 +747,7 @@ class GraphSAGE(InductiveModel):
                 fix="load a model saved by this songspace version",
             )
         dataset = self.align(dataset)
-        graph = build_cooccurrence(dataset, min_weight=int(self.min_weight))
+        graph = cooccurrence_graph(dataset, min_weight=int(self.min_weight))
         adj = graph.adjacency
         x = self._inputs(dataset, adj)
         if x.shape[1] != self.in_dim_:

@@ -1,6 +1,7 @@
 """Node2Vec (SPEC §3): biased (p, q) random walks on the co-occurrence graph + skip-gram.
 
-The weighted co-occurrence graph (``build_cooccurrence(dataset, min_weight=...)``)
+The weighted co-occurrence graph (``build_cooccurrence(dataset, min_weight=...)``, or the
+saved ``DATA/graph`` of the same sequences, :func:`songspace.graph.tables.cooccurrence_graph`)
 is walked from every track with at least one edge (``walks_per_node`` walks of
 ``walk_length`` nodes each, :func:`songspace.graph.walks.random_walks`,
 vectorised), then gensim's skip-gram with negative sampling (``sg=1``) is
@@ -20,8 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from songspace.data.dataset import Dataset
-from songspace.graph.cooccurrence import build_cooccurrence
 from songspace.graph.limits import raise_if_no_edges
+from songspace.graph.tables import cooccurrence_graph
 from songspace.graph.walks import random_walks
 from songspace.models.base import EmbeddingModel
 from songspace.models.params import SEED, Constraint, Interval
@@ -120,7 +121,7 @@ class Node2Vec(EmbeddingModel):
 
         n = dataset.n_tracks
         report(progress, 0, 3, "co-occurrence graph")
-        graph = build_cooccurrence(dataset, min_weight=int(self.min_weight))
+        graph = cooccurrence_graph(dataset, min_weight=int(self.min_weight))
         starts = np.flatnonzero(np.diff(graph.adjacency.indptr))
         embeddings = np.zeros((n, int(self.dim)), dtype=np.float32)
         available = np.zeros(n, dtype=bool)
