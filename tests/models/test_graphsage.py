@@ -51,6 +51,39 @@ def musig(ds):
     return MUSIG(**FAST, seed=3).fit(ds)
 
 
+class TestDisjointSupervision(ModelTestMixin):
+    """Positives only from edges kept out of the sampled neighbourhoods: still learns."""
+
+    model_class = GraphSAGE
+    fast_params: ClassVar[dict] = {**FAST, "supervision_share": 0.3}
+
+
+def _edge_set(indptr, indices) -> set[tuple[int, int]]:
+    return {(u, int(v)) for u in range(len(indptr) - 1) for v in indices[indptr[u] : indptr[u + 1]]}
+
+
+def test_supervision_edges_are_kept_out_of_the_neighbourhoods(ds):
+    rng = np.random.default_rng(0)
+    full = GraphSAGE(**FAST).prepare(ds, np.random.default_rng(0))
+    data = GraphSAGE(**FAST, supervision_share=0.3).prepare(ds, rng)
+    mp = _edge_set(data.indptr, data.indices)
+    anchors = np.repeat(data.anchors, 20)
+    pos = data.positives.sample(anchors, rng)
+    pairs = set(zip(anchors.tolist(), pos.tolist(), strict=True))
+    assert pairs and not pairs & mp  # no positive is a neighbourhood edge
+    # the validation split is the same draw; training edges = neighbourhood + supervision
+    np.testing.assert_array_equal(data.held, full.held)
+    n_train = full.indices.size // 2
+    n_mp = data.indices.size // 2
+    assert n_mp == n_train - round(0.3 * n_train)
+    sup = data.positives
+    assert (sup.indices.size // 2) + n_mp == n_train
+    # without it, positives come from the neighbourhood graph itself
+    pos0 = full.positives.sample(full.anchors, np.random.default_rng(1))
+    both = set(zip(full.anchors.tolist(), pos0.tolist(), strict=True))
+    assert both <= _edge_set(full.indptr, full.indices)
+
+
 def test_registered_and_inductive():
     assert get_model_class("graphsage") is GraphSAGE
     assert get_model_class("musig") is MUSIG

@@ -255,7 +255,9 @@ class GraphSAGE(InductiveModel):
     anchors drawn afresh without replacement, so on a large graph an epoch is a
     sample), ``learning_rate`` (Adam), ``negatives`` (shared per batch), ``patience``
     (epochs without validation improvement before stopping; 0 disables),
-    ``validation_share`` (held-out edges),
+    ``validation_share`` (held-out edges), ``supervision_share`` (share of the training
+    edges kept out of the sampled neighbourhoods and used only as positive pairs; 0: every
+    training edge is both, as in the papers; see :meth:`GraphSAGE.prepare`),
     ``checkpoint_dir`` (write the best weights there after every improvement),
     ``device`` ("cpu" or a torch device), ``seed``.
     """
@@ -276,6 +278,7 @@ class GraphSAGE(InductiveModel):
         "negatives": Interval(int, 1, 100_000),
         "patience": Interval(int, 0, 10_000),
         "validation_share": Interval(float, 0.0, 0.5),
+        "supervision_share": Interval(float, 0.0, 0.9),
         "checkpoint_dir": AnyOf(NoneValue(), Text("a directory path", path=True)),
         "device": Text("a torch device such as 'cpu' or 'cuda'"),
         "seed": SEED,
@@ -321,6 +324,7 @@ class GraphSAGE(InductiveModel):
         negatives: int = 20,
         patience: int = 2,
         validation_share: float = 0.02,
+        supervision_share: float = 0.0,
         checkpoint_dir: str | None = None,
         device: str = "cpu",
         seed: int = 0,
@@ -348,6 +352,7 @@ class GraphSAGE(InductiveModel):
         self.negatives = negatives
         self.patience = patience
         self.validation_share = validation_share
+        self.supervision_share = supervision_share
         self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.seed = seed
@@ -412,14 +417,33 @@ class GraphSAGE(InductiveModel):
     # ------------------------------------------------------------------ training
     def prepare(self, dataset: Dataset, rng: np.random.Generator) -> TrainingData:
         """The graph, the validation split (drawn from ``rng``), inputs, targets and
-        pair samplers; no torch involved."""
+        pair samplers; no torch involved.
+
+        With ``supervision_share`` > 0, that share of the training edges (drawn from
+        ``rng`` after the validation edges) is removed from the graph the neighbourhoods
+        are sampled from and is the only source of positive pairs, so a positive is never
+        in its anchor's sampled neighbourhood (PyG's ``RandomLinkSplit`` with
+        ``disjoint_train_ratio``; DGL's edge-prediction samplers exclude such edges).
+        Otherwise a positive is drawn from the same edges the neighbourhoods use, as in
+        MUSIG §3.4, and the encoder can score a pair by finding one track among the
+        other's sampled neighbours, which held-out edges do not allow. Negatives follow
+        the training graph's degrees either way; inference uses the whole graph.
+        """
         self._check_dataset(dataset)
         graph = cooccurrence_graph(dataset, min_weight=int(self.min_weight))
         full_adj = graph.adjacency
         train_adj, held = _split_edges(full_adj, float(self.validation_share), rng)
-        indptr, indices = train_adj.indptr.astype(np.int64), train_adj.indices.astype(np.int64)
-        deg = np.diff(indptr)
-        anchors = np.flatnonzero(deg > 0)
+        deg = np.diff(train_adj.indptr)
+        if float(self.supervision_share) > 0:
+            mp_adj, _ = _split_edges(train_adj, float(self.supervision_share), rng)
+            sup_adj = (train_adj - mp_adj).tocsr()
+            sup_adj.eliminate_zeros()
+            sup_adj.sort_indices()
+            del train_adj
+        else:
+            mp_adj = sup_adj = train_adj
+        indptr, indices = mp_adj.indptr.astype(np.int64), mp_adj.indices.astype(np.int64)
+        anchors = np.flatnonzero(np.diff(sup_adj.indptr) > 0)
         if len(anchors) == 0:
             raise ParameterError(
                 "min_weight",
@@ -449,7 +473,9 @@ class GraphSAGE(InductiveModel):
             genres=genre_codes(dataset),
             similarity=sim_v,
             similarity_known=sim_known,
-            positives=WeightedNeighbourSampler(indptr, indices, train_adj.data.astype(np.float64)),
+            positives=WeightedNeighbourSampler(
+                sup_adj.indptr, sup_adj.indices, sup_adj.data.astype(np.float64)
+            ),
             negatives=DegreeNegativeSampler(deg),
             n_edges=graph.n_edges,
         )
