@@ -110,3 +110,67 @@ def test_standalone_cluster_gives_the_memory_arrays(
     assert executors >= 2  # the driver and at least one executor of the worker
     assert tables.graph.n_edges > 1000
     assert_same(tables, build_tables(ds, min_weight=2))
+
+
+_DRIVER = """
+import sys
+
+from pyspark.sql import SparkSession
+
+from songspace.data.dataset import Dataset
+from songspace.graph.spark import user_set_partitions
+from songspace.graph.tables import build_tables
+
+data, staging, out = sys.argv[1:4]
+# No master named: the one spark-submit was given holds (not songspace's local[2]).
+tables = build_tables(Dataset.load(data), min_weight=2, engine="spark", staging=staging)
+spark = SparkSession.getActiveSession()
+print("MASTER", spark.sparkContext.master, flush=True)
+print("PARTITIONS", spark.conf.get("spark.sql.shuffle.partitions"), flush=True)
+print("USER_SET", user_set_partitions(spark), flush=True)
+tables.save(out)
+spark.stop()
+"""
+
+
+@pytest.mark.parametrize("partitions", [None, 3])
+def test_spark_submit_runs_a_driver_on_the_cluster(
+    master_url: str, tmp_path: Path, partitions: int | None
+) -> None:
+    """``spark-submit --master URL job.py``, job.py calling ``build_tables(engine="spark")``
+    without a master: the submitted master and ``--conf`` hold (a submitted partition
+    count is the user's; without one songspace chooses), and the tables written are the
+    memory engine's (docs/scaling.md, "The graph tables: Spark")."""
+    import sys
+
+    import pyspark
+
+    from songspace.graph.tables import GraphTables
+
+    ds = generate(n_playlists=300, n_tracks=400, seed=6)
+    ds.save(tmp_path / "data")
+    (tmp_path / "job.py").write_text(_DRIVER)
+    home = Path(pyspark.__file__).parent
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1",
+           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}  # fmt: skip
+    env.pop("SPARK_CONF_DIR", None)
+    env.pop("SONGSPACE_SPARK_MASTER", None)
+    proc = subprocess.run(
+        [str(home / "bin" / "spark-submit"), "--master", master_url,
+         "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+         "--conf", "spark.ui.enabled=false", "--conf", "spark.executor.memory=512m",
+         "--conf", "spark.cores.max=2",
+         *(["--conf", f"spark.sql.shuffle.partitions={partitions}"] if partitions else []),
+         str(tmp_path / "job.py"), str(tmp_path / "data"), str(tmp_path / "staging"),
+         str(tmp_path / "tables")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert f"MASTER {master_url}" in proc.stdout
+    if partitions:  # the submitted --conf, not songspace's choice
+        assert f"PARTITIONS {partitions}" in proc.stdout
+        assert "USER_SET True" in proc.stdout
+    else:  # songspace's session default, which build_tables_spark replaces for its jobs
+        assert "PARTITIONS 8" in proc.stdout
+        assert "USER_SET False" in proc.stdout
+    assert_same(GraphTables.load(tmp_path / "tables"), build_tables(ds, min_weight=2))

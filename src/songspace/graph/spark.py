@@ -118,25 +118,29 @@ def spark_session(
 ) -> Any:
     """A SparkSession (created, or the active one reused) with quiet logs.
 
-    ``master`` defaults to ``$SONGSPACE_SPARK_MASTER``, else ``local[2]``. A local
+    ``master`` defaults to ``$SONGSPACE_SPARK_MASTER``; without either, the master that
+    ``spark-submit --master URL`` gave a driver it started (:func:`launched_by_spark_submit`)
+    or that an active session runs on is kept, and otherwise it is ``local[2]``. A local
     driver binds to 127.0.0.1 and has no web UI. ``conf``: further Spark settings
     (``{"spark.driver.memory": "2g"}``); they apply when this call starts the JVM.
     """
     session_cls = _pyspark()
-    master = master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER
-    builder = (
-        session_cls.builder.master(master)
-        .appName(app_name)
-        .config("spark.ui.showConsoleProgress", "false")
-    )
+    submitted = launched_by_spark_submit()
+    running = session_cls.getActiveSession() is not None
+    master = master or os.environ.get(MASTER_ENV)
+    if master is None and not (submitted or running):
+        master = DEFAULT_MASTER
+    builder = session_cls.builder.config("spark.ui.showConsoleProgress", "false")
+    if not submitted:  # else spark-submit's --name (or the script's) holds
+        builder = builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
     # songspace's partition default only where nobody chose a count: not in ``conf``, not
-    # in spark-defaults.conf, and not on a session that is already running (whose settings
-    # getOrCreate would otherwise overwrite).
-    if (
-        PARTITIONS_KEY not in (conf or {})
-        and PARTITIONS_KEY not in _spark_defaults()
-        and session_cls.getActiveSession() is None
-    ):
+    # in spark-defaults.conf, not in spark-submit's settings (read once its JVM is up,
+    # below), and not on a session that is already running (whose settings getOrCreate
+    # would otherwise overwrite).
+    own_default = PARTITIONS_KEY not in (conf or {}) and not running
+    if own_default and not submitted and PARTITIONS_KEY not in _spark_defaults():
         builder = builder.config(PARTITIONS_KEY, str(DEFAULT_SHUFFLE_PARTITIONS)).config(
             AUTO_PARTITIONS_MARKER, "true"
         )
@@ -146,7 +150,7 @@ def spark_session(
         )
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    if master.startswith("local"):
+    if master is not None and master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read when the JVM starts
         builder = (
             builder.config("spark.driver.bindAddress", "127.0.0.1")
@@ -156,8 +160,18 @@ def spark_session(
     with warnings.catch_warnings():  # pyspark's notice about the pandas version
         warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
         spark = builder.getOrCreate()
+    if own_default and submitted and not spark.sparkContext.getConf().contains(PARTITIONS_KEY):
+        spark.conf.set(PARTITIONS_KEY, str(DEFAULT_SHUFFLE_PARTITIONS))
+        spark.conf.set(AUTO_PARTITIONS_MARKER, "true")
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def launched_by_spark_submit() -> bool:
+    """Whether this Python process is a driver that ``spark-submit`` started (its JVM,
+    with ``--master`` and ``--conf`` applied, is already running and hands pyspark the
+    gateway through ``PYSPARK_GATEWAY_PORT``)."""
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
 
 
 def _spark_defaults() -> set[str]:
