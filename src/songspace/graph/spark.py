@@ -135,15 +135,6 @@ def spark_session(
         builder = builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
-    # songspace's partition default only where nobody chose a count: not in ``conf``, not
-    # in spark-defaults.conf, not in spark-submit's settings (read once its JVM is up,
-    # below), and not on a session that is already running (whose settings getOrCreate
-    # would otherwise overwrite).
-    own_default = PARTITIONS_KEY not in (conf or {}) and not running
-    if own_default and not submitted and PARTITIONS_KEY not in _spark_defaults():
-        builder = builder.config(PARTITIONS_KEY, str(DEFAULT_SHUFFLE_PARTITIONS)).config(
-            AUTO_PARTITIONS_MARKER, "true"
-        )
     if not os.environ.get("SPARK_CONF_DIR"):  # a user's own Spark configuration wins
         builder = builder.config(
             "spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={_quiet_log_config()}"
@@ -160,7 +151,11 @@ def spark_session(
     with warnings.catch_warnings():  # pyspark's notice about the pandas version
         warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
         spark = builder.getOrCreate()
-    if own_default and submitted and not spark.sparkContext.getConf().contains(PARTITIONS_KEY):
+    # songspace's partition default only where nobody chose a count. The context's
+    # SparkConf holds every count chosen before the session: in ``conf``, in
+    # spark-defaults.conf, or given to spark-submit (--conf, --properties-file). A session
+    # already running keeps whatever it has.
+    if not running and not spark.sparkContext.getConf().contains(PARTITIONS_KEY):
         spark.conf.set(PARTITIONS_KEY, str(DEFAULT_SHUFFLE_PARTITIONS))
         spark.conf.set(AUTO_PARTITIONS_MARKER, "true")
     spark.sparkContext.setLogLevel("ERROR")
@@ -172,26 +167,6 @@ def launched_by_spark_submit() -> bool:
     with ``--master`` and ``--conf`` applied, is already running and hands pyspark the
     gateway through ``PYSPARK_GATEWAY_PORT``)."""
     return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
-
-
-def _spark_defaults() -> set[str]:
-    """The keys set in the user's ``spark-defaults.conf`` ($SPARK_CONF_DIR, else
-    $SPARK_HOME/conf), or none."""
-    folder = os.environ.get("SPARK_CONF_DIR") or (
-        str(Path(os.environ["SPARK_HOME"]) / "conf") if os.environ.get("SPARK_HOME") else None
-    )
-    if folder is None:
-        return set()
-    try:
-        text = (Path(folder) / "spark-defaults.conf").read_text()
-    except OSError:
-        return set()
-    keys = set()
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keys.add(line.replace("=", " ", 1).split()[0])
-    return keys
 
 
 def pair_rows(dataset: Dataset) -> int:
