@@ -51,3 +51,25 @@ def test_two_workers_share_one_journal(tmp_path, tiny_dataset_dir):
     assert 4 <= states.count("COMPLETE") <= 5 and set(states) == {"COMPLETE"}
     st = optuna.load_study(study_name=study, storage=open_storage(storage, heartbeat=None))
     assert "songspace" in st.user_attrs and st.best_trial.state.name == "COMPLETE"
+
+
+def test_two_workers_started_together_run_different_trials(tmp_path, tiny_dataset_dir):
+    """Both workers open the study before either has a trial: each must draw its own
+    sampler seed, or they run the same random trials (half the budget wasted)."""
+    storage = f"journal://{tmp_path / 'study.log'}"
+    study = f"together-{uuid.uuid4().hex[:8]}"
+    workers = [
+        start_worker(tiny_dataset_dir, storage, study, 7, startup_trials=20) for _ in range(2)
+    ]
+    for w in workers:
+        finish(w)
+    trials = trials_of(storage, study)
+    drawn = [
+        tuple(sorted(t.params.items()))
+        for t in trials
+        if t.state.name == "COMPLETE" and "enqueued" not in t.user_attrs
+    ]
+    assert len(drawn) >= 5
+    assert len(set(drawn)) == len(drawn), f"workers repeated trials: {drawn}"
+    defaults = [t for t in trials if "enqueued" in t.user_attrs]
+    assert len(defaults) == 1  # the default configuration is enqueued once, by the creator

@@ -65,6 +65,18 @@ def test_resuming_continues_the_study_and_loses_nothing(tiny_dataset_dir, tmp_pa
     assert same.counts == {"COMPLETE": 5}
 
 
+def test_a_fresh_study_run_by_one_process_is_reproducible_from_its_seed(
+    tiny_dataset_dir, tmp_path
+):
+    runs = []
+    for name in ("a", "b"):
+        url = f"sqlite:///{tmp_path / (name + '.db')}"
+        tune("track2vec", tiny_dataset_dir, trials=4, storage=url, study="s", seed=7,
+             budget_factor=None, **FAST)  # fmt: skip
+        runs.append([t.params for t in trials_of(url, "s")])
+    assert runs[0] == runs[1] and len(runs[0]) == 4
+
+
 def test_resume_with_other_settings_is_refused(tiny_dataset_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     tune("track2vec", tiny_dataset_dir, trials=1, storage=url, study="s", **FAST)

@@ -591,8 +591,10 @@ def tune(
         sample_rate=sample_rate,
         min_tracks=min_tracks,
     )
-    study_obj = _open_study(optuna, store, url, name, objective, _make_pruner(optuna, pruner))
-    stored = study_obj.user_attrs.get("songspace")
+    study_obj, created = _open_study(
+        optuna, store, url, name, objective, _make_pruner(optuna, pruner)
+    )
+    stored = study_obj.user_attrs.get("songspace") if created else _settings_of(study_obj)
     if stored is None:
         study_obj.set_user_attr("songspace", asdict(settings))
         # the first trial is the default configuration: a known point inside the time
@@ -609,8 +611,10 @@ def tune(
         _check_settings(stored, settings, name)
     if heartbeat is not None:
         fail_stale_trials(study_obj)
-    # trials run so far (the enqueued default of a fresh study does not count: a fresh study's
-    # sampler is seeded by `seed` alone, so it is reproducible)
+    # Only the process that created the study seeds its sampler by `seed` alone, so a fresh
+    # study run by one process is reproducible. Every other process (a resumed run, or an
+    # extra worker started at the same moment, which sees no trial yet either) draws its
+    # own seed: two workers seeded alike would run the same trials.
     n_existing = len(
         [
             t
@@ -618,7 +622,7 @@ def tune(
             if t.state != optuna.trial.TrialState.WAITING
         ]
     )
-    sampler_seed = int(seed) if n_existing == 0 else _worker_seed(seed, n_existing)
+    sampler_seed = int(seed) if created else _worker_seed(seed, n_existing)
     study_obj.sampler = make_sampler(
         sampler,
         seed=sampler_seed,
@@ -887,22 +891,22 @@ def _fidelity_protocol(protocols: TuningProtocols, seed: int) -> Any:
 
 def _open_study(
     optuna: Any, store: Any, url: str, name: str, objective: StudyObjective, pruner: Any = None
-) -> Any:
+) -> tuple[Any, bool]:
+    """(the study, whether this call created it). Creation is atomic in every storage
+    (a unique name in an RDB, the log's order in a journal), so of several workers started
+    together exactly one is told it created the study."""
     try:
         st = optuna.create_study(
             storage=store,
             study_name=name,
             directions=objective.directions,
-            load_if_exists=True,
+            load_if_exists=False,
             pruner=pruner,
         )
-    except ValueError as exc:  # existing study with other directions
-        raise ParameterError(
-            "study",
-            f"a study whose directions match {objective.directions}",
-            name,
-            fix=f"{exc}; give a new --study name",
-        ) from None
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        st = optuna.load_study(study_name=name, storage=store, pruner=pruner)
+        created = False
     have = [d.name.lower() for d in st.directions]
     if have != objective.directions:
         raise ParameterError(
@@ -911,7 +915,25 @@ def _open_study(
             have,
             fix="give a new --study name for these objectives",
         )
-    return st
+    return st, created
+
+
+#: How long a worker that opened an existing study waits for its creator to record the
+#: study's settings (the creator does so right after creating it).
+SETTINGS_WAIT_S = 30.0
+
+
+def _settings_of(study: Any, wait: float = SETTINGS_WAIT_S) -> dict[str, Any] | None:
+    """The songspace settings of a study this process did not create. A worker started
+    together with the creator may open the study before the creator has recorded them:
+    wait for them (up to ``wait`` seconds) rather than record (and enqueue) a second time.
+    None when they never appear (a study created by another tool)."""
+    deadline = time.monotonic() + wait
+    while True:
+        stored = study.user_attrs.get("songspace")
+        if stored is not None or time.monotonic() >= deadline:
+            return stored
+        time.sleep(0.2)
 
 
 def _reference(
