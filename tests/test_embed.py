@@ -283,7 +283,7 @@ def test_cli_embed_then_evaluate(t2v_run, train_ds, tmp_path):
     assert res.exit_code == 0, res.output
     out = flat(res.output)
     assert f"{len(renamed)} not in the training vocabulary" in out
-    assert f"songspace evaluate {data} {tmp_path / 'o'}/embeddings.npz" in out
+    assert f"songspace evaluate {data} {run}" in out
     res = runner.invoke(
         app, ["--no-progress", "evaluate", str(data), str(tmp_path / "o" / "embeddings.npz"),
               "--metrics", "completion", "--min-tracks", "20"],
@@ -313,3 +313,137 @@ def test_cli_embed_refuses_a_missing_run_and_writing_over_its_inputs(t2v_run, tr
     assert res.exit_code == 1 and "model/model.json" in str(res.exception)
     res = runner.invoke(app, ["embed", str(run), str(data), "-o", str(data), "--overwrite"])
     assert res.exit_code == 1 and data.is_dir()
+
+
+# ---------------------------------------------------------------- no leak (issue 27 item 1)
+def test_evaluate_a_run_embeds_from_the_protocols_training_view_only(
+    sage_run, new_ds, tmp_path, monkeypatch
+):
+    """`evaluate DATA RUN` must build an inductive model's graph and popularity from the
+    protocol's training view: no test sequence, no masked target reaches the embeddings."""
+    from songspace.evaluation.protocol import make_protocol
+    from songspace.evaluation.suite import run_evaluation
+    from songspace.models.apply import RunEmbedder, load_run
+
+    data = tmp_path / "new"
+    new_ds.save(data)
+    seen: list[Dataset] = []
+    klass = type(load_run(sage_run))
+    original = klass.embed_all
+
+    def spy(self, dataset):
+        seen.append(dataset)
+        return original(self, dataset)
+
+    monkeypatch.setattr(klass, "embed_all", spy)
+    protocol, results, _ = run_evaluation(
+        data, [RunEmbedder(sage_run)], families=["completion"], test_fraction=0.1,
+        min_tracks=20, baselines=False,
+    )  # fmt: skip
+    (view,) = seen
+    expected = make_protocol(
+        Dataset.load(data), seed=0, fractions=(0.8, 0.1, 0.1), min_tracks=20
+    ).train
+    np.testing.assert_array_equal(view.indptr, expected.indptr)
+    np.testing.assert_array_equal(view.indices, expected.indices)
+    test_ids = set(Dataset.load(data).sequence_ids[protocol.split.test])
+    assert test_ids and test_ids.isdisjoint(view.sequence_ids)
+    assert view.n_sequences < new_ds.n_sequences and results[0].model == "sage"
+
+
+def test_evaluate_a_run_scores_what_the_training_view_embeds_not_the_leaky_embed(
+    sage_run, new_ds, tmp_path
+):
+    from songspace.evaluation.embeddings import Embeddings
+    from songspace.evaluation.suite import evaluate_many, run_evaluation
+    from songspace.models.apply import RunEmbedder, load_run
+
+    data = tmp_path / "new"
+    new_ds.save(data)
+    kw = {"families": ["completion", "next_song"], "test_fraction": 0.1, "min_tracks": 20}
+    protocol, (honest,), _ = run_evaluation(data, [RunEmbedder(sage_run)], baselines=False, **kw)
+    vectors, avail = load_run(sage_run).embed_all(protocol.train)
+    by_hand = Embeddings.from_array(vectors, new_ds.n_tracks, available=avail, name="h")
+    (expected,), _ = evaluate_many(
+        protocol, [by_hand], baselines=False, families=["completion", "next_song"]
+    )
+    for name, m in honest.metrics.items():
+        assert m.value == pytest.approx(expected.metrics[name].value, abs=1e-6), name
+    leaky_vectors, _ = load_run(sage_run).embed_all(Dataset.load(data))
+    assert not np.allclose(leaky_vectors, vectors)  # the full graph differs from the view
+
+
+def test_evaluating_an_inductive_embed_output_of_the_same_dataset_is_refused(
+    sage_run, t2v_run, new_ds, train_ds, tmp_path
+):
+    from songspace.cli import app
+
+    data, other = tmp_path / "new", tmp_path / "other"
+    new_ds.save(data)
+    renamed_and_permuted(train_ds, np.arange(0, train_ds.n_tracks, 10)).save(other)
+    res = runner.invoke(app, ["--no-progress", "embed", str(sage_run), str(data), "-o",
+                              str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    said = flat(res.output)
+    assert f"built from all {new_ds.n_sequences:,} sequences of {data}" in said
+    assert f"songspace evaluate {data} {sage_run}" in said
+    opts = ["--metrics", "completion", "--min-tracks", "20", "--test-fraction", "0.1"]
+    res = runner.invoke(app, ["evaluate", str(data), str(tmp_path / "o" / "embeddings.npz"),
+                              *opts])  # fmt: skip
+    assert res.exit_code == 1
+    msg = flat(str(res.exception))
+    assert "test playlists included" in msg and f"songspace evaluate {data} {sage_run}" in msg
+    # the run form scores it honestly
+    res = runner.invoke(app, ["--no-progress", "evaluate", str(data), str(sage_run), *opts])
+    assert res.exit_code == 0, res.output
+    # a transductive embed output (mapped by id) never read the sequences: accepted
+    t2v, _ = t2v_run
+    assert runner.invoke(app, ["--no-progress", "embed", str(t2v), str(other), "-o",
+                               str(tmp_path / "t")]).exit_code == 0  # fmt: skip
+    res = runner.invoke(app, ["--no-progress", "evaluate", str(other),
+                              str(tmp_path / "t" / "embeddings.npz"), *opts])  # fmt: skip
+    assert res.exit_code == 0, res.output
+
+
+def test_a_run_that_trained_on_the_protocols_test_sequences_is_refused(train_ds, tmp_path):
+    pytest.importorskip("gensim", reason="Track2Vec needs gensim (extra `models`)")
+    from songspace.cli import app
+
+    data = tmp_path / "d"
+    train_ds.save(data)
+    fast = {"dim": 25, "epochs": 1}
+    train_model("track2vec", data, tmp_path / "s1", params=fast, seed=1, test_fraction=0.1)
+    train_model("track2vec", data, tmp_path / "full", params=fast, full=True)
+    opts = ["--metrics", "completion", "--min-tracks", "20", "--test-fraction", "0.1"]
+    for run, why in (("s1", "--seed 1 --test-fraction 0.1"), ("full", "--full")):
+        for arg in (tmp_path / run, tmp_path / run / "embeddings.npz"):
+            res = runner.invoke(app, ["evaluate", str(data), str(arg), *opts])
+            assert res.exit_code == 1, (arg, res.output)
+            assert why in flat(str(res.exception)), str(res.exception)
+    # the run's own split is accepted, as a run directory and as its embeddings file
+    for arg in (tmp_path / "s1", tmp_path / "s1" / "embeddings.npz"):
+        res = runner.invoke(app, ["--no-progress", "evaluate", str(data), str(arg), *opts,
+                                  "--seed", "1"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+
+
+def test_embed_refuses_a_run_whose_weights_give_non_finite_vectors(sage_run, new_ds, tmp_path):
+    """Issue 27 item 3: NaN encoder weights embedded every track as NaN, with exit 0."""
+    import shutil
+
+    from songspace.cli import app
+    from songspace.errors import ModelFormatError
+
+    bad = tmp_path / "bad"
+    shutil.copytree(sage_run, bad)
+    with np.load(bad / "model" / "arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["encoder.layers.1.bias"] = np.full_like(arrays["encoder.layers.1.bias"], np.nan)
+    np.savez(bad / "model" / "arrays.npz", **arrays)
+    with pytest.raises(ModelFormatError, match="found NaN or inf in 500 of 500") as err:
+        embed_run(bad, new_ds, tmp_path / "out")
+    assert "retrain" in str(err.value) and not (tmp_path / "out").exists()
+    data = tmp_path / "d"
+    new_ds.save(data)
+    res = runner.invoke(app, ["evaluate", str(data), str(bad), "--metrics", "completion"])
+    assert res.exit_code == 1 and "found NaN or inf" in str(res.exception)

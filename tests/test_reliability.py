@@ -979,12 +979,11 @@ def test_train_full_hint_says_it_would_score_training_playlists(small, tmp_path)
                     "--param", "dim=25", "--param", "epochs=1")  # fmt: skip
     text = flat(res.stdout)
     assert res.returncode == 0
-    assert "would score the model on its own training playlists" in text
+    assert "is refused on this dataset (the model saw its test playlists)" in text
     res = songspace("train", "track2vec", str(small), "-o", str(tmp_path / "s"),
                     "--param", "dim=25", "--param", "epochs=1")  # fmt: skip
-    assert (
-        f"evaluate with `songspace evaluate {small} {tmp_path / 's'}/embeddings.npz --seed 0`"
-        in flat(res.stdout)
+    assert f"evaluate with `songspace evaluate {small} {tmp_path / 's'} --seed 0`" in flat(
+        res.stdout
     )
 
 

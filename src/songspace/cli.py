@@ -531,8 +531,9 @@ def prepare_lines_cmd(
     """One sequence per line (LFM-1b sub-sequences, session or pair lists)."""
     from songspace.data.prepare import prepare_lines
 
-    _prepare(ctx, prepare_lines, paths, out=out, sep=sep, user_field=user_field,
-             overwrite=overwrite)
+    _prepare(
+        ctx, prepare_lines, paths, out=out, sep=sep, user_field=user_field, overwrite=overwrite
+    )
 
 
 @prepare_app.command("melon")
@@ -560,8 +561,7 @@ def prepare_melon_cmd(
     """Kakao Arena Melon playlists (Korean titles and tags)."""
     from songspace.data.prepare import prepare_melon
 
-    _prepare(ctx, prepare_melon, paths, out=out, tags_as_genres=tags_as_genres,
-             overwrite=overwrite)
+    _prepare(ctx, prepare_melon, paths, out=out, tags_as_genres=tags_as_genres, overwrite=overwrite)
 
 
 @prepare_app.command("synthetic")
@@ -749,8 +749,12 @@ def evaluate_cmd(
     embeddings: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Embeddings: .npy/.npz rows in vocabulary order, or Parquet with "
-            "track_id + one column per dimension."
+            help="What to score: run directories of `songspace train` (the model embeds the "
+            "tracks inside the protocol, from its training view only: the way to evaluate "
+            "GraphSAGE/MUSIG on new data), or embeddings files: .npy/.npz rows in vocabulary "
+            "order, an embeddings.npz of train, or Parquet with track_id + one column per "
+            "dimension. An inductive `songspace embed` output of DATA itself is refused "
+            "(its graph held the test playlists): pass its RUN instead."
         ),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results here.")] = None,
@@ -814,6 +818,7 @@ def evaluate_cmd(
     """Score embeddings with every metric family of both papers."""
     from songspace.evaluation.rankers import BASELINE_RANKERS
     from songspace.evaluation.suite import SuiteSettings, run_evaluation
+    from songspace.models.apply import evaluation_input
 
     fams = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     ranker_list = [r.strip() for r in (rankers or "").split(",") if r.strip()]
@@ -829,7 +834,7 @@ def evaluate_cmd(
     with progress_bar(ctx) as progress:
         protocol, results, _ = run_evaluation(
             dataset,
-            embeddings or [],
+            [evaluation_input(p) for p in embeddings or []],
             out=out,
             families=fams,
             baselines=baselines,
@@ -960,14 +965,14 @@ def _evaluate_hint(
     dataset: Path, out: Path, *, seed: int, test_fraction: float | None, full: bool
 ) -> str:
     """The `evaluate` command matching a `train` run; after --full, what it would mean."""
-    cmd = f"songspace evaluate {dataset} {out}/embeddings.npz --seed {seed}"
+    cmd = f"songspace evaluate {dataset} {out} --seed {seed}"
     if test_fraction is not None:
         cmd += f" --test-fraction {test_fraction}"
     if full:
         return (
-            f"trained with --full on every sequence, so `{cmd}` would score the model on its "
-            "own training playlists (not a held-out result); to evaluate, train without "
-            "--full, or evaluate on another dataset"
+            f"trained with --full on every sequence, so `songspace evaluate {dataset} {out}` is "
+            "refused on this dataset (the model saw its test playlists); to evaluate, train "
+            "without --full, or evaluate it on another dataset"
         )
     return f"evaluate with `{cmd}`"
 
@@ -982,11 +987,15 @@ def embed_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Apply a trained model to another prepared dataset, with no retraining.
+    """Apply a trained model to another prepared dataset, with no retraining (for serving
+    and export).
 
     GraphSAGE/MUSIG embed every track from its features and edges (feature columns
-    matched by name); Track2Vec, Node2Vec and WARP map tracks by id, and tracks they
-    never saw are unavailable. Writes the embeddings as `train` does."""
+    matched by name), building the graph from every sequence of DATA; Track2Vec, Node2Vec
+    and WARP map tracks by id, and tracks they never saw are unavailable. Writes the
+    embeddings as `train` does. To evaluate a model on DATA, use `songspace evaluate DATA
+    RUN`, which embeds from the protocol's training view only (evaluating this output on
+    DATA would let the test playlists into the graph, and is refused)."""
     from songspace.models.apply import embed_run
 
     with progress_bar(ctx, "embed") as progress:
@@ -997,10 +1006,19 @@ def embed_cmd(
         else f"by track id; {res.unknown:,} not in the training vocabulary and "
         f"{res.no_embedding:,} without a trained vector are unavailable"
     )
+    read = (
+        f" (graph and popularity built from all {res.sequences:,} sequences of {dataset}; "
+        "for serving and export)"
+        if res.inductive
+        else ""
+    )
     out_console.print(
         f"[bold green]wrote[/] {out}: {res.model} embedded {res.embedded:,} of "
-        f"{res.n_tracks:,} tracks {how}; "
-        + escape(f"evaluate with `songspace evaluate {dataset} {out}/embeddings.npz`")
+        f"{res.n_tracks:,} tracks {how}{escape(read)}; "
+        + escape(
+            f"to evaluate on {dataset}, score the run inside the protocol: "
+            f"`songspace evaluate {dataset} {run}`"
+        )
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,7 +20,36 @@ from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, InvalidValueError, ParameterError
 
+if TYPE_CHECKING:
+    from songspace.data.provenance import DatasetIdentity
+    from songspace.progress import ProgressCallback
+
 logger = logging.getLogger("songspace")
+
+
+@runtime_checkable
+class ViewEmbedder(Protocol):
+    """Embeddings computed inside an evaluation protocol, from its training view only
+    (SPEC §7: what scores a split is built from that split's training view). ``songspace
+    evaluate DATA RUN`` passes a :class:`songspace.models.apply.RunEmbedder`; a user's own
+    inductive model can follow this protocol to be scored the same way.
+
+    ``embed`` returns ``(vectors, available)`` for every track of ``data.dataset``, whose
+    vocabulary ``train`` shares, reading the sequences of ``train`` alone; ``seed`` and
+    ``test_fraction`` name the protocol's split (a model may refuse one it trained across).
+    """
+
+    name: str
+
+    def embed(
+        self,
+        train: Dataset,
+        *,
+        data: DatasetIdentity,
+        seed: int,
+        test_fraction: float,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,11 +30,14 @@ from songspace.evaluation import (
     play,
     popularity,
 )
-from songspace.evaluation.embeddings import Embeddings
+from songspace.evaluation.embeddings import Embeddings, ViewEmbedder
 from songspace.evaluation.knn import DEFAULT_K
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import Comparison, EvaluationResult, MetricResult, compare
-from songspace.progress import ProgressCallback
+from songspace.progress import ProgressCallback, labelled
+
+if TYPE_CHECKING:
+    from songspace.data.provenance import DatasetIdentity
 
 logger = logging.getLogger("songspace")
 
@@ -369,7 +372,7 @@ def shared_testable(a: EvaluationResult, b: EvaluationResult) -> list[str]:
 
 def run_evaluation(
     dataset_dir: str | Path,
-    embedding_files: Sequence[str | Path] = (),
+    embedding_files: Sequence[str | Path | ViewEmbedder] = (),
     *,
     out: str | Path | None = None,
     families: Sequence[str] | None = None,
@@ -385,6 +388,13 @@ def run_evaluation(
 ) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
 
+    ``embedding_files`` are embeddings files, or :class:`ViewEmbedder` objects (``songspace
+    evaluate DATA RUN`` passes a :class:`songspace.models.apply.RunEmbedder`), which embed
+    the tracks inside the protocol from its training view only. A file is refused when the
+    record beside it shows that it saw the protocol's test sequences: an inductive ``songspace
+    embed`` output of this same dataset (``embed.json``), or a model trained on this dataset
+    with another split or ``--full`` (``training.json``); see :mod:`songspace.data.provenance`.
+
     ``rankers`` adds non-embedding baselines by name (see :func:`evaluate_many`).
     ``drop_unknown``: embeddings keyed by track id may hold ids the dataset does not
     have; they are dropped (the log gives the count) instead of refused
@@ -398,12 +408,16 @@ def run_evaluation(
 
     from songspace._util import atomic_directory, check_output_free, to_jsonable
     from songspace.data.dataset import Dataset
+    from songspace.data.provenance import DatasetIdentity
     from songspace.data.splits import resolve_test_fraction
-    from songspace.evaluation.embeddings import load_embeddings
     from songspace.evaluation.protocol import make_protocol
 
     if out is not None:
-        check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *embedding_files))
+        # a ViewEmbedder that reads a run directory names it as `run`
+        inputs = [
+            e if isinstance(e, str | Path) else getattr(e, "run", None) for e in embedding_files
+        ]
+        check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *inputs))
     if test_fraction is not None:
         check_heldout_share(test_fraction, "test_fraction")
     if not embedding_files and not baselines and not rankers:
@@ -417,7 +431,11 @@ def run_evaluation(
     test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)  # None: by size
     fractions = (1.0 - 2 * test_fraction, test_fraction, test_fraction)
     protocol = make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks)
-    embs = [load_embeddings(p, ds, drop_unknown=drop_unknown) for p in embedding_files]
+    data = DatasetIdentity(ds, dataset_dir)
+    embs = [
+        _protocol_embeddings(e, protocol, data, test_fraction, drop_unknown, progress)
+        for e in embedding_files
+    ]
 
     def run(heatmap_dir: Path | None):
         return evaluate_many(
@@ -448,3 +466,45 @@ def run_evaluation(
         }
         (tmp / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
     return protocol, results, tests
+
+
+def _protocol_embeddings(
+    source: str | Path | ViewEmbedder,
+    protocol: Protocol,
+    data: DatasetIdentity,
+    test_fraction: float,
+    drop_unknown: bool,
+    progress: ProgressCallback | None,
+) -> Embeddings:
+    """One input of :func:`run_evaluation` as embeddings of the protocol's dataset: a
+    :class:`ViewEmbedder` embeds from the training view; a file is read after the records
+    beside it show it never saw the protocol's test sequences."""
+    from songspace.data.provenance import (
+        EMBED_FILE,
+        TRAINING_FILE,
+        check_embed_output,
+        check_training_split,
+        read_record,
+    )
+    from songspace.evaluation.embeddings import load_embeddings
+
+    ds = data.dataset
+    if isinstance(source, ViewEmbedder):
+        vectors, available = source.embed(
+            protocol.train,
+            data=data,
+            seed=protocol.seed,
+            test_fraction=test_fraction,
+            progress=labelled(progress, source.name),
+        )
+        return Embeddings.from_array(
+            vectors, ds.n_tracks, available=available, name=source.name, source=repr(source)
+        )
+    folder = Path(source).parent
+    check_embed_output(read_record(folder / EMBED_FILE), Path(source), data)
+    training = read_record(folder / TRAINING_FILE)
+    if training is not None:
+        check_training_split(
+            training, folder, data, seed=protocol.seed, test_fraction=test_fraction
+        )
+    return load_embeddings(source, ds, drop_unknown=drop_unknown)

@@ -34,13 +34,29 @@ from songspace._util import (
     w2v_track_id,
 )
 from songspace.data.dataset import Dataset
+from songspace.data.provenance import (
+    EMBED_FILE,
+    TRAINING_FILE,
+    DatasetIdentity,
+    check_training_split,
+    read_record,
+)
 from songspace.errors import ModelFormatError
 from songspace.models.base import EmbeddingModel, InductiveModel
 from songspace.progress import ProgressCallback, report
 
 logger = logging.getLogger("songspace")
 
-__all__ = ["EmbedResult", "embed_dataset", "embed_run", "load_run", "training_track_ids"]
+__all__ = [
+    "EmbedResult",
+    "RunEmbedder",
+    "embed_dataset",
+    "embed_run",
+    "evaluation_input",
+    "is_run",
+    "load_run",
+    "training_track_ids",
+]
 
 
 @dataclass
@@ -58,6 +74,8 @@ class EmbedResult:
     unknown: int = 0
     no_embedding: int = 0
     out: Path | None = None
+    #: the sequences of the dataset read (an inductive model's graph and popularity)
+    sequences: int = 0
 
     @property
     def n_tracks(self) -> int:
@@ -89,6 +107,19 @@ def _model_dir(run: Path) -> Path:
         path=run,
         fix="pass the -o directory of `songspace train`",
     )
+
+
+def is_run(path: str | Path) -> bool:
+    """Whether ``path`` is a run directory of ``songspace train`` (or a model directory)."""
+    p = Path(path)
+    return (p / "model.json").is_file() or (p / "model" / "model.json").is_file()
+
+
+def evaluation_input(path: str | Path) -> RunEmbedder | Path:
+    """What ``songspace evaluate`` scores for ``path``: a run directory becomes a
+    :class:`RunEmbedder` (embedded inside the protocol, from its training view); anything
+    else stays a path to an embeddings file."""
+    return RunEmbedder(path) if Path(path).is_dir() and is_run(path) else Path(path)
 
 
 def load_run(run: str | Path) -> EmbeddingModel:
@@ -207,6 +238,20 @@ def embed_dataset(
     return res
 
 
+def check_finite_embeddings(res: EmbedResult, run: Path) -> None:
+    """Refuse NaN or infinite vectors among the embedded tracks: they come from damaged or
+    diverged weights, and would be ranked as if they were real (score 0 neighbours)."""
+    bad = res.available & ~np.isfinite(res.embeddings).all(axis=1)
+    if bad.any():
+        raise ModelFormatError(
+            f"expected finite vectors, found NaN or inf in {int(bad.sum()):,} of "
+            f"{res.embedded:,} embedded tracks (the {res.model} weights are damaged, or its "
+            "training diverged)",
+            path=_model_dir(run) / "arrays.npz",
+            fix="retrain with `songspace train` (with a lower learning rate if it diverged)",
+        )
+
+
 def embed_run(
     run: str | Path,
     data: Dataset | str | Path,
@@ -226,16 +271,73 @@ def embed_run(
     ids = None if isinstance(model, InductiveModel) else training_track_ids(run, model)
     ds = data if isinstance(data, Dataset) else Dataset.load(data)
     res = embed_dataset(model, ds, ids, progress=progress)
+    check_finite_embeddings(res, run)
+    res.sequences = ds.n_sequences
     if out is not None:
         from songspace.models.train import write_embeddings
 
         with atomic_directory(out, overwrite=overwrite) as tmp:
             write_embeddings(res.embeddings, res.available, ds, tmp)
+            source = None if isinstance(data, Dataset) else data
+            ident = DatasetIdentity(ds, source)
             doc = {
                 "run": str(run),
-                "dataset": None if isinstance(data, Dataset) else str(data),
+                "run_path": str(run.resolve()),
+                "dataset": None if source is None else str(source),
+                "dataset_path": ident.resolved,
+                "dataset_fingerprint": ident.fingerprint,
+                "sequences": ds.n_sequences,
                 **res.summary(),
             }
-            (tmp / "embed.json").write_text(json.dumps(to_jsonable(doc), indent=2) + "\n")
+            (tmp / EMBED_FILE).write_text(json.dumps(to_jsonable(doc), indent=2) + "\n")
         res.out = Path(out)
     return res
+
+
+class RunEmbedder:
+    """A ``songspace train`` run scored inside an evaluation protocol
+    (``songspace evaluate DATA RUN``): the run's model embeds the dataset's tracks from the
+    protocol's **training view** only (SPEC §7).
+
+    An inductive model (GraphSAGE, MUSIG) builds its co-occurrence graph and popularity
+    from the training view's sequences, so no test playlist and no masked target reaches
+    the embeddings; a transductive model maps its vectors by track id. A model that was
+    fitted on this same dataset with another split (or ``--full``) has seen the test
+    sequences and is refused (:func:`songspace.data.provenance.check_training_split`).
+    It follows :class:`songspace.evaluation.embeddings.ViewEmbedder`.
+    """
+
+    def __init__(self, run: str | Path) -> None:
+        self.run = Path(run)
+        #: the label of its results: the run directory's name, as for RUN/embeddings.npz
+        self.name = (self.run.parent if self.run.name == "model" else self.run).name
+
+    def __repr__(self) -> str:
+        return f"RunEmbedder({str(self.run)!r})"
+
+    def embed(
+        self,
+        train: Dataset,
+        *,
+        data: DatasetIdentity,
+        seed: int,
+        test_fraction: float,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, available) for every track of ``data`` (whose vocabulary ``train``, the
+        protocol's training view, shares), computed from ``train`` alone."""
+        run_dir = _model_dir(self.run).parent
+        record = read_record(run_dir / TRAINING_FILE)
+        check_training_split(record, run_dir, data, seed=seed, test_fraction=test_fraction)
+        model = load_run(self.run)
+        ids = None if isinstance(model, InductiveModel) else training_track_ids(self.run, model)
+        res = embed_dataset(model, train, ids, progress=progress)
+        check_finite_embeddings(res, self.run)
+        if res.inductive:
+            logger.info(
+                "%s: embedded from the protocol's training view (%d sequences), not from the "
+                "held-out ones",
+                self.name,
+                train.n_sequences,
+            )
+        return res.embeddings, res.available

@@ -8,6 +8,7 @@ entry of every training sequence masked), so ``songspace evaluate`` with the sam
 
 from __future__ import annotations
 
+import json
 import logging
 import tomllib
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ import numpy as np
 from songspace._checks import check_heldout_share
 from songspace._util import atomic_directory, check_output_free, pack_ids, w2v_token
 from songspace.data.dataset import Dataset
+from songspace.data.provenance import TRAINING_FILE, training_record
 from songspace.data.splits import resolve_test_fraction, split_sequences
 from songspace.errors import FormatError
 from songspace.models.base import EmbeddingModel
@@ -108,6 +110,7 @@ def train_model(
     ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
     if full:
         train = ds
+        test_fraction = None
     else:
         test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)
         check_heldout_share(test_fraction, "test_fraction")
@@ -130,9 +133,15 @@ def train_model(
         ds.n_tracks,
     )
     if out is not None:
+        source = None if isinstance(dataset, Dataset) else dataset
+        record = training_record(
+            ds, source, seed=seed, test_fraction=test_fraction, full=full,
+            train_sequences=train.n_sequences,
+        )  # fmt: skip
         with atomic_directory(out, overwrite=overwrite) as tmp:
             export_embeddings(model, ds, tmp)
             model.save(tmp / "model")
+            (tmp / TRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return model
 
 
