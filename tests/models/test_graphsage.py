@@ -359,3 +359,52 @@ def test_blocked_inference_equals_one_block(ds, musig, monkeypatch):
     np.testing.assert_allclose(musig.embed(ds), whole, atol=1e-5)
     part = musig.embed(ds, tracks=np.arange(0, ds.n_tracks, 5))
     np.testing.assert_allclose(part, whole[::5], atol=1e-5)
+
+
+def _star_with_ring(n_leaves: int = 200, ring: int = 50):
+    """A hub joined to ``n_leaves`` leaves (weight 1) plus a ring of ``ring`` other tracks
+    (weight 3): every edge is held out, so the hub holds 80% of the held-out edges."""
+    import scipy.sparse as sp
+
+    hub_edges = [(0, i) for i in range(1, n_leaves + 1)]
+    start = n_leaves + 1
+    ring_edges = [(start + i, start + (i + 1) % ring) for i in range(ring)]
+    edges = np.array(hub_edges + ring_edges, dtype=np.int64)
+    w = np.array([1.0] * len(hub_edges) + [3.0] * len(ring_edges))
+    n = start + ring
+    adj = sp.coo_matrix((np.r_[w, w], (np.r_[edges[:, 0], edges[:, 1]],
+                                       np.r_[edges[:, 1], edges[:, 0]])), shape=(n, n)).tocsr()  # fmt: skip
+    held = np.sort(edges, axis=1)
+    return adj, held
+
+
+def test_validation_pairs_are_drawn_as_training_draws_them():
+    """Issue 28 item 7: anchors uniform over tracks with a held-out edge (each once), the
+    positive one of its held-out neighbours; not edges drawn uniformly (hub-heavy)."""
+    from songspace.models.graphsage import validation_pairs
+
+    adj, held = _star_with_ring()
+    rng = np.random.default_rng(0)
+    pairs = validation_pairs(adj, held, rng, n=100)
+    assert pairs.shape == (100, 2)
+    assert len(np.unique(pairs[:, 0])) == 100  # distinct anchors
+    # every pair is a held-out edge
+    edges = {tuple(e) for e in held}
+    assert all(tuple(sorted(p)) in edges for p in pairs.tolist())
+    # uniform anchors: the hub is 1 of 251 anchor candidates, so it anchors at most once;
+    # drawn over edges, it is an end of 80% of the pairs
+    all_pairs = validation_pairs(adj, held, np.random.default_rng(1), n=10_000)
+    assert len(all_pairs) == 251 and (all_pairs[:, 0] == 0).sum() == 1
+    by_edge = validation_pairs(adj, held, np.random.default_rng(0), how="edges", n=100)
+    assert (by_edge == 0).any(axis=1).mean() > 0.6
+    # the ring's anchors: each once, its positive one of its two ring neighbours
+    ring = all_pairs[all_pairs[:, 0] > 200]
+    assert len(ring) == 50 and np.isin(np.abs(ring[:, 0] - ring[:, 1]), (1, 49)).all()
+
+
+def test_validation_draw_is_a_checked_parameter(ds):
+    with pytest.raises(ParameterError, match="validation_draw.*'anchors', 'edges'"):
+        GraphSAGE(validation_draw="hubs").check_params()
+    a = GraphSAGE(**FAST, seed=0).fit(ds)
+    b = GraphSAGE(**FAST, seed=0, validation_draw="edges").fit(ds)
+    assert [h["val"] for h in a.history_] != [h["val"] for h in b.history_]

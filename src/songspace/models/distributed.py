@@ -146,7 +146,7 @@ def _ddp_fit(
 
     from songspace._util import check_seed
     from songspace.graph.sampling import mean_adjacency
-    from songspace.models.graphsage import TASKS, EarlyStopping
+    from songspace.models.graphsage import TASKS, EarlyStopping, validation_pairs
 
     rank, world = ctx.rank, ctx.world_size
     seed = int(model.seed)
@@ -164,9 +164,7 @@ def _ddp_fit(
     heads = DDP(state.heads, device_ids=ids, find_unused_parameters=True)
     ddp_state = dataclasses.replace(state, encoder=enc, heads=heads)
     val_seed = int(rng.integers(2**32))
-    held = data.held
-    if len(held) > 4096:
-        held = held[rng.choice(len(held), size=4096, replace=False)]
+    held = validation_pairs(data.full_adj, data.held, rng, how=str(model.validation_draw))
 
     n = len(data.anchors)
     bs = math.ceil(int(model.batch_size) / world)
