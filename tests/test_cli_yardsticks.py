@@ -44,7 +44,9 @@ def test_evaluate_with_rankers_and_the_challenge(tmp_path):
     assert list(summary["results"]) == ["random", "popularity", "itemknn", "sknn", "vsknn",
                                         "bigram"]
     assert "challenge_r_precision" in summary["results"]["itemknn"]
-    assert all(len(line) <= 80 for line in res.output.splitlines())
+    # not a terminal: one Markdown table at its full width, no value or label cut
+    assert all(f"| {name} |" in res.output for name in summary["results"])
+    assert "R-prec. (challenge)" in res.output
     res = runner.invoke(app, ["--no-progress", "evaluate", str(data), "--rankers", "knn"])
     assert res.exit_code != 0
     assert "itemknn" in str(res.exception)  # main() renders it without a traceback

@@ -813,11 +813,22 @@ def evaluate_cmd(
             "instead of failing.",
         ),
     ] = False,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            metavar="MODEL",
+            help="Also test every other row against this model with paired t-tests "
+            "(Bonferroni over the metrics, as for the baselines): its name (the file's stem, "
+            "or the run directory's name) or one of the EMBEDDINGS files. Marked ‡ in the "
+            "table; the tests are in summary.json under its name.",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Score embeddings with every metric family of both papers."""
     from songspace.evaluation.rankers import BASELINE_RANKERS
-    from songspace.evaluation.suite import SuiteSettings, run_evaluation
+    from songspace.evaluation.suite import SuiteSettings, reference_name, run_evaluation
     from songspace.models.apply import evaluation_input
 
     fams = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
@@ -845,21 +856,27 @@ def evaluate_cmd(
             rankers=ranker_list,
             drop_unknown=drop_unknown,
             overwrite=overwrite,
+            against=against,
             progress=progress,
         )
     p = protocol.summary()
     out_console.print(
         f"protocol (seed {seed}): {p['completion_playlists']} completion playlists, "
-        f"{p['in_set_pairs']:,} in-set and {p['out_of_set_pairs']:,} out-of-set next-song pairs"
+        f"{p['in_set_pairs']:,} in-set and {p['out_of_set_pairs']:,} out-of-set next-song pairs",
+        soft_wrap=not out_console.is_terminal,  # one line in a pipe or a log
     )
     from songspace.reports.tables import build_table
 
     names = list(dict.fromkeys(k_ for r in results for k_ in r.metrics))
+    inputs = embeddings or []
+    ref = reference_name(against, inputs, [r.model for r in results[len(results) - len(inputs) :]])
     t = build_table(
         results,
         names,
         baselines=(*(("random", "popularity") if baselines else ()), *ranker_list),
         title="Evaluation",
+        against={"‡": ref} if ref is not None else None,
+        best_baseline=True,
     )
     _print_tables(t)
     if out is not None:
@@ -1429,11 +1446,22 @@ def tune_report_cmd(
 
 
 def _print_tables(table: Any) -> None:
-    """A comparison table (songspace.reports.tables) fitted to the terminal, and its legend."""
-    from songspace.reports.tables import terminal_tables
+    """A comparison table (songspace.reports.tables) and its legend, never a cut value or
+    label: on a terminal, split into as many tables as fit its width (bold shown as
+    bold); to a pipe or a log, one Markdown table at its full width (bold as ``**``)."""
+    from rich.measure import Measurement
 
+    from songspace.reports.tables import terminal_tables, to_markdown
+
+    if not out_console.is_terminal:
+        text = to_markdown(table, name_header="model")
+        out_console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        return
+    wide = out_console.options.update_width(10**6)
     for part in terminal_tables(table, width=out_console.width):
-        out_console.print(part)
+        # a block wider than the terminal (one long column) is printed whole, not cropped
+        need = Measurement.get(out_console, wide, part).minimum
+        out_console.print(part, width=max(out_console.width, need))
         out_console.print()
     out_console.print(escape(table.legend()), highlight=False)
 

@@ -236,3 +236,55 @@ def test_bad_ks_and_playlists():
         playlist_completion(ds, emb, [0], ks=(0,))
     with pytest.raises(ParameterError, match="playlists"):
         playlist_completion(ds, emb, [3])
+
+
+# ------------------------------------------ issue 27, item 28: coverage beside HR
+def test_negative_coverage_is_a_metric_hand_computed():
+    ds, vec = small_case()
+    vec = unit([1.0, 1.0, 0.5, 0.4, 0.8, -1.0])
+    avail = np.array([True, True, True, True, True, False])  # negative 5 missing
+    res = playlist_completion(ds, Embeddings.from_array(vec, available=avail), [0])
+    # candidates: hidden 2, 3 (both rankable), negatives 4, 5 (5 unrankable)
+    assert [r.name for r in res][:3] == [
+        "completion_hr",
+        "completion_coverage",
+        "completion_negative_coverage",
+    ]
+    assert metrics(res)["completion_negative_coverage"] == pytest.approx(0.5)
+
+
+def test_on_sparse_data_a_seen_in_training_flag_beats_random_and_coverage_shows_why():
+    """A public playlist CSV scored a 2-d "was this track in training" vector at HR 0.667:
+    test playlists draw on the training playlists' tracks far more often than a uniform
+    draw from a sparse catalogue does, so HR rewards coverage (docs/evaluation.md)."""
+    from scipy import stats
+
+    from songspace.evaluation.protocol import make_protocol
+    from songspace.evaluation.suite import evaluate
+
+    ds = generate(1000, 50000, mean_length=50, popularity_exponent=1.0, seed=3)
+    p = make_protocol(ds, seed=0, fractions=(0.8, 0.1, 0.1), min_tracks=20)
+    seen = np.bincount(p.train.indices, minlength=ds.n_tracks) > 0
+    assert seen.mean() < 0.5  # sparse: most catalogue tracks never occur in training
+    flag = Embeddings.from_array(np.c_[seen, ~seen].astype(float), name="seen")
+    rnd = Embeddings.random(ds.n_tracks, 16, seed=0)
+    hr = {
+        e.name: evaluate(p, e, families=["completion"]).metrics["completion_hr"]
+        for e in (flag, rnd)
+    }
+    assert abs(hr["random"].value - 0.5) < 0.05
+    assert hr["seen"].value > 0.6  # two dimensions, no notion of taste
+    assert stats.ttest_rel(hr["seen"].per_query, hr["random"].per_query).pvalue < 1e-3
+    # Random vectors for the tracks seen in training only (what a transductive model has):
+    # the same lift, and the two coverages beside HR show where it comes from.
+    vectors = np.random.default_rng(0).normal(size=(ds.n_tracks, 16))
+    only_seen = Embeddings.from_array(vectors, available=seen, name="only_seen")
+    res = evaluate(p, only_seen, families=["completion"])
+    assert list(res.metrics)[:3] == [
+        "completion_hr",
+        "completion_coverage",
+        "completion_negative_coverage",
+    ]
+    v = res.values()
+    assert v["completion_hr"] > 0.6
+    assert v["completion_coverage"] > v["completion_negative_coverage"] + 0.3

@@ -372,8 +372,8 @@ def _star_with_ring(n_leaves: int = 200, ring: int = 50):
     edges = np.array(hub_edges + ring_edges, dtype=np.int64)
     w = np.array([1.0] * len(hub_edges) + [3.0] * len(ring_edges))
     n = start + ring
-    adj = sp.coo_matrix((np.r_[w, w], (np.r_[edges[:, 0], edges[:, 1]],
-                                       np.r_[edges[:, 1], edges[:, 0]])), shape=(n, n)).tocsr()  # fmt: skip
+    rows, cols = np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]]
+    adj = sp.coo_matrix((np.r_[w, w], (rows, cols)), shape=(n, n)).tocsr()
     held = np.sort(edges, axis=1)
     return adj, held
 
@@ -403,7 +403,7 @@ def test_validation_pairs_are_drawn_as_training_draws_them():
 
 
 def test_validation_draw_is_a_checked_parameter(ds):
-    with pytest.raises(ParameterError, match="validation_draw.*'anchors', 'edges'"):
+    with pytest.raises(ParameterError, match=r"validation_draw.*'anchors', 'edges'"):
         GraphSAGE(validation_draw="hubs").check_params()
     a = GraphSAGE(**FAST, seed=0).fit(ds)
     b = GraphSAGE(**FAST, seed=0, validation_draw="edges").fit(ds)

@@ -80,19 +80,13 @@ def test_marks_test_against_the_best_baseline_with_bonferroni():
     assert hr_b.p_adjusted == pytest.approx(min(1.0, 2 * p_paired(HR["b"], HR["a"])))
     assert hr_b.significant  # p ~ 0.0025, x2 tested metrics (vrc has no per-query values)
     assert t.n_tested() == 2
-    # a is itself the best baseline: tested against the best *other* one, popularity.
-    hr_a = t.row("a").cells["completion_hr"]
-    assert hr_a.reference == "popularity"
-    raw = p_paired(HR["a"], HR["popularity"])
-    assert 0.025 < raw < 0.05  # significant alone ...
-    assert hr_a.p_adjusted == pytest.approx(2 * raw) and not hr_a.significant  # ... not after x2
     # HardNeg, lower is better: the best baseline is random (0.015); b is worse, so no mark
     # even if the difference is significant.
     hn_b = t.row("b").cells["hardneg"]
     assert hn_b.reference == "random" and not hn_b.significant
-    # random is the best baseline: tested against the best other one, a (0.0425), and lower.
-    hn_r = t.row("random").cells["hardneg"]
-    assert hn_r.reference == "a" and hn_r.significant
+    # baselines (a included) are yardsticks: never tested against one another
+    assert t.row("a").cells["completion_hr"].reference is None
+    assert t.row("random").cells["hardneg"].reference is None
     # No per-query values: bold only, never tested.
     assert t.row("a").cells["vrc_genre"].reference is None
 
@@ -103,7 +97,7 @@ def test_markdown_layout():
     assert lines[0] == "**Hand-built**"
     assert lines[2] == "| Method | Features | HR | HardNeg | VRC_Genre |"
     assert lines[3] == "|:---|:---|---:|---:|---:|"
-    assert lines[4] == "| RANDOM | - | 0.5000 | **0.0150†** | 1.0000 |"
+    assert lines[4] == "| RANDOM | - | 0.5000 | **0.0150** | 1.0000 |"  # no † on a baseline
     assert lines[5] == "| POPULARITY | - | 0.6500 | 0.0575 | – |"
     assert lines[6] == "| TRACK2VEC | - | 0.7750 | 0.0425 | **35.90** |"
     assert lines[7] == "| MUSIG | POPULARITY | **0.9350†** | 0.0325 | 12.00 |"
@@ -156,7 +150,10 @@ def test_marks_against_fixed_rows_follow_each_metrics_direction():
     assert "‡" in rnd.cells["hardneg"].marks and rnd.cells["completion_hr"].marks == ""
     assert t.row("a").cells["completion_hr"].marks.count("†") == 0  # never against itself
     assert t.row("popularity").cells["completion_hr"].marks == ""  # worse than a
-    assert "† than a, ‡ than popularity" in t.legend()
+    assert "† = significantly better than a. ‡ = significantly better than popularity." in (
+        t.legend()
+    )
+    assert "best baseline" not in t.legend()
     assert "**0.9350†‡**" in to_markdown(t)
 
 
@@ -182,3 +179,107 @@ def test_terminal_tables_fit_80_columns_and_never_cut_a_value():
         for m in many:
             assert format_value(r.metrics[m].value) in text  # e.g. "12,003", never "12,0…"
     assert "track2vec_feature" in text and "…" not in text
+
+
+# ------------------------------------------------------- issue 27, item 24: tables
+def test_small_values_keep_three_significant_digits():
+    assert format_value(0.0006) == "0.000600"  # was "0.0006", and "0.00" once cut
+    assert format_value(0.00523) == "0.00523"
+    assert format_value(-0.0006) == "-0.000600"
+    assert format_value(3.3e-5) == "3.30e-05"
+    assert format_value(0.0) == "0.0000"
+    assert format_value(0.0150) == "0.0150"  # from 0.01 up: four decimals, as before
+    t = build_table([EvaluationResult("x").add(MetricResult("hardneg", 0.0006))], ["hardneg"])
+    assert "0.000600" in to_markdown(t)
+
+
+def test_baseline_rows_carry_no_mark_and_the_legend_states_the_rules():
+    t = table()  # baselines: random, popularity, a; b is the only model
+    for name in ("random", "popularity", "a"):
+        for m in METRICS:
+            cell = t.row(name).cells[m]
+            assert cell.marks == "" and cell.reference is None and not cell.significant
+    # random's HardNeg (0.015) was marked † "better than the best baseline", i.e. than
+    # a, the runner-up; a baseline is never tested now, but it can still be bold
+    assert t.row("random").cells["hardneg"].best
+    hr_b = t.row("b").cells["completion_hr"]
+    assert hr_b.reference == "a" and hr_b.marks == "†"  # the model is still tested
+    legend = t.legend()
+    assert "Bold: the best value of each column over all rows, baselines included" in legend
+    assert (
+        "† = significantly better than the best baseline of the column "
+        "(the best of random, popularity, a); baseline rows are not tested" in legend
+    )
+    assert "Not tested (no per-query values): VRC_Genre" in legend
+    md = to_markdown(t)
+    assert "| RANDOM | - | 0.5000 | **0.0150** | 1.0000 |" in md  # bold, no †
+
+
+def test_best_baseline_marks_and_a_fixed_reference_together():
+    # evaluate --against a: † against the best baseline, ‡ against a, both in one table
+    t = build_table(
+        results(),
+        METRICS,
+        baselines=["random", "popularity"],
+        against={"‡": "a"},
+        best_baseline=True,
+    )
+    b, a = t.row("b").cells["completion_hr"], t.row("a").cells["completion_hr"]
+    # b against the best baseline (popularity, 0.65) fills the cell's test fields
+    assert b.reference == "popularity"
+    assert b.p_adjusted == pytest.approx(min(1.0, 2 * p_paired(HR["b"], HR["popularity"])))
+    assert b.marks == "†‡"  # and it beats a too (p * 2 < 0.05)
+    assert p_paired(HR["b"], HR["a"]) * 2 < 0.05
+    # a is a model here: tested against popularity (not significantly, p * 2 > 0.05), and
+    # never against itself
+    assert a.reference == "popularity" and a.marks == ""
+    assert t.row("random").cells["completion_hr"].marks == ""  # worse than a on HR
+    assert "‡" in t.row("random").cells["hardneg"].marks  # every row is tested against a
+    assert "†" not in t.row("random").cells["hardneg"].marks  # never against itself
+    legend = t.legend()
+    assert "† = significantly better than the best baseline of the column" in legend
+    assert "‡ = significantly better than a." in legend
+
+
+def terminal_text(table, width):
+    from rich.console import Console
+
+    console = Console(width=width, record=True, color_system=None)
+    for part in terminal_tables(table, width=width):
+        console.print(part, width=max(width, needed_width(part)))
+    return console.export_text()
+
+
+def needed_width(part):
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=10_000)
+    return Measurement.get(console, console.options, part).minimum
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100])
+def test_terminal_tables_of_the_evaluate_labels_never_cut_a_value_or_a_label(width):
+    from songspace.evaluation.suite import FAMILY_METRICS
+    from songspace.reports.tables import metric_label
+
+    names = [m for fam in FAMILY_METRICS.values() for m in fam]
+    rs = []
+    for j, model in enumerate(["random", "popularity", "genre", "genre2"]):
+        r = EvaluationResult(model)
+        for i, m in enumerate(names):
+            r.add(MetricResult(m, [0.0006, 0.5155, 199.2, -0.0175, 7.3401][(i + j) % 5]))
+        rs.append(r)
+    t = build_table(rs, names, title="Evaluation")
+    text = terminal_text(t, width)
+    lines = text.splitlines()
+    # the longest header word and value fit in 40 columns beside the names
+    assert max(len(line) for line in lines) <= width
+    words = set(text.split())
+    for m in names:
+        assert set(metric_label(m).split()) <= words, m  # a header wraps, never cut
+    for r in rs:
+        assert r.model in words
+        for m in names:
+            shown = t.text(t.row(r.model), m)
+            assert shown in words, (r.model, m, shown)

@@ -26,7 +26,16 @@ Per playlist (``H`` = number of hidden tracks, ranks 1-based):
 - ``completion_ndcg@k``: binary-relevance DCG of the top ``k`` over the ideal
   DCG with ``min(k, H)`` hits at the top;
 - ``completion_coverage``: share of hidden tracks that are rankable (have an
-  embedding, and at least one seed track has one).
+  embedding, and at least one seed track has one);
+- ``completion_negative_coverage``: the same share of the random candidates.
+
+HR measures ranking only where both coverages are 1. Unrankable candidates go
+last, so when a model covers more hidden tracks than random candidates (a
+transductive model trained on sparse data knows the tracks of the training
+playlists, and test playlists draw on the same tracks far more often than a
+uniform catalogue draw does) its HR rises above 0.5 for coverage alone, and any
+"seen in training" signal in the vectors does the same (docs/evaluation.md).
+Both coverages sit beside HR (:data:`METRICS` order).
 """
 
 from __future__ import annotations
@@ -49,9 +58,10 @@ DEFAULT_KS = (1, 5, 10)
 #: Metric names :func:`playlist_completion` produces with the default cut-offs.
 METRICS: tuple[str, ...] = (
     "completion_hr",
+    "completion_coverage",
+    "completion_negative_coverage",
     "completion_mrr",
     *(f"completion_{m}@{k}" for m in ("p", "ndcg") for k in DEFAULT_KS),
-    "completion_coverage",
 )
 
 
@@ -87,8 +97,9 @@ def playlist_completion(
     playlists, ``seed_fraction`` and ``seed`` — never on the embeddings (paired
     tests across models compare the same candidates). Returns
     ``completion_hr``, ``completion_mrr``, ``completion_p@k``,
-    ``completion_ndcg@k`` (for each ``k``) and ``completion_coverage``, each with
-    one value per playlist.
+    ``completion_ndcg@k`` (for each ``k``), ``completion_coverage`` and
+    ``completion_negative_coverage``, each with one value per playlist, in the order
+    of :data:`METRICS` (the coverages beside HR).
     """
     pls = np.asarray(playlists, dtype=np.int64).reshape(-1)
     if pls.size == 0:
@@ -119,6 +130,7 @@ def playlist_completion(
     hr = np.zeros(n_pl)
     mrr = np.zeros(n_pl)
     cov = np.zeros(n_pl)
+    neg_cov = np.zeros(n_pl)
     p_at = {k: np.zeros(n_pl) for k in ks}
     ndcg_at = {k: np.zeros(n_pl) for k in ks}
     n_unrankable_neg = 0
@@ -148,6 +160,7 @@ def playlist_completion(
         hr[row] = rel[:h].sum() / h
         mrr[row] = np.mean(1.0 / np.ceil(ranks / 10.0))
         cov[row] = rankable[:h].mean()
+        neg_cov[row] = rankable[h:].mean()
         n_unrankable_neg += int((~rankable[h:]).sum())
         n_neg_total += len(negatives)
         disc = 1.0 / np.log2(np.arange(2, len(cand) + 2))
@@ -161,23 +174,18 @@ def playlist_completion(
         "seed": seed if isinstance(seed, int) else None,
         "model": emb.name,
     }
+    negative_coverage = 1.0 - n_unrankable_neg / max(n_neg_total, 1)
     out = [
         MetricResult.mean_of("completion_hr", hr, info={**info, "random_baseline": 0.5}),
+        MetricResult.mean_of(
+            "completion_coverage", cov, info={**info, "negative_coverage": negative_coverage}
+        ),
+        MetricResult.mean_of("completion_negative_coverage", neg_cov, info=dict(info)),
         MetricResult.mean_of("completion_mrr", mrr, info=dict(info)),
     ]
     for k in ks:
         out.append(MetricResult.mean_of(f"completion_p@{k}", p_at[k], info=dict(info)))
         out.append(MetricResult.mean_of(f"completion_ndcg@{k}", ndcg_at[k], info=dict(info)))
-    out.append(
-        MetricResult.mean_of(
-            "completion_coverage",
-            cov,
-            info={
-                **info,
-                "negative_coverage": 1.0 - n_unrankable_neg / max(n_neg_total, 1),
-            },
-        )
-    )
     return out
 
 

@@ -2,7 +2,9 @@
 
 Every metric keeps the value of each query (playlist, pair, track) so two
 models evaluated on the same queries can be compared with a paired t-test;
-:func:`compare` applies a Bonferroni correction over the metrics compared.
+:func:`compare` applies a Bonferroni correction over the metrics compared, and
+:func:`paired_tests` tests every result against one reference (a baseline, the
+default configuration, another model: ``songspace evaluate --against``).
 """
 
 from __future__ import annotations
@@ -166,6 +168,66 @@ def compare(
     for c in out.values():
         c.p_adjusted = min(1.0, c.p * m)
         c.significant = c.p_adjusted < alpha
+    return out
+
+
+#: Metrics reported beside the others for context and never tested: coverage says how
+#: many queries a model can rank, not how well it ranks them. Tables show them unmarked
+#: and leave them out of the Bonferroni count.
+UNTESTED = frozenset({"completion_coverage", "completion_negative_coverage"})
+
+
+def shared_testable(a: EvaluationResult, b: EvaluationResult) -> list[str]:
+    """The metrics of ``a`` that ``b`` has too, both with per-query values for the same
+    queries (more than one), :data:`UNTESTED` left out: those a paired test compares."""
+    return [
+        k
+        for k, m in a.metrics.items()
+        if k in b.metrics
+        and k not in UNTESTED
+        and m.per_query.size > 1
+        and m.per_query.shape == b.metrics[k].per_query.shape
+    ]
+
+
+def check_reference(name: str, names: Sequence[str]) -> None:
+    """Raise a ParameterError unless ``name`` is one of ``names`` (the evaluated rows)."""
+    if name not in names:
+        raise ParameterError(
+            "against",
+            f"the name of one of the evaluated models ({', '.join(names)})",
+            name,
+            fix="name an evaluated model (its file's stem, or its run directory's name) "
+            "or pass one of the evaluated files",
+        )
+
+
+def paired_tests(
+    results: Sequence[EvaluationResult],
+    reference: str | EvaluationResult,
+    *,
+    alpha: float = 0.05,
+) -> dict[str, dict[str, Comparison]]:
+    """Paired t-tests of every result against ``reference`` (a result or its model name).
+
+    Returns ``{model: {metric: Comparison}}`` for every result other than the
+    reference, in order: each compares the metrics the two share with per-query
+    values (:func:`shared_testable`), Bonferroni-corrected over those metrics
+    (:func:`compare`). ``value_a`` is the model's value, ``value_b`` the reference's;
+    ``significant`` says the two differ (the sign of ``t`` and the metric's
+    ``higher_is_better`` say which is better).
+    """
+    by_name = {r.model: r for r in results}
+    if isinstance(reference, EvaluationResult):
+        name, ref = reference.model, reference
+    else:
+        check_reference(reference, list(by_name))
+        name, ref = reference, by_name[reference]
+    out: dict[str, dict[str, Comparison]] = {}
+    for r in results:
+        if r.model != name:
+            shared = shared_testable(r, ref)
+            out[r.model] = compare(r, ref, metrics=shared, alpha=alpha) if shared else {}
     return out
 
 

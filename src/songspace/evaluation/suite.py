@@ -3,7 +3,8 @@
 Families: ``completion`` (MUSIG §4.1/4.3), ``next_song`` (W2V §2.1), ``hardneg``
 (W2V §2.2), ``clustering`` (W2V §2.3), ``popularity`` (W2V §4.5) and ``play``
 (W2V §4.6, needs play/skip outcomes). :func:`evaluate_many` adds the random and
-popularity baselines and runs paired tests of each model against them.
+popularity baselines and runs paired tests of each model against them, and with
+``against`` of every row against one model (:func:`songspace.evaluation.results.paired_tests`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from songspace.evaluation import (
 from songspace.evaluation.embeddings import Embeddings, ViewEmbedder
 from songspace.evaluation.knn import DEFAULT_K
 from songspace.evaluation.protocol import Protocol
-from songspace.evaluation.results import Comparison, EvaluationResult, MetricResult, compare
+from songspace.evaluation.results import (
+    Comparison,
+    EvaluationResult,
+    MetricResult,
+    check_reference,
+    paired_tests,
+    shared_testable,
+)
 from songspace.progress import ProgressCallback, labelled
 
 if TYPE_CHECKING:
@@ -71,6 +79,7 @@ __all__ = [
     "check_families",
     "evaluate",
     "evaluate_many",
+    "reference_name",
     "run_evaluation",
     "shared_testable",
 ]
@@ -174,6 +183,27 @@ def _sample_pairs(
     return q[idx], t[idx], info
 
 
+def _hard_negatives(protocol: Protocol, st: SuiteSettings) -> Any:
+    """The protocol's hard negatives, or None when there are none: HardNeg is skipped,
+    with one warning per protocol and settings (not one per model evaluated)."""
+    negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
+    if negs.nnz:
+        return negs
+    key = f"hardneg_skip_warned:{st.hardneg_min_count}:{st.hardneg_threshold}"
+    if not protocol._cache.get(key):
+        protocol._cache[key] = True
+        logger.warning(
+            "no hard negatives (adjacent pairs seen >= %d times with chi-squared below "
+            "%s): hardneg skipped for every model. The paper's threshold, 1e-7 x "
+            "occurrences, needs billions of plays; on smaller data raise "
+            "--hardneg-threshold (e.g. 100, its value at 1e9 occurrences) or lower "
+            "--hardneg-min-count",
+            st.hardneg_min_count,
+            "1e-7 x occurrences" if st.hardneg_threshold is None else st.hardneg_threshold,
+        )
+    return None
+
+
 def evaluate(
     protocol: Protocol,
     emb: Embeddings,
@@ -224,17 +254,8 @@ def evaluate(
                     r.info.update(sampled[2])
             res.add(*a, *b, *(next_song.next_song_report(a, b) if a and b else []))
         elif fam == "hardneg":
-            negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
-            if negs.nnz == 0:
-                logger.warning(
-                    "no hard negatives (adjacent pairs seen >= %d times with chi-squared below "
-                    "%s): hardneg skipped. The paper's threshold, 1e-7 x occurrences, needs "
-                    "billions of plays; on smaller data raise --hardneg-threshold (e.g. 100, "
-                    "its value at 1e9 occurrences) or lower --hardneg-min-count",
-                    st.hardneg_min_count,
-                    "1e-7 x occurrences" if st.hardneg_threshold is None else st.hardneg_threshold,
-                )
-            else:
+            negs = _hard_negatives(protocol, st)
+            if negs is not None:
                 res.add(
                     hardneg.hardneg(
                         emb, negs, k=st.k, max_queries=st.hardneg_max_queries, seed=protocol.seed
@@ -305,6 +326,7 @@ def evaluate_many(
     heatmap_dir: str | Path | None = None,
     random_dim: int = 64,
     rankers: Sequence[str] = (),
+    against: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """Evaluate several embeddings (plus random and popularity baselines) on one protocol.
@@ -313,6 +335,9 @@ def evaluate_many(
     ``vsknn``, ``bigram``; :mod:`songspace.evaluation.rankers`), built from the
     protocol's training view. Returns the results, then for each non-baseline model
     its paired tests against each baseline: ``{model: {baseline: {metric: Comparison}}}``.
+    ``against`` names one evaluated row (a model, a baseline or a ranker): every other
+    row is also tested against it, under that name
+    (:func:`songspace.evaluation.results.paired_tests`).
     """
     from songspace.evaluation.rankers import make_ranker, ranker_names
 
@@ -340,6 +365,8 @@ def evaluate_many(
     for name in extra:
         base_embs.append(Embeddings.from_ranker(make_ranker(name, protocol.train), n))
     models = [*base_embs, *models]
+    if against is not None:  # before the work, not after
+        check_reference(against, [e.name for e in models])
     results = []
     for emb in models:
         path = None
@@ -351,23 +378,39 @@ def evaluate_many(
             )
         )
     tests: dict[str, dict[str, dict[str, Comparison]]] = {}
-    if base_embs:
-        base = {r.model: r for r in results[: len(base_embs)]}
-        for r in results[len(base_embs) :]:
-            tests[r.model] = {
-                b: compare(r, rb, metrics=shared_testable(r, rb)) for b, rb in base.items()
-            }
+    models_res = results[len(base_embs) :]
+    for rb in results[: len(base_embs)]:
+        for model, cs in paired_tests([*models_res, rb], rb).items():
+            tests.setdefault(model, {})[rb.model] = cs
+    if against is not None:
+        for model, cs in paired_tests(results, against).items():
+            tests.setdefault(model, {})[against] = cs
     return results, tests
 
 
-def shared_testable(a: EvaluationResult, b: EvaluationResult) -> list[str]:
-    return [
-        k
-        for k, m in a.metrics.items()
-        if k in b.metrics
-        and m.per_query.size > 1
-        and m.per_query.shape == b.metrics[k].per_query.shape
-    ]
+def reference_name(
+    against: str | Path | None,
+    inputs: Sequence[str | Path | ViewEmbedder],
+    names: Sequence[str],
+) -> str | None:
+    """The model name ``against`` stands for, given the evaluated ``inputs`` and the
+    names of their models (``names[i]`` for ``inputs[i]``): the name of the input that
+    is the same path (a run directory for a :class:`ViewEmbedder` that reads one, as
+    ``run``), else ``against`` itself, a name (checked when the tests run)."""
+    if against is None:
+        return None
+    for source, name in zip(inputs, names, strict=True):
+        path = source if isinstance(source, str | Path) else getattr(source, "run", None)
+        if path is not None and (Path(against) == Path(path) or _same_file(against, path)):
+            return name
+    return str(against)
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).exists() and Path(a).samefile(b)
+    except OSError:
+        return False
 
 
 def run_evaluation(
@@ -384,6 +427,7 @@ def run_evaluation(
     rankers: Sequence[str] = (),
     drop_unknown: bool = False,
     overwrite: bool = False,
+    against: str | Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
@@ -396,6 +440,8 @@ def run_evaluation(
     with another split or ``--full`` (``training.json``); see :mod:`songspace.data.provenance`.
 
     ``rankers`` adds non-embedding baselines by name (see :func:`evaluate_many`).
+    ``against``: a model name or one of ``embedding_files``: every other row is also
+    tested against that model (:func:`evaluate_many`; :func:`reference_name`).
     ``drop_unknown``: embeddings keyed by track id may hold ids the dataset does not
     have; they are dropped (the log gives the count) instead of refused
     (:func:`songspace.evaluation.embeddings.load_embeddings`).
@@ -446,6 +492,7 @@ def run_evaluation(
             settings=settings,
             heatmap_dir=heatmap_dir,
             rankers=rankers,
+            against=reference_name(against, embedding_files, [e.name for e in embs]),
             progress=progress,
         )
 

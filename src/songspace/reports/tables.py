@@ -1,15 +1,21 @@
 """Comparison tables laid out like the papers' (MUSIG Table 2, W2V Table 4).
 
 One row per model (the random and popularity baselines first), descriptive
-columns (Method, Features, any extra), then one column per metric. In each
-metric column the best value is **bold** (ties all bold) and a ``†`` marks a
-value significantly better than the *best baseline* of that column: the
-best-valued row among the rows flagged as baselines (the random and popularity
-baselines included), excluding the row itself, so the best baseline is tested
-against the runner-up. Significance is a paired t-test on the per-query values
-(the same queries for every model, SPEC §4) with a Bonferroni correction over
-the metric columns tested (W2V Table 4). Columns without per-query values
-(VRC, correlations, coverage) are bolded but never marked.
+columns (Method, Features, any extra), then one column per metric. The rules,
+which :meth:`ComparisonTable.legend` states with the table:
+
+- **bold**: the best value of each column over *all* rows, baselines included
+  (ties all bold), so a baseline that wins a column shows it;
+- ``†``: a model row (a row not flagged as a baseline) significantly better than
+  the *best baseline* of that column (the best-valued row flagged as a baseline).
+  Baseline rows are yardsticks and are never tested against each other;
+- ``against={"‡": "a"}``: every row other than ``a`` significantly better than
+  ``a`` (alone, or beside ``†`` with ``best_baseline=True``).
+
+Significance is a paired t-test on the per-query values (the same queries for
+every model, SPEC §4) with a Bonferroni correction over the metric columns
+tested (W2V Table 4). Columns without per-query values (VRC, correlations,
+coverage) are bolded but never marked.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from songspace.evaluation.results import EvaluationResult, compare
+from songspace.errors import ParameterError
+from songspace.evaluation.results import UNTESTED, EvaluationResult, compare
 
 #: Column headers in the papers' wording.
 METRIC_LABELS: dict[str, str] = {
@@ -35,7 +42,8 @@ METRIC_LABELS: dict[str, str] = {
     "completion_ndcg@1": "NDCG@1",
     "completion_ndcg@5": "NDCG@5",
     "completion_ndcg@10": "NDCG@10",
-    "completion_coverage": "Coverage",
+    "completion_coverage": "Coverage (hidden)",
+    "completion_negative_coverage": "Coverage (negatives)",
     "next_song_hit_rate": "HitRate",
     "next_song_ndcg": "NDCG",
     "next_song_cold_hit_rate": "HitRate (cold)",
@@ -54,9 +62,10 @@ METRIC_LABELS: dict[str, str] = {
     "popularity_same_bucket_hr": "Same-bucket HR",
     "play_corr": "Play corr.",
     "play_corr_frequent": "Play corr. (frequent)",
+    "challenge_r_precision": "R-prec. (challenge)",
+    "challenge_ndcg": "NDCG (challenge)",
+    "challenge_clicks": "Clicks (challenge)",
 }
-#: Shown, bolded, never tested (not a quality metric of its own).
-UNTESTED = frozenset({"completion_coverage"})
 MARK = "†"
 
 
@@ -105,10 +114,14 @@ class ComparisonTable:
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     n_tests: int = 0
     notes: list[str] = field(default_factory=list)
-    #: mark -> the row each row is tested against (empty: the best baseline, ``MARK``).
+    #: mark -> the row each row is tested against (beside or instead of ``MARK``).
     against: dict[str, str] = field(default_factory=dict)
     #: per metric, a format for its values (e.g. ``"{:.4g}"``); default :func:`format_value`.
     formats: dict[str, str] = field(default_factory=dict)
+    #: whether model rows are marked ``MARK`` against the best baseline of each column.
+    best_baseline: bool = True
+    #: the metric columns tested (those with per-query values), in column order.
+    tested: list[str] = field(default_factory=list)
 
     def text(self, row: Row, metric: str, digits: int = 4) -> str:
         """A cell's value as shown (with its marks, no emphasis)."""
@@ -125,23 +138,31 @@ class ComparisonTable:
         raise KeyError(name)
 
     def legend(self) -> str:
-        lower = [metric_label(m) for m in self.metrics if not self.higher_is_better.get(m, True)]
-        if self.against:
-            than = ", ".join(f"{mark} than {ref}" for mark, ref in self.against.items())
-            text = f"Best value per metric in bold. Significantly better: {than}"
-        else:
-            text = (
-                f"Best value per metric in bold. {MARK} = significantly better than the best "
-                f"baseline for that metric (the best other row flagged as a baseline, random "
-                f"and popularity included)"
+        """The rules the table's emphasis and marks follow, as sentences."""
+        parts = [
+            "Bold: the best value of each column over all rows, baselines included (ties all bold)."
+        ]
+        baselines = [r.name for r in self.rows if r.baseline]
+        if self.best_baseline and baselines:
+            parts.append(
+                f"{MARK} = significantly better than the best baseline of the column (the "
+                f"best of {', '.join(baselines)}); baseline rows are not tested."
             )
-        text += (
-            f": paired t-test over the same queries, Bonferroni-corrected over the "
-            f"{self.n_tested()} metrics tested, p < {self.alpha:g}."
-        )
+        parts += [
+            f"{mark} = significantly better than {ref}." for mark, ref in self.against.items()
+        ]
+        if len(parts) > 1:
+            parts.append(
+                f"Paired t-test over the same queries, Bonferroni-corrected over the "
+                f"{self.n_tested()} metrics tested, p < {self.alpha:g}."
+            )
+        untested = [metric_label(m) for m in self.metrics if m not in self.tested]
+        if untested:
+            parts.append(f"Not tested (no per-query values): {', '.join(untested)}.")
+        lower = [metric_label(m) for m in self.metrics if not self.higher_is_better.get(m, True)]
         if lower:
-            text += f" Lower is better for {', '.join(lower)}."
-        return text
+            parts.append(f"Lower is better for {', '.join(lower)}.")
+        return " ".join(parts)
 
     def n_tested(self) -> int:
         """Metrics tested (those with per-query values): the Bonferroni factor."""
@@ -149,8 +170,13 @@ class ComparisonTable:
 
 
 def format_value(v: float | None, digits: int = 4) -> str:
+    """A value as tables show it: ``digits`` decimals below 10, fewer above; a value below
+    0.01 in magnitude keeps ``digits - 1`` significant digits (0.0006 reads ``0.000600``,
+    never ``0.0006`` or ``0.00``); NaN and None read ``–``."""
     if v is None or not math.isfinite(v):
         return "–"
+    if v != 0 and abs(v) < 0.01:
+        return f"{v:#.{max(digits - 1, 1)}g}"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     if abs(v) >= 100:
@@ -170,19 +196,29 @@ def build_table(
     alpha: float = 0.05,
     title: str = "",
     against: Mapping[str, str] | None = None,
+    best_baseline: bool | None = None,
     formats: Mapping[str, str] | None = None,
 ) -> ComparisonTable:
     """Build the table from results evaluated on the same queries.
 
     ``describe``: per model name, its descriptive cells (e.g. ``{"Method": "CF",
-    "Features": "-"}``; missing cells read ``-``). ``baselines``: the names the
-    significance marks test against. ``paper``: per model name, the paper's
-    values (kept for :func:`paper_markdown`). ``against`` (mark -> row name) tests
-    every row against those fixed rows instead of the best baseline (e.g. ``{"†":
-    "default", "‡": "hit_rate"}``). ``formats``: per metric, a value format.
+    "Features": "-"}``; missing cells read ``-``). ``baselines``: the rows that are
+    yardsticks: model rows are marked ``†`` against the best of them, they are never
+    marked ``†`` themselves. ``paper``: per model name, the paper's values (kept for
+    :func:`paper_markdown`). ``against`` (mark -> row name) tests every other row
+    against those fixed rows (e.g. ``{"†": "default", "‡": "hit_rate"}``).
+    ``best_baseline``: whether to mark against the best baseline too; default: only
+    when ``against`` is not given. ``formats``: per metric, a value format.
     """
     describe = describe or {}
     paper = paper or {}
+    against = dict(against or {})
+    if best_baseline is None:
+        best_baseline = not against
+    if best_baseline and MARK in against:
+        raise ParameterError(
+            "against", f"marks other than {MARK!r} (the best-baseline mark)", list(against)
+        )
     cols = list(dict.fromkeys(c for d in describe.values() for c in d))
     if not cols:
         cols = ["Method"]
@@ -209,18 +245,7 @@ def build_table(
                 dict(paper.get(r.model, {})),
             )
         )
-    # Bold: the best finite value of each column (ties all bold).
-    for m in metrics:
-        vals = np.array([row.cells[m].value for row in rows], dtype=float)
-        finite = np.isfinite(vals)
-        if not finite.any():
-            continue
-        best = np.nanmax(vals) if hib[m] else np.nanmin(vals)
-        for row, v in zip(rows, vals, strict=True):
-            row.cells[m].best = bool(
-                np.isfinite(v) and math.isclose(v, best, rel_tol=1e-12, abs_tol=1e-15)
-            )
-    # Significance against the best baseline other than the row itself.
+    _mark_best(rows, metrics, hib)
     tested = [
         m
         for m in metrics
@@ -228,26 +253,53 @@ def build_table(
         and any(m in r.metrics and r.metrics[m].per_query.size > 1 for r in results)
     ]
     n_tests = max(len(tested), 1)
-    if against:
-        _mark_against(rows, by_name, tested, dict(against), hib, n_tests, alpha)
-        return ComparisonTable(
-            title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested),
-            against=dict(against), formats=dict(formats or {}),
-        )  # fmt: skip
+    if best_baseline:
+        _mark_best_baseline(rows, by_name, tested, hib, n_tests, alpha)
+    _mark_against(rows, by_name, tested, against, hib, n_tests, alpha, fill=not best_baseline)
+    return ComparisonTable(
+        title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested), against=against,
+        formats=dict(formats or {}), best_baseline=best_baseline, tested=tested,
+    )  # fmt: skip
+
+
+def _mark_best(rows: list[Row], metrics: Sequence[str], hib: Mapping[str, bool]) -> None:
+    """Bold: the best finite value of each column over every row (ties all bold)."""
+    for m in metrics:
+        vals = np.array([row.cells[m].value for row in rows], dtype=float)
+        if not np.isfinite(vals).any():
+            continue
+        best = np.nanmax(vals) if hib[m] else np.nanmin(vals)
+        for row, v in zip(rows, vals, strict=True):
+            row.cells[m].best = bool(
+                np.isfinite(v) and math.isclose(v, best, rel_tol=1e-12, abs_tol=1e-15)
+            )
+
+
+def _mark_best_baseline(
+    rows: list[Row],
+    by_name: Mapping[str, EvaluationResult],
+    tested: Sequence[str],
+    hib: Mapping[str, bool],
+    n_tests: int,
+    alpha: float,
+) -> None:
+    """``MARK`` each model row's cells significantly better than the best baseline of the
+    column; baseline rows are not tested (they would be tested against themselves)."""
+    bases = [by_name[r.name] for r in rows if r.baseline]
     for row in rows:
+        if row.baseline:
+            continue
         res = by_name[row.name]
         for m in tested:
             mine = res.metrics.get(m)
             if mine is None or mine.per_query.size < 2:
                 continue
             refs = [
-                by_name[b]
-                for b in baselines
-                if b != row.name
-                and b in by_name
-                and m in by_name[b].metrics
-                and by_name[b].metrics[m].per_query.shape == mine.per_query.shape
-                and math.isfinite(by_name[b].metrics[m].value)
+                b
+                for b in bases
+                if m in b.metrics
+                and b.metrics[m].per_query.shape == mine.per_query.shape
+                and math.isfinite(b.metrics[m].value)
             ]
             if not refs:
                 continue
@@ -256,17 +308,10 @@ def build_table(
             ref = refs[scores.index(max(scores))]
             c = compare(res, ref, metrics=[m])[m]
             p_adj = min(1.0, c.p * n_tests)
-            better = sign * (c.value_a - c.value_b) > 0
             cell = row.cells[m]
-            cell.reference = ref.model
-            cell.p_adjusted = p_adj
-            cell.n = c.n
-            cell.significant = bool(better and p_adj < alpha)
-            cell.marks = MARK if cell.significant else ""
-    return ComparisonTable(
-        title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested),
-        formats=dict(formats or {}),
-    )  # fmt: skip
+            cell.reference, cell.p_adjusted, cell.n = ref.model, p_adj, c.n
+            cell.significant = bool(sign * (c.value_a - c.value_b) > 0 and p_adj < alpha)
+            cell.marks += MARK if cell.significant else ""
 
 
 def _mark_against(
@@ -277,9 +322,11 @@ def _mark_against(
     hib: Mapping[str, bool],
     n_tests: int,
     alpha: float,
+    *,
+    fill: bool,
 ) -> None:
     """Mark each row's cells significantly better than a fixed reference row (one mark per
-    reference); the first reference also fills the cells' test fields."""
+    reference); with ``fill``, the first reference also fills the cells' test fields."""
     for i, (mark, ref_name) in enumerate(against.items()):
         ref = by_name.get(ref_name)
         if ref is None:
@@ -299,25 +346,32 @@ def _mark_against(
                 sign = 1.0 if hib[m] else -1.0
                 good = bool(sign * (c.value_a - c.value_b) > 0 and p_adj < alpha)
                 cell = row.cells[m]
-                if i == 0:
+                if fill and i == 0:
                     cell.reference, cell.p_adjusted, cell.n = ref.model, p_adj, c.n
                     cell.significant = good
                 if good:
                     cell.marks += mark
 
 
-def to_markdown(table: ComparisonTable, *, digits: int = 4) -> str:
-    """GitHub Markdown: the title, the table and its legend."""
-    head = [*table.describe_columns, *(metric_label(m) for m in table.metrics)]
+def to_markdown(table: ComparisonTable, *, digits: int = 4, name_header: str | None = None) -> str:
+    """GitHub Markdown: the title, the table and its legend.
+
+    With ``name_header``, a first column of that header holds each row's name, and the
+    descriptive columns that only repeat it are left out (the form the CLI prints to a
+    pipe or a log: every value and label whole, bold written ``**...**``)."""
+    desc = table.describe_columns if name_header is None else _informative_columns(table)
+    first = [] if name_header is None else [name_header]
+    head = [*first, *desc, *(metric_label(m) for m in table.metrics)]
     lines = []
     if table.title:
         lines += [f"**{table.title}**", ""]
-    lines.append("| " + " | ".join(head) + " |")
+    lines.append("| " + " | ".join(_md_escape(h) for h in head) + " |")
     lines.append(
-        "|" + "|".join([":---"] * len(table.describe_columns) + ["---:"] * len(table.metrics)) + "|"
+        "|" + "|".join([":---"] * (len(first) + len(desc)) + ["---:"] * len(table.metrics)) + "|"
     )
     for row in table.rows:
-        cells = [_md_escape(row.describe[c]) for c in table.describe_columns]
+        cells = [_md_escape(row.name)] if name_header is not None else []
+        cells += [_md_escape(row.describe[c]) for c in desc]
         for m in table.metrics:
             c = row.cells[m]
             t = table.text(row, m, digits)
@@ -386,13 +440,32 @@ def _header_width(label: str) -> int:
     return max((len(w) for w in label.split()), default=1)
 
 
+#: Columns a metric column takes beyond its text in :func:`terminal_tables`' layout
+#: (one space of padding on each side, collapsed between neighbours).
+_GAP = 2
+
+
+def _informative_columns(table: ComparisonTable) -> list[str]:
+    """Descriptive columns that say more than the row's name."""
+    return [
+        c
+        for c in table.describe_columns
+        if any(r.describe[c] not in ("", "-", r.name, r.name.upper()) for r in table.rows)
+    ]
+
+
 def terminal_tables(
     table: ComparisonTable, *, width: int = 80, digits: int = 4, name_header: str = "model"
 ) -> list[Any]:
     """The table for a terminal of ``width`` columns, as rich tables printed one after the
     other: models in rows, the metric columns split over as many tables as it takes so
     that no value is cut (headers wrap at spaces). When the rows have descriptive
-    columns, a first table lists them beside each model's name (the legend)."""
+    columns, a first table lists them beside each model's name (the legend).
+
+    Every column has a fixed width (its longest value or header word), so rich never
+    shrinks or crops one; a block is at most ``width`` wide unless a single metric column
+    beside the names is wider, and then it is printed whole (print it with
+    ``console.print(part, width=...)`` at its ``rich.measure.Measurement`` minimum)."""
     from rich import box
     from rich.markup import escape
     from rich.table import Table
@@ -409,14 +482,10 @@ def terminal_tables(
     names = [r.name for r in table.rows]
     name_w = max([len(name_header), *(len(n) for n in names)])
     out: list[Any] = [Text(table.title, style="bold")] if table.title else []
-    desc = [
-        c
-        for c in table.describe_columns
-        if any(r.describe[c] not in ("", "-", r.name, r.name.upper()) for r in table.rows)
-    ]
+    desc = _informative_columns(table)
     if desc:
         t = new()
-        t.add_column(name_header, no_wrap=True)
+        t.add_column(name_header, no_wrap=True, width=name_w)
         for c in desc:
             t.add_column(escape(c), overflow="fold")
         for r in table.rows:
@@ -429,8 +498,8 @@ def terminal_tables(
     blocks: list[list[str]] = []
     used = name_w
     for m in table.metrics:
-        need = widths[m] + 2
-        if blocks and used + need <= width - 1:
+        need = widths[m] + _GAP
+        if blocks and used + need <= width:
             blocks[-1].append(m)
             used += need
         else:
@@ -438,11 +507,9 @@ def terminal_tables(
             used = name_w + need
     for block in blocks:
         t = new()
-        t.add_column(name_header, no_wrap=True, min_width=name_w)
+        t.add_column(name_header, no_wrap=True, width=name_w)
         for m in block:
-            t.add_column(
-                escape(metric_label(m)), justify="right", min_width=widths[m], no_wrap=False
-            )
+            t.add_column(escape(metric_label(m)), justify="right", width=widths[m])
         for j, row in enumerate(table.rows):
             cells = []
             for m in block:
