@@ -1,0 +1,103 @@
+"""GraphSAGE early stopping before and after its held-out pairs were drawn as training draws
+them (issue 28 item 7; docs/results.md, "Early stopping on pairs drawn as training draws").
+
+    python experiments/graphsage_early_stopping.py WORK [--mpd-subset DIR] [--skip-preset]
+
+For each dataset, trains GraphSAGE twice with the same seed, `validation_draw=edges` (before:
+held-out edges drawn uniformly, hub anchors) and `validation_draw=anchors` (after: uniform
+anchors, the positive by edge weight), then evaluates both runs inside one protocol with
+`evaluate --against` (paired t-tests of "anchors" against "edges"). Datasets:
+
+- `preset5`: `prepare synthetic --preset mpd --scale 0.05` (50,000 playlists), GraphSAGE with
+  `feature_groups=genre,popularity epochs=10 steps_per_epoch=200` (docs/results.md's 5% runs,
+  with room for later epochs);
+- `mpd`: the prepared MPD subset (`--mpd-subset`, a `songspace prepare mpd` output), GraphSAGE
+  with its defaults (`epochs=10`).
+
+Everything lands under WORK (datasets, runs, evaluations, `summary.md`); existing outputs are
+reused, so a stopped run resumes. Each training's per-epoch history (`model/model.json`) gives
+the epoch kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+DRAWS = ("edges", "anchors")
+EVAL = ["--metrics", "completion,next_song,clustering", "--max-pairs", "10000"]
+
+
+def songspace(*args: str) -> None:
+    cmd = [sys.executable, "-c", "from songspace.cli import main; main()", "--no-progress", *args]
+    print("+ songspace", " ".join(args), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def history(run: Path) -> tuple[list[dict], int | None]:
+    doc = json.loads((run / "model" / "model.json").read_text())
+    fitted = doc.get("fitted", doc)
+    return fitted.get("history_", []), fitted.get("best_epoch_")
+
+
+def one_dataset(work: Path, name: str, data: Path, params: list[str]) -> str:
+    runs = {}
+    for draw in DRAWS:
+        run = work / f"{name}-{draw}"
+        if not run.exists():
+            songspace("train", "graphsage", str(data), "-o", str(run),
+                      *params, "--param", f"validation_draw={draw}")  # fmt: skip
+        runs[draw] = run
+    ev = work / f"{name}-eval"
+    if not ev.exists():
+        songspace("evaluate", str(data), *(str(r) for r in runs.values()), "-o", str(ev),
+                  "--against", str(runs["edges"]), *EVAL)  # fmt: skip
+    summary = json.loads((ev / "summary.json").read_text())
+    lines = [f"## {name}", "", "| draw | epoch kept | validation loss per epoch |", "|---|---|---|"]
+    for draw, run in runs.items():
+        hist, best = history(run)
+        vals = ", ".join(f"{h['val']:.3f}" for h in hist if h.get("val") is not None)
+        lines.append(f"| {draw} | {best} | {vals} |")
+    metrics = ["completion_hr", "completion_ndcg@10", "next_song_in_set_hit_rate",
+               "next_song_out_of_set_hit_rate", "genre_coherence"]  # fmt: skip
+    lines += ["", "| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    tests = summary["tests"]
+    for model, values in summary["results"].items():
+        cells = []
+        for m in metrics:
+            v = values.get(m)
+            t = tests.get(model, {}).get(runs["edges"].name, {}).get(m)
+            p = f" (p={t['p_value']:.2g})" if t else ""
+            cells.append("-" if v is None else f"{v:.4f}{p}")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("work", type=Path)
+    ap.add_argument("--mpd-subset", type=Path, help="a prepared MPD subset (prepare mpd)")
+    ap.add_argument("--skip-preset", action="store_true")
+    a = ap.parse_args(argv)
+    a.work.mkdir(parents=True, exist_ok=True)
+    parts = []
+    if not a.skip_preset:
+        data = a.work / "preset5"
+        if not data.exists():
+            songspace("prepare", "synthetic", "--preset", "mpd", "--scale", "0.05", "-o", str(data))
+        params = ["--param", "feature_groups=genre,popularity", "--param", "epochs=10",
+                  "--param", "steps_per_epoch=200"]  # fmt: skip
+        parts.append(one_dataset(a.work, "preset5", data, params))
+        (a.work / "summary.md").write_text("\n".join(parts))
+    if a.mpd_subset is not None:
+        parts.append(one_dataset(a.work, "mpd", a.mpd_subset, []))
+    (a.work / "summary.md").write_text("\n".join(parts))
+    print("\n".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
