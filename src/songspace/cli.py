@@ -1602,8 +1602,16 @@ def serve_cmd(
         str | None,
         typer.Option(
             "--api-key",
-            envvar="SONGSPACE_API_KEY",
-            help="Key for POST /tracks and /admin/reload (or $SONGSPACE_API_KEY).",
+            help="Key for POST /tracks and /admin/reload. Other users see it in `ps`: "
+            "prefer $SONGSPACE_API_KEY or --api-key-file. An empty key is refused; "
+            "without any key the write endpoints answer 401.",
+        ),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-key-file",
+            help="File holding the API key (its first line; preferred to --api-key).",
         ),
     ] = None,
     max_body: Annotated[int, typer.Option("--max-body", help="Largest request body (bytes).")] = (
@@ -1619,14 +1627,14 @@ def serve_cmd(
     ] = 1,
 ) -> None:
     """Serve runs over HTTP (FastAPI + uvicorn; OpenAPI at /docs). Extra `serve`."""
-    from songspace.serving.app import serve
+    from songspace.serving.app import read_api_key, serve
 
     serve(
         runs,
         data,
         host=host,
         port=port,
-        api_key=api_key,
+        api_key=read_api_key(api_key, api_key_file),
         max_body_bytes=max_body,
         search_threads=search_threads,
         options=_index_options(index, exact_max, m, ef_construction, ef_search),

@@ -43,3 +43,33 @@ def runs(world, tmp_path):
         shutil.copytree(world["root"] / name, tmp_path / name)
         out[name] = tmp_path / name
     return out
+
+
+@pytest.fixture(scope="session")
+def slash_world(world, tmp_path_factory):
+    """The reduced dataset with a few track ids holding "/" (35 of 1,192 Last.fm tracks
+    do: "AC/DC - ...") and an embeddings-only run over it (served as a transductive
+    model; random vectors, no training needed)."""
+    from songspace.data.dataset import Dataset
+    from songspace.models.train import write_embeddings
+
+    root = tmp_path_factory.mktemp("slash")
+    ds = world["reduced"]
+    tracks = ds.tracks.copy()
+    slash = ["AC/DC - Back In Black", "a/b/c", "/leading", "trailing/"]
+    tracks.loc[: len(slash) - 1, "track_id"] = slash
+    data = Dataset(
+        tracks=tracks,
+        indptr=ds.indptr,
+        indices=ds.indices,
+        sequence_ids=ds.sequence_ids,
+        features=ds.features,
+        source=dict(ds.source),
+    ).validate()
+    data.save(root / "data")
+    run = root / "run"
+    run.mkdir()
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(data.n_tracks, 8)).astype(np.float32)
+    write_embeddings(emb, np.ones(data.n_tracks, dtype=bool), data, run)
+    return {"data": root / "data", "run": run, "ids": slash}

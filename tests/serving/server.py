@@ -24,15 +24,18 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, runs, data, tmp_path):
+    """``args``: more command-line options; ``env``: replaces the environment's entries
+    (None removes one); ``launcher``: a script run instead of ``-m songspace``."""
+
+    def __init__(self, runs, data, tmp_path, *, args=(), env=None, launcher=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONPATH": SRC, "SONGSPACE_API_KEY": KEY}
+        env = {**os.environ, "PYTHONPATH": SRC, "SONGSPACE_API_KEY": KEY, **(env or {})}
+        env = {k: v for k, v in env.items() if v is not None}
         self.log = open(tmp_path / f"server-{self.port}.log", "wb")  # noqa: SIM115 (closed in stop)
         cmd = [
             sys.executable,
-            "-m",
-            "songspace",
+            *(["-m", "songspace"] if launcher is None else [str(launcher)]),
             "--no-progress",
             "serve",
             *map(str, runs),
@@ -40,6 +43,7 @@ class Server:
             str(data),
             "--port",
             str(self.port),
+            *args,
         ]
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120

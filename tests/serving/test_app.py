@@ -223,3 +223,171 @@ def test_reload_during_requests_fails_none(client, world):
     for t in threads:
         t.join(30)
     assert errors == []
+
+
+# ------------------------------------------------------------- issue 27 (the service)
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/similar:batch", {"k": True}, "k"),
+        ("/similar:batch", {"k": "2"}, "k"),
+        ("/similar:batch", {"k": 2.0}, "k"),
+        ("/complete", {"exclude_seeds": "yes"}, "exclude_seeds"),
+        ("/complete", {"exclude_seeds": 1}, "exclude_seeds"),
+        ("/complete", {"max_per_artist": "1"}, "max_per_artist"),
+        ("/complete", {"k": 3.0}, "k"),
+    ],
+)
+def test_bodies_are_validated_strictly(client, world, path, body, field):
+    """Item 8: no lax coercion (true -> 1, "2" -> 2, 2.0 -> 2, "yes" -> true)."""
+    t0 = world["reduced"].track_ids[0]
+    ids = {"track_ids": [t0]} if path == "/similar:batch" else {"seed_track_ids": [t0]}
+    err = assert_error(client.post(path, json={**ids, **body}), 422, field)
+    assert repr(body[field]) in err["message"]
+
+
+def test_post_tracks_body_is_strict(client, world):
+    doc = world["docs"][0]
+    assert_error(client.post("/tracks", json={"tracks": [doc], "k": "3"}, headers=KEY), 422, "k")
+    assert_error(client.get(f"/tracks/{doc['track_id']}"), 404)  # nothing was added
+
+
+def test_a_bare_track_is_refused(client, world):
+    """Item 5: a track with no features, genres, playlists or co-occurring tracks has
+    nothing to be embedded from (training marks such tracks unavailable)."""
+    for bare in (
+        {"track_id": "x"},
+        {"track_id": "x", "track_name": "X", "features": {}, "genres": [], "playlists": []},
+        {"track_id": "x", "features": {"audio": {}}, "cooccurring": []},
+    ):
+        err = assert_error(client.post("/tracks", json={"tracks": [bare]}, headers=KEY), 422)
+        for need in ("features", "genres", "playlists", "cooccurring", "unavailable"):
+            assert need in err["message"], err["message"]
+    assert_error(client.get("/tracks/x"), 404)
+    # one input is enough: playlists only
+    doc = world["docs"][1]
+    only = {"track_id": doc["track_id"], "playlists": doc["playlists"]}
+    assert client.post("/tracks", json={"tracks": [only]}, headers=KEY).status_code == 201
+
+
+def test_unparsable_bodies_are_422_with_the_usual_shape(client):
+    """Item 21: deeply nested JSON was a bare 400; a syntax error named field '39'."""
+    deep = b"[" * 5_000 + b"]" * 5_000  # beyond the parser's recursion limit (1,000)
+    err = assert_error(
+        client.post("/complete", content=deep, headers={"content-type": "application/json"}),
+        422,
+        "body",
+    )
+    assert err["type"] == "ValidationError" and "nested" in err["message"]
+    bad = b'{"seed_track_ids": ["a"], "k": }'
+    err = assert_error(
+        client.post("/complete", content=bad, headers={"content-type": "application/json"}),
+        422,
+        "body",
+    )
+    assert "invalid JSON at character 31" in err["message"], err["message"]
+    assert "field '" not in err["message"]
+    latin = '{"seed_track_ids": ["é"]}'.encode("latin-1")
+    assert_error(
+        client.post("/complete", content=latin, headers={"content-type": "application/json"}),
+        422,
+        "body",
+    )
+
+
+def test_models_and_ready_hide_run_paths_without_the_key(client, runs):
+    """Item 14: absolute run paths only for clients with the key."""
+    public = client.get("/models").json()
+    assert [m["run"] for m in public["models"]] == ["gs", "t2v"]
+    assert str(runs["gs"].parent) not in json.dumps(public)
+    keyed = client.get("/models", headers=KEY).json()
+    assert [m["run"] for m in keyed["models"]] == [str(runs["gs"]), str(runs["t2v"])]
+
+
+def test_a_failed_load_hides_paths_without_the_key(world, tmp_path):
+    broken = tmp_path / "broken-run"  # 3 rows for a dataset of hundreds of tracks
+    broken.mkdir()
+    np.savez(broken / "embeddings.npz", embeddings=np.ones((3, 4), np.float32), available=[1] * 3)
+    app = create_app(
+        [ModelSpec("b", broken, world["root"] / "data", {})],
+        api_key="s3cret",
+        background_load=False,
+    )
+    with TestClient(app) as c:
+        for r in (c.get("/ready"), c.get("/models"), c.get("/tracks/x")):
+            err = assert_error(r, 503)
+            assert str(tmp_path) not in err["message"] and "failed" in err["message"]
+        assert str(broken) in assert_error(c.get("/ready", headers=KEY), 503)["message"]
+
+
+def test_an_empty_api_key_is_refused(world, runs):
+    from songspace.errors import ParameterError
+    from songspace.serving.app import serve
+
+    specs = [ModelSpec("gs", runs["gs"], world["root"] / "data", {})]
+    for empty in ("", "  "):
+        with pytest.raises(ParameterError, match="api-key"):
+            create_app(specs, api_key=empty)
+        with pytest.raises(ParameterError, match="api-key"):
+            serve([runs["gs"]], world["root"] / "data", api_key=empty)
+
+
+def test_ids_with_a_slash_are_reachable(slash_world):
+    """Item 17: GET /tracks/{id} and /tracks/{id}/similar for ids holding "/", raw or
+    percent-encoded (as the explorer's encodeURIComponent sends them)."""
+    from urllib.parse import quote
+
+    app = create_app(
+        [ModelSpec("s", slash_world["run"], slash_world["data"], {})], background_load=False
+    )
+    with TestClient(app) as c:
+        for tid in slash_world["ids"]:
+            for form in (tid, quote(tid, safe="")):
+                t = c.get(f"/tracks/{form}")
+                assert t.status_code == 200, (form, t.text)
+                assert t.json()["track_id"] == tid
+                s = c.get(f"/tracks/{form}/similar", params={"k": 3})
+                assert s.status_code == 200, (form, s.text)
+                assert s.json()["track_id"] == tid and len(s.json()["results"]) == 3
+        assert_error(c.get("/tracks/AC/similar"), 404, "track_id", "'AC'")
+
+
+def test_store_full_is_507_and_later_writes_survive(client, world, runs, monkeypatch):
+    """Item 12: disk full during POST /tracks: 507 naming the store, nothing partial
+    kept, the track not served; the next POSTs are kept and replayed."""
+    from songspace.serving.recommender import Recommender
+    from tests.serving.diskfull import DiskFull
+
+    docs = world["docs"]
+    store = runs["gs"] / "serving" / "added-tracks.jsonl"
+    assert client.post("/tracks", json={"tracks": [docs[0]]}, headers=KEY).status_code == 201
+    disk = DiskFull(store, room=40).install(monkeypatch)
+    err = assert_error(client.post("/tracks", json={"tracks": [docs[1]]}, headers=KEY), 507)
+    assert err["type"] == "StoreFullError" and str(store) in err["message"]
+    assert_error(client.get(f"/tracks/{docs[1]['track_id']}"), 404)
+    disk.room = 10**7
+    for d in docs[1:]:
+        assert client.post("/tracks", json={"tracks": [d]}, headers=KEY).status_code == 201
+    monkeypatch.undo()
+    again = Recommender.from_run(runs["gs"], world["root"] / "data", name="gs")
+    assert again.n_added == 3
+    assert len(store.read_bytes().splitlines()) == 3
+
+
+def test_a_duplicate_record_does_not_keep_the_server_from_ready(world, runs, caplog):
+    """Item 13: two processes once accepted the same id; the store holds it twice."""
+    from songspace.serving.recommender import Recommender
+
+    rec = Recommender.from_run(runs["gs"], world["root"] / "data")
+    rec.add_tracks(world["docs"][:2])
+    store = runs["gs"] / "serving" / "added-tracks.jsonl"
+    first = store.read_bytes().splitlines(keepends=True)[0]
+    with open(store, "ab") as fh:
+        fh.write(first)
+    app = create_app(
+        [ModelSpec("gs", runs["gs"], world["root"] / "data", {})], background_load=False
+    )
+    with TestClient(app) as c:
+        assert c.get("/ready").status_code == 200, c.get("/ready").text
+        assert c.get("/models").json()["models"][0]["added_tracks"] == 2
+    assert "duplicate" in caplog.text

@@ -63,3 +63,29 @@ def test_live_click_lists_the_service_neighbours(world, runs, tmp_path, browser)
         assert browser.errors == []
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_live_explorer_lists_the_neighbours_of_an_id_with_a_slash(slash_world, tmp_path, browser):
+    """Issue 27 item 17: the page asks tracks/<encodeURIComponent(id)>/similar; for an id
+    holding "/" the server must route the decoded path to that track."""
+    server = Server([slash_world["run"]], slash_world["data"], tmp_path)
+    try:
+        browser.open(server.url + "/explore")
+        assert browser.errors == []
+        ids = browser.evaluate(
+            "JSON.parse(document.getElementById('explore-data').textContent).track_ids"
+        )
+        for tid in slash_world["ids"][:2]:
+            browser.evaluate(f"songspaceExplorer.select({ids.index(tid)})")
+            listed = browser.wait_for(
+                "(() => { const t = document.querySelector('#neighbours table[data-run=\"0\"]');"
+                f" return t && document.body.dataset.selected === '{ids.index(tid)}' &&"
+                " t.dataset.loaded === '1' &&"
+                " [...t.querySelectorAll('tr[data-id]')].map(r => r.dataset.id); })()"
+            )
+            answer = httpx.get(f"{server.url}/tracks/{tid}/similar", params={"k": 10}).json()
+            assert listed == [r["track_id"] for r in answer["results"]] and len(listed) == 10
+        assert browser.errors == []
+    finally:
+        server.stop()

@@ -119,3 +119,17 @@ def test_store_replays_added_tracks_and_repairs_a_torn_tail(world, runs):
     third = again.add_tracks(world["docs"][2:])
     assert third[0].track_id == world["held"][2]
     assert len(json.loads(path.read_text().splitlines()[-1])["vector"]) == 16
+
+
+def test_a_bare_track_is_refused_by_the_library(world, runs):
+    """Issue 27 item 5 (`recommend --embed-new`, embed_new, add_tracks): a track with
+    nothing to embed it from."""
+    rec = Recommender.from_run(runs["gs"], world["root"] / "data")
+    for bare in ({"track_id": "x"}, {"track_id": "y", "features": {"audio": {}}, "genres": []}):
+        with pytest.raises(InvalidValueError, match="unavailable"):
+            rec.embed_new(bare)
+        with pytest.raises(InvalidValueError, match="playlists"):
+            rec.add_tracks([bare])
+    assert rec.n_added == 0
+    # replaying a bare track stored before the check existed stays possible
+    assert parse_track({"track_id": "x"}, world["reduced"], require_inputs=False).track_id == "x"

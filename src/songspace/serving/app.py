@@ -7,9 +7,13 @@ Endpoints (OpenAPI at ``/docs``): ``GET /health``, ``GET /ready``, ``GET /models
 first request and kept until a reload).
 
 Every error has one JSON shape, ``{"error": {"status", "type", "message", "field"}}``:
-unknown track 404, bad ``k``/body/feature names 422, bodies over ``max_body_bytes`` 413,
-missing or wrong API key 401, models still loading 503. Models are loaded in a
-background thread; ``/health`` answers at once, ``/ready`` once they are loaded.
+unknown track 404, bad ``k``/body/feature names 422 (bodies are validated strictly: no
+``"2"`` or ``2.0`` for an integer, no ``"yes"`` for a boolean), bodies over
+``max_body_bytes`` 413, missing or wrong API key 401, models still loading or the store
+of added tracks written by another process 503, its disk full 507. Models are loaded in
+a background thread; ``/health`` answers at once, ``/ready`` once they are loaded.
+Track ids may hold "/" (``/tracks/{id}`` is a path parameter). Clients without the API
+key see run names, never the server's paths.
 A reload builds the new Recommender beside the old one and swaps the name -> model
 mapping in one assignment; requests in flight keep the object they started with.
 """
@@ -37,6 +41,8 @@ from songspace.serving.errors import (
     NotInductiveError,
     NotReadyError,
     PayloadTooLargeError,
+    StoreError,
+    StoreFullError,
     UnknownModelError,
     UnknownTrackError,
 )
@@ -60,6 +66,54 @@ def default_explorer(recommenders: Sequence[Recommender], *, genres: str | None 
     from songspace.reports.explore import live_explorer_html
 
     return live_explorer_html(recommenders, genres=genres)
+
+
+def check_api_key(key: str | None) -> None:
+    """Refuse an empty or blank API key: ``--api-key "$KEY"`` with ``KEY`` unset gives
+    one, and it would let any client write. None (no key) is allowed: the write
+    endpoints then answer 401."""
+    if key is not None and not key.strip():
+        raise ParameterError(
+            "api-key",
+            "a non-empty key",
+            key,
+            fix='an empty --api-key "$KEY" means KEY is unset: set it, give the key through '
+            f"${API_KEY_ENV} or --api-key-file, or leave the key out to refuse every write",
+        )
+
+
+def read_api_key(option: str | None, key_file: str | Path | None) -> str | None:
+    """The key of ``songspace serve``: ``--api-key`` (visible to other users in ``ps``),
+    else the first line of ``--api-key-file``, else None (then ``$SONGSPACE_API_KEY``
+    is read by :func:`create_app`); refuses both options at once and an empty key."""
+    if option is not None and key_file is not None:
+        raise ParameterError(
+            "api-key-file",
+            "one of --api-key and --api-key-file",
+            str(key_file),
+            fix="keep --api-key-file (the key stays out of `ps`) and drop --api-key",
+        )
+    if key_file is None:
+        check_api_key(option)
+        return option
+    try:
+        lines = Path(key_file).read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError) as exc:
+        found = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise InputError(
+            f"expected a readable UTF-8 file holding the API key, found: {found}",
+            path=key_file,
+            fix="check the path given to --api-key-file",
+        ) from None
+    key = lines[0].strip() if lines else ""
+    if not key:
+        raise InputError(
+            "expected the API key on the first line, found "
+            + ("an empty line" if lines else "an empty file"),
+            path=key_file,
+            fix="write the key into the file (one line)",
+        )
+    return key
 
 
 def _fastapi():
@@ -91,7 +145,8 @@ class ServerState:
         self.specs = {s.name: s for s in specs}
         self.order = [s.name for s in specs] or list(recommenders or {})
         self.models: dict[str, Recommender] | None = recommenders
-        self.error: str | None = None
+        self.error: str | None = None  # why loading failed (names paths: for the key holder)
+        self.error_kind: str | None = None
         self.admin_lock = threading.Lock()
         self.explorer: ExplorerBuilder = default_explorer
         # (model names, genres) -> (the Recommenders it was built from, html)
@@ -129,16 +184,27 @@ class ServerState:
             logger.info("ready: %s", ", ".join(self.order))
         except Exception as exc:  # reported by /ready
             logger.error("loading the models failed: %s", exc)
-            self.error = str(exc)
+            self.error, self.error_kind = str(exc), type(exc).__name__
+
+    def not_ready(self, detailed: bool) -> str:
+        """The message of a server that is not ready. The loading error itself names the
+        server's paths: only when ``detailed`` (a client with the API key)."""
+        if self.error is None:
+            return (
+                "not ready: expected loaded models, found them still loading. "
+                "Fix: wait until GET /ready answers 200"
+            )
+        if detailed:
+            return f"not ready: loading the models failed: {self.error}"
+        return (
+            f"not ready: loading the models failed ({self.error_kind}). Fix: read the "
+            "message in the server's log (or GET /ready with the API key), then restart"
+        )
 
     def get(self, name: str | None) -> Recommender:
         models = self.models
         if models is None:
-            raise NotReadyError(
-                "the models are still loading: expected a ready server, found one loading"
-                + (f" (failed: {self.error})" if self.error else "")
-                + ". Fix: wait until GET /ready answers 200"
-            )
+            raise NotReadyError(self.not_ready(False))
         if name is None:
             return models[self.order[0]]
         if name not in models:
@@ -147,6 +213,10 @@ class ServerState:
 
 
 def _status(exc: SongspaceError) -> int:
+    if isinstance(exc, StoreFullError):
+        return 507
+    if isinstance(exc, StoreError):
+        return 503
     if isinstance(exc, UnknownTrackError | UnknownModelError):
         return 404
     if isinstance(exc, AuthError):
@@ -261,6 +331,7 @@ def create_app(
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+    check_api_key(key)
     state = ServerState(specs, recommenders)
     if explorer is not None:
         state.explorer = explorer
@@ -299,6 +370,10 @@ def create_app(
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errs = exc.errors()
         first = errs[0] if errs else {}
+        if first.get("type") == "json_invalid":  # loc is ("body", character offset)
+            at = first.get("loc", ("body", "?"))[-1]
+            error = str((first.get("ctx") or {}).get("error", "invalid JSON"))
+            return _body_error(f"invalid JSON at character {at} ({error})")
         loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path")]
         field = ".".join(loc) or None
         found = first.get("input")
@@ -316,8 +391,23 @@ def create_app(
         msg += ". Fix: see the request schema at /docs"
         return JSONResponse(error_body(422, "ValidationError", msg, field), status_code=422)
 
+    def _body_error(found: str) -> JSONResponse:
+        msg = (
+            f"request body: expected a JSON object, found {found}. Fix: send valid JSON (see /docs)"
+        )
+        return JSONResponse(error_body(422, "ValidationError", msg, "body"), status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's "error parsing the body": JSON nested beyond the parser's recursion
+            # limit, or bytes that are not UTF-8/16/32 text
+            cause = exc.__cause__
+            return _body_error(
+                "JSON nested too deeply to parse"
+                if isinstance(cause, RecursionError)
+                else f"bytes that are not JSON text ({type(cause).__name__}: {cause})"[:300]
+            )
         msg = str(exc.detail)
         if exc.status_code == 404:
             msg = (
@@ -338,6 +428,23 @@ def create_app(
         )
 
     # ------------------------------------------------------------------ auth
+    def given_key(x_api_key: str | None, authorization: str | None) -> str | None:
+        if x_api_key is None and authorization and authorization.lower().startswith("bearer "):
+            return authorization[7:]
+        return x_api_key
+
+    def has_key(
+        x_api_key: str | None = Header(default=None),
+        authorization: str | None = Header(default=None),
+    ) -> bool:
+        """Whether the request carries the right key (for what only the key holder sees)."""
+        given = given_key(x_api_key, authorization)
+        return (
+            key is not None
+            and given is not None
+            and hmac.compare_digest(given.encode(), key.encode())
+        )
+
     def require_key(
         x_api_key: str | None = Header(default=None),
         authorization: str | None = Header(default=None),
@@ -345,11 +452,10 @@ def create_app(
         if key is None:
             raise AuthError(
                 "this endpoint needs an API key, and the server was started without one: "
-                f"expected --api-key or ${API_KEY_ENV}, found neither. Fix: restart with a key"
+                f"expected ${API_KEY_ENV} or --api-key-file, found neither. Fix: restart "
+                "with a key"
             )
-        given = x_api_key
-        if given is None and authorization and authorization.lower().startswith("bearer "):
-            given = authorization[7:]
+        given = given_key(x_api_key, authorization)
         if given is None:
             raise AuthError(
                 "missing API key: expected an X-API-Key header (or Authorization: Bearer), "
@@ -363,7 +469,8 @@ def create_app(
 
     # --------------------------------------------------------------- schemas
     class Strict(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+        # strict: 2.0, "2" and true are not integers, "yes" and 1 are not booleans
+        model_config = ConfigDict(extra="forbid", strict=True)
 
     class BatchRequest(Strict):
         track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
@@ -392,30 +499,29 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/ready", summary="Readiness: every model and its index loaded")
-    def ready() -> Any:
+    def ready(keyed: bool = Depends(has_key)) -> Any:
         if state.models is None:
-            body = error_body(
-                503,
-                "NotReadyError",
-                "not ready: the models are still loading"
-                + (f"; loading failed: {state.error}" if state.error else ""),
-                None,
-            )
+            body = error_body(503, "NotReadyError", state.not_ready(keyed), None)
             return JSONResponse(body, status_code=503)
         return {"status": "ready", "models": list(state.models)}
 
-    @app.get("/models", summary="Served models, their sizes and index statistics")
-    def models() -> dict[str, Any]:
+    @app.get(
+        "/models",
+        summary="Served models, their sizes and index statistics (the run's path only "
+        "with the API key, else its name)",
+    )
+    def models(keyed: bool = Depends(has_key)) -> dict[str, Any]:
         state.get(None)
         snapshot = state.models or {}
-        return {"default": state.order[0], "models": [m.info() for m in snapshot.values()]}
+        infos = [m.info() for m in snapshot.values()]
+        if not keyed:
+            infos = [{**i, "run": Path(i["run"]).name} for i in infos]
+        return {"default": state.order[0], "models": infos}
 
-    @app.get("/tracks/{track_id}", summary="A served track's metadata")
-    def get_track(track_id: str, model: str | None = None) -> dict[str, Any]:
-        rec = state.get(model)
-        return {"model": rec.name, **rec.track(track_id)}
-
-    @app.get("/tracks/{track_id}/similar", summary="The k most similar tracks")
+    # `:path` so that ids holding "/" (raw or sent as %2F, which the server decodes) are
+    # reachable. /similar is matched first: the metadata of an id that itself ends in
+    # "/similar" is out of reach (GET /tracks/{id}/similar still works for it)
+    @app.get("/tracks/{track_id:path}/similar", summary="The k most similar tracks")
     def similar(
         track_id: str, k: int = Query(default=20, ge=1, le=MAX_K), model: str | None = None
     ) -> Any:
@@ -425,6 +531,11 @@ def create_app(
         return JSONResponse(
             {"model": rec.name, "track_id": track_id, "results": [r.to_dict() for r in res]}
         )
+
+    @app.get("/tracks/{track_id:path}", summary="A served track's metadata")
+    def get_track(track_id: str, model: str | None = None) -> dict[str, Any]:
+        rec = state.get(model)
+        return {"model": rec.name, **rec.track(track_id)}
 
     @app.post("/similar:batch", summary="Similar tracks for many tracks at once")
     def similar_batch(req: BatchRequest) -> dict[str, Any]:
@@ -541,6 +652,13 @@ def serve(
 ) -> None:
     """Serve ``runs`` (one model each, named by the run folder) until interrupted."""
     from songspace.serving.index import set_search_threads
+
+    check_api_key(api_key)
+    if api_key is None and not os.environ.get(API_KEY_ENV):
+        logger.warning(
+            "no API key (--api-key-file, $%s): POST /tracks and /admin/reload answer 401",
+            API_KEY_ENV,
+        )
 
     set_search_threads(search_threads)
     try:

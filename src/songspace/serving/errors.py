@@ -58,3 +58,17 @@ class PayloadTooLargeError(SongspaceError):
 
 class NotReadyError(SongspaceError):
     """The models are still loading (HTTP 503)."""
+
+
+class StoreError(SongspaceError):
+    """The store of added tracks cannot be written now (HTTP 503); nothing was added."""
+
+    field = "tracks"
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store's lock: it alone writes the store (HTTP 503)."""
+
+
+class StoreFullError(StoreError):
+    """The disk of the store is full (ENOSPC, EDQUOT; HTTP 507 Insufficient Storage)."""

@@ -13,6 +13,11 @@ A new track is described by a JSON object (``POST /tracks``, ``songspace recomme
       "cooccurring": ["5Wj1rJnCLpMHdLaxsFtJLs", ...] # tracks of one new sequence with it
     }
 
+A track needs at least one input to be embedded from: a feature value, ``genres`` (when
+the dataset has a genre group), ``playlists`` or ``cooccurring``. A bare track has no
+feature and no edge, the tracks training marks unavailable, and would get one vector
+shared by every bare track: :func:`parse_track` refuses it.
+
 Feature values are *raw* (tempo in BPM, popularity 0-100): each column is scaled with
 the range the dataset recorded for it (``FeatureGroup.scaling``), so the new track's
 inputs are what preparation would have given it. A column left out is unknown (never
@@ -54,11 +59,19 @@ class NewTrack:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_track(doc: Mapping[str, Any], dataset: Dataset, *, where: str = "track") -> NewTrack:
+def parse_track(
+    doc: Mapping[str, Any],
+    dataset: Dataset,
+    *,
+    where: str = "track",
+    require_inputs: bool = True,
+) -> NewTrack:
     """Validate one new-track object against ``dataset``'s feature groups.
 
     Raises :class:`~songspace.errors.InputError` subclasses naming the field; unknown
-    feature groups or columns list the accepted names.
+    feature groups or columns list the accepted names. ``require_inputs``: refuse a
+    track with nothing to embed it from (:func:`check_inputs`); replaying tracks stored
+    before that check existed passes False.
     """
     if not isinstance(doc, Mapping):
         raise InvalidValueError(
@@ -135,7 +148,35 @@ def parse_track(doc: Mapping[str, Any], dataset: Dataset, *, where: str = "track
         feats[g] = out
     playlists = _str_list(doc.get("playlists", []), where, "playlists")
     cooc = _str_list(doc.get("cooccurring", []), where, "cooccurring")
-    return NewTrack(tid, meta, genres, feats, playlists, cooc, dict(doc))
+    track = NewTrack(tid, meta, genres, feats, playlists, cooc, dict(doc))
+    if require_inputs:
+        check_inputs(track, dataset, where=where)
+    return track
+
+
+def check_inputs(track: NewTrack, dataset: Dataset, *, where: str = "track") -> None:
+    """Refuse a track with no input to embed it from: no feature value, no genres (or a
+    dataset without a genre group), no playlists and no co-occurring tracks. Training
+    marks such a track unavailable (no feature, no edge); embedding it anyway gives
+    every such track one and the same vector."""
+    has_genres = bool(track.genres) and "genre" in dataset.features
+    if any(track.features.values()) or has_genres or track.playlists or track.cooccurring:
+        return
+    groups = sorted(g for g in dataset.features if g != "genre")
+    genres = (
+        "`genres` (a list of genre names)"
+        if "genre" in dataset.features
+        else "`genres` (not here: the dataset has no genre group)"
+    )
+    raise InvalidValueError(
+        "expected at least one input to embed the track from: a feature value "
+        f"(`features`: {{group: {{column: value}}}}, groups {groups}), {genres}, "
+        "`playlists` (existing sequence ids) or `cooccurring` (served track ids); found "
+        "none. A track without any has no feature and no edge, as the tracks training "
+        "marks unavailable",
+        record=where,
+        fix="describe the track with its features, genres or the playlists it was added to",
+    )
 
 
 def _str_list(v: Any, where: str, name: str) -> list[str]:
