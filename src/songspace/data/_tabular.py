@@ -433,7 +433,7 @@ def _check_row_widths(path: Path, sep: str, n_fields: int, *, header: bool) -> N
             )
             for _ in reader:
                 pass
-    except (pa.ArrowException, InputError, ValueError, *_DECOMPRESSION_ERRORS):
+    except (pa.ArrowException, InputError, ValueError, csv.Error, *_DECOMPRESSION_ERRORS):
         pass  # not this check's to report: the pandas reader does
     if flagged:
         raise _extra_fields_error(path, sep, n_fields, flagged[0], header=header)
@@ -446,7 +446,7 @@ def _extra_fields_error(
     (``text``: the row as pyarrow saw it, shown when the csv module disagrees)."""
     line = None
     row: list[str] = []
-    with open_text(path) as fh:
+    with contextlib.suppress(csv.Error), open_text(path) as fh:
         reader = csv.reader(fh, delimiter=sep)
         for fields in itertools.islice(reader, int(header), None):
             if len(fields) > n_fields and _has_extra_fields(fields, n_fields):
