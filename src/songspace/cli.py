@@ -149,7 +149,7 @@ TrackMapOpt = Annotated[
     typer.Option(
         "--track-map",
         help="Track metadata column mapping FIELD=COLUMN (repeatable); FIELD is one of "
-        f"track_id, genre, genres, artist_name, popularity, {_AUDIO_FIELDS}, "
+        f"track_id, track_name, genre, genres, artist_name, popularity, {_AUDIO_FIELDS}, "
         "acoustic_vector_N.",
     ),
 ]
@@ -411,11 +411,14 @@ def prepare_mpd_cmd(
 @metadata_options
 def prepare_csv_cmd(
     ctx: typer.Context,
-    path: Annotated[
-        Path,
+    paths: Annotated[
+        list[Path],
         typer.Argument(
-            help="Long-format CSV or Parquet: sequence_id, track_id"
-            "[, position, timestamp, skipped]; no position = file (or timestamp) order."
+            help="Long-format CSV/TSV/Parquet, one row per entry: sequence_id, track_id"
+            "[, position, timestamp, skipped, track_name, artist_name]; no position = file "
+            "(or timestamp) order. Give several files or a folder (its *.csv, *.tsv, "
+            "*.parquet, *.pq files by name): one table, entries in the given order, one "
+            "header. gzip, bz2, xz and zip files are read as they are."
         ),
     ],
     out: OutOpt,
@@ -425,8 +428,9 @@ def prepare_csv_cmd(
         typer.Option(
             "--map",
             help="Column mapping FIELD=COLUMN, e.g. --map sequence_id=session (repeatable); "
-            "with --no-header COLUMN is its number from 1. position and timestamp may share "
-            "a column.",
+            "FIELD is sequence_id, position, track_id, timestamp, skipped, track_name or "
+            "artist_name; with --no-header COLUMN is its number from 1. position and "
+            "timestamp may share a column.",
         ),
     ] = None,
     no_header: Annotated[
@@ -439,22 +443,41 @@ def prepare_csv_cmd(
             "--sep", help="Field separator (default: by suffix; tab/';'/'|' are detected)."
         ),
     ] = None,
+    dedupe: Annotated[
+        bool,
+        typer.Option(
+            "--dedupe",
+            help="Keep only the first entry of a track in each sequence (repeats are kept by "
+            "default; this also repairs a playlist listed once per genre).",
+        ),
+    ] = False,
+    split_noncontiguous: Annotated[
+        bool,
+        typer.Option(
+            "--split-noncontiguous",
+            help="Read each run of consecutive rows of one sequence_id as a sequence of its "
+            "own (ID, ID#2, ...), for files that reuse ids; by default all rows of an id "
+            "form one sequence.",
+        ),
+    ] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Long-format sequences (one row per entry) from CSV or Parquet."""
+    """Long-format sequences (one row per entry) from CSV or Parquet files."""
     from songspace.data.prepare import prepare_long
 
     columns = parse_assignments(map_, "--map")
     _prepare(
         ctx,
         prepare_long,
-        path,
+        paths,
         out=out,
         columns=columns,
         metadata=metadata,
         overwrite=overwrite,
         header=not no_header,
         sep="\t" if sep in ("\\t", "tab") else sep,
+        dedupe=dedupe,
+        split_noncontiguous=split_noncontiguous,
     )
 
 
@@ -514,7 +537,8 @@ def prepare_lines_cmd(
         list[Path],
         typer.Argument(
             help="Text files with one sequence per line, e.g. LFM-1b's train500 and test500 "
-            "('user,item,item,...'). Sequence ids become FILE:LINE."
+            "('user,item,item,...'); gzip, bz2, xz or zip files are read as they are. "
+            "Sequence ids become FILE:LINE."
         ),
     ],
     out: OutOpt,
@@ -544,7 +568,8 @@ def prepare_melon_cmd(
         list[Path],
         typer.Argument(
             help="Kakao Arena Melon playlist files (JSON arrays: train.json, "
-            "arena_data/orig/val.json, ...). Titles are kept for the challenge protocol."
+            "arena_data/orig/val.json, ...; gzip, bz2, xz or zip compressed too). Titles are "
+            "kept for the challenge protocol."
         ),
     ],
     out: OutOpt,

@@ -1,27 +1,44 @@
 """Shared table input for the CSV/TSV/Parquet readers (long format, MSSD, metadata).
 
-File checks, format detection, chunked iteration and the one numeric cell
-parser. Locations: CSV lines are numbered with the header as line 1 (exact,
-blank lines included, unless a quoted field holds a line break) and reported as
-``line=``; Parquet rows by their 0-based index, reported as
-``record="row index N"``.
+File checks, format detection, compressed input (gzip, bz2, xz and single-file
+zip, recognised by their leading bytes, whatever the file's name), chunked
+iteration and the one numeric cell parser. Locations: CSV lines are numbered
+with the header as line 1 (exact, blank lines included, unless a quoted field
+holds a line break) and reported as ``line=``; Parquet rows by their 0-based
+index, reported as ``record="row index N"``.
 """
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import csv
+import gzip
+import io
+import itertools
 import logging
+import lzma
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import zipfile
+import zlib
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from songspace.errors import FormatError, InvalidValueError, MissingFieldError, ParameterError
+from songspace.errors import (
+    FormatError,
+    InputError,
+    InvalidValueError,
+    MissingFieldError,
+    ParameterError,
+)
 
 logger = logging.getLogger("songspace")
 
@@ -71,6 +88,58 @@ def check_file(path: str | Path, what: str) -> Path:
     return p
 
 
+#: Data files a folder contributes (also compressed: ``plays.csv.gz``); other files
+#: (a README, Spark's ``_SUCCESS``, hidden files) are left out.
+FOLDER_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+
+
+def _is_data_file(path: Path) -> bool:
+    if path.name.startswith((".", "_")) or not path.is_file():
+        return False
+    suffixes = [s.lower() for s in path.suffixes]
+    while suffixes and suffixes[-1] in _COMPRESSION_SUFFIXES:
+        suffixes.pop()
+    return bool(suffixes) and suffixes[-1] in FOLDER_SUFFIXES
+
+
+def input_files(paths: str | Path | Sequence[str | Path], what: str) -> list[Path]:
+    """The files to read, in order: each file as given, and each folder's data files
+    (:data:`FOLDER_SUFFIXES`, compressed or not) in name order.
+
+    FormatError for a missing path, a folder without data files or a file given
+    twice (a folder counts its files); ``what`` names the expected file in errors.
+    """
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not items:
+        raise ParameterError("paths", "at least one file or folder", "none")
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if not p.is_dir():
+            files.append(check_file(p, what))
+            continue
+        found = sorted((f for f in p.iterdir() if _is_data_file(f)), key=lambda f: f.name)
+        if not found:
+            raise FormatError(
+                f"expected files named *{', *'.join(FOLDER_SUFFIXES)} in this folder "
+                "(optionally compressed: .gz, .bz2, .xz, .zip), found none",
+                path=p,
+                fix="point to the folder that holds the data files, or pass the files",
+            )
+        files.extend(found)
+    seen: dict[Path, Path] = {}
+    for f in files:
+        key = f.resolve()
+        if key in seen:
+            raise FormatError(
+                f"expected each file once, found it twice (also as {seen[key]})",
+                path=f,
+                fix="pass each file once (a folder already includes its files)",
+            )
+        seen[key] = f
+    return files
+
+
 def resolve_format(path: Path, file_format: str | None) -> str:
     """'csv', 'tsv' or 'parquet' from ``file_format`` or the file name (compression aware).
 
@@ -100,13 +169,134 @@ def separator(fmt: str) -> str:
     return "\t" if fmt == "tsv" else ","
 
 
+# ------------------------------------------------------------ compressed input
+#: Leading bytes of the compressed formats read transparently (pandas' name for each).
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),  # an empty zip
+)
+#: Leading bytes of archive formats that are not read, named in the error instead.
+_UNREAD_MAGIC = (
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"Rar!\x1a\x07", "rar"),
+)
+#: How each stream format (not zip) is opened for reading.
+_OPENERS: dict[str, Callable[..., Any]] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+#: What a damaged compressed stream raises while it is read.
+_DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+READ_COMPRESSED = "gzip, bz2, xz and single-file zip input are read directly"
+
+
+def _head(path: Path, n: int = 8) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+def compression(path: str | Path) -> str | None:
+    """'gzip', 'bz2', 'xz' or 'zip' when the file starts with that format's leading
+    bytes (its name does not matter), else None."""
+    head = _head(Path(path))
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+def _zip_member(path: Path) -> str:
+    """The one file inside the zip at ``path``; FormatError for a damaged zip or for
+    none or several files (folders and macOS ``__MACOSX/`` entries do not count)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [
+                n for n in zf.namelist() if not n.endswith("/") and not n.startswith("__MACOSX/")
+            ]
+    except zipfile.BadZipFile as exc:
+        raise FormatError(
+            f"expected a complete zip archive, found a truncated or damaged one ({exc})",
+            path=path,
+            fix="download or copy the file again",
+        ) from exc
+    if len(members) != 1:
+        shown = ", ".join(repr(m) for m in members[:5]) + (", ..." if len(members) > 5 else "")
+        raise FormatError(
+            f"expected a zip archive holding one file, found {len(members)}"
+            + (f" ({shown})" if members else ""),
+            path=path,
+            fix="extract the archive and pass its files (or their folder)",
+        )
+    return members[0]
+
+
+def _damaged(path: Path, kind: str, exc: BaseException) -> FormatError:
+    return FormatError(
+        f"expected complete {kind}-compressed data, found a truncated or damaged {kind} "
+        f"file ({exc})",
+        path=path,
+        fix="download or copy the file again (decompress it yourself to see how much of it "
+        "is readable)",
+    )
+
+
+@contextlib.contextmanager
+def open_binary(path: str | Path) -> Iterator[IO[bytes]]:
+    """The file's bytes, decompressed when it is gzip, bz2, xz or a single-file zip.
+
+    A truncated or damaged compressed stream (found while the block reads it) is a
+    FormatError naming the file; an operating-system error stays what it is.
+    """
+    p = Path(path)
+    kind = compression(p)
+    with contextlib.ExitStack() as stack:
+        fh: IO[bytes]
+        if kind == "zip":
+            member = _zip_member(p)
+            fh = stack.enter_context(stack.enter_context(zipfile.ZipFile(p)).open(member))
+        else:
+            opener: Callable[..., Any] = _OPENERS.get(kind or "", open)
+            fh = stack.enter_context(opener(p, "rb"))
+        try:
+            yield fh
+        except _DECOMPRESSION_ERRORS as exc:
+            if kind is None or (isinstance(exc, OSError) and exc.errno is not None):
+                raise  # not compressed, or a real I/O error (disk, permissions)
+            raise _damaged(p, kind, exc) from exc
+
+
+@contextlib.contextmanager
+def open_text(path: str | Path, newline: str | None = "") -> Iterator[IO[str]]:
+    """The file as UTF-8 text, decompressed as by :func:`open_binary`."""
+    with open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline=newline) as fh:
+        yield fh
+
+
+def undecodable_error(path: str | Path, exc: UnicodeDecodeError) -> FormatError:
+    """FormatError for bytes that are not UTF-8, naming an archive format it recognises."""
+    head = _head(Path(path))
+    kind = next((kind for magic, kind in _UNREAD_MAGIC if head.startswith(magic)), None)
+    if kind is not None:
+        return FormatError(
+            f"expected UTF-8 text, found a {kind}-compressed file",
+            path=path,
+            fix=f"extract it first ({kind} is not read directly; {READ_COMPRESSED})",
+        )
+    return FormatError(
+        f"expected UTF-8 text, found undecodable bytes ({exc.reason})",
+        path=path,
+        fix=f"re-save the file as UTF-8 ({READ_COMPRESSED})",
+    )
+
+
 def sniff_separator(path: Path, default: str) -> str:
     """``default``, or tab/semicolon when the first line has those and no ``default``."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            first = fh.readline()
-    except OSError:
-        return default
+        with open_binary(path) as raw:
+            first = raw.readline().decode("utf-8", errors="replace")
+    except (OSError, InputError):
+        return default  # the reader itself reports it
     if default in first:
         return default
     for sep in ("\t", ";", "|"):
@@ -156,33 +346,41 @@ def select_columns(
 
 
 # ------------------------------------------------------------------------ CSV
+def _csv_errors(path: Path) -> contextlib.AbstractContextManager[None]:
+    """Turn pandas' parse errors and undecodable bytes into FormatErrors naming ``path``."""
+
+    @contextlib.contextmanager
+    def handler() -> Iterator[None]:
+        try:
+            yield
+        except pd.errors.EmptyDataError as exc:
+            raise FormatError(
+                "expected a header line naming the columns, found an empty file",
+                path=path,
+                fix="write the column names on the first line",
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise undecodable_error(path, exc) from exc
+        except pd.errors.ParserError as exc:
+            raise _parser_error(path, exc) from exc
+
+    return handler()
+
+
 def csv_header(path: Path, sep: str = ",", *, header: bool = True) -> list[str]:
     """Column names on the first line; FormatError for an empty or unparseable file.
 
     Without a ``header`` the columns are named by their 1-based numbers ("1", "2", ...).
+    Compressed files are read through :func:`open_binary`.
     """
-    try:
+    with _csv_errors(path), open_binary(path) as fh:
         if not header:
-            first = pd.read_csv(path, sep=sep, nrows=1, header=None, dtype=str)
+            first = pd.read_csv(fh, sep=sep, nrows=1, header=None, dtype=str)
             return [str(i + 1) for i in range(first.shape[1])]
-        return [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
-    except pd.errors.EmptyDataError as exc:
-        raise FormatError(
-            "expected a header line naming the columns, found an empty file",
-            path=path,
-            fix="write the column names on the first line",
-        ) from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise _parser_error(path, exc) from exc
+        return [str(c) for c in pd.read_csv(fh, sep=sep, nrows=0).columns]
 
 
 def _parser_error(path: Path, exc: Exception) -> FormatError:
-    if isinstance(exc, UnicodeDecodeError):
-        return FormatError(
-            f"expected UTF-8 text, found undecodable bytes ({exc.reason})",
-            path=path,
-            fix="re-save the file as UTF-8",
-        )
     text = str(exc)
     m = re.search(r"line (\d+)", text)
     return FormatError(
@@ -190,6 +388,82 @@ def _parser_error(path: Path, exc: Exception) -> FormatError:
         path=path,
         line=int(m.group(1)) if m else None,
         fix="repair the row (unbalanced quotes or a stray delimiter?)",
+    )
+
+
+def _has_extra_fields(fields: Sequence[str], n_fields: int) -> bool:
+    """True when a field past the first ``n_fields`` holds anything but white space."""
+    return any(f.strip() for f in fields[n_fields:])
+
+
+def _check_row_widths(path: Path, sep: str, n_fields: int, *, header: bool) -> None:
+    """FormatError for the first row with a non-empty field past the header's last one.
+
+    pandas' ``usecols`` drops such fields without a word, so one fast pass of
+    pyarrow's CSV parser over a single column looks for them first; the row is
+    then found and shown by :func:`_extra_fields_error`. Empty extra fields (a
+    trailing separator) lose nothing and pass. Any other trouble is left to the
+    pandas reader that follows, which reports it.
+    """
+    flagged: list[str] = []
+
+    def handler(row: Any) -> str:
+        if row.actual_columns > row.expected_columns:
+            fields = next(csv.reader(io.StringIO(row.text), delimiter=sep), [])
+            if _has_extra_fields(fields, n_fields):
+                flagged.append(row.text)
+                return "error"
+        return "skip"
+
+    names = [f"c{i}" for i in range(n_fields)]
+    try:
+        with open_binary(path) as fh:
+            reader = pa_csv.open_csv(
+                fh,
+                read_options=pa_csv.ReadOptions(column_names=names, skip_rows=int(header)),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter=sep,
+                    newlines_in_values=True,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=handler,
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    include_columns=names[:1], column_types={names[0]: pa.binary()}
+                ),
+            )
+            for _ in reader:
+                pass
+    except (pa.ArrowException, InputError, ValueError, csv.Error, *_DECOMPRESSION_ERRORS):
+        pass  # not this check's to report: the pandas reader does
+    if flagged:
+        raise _extra_fields_error(path, sep, n_fields, flagged[0], header=header)
+
+
+def _extra_fields_error(
+    path: Path, sep: str, n_fields: int, text: str, *, header: bool
+) -> FormatError:
+    """FormatError naming the first row with extra fields, its line and its fields
+    (``text``: the row as pyarrow saw it, shown when the csv module disagrees)."""
+    line = None
+    row: list[str] = []
+    with contextlib.suppress(csv.Error), open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        for fields in itertools.islice(reader, int(header), None):
+            if len(fields) > n_fields and _has_extra_fields(fields, n_fields):
+                line, row = reader.line_num, fields
+                break
+    if line is None:
+        found, shown = f"more than {n_fields}", repr(text[:200])
+    else:
+        found = str(len(row))
+        shown = ", ".join(repr(f) for f in row[:8]) + (", ..." if len(row) > 8 else "")
+    where = "as in the header" if header else "as on the first line"
+    return FormatError(
+        f"expected {n_fields} fields ({where}), found {found}: {shown}",
+        path=path,
+        line=line,
+        fix=f'quote a field that contains the separator {sep!r} (e.g. "AC{sep}DC"), or '
+        f"remove the stray {sep!r}",
     )
 
 
@@ -204,18 +478,20 @@ def iter_csv_chunks(
     """Yield (chunk of string cells, CSV line numbers) for ``file_columns``.
 
     Cells are read verbatim as strings (no NA guessing). Blank lines (all selected
-    cells empty) are dropped but still counted, so line numbers stay exact.
-    Limitation of pandas' ``usecols``: a row with more fields than the header is
-    not reported, and a short row reads as empty cells (caught where a required
-    column ends up empty).
+    cells empty) are dropped but still counted, so line numbers stay exact. A row
+    with a non-empty field past the header's last one (a stray separator) is a
+    FormatError naming its line (:func:`_check_row_widths`); empty extra fields (a
+    trailing separator) lose nothing and pass. A short row reads as empty cells
+    (caught where a required column ends up empty). Compressed files are read
+    through :func:`open_binary`.
     """
     blank_total = 0
-    try:
-        numbered: dict[str, Any] = {} if header else {"header": None, "names": None}
-        if not header:
-            numbered["names"] = csv_header(path, sep, header=False)
+    names = csv_header(path, sep, header=header)
+    _check_row_widths(path, sep, len(names), header=header)
+    numbered: dict[str, Any] = {} if header else {"header": None, "names": names}
+    with _csv_errors(path), open_binary(path) as fh:
         reader = pd.read_csv(
-            path,
+            fh,
             sep=sep,
             **numbered,
             usecols=list(file_columns),
@@ -236,8 +512,6 @@ def iter_csv_chunks(
                     chunk, lines = chunk[~blank], lines[~blank]
                 if len(chunk):
                     yield chunk, lines
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise _parser_error(path, exc) from exc
     if blank_total:
         logger.warning("%s: ignored %d blank line(s)", path, blank_total)
 

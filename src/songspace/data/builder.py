@@ -7,7 +7,7 @@ object per entry, so memory grows with the catalogue, not with the log.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,41 @@ def normalise_name(name: Any) -> str | None:
         return None
     key = str(name).strip().casefold()
     return key or None
+
+
+def shown_value(value: Any, limit: int = 60) -> str:
+    """A value for an error message, with its type: "a str 'x'", "a dict {...}", "null"."""
+    if value is None:
+        return "null"
+    text = repr(value)
+    kind = type(value).__name__
+    short = text if len(text) <= limit else text[:limit] + "..."
+    return f"{_article(kind)} {kind} {short}"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+#: The scheme of Spotify URIs (``spotify:<kind>:<id>``).
+SPOTIFY_SCHEME = "spotify:"
+
+
+def spotify_uri_kind(value: str) -> str | None:
+    """The kind of a Spotify URI ('track', 'album', 'artist', ...), case-folded; None
+    when ``value`` is not one (a bare id)."""
+    if value[: len(SPOTIFY_SCHEME)].lower() != SPOTIFY_SCHEME:
+        return None
+    return value[len(SPOTIFY_SCHEME) :].split(":", 1)[0].lower()
+
+
+def wrong_uri_message(value: str, kind: str, expected: str) -> str:
+    """ "expected a track URI like 'spotify:track:<id>' (or a bare id), found an album URI
+    'spotify:album:x'" for a Spotify URI of another kind than ``expected``."""
+    return (
+        f"expected {_article(expected)} {expected} URI like 'spotify:{expected}:<id>' (or a "
+        f"bare {expected} id), found {_article(kind or 'x')} {kind or 'unnamed'} URI {value!r}"
+    )
 
 
 class KeyIndex:
@@ -152,36 +187,31 @@ def assemble_entries(
     seq_codes: np.ndarray,
     order: np.ndarray,
     track_codes: np.ndarray,
-    lines: np.ndarray,
+    ordinal: np.ndarray,
     n_sequences: int,
     *,
-    path: str | None = None,
+    locate: Callable[[int], dict[str, Any]],
     order_field: str = "position",
-    row_label: str = "line",
     ties: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sort long-format entries by (sequence, order); return (permutation, indptr).
 
-    With ``ties`` (the order is a timestamp, where two plays in one second are
-    normal) equal values keep their file order instead of being an error.
-
-    ``lines`` locates each entry in its file: CSV line numbers (``row_label``
-    "line", reported as the error's line) or, e.g., Parquet row indices
-    (``row_label`` "row index", reported as its record). Raises DuplicateError
+    ``ordinal`` is each entry's place in the input (file order, across files), which
+    breaks ties: with ``ties`` (the order is a timestamp, where two plays in one second
+    are normal) equal values keep their input order instead of being an error.
+    ``locate(i)`` gives entry ``i``'s place as InputError keywords (``path`` and
+    ``line``, or ``path`` and ``record`` such as "row index 3"). Raises DuplicateError
     naming both places if a sequence repeats a value of ``order``.
     """
-    perm = np.lexsort((lines, order, seq_codes))
+    perm = np.lexsort((ordinal, order, seq_codes))
     s, o = seq_codes[perm], order[perm]
     dup = np.flatnonzero((s[1:] == s[:-1]) & (o[1:] == o[:-1]))
     if len(dup) and not ties:
-        a, b = int(lines[perm[dup[0]]]), int(lines[perm[dup[0] + 1]])
-        where: dict[str, Any] = (
-            {"line": b} if row_label == "line" else {"record": f"{row_label} {b}"}
-        )
+        first, where = locate(int(perm[dup[0]])), locate(int(perm[dup[0] + 1]))
+        where = {k: v for k, v in where.items() if k != "field"}
         raise DuplicateError(
             f"expected each {order_field} once per sequence, found {order_field} "
-            f"{o[dup[0]]} on {row_label} {a} and again",
-            path=path,
+            f"{o[dup[0]]} on {_place(first, where.get('path'))} and again",
             field=order_field,
             fix=f"remove the duplicated row, or renumber that sequence so that no value "
             f"of '{order_field}' repeats",
@@ -190,6 +220,14 @@ def assemble_entries(
     lengths = np.bincount(seq_codes, minlength=n_sequences)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return perm, indptr
+
+
+def _place(where: Mapping[str, Any], path: str | None) -> str:
+    """'line 5' / 'row index 5', or 'FILE:5' / 'FILE row index 5' when not in ``path``."""
+    same = where.get("path") == path
+    if where.get("line") is not None:
+        return f"line {where['line']}" if same else f"{where['path']}:{where['line']}"
+    return str(where.get("record")) if same else f"{where['path']} {where.get('record')}"
 
 
 def finish_dataset(

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from songspace.data._tabular import check_chunk_rows, check_file
+from songspace.data._tabular import check_chunk_rows, check_file, open_text, undecodable_error
 from songspace.data.builder import KeyIndex, finish_dataset
 from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, InvalidValueError, ParameterError
@@ -40,16 +40,16 @@ _EPOCH = pd.Timestamp(0, tz="UTC")
 def _iter_lines(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Array, int]]:
     """Yield (lines without their line break, number of the first line) per chunk."""
     first = 1
-    with open(path, encoding="utf-8", newline="\n") as fh:
+    with open_text(path, newline="\n") as fh:
         while True:
             try:
                 lines = list(itertools.islice(fh, chunk_rows))
             except UnicodeDecodeError as exc:
+                err = undecodable_error(path, exc)
                 raise FormatError(
-                    f"expected UTF-8 text, found undecodable bytes ({exc.reason}) in lines "
-                    f"{first}..{first + chunk_rows - 1}",
+                    f"{err.detail} in lines {first}..{first + chunk_rows - 1}",
                     path=path,
-                    fix="re-save the file as UTF-8",
+                    fix=err.fix,
                 ) from exc
             if not lines:
                 return

@@ -11,7 +11,9 @@ Several files (e.g. LFM-1b's ``train500`` and ``test500``) are read into one
 dataset; a sequence's id is ``<file name>:<line number>``, so no two collide, and
 the user of each sequence is kept in the dataset's ``source`` only as a count
 (the dataset format has no user column). Empty lines are skipped; a line with a
-user but no track is an error naming the file and line.
+user but no track is an error naming the file and line. A gzip, bz2, xz or
+single-file zip file is read as its decompressed text (recognised by its leading
+bytes, whatever its name).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from songspace.data._tabular import check_file
+from songspace.data._tabular import check_file, open_text, undecodable_error
 from songspace.data.builder import SequenceBuilder
 from songspace.data.dataset import Dataset
 from songspace.errors import EmptySequenceError, FormatError, ParameterError
@@ -49,7 +51,7 @@ def read_lines(
     for n, path in enumerate(checked):
         report(progress, n, len(checked), f"reading {path.name}")
         try:
-            with open(path, encoding="utf-8", newline="") as fh:
+            with open_text(path) as fh:
                 for lineno, raw in enumerate(fh, start=1):
                     line = raw.rstrip("\r\n")
                     if not line.strip():
@@ -78,11 +80,7 @@ def read_lines(
                         )
                     builder.add(f"{path.name}:{lineno}", tracks, where=where)
         except UnicodeDecodeError as exc:
-            raise FormatError(
-                f"expected UTF-8 text, found undecodable bytes ({exc.reason})",
-                path=path,
-                fix="re-save the file as UTF-8",
-            ) from exc
+            raise undecodable_error(path, exc) from exc
     report(progress, len(checked), len(checked), "read")
     source = {
         "name": "lines",
@@ -95,6 +93,9 @@ def read_lines(
     ds = builder.build(source)
     logger.info(
         "read %d sequences, %d entries, %d tracks from %d file(s)",
-        ds.n_sequences, ds.n_entries, ds.n_tracks, len(checked),
+        ds.n_sequences,
+        ds.n_entries,
+        ds.n_tracks,
+        len(checked),
     )
     return ds

@@ -4,9 +4,12 @@ Each file is one JSON array (one line, UTF-8, unescaped Korean text) of objects
 with ``id`` (int), ``plylst_title`` (str, may be empty), ``tags`` (list of str),
 ``songs`` (list of int Melon song ids), ``like_cnt`` and ``updt_date``. A
 playlist becomes a sequence with id ``str(id)``, its songs (as text ids, in the
-published order) as tracks and its title as the sequence name (empty titles are
-None). Playlists without songs (frequent in the challenge's question files) are
-dropped and counted. The same playlist id in two files is an error.
+published order; an id written as a string of digits is read too) as tracks and
+its title as the sequence name (empty titles are None). A song entry that is no
+id is an error showing its type, value and index. Playlists without songs
+(frequent in the challenge's question files) are dropped and counted. The same
+playlist id in two files is an error. A gzip, bz2, xz or single-file zip file
+is read as its decompressed JSON.
 
 Tags as labels. The dataset has no song metadata (no ``song_meta.json``), so
 there are no artists or genres. With ``tags_as_genres=True`` each song's
@@ -26,13 +29,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from songspace.data._tabular import check_file
-from songspace.data.builder import SequenceBuilder
+from songspace.data._tabular import check_file, open_binary, undecodable_error
+from songspace.data.builder import SequenceBuilder, shown_value
 from songspace.data.dataset import Dataset
 from songspace.errors import DuplicateError, FormatError, MissingFieldError, ParameterError
 from songspace.progress import ProgressCallback, report
 
 logger = logging.getLogger("songspace")
+
+
+def _is_song_id(value: Any) -> bool:
+    """An integer song id, or one written as a string of digits."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+
+
+def _check_songs(songs: Any, where: dict[str, Any]) -> None:
+    """FormatError naming the first entry of ``songs`` that is no song id, with its type
+    and value (or what ``songs`` is when it is no list)."""
+    if not isinstance(songs, list):
+        raise FormatError(
+            f"expected a list of integer song ids, found {shown_value(songs)}",
+            field="songs", **where, fix="repair the file",
+        )  # fmt: skip
+    bad = next((j for j, s in enumerate(songs) if not _is_song_id(s)), None)
+    if bad is not None:
+        raise FormatError(
+            f"expected a list of integer song ids, found {shown_value(songs[bad])} at "
+            f"songs[{bad}]",
+            field="songs", **where, fix="correct or remove that entry",
+        )  # fmt: skip
 
 
 def read_melon(
@@ -55,13 +82,10 @@ def read_melon(
     for n, path in enumerate(checked):
         report(progress, n, len(checked), f"reading {path.name}")
         try:
-            doc = json.loads(path.read_bytes().decode("utf-8"))
+            with open_binary(path) as fh:
+                doc = json.loads(fh.read().decode("utf-8"))
         except UnicodeDecodeError as exc:
-            raise FormatError(
-                f"expected UTF-8 JSON, found undecodable bytes ({exc.reason})",
-                path=path,
-                fix="re-save the file as UTF-8",
-            ) from exc
+            raise undecodable_error(path, exc) from exc
         except json.JSONDecodeError as exc:
             raise FormatError(
                 f"expected a JSON array of playlists, found invalid JSON ({exc.msg} at "
@@ -79,34 +103,34 @@ def read_melon(
             where: dict[str, Any] = {"path": str(path), "record": f"playlist {i}"}
             if not isinstance(pl, dict):
                 raise FormatError(
-                    f"expected a JSON object, found a {type(pl).__name__}", **where,
+                    f"expected a playlist object, found {shown_value(pl)}",
+                    **where,
                     fix="repair the file",
                 )
             for key in ("id", "songs"):
                 if key not in pl:
                     raise MissingFieldError(
-                        f"expected '{key}', found keys {sorted(pl)}", field=key, **where,
+                        f"expected '{key}', found keys {sorted(pl)}",
+                        field=key,
+                        **where,
                         fix="every Melon playlist has an id and a songs list",
                     )
             pid = pl["id"]
             if isinstance(pid, bool) or not isinstance(pid, int | str):
                 raise FormatError(
-                    f"expected an integer id, found {pid!r}", field="id", **where,
+                    f"expected an integer id, found {pid!r}",
+                    field="id",
+                    **where,
                     fix="repair the file",
                 )
             songs = pl["songs"]
-            if not isinstance(songs, list) or any(
-                isinstance(s, bool) or not isinstance(s, int | str) for s in songs
-            ):
-                raise FormatError(
-                    "expected a list of integer song ids", field="songs", **where,
-                    fix="repair the file",
-                )
+            _check_songs(songs, where)
             key = str(pid)
             if key in seen:
                 raise DuplicateError(
                     f"expected each playlist id once, found id {key} in {seen[key]} and again",
-                    field="id", **where,
+                    field="id",
+                    **where,
                     fix="read each playlist once: do not pass a question file together with "
                     "the orig file it was cut from",
                 )
@@ -114,7 +138,7 @@ def read_melon(
             title = pl.get("plylst_title")
             builder.add(
                 key,
-                [str(s) for s in songs],
+                [str(s).strip() for s in songs],
                 name=title if isinstance(title, str) and title.strip() else None,
                 where=where,
             )
@@ -122,7 +146,7 @@ def read_melon(
             if tags_as_genres and songs and isinstance(tags, list):
                 clean = [t.strip() for t in tags if isinstance(t, str) and t.strip()]
                 for s in songs:
-                    tag_counts.setdefault(str(s), Counter()).update(clean)
+                    tag_counts.setdefault(str(s).strip(), Counter()).update(clean)
     report(progress, len(checked), len(checked), "read")
     if builder.dropped_empty:
         logger.info("dropped %d playlists without songs", builder.dropped_empty)
@@ -138,8 +162,9 @@ def read_melon(
         genres = []
         for tid in ds.track_ids.tolist():
             c = tag_counts.get(tid, Counter())
-            genres.append([t for t, _ in sorted(c.items(), key=lambda x: (-x[1], x[0]))][
-                :max_genres])
+            genres.append(
+                [t for t, _ in sorted(c.items(), key=lambda x: (-x[1], x[0]))][:max_genres]
+            )
         ds.tracks["genres"] = genres
         ds.tracks["genre"] = [g[0] if g else None for g in genres]
     return ds

@@ -65,7 +65,9 @@ _MISSING_FIX = (
 )
 #: Fields a track metadata table may map (``--track-map FIELD=COLUMN``), besides
 #: ``acoustic_vector_<N>`` columns.
-TRACK_FIELDS = ("track_id", "genre", "genres", "artist_name", *NUMERIC_FIELDS)
+TRACK_FIELDS = ("track_id", "track_name", "genre", "genres", "artist_name", *NUMERIC_FIELDS)
+#: Text fields of a track table, attached to the dataset's tracks where it has none.
+_TRACK_TEXT = ("track_name", "artist_name")
 #: Fields an artist metadata table may map (``--artist-map FIELD=COLUMN``).
 ARTIST_FIELDS = ("artist_name", "genres", *NUMERIC_FIELDS)
 #: Below this share of matched rows a join is almost surely on the wrong key.
@@ -224,7 +226,7 @@ def _add_numeric(
 ) -> None:
     """Parse every mapped field that is not text (``skip`` and ``artist_name``) as floats."""
     for canonical, col in names.items():
-        if canonical not in (*skip, "artist_name"):
+        if canonical not in (*skip, *_TRACK_TEXT):
             out[canonical] = to_float(cols[canonical], rows, table.path, col, parquet=table.parquet)
 
 
@@ -250,7 +252,8 @@ def read_track_metadata(
     Canonical fields: ``track_id`` (required); ``genre`` (one genre per row; a
     track listed under several genres has several rows, as in the 114k table,
     whose ``track_genre`` is used by default) and/or ``genres`` (a list cell);
-    ``artist_name``; ``popularity`` (0-100) and the audio descriptors of
+    ``track_name`` and ``artist_name`` (attached to the dataset's tracks that have
+    none); ``popularity`` (0-100) and the audio descriptors of
     :data:`AUDIO_COLUMNS`; any ``acoustic_vector_*`` columns. ``columns`` maps a
     canonical field to the file's column; a mapped column must exist.
 
@@ -268,6 +271,7 @@ def read_track_metadata(
     found = table.columns
     wanted = {
         "track_id": columns.get("track_id", "track_id"),
+        "track_name": columns.get("track_name", "track_name"),
         "genre": columns.get("genre", "track_genre" if "track_genre" in found else "genre"),
         "genres": columns.get("genres", "genres"),
         "artist_name": columns.get(
@@ -277,7 +281,7 @@ def read_track_metadata(
     }
     names = table.select(wanted, columns, "track_id", "--track-map")
     frames = []
-    for cols, rows in table.chunks(names, chunk_rows, text=("track_id", "artist_name")):
+    for cols, rows in table.chunks(names, chunk_rows, text=("track_id", *_TRACK_TEXT)):
         ids = text_cells(cols["track_id"])
         empty = np.flatnonzero((ids == "").to_numpy())
         if len(empty):
@@ -296,8 +300,10 @@ def read_track_metadata(
             for k, g in enumerate(cols["genres"].tolist()):
                 genre_lists[k].extend(parse_genre_list(g, **table.at(rows[k], names["genres"])))
         out["genres"] = _object_column(genre_lists)
-        if "artist_name" in names:
-            out["artist_name"] = cols["artist_name"].to_numpy(dtype=object)
+        for field in _TRACK_TEXT:
+            if field in names:
+                text = text_cells(cols[field])
+                out[field] = text.where(text != "", None).to_numpy(dtype=object)
         _add_numeric(out, cols, names, rows, table, skip=("track_id", "genre", "genres"))
         frames.append(out)
     merged = _concat(frames, table, "metadata table")
@@ -307,7 +313,7 @@ def read_track_metadata(
 def _merge_duplicate_tracks(
     table: pd.DataFrame, *, source: _Table, duplicates: str, names: Mapping[str, str]
 ) -> pd.DataFrame:
-    numeric = [c for c in table.columns if c not in ("_row", "track_id", "genres", "artist_name")]
+    numeric = [c for c in table.columns if c not in ("_row", "track_id", "genres", *_TRACK_TEXT)]
     dup_mask = table["track_id"].duplicated(keep=False)
     if not dup_mask.any():
         return table.drop(columns="_row").set_index("track_id")
@@ -336,8 +342,9 @@ def _merge_duplicate_tracks(
         )
     agg: dict[str, Any] = {c: "mean" for c in numeric}
     agg["genres"] = lambda s: list(dict.fromkeys(g for gl in s for g in gl))
-    if "artist_name" in table.columns:
-        agg["artist_name"] = "first"
+    for field in _TRACK_TEXT:
+        if field in table.columns:
+            agg[field] = "first"
     return table.groupby("track_id", sort=False).agg(agg)
 
 
@@ -400,22 +407,29 @@ def read_artist_metadata(
 
 
 # ---------------------------------------------------------------------- join
-def _artists_from_track_table(dataset_tracks: pd.DataFrame, tm: pd.DataFrame) -> pd.DataFrame:
-    """The dataset's tracks table with artist names (and ids: the normalised name) taken
-    from the track metadata where the dataset has none (``--track-map artist_name=...``)."""
-    if "artist_name" not in tm.columns:
+def _names_from_track_table(dataset_tracks: pd.DataFrame, tm: pd.DataFrame) -> pd.DataFrame:
+    """The dataset's tracks table with track names, and artist names (and ids: the
+    normalised name), taken from the track metadata where the dataset has none
+    (``--track-map track_name=...``, ``--track-map artist_name=...``)."""
+    if not any(f in tm.columns for f in _TRACK_TEXT):
         return dataset_tracks
     out = dataset_tracks.copy()
-    names = out["artist_name"].tolist()
-    ids = out["artist_id"].tolist()
-    extra = tm["artist_name"].tolist()
-    for i in range(len(out)):
-        if names[i] is None and isinstance(extra[i], str) and normalise_name(extra[i]):
-            names[i] = extra[i].strip()
-            if ids[i] is None:
-                ids[i] = normalise_name(extra[i])
-    out["artist_name"] = pd.Series(list(names), dtype=object)
-    out["artist_id"] = pd.Series(list(ids), dtype=object)
+    if "track_name" in tm.columns:
+        names = out["track_name"].tolist()
+        for i, extra in enumerate(tm["track_name"].tolist()):
+            if names[i] is None and isinstance(extra, str) and extra.strip():
+                names[i] = extra.strip()
+        out["track_name"] = pd.Series(names, dtype=object)
+    if "artist_name" in tm.columns:
+        artists = out["artist_name"].tolist()
+        ids = out["artist_id"].tolist()
+        for i, extra in enumerate(tm["artist_name"].tolist()):
+            if artists[i] is None and isinstance(extra, str) and normalise_name(extra):
+                artists[i] = extra.strip()
+                if ids[i] is None:
+                    ids[i] = normalise_name(extra)
+        out["artist_name"] = pd.Series(artists, dtype=object)
+        out["artist_id"] = pd.Series(ids, dtype=object)
     return out
 
 
@@ -517,7 +531,7 @@ def attach_metadata(
     n = dataset.n_tracks
     ids = dataset.tracks["track_id"].tolist()
     tm = tracks.reindex(ids) if tracks is not None else pd.DataFrame(index=ids)
-    base_tracks = _artists_from_track_table(dataset.tracks, tm)
+    base_tracks = _names_from_track_table(dataset.tracks, tm)
     keys = [normalise_name(a) for a in base_tracks["artist_name"].tolist()]
     am = artists.reindex(keys) if artists is not None else pd.DataFrame(index=keys)
     _warn_on_low_joins(ids, keys, tracks, artists)

@@ -21,7 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from songspace.data.builder import SequenceBuilder
+from songspace.data.builder import (
+    SequenceBuilder,
+    shown_value,
+    spotify_uri_kind,
+    wrong_uri_message,
+)
 from songspace.data.dataset import Dataset
 from songspace.errors import (
     FormatError,
@@ -222,7 +227,7 @@ def read_mpd(
         record = f"playlist {i}"
         if not isinstance(pl, dict):
             raise FormatError(
-                f"expected a JSON object, found a {type(pl).__name__}",
+                f"expected a playlist object, found {shown_value(pl)}",
                 path=name,
                 record=record,
                 fix="repair the slice",
@@ -279,35 +284,76 @@ def _tracks(tracks: list, name: str, record: str) -> tuple[list, list, list, lis
     """(keys, names, artist ids, artist names) of a playlist's tracks; the first bad
     entry raises. One loop: measured 1.5-2x faster than four list comprehensions."""
     keys, names, artist_ids, artist_names = [], [], [], []
+    n = len(TRACK_PREFIX)
     for j, t in enumerate(tracks):
         uri = t.get("track_uri") if isinstance(t, dict) else None
-        if not isinstance(uri, str) or not uri:
-            raise (
-                MissingFieldError
-                if isinstance(t, dict) and "track_uri" not in t
-                else InvalidValueError
-            )(
-                f"expected a track_uri string like 'spotify:track:<id>', found {uri!r}",
-                path=name,
-                record=f"{record}, track {j}",
-                field="track_uri",
-                fix="repair or remove this track entry",
-            )
-        key = uri.removeprefix(TRACK_PREFIX)
-        if not key.strip():
-            raise InvalidValueError(
-                f"expected a track id after {TRACK_PREFIX!r}, found {uri!r}",
-                path=name,
-                record=f"{record}, track {j}",
-                field="track_uri",
-                fix="repair or remove this track entry",
-            )
-        keys.append(key)
+        if isinstance(uri, str) and uri.startswith(TRACK_PREFIX) and uri[n:].strip():
+            keys.append(uri[n:])  # the common case, checked inline (hot loop)
+        else:
+            keys.append(_track_key(t, name, f"{record}, track {j}"))
         names.append(t.get("track_name"))
         aid = t.get("artist_uri")
-        artist_ids.append(aid.removeprefix(ARTIST_PREFIX) if isinstance(aid, str) else None)
+        if isinstance(aid, str):
+            aid = (
+                aid[len(ARTIST_PREFIX) :]
+                if aid.startswith(ARTIST_PREFIX)
+                else _artist_key(aid, name, f"{record}, track {j}")
+            )
+        artist_ids.append(aid if isinstance(aid, str) else None)
         artist_names.append(t.get("artist_name"))
     return keys, names, artist_ids, artist_names
+
+
+def _track_key(t: Any, name: str, record: str) -> str:
+    """The track id of a track entry: ``spotify:track:<id>`` -> ``<id>``, a bare id as
+    it is; anything else (an entry that is no object, another kind of Spotify URI)
+    raises, saying what it found."""
+    if not isinstance(t, dict):
+        raise InvalidValueError(
+            "expected a track object like {'track_uri': 'spotify:track:<id>', ...}, "
+            f"found {shown_value(t)}",
+            path=name,
+            record=record,
+            fix="repair or remove this track entry",
+        )
+    uri = t.get("track_uri")
+    where: dict[str, Any] = {"path": name, "record": record, "field": "track_uri"}
+    fix = "repair or remove this track entry"
+    if not isinstance(uri, str) or not uri:
+        raise (MissingFieldError if "track_uri" not in t else InvalidValueError)(
+            "expected a track_uri string like 'spotify:track:<id>', found "
+            + ("nothing" if "track_uri" not in t else "null" if uri is None else repr(uri)),
+            **where,
+            fix=fix,
+        )
+    kind = spotify_uri_kind(uri)
+    if kind is None:
+        return uri
+    if kind != "track":
+        raise InvalidValueError(wrong_uri_message(uri, kind, "track"), **where, fix=fix)
+    key = uri[len(TRACK_PREFIX) :]
+    if not key.strip():
+        raise InvalidValueError(
+            f"expected a track id after {TRACK_PREFIX!r}, found {uri!r}", **where, fix=fix
+        )
+    return key
+
+
+def _artist_key(uri: str, name: str, record: str) -> str:
+    """``spotify:artist:<id>`` -> ``<id>``, a bare id as it is; a Spotify URI of another
+    kind raises."""
+    kind = spotify_uri_kind(uri)
+    if kind is None:
+        return uri
+    if kind != "artist":
+        raise InvalidValueError(
+            wrong_uri_message(uri, kind, "artist"),
+            path=name,
+            record=record,
+            field="artist_uri",
+            fix="repair the artist_uri, or remove it (the artist name is then the artist id)",
+        )
+    return uri[len(ARTIST_PREFIX) :]
 
 
 def write_slices(

@@ -8,7 +8,7 @@ behind.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -133,7 +133,7 @@ def prepare_mpd(
 
 
 def prepare_long(
-    path: str | Path,
+    path: str | Path | Sequence[str | Path],
     out: str | Path | None = None,
     *,
     columns: Mapping[str, str] | None = None,
@@ -142,15 +142,28 @@ def prepare_long(
     progress: ProgressCallback | None = None,
     header: bool = True,
     sep: str | None = None,
+    dedupe: bool = False,
+    split_noncontiguous: bool = False,
 ) -> Dataset:
     """Long-format CSV/Parquet (sequence_id, track_id[, position, ...]) -> dataset directory.
 
-    ``header`` and ``sep`` as in :func:`songspace.data.longformat.read_long`.
+    ``path`` is a file, a folder or a list of them, read as one table; ``header``,
+    ``sep``, ``dedupe`` and ``split_noncontiguous`` as in
+    :func:`songspace.data.longformat.read_long`.
     """
     from songspace.data.longformat import read_long
 
-    _check_output(out, overwrite, (path, *_metadata_inputs(metadata)))
-    ds = read_long(path, columns=columns, progress=progress, header=header, sep=sep)
+    items = (path,) if isinstance(path, str | Path) else tuple(path)
+    _check_output(out, overwrite, (*items, *_metadata_inputs(metadata)))
+    ds = read_long(
+        path,
+        columns=columns,
+        progress=progress,
+        header=header,
+        sep=sep,
+        dedupe=dedupe,
+        split_noncontiguous=split_noncontiguous,
+    )
     return _finish(ds, out, metadata, overwrite)
 
 
