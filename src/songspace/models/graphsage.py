@@ -70,6 +70,7 @@ from songspace.models.params import (
     AnyOf,
     Boolean,
     Constraint,
+    Device,
     Interval,
     Names,
     NoneValue,
@@ -259,7 +260,7 @@ class GraphSAGE(InductiveModel):
     edges kept out of the sampled neighbourhoods and used only as positive pairs; 0: every
     training edge is both, as in the papers; see :meth:`GraphSAGE.prepare`),
     ``checkpoint_dir`` (write the best weights there after every improvement),
-    ``device`` ("cpu" or a torch device), ``seed``.
+    ``device`` (``cpu``, ``cuda``, ``cuda:N`` or ``mps``: where torch trains), ``seed``.
     """
 
     name = "graphsage"
@@ -280,7 +281,7 @@ class GraphSAGE(InductiveModel):
         "validation_share": Interval(float, 0.0, 0.5),
         "supervision_share": Interval(float, 0.0, 0.9),
         "checkpoint_dir": AnyOf(NoneValue(), Text("a directory path", path=True)),
-        "device": Text("a torch device such as 'cpu' or 'cuda'"),
+        "device": Device(),
         "seed": SEED,
     }
     renamed_params: ClassVar[dict[str, str]] = {"features": "feature_groups"}
@@ -388,14 +389,20 @@ class GraphSAGE(InductiveModel):
                 fix="give one sample size per layer, e.g. fanouts=25,10 for num_layers=2",
             )
         torch = _torch()
-        try:
-            dev = torch.device(self.device)
-        except (RuntimeError, TypeError):
+        dev = torch.device(self.device)  # the Device constraint admits only valid names
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        mps = getattr(torch.backends, "mps", None)
+        if dev.type == "cuda" and (dev.index or 0) >= count:
             raise ParameterError(
-                "device", "a torch device such as 'cpu' or 'cuda'", self.device
-            ) from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ParameterError("device", "an available device", self.device, fix="use device=cpu")
+                "device",
+                f"a CUDA device present on this machine ({count} found)",
+                self.device,
+                fix="use device=cpu, or device=cuda:N with N < the number of GPUs",
+            )
+        if dev.type == "mps" and not (mps is not None and mps.is_available()):
+            raise ParameterError(
+                "device", "an available device (no MPS here)", self.device, fix="use device=cpu"
+            )
 
     def required_feature_groups(self) -> tuple[str, ...]:
         """The input groups, and the regression target when the audio task is on."""
@@ -842,7 +849,7 @@ class GraphSAGE(InductiveModel):
 
     def _restore_extra(self, arrays: dict[str, np.ndarray]) -> None:
         if "meta" not in arrays:
-            return
+            raise KeyError("the encoder's arrays are missing: expected 'meta' and 'encoder.*'")
         torch = _torch()
         meta = json.loads(str(arrays["meta"]))
         self.in_dim_ = int(meta["in_dim"])
