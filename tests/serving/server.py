@@ -24,12 +24,14 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, runs, data, tmp_path):
+    def __init__(self, runs, data, tmp_path, wrap=()):
+        """``wrap``: a command prefix the server runs under (e.g. a read-only mount)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": SRC, "SONGSPACE_API_KEY": KEY}
         self.log = open(tmp_path / f"server-{self.port}.log", "wb")  # noqa: SIM115 (closed in stop)
         cmd = [
+            *wrap,
             sys.executable,
             "-m",
             "songspace",
