@@ -251,3 +251,23 @@ def test_the_service_over_a_reordered_dataset_answers_as_over_the_training_one(
         got = [c.get(f"/tracks/{t}/similar?k=6").json()["results"] for t in ids]
     want = [client.get(f"/tracks/{t}/similar?k=6&model=t2v").json()["results"] for t in ids]
     assert got == want
+
+
+def test_serve_refuses_a_run_with_a_non_finite_row(world, runs):
+    """Item 3 through the service's start: /ready stays 503 and names the file, the
+    number of non-finite rows and the fix; no /similar is answered with NaN scores."""
+    from fastapi.testclient import TestClient
+
+    from songspace.serving.app import ModelSpec, create_app
+
+    path = runs["t2v"] / "embeddings.npz"
+    rewrite_npz(path, lambda a: a["embeddings"].__setitem__((4, 1), np.nan))
+    app_ = create_app([ModelSpec("t2v", runs["t2v"], world["root"] / "data", {})],
+                      background_load=False)  # fmt: skip
+    with TestClient(app_) as c:
+        r = c.get("/ready")
+        assert r.status_code == 503
+        text = r.json()["error"]["message"]
+        assert str(path) in text and "NaN or inf in 1 of" in text and "retrain" in text
+        t = world["reduced"].track_ids[0]
+        assert c.get(f"/tracks/{t}/similar?k=3").status_code == 503
