@@ -6,16 +6,38 @@
   ``--heldout-fraction``).
 - :func:`check_format`: the ``format`` / ``format_version`` header of a saved
   songspace file (datasets, graphs, models).
+- :func:`check_finite_rows`: vectors (embeddings) are finite where they are used;
+  ``evaluate``, ``embed``, ``recommend``, ``serve`` and model loading refuse NaN/inf.
+- :data:`NUMPY_READ_ERRORS`: what ``np.load`` raises on a truncated, foreign or pickled
+  file (with ``allow_pickle=False``), for readers that turn it into a format error.
 """
 
 from __future__ import annotations
 
 import numbers
+import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from songspace.errors import InputError, ParameterError
+import numpy as np
+
+from songspace.errors import InputError, InvalidValueError, ParameterError
+
+#: What numpy raises on a truncated, foreign or pickled file with ``allow_pickle=False``
+#: (object arrays raise ValueError when read).
+NUMPY_READ_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    KeyError,
+)
+
+#: The fix for vectors a trained run should never hold.
+RETRAIN_FIX = "retrain the model (`songspace train`)"
 
 
 def check_heldout_share(value: Any, name: str = "test_fraction") -> float:
@@ -61,3 +83,29 @@ def check_format(
             fix=fix_version,
         )
     return doc
+
+
+def check_finite_rows(
+    vectors: np.ndarray,
+    *,
+    available: np.ndarray | None = None,
+    path: str | Path | None = None,
+    record: str | None = None,
+    field: str | None = None,
+    fix: str = RETRAIN_FIX,
+) -> None:
+    """InvalidValueError naming the place and how many rows hold NaN or inf, unless
+    every row of ``vectors`` (a 2-D matrix) in ``available`` (default: all) is finite."""
+    v = np.asarray(vectors)
+    bad = ~np.isfinite(v).all(axis=1)
+    if available is not None:
+        bad &= np.asarray(available, dtype=bool)
+    if bad.any():
+        raise InvalidValueError(
+            f"expected finite vectors, found NaN or inf in {int(bad.sum())} of {len(v)} rows "
+            f"(first: row {int(np.flatnonzero(bad)[0])})",
+            path=path,
+            record=record,
+            field=field,
+            fix=fix,
+        )

@@ -292,6 +292,33 @@ def unpack_ids(data: np.ndarray, offsets: np.ndarray) -> list[str]:
     return [raw[a:b].decode("utf-8") for a, b in itertools.pairwise(bounds)]
 
 
+#: Rows normalised per block by :func:`unit_rows` (bounds its float64 temporaries).
+_UNIT_ROWS_BLOCK = 1 << 16
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 length (zero rows stay zero), float32, C-contiguous.
+
+    Safe for any finite magnitude: each row is divided by its largest absolute value
+    first and the norm is taken in float64, so vectors near the float32 limit (1e37)
+    neither overflow the norm nor warn, and a row scaled by any factor gives the same
+    unit vector. The one L2 normalisation of evaluation and serving."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ParameterError("vectors", "a 2-D matrix (rows x dimensions)", x.shape)
+    out = np.zeros(x.shape, dtype=np.float32)
+    if x.shape[1] == 0:
+        return out
+    for lo in range(0, len(x), _UNIT_ROWS_BLOCK):
+        block = np.asarray(x[lo : lo + _UNIT_ROWS_BLOCK], dtype=np.float64)
+        peak = np.abs(block).max(axis=1, keepdims=True)
+        block = np.divide(block, peak, out=np.zeros_like(block), where=peak > 0)
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))[:, None]
+        np.divide(block, norms, out=block, where=norms > 0)
+        out[lo : lo + len(block)] = block
+    return out
+
+
 def w2v_track_id(token: str) -> str:
     """The track id of a :func:`w2v_token` (``urllib.parse.unquote``)."""
     from urllib.parse import unquote

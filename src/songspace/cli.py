@@ -1525,6 +1525,24 @@ IndexOpt = Annotated[
     str,
     typer.Option("--index", help="auto (exact up to --exact-max vectors, else hnsw), exact, hnsw."),
 ]
+ExactMaxOpt = Annotated[
+    int, typer.Option("--exact-max", help="--index auto is exact up to this many vectors.")
+]
+HnswMOpt = Annotated[
+    int, typer.Option("--hnsw-m", help="HNSW links per vector (M): more is better recall, larger.")
+]
+EfConstructionOpt = Annotated[
+    int,
+    typer.Option(
+        "--ef-construction", help="HNSW build-time candidate list: more is slower, better."
+    ),
+]
+EfSearchOpt = Annotated[
+    int,
+    typer.Option(
+        "--ef-search", help="HNSW search-time candidate list: more is better recall, slower."
+    ),
+]
 
 
 def _index_options(index: str, exact_max: int, m: int, ef_construction: int, ef_search: int):
@@ -1540,24 +1558,52 @@ def _index_options(index: str, exact_max: int, m: int, ef_construction: int, ef_
 @app.command("recommend")
 def recommend_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory written by `songspace train`.")],
-    data: Annotated[Path, typer.Option("--data", help="The dataset the run was trained on.")],
-    similar: Annotated[str | None, typer.Option("--similar", help="Track id.")] = None,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="The dataset the run was trained on; the run's rows are matched to its "
+            "tracks by id.",
+        ),
+    ],
+    similar: Annotated[
+        str | None,
+        typer.Option(
+            "--similar",
+            help="A track id, or a track name (case-insensitive; an ambiguous or unknown "
+            "name lists the closest tracks with their ids).",
+        ),
+    ] = None,
     complete: Annotated[
-        str | None, typer.Option("--complete", help="Seed track ids, comma-separated.")
+        str | None,
+        typer.Option(
+            "--complete", help="Seed tracks, comma-separated (ids, or names as for --similar)."
+        ),
     ] = None,
     embed_new: Annotated[
         Path | None, typer.Option("--embed-new", help="New-track JSON (inductive models).")
     ] = None,
     k: Annotated[int, typer.Option("-k", help="Number of results.")] = 20,
-    max_per_artist: Annotated[int | None, typer.Option("--max-per-artist")] = None,
+    max_per_artist: Annotated[
+        int | None,
+        typer.Option(
+            "--max-per-artist",
+            min=1,
+            help="Keep at most this many results by one artist (1: every result by another "
+            "artist). Default: no cap.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
     index: IndexOpt = "auto",
-    exact_max: Annotated[int, typer.Option("--exact-max")] = 500_000,
-    m: Annotated[int, typer.Option("--hnsw-m")] = 32,
-    ef_construction: Annotated[int, typer.Option("--ef-construction")] = 200,
-    ef_search: Annotated[int, typer.Option("--ef-search")] = 128,
+    exact_max: ExactMaxOpt = 500_000,
+    m: HnswMOpt = 32,
+    ef_construction: EfConstructionOpt = 200,
+    ef_search: EfSearchOpt = 128,
 ) -> None:
-    """Similar tracks, a playlist continuation, or a new track's neighbours, from a run."""
+    """Similar tracks, a playlist continuation, or a new track's neighbours, from a run.
+
+    The index is cached in RUN/serving when the run is writable (kept in memory when not).
+    """
     import json
 
     from songspace.serving import Recommender
@@ -1576,10 +1622,11 @@ def recommend_cmd(
     if not as_json:
         err_console.print(escape(rec.index.stats.describe()), highlight=False)
     if similar is not None:
-        results = rec.similar(similar, k)
-        title = f"tracks similar to {similar}"
+        track_id = rec.find_track(similar, "--similar")
+        results = rec.similar(track_id, k, max_per_artist=max_per_artist)
+        title = f"tracks similar to {track_id}"
     elif complete is not None:
-        seeds = [s.strip() for s in complete.split(",") if s.strip()]
+        seeds = [rec.find_track(s.strip(), "--complete") for s in complete.split(",") if s.strip()]
         results = rec.complete(seeds, k, max_per_artist=max_per_artist)
         title = f"continuation of {len(seeds)} seed tracks"
     else:
@@ -1592,7 +1639,7 @@ def recommend_cmd(
             raise FormatError(
                 f"expected a readable JSON track object, found {exc}", path=embed_new
             ) from None
-        new = rec.embed_new(doc, k)
+        new = rec.embed_new(doc, k, max_per_artist=max_per_artist)
         results = new.neighbours
         title = f"neighbours of the new track {new.track_id}"
     if as_json:
@@ -1643,10 +1690,10 @@ def serve_cmd(
         1 << 20
     ),
     index: IndexOpt = "auto",
-    exact_max: Annotated[int, typer.Option("--exact-max")] = 500_000,
-    m: Annotated[int, typer.Option("--hnsw-m")] = 32,
-    ef_construction: Annotated[int, typer.Option("--ef-construction")] = 200,
-    ef_search: Annotated[int, typer.Option("--ef-search")] = 128,
+    exact_max: ExactMaxOpt = 500_000,
+    m: HnswMOpt = 32,
+    ef_construction: EfConstructionOpt = 200,
+    ef_search: EfSearchOpt = 128,
     search_threads: Annotated[
         int, typer.Option("--search-threads", help="faiss threads per search.")
     ] = 1,

@@ -288,3 +288,21 @@ def test_on_sparse_data_a_seen_in_training_flag_beats_random_and_coverage_shows_
     v = res.values()
     assert v["completion_hr"] > 0.6
     assert v["completion_coverage"] > v["completion_negative_coverage"] + 0.3
+
+
+# ---------------------------------------------------------------- magnitude (issue 27 item 4)
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("scale", [1.0, 1e37, 1e-30])
+def test_vectors_near_the_float32_limits_give_the_hand_computed_metrics(scale):
+    """The larger hand-computed case with every vector scaled by 1e37 (near the float32
+    limit) or 1e-30: the same HR, MRR and P@k, and no RuntimeWarning (the norm of a
+    1e37 row overflowed float32: HR fell from 0.64 to 0.50 on real data)."""
+    ds = make_dataset([list(range(24))], 36)
+    s = [1.0] * 12 + [0.9 - 0.04 * j for j in range(12)] + [0.88 - 0.04 * j for j in range(12)]
+    emb = Embeddings.from_array(unit(s) * scale)
+    res = metrics(playlist_completion(ds, emb, [0], ks=(1, 5, 10)))
+    assert res["completion_hr"] == pytest.approx(6 / 12)
+    assert res["completion_mrr"] == pytest.approx((5 * 1 + 5 * 0.5 + 2 / 3) / 12)
+    assert res["completion_p@1"] == pytest.approx(1.0)
+    assert res["completion_p@5"] == pytest.approx(3 / 5)
+    np.testing.assert_allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, rtol=1e-6)

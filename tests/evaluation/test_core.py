@@ -75,7 +75,7 @@ def test_bad_embeddings_and_k():
         Embeddings.from_array(np.ones((3, 2)), 4)
     x = np.ones((4, 2))
     x[2, 0] = np.nan
-    with pytest.raises(InvalidValueError, match=r"NaN or inf in 1 rows \(first: row 2\)"):
+    with pytest.raises(InvalidValueError, match=r"NaN or inf in 1 of 4 rows \(first: row 2\)"):
         Embeddings.from_array(x, 4)
     emb = Embeddings.from_array(np.eye(4))
     with pytest.raises(ParameterError, match=r"1 <= k <= 3"):
@@ -143,3 +143,21 @@ def test_result_round_trip(tmp_path):
     assert back.values() == pytest.approx({"hr": 2 / 3, "vrc": 12.5})
     np.testing.assert_array_equal(back.metrics["hr"].per_query, [1.0, 0.0, 1.0])
     assert (tmp_path / "res.per_query.npz").is_file()
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("backend", ["numpy", "faiss"])
+def test_exact_topk_rankings_do_not_change_with_magnitude(backend):
+    """Issue 27 item 4: vectors scaled by 1e37 (each row by its own power of ten too)
+    give exactly the neighbours of the unscaled ones, without a RuntimeWarning."""
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 8)).astype(np.float32)
+    base = exact_topk(Embeddings.from_array(x), np.arange(60), 10, backend=backend)
+    for big in (x * np.float32(2.0**122), x * np.float32(1e37)):
+        ids, _ = exact_topk(Embeddings.from_array(big), np.arange(60), 10, backend=backend)
+        np.testing.assert_array_equal(ids, base[0])
+    per_row = x * (10.0 ** rng.integers(-30, 30, size=(60, 1)))
+    ids, _ = exact_topk(Embeddings.from_array(per_row), np.arange(60), 10, backend=backend)
+    np.testing.assert_array_equal(ids, base[0])

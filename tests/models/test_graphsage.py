@@ -251,6 +251,27 @@ def test_bad_parameters(ds, params, match):
         MUSIG(**{**FAST, **params}).fit(ds)
 
 
+@pytest.mark.parametrize("name", ["graphsage", "musig"])
+@pytest.mark.parametrize("device", ["meta", "xla", "cuda:x", "cuda:-1", "cuda:", "CPU", ""])
+def test_a_device_torch_cannot_train_on_is_refused_with_the_choices(name, device):
+    """Issue 27 item 20: `--param device=meta` passed validation, then failed with
+    "this is a bug"; the constraint admits only cpu, cuda, cuda:N and mps."""
+    from songspace.models import create
+
+    with pytest.raises(ParameterError, match=r"`device`: expected one of 'cpu', 'cuda', "
+                       r"'cuda:N', 'mps'"):  # fmt: skip
+        create(name, {"device": device}, from_strings=True)
+
+
+def test_an_absent_gpu_is_refused_and_cpu_accepted():
+    from songspace.models import create
+
+    create("graphsage", {"device": "cpu"}).check_params()
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(ParameterError, match=rf"a CUDA device present on this machine \({n} found"):
+        create("graphsage", {"device": f"cuda:{n}"})
+
+
 def test_missing_feature_group_is_named(ds):
     no_acoustic = planted_dataset()
     del no_acoustic.features["acoustic"]

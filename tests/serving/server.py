@@ -25,15 +25,17 @@ def free_port() -> int:
 
 class Server:
     """``args``: more command-line options; ``env``: replaces the environment's entries
-    (None removes one); ``launcher``: a script run instead of ``-m songspace``."""
+    (None removes one); ``launcher``: a script run instead of ``-m songspace``; ``wrap``:
+    a command prefix the server runs under (e.g. a read-only mount)."""
 
-    def __init__(self, runs, data, tmp_path, *, args=(), env=None, launcher=None):
+    def __init__(self, runs, data, tmp_path, *, args=(), env=None, launcher=None, wrap=()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": SRC, "SONGSPACE_API_KEY": KEY, **(env or {})}
         env = {k: v for k, v in env.items() if v is not None}
         self.log = open(tmp_path / f"server-{self.port}.log", "wb")  # noqa: SIM115 (closed in stop)
         cmd = [
+            *wrap,
             sys.executable,
             *(["-m", "songspace"] if launcher is None else [str(launcher)]),
             "--no-progress",

@@ -374,6 +374,32 @@ def test_store_full_is_507_and_later_writes_survive(client, world, runs, monkeyp
     assert len(store.read_bytes().splitlines()) == 3
 
 
+def test_a_bare_track_stored_by_an_older_version_still_replays(world, runs):
+    """Item 5 refuses bare tracks for new POSTs only: a store written before that check
+    may hold one, and replaying it must not keep the server from /ready."""
+    import json
+
+    import numpy as np
+
+    from songspace.serving.recommender import Recommender
+    from songspace.serving.store import STORE_FORMAT
+
+    rec = Recommender.from_run(runs["gs"], world["root"] / "data")
+    rec.add_tracks(world["docs"][:1])
+    store = runs["gs"] / "serving" / "added-tracks.jsonl"
+    dim = len(json.loads(store.read_text().splitlines()[0])["vector"])
+    bare = {"format": STORE_FORMAT, "track": {"track_id": "bare-old"},
+            "vector": np.ones(dim).tolist()}  # fmt: skip
+    with open(store, "a") as fh:
+        fh.write(json.dumps(bare) + "\n")
+    app = create_app(
+        [ModelSpec("gs", runs["gs"], world["root"] / "data", {})], background_load=False
+    )
+    with TestClient(app) as c:
+        assert c.get("/ready").status_code == 200, c.get("/ready").text
+        assert c.get("/models").json()["models"][0]["added_tracks"] == 2
+
+
 def test_a_duplicate_record_does_not_keep_the_server_from_ready(world, runs, caplog):
     """Item 13: two processes once accepted the same id; the store holds it twice."""
     from songspace.serving.recommender import Recommender

@@ -8,16 +8,13 @@ expected and the fix, instead of a numpy/pyarrow traceback or a silent cast.
 
 from __future__ import annotations
 
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from songspace._checks import NUMPY_READ_ERRORS as _NUMPY_READ_ERRORS
 from songspace.errors import DuplicateError, FormatError, InvalidValueError
 
-# What numpy raises on a truncated, foreign or pickled file with allow_pickle=False.
-_NUMPY_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
 _SAVE_HINT = "save it with np.save(path, matrix) / np.savez(path, embeddings=matrix)"
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from songspace._util import check_seed
+from songspace._checks import check_finite_rows
+from songspace._util import check_seed, unit_rows
 from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, InvalidValueError, ParameterError
 
@@ -107,11 +108,14 @@ class Embeddings:
         available: np.ndarray | None = None,
         name: str = "embeddings",
         source: str = "embeddings",
+        mismatch_fix: str | None = None,
     ) -> Embeddings:
         """Validate and L2-normalise a matrix aligned to the vocabulary.
 
         Rows outside ``available`` are ignored (zeroed). Available rows must be
-        finite and non-zero.
+        finite (:func:`songspace._checks.check_finite_rows`) and non-zero; they are
+        normalised with :func:`songspace._util.unit_rows` (safe at any magnitude).
+        ``mismatch_fix`` replaces the fix given when the row count is not ``n_tracks``.
         """
         v = np.asarray(vectors)
         if v.ndim != 2 or v.shape[1] < 1:
@@ -124,7 +128,8 @@ class Embeddings:
             raise InvalidValueError(
                 f"expected {n_tracks} rows (one per track of the dataset), found {v.shape[0]}",
                 record=source,
-                fix="align the rows to the dataset's tracks.parquet order, or pass a Parquet "
+                fix=mismatch_fix
+                or "align the rows to the dataset's tracks.parquet order, or pass a Parquet "
                 "file with a track_id column so rows are matched by id",
             )
         avail = np.ones(v.shape[0], bool) if available is None else np.asarray(available, bool)
@@ -132,17 +137,13 @@ class Embeddings:
             raise ParameterError("available", f"`available.shape == ({v.shape[0]},)`", avail.shape)
         v = v.astype(np.float32, copy=True)
         v[~avail] = 0.0
-        bad = ~np.isfinite(v).all(axis=1) & avail
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InvalidValueError(
-                f"expected finite values, found NaN or inf in {int(bad.sum())} rows "
-                f"(first: row {i})",
-                record=source,
-                fix="retrain the model, or mark those tracks unavailable (available=False)",
-            )
-        norms = np.linalg.norm(v, axis=1)
-        zero = (norms == 0) & avail
+        check_finite_rows(
+            v,
+            available=avail,
+            record=source,
+            fix="retrain the model, or mark those tracks unavailable (available=False)",
+        )
+        zero = ~np.any(v != 0, axis=1) & avail
         if zero.any():
             raise InvalidValueError(
                 f"expected non-zero vectors, found {int(zero.sum())} all-zero rows "
@@ -150,8 +151,7 @@ class Embeddings:
                 record=source,
                 fix="mark tracks without an embedding unavailable (available=False)",
             )
-        norms[~avail] = 1.0
-        return cls(v / norms[:, None], avail, name=name)
+        return cls(unit_rows(v), avail, name=name)
 
     @classmethod
     def random(cls, n_tracks: int, dim: int = 64, *, seed: int = 0) -> Embeddings:
@@ -181,6 +181,7 @@ def load_embeddings(
     *,
     name: str | None = None,
     drop_unknown: bool = False,
+    mismatch_fix: str | None = None,
 ) -> Embeddings:
     """Read embeddings for ``dataset`` from ``.npy``, ``.npz`` (key ``embeddings``) or Parquet.
 
@@ -195,6 +196,8 @@ def load_embeddings(
 
     Files keyed by id may hold ids the dataset does not have (embeddings of another
     dataset): an error, unless ``drop_unknown``, which drops them and logs how many.
+    ``mismatch_fix`` replaces the fix of that error and of a row-count mismatch (the
+    serving layer's is "pass the dataset the run was trained on").
     """
     path = Path(path)
     # `songspace train` writes RUN/embeddings.npz: name it after the run directory.
@@ -206,18 +209,27 @@ def load_embeddings(
             fix="check the path",
         )
     suffix = path.suffix.lower()
+    from songspace._util import ID_BYTES
     from songspace.evaluation._readers import read_npy, read_npz, read_parquet_vectors
 
+    def by_row(matrix: np.ndarray, available: np.ndarray | None = None) -> Embeddings:
+        return Embeddings.from_array(
+            matrix,
+            dataset.n_tracks,
+            available=available,
+            name=label,
+            source=str(path),
+            mismatch_fix=mismatch_fix,
+        )
+
     if suffix == ".npy":
-        return Embeddings.from_array(read_npy(path), dataset.n_tracks, name=label, source=str(path))
+        return by_row(read_npy(path))
     if suffix == ".npz":
         matrix, avail, npz_ids = read_npz(path)
         if npz_ids is None:
-            return Embeddings.from_array(
-                matrix, dataset.n_tracks, available=avail, name=label, source=str(path)
-            )
+            return by_row(matrix, avail)
         if matrix.ndim != 2:
-            return Embeddings.from_array(matrix, dataset.n_tracks, name=label, source=str(path))
+            return by_row(matrix)
         keep = np.ones(len(npz_ids), bool) if avail is None else np.asarray(avail, bool)
         if keep.shape != (len(npz_ids),):
             raise InvalidValueError(
@@ -226,12 +238,13 @@ def load_embeddings(
                 field="available",
                 fix="re-write the file with `songspace train`/`embed`",
             )
-        return _by_id(path, label, dataset, npz_ids, matrix, keep, drop_unknown, "track_id_bytes")
+        return _by_id(
+            path, label, dataset, npz_ids, matrix, keep, drop_unknown, ID_BYTES, mismatch_fix
+        )
     if suffix in (".parquet", ".pq"):
         ids, m = read_parquet_vectors(path)
-        return _by_id(
-            path, label, dataset, ids, m, np.ones(len(ids), bool), drop_unknown, "track_id"
-        )
+        keep = np.ones(len(ids), bool)
+        return _by_id(path, label, dataset, ids, m, keep, drop_unknown, "track_id", mismatch_fix)
     raise FormatError(
         f"expected a .npy, .npz or .parquet file, found {suffix or 'no extension'}",
         path=path,
@@ -248,6 +261,7 @@ def _by_id(
     keep: np.ndarray,
     drop_unknown: bool,
     field: str,
+    mismatch_fix: str | None = None,
 ) -> Embeddings:
     """Embeddings whose rows are matched to ``dataset``'s tracks by id (rows outside
     ``keep`` are unavailable); tracks without a row are unavailable."""
@@ -262,7 +276,8 @@ def _by_id(
                 f"{len(ids)} unknown (first: {first!r})",
                 path=path,
                 field=field,
-                fix="evaluate against the dataset the embeddings were made for, embed the "
+                fix=mismatch_fix
+                or "evaluate against the dataset the embeddings were made for, embed the "
                 "dataset with `songspace embed RUN DATA -o OUT`, or pass --drop-unknown "
                 "(drop_unknown=True) to drop the unknown ids",
             )

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from songspace._checks import check_finite_rows
 from songspace._util import (
     ID_BYTES,
     ID_OFFSETS,
@@ -239,17 +240,14 @@ def embed_dataset(
 
 
 def check_finite_embeddings(res: EmbedResult, run: Path) -> None:
-    """Refuse NaN or infinite vectors among the embedded tracks: they come from damaged or
-    diverged weights, and would be ranked as if they were real (score 0 neighbours)."""
-    bad = res.available & ~np.isfinite(res.embeddings).all(axis=1)
-    if bad.any():
-        raise ModelFormatError(
-            f"expected finite vectors, found NaN or inf in {int(bad.sum()):,} of "
-            f"{res.embedded:,} embedded tracks (the {res.model} weights are damaged, or its "
-            "training diverged)",
-            path=_model_dir(run) / "arrays.npz",
-            fix="retrain with `songspace train` (with a lower learning rate if it diverged)",
-        )
+    """Refuse NaN or infinite vectors among the embedded tracks (weights that load but
+    overflow, or diverged training): they would be ranked as if they were real."""
+    check_finite_rows(
+        res.embeddings,
+        available=res.available,
+        path=_model_dir(run) / "arrays.npz",
+        record=f"the {res.model} model's vectors of the dataset's tracks",
+    )
 
 
 def embed_run(

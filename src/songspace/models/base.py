@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -49,7 +50,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from songspace._checks import check_format
+from songspace._checks import NUMPY_READ_ERRORS, RETRAIN_FIX, check_finite_rows, check_format
 from songspace._util import atomic_directory, to_jsonable
 from songspace.data.dataset import Dataset
 from songspace.errors import ModelFormatError, NotFittedError, ParameterError
@@ -276,10 +277,9 @@ class EmbeddingModel(ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> EmbeddingModel:
-        """Load a saved model (of this class, or any registered class via the base)."""
-        from songspace.models.registry import create, get_model_class
-
+    def read_description(cls, path: str | Path) -> dict[str, Any]:
+        """The checked ``model.json`` of the model saved in ``path`` (format, version,
+        a model name); ModelFormatError naming the file, the field and the fix."""
         path = Path(path)
         meta = path / "model.json"
         if not meta.is_file():
@@ -289,10 +289,10 @@ class EmbeddingModel(ABC):
                 fix="point to a directory written by model.save or `songspace train`",
             )
         try:
-            doc = json.loads(meta.read_text())
-        except json.JSONDecodeError as exc:
+            doc = json.loads(meta.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelFormatError(
-                f"expected JSON, found invalid JSON ({exc})", path=meta, fix="retrain the model"
+                f"expected JSON, found invalid JSON ({exc})", path=meta, fix=RETRAIN_FIX
             ) from exc
         check_format(
             doc,
@@ -303,7 +303,32 @@ class EmbeddingModel(ABC):
             fix_format="point to a directory written by model.save or `songspace train`",
             fix_version="retrain the model with this songspace version",
         )
-        klass = get_model_class(doc["model"])
+        if not isinstance(doc.get("model"), str):
+            raise ModelFormatError(
+                f"expected a model name, found {doc.get('model')!r}",
+                path=meta,
+                field="model",
+                fix=RETRAIN_FIX,
+            )
+        return dict(doc)
+
+    @classmethod
+    def described_class(cls, doc: Mapping[str, Any], path: str | Path) -> type[EmbeddingModel]:
+        """The registered class ``doc`` (:meth:`read_description` of ``path``) names, a
+        subclass of ``cls``; ModelFormatError otherwise. MissingDependencyError when
+        its extra is not installed."""
+        from songspace.models.registry import get_model_class
+
+        meta = Path(path) / "model.json"
+        try:
+            klass = get_model_class(doc["model"])
+        except ParameterError as exc:
+            raise ModelFormatError(
+                f"expected a registered model name, found {doc['model']!r} ({exc})",
+                path=meta,
+                field="model",
+                fix=RETRAIN_FIX,
+            ) from None
         if cls is not EmbeddingModel and not issubclass(klass, cls):
             raise ModelFormatError(
                 f"expected a {cls.__name__}, found a {klass.__name__}",
@@ -311,18 +336,155 @@ class EmbeddingModel(ABC):
                 field="model",
                 fix=f"load it with {klass.__name__}.load or EmbeddingModel.load",
             )
+        return klass
+
+    @classmethod
+    def load(cls, path: str | Path) -> EmbeddingModel:
+        """Load a saved model (of this class, or any registered class via the base).
+
+        Every part is checked: ``model.json`` (format, model name, each parameter
+        within its constraint, ``n_tracks``, ``training_time``) and ``arrays.npz``
+        (readable without pickle, every array the model saves, finite numbers,
+        ``embeddings`` of ``n_tracks`` rows, a boolean ``available`` mask, the extra
+        arrays fitting the parameters). A damaged file raises ModelFormatError naming
+        the file and the field, with the fix "retrain"."""
+        from songspace.models.registry import create
+
+        path = Path(path)
+        doc = cls.read_description(path)
+        klass = cls.described_class(doc, path)
+        meta = path / "model.json"
         with warnings.catch_warnings():
             # an old file may use a renamed parameter: it loads (and re-saves) under the new name
             warnings.simplefilter("ignore", DeprecationWarning)
-            model = create(klass, doc["params"], check=False)
-        with np.load(path / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            try:
+                if not isinstance(doc.get("params"), Mapping):
+                    raise TypeError(f"{type(doc.get('params')).__name__} instead of an object")
+                model = create(klass, doc["params"], check=False)
+                model._check_constraints()
+            except (ParameterError, TypeError, ValueError) as exc:
+                raise ModelFormatError(
+                    f"expected the parameters of a saved {klass.__name__}, found {exc}",
+                    path=meta,
+                    field="params",
+                    fix=RETRAIN_FIX,
+                ) from None
+        n_tracks = _stored_number(doc, "n_tracks", int, meta)
+        training_time = _stored_number(doc, "training_time", float, meta)
+        arrays = read_model_arrays(path / "arrays.npz", n_tracks)
         model.embeddings_ = arrays.pop("embeddings")
         model.available_ = arrays.pop("available")
-        model.training_time_ = float(doc["training_time"])
-        model.n_tracks_ = int(doc["n_tracks"])
-        model._restore_extra(arrays)
+        model.training_time_ = training_time
+        model.n_tracks_ = n_tracks
+        stored = set(arrays)
+        try:
+            model._restore_extra(arrays)
+            expected = set(model._extra_arrays())
+        except Exception as exc:  # any way the extra arrays do not fit the parameters
+            raise ModelFormatError(
+                f"expected the arrays of a {klass.__name__} with the parameters in "
+                f"model.json, found arrays that do not fit them ({_reason(exc)})",
+                path=path / "arrays.npz",
+                fix=RETRAIN_FIX,
+            ) from None
+        if expected - stored:  # arrays older versions wrote beside them are ignored
+            raise ModelFormatError(
+                f"expected the arrays a {klass.__name__} saves, found an archive that does "
+                f"not hold the model's arrays ({sorted(expected - stored)[:3]} missing)",
+                path=path / "arrays.npz",
+                fix=RETRAIN_FIX,
+            )
         return model
+
+    def _check_constraints(self) -> None:
+        """Each stored parameter within its constraint (``check_params`` without the
+        rules, which may depend on this machine, e.g. a CUDA device)."""
+        for name, value in self.get_params().items():
+            constraint = self.parameter_constraints.get(name)
+            if constraint is not None and not constraint.is_satisfied_by(value):
+                raise ParameterError(name, constraint.describe(), value)
+
+
+def _reason(exc: BaseException) -> str:
+    """``Type: first line of the message`` of an exception, for an error's detail."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _stored_number(doc: Mapping[str, Any], field: str, kind: type, path: Path) -> Any:
+    """``doc[field]`` as ``kind`` (int: a whole number >= 0; float: finite, >= 0)."""
+    value = doc.get(field)
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+        and (kind is float or float(value).is_integer())
+    )
+    if not ok:
+        raise ModelFormatError(
+            f"expected a {'whole ' if kind is int else ''}number >= 0, found {value!r}",
+            path=path,
+            field=field,
+            fix=RETRAIN_FIX,
+        )
+    return kind(value)
+
+
+def read_model_arrays(path: Path, n_tracks: int) -> dict[str, np.ndarray]:
+    """The arrays of a saved model's ``arrays.npz``, checked: readable without pickle,
+    real-valued or text, finite, ``embeddings`` (``n_tracks`` x d floats) and
+    ``available`` (``n_tracks`` booleans) present. ModelFormatError naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except NUMPY_READ_ERRORS as exc:
+        raise ModelFormatError(
+            f"expected a readable .npz archive (no pickled objects), found {_reason(exc)}",
+            path=path,
+            fix=RETRAIN_FIX,
+        ) from None
+    for name in ("embeddings", "available"):
+        if name not in arrays:
+            raise ModelFormatError(
+                f"expected an array named {name!r}, found {sorted(arrays)[:5]}",
+                path=path,
+                field=name,
+                fix=RETRAIN_FIX,
+            )
+    for name, a in arrays.items():
+        if a.dtype.kind not in "biufU":
+            raise ModelFormatError(
+                f"expected numbers, found dtype {a.dtype}", path=path, field=name, fix=RETRAIN_FIX
+            )
+    emb, avail = arrays["embeddings"], arrays["available"]
+    if emb.dtype.kind != "f" or emb.ndim != 2 or emb.shape[0] != n_tracks:
+        raise ModelFormatError(
+            f"expected a float matrix of {n_tracks} rows (n_tracks in model.json), found "
+            f"{emb.dtype} of shape {emb.shape}",
+            path=path,
+            field="embeddings",
+            fix=RETRAIN_FIX,
+        )
+    if avail.dtype != np.bool_ or avail.shape != (n_tracks,):
+        raise ModelFormatError(
+            f"expected an available mask of bool ({n_tracks},), found an available mask "
+            f"of {avail.dtype} {avail.shape}",
+            path=path,
+            field="available",
+            fix=RETRAIN_FIX,
+        )
+    check_finite_rows(emb, path=path, field="embeddings")
+    for name, a in arrays.items():
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise ModelFormatError(
+                f"expected finite numbers, found {int((~np.isfinite(a)).sum())} NaN or inf "
+                f"of {a.size} values",
+                path=path,
+                field=name,
+                fix=RETRAIN_FIX,
+            )
+    return arrays
 
 
 class InductiveModel(EmbeddingModel):

@@ -73,6 +73,7 @@ from songspace.models.params import (
     AnyOf,
     Boolean,
     Constraint,
+    Device,
     Interval,
     Names,
     NoneValue,
@@ -304,7 +305,7 @@ class GraphSAGE(InductiveModel):
     training draws its pairs, or "edges", uniformly over the held-out edges, which favours
     hub anchors: the behaviour before 2026-12-06; see :func:`validation_pairs`),
     ``checkpoint_dir`` (write the best weights there after every improvement),
-    ``device`` ("cpu" or a torch device), ``seed``.
+    ``device`` (``cpu``, ``cuda``, ``cuda:N`` or ``mps``: where torch trains), ``seed``.
     """
 
     name = "graphsage"
@@ -326,7 +327,7 @@ class GraphSAGE(InductiveModel):
         "supervision_share": Interval(float, 0.0, 0.9),
         "validation_draw": Options(VALIDATION_DRAWS),
         "checkpoint_dir": AnyOf(NoneValue(), Text("a directory path", path=True)),
-        "device": Text("a torch device such as 'cpu' or 'cuda'"),
+        "device": Device(),
         "seed": SEED,
     }
     renamed_params: ClassVar[dict[str, str]] = {"features": "feature_groups"}
@@ -436,14 +437,20 @@ class GraphSAGE(InductiveModel):
                 fix="give one sample size per layer, e.g. fanouts=25,10 for num_layers=2",
             )
         torch = _torch()
-        try:
-            dev = torch.device(self.device)
-        except (RuntimeError, TypeError):
+        dev = torch.device(self.device)  # the Device constraint admits only valid names
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        mps = getattr(torch.backends, "mps", None)
+        if dev.type == "cuda" and (dev.index or 0) >= count:
             raise ParameterError(
-                "device", "a torch device such as 'cpu' or 'cuda'", self.device
-            ) from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ParameterError("device", "an available device", self.device, fix="use device=cpu")
+                "device",
+                f"a CUDA device present on this machine ({count} found)",
+                self.device,
+                fix="use device=cpu, or device=cuda:N with N < the number of GPUs",
+            )
+        if dev.type == "mps" and not (mps is not None and mps.is_available()):
+            raise ParameterError(
+                "device", "an available device (no MPS here)", self.device, fix="use device=cpu"
+            )
 
     def required_feature_groups(self) -> tuple[str, ...]:
         """The input groups, and the regression target when the audio task is on."""
@@ -888,7 +895,7 @@ class GraphSAGE(InductiveModel):
 
     def _restore_extra(self, arrays: dict[str, np.ndarray]) -> None:
         if "meta" not in arrays:
-            return
+            raise KeyError("the encoder's arrays are missing: expected 'meta' and 'encoder.*'")
         torch = _torch()
         meta = json.loads(str(arrays["meta"]))
         self.in_dim_ = int(meta["in_dim"])

@@ -182,6 +182,28 @@ class Text(Constraint):
         return self.what
 
 
+#: The device kinds torch trains on; ``cuda`` also as ``cuda:N`` (the N-th GPU).
+DEVICE_CHOICES = ("cpu", "cuda", "cuda:N", "mps")
+
+
+class Device(Constraint):
+    """A device torch can train on: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``
+    (:data:`DEVICE_CHOICES`). Whether it is present on this machine is a rule of the
+    model (it needs torch), checked when the model is fitted, not when it is loaded."""
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        kind, _, index = value.partition(":")
+        if kind == "cuda" and index:
+            return index.isdigit() and index.isascii()
+        return value in ("cpu", "cuda", "mps")
+
+    def describe(self) -> str:
+        choices = ", ".join(f"'{c}'" for c in DEVICE_CHOICES)
+        return f"one of {choices} (the devices torch trains on)"
+
+
 class NoneValue(Constraint):
     """``None`` (use inside :class:`AnyOf`); "none" on the command line."""
 

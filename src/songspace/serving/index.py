@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from songspace._util import unit_rows
 from songspace.errors import MissingDependencyError, ParameterError
 
 logger = logging.getLogger("songspace")
@@ -59,11 +60,9 @@ def set_search_threads(n: int) -> None:
     _faiss().omp_set_num_threads(n)
 
 
-def normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32, C-contiguous."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.ascontiguousarray(np.divide(x, norms, out=np.zeros_like(x), where=norms > 0))
+#: Rows scaled to unit length (zero rows stay zero), float32, C-contiguous: the one L2
+#: normalisation of evaluation and serving, safe at any magnitude.
+normalise = unit_rows
 
 
 @dataclass
@@ -86,11 +85,18 @@ class IndexStats:
 
     def describe(self) -> str:
         p = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        if self.kind == "exact":
+            quality = "exact search (recall 1 by construction)"
+        elif self.recall_queries == 0:
+            quality = f"recall@{self.recall_k} vs exact not measured"
+        else:
+            quality = (
+                f"recall@{self.recall_k} vs exact {self.recall:.4f} ({self.recall_queries} queries)"
+            )
         return (
             f"{self.kind} index{f' ({p})' if p else ''}: {self.n} vectors x {self.dim}, "
             f"built in {self.build_time_s:.2f}s{' (reused)' if self.reused else ''}, "
-            f"{self.memory_bytes / 2**20:.1f} MiB, recall@{self.recall_k} vs exact "
-            f"{self.recall:.4f} ({self.recall_queries} queries)"
+            f"{self.memory_bytes / 2**20:.1f} MiB, {quality}"
         )
 
 
@@ -285,12 +291,34 @@ def load_or_build(
         seed=seed,
     )
     if save:
-        directory.mkdir(parents=True, exist_ok=True)
-        _atomic_bytes(blob, faiss.serialize_index(out.index).tobytes())
-        doc = {"key": key, "stats": out.stats.to_dict()}
-        _atomic_bytes(meta, (json.dumps(doc, indent=2) + "\n").encode())
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            _atomic_bytes(blob, faiss.serialize_index(out.index).tobytes())
+            doc = {"key": key, "stats": out.stats.to_dict()}
+            _atomic_bytes(meta, (json.dumps(doc, indent=2) + "\n").encode())
+        except OSError as exc:  # a read-only run still serves: the cache is best effort
+            _warn_not_saved(directory, exc)
     logger.info("%s", out.stats.describe())
     return out
+
+
+#: Directories whose index could not be saved, warned about once per process.
+_NOT_SAVED: set[str] = set()
+
+
+def _warn_not_saved(directory: Path, exc: OSError) -> None:
+    """Warn, once per directory, that the index stays in memory only."""
+    where = str(directory)
+    if where in _NOT_SAVED:
+        logger.info("index not saved in %s (%s); kept in memory", where, exc.strerror or exc)
+        return
+    _NOT_SAVED.add(where)
+    logger.warning(
+        "the index cache could not be written in %s (%s): the index is kept in memory "
+        "and rebuilt at each start. Fix: make the run directory writable to reuse it",
+        where,
+        exc.strerror or exc,
+    )
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:

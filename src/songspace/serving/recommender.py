@@ -15,7 +15,8 @@ lock and a reload can swap a whole Recommender atomically.
 
 from __future__ import annotations
 
-import json
+import difflib
+import hashlib
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -25,8 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from songspace._checks import RETRAIN_FIX, check_finite_rows
 from songspace.data.dataset import Dataset
-from songspace.errors import DatasetFormatError, InvalidValueError, ParameterError
+from songspace.errors import (
+    DatasetFormatError,
+    FormatError,
+    InvalidValueError,
+    MissingDependencyError,
+    ModelFormatError,
+    ParameterError,
+)
+from songspace.evaluation.embeddings import Embeddings, load_embeddings
 from songspace.serving.errors import NotInductiveError, UnknownTrackError
 from songspace.serving.index import (
     DEFAULT_EF_CONSTRUCTION,
@@ -46,8 +56,11 @@ logger = logging.getLogger("songspace")
 
 #: Largest ``k`` one request may ask for.
 MAX_K = 1000
+#: Candidates listed when a track name matches several tracks or none.
+MAX_CANDIDATES = 10
 SERVING_DIR = "serving"
 STORE_FILE = "added-tracks.jsonl"
+_DATA_FIX = "pass the dataset the run was trained on (`songspace train DATA`) as --data"
 
 
 @dataclass
@@ -84,6 +97,13 @@ def _clean(v: Any) -> str | None:
     return str(v)
 
 
+def _check_max_per_artist(value: Any) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1
+    ):
+        raise ParameterError("max_per_artist", "`max_per_artist >= 1` or null", value)
+
+
 def inductive_model_names() -> list[str]:
     """Registered models that can embed unseen tracks (imports their classes)."""
     from songspace.models.base import InductiveModel
@@ -97,6 +117,32 @@ def inductive_model_names() -> list[str]:
         except ImportError:
             continue
     return out
+
+
+def load_run_embeddings(run: Path, dataset: Dataset) -> Embeddings:
+    """The run's ``embeddings.npz`` matched to ``dataset``'s tracks by id, finite and
+    L2-normalised (:func:`songspace.evaluation.embeddings.load_embeddings`); a
+    damaged file raises ModelFormatError saying retrain."""
+    path = run / "embeddings.npz"
+    if not path.is_file():
+        raise DatasetFormatError(
+            "expected embeddings.npz in the run directory, found none",
+            path=run,
+            fix="point to a directory written by `songspace train`",
+        )
+    try:
+        return load_embeddings(path, dataset, name=run.name, mismatch_fix=_DATA_FIX)
+    except FormatError as exc:  # unreadable or malformed: the run is damaged
+        raise ModelFormatError(
+            exc.detail, path=path, field=exc.field, fix=f"{RETRAIN_FIX}; {_DATA_FIX}"
+        ) from None
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8") + b"\0")
+    return h.hexdigest()
 
 
 class Recommender:
@@ -165,45 +211,38 @@ class Recommender:
     ) -> Recommender:
         """Load ``run`` (``embeddings.npz`` + ``model/``; without ``model/`` the embeddings
         are served as a transductive model) over ``dataset`` (the dataset the
-        run was trained on: same vocabulary), build or reuse its index in ``run/serving``
-        and replay the tracks added earlier (``run/serving/added-tracks.jsonl``)."""
-        run = Path(run)
-        emb_path = run / "embeddings.npz"
-        meta_path = run / "model" / "model.json"
-        if not emb_path.is_file():
-            raise DatasetFormatError(
-                "expected embeddings.npz in the run directory, found none",
-                path=run,
-                fix="point to a directory written by `songspace train`",
-            )
-        ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
-        with np.load(emb_path, allow_pickle=False) as z:
-            emb = np.asarray(z["embeddings"], dtype=np.float32)
-            avail = np.asarray(z["available"], dtype=bool)
-        if emb.shape[0] != ds.n_tracks:
-            raise DatasetFormatError(
-                f"expected the run's {emb.shape[0]} embedding rows to match the dataset's "
-                f"{ds.n_tracks} tracks, found a mismatch",
-                path=emb_path,
-                fix="pass the dataset the run was trained on (`songspace train DATA`)",
-            )
-        # a run without model/ (embeddings only) serves as a transductive model
-        model_name, inductive = "embeddings", False
-        if meta_path.is_file():
-            from songspace.models.base import InductiveModel
-            from songspace.models.registry import get_model_class
+        run was trained on), build or reuse its index in ``run/serving`` (best effort:
+        a run on a read-only file system keeps it in memory) and replay the tracks
+        added earlier (``run/serving/added-tracks.jsonl``).
 
-            model_name = str(json.loads(meta_path.read_text()).get("model"))
+        The run's rows are matched to ``dataset``'s tracks by the ids stored in
+        ``embeddings.npz`` (as ``evaluate`` and ``explore`` do); vectors must be finite.
+        An inductive model is loaded (and checked) here. Any fault raises an InputError
+        naming the file and the fix."""
+        run = Path(run)
+        ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
+        emb = load_run_embeddings(run, ds)
+        # a run without model/ (embeddings only) serves as a transductive model
+        model_name, inductive, model = "embeddings", False, None
+        if (run / "model" / "model.json").is_file():
+            from songspace.models.base import EmbeddingModel, InductiveModel
+
+            doc = EmbeddingModel.read_description(run / "model")
+            model_name = doc["model"]
             try:
-                inductive = issubclass(get_model_class(model_name), InductiveModel)
-            except ImportError:
+                klass = EmbeddingModel.described_class(doc, run / "model")
+                inductive = issubclass(klass, InductiveModel)
+            except MissingDependencyError:  # served from its embeddings, as transductive
                 inductive = False
-        digest = file_digest(emb_path)
-        vectors = emb[avail]
+            if inductive:  # needed to embed new tracks: a damaged model is refused now
+                model = EmbeddingModel.load(run / "model")
+        digest = file_digest(run / "embeddings.npz")
+        avail = emb.available
         idx = load_or_build(
-            vectors,
+            emb.vectors[avail],
             run / SERVING_DIR,
-            source_digest=digest,
+            # the rows follow the dataset's track order: a reordered dataset is another index
+            source_digest=_digest(digest, *ds.track_ids.tolist()),
             kind=index,
             exact_max=exact_max,
             m=m,
@@ -215,7 +254,7 @@ class Recommender:
             name=name or run.name,
             run=run,
             dataset=ds,
-            embeddings=emb,
+            embeddings=emb.vectors,
             available=avail,
             index=idx,
             model_name=model_name,
@@ -223,6 +262,7 @@ class Recommender:
             store=TrackStore(run / SERVING_DIR / STORE_FILE) if store else None,
             digest=digest,
         )
+        rec._model = model
         if rec.store is not None:
             rec._replay(rec.store.read())
         return rec
@@ -231,7 +271,7 @@ class Recommender:
         if not records:
             return
         parsed = [
-            parse_track(doc, self._grown, where=f"stored track {i}")
+            parse_track(doc, self._grown, where=f"stored track {i}", require_inputs=False)
             for i, (doc, _) in enumerate(records)
         ]
         self._grown = grow(self._grown, parsed) if self.inductive else self._grown
@@ -270,6 +310,48 @@ class Recommender:
             return self._row[track_id]
         except KeyError:
             raise UnknownTrackError(track_id, model=self.name, field=field) from None
+
+    def find_track(self, query: str, field: str = "track_id") -> str:
+        """The id of the served track ``query`` stands for: ``query`` itself when it is an
+        id; else the one track whose name is ``query`` (case-insensitive). When several
+        tracks or none bear that name, UnknownTrackError lists up to
+        :data:`MAX_CANDIDATES` candidates (same name, else close names by
+        :func:`difflib.get_close_matches`) with their artists and ids."""
+        if query in self._row:
+            return query
+        key = query.strip().casefold()
+        names = self._meta["track_name"]
+        same = [r for r, n in enumerate(names) if n is not None and n.casefold() == key]
+        if len(same) == 1:
+            logger.info("%r is the track %s", query, self._ids[same[0]])
+            return self._ids[same[0]]
+        if same:
+            found = f"{len(same)} tracks named so"
+            rows = same
+        else:
+            by_name: dict[str, list[int]] = {}
+            for r, n in enumerate(names):
+                if n is not None:
+                    by_name.setdefault(n.casefold(), []).append(r)
+            close = difflib.get_close_matches(key, list(by_name), n=MAX_CANDIDATES, cutoff=0.6)
+            rows = [r for c in close for r in by_name[c]]
+            found = "no track of that id or name" + (", but close names" if rows else "")
+        listed = "; ".join(
+            f"{names[r]!r} by {self._meta['artist_name'][r] or 'unknown artist'} "
+            f"(id {self._ids[r]})"
+            for r in rows[:MAX_CANDIDATES]
+        )
+        if len(rows) > MAX_CANDIDATES:
+            listed += f"; and {len(rows) - MAX_CANDIDATES} more"
+        raise UnknownTrackError(
+            query,
+            model=self.name,
+            field=field,
+            message=f"track {query!r}: expected a track id or the name of one track of "
+            f"model {self.name!r}, found {found}{': ' + listed if rows else ''}. Fix: pass "
+            "one of the ids shown, or look the track up in the track_id and "
+            "track_name columns of the dataset's tracks.parquet",
+        )
 
     def track(self, track_id: str) -> dict[str, Any]:
         """Metadata of a served track: id, name, artist, genre, whether it has a vector and
@@ -365,11 +447,15 @@ class Recommender:
                 return out
             fetch = min(total, fetch * 4)
 
-    def similar(self, track_id: str, k: int = 20) -> list[Neighbour]:
-        """The ``k`` tracks most similar to ``track_id`` (itself left out)."""
+    def similar(
+        self, track_id: str, k: int = 20, *, max_per_artist: int | None = None
+    ) -> list[Neighbour]:
+        """The ``k`` tracks most similar to ``track_id`` (itself left out), at most
+        ``max_per_artist`` of them by one artist."""
+        _check_max_per_artist(max_per_artist)
         k = self._check_k(k, 1)
         q = self.vector(track_id)
-        return self.search(q, k, exclude=[self.row(track_id)])
+        return self.search(q, k, exclude=[self.row(track_id)], max_per_artist=max_per_artist)
 
     def complete(
         self,
@@ -383,12 +469,7 @@ class Recommender:
         (seeds without a vector are skipped, as in the completion protocol)."""
         if not seed_track_ids:
             raise ParameterError("seed_track_ids", "at least one seed track", [])
-        if max_per_artist is not None and (
-            isinstance(max_per_artist, bool)
-            or not isinstance(max_per_artist, int | np.integer)
-            or max_per_artist < 1
-        ):
-            raise ParameterError("max_per_artist", "`max_per_artist >= 1` or null", max_per_artist)
+        _check_max_per_artist(max_per_artist)
         rows = [self.row(t, "seed_track_ids") for t in seed_track_ids]
         k = self._check_k(k, len(set(rows)) if exclude_seeds else 0)
         have = [t for t, r in zip(seed_track_ids, rows, strict=True) if self._available[r]]
@@ -431,16 +512,20 @@ class Recommender:
         grown = grow(self._grown, parsed)
         new_rows = np.arange(self._grown.n_tracks, grown.n_tracks)
         vectors = np.asarray(self.model.embed(grown, new_rows), dtype=np.float32)
+        check_finite_rows(vectors, path=self.run / "model", record="the new tracks' vectors")
         return parsed, grown, vectors
 
-    def embed_new(self, track: Mapping[str, Any], k: int = 10) -> NewEmbedding:
+    def embed_new(
+        self, track: Mapping[str, Any], k: int = 10, *, max_per_artist: int | None = None
+    ) -> NewEmbedding:
         """Embed a track that arrived after training (inductive models only) from its
         features and playlists, without adding it; returns its vector and ``k``
-        neighbours."""
+        neighbours (at most ``max_per_artist`` by one artist)."""
         self._require_inductive()
+        _check_max_per_artist(max_per_artist)
         k = self._check_k(k, 0)
         _, _, vectors = self._embed([track])
-        nb = self.search(normalise(vectors)[0], k)
+        nb = self.search(normalise(vectors)[0], k, max_per_artist=max_per_artist)
         return NewEmbedding(str(track["track_id"]), vectors[0], nb)
 
     def add_tracks(self, tracks: Sequence[Mapping[str, Any]], k: int = 10) -> list[NewEmbedding]:
