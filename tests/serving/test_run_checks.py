@@ -145,6 +145,25 @@ def test_similar_keeps_at_most_max_per_artist(world, runs):
         rec.similar(t, 5, max_per_artist=0)
 
 
+def test_the_service_similar_routes_honour_max_per_artist(world, runs):
+    from fastapi.testclient import TestClient
+
+    from songspace.serving.app import ModelSpec, create_app
+
+    rec = Recommender.from_run(runs["t2v"], world["root"] / "data", store=False)
+    t = world["reduced"].track_ids[0]
+    expected = [n.track_id for n in rec.similar(t, 10, max_per_artist=1)]
+    app = create_app(
+        [ModelSpec("t2v", runs["t2v"], world["root"] / "data", {})], background_load=False
+    )
+    with TestClient(app) as c:
+        got = c.get(f"/tracks/{t}/similar", params={"k": 10, "max_per_artist": 1}).json()
+        assert [r["track_id"] for r in got["results"]] == expected
+        batch = c.post("/similar:batch", json={"track_ids": [t], "k": 10, "max_per_artist": 1})
+        assert [r["track_id"] for r in batch.json()["results"][t]] == expected
+        assert c.get(f"/tracks/{t}/similar", params={"max_per_artist": 0}).status_code == 422
+
+
 # ---------------------------------------------------------------- item 25: names
 def test_find_track_by_id_or_name(world, runs):
     ds = world["reduced"]

@@ -475,6 +475,7 @@ def create_app(
     class BatchRequest(Strict):
         track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
         k: int = Field(default=20, ge=1, le=MAX_K)
+        max_per_artist: int | None = Field(default=None, ge=1)
         model: str | None = None
 
     class CompleteRequest(Strict):
@@ -523,10 +524,13 @@ def create_app(
     # "/similar" is out of reach (GET /tracks/{id}/similar still works for it)
     @app.get("/tracks/{track_id:path}/similar", summary="The k most similar tracks")
     def similar(
-        track_id: str, k: int = Query(default=20, ge=1, le=MAX_K), model: str | None = None
+        track_id: str,
+        k: int = Query(default=20, ge=1, le=MAX_K),
+        model: str | None = None,
+        max_per_artist: int | None = Query(default=None, ge=1),
     ) -> Any:
         rec = state.get(model)
-        res = rec.similar(track_id, k)
+        res = rec.similar(track_id, k, max_per_artist=max_per_artist)
         # plain JSON types already: skip FastAPI's per-item jsonable_encoder on hot routes
         return JSONResponse(
             {"model": rec.name, "track_id": track_id, "results": [r.to_dict() for r in res]}
@@ -542,7 +546,10 @@ def create_app(
         rec = state.get(req.model)
         for t in req.track_ids:
             rec.vector(t, field="track_ids")
-        out = {t: [r.to_dict() for r in rec.similar(t, req.k)] for t in req.track_ids}
+        out = {
+            t: [r.to_dict() for r in rec.similar(t, req.k, max_per_artist=req.max_per_artist)]
+            for t in req.track_ids
+        }
         return {"model": rec.name, "results": out}
 
     @app.post("/complete", summary="Continue a playlist from its seed tracks")
