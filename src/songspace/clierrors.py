@@ -10,10 +10,11 @@ in a URL never reaches the terminal.
 
 from __future__ import annotations
 
-import errno
 import re
 
-from songspace.errors import SongspaceError
+from songspace.errors import SongspaceError, describe_os_error
+
+__all__ = ["describe_os_error", "describe_unexpected", "error_message", "redact_text"]
 
 # scheme://user:password@host -> scheme://user:***@host
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<pw>[^@\s/]+)@")
@@ -22,44 +23,6 @@ _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<
 def redact_text(text: str) -> str:
     """``text`` with the password of every ``scheme://user:password@host`` URL hidden."""
     return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@", text)
-
-
-_OS_ERRORS: dict[int, tuple[str, str]] = {
-    errno.ENOSPC: (
-        "no space left on the device",
-        "free disk space, or write the output to another disk",
-    ),
-    errno.EDQUOT: ("the disk quota is exceeded", "free space, or write the output elsewhere"),
-    errno.EROFS: (
-        "the file system is read-only",
-        "choose an output path on a writable file system",
-    ),
-    errno.EACCES: (
-        "permission denied",
-        "choose a path you may write (or read), or change its permissions",
-    ),
-    errno.EPERM: ("operation not permitted", "choose another path or change its permissions"),
-    errno.ENOTDIR: (
-        "a parent of this path is a file, not a directory",
-        "choose an output path whose parents are directories",
-    ),
-    errno.ENOENT: ("no such file or directory", "check the path"),
-    errno.EISDIR: ("expected a file, found a directory", "pass the file inside it"),
-    errno.ENAMETOOLONG: ("the file name is too long", "choose a shorter path"),
-    errno.EMFILE: ("too many open files", "raise the open-file limit (ulimit -n)"),
-}
-
-
-def describe_os_error(exc: OSError) -> str:
-    """``PATH: what happened. Fix: ...`` for an operating-system error."""
-    where = exc.filename if exc.filename is not None else None
-    if exc.filename2 is not None:
-        where = f"{exc.filename} -> {exc.filename2}"
-    what, fix = _OS_ERRORS.get(
-        exc.errno or -1, (exc.strerror or str(exc) or type(exc).__name__, "")
-    )
-    text = (f"{where}: " if where else "") + what
-    return text + (f". Fix: {fix}" if fix else "")
 
 
 def error_message(exc: BaseException) -> str | None:

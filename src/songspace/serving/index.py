@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from songspace._util import atomic_write_bytes, atomic_write_text
 from songspace.errors import MissingDependencyError, ParameterError
 
 logger = logging.getLogger("songspace")
@@ -286,22 +285,8 @@ def load_or_build(
     )
     if save:
         directory.mkdir(parents=True, exist_ok=True)
-        _atomic_bytes(blob, faiss.serialize_index(out.index).tobytes())
+        atomic_write_bytes(blob, faiss.serialize_index(out.index).tobytes())
         doc = {"key": key, "stats": out.stats.to_dict()}
-        _atomic_bytes(meta, (json.dumps(doc, indent=2) + "\n").encode())
+        atomic_write_text(meta, json.dumps(doc, indent=2) + "\n")
     logger.info("%s", out.stats.describe())
     return out
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
