@@ -9,6 +9,7 @@ arguments so every reader phrases it the same way.
 from __future__ import annotations
 
 import errno
+import json
 from pathlib import Path
 
 
@@ -36,6 +37,17 @@ def with_fix(message: str, fix: str | None) -> str:
     """``message`` followed by ``". Fix: <fix>"`` (normalised, see :func:`normalise_fix`)."""
     fix = normalise_fix(fix)
     return message if fix is None else f"{message}. Fix: {fix}"
+
+
+def describe_json_error(exc: json.JSONDecodeError) -> str:
+    """``expected valid JSON, found <what> at line L column C`` for a decode error:
+    Python's "Expecting value" reads "found no value", "Unterminated string starting
+    at" reads "found unterminated string" (the line and column say where)."""
+    what = exc.msg.removesuffix(" starting at").removesuffix(" at").strip()
+    if what.startswith("Expecting "):
+        what = "no " + what.removeprefix("Expecting ")
+    what = what[:1].lower() + what[1:]
+    return f"expected valid JSON, found {what} at line {exc.lineno} column {exc.colno}"
 
 
 class ParameterError(SongspaceError, ValueError):
