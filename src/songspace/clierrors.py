@@ -4,25 +4,15 @@
 operating-system error (disk full, read-only output, a parent that is a file,
 permission denied, ...) into the sentence the CLI prints; it returns None for
 anything else, which :func:`describe_unexpected` reports as one line pointing to
-``--verbose``. Messages pass through :func:`redact_text`, so a database password
-in a URL never reaches the terminal.
+``--verbose``. Messages pass through :func:`redact_text` (``songspace._util``), so no
+secret of a URL (a password, a token in its query) reaches the terminal.
 """
 
 from __future__ import annotations
 
-import re
-
-from songspace.errors import SongspaceError, describe_os_error
-
-__all__ = ["describe_os_error", "describe_unexpected", "error_message", "redact_text"]
-
-# scheme://user:password@host -> scheme://user:***@host
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<pw>[^@\s/]+)@")
-
-
-def redact_text(text: str) -> str:
-    """``text`` with the password of every ``scheme://user:password@host`` URL hidden."""
-    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@", text)
+from songspace._util import redact_text as redact_text  # re-exported: the CLI's redaction
+from songspace.errors import SongspaceError
+from songspace.errors import describe_os_error as describe_os_error
 
 
 def error_message(exc: BaseException) -> str | None:
@@ -57,7 +47,7 @@ def describe_unexpected(exc: BaseException) -> str:
 
 
 class RedactingFilter:
-    """A logging filter that hides URL passwords in every record it passes."""
+    """A logging filter that hides URL secrets in every record it passes."""
 
     def filter(self, record: object) -> bool:
         import logging
