@@ -158,14 +158,14 @@ class OutputIsInputError(SongspaceError):
         out = Path(self.path).expanduser().resolve()
         src = Path(self.source).expanduser().resolve()
         if out == src:
-            how = "is the input"
+            self.how = "is"
         elif out in src.parents:
-            how = "contains the input"
+            self.how = "contains"
         else:
-            how = "lies inside the input"
+            self.how = "lies inside"
         super().__init__(
-            f"output {self.path} {how} {self.source}; writing there would delete what "
-            "the command reads. Fix: choose an output path outside every input"
+            f"output {self.path} {self.how} the input {self.source}; writing there would "
+            "delete what the command reads. Fix: choose an output path outside every input"
         )
 
 
