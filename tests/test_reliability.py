@@ -764,7 +764,7 @@ def test_split_error_reads_as_a_sentence(small):
         split_sequences(ds, (0.5, 0.25, 0.25))
     msg = str(info.value)
     assert "training sequence of" not in msg  # was "... sequence of 0 must hold"
-    assert "validation (1) + test (1) sequences < the dataset's 2 sequences" in msg
+    assert "holds out 1 validation and 1 test sequence of the dataset's 2, leaving 0" in msg
 
 
 def test_truncated_json_and_zip_are_reported_as_such(tmp_path):

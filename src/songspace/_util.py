@@ -1,8 +1,10 @@
-"""Small shared helpers: atomic directory output, seeds, JSON conversion."""
+"""Small shared helpers: atomic output (directories and the one file writer), seeds, JSON
+conversion, output-path checks, URL redaction."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import logging
 import os
@@ -10,13 +12,19 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from songspace.errors import OutputExistsError, ParameterError
+from songspace.errors import (
+    WRITE_ERRNOS,
+    OutputExistsError,
+    OutputWriteError,
+    ParameterError,
+    SongspaceError,
+)
 
 logger = logging.getLogger("songspace")
 
@@ -132,6 +140,9 @@ def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[P
     ``overwrite`` an existing ``path`` is replaced only after the new content is
     complete. Leftovers of a killed earlier run are restored or cleaned first
     (:func:`recover_output`); the directory gets the umask's mode, not mkdtemp's 0700.
+    Files written inside need no atomic writer of their own. A disk-full, quota or
+    read-only error while writing becomes :class:`~songspace.errors.OutputWriteError`
+    naming ``path``.
     """
     path = Path(path)
     recover_output(path)
@@ -150,25 +161,114 @@ def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[P
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if _is_write_failure(exc):
+            raise OutputWriteError(path, exc) from exc  # type: ignore[arg-type]
         raise
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a text file via a temporary file and a rename (mode as the umask says)."""
+def _is_write_failure(exc: BaseException) -> bool:
+    """An OS error only a write gives (disk full, quota, read-only): the output's fault."""
+    return (
+        isinstance(exc, OSError)
+        and not isinstance(exc, SongspaceError)
+        and exc.errno in WRITE_ERRNOS
+    )
+
+
+#: What a writer callback receives: a binary file, or a text one when an encoding is given.
+WriteCallback = Callable[[Any], object]
+
+
+def atomic_write(path: str | Path, write: WriteCallback, *, encoding: str | None = None) -> Path:
+    """The one atomic file writer: every final output file of songspace goes through it.
+
+    ``write(fh)`` writes the content into a temporary file beside ``path``
+    (``.NAME.tmp-<pid>-*``, which :func:`recover_output` removes if this process is
+    killed); the file is flushed and fsynced, given the mode a plain ``open`` would
+    give (0666 less the umask, not mkstemp's 0600), and renamed over ``path``. ``fh``
+    is binary, or text in ``encoding`` when one is given. Readers see the old file or
+    the new one, never a part: if ``write`` raises, the temporary file is removed and
+    ``path`` is untouched. An operating-system error (disk full, read-only file system,
+    permission denied) becomes :class:`~songspace.errors.OutputWriteError`, naming
+    ``path``. ``write`` must only write (an OS error it raises is blamed on ``path``).
+
+    Inside an :func:`atomic_directory` a plain write is enough (the directory is
+    renamed as a whole); the typed helpers below are thin wrappers over this one.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        apply_umask(tmp)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
+    except OSError as exc:
+        raise OutputWriteError(path, exc) from exc
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as raw:
+            if encoding is None:
+                write(raw)
+            else:
+                text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+                write(text)
+                text.flush()
+                text.detach()
+            raw.flush()
+            os.fsync(raw.fileno())
+        apply_umask(tmp)  # mkstemp made it 0600
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, SongspaceError):
+            raise OutputWriteError(path, exc) from exc
         raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: not every OS or FS allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_write`)."""
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def atomic_write_text(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_write`), UTF-8 by default."""
+    return atomic_write(path, lambda fh: fh.write(text), encoding=encoding)
+
+
+def atomic_write_npz(
+    path: str | Path, arrays: Mapping[str, Any], *, compressed: bool = False
+) -> Path:
+    """Write ``arrays`` as a numpy ``.npz`` (``np.savez``, or ``np.savez_compressed``)
+    to ``path`` atomically (:func:`atomic_write`); the name is kept as given."""
+    save = np.savez_compressed if compressed else np.savez
+    return atomic_write(path, lambda fh: save(fh, **arrays))
+
+
+def atomic_write_parquet(path: str | Path, table: Any, **options: Any) -> Path:
+    """Write the pyarrow ``table`` as Parquet to ``path`` atomically (:func:`atomic_write`);
+    ``options`` go to ``pyarrow.parquet.write_table``."""
+    import pyarrow.parquet as pq
+
+    return atomic_write(path, lambda fh: pq.write_table(table, fh, **options))
+
+
+def atomic_write_figure(path: str | Path, figure: Any, **options: Any) -> Path:
+    """Save the matplotlib ``figure`` to ``path`` atomically (:func:`atomic_write`); the
+    format is the suffix's (``.png`` by default), ``options`` go to ``savefig``."""
+    path = Path(path)
+    fmt = options.pop("format", None) or path.suffix.lstrip(".").lower() or "png"
+    return atomic_write(path, lambda fh: figure.savefig(fh, format=fmt, **options))
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -196,14 +296,16 @@ def check_output_free(
     overwrite: bool,
     option: str = "--overwrite",
     inputs: Iterable[str | Path | None] = (),
+    inside: bool = False,
 ) -> Path:
     """``path`` as a Path; OutputExistsError when it exists and ``overwrite`` is False.
 
     Leftovers of an interrupted earlier write are restored or cleaned first, and
-    ``path`` must not be, nor contain, any of ``inputs`` (:func:`check_not_input`).
+    ``path`` must not be, nor contain, any of ``inputs`` (nor lie inside one, with
+    ``inside``; see :func:`check_not_input`).
     """
     path = Path(path)
-    check_not_input(path, inputs)
+    check_not_input(path, inputs, inside=inside)
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -221,12 +323,18 @@ def check_output_free(
     return path
 
 
-def check_not_input(out: str | Path, inputs: Iterable[str | Path | None]) -> None:
+def check_not_input(
+    out: str | Path, inputs: Iterable[str | Path | None], *, inside: bool = False
+) -> None:
     """Refuse an output path that is, or contains, one of the command's inputs.
 
     Writing there (with ``--overwrite``) would delete the input the command reads:
-    the dataset, the raw file, the config, the run. Paths are compared resolved, so
-    symbolic links and ``..`` do not hide a match. Raises OutputIsInputError.
+    the dataset, the raw file, the config, the run. With ``inside`` an output lying
+    inside an input directory is refused too: for outputs that are one file or a
+    directory replaced as a whole (the explorer page, a ``checkpoint_dir``), a path
+    such as ``ds/tracks.parquet`` would replace one of the input's own files. Paths
+    are compared resolved, so symbolic links and ``..`` do not hide a match. Raises
+    OutputIsInputError.
     """
     from songspace.errors import OutputIsInputError
 
@@ -235,7 +343,7 @@ def check_not_input(out: str | Path, inputs: Iterable[str | Path | None]) -> Non
         if item is None or not isinstance(item, str | os.PathLike):
             continue
         src = Path(item).expanduser().resolve()
-        if src == target or target in src.parents:
+        if src == target or target in src.parents or (inside and src in target.parents):
             raise OutputIsInputError(out, item)
 
 
@@ -350,3 +458,57 @@ def check_file_stem(name: object, *, what: str, path: str | Path | None = None) 
 
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+# ---------------------------------------------------------------- secrets in URLs
+#: Query parameters whose value is a secret: a name (lower case, ``-`` read as ``_``)
+#: equal to or ending with one of these (``sslpassword``, ``access_token``, ``x-api-key``).
+SECRET_PARAMETERS = (
+    "password", "passwd", "pwd", "pass", "secret", "token", "key", "sig", "signature",
+    "credential", "credentials", "auth", "authorization",
+)  # fmt: skip
+#: What replaces a secret.
+HIDDEN = "***"
+# scheme://user:password@ as a database driver (SQLAlchemy's make_url) reads it: the
+# user stops at ':', '/' or '@', the password runs to the next '@'.
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<pw>[^@]*)@")
+# a URL inside a message: scheme:// up to white space, a quote or an angle bracket
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
+
+
+def is_secret_parameter(name: str) -> bool:
+    """True for a query parameter that carries a secret (see :data:`SECRET_PARAMETERS`)."""
+    from urllib.parse import unquote_plus
+
+    word = unquote_plus(name).strip().lower().replace("-", "_")
+    return any(word.endswith(s) for s in SECRET_PARAMETERS)
+
+
+def redact(url: str) -> str:
+    """``url`` with every secret-bearing part replaced by ``***``: the userinfo password
+    (``postgresql://user:***@host/db``) and the value of each secret query parameter
+    (``?password=***``, ``sslpassword``, ``token``, ``api_key``, ``access_token``...; see
+    :func:`is_secret_parameter`). Everything else is kept as written, so a URL without
+    secrets comes back unchanged. The one redaction of songspace: messages, log lines,
+    progress lines and stored reports show URLs through it (:func:`redact_text` for text).
+    """
+    text = str(url)
+    if "://" not in text:
+        return text
+    text = _USERINFO.sub(lambda m: f"{m.group('head')}:{HIDDEN}@", text, count=1)
+    start = text.find("://") + 3
+    query_at = text.find("?", start)
+    if query_at < 0:
+        return text
+    end = text.find("#", query_at)
+    end = len(text) if end < 0 else end
+    parts = []
+    for part in text[query_at + 1 : end].split("&"):
+        name, eq, value = part.partition("=")
+        parts.append(f"{name}={HIDDEN}" if eq and value and is_secret_parameter(name) else part)
+    return text[: query_at + 1] + "&".join(parts) + text[end:]
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every URL in it passed through :func:`redact`."""
+    return _URL_IN_TEXT.sub(lambda m: redact(m.group()), text)

@@ -1169,9 +1169,15 @@ def explore_cmd(
         typer.Argument(help="One or two run directories (songspace train -o), shown side by side."),
     ],
     data: Annotated[Path, typer.Option("--data", help="The dataset the runs were trained on.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML page to write.")] = Path(
-        "explore.html"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The HTML page to write (not inside a run or the dataset; an existing "
+            "page needs --overwrite).",
+        ),
+    ] = Path("explore.html"),
     method: Annotated[
         str,
         typer.Option(
@@ -1192,7 +1198,8 @@ def explore_cmd(
         Path | None,
         typer.Option(
             "--parquet",
-            help="Also write an Embedding Atlas table (track id, metadata, x, y, neighbors).",
+            help="Also write an Embedding Atlas table (track id, metadata, x, y, neighbors) "
+            "to this .parquet file (same rules as --out).",
         ),
     ] = None,
     genres: Annotated[
@@ -1203,6 +1210,10 @@ def explore_cmd(
             'genres, case-insensitive; the rest "other").',
         ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace an existing page (and --parquet file)."),
+    ] = False,
 ) -> None:
     """Write a self-contained offline HTML map of the tracks (pan, zoom, colour, search,
     nearest neighbours, box selection; two runs side by side)."""
@@ -1220,6 +1231,7 @@ def explore_cmd(
             full=full,
             parquet=parquet,
             genres=genres,
+            overwrite=overwrite,
             progress=progress,
         )
     for r in res.runs:

@@ -4,62 +4,15 @@
 operating-system error (disk full, read-only output, a parent that is a file,
 permission denied, ...) into the sentence the CLI prints; it returns None for
 anything else, which :func:`describe_unexpected` reports as one line pointing to
-``--verbose``. Messages pass through :func:`redact_text`, so a database password
-in a URL never reaches the terminal.
+``--verbose``. Messages pass through :func:`redact_text` (``songspace._util``), so no
+secret of a URL (a password, a token in its query) reaches the terminal.
 """
 
 from __future__ import annotations
 
-import errno
-import re
-
+from songspace._util import redact_text as redact_text  # re-exported: the CLI's redaction
 from songspace.errors import SongspaceError
-
-# scheme://user:password@host -> scheme://user:***@host
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<pw>[^@\s/]+)@")
-
-
-def redact_text(text: str) -> str:
-    """``text`` with the password of every ``scheme://user:password@host`` URL hidden."""
-    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@", text)
-
-
-_OS_ERRORS: dict[int, tuple[str, str]] = {
-    errno.ENOSPC: (
-        "no space left on the device",
-        "free disk space, or write the output to another disk",
-    ),
-    errno.EDQUOT: ("the disk quota is exceeded", "free space, or write the output elsewhere"),
-    errno.EROFS: (
-        "the file system is read-only",
-        "choose an output path on a writable file system",
-    ),
-    errno.EACCES: (
-        "permission denied",
-        "choose a path you may write (or read), or change its permissions",
-    ),
-    errno.EPERM: ("operation not permitted", "choose another path or change its permissions"),
-    errno.ENOTDIR: (
-        "a parent of this path is a file, not a directory",
-        "choose an output path whose parents are directories",
-    ),
-    errno.ENOENT: ("no such file or directory", "check the path"),
-    errno.EISDIR: ("expected a file, found a directory", "pass the file inside it"),
-    errno.ENAMETOOLONG: ("the file name is too long", "choose a shorter path"),
-    errno.EMFILE: ("too many open files", "raise the open-file limit (ulimit -n)"),
-}
-
-
-def describe_os_error(exc: OSError) -> str:
-    """``PATH: what happened. Fix: ...`` for an operating-system error."""
-    where = exc.filename if exc.filename is not None else None
-    if exc.filename2 is not None:
-        where = f"{exc.filename} -> {exc.filename2}"
-    what, fix = _OS_ERRORS.get(
-        exc.errno or -1, (exc.strerror or str(exc) or type(exc).__name__, "")
-    )
-    text = (f"{where}: " if where else "") + what
-    return text + (f". Fix: {fix}" if fix else "")
+from songspace.errors import describe_os_error as describe_os_error
 
 
 def error_message(exc: BaseException) -> str | None:
@@ -94,7 +47,7 @@ def describe_unexpected(exc: BaseException) -> str:
 
 
 class RedactingFilter:
-    """A logging filter that hides URL passwords in every record it passes."""
+    """A logging filter that hides URL secrets in every record it passes."""
 
     def filter(self, record: object) -> bool:
         import logging

@@ -8,11 +8,46 @@ arguments so every reader phrases it the same way.
 
 from __future__ import annotations
 
+import errno
+import json
 from pathlib import Path
 
 
 class SongspaceError(Exception):
     """Base class of every error raised by songspace."""
+
+
+def normalise_fix(fix: str | None) -> str | None:
+    """``fix`` as the text that follows ``". Fix: "`` in a message: white space, a leading
+    ``Fix:`` (any case, repeated) and trailing full stops removed; None when nothing is left.
+
+    Every error class that takes a ``fix`` passes it through here, so a caller writing
+    ``fix="Fix: do X."`` still gives a message with exactly one ``Fix: do X``.
+    """
+    if fix is None:
+        return None
+    text = str(fix).strip()
+    while text[:4].lower() == "fix:":
+        text = text[4:].lstrip()
+    text = text.rstrip(". \t\n")
+    return text or None
+
+
+def with_fix(message: str, fix: str | None) -> str:
+    """``message`` followed by ``". Fix: <fix>"`` (normalised, see :func:`normalise_fix`)."""
+    fix = normalise_fix(fix)
+    return message if fix is None else f"{message}. Fix: {fix}"
+
+
+def describe_json_error(exc: json.JSONDecodeError) -> str:
+    """``expected valid JSON, found <what> at line L column C`` for a decode error:
+    Python's "Expecting value" reads "found no value", "Unterminated string starting
+    at" reads "found unterminated string" (the line and column say where)."""
+    what = exc.msg.removesuffix(" starting at").removesuffix(" at").strip()
+    if what.startswith("Expecting "):
+        what = "no " + what.removeprefix("Expecting ")
+    what = what[:1].lower() + what[1:]
+    return f"expected valid JSON, found {what} at line {exc.lineno} column {exc.colno}"
 
 
 class ParameterError(SongspaceError, ValueError):
@@ -27,11 +62,8 @@ class ParameterError(SongspaceError, ValueError):
         self.name = name
         self.constraint = constraint
         self.value = value
-        self.fix = fix
-        msg = f"parameter `{name}`: expected {constraint}, got {value!r}"
-        if fix:
-            msg += f". Fix: {fix}"
-        super().__init__(msg)
+        self.fix = normalise_fix(fix)
+        super().__init__(with_fix(f"parameter `{name}`: expected {constraint}, got {value!r}", fix))
 
 
 class NotFittedError(ParameterError):
@@ -62,7 +94,7 @@ class InputError(SongspaceError):
         self.line = line
         self.record = record
         self.field = field
-        self.fix = fix
+        self.fix = normalise_fix(fix)
         self.detail = message
         where = []
         if self.path is not None:
@@ -74,9 +106,7 @@ class InputError(SongspaceError):
         if field is not None:
             where.append(f"field '{field}'")
         text = (", ".join(where) + ": " if where else "") + message
-        if fix:
-            text += f". Fix: {fix}"
-        super().__init__(text)
+        super().__init__(with_fix(text, fix))
 
 
 class FormatError(InputError):
@@ -112,24 +142,95 @@ class OutputExistsError(SongspaceError):
 
     def __init__(self, path: str | Path, option: str = "--overwrite"):
         self.path = str(path)
+        kind = "file" if Path(path).is_file() else "directory"
         super().__init__(
-            f"output directory {self.path} already exists; songspace never writes into or "
+            f"output {kind} {self.path} already exists; songspace never writes into or "
             f"over an existing output. Fix: choose a new path, delete it, or pass {option}"
         )
 
 
 class OutputIsInputError(SongspaceError):
-    """The output path is, or contains, one of the command's inputs."""
+    """The output path is, contains (or lies inside) one of the command's inputs."""
 
     def __init__(self, path: str | Path, source: str | Path):
         self.path = str(path)
         self.source = str(source)
-        same = Path(self.path).resolve() == Path(self.source).resolve()
-        how = "is the input" if same else "contains the input"
+        out = Path(self.path).expanduser().resolve()
+        src = Path(self.source).expanduser().resolve()
+        if out == src:
+            self.how = "is"
+        elif out in src.parents:
+            self.how = "contains"
+        else:
+            self.how = "lies inside"
         super().__init__(
-            f"output {self.path} {how} {self.source}; writing there would delete what "
-            "the command reads. Fix: choose an output path outside every input"
+            f"output {self.path} {self.how} the input {self.source}; writing there would "
+            "delete what the command reads. Fix: choose an output path outside every input"
         )
+
+
+#: What an operating-system error means and how to fix it, by errno (one place: the
+#: CLI's messages and :class:`OutputWriteError` use it).
+OS_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: (
+        "no space left on the device",
+        "free disk space, or write the output to another disk",
+    ),
+    errno.EDQUOT: ("the disk quota is exceeded", "free space, or write the output elsewhere"),
+    errno.EFBIG: ("the file is too large for the file system", "write the output elsewhere"),
+    errno.EROFS: (
+        "the file system is read-only",
+        "choose an output path on a writable file system",
+    ),
+    errno.EACCES: (
+        "permission denied",
+        "choose a path you may write (or read), or change its permissions",
+    ),
+    errno.EPERM: ("operation not permitted", "choose another path or change its permissions"),
+    errno.ENOTDIR: (
+        "a parent of this path is a file, not a directory",
+        "choose an output path whose parents are directories",
+    ),
+    errno.ENOENT: ("no such file or directory", "check the path"),
+    errno.EISDIR: ("expected a file, found a directory", "pass the file inside it"),
+    errno.ENAMETOOLONG: ("the file name is too long", "choose a shorter path"),
+    errno.EMFILE: ("too many open files", "raise the open-file limit (ulimit -n)"),
+}
+
+#: Errors only a write gives: raised while an output is written, they are the output's.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def describe_os_error(exc: OSError, path: str | Path | None = None) -> str:
+    """``PATH: what happened. Fix: ...`` for an operating-system error; ``path`` replaces
+    the error's own file name (e.g. the output a temporary file was written for)."""
+    where = str(path) if path is not None else exc.filename
+    if path is None and exc.filename2 is not None:
+        where = f"{exc.filename} -> {exc.filename2}"
+    what, fix = OS_ERRORS.get(exc.errno or -1, (exc.strerror or str(exc) or type(exc).__name__, ""))
+    return with_fix((f"{where}: " if where is not None else "") + what, fix)
+
+
+class OutputWriteError(SongspaceError, OSError):
+    """Writing an output failed in the operating system (disk full, quota, read-only...).
+
+    The message names the output ``path`` (not the temporary file being written, nor
+    nothing, as a bare ``write`` error would): ``out/page.html: no space left on the
+    device. Fix: ...``. Still an :class:`OSError` with the cause's ``errno``, so code that
+    handles OS errors (a best-effort cache) keeps working.
+    """
+
+    def __init__(self, path: str | Path, cause: OSError):
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        self.path = str(path)
+        self.cause = cause
+        self.message = describe_os_error(cause, path)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[type, tuple[str, OSError]]:
+        return (type(self), (self.path, self.cause))
 
 
 class MissingDependencyError(SongspaceError, ImportError):

@@ -61,7 +61,7 @@ def test_cold_start_tracks_never_reach_training(ds):
 def test_bad_arguments(ds):
     with pytest.raises(ParameterError, match="summing to 1"):
         split_sequences(ds, (0.5, 0.1, 0.1))
-    with pytest.raises(ParameterError, match="leaving at least one to train on"):
+    with pytest.raises(ParameterError, match="leaves at least one sequence to train on"):
         split_sequences(ds, (0.0, 0.5, 0.5))
     with pytest.raises(ParameterError, match="0 < share < 1"):
         cold_start_tracks(ds, share=1.5)

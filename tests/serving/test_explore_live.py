@@ -12,6 +12,7 @@ pytest.importorskip("httpx", reason="the TestClient needs httpx (extra `serve`)"
 
 from fastapi.testclient import TestClient
 
+from songspace._util import atomic_write_npz
 from songspace.evaluation.embeddings import load_embeddings
 from songspace.reports import explore
 from songspace.serving.app import ModelSpec, create_app, default_explorer
@@ -96,12 +97,14 @@ def test_explore_uses_the_projection_cached_beside_the_run(client, world, runs):
     rows = np.flatnonzero(emb.available)
     xy[rows, 0] = np.arange(len(rows))  # a known layout: x = rank, y = 0
     xy[rows, 1] = 0
-    explore._atomic_npz(
+    atomic_write_npz(
         runs["t2v"] / "explore" / "umap-0.npz",
-        xy=xy,
-        seconds=12.5,
-        digest=explore.vectors_digest(emb),
-        version=explore.CACHE_VERSION,
+        {
+            "xy": xy,
+            "seconds": 12.5,
+            "digest": explore.vectors_digest(emb),
+            "version": explore.CACHE_VERSION,
+        },
     )
     data = page_data(client.get("/explore", params={"models": "t2v"}).text)
     run = data["runs"][0]

@@ -95,7 +95,7 @@ def check_mapped_fields(
             option,
             f"each FIELD one of {listed}",
             ", ".join(f"{f}={columns[f]}" for f in unknown),
-            fix=f"Fix: correct the field name in {option} FIELD=COLUMN for {path}",
+            fix=f"correct the field name in {option} FIELD=COLUMN for {path}",
         )
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from songspace._util import atomic_write_bytes
 from songspace.data.builder import (
     SequenceBuilder,
     shown_value,
@@ -471,9 +472,7 @@ def write_slices(
             "playlists": playlists,
         }
         path = out / f"mpd.slice.{label}.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_bytes(dumps(doc))
-        tmp.replace(path)
+        atomic_write_bytes(path, dumps(doc))
         paths.append(path)
         report(progress, f + 1, n_files, "MPD slices written")
     return paths

@@ -125,16 +125,10 @@ def split_sequences(
             "dataset",
             "a dataset with at least one sequence",
             "no sequence",
-            fix="Fix: prepare the dataset again from a non-empty source",
+            fix="prepare the dataset again from a non-empty source",
         )
     if sizes[0] + sizes[1] >= n:
-        raise ParameterError(
-            "fractions",
-            f"validation ({sizes[0]}) + test ({sizes[1]}) sequences < the dataset's {n} "
-            "sequences, leaving at least one to train on,",
-            tuple(fractions),
-            fix="Fix: use smaller held-out fractions or a larger dataset",
-        )
+        raise _nothing_left_to_train(fr, sizes, n)
     val = np.sort(order[: sizes[0]])
     test = np.sort(order[sizes[0] : sizes[0] + sizes[1]])
     train = np.sort(order[sizes[0] + sizes[1] :])
@@ -144,6 +138,39 @@ def split_sequences(
             dataset, train, share=cold_start_share, seed=int(rng.integers(2**31))
         )
     return split
+
+
+def _nothing_left_to_train(fr: list[float], sizes: list[int], n: int) -> ParameterError:
+    """The error of a split that holds out every sequence, in the user's terms.
+
+    Equal validation and test shares are the protocol's ``(1 - 2f, f, f)``, which every
+    command builds from ``--test-fraction`` (``test_fraction`` in a config): the message
+    names that share, says what it holds out of how many, and the largest share that
+    leaves one sequence to train on. Other fractions are named as given.
+    """
+    n_val, n_test = sizes
+    noun = "sequence" if n_test == 1 else "sequences"
+    held = f"{n_val} validation and {n_test} test {noun} of the dataset's {n}, leaving 0"
+    if n < 3:
+        advice = "use a dataset of at least 3 sequences (one each to train, validate and test)"
+    else:
+        most = math.floor(1000 * ((n - 1) // 2) / n) / 1000
+        advice = f"pass at most {most:g} for this dataset, or use a larger dataset"
+    if fr[1] == fr[2]:
+        share = fr[2]
+        return ParameterError(
+            "test_fraction",
+            "a held-out share that leaves at least one sequence to train on",
+            share,
+            fix=f"--test-fraction {share:g} holds out {held} to train on; {advice}",
+        )
+    return ParameterError(
+        "fractions",
+        "validation and test shares that leave at least one sequence to train on",
+        tuple(fr),
+        fix=f"these fractions hold out {held} to train on; use smaller held-out fractions "
+        "or a larger dataset",
+    )
 
 
 def cold_start_tracks(

@@ -14,14 +14,12 @@ is a miss (unrankable). Cells with no pair are NaN.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from songspace._util import apply_umask, check_seed
+from songspace._util import atomic_write_figure, check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import MissingDependencyError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
@@ -179,16 +177,7 @@ def plot_bucket_heatmap(
                     colour = "black" if m[i, j] > mid else "white"
                     ax.text(j, i, f"{m[i, j]:.3f}", ha="center", va="center", color=colour)
         fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format="png", dpi=100)
-            apply_umask(tmp)  # mkstemp made it 0600
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_figure(path, fig, format="png", dpi=100)
     finally:
         plt.close(fig)
     return path

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from songspace._util import atomic_write_text, to_jsonable
+from songspace._util import atomic_write_npz, atomic_write_text, to_jsonable
 from songspace.errors import FormatError, ParameterError
 
 
@@ -77,10 +77,8 @@ class EvaluationResult:
                 for k, m in self.metrics.items()
             },
         }
-        tmp = sidecar.with_name(f".{sidecar.name}.tmp.npz")
         arrays: dict[str, Any] = {k: m.per_query for k, m in self.metrics.items()}
-        np.savez_compressed(tmp, **arrays)
-        tmp.replace(sidecar)
+        atomic_write_npz(sidecar, arrays, compressed=True)
         atomic_write_text(path, json.dumps(to_jsonable(doc), indent=2) + "\n")
         return path
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from songspace._checks import check_format
-from songspace._util import apply_umask, atomic_write_text
+from songspace._util import atomic_write, atomic_write_text
 from songspace.data.dataset import Dataset
 from songspace.data.dataset import incidence_matrix as dataset_incidence
 from songspace.errors import FormatError, OutputExistsError, ParameterError
@@ -132,16 +130,7 @@ class CooccurrenceGraph:
             for p in (npz, meta_path):
                 if p.exists():
                     raise OutputExistsError(p, option="overwrite=True")
-        npz.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{npz.name}.tmp-", suffix=".npz", dir=npz.parent)
-        os.close(fd)
-        try:
-            sp.save_npz(tmp, self.adjacency, compressed=compressed)
-            apply_umask(tmp)  # mkstemp made it 0600
-            os.replace(tmp, npz)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(npz, lambda fh: sp.save_npz(fh, self.adjacency, compressed=compressed))
         meta = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,

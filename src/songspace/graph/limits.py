@@ -117,7 +117,7 @@ def raise_if_no_edges(graph, data) -> None:
         "the co-occurrence graph has at least one edge at `min_weight` (no edge, no track "
         "can be embedded)",
         graph.min_weight,
-        fix=f"Fix: {fix}",
+        fix=fix,
     )
 
 

@@ -44,7 +44,7 @@ import math
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -194,6 +194,15 @@ class EmbeddingModel(ABC):
     def _check_param_rules(self) -> None:  # noqa: B027 - optional hook
         """Rules that tie parameters together (each one documented where it is defined)."""
 
+    def check_write_paths(  # noqa: B027 - optional hook
+        self, inputs: Iterable[str | Path | None] = ()
+    ) -> None:
+        """Refuse a path the model itself writes while fitting (a parameter such as
+        GraphSAGE's ``checkpoint_dir``) where writing would destroy data; nothing to check
+        by default. ``fit`` calls it without ``inputs``; a command (``train_model``,
+        ``tune``) calls it first with its inputs and output, which such a path must not
+        be, contain or lie inside (:func:`songspace._util.check_not_input`)."""
+
     # --------------------------------------------------------- feature groups
     def input_feature_groups(self) -> tuple[str, ...]:
         """The dataset's feature groups this model reads as input (none by default)."""
@@ -218,6 +227,7 @@ class EmbeddingModel(ABC):
             )
             progress = self.__dict__["progress"]
         self.check_params()
+        self.check_write_paths()
         if dataset.n_entries == 0:
             raise ParameterError("dataset", "a dataset with at least one entry", "empty")
         t0 = time.perf_counter()

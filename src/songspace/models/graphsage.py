@@ -48,7 +48,7 @@ import inspect
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -56,10 +56,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from songspace._util import atomic_directory, check_seed
+from songspace._util import atomic_directory, check_not_input, check_seed
 from songspace.data.dataset import Dataset
 from songspace.data.features import known_share_block
-from songspace.errors import MissingDependencyError, NotFittedError, ParameterError
+from songspace.errors import (
+    MissingDependencyError,
+    NotFittedError,
+    OutputIsInputError,
+    ParameterError,
+)
 from songspace.graph.sampling import (
     DegreeNegativeSampler,
     WeightedNeighbourSampler,
@@ -102,6 +107,73 @@ PAPER_TASK_WEIGHTS: dict[str, tuple[float, float, float]] = {
 FEATURE_GROUPS = ("genre", "popularity", "audio", "acoustic")
 REGRESSION_TARGETS = ("audio", "acoustic")
 TASKS = ("playlist", "genre", "audio")
+#: What a ``checkpoint_dir`` holds: the marker (model, epoch, loss) and the weights.
+CHECKPOINT_MARKER, CHECKPOINT_WEIGHTS = "checkpoint.json", "encoder.npz"
+CHECKPOINT_FORMAT = "songspace-checkpoint"
+
+
+def _checkpoint_of(path: Path) -> str | None:
+    """The model name of the checkpoint in ``path`` (``checkpoint.json``: ``model`` and
+    ``epoch``, and ``format`` since issue 27); None when it holds none."""
+    try:
+        doc = json.loads((path / CHECKPOINT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("model"), str) or "epoch" not in doc:
+        return None
+    if doc.get("format", CHECKPOINT_FORMAT) != CHECKPOINT_FORMAT:
+        return None
+    return doc["model"]
+
+
+def check_checkpoint_dir(
+    path: str | Path, model: str, inputs: Iterable[str | Path | None] = ()
+) -> Path:
+    """``path`` as a Path when a checkpoint of ``model`` may be written there; else a
+    ParameterError on ``checkpoint_dir``.
+
+    A checkpoint replaces its directory as a whole (:func:`atomic_directory`), so the
+    directory must be new, empty, or hold only a previous checkpoint of the same model
+    (``checkpoint.json`` naming it, and ``encoder.npz``). It must not be, contain or lie
+    inside one of ``inputs`` (the command's dataset, config and output): the model does
+    not know them, the command passes them (:meth:`GraphSAGE.check_write_paths`).
+    """
+    path = Path(path)
+    try:
+        check_not_input(path, inputs, inside=True)
+    except OutputIsInputError as exc:
+        raise ParameterError(
+            "checkpoint_dir",
+            "a directory outside the command's inputs and output",
+            str(path),
+            fix=f"it {exc.how} {exc.source} (an input or the output of this command), which "
+            "the checkpoint would replace or write into; choose a checkpoint_dir outside it",
+        ) from None
+    if not path.exists():
+        return path
+    expected = (
+        f"a new or empty directory, or one holding only a previous {model} checkpoint "
+        f"({CHECKPOINT_MARKER}, {CHECKPOINT_WEIGHTS}), since a checkpoint replaces its directory"
+    )
+    fix = "choose a new checkpoint_dir"
+    if not path.is_dir():
+        raise ParameterError("checkpoint_dir", expected, f"{path} (found a file)", fix=fix)
+    names = sorted(p.name for p in path.iterdir())
+    if not names:
+        return path
+    owner = _checkpoint_of(path)
+    if owner == model and set(names) <= {CHECKPOINT_MARKER, CHECKPOINT_WEIGHTS}:
+        return path
+    if owner is not None and owner != model:
+        found = f"{path} (a checkpoint of {owner})"
+        raise ParameterError(
+            "checkpoint_dir",
+            expected,
+            found,
+            fix=f"{fix}: it holds a checkpoint of {owner}, not {model}",
+        )
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    raise ParameterError("checkpoint_dir", expected, f"{path} (holding {shown})", fix=fix)
 
 
 def _torch():
@@ -304,7 +376,9 @@ class GraphSAGE(InductiveModel):
     ``validation_draw`` (how early stopping's held-out pairs are drawn: "anchors", as
     training draws its pairs, or "edges", uniformly over the held-out edges, which favours
     hub anchors: the behaviour before 2026-12-06; see :func:`validation_pairs`),
-    ``checkpoint_dir`` (write the best weights there after every improvement),
+    ``checkpoint_dir`` (write the best weights there after every improvement; a new or
+    empty directory or a previous checkpoint of this model, outside the command's inputs
+    and output, see :func:`check_checkpoint_dir`),
     ``device`` (``cpu``, ``cuda``, ``cuda:N`` or ``mps``: where torch trains), ``seed``.
     """
 
@@ -759,13 +833,20 @@ class GraphSAGE(InductiveModel):
         emb = self._infer(x, a_mean)
         return emb, available
 
+    def check_write_paths(self, inputs: Iterable[str | Path | None] = ()) -> None:
+        """``checkpoint_dir`` may be written (:func:`check_checkpoint_dir`)."""
+        if self.checkpoint_dir is not None:
+            check_checkpoint_dir(self.checkpoint_dir, self.name, inputs)
+
     def _write_checkpoint(self, enc, epoch: int, metric: float) -> None:
         state = {k: v.detach().cpu().numpy() for k, v in enc.state_dict().items()}
         assert self.checkpoint_dir is not None
-        with atomic_directory(Path(self.checkpoint_dir), overwrite=True) as tmp:
-            np.savez(tmp / "encoder.npz", **state)
-            (tmp / "checkpoint.json").write_text(
-                json.dumps({"model": self.name, "epoch": epoch, "validation_loss": metric}) + "\n"
+        path = check_checkpoint_dir(self.checkpoint_dir, self.name)  # still ours to replace
+        doc = {"format": CHECKPOINT_FORMAT, "model": self.name, "epoch": epoch}
+        with atomic_directory(path, overwrite=True) as tmp:
+            np.savez(tmp / CHECKPOINT_WEIGHTS, **state)
+            (tmp / CHECKPOINT_MARKER).write_text(
+                json.dumps({**doc, "validation_loss": metric}) + "\n"
             )
 
     def _inputs(self, dataset: Dataset, adj: sp.csr_matrix) -> np.ndarray:

@@ -64,7 +64,6 @@ import hashlib
 import os
 import queue
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -72,6 +71,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from songspace._util import atomic_write
 from songspace.data.dataset import Dataset
 from songspace.data.features import known_share_block
 from songspace.errors import ParameterError
@@ -161,16 +161,13 @@ def corpus_file(dataset: Dataset, directory: str | Path | None = None) -> Path:
     path = d / f"track2vec-{corpus_key(dataset)[:40]}.txt"
     if path.is_file():
         return path
-    tmp = d / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "w", encoding="ascii", newline="\n", buffering=1 << 20) as fh:
-            for sentence in CsrCorpus(dataset.indptr, dataset.indices):
-                fh.write(" ".join(sentence))
-                fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    def write(fh: Any) -> None:
+        for sentence in CsrCorpus(dataset.indptr, dataset.indices):
+            fh.write(" ".join(sentence))
+            fh.write("\n")
+
+    return atomic_write(path, write, encoding="ascii")
 
 
 def retained_share(counts: np.ndarray, sample: float, min_count: int = 1) -> float:

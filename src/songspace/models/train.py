@@ -102,11 +102,12 @@ def train_model(
             test_fraction=test_fraction, full=full, overwrite=overwrite,
             progress=progress, nproc=nproc,
         )  # fmt: skip
+    source = None if isinstance(dataset, Dataset) else dataset
     if out is not None and check_output:
-        source = None if isinstance(dataset, Dataset) else dataset
         check_output_free(out, overwrite=overwrite, inputs=(source, config))
     merged = {**(read_config(config) if config else {}), **(params or {})}
     model = create(name, merged, from_strings=True)
+    model.check_write_paths(inputs=(source, config, out))  # e.g. checkpoint_dir
     ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
     if full:
         train = ds
@@ -173,7 +174,8 @@ def _train_data_parallel(
         raise ParameterError("out", "an output directory when nproc > 1", None)
     check_output_free(out, overwrite=overwrite, inputs=(dataset, config))
     # workers parse parameter strings themselves; make every value a string they accept
-    create(name, {**(read_config(config) if config else {}), **(params or {})}, from_strings=True)
+    merged = {**(read_config(config) if config else {}), **(params or {})}
+    create(name, merged, from_strings=True).check_write_paths(inputs=(dataset, config, out))
     job = TrainJob(
         name, str(dataset), str(out), dict(params or {}), None if config is None else str(config),
         seed, test_fraction, full, overwrite,

@@ -30,8 +30,6 @@ import difflib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +39,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from songspace._util import check_output_free
+from songspace._util import (
+    atomic_write_npz,
+    atomic_write_parquet,
+    atomic_write_text,
+    check_output_free,
+)
 from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, MissingDependencyError, ParameterError
 from songspace.evaluation.embeddings import Embeddings, load_embeddings
@@ -167,18 +170,6 @@ def project(vectors: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
     return np.asarray(tsne.fit_transform(vectors), dtype=np.float32)
 
 
-def _atomic_npz(path: Path, **arrays: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read_projection_file(
     path: Path, emb: Embeddings, method: str, digest: str
 ) -> Projection | None:
@@ -224,7 +215,8 @@ def cached_projection(
     xy = np.full((emb.n_tracks, 2), np.nan, np.float32)
     xy[rows] = xy_avail
     if path is not None:
-        _atomic_npz(path, xy=xy, seconds=seconds, digest=digest, version=CACHE_VERSION)
+        arrays = {"xy": xy, "seconds": seconds, "digest": digest, "version": CACHE_VERSION}
+        atomic_write_npz(path, arrays)
     return Projection(xy, method, seconds)
 
 
@@ -620,25 +612,11 @@ def explorer_html(payload: dict[str, Any]) -> str:
     )
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_parquet(runs: list[ExploreRun], dataset: Dataset, path: str | Path) -> Path:
     """Embedding Atlas table: track id, metadata, ``x``/``y`` and ``neighbors`` (``{"ids",
     "distances"}`` with cosine distance) of the first run; further runs add
     ``x_<name>``/``y_<name>``/``neighbors_<name>``. Rows: tracks available in some run."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     path = Path(path)
     drawn = np.zeros(dataset.n_tracks, bool)
@@ -672,18 +650,31 @@ def export_parquet(runs: list[ExploreRun], dataset: Dataset, path: str | Path) -
             neigh,
             pa.struct([("ids", pa.list_(pa.string())), ("distances", pa.list_(pa.float64()))]),
         )
-    table = pa.table(cols)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_parquet(path, pa.table(cols))
+
+
+def check_explore_outputs(
+    out: Path,
+    parquet: str | Path | None,
+    *,
+    inputs: Sequence[str | Path | None],
+    overwrite: bool,
+) -> None:
+    """The rules of every songspace writer for the page ``out`` and the Parquet export:
+    not the same file, neither is, contains or lies inside an input (a run, its
+    embeddings, the dataset: ``-o ds/tracks.parquet`` would replace the dataset's
+    tracks even with ``--overwrite``), and an existing one needs ``overwrite``."""
+    check_output_free(out, overwrite=overwrite, inputs=inputs, inside=True)
+    if parquet is None:
+        return
+    if Path(parquet).expanduser().resolve() == out.expanduser().resolve():
+        raise ParameterError(
+            "parquet",
+            "two different paths for the page (-o) and the Parquet export (--parquet)",
+            str(parquet),
+            fix="give --parquet a .parquet path of its own",
+        )
+    check_output_free(parquet, overwrite=overwrite, inputs=inputs, inside=True)
 
 
 def run_explore(
@@ -698,18 +689,23 @@ def run_explore(
     full: bool = False,
     parquet: str | Path | None = None,
     genres: str | Sequence[str] | None = None,
-    overwrite: bool = True,
+    overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> ExploreResult:
     """Write the explorer page ``out`` for one or two runs over ``data`` (the dataset they
     were trained on); ``parquet`` also writes the Embedding Atlas export; ``genres``
-    limits the genre colouring to those genres (:func:`genre_colouring`)."""
+    limits the genre colouring to those genres (:func:`genre_colouring`).
+
+    Both outputs are checked before anything is read (:func:`check_explore_outputs`):
+    neither may be, contain or lie inside a run or the dataset, and an existing one is
+    replaced only with ``overwrite``."""
     if not 1 <= len(runs) <= 2:
         raise ParameterError("runs", "one or two run directories", len(runs))
     if k < 1:
         raise ParameterError("k", "`k >= 1`", k)
     out = Path(out)
-    check_output_free(out, overwrite=overwrite, inputs=[*runs])
+    inputs = [*runs, None if isinstance(data, Dataset) else data]
+    check_explore_outputs(out, parquet, inputs=inputs, overwrite=overwrite)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     ds = data if isinstance(data, Dataset) else Dataset.load(data)
@@ -752,7 +748,7 @@ def write_explorer(
         runs[1].name += " (2)"
     t0 = time.perf_counter()
     html = explorer_html(build_payload(runs, dataset, genres=genres))
-    _atomic_write(out, html)
+    atomic_write_text(out, html)
     seconds["write"] = time.perf_counter() - t0
     pq_path = export_parquet(runs, dataset, parquet) if parquet is not None else None
     return ExploreResult(out, runs, len(html.encode("utf-8")), seconds, pq_path)

@@ -14,15 +14,13 @@ plot (e.g. no popularity family evaluated).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from songspace._util import apply_umask
+from songspace._util import atomic_write_figure
 from songspace.errors import MissingDependencyError
 from songspace.evaluation.results import EvaluationResult
 from songspace.reports.tables import metric_label
@@ -45,16 +43,7 @@ def _save(fig: Any, path: Path) -> Path:
     plt = _plt()
     try:
         fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format="png", dpi=100, metadata={"Software": None})
-            apply_umask(tmp)  # mkstemp made it 0600
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_figure(path, fig, format="png", dpi=100, metadata={"Software": None})
     finally:
         plt.close(fig)
     return path

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from songspace._util import atomic_directory, check_output_free, to_jsonable
+from songspace._util import atomic_directory, atomic_write_figure, check_output_free, to_jsonable
 from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import MissingDependencyError, ParameterError
@@ -532,7 +532,7 @@ def plot_history(study: Any, objective: StudyObjective, path: str | Path, *, tit
     axes[-1][0].set_xlabel("trial")
     fig.suptitle(f"{title}: optimisation history")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write_figure(path, fig, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -565,6 +565,6 @@ def plot_pareto(study: Any, objective: StudyObjective, path: str | Path, *, titl
     ax.set_title(f"{title}: Pareto front (validation)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write_figure(path, fig, dpi=110)
     plt.close(fig)
     return Path(path)

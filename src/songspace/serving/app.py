@@ -45,6 +45,7 @@ from songspace.serving.errors import (
     StoreFullError,
     UnknownModelError,
     UnknownTrackError,
+    json_body_message,
 )
 from songspace.serving.recommender import MAX_K, Recommender
 
@@ -371,9 +372,8 @@ def create_app(
         errs = exc.errors()
         first = errs[0] if errs else {}
         if first.get("type") == "json_invalid":  # loc is ("body", character offset)
-            at = first.get("loc", ("body", "?"))[-1]
-            error = str((first.get("ctx") or {}).get("error", "invalid JSON"))
-            return _body_error(f"invalid JSON at character {at} ({error})")
+            msg = json_body_message(first, exc.body)
+            return JSONResponse(error_body(422, "ValidationError", msg, "body"), status_code=422)
         loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path")]
         field = ".".join(loc) or None
         found = first.get("input")

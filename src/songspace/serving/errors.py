@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-from songspace.errors import SongspaceError
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from songspace.errors import SongspaceError, describe_json_error, with_fix
+
+
+def json_body_message(error: Mapping[str, Any], body: object) -> str:
+    """The message for FastAPI's ``json_invalid`` validation error (a request body that
+    is not JSON; its ``loc`` ends with the character offset, ``ctx["error"]`` is the
+    decoder's message, ``body`` the text it read): ``request body: expected valid JSON,
+    found no value at line 2 column 30. Fix: ...``."""
+    loc = error.get("loc") or ()
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    what = str((error.get("ctx") or {}).get("error") or "Undecodable text")
+    if isinstance(body, bytes | bytearray):
+        doc = bytes(body).decode("utf-8", "replace")
+    else:
+        doc = body if isinstance(body, str) else ""
+    found = describe_json_error(json.JSONDecodeError(what, doc, min(pos, len(doc))))
+    return with_fix(f"request body: {found}", "send one JSON document (see the schemas at /docs)")
 
 
 class UnknownTrackError(SongspaceError, KeyError):

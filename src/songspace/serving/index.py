@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from songspace._util import unit_rows
+from songspace._util import atomic_write_bytes, atomic_write_text, unit_rows
 from songspace.errors import MissingDependencyError, ParameterError
 
 logger = logging.getLogger("songspace")
@@ -293,9 +291,9 @@ def load_or_build(
     if save:
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            _atomic_bytes(blob, faiss.serialize_index(out.index).tobytes())
+            atomic_write_bytes(blob, faiss.serialize_index(out.index).tobytes())
             doc = {"key": key, "stats": out.stats.to_dict()}
-            _atomic_bytes(meta, (json.dumps(doc, indent=2) + "\n").encode())
+            atomic_write_text(meta, json.dumps(doc, indent=2) + "\n")
         except OSError as exc:  # a read-only run still serves: the cache is best effort
             _warn_not_saved(directory, exc)
     logger.info("%s", out.stats.describe())
@@ -319,17 +317,3 @@ def _warn_not_saved(directory: Path, exc: OSError) -> None:
         where,
         exc.strerror or exc,
     )
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

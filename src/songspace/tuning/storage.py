@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from songspace._util import redact as redact  # the one redaction, re-exported here
 from songspace.errors import MissingDependencyError, ParameterError, SongspaceError
 
 DEFAULT_STORAGE = "sqlite:///songspace-tune.db"
@@ -89,18 +90,13 @@ def sqlite_file(storage: str | Path | None) -> Path | None:
     url = storage_url(storage)
     if not url.split("://", 1)[0].lower().startswith("sqlite"):
         return None
-    path = url.split(":///", 1)[-1]
+    path = _sqlite_path(url)
     return Path(path) if path and path != ":memory:" else None
 
 
-def redact(url: str) -> str:
-    """The URL with its password hidden (for messages)."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # a URL sqlalchemy cannot parse has nothing to hide reliably
-        return url.split("@")[-1] if "@" in url else url
+def _sqlite_path(url: str) -> str:
+    """The file part of a SQLite URL: after ``:///``, before the driver options (``?...``)."""
+    return url.split(":///", 1)[-1].split("?", 1)[0]
 
 
 def open_storage(
@@ -126,19 +122,19 @@ def open_storage(
     if scheme == JOURNAL_SCHEME:
         return _open_journal(optuna, url, must_exist=must_exist)
     if scheme.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
+        path = _sqlite_path(url)
         if path and path != ":memory:" and not Path(path).parent.is_dir():
             raise ParameterError(
                 "storage",
                 "the directory of the SQLite file exists",
-                url,
+                redact(url),
                 fix=f"create {Path(path).parent} first or choose another --storage",
             )
         if must_exist and path and path != ":memory:" and not Path(path).is_file():
             raise ParameterError(
                 "storage",
                 "an existing SQLite study file",
-                url,
+                redact(url),
                 fix="check --storage: pass the file (or URL) that `songspace tune` used",
             )
         engine_kwargs = {"connect_args": {"timeout": 60}}

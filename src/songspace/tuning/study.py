@@ -75,6 +75,7 @@ from songspace.tuning.storage import (
     open_storage,
     optuna_module,
     redact,
+    storage_file,
     storage_url,
 )
 
@@ -514,7 +515,9 @@ def tune(
     check_fractions(heldout_fraction, sample_rate)
     klass = get_model_class(model)
     fixed = klass.coerce_params(dict(params or {}), from_strings=True)
-    create(klass, fixed)  # the fixed values are valid (fails before any expensive work)
+    # the fixed values are valid, and a path they write (checkpoint_dir) spares the inputs
+    source = None if isinstance(dataset, Dataset) else dataset
+    create(klass, fixed).check_write_paths(inputs=(source, storage_file(storage)))
     space = {k_: p for k_, p in klass.search_space.items() if k_ not in fixed}
     if budget_mode == "equal_time":
         bp = klass.budget_param
