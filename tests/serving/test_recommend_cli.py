@@ -263,9 +263,10 @@ def test_serve_refuses_a_run_with_a_non_finite_row(world, runs):
     path = runs["t2v"] / "embeddings.npz"
     rewrite_npz(path, lambda a: a["embeddings"].__setitem__((4, 1), np.nan))
     app_ = create_app([ModelSpec("t2v", runs["t2v"], world["root"] / "data", {})],
-                      background_load=False)  # fmt: skip
+                      api_key="s3cret", background_load=False)  # fmt: skip
     with TestClient(app_) as c:
-        r = c.get("/ready")
+        assert c.get("/ready").status_code == 503  # without the key: no path (item 14)
+        r = c.get("/ready", headers={"X-API-Key": "s3cret"})
         assert r.status_code == 503
         text = r.json()["error"]["message"]
         assert str(path) in text and "NaN or inf in 1 of" in text and "retrain" in text
