@@ -11,6 +11,7 @@ register_lazy("track2vec", "songspace.models.track2vec", "Track2Vec", "models")
 register_lazy("track2vec_feature", "songspace.models.track2vec", "Track2VecFeature", "models")
 register_lazy("node2vec", "songspace.models.node2vec", "Node2Vec", "models")
 register_lazy("warp", "songspace.models.warp", "CFWarp", "models")
+register_lazy("als", "songspace.models.als", "ALS", "models")
 register_lazy("graphsage", "songspace.models.graphsage", "GraphSAGE", "graph")
 register_lazy("musig", "songspace.models.graphsage", "MUSIG", "graph")
 
