@@ -149,8 +149,3 @@ class TunableRanker:
         defaults for those not given). Subclasses reuse what does not depend on the
         settings (the tuner builds each ranker once per grid)."""
         raise NotImplementedError
-
-    @property
-    def settings(self) -> str:
-        """The settings as one line (:func:`format_settings`)."""
-        return format_settings(self.params)
