@@ -801,7 +801,18 @@ def evaluate_cmd(
         typer.Option(
             "--rankers",
             help="Comma-separated non-embedding baselines to add: itemknn, sknn, vsknn, "
-            "bigram, or 'all'.",
+            "stan, vstan, bigram, or 'all' (with their default settings, or those of "
+            "--rankers-config).",
+        ),
+    ] = None,
+    rankers_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--rankers-config",
+            metavar="FILE",
+            help="Ranker settings: the JSON file `songspace tune-rankers -o FILE` wrote (or "
+            "one written by hand, docs/evaluation.md). Its rankers are added (with --rankers, "
+            "those listed there), each with the settings of the file; the table prints them.",
         ),
     ] = None,
     seed: SeedOpt = 0,
@@ -852,7 +863,7 @@ def evaluate_cmd(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Score embeddings with every metric family of both papers."""
-    from songspace.evaluation.rankers import BASELINE_RANKERS
+    from songspace.evaluation.rankers import BASELINE_RANKERS, read_ranker_settings
     from songspace.evaluation.suite import SuiteSettings, reference_name, run_evaluation
     from songspace.models.apply import evaluation_input
 
@@ -860,6 +871,9 @@ def evaluate_cmd(
     ranker_list = [r.strip() for r in (rankers or "").split(",") if r.strip()]
     if ranker_list == ["all"]:
         ranker_list = list(BASELINE_RANKERS)
+    ranker_params = read_ranker_settings(rankers_config) if rankers_config else None
+    if ranker_params and not ranker_list:
+        ranker_list = list(ranker_params)
     settings = SuiteSettings(
         k=k,
         hardneg_threshold=hardneg_threshold,
@@ -879,6 +893,7 @@ def evaluate_cmd(
             min_tracks=min_tracks,
             settings=settings,
             rankers=ranker_list,
+            ranker_params=ranker_params,
             drop_unknown=drop_unknown,
             overwrite=overwrite,
             against=against,
@@ -906,6 +921,88 @@ def evaluate_cmd(
     _print_tables(t)
     if out is not None:
         out_console.print(f"[bold green]wrote[/] {out}")
+
+
+@app.command("tune-rankers")
+def tune_rankers_cmd(
+    ctx: typer.Context,
+    dataset: DatasetArg,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="JSON file to write: the chosen settings (what `evaluate --rankers-config` "
+            "reads), the validation value of every grid point, and the test values of the "
+            "chosen and default settings.",
+        ),
+    ],
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="What the settings are chosen for: next_song (out-of-set next-song HitRate@k "
+            "of the validation sequences) or completion (completion HR of the validation "
+            "playlists). Run once per task.",
+        ),
+    ] = "next_song",
+    rankers: Annotated[
+        str,
+        typer.Option(
+            "--rankers",
+            help="Comma-separated rankers to tune: itemknn, sknn, vsknn, stan, vstan, bigram, "
+            "or 'all'. Each tries its declared grid (docs/evaluation.md).",
+        ),
+    ] = "all",
+    seed: SeedOpt = 0,
+    test_fraction: AutoTestFractionOpt = None,
+    min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
+    k: KOpt = DEFAULT_SUITE.k,
+    max_pairs: Annotated[
+        int,
+        typer.Option(
+            "--max-pairs",
+            min=0,
+            help="Next-song pairs scored per grid point: a seeded uniform sample where there "
+            "are more; 0 = all (as in `evaluate`).",
+        ),
+    ] = DEFAULT_SUITE.next_song_max_pairs or 0,
+    test: Annotated[
+        bool,
+        typer.Option(
+            "--test/--no-test",
+            help="Also score the chosen and the default settings once on the test split (for "
+            "the report; the test split chooses nothing).",
+        ),
+    ] = True,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Choose each non-embedding ranker's settings on the validation split (issue 30)."""
+    from songspace.evaluation.ranker_params import format_settings
+    from songspace.reports.tune_rankers import run_tune_rankers
+
+    names = [r.strip() for r in rankers.split(",") if r.strip()]
+    with progress_bar(ctx, "tune-rankers") as progress:
+        result = run_tune_rankers(
+            dataset, out, task=task, rankers=None if names == ["all"] else names, seed=seed,
+            test_fraction=test_fraction, min_tracks=min_tracks, k=k,
+            max_pairs=max_pairs or None, test=test, overwrite=overwrite, progress=progress,
+        )  # fmt: skip
+    table = Table(title=f"{task}: {result.metric} (validation; test)", title_justify="left")
+    for col in ("ranker", "grid points", "default", "tuned", "chosen settings"):
+        table.add_column(col)
+    for name, c in result.rankers.items():
+        table.add_row(
+            name, str(len(c.grid)), _value_pair(c.default_validation, c.default_test),
+            _value_pair(c.validation, c.test), escape(format_settings(c.chosen)),
+        )  # fmt: skip
+    out_console.print(table)
+    out_console.print(f"[bold green]wrote[/] {out} (use it with `evaluate --rankers-config`)")
+
+
+def _value_pair(validation: float, test: float | None) -> str:
+    """``0.1935; 0.1902``: a validation value and, when scored, the test value."""
+    return f"{validation:.4f}" + ("" if test is None else f"; {test:.4f}")
 
 
 @app.command("models")
@@ -1501,6 +1598,8 @@ def _print_tables(table: Any) -> None:
         out_console.print(part, width=max(out_console.width, need))
         out_console.print()
     out_console.print(escape(table.legend()), highlight=False)
+    for note in table.notes:
+        out_console.print(escape(note), highlight=False)
 
 
 def main() -> None:

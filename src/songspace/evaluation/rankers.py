@@ -5,51 +5,64 @@ popularity baseline is another. This module adds the simple, strong,
 non-embedding baselines that session-based recommendation studies on music data
 found hard to beat (Ludewig, Mauro, Latifi and Jannach, UMUAI 2021):
 
-- :class:`ItemKNN`: cosine on the sequence x track incidence matrix, i.e. the
-  co-occurrence count of two tracks divided by the square root of the product of
-  their sequence counts; a seed list scores each track by the sum of its
-  similarities to the seeds.
-- :class:`SKNN`: session-based kNN. The ``k`` training sequences most similar to the
-  seed list (cosine of binary track sets) vote for their tracks with their
-  similarity.
-- :class:`VSKNN`: SKNN where the seeds are weighted by position: the last seed
-  weighs 1, each step back 0.1 less, never below 0 (the "linear" decay of
-  Ludewig et al.); a training sequence's similarity is the sum of the weights of
-  the seeds it contains, divided by the square root of the product of the seed
-  count and its length.
+- :class:`ItemKNN`: item-to-item similarity from the sequence x track incidence
+  matrix, ``co(i, j) / ((n_i + lmbd)^alpha (n_j + lmbd)^(1 - alpha))`` for a seed ``i``
+  and a candidate ``j`` (``co``: sequences holding both, ``n``: sequences holding one),
+  session-rec's ``ItemKNN`` (``algorithms/knn/iknn.py``) on sequence counts; the
+  defaults ``alpha=0.5, lmbd=0`` give the cosine. A seed list scores each track by the
+  sum of its similarities to the seeds.
+- :class:`SKNN`, :class:`VSKNN`, :class:`STAN`, :class:`VSTAN`: session-based kNN,
+  in :mod:`songspace.evaluation.session_knn` (their formulas and references there).
 - :class:`Bigram`: a first-order Markov baseline for next-song: the number of times
-  each track directly followed the last seed in the training sequences.
+  each track directly followed the last seed in the training sequences (no parameter).
 
 Every ranker returns, for a seed list, a score per track; ``-inf`` marks tracks
 it cannot rank. Ties, and the tracks a ranker cannot tell apart (score 0 for the
 count-based rankers), are ordered by training popularity, then by track index,
 by :func:`top_k` — a deterministic back-off shared by every ranker. None of them
 has vectors, so metrics that need vectors (VRC, coherence) do not apply.
+
+Each baseline ranker declares its parameters once (``defaults``,
+``parameter_constraints``, ``search_grid``, ``starting_points``;
+:mod:`songspace.evaluation.ranker_params`); ``make_ranker(name, train, params)`` builds
+one, and :func:`read_ranker_settings` reads the settings that ``songspace
+tune-rankers`` chose (:func:`songspace.tuning.rankers.tune_rankers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
+from songspace._checks import check_format
 from songspace.data.dataset import Dataset
-from songspace.errors import ParameterError
+from songspace.errors import FormatError, InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
+from songspace.evaluation.ranker_params import TunableRanker, format_settings, popularity_of
+from songspace.evaluation.session_knn import SKNN, STAN, VSKNN, VSTAN
+from songspace.models.params import Interval
 
 __all__ = [
     "BASELINE_RANKERS",
+    "RANKER_SETTINGS_FORMAT",
     "SKNN",
+    "STAN",
     "VSKNN",
+    "VSTAN",
     "Bigram",
     "EmbeddingRanker",
     "ItemKNN",
     "PopularityRanker",
     "Ranker",
+    "format_settings",
     "make_ranker",
+    "read_ranker_settings",
     "top_k",
 ]
 
@@ -66,17 +79,9 @@ class Ranker(Protocol):
         ...
 
 
-def _popularity(train: Dataset) -> np.ndarray:
-    """Sequences containing each track, as floats (the rankers' shared tie-breaker)."""
-    return train.occurrences().astype(np.float64)
-
-
-def _binary_incidence(train: Dataset) -> sp.csr_matrix:
-    return train.incidence().astype(np.float64)
-
-
-def top_k_single(ranker: Ranker, queries: np.ndarray, k: int, *, exclude_self: bool = True,
-                 batch: int = 1024) -> np.ndarray:
+def top_k_single(
+    ranker: Ranker, queries: np.ndarray, k: int, *, exclude_self: bool = True, batch: int = 1024
+) -> np.ndarray:
     """``top_k(ranker, [q], k)`` for each query track, batched where the ranker can.
 
     Rankers with a ``sparse_scores(queries)`` method (one row of non-negative scores
@@ -118,8 +123,9 @@ def top_k_single(ranker: Ranker, queries: np.ndarray, k: int, *, exclude_self: b
     return out
 
 
-def top_k(ranker: Ranker, seeds: np.ndarray, k: int, *, exclude: np.ndarray | None = None
-          ) -> np.ndarray:
+def top_k(
+    ranker: Ranker, seeds: np.ndarray, k: int, *, exclude: np.ndarray | None = None
+) -> np.ndarray:
     """The ``k`` best track indices for ``seeds``, best first.
 
     Order: score descending, then training popularity descending, then track index;
@@ -148,7 +154,7 @@ class PopularityRanker:
 
     @classmethod
     def fit(cls, train: Dataset) -> PopularityRanker:
-        return cls(_popularity(train))
+        return cls(popularity_of(train))
 
     def scores(self, seeds: np.ndarray) -> np.ndarray:
         return self.popularity.copy()
@@ -182,25 +188,45 @@ class EmbeddingRanker:
         return out
 
 
-@dataclass
-class ItemKNN:
-    """Item-based kNN: cosine similarity of the tracks' sequence sets (see module doc)."""
+class ItemKNN(TunableRanker):
+    """Item-based kNN (module docstring): ``co(i, j) / ((n_i + lmbd)^alpha (n_j +
+    lmbd)^(1 - alpha))``, summed over the seeds ``i``. Defaults: the cosine."""
 
-    similarity: sp.csr_matrix
-    popularity: np.ndarray
-    name: str = "itemknn"
+    name = "itemknn"
+    defaults: ClassVar[dict[str, Any]] = {"alpha": 0.5, "lmbd": 0.0}
+    parameter_constraints: ClassVar[dict[str, Any]] = {
+        "alpha": Interval(float, 0, 1),
+        "lmbd": Interval(float, 0, None),
+    }
+    search_grid: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "alpha": (0.5, 0.75, 1.0),
+        "lmbd": (0.0, 20.0),
+    }
+
+    def __init__(
+        self, train: Dataset, *, cooccurrence: sp.csr_matrix | None = None, **params: Any
+    ) -> None:
+        self.params = self.check_params(params)
+        if cooccurrence is None:
+            x = train.incidence().astype(np.float64)
+            cooccurrence = (x.T @ x).tocsr()
+            cooccurrence.setdiag(0.0)
+            cooccurrence.eliminate_zeros()
+        self._train, self._co = train, cooccurrence
+        self.popularity = popularity_of(train)
+        alpha, lmbd = float(self.params["alpha"]), float(self.params["lmbd"])
+        left, right = _support_factor(self.popularity + lmbd, alpha)
+        #: row: the seed, column: the candidate
+        self.similarity = (sp.diags(left) @ cooccurrence @ sp.diags(right)).tocsr()
+
+    def with_params(self, params: Mapping[str, Any]) -> ItemKNN:
+        """This ranker with other settings, sharing its co-occurrence counts."""
+        return ItemKNN(self._train, cooccurrence=self._co, **params)
 
     @classmethod
-    def fit(cls, train: Dataset) -> ItemKNN:
-        x = _binary_incidence(train)
-        co = (x.T @ x).tocsr()
-        co.setdiag(0.0)
-        co.eliminate_zeros()
-        pop = _popularity(train)
-        inv = np.zeros_like(pop)
-        inv[pop > 0] = 1.0 / np.sqrt(pop[pop > 0])
-        sim = sp.diags(inv) @ co @ sp.diags(inv)
-        return cls(sim.tocsr(), pop)
+    def fit(cls, train: Dataset, **params: Any) -> ItemKNN:
+        """Build from the training view (``params``: ``alpha``, ``lmbd``)."""
+        return cls(train, **params)
 
     def scores(self, seeds: np.ndarray) -> np.ndarray:
         return np.asarray(self.similarity[seeds].sum(axis=0)).ravel()
@@ -209,92 +235,34 @@ class ItemKNN:
         return self.similarity[queries]
 
 
-@dataclass
-class SKNN:
-    """Session-based kNN over the training sequences (see module doc).
-
-    ``k`` neighbours (default 100, Ludewig et al.'s usual range 50-500).
-    """
-
-    incidence: sp.csr_matrix
-    popularity: np.ndarray
-    k: int = 100
-    name: str = "sknn"
-    _by_track: sp.csc_matrix = field(init=False, repr=False)
-    _lengths: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or self.k < 1:
-            raise ParameterError("k", "an integer >= 1", self.k)
-        self._by_track = self.incidence.tocsc()
-        self._lengths = np.asarray(self.incidence.sum(axis=1)).ravel()
-
-    @classmethod
-    def fit(cls, train: Dataset, k: int = 100) -> SKNN:
-        """Build from the training view (also :class:`VSKNN`'s constructor)."""
-        return cls(_binary_incidence(train), _popularity(train), k=k)
-
-    def _weights(self, seeds: np.ndarray) -> np.ndarray:
-        return np.ones(len(seeds))
-
-    def scores(self, seeds: np.ndarray) -> np.ndarray:
-        seeds = np.asarray(seeds, dtype=np.int64)
-        out = np.zeros(self.incidence.shape[1])
-        if len(seeds) == 0:
-            return out
-        # Weight per distinct seed (a repeated seed keeps its latest position's weight).
-        w = self._weights(seeds)
-        uniq: dict[int, float] = {}
-        for t, wt in zip(seeds.tolist(), w.tolist(), strict=True):
-            uniq[t] = wt
-        tracks = np.fromiter(uniq, dtype=np.int64)
-        weights = np.fromiter(uniq.values(), dtype=np.float64)
-        overlap = np.asarray(self._by_track[:, tracks] @ weights).ravel()
-        cand = np.flatnonzero(overlap > 0)
-        if len(cand) == 0:
-            return out
-        sim = overlap[cand] / np.sqrt(len(tracks) * self._lengths[cand])
-        if len(cand) > self.k:
-            keep = np.lexsort((cand, -sim))[: self.k]
-            cand, sim = cand[keep], sim[keep]
-        return np.asarray(self.incidence[cand].T @ sim).ravel()
-
-    def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
-        """Scores of single-track queries, one sparse row each (equals ``scores([q])``)."""
-        s = self._by_track[:, queries].T.tocsr()  # queries x sequences containing them
-        s.data = 1.0 / np.sqrt(self._lengths[s.indices])
-        # keep each row's k most similar sequences (ties: lower sequence index)
-        for j in range(s.shape[0]):
-            a, b = s.indptr[j], s.indptr[j + 1]
-            if b - a > self.k:
-                order = np.lexsort((s.indices[a:b], -s.data[a:b]))
-                drop = order[self.k :]
-                s.data[a + drop] = 0.0
-        s.eliminate_zeros()
-        return (s @ self.incidence).tocsr()
+def _support_factor(support: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(support^-alpha, support^-(1 - alpha))``, 0 where the support is 0 (a track in no
+    sequence has no co-occurrence either). ``alpha = 0.5`` is computed as ``1 / sqrt``."""
+    left, right = np.zeros_like(support), np.zeros_like(support)
+    ok = support > 0
+    if alpha == 0.5:
+        left[ok] = 1.0 / np.sqrt(support[ok])
+        right[ok] = left[ok]
+    else:
+        left[ok] = support[ok] ** -alpha
+        right[ok] = support[ok] ** -(1.0 - alpha)
+    return left, right
 
 
 @dataclass
-class VSKNN(SKNN):
-    """SKNN with linearly decaying seed weights (see module doc)."""
-
-    name: str = "vsknn"
-
-    def _weights(self, seeds: np.ndarray) -> np.ndarray:
-        back = np.arange(len(seeds))[::-1]  # 0 for the last seed
-        return np.maximum(1.0 - 0.1 * back, 0.0)
-
-
-@dataclass
-class Bigram:
-    """First-order Markov next-song baseline: counts of ``last seed -> track``."""
+class Bigram(TunableRanker):
+    """First-order Markov next-song baseline: counts of ``last seed -> track`` (no
+    parameter: nothing to tune)."""
 
     transitions: sp.csr_matrix
     popularity: np.ndarray
     name: str = "bigram"
+    params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, train: Dataset) -> Bigram:
+    def fit(cls, train: Dataset, **params: Any) -> Bigram:
+        """Build from the training view (no parameter: ``params`` must be empty)."""
+        cls.check_params(params)
         n = train.n_tracks
         idx = np.asarray(train.indices, dtype=np.int64)
         starts = np.zeros(len(idx), dtype=bool)
@@ -305,7 +273,12 @@ class Bigram:
         keep = a != b
         t = sp.csr_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
         t.sum_duplicates()
-        return cls(t, _popularity(train))
+        return cls(t, popularity_of(train))
+
+    def with_params(self, params: Mapping[str, Any]) -> Bigram:
+        """This ranker (it has no settings; ``params`` must be empty)."""
+        self.check_params(params)
+        return self
 
     def scores(self, seeds: np.ndarray) -> np.ndarray:
         if len(seeds) == 0:
@@ -316,25 +289,33 @@ class Bigram:
         return self.transitions[queries]
 
 
-#: Baseline rankers by name (``songspace evaluate --baselines``), each built from the
-#: training view by ``fit(train)``.
+#: Baseline rankers by name (``songspace evaluate --rankers``), each built from the
+#: training view by ``fit(train, **params)``.
 BASELINE_RANKERS: dict[str, Any] = {
     "itemknn": ItemKNN,
     "sknn": SKNN,
     "vsknn": VSKNN,
+    "stan": STAN,
+    "vstan": VSTAN,
     "bigram": Bigram,
 }
 
 
-def make_ranker(name: str, train: Dataset) -> Ranker:
-    """Build the baseline ranker ``name`` from the training view ``train``."""
+def make_ranker(name: str, train: Dataset, params: Mapping[str, Any] | None = None) -> Ranker:
+    """Build the baseline ranker ``name`` from the training view ``train`` with ``params``
+    (the ranker's defaults for those not given)."""
     if name == "popularity":
+        if params:
+            raise ParameterError("popularity", "no parameters", dict(params))
         return PopularityRanker.fit(train)
     if name not in BASELINE_RANKERS:
         raise ParameterError(
-            "baseline", f"one of {['popularity', *BASELINE_RANKERS]}", name,
+            "baseline",
+            f"one of {['popularity', *BASELINE_RANKERS]}",
+            name,
         )
-    return BASELINE_RANKERS[name].fit(train)
+    ranker: Ranker = BASELINE_RANKERS[name].fit(train, **dict(params or {}))
+    return ranker
 
 
 def ranker_names(names: Sequence[str] | None) -> list[str]:
@@ -345,3 +326,66 @@ def ranker_names(names: Sequence[str] | None) -> list[str]:
         if n not in BASELINE_RANKERS:
             raise ParameterError("baseline", f"one of {list(BASELINE_RANKERS)}", n)
     return list(names)
+
+
+#: The ``format`` of a ranker settings file (``songspace tune-rankers -o FILE``).
+RANKER_SETTINGS_FORMAT = "songspace-ranker-settings"
+RANKER_SETTINGS_VERSION = 1
+
+
+def read_ranker_settings(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The settings per ranker of a ranker settings file: its ``rankers`` object, ``{name:
+    {parameter: value}}``, each checked against the ranker's constraints (every parameter
+    returned, the defaults filling those not given).
+
+    The file is JSON with ``"format": "songspace-ranker-settings"``, ``"format_version":
+    1`` and ``"rankers"``: what ``songspace tune-rankers`` writes, or written by hand."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidValueError(
+            "expected a ranker settings file, found nothing",
+            path=path,
+            fix="write one with `songspace tune-rankers DATA -o FILE`",
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(
+            f"expected JSON, could not read it ({exc})", path=path,
+            fix="write it again with `songspace tune-rankers`",
+        ) from None  # fmt: skip
+    check_format(
+        doc,
+        name=RANKER_SETTINGS_FORMAT,
+        version=RANKER_SETTINGS_VERSION,
+        path=path,
+        error=FormatError,
+        fix_format="pass the JSON file that `songspace tune-rankers -o FILE` wrote",
+        fix_version="write it again with this version's `songspace tune-rankers`",
+    )
+    table = doc.get("rankers")
+    if not isinstance(table, Mapping):
+        raise FormatError(
+            f"expected an object {{ranker: {{parameter: value}}}}, found {table!r}",
+            path=path, field="rankers", fix="see docs/evaluation.md, 'Tuned baselines'",
+        )  # fmt: skip
+    out: dict[str, dict[str, Any]] = {}
+    for name, params in table.items():
+        if name not in BASELINE_RANKERS:
+            raise InvalidValueError(
+                f"expected a ranker among {', '.join(BASELINE_RANKERS)}, found {name!r}",
+                path=path, field=f"rankers.{name}", fix="remove it or correct its name",
+            )  # fmt: skip
+        if not isinstance(params, Mapping):
+            raise InvalidValueError(
+                f"expected an object of parameters, found {params!r}",
+                path=path, field=f"rankers.{name}", fix="write {} for the defaults",
+            )  # fmt: skip
+        try:
+            out[name] = BASELINE_RANKERS[name].check_params(params)
+        except ParameterError as exc:
+            raise InvalidValueError(
+                f"expected {exc.constraint}, found {exc.value!r}", path=path,
+                field=f"rankers.{exc.name}", fix=exc.fix or "correct the value or remove it",
+            ) from None  # fmt: skip
+    return out

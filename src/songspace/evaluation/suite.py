@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,7 +169,7 @@ def unsupported(protocol: Protocol) -> dict[str, str]:
     return out
 
 
-def _sample_pairs(
+def sample_pairs(
     pairs: tuple[np.ndarray, np.ndarray], limit: int | None, seed: int
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """``pairs`` or a uniform sample of ``limit`` of them (in their order), with the counts."""
@@ -225,6 +225,9 @@ def evaluate(
             fix="evaluate embeddings trained on this dataset's vocabulary",
         )
     res = EvaluationResult(emb.name, info={"coverage": emb.coverage, "families": fams})
+    ranker_params = getattr(emb.ranker, "params", None)
+    if ranker_params is not None:  # a baseline ranker: its settings go with its values
+        res.info["settings"] = dict(ranker_params)
     timings: dict[str, float] = {}
     for fam in fams:
         t0 = time.perf_counter()
@@ -241,8 +244,8 @@ def evaluate(
         elif fam == "next_song":
             # one protocol may have no pairs (a list of pairs has no in-set query: its
             # sequences are too short to mask); the mean needs both
-            in_set = _sample_pairs(protocol.in_set, st.next_song_max_pairs, protocol.seed)
-            out_set = _sample_pairs(protocol.out_of_set, st.next_song_max_pairs, protocol.seed)
+            in_set = sample_pairs(protocol.in_set, st.next_song_max_pairs, protocol.seed)
+            out_set = sample_pairs(protocol.out_of_set, st.next_song_max_pairs, protocol.seed)
             a = next_song.next_song(
                 emb, *in_set[:2], k=st.k, prefix="next_song_in_set", progress=progress
             ) if len(in_set[0]) else []  # fmt: skip
@@ -326,15 +329,18 @@ def evaluate_many(
     heatmap_dir: str | Path | None = None,
     random_dim: int = 64,
     rankers: Sequence[str] = (),
+    ranker_params: Mapping[str, Mapping[str, Any]] | None = None,
     against: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """Evaluate several embeddings (plus random and popularity baselines) on one protocol.
 
     ``rankers`` adds non-embedding baselines by name (``itemknn``, ``sknn``,
-    ``vsknn``, ``bigram``; :mod:`songspace.evaluation.rankers`), built from the
-    protocol's training view. Returns the results, then for each non-baseline model
-    its paired tests against each baseline: ``{model: {baseline: {metric: Comparison}}}``.
+    ``vsknn``, ``stan``, ``vstan``, ``bigram``; :mod:`songspace.evaluation.rankers`), built
+    from the protocol's training view with ``ranker_params[name]`` (default: the ranker's
+    defaults; each result's ``info["settings"]`` records them). Returns the results, then
+    for each non-baseline model its paired tests against each baseline:
+    ``{model: {baseline: {metric: Comparison}}}``.
     ``against`` names one evaluated row (a model, a baseline or a ranker): every other
     row is also tested against it, under that name
     (:func:`songspace.evaluation.results.paired_tests`).
@@ -363,7 +369,8 @@ def evaluate_many(
             Embeddings.popularity_baseline(protocol.train),
         ]
     for name in extra:
-        base_embs.append(Embeddings.from_ranker(make_ranker(name, protocol.train), n))
+        ranker = make_ranker(name, protocol.train, (ranker_params or {}).get(name))
+        base_embs.append(Embeddings.from_ranker(ranker, n))
     models = [*base_embs, *models]
     if against is not None:  # before the work, not after
         check_reference(against, [e.name for e in models])
@@ -425,6 +432,7 @@ def run_evaluation(
     min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
     rankers: Sequence[str] = (),
+    ranker_params: Mapping[str, Mapping[str, Any]] | None = None,
     drop_unknown: bool = False,
     overwrite: bool = False,
     against: str | Path | None = None,
@@ -439,7 +447,9 @@ def run_evaluation(
     embed`` output of this same dataset (``embed.json``), or a model trained on this dataset
     with another split or ``--full`` (``training.json``); see :mod:`songspace.data.provenance`.
 
-    ``rankers`` adds non-embedding baselines by name (see :func:`evaluate_many`).
+    ``rankers`` adds non-embedding baselines by name, ``ranker_params`` their settings
+    (see :func:`evaluate_many`; :func:`songspace.evaluation.rankers.read_ranker_settings`
+    reads the file ``songspace tune-rankers`` writes).
     ``against``: a model name or one of ``embedding_files``: every other row is also
     tested against that model (:func:`evaluate_many`; :func:`reference_name`).
     ``drop_unknown``: embeddings keyed by track id may hold ids the dataset does not
@@ -492,6 +502,7 @@ def run_evaluation(
             settings=settings,
             heatmap_dir=heatmap_dir,
             rankers=rankers,
+            ranker_params=ranker_params,
             against=reference_name(against, embedding_files, [e.name for e in embs]),
             progress=progress,
         )

@@ -259,7 +259,20 @@ def build_table(
     return ComparisonTable(
         title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested), against=against,
         formats=dict(formats or {}), best_baseline=best_baseline, tested=tested,
+        notes=settings_notes(results),
     )  # fmt: skip
+
+
+def settings_notes(results: Sequence[EvaluationResult]) -> list[str]:
+    """One line per row built with settings (the baseline rankers record theirs in
+    ``info["settings"]``): ``Settings of sknn: k=100, sample=all, similarity=cosine.``"""
+    from songspace.evaluation.ranker_params import format_settings
+
+    return [
+        f"Settings of {r.model}: {format_settings(r.info['settings'])}."
+        for r in results
+        if isinstance(r.info.get("settings"), Mapping)
+    ]
 
 
 def _mark_best(rows: list[Row], metrics: Sequence[str], hib: Mapping[str, bool]) -> None:
