@@ -466,3 +466,18 @@ def test_with_params_equals_a_fresh_fit(name):
         fresh = make_ranker(name, ds, params)
         np.testing.assert_array_equal(got.scores(seeds), fresh.scores(seeds))
     assert base.params == BASELINE_RANKERS[name].defaults  # unchanged
+
+
+def test_the_evaluation_layer_does_not_import_the_models_layer():
+    """docs/architecture.md: evaluation never imports the model registry; the rankers'
+    constraint types come from the leaf module songspace.params."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, songspace.evaluation.rankers, songspace.evaluation.suite, "
+        "songspace.evaluation.ranker_params, songspace.evaluation.session_knn; "
+        "print(sorted(m for m in sys.modules if m.startswith('songspace.models')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

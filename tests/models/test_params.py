@@ -1,4 +1,4 @@
-"""The constraint types of songspace.models.params and the model base's parameter path."""
+"""The constraint types of songspace.params and the model base's parameter path."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import pytest
 
 from songspace.errors import NotFittedError, ParameterError
 from songspace.models import available_models, create, get_model_class
-from songspace.models.params import (
+from songspace.params import (
     SEED,
     AnyOf,
     Boolean,

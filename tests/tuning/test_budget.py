@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from songspace.models.base import EmbeddingModel
-from songspace.models.params import SEED, Constraint, Interval
 from songspace.models.space import IntParam
+from songspace.params import SEED, Constraint, Interval
 from songspace.progress import report
 from songspace.tuning import budget as budget_mod
 from songspace.tuning import study as study_mod
@@ -185,8 +185,11 @@ def test_equal_time_rejects_unfittable_configurations_untrained(
             assert t.user_attrs["training_time"] <= budget
     assert rejected >= 1
     # untrained rejections cost about a second and do not count: 15 trials trained
-    trained = [t for t in trials_of(url, "r")
-               if t.state.name in ("COMPLETE", "PRUNED") and not t.user_attrs.get("untrained")]
+    trained = [
+        t
+        for t in trials_of(url, "r")
+        if t.state.name in ("COMPLETE", "PRUNED") and not t.user_attrs.get("untrained")
+    ]
     assert len(trained) == 15
 
 

@@ -4,7 +4,7 @@ A tunable ranker (:mod:`songspace.evaluation.rankers`,
 :mod:`songspace.evaluation.session_knn`) declares, as class attributes:
 
 - ``defaults``: every parameter and its default (the untuned ranker);
-- ``parameter_constraints``: one :class:`songspace.models.params.Constraint` per
+- ``parameter_constraints``: one :class:`songspace.params.Constraint` per
   parameter (the types the models use: the range check, the error text and the parsing
   of ``NAME=VALUE`` strings come from them);
 - ``search_grid``: the values :func:`songspace.tuning.rankers.tune_rankers` tries, as a
@@ -17,8 +17,8 @@ A tunable ranker (:mod:`songspace.evaluation.rankers`,
   timestamps they have no effect (documented per ranker), and the tuner does not vary
   them.
 
-Only the constraint types are imported from :mod:`songspace.models.params` (a leaf
-module of the models layer); the model registry is never used here.
+The constraint types come from :mod:`songspace.params`, a leaf module below every layer
+(it imports nothing of songspace); the model registry is never used here.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 
 from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError
-from songspace.models.params import Constraint
+from songspace.params import Constraint
 
 __all__ = ["TunableRanker", "format_settings", "popularity_of"]
 

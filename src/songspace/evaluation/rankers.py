@@ -46,7 +46,7 @@ from songspace.errors import FormatError, InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.ranker_params import TunableRanker, format_settings, popularity_of
 from songspace.evaluation.session_knn import SKNN, STAN, VSKNN, VSTAN
-from songspace.models.params import Interval
+from songspace.params import Interval
 
 __all__ = [
     "BASELINE_RANKERS",

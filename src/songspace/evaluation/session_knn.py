@@ -86,7 +86,7 @@ import scipy.sparse as sp
 
 from songspace.data.dataset import Dataset
 from songspace.evaluation.ranker_params import TunableRanker, popularity_of
-from songspace.models.params import AnyOf, Interval, NoneValue, Options
+from songspace.params import AnyOf, Interval, NoneValue, Options
 
 __all__ = ["SECONDS_PER_DAY", "SKNN", "STAN", "VSKNN", "VSTAN"]
 

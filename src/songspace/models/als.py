@@ -37,9 +37,9 @@ import scipy.sparse as sp
 from songspace.data.dataset import Dataset
 from songspace.errors import MissingDependencyError
 from songspace.models.base import EmbeddingModel
-from songspace.models.params import SEED, Constraint, Interval
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
+from songspace.params import SEED, Constraint, Interval
 from songspace.progress import ProgressCallback, report
 
 #: Conjugate-gradient steps per row and half-iteration (implicit's ``cg_steps``, fixed).

@@ -5,7 +5,7 @@ Contract (scikit-learn conventions):
 - ``__init__`` only stores hyper-parameters, as keyword arguments with defaults,
   each under its own name; it never validates or trains.
 - Each class declares its parameters once, in ``parameter_constraints`` (one
-  :mod:`songspace.models.params` constraint per constructor parameter): the range
+  :mod:`songspace.params` constraint per constructor parameter): the range
   check, the integer check, the command-line parsing and the error text all come
   from it. ``check_params()`` validates the stored parameters (``ParameterError``
   naming the parameter, its constraint and the value); a rule that ties several
@@ -54,8 +54,8 @@ from songspace._checks import NUMPY_READ_ERRORS, RETRAIN_FIX, check_finite_rows,
 from songspace._util import atomic_directory, to_jsonable
 from songspace.data.dataset import Dataset
 from songspace.errors import ModelFormatError, NotFittedError, ParameterError
-from songspace.models.params import Constraint
 from songspace.models.space import SearchSpace
+from songspace.params import Constraint
 from songspace.progress import ProgressCallback
 
 MODEL_FORMAT_VERSION = 1
@@ -70,7 +70,7 @@ class EmbeddingModel(ABC):
     #: Whether ``embed`` can embed tracks unseen in training (True on InductiveModel;
     #: kept for callers that test the flag).
     inductive: ClassVar[bool] = False
-    #: One constraint per constructor parameter (see :mod:`songspace.models.params`).
+    #: One constraint per constructor parameter (see :mod:`songspace.params`).
     parameter_constraints: ClassVar[dict[str, Constraint]] = {}
     #: Old parameter name -> new name; the old name is accepted with a DeprecationWarning.
     renamed_params: ClassVar[dict[str, str]] = {}

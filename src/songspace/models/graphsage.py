@@ -73,7 +73,9 @@ from songspace.graph.sampling import (
 )
 from songspace.graph.tables import cooccurrence_graph
 from songspace.models.base import InductiveModel
-from songspace.models.params import (
+from songspace.models.registry import register
+from songspace.models.space import FloatParam, IntParam, SearchSpace, TupleParam
+from songspace.params import (
     SEED,
     AnyOf,
     Boolean,
@@ -86,8 +88,6 @@ from songspace.models.params import (
     Text,
     Tuple,
 )
-from songspace.models.registry import register
-from songspace.models.space import FloatParam, IntParam, SearchSpace, TupleParam
 from songspace.progress import ProgressCallback, report
 
 if TYPE_CHECKING:

@@ -25,10 +25,10 @@ from songspace.graph.limits import raise_if_no_edges
 from songspace.graph.tables import cooccurrence_graph
 from songspace.graph.walks import random_walks
 from songspace.models.base import EmbeddingModel
-from songspace.models.params import SEED, Constraint, Interval
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.models.track2vec import CsrCorpus
+from songspace.params import SEED, Constraint, Interval
 from songspace.progress import ProgressCallback, report
 
 

@@ -77,9 +77,9 @@ from songspace.data.features import known_share_block
 from songspace.errors import ParameterError
 from songspace.graph.limits import drop_tracks_without_context
 from songspace.models.base import EmbeddingModel
-from songspace.models.params import SEED, Constraint, Interval, Names, Options
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
+from songspace.params import SEED, Constraint, Interval, Names, Options
 from songspace.progress import ProgressCallback
 
 #: ``epoch_end(epoch, embeddings, available)`` of a progress callback (module docstring).

@@ -33,9 +33,9 @@ from songspace.data.dataset import Dataset
 from songspace.data.features import known_share_block
 from songspace.errors import MissingDependencyError, ParameterError
 from songspace.models.base import EmbeddingModel
-from songspace.models.params import SEED, Constraint, Interval, Names
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
+from songspace.params import SEED, Constraint, Interval, Names
 from songspace.progress import ProgressCallback, report
 
 

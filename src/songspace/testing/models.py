@@ -39,9 +39,9 @@ from songspace.data.dataset import Dataset
 from songspace.data.synthetic import generate
 from songspace.errors import NotFittedError, ParameterError
 from songspace.models.base import EmbeddingModel, InductiveModel
-from songspace.models.params import AnyOf, Interval, Tuple
 from songspace.models.registry import create, get_model_class
 from songspace.models.space import CategoricalParam, FloatParam, IntParam, TupleParam
+from songspace.params import AnyOf, Interval, Tuple
 
 
 def planted_dataset() -> Dataset:
