@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,16 +33,30 @@ DRAWS = ("edges", "anchors")
 EVAL = ["--metrics", "completion,next_song,clustering", "--max-pairs", "10000"]
 
 
-def songspace(*args: str) -> None:
+def songspace(*args: str, log: Path | None = None) -> None:
+    """Run the CLI; with ``log``, its output is also kept there (COLUMNS wide, unwrapped)."""
     cmd = [sys.executable, "-c", "from songspace.cli import main; main()", "--no-progress", *args]
     print("+ songspace", " ".join(args), flush=True)
-    subprocess.run(cmd, check=True)
+    if log is None:
+        subprocess.run(cmd, check=True)
+        return
+    env = {**os.environ, "COLUMNS": "250"}
+    out = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
+    log.write_text(out.stdout + out.stderr)
+    print(out.stdout + out.stderr, flush=True)
 
 
-def history(run: Path) -> tuple[list[dict], int | None]:
-    doc = json.loads((run / "model" / "model.json").read_text())
-    fitted = doc.get("fitted", doc)
-    return fitted.get("history_", []), fitted.get("best_epoch_")
+EPOCH = re.compile(r"epoch (\d+): .*validation=([0-9.]+)")
+STOP = re.compile(r"early stop after epoch \d+ \(best (\d+)\)")
+
+
+def history(log: Path) -> tuple[list[float], int]:
+    """The validation loss of every epoch and the epoch kept, from a training's log."""
+    text = log.read_text()
+    vals = [float(v) for _, v in EPOCH.findall(text)]
+    stop = STOP.search(text)
+    kept = int(stop.group(1)) if stop else 1 + min(range(len(vals)), key=vals.__getitem__)
+    return vals, kept
 
 
 def one_dataset(work: Path, name: str, data: Path, params: list[str]) -> str:
@@ -49,7 +65,8 @@ def one_dataset(work: Path, name: str, data: Path, params: list[str]) -> str:
         run = work / f"{name}-{draw}"
         if not run.exists():
             songspace("train", "graphsage", str(data), "-o", str(run),
-                      *params, "--param", f"validation_draw={draw}")  # fmt: skip
+                      *params, "--param", f"validation_draw={draw}",
+                      log=work / f"{name}-{draw}.log")  # fmt: skip
         runs[draw] = run
     ev = work / f"{name}-eval"
     if not ev.exists():
@@ -57,10 +74,9 @@ def one_dataset(work: Path, name: str, data: Path, params: list[str]) -> str:
                   "--against", str(runs["edges"]), *EVAL)  # fmt: skip
     summary = json.loads((ev / "summary.json").read_text())
     lines = [f"## {name}", "", "| draw | epoch kept | validation loss per epoch |", "|---|---|---|"]
-    for draw, run in runs.items():
-        hist, best = history(run)
-        vals = ", ".join(f"{h['val']:.3f}" for h in hist if h.get("val") is not None)
-        lines.append(f"| {draw} | {best} | {vals} |")
+    for draw in runs:
+        vals, kept = history(work / f"{name}-{draw}.log")
+        lines.append(f"| {draw} | {kept} | {', '.join(f'{v:.3f}' for v in vals)} |")
     metrics = ["completion_hr", "completion_ndcg@10", "next_song_in_set_hit_rate",
                "next_song_out_of_set_hit_rate", "genre_coherence"]  # fmt: skip
     lines += ["", "| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
@@ -70,7 +86,7 @@ def one_dataset(work: Path, name: str, data: Path, params: list[str]) -> str:
         for m in metrics:
             v = values.get(m)
             t = tests.get(model, {}).get(runs["edges"].name, {}).get(m)
-            p = f" (p={t['p_value']:.2g})" if t else ""
+            p = f" (p_adj={t['p_adjusted']:.2g})" if t else ""
             cells.append("-" if v is None else f"{v:.4f}{p}")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

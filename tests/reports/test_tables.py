@@ -208,11 +208,25 @@ def test_baseline_rows_carry_no_mark_and_the_legend_states_the_rules():
     assert "Bold: the best value of each column over all rows, baselines included" in legend
     assert (
         "† = significantly better than the best baseline of the column "
-        "(the best of random, popularity, a); baseline rows are not tested" in legend
+        "(the best of random, popularity, a); random, popularity, a are not tested." in legend
     )
     assert "Not tested (no per-query values): VRC_Genre" in legend
     md = to_markdown(t)
     assert "| RANDOM | - | 0.5000 | **0.0150** | 1.0000 |" in md  # bold, no †
+
+
+def test_compare_rows_that_are_baselines_are_tested_against_the_other_baselines():
+    """songspace compare flags its model rows as baselines of each other: each is tested
+    against the best *other* baseline, only the yardsticks go unmarked (the demo showed
+    no mark at all when every model row counted as an untested baseline)."""
+    t = build_table(results(), METRICS, baselines=("random", "popularity", "a", "b"),
+                    yardsticks=("random", "popularity"))  # fmt: skip
+    assert t.row("b").cells["completion_hr"].reference == "a"
+    assert t.row("b").cells["completion_hr"].marks == "†"
+    assert t.row("a").cells["completion_hr"].reference == "b"  # never itself
+    for name in ("random", "popularity"):
+        assert all(t.row(name).cells[m].marks == "" for m in METRICS)
+    assert "other than the row itself); random, popularity are not tested." in t.legend()
 
 
 def test_best_baseline_marks_and_a_fixed_reference_together():

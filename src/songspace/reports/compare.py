@@ -303,6 +303,7 @@ def run_compare(
             cols,
             describe=describe,
             baselines=baselines,
+            yardsticks=["random", "popularity", *p.rankers],
             paper=paper,
             alpha=cfg.report.alpha,
             title=title,

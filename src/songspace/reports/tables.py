@@ -6,9 +6,11 @@ which :meth:`ComparisonTable.legend` states with the table:
 
 - **bold**: the best value of each column over *all* rows, baselines included
   (ties all bold), so a baseline that wins a column shows it;
-- ``†``: a model row (a row not flagged as a baseline) significantly better than
-  the *best baseline* of that column (the best-valued row flagged as a baseline).
-  Baseline rows are yardsticks and are never tested against each other;
+- ``†``: a row significantly better than the *best baseline* of that column (the
+  best-valued row flagged as a baseline, other than the row itself). The yardsticks
+  (random, popularity and the baseline rankers: ``yardsticks``, by default every
+  baseline) are never marked; a model row flagged as a baseline (``songspace compare``'s
+  rows, by default) is tested against the best of the *other* baselines;
 - ``against={"‡": "a"}``: every row other than ``a`` significantly better than
   ``a`` (alone, or beside ``†`` with ``best_baseline=True``).
 
@@ -100,6 +102,8 @@ class Row:
     cells: dict[str, Cell]
     baseline: bool = True
     paper: dict[str, float] = field(default_factory=dict)
+    #: a yardstick (random, popularity, a baseline ranker): never marked
+    yardstick: bool = False
 
 
 @dataclass
@@ -143,10 +147,16 @@ class ComparisonTable:
             "Bold: the best value of each column over all rows, baselines included (ties all bold)."
         ]
         baselines = [r.name for r in self.rows if r.baseline]
+        yardsticks = [r.name for r in self.rows if r.yardstick]
         if self.best_baseline and baselines:
-            parts.append(
+            tested_bases = [b for b in baselines if b not in yardsticks]
+            other = " other than the row itself" if tested_bases else ""
+            text = (
                 f"{MARK} = significantly better than the best baseline of the column (the "
-                f"best of {', '.join(baselines)}); baseline rows are not tested."
+                f"best of {', '.join(baselines)}{other})"
+            )
+            parts.append(
+                text + (f"; {', '.join(yardsticks)} are not tested." if yardsticks else ".")
             )
         parts += [
             f"{mark} = significantly better than {ref}." for mark, ref in self.against.items()
@@ -192,6 +202,7 @@ def build_table(
     *,
     describe: Mapping[str, Mapping[str, str]] | None = None,
     baselines: Sequence[str] = ("random", "popularity"),
+    yardsticks: Sequence[str] | None = None,
     paper: Mapping[str, Mapping[str, float]] | None = None,
     alpha: float = 0.05,
     title: str = "",
@@ -202,9 +213,11 @@ def build_table(
     """Build the table from results evaluated on the same queries.
 
     ``describe``: per model name, its descriptive cells (e.g. ``{"Method": "CF",
-    "Features": "-"}``; missing cells read ``-``). ``baselines``: the rows that are
-    yardsticks: model rows are marked ``†`` against the best of them, they are never
-    marked ``†`` themselves. ``paper``: per model name, the paper's values (kept for
+    "Features": "-"}``; missing cells read ``-``). ``baselines``: the rows every other
+    row is marked ``†`` against (the best of them, other than the row itself).
+    ``yardsticks``: the rows never marked (default: every baseline; ``songspace compare``
+    passes random, popularity and the rankers, so that its model rows, baselines for each
+    other, are tested). ``paper``: per model name, the paper's values (kept for
     :func:`paper_markdown`). ``against`` (mark -> row name) tests every other row
     against those fixed rows (e.g. ``{"†": "default", "‡": "hit_rate"}``).
     ``best_baseline``: whether to mark against the best baseline too; default: only
@@ -243,6 +256,7 @@ def build_table(
                 cells,
                 r.model in baselines,
                 dict(paper.get(r.model, {})),
+                r.model in (baselines if yardsticks is None else yardsticks),
             )
         )
     _mark_best(rows, metrics, hib)
@@ -296,11 +310,11 @@ def _mark_best_baseline(
     n_tests: int,
     alpha: float,
 ) -> None:
-    """``MARK`` each model row's cells significantly better than the best baseline of the
-    column; baseline rows are not tested (they would be tested against themselves)."""
+    """``MARK`` each row's cells significantly better than the best baseline of the
+    column other than the row itself; yardstick rows are not tested."""
     bases = [by_name[r.name] for r in rows if r.baseline]
     for row in rows:
-        if row.baseline:
+        if row.yardstick:
             continue
         res = by_name[row.name]
         for m in tested:
@@ -310,7 +324,8 @@ def _mark_best_baseline(
             refs = [
                 b
                 for b in bases
-                if m in b.metrics
+                if b.model != row.name
+                and m in b.metrics
                 and b.metrics[m].per_query.shape == mine.per_query.shape
                 and math.isfinite(b.metrics[m].value)
             ]
