@@ -79,6 +79,19 @@ def progress_bar(ctx: typer.Context, label: str = "") -> Iterator[RichBar | None
         yield bars.callback(label)
 
 
+def _families_help() -> str:
+    """The --metrics help, from the metric-family registry (names only: imports no numpy)."""
+    from songspace.evaluation import families
+
+    opt_in = "".join(
+        f", except {n}, {why}, which is opt-in" for n, why in families.opt_in().items()
+    )
+    return (
+        f"Comma-separated families: {', '.join(families.names())} "
+        f"(default: all the data supports{opt_in})."
+    )
+
+
 # ------------------------------------------------------------ options shared by commands
 SeedOpt = Annotated[
     int, typer.Option("--seed", help="Random seed (splits, sampling, cold tracks, models).")
@@ -787,10 +800,7 @@ def evaluate_cmd(
         str | None,
         typer.Option(
             "--metrics",
-            help="Comma-separated families: completion, next_song, "
-            "hardneg, clustering, popularity, play, challenge (default: all the data "
-            "supports, except challenge, the RecSys Challenge 2018 protocol, which is "
-            "opt-in).",
+            help=_families_help(),
         ),
     ] = None,
     baselines: Annotated[

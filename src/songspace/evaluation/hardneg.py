@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,6 +43,11 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
 from songspace.graph.bigrams import bigram_counts
+
+if TYPE_CHECKING:
+    from songspace.evaluation.families import FamilyInput
+    from songspace.evaluation.protocol import Protocol
+    from songspace.evaluation.suite import SuiteSettings
 
 logger = logging.getLogger("songspace")
 
@@ -248,3 +254,48 @@ __all__ = [
     "hard_negatives",
     "hardneg",
 ]
+
+
+# ------------------------------------------------------------ the metric family
+#: Default report-table columns (W2V Table 4).
+COLUMNS: tuple[str, ...] = METRICS
+
+
+def unsupported(protocol: Protocol) -> str | None:
+    """Why the protocol cannot support HardNeg (None: it can): it needs next-song pairs."""
+    from songspace.evaluation.next_song import no_pairs
+
+    return no_pairs(protocol)
+
+
+def _hard_negatives(protocol: Protocol, st: SuiteSettings) -> Any:
+    """The protocol's hard negatives, or None when there are none: HardNeg is skipped,
+    with one warning per protocol and settings (not one per model evaluated)."""
+    negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
+    if negs.nnz:
+        return negs
+    key = f"hardneg_skip_warned:{st.hardneg_min_count}:{st.hardneg_threshold}"
+    if not protocol._cache.get(key):
+        protocol._cache[key] = True
+        logger.warning(
+            "no hard negatives (adjacent pairs seen >= %d times with chi-squared below "
+            "%s): hardneg skipped for every model. The paper's threshold, 1e-7 x "
+            "occurrences, needs billions of plays; on smaller data raise "
+            "--hardneg-threshold (e.g. 100, its value at 1e9 occurrences) or lower "
+            "--hardneg-min-count",
+            st.hardneg_min_count,
+            "1e-7 x occurrences" if st.hardneg_threshold is None else st.hardneg_threshold,
+        )
+    return None
+
+
+def compute(run: FamilyInput) -> list[MetricResult]:
+    """The ``hardneg`` family of :func:`songspace.evaluation.suite.evaluate` (no result
+    when the protocol has no hard negatives: a warning says so, once)."""
+    st = run.settings
+    negs = _hard_negatives(run.protocol, st)
+    if negs is None:
+        return []
+    return [
+        hardneg(run.emb, negs, k=st.k, max_queries=st.hardneg_max_queries, seed=run.protocol.seed)
+    ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,11 @@ from songspace.data.dataset import Dataset
 from songspace.errors import MissingDependencyError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
+from songspace.evaluation.results import MetricResult
+
+if TYPE_CHECKING:
+    from songspace.evaluation.families import FamilyInput
+    from songspace.evaluation.protocol import Protocol
 
 
 def popularity_buckets(dataset: Dataset | np.ndarray, n_buckets: int = 5) -> np.ndarray:
@@ -222,3 +228,38 @@ __all__ = [
     "plot_bucket_heatmap",
     "popularity_buckets",
 ]
+
+
+# ------------------------------------------------------------ the metric family
+#: Default report-table columns (W2V Figure 2c's diagonal).
+COLUMNS: tuple[str, ...] = METRICS
+
+
+def unsupported(protocol: Protocol) -> str | None:
+    """Why the protocol cannot support the popularity buckets (None: it can): they
+    need next-song pairs."""
+    from songspace.evaluation.next_song import no_pairs
+
+    return no_pairs(protocol)
+
+
+def compute(run: FamilyInput) -> list[MetricResult]:
+    """The ``popularity`` family of :func:`songspace.evaluation.suite.evaluate`: the
+    same-bucket HitRate (the bucket matrix in its info; the heatmap drawn when asked)."""
+    protocol, emb, st = run.protocol, run.emb, run.settings
+    q = np.concatenate([protocol.in_set[0], protocol.out_of_set[0]])
+    t = np.concatenate([protocol.in_set[1], protocol.out_of_set[1]])
+    hr = bucket_hit_rates(
+        emb, protocol.train, q, t, k=st.k, pairs_per_cell=st.pairs_per_cell, seed=protocol.seed
+    )
+    diag = np.diag(hr.matrix)
+    result = MetricResult(
+        SAME_BUCKET_HR,
+        float(np.nanmean(diag)) if np.isfinite(diag).any() else float("nan"),
+        info={"matrix": hr.matrix.tolist(), "counts": hr.counts.tolist(), "k": st.k},
+    )
+    if run.heatmap is not None:
+        plot_bucket_heatmap(
+            hr, run.heatmap, title=f"{emb.name}: HitRate@{st.k} by popularity bucket"
+        )
+    return [result]
