@@ -21,8 +21,9 @@ from rich.table import Table
 from songspace._cli_progress import RichBar, RichProgress
 from songspace.assignments import parse_assignments, parse_model_assignments
 from songspace.clierrors import RedactingFilter
+from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
-from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE
+from songspace.evaluation.defaults import DEFAULT_SUITE
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.data.dataset import Dataset

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
 if TYPE_CHECKING:
+    from songspace.evaluation.defaults import SuiteSettings
     from songspace.evaluation.embeddings import Embeddings
     from songspace.evaluation.protocol import Protocol as EvaluationProtocol
     from songspace.evaluation.results import MetricResult
-    from songspace.evaluation.suite import SuiteSettings
     from songspace.progress import ProgressCallback
 
 __all__ = [

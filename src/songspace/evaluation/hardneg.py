@@ -39,15 +39,16 @@ import scipy.sparse as sp
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
+from songspace.evaluation.defaults import DEFAULT_HARDNEG_MIN_COUNT
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
 from songspace.graph.bigrams import bigram_counts
 
 if TYPE_CHECKING:
+    from songspace.evaluation.defaults import SuiteSettings
     from songspace.evaluation.families import FamilyInput
     from songspace.evaluation.protocol import Protocol
-    from songspace.evaluation.suite import SuiteSettings
 
 logger = logging.getLogger("songspace")
 
@@ -55,8 +56,8 @@ logger = logging.getLogger("songspace")
 DEFAULT_THRESHOLD_FACTOR = 1e-7
 #: Metric names the HardNeg family produces (W2V §2.2).
 METRICS: tuple[str, ...] = ("hardneg",)
-#: "High co-occurrence": the paper gives no number; 5 adjacent occurrences by default.
-DEFAULT_MIN_COUNT = 5
+#: "High co-occurrence" (:data:`songspace.evaluation.defaults.DEFAULT_HARDNEG_MIN_COUNT`).
+DEFAULT_MIN_COUNT = DEFAULT_HARDNEG_MIN_COUNT
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 from songspace.errors import ParameterError
+from songspace.evaluation.defaults import DEFAULT_K
 from songspace.evaluation.embeddings import Embeddings
 from songspace.progress import ProgressCallback, track
 
@@ -22,10 +23,6 @@ logger = logging.getLogger("songspace")
 
 Backend = Literal["auto", "faiss", "numpy"]
 _NUMPY_BATCH_SCORES = 2**25
-
-
-#: Neighbours retrieved per query (next-song, HardNeg, popularity buckets; W2V §2).
-DEFAULT_K = 100
 
 
 def _have_faiss() -> bool:

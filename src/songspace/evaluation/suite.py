@@ -12,18 +12,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from songspace._checks import check_heldout_share
-from songspace.data.splits import DEFAULT_MIN_TRACKS
+from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.evaluation import families as _families
-from songspace.evaluation import hardneg
+from songspace.evaluation.defaults import DEFAULT_K, DEFAULT_SUITE, SuiteSettings
 from songspace.evaluation.embeddings import Embeddings, ViewEmbedder
 from songspace.evaluation.families import FAMILY_METRICS, FamilyInput, FamilyNames
-from songspace.evaluation.knn import DEFAULT_K
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import (
     Comparison,
@@ -67,32 +65,6 @@ __all__ = [
     "run_evaluation",
     "shared_testable",
 ]
-
-
-@dataclass(frozen=True)
-class SuiteSettings:
-    """Evaluation settings (defaults follow the papers). The one place their defaults are
-    written: protocol specs, study settings and CLI options read them from
-    :data:`DEFAULT_SUITE`."""
-
-    k: int = DEFAULT_K
-    seed_fraction: float = 0.5
-    coherence_k: int = 50
-    hardneg_min_count: int = hardneg.DEFAULT_MIN_COUNT
-    hardneg_threshold: float | None = None
-    artist_min_tracks: int = 5
-    pairs_per_cell: int = 1000
-    play_min_pair_count: int = 2
-    #: Next-song (query, target) pairs evaluated per protocol (in-set, out-of-set): a
-    #: uniform sample where there are more (each distinct query is a k-NN search over
-    #: every track); None = all. The counts are in each result's info.
-    next_song_max_pairs: int | None = 50_000
-    #: HardNeg query tracks: a uniform sample where more tracks have a hard negative.
-    hardneg_max_queries: int | None = 50_000
-
-
-#: The default evaluation settings.
-DEFAULT_SUITE = SuiteSettings()
 
 
 def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[str]:
