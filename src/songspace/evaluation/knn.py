@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 
+from songspace._optional import installed
 from songspace.errors import ParameterError
 from songspace.evaluation.defaults import DEFAULT_K
 from songspace.evaluation.embeddings import Embeddings
@@ -26,11 +27,7 @@ _NUMPY_BATCH_SCORES = 2**25
 
 
 def _have_faiss() -> bool:
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return installed("faiss")
 
 
 def exact_topk(

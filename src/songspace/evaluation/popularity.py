@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from songspace._optional import pyplot
 from songspace._util import atomic_write_figure, check_seed
 from songspace.data.dataset import Dataset
-from songspace.errors import MissingDependencyError, ParameterError
+from songspace.errors import ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
@@ -154,13 +155,7 @@ def plot_bucket_heatmap(
     title: str = "HitRate by popularity bucket",
 ) -> Path:
     """Write a PNG heat map (query bucket rows, target bucket columns); atomic write."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise MissingDependencyError("matplotlib", "plots", "the popularity heat map") from exc
+    plt = pyplot("the popularity heat map")
     m = matrix.matrix if isinstance(matrix, BucketHitRates) else np.asarray(matrix, float)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:
         raise ParameterError("matrix", "a square n_buckets x n_buckets matrix", m.shape)
