@@ -21,8 +21,9 @@ from rich.table import Table
 from songspace._cli_progress import RichBar, RichProgress
 from songspace.assignments import parse_assignments, parse_model_assignments
 from songspace.clierrors import RedactingFilter
+from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
-from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE
+from songspace.evaluation.defaults import DEFAULT_SUITE
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.data.dataset import Dataset
@@ -77,6 +78,19 @@ def progress_bar(ctx: typer.Context, label: str = "") -> Iterator[RichBar | None
     state = ctx.find_object(CliState) or CliState()
     with RichProgress(err_console, enabled=state.progress) as bars:
         yield bars.callback(label)
+
+
+def _families_help() -> str:
+    """The --metrics help, from the metric-family registry (names only: imports no numpy)."""
+    from songspace.evaluation import families
+
+    opt_in = "".join(
+        f", except {n}, {why}, which is opt-in" for n, why in families.opt_in().items()
+    )
+    return (
+        f"Comma-separated families: {', '.join(families.names())} "
+        f"(default: all the data supports{opt_in})."
+    )
 
 
 # ------------------------------------------------------------ options shared by commands
@@ -787,10 +801,7 @@ def evaluate_cmd(
         str | None,
         typer.Option(
             "--metrics",
-            help="Comma-separated families: completion, next_song, "
-            "hardneg, clustering, popularity, play, challenge (default: all the data "
-            "supports, except challenge, the RecSys Challenge 2018 protocol, which is "
-            "opt-in).",
+            help=_families_help(),
         ),
     ] = None,
     baselines: Annotated[

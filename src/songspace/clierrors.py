@@ -4,13 +4,13 @@
 operating-system error (disk full, read-only output, a parent that is a file,
 permission denied, ...) into the sentence the CLI prints; it returns None for
 anything else, which :func:`describe_unexpected` reports as one line pointing to
-``--verbose``. Messages pass through :func:`redact_text` (``songspace._util``), so no
+``--verbose``. Messages pass through :func:`redact_text` (``songspace._redact``), so no
 secret of a URL (a password, a token in its query) reaches the terminal.
 """
 
 from __future__ import annotations
 
-from songspace._util import redact_text as redact_text  # re-exported: the CLI's redaction
+from songspace._redact import redact_text as redact_text  # re-exported: the CLI's redaction
 from songspace.errors import SongspaceError
 from songspace.errors import describe_os_error as describe_os_error
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from songspace._optional import installed, optional_import
 from songspace._util import atomic_write_bytes
 from songspace.data.builder import (
     SequenceBuilder,
@@ -32,7 +33,6 @@ from songspace.data.dataset import Dataset
 from songspace.errors import (
     FormatError,
     InvalidValueError,
-    MissingDependencyError,
     MissingFieldError,
 )
 from songspace.progress import ProgressCallback, report, track
@@ -125,13 +125,9 @@ def _loader(parser: str) -> Any:
         )
     if parser == "json":
         return json.loads
-    try:
-        import orjson
-    except ImportError:
-        if parser == "orjson":
-            raise MissingDependencyError("orjson", "fast", "the orjson MPD parser") from None
-        return json.loads
-    return orjson.loads
+    if parser == "orjson" or installed("orjson"):
+        return optional_import("orjson", "the orjson MPD parser").loads
+    return json.loads
 
 
 def _parse(raw: bytes, loads: Any) -> Any:
@@ -384,12 +380,12 @@ def write_slices(
         raise InvalidValueError(
             f"expected per_slice >= 1, found {per_slice}", field="per_slice", fix="pass 1000"
         )
-    try:
-        import orjson
+    if installed("orjson"):
+        orjson = optional_import("orjson", "writing MPD slices")
 
         def dumps(obj: Any) -> bytes:
             return orjson.dumps(obj)
-    except ImportError:
+    else:
 
         def dumps(obj: Any) -> bytes:
             return json.dumps(obj, ensure_ascii=False).encode()

@@ -19,6 +19,7 @@ import numpy as np
 
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
+from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.data.features import with_global_popularity
 from songspace.errors import ParameterError
 
@@ -186,10 +187,6 @@ def cold_start_tracks(
     k = round(share * len(present))
     rng = check_seed(seed)
     return np.sort(rng.choice(present, size=k, replace=False)) if k else np.zeros(0, np.int64)
-
-
-#: Completion test playlists have at least this many distinct tracks (MUSIG §4.1).
-DEFAULT_MIN_TRACKS = 40
 
 
 def completion_playlists(

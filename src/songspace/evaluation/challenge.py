@@ -52,6 +52,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -62,6 +63,9 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.rankers import Ranker, top_k
 from songspace.evaluation.results import MetricResult
+
+if TYPE_CHECKING:
+    from songspace.evaluation.families import FamilyInput
 
 logger = logging.getLogger("songspace")
 
@@ -128,8 +132,9 @@ def r_precision(
     return (hits + credit) / len(g)
 
 
-def ndcg_challenge(recommended: Sequence[int] | np.ndarray, truth: Sequence[int] | np.ndarray
-                   ) -> float:
+def ndcg_challenge(
+    recommended: Sequence[int] | np.ndarray, truth: Sequence[int] | np.ndarray
+) -> float:
     """NDCG over the recommendations with the rules' ideal DCG (module docstring)."""
     g = {int(t) for t in truth}
     rel = np.fromiter((int(t) in g for t in recommended), dtype=bool)
@@ -325,8 +330,13 @@ def challenge_evaluation(
                 "ndcg": float(nd[m].mean()),
                 "clicks": float(cl[m].mean()),
             }
-    info = {"n_playlists": len(cases.cases), "k": k, "skipped": dict(cases.skipped),
-            "model": ranker.name, "per_category": per_category}
+    info = {
+        "n_playlists": len(cases.cases),
+        "k": k,
+        "skipped": dict(cases.skipped),
+        "model": ranker.name,
+        "per_category": per_category,
+    }
     return [
         MetricResult.mean_of("challenge_r_precision", rp, info=dict(info)),
         MetricResult.mean_of("challenge_ndcg", nd, info=dict(info)),
@@ -372,3 +382,18 @@ def artist_codes(dataset: Dataset) -> np.ndarray | None:
     codes = np.full(dataset.n_tracks, -1, dtype=np.int64)
     codes[known] = col[known].astype("category").cat.codes.to_numpy()
     return codes
+
+
+# ------------------------------------------------------------ the metric family
+#: Default report-table columns: every metric.
+COLUMNS: tuple[str, ...] = METRICS
+
+
+def unsupported(protocol: Protocol) -> str | None:
+    """Always None: categories the data lacks (titles, ...) are skipped inside the family."""
+    return None
+
+
+def compute(run: FamilyInput) -> list[MetricResult]:
+    """The ``challenge`` family of :func:`songspace.evaluation.suite.evaluate`."""
+    return evaluate_challenge(run.protocol, run.emb)

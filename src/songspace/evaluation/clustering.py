@@ -22,7 +22,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,10 @@ from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import exact_topk
 from songspace.evaluation.results import MetricResult
+
+if TYPE_CHECKING:
+    from songspace.evaluation.families import FamilyInput
+    from songspace.evaluation.protocol import Protocol
 
 logger = logging.getLogger("songspace")
 
@@ -323,3 +327,56 @@ __all__ = [
     "vrc_artist",
     "vrc_genre",
 ]
+
+
+# ------------------------------------------------------------ the metric family
+#: Default report-table columns (W2V Table 4).
+COLUMNS: tuple[str, ...] = ("vrc_genre", "vrc_artist")
+
+
+def _labels(dataset: Dataset) -> tuple[bool, bool]:
+    """Whether the dataset's tracks have any genre, any artist label."""
+    tracks = dataset.tracks
+    has_genre = "genre" in tracks and bool(tracks["genre"].notna().any())
+    has_artist = "artist_id" in tracks and bool(tracks["artist_id"].notna().any())
+    return has_genre, has_artist
+
+
+def unsupported(protocol: Protocol) -> str | None:
+    """Why the protocol cannot support any clustering metric (None: it can)."""
+    if not any(_labels(protocol.dataset)):
+        return "no genre or artist labels in the dataset's tracks"
+    return None
+
+
+def unsupported_metrics(protocol: Protocol) -> dict[str, str]:
+    """The clustering metrics whose labels the dataset lacks."""
+    has_genre, has_artist = _labels(protocol.dataset)
+    out: dict[str, str] = {}
+    for metric, ok, label in (
+        ("vrc_genre", has_genre, "genre"),
+        ("genre_coherence", has_genre, "genre"),
+        ("vrc_artist", has_artist, "artist"),
+        ("artist_coherence", has_artist, "artist"),
+    ):
+        if not ok:
+            out[metric] = f"no {label} labels in the dataset's tracks"
+    return out
+
+
+def compute(run: FamilyInput) -> list[MetricResult] | None:
+    """The ``clustering`` family of :func:`songspace.evaluation.suite.evaluate`: the
+    metrics whose labels exist (None for an embedding without vectors)."""
+    emb, protocol, st = run.emb, run.protocol, run.settings
+    ds = protocol.dataset
+    if not emb.has_vectors:
+        logger.info("clustering metrics do not apply to %s (no vectors)", emb.name)
+        return None
+    skip = unsupported_metrics(protocol)
+    metrics = {
+        "vrc_genre": lambda: vrc_genre(emb, ds),
+        "vrc_artist": lambda: vrc_artist(emb, ds, min_tracks=st.artist_min_tracks),
+        "genre_coherence": lambda: genre_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
+        "artist_coherence": lambda: artist_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
+    }
+    return [compute() for m, compute in metrics.items() if m not in skip]

@@ -41,6 +41,7 @@ Both coverages sit beside HR (:data:`METRICS` order).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,6 +50,10 @@ from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import MetricResult
+
+if TYPE_CHECKING:
+    from songspace.evaluation.families import FamilyInput
+    from songspace.evaluation.protocol import Protocol
 
 __all__ = ["playlist_completion", "split_seed_hidden"]
 
@@ -235,3 +240,32 @@ def _score(
         query = emb.vectors[seed_ok].astype(np.float64).mean(axis=0)
         score[rankable] = emb.vectors[cand[rankable]].astype(np.float64) @ query
     return rankable, score
+
+
+# ------------------------------------------------------------ the metric family
+#: Default report-table columns (MUSIG Table 2): every metric.
+COLUMNS: tuple[str, ...] = METRICS
+
+
+def unsupported(protocol: Protocol) -> str | None:
+    """Why the protocol cannot support playlist completion (None: it can)."""
+    if len(protocol.completion) == 0:
+        return (
+            f"no test playlist has {protocol.settings.get('min_tracks', '?')} or more "
+            "distinct tracks (lower --min-tracks or raise --test-fraction)"
+        )
+    return None
+
+
+def compute(run: FamilyInput) -> list[MetricResult]:
+    """The ``completion`` family of :func:`songspace.evaluation.suite.evaluate`."""
+    protocol = run.protocol
+    return list(
+        playlist_completion(
+            protocol.dataset,
+            run.emb,
+            protocol.completion,
+            seed_fraction=run.settings.seed_fraction,
+            seed=protocol.seed,
+        )
+    )

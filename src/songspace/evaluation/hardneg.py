@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,10 +39,16 @@ import scipy.sparse as sp
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
+from songspace.evaluation.defaults import DEFAULT_HARDNEG_MIN_COUNT
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
 from songspace.graph.bigrams import bigram_counts
+
+if TYPE_CHECKING:
+    from songspace.evaluation.defaults import SuiteSettings
+    from songspace.evaluation.families import FamilyInput
+    from songspace.evaluation.protocol import Protocol
 
 logger = logging.getLogger("songspace")
 
@@ -49,8 +56,8 @@ logger = logging.getLogger("songspace")
 DEFAULT_THRESHOLD_FACTOR = 1e-7
 #: Metric names the HardNeg family produces (W2V §2.2).
 METRICS: tuple[str, ...] = ("hardneg",)
-#: "High co-occurrence": the paper gives no number; 5 adjacent occurrences by default.
-DEFAULT_MIN_COUNT = 5
+#: "High co-occurrence" (:data:`songspace.evaluation.defaults.DEFAULT_HARDNEG_MIN_COUNT`).
+DEFAULT_MIN_COUNT = DEFAULT_HARDNEG_MIN_COUNT
 
 
 @dataclass
@@ -248,3 +255,48 @@ __all__ = [
     "hard_negatives",
     "hardneg",
 ]
+
+
+# ------------------------------------------------------------ the metric family
+#: Default report-table columns (W2V Table 4).
+COLUMNS: tuple[str, ...] = METRICS
+
+
+def unsupported(protocol: Protocol) -> str | None:
+    """Why the protocol cannot support HardNeg (None: it can): it needs next-song pairs."""
+    from songspace.evaluation.next_song import no_pairs
+
+    return no_pairs(protocol)
+
+
+def _hard_negatives(protocol: Protocol, st: SuiteSettings) -> Any:
+    """The protocol's hard negatives, or None when there are none: HardNeg is skipped,
+    with one warning per protocol and settings (not one per model evaluated)."""
+    negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
+    if negs.nnz:
+        return negs
+    key = f"hardneg_skip_warned:{st.hardneg_min_count}:{st.hardneg_threshold}"
+    if not protocol._cache.get(key):
+        protocol._cache[key] = True
+        logger.warning(
+            "no hard negatives (adjacent pairs seen >= %d times with chi-squared below "
+            "%s): hardneg skipped for every model. The paper's threshold, 1e-7 x "
+            "occurrences, needs billions of plays; on smaller data raise "
+            "--hardneg-threshold (e.g. 100, its value at 1e9 occurrences) or lower "
+            "--hardneg-min-count",
+            st.hardneg_min_count,
+            "1e-7 x occurrences" if st.hardneg_threshold is None else st.hardneg_threshold,
+        )
+    return None
+
+
+def compute(run: FamilyInput) -> list[MetricResult]:
+    """The ``hardneg`` family of :func:`songspace.evaluation.suite.evaluate` (no result
+    when the protocol has no hard negatives: a warning says so, once)."""
+    st = run.settings
+    negs = _hard_negatives(run.protocol, st)
+    if negs is None:
+        return []
+    return [
+        hardneg(run.emb, negs, k=st.k, max_queries=st.hardneg_max_queries, seed=run.protocol.seed)
+    ]

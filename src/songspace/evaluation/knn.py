@@ -14,7 +14,9 @@ from typing import Literal
 
 import numpy as np
 
+from songspace._optional import installed
 from songspace.errors import ParameterError
+from songspace.evaluation.defaults import DEFAULT_K
 from songspace.evaluation.embeddings import Embeddings
 from songspace.progress import ProgressCallback, track
 
@@ -24,16 +26,8 @@ Backend = Literal["auto", "faiss", "numpy"]
 _NUMPY_BATCH_SCORES = 2**25
 
 
-#: Neighbours retrieved per query (next-song, HardNeg, popularity buckets; W2V §2).
-DEFAULT_K = 100
-
-
 def _have_faiss() -> bool:
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return installed("faiss")
 
 
 def exact_topk(

@@ -19,10 +19,13 @@ pair could never be a hit. :func:`next_song_report` averages the two protocols.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.data.splits import mask_last
 from songspace.errors import InvalidValueError, ParameterError
@@ -30,6 +33,12 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
 from songspace.progress import ProgressCallback
+
+if TYPE_CHECKING:
+    from songspace.evaluation.families import FamilyInput
+    from songspace.evaluation.protocol import Protocol
+
+logger = logging.getLogger("songspace")
 
 __all__ = ["mask_last", "next_song", "next_song_pairs_heldout", "next_song_report"]
 
@@ -196,3 +205,73 @@ def next_song_report(
             )
         )
     return out
+
+
+# ------------------------------------------------------------ the metric family
+#: Default report-table columns (W2V Table 4): in-set and out-of-set.
+COLUMNS: tuple[str, ...] = (
+    "next_song_in_set_hit_rate",
+    "next_song_in_set_ndcg",
+    "next_song_out_of_set_hit_rate",
+    "next_song_out_of_set_ndcg",
+)
+
+
+def no_pairs(protocol: Protocol) -> str | None:
+    """Why the protocol has no next-song pairs at all (None: it has some); the
+    next-song, popularity and HardNeg families all need them."""
+    if len(protocol.in_set[0]) + len(protocol.out_of_set[0]) == 0:
+        return "no next-song pairs (every sequence has fewer than 2 entries)"
+    return None
+
+
+def unsupported(protocol: Protocol) -> str | None:
+    """Why the protocol cannot support next-song prediction (None: it can)."""
+    return no_pairs(protocol)
+
+
+def unsupported_metrics(protocol: Protocol) -> dict[str, str]:
+    """The in-set or out-of-set half a protocol may lack (then no mean either)."""
+    out: dict[str, str] = {}
+    for part, pairs in (("in_set", protocol.in_set), ("out_of_set", protocol.out_of_set)):
+        if not len(pairs[0]):
+            out[f"next_song_{part}"] = (
+                "no training sequence of 3 or more entries to mask"
+                if part == "in_set"
+                else "no held-out sequence of 2 or more entries"
+            ) + " (so no next_song mean either)"
+    return out
+
+
+def sample_pairs(
+    pairs: tuple[np.ndarray, np.ndarray], limit: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``pairs`` or a uniform sample of ``limit`` of them (in their order), with the counts."""
+    q, t = pairs
+    info: dict[str, Any] = {"pairs_total": len(q), "pairs_evaluated": len(q)}
+    if limit is None or len(q) <= limit:
+        return q, t, info
+    idx = np.sort(check_seed(seed).choice(len(q), size=int(limit), replace=False))
+    info["pairs_evaluated"] = int(limit)
+    logger.info("next-song: %d of %d pairs evaluated (a uniform sample)", limit, len(q))
+    return q[idx], t[idx], info
+
+
+def compute(run: FamilyInput) -> list[MetricResult]:
+    """The ``next_song`` family of :func:`songspace.evaluation.suite.evaluate`: in-set,
+    out-of-set and their mean, on at most ``next_song_max_pairs`` pairs of each."""
+    protocol, emb, st = run.protocol, run.emb, run.settings
+    # one protocol may have no pairs (a list of pairs has no in-set query: its
+    # sequences are too short to mask); the mean needs both
+    in_set = sample_pairs(protocol.in_set, st.next_song_max_pairs, protocol.seed)
+    out_set = sample_pairs(protocol.out_of_set, st.next_song_max_pairs, protocol.seed)
+    a = next_song(
+        emb, *in_set[:2], k=st.k, prefix="next_song_in_set", progress=run.progress
+    ) if len(in_set[0]) else []  # fmt: skip
+    b = next_song(
+        emb, *out_set[:2], k=st.k, prefix="next_song_out_of_set", progress=run.progress
+    ) if len(out_set[0]) else []  # fmt: skip
+    for results, sampled in ((a, in_set), (b, out_set)):
+        for r in results:
+            r.info.update(sampled[2])
+    return [*a, *b, *(next_song_report(a, b) if a and b else [])]

@@ -22,7 +22,7 @@ no cosine: NaN.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -30,6 +30,10 @@ from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import MetricResult
+
+if TYPE_CHECKING:
+    from songspace.evaluation.families import FamilyInput
+    from songspace.evaluation.protocol import Protocol
 
 logger = logging.getLogger("songspace")
 
@@ -129,3 +133,27 @@ def play_prediction(
 
 
 __all__ = ["DEFAULT_MIN_PAIR_COUNT", "play_prediction"]
+
+
+# ------------------------------------------------------------ the metric family
+#: Default report-table columns (W2V §4.6).
+COLUMNS: tuple[str, ...] = METRICS
+
+
+def unsupported(protocol: Protocol) -> str | None:
+    """Why the protocol cannot support play prediction (None: it can)."""
+    if protocol.dataset.skipped is None:
+        return "no play/skip outcomes in this dataset"
+    return None
+
+
+def compute(run: FamilyInput) -> list[MetricResult] | None:
+    """The ``play`` family of :func:`songspace.evaluation.suite.evaluate` (None for an
+    embedding without vectors)."""
+    emb = run.emb
+    if not emb.has_vectors:
+        logger.info("play prediction does not apply to %s (no vectors)", emb.name)
+        return None
+    return play_prediction(
+        emb, run.protocol.dataset, min_pair_count=run.settings.play_min_pair_count
+    )

@@ -16,14 +16,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from songspace._optional import pyplot
 from songspace._util import atomic_write_figure, check_seed
 from songspace.data.dataset import Dataset
-from songspace.errors import MissingDependencyError, ParameterError
+from songspace.errors import ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
+from songspace.evaluation.results import MetricResult
+
+if TYPE_CHECKING:
+    from songspace.evaluation.families import FamilyInput
+    from songspace.evaluation.protocol import Protocol
 
 
 def popularity_buckets(dataset: Dataset | np.ndarray, n_buckets: int = 5) -> np.ndarray:
@@ -148,13 +155,7 @@ def plot_bucket_heatmap(
     title: str = "HitRate by popularity bucket",
 ) -> Path:
     """Write a PNG heat map (query bucket rows, target bucket columns); atomic write."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise MissingDependencyError("matplotlib", "plots", "the popularity heat map") from exc
+    plt = pyplot("the popularity heat map")
     m = matrix.matrix if isinstance(matrix, BucketHitRates) else np.asarray(matrix, float)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:
         raise ParameterError("matrix", "a square n_buckets x n_buckets matrix", m.shape)
@@ -222,3 +223,38 @@ __all__ = [
     "plot_bucket_heatmap",
     "popularity_buckets",
 ]
+
+
+# ------------------------------------------------------------ the metric family
+#: Default report-table columns (W2V Figure 2c's diagonal).
+COLUMNS: tuple[str, ...] = METRICS
+
+
+def unsupported(protocol: Protocol) -> str | None:
+    """Why the protocol cannot support the popularity buckets (None: it can): they
+    need next-song pairs."""
+    from songspace.evaluation.next_song import no_pairs
+
+    return no_pairs(protocol)
+
+
+def compute(run: FamilyInput) -> list[MetricResult]:
+    """The ``popularity`` family of :func:`songspace.evaluation.suite.evaluate`: the
+    same-bucket HitRate (the bucket matrix in its info; the heatmap drawn when asked)."""
+    protocol, emb, st = run.protocol, run.emb, run.settings
+    q = np.concatenate([protocol.in_set[0], protocol.out_of_set[0]])
+    t = np.concatenate([protocol.in_set[1], protocol.out_of_set[1]])
+    hr = bucket_hit_rates(
+        emb, protocol.train, q, t, k=st.k, pairs_per_cell=st.pairs_per_cell, seed=protocol.seed
+    )
+    diag = np.diag(hr.matrix)
+    result = MetricResult(
+        SAME_BUCKET_HR,
+        float(np.nanmean(diag)) if np.isfinite(diag).any() else float("nan"),
+        info={"matrix": hr.matrix.tolist(), "counts": hr.counts.tolist(), "k": st.k},
+    )
+    if run.heatmap is not None:
+        plot_bucket_heatmap(
+            hr, run.heatmap, title=f"{emb.name}: HitRate@{st.k} by popularity bucket"
+        )
+    return [result]

@@ -12,32 +12,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from songspace._checks import check_heldout_share
-from songspace._util import check_seed
-from songspace.data.splits import DEFAULT_MIN_TRACKS
+from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
-from songspace.evaluation import (
-    challenge,
-    clustering,
-    completion,
-    hardneg,
-    next_song,
-    play,
-    popularity,
-)
+from songspace.evaluation import families as _families
+from songspace.evaluation.defaults import DEFAULT_K, DEFAULT_SUITE, SuiteSettings
 from songspace.evaluation.embeddings import Embeddings, ViewEmbedder
-from songspace.evaluation.knn import DEFAULT_K
+from songspace.evaluation.families import FAMILY_METRICS, FamilyInput, FamilyNames
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import (
     Comparison,
     EvaluationResult,
-    MetricResult,
     check_reference,
     paired_tests,
     shared_testable,
@@ -49,21 +37,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("songspace")
 
-#: Metric names each family produces, from the family's own module (each exports
-#: ``METRICS``); :func:`evaluate` returns exactly these (for the families that apply).
-FAMILY_METRICS: dict[str, tuple[str, ...]] = {
-    "completion": completion.METRICS,
-    "next_song": next_song.METRICS,
-    "hardneg": hardneg.METRICS,
-    "clustering": clustering.METRICS,
-    "popularity": popularity.METRICS,
-    "play": play.METRICS,
-    "challenge": challenge.METRICS,
-}
-FAMILIES = tuple(FAMILY_METRICS)
+# FAMILY_METRICS (re-exported): the metric names each family produces, a live view of
+# the family registry (songspace.evaluation.families); evaluate() returns exactly these
+# (for the families that apply).
+
+#: The registered family names, in order (live).
+FAMILIES: Sequence[str] = FamilyNames()
 #: Families left out of the default ("all the data supports") and run only when asked
-#: for: the RecSys Challenge protocol ranks the whole catalogue 500 deep per playlist.
-OPT_IN_FAMILIES = ("challenge",)
+#: for (live; e.g. the RecSys Challenge protocol ranks the whole catalogue 500 deep).
+OPT_IN_FAMILIES: Sequence[str] = FamilyNames(only_opt_in=True)
 #: Names of the baselines evaluate adds; a model may not take one (its results would
 #: overwrite theirs).
 BASELINE_NAMES = ("random", "popularity")
@@ -85,32 +67,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class SuiteSettings:
-    """Evaluation settings (defaults follow the papers). The one place their defaults are
-    written: protocol specs, study settings and CLI options read them from
-    :data:`DEFAULT_SUITE`."""
-
-    k: int = DEFAULT_K
-    seed_fraction: float = 0.5
-    coherence_k: int = 50
-    hardneg_min_count: int = hardneg.DEFAULT_MIN_COUNT
-    hardneg_threshold: float | None = None
-    artist_min_tracks: int = 5
-    pairs_per_cell: int = 1000
-    play_min_pair_count: int = 2
-    #: Next-song (query, target) pairs evaluated per protocol (in-set, out-of-set): a
-    #: uniform sample where there are more (each distinct query is a k-NN search over
-    #: every track); None = all. The counts are in each result's info.
-    next_song_max_pairs: int | None = 50_000
-    #: HardNeg query tracks: a uniform sample where more tracks have a hard negative.
-    hardneg_max_queries: int | None = 50_000
-
-
-#: The default evaluation settings.
-DEFAULT_SUITE = SuiteSettings()
-
-
 def check_families(families: Sequence[str] | None, protocol: Protocol) -> list[str]:
     """Validate the requested families; default: all that the dataset supports."""
     if families is None:
@@ -130,78 +86,18 @@ def unsupported(protocol: Protocol) -> dict[str, str]:
     """Families and metrics this protocol's data cannot support, each with its reason.
 
     The default of ``evaluate`` ("all the data supports") leaves these out; the keys
-    are family names, or metric names inside the clustering family.
+    are family names, or metric names inside a supported family (clustering's
+    ``vrc_genre``, next-song's ``next_song_in_set``, ...).
     """
-    ds = protocol.dataset
     out: dict[str, str] = {}
-    settings = protocol.settings
-    if len(protocol.completion) == 0:
-        out["completion"] = (
-            f"no test playlist has {settings.get('min_tracks', '?')} or more distinct tracks "
-            "(lower --min-tracks or raise --test-fraction)"
-        )
-    if len(protocol.in_set[0]) + len(protocol.out_of_set[0]) == 0:
-        reason = "no next-song pairs (every sequence has fewer than 2 entries)"
-        out["next_song"] = out["popularity"] = out["hardneg"] = reason
-    else:
-        for part, pairs in (("in_set", protocol.in_set), ("out_of_set", protocol.out_of_set)):
-            if not len(pairs[0]):
-                out[f"next_song_{part}"] = (
-                    "no training sequence of 3 or more entries to mask"
-                    if part == "in_set"
-                    else "no held-out sequence of 2 or more entries"
-                ) + " (so no next_song mean either)"
-    has_genre = "genre" in ds.tracks and bool(ds.tracks["genre"].notna().any())
-    has_artist = "artist_id" in ds.tracks and bool(ds.tracks["artist_id"].notna().any())
-    if not has_genre and not has_artist:
-        out["clustering"] = "no genre or artist labels in the dataset's tracks"
-    else:
-        for metric, ok, label in (
-            ("vrc_genre", has_genre, "genre"),
-            ("genre_coherence", has_genre, "genre"),
-            ("vrc_artist", has_artist, "artist"),
-            ("artist_coherence", has_artist, "artist"),
-        ):
-            if not ok:
-                out[metric] = f"no {label} labels in the dataset's tracks"
-    if ds.skipped is None:
-        out["play"] = "no play/skip outcomes in this dataset"
+    for name in _families.names():
+        fam = _families.family(name)
+        reason = fam.unsupported(protocol)
+        if reason is not None:
+            out[name] = reason
+        else:
+            out.update(_families.unsupported_metrics(fam, protocol))
     return out
-
-
-def sample_pairs(
-    pairs: tuple[np.ndarray, np.ndarray], limit: int | None, seed: int
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """``pairs`` or a uniform sample of ``limit`` of them (in their order), with the counts."""
-    q, t = pairs
-    info: dict[str, Any] = {"pairs_total": len(q), "pairs_evaluated": len(q)}
-    if limit is None or len(q) <= limit:
-        return q, t, info
-    idx = np.sort(check_seed(seed).choice(len(q), size=int(limit), replace=False))
-    info["pairs_evaluated"] = int(limit)
-    logger.info("next-song: %d of %d pairs evaluated (a uniform sample)", limit, len(q))
-    return q[idx], t[idx], info
-
-
-def _hard_negatives(protocol: Protocol, st: SuiteSettings) -> Any:
-    """The protocol's hard negatives, or None when there are none: HardNeg is skipped,
-    with one warning per protocol and settings (not one per model evaluated)."""
-    negs = protocol.hard_negatives(st.hardneg_min_count, st.hardneg_threshold)
-    if negs.nnz:
-        return negs
-    key = f"hardneg_skip_warned:{st.hardneg_min_count}:{st.hardneg_threshold}"
-    if not protocol._cache.get(key):
-        protocol._cache[key] = True
-        logger.warning(
-            "no hard negatives (adjacent pairs seen >= %d times with chi-squared below "
-            "%s): hardneg skipped for every model. The paper's threshold, 1e-7 x "
-            "occurrences, needs billions of plays; on smaller data raise "
-            "--hardneg-threshold (e.g. 100, its value at 1e9 occurrences) or lower "
-            "--hardneg-min-count",
-            st.hardneg_min_count,
-            "1e-7 x occurrences" if st.hardneg_threshold is None else st.hardneg_threshold,
-        )
-    return None
 
 
 def evaluate(
@@ -228,91 +124,20 @@ def evaluate(
     ranker_params = getattr(emb.ranker, "params", None)
     if ranker_params is not None:  # a baseline ranker: its settings go with its values
         res.info["settings"] = dict(ranker_params)
+    run = FamilyInput(
+        protocol,
+        emb,
+        st,
+        heatmap=None if heatmap is None else Path(heatmap),
+        progress=progress,
+    )
     timings: dict[str, float] = {}
     for fam in fams:
         t0 = time.perf_counter()
-        if fam == "completion":
-            res.add(
-                *completion.playlist_completion(
-                    ds,
-                    emb,
-                    protocol.completion,
-                    seed_fraction=st.seed_fraction,
-                    seed=protocol.seed,
-                )
-            )
-        elif fam == "next_song":
-            # one protocol may have no pairs (a list of pairs has no in-set query: its
-            # sequences are too short to mask); the mean needs both
-            in_set = sample_pairs(protocol.in_set, st.next_song_max_pairs, protocol.seed)
-            out_set = sample_pairs(protocol.out_of_set, st.next_song_max_pairs, protocol.seed)
-            a = next_song.next_song(
-                emb, *in_set[:2], k=st.k, prefix="next_song_in_set", progress=progress
-            ) if len(in_set[0]) else []  # fmt: skip
-            b = next_song.next_song(
-                emb, *out_set[:2], k=st.k, prefix="next_song_out_of_set", progress=progress
-            ) if len(out_set[0]) else []  # fmt: skip
-            for results, sampled in ((a, in_set), (b, out_set)):
-                for r in results:
-                    r.info.update(sampled[2])
-            res.add(*a, *b, *(next_song.next_song_report(a, b) if a and b else []))
-        elif fam == "hardneg":
-            negs = _hard_negatives(protocol, st)
-            if negs is not None:
-                res.add(
-                    hardneg.hardneg(
-                        emb, negs, k=st.k, max_queries=st.hardneg_max_queries, seed=protocol.seed
-                    )
-                )
-        elif fam == "clustering":
-            if not emb.has_vectors:
-                logger.info("clustering metrics do not apply to %s (no vectors)", emb.name)
-                continue
-            skip = unsupported(protocol)
-            metrics = {
-                "vrc_genre": lambda: clustering.vrc_genre(emb, ds),
-                "vrc_artist": lambda: clustering.vrc_artist(
-                    emb, ds, min_tracks=st.artist_min_tracks
-                ),
-                "genre_coherence": lambda: clustering.genre_coherence(
-                    emb, ds, k=st.coherence_k, seed=protocol.seed
-                ),
-                "artist_coherence": lambda: clustering.artist_coherence(
-                    emb, ds, k=st.coherence_k, seed=protocol.seed
-                ),
-            }
-            res.add(*(compute() for m, compute in metrics.items() if m not in skip))
-        elif fam == "popularity":
-            q = np.concatenate([protocol.in_set[0], protocol.out_of_set[0]])
-            t = np.concatenate([protocol.in_set[1], protocol.out_of_set[1]])
-            hr = popularity.bucket_hit_rates(
-                emb,
-                protocol.train,
-                q,
-                t,
-                k=st.k,
-                pairs_per_cell=st.pairs_per_cell,
-                seed=protocol.seed,
-            )
-            diag = np.diag(hr.matrix)
-            res.add(
-                MetricResult(
-                    popularity.SAME_BUCKET_HR,
-                    float(np.nanmean(diag)) if np.isfinite(diag).any() else float("nan"),
-                    info={"matrix": hr.matrix.tolist(), "counts": hr.counts.tolist(), "k": st.k},
-                )
-            )
-            if heatmap is not None:
-                popularity.plot_bucket_heatmap(
-                    hr, heatmap, title=f"{emb.name}: HitRate@{st.k} by popularity bucket"
-                )
-        elif fam == "challenge":
-            res.add(*challenge.evaluate_challenge(protocol, emb))
-        elif fam == "play":
-            if not emb.has_vectors:
-                logger.info("play prediction does not apply to %s (no vectors)", emb.name)
-                continue
-            res.add(*play.play_prediction(emb, ds, min_pair_count=st.play_min_pair_count))
+        results = _families.family(fam).compute(run)
+        if results is None:  # the family does not apply to this embedding
+            continue
+        res.add(*results)
         timings[fam] = time.perf_counter() - t0
         logger.info("%s: %s done in %.1fs", emb.name, fam, timings[fam])
     res.info["seconds"] = timings

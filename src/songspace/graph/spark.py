@@ -44,8 +44,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from songspace._optional import optional_import
 from songspace.data.dataset import Dataset
-from songspace.errors import MissingDependencyError, ParameterError
+from songspace.errors import ParameterError
 from songspace.graph.cooccurrence import CooccurrenceGraph
 
 if TYPE_CHECKING:
@@ -78,11 +79,7 @@ AUTO_PARTITIONS_MARKER = "spark.songspace.autoShufflePartitions"
 
 
 def _pyspark() -> Any:
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise MissingDependencyError("pyspark", "spark", "the Spark engine") from exc
-    return SparkSession
+    return optional_import("pyspark.sql", "the Spark engine").SparkSession
 
 
 _LOG4J = """\

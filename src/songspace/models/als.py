@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from songspace._optional import optional_import
 from songspace.data.dataset import Dataset
-from songspace.errors import MissingDependencyError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
@@ -49,12 +49,9 @@ CG_STEPS = 3
 def _implicit() -> tuple[Any, Any]:
     """(implicit's CPU ALS class, threadpoolctl's ``threadpool_limits``), or
     MissingDependencyError naming the extra (threadpoolctl comes with implicit)."""
-    try:
-        from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
-    except ImportError as exc:
-        raise MissingDependencyError("implicit", "models", "the model 'als'") from exc
-    return AlternatingLeastSquares, threadpool_limits
+    als = optional_import("implicit.cpu.als", "the model 'als'")
+    threadpoolctl = optional_import("threadpoolctl", "the model 'als'")
+    return als.AlternatingLeastSquares, threadpoolctl.threadpool_limits
 
 
 def confidence_matrix(dataset: Dataset, alpha: float) -> sp.csr_matrix:

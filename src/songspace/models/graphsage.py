@@ -56,11 +56,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from songspace._optional import optional_import
 from songspace._util import atomic_directory, check_not_input, check_seed
 from songspace.data.dataset import Dataset
 from songspace.data.features import known_share_block
 from songspace.errors import (
-    MissingDependencyError,
     NotFittedError,
     OutputIsInputError,
     ParameterError,
@@ -177,11 +177,7 @@ def check_checkpoint_dir(
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependencyError("torch", "graph", "GraphSAGE and MUSIG") from exc
-    return torch
+    return optional_import("torch", "GraphSAGE and MUSIG")
 
 
 def _modules():

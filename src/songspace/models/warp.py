@@ -29,9 +29,10 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from songspace._optional import optional_import
 from songspace.data.dataset import Dataset
 from songspace.data.features import known_share_block
-from songspace.errors import MissingDependencyError, ParameterError
+from songspace.errors import ParameterError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
@@ -40,11 +41,7 @@ from songspace.progress import ProgressCallback, report
 
 
 def _lightfm_class() -> Any:
-    try:
-        from lightfm import LightFM
-    except ImportError as exc:
-        raise MissingDependencyError("lightfm", "models", "the model 'warp'") from exc
-    return LightFM
+    return optional_import("lightfm", "the model 'warp'").LightFM
 
 
 @register

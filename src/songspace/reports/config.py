@@ -52,33 +52,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from songspace.errors import FormatError, InvalidValueError, MissingFieldError
-from songspace.evaluation.suite import (
-    DEFAULT_MIN_TRACKS,
-    DEFAULT_SUITE,
-    FAMILY_METRICS,
-    SuiteSettings,
-)
+from songspace.evaluation.families import FAMILY_COLUMNS, FAMILY_METRICS
+from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
 
 if TYPE_CHECKING:
     from songspace.models.base import EmbeddingModel
-
-#: Metric names each evaluation family produces (defined by the families themselves).
-ALL_METRICS: tuple[str, ...] = tuple(m for ms in FAMILY_METRICS.values() for m in ms)
-
-#: Default table columns per family: the papers' layouts (MUSIG Table 2, W2V Table 4).
-DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "completion": FAMILY_METRICS["completion"],
-    "next_song": (
-        "next_song_in_set_hit_rate",
-        "next_song_in_set_ndcg",
-        "next_song_out_of_set_hit_rate",
-        "next_song_out_of_set_ndcg",
-    ),
-    "hardneg": ("hardneg",),
-    "clustering": ("vrc_genre", "vrc_artist"),
-    "popularity": ("popularity_same_bucket_hr",),
-    "play": ("play_corr", "play_corr_frequent"),
-}
 
 #: Names taken by the baselines that every comparison adds.
 RESERVED_NAMES = ("random", "popularity")
@@ -223,7 +201,7 @@ class ExperimentConfig:
         if self.report.columns:
             return self.report.columns
         fams = families or list(self.protocol.metrics or FAMILY_METRICS)
-        return tuple(c for f in FAMILY_METRICS if f in fams for c in DEFAULT_COLUMNS[f])
+        return tuple(c for f in FAMILY_METRICS if f in fams for c in FAMILY_COLUMNS[f])
 
     def with_dataset(self, path: str | Path) -> ExperimentConfig:
         """The same experiment on another dataset directory (``--data``)."""
@@ -474,8 +452,9 @@ def _parse_protocol(ctx: _Ctx, raw: dict[str, Any]) -> ProtocolSpec:
     rankers = v["rankers"]
     if not isinstance(rankers, list) or any(r not in BASELINE_RANKERS for r in rankers):
         ctx.fail(
-            table, "rankers", f"a list of names among {', '.join(BASELINE_RANKERS)}, "
-            f"found {rankers!r}",
+            table,
+            "rankers",
+            f"a list of names among {', '.join(BASELINE_RANKERS)}, found {rankers!r}",
         )
     return ProtocolSpec(
         rankers=tuple(dict.fromkeys(rankers)),
@@ -553,10 +532,11 @@ def _parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelSpec, ...]:
         paper = m.get("paper", {})
         if not isinstance(paper, dict):
             ctx.fail(table, "paper", f"a table of metric = value, found {paper!r}")
+        all_metrics = [m for ms in FAMILY_METRICS.values() for m in ms]
         for k, x in paper.items():
-            if k not in ALL_METRICS:
+            if k not in all_metrics:
                 ctx.fail(
-                    table, "paper", f"metric names among {', '.join(ALL_METRICS)}, found {k!r}"
+                    table, "paper", f"metric names among {', '.join(all_metrics)}, found {k!r}"
                 )
             ctx.number(table, f"paper.{k}", x)
         groups = built.input_feature_groups()

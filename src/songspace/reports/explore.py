@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from songspace._optional import installed, optional_import
 from songspace._util import (
     atomic_write_npz,
     atomic_write_parquet,
@@ -46,7 +47,7 @@ from songspace._util import (
     check_output_free,
 )
 from songspace.data.dataset import Dataset
-from songspace.errors import FormatError, MissingDependencyError, ParameterError
+from songspace.errors import FormatError, ParameterError
 from songspace.evaluation.embeddings import Embeddings, load_embeddings
 from songspace.progress import ProgressCallback
 
@@ -101,11 +102,7 @@ class ExploreResult:
 
 
 def _have_umap() -> bool:
-    try:
-        import umap  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return installed("umap")
 
 
 def resolve_method(method: str) -> str:
@@ -118,7 +115,7 @@ def resolve_method(method: str) -> str:
         logger.warning("umap-learn is not installed (extra `explore`): projecting with PCA")
         return "pca"
     if method == "umap" and not _have_umap():
-        raise MissingDependencyError("umap-learn", "explore", "`--method umap`")
+        optional_import("umap", "`--method umap`")  # raises: not installed
     return method
 
 

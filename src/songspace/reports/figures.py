@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from songspace._optional import pyplot
 from songspace._util import atomic_write_figure
-from songspace.errors import MissingDependencyError
 from songspace.evaluation.results import EvaluationResult
 from songspace.reports.tables import metric_label
 
@@ -29,14 +29,7 @@ DEFAULT_COMPLETION = ("completion_hr", "completion_mrr", "completion_p@10", "com
 
 
 def _plt() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise MissingDependencyError("matplotlib", "plots", "the comparison figures") from exc
-    return plt
+    return pyplot("the comparison figures")
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -38,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from songspace._optional import pyplot
 from songspace._util import atomic_directory, atomic_write_figure, check_output_free, to_jsonable
 from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
-from songspace.errors import MissingDependencyError, ParameterError
+from songspace.errors import ParameterError
 from songspace.evaluation.results import EvaluationResult, MetricResult, compare
 from songspace.evaluation.suite import evaluate, unsupported
 from songspace.models.registry import get_model_class
@@ -483,14 +484,7 @@ def trial_times(name: str, study: Any, settings: StudySettings) -> str:
 
 # --------------------------------------------------------------------- plots
 def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise MissingDependencyError("matplotlib", "plots", "the tuning report's figures") from exc
-    return plt
+    return pyplot("the tuning report's figures")
 
 
 def plot_history(study: Any, objective: StudyObjective, path: str | Path, *, title: str) -> Path:

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from songspace._optional import optional_import
 from songspace.errors import (
     DuplicateError,
     InputError,
-    MissingDependencyError,
     ParameterError,
     SongspaceError,
 )
@@ -118,11 +118,7 @@ def read_api_key(option: str | None, key_file: str | Path | None) -> str | None:
 
 
 def _fastapi():
-    try:
-        import fastapi
-    except ImportError as exc:
-        raise MissingDependencyError("fastapi", "serve", "`songspace serve`") from exc
-    return fastapi
+    return optional_import("fastapi", "`songspace serve`")
 
 
 @dataclass
@@ -668,10 +664,7 @@ def serve(
         )
 
     set_search_threads(search_threads)
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise MissingDependencyError("uvicorn", "serve", "`songspace serve`") from exc
+    uvicorn = optional_import("uvicorn", "`songspace serve`")
     if not runs:
         raise ParameterError("runs", "at least one run directory", [])
     names: list[str] = []

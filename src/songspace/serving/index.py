@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from songspace._optional import optional_import
 from songspace._util import atomic_write_bytes, atomic_write_text, unit_rows
-from songspace.errors import MissingDependencyError, ParameterError
+from songspace.errors import ParameterError
 
 logger = logging.getLogger("songspace")
 
@@ -41,11 +42,7 @@ INDEX_FORMAT_VERSION = 1
 
 
 def _faiss():
-    try:
-        import faiss
-    except ImportError as exc:
-        raise MissingDependencyError("faiss-cpu", "fast", "the serving index") from exc
-    return faiss
+    return optional_import("faiss", "the serving index")
 
 
 def set_search_threads(n: int) -> None:

@@ -36,6 +36,7 @@ from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.evaluation import completion, next_song
 from songspace.evaluation.embeddings import Embeddings
+from songspace.evaluation.next_song import sample_pairs
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.rankers import (
     BASELINE_RANKERS,
@@ -45,7 +46,7 @@ from songspace.evaluation.rankers import (
     make_ranker,
     ranker_names,
 )
-from songspace.evaluation.suite import DEFAULT_SUITE, SuiteSettings, sample_pairs
+from songspace.evaluation.suite import DEFAULT_SUITE, SuiteSettings
 from songspace.progress import ProgressCallback, report
 from songspace.tuning.protocols import tuning_protocols
 

@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from songspace._optional import optional_import
 from songspace._util import redact as redact  # the one redaction, re-exported here
 from songspace.errors import MissingDependencyError, ParameterError, SongspaceError
 
@@ -38,10 +39,7 @@ class StorageError(SongspaceError):
 
 def optuna_module() -> Any:
     """Import Optuna (the ``tune`` extra) and quieten its per-trial logging."""
-    try:
-        optuna = importlib.import_module("optuna")
-    except ImportError as exc:
-        raise MissingDependencyError("optuna", "tune", "hyper-parameter tuning") from exc
+    optuna = optional_import("optuna", "hyper-parameter tuning")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -145,7 +143,7 @@ def open_storage(
             url = "postgresql+psycopg2://" + url.split("://", 1)[1]
             scheme = "postgresql+psycopg2"
         if scheme == "postgresql+psycopg2" and importlib.util.find_spec("psycopg2") is None:
-            raise MissingDependencyError("psycopg2-binary", "tune", "a PostgreSQL study storage")
+            optional_import("psycopg2", "a PostgreSQL study storage")  # raises: not installed
         engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     if heartbeat is not None and not heartbeat > 0:
         raise ParameterError("heartbeat", "`heartbeat > 0` seconds", heartbeat)

@@ -216,12 +216,9 @@ def make_sampler(
                 n_startup_trials=startup_trials, seed=seed, constant_liar=True, **cons
             )
     if name == "gp":
-        try:
-            import torch  # noqa: F401
-        except ImportError as exc:
-            from songspace.errors import MissingDependencyError
+        from songspace._optional import optional_import
 
-            raise MissingDependencyError("torch", "graph", "the Gaussian-process sampler") from exc
+        optional_import("torch", "the Gaussian-process sampler")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return optuna.samplers.GPSampler(n_startup_trials=startup_trials, seed=seed, **cons)
