@@ -92,6 +92,28 @@ def one_dataset(work: Path, name: str, data: Path, params: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figure(work: Path, names: list[str], out: Path) -> None:
+    """Validation loss per epoch, one panel per dataset, both draws, the kept epoch marked."""
+    from songspace._optional import pyplot
+    from songspace._util import atomic_write_figure
+
+    plt = pyplot("the early-stopping figure")
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for draw in DRAWS:
+            vals, kept = history(work / f"{name}-{draw}.log")
+            epochs = range(1, len(vals) + 1)
+            (line,) = ax.plot(epochs, vals, marker="o", label=f"validation_draw={draw}")
+            ax.plot([kept], [vals[kept - 1]], marker="*", markersize=16, color=line.get_color())
+        ax.set_title(f"{name}: early-stopping loss (star: epoch kept)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation loss")
+        ax.legend()
+    fig.tight_layout()
+    atomic_write_figure(out, fig)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("work", type=Path)
@@ -111,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.mpd_subset is not None:
         parts.append(one_dataset(a.work, "mpd", a.mpd_subset, []))
     (a.work / "summary.md").write_text("\n".join(parts))
+    names = [n for n in ("preset5", "mpd") if (a.work / f"{n}-edges.log").is_file()]
+    figure(a.work, names, a.work / "early_stopping.png")
     print("\n".join(parts))
     return 0
 

@@ -406,7 +406,7 @@ def test_validation_pairs_are_drawn_as_training_draws_them():
 
     adj, held = _star_with_ring()
     rng = np.random.default_rng(0)
-    pairs = validation_pairs(adj, held, rng, n=100)
+    pairs = validation_pairs(adj, held, rng, how="anchors", n=100)
     assert pairs.shape == (100, 2)
     assert len(np.unique(pairs[:, 0])) == 100  # distinct anchors
     # every pair is a held-out edge
@@ -414,7 +414,7 @@ def test_validation_pairs_are_drawn_as_training_draws_them():
     assert all(tuple(sorted(p)) in edges for p in pairs.tolist())
     # uniform anchors: the hub is 1 of 251 anchor candidates, so it anchors at most once;
     # drawn over edges, it is an end of 80% of the pairs
-    all_pairs = validation_pairs(adj, held, np.random.default_rng(1), n=10_000)
+    all_pairs = validation_pairs(adj, held, np.random.default_rng(1), how="anchors", n=10_000)
     assert len(all_pairs) == 251 and (all_pairs[:, 0] == 0).sum() == 1
     by_edge = validation_pairs(adj, held, np.random.default_rng(0), how="edges", n=100)
     assert (by_edge == 0).any(axis=1).mean() > 0.6
@@ -426,6 +426,7 @@ def test_validation_pairs_are_drawn_as_training_draws_them():
 def test_validation_draw_is_a_checked_parameter(ds):
     with pytest.raises(ParameterError, match=r"validation_draw.*'anchors', 'edges'"):
         GraphSAGE(validation_draw="hubs").check_params()
-    a = GraphSAGE(**FAST, seed=0).fit(ds)
-    b = GraphSAGE(**FAST, seed=0, validation_draw="edges").fit(ds)
+    a = GraphSAGE(**FAST, seed=0, validation_draw="anchors").fit(ds)
+    b = GraphSAGE(**FAST, seed=0).fit(ds)
+    assert b.validation_draw == "edges"  # the default: the stopping signal that measured best
     assert [h["val"] for h in a.history_] != [h["val"] for h in b.history_]
