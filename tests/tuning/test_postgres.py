@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from songspace.tuning.storage import open_storage
-from tests.tuning.workers import finish, kill_mid_trial, start_worker, trials_of
+from tests.tuning.workers import finish, kill_a_worker_mid_trial, start_worker, trials_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,8 +64,9 @@ def test_two_workers_share_one_study_and_survive_a_kill(postgres_url, tiny_datas
     # a worker killed mid-trial leaves the study usable: the next worker marks its trial
     # FAIL (stale heartbeat), retries its parameters once and completes the study
     n = states.count("COMPLETE") + 2
-    killed = kill_mid_trial(start_worker(tiny_dataset_dir, postgres_url, study, n),
-                            postgres_url, study)  # fmt: skip
+    killed = kill_a_worker_mid_trial(
+        lambda: start_worker(tiny_dataset_dir, postgres_url, study, n), postgres_url, study
+    )
     time.sleep(3.5)
     finish(start_worker(tiny_dataset_dir, postgres_url, study, n))
     trials = trials_of(postgres_url, study)

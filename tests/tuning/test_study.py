@@ -16,7 +16,7 @@ from songspace.models import get_model_class
 from songspace.tuning import StorageError, TimeBudgetExceeded, tune, tuning_protocols
 from songspace.tuning.study import fit_config
 from tests.tuning.conftest import FAST
-from tests.tuning.workers import finish, kill_mid_trial, start_worker, trials_of
+from tests.tuning.workers import finish, kill_a_worker_mid_trial, start_worker, trials_of
 
 
 def _states(trials):
@@ -65,9 +65,7 @@ def test_resuming_continues_the_study_and_loses_nothing(tiny_dataset_dir, tmp_pa
     assert same.counts == {"COMPLETE": 5}
 
 
-def test_a_fresh_study_run_by_one_process_is_reproducible_from_its_seed(
-    tiny_dataset_dir, tmp_path
-):
+def test_a_fresh_study_run_by_one_process_is_reproducible_from_its_seed(tiny_dataset_dir, tmp_path):
     runs = []
     for name in ("a", "b"):
         url = f"sqlite:///{tmp_path / (name + '.db')}"
@@ -163,7 +161,9 @@ KILL_SETTINGS = {
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(mode, tiny_dataset_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     kw = KILL_SETTINGS[mode]
-    killed = kill_mid_trial(start_worker(tiny_dataset_dir, url, "k", 4, **kw), url, "k")
+    killed = kill_a_worker_mid_trial(
+        lambda: start_worker(tiny_dataset_dir, url, "k", 4, **kw), url, "k"
+    )
     time.sleep(3.5)  # the killed worker's heartbeat goes stale (3 x 1 s)
     finish(start_worker(tiny_dataset_dir, url, "k", 4, **kw))
     trials = trials_of(url, "k")
@@ -305,9 +305,9 @@ def test_tuning_unlabelled_sequences_leaves_vrc_out_of_the_reference(tiny_datase
     ds = Dataset.load(tiny_dataset_dir)
     ids = ds.track_ids
     path = tmp_path / "lines.txt"
-    path.write_text("".join(
-        ",".join(str(ids[t]) for t in ds.sequence(i)) + "\n" for i in range(ds.n_sequences)
-    ))
+    path.write_text(
+        "".join(",".join(str(ids[t]) for t in ds.sequence(i)) + "\n" for i in range(ds.n_sequences))
+    )
     plain = read_lines(path, user_field=False)
     assert "genre" not in plain.tracks or plain.tracks["genre"].isna().all()
     plain.save(tmp_path / "plain")

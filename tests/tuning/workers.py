@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 WORKER = """
@@ -68,10 +69,35 @@ def kill_mid_trial(proc: subprocess.Popen, storage: str, study: str, limit: floa
         if running:
             proc.kill()
             proc.wait()
-            return running[0].number
+            # the trial may have finished between the look and the kill (a tiny trial on a
+            # loaded machine): the killed one is the trial left RUNNING, if any
+            left = [
+                t
+                for t in trials_of(storage, study)
+                if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("model_params")
+            ]
+            if left:
+                return left[0].number
+            raise KilledBetweenTrials
         time.sleep(0.05)
     proc.kill()
     raise RuntimeError("no trial started in time")
+
+
+class KilledBetweenTrials(RuntimeError):
+    """The worker was killed after its trial had finished: no trial was left mid-way."""
+
+
+def kill_a_worker_mid_trial(start: Callable[[], subprocess.Popen], storage: str, study: str,
+                            attempts: int = 5) -> int:  # fmt: skip
+    """:func:`kill_mid_trial` of a worker from ``start()``, retried with a new worker when
+    the kill landed between two trials; the number of the trial left RUNNING."""
+    for _ in range(attempts - 1):
+        try:
+            return kill_mid_trial(start(), storage, study)
+        except KilledBetweenTrials:
+            continue
+    return kill_mid_trial(start(), storage, study)
 
 
 def finish(proc: subprocess.Popen, limit: float = 300.0) -> str:
