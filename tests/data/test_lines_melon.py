@@ -1,6 +1,7 @@
 """Readers for one-sequence-per-line files (LFM-1b) and Melon playlist JSON."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -8,7 +9,14 @@ import pytest
 from songspace.data.dataset import Dataset
 from songspace.data.lines import read_lines
 from songspace.data.melon import read_melon
-from songspace.errors import DuplicateError, EmptySequenceError, FormatError
+from songspace.errors import (
+    DuplicateError,
+    EmptySequenceError,
+    FormatError,
+    InvalidValueError,
+    MissingFieldError,
+)
+from songspace.evaluation.session_knn import STAN
 from tests.conftest import shared_path
 
 
@@ -87,3 +95,74 @@ def test_melon_real_counts(shared_data):
     ds = read_melon(root / "arena_data" / "orig" / "val.json")
     assert ds.n_sequences == 2302
     assert np.all(ds.sequence_names != None)  # noqa: E711 (every val playlist is titled)
+
+
+def test_melon_updt_date_is_every_entry_timestamp(tmp_path):
+    # updt_date (naive, read as UTC like the CSV reader's dates) -> int64 seconds:
+    # 2020-01-01 00:00:00 UTC is 1,577,836,800; 2020-01-02 12:00:00 is 1.5 days later
+    p = _melon(
+        tmp_path / "val.json",
+        [
+            {"id": 7, "songs": [1, 2, 3], "updt_date": "2020-01-01 00:00:00.000"},
+            {"id": 8, "songs": [], "updt_date": "2019-05-05 05:05:05.000"},  # dropped: empty
+            {"id": 9, "songs": [4, 1], "updt_date": "2020-01-02 12:00:00.000"},
+        ],
+    )
+    ds = read_melon(p)
+    t0, t1 = 1_577_836_800, 1_577_836_800 + 86_400 + 43_200
+    assert ds.timestamps.dtype == np.int64
+    assert ds.timestamps.tolist() == [t0, t0, t0, t1, t1]
+    back = Dataset.load(ds.save(tmp_path / "ds"))
+    assert back.timestamps.tolist() == [t0, t0, t0, t1, t1]
+    # files without updt_date (not the challenge's) give a dataset without timestamps
+    assert read_melon(_melon(tmp_path / "bare.json", [{"id": 1, "songs": [1]}])).timestamps is None
+
+
+@pytest.mark.parametrize("bad", ["2020-13-01 00:00:00.000", "yesterday", 20200101, None, ""])
+def test_melon_malformed_updt_date_names_file_playlist_and_field(tmp_path, bad):
+    p = _melon(
+        tmp_path / "val.json",
+        [
+            {"id": 7, "songs": [1], "updt_date": "2020-01-01 00:00:00.000"},
+            {"id": 8, "songs": [2], "updt_date": bad},
+        ],
+    )
+    with pytest.raises(InvalidValueError) as info:
+        read_melon(p)
+    text = str(info.value)
+    assert "val.json" in text and "id 8" in text and "updt_date" in text
+
+
+def test_melon_updt_date_on_some_playlists_only_is_an_error(tmp_path):
+    p = _melon(
+        tmp_path / "val.json",
+        [
+            {"id": 7, "songs": [1], "updt_date": "2020-01-01 00:00:00.000"},
+            {"id": 8, "songs": [2]},
+        ],
+    )
+    with pytest.raises(MissingFieldError, match="updt_date") as info:
+        read_melon(p)
+    assert "id 8" in str(info.value)
+
+
+def test_stan_session_recency_uses_melon_updt_date(tmp_path):
+    # seed song 1. Playlist 1 = [1, 2] (updated on day 0), playlist 2 = [1, 3, 4, 5] (day 2,
+    # the latest: t*). STAN with one seed: w = 1, sim(n) = 1 / sqrt(|n|) * exp(-(t* - t(n)) /
+    # lambda_snh): untimed 1/sqrt(2) = 0.707 and 1/2; with lambda_snh = 1 day, playlist 1's
+    # 0.707 e^-2 = 0.0957 falls below playlist 2's 0.5, so with k = 1 the neighbour changes.
+    p = _melon(
+        tmp_path / "val.json",
+        [
+            {"id": 1, "songs": [1, 2], "updt_date": "2020-01-01 00:00:00.000"},
+            {"id": 2, "songs": [1, 3, 4, 5], "updt_date": "2020-01-03 00:00:00.000"},
+        ],
+    )
+    ds = read_melon(p)
+    idx = ds.track_index()
+    params = {"sample": None, "lambda_snh": 1.0, "lambda_inh": None}
+    s = STAN.fit(ds, k=1, **params).scores(np.array([idx["1"]]))
+    assert s[idx["2"]] == 0 and s[idx["3"]] == pytest.approx(0.5)
+    s = STAN.fit(ds, k=2, **params).scores(np.array([idx["1"]]))
+    assert s[idx["2"]] == pytest.approx(math.exp(-2) / math.sqrt(2))
+    assert s[idx["4"]] == pytest.approx(0.5)

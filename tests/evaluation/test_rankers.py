@@ -425,6 +425,10 @@ def test_grid_points_hold_parameters_that_cannot_act():
     untimed = STAN.grid_points(has_timestamps=False)
     assert {p["lambda_snh"] for p in untimed} == {100.0}
     assert len(untimed) < len(STAN.grid_points())
+    # with timestamps the recency decay can also be switched off (on Melon that wins)
+    for cls in (STAN, VSTAN):
+        assert {100.0, None} <= {p["lambda_snh"] for p in cls.grid_points()}, cls.name
+        assert {p["lambda_snh"] for p in cls.grid_points(has_timestamps=False)} == {100.0}
     # a sample at least as large as any candidate set is the same setting as no sample
     assert len(SKNN.grid_points(max_candidates=100)) < len(SKNN.grid_points())
 

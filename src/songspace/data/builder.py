@@ -165,8 +165,15 @@ class SequenceBuilder:
         self._indices.append(codes.astype(np.int64))
         self._lengths.append(len(codes))
 
-    def build(self, source: dict[str, Any]) -> Dataset:
-        """The Dataset; ``sequence_names`` is kept when any sequence has a name."""
+    def build(self, source: dict[str, Any], *, sequence_times: np.ndarray | None = None) -> Dataset:
+        """The Dataset; ``sequence_names`` is kept when any sequence has a name.
+
+        ``sequence_times`` (one int64 seconds value per kept sequence, in order of
+        :meth:`add`) becomes the ``timestamps`` of every entry of its sequence.
+        """
+        timestamps = None
+        if sequence_times is not None:
+            timestamps = np.repeat(np.asarray(sequence_times, dtype=np.int64), self._lengths)
         names = (
             np.asarray(self._names, dtype=object)
             if any(n is not None for n in self._names)
@@ -179,6 +186,7 @@ class SequenceBuilder:
             indices=np.concatenate(self._indices) if self._indices else np.zeros(0, np.int64),
             sequence_ids=np.asarray(list(self._seq_ids), dtype=object),
             track_attrs=self.attrs,
+            timestamps=timestamps,
             source=source,
         )
 

@@ -5,7 +5,13 @@ with ``id`` (int), ``plylst_title`` (str, may be empty), ``tags`` (list of str),
 ``songs`` (list of int Melon song ids), ``like_cnt`` and ``updt_date``. A
 playlist becomes a sequence with id ``str(id)``, its songs (as text ids, in the
 published order; an id written as a string of digits is read too) as tracks and
-its title as the sequence name (empty titles are None). A song entry that is no
+its title as the sequence name (empty titles are None), and its ``updt_date`` (when the
+playlist was last updated, ``YYYY-MM-DD HH:MM:SS.000``; naive, read as UTC like the CSV
+reader's dates) as the ``timestamps`` of all its entries, in int64 seconds since the epoch:
+the time of the playlist, not of a play (STAN's session recency uses it). A malformed date
+is an error naming the file, playlist id and field; files whose playlists have no
+``updt_date`` give a dataset without timestamps (one with it on some playlists only is an
+error). A song entry that is no
 id is an error showing its type, value and index. Playlists without songs
 (frequent in the challenge's question files) are dropped and counted. The same
 playlist id in two files is an error. A gzip, bz2, xz or single-file zip file
@@ -26,13 +32,22 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from songspace.data._tabular import check_file, open_binary, undecodable_error
 from songspace.data.builder import SequenceBuilder, shown_value
 from songspace.data.dataset import Dataset
-from songspace.errors import DuplicateError, FormatError, MissingFieldError, ParameterError
+from songspace.errors import (
+    DuplicateError,
+    FormatError,
+    InvalidValueError,
+    MissingFieldError,
+    ParameterError,
+)
 from songspace.progress import ProgressCallback, report
 
 logger = logging.getLogger("songspace")
@@ -62,6 +77,57 @@ def _check_songs(songs: Any, where: dict[str, Any]) -> None:
         )  # fmt: skip
 
 
+#: The playlist field holding its last update time.
+DATE_FIELD = "updt_date"
+
+
+def _playlist_time(pl: dict[str, Any], pid: Any, where: dict[str, Any]) -> int:
+    """``pl``'s ``updt_date`` as int64 seconds since the epoch (naive dates read as UTC),
+    or InvalidValueError naming the playlist id and the field."""
+    raw = pl[DATE_FIELD]
+    try:
+        when = datetime.fromisoformat(raw) if isinstance(raw, str) and raw.strip() else None
+    except ValueError:
+        when = None
+    if when is None:
+        raise InvalidValueError(
+            f"playlist id {pid}: expected a date like '2020-01-31 18:36:19.000', found "
+            f"{shown_value(raw)}",
+            field=DATE_FIELD, **where,
+            fix="correct the date (YYYY-MM-DD HH:MM:SS) or remove the playlist",
+        )  # fmt: skip
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() // 1)
+
+
+class _Times:
+    """The update time of each kept playlist; every playlist has one, or none has."""
+
+    def __init__(self) -> None:
+        self.values: list[int] = []
+        self.first_without: tuple[Any, dict[str, Any]] | None = None
+
+    def add(self, pl: dict[str, Any], pid: Any, where: dict[str, Any]) -> None:
+        """Record a kept playlist's time (MissingFieldError when only some have one)."""
+        if DATE_FIELD in pl:
+            self.values.append(_playlist_time(pl, pid, where))
+        elif self.first_without is None:
+            self.first_without = (pid, where)
+        if self.values and self.first_without is not None:
+            bad_id, bad_where = self.first_without
+            raise MissingFieldError(
+                f"playlist id {bad_id}: expected '{DATE_FIELD}' as on the other playlists, "
+                "found none",
+                field=DATE_FIELD, **bad_where,
+                fix=f"give every playlist its {DATE_FIELD}, or remove it from all",
+            )  # fmt: skip
+
+    def per_sequence(self) -> np.ndarray | None:
+        """One int64 time per kept playlist, or None when the files have no dates."""
+        return np.asarray(self.values, dtype=np.int64) if self.values else None
+
+
 def read_melon(
     paths: str | Path | Sequence[str | Path],
     *,
@@ -79,6 +145,7 @@ def read_melon(
     builder = SequenceBuilder(drop_empty=True)
     tag_counts: dict[str, Counter[str]] = {}
     seen: dict[str, str] = {}
+    times = _Times()
     for n, path in enumerate(checked):
         report(progress, n, len(checked), f"reading {path.name}")
         try:
@@ -135,6 +202,8 @@ def read_melon(
                     "the orig file it was cut from",
                 )
             seen[key] = path.name
+            if songs:
+                times.add(pl, key, where)
             title = pl.get("plylst_title")
             builder.add(
                 key,
@@ -156,7 +225,8 @@ def read_melon(
             "paths": [str(p) for p in checked],
             "dropped_empty": builder.dropped_empty,
             "genres": "playlist tags (labels only)" if tags_as_genres else None,
-        }
+        },
+        sequence_times=times.per_sequence(),
     )
     if tags_as_genres:
         genres = []

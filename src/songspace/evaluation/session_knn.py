@@ -402,7 +402,8 @@ class STAN(_SessionKNN):
     search_grid: ClassVar[dict[str, tuple[Any, ...]]] = {
         "k": (100, 500, 1500),
         "lambda_spw": (2.1, 16.0),
-        "lambda_snh": (5.0, 100.0),
+        # None: no recency decay; on Melon (playlist update dates over 15 years) it wins
+        "lambda_snh": (5.0, 100.0, None),
         "lambda_inh": (2.0, 16.8, 128.0),
     }
     starting_points: ClassVar[dict[str, dict[str, Any]]] = {
@@ -514,6 +515,7 @@ class VSTAN(STAN):
     search_grid: ClassVar[dict[str, tuple[Any, ...]]] = {
         "k": (500, 1000, 2000),
         "lambda_spw": (2.1, 33.6),
+        "lambda_snh": (100.0, None),
         "lambda_inh": (8.4, 128.0),
         "lambda_ipw": (1e-5, 4.0),
         "lambda_idf": (None, 5.0),
