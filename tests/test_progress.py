@@ -2,6 +2,7 @@
 
 import io
 
+import numpy as np
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -9,7 +10,7 @@ from typer.testing import CliRunner
 from songspace._cli_progress import RichBar, RichProgress
 from songspace.cli import app
 from songspace.errors import OutputExistsError
-from songspace.progress import labelled, track
+from songspace.progress import EpochProgressCallback, epoch_hook, labelled, track
 
 
 def test_track_reports_each_item_and_the_total():
@@ -90,3 +91,37 @@ def test_cli_passes_a_callback_or_none(monkeypatch, tmp_path):
     assert seen["progress"] is None
     runner.invoke(app, ["--quiet", "prepare", "lastfm", "x.tsv", "-o", str(tmp_path)])
     assert seen["progress"] is None
+
+
+class _WithEpochs:
+    """A progress callback that declares the epoch hook."""
+
+    def __init__(self):
+        self.epochs = []
+
+    def __call__(self, done, total, message, /):
+        pass
+
+    def epoch_end(self, epoch, embeddings, available):
+        self.epochs.append((epoch, embeddings.shape, int(available.sum())))
+
+
+def test_epoch_hook_is_the_declared_epoch_end_of_the_callback():
+    callback = _WithEpochs()
+    assert isinstance(callback, EpochProgressCallback)
+    hook = epoch_hook(callback)
+    assert hook is not None
+    hook(2, np.zeros((3, 4)), np.array([True, False, True]))
+    assert callback.epochs == [(2, (3, 4), 2)]
+
+
+def test_a_callback_without_epoch_end_has_no_epoch_hook():
+    assert epoch_hook(None) is None
+    assert epoch_hook(lambda done, total, message: None) is None
+    assert not isinstance(lambda done, total, message: None, EpochProgressCallback)
+
+    class NotAProgressCallback:  # epoch_end alone does not make a progress callback
+        def epoch_end(self, epoch, embeddings, available):
+            pass
+
+    assert epoch_hook(NotAProgressCallback()) is None  # type: ignore[arg-type]

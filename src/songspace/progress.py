@@ -9,20 +9,54 @@ read it from an attribute set from outside.
 
 An exception raised by the callback stops the work and propagates to the caller: the tuning
 time budget stops a trial that way. Only the CLI turns a callback into a rich progress bar.
+
+Epoch hook
+    A model that trains in epochs and can hand out its vectors between them looks the hook
+    up with :func:`epoch_hook`: when the callback given to ``fit`` is an
+    :class:`EpochProgressCallback`, i.e. it also has a method
+    ``epoch_end(epoch, embeddings, available)``, the model calls it after each epoch with
+    the vectors so far (multi-fidelity tuning scores them, ``songspace.tuning``). An
+    exception it raises stops training and propagates from ``fit``, like one raised by the
+    callback itself. Track2Vec calls it; other models ignore it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sized
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sized
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:  # numpy only for the hints: this module stays import-free
+    import numpy as np
 
 T = TypeVar("T")
+
+#: ``epoch_end(epoch, embeddings, available)``: the epoch hook, as a plain callable.
+EpochHook = Callable[[int, "np.ndarray", "np.ndarray"], None]
 
 
 class ProgressCallback(Protocol):
     """``progress(done, total, message)``; see the module docstring."""
 
     def __call__(self, done: float, total: float, message: str, /) -> None: ...
+
+
+@runtime_checkable
+class EpochProgressCallback(ProgressCallback, Protocol):
+    """A progress callback that also takes the vectors after each epoch (module docstring).
+
+    ``epoch_end(epoch, embeddings, available)``: ``epoch`` counts from 1, ``embeddings``
+    is the (n_tracks, dim) array so far, ``available`` the boolean mask of the rows that
+    hold a vector. Models look it up with :func:`epoch_hook`.
+    """
+
+    def epoch_end(self, epoch: int, embeddings: np.ndarray, available: np.ndarray, /) -> None: ...
+
+
+def epoch_hook(progress: ProgressCallback | None) -> EpochHook | None:
+    """``progress.epoch_end`` when ``progress`` is an :class:`EpochProgressCallback`, else None."""
+    if isinstance(progress, EpochProgressCallback):
+        return progress.epoch_end
+    return None
 
 
 def report(progress: ProgressCallback | None, done: float, total: float, message: str) -> None:
@@ -66,4 +100,12 @@ def labelled(progress: ProgressCallback | None, label: str) -> ProgressCallback 
     return prefixed
 
 
-__all__ = ["ProgressCallback", "labelled", "report", "track"]
+__all__ = [
+    "EpochHook",
+    "EpochProgressCallback",
+    "ProgressCallback",
+    "epoch_hook",
+    "labelled",
+    "report",
+    "track",
+]

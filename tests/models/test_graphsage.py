@@ -1,3 +1,4 @@
+import inspect
 import json
 from itertools import pairwise, product
 from typing import ClassVar
@@ -34,6 +35,32 @@ class TestMUSIG(ModelTestMixin):
         **FAST,
         "feature_groups": ("genre", "popularity", "audio", "acoustic"),
     }
+
+
+def test_musig_init_is_explicit_and_lists_graphsages_parameters_then_its_own_two():
+    """MUSIG's constructor is written out (no patched ``__signature__``), and its
+    parameters, kinds and defaults are GraphSAGE's, then ``task_weights`` and
+    ``regression_target`` (keyword-only), so the two classes cannot drift apart."""
+    assert "__signature__" not in vars(MUSIG.__init__)
+    graphsage = [
+        (p.name, p.kind, p.default)
+        for p in inspect.signature(GraphSAGE.__init__).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    musig = [
+        (p.name, p.kind, p.default) for p in inspect.signature(MUSIG.__init__).parameters.values()
+    ]
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    assert musig == [
+        *graphsage,
+        ("task_weights", keyword, (1.0, 1.0, 1.0)),
+        ("regression_target", keyword, "audio"),
+        ("deprecated", inspect.Parameter.VAR_KEYWORD, inspect.Parameter.empty),
+    ]
+    with pytest.warns(DeprecationWarning):  # positional and renamed arguments still reach
+        model = MUSIG(2, 3, 4, task_weights="1-0-0", features=("genre",))
+    assert (model.dim, model.hidden, model.num_layers) == (2, 3, 4)
+    assert model.task_weights == "1-0-0" and model.feature_groups == ("genre",)
 
 
 class TestFeaturesOnly(ModelTestMixin):

@@ -180,7 +180,7 @@ def test_retained_share_and_skipgram_pairs_by_hand():
 
 
 class _EpochProgress:
-    """A progress callback with the epoch hook ``epoch_end`` (track2vec's EpochHook)."""
+    """A progress callback with the epoch hook ``epoch_end`` (an EpochProgressCallback)."""
 
     def __init__(self, epoch_end):
         self.epoch_end = epoch_end

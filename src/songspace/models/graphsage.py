@@ -43,7 +43,6 @@ data-parallel) can reuse the parts.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -1024,14 +1023,54 @@ class MUSIG(GraphSAGE):
 
     def __init__(
         self,
-        *args: Any,
+        dim: int = 64,
+        hidden: int = 128,
+        num_layers: int = 2,
+        fanouts: Sequence[int] = (25, 10),
+        feature_groups: Sequence[str] = ("genre", "popularity", "audio"),
+        min_weight: int = 2,
+        aggregate: bool = True,
+        epochs: int = 10,
+        batch_size: int = 512,
+        steps_per_epoch: int | None = None,
+        learning_rate: float = 0.005,
+        negatives: int = 20,
+        patience: int = 2,
+        validation_share: float = 0.02,
+        supervision_share: float = 0.0,
+        validation_draw: str = "edges",
+        checkpoint_dir: str | None = None,
+        device: str = "cpu",
+        seed: int = 0,
+        *,
         task_weights: Sequence[float] | str = (1.0, 1.0, 1.0),
         regression_target: str = "audio",
-        **params: Any,
+        **deprecated: Any,
     ):
-        # GraphSAGE's parameters are declared once, on GraphSAGE; the signature below
-        # (``__signature__``) lists them for get_params, `songspace models` and help().
-        super().__init__(*args, **params)
+        # GraphSAGE's parameters with the same defaults (a test checks that the two
+        # signatures agree), then MUSIG's own two.
+        super().__init__(
+            dim=dim,
+            hidden=hidden,
+            num_layers=num_layers,
+            fanouts=fanouts,
+            feature_groups=feature_groups,
+            min_weight=min_weight,
+            aggregate=aggregate,
+            epochs=epochs,
+            batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch,
+            learning_rate=learning_rate,
+            negatives=negatives,
+            patience=patience,
+            validation_share=validation_share,
+            supervision_share=supervision_share,
+            validation_draw=validation_draw,
+            checkpoint_dir=checkpoint_dir,
+            device=device,
+            seed=seed,
+            **deprecated,
+        )
         self.task_weights = task_weights
         self.regression_target = regression_target
 
@@ -1067,20 +1106,3 @@ class MUSIG(GraphSAGE):
         """GraphSAGE's rules, and task weights that are not all 0."""
         super()._check_param_rules()
         self.task_weights_()
-
-
-def _musig_signature() -> inspect.Signature:
-    """GraphSAGE's constructor parameters followed by MUSIG's own two."""
-    base = [
-        p
-        for p in inspect.signature(GraphSAGE.__init__).parameters.values()
-        if p.kind is not p.VAR_KEYWORD
-    ]
-    own = [
-        p for p in inspect.signature(MUSIG.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY
-    ]
-    deprecated = inspect.Parameter("deprecated", inspect.Parameter.VAR_KEYWORD)
-    return inspect.Signature([*base, *own, deprecated])
-
-
-MUSIG.__init__.__signature__ = _musig_signature()  # type: ignore[attr-defined]

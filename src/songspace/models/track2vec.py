@@ -51,10 +51,11 @@ Corpus file mode (many cores)
     callback that raises stops training at the end of the current epoch.
 
 Epoch hook
-    When the ``progress`` callback given to ``fit`` also has a method
-    ``epoch_end(epoch, embeddings, available)`` (an :data:`EpochHook`), it is called after
-    each epoch with the vectors so far (multi-fidelity tuning scores them); an exception it
-    raises stops training and propagates from ``fit``, like one raised by ``progress``.
+    When the ``progress`` callback given to ``fit`` is a
+    :class:`songspace.progress.EpochProgressCallback` (it also has a method
+    ``epoch_end(epoch, embeddings, available)``), it is called after each epoch with the
+    vectors so far (multi-fidelity tuning scores them); an exception it raises stops
+    training and propagates from ``fit``, like one raised by ``progress``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
@@ -80,10 +81,7 @@ from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.params import SEED, Constraint, Interval, Names, Options
-from songspace.progress import ProgressCallback
-
-#: ``epoch_end(epoch, embeddings, available)`` of a progress callback (module docstring).
-EpochHook = Callable[[int, np.ndarray, np.ndarray], None]
+from songspace.progress import EpochHook, ProgressCallback, epoch_hook
 
 #: gensim's per-sentence token cap (``MAX_SENTENCE_LEN`` in word2vec_inner.pyx).
 MAX_SENTENCE_LEN = 10_000
@@ -300,7 +298,7 @@ class Track2Vec(EmbeddingModel):
         from gensim.models.callbacks import CallbackAny2Vec
 
         model = self
-        on_epoch: EpochHook | None = getattr(progress, "epoch_end", None)
+        on_epoch: EpochHook | None = epoch_hook(progress)
         # A progress callback that raises (e.g. a tuning time budget) stops training: gensim
         # reports progress about once a second from the main thread (``_log_progress``); the
         # error is kept, the corpus stops yielding and the queued jobs are dropped, so the

@@ -6,6 +6,11 @@ passes: subclass it in a ``Test...`` class of your own tests, set ``model_class`
 (the ``testing`` extra).
 """
 
-from songspace.testing.models import ModelTestMixin, planted_dataset, same_genre_share
+from songspace.testing.models import (
+    ModelTestMixin,
+    bad_values,
+    planted_dataset,
+    same_genre_share,
+)
 
-__all__ = ["ModelTestMixin", "planted_dataset", "same_genre_share"]
+__all__ = ["ModelTestMixin", "bad_values", "planted_dataset", "same_genre_share"]

@@ -14,7 +14,8 @@ What it checks (on a small synthetic dataset with planted genres):
 - the constructor only stores; every parameter has a constraint; every search-space
   entry lies inside its constraint; ``create`` rebuilds the model from JSON values;
 - ``fit`` returns ``self`` with aligned float32 arrays; the same seed gives identical
-  embeddings; out-of-range parameters raise ParameterError naming the parameter;
+  embeddings; bad values of every parameter raise ParameterError naming the parameter
+  (:func:`bad_values` builds them for every constraint kind of :mod:`songspace.params`);
 - the progress callback is called, and an exception it raises propagates from ``fit``;
 - tracks absent from training get zero rows and ``available_`` False (unless the
   model is inductive and embeds them from their features);
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,7 +43,18 @@ from songspace.errors import NotFittedError, ParameterError
 from songspace.models.base import EmbeddingModel, InductiveModel
 from songspace.models.registry import create, get_model_class
 from songspace.models.space import CategoricalParam, FloatParam, IntParam, TupleParam
-from songspace.params import AnyOf, Interval, Tuple
+from songspace.params import (
+    AnyOf,
+    Boolean,
+    Constraint,
+    Device,
+    Interval,
+    Names,
+    NoneValue,
+    Options,
+    Text,
+    Tuple,
+)
 
 
 def planted_dataset() -> Dataset:
@@ -78,14 +91,66 @@ def search_space_ends(spec: Any) -> list[Any]:
     raise TypeError(f"unknown search-space entry {spec!r}")
 
 
-def _interval_of(constraint: Any) -> Interval | None:
-    if isinstance(constraint, Interval):
-        return constraint
-    if isinstance(constraint, AnyOf):
-        for c in constraint.constraints:
-            if isinstance(c, Interval):
-                return c
-    return None
+def _interval_candidates(c: Interval) -> list[Any]:
+    """Wrong types and the values just past (or on an open) end of an interval."""
+    step = 1 if c.kind is int else 1e-3 + abs(c.low or 0) * 1e-3
+    out: list[Any] = ["not a number", True, None]
+    if c.low is not None:
+        out += [c.low, c.low - step]
+    if c.high is not None:
+        out += [c.high, c.high + step]
+    out.append(float((c.low or 0) + 1) + 0.5 if c.kind is int else float("nan"))
+    return out
+
+
+def _inside(c: Interval) -> Any:
+    """A value the interval accepts (None when none of the few tried is)."""
+    low = c.low if c.low is not None else 0
+    tried = [low, low + 1, c.high, 0, 1]
+    return next((v for v in tried if v is not None and c.is_satisfied_by(v)), None)
+
+
+def _tuple_candidates(c: Tuple) -> list[Any]:
+    """Not a tuple, too short, one too long, and items that break the item constraint."""
+    n = c.length if c.length is not None else max(c.min_len, 1)
+    out: list[Any] = [5, "25,10", ()]
+    good = _inside(c.item)
+    if good is not None and c.length is not None:
+        out.append((good,) * (c.length + 1))
+    out += [(bad,) * n for bad in bad_values(c.item)]
+    return out
+
+
+def _candidates(c: Constraint) -> list[Any]:
+    """Values likely to break ``c``, filtered by :func:`bad_values`."""
+    if isinstance(c, Interval):
+        return _interval_candidates(c)
+    if isinstance(c, Options):
+        return [f"not {'/'.join(map(str, c.values))}", None, 3.5, [list(c.values)]]
+    if isinstance(c, Boolean):
+        return ["true", 1, None]
+    if isinstance(c, Names):
+        first = c.choices[0] if c.choices else "name"
+        return [first, 5, (first, first), ("no such name",), (1,), ()]
+    if isinstance(c, Text):
+        return ["", 5, None, Path("somewhere")]
+    if isinstance(c, Device):
+        return ["gpu", "cuda:x", "cuda:", "", 0, None]
+    if isinstance(c, NoneValue):
+        return [0, False, "none"]
+    if isinstance(c, Tuple):
+        return _tuple_candidates(c)
+    if isinstance(c, AnyOf):
+        return [v for member in c.constraints for v in _candidates(member)]
+    return []
+
+
+def bad_values(constraint: Constraint) -> list[Any]:
+    """Values that break ``constraint``, for every constraint kind of
+    :mod:`songspace.params` (wrong types, values past an end, an unknown option or name,
+    a repeated name, an empty text, an unknown device, a tuple of the wrong length or with
+    a bad item); none for a constraint kind of one's own."""
+    return [v for v in _candidates(constraint) if not constraint.is_satisfied_by(v)]
 
 
 class _Stop(Exception):
@@ -140,31 +205,20 @@ class ModelTestMixin:
         assert again.get_params() == model.get_params()
 
     def test_parameter_validation(self, dataset):
-        checked = 0
+        """Every bad value of every parameter's constraint (:func:`bad_values`) raises a
+        ParameterError naming the parameter; ``fit`` validates before training."""
         for p, constraint in self.model_class.parameter_constraints.items():
-            interval = _interval_of(constraint)
-            if interval is None and isinstance(constraint, Tuple | AnyOf):
-                continue
-            bad: list[Any] = ["not a number"] if interval is not None else []
-            if interval is not None:
-                step = 1 if interval.kind is int else 1e-3 + abs(interval.low or 0) * 1e-3
-                if interval.low is not None:
-                    bad.append(interval.low - step)
-                if interval.high is not None:
-                    bad.append(interval.high + step)
-                if interval.kind is int:
-                    bad.append(float((interval.low or 0) + 1) + 0.5)
-            for value in bad:
+            for value in bad_values(constraint):
                 model = self.model_class(**{**self.fast_params, p: value})
                 with pytest.raises(ParameterError, match=f"parameter `{p}`"):
                     model.check_params()
-                checked += 1
-        if checked:  # fit validates before training
-            p, value = next(
-                (p, c.low - 1)
-                for p, c in self.model_class.parameter_constraints.items()
-                if isinstance(c, Interval) and c.low is not None
-            )
+        bounded = [
+            (p, c.low - 1)
+            for p, c in self.model_class.parameter_constraints.items()
+            if isinstance(c, Interval) and c.low is not None
+        ]
+        if bounded:  # fit validates before training
+            p, value = bounded[0]
             with pytest.raises(ParameterError, match=f"parameter `{p}`"):
                 self.model_class(**{**self.fast_params, p: value}).fit(dataset)
 

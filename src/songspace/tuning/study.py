@@ -51,7 +51,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings, unsupported
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create, get_model_class
-from songspace.progress import ProgressCallback
+from songspace.progress import EpochProgressCallback, ProgressCallback
 from songspace.tuning.budget import (
     DEFAULT_BUDGET_MODE,
     Clock,
@@ -295,10 +295,10 @@ def _budget_hook(
 
 
 class _EpochProgress:
-    """The budget hook as a progress callback that also has the epoch hook
-    ``epoch_end(epoch, embeddings, available)`` (:data:`songspace.models.track2vec.EpochHook`),
-    calling ``callback(epoch, embeddings, available, cpu_seconds)``; the callback's own CPU
-    time is not counted."""
+    """The budget hook as an :class:`~songspace.progress.EpochProgressCallback`: its
+    ``epoch_end(epoch, embeddings, available)`` calls
+    ``callback(epoch, embeddings, available, cpu_seconds)``; the callback's own CPU time is
+    not counted."""
 
     def __init__(
         self,
@@ -359,7 +359,8 @@ def fit_config(
     hook = _budget_hook(meter, budget, report or (lambda m: None), timer)
     progress: ProgressCallback = hook
     if epoch_callback is not None:
-        progress = _EpochProgress(hook, meter, epoch_callback)
+        with_epochs: EpochProgressCallback = _EpochProgress(hook, meter, epoch_callback)
+        progress = with_epochs
     model.fit(train, progress=progress)
     seconds = meter.elapsed()
     if timing is not None:
