@@ -3,13 +3,14 @@
 
     python3 dev.py demo [ARGS...]   # install, then `songspace demo ARGS...`
     python3 dev.py test [ARGS...]   # install with test extras, then `ruff check`,
-                                    # `mypy src/songspace` and `pytest ARGS...`
+                                    # `ruff format --check`, `mypy src/songspace` and
+                                    # `pytest ARGS...`
 
 Needs only Python >= 3.11. The environment lives in .venv (override with
 SONGSPACE_VENV) and is re-installed only when pyproject.toml or constraints.txt
 change. Every install goes through constraints.txt, which pins torch==2.13.0.
 
-`dev.py test` fails when any of the three fails (all three run, so one run shows every
+`dev.py test` fails when any of the four fails (all four run, so one run shows every
 problem). SONGSPACE_NO_LINT=1 skips ruff and mypy for a quick local test run; CI
 (.ci/run) never sets it.
 """
@@ -48,8 +49,20 @@ def ensure_env(extras: str) -> None:
         print(f"creating virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
     target = f".[{extras}]" if extras else "."
-    code = run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "-c", "constraints.txt", "-e", target])
+    code = run(
+        [
+            PY,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-c",
+            "constraints.txt",
+            "-e",
+            target,
+        ]
+    )
     if code != 0:
         sys.exit(f"installing songspace failed (pip exit code {code}); see the output above")
     stamp.write_text(digest.hexdigest())
@@ -171,15 +184,34 @@ def start_postgres() -> tuple[dict[str, str], object]:
         port = s.getsockname()[1]
     log = root / "server.log"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    ok = subprocess.call(
-        [*run_as, bindir / "initdb", "-D", data, "-A", "trust", "-U", "songspace",
-         "--no-sync", "-E", "UTF8"], **quiet,
-    ) == 0  # fmt: skip
+    ok = (
+        subprocess.call(
+            [
+                *run_as,
+                bindir / "initdb",
+                "-D",
+                data,
+                "-A",
+                "trust",
+                "-U",
+                "songspace",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            **quiet,
+        )
+        == 0
+    )
     if ok:
         opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
-        ok = subprocess.call(
-            [*run_as, bindir / "pg_ctl", "-D", data, "-l", log, "-o", opts, "-w", "start"], **quiet
-        ) == 0  # fmt: skip
+        ok = (
+            subprocess.call(
+                [*run_as, bindir / "pg_ctl", "-D", data, "-l", log, "-o", opts, "-w", "start"],
+                **quiet,
+            )
+            == 0
+        )
 
     def stop() -> None:
         if ok:
@@ -230,10 +262,13 @@ def main(argv: list[str]) -> int:
 
 
 def lint() -> list[str]:
-    """Run `ruff check` and `mypy src/songspace` (settings in pyproject.toml); the failed ones."""
+    """Run `ruff check`, `ruff format --check` and `mypy src/songspace` (settings in
+    pyproject.toml; ruff pinned in constraints.txt); the failed ones."""
     failed = []
     if run([PY, "-m", "ruff", "check"]) != 0:
         failed.append("ruff check")
+    if run([PY, "-m", "ruff", "format", "--check"]) != 0:
+        failed.append("ruff format --check")
     if run([PY, "-m", "mypy", "src/songspace"]) != 0:
         failed.append("mypy src/songspace")
     return failed

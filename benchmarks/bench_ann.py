@@ -159,8 +159,9 @@ def main() -> None:
     args = ap.parse_args()
     efs = [int(e) for e in args.ef.split(",")]
     if args.worker:
-        worker(args.worker, args.inputs, args.m, args.ef_construction, args.build_threads, efs,
-               args.k)  # fmt: skip
+        worker(
+            args.worker, args.inputs, args.m, args.ef_construction, args.build_threads, efs, args.k
+        )
         return
 
     inputs = Path(args.workdir) / f"ann-{args.n}x{args.dim}-s{args.seed}.npz"
@@ -187,18 +188,34 @@ def main() -> None:
         "k": args.k,
         "libs": {},
     }
-    print(f"| library | build ({args.build_threads} threads) | index size | peak RSS | "
-          f"efSearch | recall@{args.k} | mean / p99 latency (1 thread) |")  # fmt: skip
+    print(
+        f"| library | build ({args.build_threads} threads) | index size | peak RSS | "
+        f"efSearch | recall@{args.k} | mean / p99 latency (1 thread) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for lib in args.libs.split(","):
         if not _available(lib):
             report["libs"][lib] = "not installed"
             print(f"| {lib} | not installed | | | | | |", flush=True)
             continue
-        cmd = [sys.executable, __file__, "--worker", lib, "--inputs", str(inputs),
-               "--m", str(args.m), "--ef-construction", str(args.ef_construction),
-               "--ef", args.ef, "-k", str(args.k), "--build-threads",
-               str(args.build_threads)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            lib,
+            "--inputs",
+            str(inputs),
+            "--m",
+            str(args.m),
+            "--ef-construction",
+            str(args.ef_construction),
+            "--ef",
+            args.ef,
+            "-k",
+            str(args.k),
+            "--build-threads",
+            str(args.build_threads),
+        ]
         res = run_worker(cmd, lib)
         report["libs"][lib] = res
         for i, row in enumerate(res["sweep"]):
@@ -208,8 +225,11 @@ def main() -> None:
                 if i == 0
                 else "| | | |"
             )
-            print(f"{head} | {row['ef']} | {row['recall']:.4f} | "
-                  f"{row['mean_ms']:.3f} / {row['p99_ms']:.3f} ms |", flush=True)  # fmt: skip
+            print(
+                f"{head} | {row['ef']} | {row['recall']:.4f} | "
+                f"{row['mean_ms']:.3f} / {row['p99_ms']:.3f} ms |",
+                flush=True,
+            )
     report["load_average_at_end"] = os.getloadavg()
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))

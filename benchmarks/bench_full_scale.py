@@ -75,9 +75,11 @@ def worker(args: argparse.Namespace) -> None:
         info["write_s"] = time.perf_counter() - t1
         info["artists_with_genre"] = _write_artist_genres(ds, w / "artists.csv")
         info.update(
-            playlists=ds.n_sequences, entries=ds.n_entries, tracks=ds.n_tracks,
+            playlists=ds.n_sequences,
+            entries=ds.n_entries,
+            tracks=ds.n_tracks,
             artists=int(ds.tracks["artist_id"].nunique()),
-        )  # fmt: skip
+        )
     elif args.worker == "artists":  # for a work folder generated before artists.csv existed
         from songspace.data.synthetic import generate_preset
 
@@ -135,10 +137,18 @@ def worker(args: argparse.Namespace) -> None:
         info["list_s"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         Word2Vec(
-            sentences, vector_size=d["dim"], window=d["window"], negative=d["negative"],
-            ns_exponent=d["ns_exponent"], epochs=args.gensim_epochs, workers=2, seed=0, sg=1,
-            hs=0, min_count=1,
-        )  # fmt: skip
+            sentences,
+            vector_size=d["dim"],
+            window=d["window"],
+            negative=d["negative"],
+            ns_exponent=d["ns_exponent"],
+            epochs=args.gensim_epochs,
+            workers=2,
+            seed=0,
+            sg=1,
+            hs=0,
+            min_count=1,
+        )
         info["train_s"] = time.perf_counter() - t1
         info["epochs"] = args.gensim_epochs
         info["words_per_s"] = ds.n_entries * args.gensim_epochs / info["train_s"]
@@ -210,10 +220,25 @@ def run_stage(name: str, args: argparse.Namespace, worker_name: str, *extra: str
         res = json.loads(done.read_text())
         print(f"  {name}: done before ({res['wall_s']:.1f}s wall), reused", flush=True)
         return res
-    cmd = [sys.executable, __file__, "--worker", worker_name, "--work", str(args.work),
-           "--scale", str(args.scale), "--share", str(args.share), "--epochs", str(args.epochs),
-           "--gensim-epochs", str(args.gensim_epochs),
-           "--peer-slices", str(args.peer_slices or 0), *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        worker_name,
+        "--work",
+        str(args.work),
+        "--scale",
+        str(args.scale),
+        "--share",
+        str(args.share),
+        "--epochs",
+        str(args.epochs),
+        "--gensim-epochs",
+        str(args.gensim_epochs),
+        "--peer-slices",
+        str(args.peer_slices or 0),
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
     t0 = time.perf_counter()
@@ -267,21 +292,27 @@ def main() -> None:
     ap.add_argument("--gs-epochs", type=int, default=5)
     ap.add_argument("--gs-steps", type=int, default=200, help="GraphSAGE steps_per_epoch")
     ap.add_argument(
-        "--gensim-epochs", type=int, default=None,
+        "--gensim-epochs",
+        type=int,
+        default=None,
         help="epochs of the plain-gensim peer (default: --epochs; its words/s is compared)",
-    )  # fmt: skip
+    )
     ap.add_argument(
-        "--peer-slices", type=int, default=None,
+        "--peer-slices",
+        type=int,
+        default=None,
         help="read only the first N slices in the two reader stages (json vs orjson)",
-    )  # fmt: skip
+    )
     ap.add_argument(
-        "--eval-args", default="",
+        "--eval-args",
+        default="",
         help="extra `songspace evaluate` options, e.g. '--max-pairs 10000'",
-    )  # fmt: skip
+    )
     ap.add_argument(
-        "--no-genres", action="store_true",
+        "--no-genres",
+        action="store_true",
         help="leave out the GraphSAGE run with genre features (artist table joined)",
-    )  # fmt: skip
+    )
     ap.add_argument("--resume", action="store_true", help="reuse the stages done in --work")
     ap.add_argument("--skip", default="", help="comma-separated stages to leave out")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -354,22 +385,52 @@ def main() -> None:
         ds_g = str(w / "ds-genre")
         plan += [
             ("artist genres", "artists", [], True),  # only where generate did not write it
-            ("prepare with artist genres", "cli",
-             ["--", "--no-progress", "prepare", "mpd", str(w / "slices"), "-o", ds_g,
-              "--artists", str(w / "artists.csv")], True),
-            ("graphsage, genre features", "cli",
-             ["--", "train", "graphsage", ds_g, "-o", str(w / "gs-genre"), *gs_genre], False),
-            ("evaluate, genre features", "cli",
-             ["--", "evaluate", ds_g, str(w / "gs-genre" / "embeddings.npz"),
-              "-o", str(w / "eval-genre"), *args.eval_args.split()], False),
-        ]  # fmt: skip
+            (
+                "prepare with artist genres",
+                "cli",
+                [
+                    "--",
+                    "--no-progress",
+                    "prepare",
+                    "mpd",
+                    str(w / "slices"),
+                    "-o",
+                    ds_g,
+                    "--artists",
+                    str(w / "artists.csv"),
+                ],
+                True,
+            ),
+            (
+                "graphsage, genre features",
+                "cli",
+                ["--", "train", "graphsage", ds_g, "-o", str(w / "gs-genre"), *gs_genre],
+                False,
+            ),
+            (
+                "evaluate, genre features",
+                "cli",
+                [
+                    "--",
+                    "evaluate",
+                    ds_g,
+                    str(w / "gs-genre" / "embeddings.npz"),
+                    "-o",
+                    str(w / "eval-genre"),
+                    *args.eval_args.split(),
+                ],
+                False,
+            ),
+        ]
     for name, wk, extra, required in plan:
         if wk in skip or name in skip or (wk.startswith("share") and "share" in skip):
             continue
         if wk == "artists" and (w / "artists.csv").exists():
             continue
-        needs = {"evaluate": ("track2vec", "graphsage"),
-                 "evaluate, genre features": ("graphsage, genre features",)}  # fmt: skip
+        needs = {
+            "evaluate": ("track2vec", "graphsage"),
+            "evaluate, genre features": ("graphsage, genre features",),
+        }
         if any(r.get("failed") for r in rows if r["stage"] in needs.get(name, ())):
             print("  evaluate skipped: a model stage failed", flush=True)
             continue
@@ -386,10 +447,10 @@ def main() -> None:
         if r.get("failed"):
             print(f"{r['stage']:<40}{'FAILED':>9}")
             continue
-        notes = {k: v for k, v in r.items()
-                 if k not in ("stage", "wall_s", "peak_mb", "seconds")}  # fmt: skip
-        note = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
-                         for k, v in notes.items())  # fmt: skip
+        notes = {k: v for k, v in r.items() if k not in ("stage", "wall_s", "peak_mb", "seconds")}
+        note = ", ".join(
+            f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in notes.items()
+        )
         print(f"{r['stage']:<40}{r['wall_s']:>9.1f}{r['peak_mb']:>9.0f}  {note}")
     print("\nLINEAR EXTRAPOLATION to scale 1.0 (not a measurement; time x 1/scale):")
     for r in rows:

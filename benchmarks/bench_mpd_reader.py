@@ -53,8 +53,17 @@ def bench(name: str, path: Path, args: argparse.Namespace) -> None:
         best: dict[str, dict] = {}
         for parser in PARSERS:
             for _ in range(args.repeats):
-                cmd = [sys.executable, __file__, "--worker", "--parser", parser, "--mode", mode,
-                       "--input", str(path)]  # fmt: skip
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    "--parser",
+                    parser,
+                    "--mode",
+                    mode,
+                    "--input",
+                    str(path),
+                ]
                 r = run_worker(cmd, f"{mode}/{parser}")
                 if parser not in best or r["seconds"] < best[parser]["seconds"]:
                     best[parser] = r
@@ -84,11 +93,15 @@ def main() -> None:
         print(f"MPD subset not found at {MPD_SUBSET}: skipped")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "slices"
-        cmd = [sys.executable, "-c",
-               "import sys; from songspace.data.synthetic import generate_preset; "
-               "from songspace.data.mpd import write_slices; "
-               f"write_slices(generate_preset('mpd', scale={args.playlists / 1e6}), sys.argv[1]);"
-               "print('{}')", str(out)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-c",
+            "import sys; from songspace.data.synthetic import generate_preset; "
+            "from songspace.data.mpd import write_slices; "
+            f"write_slices(generate_preset('mpd', scale={args.playlists / 1e6}), sys.argv[1]);"
+            "print('{}')",
+            str(out),
+        ]
         run_worker(cmd, "write slices")
         bench(f"MPD-shaped, {args.playlists:,} playlists (full schema)", out, args)
 

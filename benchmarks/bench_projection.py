@@ -49,9 +49,14 @@ def _project(method: str, x: np.ndarray, seed: int, threads: int) -> np.ndarray:
         from openTSNE import TSNE
 
         tsne = TSNE(
-            n_components=2, perplexity=30, metric="cosine", n_jobs=threads,
-            random_state=seed, negative_gradient_method="fft", verbose=False,
-        )  # fmt: skip
+            n_components=2,
+            perplexity=30,
+            metric="cosine",
+            n_jobs=threads,
+            random_state=seed,
+            negative_gradient_method="fft",
+            verbose=False,
+        )
         return np.asarray(tsne.fit(x), dtype=np.float32)
     from songspace.reports.explore import project
 
@@ -159,16 +164,30 @@ def main() -> None:
                 print(f"| {method} | skipped: {PACKAGE[method]} is not installed | | | |")
                 continue
             xy_path = work / f"projection-{method}-{os.getpid()}.npy"
-            cmd = [sys.executable, __file__, "--worker", method, "--inputs", str(inputs),
-                   "--xy", str(xy_path), "--seed", str(args.seed),
-                   "--threads", str(args.threads)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                method,
+                "--inputs",
+                str(inputs),
+                "--xy",
+                str(xy_path),
+                "--seed",
+                str(args.seed),
+                "--threads",
+                str(args.threads),
+            ]
             res = run_worker(cmd, method, timeout=args.timeout)
             xy = np.load(xy_path)
             xy_path.unlink()
             res["knn_kept_at_10"] = round(knn_kept(x, xy, sample), 4)
             report["methods"][method] = res
-            print(f"| {method} | {res['wall_s']} s | {res['cpu_s']} s | "
-                  f"{res['peak_rss_mb']} MB | {res['knn_kept_at_10']} |", flush=True)  # fmt: skip
+            print(
+                f"| {method} | {res['wall_s']} s | {res['cpu_s']} s | "
+                f"{res['peak_rss_mb']} MB | {res['knn_kept_at_10']} |",
+                flush=True,
+            )
     finally:
         inputs.unlink(missing_ok=True)
     if args.out:

@@ -67,9 +67,13 @@ def gs_worker(a: argparse.Namespace) -> None:
         torch.set_num_threads(a.threads)
 
     params = {
-        "dim": a.dim, "hidden": a.hidden, "epochs": a.epochs, "patience": 0,
-        "batch_size": a.batch_size, "fanouts": "10,5",
-    }  # fmt: skip
+        "dim": a.dim,
+        "hidden": a.hidden,
+        "epochs": a.epochs,
+        "patience": 0,
+        "batch_size": a.batch_size,
+        "fanouts": "10,5",
+    }
     # Epoch time = the training pass over the anchors (no validation, preparation or
     # inference): one process times GraphSAGE.train_epoch; the data-parallel loop records
     # rank 0's epoch time in history_[i]["seconds"].
@@ -92,14 +96,21 @@ def gs_worker(a: argparse.Namespace) -> None:
     if a.nproc > 1:
         epoch_times = [h["seconds"] for h in m.history_]
     peak = max(_peak_rss_mb(), _children_peak_mb())
-    print(json.dumps({
-        "nproc": a.nproc,
-        "threads": max(1, (os.cpu_count() or 1) // a.nproc) if a.nproc > 1
-        else torch.get_num_threads(),
-        "time": m.training_time_, "epochs": len(m.history_),
-        "per_epoch": sum(epoch_times) / len(epoch_times), "epoch_times": epoch_times,
-        "peak_mb": peak,
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "nproc": a.nproc,
+                "threads": max(1, (os.cpu_count() or 1) // a.nproc)
+                if a.nproc > 1
+                else torch.get_num_threads(),
+                "time": m.training_time_,
+                "epochs": len(m.history_),
+                "per_epoch": sum(epoch_times) / len(epoch_times),
+                "epoch_times": epoch_times,
+                "peak_mb": peak,
+            }
+        )
+    )
 
 
 def gs_eval(a: argparse.Namespace) -> None:
@@ -131,20 +142,50 @@ def graphsage(a: argparse.Namespace) -> None:
     # (processes, torch threads per process; 0 = torch's default, all cores)
     for nproc, threads in ((1, 0), (1, 1), (2, 0)):
         out = tmp / f"nproc{nproc}-t{threads}"
-        cmd = [PY, __file__, "gs-worker", "--input", str(ds), "--out", str(out),
-               "--nproc", str(nproc), "--threads", str(threads), "--epochs", str(a.epochs),
-               "--dim", str(a.dim), "--hidden", str(a.hidden),
-               "--batch-size", str(a.batch_size)]  # fmt: skip
+        cmd = [
+            PY,
+            __file__,
+            "gs-worker",
+            "--input",
+            str(ds),
+            "--out",
+            str(out),
+            "--nproc",
+            str(nproc),
+            "--threads",
+            str(threads),
+            "--epochs",
+            str(a.epochs),
+            "--dim",
+            str(a.dim),
+            "--hidden",
+            str(a.hidden),
+            "--batch-size",
+            str(a.batch_size),
+        ]
         rows.append(run_worker(cmd, f"graphsage nproc={nproc}"))
         print(json.dumps(rows[-1]), flush=True)
     # completion HR of the default one-process model vs the two-process model
     ev = run_worker(
-        [PY, __file__, "gs-eval", "--input", str(ds), "--min-tracks", str(a.min_tracks),
-         "--outs", str(tmp / "nproc1-t0"), str(tmp / "nproc2-t0")], "evaluation",
-    )  # fmt: skip
-    print(f"\nGraphSAGE, synthetic {a.playlists:,} playlists x {a.tracks:,} tracks, "
-          f"{a.epochs} epochs, batch {a.batch_size}, dim {a.dim}, hidden {a.hidden}; "
-          f"{platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")  # fmt: skip
+        [
+            PY,
+            __file__,
+            "gs-eval",
+            "--input",
+            str(ds),
+            "--min-tracks",
+            str(a.min_tracks),
+            "--outs",
+            str(tmp / "nproc1-t0"),
+            str(tmp / "nproc2-t0"),
+        ],
+        "evaluation",
+    )
+    print(
+        f"\nGraphSAGE, synthetic {a.playlists:,} playlists x {a.tracks:,} tracks, "
+        f"{a.epochs} epochs, batch {a.batch_size}, dim {a.dim}, hidden {a.hidden}; "
+        f"{platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+    )
     print(
         "| processes | torch threads each | s/epoch | vs 1 process (default threads) "
         "| total training (s) | peak RSS per process (MB) | completion HR |"
@@ -154,10 +195,13 @@ def graphsage(a: argparse.Namespace) -> None:
     for i, r in enumerate(rows):
         speed = rows[0]["per_epoch"] / r["per_epoch"]
         hr = f"{hrs[i]:.4f}" if i in hrs else "-"
-        print(f"| {r['nproc']} | {r['threads']} | {r['per_epoch']:.3f} | {speed:.2f}x "
-              f"| {r['time']:.1f} | {r['peak_mb']:.0f} | {hr} |")  # fmt: skip
-    print(f"paired t-test on completion HR (n={ev['n']} playlists): t={ev['t']:.3f}, "
-          f"p={ev['p']:.3g}")  # fmt: skip
+        print(
+            f"| {r['nproc']} | {r['threads']} | {r['per_epoch']:.3f} | {speed:.2f}x "
+            f"| {r['time']:.1f} | {r['peak_mb']:.0f} | {hr} |"
+        )
+    print(
+        f"paired t-test on completion HR (n={ev['n']} playlists): t={ev['t']:.3f}, p={ev['p']:.3g}"
+    )
 
 
 # ------------------------------------------------------------------------- track2vec
@@ -176,14 +220,23 @@ def t2v_worker(a: argparse.Namespace) -> None:
     peak = _peak_rss_mb()  # before the (quadratic) quality check below
     sample = np.random.default_rng(0).choice(ds.n_tracks, min(3000, ds.n_tracks), replace=False)
     share, chance = same_genre_share(
-        m.embeddings_[sample], m.available_[sample],
+        m.embeddings_[sample],
+        m.available_[sample],
         ds.tracks["genre"].to_numpy(dtype=object)[sample],
-    )  # fmt: skip
-    print(json.dumps({
-        "mode": a.mode, "workers": a.workers, "time": dt,
-        "words_per_s": len(ds.indices) * a.epochs / dt, "peak_mb": peak,
-        "genre_share": share, "chance": chance,
-    }))  # fmt: skip
+    )
+    print(
+        json.dumps(
+            {
+                "mode": a.mode,
+                "workers": a.workers,
+                "time": dt,
+                "words_per_s": len(ds.indices) * a.epochs / dt,
+                "peak_mb": peak,
+                "genre_share": share,
+                "chance": chance,
+            }
+        )
+    )
 
 
 def track2vec(a: argparse.Namespace) -> None:
@@ -204,16 +257,30 @@ def track2vec(a: argparse.Namespace) -> None:
         for mode in ("iterator", "file"):
             best = None
             for _ in range(a.repeats):
-                cmd = [PY, __file__, "t2v-worker", "--input", str(ds), "--mode", mode,
-                       "--workers", str(workers), "--epochs", str(a.epochs),
-                       "--dim", str(a.dim)]  # fmt: skip
+                cmd = [
+                    PY,
+                    __file__,
+                    "t2v-worker",
+                    "--input",
+                    str(ds),
+                    "--mode",
+                    mode,
+                    "--workers",
+                    str(workers),
+                    "--epochs",
+                    str(a.epochs),
+                    "--dim",
+                    str(a.dim),
+                ]
                 r = run_worker(cmd, f"track2vec {mode} workers={workers}")
                 best = r if best is None or r["time"] < best["time"] else best
             rows.append(best)
             print(json.dumps(best), flush=True)
-    print(f"\nTrack2Vec, synthetic {a.playlists:,} playlists x {a.tracks:,} tracks "
-          f"({int(entries):,} entries), dim {a.dim}, {a.epochs} epochs, best of {a.repeats}; "
-          f"{platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")  # fmt: skip
+    print(
+        f"\nTrack2Vec, synthetic {a.playlists:,} playlists x {a.tracks:,} tracks "
+        f"({int(entries):,} entries), dim {a.dim}, {a.epochs} epochs, best of {a.repeats}; "
+        f"{platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+    )
     print(f"corpus file written once: {float(write_s):.2f} s, {int(size) / 1e6:.1f} MB")
     print(
         "| workers | mode | time (s) | words/s | file/iterator | peak RSS (MB) | genre share@10 |"
@@ -221,9 +288,11 @@ def track2vec(a: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         it = next(x for x in rows if x["workers"] == r["workers"] and x["mode"] == "iterator")
-        print(f"| {r['workers']} | {r['mode']} | {r['time']:.2f} | {r['words_per_s']:,.0f} | "
-              f"{it['time'] / r['time']:.2f}x | {r['peak_mb']:.0f} "
-              f"| {r['genre_share']:.3f} |")  # fmt: skip
+        print(
+            f"| {r['workers']} | {r['mode']} | {r['time']:.2f} | {r['words_per_s']:,.0f} | "
+            f"{it['time'] / r['time']:.2f}x | {r['peak_mb']:.0f} "
+            f"| {r['genre_share']:.3f} |"
+        )
 
 
 # ------------------------------------------------------------------------------ tune
@@ -258,17 +327,27 @@ def tune_bench(a: argparse.Namespace) -> None:
         for n in (1, 2):
             study = f"bench-{n}-{uuid.uuid4().hex[:6]}"
             args = {
-                "dataset": str(ds), "storage": url, "study": study, "trials": 10_000,
-                "timeout": a.seconds, "params": {"epochs": 5, "window": 5, "negative": 5},
-                "heldout_fraction": 0.1, "min_tracks": 10, "startup_trials": 5,
+                "dataset": str(ds),
+                "storage": url,
+                "study": study,
+                "trials": 10_000,
+                "timeout": a.seconds,
+                "params": {"epochs": 5, "window": 5, "negative": 5},
+                "heldout_fraction": 0.1,
+                "min_tracks": 10,
+                "startup_trials": 5,
                 "budget_factor": None,
-            }  # fmt: skip
+            }
             t0 = time.perf_counter()
             procs = [
-                subprocess.Popen([PY, "-c", TUNE_WORKER, json.dumps(args)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                subprocess.Popen(
+                    [PY, "-c", TUNE_WORKER, json.dumps(args)],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
                 for _ in range(n)
-            ]  # fmt: skip
+            ]
             for p in procs:
                 _, err = p.communicate()
                 if p.returncode != 0:
@@ -282,15 +361,19 @@ def tune_bench(a: argparse.Namespace) -> None:
             done = sum(t.state.name == "COMPLETE" for t in st.get_trials(deepcopy=False))
             counts[n] = (done, wall)
             print(json.dumps({"workers": n, "complete": done, "wall": wall}), flush=True)
-        print(f"\nTuning track2vec (5 epochs) on synthetic {a.playlists:,} x {a.tracks:,}, "
-              f"one PostgreSQL on loopback, --timeout {a.seconds:g} s per worker; "
-              f"{platform.node()}, {os.cpu_count()} cores, "
-              f"{time.strftime('%Y-%m-%d')}")  # fmt: skip
+        print(
+            f"\nTuning track2vec (5 epochs) on synthetic {a.playlists:,} x {a.tracks:,}, "
+            f"one PostgreSQL on loopback, --timeout {a.seconds:g} s per worker; "
+            f"{platform.node()}, {os.cpu_count()} cores, "
+            f"{time.strftime('%Y-%m-%d')}"
+        )
         print("| workers | trials completed | wall (s) | trials/min | vs 1 worker |")
         print("|---|---|---|---|---|")
         for n, (done, wall) in counts.items():
-            print(f"| {n} | {done} | {wall:.0f} | {60 * done / wall:.1f} | "
-                  f"{(done / wall) / (counts[1][0] / counts[1][1]):.2f}x |")  # fmt: skip
+            print(
+                f"| {n} | {done} | {wall:.0f} | {60 * done / wall:.1f} | "
+                f"{(done / wall) / (counts[1][0] / counts[1][1]):.2f}x |"
+            )
     finally:
         stop()
 
@@ -332,9 +415,13 @@ def main() -> None:
     u.add_argument("--tracks", type=int, default=400)
     a = ap.parse_args()
     {
-        "graphsage": graphsage, "gs-worker": gs_worker, "gs-eval": gs_eval,
-        "track2vec": track2vec, "t2v-worker": t2v_worker, "tune": tune_bench,
-    }[a.cmd](a)  # fmt: skip
+        "graphsage": graphsage,
+        "gs-worker": gs_worker,
+        "gs-eval": gs_eval,
+        "track2vec": track2vec,
+        "t2v-worker": t2v_worker,
+        "tune": tune_bench,
+    }[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -144,17 +144,22 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", type=float, default=0.005, help="share of the MPD preset")
     p.add_argument(
-        "--dataset", type=Path, metavar="PATH",
+        "--dataset",
+        type=Path,
+        metavar="PATH",
         help="an already prepared dataset directory to read (then --scale/--seed are unused)",
-    )  # fmt: skip
+    )
     p.add_argument("--min-weight", type=int, default=2)
     p.add_argument("--master", default="local[2]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--driver-memory", default="1g", help="spark.driver.memory (local mode: all)")
     p.add_argument(
-        "--conf", action="append", default=[], metavar="KEY=VALUE",
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="a further Spark setting (repeatable), e.g. spark.sql.shuffle.partitions=64",
-    )  # fmt: skip
+    )
     p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
     if bad := [c for c in args.conf if "=" not in c.strip("=")]:
@@ -196,10 +201,20 @@ def main() -> None:
         rows = []
         for engine in ("memory", "spark"):
             out = Path(tmp) / engine
-            cmd = [sys.executable, __file__, "--min-weight", str(args.min_weight),
-                   "--driver-memory", args.driver_memory,
-                   *(f"--conf={c}" for c in args.conf), "--worker",
-                   str(data), engine, args.master, str(out)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--min-weight",
+                str(args.min_weight),
+                "--driver-memory",
+                args.driver_memory,
+                *(f"--conf={c}" for c in args.conf),
+                "--worker",
+                str(data),
+                engine,
+                args.master,
+                str(out),
+            ]
             row = run_worker(cmd, f"the {engine} engine")
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -64,21 +64,42 @@ def one_dataset(work: Path, name: str, data: Path, params: list[str]) -> str:
     for draw in DRAWS:
         run = work / f"{name}-{draw}"
         if not run.exists():
-            songspace("train", "graphsage", str(data), "-o", str(run),
-                      *params, "--param", f"validation_draw={draw}",
-                      log=work / f"{name}-{draw}.log")  # fmt: skip
+            songspace(
+                "train",
+                "graphsage",
+                str(data),
+                "-o",
+                str(run),
+                *params,
+                "--param",
+                f"validation_draw={draw}",
+                log=work / f"{name}-{draw}.log",
+            )
         runs[draw] = run
     ev = work / f"{name}-eval"
     if not ev.exists():
-        songspace("evaluate", str(data), *(str(r) for r in runs.values()), "-o", str(ev),
-                  "--against", str(runs["edges"]), *EVAL)  # fmt: skip
+        songspace(
+            "evaluate",
+            str(data),
+            *(str(r) for r in runs.values()),
+            "-o",
+            str(ev),
+            "--against",
+            str(runs["edges"]),
+            *EVAL,
+        )
     summary = json.loads((ev / "summary.json").read_text())
     lines = [f"## {name}", "", "| draw | epoch kept | validation loss per epoch |", "|---|---|---|"]
     for draw in runs:
         vals, kept = history(work / f"{name}-{draw}.log")
         lines.append(f"| {draw} | {kept} | {', '.join(f'{v:.3f}' for v in vals)} |")
-    metrics = ["completion_hr", "completion_ndcg@10", "next_song_in_set_hit_rate",
-               "next_song_out_of_set_hit_rate", "genre_coherence"]  # fmt: skip
+    metrics = [
+        "completion_hr",
+        "completion_ndcg@10",
+        "next_song_in_set_hit_rate",
+        "next_song_out_of_set_hit_rate",
+        "genre_coherence",
+    ]
     lines += ["", "| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
     tests = summary["tests"]
     for model, values in summary["results"].items():
@@ -126,8 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         data = a.work / "preset5"
         if not data.exists():
             songspace("prepare", "synthetic", "--preset", "mpd", "--scale", "0.05", "-o", str(data))
-        params = ["--param", "feature_groups=genre,popularity", "--param", "epochs=10",
-                  "--param", "steps_per_epoch=200"]  # fmt: skip
+        params = [
+            "--param",
+            "feature_groups=genre,popularity",
+            "--param",
+            "epochs=10",
+            "--param",
+            "steps_per_epoch=200",
+        ]
         parts.append(one_dataset(a.work, "preset5", data, params))
         (a.work / "summary.md").write_text("\n".join(parts))
     if a.mpd_subset is not None:

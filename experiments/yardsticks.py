@@ -32,9 +32,16 @@ from songspace.models import create
 
 log = logging.getLogger("yardsticks")
 
-MAIN = ("next_song_hit_rate", "next_song_in_set_hit_rate", "next_song_out_of_set_hit_rate",
-        "next_song_out_of_set_ndcg", "completion_hr", "challenge_r_precision", "challenge_ndcg",
-        "challenge_clicks")
+MAIN = (
+    "next_song_hit_rate",
+    "next_song_in_set_hit_rate",
+    "next_song_out_of_set_hit_rate",
+    "next_song_out_of_set_ndcg",
+    "completion_hr",
+    "challenge_r_precision",
+    "challenge_ndcg",
+    "challenge_clicks",
+)
 
 
 def main() -> None:
@@ -69,8 +76,11 @@ def main() -> None:
         model.fit(proto.train)
         train_time[name] = time.perf_counter() - t0
         log.info("%s trained in %.0fs", name, train_time[name])
-        embs.append(Embeddings.from_array(
-            model.embeddings_, ds.n_tracks, available=model.available_, name=name))
+        embs.append(
+            Embeddings.from_array(
+                model.embeddings_, ds.n_tracks, available=model.available_, name=name
+            )
+        )
     if cases is not None:
         fams = [*fams, "challenge"]
     res_list, _ = evaluate_many(proto, embs, families=fams, rankers=list(BASELINE_RANKERS))
@@ -83,21 +93,35 @@ def main() -> None:
 def write(out, ds, proto, results, kinds, train_time, cases, args) -> None:
     metrics = [m for m in MAIN if all(m in r.metrics for r in results.values())]
     baselines = [n for n, k in kinds.items() if k == "baseline" and n != "random"]
-    lines = [f"Dataset `{ds.source.get('name')}` ({ds.n_sequences:,} sequences, "
-             f"{ds.n_tracks:,} tracks); protocol {json.dumps(proto.summary())}.", ""]
+    lines = [
+        f"Dataset `{ds.source.get('name')}` ({ds.n_sequences:,} sequences, "
+        f"{ds.n_tracks:,} tracks); protocol {json.dumps(proto.summary())}.",
+        "",
+    ]
     if cases is not None:
-        lines += [f"Challenge playlists: {len(cases.cases)}; skipped categories: "
-                  f"{cases.skipped or 'none'}.", ""]
-    lines += ["| ranker | kind | " + " | ".join(metrics) + " |",
-              "|---|---|" + "---|" * len(metrics)]
+        lines += [
+            f"Challenge playlists: {len(cases.cases)}; skipped categories: "
+            f"{cases.skipped or 'none'}.",
+            "",
+        ]
+    lines += [
+        "| ranker | kind | " + " | ".join(metrics) + " |",
+        "|---|---|" + "---|" * len(metrics),
+    ]
     best_base = {}
     for m in metrics:
         hib = results[baselines[0]].metrics[m].higher_is_better
         vals = {b: results[b].metrics[m].value for b in baselines}
         best_base[m] = max(vals, key=vals.get) if hib else min(vals, key=vals.get)
     testable = [m for m in metrics if results[baselines[0]].metrics[m].per_query.size > 1]
-    doc = {"protocol": proto.summary(), "train_seconds": train_time, "rows": {},
-           "strongest_baseline": best_base, "command": vars(args), "tested": testable}
+    doc = {
+        "protocol": proto.summary(),
+        "train_seconds": train_time,
+        "rows": {},
+        "strongest_baseline": best_base,
+        "command": vars(args),
+        "tested": testable,
+    }
     for name, res in results.items():
         cells, row = [], {}
         for m in metrics:
@@ -117,17 +141,26 @@ def write(out, ds, proto, results, kinds, train_time, cases, args) -> None:
             cells.append(f"{mr.value:.4f}{mark}")
         doc["rows"][name] = {"kind": kinds[name], **row}
         lines.append(f"| {name} | {kinds[name]} | " + " | ".join(cells) + " |")
-    lines += ["", "◆ strongest simple baseline (not random) of the column; ▲/▼ significantly "
-              "better/worse than it (paired t-test, Bonferroni over the tested columns, p < 0.01); "
-              "next_song_hit_rate is the mean of in-set and out-of-set, not tested."]
+    lines += [
+        "",
+        "◆ strongest simple baseline (not random) of the column; ▲/▼ significantly "
+        "better/worse than it (paired t-test, Bonferroni over the tested columns, p < 0.01); "
+        "next_song_hit_rate is the mean of in-set and out-of-set, not tested.",
+    ]
     if cases is not None:
         cats = sorted({c.category for c in cases.cases})
-        lines += ["", "Challenge R-precision per category:", "",
-                  "| ranker | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]
+        lines += [
+            "",
+            "Challenge R-precision per category:",
+            "",
+            "| ranker | " + " | ".join(cats) + " |",
+            "|---|" + "---|" * len(cats),
+        ]
         for name, res in results.items():
             per = res.metrics["challenge_r_precision"].info["per_category"]
-            lines.append(f"| {name} | " + " | ".join(
-                f"{per[c]['r_precision']:.4f}" for c in cats) + " |")
+            lines.append(
+                f"| {name} | " + " | ".join(f"{per[c]['r_precision']:.4f}" for c in cats) + " |"
+            )
     (out / "tables.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(doc, indent=2, default=float) + "\n")
     print("\n".join(lines))

@@ -124,8 +124,9 @@ def test_alignment_by_name_drops_extra_columns_and_errors_only_when_nothing_matc
 
 
 def test_encode_genres_marks_unknown_and_other():
-    g = encode_genres([["rock"], [], ["jazz", "pop"], ["folk"]], ["genre:pop", "genre:rock",
-                                                                  "genre:other"])  # fmt: skip
+    g = encode_genres(
+        [["rock"], [], ["jazz", "pop"], ["folk"]], ["genre:pop", "genre:rock", "genre:other"]
+    )
     assert g.values.tolist() == [[0, 1, 0], [0, 0, 0], [1, 0, 0], [0, 0, 1]]
     assert g.known.all(axis=1).tolist() == [True, False, True, True]
 
@@ -285,19 +286,47 @@ def test_cli_embed_then_evaluate(t2v_run, train_ds, tmp_path):
     assert f"{len(renamed)} not in the training vocabulary" in out
     assert f"songspace evaluate {data} {run}" in out
     res = runner.invoke(
-        app, ["--no-progress", "evaluate", str(data), str(tmp_path / "o" / "embeddings.npz"),
-              "--metrics", "completion", "--min-tracks", "20"],
-    )  # fmt: skip
+        app,
+        [
+            "--no-progress",
+            "evaluate",
+            str(data),
+            str(tmp_path / "o" / "embeddings.npz"),
+            "--metrics",
+            "completion",
+            "--min-tracks",
+            "20",
+        ],
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(
-        app, ["--no-progress", "evaluate", str(data), str(run / "embeddings.npz"),
-              "--metrics", "completion", "--min-tracks", "20"],
-    )  # fmt: skip
+        app,
+        [
+            "--no-progress",
+            "evaluate",
+            str(data),
+            str(run / "embeddings.npz"),
+            "--metrics",
+            "completion",
+            "--min-tracks",
+            "20",
+        ],
+    )
     assert res.exit_code == 1 and "--drop-unknown" in str(res.exception)  # main() prints it
     res = runner.invoke(
-        app, ["--no-progress", "evaluate", str(data), str(run / "embeddings.npz"),
-              "--metrics", "completion", "--min-tracks", "20", "--drop-unknown"],
-    )  # fmt: skip
+        app,
+        [
+            "--no-progress",
+            "evaluate",
+            str(data),
+            str(run / "embeddings.npz"),
+            "--metrics",
+            "completion",
+            "--min-tracks",
+            "20",
+            "--drop-unknown",
+        ],
+    )
     assert res.exit_code == 0, res.output
 
 
@@ -337,9 +366,13 @@ def test_evaluate_a_run_embeds_from_the_protocols_training_view_only(
 
     monkeypatch.setattr(klass, "embed_all", spy)
     protocol, results, _ = run_evaluation(
-        data, [RunEmbedder(sage_run)], families=["completion"], test_fraction=0.1,
-        min_tracks=20, baselines=False,
-    )  # fmt: skip
+        data,
+        [RunEmbedder(sage_run)],
+        families=["completion"],
+        test_fraction=0.1,
+        min_tracks=20,
+        baselines=False,
+    )
     (view,) = seen
     expected = make_protocol(
         Dataset.load(data), seed=0, fractions=(0.8, 0.1, 0.1), min_tracks=20
@@ -381,15 +414,15 @@ def test_evaluating_an_inductive_embed_output_of_the_same_dataset_is_refused(
     data, other = tmp_path / "new", tmp_path / "other"
     new_ds.save(data)
     renamed_and_permuted(train_ds, np.arange(0, train_ds.n_tracks, 10)).save(other)
-    res = runner.invoke(app, ["--no-progress", "embed", str(sage_run), str(data), "-o",
-                              str(tmp_path / "o")])  # fmt: skip
+    res = runner.invoke(
+        app, ["--no-progress", "embed", str(sage_run), str(data), "-o", str(tmp_path / "o")]
+    )
     assert res.exit_code == 0, res.output
     said = flat(res.output)
     assert f"built from all {new_ds.n_sequences:,} sequences of {data}" in said
     assert f"songspace evaluate {data} {sage_run}" in said
     opts = ["--metrics", "completion", "--min-tracks", "20", "--test-fraction", "0.1"]
-    res = runner.invoke(app, ["evaluate", str(data), str(tmp_path / "o" / "embeddings.npz"),
-                              *opts])  # fmt: skip
+    res = runner.invoke(app, ["evaluate", str(data), str(tmp_path / "o" / "embeddings.npz"), *opts])
     assert res.exit_code == 1
     msg = flat(str(res.exception))
     assert "test playlists included" in msg and f"songspace evaluate {data} {sage_run}" in msg
@@ -398,10 +431,16 @@ def test_evaluating_an_inductive_embed_output_of_the_same_dataset_is_refused(
     assert res.exit_code == 0, res.output
     # a transductive embed output (mapped by id) never read the sequences: accepted
     t2v, _ = t2v_run
-    assert runner.invoke(app, ["--no-progress", "embed", str(t2v), str(other), "-o",
-                               str(tmp_path / "t")]).exit_code == 0  # fmt: skip
-    res = runner.invoke(app, ["--no-progress", "evaluate", str(other),
-                              str(tmp_path / "t" / "embeddings.npz"), *opts])  # fmt: skip
+    assert (
+        runner.invoke(
+            app, ["--no-progress", "embed", str(t2v), str(other), "-o", str(tmp_path / "t")]
+        ).exit_code
+        == 0
+    )
+    res = runner.invoke(
+        app,
+        ["--no-progress", "evaluate", str(other), str(tmp_path / "t" / "embeddings.npz"), *opts],
+    )
     assert res.exit_code == 0, res.output
 
 
@@ -422,8 +461,9 @@ def test_a_run_that_trained_on_the_protocols_test_sequences_is_refused(train_ds,
             assert why in flat(str(res.exception)), str(res.exception)
     # the run's own split is accepted, as a run directory and as its embeddings file
     for arg in (tmp_path / "s1", tmp_path / "s1" / "embeddings.npz"):
-        res = runner.invoke(app, ["--no-progress", "evaluate", str(data), str(arg), *opts,
-                                  "--seed", "1"])  # fmt: skip
+        res = runner.invoke(
+            app, ["--no-progress", "evaluate", str(data), str(arg), *opts, "--seed", "1"]
+        )
         assert res.exit_code == 0, res.output
 
 

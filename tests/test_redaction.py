@@ -98,8 +98,11 @@ def songspace(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "COLUMNS": "400"}
     return subprocess.run(
         [sys.executable, "-m", "songspace", "--no-progress", *args],
-        capture_output=True, text=True, env=env, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +122,24 @@ def test_tune_and_tune_report_hide_a_query_password(dataset, tmp_path):
     url = f"sqlite:///{tmp_path}/tune.db?password=s3cret"
     shown = f"sqlite:///{tmp_path}/tune.db?password=***"
     res = songspace(
-        "tune", "track2vec", str(dataset), "--storage", url, "--study", "s", "--trials", "1",
-        "--param", "epochs=1", "--budget-mode", "reject", "--test-fraction", "0.1",
-        "--min-tracks", "10",
-    )  # fmt: skip
+        "tune",
+        "track2vec",
+        str(dataset),
+        "--storage",
+        url,
+        "--study",
+        "s",
+        "--trials",
+        "1",
+        "--param",
+        "epochs=1",
+        "--budget-mode",
+        "reject",
+        "--test-fraction",
+        "0.1",
+        "--min-tracks",
+        "10",
+    )
     assert res.returncode == 0, res.stderr
     out = " ".join(res.stdout.split())
     assert "s3cret" not in res.stdout + res.stderr

@@ -51,8 +51,12 @@ def songspace(*args: str, cwd=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run(
         [sys.executable, "-m", "songspace", "--no-progress", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=300, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +137,13 @@ def test_tune_closing_hint_hides_the_password(monkeypatch, small):
     from songspace.cli import app
 
     result = SimpleNamespace(
-        study="s1", storage="postgresql://user:***@db/x", counts={"COMPLETE": 1},
-        seconds=1.0, reference={"metrics": {}, "params": {}}, best=[],
-    )  # fmt: skip
+        study="s1",
+        storage="postgresql://user:***@db/x",
+        counts={"COMPLETE": 1},
+        seconds=1.0,
+        reference={"metrics": {}, "params": {}},
+        best=[],
+    )
     monkeypatch.setattr(tuning, "tune", lambda *a, **k: result)
     url = "postgresql://user:s3cret-pw@db.example:5432/x"
     res = runner.invoke(app, ["--no-progress", "tune", "track2vec", str(small), "--storage", url])
@@ -306,7 +314,7 @@ def test_prepared_dataset_directory_is_not_private(tmp_path):
         (NotADirectoryError(errno.ENOTDIR, "x", "/f/o"), "a parent of this path is"),
         (PermissionError(errno.EACCES, "Permission denied", "/p"), "/p: permission denied"),
     ],
-)  # fmt: skip
+)
 def test_main_maps_os_errors_to_one_line(monkeypatch, capsys, exc, expected):
     import songspace.cli as cli
 
@@ -349,9 +357,12 @@ def test_cli_verbose_prints_the_traceback_of_an_unexpected_error(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     res = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, env=env,
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=120,
-    )  # fmt: skip
+    )
     assert res.returncode == 1
     assert "Traceback" in res.stderr and "ZeroDivisionError" in res.stderr
 
@@ -700,8 +711,10 @@ def test_graph_too_large_is_stopped_during_the_build():
     with pytest.raises(GraphTooLargeError) as info:
         build_cooccurrence(ds, min_weight=2, memory_limit=limit, block_budget=2_000)
     msg = str(info.value)
-    done, total = (int(v.replace(",", "")) for v in re.search(
-        r"after ([\d,]+) of ([\d,]+) blocks", msg).groups())  # fmt: skip
+    done, total = (
+        int(v.replace(",", ""))
+        for v in re.search(r"after ([\d,]+) of ([\d,]+) blocks", msg).groups()
+    )
     assert 1 <= done < total  # stopped part-way, not after the whole pass
     assert "its upper bound was 190,000 entries" in msg and "Fix: " in msg
     # a threshold no pair reaches: nothing is kept, the build finishes
@@ -897,9 +910,11 @@ def test_unknown_map_fields_are_rejected_with_the_valid_list(tmp_path):
     songs = _songs_csv(tmp_path)
     with pytest.raises(ParameterError, match="--track-map") as info:
         prepare_long(
-            songs, tmp_path / "d", columns={"sequence_id": "playlist_id"},
+            songs,
+            tmp_path / "d",
+            columns={"sequence_id": "playlist_id"},
             metadata=MetadataSpec(tracks=songs, track_columns={"artist": "track_artist"}),
-        )  # fmt: skip
+        )
     assert ", ".join(TRACK_FIELDS) in str(info.value) and "artist=track_artist" in str(info.value)
     with pytest.raises(ParameterError, match="--artist-map"):
         read_artist_metadata(songs, columns={"name": "track_artist"})
@@ -975,13 +990,32 @@ def test_pair_list_keeps_both_entries_of_each_pair(tmp_path, caplog):
 
 
 def test_train_full_hint_says_it_would_score_training_playlists(small, tmp_path):
-    res = songspace("train", "track2vec", str(small), "-o", str(tmp_path / "r"), "--full",
-                    "--param", "dim=25", "--param", "epochs=1")  # fmt: skip
+    res = songspace(
+        "train",
+        "track2vec",
+        str(small),
+        "-o",
+        str(tmp_path / "r"),
+        "--full",
+        "--param",
+        "dim=25",
+        "--param",
+        "epochs=1",
+    )
     text = flat(res.stdout)
     assert res.returncode == 0
     assert "is refused on this dataset (the model saw its test playlists)" in text
-    res = songspace("train", "track2vec", str(small), "-o", str(tmp_path / "s"),
-                    "--param", "dim=25", "--param", "epochs=1")  # fmt: skip
+    res = songspace(
+        "train",
+        "track2vec",
+        str(small),
+        "-o",
+        str(tmp_path / "s"),
+        "--param",
+        "dim=25",
+        "--param",
+        "epochs=1",
+    )
     assert f"evaluate with `songspace evaluate {small} {tmp_path / 's'} --seed 0`" in flat(
         res.stdout
     )
@@ -990,9 +1024,12 @@ def test_train_full_hint_says_it_would_score_training_playlists(small, tmp_path)
 def test_sequence_level_label_mapped_onto_tracks_warns(tmp_path, caplog):
     songs = _songs_csv(tmp_path)
     with caplog.at_level(logging.WARNING, logger="songspace"):
-        prepare_long(songs, None, columns={"sequence_id": "playlist_id"},
-                     metadata=MetadataSpec(tracks=songs,
-                                           track_columns={"genre": "playlist_genre"}))  # fmt: skip
+        prepare_long(
+            songs,
+            None,
+            columns={"sequence_id": "playlist_id"},
+            metadata=MetadataSpec(tracks=songs, track_columns={"genre": "playlist_genre"}),
+        )
     assert "every track shares a genre label" in caplog.text
     assert "leaks the held-out answer" in caplog.text
     caplog.clear()

@@ -287,9 +287,20 @@ def test_cli_explore_over_the_dataset_exits_1_and_keeps_it(explore_world, tmp_pa
     base = ["--no-progress", "explore", str(run), "--data", str(data), "--method", "pca"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     res = subprocess.run(
-        [sys.executable, "-m", "songspace", *base, "-o", str(data / "tracks.parquet"),
-         "--overwrite"], capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "songspace",
+            *base,
+            "-o",
+            str(data / "tracks.parquet"),
+            "--overwrite",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 1, res.stderr
     err = " ".join(res.stderr.split())
     assert "lies inside the input" in err and "Traceback" not in err

@@ -9,9 +9,20 @@ import re
 #: Query parameters whose value is a secret: a name (lower case, ``-`` read as ``_``)
 #: equal to or ending with one of these (``sslpassword``, ``access_token``, ``x-api-key``).
 SECRET_PARAMETERS = (
-    "password", "passwd", "pwd", "pass", "secret", "token", "key", "sig", "signature",
-    "credential", "credentials", "auth", "authorization",
-)  # fmt: skip
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "secret",
+    "token",
+    "key",
+    "sig",
+    "signature",
+    "credential",
+    "credentials",
+    "auth",
+    "authorization",
+)
 #: What replaces a secret.
 HIDDEN = "***"
 # scheme://user:password@ as a database driver (SQLAlchemy's make_url) reads it: the

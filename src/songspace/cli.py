@@ -415,9 +415,14 @@ def prepare_mpd_cmd(
     from songspace.data.prepare import prepare_mpd
 
     _prepare(
-        ctx, prepare_mpd, path, out=out, metadata=metadata, drop_empty=drop_empty,
+        ctx,
+        prepare_mpd,
+        path,
+        out=out,
+        metadata=metadata,
+        drop_empty=drop_empty,
         overwrite=overwrite,
-    )  # fmt: skip
+    )
 
 
 @prepare_app.command("csv")
@@ -995,18 +1000,30 @@ def tune_rankers_cmd(
     names = [r.strip() for r in rankers.split(",") if r.strip()]
     with progress_bar(ctx, "tune-rankers") as progress:
         result = run_tune_rankers(
-            dataset, out, task=task, rankers=None if names == ["all"] else names, seed=seed,
-            test_fraction=test_fraction, min_tracks=min_tracks, k=k,
-            max_pairs=max_pairs or None, test=test, overwrite=overwrite, progress=progress,
-        )  # fmt: skip
+            dataset,
+            out,
+            task=task,
+            rankers=None if names == ["all"] else names,
+            seed=seed,
+            test_fraction=test_fraction,
+            min_tracks=min_tracks,
+            k=k,
+            max_pairs=max_pairs or None,
+            test=test,
+            overwrite=overwrite,
+            progress=progress,
+        )
     table = Table(title=f"{task}: {result.metric} (validation; test)", title_justify="left")
     for col in ("ranker", "grid points", "default", "tuned", "chosen settings"):
         table.add_column(col)
     for name, c in result.rankers.items():
         table.add_row(
-            name, str(len(c.grid)), _value_pair(c.default_validation, c.default_test),
-            _value_pair(c.validation, c.test), escape(format_settings(c.chosen)),
-        )  # fmt: skip
+            name,
+            str(len(c.grid)),
+            _value_pair(c.default_validation, c.default_test),
+            _value_pair(c.validation, c.test),
+            escape(format_settings(c.chosen)),
+        )
     out_console.print(table)
     out_console.print(f"[bold green]wrote[/] {out} (use it with `evaluate --rankers-config`)")
 
@@ -1211,11 +1228,20 @@ def cold_start_cmd(
     per_model = parse_model_assignments(param, "--param")
     with progress_bar(ctx, "cold start") as progress:
         rep = run_cold_start(
-            dataset, models, out=out, params=per_model, features_only=features_only, seed=seed,
-            test_fraction=test_fraction, cold_share=cold_share, min_tracks=min_tracks,
-            cache_dir=cache, overwrite=overwrite, progress=progress,
+            dataset,
+            models,
+            out=out,
+            params=per_model,
+            features_only=features_only,
+            seed=seed,
+            test_fraction=test_fraction,
+            cold_share=cold_share,
+            min_tracks=min_tracks,
+            cache_dir=cache,
+            overwrite=overwrite,
+            progress=progress,
             on_model=progress.relabel if progress is not None else None,
-        )  # fmt: skip
+        )
     _print_tables(cold_start_table(rep))
     out_console.print(f"[bold green]wrote[/] {out}")
 

@@ -189,15 +189,34 @@ def test_cli_prepare_csv_shows_the_blocks_warning_and_takes_the_options(tmp_path
     p = tmp_path / "playlists.csv"
     p.write_text(BLOCKS)
     res = runner.invoke(
-        app, ["--no-progress", "prepare", "csv", str(p), "-o", str(tmp_path / "d"),
-              "--map", "sequence_id=playlist_id"],
-    )  # fmt: skip
+        app,
+        [
+            "--no-progress",
+            "prepare",
+            "csv",
+            str(p),
+            "-o",
+            str(tmp_path / "d"),
+            "--map",
+            "sequence_id=playlist_id",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "more than one block" in flat(res.output)
     res = runner.invoke(
-        app, ["--no-progress", "prepare", "csv", str(p), "-o", str(tmp_path / "e"),
-              "--map", "sequence_id=playlist_id", "--dedupe"],
-    )  # fmt: skip
+        app,
+        [
+            "--no-progress",
+            "prepare",
+            "csv",
+            str(p),
+            "-o",
+            str(tmp_path / "e"),
+            "--map",
+            "sequence_id=playlist_id",
+            "--dedupe",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert Dataset.load(tmp_path / "e").n_entries == 5
 
@@ -392,9 +411,20 @@ def test_map_track_and_artist_names_from_the_entries_file(tmp_path):
     assert ds.tracks["artist_id"].tolist() == ["alpha", "beta", "gamma"]
     out = tmp_path / "d"
     res = runner.invoke(
-        app, ["--no-progress", "prepare", "csv", str(songs), "-o", str(out),
-              "--map", "sequence_id=playlist_id", "--map", "artist_name=track_artist"],
-    )  # fmt: skip
+        app,
+        [
+            "--no-progress",
+            "prepare",
+            "csv",
+            str(songs),
+            "-o",
+            str(out),
+            "--map",
+            "sequence_id=playlist_id",
+            "--map",
+            "artist_name=track_artist",
+        ],
+    )
     assert res.exit_code == 0, res.output
     saved = Dataset.load(out).tracks  # track_name is found under its own name
     assert saved["track_name"].tolist() == ["Song One", "Song Two", None]
@@ -405,10 +435,22 @@ def test_cli_track_map_track_name_is_accepted(tmp_path):
     songs = tmp_path / "songs.csv"
     songs.write_text(SONGS)
     res = runner.invoke(
-        app, ["--no-progress", "prepare", "csv", str(songs), "-o", str(tmp_path / "d"),
-              "--map", "sequence_id=playlist_id", "--tracks", str(songs),
-              "--track-map", "track_name=track_name"],
-    )  # fmt: skip
+        app,
+        [
+            "--no-progress",
+            "prepare",
+            "csv",
+            str(songs),
+            "-o",
+            str(tmp_path / "d"),
+            "--map",
+            "sequence_id=playlist_id",
+            "--tracks",
+            str(songs),
+            "--track-map",
+            "track_name=track_name",
+        ],
+    )
     assert res.exit_code == 0, res.output  # was: "--track-map ... each FIELD one of ..."
     assert Dataset.load(tmp_path / "d").tracks["track_name"].tolist()[:2] == [
         "Song One",

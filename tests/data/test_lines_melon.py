@@ -26,7 +26,9 @@ def test_lines_with_user_field(tmp_path):
     ds = read_lines(p)
     assert ds.n_sequences == 3
     assert [ds.track_ids[ds.sequence(s)].tolist() for s in range(3)] == [
-        ["1", "2", "3"], ["3", "4"], ["2"],
+        ["1", "2", "3"],
+        ["3", "4"],
+        ["2"],
     ]
     assert ds.sequence_ids.tolist() == ["train500:1", "train500:2", "train500:4"]
     assert ds.source["users"] == 2
@@ -62,11 +64,14 @@ def _melon(path, playlists):
 
 
 def test_melon_titles_tags_and_empty(tmp_path):
-    p = _melon(tmp_path / "val.json", [
-        {"id": 7, "plylst_title": "잔잔한 밤", "tags": ["발라드", "밤"], "songs": [1, 2]},
-        {"id": 8, "plylst_title": "", "tags": ["발라드"], "songs": [2, 3]},
-        {"id": 9, "plylst_title": "x", "tags": [], "songs": []},
-    ])
+    p = _melon(
+        tmp_path / "val.json",
+        [
+            {"id": 7, "plylst_title": "잔잔한 밤", "tags": ["발라드", "밤"], "songs": [1, 2]},
+            {"id": 8, "plylst_title": "", "tags": ["발라드"], "songs": [2, 3]},
+            {"id": 9, "plylst_title": "x", "tags": [], "songs": []},
+        ],
+    )
     ds = read_melon(p)
     assert ds.n_sequences == 2 and ds.source["dropped_empty"] == 1
     assert ds.sequence_names.tolist() == ["잔잔한 밤", None]

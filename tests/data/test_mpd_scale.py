@@ -61,16 +61,31 @@ def test_slice_writer_round_trips_through_reader(tmp_path):
     assert set(doc) == {"info", "playlists"} and doc["info"]["slice"] == "0-499"
     p0 = doc["playlists"][0]
     assert set(p0) >= {
-        "name", "collaborative", "pid", "modified_at", "num_tracks", "num_albums",
-        "num_followers", "tracks", "num_edits", "duration_ms", "num_artists",
-    }  # fmt: skip
+        "name",
+        "collaborative",
+        "pid",
+        "modified_at",
+        "num_tracks",
+        "num_albums",
+        "num_followers",
+        "tracks",
+        "num_edits",
+        "duration_ms",
+        "num_artists",
+    }
     assert p0["num_tracks"] == len(p0["tracks"]) == ds.indptr[1] - ds.indptr[0]
     assert [t["pos"] for t in p0["tracks"]] == list(range(p0["num_tracks"]))
     assert p0["duration_ms"] == sum(t["duration_ms"] for t in p0["tracks"])
     assert set(p0["tracks"][0]) == {
-        "pos", "artist_name", "track_uri", "artist_uri", "track_name", "album_uri",
-        "duration_ms", "album_name",
-    }  # fmt: skip
+        "pos",
+        "artist_name",
+        "track_uri",
+        "artist_uri",
+        "track_name",
+        "album_uri",
+        "duration_ms",
+        "album_name",
+    }
     for parser in ("json", "auto"):
         back = read_mpd(tmp_path / "slices", parser=parser)
         assert back.n_sequences == ds.n_sequences and back.n_entries == ds.n_entries
@@ -106,8 +121,19 @@ def test_cli_prepare_synthetic_mpd_preset_writes_slices(tmp_path):
     from songspace.data.dataset import Dataset
 
     out, slices = tmp_path / "ds", tmp_path / "slices"
-    argv = ["--no-progress", "prepare", "synthetic", "--preset", "mpd", "--scale", "0.0015",
-            "-o", str(out), "--slices", str(slices)]  # fmt: skip
+    argv = [
+        "--no-progress",
+        "prepare",
+        "synthetic",
+        "--preset",
+        "mpd",
+        "--scale",
+        "0.0015",
+        "-o",
+        str(out),
+        "--slices",
+        str(slices),
+    ]
     res = CliRunner().invoke(app, argv)
     assert res.exit_code == 0, res.output
     ds = Dataset.load(out)

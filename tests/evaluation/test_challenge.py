@@ -73,8 +73,14 @@ def test_cases_cut_seeds_and_skip_title_categories_without_titles():
     ds = _dataset(None)
     cases = challenge_cases(ds, np.arange(ds.n_sequences), seed=0)
     assert set(cases.skipped) == {
-        "title", "title_first1", "title_first5", "title_first10", "title_first25",
-        "title_random25", "title_first100", "title_random100",
+        "title",
+        "title_first1",
+        "title_first5",
+        "title_first10",
+        "title_first25",
+        "title_random25",
+        "title_first100",
+        "title_random100",
     }
     assert {c.category for c in cases.cases} == {"first5", "first10"}
     for c in cases.cases:
@@ -116,8 +122,10 @@ def test_challenge_family_in_the_suite_and_opt_in():
     proto = make_protocol(ds, seed=0, fractions=(0.8, 0.1, 0.1))
     assert "challenge" not in check_families(None, proto)
     results, _ = evaluate_many(
-        proto, [],
-        families=["challenge"], rankers=["itemknn", "bigram"],
+        proto,
+        [],
+        families=["challenge"],
+        rankers=["itemknn", "bigram"],
     )
     assert [r.model for r in results] == ["random", "popularity", "itemknn", "bigram"]
     for r in results:

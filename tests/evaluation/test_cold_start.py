@@ -80,9 +80,23 @@ def test_cli_cold_start(tmp_path, ds):
     data = tmp_path / "ds"
     ds.save(data)
     out = tmp_path / "cold"
-    args = ["--no-progress", "cold-start", str(data), "-o", str(out), "--model", "graphsage",
-            "--cold-share", "0.1", "--param", "graphsage.epochs=2", "--param",
-            "graphsage.fanouts=5,3", "--param", "features_only.epochs=2"]  # fmt: skip
+    args = [
+        "--no-progress",
+        "cold-start",
+        str(data),
+        "-o",
+        str(out),
+        "--model",
+        "graphsage",
+        "--cold-share",
+        "0.1",
+        "--param",
+        "graphsage.epochs=2",
+        "--param",
+        "graphsage.fanouts=5,3",
+        "--param",
+        "features_only.epochs=2",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "graphsage (edges added)" in res.output
@@ -109,8 +123,13 @@ def test_cold_start_uses_the_shared_model_cache(tmp_path, ds):
 
     data = tmp_path / "ds"
     ds.save(data)
-    kw = dict(features_only=False, cold_share=0.1, seed=2, cache_dir=tmp_path / "cache",
-              params={"track2vec": {"dim": "25", "epochs": "2"}})  # fmt: skip
+    kw = dict(
+        features_only=False,
+        cold_share=0.1,
+        seed=2,
+        cache_dir=tmp_path / "cache",
+        params={"track2vec": {"dim": "25", "epochs": "2"}},
+    )
     a = run_cold_start(data, ["track2vec"], out=tmp_path / "a", **kw)
     entries = list((tmp_path / "cache").glob("track2vec-*/model/model.json"))
     assert len(entries) == 1

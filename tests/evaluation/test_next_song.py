@@ -73,8 +73,11 @@ def test_mask_last():
     # [0, 1, 2] -> [0, 1]; [6, 6, 7] -> [6, 6]; sequences of fewer than 3 entries are
     # not masked (it would leave them no context, issue 12 item 19) and give no query
     assert [view.sequence(s).tolist() for s in range(view.n_sequences)] == [
-        [0, 1], [3, 4], [5], [6, 6]
-    ]  # fmt: skip
+        [0, 1],
+        [3, 4],
+        [5],
+        [6, 6],
+    ]
     assert view.sequence_ids.tolist() == ["s0", "s1", "s2", "s3"]
     assert q.tolist() == [1, 6] and t.tolist() == [2, 7]
     # same vocabulary

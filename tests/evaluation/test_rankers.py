@@ -279,9 +279,13 @@ def _stan_hand(lam_spw=1.0, lam_inh=1.0):
     sim = [(w0 + 1) / (norm * math.sqrt(5)), w0 / (norm * math.sqrt(3)), 1 / (norm * math.sqrt(2))]
     d = lambda gap: math.exp(-gap / lam_inh)  # noqa: E731
     return sim, {
-        2: sim[0] * d(4), 3: sim[0] * d(2), 4: sim[0] * d(1),
-        5: sim[1] * d(1), 6: sim[1] * d(2), 7: sim[2] * d(1),
-    }  # fmt: skip
+        2: sim[0] * d(4),
+        3: sim[0] * d(2),
+        4: sim[0] * d(1),
+        5: sim[1] * d(1),
+        6: sim[1] * d(2),
+        7: sim[2] * d(1),
+    }
 
 
 def test_stan_against_the_hand_computed_scores():
@@ -340,10 +344,13 @@ def test_vstan_adds_position_and_idf_weights():
     #   t6 0.0270 * 2.386 * e^-1 = 0.0237: t2 now before t6 (STAN: t6 before t2)
     ln2, ln4 = math.log(2), math.log(4)
     want = {
-        2: stan[2] * (1 + ln4), 3: stan[3] * (1 + ln2), 4: stan[4] * (1 + ln4),
-        5: stan[5] * (1 + ln2) * math.exp(-1), 6: stan[6] * (1 + ln4) * math.exp(-1),
+        2: stan[2] * (1 + ln4),
+        3: stan[3] * (1 + ln2),
+        4: stan[4] * (1 + ln4),
+        5: stan[5] * (1 + ln2) * math.exp(-1),
+        6: stan[6] * (1 + ln4) * math.exp(-1),
         7: stan[7] * (1 + ln4),
-    }  # fmt: skip
+    }
     r = VSTAN.fit(
         train, k=10, sample=None, lambda_spw=1.0, lambda_inh=1.0, lambda_ipw=1.0, lambda_idf=1.0
     )
@@ -353,15 +360,25 @@ def test_vstan_adds_position_and_idf_weights():
     assert top_k(r, seeds, 6).tolist() == [7, 4, 3, 5, 2, 6]
     # lambda_ipw and lambda_idf off: VSTAN is STAN
     off = VSTAN.fit(
-        train, k=10, sample=None, lambda_spw=1.0, lambda_inh=1.0, lambda_ipw=None,
+        train,
+        k=10,
+        sample=None,
+        lambda_spw=1.0,
+        lambda_inh=1.0,
+        lambda_ipw=None,
         lambda_idf=None,
-    )  # fmt: skip
+    )
     assert off.scores(seeds)[6] == pytest.approx(stan[6])
     # session-rec's lambda_ipw = 1e-5: only neighbours holding the last seed vote
     s = VSTAN.fit(
-        train, k=10, sample=None, lambda_spw=1.0, lambda_inh=1.0, lambda_ipw=1e-5,
+        train,
+        k=10,
+        sample=None,
+        lambda_spw=1.0,
+        lambda_inh=1.0,
+        lambda_ipw=1e-5,
         lambda_idf=None,
-    ).scores(seeds)  # fmt: skip
+    ).scores(seeds)
     assert s[5] == s[6] == 0 and s[7] == pytest.approx(stan[7])
 
 
@@ -395,8 +412,10 @@ def test_ranker_parameters_are_checked_against_their_constraints(train):
         Bigram.fit(train, k=3)
     assert make_ranker("stan", train, {"k": 7}).params["k"] == 7
     assert STAN.parse_params({"k": "9", "lambda_snh": "none"}) == {
-        **STAN.defaults, "k": 9, "lambda_snh": None,
-    }  # fmt: skip
+        **STAN.defaults,
+        "k": 9,
+        "lambda_snh": None,
+    }
 
 
 def test_grids_hold_the_literature_starting_settings():
@@ -404,10 +423,22 @@ def test_grids_hold_the_literature_starting_settings():
         return [dict(p) for p in cls.grid_points(**kw)]
 
     # session-rec's 30Music settings (conf/save/30music)
-    assert {"k": 500, "sample": 10_000, "lambda_spw": 2.1, "lambda_snh": 100.0,
-            "lambda_inh": 16.8} in tried(STAN)  # fmt: skip
-    assert {"k": 1000, "sample": 5000, "lambda_spw": 33.6, "lambda_snh": 100.0,
-            "lambda_inh": 8.4, "lambda_ipw": 1e-5, "lambda_idf": 5.0} in tried(VSTAN)  # fmt: skip
+    assert {
+        "k": 500,
+        "sample": 10_000,
+        "lambda_spw": 2.1,
+        "lambda_snh": 100.0,
+        "lambda_inh": 16.8,
+    } in tried(STAN)
+    assert {
+        "k": 1000,
+        "sample": 5000,
+        "lambda_spw": 33.6,
+        "lambda_snh": 100.0,
+        "lambda_inh": 8.4,
+        "lambda_ipw": 1e-5,
+        "lambda_idf": 5.0,
+    } in tried(VSTAN)
     # APC-RTA's MPD settings: k = 1500, sample 2500 for SKNN, V-SKNN and STAN
     for cls in (SKNN, VSKNN, STAN):
         assert any(p["k"] == 1500 and p["sample"] == 2500 for p in tried(cls)), cls.name

@@ -147,8 +147,17 @@ def test_quadratic_families_run_on_declared_samples_and_say_so(ds):
 def test_cli_evaluate_max_pairs_sets_the_declared_sample(ds, tmp_path):
     ds.save(tmp_path / "d")
     np.save(tmp_path / "genre.npy", genre_embeddings(ds).vectors)
-    argv = ["--no-progress", "evaluate", str(tmp_path / "d"), str(tmp_path / "genre.npy"),
-            "--metrics", "next_song", "--no-baselines", "--test-fraction", "0.05"]  # fmt: skip
+    argv = [
+        "--no-progress",
+        "evaluate",
+        str(tmp_path / "d"),
+        str(tmp_path / "genre.npy"),
+        "--metrics",
+        "next_song",
+        "--no-baselines",
+        "--test-fraction",
+        "0.05",
+    ]
 
     def sampled(out: str, *extra: str) -> list[tuple[int, int]]:
         res = CliRunner().invoke(app, [*argv, "-o", str(tmp_path / out), *extra])

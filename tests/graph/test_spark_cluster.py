@@ -55,12 +55,38 @@ def master_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"spark://127.0.0.1:{port}"
     cls = "org.apache.spark.deploy"
     daemons = [
-        ([f"{cls}.master.Master", "--host", "127.0.0.1", "--port", str(port),
-          "--webui-port", str(_free_port())], "master.log", "I have been elected leader"),
-        ([f"{cls}.worker.Worker", "--host", "127.0.0.1", "--cores", "2", "--memory", "1g",
-          "--webui-port", str(_free_port()), "--work-dir", str(tmp / "work"), url],
-         "worker.log", "Successfully registered with master"),
-    ]  # fmt: skip
+        (
+            [
+                f"{cls}.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(_free_port()),
+            ],
+            "master.log",
+            "I have been elected leader",
+        ),
+        (
+            [
+                f"{cls}.worker.Worker",
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "2",
+                "--memory",
+                "1g",
+                "--webui-port",
+                str(_free_port()),
+                "--work-dir",
+                str(tmp / "work"),
+                url,
+            ],
+            "worker.log",
+            "Successfully registered with master",
+        ),
+    ]
     procs: list[subprocess.Popen] = []
     try:
         for args, log_name, ready in daemons:
@@ -68,8 +94,11 @@ def master_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             with open(log, "w") as out:
                 proc = subprocess.Popen(
                     [str(home / "bin" / "spark-class"), *args],
-                    env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                )  # fmt: skip
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             procs.append(proc)
             _wait_for(log, ready, proc)
         yield url
@@ -151,20 +180,41 @@ def test_spark_submit_runs_a_driver_on_the_cluster(
     ds.save(tmp_path / "data")
     (tmp_path / "job.py").write_text(_DRIVER)
     home = Path(pyspark.__file__).parent
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1",
-           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}  # fmt: skip
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
     env.pop("SPARK_CONF_DIR", None)
     env.pop("SONGSPACE_SPARK_MASTER", None)
     proc = subprocess.run(
-        [str(home / "bin" / "spark-submit"), "--master", master_url,
-         "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
-         "--conf", "spark.ui.enabled=false", "--conf", "spark.executor.memory=512m",
-         "--conf", "spark.cores.max=2",
-         *(["--conf", f"spark.sql.shuffle.partitions={partitions}"] if partitions else []),
-         str(tmp_path / "job.py"), str(tmp_path / "data"), str(tmp_path / "staging"),
-         str(tmp_path / "tables")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(home / "bin" / "spark-submit"),
+            "--master",
+            master_url,
+            "--conf",
+            "spark.driver.host=127.0.0.1",
+            "--conf",
+            "spark.driver.bindAddress=127.0.0.1",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            "spark.executor.memory=512m",
+            "--conf",
+            "spark.cores.max=2",
+            *(["--conf", f"spark.sql.shuffle.partitions={partitions}"] if partitions else []),
+            str(tmp_path / "job.py"),
+            str(tmp_path / "data"),
+            str(tmp_path / "staging"),
+            str(tmp_path / "tables"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert f"MASTER {master_url}" in proc.stdout
     if partitions:  # the submitted --conf, not songspace's choice

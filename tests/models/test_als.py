@@ -69,9 +69,13 @@ def test_fit_hands_implicit_the_confidences_unscaled(dataset):
     by_hand = sp.csr_matrix(np.where(counts > 0, 1 + 7.0 * counts, 0).astype(np.float32))
     with threadpool_limits(limits=1, user_api="blas"):
         ref = AlternatingLeastSquares(
-            factors=16, regularization=0.1, alpha=1.0, iterations=5, num_threads=1,
+            factors=16,
+            regularization=0.1,
+            alpha=1.0,
+            iterations=5,
+            num_threads=1,
             random_state=3,
-        )  # fmt: skip
+        )
         ref.cg_steps = CG_STEPS
         ref.fit(by_hand, show_progress=False)
     seen = small.occurrences() > 0
@@ -196,8 +200,17 @@ def test_equal_time_tuning_sets_the_iterations(tmp_path):
     path = tmp_path / "ds"
     synthetic.generate(300, 400, seed=3).save(path)
     url = f"sqlite:///{tmp_path / 's.db'}"
-    res = tune("als", path, trials=3, storage=url, study="s", heldout_fraction=0.1,
-               min_tracks=10, startup_trials=2, heartbeat=None)  # fmt: skip
+    res = tune(
+        "als",
+        path,
+        trials=3,
+        storage=url,
+        study="s",
+        heldout_fraction=0.1,
+        min_tracks=10,
+        startup_trials=2,
+        heartbeat=None,
+    )
     assert res.settings.budget_mode == "equal_time"
     trials = trials_of(url, "s")
     assert len(trials) == 3

@@ -100,11 +100,28 @@ def test_cli_train_with_the_dataset_as_checkpoint_dir_exits_1_and_keeps_it(data,
     before = snapshot(data)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     res = subprocess.run(
-        [sys.executable, "-m", "songspace", "--no-progress", "train", "graphsage", str(data),
-         "-o", str(tmp_path / "run"), "--param", f"checkpoint_dir={data}",
-         "--param", "epochs=1", "--param", "dim=8"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "songspace",
+            "--no-progress",
+            "train",
+            "graphsage",
+            str(data),
+            "-o",
+            str(tmp_path / "run"),
+            "--param",
+            f"checkpoint_dir={data}",
+            "--param",
+            "epochs=1",
+            "--param",
+            "dim=8",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 1, res.stderr
     err = " ".join(res.stderr.split())
     assert "checkpoint_dir" in err and "Traceback" not in err

@@ -67,10 +67,28 @@ def test_two_torchrun_nodes_on_loopback_train_what_nproc_trains(ds_dir, tmp_path
     params = [a for k, v in PARAMS.items() for a in ("-p", f"{k}={v}")]
 
     def start_node(rank: int) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank",
-               str(rank), "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port",
-               str(port), "-m", "songspace.models.distributed", "graphsage", str(ds_dir), "-o",
-               str(tmp_path / "tr"), *params]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "2",
+            "--node-rank",
+            str(rank),
+            "--nproc-per-node",
+            "1",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            "-m",
+            "songspace.models.distributed",
+            "graphsage",
+            str(ds_dir),
+            "-o",
+            str(tmp_path / "tr"),
+            *params,
+        ]
         return subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -95,8 +113,9 @@ def test_two_torchrun_nodes_on_loopback_train_what_nproc_trains(ds_dir, tmp_path
 def test_a_model_without_data_parallel_training_is_refused(ds_dir, tmp_path):
     with pytest.raises(ParameterError, match="--nproc"):
         train_model("track2vec", ds_dir, tmp_path / "o", nproc=2)
-    res = CliRunner().invoke(app, ["train", "warp", str(ds_dir), "-o", str(tmp_path / "w"),
-                                   "--nproc", "2"])  # fmt: skip
+    res = CliRunner().invoke(
+        app, ["train", "warp", str(ds_dir), "-o", str(tmp_path / "w"), "--nproc", "2"]
+    )
     assert isinstance(res.exception, ParameterError) and "graphsage" in str(res.exception)
 
 
@@ -112,8 +131,13 @@ def test_a_failing_worker_stops_the_run_with_its_error(ds_dir, tmp_path):
 def test_torchrun_entry_point_parses_and_needs_the_environment(monkeypatch):
     job = _parse(["musig", "D", "-o", "O", "-p", "epochs=2", "--seed", "3", "--full"])
     assert (job.name, job.dataset, job.out, job.params, job.seed, job.full) == (
-        "musig", "D", "O", {"epochs": "2"}, 3, True,
-    )  # fmt: skip
+        "musig",
+        "D",
+        "O",
+        {"epochs": "2"},
+        3,
+        True,
+    )
     monkeypatch.delenv("RANK", raising=False)
     with pytest.raises(DistributedError, match="torchrun"):
         context_from_env()
@@ -127,10 +151,12 @@ def test_torchrun_entry_point_parses_and_needs_the_environment(monkeypatch):
 @pytest.mark.slow
 def test_musig_trains_data_parallel_with_its_heads_and_checkpoints(ds_dir, tmp_path):
     params = {
-        **PARAMS, "epochs": 2, "task_weights": "0.7-0.1-0.2",
+        **PARAMS,
+        "epochs": 2,
+        "task_weights": "0.7-0.1-0.2",
         "feature_groups": "genre,popularity,audio,acoustic",
         "checkpoint_dir": str(tmp_path / "ck"),
-    }  # fmt: skip
+    }
     model = train_model("musig", ds_dir, tmp_path / "m", params=params, nproc=2)
     last = model.history_[-1]
     # every task with a non-zero weight trained on both ranks (DDP skipped no head)
@@ -144,7 +170,13 @@ def test_data_parallel_epochs_honour_steps_per_epoch(ds_dir, tmp_path):
     count on every rank, as DDP needs), as the single-process loop does."""
     seen: list[tuple[int, int]] = []
     params = {**PARAMS, "epochs": 2, "steps_per_epoch": 3}
-    train_model("graphsage", ds_dir, tmp_path / "s", params=params, nproc=2,
-                progress=lambda done, total, msg: seen.append((done, total)))  # fmt: skip
+    train_model(
+        "graphsage",
+        ds_dir,
+        tmp_path / "s",
+        params=params,
+        nproc=2,
+        progress=lambda done, total, msg: seen.append((done, total)),
+    )
     steps = [(d, t) for d, t in seen if t == 2 * 3]
     assert steps and max(d for d, _ in steps) == 6

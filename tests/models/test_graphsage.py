@@ -285,8 +285,11 @@ def test_a_device_torch_cannot_train_on_is_refused_with_the_choices(name, device
     "this is a bug"; the constraint admits only cpu, cuda, cuda:N and mps."""
     from songspace.models import create
 
-    with pytest.raises(ParameterError, match=r"`device`: expected one of 'cpu', 'cuda', "
-                       r"'cuda:N', 'mps'"):  # fmt: skip
+    with pytest.raises(
+        ParameterError,
+        match=r"`device`: expected one of 'cpu', 'cuda', "
+        r"'cuda:N', 'mps'",
+    ):
         create(name, {"device": device}, from_strings=True)
 
 
@@ -309,8 +312,11 @@ def test_missing_feature_group_is_named(ds):
 def test_cli_strings_are_coerced():
     from songspace.models import create
 
-    m = create("musig", {"fanouts": "5,3", "task_weights": "0.7,0.1,0.2", "aggregate": "no"},
-               from_strings=True)  # fmt: skip
+    m = create(
+        "musig",
+        {"fanouts": "5,3", "task_weights": "0.7,0.1,0.2", "aggregate": "no"},
+        from_strings=True,
+    )
     assert (m.fanouts, m.task_weights, m.aggregate) == ((5, 3), (0.7, 0.1, 0.2), False)
     m = create("musig", {"task_weights": "0.4-0.2-0.4"}, from_strings=True)
     assert m.task_weights == "0.4-0.2-0.4" and m.task_weights_() == (0.4, 0.2, 0.4)

@@ -153,8 +153,9 @@ def test_sample_is_gensims_down_sampling():
         [str(t) for t in ds.indices[a:b]]
         for a, b in zip(ds.indptr[:-1], ds.indptr[1:], strict=True)
     ]
-    ref = Word2Vec(sentences, vector_size=25, epochs=2, sample=1e-4, min_count=1, workers=1,
-                   seed=3, sg=1, hs=0)  # fmt: skip
+    ref = Word2Vec(
+        sentences, vector_size=25, epochs=2, sample=1e-4, min_count=1, workers=1, seed=3, sg=1, hs=0
+    )
     expected = np.zeros_like(ours.embeddings_)
     for key in ref.wv.index_to_key:
         expected[int(key)] = ref.wv[key]

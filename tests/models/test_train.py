@@ -27,8 +27,11 @@ def test_registry_lists_and_rejects_names():
 
 
 def test_create_parses_command_line_strings_by_constraint():
-    m = create("warp", {"dim": "8", "learning_rate": "0.1", "feature_groups": "genre,audio"},
-               from_strings=True)  # fmt: skip
+    m = create(
+        "warp",
+        {"dim": "8", "learning_rate": "0.1", "feature_groups": "genre,audio"},
+        from_strings=True,
+    )
     assert (m.dim, m.learning_rate, m.feature_groups) == (8, 0.1, ("genre", "audio"))
     with pytest.raises(
         ParameterError, match=r"parameter `dim`: expected an integer in \[1, 4096\]"

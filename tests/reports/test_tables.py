@@ -219,8 +219,12 @@ def test_compare_rows_that_are_baselines_are_tested_against_the_other_baselines(
     """songspace compare flags its model rows as baselines of each other: each is tested
     against the best *other* baseline, only the yardsticks go unmarked (the demo showed
     no mark at all when every model row counted as an untested baseline)."""
-    t = build_table(results(), METRICS, baselines=("random", "popularity", "a", "b"),
-                    yardsticks=("random", "popularity"))  # fmt: skip
+    t = build_table(
+        results(),
+        METRICS,
+        baselines=("random", "popularity", "a", "b"),
+        yardsticks=("random", "popularity"),
+    )
     assert t.row("b").cells["completion_hr"].reference == "a"
     assert t.row("b").cells["completion_hr"].marks == "†"
     assert t.row("a").cells["completion_hr"].reference == "b"  # never itself

@@ -389,8 +389,11 @@ def test_a_bare_track_stored_by_an_older_version_still_replays(world, runs):
     rec.add_tracks(world["docs"][:1])
     store = runs["gs"] / "serving" / "added-tracks.jsonl"
     dim = len(json.loads(store.read_text().splitlines()[0])["vector"])
-    bare = {"format": STORE_FORMAT, "track": {"track_id": "bare-old"},
-            "vector": np.ones(dim).tolist()}  # fmt: skip
+    bare = {
+        "format": STORE_FORMAT,
+        "track": {"track_id": "bare-old"},
+        "vector": np.ones(dim).tolist(),
+    }
     with open(store, "a") as fh:
         fh.write(json.dumps(bare) + "\n")
     app = create_app(

@@ -47,9 +47,17 @@ def test_recommend_over_a_reordered_dataset_answers_as_over_the_training_one(
     got = {}
     for data in (world["root"] / "data", tmp_path / "other"):
         code, out, err = recommend(
-            capsys, monkeypatch, str(runs["t2v"]), "--data", str(data), "--similar", t,
-            "-k", "8", "--json",
-        )  # fmt: skip
+            capsys,
+            monkeypatch,
+            str(runs["t2v"]),
+            "--data",
+            str(data),
+            "--similar",
+            t,
+            "-k",
+            "8",
+            "--json",
+        )
         assert code == 0, err
         got[data.name] = json.loads(out)["results"]
     assert got["data"] == got["other"]
@@ -87,9 +95,17 @@ def test_recommend_similar_takes_a_track_name(world, runs, capsys, monkeypatch):
     name, tid = ds.tracks["track_name"][7], ds.track_ids[7]
     data = str(world["root"] / "data")
     code, out, err = recommend(
-        capsys, monkeypatch, str(runs["t2v"]), "--data", data, "--similar", name.lower(),
-        "-k", "3", "--json",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        str(runs["t2v"]),
+        "--data",
+        data,
+        "--similar",
+        name.lower(),
+        "-k",
+        "3",
+        "--json",
+    )
     assert code == 0, err
     by_id = runner.invoke(
         app, ["recommend", str(runs["t2v"]), "--data", data, "--similar", tid, "-k", "3", "--json"]
@@ -107,9 +123,16 @@ def test_recommend_similar_takes_a_track_name(world, runs, capsys, monkeypatch):
 def test_recommend_prints_no_recall_measured_on_zero_queries(world, runs, capsys, monkeypatch):
     t = world["reduced"].track_ids[0]
     code, _, err = recommend(
-        capsys, monkeypatch, str(runs["t2v"]), "--data", str(world["root"] / "data"),
-        "--similar", t, "-k", "3",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        str(runs["t2v"]),
+        "--data",
+        str(world["root"] / "data"),
+        "--similar",
+        t,
+        "-k",
+        "3",
+    )
     assert code == 0, err
     assert "0 queries" not in err and "exact search (recall 1 by construction)" in flat(err)
 
@@ -122,9 +145,14 @@ def test_recommend_on_a_damaged_run_exits_1_naming_the_file(
     name, change, file = DAMAGED_RUNS[damage]
     change(runs[name])
     code, _, err = recommend(
-        capsys, monkeypatch, str(runs[name]), "--data", str(world["root"] / "data"),
-        "--similar", world["reduced"].track_ids[0],
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        str(runs[name]),
+        "--data",
+        str(world["root"] / "data"),
+        "--similar",
+        world["reduced"].track_ids[0],
+    )
     text = flat(err)
     assert code == 1 and "Traceback" not in err and "bug" not in text, err
     assert text.startswith("error:") and file in "".join(err.split()) and "retrain" in text, err
@@ -199,8 +227,21 @@ def test_recommend_on_a_read_only_run(world, runs, read_only):
     t = world["reduced"].track_ids[0]
     before = sorted(os.listdir(runs["t2v"]))
     env = {**os.environ, "PYTHONPATH": SRC}
-    cmd = [sys.executable, "-m", "songspace", "--no-progress", "recommend", str(runs["t2v"]),
-           "--data", str(world["root"] / "data"), "--similar", t, "-k", "4", "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "songspace",
+        "--no-progress",
+        "recommend",
+        str(runs["t2v"]),
+        "--data",
+        str(world["root"] / "data"),
+        "--similar",
+        t,
+        "-k",
+        "4",
+        "--json",
+    ]
     res = subprocess.run(
         [*read_only(runs["t2v"]), *cmd], capture_output=True, text=True, env=env, timeout=300
     )
@@ -262,8 +303,11 @@ def test_serve_refuses_a_run_with_a_non_finite_row(world, runs):
 
     path = runs["t2v"] / "embeddings.npz"
     rewrite_npz(path, lambda a: a["embeddings"].__setitem__((4, 1), np.nan))
-    app_ = create_app([ModelSpec("t2v", runs["t2v"], world["root"] / "data", {})],
-                      api_key="s3cret", background_load=False)  # fmt: skip
+    app_ = create_app(
+        [ModelSpec("t2v", runs["t2v"], world["root"] / "data", {})],
+        api_key="s3cret",
+        background_load=False,
+    )
     with TestClient(app_) as c:
         assert c.get("/ready").status_code == 503  # without the key: no path (item 14)
         r = c.get("/ready", headers={"X-API-Key": "s3cret"})

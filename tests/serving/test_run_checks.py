@@ -72,8 +72,9 @@ def test_a_dataset_of_other_tracks_is_refused_naming_the_file(world, runs):
     ds = world["reduced"]
     tracks = ds.tracks.copy()
     tracks["track_id"] = [f"other-{i}" for i in range(ds.n_tracks)]
-    other = Dataset(tracks=tracks, indptr=ds.indptr, indices=ds.indices,
-                    sequence_ids=ds.sequence_ids)  # fmt: skip
+    other = Dataset(
+        tracks=tracks, indptr=ds.indptr, indices=ds.indices, sequence_ids=ds.sequence_ids
+    )
     with pytest.raises(InvalidValueError) as info:
         Recommender.from_run(runs["t2v"], other, store=False)
     text = str(info.value)
@@ -170,8 +171,9 @@ def test_find_track_by_id_or_name(world, runs):
     tracks = ds.tracks.copy()
     tracks.loc[5, "track_name"] = "Same Song"
     tracks.loc[9, "track_name"] = "same song"
-    named = Dataset(tracks=tracks, indptr=ds.indptr, indices=ds.indices,
-                    sequence_ids=ds.sequence_ids)  # fmt: skip
+    named = Dataset(
+        tracks=tracks, indptr=ds.indptr, indices=ds.indices, sequence_ids=ds.sequence_ids
+    )
     rec = Recommender.from_run(runs["t2v"], named, store=False)
     ids = list(ds.track_ids)
     assert rec.find_track(ids[3]) == ids[3]
@@ -258,8 +260,9 @@ def test_a_damaged_run_is_refused_naming_the_file(world, runs, damage):
 
 
 # ---------------------------------------------------------------- item 18: read-only run
-def test_a_run_whose_index_cannot_be_written_is_served_from_memory(world, runs, monkeypatch,
-                                                                   caplog):  # fmt: skip
+def test_a_run_whose_index_cannot_be_written_is_served_from_memory(
+    world, runs, monkeypatch, caplog
+):
     """The first write a read-only file system refuses is the cache folder
     (RUN/serving): it fails with EROFS, the index stays in memory, one warning."""
     serving = runs["t2v"] / "serving"

@@ -125,8 +125,9 @@ def test_epoch_timer_measures_setup_from_epoch_ends():
 def test_equal_time_trials_train_for_the_reference_time(fake_model, tiny_dataset_dir, tmp_path):
     klass = fake_model()
     url = f"sqlite:///{tmp_path / 's.db'}"
-    res = tune("fake_cost", tiny_dataset_dir, trials=10, storage=url, study="e",
-               clock=CLOCK, **FAKE)  # fmt: skip
+    res = tune(
+        "fake_cost", tiny_dataset_dir, trials=10, storage=url, study="e", clock=CLOCK, **FAKE
+    )
     ref = res.reference["training_time"]
     assert ref == pytest.approx(expected_cpu(klass, 16, 5, 10))
     assert res.reference["cost_observation"]["setup"] == pytest.approx(klass.SETUP)
@@ -165,8 +166,9 @@ def test_equal_time_rejects_unfittable_configurations_untrained(
     space = {**FakeCost.search_space, "dim": IntParam(8, 256)}
     klass = fake_model(C1=0.03, search_space=space)
     url = f"sqlite:///{tmp_path / 's.db'}"
-    res = tune("fake_cost", tiny_dataset_dir, trials=15, storage=url, study="r",
-               clock=CLOCK, **FAKE)  # fmt: skip
+    res = tune(
+        "fake_cost", tiny_dataset_dir, trials=15, storage=url, study="r", clock=CLOCK, **FAKE
+    )
     budget = 1.25 * res.reference["training_time"]
     rejected = 0
     for t in trials_of(url, "r"):
@@ -196,16 +198,32 @@ def test_equal_time_rejects_unfittable_configurations_untrained(
 def test_budget_modes_reject_and_none(fake_model, tiny_dataset_dir, tmp_path):
     klass = fake_model()
     url = f"sqlite:///{tmp_path / 's.db'}"
-    tune("fake_cost", tiny_dataset_dir, trials=8, storage=url, study="j", clock=CLOCK,
-         budget_mode="reject", **FAKE)  # fmt: skip
+    tune(
+        "fake_cost",
+        tiny_dataset_dir,
+        trials=8,
+        storage=url,
+        study="j",
+        clock=CLOCK,
+        budget_mode="reject",
+        **FAKE,
+    )
     ref = expected_cpu(klass, 16, 5, 10)
     for t in trials_of(url, "j"):
         cfg = t.user_attrs["model_params"]
         assert "epochs" in t.params  # searched
         over = expected_cpu(klass, cfg["dim"], cfg["window"], cfg["epochs"]) > 1.25 * ref
         assert (t.state.name == "PRUNED") == over
-    tune("fake_cost", tiny_dataset_dir, trials=8, storage=url, study="n", clock=CLOCK,
-         budget_mode="none", **FAKE)  # fmt: skip
+    tune(
+        "fake_cost",
+        tiny_dataset_dir,
+        trials=8,
+        storage=url,
+        study="n",
+        clock=CLOCK,
+        budget_mode="none",
+        **FAKE,
+    )
     assert {t.state.name for t in trials_of(url, "n")} == {"COMPLETE"}
     with pytest.raises(Exception, match="budget_mode"):
         tune("fake_cost", tiny_dataset_dir, storage=url, budget_mode="equal", **FAKE)
@@ -214,8 +232,14 @@ def test_budget_modes_reject_and_none(fake_model, tiny_dataset_dir, tmp_path):
 def test_equal_time_refuses_a_fixed_budget_parameter(fake_model, tiny_dataset_dir, tmp_path):
     fake_model()
     with pytest.raises(Exception, match="equal-time trials set it"):
-        tune("fake_cost", tiny_dataset_dir, storage=f"sqlite:///{tmp_path / 's.db'}",
-             params={"epochs": 3}, clock=CLOCK, **FAKE)  # fmt: skip
+        tune(
+            "fake_cost",
+            tiny_dataset_dir,
+            storage=f"sqlite:///{tmp_path / 's.db'}",
+            params={"epochs": 3},
+            clock=CLOCK,
+            **FAKE,
+        )
 
 
 class _Sleeper(FakeCost):
@@ -269,16 +293,33 @@ def test_the_pruner_stops_a_trial_whose_intermediate_values_are_worse(tiny_datas
     from songspace.tuning.storage import open_storage
 
     url = f"sqlite:///{tmp_path / 's.db'}"
-    st = optuna.create_study(study_name="p", storage=open_storage(url, heartbeat=None),
-                             direction="maximize")  # fmt: skip
-    good = {"alpha": 0.025, "epochs": 8, "dim": 50, "window": 5, "negative": 5,
-            "ns_exponent": 0.75, "sample": 1e-3}  # fmt: skip
+    st = optuna.create_study(
+        study_name="p", storage=open_storage(url, heartbeat=None), direction="maximize"
+    )
+    good = {
+        "alpha": 0.025,
+        "epochs": 8,
+        "dim": 50,
+        "window": 5,
+        "negative": 5,
+        "ns_exponent": 0.75,
+        "sample": 1e-3,
+    }
     for _ in range(3):
         st.enqueue_trial(good)
     st.enqueue_trial({**good, "alpha": 0.001})  # learns almost nothing: worse every epoch
     kw = {k: v for k, v in FAST.items() if k not in ("params", "budget_mode")}
-    tune("track2vec", tiny_dataset_dir, trials=4, storage=url, study="p", budget_mode="none",
-         pruner="sha", sampler="random", **kw)  # fmt: skip
+    tune(
+        "track2vec",
+        tiny_dataset_dir,
+        trials=4,
+        storage=url,
+        study="p",
+        budget_mode="none",
+        pruner="sha",
+        sampler="random",
+        **kw,
+    )
     trials = trials_of(url, "p")
     assert [t.state.name for t in trials[:3]] == ["COMPLETE"] * 3
     bad = trials[3]

@@ -33,8 +33,9 @@ def test_journal_round_trip(tmp_path):
     assert isinstance(store, optuna.storages.JournalStorage)
     st = optuna.create_study(storage=store, study_name="a")
     st.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.5) ** 2, n_trials=5)
-    again = optuna.load_study(study_name="a", storage=open_storage(tmp_path / "s.log",
-                                                                     must_exist=True))  # fmt: skip
+    again = optuna.load_study(
+        study_name="a", storage=open_storage(tmp_path / "s.log", must_exist=True)
+    )
     assert len(again.trials) == 5 and again.best_value == st.best_value
 
 

@@ -19,9 +19,13 @@ def data():
 def _suite_value(protocol, name, params, family, metric):
     """The metric as `songspace evaluate` computes it, for one ranker and its params."""
     (res,), _ = evaluate_many(
-        protocol, [], baselines=False, families=[family], rankers=[name],
+        protocol,
+        [],
+        baselines=False,
+        families=[family],
+        rankers=[name],
         ranker_params={name: params},
-    )  # fmt: skip
+    )
     return res.metrics[metric].value
 
 

@@ -35,9 +35,25 @@ def test_tune_cli_calls_tune_rates(monkeypatch, option):
     monkeypatch.setattr(tuning, "tune_rates", fake)
     res = CliRunner().invoke(
         app,
-        ["--no-progress", "tune", "track2vec", "data", option, "0.2", "--sample-rate", "0.5",
-         "--sample-rate", "0.25", "--study", "s", "-p", "epochs=1", "--objective", "ndcg"],
-    )  # fmt: skip
+        [
+            "--no-progress",
+            "tune",
+            "track2vec",
+            "data",
+            option,
+            "0.2",
+            "--sample-rate",
+            "0.5",
+            "--sample-rate",
+            "0.25",
+            "--study",
+            "s",
+            "-p",
+            "epochs=1",
+            "--objective",
+            "ndcg",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert calls["heldout_fraction"] == 0.2 and calls["rates"] == [0.5, 0.25]
     assert calls["study"] == "s" and calls["params"] == {"epochs": "1"}

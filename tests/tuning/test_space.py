@@ -81,8 +81,15 @@ def test_suggest_honours_bounds_and_decodes_tuples_and_categoricals():
         "fanouts": CategoricalParam(((25, 10), (10, 5))),
         "kind": CategoricalParam(("a", "b")),
     }
-    assert set(flat_names(space)) == {"dim", "alpha", "weights.0", "weights.1", "weights.2",
-                                      "fanouts", "kind"}  # fmt: skip
+    assert set(flat_names(space)) == {
+        "dim",
+        "alpha",
+        "weights.0",
+        "weights.1",
+        "weights.2",
+        "fanouts",
+        "kind",
+    }
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(30):
         trial = study.ask()

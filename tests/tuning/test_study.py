@@ -44,15 +44,17 @@ def test_protocols_keep_tuning_and_test_queries_apart(tiny_dataset_dir):
 @pytest.mark.slow
 def test_resuming_continues_the_study_and_loses_nothing(tiny_dataset_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
-    first = tune("track2vec", tiny_dataset_dir, trials=3, storage=url, study="s",
-                 budget_factor=None, **FAST)  # fmt: skip
+    first = tune(
+        "track2vec", tiny_dataset_dir, trials=3, storage=url, study="s", budget_factor=None, **FAST
+    )
     assert first.counts == {"COMPLETE": 3}
     before = {t.number: (t.params, t.values) for t in trials_of(url, "s")}
     # the first trial is the default configuration (searched parameters at their defaults)
     defaults = get_model_class("track2vec").default_params()
     assert trials_of(url, "s")[0].params == {k: defaults[k] for k in before[0][0]}
-    again = tune("track2vec", tiny_dataset_dir, trials=5, storage=url, study="s",
-                 budget_factor=None, **FAST)  # fmt: skip
+    again = tune(
+        "track2vec", tiny_dataset_dir, trials=5, storage=url, study="s", budget_factor=None, **FAST
+    )
     after = trials_of(url, "s")
     assert again.counts == {"COMPLETE": 5}
     assert sorted(t.number for t in after) == [0, 1, 2, 3, 4]
@@ -60,8 +62,9 @@ def test_resuming_continues_the_study_and_loses_nothing(tiny_dataset_dir, tmp_pa
     # the reference was computed once and reused
     assert again.reference == first.reference
     # a finished study is not extended by re-running the same command
-    same = tune("track2vec", tiny_dataset_dir, trials=5, storage=url, study="s",
-                budget_factor=None, **FAST)  # fmt: skip
+    same = tune(
+        "track2vec", tiny_dataset_dir, trials=5, storage=url, study="s", budget_factor=None, **FAST
+    )
     assert same.counts == {"COMPLETE": 5}
 
 
@@ -69,8 +72,16 @@ def test_a_fresh_study_run_by_one_process_is_reproducible_from_its_seed(tiny_dat
     runs = []
     for name in ("a", "b"):
         url = f"sqlite:///{tmp_path / (name + '.db')}"
-        tune("track2vec", tiny_dataset_dir, trials=4, storage=url, study="s", seed=7,
-             budget_factor=None, **FAST)  # fmt: skip
+        tune(
+            "track2vec",
+            tiny_dataset_dir,
+            trials=4,
+            storage=url,
+            study="s",
+            seed=7,
+            budget_factor=None,
+            **FAST,
+        )
         runs.append([t.params for t in trials_of(url, "s")])
     assert runs[0] == runs[1] and len(runs[0]) == 4
 
@@ -81,8 +92,15 @@ def test_resume_with_other_settings_is_refused(tiny_dataset_dir, tmp_path):
     with pytest.raises(ParameterError, match="seed"):
         tune("track2vec", tiny_dataset_dir, trials=2, storage=url, study="s", seed=5, **FAST)
     with pytest.raises(ParameterError, match="study"):
-        tune("track2vec", tiny_dataset_dir, ["hit_rate", "vrc_genre"], trials=2, storage=url,
-             study="s", **FAST)  # fmt: skip
+        tune(
+            "track2vec",
+            tiny_dataset_dir,
+            ["hit_rate", "vrc_genre"],
+            trials=2,
+            storage=url,
+            study="s",
+            **FAST,
+        )
 
 
 def test_trials_over_the_time_budget_are_marked_not_kept(tiny_dataset_dir, tmp_path):
@@ -209,23 +227,43 @@ def test_bad_arguments_are_clear_errors(tiny_dataset_dir, tmp_path):
 def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    base = ["--no-progress", "tune", "track2vec", str(tiny_dataset_dir), "--trials", "3",
-            "--startup-trials", "2", "-p", "epochs=1", "--heldout-fraction", "0.1",
-            "--min-tracks", "10", "--budget-factor", "0"]  # fmt: skip
+    base = [
+        "--no-progress",
+        "tune",
+        "track2vec",
+        str(tiny_dataset_dir),
+        "--trials",
+        "3",
+        "--startup-trials",
+        "2",
+        "-p",
+        "epochs=1",
+        "--heldout-fraction",
+        "0.1",
+        "--min-tracks",
+        "10",
+        "--budget-factor",
+        "0",
+    ]
     r = runner.invoke(app, base)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "songspace-tune.db").is_file()  # the default SQLite storage
     assert "track2vec-hit_rate" in r.output and "3 complete" in r.output
-    r = runner.invoke(app, [*base, "--objective", "hit_rate", "--objective", "vrc_genre",
-                            "--alpha", "0.1"])  # fmt: skip
+    r = runner.invoke(
+        app, [*base, "--objective", "hit_rate", "--objective", "vrc_genre", "--alpha", "0.1"]
+    )
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, [*base, "--objective", "hit_rate", "--objective", "vrc_genre"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, [*base, "--sample-rate", "0.5", "--sample-rate", "0.25"])
     assert r.exit_code == 0, r.output
     assert "track2vec-hit_rate-r0.5" in r.output and "track2vec-hit_rate-r0.25" in r.output
-    studies = ["track2vec-hit_rate", "track2vec-hit_rate+vrc_genre-a0.1",
-               "track2vec-hit_rate+vrc_genre", "track2vec-hit_rate-r0.5"]  # fmt: skip
+    studies = [
+        "track2vec-hit_rate",
+        "track2vec-hit_rate+vrc_genre-a0.1",
+        "track2vec-hit_rate+vrc_genre",
+        "track2vec-hit_rate-r0.5",
+    ]
     args = ["--no-progress", "tune-report", "-o", "rep"]
     for s in studies:
         args += ["--study", s]
@@ -264,18 +302,30 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     ("extra", "match"),
     [
         (["--objective", "hitrate"], "each objective one of"),
-        (["--objective", "hit_rate", "--objective", "vrc_genre", "--alpha", "2"],
-         "0 <= alpha <= 1"),
+        (
+            ["--objective", "hit_rate", "--objective", "vrc_genre", "--alpha", "2"],
+            "0 <= alpha <= 1",
+        ),
         (["--storage", "postgresql://u@127.0.0.1:1/x"], "could not open the study storage"),
     ],
-)  # fmt: skip
+)
 def test_cli_bad_arguments_exit_with_a_message(tiny_dataset_dir, tmp_path, extra, match):
     import subprocess
     import sys
 
     store = f"sqlite:///{tmp_path / 's.db'}"
-    cmd = [sys.executable, "-m", "songspace.cli", "--no-progress", "tune", "track2vec",
-           str(tiny_dataset_dir), "--storage", store, *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "songspace.cli",
+        "--no-progress",
+        "tune",
+        "track2vec",
+        str(tiny_dataset_dir),
+        "--storage",
+        store,
+        *extra,
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
     assert "error:" in r.stderr and match in " ".join(r.stderr.split())
@@ -287,9 +337,15 @@ def test_scale_study_reports_every_rate_at_full_scale(tiny_dataset_dir, tmp_path
     from songspace.tuning import scale_study
 
     results, report = scale_study(
-        "track2vec", tiny_dataset_dir, rates=(0.25, 0.5), trials=2, storage=tmp_path / "s.db",
-        budget_factor=None, out=tmp_path / "rep", **FAST,
-    )  # fmt: skip
+        "track2vec",
+        tiny_dataset_dir,
+        rates=(0.25, 0.5),
+        trials=2,
+        storage=tmp_path / "s.db",
+        budget_factor=None,
+        out=tmp_path / "rep",
+        **FAST,
+    )
     assert [r.study for r in results] == ["track2vec-hit_rate-r0.25", "track2vec-hit_rate-r0.5"]
     rows = {r.study: r for r in report.rows}
     assert rows["track2vec-hit_rate-r0.25"].sample_rate == 0.25
@@ -311,8 +367,14 @@ def test_tuning_unlabelled_sequences_leaves_vrc_out_of_the_reference(tiny_datase
     plain = read_lines(path, user_field=False)
     assert "genre" not in plain.tracks or plain.tracks["genre"].isna().all()
     plain.save(tmp_path / "plain")
-    res = tune("track2vec", tmp_path / "plain", trials=2, storage=f"sqlite:///{tmp_path}/s.db",
-               study="plain", **FAST)  # fmt: skip
+    res = tune(
+        "track2vec",
+        tmp_path / "plain",
+        trials=2,
+        storage=f"sqlite:///{tmp_path}/s.db",
+        study="plain",
+        **FAST,
+    )
     assert "vrc_genre" not in res.reference["metrics"]
     assert np.isfinite(res.reference["metrics"]["next_song_hit_rate"])
     # the test-split report leaves the clustering family out too

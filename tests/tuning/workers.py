@@ -88,8 +88,9 @@ class KilledBetweenTrials(RuntimeError):
     """The worker was killed after its trial had finished: no trial was left mid-way."""
 
 
-def kill_a_worker_mid_trial(start: Callable[[], subprocess.Popen], storage: str, study: str,
-                            attempts: int = 5) -> int:  # fmt: skip
+def kill_a_worker_mid_trial(
+    start: Callable[[], subprocess.Popen], storage: str, study: str, attempts: int = 5
+) -> int:
     """:func:`kill_mid_trial` of a worker from ``start()``, retried with a new worker when
     the kill landed between two trials; the number of the trial left RUNNING."""
     for _ in range(attempts - 1):

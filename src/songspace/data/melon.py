@@ -66,15 +66,18 @@ def _check_songs(songs: Any, where: dict[str, Any]) -> None:
     if not isinstance(songs, list):
         raise FormatError(
             f"expected a list of integer song ids, found {shown_value(songs)}",
-            field="songs", **where, fix="repair the file",
-        )  # fmt: skip
+            field="songs",
+            **where,
+            fix="repair the file",
+        )
     bad = next((j for j, s in enumerate(songs) if not _is_song_id(s)), None)
     if bad is not None:
         raise FormatError(
-            f"expected a list of integer song ids, found {shown_value(songs[bad])} at "
-            f"songs[{bad}]",
-            field="songs", **where, fix="correct or remove that entry",
-        )  # fmt: skip
+            f"expected a list of integer song ids, found {shown_value(songs[bad])} at songs[{bad}]",
+            field="songs",
+            **where,
+            fix="correct or remove that entry",
+        )
 
 
 #: The playlist field holding its last update time.
@@ -93,9 +96,10 @@ def _playlist_time(pl: dict[str, Any], pid: Any, where: dict[str, Any]) -> int:
         raise InvalidValueError(
             f"playlist id {pid}: expected a date like '2020-01-31 18:36:19.000', found "
             f"{shown_value(raw)}",
-            field=DATE_FIELD, **where,
+            field=DATE_FIELD,
+            **where,
             fix="correct the date (YYYY-MM-DD HH:MM:SS) or remove the playlist",
-        )  # fmt: skip
+        )
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return int(when.timestamp() // 1)
@@ -119,9 +123,10 @@ class _Times:
             raise MissingFieldError(
                 f"playlist id {bad_id}: expected '{DATE_FIELD}' as on the other playlists, "
                 "found none",
-                field=DATE_FIELD, **bad_where,
+                field=DATE_FIELD,
+                **bad_where,
                 fix=f"give every playlist its {DATE_FIELD}, or remove it from all",
-            )  # fmt: skip
+            )
 
     def per_sequence(self) -> np.ndarray | None:
         """One int64 time per kept playlist, or None when the files have no dates."""

@@ -140,10 +140,11 @@ def read_parquet_vectors(path: Path) -> tuple[list[str], np.ndarray]:
         if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
             fix = (
                 "expand the list into one column per dimension"
-                if pa.types.is_list(t) or pa.types.is_large_list(t)
+                if pa.types.is_list(t)
+                or pa.types.is_large_list(t)
                 or pa.types.is_fixed_size_list(t)
                 else "store numbers, one column per dimension"
-            )  # fmt: skip
+            )
             raise InvalidValueError(
                 f"expected a numeric vector column, found type {t}",
                 path=path,

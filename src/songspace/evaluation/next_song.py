@@ -265,12 +265,16 @@ def compute(run: FamilyInput) -> list[MetricResult]:
     # sequences are too short to mask); the mean needs both
     in_set = sample_pairs(protocol.in_set, st.next_song_max_pairs, protocol.seed)
     out_set = sample_pairs(protocol.out_of_set, st.next_song_max_pairs, protocol.seed)
-    a = next_song(
-        emb, *in_set[:2], k=st.k, prefix="next_song_in_set", progress=run.progress
-    ) if len(in_set[0]) else []  # fmt: skip
-    b = next_song(
-        emb, *out_set[:2], k=st.k, prefix="next_song_out_of_set", progress=run.progress
-    ) if len(out_set[0]) else []  # fmt: skip
+    a = (
+        next_song(emb, *in_set[:2], k=st.k, prefix="next_song_in_set", progress=run.progress)
+        if len(in_set[0])
+        else []
+    )
+    b = (
+        next_song(emb, *out_set[:2], k=st.k, prefix="next_song_out_of_set", progress=run.progress)
+        if len(out_set[0])
+        else []
+    )
     for results, sampled in ((a, in_set), (b, out_set)):
         for r in results:
             r.info.update(sampled[2])

@@ -351,9 +351,10 @@ def read_ranker_settings(path: str | Path) -> dict[str, dict[str, Any]]:
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(
-            f"expected JSON, could not read it ({exc})", path=path,
+            f"expected JSON, could not read it ({exc})",
+            path=path,
             fix="write it again with `songspace tune-rankers`",
-        ) from None  # fmt: skip
+        ) from None
     check_format(
         doc,
         name=RANKER_SETTINGS_FORMAT,
@@ -367,25 +368,33 @@ def read_ranker_settings(path: str | Path) -> dict[str, dict[str, Any]]:
     if not isinstance(table, Mapping):
         raise FormatError(
             f"expected an object {{ranker: {{parameter: value}}}}, found {table!r}",
-            path=path, field="rankers", fix="see docs/evaluation.md, 'Tuned baselines'",
-        )  # fmt: skip
+            path=path,
+            field="rankers",
+            fix="see docs/evaluation.md, 'Tuned baselines'",
+        )
     out: dict[str, dict[str, Any]] = {}
     for name, params in table.items():
         if name not in BASELINE_RANKERS:
             raise InvalidValueError(
                 f"expected a ranker among {', '.join(BASELINE_RANKERS)}, found {name!r}",
-                path=path, field=f"rankers.{name}", fix="remove it or correct its name",
-            )  # fmt: skip
+                path=path,
+                field=f"rankers.{name}",
+                fix="remove it or correct its name",
+            )
         if not isinstance(params, Mapping):
             raise InvalidValueError(
                 f"expected an object of parameters, found {params!r}",
-                path=path, field=f"rankers.{name}", fix="write {} for the defaults",
-            )  # fmt: skip
+                path=path,
+                field=f"rankers.{name}",
+                fix="write {} for the defaults",
+            )
         try:
             out[name] = BASELINE_RANKERS[name].check_params(params)
         except ParameterError as exc:
             raise InvalidValueError(
-                f"expected {exc.constraint}, found {exc.value!r}", path=path,
-                field=f"rankers.{exc.name}", fix=exc.fix or "correct the value or remove it",
-            ) from None  # fmt: skip
+                f"expected {exc.constraint}, found {exc.value!r}",
+                path=path,
+                field=f"rankers.{exc.name}",
+                fix=exc.fix or "correct the value or remove it",
+            ) from None
     return out

@@ -124,9 +124,12 @@ class _Candidates:
 
     def take(self, keep: np.ndarray) -> _Candidates:
         return _Candidates(
-            self.seqs[keep], self.overlap[keep], self.count[keep], self.seed_pos[keep],
+            self.seqs[keep],
+            self.overlap[keep],
+            self.count[keep],
+            self.seed_pos[keep],
             self.seq_pos[keep],
-        )  # fmt: skip
+        )
 
 
 @dataclass
@@ -219,9 +222,12 @@ class _SessionKNN(TunableRanker):
             seqs = self._by_track.indices[a:b].astype(np.int64)
             m = len(seqs)
             return _Candidates(
-                seqs, np.full(m, q.weights[0]), np.ones(m), np.full(m, q.last_pos[0]),
+                seqs,
+                np.full(m, q.weights[0]),
+                np.ones(m),
+                np.full(m, q.last_pos[0]),
                 self._by_track.data[a:b].copy(),
-            )  # fmt: skip
+            )
         where, col = _gather(ptr, q.tracks)
         rows = self._by_track.indices[where].astype(np.int64)
         seqs, inv = np.unique(rows, return_inverse=True)
@@ -293,10 +299,13 @@ class _VotingKNN(_SessionKNN):
             data.append(self._votes(q, c, sim)[order])
             indptr.append(indptr[-1] + len(order))
         s = sp.csr_matrix(
-            (np.concatenate([np.zeros(0), *data]), np.concatenate([np.zeros(0, np.int64), *cols]),
-             np.asarray(indptr)),
+            (
+                np.concatenate([np.zeros(0), *data]),
+                np.concatenate([np.zeros(0, np.int64), *cols]),
+                np.asarray(indptr),
+            ),
             shape=(len(queries), self.incidence.shape[0]),
-        )  # fmt: skip
+        )
         return (s @ self.incidence).tocsr()
 
 
@@ -354,10 +363,13 @@ class VSKNN(_VotingKNN):
     }
     starting_points: ClassVar[dict[str, dict[str, Any]]] = {
         _APC_RTA: {
-            "k": 1500, "sample": 2500, "similarity": "vec", "weighting": "same",
+            "k": 1500,
+            "sample": 2500,
+            "similarity": "vec",
+            "weighting": "same",
             "weighting_score": "div",
         },
-    }  # fmt: skip
+    }
     #: one seed weighs 1 under every weighting, and its step is 1
     single_seed_inert = frozenset({"weighting", "weighting_score"})
 
@@ -409,10 +421,13 @@ class STAN(_SessionKNN):
     starting_points: ClassVar[dict[str, dict[str, Any]]] = {
         _SESSION_REC: dict(defaults),
         _APC_RTA: {
-            "k": 1500, "sample": 2500, "lambda_spw": 16.0, "lambda_snh": 80.0,
+            "k": 1500,
+            "sample": 2500,
+            "lambda_spw": 16.0,
+            "lambda_snh": 80.0,
             "lambda_inh": 128.0,
         },
-    }  # fmt: skip
+    }
     #: one seed weighs exp(0) = 1 whatever lambda_spw
     single_seed_inert: ClassVar[frozenset[str]] = frozenset({"lambda_spw"})
     time_params: ClassVar[frozenset[str]] = frozenset({"lambda_snh"})
@@ -484,10 +499,13 @@ class STAN(_SessionKNN):
             data.append(np.bincount(inv, weights=vote, minlength=len(voted)))
             indptr.append(indptr[-1] + len(voted))
         return sp.csr_matrix(
-            (np.concatenate([np.zeros(0), *data]), np.concatenate([np.zeros(0, np.int64), *cols]),
-             np.asarray(indptr)),
+            (
+                np.concatenate([np.zeros(0), *data]),
+                np.concatenate([np.zeros(0, np.int64), *cols]),
+                np.asarray(indptr),
+            ),
             shape=(len(queries), self.incidence.shape[1]),
-        )  # fmt: skip
+        )
 
 
 class VSTAN(STAN):
@@ -525,10 +543,15 @@ class VSTAN(STAN):
         # APC-RTA's file names sp_w, sn_w, in_w; its code leaves lambda_ipw and lambda_idf
         # at session-rec's constructor defaults (1.02 and 5)
         _APC_RTA: {
-            "k": 2000, "sample": 2500, "lambda_spw": 1e-5, "lambda_snh": 5.0,
-            "lambda_inh": 8.0, "lambda_ipw": 1.02, "lambda_idf": 5.0,
+            "k": 2000,
+            "sample": 2500,
+            "lambda_spw": 1e-5,
+            "lambda_snh": 5.0,
+            "lambda_inh": 8.0,
+            "lambda_ipw": 1.02,
+            "lambda_idf": 5.0,
         },
-    }  # fmt: skip
+    }
     #: one seed: p*(n) = L, so exp((p*(n) - L) / lambda_ipw) = 1
     single_seed_inert: ClassVar[frozenset[str]] = frozenset({"lambda_spw", "lambda_ipw"})
 

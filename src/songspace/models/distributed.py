@@ -179,20 +179,33 @@ def _ddp_fit(
     step = 0
     logger.info(
         "%s rank %d/%d: %d anchors, shard %d, %d batches of %d per epoch",
-        model.name, rank, world, n, shard, n_batches, bs,
-    )  # fmt: skip
+        model.name,
+        rank,
+        world,
+        n,
+        shard,
+        n_batches,
+        bs,
+    )
     for epoch in range(1, int(model.epochs) + 1):
         t_epoch = time.perf_counter()
         order = data.anchors[np.random.default_rng([seed, epoch]).permutation(n)]
         mine = np.resize(order, shard * world)[rank::world]
         r = np.random.default_rng([seed, rank, epoch])
         means, step = model.run_batches(
-            ddp_state, data, mine, n_batches, bs, r,
-            progress=progress if rank == 0 else None, step=step, total_steps=total_steps,
+            ddp_state,
+            data,
+            mine,
+            n_batches,
+            bs,
+            r,
+            progress=progress if rank == 0 else None,
+            step=step,
+            total_steps=total_steps,
             describe=lambda at, shown, epoch=epoch: (
                 f"epoch {epoch}/{model.epochs} global step {at} ({world} ranks) {shown}"
             ),
-        )  # fmt: skip
+        )
         seconds = time.perf_counter() - t_epoch
         logger.info(
             "%s rank %d epoch %d: %s",
@@ -366,9 +379,8 @@ def launch_local(job: TrainJob, nproc: int, progress: ProgressCallback | None = 
                 msg = q.get(timeout=0.5)
             except queue_mod.Empty:
                 dead = [
-                    r for r, p in enumerate(procs)
-                    if r not in done and p.exitcode not in (None, 0)
-                ]  # fmt: skip
+                    r for r, p in enumerate(procs) if r not in done and p.exitcode not in (None, 0)
+                ]
                 if dead:
                     # a rank died without a message (killed); give its message a moment
                     try:
@@ -420,9 +432,16 @@ def _parse(argv: Sequence[str] | None) -> TrainJob:
     a = ap.parse_args(argv)
     params: Mapping[str, Any] = parse_assignments(a.param, "--param", example="dim=64")
     return TrainJob(
-        a.model, a.dataset, a.out, dict(params), a.config, a.seed, a.test_fraction, a.full,
+        a.model,
+        a.dataset,
+        a.out,
+        dict(params),
+        a.config,
+        a.seed,
+        a.test_fraction,
+        a.full,
         a.overwrite,
-    )  # fmt: skip
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

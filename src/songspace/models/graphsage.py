@@ -424,8 +424,10 @@ class GraphSAGE(InductiveModel):
         (hidden + dim) (the mean aggregators' matrix products) plus negatives x dim."""
         p = {**cls.default_params(), **params}
         f = [int(x) for x in p["fanouts"]] + [0, 0]
-        return float(f[0] * (1 + f[1]) * (int(p["hidden"]) + int(p["dim"])) +
-                     int(p["negatives"]) * int(p["dim"]))  # fmt: skip
+        return float(
+            f[0] * (1 + f[1]) * (int(p["hidden"]) + int(p["dim"]))
+            + int(p["negatives"]) * int(p["dim"])
+        )
 
     def __init__(
         self,
@@ -681,10 +683,17 @@ class GraphSAGE(InductiveModel):
         it); the mean loss per task."""
         order = data.anchors[rng.permutation(len(data.anchors))]
         means, _ = self.run_batches(
-            state, data, order, self.batches_per_epoch(len(order)), int(self.batch_size), rng,
-            progress=progress, step=step, total_steps=total_steps,
+            state,
+            data,
+            order,
+            self.batches_per_epoch(len(order)),
+            int(self.batch_size),
+            rng,
+            progress=progress,
+            step=step,
+            total_steps=total_steps,
             describe=lambda _step, shown: f"epoch {epoch}/{self.epochs} {shown}",
-        )  # fmt: skip
+        )
         return means
 
     def run_batches(

@@ -83,9 +83,12 @@ class Node2Vec(EmbeddingModel):
         (skip-gram over the walks; the walks themselves cost about walk length)."""
         p = {**cls.default_params(), **params}
         return float(
-            int(p["walk_length"]) * (int(p["window"]) + 1) * (int(p["negative"]) + 1)
-            * int(p["dim"]) * int(p["epochs"])
-        )  # fmt: skip
+            int(p["walk_length"])
+            * (int(p["window"]) + 1)
+            * (int(p["negative"]) + 1)
+            * int(p["dim"])
+            * int(p["epochs"])
+        )
 
     def __init__(
         self,

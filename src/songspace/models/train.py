@@ -98,10 +98,18 @@ def train_model(
     """
     if nproc > 1:
         return _train_data_parallel(
-            name, dataset, out, params=params, config=config, seed=seed,
-            test_fraction=test_fraction, full=full, overwrite=overwrite,
-            progress=progress, nproc=nproc,
-        )  # fmt: skip
+            name,
+            dataset,
+            out,
+            params=params,
+            config=config,
+            seed=seed,
+            test_fraction=test_fraction,
+            full=full,
+            overwrite=overwrite,
+            progress=progress,
+            nproc=nproc,
+        )
     source = None if isinstance(dataset, Dataset) else dataset
     if out is not None and check_output:
         check_output_free(out, overwrite=overwrite, inputs=(source, config))
@@ -136,9 +144,13 @@ def train_model(
     if out is not None:
         source = None if isinstance(dataset, Dataset) else dataset
         record = training_record(
-            ds, source, seed=seed, test_fraction=test_fraction, full=full,
+            ds,
+            source,
+            seed=seed,
+            test_fraction=test_fraction,
+            full=full,
             train_sequences=train.n_sequences,
-        )  # fmt: skip
+        )
         with atomic_directory(out, overwrite=overwrite) as tmp:
             export_embeddings(model, ds, tmp)
             model.save(tmp / "model")
@@ -167,9 +179,11 @@ def _train_data_parallel(
     check_model(name)
     if isinstance(dataset, Dataset):
         raise ParameterError(
-            "dataset", "a dataset directory when nproc > 1 (every worker loads it)",
-            "an in-memory Dataset", fix="save it first (Dataset.save) and pass the path",
-        )  # fmt: skip
+            "dataset",
+            "a dataset directory when nproc > 1 (every worker loads it)",
+            "an in-memory Dataset",
+            fix="save it first (Dataset.save) and pass the path",
+        )
     if out is None:
         raise ParameterError("out", "an output directory when nproc > 1", None)
     check_output_free(out, overwrite=overwrite, inputs=(dataset, config))
@@ -177,9 +191,16 @@ def _train_data_parallel(
     merged = {**(read_config(config) if config else {}), **(params or {})}
     create(name, merged, from_strings=True).check_write_paths(inputs=(dataset, config, out))
     job = TrainJob(
-        name, str(dataset), str(out), dict(params or {}), None if config is None else str(config),
-        seed, test_fraction, full, overwrite,
-    )  # fmt: skip
+        name,
+        str(dataset),
+        str(out),
+        dict(params or {}),
+        None if config is None else str(config),
+        seed,
+        test_fraction,
+        full,
+        overwrite,
+    )
     launch_local(job, nproc, progress)
     return Base.load(Path(out) / "model")
 

@@ -138,9 +138,11 @@ def cold_start_evaluation(
     ref_name = reference if reference is not None else rows[0]
     if ref_name not in rows:
         raise ParameterError(
-            "reference", f"one of the rows being scored ({rows})", ref_name,
+            "reference",
+            f"one of the rows being scored ({rows})",
+            ref_name,
             fix="name a model given (inductive models: '<name> (edges added)')",
-        )  # fmt: skip
+        )
     cache = Path(cache_dir) if cache_dir is not None else None
     fingerprint = dataset_fingerprint(dataset) if cache is not None else None
     n = dataset.n_tracks

@@ -271,10 +271,19 @@ def build_table(
         _mark_best_baseline(rows, by_name, tested, hib, n_tests, alpha)
     _mark_against(rows, by_name, tested, against, hib, n_tests, alpha, fill=not best_baseline)
     return ComparisonTable(
-        title, cols, list(metrics), rows, alpha, hib, n_tests=len(tested), against=against,
-        formats=dict(formats or {}), best_baseline=best_baseline, tested=tested,
+        title,
+        cols,
+        list(metrics),
+        rows,
+        alpha,
+        hib,
+        n_tests=len(tested),
+        against=against,
+        formats=dict(formats or {}),
+        best_baseline=best_baseline,
+        tested=tested,
         notes=settings_notes(results),
-    )  # fmt: skip
+    )
 
 
 def settings_notes(results: Sequence[EvaluationResult]) -> list[str]:

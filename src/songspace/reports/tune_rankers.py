@@ -39,10 +39,16 @@ def run_tune_rankers(
     ds = Dataset.load(dataset_dir)
     fraction = resolve_test_fraction(ds.n_sequences, test_fraction)
     result = tune_rankers(
-        ds, task, rankers=rankers, seed=seed, heldout_fraction=fraction, min_tracks=min_tracks,
-        settings=replace(DEFAULT_SUITE, k=k, next_song_max_pairs=max_pairs), test=test,
+        ds,
+        task,
+        rankers=rankers,
+        seed=seed,
+        heldout_fraction=fraction,
+        min_tracks=min_tracks,
+        settings=replace(DEFAULT_SUITE, k=k, next_song_max_pairs=max_pairs),
+        test=test,
         progress=progress,
-    )  # fmt: skip
+    )
     result.protocol["dataset"] = str(dataset_dir)
     write_ranker_settings(result, out)
     return result

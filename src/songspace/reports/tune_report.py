@@ -136,9 +136,13 @@ def _tests(
     a: dict[str, MetricResult], b: dict[str, MetricResult], alpha: float
 ) -> dict[str, dict[str, Any]]:
     names = [
-        k for k in TESTED if k in a and k in b and a[k].per_query.size > 1
+        k
+        for k in TESTED
+        if k in a
+        and k in b
+        and a[k].per_query.size > 1
         and a[k].per_query.shape == b[k].per_query.shape
-    ]  # fmt: skip
+    ]
     if not names:
         return {}
     ra, rb = EvaluationResult("a"), EvaluationResult("b")
@@ -224,8 +228,17 @@ def tune_report(
         loaded.append((name, st, StudySettings.from_attrs(attrs)))
     first = loaded[0][2]
     for name, _, s in loaded[1:]:
-        for key in ("model", "dataset_fingerprint", "seed", "heldout_fraction", "min_tracks",
-                    "fixed_params", "k", "hardneg_min_count", "hardneg_threshold"):  # fmt: skip
+        for key in (
+            "model",
+            "dataset_fingerprint",
+            "seed",
+            "heldout_fraction",
+            "min_tracks",
+            "fixed_params",
+            "k",
+            "hardneg_min_count",
+            "hardneg_threshold",
+        ):
             if getattr(s, key) != getattr(first, key):
                 raise ParameterError(
                     key,
@@ -519,8 +532,13 @@ def plot_history(study: Any, objective: StudyObjective, path: str | Path, *, tit
         rejected = [t.number for t in trials if t.user_attrs.get("rejected")]
         if rejected:
             y0 = min(ys) if ys else 0.0
-            ax.scatter(rejected, [y0] * len(rejected), marker="x", color="red",
-                       label="rejected (time budget)")  # fmt: skip
+            ax.scatter(
+                rejected,
+                [y0] * len(rejected),
+                marker="x",
+                color="red",
+                label="rejected (time budget)",
+            )
         ax.set_ylabel(name)
         ax.legend(fontsize=7)
     axes[-1][0].set_xlabel("trial")
@@ -536,18 +554,25 @@ def plot_pareto(study: Any, objective: StudyObjective, path: str | Path, *, titl
     plt = _pyplot()
     optuna = optuna_module()
     done = [
-        t for t in study.get_trials(deepcopy=False)
+        t
+        for t in study.get_trials(deepcopy=False)
         if t.state == optuna.trial.TrialState.COMPLETE and t.values
-    ]  # fmt: skip
+    ]
     front = {t.number for t in study.best_trials} if done else set()
     names = objective.value_names[:2]
     fig, ax = plt.subplots(figsize=(6, 4.5))
     other = [t for t in done if t.number not in front]
     best = sorted((t for t in done if t.number in front), key=lambda t: t.values[0])
-    ax.scatter([t.values[0] for t in other], [t.values[1] for t in other], s=18, color="C0",
-               label="trial")  # fmt: skip
-    ax.plot([t.values[0] for t in best], [t.values[1] for t in best], "o-", color="C3",
-            label="Pareto set")  # fmt: skip
+    ax.scatter(
+        [t.values[0] for t in other], [t.values[1] for t in other], s=18, color="C0", label="trial"
+    )
+    ax.plot(
+        [t.values[0] for t in best],
+        [t.values[1] for t in best],
+        "o-",
+        color="C3",
+        label="Pareto set",
+    )
     ref = study.user_attrs.get("reference", {}).get("metrics", {})
     m0, m1 = (OBJECTIVES[n].metric for n in names)
     if m0 in ref and m1 in ref:

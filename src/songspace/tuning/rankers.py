@@ -91,26 +91,28 @@ class RankerTuning:
         return {n: dict(c.chosen) for n, c in self.rankers.items()}
 
     def to_json(self) -> dict[str, Any]:
-        return to_jsonable({
-            "format": RANKER_SETTINGS_FORMAT,
-            "format_version": RANKER_SETTINGS_VERSION,
-            "task": self.task,
-            "metric": self.metric,
-            "protocol": self.protocol,
-            "rankers": self.settings(),
-            "tuning": {
-                n: {
-                    "default": c.default,
-                    "validation": c.validation,
-                    "default_validation": c.default_validation,
-                    "test": c.test,
-                    "default_test": c.default_test,
-                    "seconds": round(c.seconds, 1),
-                    "grid": c.grid,
-                }
-                for n, c in self.rankers.items()
-            },
-        })  # fmt: skip
+        return to_jsonable(
+            {
+                "format": RANKER_SETTINGS_FORMAT,
+                "format_version": RANKER_SETTINGS_VERSION,
+                "task": self.task,
+                "metric": self.metric,
+                "protocol": self.protocol,
+                "rankers": self.settings(),
+                "tuning": {
+                    n: {
+                        "default": c.default,
+                        "validation": c.validation,
+                        "default_validation": c.default_validation,
+                        "test": c.test,
+                        "default_test": c.default_test,
+                        "seconds": round(c.seconds, 1),
+                        "grid": c.grid,
+                    }
+                    for n, c in self.rankers.items()
+                },
+            }
+        )
 
 
 def task_value(protocol: Protocol, ranker: Ranker, task: str, settings: SuiteSettings) -> float:
@@ -122,18 +124,23 @@ def task_value(protocol: Protocol, ranker: Ranker, task: str, settings: SuiteSet
         res = next_song.next_song(emb, q, t, k=settings.k, prefix="next_song_out_of_set")
     else:
         res = completion.playlist_completion(
-            protocol.dataset, emb, protocol.completion,
-            seed_fraction=settings.seed_fraction, seed=protocol.seed,
-        )  # fmt: skip
+            protocol.dataset,
+            emb,
+            protocol.completion,
+            seed_fraction=settings.seed_fraction,
+            seed=protocol.seed,
+        )
     return float(next(r.value for r in res if r.name == RANKER_TASKS[task]))
 
 
 def check_task(task: str) -> str:
     if task not in RANKER_TASKS:
         raise ParameterError(
-            "task", f"one of {', '.join(RANKER_TASKS)}", task,
+            "task",
+            f"one of {', '.join(RANKER_TASKS)}",
+            task,
             fix="tune once per task: --task next_song, then --task completion",
-        )  # fmt: skip
+        )
     return task
 
 

@@ -682,12 +682,14 @@ def tune(
                 obs.append(Observation.from_dict(o))
         return CostModel.calibrated(obs)
 
-    def observe(trial: Any, cfg: Mapping[str, Any], cpu: float, fraction: float,
-                setup: float | None) -> None:  # fmt: skip
+    def observe(
+        trial: Any, cfg: Mapping[str, Any], cpu: float, fraction: float, setup: float | None
+    ) -> None:
         if bp is None or not isinstance(cfg.get(bp), int | np.integer) or not fraction > 0:
             return
-        obs = Observation(float(cfg[bp]) * fraction, klass.cost_units(dict(cfg), train),
-                          float(cpu), setup)  # fmt: skip
+        obs = Observation(
+            float(cfg[bp]) * fraction, klass.cost_units(dict(cfg), train), float(cpu), setup
+        )
         trial.set_user_attr("cost_observation", obs.as_dict())
 
     def run_trial(trial: Any) -> float | list[float]:
@@ -709,8 +711,12 @@ def tune(
                     f"{budget:.1f}s (not trained)",
                 )
                 trial.set_user_attr("budget_violation", predicted / budget - 1.0)
-                logger.info("trial %d rejected before training: predicted %.1fs > %.1fs",
-                            trial.number, predicted, budget)  # fmt: skip
+                logger.info(
+                    "trial %d rejected before training: predicted %.1fs > %.1fs",
+                    trial.number,
+                    predicted,
+                    budget,
+                )
                 raise optuna.TrialPruned("time budget (predicted)")
         trial.set_user_attr("model_params", to_jsonable(cfg))
         done = n_finished()
@@ -720,10 +726,13 @@ def tune(
         if fidelity is not None:
 
             def on_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
-                e = Embeddings.from_array(emb, train.n_tracks, available=available,
-                                          name=f"trial{trial.number}-epoch{epoch}")  # fmt: skip
-                res = score(fidelity, e, _needed_metrics(objective, extra=False),
-                            settings.suite())  # fmt: skip
+                e = Embeddings.from_array(
+                    emb,
+                    train.n_tracks,
+                    available=available,
+                    name=f"trial{trial.number}-epoch{epoch}",
+                )
+                res = score(fidelity, e, _needed_metrics(objective, extra=False), settings.suite())
                 value = objective.values(_metric_values(res), reference["metrics"])[0]
                 # step: percent of the trial's epochs done (under equal time: of the budget)
                 step = max(1, round(100 * epoch / max(int(cfg.get(bp or "", epoch)), 1)))
@@ -812,8 +821,12 @@ def tune(
                 "(their cheapest %s was predicted past the budget) and %d of %d trained "
                 "trials. Fix: narrow the search space (--param fixes a parameter) or raise "
                 "--budget-factor",
-                name, n_untrained(), bp, done, trials,
-            )  # fmt: skip
+                name,
+                n_untrained(),
+                bp,
+                done,
+                trials,
+            )
             st.stop()
 
     remaining = trials - n_finished()
@@ -865,8 +878,7 @@ def _make_pruner(optuna: Any, pruner: str) -> Any:
     if pruner == "sha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=10, reduction_factor=3)
     if pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=10, max_resource=100,
-                                              reduction_factor=3)  # fmt: skip
+        return optuna.pruners.HyperbandPruner(min_resource=10, max_resource=100, reduction_factor=3)
     return optuna.pruners.NopPruner()
 
 
@@ -972,11 +984,16 @@ def _reference(
     lacking = unsupported(protocols.validation)
     for o in OBJECTIVES:
         m = OBJECTIVES[o].metric
-        if o not in objective.objectives and m in needed and (
-            m in lacking or OBJECTIVES[o].family in lacking
+        if (
+            o not in objective.objectives
+            and m in needed
+            and (m in lacking or OBJECTIVES[o].family in lacking)
         ):
-            logger.info("reference: %s left out (%s)", m, lacking.get(m)
-                        or lacking.get(OBJECTIVES[o].family))  # fmt: skip
+            logger.info(
+                "reference: %s left out (%s)",
+                m,
+                lacking.get(m) or lacking.get(OBJECTIVES[o].family),
+            )
             needed.remove(m)
     results = score(protocols.validation, _embeddings(fitted, "default"), needed, settings.suite())
     metrics = _metric_values(results)
