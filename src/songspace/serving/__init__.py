@@ -5,7 +5,8 @@
 - exact and HNSW indexes with measured recall, :mod:`songspace.serving.index`;
 - new-track documents, grown datasets and hold-outs, :mod:`songspace.serving.newtracks`;
 - the append-only store of added tracks, :mod:`songspace.serving.store`;
-- the FastAPI service (extra ``serve``), :mod:`songspace.serving.app`.
+- the FastAPI service (extra ``serve``), :mod:`songspace.serving.app` (its endpoints in
+  :mod:`songspace.serving.routes`).
 """
 
 from songspace.serving.errors import NotInductiveError, UnknownModelError, UnknownTrackError

@@ -14,46 +14,35 @@ of added tracks written by another process 503, its disk full 507. Models are lo
 a background thread; ``/health`` answers at once, ``/ready`` once they are loaded.
 Track ids may hold "/" (``/tracks/{id}`` is a path parameter). Clients without the API
 key see run names, never the server's paths.
-A reload builds the new Recommender beside the old one and swaps the name -> model
-mapping in one assignment; requests in flight keep the object they started with.
+A reload (:meth:`ServerState.reload`) builds the new Recommender beside the old one and
+swaps the name -> model mapping in one assignment; requests in flight keep the object
+they started with.
+
+Layout: this module holds :func:`create_app`, :class:`ServerState` and :func:`serve`; the
+endpoints are in :mod:`songspace.serving.routes`, the request bodies in
+:mod:`songspace.serving.schemas`, the exception handlers in
+:mod:`songspace.serving.handlers` (the three import FastAPI, so they load only when
+:func:`create_app` runs).
 """
 
-# no `from __future__ import annotations`: FastAPI reads the endpoint annotations at runtime
-
-import hmac
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from songspace._optional import optional_import
-from songspace.errors import (
-    DuplicateError,
-    InputError,
-    ParameterError,
-    SongspaceError,
-)
-from songspace.serving.errors import (
-    AuthError,
-    NotInductiveError,
-    NotReadyError,
-    PayloadTooLargeError,
-    StoreError,
-    StoreFullError,
-    UnknownModelError,
-    UnknownTrackError,
-    json_body_message,
-)
-from songspace.serving.recommender import MAX_K, Recommender
+from songspace.errors import InputError, ParameterError
+from songspace.serving.errors import NotReadyError, UnknownModelError
+from songspace.serving.recommender import Recommender
 
 logger = logging.getLogger("songspace")
 
 API_KEY_ENV = "SONGSPACE_API_KEY"
 DEFAULT_MAX_BODY = 1 << 20
-MAX_BATCH = 1000
 #: Explorer pages kept (one per models/genres asked for); 26 MB each for 173K tracks.
 MAX_EXPLORE_PAGES = 4
 
@@ -138,8 +127,17 @@ class ServerState:
     """The served models. ``models`` is replaced, never mutated, so a reader's snapshot
     stays valid for its whole request."""
 
-    def __init__(self, specs: Sequence[ModelSpec], recommenders: dict[str, Recommender] | None):
+    def __init__(
+        self,
+        specs: Sequence[ModelSpec],
+        recommenders: dict[str, Recommender] | None,
+        *,
+        api_key: str | None = None,
+        background_load: bool = True,
+    ):
         self.specs = {s.name: s for s in specs}
+        self.api_key = api_key  # None: the write endpoints answer 401
+        self.background_load = background_load
         self.order = [s.name for s in specs] or list(recommenders or {})
         self.models: dict[str, Recommender] | None = recommenders
         self.error: str | None = None  # why loading failed (names paths: for the key holder)
@@ -166,7 +164,18 @@ class ServerState:
             logger.info("explorer page built for %s (%.1f MB)", ", ".join(key[0]), len(html) / 1e6)
             return html
 
+    def start_loading(self) -> None:
+        """Load the models (unless given ready): in a background thread, so that
+        ``/health`` answers at once, unless ``background_load`` is False."""
+        if self.models is not None:
+            return
+        if self.background_load:
+            threading.Thread(target=self.load_all, name="songspace-load", daemon=True).start()
+        else:
+            self.load_all()
+
     def load_all(self) -> None:
+        """Load every model (one dataset copy per path); a failure is kept for ``/ready``."""
         from songspace.data.dataset import Dataset
 
         try:
@@ -199,6 +208,7 @@ class ServerState:
         )
 
     def get(self, name: str | None) -> Recommender:
+        """The served model ``name`` (None: the first); 503 while loading, 404 unknown."""
         models = self.models
         if models is None:
             raise NotReadyError(self.not_ready(False))
@@ -208,31 +218,38 @@ class ServerState:
             raise UnknownModelError(name, list(models))
         return models[name]
 
-
-def _status(exc: SongspaceError) -> int:
-    if isinstance(exc, StoreFullError):
-        return 507
-    if isinstance(exc, StoreError):
-        return 503
-    if isinstance(exc, UnknownTrackError | UnknownModelError):
-        return 404
-    if isinstance(exc, AuthError):
-        return 401
-    if isinstance(exc, PayloadTooLargeError):
-        return 413
-    if isinstance(exc, NotReadyError):
-        return 503
-    if isinstance(exc, DuplicateError):
-        return 409
-    if isinstance(exc, ParameterError | InputError | NotInductiveError):
-        return 422
-    return 400
-
-
-def _field(exc: Exception) -> str | None:
-    if isinstance(exc, ParameterError):
-        return exc.name
-    return getattr(exc, "field", None)
+    def reload(self, model: str | None = None, run: str | None = None) -> list[dict[str, Any]]:
+        """Load ``model`` (None: every model) again, from ``run`` if given (then ``model``
+        is required), and swap the name -> model mapping in one assignment. Requests in
+        flight keep the models they started with. Returns what was loaded."""
+        self.get(None)
+        current: dict[str, Any] = dict(self.models or {})
+        names = [model] if model else list(current)
+        for n in names:
+            if n not in current:
+                raise UnknownModelError(n, list(current))
+        if run and len(names) != 1:
+            raise ParameterError(
+                "run", "a single model named with `model` when `run` is given", run
+            )
+        with self.admin_lock:
+            fresh = {}
+            for n in names:
+                spec = self.specs.get(n)
+                old = current[n]
+                path = Path(run) if run else old.run
+                if spec is None:
+                    spec = ModelSpec(n, old.run, old.dataset, {})
+                fresh[n] = spec.load(path)
+                if run:
+                    self.specs[n] = ModelSpec(n, path, spec.dataset, spec.options)
+            self.models = {**(self.models or {}), **fresh}  # the atomic swap
+        # the next /explore builds from the new models (a page being built now is from the
+        # old ones: explore_page's identity check refuses it); no lock, a reload never waits
+        self.pages = {}
+        return [
+            {"model": n, "run": str(r.run), "embeddings_sha256": r.digest} for n, r in fresh.items()
+        ]
 
 
 def error_body(status: int, kind: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -320,325 +337,34 @@ def create_app(
     """The FastAPI application. Pass ``specs`` (loaded at startup, reloadable) or ready
     ``recommenders`` (tests). ``api_key`` defaults to ``$SONGSPACE_API_KEY``.
     ``explorer`` builds the ``/explore`` page (default :func:`default_explorer`)."""
-    fastapi = _fastapi()
-    from fastapi import Body, Depends, FastAPI, Header, Query, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from pydantic import BaseModel, ConfigDict, Field
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    _fastapi()
+    from fastapi import FastAPI
+
+    from songspace.serving.handlers import add_error_handlers
+    from songspace.serving.routes import router
 
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     check_api_key(key)
-    state = ServerState(specs, recommenders)
+    state = ServerState(specs, recommenders, api_key=key, background_load=background_load)
     if explorer is not None:
         state.explorer = explorer
-
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def lifespan(app: Any):
-        if state.models is None:
-            if background_load:
-                threading.Thread(target=state.load_all, name="songspace-load", daemon=True).start()
-            else:
-                state.load_all()
-        yield
-
     app = FastAPI(
         title="songspace",
         description="Track embeddings served: similar tracks, playlist continuation, new "
         "tracks embedded on arrival (inductive models).",
-        lifespan=lifespan,
+        lifespan=_lifespan,
     )
     app.state.songspace = state
-
-    # ---------------------------------------------------------------- errors
-    @app.exception_handler(SongspaceError)
-    async def _songspace_error(request: Request, exc: SongspaceError) -> JSONResponse:
-        status = _status(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(
-            error_body(status, type(exc).__name__, str(exc), _field(exc)),
-            status_code=status,
-            headers=headers,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errs = exc.errors()
-        first = errs[0] if errs else {}
-        if first.get("type") == "json_invalid":  # loc is ("body", character offset)
-            msg = json_body_message(first, exc.body)
-            return JSONResponse(error_body(422, "ValidationError", msg, "body"), status_code=422)
-        loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path")]
-        field = ".".join(loc) or None
-        found = first.get("input")
-        text = repr(found)
-        if len(text) > 120:
-            text = text[:117] + "..."
-        expected = str(first.get("msg", "a valid value"))
-        expected = expected[:1].lower() + expected[1:]
-        msg = (
-            f"field '{field}': {expected}"
-            f"{'' if first.get('type') == 'missing' else f', found {text}'}"
-        )
-        if len(errs) > 1:
-            msg += f" (and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})"
-        msg += ". Fix: see the request schema at /docs"
-        return JSONResponse(error_body(422, "ValidationError", msg, field), status_code=422)
-
-    def _body_error(found: str) -> JSONResponse:
-        msg = (
-            f"request body: expected a JSON object, found {found}. Fix: send valid JSON (see /docs)"
-        )
-        return JSONResponse(error_body(422, "ValidationError", msg, "body"), status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and exc.__cause__ is not None:
-            # FastAPI's "error parsing the body": JSON nested beyond the parser's recursion
-            # limit, or bytes that are not UTF-8/16/32 text
-            cause = exc.__cause__
-            return _body_error(
-                "JSON nested too deeply to parse"
-                if isinstance(cause, RecursionError)
-                else f"bytes that are not JSON text ({type(cause).__name__}: {cause})"[:300]
-            )
-        msg = str(exc.detail)
-        if exc.status_code == 404:
-            msg = (
-                f"no endpoint {request.method} {request.url.path}: expected one of the "
-                f"routes listed at /docs, found none. Fix: check the path"
-            )
-        elif exc.status_code == 405:
-            msg = f"method {request.method} not allowed on {request.url.path}: see /docs"
-        return JSONResponse(
-            error_body(exc.status_code, "HTTPError", msg, None), status_code=exc.status_code
-        )
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("internal error on %s", request.url.path)
-        return JSONResponse(
-            error_body(500, type(exc).__name__, f"internal error: {exc}", None), status_code=500
-        )
-
-    # ------------------------------------------------------------------ auth
-    def given_key(x_api_key: str | None, authorization: str | None) -> str | None:
-        if x_api_key is None and authorization and authorization.lower().startswith("bearer "):
-            return authorization[7:]
-        return x_api_key
-
-    def has_key(
-        x_api_key: str | None = Header(default=None),
-        authorization: str | None = Header(default=None),
-    ) -> bool:
-        """Whether the request carries the right key (for what only the key holder sees)."""
-        given = given_key(x_api_key, authorization)
-        return (
-            key is not None
-            and given is not None
-            and hmac.compare_digest(given.encode(), key.encode())
-        )
-
-    def require_key(
-        x_api_key: str | None = Header(default=None),
-        authorization: str | None = Header(default=None),
-    ) -> None:
-        if key is None:
-            raise AuthError(
-                "this endpoint needs an API key, and the server was started without one: "
-                f"expected ${API_KEY_ENV} or --api-key-file, found neither. Fix: restart "
-                "with a key"
-            )
-        given = given_key(x_api_key, authorization)
-        if given is None:
-            raise AuthError(
-                "missing API key: expected an X-API-Key header (or Authorization: Bearer), "
-                "found none. Fix: send the key the server was started with"
-            )
-        if not hmac.compare_digest(given.encode(), key.encode()):
-            raise AuthError(
-                "wrong API key: expected the key the server was started with, found another. "
-                "Fix: check --api-key / $" + API_KEY_ENV
-            )
-
-    # --------------------------------------------------------------- schemas
-    class Strict(BaseModel):
-        # strict: 2.0, "2" and true are not integers, "yes" and 1 are not booleans
-        model_config = ConfigDict(extra="forbid", strict=True)
-
-    class BatchRequest(Strict):
-        track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
-        k: int = Field(default=20, ge=1, le=MAX_K)
-        max_per_artist: int | None = Field(default=None, ge=1)
-        model: str | None = None
-
-    class CompleteRequest(Strict):
-        seed_track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
-        k: int = Field(default=20, ge=1, le=MAX_K)
-        exclude_seeds: bool = True
-        max_per_artist: int | None = Field(default=None, ge=1)
-        model: str | None = None
-
-    class TracksRequest(Strict):
-        tracks: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
-        k: int = Field(default=10, ge=1, le=MAX_K)
-        model: str | None = None
-
-    class ReloadRequest(Strict):
-        model: str | None = None
-        run: str | None = None
-
-    # ------------------------------------------------------------- endpoints
-    @app.get("/health", summary="Liveness")
-    def health() -> dict[str, Any]:
-        return {"status": "ok"}
-
-    @app.get("/ready", summary="Readiness: every model and its index loaded")
-    def ready(keyed: bool = Depends(has_key)) -> Any:
-        if state.models is None:
-            body = error_body(503, "NotReadyError", state.not_ready(keyed), None)
-            return JSONResponse(body, status_code=503)
-        return {"status": "ready", "models": list(state.models)}
-
-    @app.get(
-        "/models",
-        summary="Served models, their sizes and index statistics (the run's path only "
-        "with the API key, else its name)",
-    )
-    def models(keyed: bool = Depends(has_key)) -> dict[str, Any]:
-        state.get(None)
-        snapshot = state.models or {}
-        infos = [m.info() for m in snapshot.values()]
-        if not keyed:
-            infos = [{**i, "run": Path(i["run"]).name} for i in infos]
-        return {"default": state.order[0], "models": infos}
-
-    # `:path` so that ids holding "/" (raw or sent as %2F, which the server decodes) are
-    # reachable. /similar is matched first: the metadata of an id that itself ends in
-    # "/similar" is out of reach (GET /tracks/{id}/similar still works for it)
-    @app.get("/tracks/{track_id:path}/similar", summary="The k most similar tracks")
-    def similar(
-        track_id: str,
-        k: int = Query(default=20, ge=1, le=MAX_K),
-        model: str | None = None,
-        max_per_artist: int | None = Query(default=None, ge=1),
-    ) -> Any:
-        rec = state.get(model)
-        res = rec.similar(track_id, k, max_per_artist=max_per_artist)
-        # plain JSON types already: skip FastAPI's per-item jsonable_encoder on hot routes
-        return JSONResponse(
-            {"model": rec.name, "track_id": track_id, "results": [r.to_dict() for r in res]}
-        )
-
-    @app.get("/tracks/{track_id:path}", summary="A served track's metadata")
-    def get_track(track_id: str, model: str | None = None) -> dict[str, Any]:
-        rec = state.get(model)
-        return {"model": rec.name, **rec.track(track_id)}
-
-    @app.post("/similar:batch", summary="Similar tracks for many tracks at once")
-    def similar_batch(req: BatchRequest) -> dict[str, Any]:
-        rec = state.get(req.model)
-        for t in req.track_ids:
-            rec.vector(t, field="track_ids")
-        out = {
-            t: [r.to_dict() for r in rec.similar(t, req.k, max_per_artist=req.max_per_artist)]
-            for t in req.track_ids
-        }
-        return {"model": rec.name, "results": out}
-
-    @app.post("/complete", summary="Continue a playlist from its seed tracks")
-    def complete(req: CompleteRequest) -> Any:
-        rec = state.get(req.model)
-        res = rec.complete(
-            req.seed_track_ids,
-            req.k,
-            exclude_seeds=req.exclude_seeds,
-            max_per_artist=req.max_per_artist,
-        )
-        return JSONResponse({"model": rec.name, "results": [r.to_dict() for r in res]})
-
-    @app.get(
-        "/explore",
-        response_class=HTMLResponse,
-        summary="The explorer page of the served models (a click asks /tracks/{id}/similar)",
-    )
-    def explore(genres: str | None = None, models: str | None = None) -> Any:
-        state.get(None)
-        names = (
-            [m.strip() for m in models.split(",") if m.strip()]
-            if models is not None
-            else state.order[:2]
-        )
-        if not 1 <= len(names) <= 2 or len(set(names)) != len(names):
-            raise ParameterError(
-                "models", "one or two distinct served model names, comma-separated", models
-            )
-        recs = [state.get(n) for n in names]
-        genres = genres.strip() if genres is not None and genres.strip() else None
-        return HTMLResponse(state.explore_page(recs, genres))
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon() -> Any:  # a browser opening /explore asks for it: no icon, no 404
-        return Response(status_code=204)
-
-    @app.post(
-        "/tracks",
-        status_code=201,
-        dependencies=[Depends(require_key)],
-        summary="Embed new tracks (inductive models) and add them to the live index",
-    )
-    def add_tracks(req: TracksRequest) -> dict[str, Any]:
-        rec = state.get(req.model)
-        with state.admin_lock:
-            rec = state.get(req.model)  # a reload may have finished while we waited
-            added = rec.add_tracks(req.tracks, k=req.k)
-        return {
-            "model": rec.name,
-            "added": [a.to_dict() for a in added],
-        }
-
-    @app.post(
-        "/admin/reload",
-        dependencies=[Depends(require_key)],
-        summary="Load a new version of a run and switch to it atomically",
-    )
-    def reload(req: ReloadRequest = Body(default_factory=ReloadRequest)) -> dict[str, Any]:  # noqa: B008
-        state.get(None)
-        current: dict[str, Any] = dict(state.models or {})
-        names = [req.model] if req.model else list(current)
-        for n in names:
-            if n not in current:
-                raise UnknownModelError(n, list(current))
-        if req.run and len(names) != 1:
-            raise ParameterError(
-                "run", "a single model named with `model` when `run` is given", req.run
-            )
-        with state.admin_lock:
-            fresh = {}
-            for n in names:
-                spec = state.specs.get(n)
-                old = current[n]
-                run = Path(req.run) if req.run else old.run
-                if spec is None:
-                    spec = ModelSpec(n, old.run, old.dataset, {})
-                fresh[n] = spec.load(run)
-                if req.run:
-                    state.specs[n] = ModelSpec(n, run, spec.dataset, spec.options)
-            state.models = {**(state.models or {}), **fresh}  # the atomic swap
-        # the next /explore builds from the new models (a page being built now is from the
-        # old ones: explore_page's identity check refuses it); no lock, a reload never waits
-        state.pages = {}
-        return {
-            "reloaded": [
-                {"model": n, "run": str(r.run), "embeddings_sha256": r.digest}
-                for n, r in fresh.items()
-            ]
-        }
-
-    del fastapi
+    add_error_handlers(app)
+    app.include_router(router)
     return _BodyLimit(app, max_body_bytes) if max_body_bytes else app
+
+
+@asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """Start loading the models (unless given ready) when the server starts."""
+    app.state.songspace.start_loading()
+    yield
 
 
 def serve(
