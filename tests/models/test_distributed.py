@@ -1,5 +1,6 @@
 """Data-parallel GraphSAGE (torch.distributed, gloo over loopback)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -13,8 +14,11 @@ pytest.importorskip("torch", reason="GraphSAGE needs torch (extra `graph`)")
 import torch.distributed as dist
 
 from songspace.cli import app
+from songspace.data.dataset import Dataset
+from songspace.data.provenance import TRAINING_FILE
 from songspace.errors import ParameterError, SongspaceError
 from songspace.models.distributed import DistributedError, _parse, context_from_env, free_port
+from songspace.models.run import training_view
 from songspace.models.train import train_model
 from songspace.testing import planted_dataset
 from songspace.testing.models import same_genre_share
@@ -52,6 +56,13 @@ def test_two_processes_recover_genres_and_repeat_exactly(ds_dir, tmp_path):
     ranks = model.history_[-1]["rank_losses"]
     assert len(ranks) == 2 and ranks[0]["playlist"] != ranks[1]["playlist"]
     assert len(model.history_) == 3 and model.available_.sum() == a["available"].sum()
+    # rank 0 records the training view in RUN/training.json, as a one-process run does
+    view = training_view(Dataset.load(ds_dir))
+    for run in ("a", "b"):
+        record = json.loads((tmp_path / run / TRAINING_FILE).read_text())
+        assert record["seed"] == 0 and record["full"] is False
+        assert record["test_fraction"] == view.test_fraction
+        assert record["train_sequences"] == view.train.n_sequences
 
 
 @pytest.mark.slow  # two torchrun agents and one --nproc 2 run: ~30 s

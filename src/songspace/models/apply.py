@@ -272,7 +272,7 @@ def embed_run(
     check_finite_embeddings(res, run)
     res.sequences = ds.n_sequences
     if out is not None:
-        from songspace.models.train import write_embeddings
+        from songspace.models.run import write_embeddings
 
         with atomic_directory(out, overwrite=overwrite) as tmp:
             write_embeddings(res.embeddings, res.available, ds, tmp)

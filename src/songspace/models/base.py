@@ -17,6 +17,10 @@ Contract (scikit-learn conventions):
   ``embeddings_`` (float32, one row per track of ``dataset``'s vocabulary),
   ``available_`` (bool per track: False for tracks the model could not embed,
   e.g. never seen in training), ``training_time_`` (seconds), ``n_tracks_``.
+  ``fit`` runs the model's own training loop ``_fit``; ``fit_with(loop, dataset)``
+  runs another :class:`TrainingLoop` (e.g. the data-parallel one of
+  :mod:`songspace.models.distributed`) inside the same validation, timing and
+  storage of the fitted attributes.
 - ``get_params()`` returns the constructor's parameters; ``set_params(**p)``
   changes them.
 - ``required_feature_groups()`` names the dataset's feature groups the model needs
@@ -46,7 +50,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -60,6 +64,16 @@ from songspace.progress import ProgressCallback
 
 MODEL_FORMAT_VERSION = 1
 MODEL_FORMAT = "songspace-model"
+
+
+class TrainingLoop(Protocol):
+    """A training loop :meth:`EmbeddingModel.fit_with` runs: trains on ``dataset``
+    (reporting to ``progress``) and returns ``(embeddings (n_tracks, d), available
+    (n_tracks,))``. A model's own loop is its bound ``_fit``."""
+
+    def __call__(
+        self, dataset: Dataset, progress: ProgressCallback | None, /
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class EmbeddingModel(ABC):
@@ -226,12 +240,27 @@ class EmbeddingModel(ABC):
                 stacklevel=2,
             )
             progress = self.__dict__["progress"]
+        return self.fit_with(self._fit, dataset, progress=progress)
+
+    def fit_with(
+        self,
+        loop: TrainingLoop,
+        dataset: Dataset,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> EmbeddingModel:
+        """``fit`` with ``loop`` as the training loop instead of the model's own
+        ``_fit``: validate the parameters, run ``loop(dataset, progress)``, store its
+        embeddings and availability as the fitted attributes, return ``self``. The
+        seam for a loop composed outside the model (the data-parallel loop of
+        :mod:`songspace.models.distributed`); ``fit(dataset)`` is
+        ``fit_with(self._fit, dataset)``."""
         self.check_params()
         self.check_write_paths()
         if dataset.n_entries == 0:
             raise ParameterError("dataset", "a dataset with at least one entry", "empty")
         t0 = time.perf_counter()
-        embeddings, available = self._fit(dataset, progress)
+        embeddings, available = loop(dataset, progress)
         self.training_time_ = time.perf_counter() - t0
         self.embeddings_ = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.available_ = np.asarray(available, dtype=bool)
@@ -239,7 +268,7 @@ class EmbeddingModel(ABC):
         if self.embeddings_.shape[0] != dataset.n_tracks or self.available_.shape != (
             dataset.n_tracks,
         ):
-            raise RuntimeError(f"{type(self).__name__}._fit returned misaligned arrays")
+            raise RuntimeError(f"{type(self).__name__}'s training loop returned misaligned arrays")
         self.embeddings_[~self.available_] = 0.0
         return self
 

@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from songspace._util import check_output_free
 from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError, SongspaceError
 from songspace.progress import ProgressCallback, report
@@ -117,24 +118,33 @@ def fit_data_parallel(
     model: Any, dataset: Dataset, ctx: Context, progress: ProgressCallback | None = None
 ) -> Any:
     """``model.fit(dataset)`` with this process as rank ``ctx.rank`` of an initialised
-    process group. On rank 0 the model ends fitted as after a one-process fit (plus
-    ``history_[i]["rank_losses"]``); on other ranks its embeddings are all zero and
-    ``available_`` is False (they hold no result)."""
+    process group: ``model.fit_with`` (the model's validation, timing and fitted
+    attributes) around the data-parallel loop :class:`DataParallelLoop`. On rank 0 the
+    model ends fitted as after a one-process fit (plus ``history_[i]["rank_losses"]``);
+    on other ranks its embeddings are all zero and ``available_`` is False (they hold
+    no result)."""
     from songspace.models.graphsage import GraphSAGE
 
     if not isinstance(model, GraphSAGE):
         check_model(getattr(model, "name", type(model).__name__))
+    return model.fit_with(DataParallelLoop(model, ctx), dataset, progress=progress)
 
-    def _fit(ds: Dataset, prog: ProgressCallback | None) -> tuple[np.ndarray, np.ndarray]:
-        return _ddp_fit(model, ds, ctx, prog)
 
-    # GraphSAGE.fit validates, times and stores the result around ``_fit``; the
-    # instance attribute routes it to the data-parallel loop for this call only.
-    model._fit = _fit
-    try:
-        return model.fit(dataset, progress=progress)
-    finally:
-        del model._fit
+@dataclass
+class DataParallelLoop:
+    """The data-parallel training loop of a GraphSAGE or MUSIG ``model`` on rank
+    ``ctx.rank`` (a :class:`songspace.models.base.TrainingLoop`): composed of the
+    model's ``prepare``, ``build_training``, ``run_batches``, ``validation_loss``,
+    ``end_epoch`` and layer-wise inference, with the encoder and heads wrapped in
+    DDP and the anchors sharded by rank (see the module docstring)."""
+
+    model: Any
+    ctx: Context
+
+    def __call__(
+        self, dataset: Dataset, progress: ProgressCallback | None, /
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return _ddp_fit(self.model, dataset, self.ctx, progress)
 
 
 def _ddp_fit(
@@ -276,7 +286,13 @@ def worker_main(job: TrainJob, progress: ProgressCallback | None = None) -> Any:
     import torch
     import torch.distributed as dist
 
-    from songspace.models.train import train_model
+    from songspace.models.run import (
+        build_model,
+        log_trained,
+        log_training,
+        training_view,
+        write_run,
+    )
 
     check_model(job.name)
     ctx = context_from_env()
@@ -288,24 +304,18 @@ def worker_main(job: TrainJob, progress: ProgressCallback | None = None) -> Any:
         params["device"] = f"cuda:{ctx.local_rank}"
     dist.init_process_group(backend, rank=ctx.rank, world_size=ctx.world_size)
     try:
-
-        def fitter(model: Any, ds: Dataset, prog: ProgressCallback | None) -> None:
-            fit_data_parallel(model, ds, ctx, prog)
-
-        model = train_model(
-            job.name,
-            job.dataset,
-            job.out if ctx.rank == 0 else None,
-            params=params,
-            config=job.config,
-            seed=job.seed,
-            test_fraction=job.test_fraction,
-            full=job.full,
-            overwrite=job.overwrite,
-            progress=progress if ctx.rank == 0 else None,
-            fitter=fitter,
-            check_output=ctx.rank == 0,
-        )
+        out = job.out if ctx.rank == 0 else None
+        # rank 0 writes OUT (`--nproc` checked it before launching; torchrun did not)
+        if out is not None:
+            check_output_free(out, overwrite=job.overwrite, inputs=(job.dataset, job.config))
+        model = build_model(job.name, params, job.config, inputs=(job.dataset, job.config, out))
+        ds = Dataset.load(job.dataset)
+        view = training_view(ds, seed=job.seed, test_fraction=job.test_fraction, full=job.full)
+        log_training(job.name, view.train)
+        fit_data_parallel(model, view.train, ctx, progress if ctx.rank == 0 else None)
+        log_trained(model, ds)
+        if out is not None:
+            write_run(model, ds, view, out, source=job.dataset, overwrite=job.overwrite)
         dist.barrier()
     finally:
         dist.destroy_process_group()

@@ -566,7 +566,7 @@ def _model_params(
     from songspace._util import to_jsonable
     from songspace.errors import ParameterError
     from songspace.models.registry import create, get_model_class
-    from songspace.models.train import read_config
+    from songspace.models.run import read_config
 
     klass = get_model_class(model)
     merged: dict[str, Any] = {}
