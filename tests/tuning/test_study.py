@@ -103,6 +103,22 @@ def test_resume_with_other_settings_is_refused(tiny_dataset_dir, tmp_path):
         )
 
 
+def test_a_study_stored_before_budget_modes_resumes_as_reject(tiny_dataset_dir, tmp_path):
+    """Stored settings are read as they were written: a study recorded without
+    ``budget_mode`` (older code) resumes under ``reject`` and keeps its trials."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    tune("track2vec", tiny_dataset_dir, trials=2, storage=url, study="s", **FAST)
+    st = optuna.load_study(study_name="s", storage=url)
+    legacy = {k: v for k, v in st.user_attrs["songspace"].items() if k != "budget_mode"}
+    st.set_user_attr("songspace", legacy)
+    before = {t.number: (t.params, t.values) for t in trials_of(url, "s")}
+    again = tune("track2vec", tiny_dataset_dir, trials=3, storage=url, study="s", **FAST)
+    assert sum(again.counts.values()) == 3  # (trials past the CPU budget end PRUNED)
+    assert {t.number: (t.params, t.values) for t in trials_of(url, "s") if t.number < 2} == before
+
+
 def test_trials_over_the_time_budget_are_marked_not_kept(tiny_dataset_dir, tmp_path):
     import optuna
 

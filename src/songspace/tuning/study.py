@@ -51,6 +51,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings, unsupported
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create, get_model_class
+from songspace.models.space import Param
 from songspace.progress import EpochProgressCallback, ProgressCallback
 from songspace.tuning.budget import (
     DEFAULT_BUDGET_MODE,
@@ -487,6 +488,91 @@ def tune(
     """
     t_start = time.perf_counter()
     objective = check_objectives(objectives, alpha)
+    budget_mode, budget_factor = _check_run_options(
+        trials, timeout, budget_factor, budget_mode, sampler, pruner, startup_trials
+    )
+    check_fractions(heldout_fraction, sample_rate)
+    klass = get_model_class(model)
+    fixed = klass.coerce_params(dict(params or {}), from_strings=True)
+    # the fixed values are valid, and a path they write (checkpoint_dir) spares the inputs
+    source = None if isinstance(dataset, Dataset) else dataset
+    create(klass, fixed).check_write_paths(inputs=(source, storage_file(storage)))
+    space = _searched_space(klass, model, fixed, budget_mode)
+    _check_sampling(objective, sampler, pruner, seed, startup_trials)
+    url = storage_url(storage)
+    store = open_storage(url, heartbeat=heartbeat)
+    ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
+    settings = StudySettings(
+        model=model,
+        dataset="" if isinstance(dataset, Dataset) else str(Path(dataset).resolve()),
+        dataset_fingerprint=dataset_fingerprint(ds),
+        objectives=list(objective.objectives),
+        alpha=objective.alpha,
+        sample_rate=float(sample_rate),
+        seed=int(seed),
+        heldout_fraction=float(heldout_fraction),
+        min_tracks=int(min_tracks),
+        fixed_params=to_jsonable(fixed),
+        budget_factor=None if budget_factor is None else float(budget_factor),
+        budget_mode=budget_mode,
+        pruner=pruner,
+        sampler=sampler,
+        startup_trials=startup_trials,
+        k=k,
+        hardneg_min_count=hardneg_min_count,
+        hardneg_threshold=hardneg_threshold,
+    )
+    name = study or default_study_name(model, objective.objectives, objective.alpha, sample_rate)
+    protocols = tuning_protocols(
+        ds,
+        seed=seed,
+        heldout_fraction=heldout_fraction,
+        sample_rate=sample_rate,
+        min_tracks=min_tracks,
+    )
+    study_obj = _prepare_study(store, url, name, ds, settings, klass, fixed, space, heartbeat)
+    run = _TrialObjective(
+        study_obj, name, settings, klass, fixed, space, protocols, trials, progress, clock
+    )
+    run.optimize(timeout)
+    best = best_trials(study_obj, objective)
+    return TuneResult(
+        study=name,
+        storage=redact(url),
+        settings=settings,
+        reference=run.reference,
+        best=[trial_summary(t, objective) for t in best],
+        counts=count_states(study_obj),
+        seconds=time.perf_counter() - t_start,
+    )
+
+
+def _check_sampling(
+    objective: StudyObjective, sampler: str, pruner: str, seed: int, startup_trials: int
+) -> None:
+    """Check the sampler and pruner for these objectives before any expensive work."""
+    multi = objective.mode == "pareto"
+    if multi and pruner != "none":
+        raise ParameterError(
+            "pruner",
+            "no pruner for a Pareto study (Optuna prunes single-value studies)",
+            pruner,
+            fix="drop --pruner, or give --alpha for the scalarised objective",
+        )
+    make_sampler(sampler, seed=seed, startup_trials=startup_trials, multi=multi)
+
+
+def _check_run_options(
+    trials: int,
+    timeout: float | None,
+    budget_factor: float | None,
+    budget_mode: str,
+    sampler: str,
+    pruner: str,
+    startup_trials: int,
+) -> tuple[str, float | None]:
+    """Check :func:`tune`'s run options; return the effective (budget_mode, budget_factor):
+    no budget factor means mode ``"none"``, and mode ``"none"`` means no factor."""
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ParameterError("trials", "`trials >= 1` (an integer)", trials)
     if timeout is not None and not timeout > 0:
@@ -510,13 +596,15 @@ def tune(
         or startup_trials < 0
     ):
         raise ParameterError("startup_trials", "`startup_trials >= 0` (an integer)", startup_trials)
-    check_fractions(heldout_fraction, sample_rate)
-    klass = get_model_class(model)
-    fixed = klass.coerce_params(dict(params or {}), from_strings=True)
-    # the fixed values are valid, and a path they write (checkpoint_dir) spares the inputs
-    source = None if isinstance(dataset, Dataset) else dataset
-    create(klass, fixed).check_write_paths(inputs=(source, storage_file(storage)))
-    space = {k_: p for k_, p in klass.search_space.items() if k_ not in fixed}
+    return budget_mode, budget_factor
+
+
+def _searched_space(
+    klass: type[EmbeddingModel], model: str, fixed: Mapping[str, Any], budget_mode: str
+) -> dict[str, Param]:
+    """The model's search space less the fixed parameters and, under equal time, the
+    ``budget_param`` (set from the budget); ParameterError when nothing is left to search."""
+    space = {k: p for k, p in klass.search_space.items() if k not in fixed}
     if budget_mode == "equal_time":
         bp = klass.budget_param
         if bp is None:
@@ -548,53 +636,28 @@ def tune(
             sorted(fixed),
             fix=f"do not fix all of {sorted(klass.search_space)}",
         )
-    multi = objective.mode == "pareto"
-    if multi and pruner != "none":
-        raise ParameterError(
-            "pruner",
-            "no pruner for a Pareto study (Optuna prunes single-value studies)",
-            pruner,
-            fix="drop --pruner, or give --alpha for the scalarised objective",
-        )
-    sampler_obj_check = make_sampler(sampler, seed=seed, startup_trials=startup_trials, multi=multi)
-    del sampler_obj_check  # validated before any expensive work
-    optuna = optuna_module()
-    url = storage_url(storage)
-    store = open_storage(url, heartbeat=heartbeat)
+    return space
 
-    ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
-    dataset_path = "" if isinstance(dataset, Dataset) else str(Path(dataset).resolve())
-    settings = StudySettings(
-        model=model,
-        dataset=dataset_path,
-        dataset_fingerprint=dataset_fingerprint(ds),
-        objectives=list(objective.objectives),
-        alpha=objective.alpha,
-        sample_rate=float(sample_rate),
-        seed=int(seed),
-        heldout_fraction=float(heldout_fraction),
-        min_tracks=int(min_tracks),
-        fixed_params=to_jsonable(fixed),
-        budget_factor=None if budget_factor is None else float(budget_factor),
-        budget_mode=budget_mode,
-        pruner=pruner,
-        sampler=sampler,
-        startup_trials=startup_trials,
-        k=k,
-        hardneg_min_count=hardneg_min_count,
-        hardneg_threshold=hardneg_threshold,
-    )
-    name = study or default_study_name(model, objective.objectives, objective.alpha, sample_rate)
-    protocols = tuning_protocols(
-        ds,
-        seed=seed,
-        heldout_fraction=heldout_fraction,
-        sample_rate=sample_rate,
-        min_tracks=min_tracks,
-    )
-    study_obj, created = _open_study(
-        optuna, store, url, name, objective, _make_pruner(optuna, pruner)
-    )
+
+def _prepare_study(
+    store: Any,
+    url: str,
+    name: str,
+    ds: Dataset,
+    settings: StudySettings,
+    klass: type[EmbeddingModel],
+    fixed: Mapping[str, Any],
+    space: dict[str, Param],
+    heartbeat: float | None,
+) -> Any:
+    """Open (or create) the study, record or check its settings, and give it its sampler.
+
+    A new study records ``settings`` and enqueues the default configuration as its first
+    trial; a resumed one must match them (:func:`_check_settings`)."""
+    optuna = optuna_module()
+    objective = settings.objective
+    pruner = _make_pruner(optuna, settings.pruner)
+    study_obj, created = _open_study(optuna, store, url, name, objective, pruner)
     stored = study_obj.user_attrs.get("songspace") if created else _settings_of(study_obj)
     if stored is None:
         study_obj.set_user_attr("songspace", asdict(settings))
@@ -623,164 +686,272 @@ def tune(
             if t.state != optuna.trial.TrialState.WAITING
         ]
     )
-    sampler_seed = int(seed) if created else _worker_seed(seed, n_existing)
+    seed = settings.seed
     study_obj.sampler = make_sampler(
-        sampler,
-        seed=sampler_seed,
-        startup_trials=startup_trials,
-        multi=multi,
-        budget=budget_factor is not None,
+        settings.sampler,
+        seed=seed if created else _worker_seed(seed, n_existing),
+        startup_trials=settings.startup_trials,
+        multi=objective.mode == "pareto",
+        budget=settings.budget_factor is not None,
     )
+    return study_obj
 
-    def say(done: int, message: str) -> None:
-        if progress is not None:
-            progress(done, trials, message)
 
-    finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+class _TrialObjective:
+    """The Optuna objective of a study: ``__call__(trial)`` trains and scores one trial
+    under the time budget; :meth:`after_trial` (an Optuna callback) reports it and stops
+    the study once it holds ``trials`` trained trials.
 
-    def n_finished() -> int:
+    Building it trains and scores the reference (:func:`_reference`), which sets the
+    time budget; it holds what every trial shares (the training view, the budget, the
+    equal-time bounds, the pruner's fidelity protocol).
+    """
+
+    def __init__(
+        self,
+        study: Any,
+        name: str,
+        settings: StudySettings,
+        klass: type[EmbeddingModel],
+        fixed: Mapping[str, Any],
+        space: dict[str, Param],
+        protocols: TuningProtocols,
+        trials: int,
+        progress: ProgressCallback | None,
+        clock: Clock,
+    ):
+        self.optuna = optuna_module()
+        self.study = study
+        self.name = name
+        self.settings = settings
+        self.objective = settings.objective
+        self.klass = klass
+        self.fixed = fixed
+        self.space = space
+        self.protocols = protocols
+        self.trials = trials
+        self.progress = progress
+        self.clock = clock
+        self.finished_states = (
+            self.optuna.trial.TrialState.COMPLETE,
+            self.optuna.trial.TrialState.PRUNED,
+        )
+        self.reference = _reference(
+            study, klass, fixed, protocols, settings, self.objective, self.say, clock
+        )
+        self.ref_cpu = float(self.reference["training_time"])
+        factor = settings.budget_factor
+        self.budget = None if factor is None else factor * self.ref_cpu
+        if self.budget is not None:
+            logger.info(
+                "time budget per trial (%s): %.1f CPU s (%.2f x the default's %.1f CPU s)",
+                settings.budget_mode,
+                self.budget,
+                factor,
+                self.ref_cpu,
+            )
+        self.train = protocols.validation.train
+        self.bp = klass.budget_param
+        self.units_low, self.units_high = self._units_bounds()
+        self.fidelity = (
+            _fidelity_protocol(protocols, settings.seed) if settings.pruner != "none" else None
+        )
+
+    # -- reporting ------------------------------------------------------------------------
+    def say(self, done: int, message: str) -> None:
+        """Report progress: ``done`` of ``trials`` trained trials, and what happens now."""
+        if self.progress is not None:
+            self.progress(done, self.trials, message)
+
+    def n_finished(self) -> int:
         """Finished trials that trained (untrained budget rejections do not count)."""
         return sum(
             not t.user_attrs.get("untrained")
-            for t in study_obj.get_trials(deepcopy=False, states=finished_states)
+            for t in self.study.get_trials(deepcopy=False, states=self.finished_states)
         )
 
-    def n_untrained() -> int:
+    def n_untrained(self) -> int:
+        """Configurations rejected before training (they do not count toward ``trials``)."""
         return sum(
             bool(t.user_attrs.get("untrained"))
-            for t in study_obj.get_trials(deepcopy=False, states=finished_states)
+            for t in self.study.get_trials(deepcopy=False, states=self.finished_states)
         )
 
-    reference = _reference(study_obj, klass, fixed, protocols, settings, objective, say, clock)
-    ref_cpu = float(reference["training_time"])
-    budget = None if budget_factor is None else budget_factor * ref_cpu
-    if budget is not None:
-        logger.info(
-            "time budget per trial (%s): %.1f CPU s (%.2f x the default's %.1f CPU s)",
-            budget_mode,
-            budget,
-            budget_factor,
-            ref_cpu,
+    def optimize(self, timeout: float | None) -> None:
+        """Run trials until the study holds ``trials`` trained trials (or ``timeout``)."""
+        remaining = self.trials - self.n_finished()
+        if remaining <= 0:
+            logger.info("study '%s' already holds %d finished trials", self.name, self.n_finished())
+            return
+        self.say(self.n_finished(), "starting")
+        self.study.optimize(
+            self,
+            # after_trial stops the study once it holds `trials` trained trials; this bound
+            # also ends a run whose configurations keep failing (ParameterError)
+            n_trials=remaining * (UNTRAINED_ATTEMPTS + 1),
+            timeout=timeout,
+            callbacks=[self.after_trial],
+            catch=(ParameterError,),
+            gc_after_trial=False,
         )
-    train = protocols.validation.train
-    bp = klass.budget_param
-    if budget_mode == "equal_time" and bp is not None:
-        bp_space = klass.search_space.get(bp)
-        # bounds: the search space's, else the constraints table's, else [1, 10**6]
-        bp_con = klass.parameter_constraints.get(bp)
+
+    # -- the time budget and the cost model -----------------------------------------------
+    def _units_bounds(self) -> tuple[int, int]:
+        """Equal-time bounds of ``budget_param``: the search space's, else the constraints
+        table's, else [1, 10**6]."""
+        bp = self.bp
+        if bp is None:
+            return 1, 10**6
+        bp_space = self.klass.search_space.get(bp)
+        bp_con = self.klass.parameter_constraints.get(bp)
         con_low = getattr(bp_con, "low", None)
         con_high = getattr(bp_con, "high", None)
-        units_low = int(getattr(bp_space, "low", 1 if con_low is None else max(con_low, 1)))
-        units_high = int(getattr(bp_space, "high", 10**6 if con_high is None else con_high))
-    fidelity = _fidelity_protocol(protocols, seed) if pruner != "none" else None
+        low = int(getattr(bp_space, "low", 1 if con_low is None else max(con_low, 1)))
+        high = int(getattr(bp_space, "high", 10**6 if con_high is None else con_high))
+        return low, high
 
-    def cost_model() -> CostModel:
-        obs = [Observation.from_dict(reference["cost_observation"])]
-        for t in study_obj.get_trials(deepcopy=False):
+    def cost_model(self) -> CostModel:
+        """The cost model calibrated on the reference's and every trial's observations."""
+        obs = [Observation.from_dict(self.reference["cost_observation"])]
+        for t in self.study.get_trials(deepcopy=False):
             o = t.user_attrs.get("cost_observation")
             if o is not None:
                 obs.append(Observation.from_dict(o))
         return CostModel.calibrated(obs)
 
     def observe(
-        trial: Any, cfg: Mapping[str, Any], cpu: float, fraction: float, setup: float | None
+        self, trial: Any, cfg: Mapping[str, Any], cpu: float, fraction: float, setup: float | None
     ) -> None:
+        """Record the trial's cost observation (``fraction`` of its units trained)."""
+        bp = self.bp
         if bp is None or not isinstance(cfg.get(bp), int | np.integer) or not fraction > 0:
             return
         obs = Observation(
-            float(cfg[bp]) * fraction, klass.cost_units(dict(cfg), train), float(cpu), setup
+            float(cfg[bp]) * fraction,
+            self.klass.cost_units(dict(cfg), self.train),
+            float(cpu),
+            setup,
         )
         trial.set_user_attr("cost_observation", obs.as_dict())
 
-    def run_trial(trial: Any) -> float | list[float]:
-        cfg = {**fixed, **suggest(trial, space)}
-        if budget_mode == "equal_time" and bp is not None and budget is not None:
-            work = klass.cost_units(dict(cfg), train)
-            cm = cost_model()
-            units, predicted = cm.units_for(work, ref_cpu, budget, units_low, units_high)
-            cfg[bp] = units
-            trial.set_user_attr("budget_units", {bp: units})
-            trial.set_user_attr("predicted_time", predicted)
-            if predicted > budget:
-                trial.set_user_attr("model_params", to_jsonable(cfg))
-                trial.set_user_attr("rejected", "time budget")
-                trial.set_user_attr("untrained", True)
-                trial.set_user_attr(
-                    "rejected_detail",
-                    f"predicted {predicted:.1f} CPU s with {bp}={units}, past the budget of "
-                    f"{budget:.1f}s (not trained)",
-                )
-                trial.set_user_attr("budget_violation", predicted / budget - 1.0)
-                logger.info(
-                    "trial %d rejected before training: predicted %.1fs > %.1fs",
-                    trial.number,
-                    predicted,
-                    budget,
-                )
-                raise optuna.TrialPruned("time budget (predicted)")
+    def set_equal_time_units(self, trial: Any, cfg: dict[str, Any]) -> None:
+        """Under equal time, set ``cfg[budget_param]`` so that the trial trains for about
+        the reference's CPU time; prune it untrained when even that is predicted past the
+        budget."""
+        bp, budget = self.bp, self.budget
+        if self.settings.budget_mode != "equal_time" or bp is None or budget is None:
+            return
+        work = self.klass.cost_units(dict(cfg), self.train)
+        units, predicted = self.cost_model().units_for(
+            work, self.ref_cpu, budget, self.units_low, self.units_high
+        )
+        cfg[bp] = units
+        trial.set_user_attr("budget_units", {bp: units})
+        trial.set_user_attr("predicted_time", predicted)
+        if predicted > budget:
+            trial.set_user_attr("model_params", to_jsonable(cfg))
+            trial.set_user_attr("rejected", "time budget")
+            trial.set_user_attr("untrained", True)
+            trial.set_user_attr(
+                "rejected_detail",
+                f"predicted {predicted:.1f} CPU s with {bp}={units}, past the budget of "
+                f"{budget:.1f}s (not trained)",
+            )
+            trial.set_user_attr("budget_violation", predicted / budget - 1.0)
+            logger.info(
+                "trial %d rejected before training: predicted %.1fs > %.1fs",
+                trial.number,
+                predicted,
+                budget,
+            )
+            raise self.optuna.TrialPruned("time budget (predicted)")
+
+    def reject_over_budget(
+        self, trial: Any, cfg: Mapping[str, Any], exc: TimeBudgetExceeded
+    ) -> Any:
+        """Record a trial stopped past its budget; return the TrialPruned to raise."""
+        trial.set_user_attr("rejected", "time budget")
+        trial.set_user_attr("rejected_detail", str(exc))
+        if np.isfinite(exc.ratio):
+            trial.set_user_attr("budget_violation", exc.ratio - 1.0)
+        if np.isfinite(exc.elapsed):
+            trial.set_user_attr("training_time", exc.elapsed)
+            self.observe(trial, cfg, exc.elapsed, exc.fraction, None)
+        logger.info("trial %d rejected: %s", trial.number, exc)
+        return self.optuna.TrialPruned(f"time budget: {exc}")
+
+    # -- one trial ------------------------------------------------------------------------
+    def __call__(self, trial: Any) -> float | list[float]:
+        """Train and score one trial: its objective value(s)."""
+        cfg = {**self.fixed, **suggest(trial, self.space)}
+        self.set_equal_time_units(trial, cfg)
         trial.set_user_attr("model_params", to_jsonable(cfg))
-        done = n_finished()
-        say(done, f"trial {trial.number}: training")
+        done = self.n_finished()
+        self.say(done, f"trial {trial.number}: training")
         timing: list[FitTiming] = []
-        on_epoch = None
-        if fidelity is not None:
-
-            def on_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
-                e = Embeddings.from_array(
-                    emb,
-                    train.n_tracks,
-                    available=available,
-                    name=f"trial{trial.number}-epoch{epoch}",
-                )
-                res = score(fidelity, e, _needed_metrics(objective, extra=False), settings.suite())
-                value = objective.values(_metric_values(res), reference["metrics"])[0]
-                # step: percent of the trial's epochs done (under equal time: of the budget)
-                step = max(1, round(100 * epoch / max(int(cfg.get(bp or "", epoch)), 1)))
-                if not np.isfinite(value):
-                    return
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # reporting a step twice warns
-                    trial.report(float(value), step)
-                if trial.should_prune():
-                    trial.set_user_attr("pruned", f"pruner at epoch {epoch} ({step}% done)")
-                    trial.set_user_attr("training_time", cpu)
-                    raise optuna.TrialPruned(f"pruned at epoch {epoch}: value {value:.4g}")
-
         try:
             fitted, seconds = fit_config(
-                klass,
+                self.klass,
                 cfg,
-                train,
-                budget=budget,
-                report=lambda m: say(done, f"trial {trial.number}: {m}"),
-                clock=clock,
-                epoch_callback=on_epoch,
+                self.train,
+                budget=self.budget,
+                report=lambda m: self.say(done, f"trial {trial.number}: {m}"),
+                clock=self.clock,
+                epoch_callback=self.epoch_callback(trial, cfg),
                 timing=timing,
             )
         except TimeBudgetExceeded as exc:
-            trial.set_user_attr("rejected", "time budget")
-            trial.set_user_attr("rejected_detail", str(exc))
-            if np.isfinite(exc.ratio):
-                trial.set_user_attr("budget_violation", exc.ratio - 1.0)
-            if np.isfinite(exc.elapsed):
-                trial.set_user_attr("training_time", exc.elapsed)
-                observe(trial, cfg, exc.elapsed, exc.fraction, None)
-            logger.info("trial %d rejected: %s", trial.number, exc)
-            raise optuna.TrialPruned(f"time budget: {exc}") from None
+            raise self.reject_over_budget(trial, cfg, exc) from None
         trial.set_user_attr("training_time", seconds)
         trial.set_user_attr("wall_time", timing[0].wall if timing else None)
-        observe(trial, cfg, seconds, 1.0, timing[0].setup if timing else None)
-        if budget is not None:
-            trial.set_user_attr("budget_violation", seconds / budget - 1.0)
-        say(done, f"trial {trial.number}: scoring")
+        self.observe(trial, cfg, seconds, 1.0, timing[0].setup if timing else None)
+        if self.budget is not None:
+            trial.set_user_attr("budget_violation", seconds / self.budget - 1.0)
+        self.say(done, f"trial {trial.number}: scoring")
+        return self.score(trial, fitted)
+
+    def epoch_callback(
+        self, trial: Any, cfg: Mapping[str, Any]
+    ) -> Callable[[int, np.ndarray, np.ndarray, float], None] | None:
+        """With a pruner: the per-epoch hook reporting the fidelity value to the trial."""
+        fidelity = self.fidelity
+        if fidelity is None:
+            return None
+        objective, bp = self.objective, self.bp
+
+        def on_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
+            e = Embeddings.from_array(
+                emb,
+                self.train.n_tracks,
+                available=available,
+                name=f"trial{trial.number}-epoch{epoch}",
+            )
+            res = score(fidelity, e, _needed_metrics(objective, extra=False), self.settings.suite())
+            value = objective.values(_metric_values(res), self.reference["metrics"])[0]
+            # step: percent of the trial's epochs done (under equal time: of the budget)
+            step = max(1, round(100 * epoch / max(int(cfg.get(bp or "", epoch)), 1)))
+            if not np.isfinite(value):
+                return
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # reporting a step twice warns
+                trial.report(float(value), step)
+            if trial.should_prune():
+                trial.set_user_attr("pruned", f"pruner at epoch {epoch} ({step}% done)")
+                trial.set_user_attr("training_time", cpu)
+                raise self.optuna.TrialPruned(f"pruned at epoch {epoch}: value {value:.4g}")
+
+        return on_epoch
+
+    def score(self, trial: Any, fitted: EmbeddingModel) -> float | list[float]:
+        """Score the trained model on the validation protocol: the objective value(s)."""
         results = score(
-            protocols.validation,
+            self.protocols.validation,
             _embeddings(fitted, f"trial{trial.number}"),
-            _needed_metrics(objective),
-            settings.suite(),
+            _needed_metrics(self.objective),
+            self.settings.suite(),
         )
         metrics = _metric_values(results)
-        values = objective.values(metrics, reference["metrics"])
+        values = self.objective.values(metrics, self.reference["metrics"])
         trial.set_user_attr("metrics", metrics)
         if not finite(values):
             trial.set_user_attr("rejected", "non-finite objective")
@@ -792,68 +963,50 @@ def tune(
             )
         return values[0] if len(values) == 1 else values
 
-    def after_trial(st: Any, trial: Any) -> None:
-        best = best_trials(st, objective)
-        if not best:
-            text = "no complete trial yet"
-        elif objective.mode != "pareto":
-            b = best[0]
-            text = f"best {objective.value_names[0]} {b.value:.4g} (trial {b.number})"
-        else:
-            text = f"Pareto set: {len(best)} trial(s)"
-        state = trial.state.name.lower()
-        if trial.user_attrs.get("rejected"):
-            state = f"rejected ({trial.user_attrs['rejected']})"
-        elif trial.user_attrs.get("pruned"):
-            state = f"pruned ({trial.user_attrs['pruned']})"
-        elif trial.values:
-            state = ", ".join(
-                f"{n} {v:.4g}" for n, v in zip(objective.value_names, trial.values, strict=True)
-            )
+    # -- after each trial -----------------------------------------------------------------
+    def after_trial(self, study: Any, trial: Any) -> None:
+        """Optuna callback: report the trial and the best so far; stop the study once it
+        holds ``trials`` trained trials, or after too many untrained rejections."""
+        state, text = self.trial_state(trial), self.best_text(study)
         logger.info("trial %d: %s; %s", trial.number, state, text)
-        done = n_finished()
-        say(done, f"trial {trial.number}: {state} | {text}")
-        if done >= trials:
-            st.stop()
-        elif n_untrained() >= UNTRAINED_ATTEMPTS * trials:
+        done = self.n_finished()
+        self.say(done, f"trial {trial.number}: {state} | {text}")
+        if done >= self.trials:
+            study.stop()
+        elif self.n_untrained() >= UNTRAINED_ATTEMPTS * self.trials:
             logger.warning(
                 "study '%s': stopping after %d configurations rejected before training "
                 "(their cheapest %s was predicted past the budget) and %d of %d trained "
                 "trials. Fix: narrow the search space (--param fixes a parameter) or raise "
                 "--budget-factor",
-                name,
-                n_untrained(),
-                bp,
+                self.name,
+                self.n_untrained(),
+                self.bp,
                 done,
-                trials,
+                self.trials,
             )
-            st.stop()
+            study.stop()
 
-    remaining = trials - n_finished()
-    if remaining <= 0:
-        logger.info("study '%s' already holds %d finished trials", name, n_finished())
-    else:
-        say(n_finished(), "starting")
-        study_obj.optimize(
-            run_trial,
-            # after_trial stops the study once it holds `trials` trained trials; this bound
-            # also ends a run whose configurations keep failing (ParameterError)
-            n_trials=remaining * (UNTRAINED_ATTEMPTS + 1),
-            timeout=timeout,
-            callbacks=[after_trial],
-            catch=(ParameterError,),
-            gc_after_trial=False,
-        )
-    best = best_trials(study_obj, objective)
-    return TuneResult(
-        study=name,
-        storage=redact(url),
-        settings=settings,
-        reference=reference,
-        best=[trial_summary(t, objective) for t in best],
-        counts=count_states(study_obj),
-        seconds=time.perf_counter() - t_start,
-    )
+    def best_text(self, study: Any) -> str:
+        """The best value so far, or the size of the Pareto set."""
+        best = best_trials(study, self.objective)
+        if not best:
+            return "no complete trial yet"
+        if self.objective.mode != "pareto":
+            b = best[0]
+            return f"best {self.objective.value_names[0]} {b.value:.4g} (trial {b.number})"
+        return f"Pareto set: {len(best)} trial(s)"
+
+    def trial_state(self, trial: Any) -> str:
+        """How a finished trial ended: rejected, pruned, or its values."""
+        if trial.user_attrs.get("rejected"):
+            return f"rejected ({trial.user_attrs['rejected']})"
+        if trial.user_attrs.get("pruned"):
+            return f"pruned ({trial.user_attrs['pruned']})"
+        if trial.values:
+            names = self.objective.value_names
+            return ", ".join(f"{n} {v:.4g}" for n, v in zip(names, trial.values, strict=True))
+        return str(trial.state.name.lower())
 
 
 def _worker_seed(seed: int, n_existing: int) -> int:
