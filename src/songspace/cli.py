@@ -993,7 +993,9 @@ def tune_rankers_cmd(
     ] = True,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Choose each non-embedding ranker's settings on the validation split (issue 30)."""
+    """Choose each non-embedding ranker's settings (item-kNN, SKNN, V-SKNN, STAN, VSTAN) on
+    the validation split, from its declared grid; `evaluate --rankers-config FILE` then uses
+    them and prints them under every table."""
     from songspace.evaluation.ranker_params import format_settings
     from songspace.reports.tune_rankers import run_tune_rankers
 
