@@ -64,7 +64,9 @@ def kill_mid_trial(proc: subprocess.Popen, storage: str, study: str, limit: floa
         running = [
             t
             for t in trials_of(storage, study)
-            if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("model_params")
+            if t.state == optuna.trial.TrialState.RUNNING
+            and t.user_attrs.get("model_params")
+            and has_heartbeat(storage, t._trial_id)
         ]
         if running:
             proc.kill()
@@ -82,6 +84,28 @@ def kill_mid_trial(proc: subprocess.Popen, storage: str, study: str, limit: floa
         time.sleep(0.05)
     proc.kill()
     raise RuntimeError("no trial started in time")
+
+
+def has_heartbeat(storage: str, trial_id: int) -> bool:
+    """Whether the trial's heartbeat thread has written once. Optuna only ever marks a
+    trial stale (FAIL) from its heartbeat record: a worker killed before the first one, which
+    a loaded machine can delay past the trial's start, leaves the trial RUNNING for good."""
+    if not storage.startswith(("sqlite", "postgresql")):
+        return True  # journal storage has no heartbeats
+    import sqlalchemy
+
+    from songspace.tuning.storage import open_storage
+
+    rdb = open_storage(storage, heartbeat=None)  # the engine songspace's own URL handling gives
+    try:
+        with rdb.engine.connect() as conn:
+            n = conn.execute(
+                sqlalchemy.text("SELECT COUNT(*) FROM trial_heartbeats WHERE trial_id = :t"),
+                {"t": int(trial_id)},
+            ).scalar()
+    finally:
+        rdb.engine.dispose()
+    return bool(n)
 
 
 class KilledBetweenTrials(RuntimeError):
