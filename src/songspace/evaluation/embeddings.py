@@ -38,9 +38,14 @@ class ViewEmbedder(Protocol):
     ``embed`` returns ``(vectors, available)`` for every track of ``data.dataset``, whose
     vocabulary ``train`` shares, reading the sequences of ``train`` alone; ``seed`` and
     ``test_fraction`` name the protocol's split (a model may refuse one it trained across).
+    ``run``: the directory it reads (an input of the command: no output may be written over
+    it, and ``--against`` may name it), or None.
     """
 
     name: str
+
+    @property
+    def run(self) -> Path | None: ...
 
     def embed(
         self,

@@ -232,7 +232,7 @@ def reference_name(
     if against is None:
         return None
     for source, name in zip(inputs, names, strict=True):
-        path = source if isinstance(source, str | Path) else getattr(source, "run", None)
+        path = source if isinstance(source, str | Path) else source.run
         if path is not None and (Path(against) == Path(path) or _same_file(against, path)):
             return name
     return str(against)
@@ -294,10 +294,8 @@ def run_evaluation(
     from songspace.evaluation.protocol import make_protocol
 
     if out is not None:
-        # a ViewEmbedder that reads a run directory names it as `run`
-        inputs = [
-            e if isinstance(e, str | Path) else getattr(e, "run", None) for e in embedding_files
-        ]
+        # a ViewEmbedder names the directory it reads (if any) as `run`
+        inputs = [e if isinstance(e, str | Path) else e.run for e in embedding_files]
         check_output_free(out, overwrite=overwrite, inputs=(dataset_dir, *inputs))
     if test_fraction is not None:
         check_heldout_share(test_fraction, "test_fraction")
