@@ -148,7 +148,7 @@ def test_sample_is_gensims_down_sampling():
     from gensim.models import Word2Vec
 
     ds = planted_dataset()
-    ours = Track2Vec(dim=25, epochs=2, sample=1e-4, seed=3).fit(ds)
+    ours = Track2Vec(dim=25, window=5, epochs=2, sample=1e-4, seed=3).fit(ds)
     sentences = [
         [str(t) for t in ds.indices[a:b]]
         for a, b in zip(ds.indptr[:-1], ds.indptr[1:], strict=True)
@@ -162,7 +162,7 @@ def test_sample_is_gensims_down_sampling():
     np.testing.assert_array_equal(ours.embeddings_, expected)
     # the default stays gensim's 1e-3: default fits are unchanged
     assert Track2Vec().sample == 1e-3
-    default = Track2Vec(dim=25, epochs=2, seed=3).fit(ds).embeddings_
+    default = Track2Vec(dim=25, window=5, epochs=2, seed=3).fit(ds).embeddings_
     assert not np.array_equal(default, ours.embeddings_)
 
 

@@ -80,7 +80,7 @@ from songspace.graph.limits import drop_tracks_without_context
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
-from songspace.params import SEED, Constraint, Interval, Names, Options
+from songspace.params import SEED, AnyOf, Constraint, Interval, Names, Options
 from songspace.progress import EpochHook, ProgressCallback, epoch_hook
 
 #: gensim's per-sentence token cap (``MAX_SENTENCE_LEN`` in word2vec_inner.pyx).
@@ -206,6 +206,54 @@ def vocabulary_counts(indices: np.ndarray, n_tracks: int) -> dict[str, int]:
     return {str(t): int(c) for t, c in zip(order.tolist(), counts[order].tolist(), strict=True)}
 
 
+#: The value of ``epochs`` and ``window`` that :meth:`Track2Vec.resolve_params` sets from
+#: the training data.
+AUTO = "auto"
+
+#: W2V paper Table 3's defaults (``dim`` d, ``window`` L, ``ns_exponent`` alpha,
+#: ``negative`` N, ``alpha`` lambda) with gensim's ``epochs`` and ``sample``, which the
+#: paper leaves at Word2Vec's defaults: Track2Vec's defaults before they adapted to the
+#: corpus, and the reference configuration of ``songspace tune``.
+PAPER_PRESET: dict[str, Any] = {
+    "dim": 100,
+    "window": 5,
+    "ns_exponent": 0.75,
+    "negative": 5,
+    "alpha": 0.025,
+    "epochs": 5,
+    "sample": 1e-3,
+}
+
+
+def auto_epochs(n_tokens: int) -> int:
+    """``epochs="auto"``: enough passes for about :data:`AUTO_TOKENS` training tokens,
+    never fewer than the paper's 5 nor more than :data:`AUTO_MAX_EPOCHS`."""
+    passes = -(-AUTO_TOKENS // max(int(n_tokens), 1))
+    return int(min(max(passes, PAPER_PRESET["epochs"]), AUTO_MAX_EPOCHS))
+
+
+#: Training tokens (entries x epochs) ``epochs="auto"`` aims at.
+AUTO_TOKENS = 10_000_000
+#: The most epochs ``epochs="auto"`` chooses.
+AUTO_MAX_EPOCHS = 50
+
+
+def auto_window(dataset: Dataset) -> int:
+    """``window="auto"``: the context window for ``dataset``'s sequences."""
+    return int(PAPER_PRESET["window"])
+
+
+def resolve_auto(params: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
+    """``params`` with ``epochs="auto"`` (:func:`auto_epochs` of the dataset's entries)
+    and ``window="auto"`` (:func:`auto_window`) resolved; other values unchanged."""
+    out = dict(params)
+    if out.get("epochs") == AUTO:
+        out["epochs"] = auto_epochs(dataset.n_entries)
+    if out.get("window") == AUTO:
+        out["window"] = auto_window(dataset)
+    return out
+
+
 @register
 class Track2Vec(EmbeddingModel):
     """Skip-gram Word2Vec with negative sampling over sequences (see the module docstring).
@@ -223,11 +271,11 @@ class Track2Vec(EmbeddingModel):
     name = "track2vec"
     parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "dim": Interval(int, 25, 200),
-        "window": Interval(int, 1, 40),
+        "window": AnyOf(Interval(int, 1, 40), Options((AUTO,))),
         "ns_exponent": Interval(float, -1.0, 1.0),
         "negative": Interval(int, 1, 100),
         "alpha": Interval(float, 0.001, 0.1),
-        "epochs": Interval(int, 1, 1000),
+        "epochs": AnyOf(Interval(int, 1, 1000), Options((AUTO,))),
         "sample": Interval(float, 0.0, 1.0),
         "min_count": Interval(int, 1, None),
         "workers": Interval(int, 1, 64),
@@ -251,12 +299,15 @@ class Track2Vec(EmbeddingModel):
         "sample": "beyond W2V Table 3 (Caselles-Dupre et al. 2018)",
     }
     budget_param: ClassVar[str | None] = "epochs"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": PAPER_PRESET}
+    #: Tuning measures against the paper's configuration (W2V §4: equal time to it).
+    reference_preset: ClassVar[str | None] = "paper"
 
     @classmethod
     def cost_units(cls, params: dict, dataset: Dataset) -> float:
         """Skip-gram work of one epoch: expected pairs after down-sampling x (negative + 1)
         x dim (gensim's inner loop does one dim-sized update per pair and sample)."""
-        p = {**cls.default_params(), **params}
+        p = resolve_auto({**cls.default_params(), **params}, dataset)
         counts = np.bincount(np.asarray(dataset.indices), minlength=dataset.n_tracks)
         kept = retained_share(counts, float(p["sample"]), int(p["min_count"]))
         pairs = skipgram_pairs(np.diff(np.asarray(dataset.indptr)), int(p["window"]), kept)
@@ -265,11 +316,11 @@ class Track2Vec(EmbeddingModel):
     def __init__(
         self,
         dim: int = 100,
-        window: int = 5,
+        window: int | str = AUTO,
         ns_exponent: float = 0.75,
         negative: int = 5,
         alpha: float = 0.025,
-        epochs: int = 5,
+        epochs: int | str = AUTO,
         min_count: int = 1,
         workers: int = 1,
         seed: int = 0,
@@ -288,6 +339,11 @@ class Track2Vec(EmbeddingModel):
         self.corpus = corpus
         self.seed = seed
 
+    def resolve_params(self, dataset: Dataset) -> dict[str, Any]:
+        """The parameters with ``epochs="auto"`` and ``window="auto"`` set from ``dataset``
+        (:func:`resolve_auto`)."""
+        return resolve_auto(self.get_params(), dataset)
+
     def uses_corpus_file(self) -> bool:
         """True when training reads a corpus file (``corpus``; "auto": workers > 2)."""
         return self.corpus == "file" or (self.corpus == "auto" and int(self.workers) > 2)
@@ -298,6 +354,8 @@ class Track2Vec(EmbeddingModel):
         from gensim.models.callbacks import CallbackAny2Vec
 
         model = self
+        p = self.resolve_params(dataset)
+        epochs = int(p["epochs"])
         on_epoch: EpochHook | None = epoch_hook(progress)
         # A progress callback that raises (e.g. a tuning time budget) stops training: gensim
         # reports progress about once a second from the main thread (``_log_progress``); the
@@ -312,7 +370,7 @@ class Track2Vec(EmbeddingModel):
                 return
             try:
                 if progress is not None:
-                    progress(done, int(model.epochs), message)
+                    progress(done, epochs, message)
             except BaseException as exc:
                 failure.append(exc)
                 stop.set()
@@ -325,7 +383,7 @@ class Track2Vec(EmbeddingModel):
                 cur_epoch, example_count, total_examples = args[2:5]
                 share = min(example_count / total_examples, 1.0) if total_examples else 0.0
                 # fractional progress within the epoch (lets a caller project the total time)
-                report(cur_epoch + share, f"epoch {cur_epoch + 1}/{model.epochs} {share:.0%}")
+                report(cur_epoch + share, f"epoch {cur_epoch + 1}/{epochs} {share:.0%}")
                 if stop.is_set():  # drop the queued jobs; keep the workers' end markers
                     job_queue = args[0]
                     with contextlib.suppress(queue.Empty):
@@ -344,7 +402,7 @@ class Track2Vec(EmbeddingModel):
                 self.epoch += 1
                 total = w2v.get_latest_training_loss()  # cumulative over the run
                 loss, self.previous = total - self.previous, total
-                report(self.epoch, f"epoch {self.epoch}/{model.epochs} loss {loss:.4g}")
+                report(self.epoch, f"epoch {self.epoch}/{epochs} loss {loss:.4g}")
                 if failure:
                     raise failure[0]
                 if on_epoch is not None:
@@ -352,16 +410,16 @@ class Track2Vec(EmbeddingModel):
 
         corpus = CsrCorpus(dataset.indptr, dataset.indices, stop=stop)
         w2v = _Word2Vec(
-            vector_size=int(self.dim),
-            window=int(self.window),
-            ns_exponent=float(self.ns_exponent),
-            negative=int(self.negative),
-            alpha=float(self.alpha),
-            epochs=int(self.epochs),
-            sample=float(self.sample),
-            min_count=int(self.min_count),
-            workers=int(self.workers),
-            seed=int(self.seed),
+            vector_size=int(p["dim"]),
+            window=int(p["window"]),
+            ns_exponent=float(p["ns_exponent"]),
+            negative=int(p["negative"]),
+            alpha=float(p["alpha"]),
+            epochs=epochs,
+            sample=float(p["sample"]),
+            min_count=int(p["min_count"]),
+            workers=int(p["workers"]),
+            seed=int(p["seed"]),
             sg=1,
             hs=0,
         )
@@ -447,11 +505,11 @@ class Track2VecFeature(Track2Vec):
     def __init__(
         self,
         dim: int = 100,
-        window: int = 5,
+        window: int | str = AUTO,
         ns_exponent: float = 0.75,
         negative: int = 5,
         alpha: float = 0.025,
-        epochs: int = 5,
+        epochs: int | str = AUTO,
         min_count: int = 1,
         workers: int = 1,
         seed: int = 0,

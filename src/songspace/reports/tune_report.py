@@ -64,6 +64,7 @@ from songspace.tuning.study import (
     _embeddings,
     best_trials,
     count_states,
+    reference_config,
     warm_up,
 )
 
@@ -271,7 +272,7 @@ def tune_report(
             None,
             "N/A",
             "N/A",
-            {**klass.default_params(), **first.fixed_params},
+            reference_config(loaded[0][1], klass, first.fixed_params),
         )
     ]
     single_hr: str | None = None
