@@ -618,7 +618,7 @@ def info_cmd(
     ] = "1,2,3,5,10",
 ) -> None:
     """Counts, feature coverage and co-occurrence graph size per min_weight."""
-    from songspace.summary import dataset_info
+    from songspace.reports.summary import dataset_info
 
     try:
         ts = [int(t) for t in thresholds.split(",") if t.strip()]

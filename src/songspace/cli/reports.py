@@ -48,7 +48,7 @@ def demo_cmd(
 ) -> None:
     """Small end-to-end comparison: train every model with small settings, evaluate them
     on the same queries, print the table and write the HTML report."""
-    from songspace.summary import run_demo
+    from songspace.reports.summary import run_demo
 
     with progress_bar(ctx) as progress:
         res = run_demo(
