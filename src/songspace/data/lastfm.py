@@ -109,7 +109,8 @@ def read_lastfm(
     return log.to_dataset(gap_minutes)
 
 
-def _check_gap_minutes(gap_minutes: Any) -> None:
+def _check_gap_minutes(gap_minutes: float) -> None:
+    """ParameterError unless ``gap_minutes`` is a positive real number."""
     if (
         isinstance(gap_minutes, bool)
         or not isinstance(gap_minutes, numbers.Real)
