@@ -2,8 +2,7 @@
 
 - :func:`check_heldout_share`: the share of sequences held out for testing (and as
   many for validation), ``0 < share < 0.5``; used by ``train``, ``evaluate``, cold
-  start and tuning, whatever the option is called (``--test-fraction``,
-  ``--heldout-fraction``).
+  start and tuning (``--test-fraction``; ``tune``'s ``heldout_fraction``).
 - :func:`check_format`: the ``format`` / ``format_version`` header of a saved
   songspace file (datasets, graphs, models).
 - :func:`check_finite_rows`: vectors (embeddings) are finite where they are used;

@@ -254,7 +254,7 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
         "2",
         "-p",
         "epochs=1",
-        "--heldout-fraction",
+        "--test-fraction",
         "0.1",
         "--min-tracks",
         "10",
