@@ -34,7 +34,7 @@ from songspace.errors import (
     SongspaceError,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np.random.Generator:

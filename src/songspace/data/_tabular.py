@@ -40,7 +40,7 @@ from songspace.errors import (
     ParameterError,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 _FORMATS = ("csv", "tsv", "parquet")
 _SUFFIX_FORMAT = {

@@ -31,7 +31,7 @@ from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, InvalidValueError, ParameterError
 from songspace.progress import ProgressCallback, track
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 FIELDS = ("userid", "timestamp", "artist-mbid", "artist-name", "track-mbid", "track-name")
 _EPOCH = pd.Timestamp(0, tz="UTC")

@@ -50,7 +50,7 @@ from songspace.errors import (
 )
 from songspace.progress import ProgressCallback, report
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def _is_song_id(value: Any) -> bool:

@@ -37,7 +37,7 @@ from songspace.errors import (
 )
 from songspace.progress import ProgressCallback, report, track
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 _SLICE_RE = re.compile(r"mpd\.slice\.(\d+)-(\d+)\.json$")
 TRACK_PREFIX = "spotify:track:"

@@ -36,7 +36,7 @@ from songspace.evaluation.protocol import Protocol, make_protocol
 from songspace.evaluation.results import Comparison, EvaluationResult
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

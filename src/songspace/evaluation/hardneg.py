@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from songspace.evaluation.families import FamilyInput
     from songspace.evaluation.protocol import Protocol
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: W2V §2.2 footnote 1: threshold = 1e-7 x the sum of all song occurrences.
 DEFAULT_THRESHOLD_FACTOR = 1e-7

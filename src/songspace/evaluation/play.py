@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from songspace.evaluation.families import FamilyInput
     from songspace.evaluation.protocol import Protocol
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: W2V §4.6: "most frequent pairs (>= 100 occurrences)".
 DEFAULT_MIN_PAIR_COUNT = 100

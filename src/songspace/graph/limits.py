@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from songspace.errors import GraphTooLargeError, InvalidValueError, ParameterError
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Peak bytes per stored graph entry while building (int32 index + int32 weight,
 #: held about 2.5 times over; measured 16-20 bytes, rounded up).

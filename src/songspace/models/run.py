@@ -37,7 +37,7 @@ from songspace.errors import FormatError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

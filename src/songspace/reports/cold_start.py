@@ -54,7 +54,7 @@ __all__ = [
     "run_cold_start",
 ]
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Metrics shown in the cold-start table (those present are printed).
 TABLE_METRICS = (

@@ -51,7 +51,7 @@ from songspace.errors import FormatError, ParameterError
 from songspace.evaluation.embeddings import Embeddings, load_embeddings
 from songspace.progress import ProgressCallback
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 Method = Literal["auto", "umap", "pca", "tsne"]
 METHODS = ("auto", "umap", "pca", "tsne")

@@ -67,7 +67,7 @@ from songspace.tuning.study import (
     warm_up,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Metrics of the report table (HitRate and NDCG: mean of in-set and out-of-set).
 COLUMNS = ("hit_rate", "ndcg", "hardneg", "vrc_genre", "vrc_artist", "completion_hr")

@@ -28,7 +28,7 @@ from songspace._optional import optional_import
 from songspace._util import atomic_write_bytes, atomic_write_text, unit_rows
 from songspace.errors import ParameterError
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 IndexKind = Literal["auto", "exact", "hnsw"]
 #: Up to this many vectors ``kind="auto"`` builds the exact index.

@@ -52,7 +52,7 @@ from songspace.serving.index import (
 from songspace.serving.newtracks import NewTrack, grow, parse_track
 from songspace.serving.store import TrackStore
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Largest ``k`` one request may ask for.
 MAX_K = 1000

@@ -80,7 +80,7 @@ from songspace.tuning.storage import (
     storage_url,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "gp", "random", "nsga2")
 PRUNERS = ("none", "sha", "hyperband")
