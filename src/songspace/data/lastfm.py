@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import numbers
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ import pyarrow.compute as pc
 from songspace.data._tabular import check_chunk_rows, check_file, open_text, undecodable_error
 from songspace.data.builder import KeyIndex, finish_dataset
 from songspace.data.dataset import Dataset
-from songspace.errors import FormatError, InvalidValueError, ParameterError
+from songspace.errors import FormatError, InvalidValueError
+from songspace.params import Interval, check_param
 from songspace.progress import ProgressCallback, track
 
 logger = logging.getLogger(__name__)
@@ -100,17 +100,19 @@ def read_lastfm(
     InvalidValueError (bad timestamp, empty user, no way to identify the track)
     naming file, line and field, and ParameterError for ``gap_minutes <= 0``.
     """
-    if (
-        isinstance(gap_minutes, bool)
-        or not isinstance(gap_minutes, numbers.Real)
-        or not (gap_minutes > 0)
-    ):
-        raise ParameterError(
-            "gap_minutes",
-            "`gap_minutes > 0`",
-            gap_minutes,
-            fix="pass the inactivity gap in minutes that separates sessions (default 30)",
-        )
+    check_param(
+        "gap_minutes",
+        gap_minutes,
+        Interval(
+            float,
+            0,
+            None,
+            closed="neither",
+            finite=False,
+            what="a number of minutes > 0 (inf: one session per user)",
+        ),
+        fix="pass the inactivity gap in minutes that separates sessions (default 30)",
+    )
     check_chunk_rows(chunk_rows)
     p = check_file(path, "a Last.fm-1K style listening log (tab-separated)")
     users, tracks = KeyIndex(), KeyIndex()

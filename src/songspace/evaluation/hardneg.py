@@ -44,6 +44,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
 from songspace.graph.bigrams import bigram_counts
+from songspace.params import POSITIVE_INT, check_param
 
 if TYPE_CHECKING:
     from songspace.evaluation.defaults import SuiteSettings
@@ -121,8 +122,7 @@ def hard_negatives(
     of song occurrences, i.e. dataset entries, W2V §2.2 footnote 1). Passing a
     precomputed :class:`ChiSquaredPairs` needs ``threshold`` or ``n_occurrences``.
     """
-    if not isinstance(min_count, int | np.integer) or isinstance(min_count, bool) or min_count < 1:
-        raise ParameterError("min_count", "an int >= 1", min_count)
+    min_count = check_param("min_count", min_count, POSITIVE_INT)
     if isinstance(dataset, ChiSquaredPairs):
         pairs = dataset
         if threshold is None and n_occurrences is None:

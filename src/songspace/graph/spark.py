@@ -46,8 +46,8 @@ import scipy.sparse as sp
 
 from songspace._optional import optional_import
 from songspace.data.dataset import Dataset
-from songspace.errors import ParameterError
 from songspace.graph.cooccurrence import CooccurrenceGraph
+from songspace.params import POSITIVE_INT, check_param
 
 if TYPE_CHECKING:
     from songspace.graph.tables import GraphTables
@@ -281,12 +281,7 @@ def build_tables_spark(
     _pyspark()  # MissingDependencyError naming the extra when pyspark is absent
     from pyspark.sql import functions as F
 
-    if (
-        isinstance(min_weight, bool)
-        or not isinstance(min_weight, int | np.integer)
-        or (min_weight < 1)
-    ):
-        raise ParameterError("min_weight", "an integer >= 1", min_weight)
+    min_weight = check_param("min_weight", min_weight, POSITIVE_INT)
     if spark is None:
         spark = spark_session(master)
     n = dataset.n_tracks

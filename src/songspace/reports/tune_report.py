@@ -46,6 +46,7 @@ from songspace.errors import ParameterError
 from songspace.evaluation.results import EvaluationResult, MetricResult, compare
 from songspace.evaluation.suite import evaluate, unsupported
 from songspace.models.registry import get_model_class
+from songspace.params import POSITIVE_INT, Interval, check_param
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
@@ -201,10 +202,8 @@ def tune_report(
         raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset, storage_file(storage)))
-    if not 0 < significance < 1:
-        raise ParameterError("significance", "`0 < significance < 1`", significance)
-    if isinstance(max_pareto, bool) or not isinstance(max_pareto, int) or max_pareto < 1:
-        raise ParameterError("max_pareto", "`max_pareto >= 1`", max_pareto)
+    check_param("significance", significance, Interval(float, 0, 1, closed="neither"))
+    check_param("max_pareto", max_pareto, POSITIVE_INT)
     optuna = optuna_module()
     store = open_storage(storage, heartbeat=None, must_exist=True)
     url = redact(str(store.url) if hasattr(store, "url") else storage_url(storage))
