@@ -109,15 +109,23 @@ def _bad_values(c: Constraint) -> list[object]:
 
 def _validated_functions():
     from songspace.evaluation import clustering
+    from songspace.evaluation.cold_start import cold_start_protocol, score_cold_start
     from songspace.graph.cooccurrence import build_cooccurrence, edge_counts_by_threshold
-    from songspace.graph.walks import random_walks, walks_reference
+    from songspace.graph.walks import random_walks, transition_probabilities, walks_reference
+    from songspace.reports.cold_start import cold_start_evaluation, run_cold_start
 
     calls = [
         (random_walks, (None,)),
         (walks_reference, (None,)),
+        (transition_probabilities, (None, 0, None)),
         (build_cooccurrence, (None,)),
         (edge_counts_by_threshold, (None,)),
+        (cold_start_protocol, (None,)),
+        (score_cold_start, (None, None)),
+        (cold_start_evaluation, (None, {})),
+        (run_cold_start, ("/nonexistent/dataset", ["track2vec"])),
         (clustering.vrc, (None, None)),
+        (clustering.vrc_artist, (None, None)),
         (clustering.local_coherence, (None, None), {"sample": None}),
         (clustering.genre_sample, (None,)),
         (clustering.artist_sample, (None,)),
@@ -126,7 +134,7 @@ def _validated_functions():
 
 
 @pytest.mark.parametrize(("func", "args", "kwargs"), _validated_functions())
-def test_walks_graph_and_clustering_check_each_setting_first(func, args, kwargs):
+def test_walks_graph_cold_start_and_clustering_check_each_setting_first(func, args, kwargs):
     """Every constrained setting is refused with its name before any work (the other
     arguments are placeholders the body would reject)."""
     table = func.parameter_constraints
@@ -138,6 +146,15 @@ def test_walks_graph_and_clustering_check_each_setting_first(func, args, kwargs)
             with pytest.raises(ParameterError) as err:
                 func(*args, **{**kwargs, name: value})
             assert err.value.name == name and constraint.describe() in str(err.value)
+
+
+def test_the_cold_start_runner_names_cold_share_before_reading_the_dataset():
+    from songspace.reports.cold_start import run_cold_start
+
+    with pytest.raises(
+        ParameterError, match=r"parameter `cold_share`: expected a share in \(0, 1\)"
+    ):
+        run_cold_start("/nonexistent/dataset", ["track2vec"], cold_share=1.0)
 
 
 # ------------------------------------------------------------ no hand-written copies

@@ -108,6 +108,7 @@ def vrc_genre(emb: Embeddings, dataset: Dataset) -> MetricResult:
     return vrc(emb, dataset.tracks["genre"], name="vrc_genre")
 
 
+@validate_params({"min_tracks": POSITIVE_INT})
 def vrc_artist(emb: Embeddings, dataset: Dataset, min_tracks: int = 5) -> MetricResult:
     """VRC_Artist: embeddings grouped by artist, artists with >= ``min_tracks`` tracks."""
     return vrc(emb, dataset.tracks["artist_id"], min_size=min_tracks, name="vrc_artist")

@@ -274,6 +274,7 @@ def walks_reference(
     return walks
 
 
+@validate_params({"p": POSITIVE, "q": POSITIVE})
 def transition_probabilities(
     adjacency: sp.spmatrix, v: int, t: int | None, *, p: float = 1.0, q: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
