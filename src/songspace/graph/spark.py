@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from songspace._optional import optional_import
+from songspace._util import atomic_write_text
 from songspace.data.dataset import Dataset
 from songspace.graph.cooccurrence import CooccurrenceGraph
 from songspace.params import POSITIVE_INT, check_param
@@ -97,7 +98,7 @@ def _quiet_log_config() -> str:
     """A log4j2 file that shows only errors (written once per process, in the temp dir)."""
     path = Path(tempfile.gettempdir()) / f"songspace-spark-log4j2-{os.getpid()}.properties"
     if not path.is_file():
-        path.write_text(_LOG4J)
+        atomic_write_text(path, _LOG4J)
         atexit.register(path.unlink, missing_ok=True)
     return str(path)
 
