@@ -35,7 +35,7 @@ from songspace.progress import ProgressCallback, labelled
 if TYPE_CHECKING:
     from songspace.data.provenance import DatasetIdentity
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 # FAMILY_METRICS (re-exported): the metric names each family produces, a live view of
 # the family registry (songspace.evaluation.families); evaluate() returns exactly these

@@ -59,7 +59,7 @@ from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError, SongspaceError
 from songspace.progress import ProgressCallback, report
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Models that train data-parallel.
 DISTRIBUTED_MODELS = ("graphsage", "musig")
