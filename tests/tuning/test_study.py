@@ -227,9 +227,9 @@ def test_bad_arguments_are_clear_errors(tiny_dataset_dir, tmp_path):
     for kw, match in (
         ({"objectives": ["hitrate"]}, "each objective one of"),
         ({"objectives": ["hit_rate", "vrc_genre"], "alpha": 1.5}, "0 <= alpha <= 1"),
-        ({"trials": 0}, "trials >= 1"),
+        ({"trials": 0}, "parameter `trials`: expected an integer >= 1, got 0"),
         ({"sample_rate": 0.0}, "0 < sample_rate <= 1"),
-        ({"budget_factor": 0.5}, "budget_factor >= 1"),
+        ({"budget_factor": 0.5}, "parameter `budget_factor`: expected a number >= 1 or None"),
         ({"sampler": "cma"}, "one of"),
         ({"params": {"nope": 1}}, "a parameter of"),
     ):
@@ -254,7 +254,7 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
         "2",
         "-p",
         "epochs=1",
-        "--heldout-fraction",
+        "--test-fraction",
         "0.1",
         "--min-tracks",
         "10",
@@ -350,7 +350,7 @@ def test_cli_bad_arguments_exit_with_a_message(tiny_dataset_dir, tmp_path, extra
 
 @pytest.mark.slow
 def test_scale_study_reports_every_rate_at_full_scale(tiny_dataset_dir, tmp_path):
-    from songspace.tuning import scale_study
+    from songspace.reports.scale_study import scale_study
 
     results, report = scale_study(
         "track2vec",

@@ -8,7 +8,7 @@ Two ways to start it, one entry point (:func:`worker_main`):
 - ``torchrun`` runs the same entry point on one or many machines::
 
       torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d \\
-          --rdzv-endpoint HOST:29400 -m songspace.models.distributed \\
+          --rdzv-endpoint HOST:29400 -m songspace.cli train-distributed \\
           graphsage DATA -o OUT -p epochs=20
 
   (every node must read ``DATA``; rank 0 writes ``OUT``).
@@ -43,15 +43,12 @@ not bit-reproducible (non-deterministic kernels and reduction order).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import math
 import os
 import socket
-import sys
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +59,7 @@ from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError, SongspaceError
 from songspace.progress import ProgressCallback, report
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Models that train data-parallel.
 DISTRIBUTED_MODELS = ("graphsage", "musig")
@@ -273,7 +270,7 @@ def context_from_env() -> Context:
     except KeyError as exc:
         raise DistributedError(
             f"expected the environment variable {exc.args[0]} (set by torchrun), found none; "
-            "fix: start with `torchrun ... -m songspace.models.distributed` or use "
+            "fix: start with `torchrun ... -m songspace.cli train-distributed` or use "
             "`songspace train --nproc N`"
         ) from None
     return Context(rank, world, int(os.environ.get("LOCAL_RANK", rank)))
@@ -420,57 +417,3 @@ def launch_local(job: TrainJob, nproc: int, progress: ProgressCallback | None = 
         if isinstance(error, SongspaceError):
             raise error
         raise DistributedError(f"a worker process failed: {error!r}") from error
-
-
-# ------------------------------------------------------------------------------ CLI
-def _parse(argv: Sequence[str] | None) -> TrainJob:
-    from songspace.assignments import parse_assignments
-
-    ap = argparse.ArgumentParser(
-        prog="python -m songspace.models.distributed",
-        description="One rank of data-parallel `songspace train` (start with torchrun).",
-    )
-    ap.add_argument("model", choices=DISTRIBUTED_MODELS)
-    ap.add_argument("dataset")
-    ap.add_argument("-o", "--out", required=True)
-    ap.add_argument("-p", "--param", action="append", default=[])
-    ap.add_argument("--config")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--test-fraction", type=float)
-    ap.add_argument("--full", action="store_true")
-    ap.add_argument("--overwrite", action="store_true")
-    a = ap.parse_args(argv)
-    params: Mapping[str, Any] = parse_assignments(a.param, "--param", example="dim=64")
-    return TrainJob(
-        a.model,
-        a.dataset,
-        a.out,
-        dict(params),
-        a.config,
-        a.seed,
-        a.test_fraction,
-        a.full,
-        a.overwrite,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        job = _parse(argv)
-
-        def progress(done: float, total: float, message: str, /) -> None:
-            if done % 50 == 0 or done == total:
-                logger.info("step %d/%d %s", done, total, message)
-
-        model = worker_main(job, progress)
-    except SongspaceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if model is not None:
-        print(f"wrote {job.out}: {job.name} trained in {model.training_time_:.1f}s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

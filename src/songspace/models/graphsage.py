@@ -93,7 +93,7 @@ if TYPE_CHECKING:
 
     from songspace.models.graphsage_modules import MultiTaskHeads, SAGEEncoder, TaskTargets
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: The task-weight grid of MUSIG §4.2, runnable by name (``task_weights="0.7-0.1-0.2"``).
 PAPER_TASK_WEIGHTS: dict[str, tuple[float, float, float]] = {

@@ -51,7 +51,7 @@ __all__ = [
     "train_or_load",
 ]
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
 

@@ -5,7 +5,7 @@ Optuna is imported lazily (extra ``tune``). See :mod:`songspace.tuning.study`.
 
 from songspace.tuning.objectives import OBJECTIVES, check_objectives, scalarise
 from songspace.tuning.protocols import tuning_protocols
-from songspace.tuning.scale import rate_study_name, scale_study, tune_rates
+from songspace.tuning.scale import rate_study_name, tune_rates
 from songspace.tuning.storage import DEFAULT_STORAGE, StorageError, open_storage
 from songspace.tuning.study import TimeBudgetExceeded, TuneResult, tune
 
@@ -19,18 +19,7 @@ __all__ = [
     "open_storage",
     "rate_study_name",
     "scalarise",
-    "scale_study",
     "tune",
     "tune_rates",
     "tuning_protocols",
 ]
-
-
-def __getattr__(name: str) -> object:
-    # ``tune_report`` moved to the runner layer (songspace.reports.tune_report); this
-    # keeps ``from songspace.tuning import tune_report`` working without an import cycle.
-    if name == "tune_report":
-        from songspace.reports.tune_report import tune_report
-
-        return tune_report
-    raise AttributeError(f"module 'songspace.tuning' has no attribute {name!r}")
