@@ -16,7 +16,7 @@ pytest.importorskip("gensim")
 from songspace.data.builder import finish_dataset
 from songspace.data.dataset import FeatureGroup
 from songspace.errors import ParameterError
-from songspace.models import get_model_class
+from songspace.models import create, get_model_class
 from songspace.models.base import EmbeddingModel
 from songspace.models.track2vec import (
     MAX_SENTENCE_LEN,
@@ -366,3 +366,79 @@ def test_corpus_file_and_iterator_modes_both_learn_the_planted_genres(cache_dir,
     assert min(shares.values()) > 0.8 > 3 * chance, shares
     assert abs(shares["file"] - shares["iterator"]) < 0.1, shares
     assert any(cache_dir.iterdir())  # the file mode wrote (and then read) the corpus
+
+
+# ------------------------------------------------------ presets and adaptive defaults
+#: W2V paper Table 3's defaults (d, L, alpha, N, lambda), with Word2Vec's epochs and sample.
+TABLE_3 = {
+    "dim": 100,
+    "window": 5,
+    "ns_exponent": 0.75,
+    "negative": 5,
+    "alpha": 0.025,
+    "epochs": 5,
+    "sample": 1e-3,
+}
+
+
+def test_paper_preset_gives_exactly_table_3():
+    assert Track2Vec.preset_params("paper") == TABLE_3
+    assert Track2VecFeature.preset_params("paper") == TABLE_3
+    model = create("track2vec", preset="paper")
+    assert {k: model.get_params()[k] for k in TABLE_3} == TABLE_3
+    # given parameters override the preset's, the rest keep the defaults
+    model = create("track2vec", {"dim": "32"}, from_strings=True, preset="paper")
+    assert (model.dim, model.window, model.min_count) == (32, 5, 1)
+    with pytest.raises(ParameterError, match=r"parameter `preset`: expected a preset of .*'paper'"):
+        create("track2vec", preset="tiny")
+
+
+def test_paper_preset_trains_as_plain_gensim_with_its_defaults():
+    """Table 3's values are gensim's Word2Vec defaults: the preset equals plain gensim."""
+    from gensim.models import Word2Vec
+
+    ds = tiny_dataset([[i % 7, (i + 1) % 7, (i + 3) % 7, 7 + i % 5] for i in range(60)], 12)
+    ours = create("track2vec", {"seed": 4}, preset="paper").fit(ds)
+    sentences = [[str(t) for t in ds.sequence(s)] for s in range(ds.n_sequences)]
+    ref = Word2Vec(sentences, min_count=1, workers=1, seed=4, sg=1, hs=0)
+    expected = np.zeros_like(ours.embeddings_)
+    for key in ref.wv.index_to_key:
+        expected[int(key)] = ref.wv[key]
+    np.testing.assert_array_equal(ours.embeddings_, expected)
+    assert ours.fitted_params_ == ours.get_params()  # nothing was left to the data
+
+
+def test_cli_train_with_the_paper_preset_and_with_the_adaptive_default(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from songspace.cli import app
+
+    data = tmp_path / "ds"
+    tiny_dataset([[i % 9, (i + 1) % 9, (i + 2) % 9, (i + 4) % 9] * 3 for i in range(90)], 9).save(
+        data
+    )
+    base = ["--no-progress", "train", "track2vec", str(data), "--param", "dim=25"]
+    res = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "p"), "--preset", "paper"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "p" / "model" / "model.json").read_text())
+    assert {k: doc["params"][k] for k in TABLE_3 if k != "dim"} == {
+        k: v for k, v in TABLE_3.items() if k != "dim"
+    }
+    assert doc["fitted_params"] == doc["params"]
+    assert "from the data" not in res.output
+    res = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "a" / "model" / "model.json").read_text())
+    assert doc["params"]["epochs"] == "auto" and doc["params"]["window"] == "auto"
+    used = doc["fitted_params"]
+    assert isinstance(used["epochs"], int) and isinstance(used["window"], int)
+    assert f"chose window={used['window']}, epochs={used['epochs']} from the data" in " ".join(
+        res.output.split()
+    )
+    res = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "x"), "--preset", "tiny"])
+    assert isinstance(res.exception, ParameterError)  # main() prints it without a traceback
+    assert "parameter `preset`" in str(res.exception) and "'paper'" in str(res.exception)
+    res = CliRunner().invoke(app, ["models"])
+    assert "preset 'paper' (the reference of `songspace tune`)" in " ".join(res.output.split())

@@ -166,14 +166,17 @@ def log_trained(model: EmbeddingModel, ds: Dataset) -> None:
         int(model.available_.sum()),
         ds.n_tracks,
     )
-    given, used = model.get_params(), model.fitted_params_
-    resolved = {k: v for k, v in used.items() if given.get(k) != v}
-    if resolved:
-        logger.info(
-            "%s chose from the data: %s",
-            model.name,
-            ", ".join(f"{k}={v!r} ({given.get(k)!r})" for k, v in resolved.items()),
-        )
+    chosen = chosen_from_data(model)
+    if chosen:
+        logger.info("%s chose from the data: %s", model.name, chosen)
+
+
+def chosen_from_data(model: EmbeddingModel) -> str:
+    """The values a fitted model set from its training data (its ``"auto"`` parameters,
+    :attr:`~songspace.models.base.EmbeddingModel.fitted_params_`), as ``"epochs=20,
+    window=5"``; empty when it set none."""
+    given = model.get_params()
+    return ", ".join(f"{k}={v!r}" for k, v in model.fitted_params_.items() if given.get(k) != v)
 
 
 def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path) -> None:
