@@ -37,7 +37,7 @@ from songspace.data.dataset import Dataset
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import EvaluationResult, compare
-from songspace.evaluation.suite import evaluate_many
+from songspace.evaluation.suite import evaluate
 from songspace.models import create
 from songspace.tuning.protocols import tuning_protocols
 
@@ -81,10 +81,10 @@ def train(ds: Dataset, train_view: Dataset, name: str, how: dict[str, Any], work
     return emb, model.fitted_params_, seconds
 
 
-def scores(protocol: Protocol, embs: list[Embeddings]) -> dict[str, EvaluationResult]:
-    """Next-song results of ``embs`` and of the popularity baseline on ``protocol``."""
-    results, _ = evaluate_many(protocol, embs, families=["next_song"])
-    return {r.model: r for r in results if r.model != "random"}
+def scores(protocol: Protocol, emb: Embeddings) -> dict[str, EvaluationResult]:
+    """Next-song results of ``emb`` and of the popularity baseline on ``protocol``."""
+    popularity = Embeddings.popularity_baseline(protocol.train)
+    return {e.name: evaluate(protocol, e, families=["next_song"]) for e in (emb, popularity)}
 
 
 def main() -> None:
@@ -119,12 +119,13 @@ def main() -> None:
     ).stdout.strip()
     results: dict[str, dict[str, EvaluationResult]] = {p: {} for p in parts}
     for name, how in wanted.items():
-        if all((name, p) in done for p in parts):
+        missing = {p: protocol for p, protocol in parts.items() if (name, p) not in done}
+        if not missing:
             continue
         emb, resolved, seconds = train(ds, protocols.validation.train, name, how, args.workers)
         log.info("%s trained in %.0f CPU s: %s", name, seconds, resolved)
-        for part, protocol in parts.items():
-            res = scores(protocol, [emb])
+        for part, protocol in missing.items():
+            res = scores(protocol, emb)
             results[part][name] = res[name]
             results[part]["popularity"] = res["popularity"]
             row = {
@@ -143,6 +144,14 @@ def main() -> None:
             done[(name, part)] = row
             log.info("%s %s: %s", name, part, row["metrics"])
     write_tables(out, done, parts, results, protocols, args)
+
+
+def paired(results: dict[str, EvaluationResult], name: str, ref: str, metric: str):
+    """The paired t-test of row ``name`` against row ``ref`` on ``metric`` (Bonferroni over
+    the four columns), or None when either was not scored in this run."""
+    if name == ref or name not in results or ref not in results:
+        return None
+    return compare(results[name], results[ref], metrics=list(COLUMNS), alpha=0.01)[metric]
 
 
 def write_tables(out, done, parts, results, protocols, args) -> None:
@@ -165,21 +174,18 @@ def write_tables(out, done, parts, results, protocols, args) -> None:
             cells = []
             for m in COLUMNS:
                 mark = ""
-                if r["name"] in results[part]:
-                    c = compare(
-                        results[part][r["name"]],
-                        results[part]["popularity"],
-                        metrics=list(COLUMNS),
-                        alpha=0.01,
-                    )[m]
-                    tests.setdefault(part, {}).setdefault(r["name"], {})[m] = {
+                for ref, up, down in (("popularity", "▲", "▼"), ("paper", "†", "‡")):
+                    c = paired(results[part], r["name"], ref, m)
+                    if c is None:
+                        continue
+                    tests.setdefault(part, {}).setdefault(r["name"], {}).setdefault(ref, {})[m] = {
                         "value": c.value_a,
-                        "popularity": c.value_b,
+                        ref: c.value_b,
                         "p_adjusted": c.p_adjusted,
                         "significant": bool(c.significant),
                     }
                     if c.significant:
-                        mark = "▲" if c.value_a > c.value_b else "▼"
+                        mark += up if c.value_a > c.value_b else down
                 cells.append(f"{r['metrics'][m]:.4f}{mark}")
             p = r["params"]
             shown = ", ".join(
@@ -192,8 +198,9 @@ def write_tables(out, done, parts, results, protocols, args) -> None:
             )
         lines.append("")
     lines.append(
-        "▲/▼: significantly above/below popularity (paired t-test over the queries, "
-        "Bonferroni over the four columns, p < 0.01); shown for rows scored in this run."
+        "▲/▼: significantly above/below popularity, †/‡: above/below the paper preset "
+        "(paired t-tests over the queries, Bonferroni over the four columns, p < 0.01); "
+        "shown for rows scored in this run."
     )
     (out / "tables.md").write_text("\n".join(lines) + "\n")
     if tests:
