@@ -23,8 +23,11 @@ from songspace.models.track2vec import (
     CsrCorpus,
     Track2Vec,
     Track2VecFeature,
+    auto_epochs,
+    auto_window,
     corpus_file,
     corpus_key,
+    repeat_share,
     retained_share,
     skipgram_pairs,
     vocabulary_counts,
@@ -442,3 +445,63 @@ def test_cli_train_with_the_paper_preset_and_with_the_adaptive_default(tmp_path)
     assert "parameter `preset`" in str(res.exception) and "'paper'" in str(res.exception)
     res = CliRunner().invoke(app, ["models"])
     assert "preset 'paper' (the reference of `songspace tune`)" in " ".join(res.output.split())
+
+
+def test_auto_epochs_by_hand():
+    # ceil(10,000,000 / training entries), within [5, 50]
+    assert auto_epochs(94_335) == 50  # Melon's training view: ceil(106.0), capped
+    assert auto_epochs(326_082) == 31  # the LFM-1b subset's: ceil(30.67)
+    assert auto_epochs(497_416) == 21  # the MPD subset's: ceil(20.10)
+    assert auto_epochs(1_999_999) == 6
+    assert auto_epochs(2_000_000) == 5  # from 2M entries on: the paper's 5
+    assert auto_epochs(66_346_428) == 5  # the full MPD
+
+
+def test_repeat_share_and_auto_window_by_hand():
+    playlists = tiny_dataset([[0, 1, 2, 3], [4, 5, 6, 7, 0], [1, 2]], 8)  # no track twice
+    assert repeat_share(playlists) == 0.0
+    assert auto_window(playlists) == 5
+    # 16 entries; 0 again in the first sequence, 3 in the second, 4 in the third: 3 / 16
+    sessions = tiny_dataset([[0, 1, 0, 2], [3, 3], [4, 5, 6, 7, 8, 9, 1, 2, 3, 4]], 10)
+    assert repeat_share(sessions) == 3 / 16
+    assert auto_window(sessions) == 10
+    # the threshold: 1 repeat in 20 entries (5%) is sessions, 1 in 21 is playlists
+    assert auto_window(tiny_dataset([[0, 1, 0], list(range(2, 19))], 19)) == 10
+    assert auto_window(tiny_dataset([[0, 1, 0], list(range(2, 20))], 20)) == 5
+
+
+def test_auto_is_resolved_from_the_training_data_and_saved(tmp_path):
+    import json
+
+    seqs = [[i % 6, (i + 1) % 6, i % 6, 6 + i % 4] for i in range(40)]  # 160 entries, 40 repeats
+    ds = tiny_dataset(seqs, 10)
+    model = Track2Vec(dim=25, seed=2).fit(ds)
+    assert (model.epochs, model.window) == ("auto", "auto")  # the parameters stay as given
+    used = model.fitted_params_
+    assert (used["epochs"], used["window"]) == (50, 10)
+    assert {k: v for k, v in used.items() if k not in ("epochs", "window")} == {
+        k: v for k, v in model.get_params().items() if k not in ("epochs", "window")
+    }
+    explicit = Track2Vec(dim=25, seed=2, epochs=50, window=10).fit(ds)
+    np.testing.assert_array_equal(model.embeddings_, explicit.embeddings_)
+    assert explicit.fitted_params_ == explicit.get_params()
+    # tuning's cost model sees the resolved values
+    assert Track2Vec.cost_units({"dim": 25}, ds) == Track2Vec.cost_units(
+        {"dim": 25, "window": 10}, ds
+    )
+    model.save(tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert doc["params"]["epochs"] == "auto" and doc["fitted_params"]["epochs"] == 50
+    back = EmbeddingModel.load(tmp_path / "m")
+    assert back.get_params() == model.get_params() and back.fitted_params_ == used
+    # a model.json written before fitted_params was recorded: its parameters stand for them
+    del doc["fitted_params"]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(doc))
+    assert EmbeddingModel.load(tmp_path / "m").fitted_params_ == model.get_params()
+
+
+def test_progress_counts_the_resolved_epochs():
+    seen = []
+    ds = tiny_dataset([[0, 1, 2, 3]] * 20, 4)  # 80 entries: 50 epochs
+    Track2Vec(dim=25, sample=0).fit(ds, progress=lambda d, t, m: seen.append(t))
+    assert set(seen) == {50}

@@ -255,7 +255,7 @@ def repeat_share(dataset: Dataset) -> float:
         return 0.0
     seq = np.repeat(np.arange(dataset.n_sequences, dtype=np.int64), dataset.lengths)
     pairs = seq * np.int64(max(dataset.n_tracks, 1)) + np.asarray(dataset.indices, np.int64)
-    return 1.0 - len(np.unique(pairs)) / n
+    return (n - len(np.unique(pairs))) / n
 
 
 def auto_window(dataset: Dataset) -> int:
