@@ -15,7 +15,8 @@ default), ``paper`` (``create("track2vec", preset="paper")``: W2V Table 3), each
 Each trained row records the parameters it trained with (``auto`` resolved).
 
 Choosing a rule: run the grid without ``--test`` (validation only); then, once, the
-chosen default with ``--test``. Results are appended to ``OUT/rows.jsonl`` as each row
+chosen default with ``--test``. ``--summary NAME=OUT ...`` prints the table of
+docs/results.md from finished runs. Results are appended to ``OUT/rows.jsonl`` as each row
 finishes (a row already there is not trained again), the tables go to ``OUT/tables.md``,
 and the paired t-tests against popularity (Bonferroni over the four columns) to
 ``OUT/tests.json``.
@@ -89,8 +90,14 @@ def scores(protocol: Protocol, emb: Embeddings) -> dict[str, EvaluationResult]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("dataset")
-    ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("dataset", nargs="?")
+    ap.add_argument("-o", "--out")
+    ap.add_argument(
+        "--summary",
+        nargs="+",
+        metavar="NAME=OUT",
+        help="print the docs/results.md table of earlier runs' OUT directories and exit",
+    )
     ap.add_argument("--config", action="append", default=[], help="NAME=k=v,k=v")
     ap.add_argument("--grid", action="append", default=[], help="PARAM=v1,v2,... (product)")
     ap.add_argument("--rows", default="default,paper", help="which of default,paper to run")
@@ -99,6 +106,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
+    if args.summary:
+        print(summary([spec.partition("=")[::2] for spec in args.summary]))
+        return
+    if args.dataset is None or args.out is None:
+        ap.error("DATASET and -o OUT are required (or --summary)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -206,6 +218,42 @@ def write_tables(out, done, parts, results, protocols, args) -> None:
     if tests:
         (out / "tests.json").write_text(json.dumps(tests, indent=2, default=float) + "\n")
     print("\n".join(lines))
+
+
+def summary(runs: list[tuple[str, str]]) -> str:
+    """The default, the paper preset and popularity of each run directory: validation; test
+    values, the test's marks against popularity (▲/▼) and the paper preset (†/‡)."""
+    lines = [
+        "| dataset | row | epochs, window | CPU s | "
+        + " | ".join(f"{label} (val.; test)" for label in LABELS)
+        + " |",
+        "|---|---|---|---:|" + "---|" * len(LABELS),
+    ]
+    for dataset, out in runs:
+        rows = {}
+        for line in (Path(out) / "rows.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            rows[(row["name"], row["part"])] = row
+        tests = json.loads((Path(out) / "tests.json").read_text())["test"]
+        pop = {p: rows[("default", p)]["popularity"] for p in ("validation", "test")}
+        cells = [f"{pop['validation'][m]:.4f}; {pop['test'][m]:.4f}" for m in COLUMNS]
+        lines.append(f"| {dataset} | popularity | | | " + " | ".join(cells) + " |")
+        for name in ("paper", "default"):
+            val, test = rows[(name, "validation")], rows[(name, "test")]
+            cells = []
+            for m in COLUMNS:
+                mark = ""
+                for ref, up, down in (("popularity", "▲", "▼"), ("paper", "†", "‡")):
+                    t = tests.get(name, {}).get(ref, {}).get(m)
+                    if t is not None and t["significant"]:
+                        mark += up if t["value"] > t[ref] else down
+                cells.append(f"{val['metrics'][m]:.4f}; {test['metrics'][m]:.4f}{mark}")
+            p = test["params"]
+            lines.append(
+                f"| {dataset} | {name} | {p['epochs']}, {p['window']} | "
+                f"{test['cpu_seconds']:.0f} | " + " | ".join(cells) + " |"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
