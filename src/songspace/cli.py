@@ -24,6 +24,7 @@ from songspace.clierrors import RedactingFilter
 from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.evaluation.defaults import DEFAULT_SUITE
+from songspace.tuning.settings import TuneSettings
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.data.dataset import Dataset
@@ -1489,32 +1490,28 @@ def tune_cmd(
     from songspace.tuning import tune_rates
     from songspace.tuning.storage import redact
 
-    params = parse_assignments(param, "--param", example="dim=64")
+    settings = TuneSettings(
+        objectives=objective or TuneSettings.objectives,
+        alpha=alpha,
+        trials=trials,
+        timeout=timeout,
+        seed=seed,
+        heldout_fraction=test_fraction,
+        min_tracks=min_tracks,
+        params=parse_assignments(param, "--param", example="dim=64"),
+        budget_factor=budget_factor or None,
+        budget_mode=budget_mode,
+        pruner=pruner,
+        sampler=sampler,
+        startup_trials=startup_trials,
+        k=k,
+        hardneg_min_count=hardneg_min_count,
+        hardneg_threshold=hardneg_threshold,
+        heartbeat=heartbeat,
+    )
     with progress_bar(ctx) as progress:
         results = tune_rates(
-            model,
-            dataset,
-            objective or ["hit_rate"],
-            sample_rate or [1.0],
-            study=study,
-            alpha=alpha,
-            trials=trials,
-            timeout=timeout,
-            storage=storage,
-            seed=seed,
-            heldout_fraction=test_fraction,
-            min_tracks=min_tracks,
-            params=params,
-            budget_factor=budget_factor or None,
-            budget_mode=budget_mode,
-            pruner=pruner,
-            sampler=sampler,
-            startup_trials=startup_trials,
-            k=k,
-            hardneg_min_count=hardneg_min_count,
-            hardneg_threshold=hardneg_threshold,
-            heartbeat=heartbeat,
-            progress=progress,
+            model, dataset, settings, sample_rate, study=study, storage=storage, progress=progress
         )
     for result in results:
         _print_tune_result(result)

@@ -51,6 +51,12 @@ from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
 from songspace.tuning.objectives import OBJECTIVES, StudyObjective
 from songspace.tuning.protocols import tuning_protocols
+from songspace.tuning.settings import (
+    DEFAULT_MAX_PARETO,
+    DEFAULT_SIGNIFICANCE,
+    StudySettings,
+    check_report_options,
+)
 from songspace.tuning.storage import (
     fail_stale_trials,
     open_storage,
@@ -59,13 +65,7 @@ from songspace.tuning.storage import (
     storage_file,
     storage_url,
 )
-from songspace.tuning.study import (
-    StudySettings,
-    _embeddings,
-    best_trials,
-    count_states,
-    warm_up,
-)
+from songspace.tuning.study import _embeddings, best_trials, count_states, warm_up
 
 logger = logging.getLogger("songspace")
 
@@ -184,8 +184,8 @@ def tune_report(
     *,
     storage: str | Path | None = None,
     dataset: str | Path | None = None,
-    max_pareto: int = 3,
-    significance: float = 0.01,
+    max_pareto: int = DEFAULT_MAX_PARETO,
+    significance: float = DEFAULT_SIGNIFICANCE,
     overwrite: bool = False,
     cache_dir: str | Path | None = None,
     progress: ProgressCallback | None = None,
@@ -201,10 +201,7 @@ def tune_report(
         raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset, storage_file(storage)))
-    if not 0 < significance < 1:
-        raise ParameterError("significance", "`0 < significance < 1`", significance)
-    if isinstance(max_pareto, bool) or not isinstance(max_pareto, int) or max_pareto < 1:
-        raise ParameterError("max_pareto", "`max_pareto >= 1`", max_pareto)
+    check_report_options(max_pareto, significance)
     optuna = optuna_module()
     store = open_storage(storage, heartbeat=None, must_exist=True)
     url = redact(str(store.url) if hasattr(store, "url") else storage_url(storage))
@@ -225,7 +222,7 @@ def tune_report(
                 name,
                 fix="run `songspace tune` for it first",
             )
-        loaded.append((name, st, StudySettings.from_attrs(attrs)))
+        loaded.append((name, st, StudySettings.from_attrs(attrs, name)))
     first = loaded[0][2]
     for name, _, s in loaded[1:]:
         for key in (

@@ -8,11 +8,14 @@ reports the test metrics beside the total tuning time of each rate.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from songspace.errors import ParameterError
+from songspace.progress import ProgressCallback
+from songspace.tuning.settings import TuneSettings
 from songspace.tuning.study import TuneResult, tune
 
 if TYPE_CHECKING:
@@ -33,27 +36,32 @@ def rate_study_name(study: str | None, rate: float, n_rates: int) -> str | None:
 def tune_rates(
     model: str,
     dataset: str | Path,
-    objectives: Sequence[str] = ("hit_rate",),
-    rates: Sequence[float] = (1.0,),
+    settings: TuneSettings | None = None,
+    rates: Sequence[float] | None = None,
     *,
     study: str | None = None,
-    **tune_kwargs: Any,
+    storage: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    **options: Any,
 ) -> list[TuneResult]:
     """Run (or continue) one study per sample rate (what ``songspace tune`` runs).
 
-    Studies are named by :func:`rate_study_name`; ``tune_kwargs`` (``storage``,
-    ``progress``, ...) go to every :func:`tune` call.
+    ``settings`` and ``options`` are :func:`tune`'s; each study runs them with its
+    ``sample_rate`` (``rates`` default: the settings' one). Studies are named by
+    :func:`rate_study_name`.
     """
+    settings = TuneSettings.resolve(settings, **options)
+    rates = (settings.sample_rate,) if rates is None else tuple(rates)
     if not rates or len(set(rates)) != len(rates):
         raise ParameterError("rates", "distinct sample rates", list(rates))
     return [
         tune(
             model,
             dataset,
-            objectives,
+            dataclasses.replace(settings, sample_rate=rate),
             study=rate_study_name(study, rate, len(rates)),
-            sample_rate=rate,
-            **tune_kwargs,
+            storage=storage,
+            progress=progress,
         )
         for rate in rates
     ]
@@ -63,24 +71,33 @@ def scale_study(
     model: str,
     dataset: str | Path,
     rates: Sequence[float] = DEFAULT_RATES,
-    objectives: Sequence[str] = ("hit_rate",),
+    settings: TuneSettings | None = None,
     *,
     out: str | Path | None = None,
     storage: str | Path | None = None,
     study: str | None = None,
     overwrite: bool = False,
-    **tune_kwargs: Any,
+    progress: ProgressCallback | None = None,
+    **options: Any,
 ) -> tuple[list[TuneResult], Report]:
     """Run (or continue) one study per rate, then the full-scale report of all of them.
 
     The papers' rates (1/2/5%) suit billions of events; on a few thousand
     playlists use larger shares (e.g. 0.1, 0.2, 0.5). Studies are named by
     :func:`rate_study_name` (``<study>-r<rate>``; default ``<model>-<objectives>-r<rate>``).
+    ``settings`` and ``options`` are :func:`tune`'s.
     """
     from songspace.reports.tune_report import tune_report  # the runner layer (imports tuning)
 
     results = tune_rates(
-        model, dataset, objectives, rates, study=study, storage=storage, **tune_kwargs
+        model,
+        dataset,
+        settings,
+        rates,
+        study=study,
+        storage=storage,
+        progress=progress,
+        **options,
     )
     report = tune_report(
         [r.study for r in results], out, storage=storage, dataset=dataset, overwrite=overwrite
