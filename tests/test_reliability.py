@@ -351,7 +351,7 @@ def test_cli_verbose_prints_the_traceback_of_an_unexpected_error(tmp_path):
     script = (
         "import sys, songspace.cli as c\n"
         "def bad(*a, **k): raise ZeroDivisionError('boom')\n"
-        "import songspace.summary as s; s.dataset_info = bad\n"
+        "import songspace.reports.summary as s; s.dataset_info = bad\n"
         "sys.argv = ['songspace', '--verbose', 'info', sys.argv[1]]\n"
         "c.main()\n"
     )

@@ -306,3 +306,52 @@ def test_vectors_near_the_float32_limits_give_the_hand_computed_metrics(scale):
     assert res["completion_p@1"] == pytest.approx(1.0)
     assert res["completion_p@5"] == pytest.approx(3 / 5)
     np.testing.assert_allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, rtol=1e-6)
+
+
+# ------------------------------------- issue 29: playlist after playlist, hand-computed
+def test_two_playlists_per_query_values_hand_computed():
+    """Each playlist's values land in its own row; the counts behind the negative coverage
+    add up over playlists (the loop of playlist_completion, checked by hand)."""
+    # Catalogue 6; playlist 0 = 0..3 (negatives must be 4, 5), playlist 1 = 4, 5, 2, 3
+    # (negatives must be 0, 1). Track 2 (hidden in both) and track 1 (a seed of playlist 0,
+    # a negative of playlist 1) have no embedding.
+    ds = make_dataset([[0, 1, 2, 3], [4, 5, 2, 3]], 6)
+    vec = unit([1.0, 1.0, 1.0, 0.0, 0.8, -1.0])
+    avail = np.array([True, False, False, True, True, True])
+    res = playlist_completion(ds, Embeddings.from_array(vec, available=avail), [0, 1], ks=(1, 3))
+    by_name = {r.name: r for r in res}
+    assert list(by_name) == [
+        "completion_hr",
+        "completion_coverage",
+        "completion_negative_coverage",
+        "completion_mrr",
+        "completion_p@1",
+        "completion_ndcg@1",
+        "completion_p@3",
+        "completion_ndcg@3",
+    ]
+    # playlist 0: seed query (1, 0) from track 0 only; 4 (0.8), 3 (0.0), 5 (-1.0), then the
+    # unrankable hidden 2 -> relevance [0, 1, 0, 1]
+    # playlist 1: seed query (-0.1, 0.3); 3 (0.3), 0 (-0.1), then the unrankable negative 1,
+    # then the unrankable hidden 2 -> relevance [1, 0, 0, 1]
+    expected = {
+        "completion_hr": [0.5, 0.5],
+        "completion_coverage": [0.5, 0.5],
+        "completion_negative_coverage": [1.0, 0.5],
+        "completion_mrr": [1.0, 1.0],
+        "completion_p@1": [0.0, 1.0],
+        "completion_ndcg@1": [0.0, 1.0],
+        "completion_p@3": [1 / 3, 1 / 3],
+        "completion_ndcg@3": [dcg([2]) / dcg([1, 2]), dcg([1]) / dcg([1, 2])],
+    }
+    for name, values in expected.items():
+        np.testing.assert_allclose(by_name[name].per_query, values, err_msg=name)
+    assert by_name["completion_coverage"].info["negative_coverage"] == pytest.approx(0.75)
+    assert by_name["completion_hr"].info["n_playlists"] == 2
+    assert by_name["completion_hr"].info["random_baseline"] == 0.5
+
+
+def test_embeddings_of_another_catalogue_refused():
+    ds, vec = small_case()
+    with pytest.raises(ParameterError, match=r"one embedding row per track of the dataset \(6\)"):
+        playlist_completion(ds, Embeddings.from_array(vec[:5]), [0])

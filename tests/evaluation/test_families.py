@@ -109,7 +109,7 @@ def test_removing_a_family_leaves_the_registry_as_before(protocol):
 
 
 def test_the_cli_help_lists_the_registered_families():
-    from songspace.cli import _families_help
+    from songspace.cli.evaluate import _families_help
 
     text = _families_help()
     for name in families.names():

@@ -41,7 +41,7 @@ def demo(tmp_path_factory):
 
 def test_pack_ids_round_trips_with_missing_rows():
     ids = np.array([[0, 5, 70000], [-1, -1, -1]], dtype=np.int64)
-    text, width = explore._pack_ids(ids, 100000)
+    text, width = explore.page._pack_ids(ids, 100000)
     raw = np.frombuffer(base64.b64decode(text), np.uint8).reshape(-1, width)
     back = (
         raw[:, 0].astype(np.int64)

@@ -351,7 +351,7 @@ def test_cli_bad_arguments_exit_with_a_message(tiny_dataset_dir, tmp_path, extra
 
 @pytest.mark.slow
 def test_scale_study_reports_every_rate_at_full_scale(tiny_dataset_dir, tmp_path):
-    from songspace.tuning import scale_study
+    from songspace.reports.scale_study import scale_study
 
     results, report = scale_study(
         "track2vec",

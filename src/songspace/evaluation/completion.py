@@ -107,6 +107,28 @@ def playlist_completion(
     of :data:`METRICS` (the coverages beside HR).
     """
     pls = np.asarray(playlists, dtype=np.int64).reshape(-1)
+    ks = _check_arguments(dataset, emb, pls, seed_fraction, ks)
+    rng = check_seed(seed)
+    tally = _CompletionTally(len(pls), ks)
+    for row, p in enumerate(pls):
+        seq = dataset.sequence(int(p))
+        _check_playlist(dataset, seq, int(p))
+        seed_tracks, hidden = split_seed_hidden(seq, seed_fraction)
+        negatives = _draw_negatives(rng, dataset.n_tracks, seq, len(hidden), int(p))
+        tally.add(row, emb, seed_tracks, hidden, negatives)
+    info = {
+        "n_playlists": len(pls),
+        "seed_fraction": float(seed_fraction),
+        "seed": seed if isinstance(seed, int) else None,
+        "model": emb.name,
+    }
+    return tally.results(info)
+
+
+def _check_arguments(
+    dataset: Dataset, emb: Embeddings, pls: np.ndarray, seed_fraction: float, ks: Sequence[int]
+) -> tuple[int, ...]:
+    """Refuse what :func:`playlist_completion` cannot evaluate; return ``ks`` as a tuple."""
     if pls.size == 0:
         raise InvalidValueError(
             "expected at least one completion playlist, found an empty test set",
@@ -130,28 +152,44 @@ def playlist_completion(
             emb.n_tracks,
             fix="evaluate embeddings trained on this dataset's vocabulary",
         )
-    rng = check_seed(seed)
-    n_pl = len(pls)
-    hr = np.zeros(n_pl)
-    mrr = np.zeros(n_pl)
-    cov = np.zeros(n_pl)
-    neg_cov = np.zeros(n_pl)
-    p_at = {k: np.zeros(n_pl) for k in ks}
-    ndcg_at = {k: np.zeros(n_pl) for k in ks}
-    n_unrankable_neg = 0
-    n_neg_total = 0
-    for row, p in enumerate(pls):
-        seq = dataset.sequence(int(p))
-        distinct_n = len(np.unique(seq))
-        if distinct_n < 2:
-            raise InvalidValueError(
-                f"expected at least 2 distinct tracks to split into seed and hidden, "
-                f"found {distinct_n}",
-                record=f"playlist {dataset.sequence_ids[p]!r} (sequence {int(p)})",
-                fix="select completion playlists with completion_playlists(min_tracks>=2)",
-            )
-        seed_tracks, hidden = split_seed_hidden(seq, seed_fraction)
-        negatives = _draw_negatives(rng, dataset.n_tracks, seq, len(hidden), int(p))
+    return ks
+
+
+def _check_playlist(dataset: Dataset, seq: np.ndarray, p: int) -> None:
+    """Refuse a playlist with fewer than 2 distinct tracks (no seed/hidden split)."""
+    distinct_n = len(np.unique(seq))
+    if distinct_n < 2:
+        raise InvalidValueError(
+            f"expected at least 2 distinct tracks to split into seed and hidden, "
+            f"found {distinct_n}",
+            record=f"playlist {dataset.sequence_ids[p]!r} (sequence {p})",
+            fix="select completion playlists with completion_playlists(min_tracks>=2)",
+        )
+
+
+class _CompletionTally:
+    """The per-playlist values of :func:`playlist_completion`, filled playlist by playlist."""
+
+    def __init__(self, n_playlists: int, ks: tuple[int, ...]) -> None:
+        self.ks = ks
+        self.hr = np.zeros(n_playlists)
+        self.mrr = np.zeros(n_playlists)
+        self.cov = np.zeros(n_playlists)
+        self.neg_cov = np.zeros(n_playlists)
+        self.p_at = {k: np.zeros(n_playlists) for k in ks}
+        self.ndcg_at = {k: np.zeros(n_playlists) for k in ks}
+        self.n_unrankable_neg = 0
+        self.n_neg_total = 0
+
+    def add(
+        self,
+        row: int,
+        emb: Embeddings,
+        seed_tracks: np.ndarray,
+        hidden: np.ndarray,
+        negatives: np.ndarray,
+    ) -> None:
+        """Rank one playlist's candidates (hidden, then negatives) and record its values."""
         cand = np.concatenate([hidden, negatives])
         is_hidden = np.zeros(len(cand), dtype=bool)
         is_hidden[: len(hidden)] = True
@@ -162,36 +200,37 @@ def playlist_completion(
         rel = is_hidden[order]
         h = len(hidden)
         ranks = np.flatnonzero(rel) + 1
-        hr[row] = rel[:h].sum() / h
-        mrr[row] = np.mean(1.0 / np.ceil(ranks / 10.0))
-        cov[row] = rankable[:h].mean()
-        neg_cov[row] = rankable[h:].mean()
-        n_unrankable_neg += int((~rankable[h:]).sum())
-        n_neg_total += len(negatives)
+        self.hr[row] = rel[:h].sum() / h
+        self.mrr[row] = np.mean(1.0 / np.ceil(ranks / 10.0))
+        self.cov[row] = rankable[:h].mean()
+        self.neg_cov[row] = rankable[h:].mean()
+        self.n_unrankable_neg += int((~rankable[h:]).sum())
+        self.n_neg_total += len(negatives)
         disc = 1.0 / np.log2(np.arange(2, len(cand) + 2))
-        for k in ks:
-            p_at[k][row] = rel[:k].sum() / k
+        for k in self.ks:
+            self.p_at[k][row] = rel[:k].sum() / k
             ideal = disc[: min(k, h)].sum()
-            ndcg_at[k][row] = float((rel[:k] * disc[:k]).sum() / ideal)
-    info = {
-        "n_playlists": n_pl,
-        "seed_fraction": float(seed_fraction),
-        "seed": seed if isinstance(seed, int) else None,
-        "model": emb.name,
-    }
-    negative_coverage = 1.0 - n_unrankable_neg / max(n_neg_total, 1)
-    out = [
-        MetricResult.mean_of("completion_hr", hr, info={**info, "random_baseline": 0.5}),
-        MetricResult.mean_of(
-            "completion_coverage", cov, info={**info, "negative_coverage": negative_coverage}
-        ),
-        MetricResult.mean_of("completion_negative_coverage", neg_cov, info=dict(info)),
-        MetricResult.mean_of("completion_mrr", mrr, info=dict(info)),
-    ]
-    for k in ks:
-        out.append(MetricResult.mean_of(f"completion_p@{k}", p_at[k], info=dict(info)))
-        out.append(MetricResult.mean_of(f"completion_ndcg@{k}", ndcg_at[k], info=dict(info)))
-    return out
+            self.ndcg_at[k][row] = float((rel[:k] * disc[:k]).sum() / ideal)
+
+    def results(self, info: dict) -> list[MetricResult]:
+        """The metrics in :data:`METRICS` order, each with a copy of ``info``."""
+        negative_coverage = 1.0 - self.n_unrankable_neg / max(self.n_neg_total, 1)
+        out = [
+            MetricResult.mean_of("completion_hr", self.hr, info={**info, "random_baseline": 0.5}),
+            MetricResult.mean_of(
+                "completion_coverage",
+                self.cov,
+                info={**info, "negative_coverage": negative_coverage},
+            ),
+            MetricResult.mean_of("completion_negative_coverage", self.neg_cov, info=dict(info)),
+            MetricResult.mean_of("completion_mrr", self.mrr, info=dict(info)),
+        ]
+        for k in self.ks:
+            out.append(MetricResult.mean_of(f"completion_p@{k}", self.p_at[k], info=dict(info)))
+            out.append(
+                MetricResult.mean_of(f"completion_ndcg@{k}", self.ndcg_at[k], info=dict(info))
+            )
+        return out
 
 
 def _draw_negatives(

@@ -285,9 +285,7 @@ def run_evaluation(
     beside it, ``<model>.popularity_buckets.png``, and ``summary.json`` (protocol,
     all aggregates and the paired tests), written atomically.
     """
-    import json
-
-    from songspace._util import atomic_directory, check_output_free, to_jsonable
+    from songspace._util import atomic_directory, check_output_free
     from songspace.data.dataset import Dataset
     from songspace.data.provenance import DatasetIdentity
     from songspace.data.splits import resolve_test_fraction
@@ -334,19 +332,35 @@ def run_evaluation(
         return (protocol, *run(None))
     with atomic_directory(out, overwrite=overwrite) as tmp:
         results, tests = run(tmp)
-        for r in results:
-            r.save(tmp / f"{r.model}.json")
-        summary = {
-            "dataset": str(dataset_dir),
-            "protocol": protocol.summary(),
-            "results": {r.model: r.values() for r in results},
-            "tests": {
-                m: {b: {k: vars(c) for k, c in cs.items()} for b, cs in per.items()}
-                for m, per in tests.items()
-            },
-        }
-        (tmp / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
+        _write_results(tmp, dataset_dir, protocol, results, tests)
     return protocol, results, tests
+
+
+def _write_results(
+    folder: Path,
+    dataset_dir: str | Path,
+    protocol: Protocol,
+    results: Sequence[EvaluationResult],
+    tests: dict[str, dict[str, dict[str, Comparison]]],
+) -> None:
+    """:func:`run_evaluation`'s files in ``folder`` (inside its atomic output directory):
+    ``<model>.json`` per result and ``summary.json``."""
+    import json
+
+    from songspace._util import to_jsonable
+
+    for r in results:
+        r.save(folder / f"{r.model}.json")
+    summary = {
+        "dataset": str(dataset_dir),
+        "protocol": protocol.summary(),
+        "results": {r.model: r.values() for r in results},
+        "tests": {
+            m: {b: {k: vars(c) for k, c in cs.items()} for b, cs in per.items()}
+            for m, per in tests.items()
+        },
+    }
+    (folder / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
 
 
 def _protocol_embeddings(

@@ -65,7 +65,7 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
@@ -206,6 +206,96 @@ def vocabulary_counts(indices: np.ndarray, n_tracks: int) -> dict[str, int]:
     return {str(t): int(c) for t, c in zip(order.tolist(), counts[order].tolist(), strict=True)}
 
 
+class _TrainingWatch:
+    """What gensim's progress hooks share during one Track2Vec fit.
+
+    A progress callback that raises (e.g. a tuning time budget) stops training: gensim
+    reports progress about once a second from the main thread (``_log_progress``); the
+    error is kept, the corpus stops yielding (:attr:`stop`) and the queued jobs are
+    dropped, so the worker threads finish the epoch early, and the error is raised at the
+    epoch's end (:meth:`epoch_end`), with no thread left running. ``vectors(wv)`` turns
+    gensim's vectors into the model's (embeddings, available) for the epoch hook.
+    """
+
+    def __init__(
+        self,
+        progress: ProgressCallback | None,
+        epochs: int,
+        on_epoch: EpochHook | None,
+        vectors: Callable[[Any], tuple[np.ndarray, np.ndarray]],
+    ) -> None:
+        self.progress = progress
+        self.epochs = epochs
+        self.on_epoch = on_epoch
+        self.vectors = vectors
+        #: Set once the progress callback raised: the corpus ends its pass early.
+        self.stop = threading.Event()
+        self.failure: list[BaseException] = []
+        self.epoch = 0
+        self.previous_loss = 0.0
+
+    def report(self, done: float, message: str) -> None:
+        """Pass progress on; keep what the callback raises and set :attr:`stop`."""
+        if self.stop.is_set():
+            return
+        try:
+            if self.progress is not None:
+                self.progress(done, int(self.epochs), message)
+        except BaseException as exc:
+            self.failure.append(exc)
+            self.stop.set()
+
+    def log_progress(self, job_queue: Any, cur_epoch: int, example_count: int, total: int) -> None:
+        """gensim's periodic progress report: the share of the epoch done so far (lets a
+        caller project the total time); once stopped, the queued jobs are dropped."""
+        share = min(example_count / total, 1.0) if total else 0.0
+        self.report(cur_epoch + share, f"epoch {cur_epoch + 1}/{self.epochs} {share:.0%}")
+        if self.stop.is_set():  # drop the queued jobs; keep the workers' end markers
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    job = job_queue.get_nowait()
+                    if job is None:
+                        job_queue.put(None)
+                        break
+
+    def epoch_end(self, w2v: Any) -> None:
+        """After each epoch: report the epoch's loss, raise a kept failure, call the hook."""
+        self.epoch += 1
+        total = w2v.get_latest_training_loss()  # cumulative over the run
+        loss, self.previous_loss = total - self.previous_loss, total
+        self.report(self.epoch, f"epoch {self.epoch}/{self.epochs} loss {loss:.4g}")
+        if self.failure:
+            raise self.failure[0]
+        if self.on_epoch is not None:
+            self.on_epoch(self.epoch, *self.vectors(w2v.wv))
+
+    def epoch_callback(self) -> Any:
+        """A gensim callback calling :meth:`epoch_end`."""
+        from gensim.models.callbacks import CallbackAny2Vec
+
+        watch = self
+
+        class _EpochEnd(CallbackAny2Vec):
+            def on_epoch_end(self, w2v: Any) -> None:
+                watch.epoch_end(w2v)
+
+        return _EpochEnd()
+
+
+def _watched_word2vec(watch: _TrainingWatch, **settings: Any) -> Any:
+    """An untrained gensim ``Word2Vec(**settings)`` whose progress reports go to ``watch``."""
+    from gensim.models import Word2Vec
+
+    class _Word2Vec(Word2Vec):
+        def _log_progress(self, *args, **kwargs) -> None:
+            # gensim's signature: (job_queue, progress_queue, cur_epoch, example_count,
+            # total_examples, raw_word_count, total_words, trained_word_count, elapsed)
+            super()._log_progress(*args, **kwargs)
+            watch.log_progress(args[0], *args[2:5])
+
+    return _Word2Vec(**settings)
+
+
 @register
 class Track2Vec(EmbeddingModel):
     """Skip-gram Word2Vec with negative sampling over sequences (see the module docstring).
@@ -293,65 +383,14 @@ class Track2Vec(EmbeddingModel):
         return self.corpus == "file" or (self.corpus == "auto" and int(self.workers) > 2)
 
     def _train_word2vec(self, dataset: Dataset, progress: ProgressCallback | None):
-        """Train the gensim model on the streamed corpus; return its KeyedVectors."""
-        from gensim.models import Word2Vec
-        from gensim.models.callbacks import CallbackAny2Vec
-
-        model = self
-        on_epoch: EpochHook | None = epoch_hook(progress)
-        # A progress callback that raises (e.g. a tuning time budget) stops training: gensim
-        # reports progress about once a second from the main thread (``_log_progress``); the
-        # error is kept, the corpus stops yielding and the queued jobs are dropped, so the
-        # worker threads finish the epoch early, and the error is raised at the epoch's end,
-        # with no thread left running.
-        stop = threading.Event()
-        failure: list[BaseException] = []
-
-        def report(done: float, message: str) -> None:
-            if stop.is_set():
-                return
-            try:
-                if progress is not None:
-                    progress(done, int(model.epochs), message)
-            except BaseException as exc:
-                failure.append(exc)
-                stop.set()
-
-        class _Word2Vec(Word2Vec):
-            def _log_progress(self, *args, **kwargs) -> None:
-                # gensim's signature: (job_queue, progress_queue, cur_epoch, example_count,
-                # total_examples, raw_word_count, total_words, trained_word_count, elapsed)
-                super()._log_progress(*args, **kwargs)
-                cur_epoch, example_count, total_examples = args[2:5]
-                share = min(example_count / total_examples, 1.0) if total_examples else 0.0
-                # fractional progress within the epoch (lets a caller project the total time)
-                report(cur_epoch + share, f"epoch {cur_epoch + 1}/{model.epochs} {share:.0%}")
-                if stop.is_set():  # drop the queued jobs; keep the workers' end markers
-                    job_queue = args[0]
-                    with contextlib.suppress(queue.Empty):
-                        while True:
-                            job = job_queue.get_nowait()
-                            if job is None:
-                                job_queue.put(None)
-                                break
-
-        class _Progress(CallbackAny2Vec):
-            def __init__(self) -> None:
-                self.epoch = 0
-                self.previous = 0.0
-
-            def on_epoch_end(self, w2v) -> None:
-                self.epoch += 1
-                total = w2v.get_latest_training_loss()  # cumulative over the run
-                loss, self.previous = total - self.previous, total
-                report(self.epoch, f"epoch {self.epoch}/{model.epochs} loss {loss:.4g}")
-                if failure:
-                    raise failure[0]
-                if on_epoch is not None:
-                    on_epoch(self.epoch, *model._full_vectors(w2v.wv, dataset))
-
-        corpus = CsrCorpus(dataset.indptr, dataset.indices, stop=stop)
-        w2v = _Word2Vec(
+        """Train the gensim model on the streamed corpus (or the cached corpus file, see
+        :meth:`uses_corpus_file`); return its KeyedVectors."""
+        watch = _TrainingWatch(
+            progress, self.epochs, epoch_hook(progress), lambda wv: self._full_vectors(wv, dataset)
+        )
+        corpus = CsrCorpus(dataset.indptr, dataset.indices, stop=watch.stop)
+        w2v = _watched_word2vec(
+            watch,
             vector_size=int(self.dim),
             window=int(self.window),
             ns_exponent=float(self.ns_exponent),
@@ -374,25 +413,19 @@ class Track2Vec(EmbeddingModel):
                 self.min_count,
                 fix="lower min_count",
             )
-        callbacks = [_Progress()] if progress is not None else []
+        source: dict[str, Any] = {"corpus_iterable": corpus}
         if self.uses_corpus_file():
-            path = corpus_file(dataset)
-            w2v.train(
-                corpus_file=str(path),
-                total_words=len(dataset.indices),
-                total_examples=w2v.corpus_count,
-                epochs=w2v.epochs,
-                compute_loss=progress is not None,
-                callbacks=callbacks,
-            )
-            return w2v.wv
+            source = {
+                "corpus_file": str(corpus_file(dataset)),
+                "total_words": len(dataset.indices),
+            }
         w2v.train(
-            corpus,
+            **source,
             total_examples=w2v.corpus_count,
             epochs=w2v.epochs,
             # The loss costs time in gensim's inner loop: only when someone is watching.
             compute_loss=progress is not None,
-            callbacks=callbacks,
+            callbacks=[watch.epoch_callback()] if progress is not None else [],
         )
         return w2v.wv
 

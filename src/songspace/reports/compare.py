@@ -180,33 +180,10 @@ def run_compare(
     of a config file only (``--only``).
     """
     t_start = time.perf_counter()
-    if isinstance(config, ExperimentConfig):
-        if only is not None:
-            keep = [m for m in config.models if m.name in only]
-            config = dataclasses.replace(config, models=tuple(keep))
-        cfg = config
-    else:
-        cfg = load_config(config, only=only)
-    if data is not None:
-        cfg = cfg.with_dataset(data)
+    cfg = _experiment(config, only, data)
     out = Path(out_dir)
-    prepare_run_dir(out, cfg)
-    cache = Path(cache_dir) if cache_dir is not None else out / "cache"
-    inputs = (cfg.dataset.path, None if isinstance(config, ExperimentConfig) else config)
-    for written in (out / "report", cache):
-        check_not_input(written, inputs)
-    cache.mkdir(parents=True, exist_ok=True)
-
-    t0 = time.perf_counter()
-    ds = load_dataset(cfg)
-    fingerprint = dataset_fingerprint(ds)
-    logger.info(
-        "dataset %s: %d sequences, %d tracks (loaded in %.1fs)",
-        cfg.dataset.describe(),
-        ds.n_sequences,
-        ds.n_tracks,
-        time.perf_counter() - t0,
-    )
+    cache = _prepare_outputs(out, cfg, config, cache_dir)
+    ds, fingerprint = _load_dataset_logged(cfg)
     specs, skipped = _check_features(cfg, ds)
     if not specs:
         raise ParameterError(
@@ -223,61 +200,188 @@ def run_compare(
     eval_seconds = 0.0
     for seed in p.seeds:
         protocol = config_protocol(ds, p, seed)
-        families = check_families(list(p.metrics) if p.metrics else None, protocol)
-        if "completion" in families and len(protocol.completion) == 0:
-            raise InvalidValueError(
-                f"expected test playlists with at least {p.min_tracks} tracks, found none "
-                f"(seed {seed}, test fraction {p.test_fraction})",
-                record="[protocol]",
-                fix="raise test_fraction or lower min_tracks ([protocol] of the config; "
-                "`songspace demo --min-tracks`)",
-            )
+        families = _seed_families(p, protocol, seed)
         protocols[seed] = protocol.summary()
-        embs = []
-        for spec in specs:
-            model, info = train_or_load(
-                spec,
-                protocol,
-                cache,
-                fingerprint,
-                split_key(seed, p.fractions, p.cold_start_share),
-                progress=labelled(progress, f"training {spec.name} (seed {seed})"),
-            )
-            trained.append(info)
-            embs.append(
-                Embeddings.from_array(
-                    model.embeddings_,
-                    ds.n_tracks,
-                    available=model.available_,
-                    name=spec.name,
-                    source=f"model {spec.name}",
-                )
-            )
-        per_seed[seed] = {}
+        view = split_key(seed, p.fractions, p.cold_start_share)
+        embs, infos = _train_models(specs, protocol, cache, fingerprint, view, seed, progress)
+        trained.extend(infos)
         t1 = time.perf_counter()
-        for i, frac in enumerate(p.seed_fractions):
-            fams = families if i == 0 else [f for f in families if f == "completion"]
-            logger.info(
-                "evaluating %d models + 2 baselines (seed %d, seed fraction %g): %s",
-                len(embs),
-                seed,
-                frac,
-                ", ".join(fams),
-            )
-            results, _ = evaluate_many(
-                protocol,
-                embs,
-                baselines=True,
-                families=fams,
-                settings=p.suite(frac),
-                random_dim=p.random_dim,
-                rankers=p.rankers,
-                progress=progress,
-            )
-            per_seed[seed][frac] = results
+        per_seed[seed] = _evaluate_fractions(p, protocol, embs, families, seed, progress)
         eval_seconds += time.perf_counter() - t1
 
     merged = {frac: merge_seeds([per_seed[s][frac] for s in p.seeds]) for frac in p.seed_fractions}
+    tables = _tables(cfg, specs, merged, families, protocols)
+    result = CompareResult(
+        cfg,
+        out,
+        families,
+        protocols,
+        merged,
+        tables,
+        trained,
+        skipped,
+        fingerprint,
+        ds.summary(),
+    )
+    result.seconds = {
+        "training": float(sum(m.training_time for m in trained if not m.reused)),
+        "evaluation": eval_seconds,
+    }
+    write_compare_report(result, ds, per_seed)
+    result.seconds["total"] = time.perf_counter() - t_start
+    logger.info(
+        "compare %s finished in %.1fs: trained %d, reused %d; report in %s",
+        cfg.name,
+        result.seconds["total"],
+        len(result.trained),
+        len(result.reused),
+        result.report_dir,
+    )
+    return result
+
+
+def _experiment(
+    config: ExperimentConfig | str | Path, only: Sequence[str] | None, data: str | Path | None
+) -> ExperimentConfig:
+    """The experiment :func:`run_compare` runs: ``config`` (or the file it names) with only
+    the models ``only`` names and, with ``data``, that dataset instead of its own."""
+    if isinstance(config, ExperimentConfig):
+        if only is not None:
+            keep = [m for m in config.models if m.name in only]
+            config = dataclasses.replace(config, models=tuple(keep))
+        cfg = config
+    else:
+        cfg = load_config(config, only=only)
+    if data is not None:
+        cfg = cfg.with_dataset(data)
+    return cfg
+
+
+def _prepare_outputs(
+    out: Path,
+    cfg: ExperimentConfig,
+    config: ExperimentConfig | str | Path,
+    cache_dir: str | Path | None,
+) -> Path:
+    """Check and create the run directory and the model cache (default ``out/cache``);
+    neither the report nor the cache may be an input (the dataset, the config file).
+    Returns the cache directory."""
+    prepare_run_dir(out, cfg)
+    cache = Path(cache_dir) if cache_dir is not None else out / "cache"
+    inputs = (cfg.dataset.path, None if isinstance(config, ExperimentConfig) else config)
+    for written in (out / "report", cache):
+        check_not_input(written, inputs)
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
+
+
+def _load_dataset_logged(cfg: ExperimentConfig) -> tuple[Dataset, str]:
+    """The experiment's dataset and its fingerprint (logged with the time they took)."""
+    t0 = time.perf_counter()
+    ds = load_dataset(cfg)
+    fingerprint = dataset_fingerprint(ds)
+    logger.info(
+        "dataset %s: %d sequences, %d tracks (loaded in %.1fs)",
+        cfg.dataset.describe(),
+        ds.n_sequences,
+        ds.n_tracks,
+        time.perf_counter() - t0,
+    )
+    return ds, fingerprint
+
+
+def _seed_families(p: ProtocolSpec, protocol: Protocol, seed: int) -> list[str]:
+    """The metric families of one seed's protocol; refuses completion without test playlists."""
+    families = check_families(list(p.metrics) if p.metrics else None, protocol)
+    if "completion" in families and len(protocol.completion) == 0:
+        raise InvalidValueError(
+            f"expected test playlists with at least {p.min_tracks} tracks, found none "
+            f"(seed {seed}, test fraction {p.test_fraction})",
+            record="[protocol]",
+            fix="raise test_fraction or lower min_tracks ([protocol] of the config; "
+            "`songspace demo --min-tracks`)",
+        )
+    return families
+
+
+def _train_models(
+    specs: Sequence[ModelSpec],
+    protocol: Protocol,
+    cache: Path,
+    fingerprint: str,
+    view: dict[str, Any],
+    seed: int,
+    progress: ProgressCallback | None,
+) -> tuple[list[Embeddings], list[TrainedModel]]:
+    """Each model trained on the protocol's training view (or loaded from the cache): its
+    embeddings and what the cache says about it, in ``specs`` order."""
+    embs, infos = [], []
+    n_tracks = protocol.dataset.n_tracks
+    for spec in specs:
+        model, info = train_or_load(
+            spec,
+            protocol,
+            cache,
+            fingerprint,
+            view,
+            progress=labelled(progress, f"training {spec.name} (seed {seed})"),
+        )
+        infos.append(info)
+        embs.append(
+            Embeddings.from_array(
+                model.embeddings_,
+                n_tracks,
+                available=model.available_,
+                name=spec.name,
+                source=f"model {spec.name}",
+            )
+        )
+    return embs, infos
+
+
+def _evaluate_fractions(
+    p: ProtocolSpec,
+    protocol: Protocol,
+    embs: list[Embeddings],
+    families: list[str],
+    seed: int,
+    progress: ProgressCallback | None,
+) -> dict[float, list[EvaluationResult]]:
+    """One seed's results per seed fraction: every family at the first fraction, only
+    completion (the one family a seed fraction changes) at the others."""
+    out: dict[float, list[EvaluationResult]] = {}
+    for i, frac in enumerate(p.seed_fractions):
+        fams = families if i == 0 else [f for f in families if f == "completion"]
+        logger.info(
+            "evaluating %d models + 2 baselines (seed %d, seed fraction %g): %s",
+            len(embs),
+            seed,
+            frac,
+            ", ".join(fams),
+        )
+        results, _ = evaluate_many(
+            protocol,
+            embs,
+            baselines=True,
+            families=fams,
+            settings=p.suite(frac),
+            random_dim=p.random_dim,
+            rankers=p.rankers,
+            progress=progress,
+        )
+        out[frac] = results
+    return out
+
+
+def _tables(
+    cfg: ExperimentConfig,
+    specs: Sequence[ModelSpec],
+    merged: dict[float, list[EvaluationResult]],
+    families: list[str],
+    protocols: dict[int, dict[str, Any]],
+) -> dict[float, ComparisonTable]:
+    """One comparison table per seed fraction (after the first, completion columns only)."""
+    p = cfg.protocol
     describe = {
         **BASELINE_DESCRIBE,
         **{r: {"Method": r.upper(), "Features": "-"} for r in p.rankers},
@@ -308,33 +412,7 @@ def run_compare(
             alpha=cfg.report.alpha,
             title=title,
         )
-    result = CompareResult(
-        cfg,
-        out,
-        families,
-        protocols,
-        merged,
-        tables,
-        trained,
-        skipped,
-        fingerprint,
-        ds.summary(),
-    )
-    result.seconds = {
-        "training": float(sum(m.training_time for m in trained if not m.reused)),
-        "evaluation": eval_seconds,
-    }
-    write_compare_report(result, ds, per_seed)
-    result.seconds["total"] = time.perf_counter() - t_start
-    logger.info(
-        "compare %s finished in %.1fs: trained %d, reused %d; report in %s",
-        cfg.name,
-        result.seconds["total"],
-        len(result.trained),
-        len(result.reused),
-        result.report_dir,
-    )
-    return result
+    return tables
 
 
 def _check_features(cfg: ExperimentConfig, ds: Dataset) -> tuple[list[ModelSpec], dict[str, str]]:

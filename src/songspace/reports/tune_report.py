@@ -43,8 +43,11 @@ from songspace._util import atomic_directory, atomic_write_figure, check_output_
 from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError
+from songspace.evaluation.defaults import SuiteSettings
+from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import EvaluationResult, MetricResult, compare
 from songspace.evaluation.suite import evaluate, unsupported
+from songspace.models.base import EmbeddingModel
 from songspace.models.registry import get_model_class
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
@@ -197,11 +200,84 @@ def tune_report(
     (the paper's 0.01). ``cache_dir``: the shared model cache (configurations
     already trained on the same data and training view are loaded, not retrained).
     """
+    _check_arguments(studies, out, storage, dataset, max_pareto, significance, overwrite)
+    url, loaded = _load_studies(studies, storage)
+    first = loaded[0][2]
+    _check_same_setup(loaded)
+    ds_path, ds = _tuned_dataset(dataset, first)
+    protocol = tuning_protocols(
+        ds, seed=first.seed, heldout_fraction=first.heldout_fraction, min_tracks=first.min_tracks
+    ).test
+    klass = get_model_class(first.model)
+    suite = first.suite()
+    rows, single_hr = _report_rows(loaded, klass, first, max_pareto)
+    evals = _evaluate_rows(rows, first, klass, protocol, suite, ds, cache_dir, progress)
+    results = {label: _table_metrics(res) for label, res in evals.items()}
+    for row in rows:
+        row.values = {k: float(v.value) for k, v in results[row.label].items()}
+    single_row = next((r for r in rows if single_hr and r.study == single_hr), None)
+    for row in rows[1:]:
+        row.vs_default = _tests(results[row.label], results["default"], significance)
+        if single_row is not None and row is not single_row:
+            row.vs_single = _tests(results[row.label], results[single_row.label], significance)
+    table = report_table(rows, results, significance, single_row)
+    notes = report_notes(rows, protocol.summary(), single_row)
+    markdown = render_markdown(table, notes, rows)
+    markdown += "".join(trial_times(name, st, s) for name, st, s in loaded)
+    report = Report(
+        rows, markdown, Path(out) if out is not None else None, protocol.summary(), table, notes
+    )
+    if out is None:
+        return report
+    doc = {
+        "storage": url,
+        "dataset": str(ds_path),
+        "protocol": protocol.summary(),
+        "significance": significance,
+        "rows": [vars(r) for r in rows],
+    }
+    _write_report(out, overwrite, markdown, doc, evals, loaded)
+    return report
+
+
+#: A loaded study: its name, the Optuna study and its songspace settings.
+LoadedStudy = tuple[str, Any, StudySettings]
+#: Settings every study of one report must share.
+SHARED_SETTINGS = (
+    "model",
+    "dataset_fingerprint",
+    "seed",
+    "heldout_fraction",
+    "min_tracks",
+    "fixed_params",
+    "k",
+    "hardneg_min_count",
+    "hardneg_threshold",
+)
+
+
+def _check_arguments(
+    studies: Sequence[str],
+    out: str | Path | None,
+    storage: str | Path | None,
+    dataset: str | Path | None,
+    max_pareto: int,
+    significance: float,
+    overwrite: bool,
+) -> None:
+    """Refuse what :func:`tune_report` cannot run, before anything is loaded."""
     if not studies:
         raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset, storage_file(storage)))
     check_report_options(max_pareto, significance)
+
+
+def _load_studies(
+    studies: Sequence[str], storage: str | Path | None
+) -> tuple[str, list[LoadedStudy]]:
+    """The storage's URL (password hidden) and each named study with its settings; refuses
+    an unknown study and one whose ``songspace tune`` reference run did not finish."""
     optuna = optuna_module()
     store = open_storage(storage, heartbeat=None, must_exist=True)
     url = redact(str(store.url) if hasattr(store, "url") else storage_url(storage))
@@ -223,19 +299,14 @@ def tune_report(
                 fix="run `songspace tune` for it first",
             )
         loaded.append((name, st, StudySettings.from_attrs(attrs, name)))
+    return url, loaded
+
+
+def _check_same_setup(loaded: list[LoadedStudy]) -> None:
+    """Refuse studies that differ in one of :data:`SHARED_SETTINGS` from the first."""
     first = loaded[0][2]
     for name, _, s in loaded[1:]:
-        for key in (
-            "model",
-            "dataset_fingerprint",
-            "seed",
-            "heldout_fraction",
-            "min_tracks",
-            "fixed_params",
-            "k",
-            "hardneg_min_count",
-            "hardneg_threshold",
-        ):
+        for key in SHARED_SETTINGS:
             if getattr(s, key) != getattr(first, key):
                 raise ParameterError(
                     key,
@@ -244,6 +315,11 @@ def tune_report(
                     getattr(s, key),
                     fix=f"report study '{name}' separately",
                 )
+
+
+def _tuned_dataset(dataset: str | Path | None, first: StudySettings) -> tuple[Path, Dataset]:
+    """The dataset the studies were tuned on (``dataset``, else the path they stored),
+    refused when its content is not theirs."""
     ds_path = Path(dataset) if dataset is not None else Path(first.dataset)
     if not str(ds_path) or not ds_path.exists():
         raise ParameterError(
@@ -256,12 +332,14 @@ def tune_report(
             "the dataset the studies were tuned on (same sequences and tracks)",
             str(ds_path),
         )
-    protocol = tuning_protocols(
-        ds, seed=first.seed, heldout_fraction=first.heldout_fraction, min_tracks=first.min_tracks
-    ).test
-    klass = get_model_class(first.model)
-    suite = first.suite()
+    return ds_path, ds
 
+
+def _report_rows(
+    loaded: list[LoadedStudy], klass: type[EmbeddingModel], first: StudySettings, max_pareto: int
+) -> tuple[list[ReportRow], str | None]:
+    """The default configuration's row, then each study's best trial(s); with the name of
+    the first single-objective HitRate study (None if there is none)."""
     rows = [
         ReportRow(
             "default",
@@ -298,19 +376,43 @@ def tune_report(
                     trials=count_states(st),
                 )
             )
-    results: dict[str, dict[str, MetricResult]] = {}
+    return rows, single_hr
+
+
+class _WarmUpOnce:
+    """Called before a configuration is trained: the first call warms the model class up
+    on the default parameters (:func:`songspace.tuning.study.warm_up`), later calls do
+    nothing (so cached configurations cost no warm-up)."""
+
+    def __init__(self, klass: type[EmbeddingModel], params: dict[str, Any], train: Dataset) -> None:
+        self.klass, self.params, self.train = klass, params, train
+        self.done = False
+
+    def __call__(self) -> None:
+        if not self.done:
+            warm_up(self.klass, self.params, self.train)
+            self.done = True
+
+
+def _evaluate_rows(
+    rows: list[ReportRow],
+    first: StudySettings,
+    klass: type[EmbeddingModel],
+    protocol: Protocol,
+    suite: SuiteSettings,
+    ds: Dataset,
+    cache_dir: str | Path | None,
+    progress: ProgressCallback | None,
+) -> dict[str, EvaluationResult]:
+    """Each row's configuration retrained on the full training view (or loaded from the
+    model cache) and evaluated on the test protocol, by row label; sets each row's
+    training time."""
     evals: dict[str, EvaluationResult] = {}
     cache = Path(cache_dir) if cache_dir is not None else None
     fingerprint = dataset_fingerprint(ds) if cache is not None else ""
     h = first.heldout_fraction
     view = split_key(first.seed, (1.0 - 2 * h, h, h))
-    warmed: list[bool] = []
-
-    def warm() -> None:
-        if not warmed:
-            warm_up(klass, rows[0].params, protocol.train)
-            warmed.append(True)
-
+    warm = _WarmUpOnce(klass, rows[0].params, protocol.train)
     # families the data cannot support (clustering without genre or artist labels, ...)
     lacking = unsupported(protocol)
     families = [f for f in FAMILIES if f not in lacking]
@@ -334,31 +436,21 @@ def tune_report(
         row.training_time = entry.training_time
         res = evaluate(protocol, _embeddings(fitted, row.label), families=families, settings=suite)
         evals[row.label] = res
-        results[row.label] = _table_metrics(res)
-        row.values = {k: float(v.value) for k, v in results[row.label].items()}
-    single_row = next((r for r in rows if single_hr and r.study == single_hr), None)
-    for row in rows[1:]:
-        row.vs_default = _tests(results[row.label], results["default"], significance)
-        if single_row is not None and row is not single_row:
-            row.vs_single = _tests(results[row.label], results[single_row.label], significance)
-    table = report_table(rows, results, significance, single_row)
-    notes = report_notes(rows, protocol.summary(), single_row)
-    markdown = render_markdown(table, notes, rows)
-    markdown += "".join(trial_times(name, st, s) for name, st, s in loaded)
-    report = Report(
-        rows, markdown, Path(out) if out is not None else None, protocol.summary(), table, notes
-    )
-    if out is None:
-        return report
+    return evals
+
+
+def _write_report(
+    out: str | Path,
+    overwrite: bool,
+    markdown: str,
+    doc: dict[str, Any],
+    evals: dict[str, EvaluationResult],
+    loaded: list[LoadedStudy],
+) -> None:
+    """``report.md``, ``report.json`` (``doc``), ``results/`` and the figures, written
+    into ``out`` as one atomic directory."""
     with atomic_directory(out, overwrite=overwrite) as tmp:
         (tmp / "report.md").write_text(markdown)
-        doc = {
-            "storage": url,
-            "dataset": str(ds_path),
-            "protocol": protocol.summary(),
-            "significance": significance,
-            "rows": [vars(r) for r in rows],
-        }
         (tmp / "report.json").write_text(json.dumps(to_jsonable(doc), indent=2) + "\n")
         (tmp / "results").mkdir()
         for label, res in evals.items():
@@ -367,7 +459,6 @@ def tune_report(
             plot_history(st, s.objective, tmp / f"history-{_slug(name)}.png", title=name)
             if s.objective.mode == "pareto":
                 plot_pareto(st, s.objective, tmp / f"pareto-{_slug(name)}.png", title=name)
-    return report
 
 
 def _duration(seconds: float | None) -> str:

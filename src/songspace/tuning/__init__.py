@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from songspace.tuning.objectives import OBJECTIVES, check_objectives, scalarise
     from songspace.tuning.protocols import tuning_protocols
-    from songspace.tuning.scale import rate_study_name, scale_study, tune_rates
+    from songspace.tuning.scale import rate_study_name, tune_rates
     from songspace.tuning.settings import DEFAULT_STORAGE, StudySettings, TuneSettings
     from songspace.tuning.storage import StorageError, open_storage
     from songspace.tuning.study import TimeBudgetExceeded, TuneResult, tune
@@ -31,14 +31,12 @@ __all__ = [
     "open_storage",
     "rate_study_name",
     "scalarise",
-    "scale_study",
     "tune",
     "tune_rates",
     "tuning_protocols",
 ]
 
-#: Where each lazily loaded name lives. ``tune_report`` lives in the runner layer
-#: (:mod:`songspace.reports.tune_report`); it is reachable here for older imports.
+#: Where each lazily loaded name lives.
 _LAZY = {
     "DEFAULT_STORAGE": "songspace.tuning.settings",
     "OBJECTIVES": "songspace.tuning.settings",
@@ -51,11 +49,9 @@ _LAZY = {
     "open_storage": "songspace.tuning.storage",
     "rate_study_name": "songspace.tuning.scale",
     "scalarise": "songspace.tuning.objectives",
-    "scale_study": "songspace.tuning.scale",
     "tune": "songspace.tuning.study",
     "tune_rates": "songspace.tuning.scale",
     "tuning_protocols": "songspace.tuning.protocols",
-    "tune_report": "songspace.reports.tune_report",
 }
 
 

@@ -5,8 +5,9 @@ Two records, because a study is defined by fewer things than a run chooses:
 - :class:`TuneSettings` is what a caller chooses (the objectives, the sampler, the time
   budget, the number of trials, ...). Its field defaults are the one home of ``tune``'s
   defaults: :func:`~songspace.tuning.tune`, :func:`~songspace.tuning.tune_rates`,
-  :func:`~songspace.tuning.scale_study` and the ``songspace tune`` options read them
-  (the CLI as class attributes, ``TuneSettings.trials``, which builds no instance).
+  :func:`~songspace.reports.scale_study.scale_study` and the ``songspace tune`` options
+  read them (the CLI as class attributes, ``TuneSettings.trials``, which builds no
+  instance).
   Building one validates every field against a constraint of :mod:`songspace.params`
   (``parameter `trials`: expected an integer >= 1, got 0``) and the fields that depend on
   each other (``alpha`` and the objectives, a pruner or NSGA-II and the study's mode).

@@ -1,0 +1,175 @@
+"""`songspace models`, `train` and `embed`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from songspace.assignments import parse_assignments
+from songspace.cli._common import (
+    AutoTestFractionOpt,
+    DatasetArg,
+    ModelOpt,
+    OverwriteOpt,
+    ParamOpt,
+    SeedOpt,
+    out_console,
+    progress_bar,
+)
+
+
+def models_cmd() -> None:
+    """List the registered models and their parameters (defaults and allowed ranges)."""
+    from songspace.errors import MissingDependencyError
+    from songspace.models import available_models, get_model_class
+
+    for name in available_models():
+        try:
+            klass = get_model_class(name)
+        except MissingDependencyError as exc:
+            out_console.print(f"[bold]{name}[/]: unavailable ({escape(str(exc))})")
+            continue
+        table = Table(title=f"{name} ({klass.__name__})", title_justify="left")
+        for col in ("parameter", "default", "allowed", "tuned over"):
+            table.add_column(col)
+        for p, v in klass.default_params().items():
+            constraint = klass.parameter_constraints.get(p)
+            searched = _space_text(klass.search_space.get(p))
+            if p in klass.search_notes:
+                searched += f" ({klass.search_notes[p]})"
+            elif searched and p == klass.budget_param:
+                searched += " (set by the budget in equal-time tuning)"
+            table.add_row(
+                p,
+                repr(v),
+                escape(constraint.describe()) if constraint else "",
+                escape(searched),
+            )
+        out_console.print(table)
+
+
+def _space_text(p: Any) -> str:
+    """A search-space entry as text: [low, high] (log), choices, or a tuple of those."""
+    if p is None:
+        return ""
+    if hasattr(p, "items"):
+        return "(" + ", ".join(_space_text(i) for i in p.items) + ")"
+    if hasattr(p, "choices"):
+        return "{" + ", ".join(repr(c) for c in p.choices) + "}"
+    return f"[{p.low:g}, {p.high:g}]" + (" log" if p.log else "")
+
+
+def train_cmd(
+    ctx: typer.Context,
+    model: ModelOpt,
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
+    param: ParamOpt = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file with a \\[params] table.")
+    ] = None,
+    seed: SeedOpt = 0,
+    test_fraction: AutoTestFractionOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
+    ] = False,
+    overwrite: OverwriteOpt = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Worker processes for data-parallel training (graphsage, musig; gloo on "
+            "CPU, NCCL on GPUs, over 127.0.0.1). Across machines: torchrun -m "
+            "songspace.models.distributed (docs/scaling.md).",
+        ),
+    ] = 1,
+) -> None:
+    """Train a model; write the model, embeddings.npz, Word2Vec text and Projector TSVs."""
+    from songspace.models.train import train_model
+
+    params = parse_assignments(param, "--param", example="dim=64")
+    with progress_bar(ctx, model) as progress:
+        fitted = train_model(
+            model,
+            dataset,
+            out,
+            params=params,
+            config=config,
+            seed=seed,
+            test_fraction=test_fraction,
+            full=full,
+            overwrite=overwrite,
+            progress=progress,
+            nproc=nproc,
+        )
+    out_console.print(
+        f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s, "
+        f"{int(fitted.available_.sum()):,} of {len(fitted.available_):,} tracks embedded "
+        f"(dimension {fitted.embeddings_.shape[1]}); "
+        + escape(_evaluate_hint(dataset, out, seed=seed, test_fraction=test_fraction, full=full))
+    )
+
+
+def _evaluate_hint(
+    dataset: Path, out: Path, *, seed: int, test_fraction: float | None, full: bool
+) -> str:
+    """The `evaluate` command matching a `train` run; after --full, what it would mean."""
+    cmd = f"songspace evaluate {dataset} {out} --seed {seed}"
+    if test_fraction is not None:
+        cmd += f" --test-fraction {test_fraction}"
+    if full:
+        return (
+            f"trained with --full on every sequence, so `songspace evaluate {dataset} {out}` is "
+            "refused on this dataset (the model saw its test playlists); to evaluate, train "
+            "without --full, or evaluate it on another dataset"
+        )
+    return f"evaluate with `{cmd}`"
+
+
+def embed_cmd(
+    ctx: typer.Context,
+    run: Annotated[
+        Path, typer.Argument(help="Run directory written by `songspace train` (its -o).")
+    ],
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Apply a trained model to another prepared dataset, with no retraining (for serving
+    and export).
+
+    GraphSAGE/MUSIG embed every track from its features and edges (feature columns
+    matched by name), building the graph from every sequence of DATA; Track2Vec, Node2Vec
+    and WARP map tracks by id, and tracks they never saw are unavailable. Writes the
+    embeddings as `train` does. To evaluate a model on DATA, use `songspace evaluate DATA
+    RUN`, which embeds from the protocol's training view only (evaluating this output on
+    DATA would let the test playlists into the graph, and is refused)."""
+    from songspace.models.apply import embed_run
+
+    with progress_bar(ctx, "embed") as progress:
+        res = embed_run(run, dataset, out, overwrite=overwrite, progress=progress)
+    how = (
+        "from their features and edges"
+        if res.inductive
+        else f"by track id; {res.unknown:,} not in the training vocabulary and "
+        f"{res.no_embedding:,} without a trained vector are unavailable"
+    )
+    read = (
+        f" (graph and popularity built from all {res.sequences:,} sequences of {dataset}; "
+        "for serving and export)"
+        if res.inductive
+        else ""
+    )
+    out_console.print(
+        f"[bold green]wrote[/] {out}: {res.model} embedded {res.embedded:,} of "
+        f"{res.n_tracks:,} tracks {how}{escape(read)}; "
+        + escape(
+            f"to evaluate on {dataset}, score the run inside the protocol: "
+            f"`songspace evaluate {dataset} {run}`"
+        )
+    )

@@ -1,0 +1,202 @@
+"""`songspace recommend` and `serve`: answer queries from trained runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from songspace.cli._common import err_console, out_console
+from songspace.errors import ParameterError
+
+IndexOpt = Annotated[
+    str,
+    typer.Option("--index", help="auto (exact up to --exact-max vectors, else hnsw), exact, hnsw."),
+]
+ExactMaxOpt = Annotated[
+    int, typer.Option("--exact-max", help="--index auto is exact up to this many vectors.")
+]
+HnswMOpt = Annotated[
+    int, typer.Option("--hnsw-m", help="HNSW links per vector (M): more is better recall, larger.")
+]
+EfConstructionOpt = Annotated[
+    int,
+    typer.Option(
+        "--ef-construction", help="HNSW build-time candidate list: more is slower, better."
+    ),
+]
+EfSearchOpt = Annotated[
+    int,
+    typer.Option(
+        "--ef-search", help="HNSW search-time candidate list: more is better recall, slower."
+    ),
+]
+
+
+def _index_options(index: str, exact_max: int, m: int, ef_construction: int, ef_search: int):
+    return {
+        "index": index,
+        "exact_max": exact_max,
+        "m": m,
+        "ef_construction": ef_construction,
+        "ef_search": ef_search,
+    }
+
+
+def recommend_cmd(
+    run: Annotated[Path, typer.Argument(help="Run directory written by `songspace train`.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="The dataset the run was trained on; the run's rows are matched to its "
+            "tracks by id.",
+        ),
+    ],
+    similar: Annotated[
+        str | None,
+        typer.Option(
+            "--similar",
+            help="A track id, or a track name (case-insensitive; an ambiguous or unknown "
+            "name lists the closest tracks with their ids).",
+        ),
+    ] = None,
+    complete: Annotated[
+        str | None,
+        typer.Option(
+            "--complete", help="Seed tracks, comma-separated (ids, or names as for --similar)."
+        ),
+    ] = None,
+    embed_new: Annotated[
+        Path | None, typer.Option("--embed-new", help="New-track JSON (inductive models).")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 20,
+    max_per_artist: Annotated[
+        int | None,
+        typer.Option(
+            "--max-per-artist",
+            min=1,
+            help="Keep at most this many results by one artist (1: every result by another "
+            "artist). Default: no cap.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    index: IndexOpt = "auto",
+    exact_max: ExactMaxOpt = 500_000,
+    m: HnswMOpt = 32,
+    ef_construction: EfConstructionOpt = 200,
+    ef_search: EfSearchOpt = 128,
+) -> None:
+    """Similar tracks, a playlist continuation, or a new track's neighbours, from a run.
+
+    The index is cached in RUN/serving when the run is writable (kept in memory when not).
+    """
+    import json
+
+    from songspace.serving import Recommender
+
+    chosen = [x for x in (similar, complete, embed_new) if x is not None]
+    if len(chosen) != 1:
+        raise ParameterError(
+            "--similar/--complete/--embed-new", "exactly one of them", f"{len(chosen)} given"
+        )
+    rec = Recommender.from_run(
+        run,
+        data,
+        store=False,
+        **_index_options(index, exact_max, m, ef_construction, ef_search),
+    )
+    if not as_json:
+        err_console.print(escape(rec.index.stats.describe()), highlight=False)
+    if similar is not None:
+        track_id = rec.find_track(similar, "--similar")
+        results = rec.similar(track_id, k, max_per_artist=max_per_artist)
+        title = f"tracks similar to {track_id}"
+    elif complete is not None:
+        seeds = [rec.find_track(s.strip(), "--complete") for s in complete.split(",") if s.strip()]
+        results = rec.complete(seeds, k, max_per_artist=max_per_artist)
+        title = f"continuation of {len(seeds)} seed tracks"
+    else:
+        assert embed_new is not None
+        try:
+            doc = json.loads(embed_new.read_text())
+        except (OSError, ValueError) as exc:
+            from songspace.errors import FormatError
+
+            raise FormatError(
+                f"expected a readable JSON track object, found {exc}", path=embed_new
+            ) from None
+        new = rec.embed_new(doc, k, max_per_artist=max_per_artist)
+        results = new.neighbours
+        title = f"neighbours of the new track {new.track_id}"
+    if as_json:
+        out_console.print_json(
+            json.dumps({"model": rec.name, "results": [r.to_dict() for r in results]})
+        )
+        return
+    table = Table(title=escape(f"{rec.name}: {title}"))
+    for col in ("#", "track id", "name", "artist", "genre", "score"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for i, r in enumerate(results, 1):
+        table.add_row(
+            str(i),
+            escape(r.track_id),
+            escape(r.track_name or ""),
+            escape(r.artist_name or ""),
+            escape(r.genre or ""),
+            f"{r.score:.4f}",
+        )
+    out_console.print(table)
+
+
+def serve_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (one model each).")],
+    data: Annotated[Path, typer.Option("--data", help="The dataset the runs were trained on.")],
+    host: Annotated[str, typer.Option("--host", help="Bind address (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="Key for POST /tracks and /admin/reload. Other users see it in `ps`: "
+            "prefer $SONGSPACE_API_KEY or --api-key-file. An empty key is refused; "
+            "without any key the write endpoints answer 401.",
+        ),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-key-file",
+            help="File holding the API key (its first line; preferred to --api-key).",
+        ),
+    ] = None,
+    max_body: Annotated[int, typer.Option("--max-body", help="Largest request body (bytes).")] = (
+        1 << 20
+    ),
+    index: IndexOpt = "auto",
+    exact_max: ExactMaxOpt = 500_000,
+    m: HnswMOpt = 32,
+    ef_construction: EfConstructionOpt = 200,
+    ef_search: EfSearchOpt = 128,
+    search_threads: Annotated[
+        int, typer.Option("--search-threads", help="faiss threads per search.")
+    ] = 1,
+) -> None:
+    """Serve runs over HTTP (FastAPI + uvicorn; OpenAPI at /docs). Extra `serve`."""
+    from songspace.serving.app import read_api_key, serve
+
+    serve(
+        runs,
+        data,
+        host=host,
+        port=port,
+        api_key=read_api_key(api_key, api_key_file),
+        max_body_bytes=max_body,
+        search_threads=search_threads,
+        options=_index_options(index, exact_max, m, ef_construction, ef_search),
+    )

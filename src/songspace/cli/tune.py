@@ -1,0 +1,359 @@
+"""`songspace tune`, `tune-report` and `tune-rankers`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from songspace.assignments import parse_assignments
+from songspace.cli._common import (
+    AutoTestFractionOpt,
+    DatasetArg,
+    HardnegMinCountOpt,
+    HardnegThresholdOpt,
+    KOpt,
+    MinTracksOpt,
+    ModelOpt,
+    OverwriteOpt,
+    ParamOpt,
+    SeedOpt,
+    out_console,
+    print_tables,
+    progress_bar,
+)
+from songspace.data.defaults import DEFAULT_MIN_TRACKS
+from songspace.evaluation.defaults import DEFAULT_SUITE
+
+if TYPE_CHECKING:  # the library is imported lazily, inside each command
+    from songspace.tuning.study import TuneResult
+
+
+def tune_cmd(
+    ctx: typer.Context,
+    model: ModelOpt,
+    dataset: DatasetArg,
+    objective: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--objective",
+            help="hit_rate, ndcg, vrc_genre, vrc_artist, hardneg (minimised) or completion_hr; "
+            "repeat for a scalarised (with --alpha) or Pareto (without) study. Default hit_rate.",
+        ),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            "--alpha",
+            help="Scalarise two objectives: alpha*M + (1-alpha)*rVRC (W2V eq. 2), 0 <= alpha <= 1.",
+        ),
+    ] = None,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Finished trials the study should hold.")
+    ] = 20,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Stop starting trials after S seconds.")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Study storage: SQLite file path, RDB URL (postgresql://user@host/db shares "
+            "a study between workers), or a journal file on a shared filesystem "
+            "(journal:///path/study.log or a .log path; many workers, no database). "
+            "Parallel workers: PostgreSQL or journal, not SQLite. "
+            "Default: sqlite:///songspace-tune.db.",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option("--study", help="Study name (default: model-objectives[-aALPHA][-rRATE])."),
+    ] = None,
+    sample_rate: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--sample-rate",
+            help="Tune on this share of the training sequences; repeat for a scale study "
+            "(one study per rate). Default 1.",
+        ),
+    ] = None,
+    param: ParamOpt = None,
+    seed: SeedOpt = 0,
+    test_fraction: Annotated[
+        float,
+        typer.Option(
+            "--test-fraction",
+            "--heldout-fraction",
+            help="Share of sequences held out for validation and (as much) for test "
+            "(--heldout-fraction: the former name).",
+        ),
+    ] = 0.01,
+    budget_factor: Annotated[
+        float,
+        typer.Option(
+            "--budget-factor",
+            help="Hard cap: reject trials training longer than this x the default's CPU "
+            "time (0: no budget).",
+        ),
+    ] = 1.25,
+    budget_mode: Annotated[
+        str,
+        typer.Option(
+            "--budget-mode",
+            help="equal_time (each trial gets the default's training CPU time: a cost model "
+            "sets its epochs), reject (trials train as drawn, over-budget ones are "
+            "rejected) or none.",
+        ),
+    ] = "equal_time",
+    pruner: Annotated[
+        str,
+        typer.Option(
+            "--pruner",
+            help="none, sha (successive halving) or hyperband: stop hopeless "
+            "trials from their per-epoch validation values.",
+        ),
+    ] = "none",
+    sampler: Annotated[
+        str, typer.Option("--sampler", help="tpe, gp, random or nsga2 (Pareto only).")
+    ] = "tpe",
+    startup_trials: Annotated[
+        int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
+    ] = 10,
+    min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
+    k: KOpt = DEFAULT_SUITE.k,
+    hardneg_threshold: HardnegThresholdOpt = None,
+    hardneg_min_count: HardnegMinCountOpt = DEFAULT_SUITE.hardneg_min_count,
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat",
+            help="Seconds between worker heartbeats; a trial silent for 3 heartbeats is "
+            "marked failed and retried once.",
+        ),
+    ] = 10.0,
+) -> None:
+    """Tune a model's hyper-parameters (Bayesian search; resumable; shareable via PostgreSQL)."""
+    from songspace.tuning import tune_rates
+    from songspace.tuning.settings import TuneSettings
+    from songspace.tuning.storage import redact
+
+    settings = TuneSettings(
+        objectives=objective or TuneSettings.objectives,
+        alpha=alpha,
+        trials=trials,
+        timeout=timeout,
+        seed=seed,
+        heldout_fraction=test_fraction,
+        min_tracks=min_tracks,
+        params=parse_assignments(param, "--param", example="dim=64"),
+        budget_factor=budget_factor or None,
+        budget_mode=budget_mode,
+        pruner=pruner,
+        sampler=sampler,
+        startup_trials=startup_trials,
+        k=k,
+        hardneg_min_count=hardneg_min_count,
+        hardneg_threshold=hardneg_threshold,
+        heartbeat=heartbeat,
+    )
+    with progress_bar(ctx) as progress:
+        results = tune_rates(
+            model, dataset, settings, sample_rate, study=study, storage=storage, progress=progress
+        )
+    for result in results:
+        _print_tune_result(result)
+    names = [r.study for r in results]
+    studies = " ".join(f"--study {n}" for n in names)
+    store = f" --storage {redact(storage)}" if storage else ""
+    out_console.print(f"report: songspace tune-report{store} {studies} -o REPORT_DIR")
+
+
+def _print_tune_result(result: TuneResult) -> None:
+    c = result.counts
+    out_console.print(
+        f"study [bold]{escape(result.study)}[/] in {escape(result.storage)}: "
+        f"{c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} rejected (time budget) or pruned, "
+        f"{c.get('FAIL', 0)} failed, {c.get('RUNNING', 0)} running; this run {result.seconds:.0f}s"
+    )
+    ref = result.reference
+    table = Table(title="best trial(s) (validation split)", title_justify="left")
+    table.add_column("trial")
+    names = result.best[0]["value_names"] if result.best else []
+    for n in names:
+        table.add_column(n, justify="right")
+    table.add_column("parameters")
+    table.add_row(
+        "default",
+        *[
+            f"{ref['metrics'][_metric_of(n)]:.4g}" if _metric_of(n) in ref["metrics"] else "-"
+            for n in names
+        ],
+        ", ".join(f"{k}={v}" for k, v in ref["params"].items()),
+    )
+    for b in result.best:
+        table.add_row(
+            str(b["number"]),
+            *[f"{v:.4g}" for v in b["values"]],
+            ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in b["params"].items()
+            ),
+        )
+    out_console.print(table)
+
+
+def _metric_of(objective: str) -> str:
+    from songspace.tuning import OBJECTIVES
+
+    return OBJECTIVES[objective].metric if objective in OBJECTIVES else objective
+
+
+def tune_report_cmd(
+    ctx: typer.Context,
+    study: Annotated[
+        list[str], typer.Option("--study", help="Study name (repeat to compare several).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory (must not exist).")],
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Study storage (as for tune).")
+    ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option("--dataset", help="Dataset directory, if not where the studies recorded it."),
+    ] = None,
+    max_pareto: Annotated[
+        int, typer.Option("--pareto-max", help="Pareto-set members to retrain per study.")
+    ] = 3,
+    significance: Annotated[
+        float, typer.Option("--significance", help="Bonferroni-corrected level of the marks.")
+    ] = 0.01,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Model cache (shared with compare and cold-start)."),
+    ] = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Retrain the default and each study's best configuration; compare them on the test split."""
+    from songspace.reports.tune_report import tune_report
+
+    with progress_bar(ctx) as progress:
+        rep = tune_report(
+            study,
+            out,
+            storage=storage,
+            dataset=dataset,
+            max_pareto=max_pareto,
+            significance=significance,
+            overwrite=overwrite,
+            cache_dir=cache,
+            progress=progress,
+        )
+    if rep.table is not None:
+        print_tables(rep.table)
+    for note in rep.notes:
+        out_console.print(escape(note), highlight=False)
+    for row in rep.rows:
+        out_console.print(
+            f"{escape(row.label)}: trained in {row.training_time:.1f}s; "
+            + escape(", ".join(f"{k}={v}" for k, v in row.params.items())),
+            highlight=False,
+        )
+    out_console.print(f"[bold green]wrote[/] {out}")
+
+
+def tune_rankers_cmd(
+    ctx: typer.Context,
+    dataset: DatasetArg,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="JSON file to write: the chosen settings (what `evaluate --rankers-config` "
+            "reads), the validation value of every grid point, and the test values of the "
+            "chosen and default settings.",
+        ),
+    ],
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="What the settings are chosen for: next_song (out-of-set next-song HitRate@k "
+            "of the validation sequences) or completion (completion HR of the validation "
+            "playlists). Run once per task.",
+        ),
+    ] = "next_song",
+    rankers: Annotated[
+        str,
+        typer.Option(
+            "--rankers",
+            help="Comma-separated rankers to tune: itemknn, sknn, vsknn, stan, vstan, bigram, "
+            "or 'all'. Each tries its declared grid (docs/evaluation.md).",
+        ),
+    ] = "all",
+    seed: SeedOpt = 0,
+    test_fraction: AutoTestFractionOpt = None,
+    min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
+    k: KOpt = DEFAULT_SUITE.k,
+    max_pairs: Annotated[
+        int,
+        typer.Option(
+            "--max-pairs",
+            min=0,
+            help="Next-song pairs scored per grid point: a seeded uniform sample where there "
+            "are more; 0 = all (as in `evaluate`).",
+        ),
+    ] = DEFAULT_SUITE.next_song_max_pairs or 0,
+    test: Annotated[
+        bool,
+        typer.Option(
+            "--test/--no-test",
+            help="Also score the chosen and the default settings once on the test split (for "
+            "the report; the test split chooses nothing).",
+        ),
+    ] = True,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Choose each non-embedding ranker's settings (item-kNN, SKNN, V-SKNN, STAN, VSTAN) on
+    the validation split, from its declared grid; `evaluate --rankers-config FILE` then uses
+    them and prints them under every table."""
+    from songspace.evaluation.ranker_params import format_settings
+    from songspace.reports.tune_rankers import run_tune_rankers
+
+    names = [r.strip() for r in rankers.split(",") if r.strip()]
+    with progress_bar(ctx, "tune-rankers") as progress:
+        result = run_tune_rankers(
+            dataset,
+            out,
+            task=task,
+            rankers=None if names == ["all"] else names,
+            seed=seed,
+            test_fraction=test_fraction,
+            min_tracks=min_tracks,
+            k=k,
+            max_pairs=max_pairs or None,
+            test=test,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    table = Table(title=f"{task}: {result.metric} (validation; test)", title_justify="left")
+    for col in ("ranker", "grid points", "default", "tuned", "chosen settings"):
+        table.add_column(col)
+    for name, c in result.rankers.items():
+        table.add_row(
+            name,
+            str(len(c.grid)),
+            _value_pair(c.default_validation, c.default_test),
+            _value_pair(c.validation, c.test),
+            escape(format_settings(c.chosen)),
+        )
+    out_console.print(table)
+    out_console.print(f"[bold green]wrote[/] {out} (use it with `evaluate --rankers-config`)")
+
+
+def _value_pair(validation: float, test: float | None) -> str:
+    """``0.1935; 0.1902``: a validation value and, when scored, the test value."""
+    return f"{validation:.4f}" + ("" if test is None else f"; {test:.4f}")
