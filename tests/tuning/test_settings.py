@@ -170,3 +170,74 @@ def test_a_study_stored_before_budget_modes_resumes_under_reject(tiny_dataset_di
     assert len(after) == 3
     now = optuna.load_study(study_name="legacy", storage=url).user_attrs["songspace"]
     assert now == stored
+
+
+#: `songspace tune` options that set a TuneSettings field of another name.
+OPTION_FIELDS = {"objective": "objectives", "test_fraction": "heldout_fraction"}
+
+
+def _cli_params(command: str) -> dict:
+    import typer.main
+
+    from songspace.cli import app
+
+    return {p.name: p for p in typer.main.get_command(app).commands[command].params}
+
+
+def test_the_tune_command_shows_the_defaults_of_the_one_home():
+    fields = {f.name: f.default for f in dataclasses.fields(TuneSettings)}
+    params = _cli_params("tune")
+    compared = set()
+    for name, param in params.items():
+        field = OPTION_FIELDS.get(name, name)
+        # the list options show their default in their help
+        if field in fields and name not in ("objective", "sample_rate"):
+            assert param.default == fields[field], name
+            compared.add(field)
+    # every setting is an option (params: --param, sample_rate: --sample-rate, a list)
+    assert compared == set(fields) - {"objectives", "params", "sample_rate"}
+    assert "Default hit_rate." in params["objective"].help
+    assert "Default 1." in params["sample_rate"].help
+
+
+CLI_READS_THE_HOME = """
+import json
+import songspace.tuning.settings as s
+
+s.TuneSettings.trials = 7
+s.TuneSettings.budget_mode = "reject"
+s.SAMPLERS["toy"] = "a toy sampler"
+s.PRUNERS["toy_pruner"] = "a toy pruner"
+s.BUDGET_MODES["toy_mode"] = "a toy mode"
+s.OBJECTIVES["toy_objective"] = s.Objective("toy_objective", "m", "f", "minimize", "Toy")
+s.DEFAULT_STORAGE = "sqlite:///toy.db"
+s.DEFAULT_SIGNIFICANCE = 0.123
+import typer.main
+from songspace.cli import app
+
+commands = typer.main.get_command(app).commands
+out = {f"{c}.{p.name}": [p.default, p.help] for c in ("tune", "tune-report")
+       for p in commands[c].params}
+print(json.dumps(out))
+"""
+
+
+def test_the_tune_commands_read_defaults_and_choice_lists_from_the_one_home():
+    """Changing a default or a choice list in songspace.tuning.settings alone changes the
+    commands' defaults and help texts."""
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", CLI_READS_THE_HOME], capture_output=True, text=True, check=True
+    )
+    params = json.loads(run.stdout)
+    assert params["tune.trials"][0] == 7
+    assert params["tune.budget_mode"][0] == "reject"
+    assert "or toy (a toy sampler)." in params["tune.sampler"][1]
+    assert "or toy_pruner (a toy pruner)" in params["tune.pruner"][1]
+    assert "or toy_mode (a toy mode)." in params["tune.budget_mode"][1]
+    assert "or toy_objective (minimised);" in params["tune.objective"][1]
+    assert "Default: sqlite:///toy.db." in params["tune.storage"][1]
+    assert params["tune-report.significance"][0] == 0.123

@@ -1,7 +1,13 @@
-"""`songspace tune`, `tune-report` and `tune-rankers`."""
+"""`songspace tune`, `tune-report` and `tune-rankers`.
+
+`tune`'s and `tune-report`'s option defaults and the choice lists in their help come from
+:mod:`songspace.tuning.settings` (``TuneSettings`` and the choice tables), which loads no
+numpy.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,118 +33,149 @@ from songspace.cli._common import (
 )
 from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.evaluation.defaults import DEFAULT_SUITE
+from songspace.tuning.settings import (
+    BUDGET_MODES,
+    DEFAULT_MAX_PARETO,
+    DEFAULT_SIGNIFICANCE,
+    DEFAULT_STORAGE,
+    OBJECTIVES,
+    PRUNERS,
+    SAMPLERS,
+    TuneSettings,
+)
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.tuning.study import TuneResult
+
+
+def choices_help(choices: Mapping[str, str]) -> str:
+    """``a (what a is), b (...) or c (...)``: a choice table as help text."""
+    items = [f"{name} ({what})" if what else name for name, what in choices.items()]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _objectives_help() -> str:
+    """The objectives, the minimised ones marked."""
+    marks = {o.name: "minimised" if o.direction == "minimize" else "" for o in OBJECTIVES.values()}
+    return choices_help(marks)
+
+
+#: `tune`'s own options (the shared ones are in songspace.cli._common).
+ObjectiveOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--objective",
+        help=f"{_objectives_help()}; repeat for a scalarised (with --alpha) or Pareto "
+        f"(without) study. Default {', '.join(TuneSettings.objectives)}.",
+    ),
+]
+AlphaOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--alpha",
+        help="Scalarise two objectives: alpha*M + (1-alpha)*rVRC (W2V eq. 2), 0 <= alpha <= 1.",
+    ),
+]
+TrialsOpt = Annotated[
+    int,
+    typer.Option(
+        "--trials",
+        help="Trained trials the study should hold (configurations rejected before "
+        "training do not count).",
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="Stop starting trials after S seconds.")
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Study storage: SQLite file path, RDB URL (postgresql://user@host/db shares "
+        "a study between workers), or a journal file on a shared filesystem "
+        "(journal:///path/study.log or a .log path; many workers, no database). "
+        f"Parallel workers: PostgreSQL or journal, not SQLite. Default: {DEFAULT_STORAGE}.",
+    ),
+]
+StudyNameOpt = Annotated[
+    str | None,
+    typer.Option("--study", help="Study name (default: model-objectives[-aALPHA][-rRATE])."),
+]
+SampleRateOpt = Annotated[
+    list[float] | None,
+    typer.Option(
+        "--sample-rate",
+        help="Tune on this share of the training sequences; repeat for a scale study "
+        f"(one study per rate). Default {TuneSettings.sample_rate:g}.",
+    ),
+]
+HeldOutShareOpt = Annotated[
+    float,
+    typer.Option(
+        "--test-fraction",
+        "--heldout-fraction",
+        help="Share of sequences held out for validation and (as much) for test "
+        "(--heldout-fraction: the former name).",
+    ),
+]
+BudgetFactorOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--budget-factor",
+        help="Hard cap: reject trials training longer than this x the default's CPU "
+        "time (0: no budget).",
+    ),
+]
+BudgetModeOpt = Annotated[str, typer.Option("--budget-mode", help=f"{choices_help(BUDGET_MODES)}.")]
+PrunerOpt = Annotated[
+    str,
+    typer.Option(
+        "--pruner",
+        help=f"{choices_help(PRUNERS)}: stop hopeless trials from their per-epoch "
+        "validation values.",
+    ),
+]
+SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{choices_help(SAMPLERS)}.")]
+StartupTrialsOpt = Annotated[
+    int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
+]
+HeartbeatOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--heartbeat",
+        help="Seconds between worker heartbeats; a trial silent for 3 heartbeats is "
+        "marked failed and retried once.",
+    ),
+]
 
 
 def tune_cmd(
     ctx: typer.Context,
     model: ModelOpt,
     dataset: DatasetArg,
-    objective: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--objective",
-            help="hit_rate, ndcg, vrc_genre, vrc_artist, hardneg (minimised) or completion_hr; "
-            "repeat for a scalarised (with --alpha) or Pareto (without) study. Default hit_rate.",
-        ),
-    ] = None,
-    alpha: Annotated[
-        float | None,
-        typer.Option(
-            "--alpha",
-            help="Scalarise two objectives: alpha*M + (1-alpha)*rVRC (W2V eq. 2), 0 <= alpha <= 1.",
-        ),
-    ] = None,
-    trials: Annotated[
-        int, typer.Option("--trials", help="Finished trials the study should hold.")
-    ] = 20,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Stop starting trials after S seconds.")
-    ] = None,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage",
-            help="Study storage: SQLite file path, RDB URL (postgresql://user@host/db shares "
-            "a study between workers), or a journal file on a shared filesystem "
-            "(journal:///path/study.log or a .log path; many workers, no database). "
-            "Parallel workers: PostgreSQL or journal, not SQLite. "
-            "Default: sqlite:///songspace-tune.db.",
-        ),
-    ] = None,
-    study: Annotated[
-        str | None,
-        typer.Option("--study", help="Study name (default: model-objectives[-aALPHA][-rRATE])."),
-    ] = None,
-    sample_rate: Annotated[
-        list[float] | None,
-        typer.Option(
-            "--sample-rate",
-            help="Tune on this share of the training sequences; repeat for a scale study "
-            "(one study per rate). Default 1.",
-        ),
-    ] = None,
+    objective: ObjectiveOpt = None,
+    alpha: AlphaOpt = TuneSettings.alpha,
+    trials: TrialsOpt = TuneSettings.trials,
+    timeout: TimeoutOpt = TuneSettings.timeout,
+    storage: StorageOpt = None,
+    study: StudyNameOpt = None,
+    sample_rate: SampleRateOpt = None,
     param: ParamOpt = None,
-    seed: SeedOpt = 0,
-    test_fraction: Annotated[
-        float,
-        typer.Option(
-            "--test-fraction",
-            "--heldout-fraction",
-            help="Share of sequences held out for validation and (as much) for test "
-            "(--heldout-fraction: the former name).",
-        ),
-    ] = 0.01,
-    budget_factor: Annotated[
-        float,
-        typer.Option(
-            "--budget-factor",
-            help="Hard cap: reject trials training longer than this x the default's CPU "
-            "time (0: no budget).",
-        ),
-    ] = 1.25,
-    budget_mode: Annotated[
-        str,
-        typer.Option(
-            "--budget-mode",
-            help="equal_time (each trial gets the default's training CPU time: a cost model "
-            "sets its epochs), reject (trials train as drawn, over-budget ones are "
-            "rejected) or none.",
-        ),
-    ] = "equal_time",
-    pruner: Annotated[
-        str,
-        typer.Option(
-            "--pruner",
-            help="none, sha (successive halving) or hyperband: stop hopeless "
-            "trials from their per-epoch validation values.",
-        ),
-    ] = "none",
-    sampler: Annotated[
-        str, typer.Option("--sampler", help="tpe, gp, random or nsga2 (Pareto only).")
-    ] = "tpe",
-    startup_trials: Annotated[
-        int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
-    ] = 10,
-    min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
-    k: KOpt = DEFAULT_SUITE.k,
-    hardneg_threshold: HardnegThresholdOpt = None,
-    hardneg_min_count: HardnegMinCountOpt = DEFAULT_SUITE.hardneg_min_count,
-    heartbeat: Annotated[
-        float,
-        typer.Option(
-            "--heartbeat",
-            help="Seconds between worker heartbeats; a trial silent for 3 heartbeats is "
-            "marked failed and retried once.",
-        ),
-    ] = 10.0,
+    seed: SeedOpt = TuneSettings.seed,
+    test_fraction: HeldOutShareOpt = TuneSettings.heldout_fraction,
+    budget_factor: BudgetFactorOpt = TuneSettings.budget_factor,
+    budget_mode: BudgetModeOpt = TuneSettings.budget_mode,
+    pruner: PrunerOpt = TuneSettings.pruner,
+    sampler: SamplerOpt = TuneSettings.sampler,
+    startup_trials: StartupTrialsOpt = TuneSettings.startup_trials,
+    min_tracks: MinTracksOpt = TuneSettings.min_tracks,
+    k: KOpt = TuneSettings.k,
+    hardneg_threshold: HardnegThresholdOpt = TuneSettings.hardneg_threshold,
+    hardneg_min_count: HardnegMinCountOpt = TuneSettings.hardneg_min_count,
+    heartbeat: HeartbeatOpt = TuneSettings.heartbeat,
 ) -> None:
     """Tune a model's hyper-parameters (Bayesian search; resumable; shareable via PostgreSQL)."""
     from songspace.tuning import tune_rates
-    from songspace.tuning.settings import TuneSettings
-    from songspace.tuning.storage import redact
 
     settings = TuneSettings(
         objectives=objective or TuneSettings.objectives,
@@ -163,6 +200,14 @@ def tune_cmd(
         results = tune_rates(
             model, dataset, settings, sample_rate, study=study, storage=storage, progress=progress
         )
+    _print_tune_results(results, storage)
+
+
+def _print_tune_results(results: list[TuneResult], storage: str | None) -> None:
+    """Each study's counts and best trials, then the `tune-report` command that compares
+    them (its storage URL with the password hidden)."""
+    from songspace.tuning.storage import redact
+
     for result in results:
         _print_tune_result(result)
     names = [r.study for r in results]
@@ -226,10 +271,10 @@ def tune_report_cmd(
     ] = None,
     max_pareto: Annotated[
         int, typer.Option("--pareto-max", help="Pareto-set members to retrain per study.")
-    ] = 3,
+    ] = DEFAULT_MAX_PARETO,
     significance: Annotated[
         float, typer.Option("--significance", help="Bonferroni-corrected level of the marks.")
-    ] = 0.01,
+    ] = DEFAULT_SIGNIFICANCE,
     cache: Annotated[
         Path | None,
         typer.Option("--cache", help="Model cache (shared with compare and cold-start)."),

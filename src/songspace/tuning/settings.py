@@ -21,9 +21,10 @@ Two records, because a study is defined by fewer things than a run chooses:
   ``budget_mode="reject"`` and no pruner, whatever today's defaults are.
 
 The choice lists (:data:`OBJECTIVES`, :data:`SAMPLERS`, :data:`PRUNERS`,
-:data:`BUDGET_MODES`), :data:`DEFAULT_STORAGE` and the tuning report's defaults live
-here too. This module imports nothing heavy (numpy, pandas, Optuna are loaded only when a
-settings object is built), so ``songspace tune --help`` reads it without loading numpy.
+:data:`BUDGET_MODES`: each choice with what it is, which the CLI's help texts list),
+:data:`DEFAULT_STORAGE` and the tuning report's defaults live here too. This module
+imports nothing heavy (numpy, pandas, Optuna are loaded only when a settings object is
+built), so ``songspace tune --help`` reads it without loading numpy.
 """
 
 from __future__ import annotations
@@ -66,12 +67,26 @@ OBJECTIVES: dict[str, Objective] = {
 }
 VRC_OBJECTIVES = ("vrc_genre", "vrc_artist")
 RECOMMENDATION_OBJECTIVES = ("hit_rate", "ndcg", "completion_hr")
-#: Samplers: TPE, a Gaussian process, random search, NSGA-II (Pareto studies only).
-SAMPLERS = ("tpe", "gp", "random", "nsga2")
-#: Pruners: none, successive halving, Hyperband (:mod:`songspace.tuning.study`).
-PRUNERS = ("none", "sha", "hyperband")
-#: Time-budget modes (:mod:`songspace.tuning.budget`).
-BUDGET_MODES = ("equal_time", "reject", "none")
+#: Samplers, each with what it is (the ``--sampler`` help reads them).
+SAMPLERS = {
+    "tpe": "tree-structured Parzen estimator",
+    "gp": "Gaussian process; needs torch",
+    "random": "random search",
+    "nsga2": "NSGA-II; Pareto studies only",
+}
+#: Pruners (:mod:`songspace.tuning.study`), each with what it is.
+PRUNERS = {
+    "none": "no pruning",
+    "sha": "successive halving",
+    "hyperband": "Hyperband: successive halving over several brackets",
+}
+#: Time-budget modes (:mod:`songspace.tuning.budget`), each with what it does.
+BUDGET_MODES = {
+    "equal_time": "each trial gets the default's training CPU time: a cost model sets its "
+    "budget parameter, e.g. epochs",
+    "reject": "trials train as drawn; over-budget ones are rejected",
+    "none": "no budget",
+}
 #: Where studies are stored when no storage is given.
 DEFAULT_STORAGE = "sqlite:///songspace-tune.db"
 #: The tuning report: Pareto-set members retrained per study, and the
