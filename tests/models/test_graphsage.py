@@ -18,7 +18,7 @@ from songspace.models.graphsage import (  # noqa: E402
     genre_codes,
     similarity_vectors,
 )
-from songspace.models.graphsage_modules import TaskTargets, build_network  # noqa: E402
+from songspace.models.graphsage.module import TaskTargets, build_network  # noqa: E402
 from songspace.testing import ModelTestMixin, planted_dataset  # noqa: E402
 
 FAST = {"dim": 16, "hidden": 32, "epochs": 3, "batch_size": 64, "fanouts": (6, 4)}
@@ -377,14 +377,16 @@ def test_progress_reports_the_loss_of_every_weighted_task(ds):
 
 
 def test_steps_per_epoch_honours_its_count(ds, monkeypatch):
+    from songspace.models.graphsage import loop
+
     calls = []
-    real = GraphSAGE.batch_loss
+    real = loop.batch_loss
 
-    def counting(self, state, data, anchors, *args):
-        calls.append(len(anchors))
-        return real(self, state, data, anchors, *args)
+    def counting(state, batch, *args):
+        calls.append(len(batch.anchors))
+        return real(state, batch, *args)
 
-    monkeypatch.setattr(GraphSAGE, "batch_loss", counting)
+    monkeypatch.setattr(loop, "batch_loss", counting)
     params = {k: v for k, v in FAST.items() if k != "epochs"}
     params.update(validation_share=0.0, patience=0)
     full = GraphSAGE(**params, epochs=1).fit(ds)
@@ -406,10 +408,10 @@ def test_steps_per_epoch_honours_its_count(ds, monkeypatch):
 
 
 def test_blocked_inference_equals_one_block(ds, musig, monkeypatch):
-    import songspace.models.graphsage as gs
+    from songspace.models.graphsage import module
 
     whole = musig.embed(ds)
-    monkeypatch.setattr(gs, "INFER_BLOCK", 7)
+    monkeypatch.setattr(module, "INFER_BLOCK", 7)
     np.testing.assert_allclose(musig.embed(ds), whole, atol=1e-5)
     part = musig.embed(ds, tracks=np.arange(0, ds.n_tracks, 5))
     np.testing.assert_allclose(part, whole[::5], atol=1e-5)
