@@ -77,8 +77,8 @@ class GraphSAGE(InductiveModel):
 
     Parameters: ``dim`` (output size), ``hidden`` (inner layer size), ``num_layers``
     (K), ``fanouts`` (neighbours sampled per layer, first for the targets),
-    ``feature_groups`` (input feature groups; formerly ``features``, still accepted
-    with a DeprecationWarning), ``min_weight`` (graph edge threshold),
+    ``feature_groups`` (input feature groups; ``model.json`` files of older versions
+    call it ``features``, and load), ``min_weight`` (graph edge threshold),
     ``aggregate`` (False: a features-only encoder, same training, no neighbours),
     ``epochs``, ``batch_size`` (anchors per batch), ``steps_per_epoch`` (None: an
     epoch is one pass over all anchors; a number: an epoch is that many batches of
@@ -119,7 +119,7 @@ class GraphSAGE(InductiveModel):
         "device": Device(),
         "seed": SEED,
     }
-    renamed_params: ClassVar[dict[str, str]] = {"features": "feature_groups"}
+    stored_renames: ClassVar[dict[str, str]] = {"features": "feature_groups"}
     #: Searched by `songspace tune` (SPEC §5): layer and sample sizes, learning rate.
     search_space: ClassVar[SearchSpace] = {
         "dim": IntParam(16, 256, log=True),
@@ -167,16 +167,7 @@ class GraphSAGE(InductiveModel):
         checkpoint_dir: str | None = None,
         device: str = "cpu",
         seed: int = 0,
-        **deprecated: Any,
     ):
-        if deprecated:
-            renamed = self._renamed(deprecated)
-            unknown = sorted(set(renamed) - {"feature_groups"})
-            if unknown:
-                raise TypeError(
-                    f"{type(self).__name__}() got unexpected keyword arguments {unknown}"
-                )
-            feature_groups = renamed["feature_groups"]
         self.dim = dim
         self.hidden = hidden
         self.num_layers = num_layers
@@ -196,16 +187,6 @@ class GraphSAGE(InductiveModel):
         self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.seed = seed
-
-    @property
-    def features(self) -> Sequence[str]:
-        """Deprecated name of ``feature_groups``."""
-        import warnings
-
-        warnings.warn(
-            "`features` is deprecated, use `feature_groups`", DeprecationWarning, stacklevel=2
-        )
-        return self.feature_groups
 
     # ---------------------------------------------------------------- parameters
     def task_weights_(self) -> tuple[float, float, float]:
@@ -573,7 +554,6 @@ class MUSIG(GraphSAGE):
         *,
         task_weights: Sequence[float] | str = (1.0, 1.0, 1.0),
         regression_target: str = "audio",
-        **deprecated: Any,
     ):
         # GraphSAGE's parameters with the same defaults (a test checks that the two
         # signatures agree), then MUSIG's own two.
@@ -597,7 +577,6 @@ class MUSIG(GraphSAGE):
             checkpoint_dir=checkpoint_dir,
             device=device,
             seed=seed,
-            **deprecated,
         )
         self.task_weights = task_weights
         self.regression_target = regression_target
