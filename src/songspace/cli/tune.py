@@ -113,9 +113,7 @@ HeldOutShareOpt = Annotated[
     float,
     typer.Option(
         "--test-fraction",
-        "--heldout-fraction",
-        help="Share of sequences held out for validation and (as much) for test "
-        "(--heldout-fraction: the former name).",
+        help="Share of sequences held out for validation and (as much) for test.",
     ),
 ]
 BudgetFactorOpt = Annotated[

@@ -49,6 +49,7 @@ from songspace.evaluation.results import EvaluationResult, MetricResult, compare
 from songspace.evaluation.suite import evaluate, unsupported
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import get_model_class
+from songspace.params import POSITIVE_INT, Interval, check_param
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
@@ -58,7 +59,6 @@ from songspace.tuning.settings import (
     DEFAULT_MAX_PARETO,
     DEFAULT_SIGNIFICANCE,
     StudySettings,
-    check_report_options,
 )
 from songspace.tuning.storage import (
     fail_stale_trials,
@@ -70,7 +70,7 @@ from songspace.tuning.storage import (
 )
 from songspace.tuning.study import _embeddings, best_trials, count_states, warm_up
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Metrics of the report table (HitRate and NDCG: mean of in-set and out-of-set).
 COLUMNS = ("hit_rate", "ndcg", "hardneg", "vrc_genre", "vrc_artist", "completion_hr")
@@ -270,7 +270,8 @@ def _check_arguments(
         raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset, storage_file(storage)))
-    check_report_options(max_pareto, significance)
+    check_param("significance", significance, Interval(float, 0, 1, closed="neither"))
+    check_param("max_pareto", max_pareto, POSITIVE_INT)
 
 
 def _load_studies(

@@ -103,26 +103,6 @@ class Rule:
     fix: str | None = None
 
 
-def check_value(name: str, value: Any, rule: Rule) -> Any:
-    """``value`` converted by the rule's constraint, or ParameterError
-    (``parameter `name`: expected <constraint>, got <value>``)."""
-    if not rule.constraint.is_satisfied_by(value):
-        raise ParameterError(name, rule.constraint.describe(), value, fix=rule.fix)
-    return rule.constraint.convert(value)
-
-
-def check_report_options(max_pareto: Any, significance: Any) -> None:
-    """The tuning report's options (:func:`songspace.reports.tune_report.tune_report`)."""
-    from songspace.params import Interval
-
-    check_value("max_pareto", max_pareto, Rule(Interval(int, 1, None)))
-    check_value(
-        "significance",
-        significance,
-        Rule(Interval(float, 0, 1, closed="neither"), f"e.g. {DEFAULT_SIGNIFICANCE}"),
-    )
-
-
 _BUDGET_MODE_FIX = (
     "equal_time (default) gives every trial the default's training time; reject stops "
     "trials past --budget-factor x it; none has no budget"
@@ -131,44 +111,53 @@ _BUDGET_MODE_FIX = (
 
 def _rules() -> dict[str, Rule]:
     """:class:`TuneSettings`' constraint table (built on use: :mod:`songspace.params`
-    imports numpy)."""
-    from songspace.params import SEED, AnyOf, Interval, Names, NoneValue, Options
-
-    def positive_or_none() -> AnyOf:
-        return AnyOf(Interval(float, 0, None, closed="neither"), NoneValue())
+    imports numpy). The constraints that other checks share are theirs: ``alpha``
+    (:data:`~songspace.tuning.objectives.ALPHA`), ``sample_rate``
+    (:data:`~songspace.tuning.protocols.SAMPLE_RATE`), the held-out share
+    (:data:`songspace._checks.HELDOUT_SHARE`)."""
+    from songspace._checks import HELDOUT_SHARE
+    from songspace.params import (
+        POSITIVE,
+        POSITIVE_INT,
+        SEED,
+        AnyOf,
+        Interval,
+        Names,
+        NoneValue,
+        Options,
+    )
+    from songspace.tuning.objectives import ALPHA
+    from songspace.tuning.protocols import SAMPLE_RATE
 
     return {
         "objectives": Rule(
             Names(OBJECTIVES, min_len=1, what="objectives"),
             "pass --objective NAME (repeatable); `songspace tune --help` lists them",
         ),
-        "alpha": Rule(
-            AnyOf(Interval(float, 0, 1), NoneValue()), "the paper uses 0.01 and 0.1 (W2V §4.4)"
+        "alpha": Rule(AnyOf(ALPHA, NoneValue()), "the paper uses 0.01 and 0.1 (W2V §4.4)"),
+        "trials": Rule(POSITIVE_INT),
+        "timeout": Rule(
+            AnyOf(Interval(float, 0, None, closed="neither", finite=False), NoneValue()),
+            "give the study's time limit in seconds, or None for no limit",
         ),
-        "trials": Rule(Interval(int, 1, None)),
-        "timeout": Rule(positive_or_none(), "give seconds, or None for no limit"),
         "sample_rate": Rule(
-            Interval(float, 0, 1, closed="right"),
-            "give the share of training sequences to tune on, e.g. 0.05 for 5%",
+            SAMPLE_RATE, "give the share of training sequences to tune on, e.g. 0.05 for 5%"
         ),
         "seed": Rule(SEED),
-        "heldout_fraction": Rule(
-            Interval(float, 0, 0.5, closed="neither"),
-            f"that share is held out for validation, as much for test; e.g. "
-            f"{DEFAULT_TEST_FRACTION}",
-        ),
+        "heldout_fraction": Rule(HELDOUT_SHARE, f"e.g. {DEFAULT_TEST_FRACTION}"),
         "min_tracks": Rule(Interval(int, 2, None)),
         "budget_factor": Rule(
-            AnyOf(Interval(float, 1, None), NoneValue()), "give a factor >= 1, or None: no budget"
+            AnyOf(Interval(float, 1, None, finite=False), NoneValue()),
+            "give a factor >= 1 of the reference's training CPU time, or None for no time budget",
         ),
         "budget_mode": Rule(Options(BUDGET_MODES), _BUDGET_MODE_FIX),
         "pruner": Rule(Options(PRUNERS)),
         "sampler": Rule(Options(SAMPLERS)),
         "startup_trials": Rule(Interval(int, 0, None)),
-        "k": Rule(Interval(int, 1, None)),
-        "hardneg_min_count": Rule(Interval(int, 1, None)),
+        "k": Rule(POSITIVE_INT),
+        "hardneg_min_count": Rule(POSITIVE_INT),
         "hardneg_threshold": Rule(AnyOf(Interval(float, 0, None), NoneValue())),
-        "heartbeat": Rule(positive_or_none(), "give seconds, or None for no heartbeat"),
+        "heartbeat": Rule(AnyOf(POSITIVE, NoneValue()), "give seconds, or None for no heartbeat"),
     }
 
 
@@ -213,8 +202,11 @@ class TuneSettings:
     heartbeat: float | None = 10.0
 
     def __post_init__(self) -> None:
+        from songspace.params import check_param
+
         for name, rule in _rules().items():
-            object.__setattr__(self, name, check_value(name, getattr(self, name), rule))
+            value = check_param(name, getattr(self, name), rule.constraint, fix=rule.fix)
+            object.__setattr__(self, name, value)
         if not isinstance(self.params, Mapping):
             raise ParameterError("params", "a mapping of model parameters to values", self.params)
         object.__setattr__(self, "params", dict(self.params))

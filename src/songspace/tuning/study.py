@@ -67,7 +67,7 @@ from songspace.tuning.storage import (
     storage_url,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Queries of each next-song kind scored per epoch for the pruner (a fixed seeded sample).
 FIDELITY_QUERIES = 500
