@@ -183,6 +183,5 @@ register(
 register(
     "segments",
     "songspace.evaluation.segments",
-    opt_in="the segment breakdown of HitRate and stage-1 recall, which ranks each query "
-    "1,000 deep",
+    opt_in="the segment breakdown of HitRate and stage-1 recall, which ranks each query 1,000 deep",
 )
