@@ -22,6 +22,7 @@ from songspace.evaluation.candidates import (
     RankerCandidates,
     Scored,
     found_ranks,
+    generator_ranks,
     merge,
     stage1_generator,
     successors,
@@ -127,6 +128,7 @@ def test_the_union_remembers_each_generators_score_and_rank():
     )
     assert got.best_rank.tolist() == [1, 1, 2, 3]
     assert found_ranks(got, np.array([7, 9, 4, 3])).tolist() == [3, 2, 0, 1]
+    assert generator_ranks(got, np.array([7, 9, 4, 3])).tolist() == [[3, 0], [0, 2], [0, 0], [2, 1]]
     # a single generator's list: the position
     assert found_ranks(a, np.array([7, 5, 1])).tolist() == [3, 1, 0]
 

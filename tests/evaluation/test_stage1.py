@@ -17,7 +17,7 @@ import pytest
 
 from songspace.data.builder import finish_dataset
 from songspace.data.splits import Split
-from songspace.evaluation.candidates import Scored
+from songspace.evaluation.candidates import CandidateUnion, PopularityCandidates, Scored
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.ranker_params import popularity_of
@@ -160,3 +160,12 @@ def test_stage1_recall_counts_the_candidates_at_each_depth(protocol):
     assert got.recall[200].tolist() == [1.0, 1.0]
     assert got.candidates[100].tolist() == [100, 100]
     assert got.ranks.tolist() == [150, 50]
+
+    # a union also tells what each generator alone reached, from the same calls
+    union = CandidateUnion([Fixed(), PopularityCandidates(popularity_of(protocol.train))])
+    got = stage1_recall(
+        union, [np.array([0]), np.array([4])], [np.array([1]), np.array([2])], (100, 200)
+    )
+    assert got.by_generator["fixed"].tolist() == [150, 50]
+    assert got.by_generator["popular"].tolist() == [1, 3]  # order 1, 0, 2, 3, ...; seed 4 after
+    assert got.ranks.tolist() == [1, 3] and got.recall[100].tolist() == [1.0, 1.0]

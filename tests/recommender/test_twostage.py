@@ -197,7 +197,10 @@ class Parity:
 def test_plug_in_generators_and_features(planted, tmp_path):
     _, p, embs = planted
     fast = {**FAST, "next_song_queries": 150, "num_iterations": 10}
-    r = TwoStageRanker.fit(p, embs, generators=[Successor()], features=[Parity()], **fast)
+    r = TwoStageRanker.fit(
+        p, embs, generators=[Successor()], features=[Parity()], name="plugged", **fast
+    )
+    assert r.name == "plugged"  # beside the default "twostage" in one evaluation
     assert "next_index" in r.stage1.names
     assert {"next_index.score", "next_index.rank", "even"} <= set(r.feature_names)
     assert set(r.feature_importance("split")) == set(r.feature_names)
@@ -208,6 +211,7 @@ def test_plug_in_generators_and_features(planted, tmp_path):
         tmp_path / "rec", p.train, embs, plugins={"next_index": Successor(), "parity": Parity()}
     )
     np.testing.assert_array_equal(back.scores(QUERIES[0]), r.scores(QUERIES[0]))
+    assert back.name == "plugged"
 
 
 def test_a_missing_lightgbm_names_the_extra(planted, monkeypatch):

@@ -56,6 +56,7 @@ __all__ = [
     "Scored",
     "VectorSearch",
     "found_ranks",
+    "generator_ranks",
     "stage1_generator",
     "successors",
 ]
@@ -359,6 +360,21 @@ def found_ranks(found: Scored, targets: np.ndarray) -> np.ndarray:
     hit = sorted_tracks[at_ok] == targets
     rank[hit] = ranks[order[at_ok[hit]]].astype(np.int64)
     return rank
+
+
+def generator_ranks(found: CandidateSet, targets: np.ndarray) -> np.ndarray:
+    """Each target's 1-based rank in each generator's list of a :class:`CandidateSet`
+    (``len(targets) x len(found.generators)``; 0: that generator did not retrieve it)."""
+    targets = as_seeds(targets)
+    out = np.zeros((len(targets), len(found.generators)), dtype=np.int64)
+    if len(found) == 0 or len(targets) == 0:
+        return out
+    order = np.argsort(found.tracks, kind="stable")
+    at = np.minimum(np.searchsorted(found.tracks[order], targets), len(order) - 1)
+    hit = found.tracks[order[at]] == targets
+    ranks = found.generator_ranks[order[at[hit]]]
+    out[hit] = np.where(np.isnan(ranks), 0, ranks).astype(np.int64)
+    return out
 
 
 def stage1_generator(ranker: object) -> CandidateGenerator | None:

@@ -36,6 +36,7 @@ from songspace.evaluation.candidates import (
     Scored,
     as_seeds,
     found_ranks,
+    generator_ranks,
     stage1_generator,
 )
 from songspace.evaluation.completion import split_seed_hidden
@@ -254,6 +255,9 @@ class Stage1Recall:
     query: np.ndarray
     recall: dict[int, np.ndarray]
     candidates: dict[int, np.ndarray]
+    #: For a union, each target's rank in each generator's list (0: not retrieved), by
+    #: generator name: what each generator alone reaches, from the same calls.
+    by_generator: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def stage1_recall(
@@ -272,11 +276,13 @@ def stage1_recall(
     n = len(seeds)
     recall = {int(d): np.zeros(n) for d in depths}
     count = {int(d): np.zeros(n, dtype=np.int64) for d in depths}
-    ranks, query = [], []
+    ranks, query, per_generator = [], [], []
     pairs = list(zip(seeds, targets, strict=True))
     for i, (s, t) in enumerate(track(pairs, progress, "stage-1 candidates")):
         found = generator.candidates(as_seeds(s), deepest)
         r = found_ranks(found, t)
+        if isinstance(found, CandidateSet):
+            per_generator.append((found.generators, generator_ranks(found, t)))
         best = (
             found.best_rank
             if isinstance(found, CandidateSet)
@@ -287,7 +293,12 @@ def stage1_recall(
             count[d][i] = int(np.sum(best <= d))
         ranks.append(r)
         query.append(np.full(len(r), i, dtype=np.int64))
-    return Stage1Recall(_flat(ranks), _flat(query), recall, count)
+    by_generator: dict[str, np.ndarray] = {}
+    if per_generator and len(per_generator) == n:
+        names = per_generator[0][0]
+        stacked = np.vstack([g for _, g in per_generator])
+        by_generator = {name: stacked[:, j] for j, name in enumerate(names)}
+    return Stage1Recall(_flat(ranks), _flat(query), recall, count, by_generator)
 
 
 # ------------------------------------------------------------ the metric family

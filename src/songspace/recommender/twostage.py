@@ -310,7 +310,10 @@ class TwoStageRanker(TunableRanker):
         params: Mapping[str, Any],
         popularity: np.ndarray,
         description: Mapping[str, Any],
+        name: str | None = None,
     ) -> None:
+        if name is not None:
+            self.name = name
         self.stage1 = stage1
         self.features = list(features)
         self.booster = booster
@@ -330,6 +333,7 @@ class TwoStageRanker(TunableRanker):
         rankers: Mapping[str, Mapping[str, Any]] | None = None,
         generators: Sequence[CandidateGenerator] = (),
         features: Sequence[Feature] = (),
+        name: str | None = None,
         progress: ProgressCallback | None = None,
         **params: Any,
     ) -> TwoStageRanker:
@@ -360,6 +364,7 @@ class TwoStageRanker(TunableRanker):
             rankers=rankers,
             generators=generators,
             features=features,
+            name=name,
             progress=progress,
             **p,
         )
@@ -413,6 +418,7 @@ class TwoStageRanker(TunableRanker):
         rankers: Mapping[str, Mapping[str, Any]] | None = None,
         generators: Sequence[CandidateGenerator] = (),
         features: Sequence[Feature] = (),
+        name: str | None = None,
         progress: ProgressCallback | None = None,
         **params: Any,
     ) -> TwoStageRanker:
@@ -475,6 +481,7 @@ class TwoStageRanker(TunableRanker):
             params=p,
             popularity=popularity_of(train),
             description=description,
+            name=name,
         )
 
     # ------------------------------------------------------------------ ranking
@@ -552,10 +559,11 @@ class TwoStageRanker(TunableRanker):
         embeddings: Sequence[Embeddings] = (),
         *,
         plugins: Mapping[str, CandidateGenerator | Feature] | None = None,
+        name: str | None = None,
     ) -> TwoStageRanker:
         """A saved recommender, rebuilt on the training view ``train`` it was fitted on,
         with the same ``embeddings`` (checked by fingerprint and digest) and your own
-        generators and features by name (``plugins``)."""
+        generators and features by name (``plugins``); ``name``: default, the saved one."""
         path = Path(path)
         doc = _read_json(path / RECOMMENDER_FILE)
         fix = "fit and save the recommender again with this version of songspace"
@@ -578,13 +586,13 @@ class TwoStageRanker(TunableRanker):
                 fix="pass the same dataset, split seed and test fraction as when fitting",
             )
         embs = _by_name(embeddings)
-        for name, digest in doc["embeddings"].items():
-            if name in embs and _digest(embs[name]) != digest:
+        for emb_name, digest in doc["embeddings"].items():
+            if emb_name in embs and _digest(embs[emb_name]) != digest:
                 raise InvalidValueError(
-                    f"expected the embedding {name!r} the recommender was fitted with, "
+                    f"expected the embedding {emb_name!r} the recommender was fitted with, "
                     "found other vectors",
                     path=path / RECOMMENDER_FILE,
-                    field=f"embeddings.{name}",
+                    field=f"embeddings.{emb_name}",
                     fix="pass the same run's embeddings, embedded from the same training view",
                 )
         stage1, blocks = _assemble(
@@ -632,6 +640,7 @@ class TwoStageRanker(TunableRanker):
             params=p,
             popularity=popularity_of(train),
             description=description,
+            name=name or doc.get("name"),
         )
 
 
