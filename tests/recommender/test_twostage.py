@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from songspace.errors import FormatError, InvalidValueError, MissingDependencyError, ParameterError
-from songspace.evaluation.candidates import Scored
+from songspace.evaluation.candidates import Scored, stage1_generator
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import compare
 from songspace.evaluation.suite import SuiteSettings, evaluate
@@ -56,6 +56,7 @@ def test_save_and_load_give_identical_scores(planted, fitted, tmp_path):
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
     assert loaded.params == fitted.params
+    assert stage1_generator(loaded) is loaded.stage1  # what the stage1 family measures
     assert loaded.feature_importance() == fitted.feature_importance()
     doc = json.loads((tmp_path / "rec" / "recommender.json").read_text())
     assert doc["format"] == "songspace-recommender"

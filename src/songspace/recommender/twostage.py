@@ -53,6 +53,7 @@ from songspace.evaluation.candidates import (
     CandidateSet,
     CandidateUnion,
     EmbeddingNeighbours,
+    ExactSearch,
     PopularityCandidates,
     RankerCandidates,
     as_seeds,
@@ -138,6 +139,7 @@ class _Build:
         self.train, self.embeddings, self.plugins = train, embeddings, plugins
         self._bigram: Bigram | None = None
         self._counts: TrainingCounts | None = None
+        self._search: dict[str, ExactSearch] = {}  # one index per embedding, shared
 
     @property
     def bigram(self) -> Bigram:
@@ -180,7 +182,10 @@ class _Build:
             return RankerCandidates(self.bigram, name=spec["name"], evidence_only=True)
         if kind == "neighbours":
             emb = self.embedding(spec["embedding"])
-            return EmbeddingNeighbours(emb, spec["of"], name=spec["name"])
+            if emb.name not in self._search:
+                self._search[emb.name] = ExactSearch(emb.vectors[emb.available])
+            search = self._search[emb.name]
+            return EmbeddingNeighbours(emb, spec["of"], search=search, name=spec["name"])
         if kind == "popular":
             return PopularityCandidates(self.counts.popularity, name=spec["name"])
         if kind == "custom":
