@@ -40,6 +40,7 @@ import numpy as np
 from songspace._util import unit_rows
 from songspace.errors import ParameterError
 from songspace.evaluation.rankers import Bigram, Ranker, top_of_scores
+from songspace.params import Interval, check_param
 
 if TYPE_CHECKING:
     from songspace.data.dataset import Dataset
@@ -101,9 +102,8 @@ class CandidateGenerator(Protocol):
 
 
 def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ParameterError("n", "a number of candidates >= 0", n)
-    return int(n)
+    """``n`` as an int: a number of candidates >= 0 (ParameterError otherwise)."""
+    return int(check_param("n", n, Interval(int, 0, None, what="a number of candidates >= 0")))
 
 
 @dataclass

@@ -86,7 +86,7 @@ if TYPE_CHECKING:
     from songspace.evaluation.embeddings import Embeddings
     from songspace.evaluation.protocol import Protocol
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_RANKERS",
