@@ -27,7 +27,7 @@ from songspace.errors import ParameterError
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.progress import ProgressCallback
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def models_cmd() -> None:

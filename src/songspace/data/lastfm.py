@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import numbers
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,11 @@ import pyarrow.compute as pc
 from songspace.data._tabular import check_chunk_rows, check_file, open_text, undecodable_error
 from songspace.data.builder import KeyIndex, finish_dataset
 from songspace.data.dataset import Dataset
-from songspace.errors import FormatError, InvalidValueError, ParameterError
+from songspace.errors import FormatError, InvalidValueError
+from songspace.params import Interval, check_param
 from songspace.progress import ProgressCallback, track
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 FIELDS = ("userid", "timestamp", "artist-mbid", "artist-name", "track-mbid", "track-name")
 _EPOCH = pd.Timestamp(0, tz="UTC")
@@ -100,28 +100,25 @@ def read_lastfm(
     InvalidValueError (bad timestamp, empty user, no way to identify the track)
     naming file, line and field, and ParameterError for ``gap_minutes <= 0``.
     """
-    _check_gap_minutes(gap_minutes)
+    check_param(
+        "gap_minutes",
+        gap_minutes,
+        Interval(
+            float,
+            0,
+            None,
+            closed="neither",
+            finite=False,
+            what="a number of minutes > 0 (inf: one session per user)",
+        ),
+        fix="pass the inactivity gap in minutes that separates sessions (default 30)",
+    )
     check_chunk_rows(chunk_rows)
     p = check_file(path, "a Last.fm-1K style listening log (tab-separated)")
     log = _PlayLog(p)
     for lines_arr, first in track(_iter_lines(p, chunk_rows), progress, f"reading {p.name}"):
         log.add_chunk(lines_arr, first)
     return log.to_dataset(gap_minutes)
-
-
-def _check_gap_minutes(gap_minutes: float) -> None:
-    """ParameterError unless ``gap_minutes`` is a positive real number."""
-    if (
-        isinstance(gap_minutes, bool)
-        or not isinstance(gap_minutes, numbers.Real)
-        or not (gap_minutes > 0)
-    ):
-        raise ParameterError(
-            "gap_minutes",
-            "`gap_minutes > 0`",
-            gap_minutes,
-            fix="pass the inactivity gap in minutes that separates sessions (default 30)",
-        )
 
 
 def _split_fields(lines_arr: pa.Array, line_no: np.ndarray, path: Path) -> pa.Array:

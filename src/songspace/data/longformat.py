@@ -60,7 +60,7 @@ from songspace.errors import (
 )
 from songspace.progress import ProgressCallback, track
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Canonical column names of the long format, required ones first.
 CANONICAL_COLUMNS = (

@@ -48,9 +48,10 @@ from songspace.errors import (
     MissingFieldError,
     ParameterError,
 )
+from songspace.params import POSITIVE_INT, check_param
 from songspace.progress import ProgressCallback, report
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def _is_song_id(value: Any) -> bool:
@@ -144,8 +145,7 @@ def read_melon(
     files = [paths] if isinstance(paths, str | Path) else list(paths)
     if not files:
         raise ParameterError("paths", "at least one Melon JSON file", "none")
-    if isinstance(max_genres, bool) or not isinstance(max_genres, int) or max_genres < 1:
-        raise ParameterError("max_genres", "an integer >= 1", max_genres)
+    max_genres = check_param("max_genres", max_genres, POSITIVE_INT)
     checked = [check_file(p, "a Melon playlist JSON file") for p in files]
     reader = _MelonReader(tags_as_genres)
     for n, path in enumerate(checked):

@@ -55,7 +55,7 @@ from songspace.errors import (
     ParameterError,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 ACOUSTIC_PREFIX = "acoustic_vector_"
 NUMERIC_FIELDS = ("popularity", *AUDIO_COLUMNS)

@@ -42,7 +42,7 @@ from songspace.progress import ProgressCallback, report, track
 if TYPE_CHECKING:
     import pandas as pd
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 _SLICE_RE = re.compile(r"mpd\.slice\.(\d+)-(\d+)\.json$")
 TRACK_PREFIX = "spotify:track:"

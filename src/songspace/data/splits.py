@@ -23,7 +23,7 @@ from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.data.features import with_global_popularity
 from songspace.errors import ParameterError
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 Part = Literal["train", "validation", "test"]
 

@@ -14,7 +14,7 @@ from songspace.errors import ParameterError
 from songspace.graph import edge_counts_by_threshold
 from songspace.progress import ProgressCallback
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLDS = (1, 2, 3, 5, 10)
 

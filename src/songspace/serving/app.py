@@ -39,7 +39,7 @@ from songspace.errors import InputError, ParameterError
 from songspace.serving.errors import NotReadyError, UnknownModelError
 from songspace.serving.recommender import Recommender
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "SONGSPACE_API_KEY"
 DEFAULT_MAX_BODY = 1 << 20

@@ -18,7 +18,7 @@ from songspace._util import atomic_write_npz
 from songspace.errors import ParameterError
 from songspace.evaluation.embeddings import Embeddings
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 Method = Literal["auto", "umap", "pca", "tsne"]

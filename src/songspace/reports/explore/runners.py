@@ -32,7 +32,7 @@ from songspace.reports.explore.projection import (
     vectors_digest,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Neighbours packed per track.
 DEFAULT_NEIGHBOURS = 10
