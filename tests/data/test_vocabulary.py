@@ -82,7 +82,9 @@ def test_merge_counts_pads_to_the_grown_vocabulary_and_adds():
     new = sp.csr_matrix(np.array([[0, 1, 0], [0, 0, 3], [4, 0, 0]], dtype=np.float64))
     expected = [[0, 3, 0], [1, 0, 3], [4, 0, 0]]
     np.testing.assert_array_equal(merge_counts(old, new).toarray(), expected)
-    np.testing.assert_array_equal(merge_counts(np.array([1.0, 2.0]), np.array([0.0, 1, 5])), [1, 3, 5])
+    np.testing.assert_array_equal(
+        merge_counts(np.array([1.0, 2.0]), np.array([0.0, 1, 5])), [1, 3, 5]
+    )
     with pytest.raises(ParameterError, match="extending the old one"):
         merge_counts(np.array([1, 2, 3]), np.array([1, 2]))
 
@@ -97,7 +99,9 @@ def test_occurring_only_keeps_the_tracks_the_sequences_hold():
 
 
 def test_sequence_keys_tell_a_repeated_sequence_from_a_new_one():
-    ds = _dataset([["a", "b"], ["a", "b"], ["b", "a"], ["a", "b"]], ["a", "b"], names=["p", "q", "p", "p"])
+    ds = _dataset(
+        [["a", "b"], ["a", "b"], ["b", "a"], ["a", "b"]], ["a", "b"], names=["p", "q", "p", "p"]
+    )
     keys = sequence_keys(ds)
     assert keys[0] == keys[3]  # same id, same tracks
     assert keys[0] != keys[1]  # another id

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -15,10 +17,11 @@ from songspace.data.dataset import Dataset, make_tracks_table
 from songspace.data.synthetic import generate
 from songspace.data.vocabulary import concat_sequences, extend_vocabulary, occurring_only
 from songspace.errors import ParameterError, UpdateNotSupportedError
-from songspace.models import EmbeddingModel, create
+from songspace.models import EmbeddingModel, InductiveModel, create
 from songspace.models.incremental import replay_indices, update_corpus
 from songspace.models.node2vec import changed_nodes
 from songspace.models.warp import LIGHTFM_STATE, grow_lightfm_state
+from songspace.params import SEED, Constraint
 
 #: name -> (registered model, fast parameters)
 MODELS = {
@@ -32,6 +35,9 @@ MODELS = {
     "warp_features": ("warp", {"dim": 16, "epochs": 5, "feature_groups": ("genre", "audio")}),
     "als": ("als", {"dim": 16}),
 }
+if importlib.util.find_spec("torch") is not None:  # the `graph` extra
+    _SAGE = {"epochs": 2, "steps_per_epoch": 10, "dim": 16, "hidden": 32}
+    MODELS |= {"graphsage": ("graphsage", _SAGE), "musig": ("musig", _SAGE)}
 
 
 @pytest.fixture(scope="module")
@@ -165,14 +171,40 @@ def test_als_saved_before_updates_solves_its_sequence_factors(fitted, parts, tmp
     assert old.available_[fitted["als"].n_tracks_ :].any()
 
 
+class _Fixed(EmbeddingModel):
+    """A model with no incremental training (a user's own, say)."""
+
+    name = "fixed"
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"seed": SEED}
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def _fit(self, dataset, progress):
+        return np.ones((dataset.n_tracks, 2), np.float32), np.ones(dataset.n_tracks, bool)
+
+
+class _Inductive(InductiveModel):
+    name = "inductive"
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"seed": SEED}
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    _fit = _Fixed._fit
+
+    def embed(self, dataset, tracks=None):
+        return np.ones((dataset.n_tracks, 2), np.float32)
+
+
 def test_a_model_without_update_says_why_and_what_to_do(parts):
-    pytest.importorskip("torch", reason="GraphSAGE needs the `graph` extra")
-    _, history, new, _ = parts
-    model = create("graphsage", {})
-    assert not model.can_update()
-    with pytest.raises(UpdateNotSupportedError, match="songspace embed") as info:
-        model.update(new, history=history)
-    assert "retrain" in str(info.value)
+    base, history, new, _ = parts
+    for klass, reason in ((_Fixed, "no incremental training"), (_Inductive, "songspace embed")):
+        model = klass().fit(base)
+        assert not model.can_update()
+        with pytest.raises(UpdateNotSupportedError, match=reason) as info:
+            model.update(new, history=history)
+        assert "Fix: retrain on the old and the new sequences together" in str(info.value)
 
 
 def test_update_settings_are_checked(fitted, parts):
@@ -302,3 +334,41 @@ def test_node2vec_counts_every_walk_trained_on(fitted, parts):
     assert model.walk_counts_.sum() > before.sum()
     assert np.all(model.walk_counts_[: len(before)] >= before)
     np.testing.assert_array_equal(model.available_, model.walk_counts_ > 0)
+
+
+# ------------------------------------------------------------------ GraphSAGE / MUSIG
+@pytest.mark.parametrize("key", ["graphsage", "musig"])
+def test_graphsage_fine_tune_is_seeded_and_moves_the_encoder(fitted, parts, key):
+    if key not in fitted:
+        pytest.skip("GraphSAGE needs the `graph` extra (torch)")
+    plain = _updated(fitted, parts, key)  # no fine-tune: the trained aggregators
+    assert all(
+        (a == b).all()
+        for a, b in zip(plain.encoder_.parameters(), fitted[key].encoder_.parameters(), strict=True)
+    )
+    tuned = _updated(fitted, parts, key, fine_tune_steps=4, seed=1)
+    again = _updated(fitted, parts, key, fine_tune_steps=4, seed=1)
+    np.testing.assert_array_equal(tuned.embeddings_, again.embeddings_)
+    assert not np.array_equal(tuned.embeddings_, plain.embeddings_)
+    # the trained model is left alone (the fine-tune works on copies)
+    assert all(
+        (a == b).all()
+        for a, b in zip(plain.encoder_.parameters(), fitted[key].encoder_.parameters(), strict=True)
+    )
+
+
+def test_graphsage_saved_before_updates_fine_tunes_fresh_heads(fitted, parts, tmp_path):
+    if "graphsage" not in fitted:
+        pytest.skip("GraphSAGE needs the `graph` extra (torch)")
+    fitted["graphsage"].save(tmp_path / "m")
+    arrays = dict(np.load(tmp_path / "m" / "arrays.npz"))
+    assert any(k.startswith("heads.") for k in arrays)
+    np.savez(
+        tmp_path / "m" / "arrays.npz",
+        **{k: v for k, v in arrays.items() if not k.startswith("heads.")},
+    )
+    old = EmbeddingModel.load(tmp_path / "m")
+    assert getattr(old, "heads_", None) is None
+    _, history, new, _ = parts
+    old.update(new, history=history, fine_tune_steps=2)
+    assert old.heads_ is not None and old.available_[fitted["graphsage"].n_tracks_ :].any()

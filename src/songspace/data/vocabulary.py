@@ -34,7 +34,7 @@ from songspace.data.dataset import Dataset, normalise_tracks
 from songspace.data.features import FeatureGroup
 from songspace.errors import ParameterError
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "concat_sequences",

@@ -70,7 +70,7 @@ from songspace.errors import (
     UpdateNotSupportedError,
 )
 from songspace.models.space import SearchSpace
-from songspace.params import Constraint
+from songspace.params import Constraint, check_param
 from songspace.progress import ProgressCallback
 
 MODEL_FORMAT_VERSION = 1
@@ -315,10 +315,9 @@ class EmbeddingModel(ABC):
                 except ValueError:
                     raise ParameterError(name, constraint.describe(), value) from None
             out[name] = constraint.convert(value)
-        for name, value in out.items():
-            if not self.update_constraints[name].is_satisfied_by(value):
-                raise ParameterError(name, self.update_constraints[name].describe(), value)
-        return out
+        return {
+            name: check_param(name, v, self.update_constraints[name]) for name, v in out.items()
+        }
 
     def check_updatable(self) -> None:
         """UpdateNotSupportedError, saying why and what to do, unless the model can be
@@ -640,9 +639,8 @@ class InductiveModel(EmbeddingModel):
 
     inductive: ClassVar[bool] = True
     update_unsupported: ClassVar[str] = (
-        "its update (the grown graph, inductive embedding, an optional fine-tune) is not "
-        "implemented yet; `songspace embed RUN NEW_DATA -o OUT` embeds new tracks from "
-        "their features and edges with no retraining"
+        "it has no incremental training; `songspace embed RUN NEW_DATA -o OUT` embeds new "
+        "tracks from their features and edges with no retraining"
     )
 
     @abstractmethod

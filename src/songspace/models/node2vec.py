@@ -35,7 +35,7 @@ from songspace.models.track2vec import CsrCorpus, restore_word2vec, word2vec_sta
 from songspace.params import SEED, Constraint, Interval
 from songspace.progress import ProgressCallback, report
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def _stable_hash(s: str) -> int:

@@ -58,7 +58,7 @@ from songspace.models.base import EmbeddingModel
 from songspace.models.run import export_embeddings, heldout_split
 from songspace.progress import ProgressCallback
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 __all__ = ["REPEAT_POLICIES", "History", "UpdateResult", "load_history", "update_run"]
 
