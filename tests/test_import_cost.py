@@ -9,7 +9,16 @@ import pytest
 HEAVY = ("numpy", "pandas", "scipy", "pyarrow")
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["evaluate", "--help"], ["compare", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["evaluate", "--help"],
+        ["compare", "--help"],
+        ["tune", "--help"],
+        ["tune-report", "--help"],
+    ],
+)
 def test_cli_help_loads_no_numpy_or_pandas(argv):
     code = (
         "import sys\n"

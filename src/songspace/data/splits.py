@@ -19,7 +19,7 @@ import numpy as np
 
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
-from songspace.data.defaults import DEFAULT_MIN_TRACKS
+from songspace.data.defaults import DEFAULT_MIN_TRACKS, DEFAULT_TEST_FRACTION
 from songspace.data.features import with_global_popularity
 from songspace.errors import ParameterError
 
@@ -57,8 +57,6 @@ class Split:
         return dataset.subset(self.part(part), name=part)
 
 
-#: The papers' held-out share per part (W2V paper §3: 98/1/1 of the MPD's playlists).
-DEFAULT_TEST_FRACTION = 0.01
 #: The default share is raised so that about this many test sequences exist ...
 MIN_TEST_SEQUENCES = 100
 #: ... up to this share per part (half the data stays for training).
