@@ -27,7 +27,7 @@ from songspace.data.fingerprint import dataset_fingerprint
 from songspace.data.provenance import DatasetIdentity, check_training_split, read_record
 from songspace.data.synthetic import generate
 from songspace.data.vocabulary import occurring_only
-from songspace.errors import FormatError, ModelFormatError, ParameterError
+from songspace.errors import FormatError, ModelFormatError, OutputIsInputError, ParameterError
 from songspace.models import EmbeddingModel
 from songspace.models.apply import embed_run, training_track_ids
 from songspace.models.run import heldout_split
@@ -137,6 +137,21 @@ def test_sequences_the_run_trained_on_are_refused_skipped_or_allowed(data, tmp_p
         assert load_history(rec).dataset.n_sequences == rec["train_sequences"] + 50 + extra
     with pytest.raises(ParameterError, match="one of"):
         update_run(data["run"], data["new"], tmp_path / "x", repeats="maybe")
+
+
+def test_the_output_spares_the_run_and_every_dataset_of_its_history(data, tmp_path):
+    update_run(data["run"], data["new"], tmp_path / "run2")
+    before = _digest(data["base"])
+    for out in (data["base"], data["new"], tmp_path / "run2" / "inside", tmp_path / "run2"):
+        with pytest.raises(OutputIsInputError):
+            update_run(tmp_path / "run2", data["new2"], out, overwrite=True)
+    assert _digest(data["base"]) == before
+
+
+def test_nothing_left_after_skipping_is_an_error(data, tmp_path):
+    update_run(data["run"], data["new"], tmp_path / "run2")
+    with pytest.raises(ParameterError, match="at least one sequence the run has not trained"):
+        update_run(tmp_path / "run2", data["new"], tmp_path / "x", repeats="skip")
 
 
 def test_another_catalogue_is_refused(data, tmp_path):

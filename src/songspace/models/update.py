@@ -122,11 +122,12 @@ def update_run(
     source = None if isinstance(data, Dataset) else Path(data)
     if repeats not in REPEAT_POLICIES:
         raise ParameterError("repeats", f"one of {list(REPEAT_POLICIES)}", repeats)
+    record = _training_record(run)
     if out is not None:
-        check_output_free(out, overwrite=overwrite, inputs=(run, source, base_data), inside=True)
+        inputs = (run, source, base_data, *_lineage_paths(record))
+        check_output_free(out, overwrite=overwrite, inputs=inputs, inside=True)
     model = load_run(run)
     model.check_updatable()
-    record = _training_record(run)
     prior = _prior_updates(record, model, run)
     resolved = model.update_settings(_default_seed(settings, model, len(prior)), from_strings=True)
     history = load_history(record, track_ids=training_track_ids(run, model), base_data=base_data)
@@ -175,6 +176,12 @@ def _training_record(run: Path) -> dict[str, Any]:
             fix="update a run directory of `songspace train` (its -o), or retrain",
         )
     return record
+
+
+def _lineage_paths(record: Mapping[str, Any]) -> list[str]:
+    """The datasets a run's history is rebuilt from (inputs an output must spare)."""
+    entries = [record, *(u for u in record.get(UPDATES) or [] if isinstance(u, Mapping))]
+    return [str(e["dataset_path"]) for e in entries if e.get("dataset_path")]
 
 
 def _prior_updates(record: Mapping[str, Any], model: EmbeddingModel, run: Path) -> list[Any]:
@@ -354,7 +361,14 @@ def _apply_repeat_policy(
     found = f"{n_repeated} of its {new.n_sequences} sequences already trained on" + (
         " (it is a dataset the run was trained or updated on)" if same else ""
     )
-    if policy == "refuse" or (policy == "skip" and n_repeated == new.n_sequences):
+    if policy == "skip" and n_repeated == new.n_sequences:
+        raise ParameterError(
+            "NEW_DATA",
+            "at least one sequence the run has not trained on",
+            found,
+            fix="update with the sequences that arrived since the run's last update",
+        )
+    if policy == "refuse":
         raise ParameterError(
             "NEW_DATA",
             "sequences the run has not trained on (a sequence id with the same tracks)",
