@@ -4,6 +4,7 @@
   sequences mixed into an update's training corpus, so that the known tracks keep being
   trained beside the new ones (without it a continued model drifts towards the new
   sequences and forgets the old ones);
+- :func:`saved_before_updates`: the error of a model saved without its update state;
 - :func:`grown_rows`: a per-track (or per-sequence) state array grown to more rows, the
   new rows from an initialiser.
 """
@@ -16,9 +17,22 @@ import numpy as np
 
 from songspace.data.dataset import Dataset
 from songspace.data.vocabulary import concat_sequences
+from songspace.errors import UpdateNotSupportedError
 
 #: The update settings' constraint for ``replay_share`` (below 1: some new data).
 MAX_REPLAY_SHARE = 0.95
+#: The default ``replay_share``: old sequences make half of an update's corpus.
+DEFAULT_REPLAY_SHARE = 0.5
+
+
+def saved_before_updates(model: str, what: str) -> UpdateNotSupportedError:
+    """The error of a model saved without the ``what`` an update needs (by a songspace
+    version before updates): retraining it once makes its runs updatable."""
+    return UpdateNotSupportedError(
+        model,
+        f"this model was saved without {what} (by a songspace version before updates)",
+        fix="retrain it once with `songspace train`; its runs can then be updated",
+    )
 
 
 def replay_indices(n_history: int, n_new: int, share: float, seed: int) -> np.ndarray:

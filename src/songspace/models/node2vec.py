@@ -24,11 +24,11 @@ import scipy.sparse as sp
 
 from songspace.data.dataset import Dataset
 from songspace.data.vocabulary import concat_sequences, merge_counts
-from songspace.errors import UpdateNotSupportedError
 from songspace.graph.limits import raise_if_no_edges
 from songspace.graph.tables import cooccurrence_graph
 from songspace.graph.walks import random_walks
 from songspace.models.base import EmbeddingModel
+from songspace.models.incremental import saved_before_updates
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.models.track2vec import CsrCorpus, restore_word2vec, word2vec_state
@@ -234,12 +234,7 @@ class Node2Vec(EmbeddingModel):
         """Walks from the tracks whose neighbourhood changed, on the union's graph, then
         skip-gram continued on them (docs/updates.md)."""
         if getattr(self, "syn1neg_", None) is None:
-            raise UpdateNotSupportedError(
-                self.name,
-                "this model was saved without its output weights (by a songspace version "
-                "before updates)",
-                fix="retrain it once with `songspace train`; its runs can then be updated",
-            )
+            raise saved_before_updates(self.name, "its output weights")
         n = new.n_tracks
         report(progress, 0, 3, "co-occurrence graph of the union")
         graph = cooccurrence_graph(concat_sequences(history, new), min_weight=int(self.min_weight))

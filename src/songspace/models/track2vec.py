@@ -76,10 +76,15 @@ from songspace._util import atomic_write
 from songspace.data.dataset import Dataset
 from songspace.data.features import known_share_block
 from songspace.data.vocabulary import concat_sequences
-from songspace.errors import ParameterError, UpdateNotSupportedError
+from songspace.errors import ParameterError
 from songspace.graph.limits import drop_tracks_without_context
 from songspace.models.base import EmbeddingModel
-from songspace.models.incremental import MAX_REPLAY_SHARE, update_corpus
+from songspace.models.incremental import (
+    DEFAULT_REPLAY_SHARE,
+    MAX_REPLAY_SHARE,
+    saved_before_updates,
+    update_corpus,
+)
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.params import SEED, Constraint, Interval, Names, Options
@@ -541,7 +546,7 @@ class Track2Vec(EmbeddingModel):
         return {
             "epochs": int(self.epochs),
             "alpha": float(self.alpha) / 2,
-            "replay_share": 0.5,
+            "replay_share": DEFAULT_REPLAY_SHARE,
             "seed": int(self.seed),
         }
 
@@ -555,12 +560,7 @@ class Track2Vec(EmbeddingModel):
         """Grow the vocabulary to the union's counts, keep the trained vectors and output
         weights, train on ``new`` plus a replay sample of ``history`` (docs/updates.md)."""
         if getattr(self, "syn1neg_", None) is None:
-            raise UpdateNotSupportedError(
-                self.name,
-                "this model was saved without its output weights (by a songspace version "
-                "before updates)",
-                fix="retrain it once with `songspace train`; its runs can then be updated",
-            )
+            raise saved_before_updates(self.name, "its output weights")
         union = concat_sequences(history, new)
         data = update_corpus(history, new, settings["replay_share"], settings["seed"])
         epochs = int(settings["epochs"])

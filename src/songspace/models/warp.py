@@ -32,9 +32,14 @@ import scipy.sparse as sp
 from songspace._optional import optional_import
 from songspace.data.dataset import Dataset
 from songspace.data.features import known_share_block
-from songspace.errors import ParameterError, UpdateNotSupportedError
+from songspace.errors import ParameterError
 from songspace.models.base import EmbeddingModel
-from songspace.models.incremental import MAX_REPLAY_SHARE, replay_indices
+from songspace.models.incremental import (
+    DEFAULT_REPLAY_SHARE,
+    MAX_REPLAY_SHARE,
+    replay_indices,
+    saved_before_updates,
+)
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.params import SEED, Constraint, Interval, Names
@@ -298,7 +303,11 @@ class CFWarp(EmbeddingModel):
 
     def update_defaults(self) -> dict[str, Any]:
         """The model's epochs, old sequences half of the interactions, its seed."""
-        return {"epochs": int(self.epochs), "replay_share": 0.5, "seed": int(self.seed)}
+        return {
+            "epochs": int(self.epochs),
+            "replay_share": DEFAULT_REPLAY_SHARE,
+            "seed": int(self.seed),
+        }
 
     def _update(
         self,
@@ -312,12 +321,7 @@ class CFWarp(EmbeddingModel):
         groups = self._check_groups(new)
         state = getattr(self, "lightfm_state_", None)
         if state is None:
-            raise UpdateNotSupportedError(
-                self.name,
-                "this model was saved without LightFM's state (by a songspace version "
-                "before updates)",
-                fix="retrain it once with `songspace train`; its runs can then be updated",
-            )
+            raise saved_before_updates(self.name, "LightFM's state")
         self._check_sequences(state, history)
         seed = int(settings["seed"])
         share = float(settings["replay_share"])
