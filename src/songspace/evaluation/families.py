@@ -175,3 +175,13 @@ register(
     opt_in="the RecSys Challenge 2018 protocol, which ranks the whole catalogue 500 deep "
     "per playlist",
 )
+register(
+    "stage1",
+    "songspace.evaluation.stage1",
+    opt_in="stage-1 recall, which ranks each query's candidates 1,000 deep",
+)
+register(
+    "segments",
+    "songspace.evaluation.segments",
+    opt_in="the segment breakdown of HitRate and stage-1 recall, which ranks each query 1,000 deep",
+)

@@ -76,6 +76,7 @@ __all__ = [
     "make_ranker",
     "read_ranker_settings",
     "top_k",
+    "top_of_scores",
 ]
 
 
@@ -145,15 +146,25 @@ def top_k(
     Fewer than ``k`` are returned only when fewer tracks are rankable.
     """
     seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
-    s = np.asarray(ranker.scores(seeds), dtype=np.float64).copy()
     drop = seeds if exclude is None else np.asarray(exclude, dtype=np.int64)
-    s[drop] = -np.inf
+    return top_of_scores(ranker.scores(seeds), ranker.popularity, k, exclude=drop)
+
+
+def top_of_scores(
+    scores: np.ndarray, popularity: np.ndarray, k: int, *, exclude: np.ndarray | None = None
+) -> np.ndarray:
+    """The ``k`` best track indices of a score vector in :func:`top_k`'s order (score
+    descending, then ``popularity`` descending, then track index; ``-inf`` and
+    ``exclude`` never), for a caller that already holds the scores."""
+    s = np.asarray(scores, dtype=np.float64).copy()
+    if exclude is not None:
+        s[np.asarray(exclude, dtype=np.int64)] = -np.inf
     ok = np.flatnonzero(np.isfinite(s))
     if len(ok) > k:
         # Pre-select by score, keeping every track tied with the k-th score.
         kth = np.partition(-s[ok], k - 1)[k - 1]
         ok = ok[-s[ok] <= kth]
-    order = np.lexsort((ok, -ranker.popularity[ok], -s[ok]))
+    order = np.lexsort((ok, -popularity[ok], -s[ok]))
     return ok[order][:k]
 
 
