@@ -56,6 +56,7 @@ for _name, _command in (
     ("train", models.train_cmd),
     ("train-distributed", models.train_distributed_cmd),
     ("embed", models.embed_cmd),
+    ("update", models.update_cmd),
     ("cold-start", reports.cold_start_cmd),
     ("compare", reports.compare_cmd),
     ("explore", reports.explore_cmd),

@@ -21,6 +21,13 @@ Contract (scikit-learn conventions):
   runs another :class:`TrainingLoop` (e.g. the data-parallel one of
   :mod:`songspace.models.distributed`) inside the same validation, timing and
   storage of the fitted attributes.
+- ``update(new, *, history, progress=None, **settings) -> self`` continues training
+  on new sequences (``songspace update``, :mod:`songspace.models.update`): ``new`` and
+  ``history`` (every sequence the model has trained on) share one vocabulary that
+  extends the fitted one (the fitted tracks first, in their order), and the fitted
+  attributes then cover it. A model implements ``_update`` and declares its settings in
+  ``update_constraints`` (defaults: ``update_defaults()``); one that does not says why
+  (``update_unsupported``) with :class:`~songspace.errors.UpdateNotSupportedError`.
 - ``get_params()`` returns the constructor's parameters; ``set_params(**p)``
   changes them.
 - ``required_feature_groups()`` names the dataset's feature groups the model needs
@@ -56,9 +63,14 @@ import numpy as np
 from songspace._checks import NUMPY_READ_ERRORS, RETRAIN_FIX, check_finite_rows, check_format
 from songspace._util import atomic_directory, to_jsonable
 from songspace.data.dataset import Dataset
-from songspace.errors import ModelFormatError, NotFittedError, ParameterError
+from songspace.errors import (
+    ModelFormatError,
+    NotFittedError,
+    ParameterError,
+    UpdateNotSupportedError,
+)
 from songspace.models.space import SearchSpace
-from songspace.params import Constraint
+from songspace.params import Constraint, check_param
 from songspace.progress import ProgressCallback
 
 MODEL_FORMAT_VERSION = 1
@@ -96,6 +108,11 @@ class EmbeddingModel(ABC):
     #: The parameter an equal-time tuning budget sets (training cost is about linear in it);
     #: None: the model cannot run equal-time trials (``songspace.tuning.budget``).
     budget_param: ClassVar[str | None] = None
+    #: The settings :meth:`update` accepts (name -> constraint); defaults:
+    #: :meth:`update_defaults`. Empty on a model that cannot be updated.
+    update_constraints: ClassVar[dict[str, Constraint]] = {}
+    #: Why a model without ``_update`` cannot be updated (UpdateNotSupportedError).
+    update_unsupported: ClassVar[str] = "it has no incremental training"
 
     @classmethod
     def cost_units(cls, params: dict[str, Any], dataset: Dataset) -> float:
@@ -242,15 +259,18 @@ class EmbeddingModel(ABC):
         t0 = time.perf_counter()
         embeddings, available = loop(dataset, progress)
         self.training_time_ = time.perf_counter() - t0
+        self._store_fitted(embeddings, available, dataset.n_tracks)
+        return self
+
+    def _store_fitted(self, embeddings: np.ndarray, available: np.ndarray, n_tracks: int) -> None:
+        """Set ``embeddings_`` (float32, zero rows where unavailable), ``available_`` and
+        ``n_tracks_`` from what a training loop (or an update) returned."""
         self.embeddings_ = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.available_ = np.asarray(available, dtype=bool)
-        self.n_tracks_ = dataset.n_tracks
-        if self.embeddings_.shape[0] != dataset.n_tracks or self.available_.shape != (
-            dataset.n_tracks,
-        ):
+        self.n_tracks_ = n_tracks
+        if self.embeddings_.shape[0] != n_tracks or self.available_.shape != (n_tracks,):
             raise RuntimeError(f"{type(self).__name__}'s training loop returned misaligned arrays")
         self.embeddings_[~self.available_] = 0.0
-        return self
 
     @abstractmethod
     def _fit(
@@ -261,6 +281,104 @@ class EmbeddingModel(ABC):
     def check_fitted(self) -> None:
         if not hasattr(self, "embeddings_"):
             raise NotFittedError(type(self).__name__)
+
+    # ---------------------------------------------------------------- updates
+    @classmethod
+    def can_update(cls) -> bool:
+        """Whether the model continues training on new sequences (:meth:`update`)."""
+        return cls._update is not EmbeddingModel._update
+
+    def update_defaults(self) -> dict[str, Any]:
+        """The default of every update setting (they may depend on the parameters)."""
+        return {}
+
+    def update_settings(
+        self, settings: Mapping[str, Any] | None = None, *, from_strings: bool = False
+    ) -> dict[str, Any]:
+        """Every update setting: :meth:`update_defaults` overridden by ``settings``
+        (strings parsed as on the command line with ``from_strings``), each checked
+        against ``update_constraints``; ParameterError naming an unknown or bad one."""
+        names = list(self.update_constraints)
+        out = self.update_defaults()
+        for name, value in (settings or {}).items():
+            constraint = self.update_constraints.get(name)
+            if constraint is None:
+                raise ParameterError(
+                    name,
+                    f"an update setting of {type(self).__name__} ({', '.join(names) or 'none'})",
+                    value,
+                    fix="docs/updates.md lists each model's update settings",
+                )
+            if from_strings and isinstance(value, str):
+                try:
+                    value = constraint.from_string(value.strip())
+                except ValueError:
+                    raise ParameterError(name, constraint.describe(), value) from None
+            out[name] = constraint.convert(value)
+        return {
+            name: check_param(name, v, self.update_constraints[name]) for name, v in out.items()
+        }
+
+    def check_updatable(self) -> None:
+        """UpdateNotSupportedError, saying why and what to do, unless the model can be
+        updated; NotFittedError unless it is fitted."""
+        if not self.can_update():
+            raise UpdateNotSupportedError(
+                self.name or type(self).__name__,
+                self.update_unsupported,
+                fix="retrain on the old and the new sequences together (`songspace train`)",
+            )
+        self.check_fitted()
+
+    def update(
+        self,
+        new: Dataset,
+        *,
+        history: Dataset,
+        progress: ProgressCallback | None = None,
+        **settings: Any,
+    ) -> EmbeddingModel:
+        """Continue training on the sequences of ``new`` and return ``self``.
+
+        ``new`` and ``history`` (the sequences the model has trained on so far) share one
+        track vocabulary, which extends the fitted one: the fitted model's tracks are its
+        first ``n_tracks_`` rows, in their order, and tracks new to the model follow.
+        Afterwards ``embeddings_`` and ``available_`` cover that vocabulary, and
+        ``update_time_`` holds the seconds the update took. ``settings`` are the model's
+        update settings (:meth:`update_settings`). A model that cannot be updated raises
+        UpdateNotSupportedError (with the fix: retrain).
+        """
+        self.check_updatable()
+        resolved = self.update_settings(settings)
+        self._check_update_data(new, history)
+        t0 = time.perf_counter()
+        embeddings, available = self._update(new, history, progress, resolved)
+        self.update_time_ = time.perf_counter() - t0
+        self._store_fitted(embeddings, available, new.n_tracks)
+        return self
+
+    def _check_update_data(self, new: Dataset, history: Dataset) -> None:
+        """``new`` and ``history`` on one vocabulary extending the fitted one."""
+        if new.n_entries == 0:
+            raise ParameterError("new", "a dataset with at least one entry", "empty")
+        if history.n_tracks != new.n_tracks or new.n_tracks < self.n_tracks_:
+            raise ParameterError(
+                "history",
+                f"the vocabulary of `new` ({new.n_tracks} tracks), extending the model's "
+                f"{self.n_tracks_}",
+                f"{history.n_tracks} tracks",
+                fix="put both on one vocabulary (songspace.data.vocabulary.extend_vocabulary)",
+            )
+
+    def _update(
+        self,
+        new: Dataset,
+        history: Dataset,
+        progress: ProgressCallback | None,
+        settings: dict[str, Any],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Continue training; return (embeddings, available) over ``new``'s vocabulary."""
+        raise NotImplementedError  # models that can update override it (see can_update)
 
     # ----------------------------------------------------------------- saving
     def _extra_arrays(self) -> dict[str, np.ndarray]:
@@ -520,6 +638,10 @@ class InductiveModel(EmbeddingModel):
     retraining (GraphSAGE and MUSIG, MUSIG §3.3)."""
 
     inductive: ClassVar[bool] = True
+    update_unsupported: ClassVar[str] = (
+        "it has no incremental training; `songspace embed RUN NEW_DATA -o OUT` embeds new "
+        "tracks from their features and edges with no retraining"
+    )
 
     @abstractmethod
     def embed(

@@ -268,26 +268,34 @@ class GraphSAGE(InductiveModel):
             regression_group=self._regression_group() if self.task_weights_()[2] > 0 else None,
         )
 
-    def build_training(self, data: TrainingData) -> TrainingState:
-        """A fresh network (seeded by ``seed``, torch's global RNG left untouched), the
-        Adam optimiser and the device tensors."""
+    def build_training(
+        self,
+        data: TrainingData,
+        *,
+        network: tuple[Any, Any] | None = None,
+        learning_rate: float | None = None,
+    ) -> TrainingState:
+        """A fresh network (seeded by ``seed``, torch's global RNG left untouched), or the
+        given ``network`` (encoder, heads: a fine-tune), the Adam optimiser (at
+        ``learning_rate``, default the parameter) and the device tensors."""
         torch = _torch()
         modules = _modules()
         dev = torch.device(self.device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
-            enc, heads = modules.build_network(
-                data.x.shape[1],
-                int(self.hidden),
-                int(self.dim),
-                int(self.num_layers),
-                bool(self.aggregate),
-            )
+        if network is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(self.seed))
+                network = modules.build_network(
+                    data.x.shape[1],
+                    int(self.hidden),
+                    int(self.dim),
+                    int(self.num_layers),
+                    bool(self.aggregate),
+                )
+        enc, heads = network
         enc.to(dev)
         heads.to(dev)
-        opt = torch.optim.Adam(
-            [*enc.parameters(), *heads.parameters()], lr=float(self.learning_rate)
-        )
+        rate = float(self.learning_rate if learning_rate is None else learning_rate)
+        opt = torch.optim.Adam([*enc.parameters(), *heads.parameters()], lr=rate)
         targets = modules.TaskTargets(
             genres=torch.from_numpy(data.genres).to(dev),
             similarity=torch.from_numpy(data.similarity).to(dev),
@@ -465,11 +473,56 @@ class GraphSAGE(InductiveModel):
         emb[~available] = 0.0
         return emb, available
 
+    # ------------------------------------------------------------------- updates
+    update_constraints: ClassVar[dict[str, Constraint]] = {
+        "fine_tune_steps": Interval(int, 0, 10_000_000),
+        "learning_rate": Interval(float, 1e-7, 1.0),
+        "seed": SEED,
+    }
+
+    def update_defaults(self) -> dict[str, Any]:
+        """No fine-tune (the trained aggregators embed the grown graph as they are); a
+        tenth of the training rate when one is asked for; the model's seed."""
+        return {
+            "fine_tune_steps": 0,
+            "learning_rate": float(self.learning_rate) / 10,
+            "seed": int(self.seed),
+        }
+
+    def _update(
+        self,
+        new: Dataset,
+        history: Dataset,
+        progress: ProgressCallback | None,
+        settings: dict[str, Any],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The grown graph (the history's sequences and the new ones), an optional
+        fine-tune of the encoder on it, then every track embedded inductively
+        (:func:`~songspace.models.graphsage.incremental.fine_tune`; docs/updates.md)."""
+        from songspace.data.vocabulary import concat_sequences
+        from songspace.models.graphsage.incremental import fine_tune
+
+        self._check_dataset(new)
+        union = concat_sequences(history, new)
+        if settings["fine_tune_steps"]:
+            fine_tune(
+                self,
+                union,
+                steps=int(settings["fine_tune_steps"]),
+                learning_rate=float(settings["learning_rate"]),
+                seed=int(settings["seed"]),
+                progress=progress,
+            )
+        return self.embed_all(union)
+
     # -------------------------------------------------------------------- saving
     def _extra_arrays(self) -> dict[str, np.ndarray]:
         if not hasattr(self, "encoder_"):
             return {}
         out = {f"encoder.{k}": v.numpy() for k, v in self.encoder_.state_dict().items()}
+        heads = getattr(self, "heads_", None)  # a fine-tune continues them (optional)
+        if heads is not None:
+            out |= {f"heads.{k}": v.detach().numpy() for k, v in heads.state_dict().items()}
         out["meta"] = np.array(
             json.dumps(
                 {
@@ -503,6 +556,14 @@ class GraphSAGE(InductiveModel):
         }
         enc.load_state_dict(state)
         self.encoder_ = enc.eval()
+        heads = {
+            k[len("heads.") :]: torch.from_numpy(v)
+            for k, v in arrays.items()
+            if k.startswith("heads.")
+        }
+        if heads:  # saved since updates exist; older models fine-tune fresh heads
+            self.heads_ = _modules().MultiTaskHeads(int(self.dim))
+            self.heads_.load_state_dict(heads)
 
 
 @register
