@@ -50,16 +50,33 @@ def _index_options(index: str, exact_max: int, m: int, ef_construction: int, ef_
     }
 
 
+ServeRecommenderOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--recommender",
+        metavar="DIR",
+        help="A fitted two-stage recommender (`songspace recommender fit -o DIR`, on the "
+        "--data dataset): --complete and --next answer through both stages (candidates, "
+        "then the learned ranker) instead of an embedding's neighbours.",
+    ),
+]
+
+
 def recommend_cmd(
-    run: Annotated[Path, typer.Argument(help="Run directory written by `songspace train`.")],
     data: Annotated[
         Path,
         typer.Option(
             "--data",
-            help="The dataset the run was trained on; the run's rows are matched to its "
-            "tracks by id.",
+            help="The dataset the run (or the recommender) was trained on; the run's rows "
+            "are matched to its tracks by id.",
         ),
     ],
+    run: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Run directory written by `songspace train` (not needed with --recommender)."
+        ),
+    ] = None,
     similar: Annotated[
         str | None,
         typer.Option(
@@ -74,6 +91,16 @@ def recommend_cmd(
             "--complete", help="Seed tracks, comma-separated (ids, or names as for --similar)."
         ),
     ] = None,
+    next_: Annotated[
+        str | None,
+        typer.Option(
+            "--next",
+            help="The tracks played so far, comma-separated track ids in order (the last is "
+            "the current track): the next tracks, by the two-stage recommender "
+            "(--recommender).",
+        ),
+    ] = None,
+    recommender: ServeRecommenderOpt = None,
     embed_new: Annotated[
         Path | None, typer.Option("--embed-new", help="New-track JSON (inductive models).")
     ] = None,
@@ -94,16 +121,24 @@ def recommend_cmd(
     ef_construction: EfConstructionOpt = 200,
     ef_search: EfSearchOpt = 128,
 ) -> None:
-    """Similar tracks, a playlist continuation, or a new track's neighbours, from a run.
+    """Similar tracks, a playlist continuation, the next tracks, or a new track's neighbours.
 
-    The index is cached in RUN/serving when the run is writable (kept in memory when not).
+    From a run (its index is cached in RUN/serving when the run is writable), or with
+    --recommender from a fitted two-stage recommender (--complete, --next).
     """
     from songspace.serving import Recommender
 
-    chosen = [x for x in (similar, complete, embed_new) if x is not None]
+    chosen = [x for x in (similar, complete, next_, embed_new) if x is not None]
     if len(chosen) != 1:
         raise ParameterError(
-            "--similar/--complete/--embed-new", "exactly one of them", f"{len(chosen)} given"
+            "--similar/--complete/--next/--embed-new", "exactly one of them", f"{len(chosen)} given"
+        )
+    if recommender is not None or next_ is not None:
+        _two_stage(recommender, data, complete or next_, k, max_per_artist, as_json, bool(next_))
+        return
+    if run is None:
+        raise ParameterError(
+            "RUN", "a run directory of `songspace train`", "none", fix="pass RUN before --data"
         )
     rec = Recommender.from_run(
         run,
@@ -117,6 +152,32 @@ def recommend_cmd(
         rec, similar, complete, embed_new, k=k, max_per_artist=max_per_artist
     )
     _print_recommendations(rec.name, title, results, as_json=as_json)
+
+
+def _two_stage(
+    recommender: Path | None,
+    data: Path,
+    seeds: str | None,
+    k: int,
+    max_per_artist: int | None,
+    as_json: bool,
+    is_next: bool,
+) -> None:
+    """``recommend --recommender DIR --complete/--next SEEDS``: the two-stage answer."""
+    from songspace.serving.twostage import ServedRecommender
+
+    if recommender is None or seeds is None:
+        raise ParameterError(
+            "--recommender",
+            "--recommender DIR with --complete or --next",
+            "--next without --recommender" if recommender is None else "another query",
+            fix="fit one with `songspace recommender fit DATA -o DIR` and pass --recommender DIR",
+        )
+    rec = ServedRecommender.from_dir(recommender, data)
+    ids = [s.strip() for s in seeds.split(",") if s.strip()]
+    results = rec.recommend(ids, k, max_per_artist=max_per_artist)
+    what = f"the next tracks after {ids[-1]}" if is_next else f"continuation of {len(ids)} seeds"
+    _print_recommendations(rec.name, what, results, as_json=as_json)
 
 
 def _recommendations(
@@ -217,6 +278,16 @@ def serve_cmd(
     search_threads: Annotated[
         int, typer.Option("--search-threads", help="faiss threads per search.")
     ] = 1,
+    recommender: Annotated[
+        Path | None,
+        typer.Option(
+            "--recommender",
+            metavar="DIR",
+            help="Also serve a fitted two-stage recommender (`songspace recommender fit -o "
+            "DIR`, on --data): POST /complete (unless the request names a model) and POST "
+            "/next answer through both stages.",
+        ),
+    ] = None,
 ) -> None:
     """Serve runs over HTTP (FastAPI + uvicorn; OpenAPI at /docs). Extra `serve`."""
     from songspace.serving.app import read_api_key, serve
@@ -229,5 +300,6 @@ def serve_cmd(
         api_key=read_api_key(api_key, api_key_file),
         max_body_bytes=max_body,
         search_threads=search_threads,
+        recommender=recommender,
         options=_index_options(index, exact_max, m, ef_construction, ef_search),
     )

@@ -58,6 +58,30 @@ class ViewEmbedder(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+@runtime_checkable
+class ViewRanker(Protocol):
+    """A ranker built inside an evaluation protocol from its training view: ``songspace
+    evaluate --recommender`` passes a fitted two-stage recommender
+    (:class:`songspace.reports.recommender.FittedRecommender`), which refuses a protocol
+    other than the one it was fitted on. ``ranker`` returns a ranker (``name``,
+    ``scores(seeds)``) over ``data.dataset``'s tracks; ``run``: the directory it reads.
+    """
+
+    name: str
+
+    @property
+    def run(self) -> Path | None: ...
+
+    def ranker(
+        self,
+        protocol: Any,
+        *,
+        data: DatasetIdentity,
+        test_fraction: float,
+        progress: ProgressCallback | None = None,
+    ) -> Any: ...
+
+
 @dataclass
 class Embeddings:
     """Track embeddings for evaluation.

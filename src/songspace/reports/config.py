@@ -29,6 +29,12 @@ Layout::
     alpha = 0.05                           # significance level (Bonferroni over columns)
     diagonal = ["default", "tuned"]        # W2V Figure 2c: same-bucket HitRate, a vs b
 
+    [recommender]                          # optional: a two-stage recommender row
+    name = "twostage"                      # its row (default "twostage")
+    embeddings = ["cf"]                    # [[models]] rows it uses (default: all)
+    rankers_config = "rankers.json"        # stage 1's kNN settings (songspace tune-rankers)
+    params = { depth = 200 }               # TwoStageRanker parameters (docs/recommender.md)
+
     [[models]]
     name = "cf"                            # unique row id (letters, digits, _ . -)
     model = "warp"                         # a registered model (`songspace models`)
@@ -62,7 +68,7 @@ if TYPE_CHECKING:
 RESERVED_NAMES = ("random", "popularity")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
-_TOP_KEYS = ("name", "description", "dataset", "protocol", "report", "models")
+_TOP_KEYS = ("name", "description", "dataset", "protocol", "report", "models", "recommender")
 _DATASET_KEYS = ("path", "synthetic")
 _PROTOCOL_DEFAULTS: dict[str, Any] = {
     "seeds": [0],
@@ -180,6 +186,24 @@ class ReportSpec:
 
 
 @dataclass(frozen=True)
+class RecommenderSpec:
+    """The ``[recommender]`` table: a two-stage recommender
+    (:class:`songspace.recommender.TwoStageRanker`) fitted on each seed's protocol with the
+    embeddings of the ``[[models]]`` rows it names, scored as one more row. Its keys are
+    these fields (their defaults are the table's)."""
+
+    #: its row in the tables
+    name: str = "twostage"
+    #: the ``[[models]]`` rows whose embeddings it uses (None: every row)
+    embeddings: tuple[str, ...] | None = None
+    #: the kNN rankers of stage 1 and their settings (``songspace tune-rankers``'s file;
+    #: None: :data:`songspace.recommender.DEFAULT_RANKERS`)
+    rankers_config: Path | None = None
+    #: :class:`~songspace.recommender.TwoStageRanker` parameters
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A parsed, validated experiment (see the module docstring for the TOML layout)."""
 
@@ -188,6 +212,7 @@ class ExperimentConfig:
     protocol: ProtocolSpec
     models: tuple[ModelSpec, ...]
     report: ReportSpec = field(default_factory=ReportSpec)
+    recommender: RecommenderSpec | None = None
     description: str = ""
     source: Path | None = None
     text: str = ""
@@ -274,12 +299,16 @@ def parse_config(
     protocol = _parse_protocol(ctx, ctx.table(doc, "protocol"))
     models = _parse_models(ctx, doc.get("models"), base)
     report = _parse_report(ctx, ctx.table(doc, "report"), models, protocol)
+    recommender = None
+    if "recommender" in doc:
+        recommender = _parse_recommender(ctx, ctx.table(doc, "recommender"), models, protocol, base)
     return ExperimentConfig(
         name=name,
         dataset=dataset,
         protocol=protocol,
         models=models,
         report=report,
+        recommender=recommender,
         description=description,
         source=where,
         text=raw_text,
@@ -641,3 +670,50 @@ def _parse_report(
             )
         diagonal = (diagonal[0], diagonal[1])
     return ReportSpec(title=title, columns=columns, alpha=float(v["alpha"]), diagonal=diagonal)
+
+
+def _parse_recommender(
+    ctx: _Ctx,
+    raw: dict[str, Any],
+    models: tuple[ModelSpec, ...],
+    protocol: ProtocolSpec,
+    base: Path,
+) -> RecommenderSpec:
+    """The ``[recommender]`` table: its keys are :class:`RecommenderSpec`'s fields."""
+    import dataclasses
+
+    from songspace.errors import ParameterError
+
+    table = "[recommender]"
+    ctx.keys(raw, tuple(f.name for f in dataclasses.fields(RecommenderSpec)), table)
+    name = ctx.string(raw, "name", table, default=RecommenderSpec.name)
+    taken = [*RESERVED_NAMES, *protocol.rankers, *(m.name for m in models)]
+    if not _NAME_RE.match(name) or name in taken:
+        ctx.fail(table, "name", f"a file-name-safe name other than {taken}, found {name!r}")
+    embeddings = raw.get("embeddings")
+    rows = [m.name for m in models]
+    if embeddings is not None and (
+        not isinstance(embeddings, list) or any(e not in rows for e in embeddings)
+    ):
+        ctx.fail(
+            table, "embeddings", f"a list of [[models]] names among {rows}, found {embeddings!r}"
+        )
+    rankers_config = None
+    if "rankers_config" in raw:
+        rc = Path(ctx.string(raw, "rankers_config", table)).expanduser()
+        rankers_config = rc if rc.is_absolute() else base / rc
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        ctx.fail(table, "params", f"a table of parameter = value, found {params!r}")
+    from songspace.recommender import TwoStageRanker
+
+    try:
+        TwoStageRanker.check_params(params)
+    except ParameterError as exc:
+        ctx.fail(table, "params", f"valid recommender parameters: {exc}", fix="docs/recommender.md")
+    return RecommenderSpec(
+        name=name,
+        embeddings=None if embeddings is None else tuple(dict.fromkeys(embeddings)),
+        rankers_config=rankers_config,
+        params=dict(params),
+    )

@@ -2,7 +2,8 @@
 
 Endpoints (OpenAPI at ``/docs``): ``GET /health``, ``GET /ready``, ``GET /models``,
 ``GET /tracks/{id}``, ``GET /tracks/{id}/similar?k=&model=``, ``POST /similar:batch``,
-``POST /complete``, ``POST /tracks`` (API key), ``POST /admin/reload`` (API key),
+``POST /complete``, ``POST /next`` (both through the two-stage recommender when one is
+served), ``POST /tracks`` (API key), ``POST /admin/reload`` (API key),
 ``GET /explore?genres=&models=`` (the explorer page of the served models, built on the
 first request and kept until a reload).
 
@@ -36,8 +37,9 @@ from typing import Any
 
 from songspace._optional import optional_import
 from songspace.errors import InputError, ParameterError
-from songspace.serving.errors import NotReadyError, UnknownModelError
+from songspace.serving.errors import NoRecommenderError, NotReadyError, UnknownModelError
 from songspace.serving.recommender import Recommender
+from songspace.serving.twostage import ServedRecommender
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +127,10 @@ class ModelSpec:
 
 class ServerState:
     """The served models. ``models`` is replaced, never mutated, so a reader's snapshot
-    stays valid for its whole request."""
+    stays valid for its whole request. ``recommender``: a fitted two-stage recommender
+    directory to load with the models (``serve --recommender``), or one ready
+    (:class:`~songspace.serving.twostage.ServedRecommender`); it answers ``/complete``
+    (unless a request names a model) and ``/next``."""
 
     def __init__(
         self,
@@ -134,7 +139,10 @@ class ServerState:
         *,
         api_key: str | None = None,
         background_load: bool = True,
+        recommender: Path | ServedRecommender | None = None,
     ):
+        self.recommender_dir = recommender if isinstance(recommender, Path) else None
+        self.recommender = None if isinstance(recommender, Path) else recommender
         self.specs = {s.name: s for s in specs}
         self.api_key = api_key  # None: the write endpoints answer 401
         self.background_load = background_load
@@ -186,7 +194,12 @@ class ServerState:
                     if key not in cache:
                         cache[key] = Dataset.load(spec.dataset)
                     spec.dataset = cache[key]
-            self.models = {name: self.specs[name].load() for name in self.order}
+            models = {name: self.specs[name].load() for name in self.order}
+            if self.recommender_dir is not None:
+                self.recommender = ServedRecommender.from_dir(
+                    self.recommender_dir, next(iter(self.specs.values())).dataset
+                )
+            self.models = models  # ready: after the recommender, which /ready reports
             logger.info("ready: %s", ", ".join(self.order))
         except Exception as exc:  # reported by /ready
             logger.error("loading the models failed: %s", exc)
@@ -217,6 +230,17 @@ class ServerState:
         if name not in models:
             raise UnknownModelError(name, list(models))
         return models[name]
+
+    def get_recommender(self, name: str | None = None) -> ServedRecommender:
+        """The served two-stage recommender; 503 while loading, 404 when the server was
+        started without one (or ``name`` is not its name)."""
+        self.get(None)
+        rec = self.recommender
+        if rec is None:
+            raise NoRecommenderError()
+        if name is not None and name != rec.name:
+            raise UnknownModelError(name, [*self.order, rec.name])
+        return rec
 
     def reload(self, model: str | None = None, run: str | None = None) -> list[dict[str, Any]]:
         """Load ``model`` (None: every model) again, from ``run`` if given (then ``model``
@@ -333,10 +357,13 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     background_load: bool = True,
     explorer: ExplorerBuilder | None = None,
+    recommender: Path | ServedRecommender | None = None,
 ) -> Any:
     """The FastAPI application. Pass ``specs`` (loaded at startup, reloadable) or ready
     ``recommenders`` (tests). ``api_key`` defaults to ``$SONGSPACE_API_KEY``.
-    ``explorer`` builds the ``/explore`` page (default :func:`default_explorer`)."""
+    ``explorer`` builds the ``/explore`` page (default :func:`default_explorer`);
+    ``recommender``: a fitted two-stage recommender (its directory, loaded with the models,
+    or one ready) for ``/complete`` and ``/next``."""
     _fastapi()
     from fastapi import FastAPI
 
@@ -345,7 +372,9 @@ def create_app(
 
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     check_api_key(key)
-    state = ServerState(specs, recommenders, api_key=key, background_load=background_load)
+    state = ServerState(
+        specs, recommenders, api_key=key, background_load=background_load, recommender=recommender
+    )
     if explorer is not None:
         state.explorer = explorer
     app = FastAPI(
@@ -378,8 +407,11 @@ def serve(
     options: dict[str, Any] | None = None,
     log_level: str = "info",
     search_threads: int = 1,
+    recommender: str | Path | None = None,
 ) -> None:
-    """Serve ``runs`` (one model each, named by the run folder) until interrupted."""
+    """Serve ``runs`` (one model each, named by the run folder) until interrupted;
+    ``recommender``: a fitted two-stage recommender directory (``songspace recommender
+    fit``) that answers ``/complete`` and ``/next``."""
     from songspace.serving.index import set_search_threads
 
     check_api_key(api_key)
@@ -406,7 +438,16 @@ def serve(
         name = p.name if p.name not in names else f"{p.name}-{len(names)}"
         names.append(name)
         specs.append(ModelSpec(name, p, Path(dataset), dict(options or {})))
-    app = create_app(specs, api_key=api_key, max_body_bytes=max_body_bytes)
+    if recommender is not None:
+        from songspace.reports.recommender import read_provenance
+
+        read_provenance(recommender)  # a wrong directory fails now, not in the background
+    app = create_app(
+        specs,
+        api_key=api_key,
+        max_body_bytes=max_body_bytes,
+        recommender=None if recommender is None else Path(recommender),
+    )
     # keep-alive well above any reload pause, so a pooled client connection is not closed
     # by the server just as the client reuses it (seen as httpx.ReadError under reloads)
     uvicorn.run(

@@ -56,3 +56,13 @@ class ReloadRequest(Strict):
 
     model: str | None = None
     run: str | None = None
+
+
+class NextRequest(Strict):
+    # the body of POST /next (a comment: a docstring would enter the OpenAPI schema)
+
+    seed_track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+    k: int = Field(default=20, ge=1, le=MAX_K)
+    exclude_seeds: bool = True
+    max_per_artist: int | None = Field(default=None, ge=1)
+    model: str | None = None
