@@ -25,8 +25,8 @@ from songspace.cli._common import (
     print_tables,
     progress_bar,
 )
-from songspace.data.defaults import DEFAULT_MIN_TRACKS
-from songspace.evaluation.defaults import DEFAULT_SUITE
+from songspace.data.defaults import DEFAULT_MIN_TRACKS, DEFAULT_TEST_FRACTION
+from songspace.evaluation.defaults import BASELINE_RANKER_NAMES, DEFAULT_SUITE
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.tuning.study import TuneResult
@@ -90,7 +90,7 @@ def tune_cmd(
             help="Share of sequences held out for validation and (as much) for test "
             "(--heldout-fraction: the former name).",
         ),
-    ] = 0.01,
+    ] = DEFAULT_TEST_FRACTION,
     budget_factor: Annotated[
         float,
         typer.Option(
@@ -293,7 +293,7 @@ def tune_rankers_cmd(
         str,
         typer.Option(
             "--rankers",
-            help="Comma-separated rankers to tune: itemknn, sknn, vsknn, stan, vstan, bigram, "
+            help=f"Comma-separated rankers to tune: {', '.join(BASELINE_RANKER_NAMES)}, "
             "or 'all'. Each tries its declared grid (docs/evaluation.md).",
         ),
     ] = "all",

@@ -32,6 +32,7 @@ from songspace._util import atomic_write, atomic_write_text
 from songspace.data.dataset import Dataset
 from songspace.data.dataset import incidence_matrix as dataset_incidence
 from songspace.errors import FormatError, OutputExistsError, ParameterError
+from songspace.graph.defaults import DEFAULT_BLOCK_BUDGET, DEFAULT_MIN_WEIGHT, DEFAULT_THRESHOLDS
 from songspace.progress import ProgressCallback, track
 
 logger = logging.getLogger(__name__)
@@ -365,8 +366,8 @@ def _resolve(dataset: SequencesLike, block_budget: int) -> sp.csr_matrix:
 def build_cooccurrence(
     dataset: SequencesLike,
     *,
-    min_weight: int = 2,
-    block_budget: int = 20_000_000,
+    min_weight: int = DEFAULT_MIN_WEIGHT,
+    block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
     memory_limit: int | None = None,
 ) -> CooccurrenceGraph:
@@ -433,9 +434,9 @@ def build_cooccurrence(
 
 def edge_counts_by_threshold(
     dataset: SequencesLike,
-    thresholds: Iterable[int] = (1, 2, 3, 5, 10),
+    thresholds: Iterable[int] = DEFAULT_THRESHOLDS,
     *,
-    block_budget: int = 20_000_000,
+    block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
 ) -> dict[int, tuple[int, int]]:
     """Graph size for several ``min_weight`` values in one blocked pass, keeping no edges.

@@ -26,6 +26,7 @@ import numpy as np
 
 from songspace._util import atomic_directory, check_output_free, to_jsonable
 from songspace.data.dataset import Dataset
+from songspace.data.defaults import DEFAULT_COLD_SHARE
 from songspace.data.fingerprint import dataset_fingerprint
 from songspace.errors import ParameterError
 from songspace.evaluation.cold_start import (
@@ -34,6 +35,7 @@ from songspace.evaluation.cold_start import (
     cold_start_protocol,
     score_cold_start,
 )
+from songspace.evaluation.defaults import DEFAULT_ALPHA, DEFAULT_COLD_TEST_FRACTION
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import compare
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, shared_testable
@@ -66,7 +68,7 @@ TABLE_METRICS = (
     "next_song_cold_ndcg",
 )
 #: Level of the table's marks (Bonferroni-corrected), as in ``summary.json``'s tests.
-ALPHA = 0.05
+ALPHA = DEFAULT_ALPHA
 
 
 def row_names(name: str, model: EmbeddingModel) -> list[str]:
@@ -108,8 +110,8 @@ def cold_start_evaluation(
     models: Mapping[str, EmbeddingModel],
     *,
     seed: int = 0,
-    test_fraction: float = 0.1,
-    cold_share: float = 0.05,
+    test_fraction: float = DEFAULT_COLD_TEST_FRACTION,
+    cold_share: float = DEFAULT_COLD_SHARE,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     k: int = DEFAULT_SUITE.k,
     reference: str | None = None,
@@ -147,7 +149,7 @@ def cold_start_evaluation(
     fingerprint = dataset_fingerprint(dataset) if cache is not None else None
     n = dataset.n_tracks
     embs = [
-        Embeddings.random(n, 64, seed=seed),
+        Embeddings.random(n, seed=seed),
         Embeddings.popularity_baseline(setup.protocol.train),
     ]
     times: dict[str, float] = {}
@@ -217,8 +219,8 @@ def run_cold_start(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     features_only: bool = True,
     seed: int = 0,
-    test_fraction: float = 0.1,
-    cold_share: float = 0.05,
+    test_fraction: float = DEFAULT_COLD_TEST_FRACTION,
+    cold_share: float = DEFAULT_COLD_SHARE,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     cache_dir: str | Path | None = None,
     overwrite: bool = False,

@@ -26,6 +26,7 @@ from songspace._checks import check_heldout_share
 from songspace.data.dataset import Dataset
 from songspace.data.splits import (
     DEFAULT_MIN_TRACKS,
+    DEFAULT_TEST_FRACTION,
     completion_playlists,
     mask_last,
     split_sequences,
@@ -59,7 +60,7 @@ def tuning_protocols(
     dataset: Dataset,
     *,
     seed: int = 0,
-    heldout_fraction: float = 0.01,
+    heldout_fraction: float = DEFAULT_TEST_FRACTION,
     sample_rate: float = 1.0,
     min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> TuningProtocols:

@@ -45,6 +45,7 @@ import numpy as np
 
 from songspace._util import to_jsonable
 from songspace.data.dataset import Dataset
+from songspace.data.defaults import DEFAULT_TEST_FRACTION
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError, SongspaceError
 from songspace.evaluation.embeddings import Embeddings
@@ -460,7 +461,7 @@ def tune(
     study: str | None = None,
     sample_rate: float = 1.0,
     seed: int = 0,
-    heldout_fraction: float = 0.01,
+    heldout_fraction: float = DEFAULT_TEST_FRACTION,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     params: Mapping[str, Any] | None = None,
     budget_factor: float | None = 1.25,
