@@ -176,7 +176,7 @@ def cold_start_cmd(
     with progress_bar(ctx, "cold start") as progress:
         rep = run_cold_start(
             dataset,
-            model or list(DEFAULT_COLD_START_MODELS),
+            model or DEFAULT_COLD_START_MODELS,
             out=out,
             params=per_model,
             features_only=features_only,

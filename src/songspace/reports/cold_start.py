@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, shared
 from songspace.models.base import EmbeddingModel, InductiveModel
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
+from songspace.reports.defaults import DEFAULT_COLD_START_MODELS
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
 
 __all__ = [
@@ -213,7 +214,7 @@ def report_table(report: ColdStartReport) -> str:
 
 def run_cold_start(
     dataset_dir: str | Path,
-    models: list[str],
+    models: Sequence[str] = DEFAULT_COLD_START_MODELS,
     *,
     out: str | Path | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
@@ -227,7 +228,8 @@ def run_cold_start(
     progress: ProgressCallback | None = None,
     on_model: Callable[[str], Any] | None = None,
 ) -> ColdStartReport:
-    """What ``songspace cold-start`` runs. ``params[name]`` overrides model ``name``'s
+    """What ``songspace cold-start`` runs: ``models`` (registry names; the first is the
+    reference row). ``params[name]`` overrides model ``name``'s
     defaults (CLI strings are coerced); ``features_only`` adds GraphSAGE with
     ``aggregate=False`` (its own ``params["features_only"]``). ``out`` receives one
     ``<model>.json`` (+ per-query sidecar) per row, ``summary.json`` and ``table.md``.
