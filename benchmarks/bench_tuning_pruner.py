@@ -57,7 +57,7 @@ def run_arm(data: str, pruner: str, a: argparse.Namespace, tmp: Path) -> dict:
         "storage": f"sqlite:///{tmp / (pruner + '.db')}",
         "sample_rate": a.sample_rate,
         "seed": a.seed,
-        "heldout_fraction": a.heldout_fraction,
+        "heldout_fraction": a.test_fraction,
     }
     proc = subprocess.run(
         [sys.executable, "-c", WORKER, json.dumps(args)], capture_output=True, text=True
@@ -91,7 +91,7 @@ def main() -> None:
     p.add_argument("data", help="prepared dataset directory (songspace prepare)")
     p.add_argument("--minutes", type=float, default=10.0, help="wall time per arm")
     p.add_argument("--sample-rate", type=float, default=0.1)
-    p.add_argument("--heldout-fraction", type=float, default=0.02)
+    p.add_argument("--test-fraction", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pruner", default="sha", help="the pruner compared with none")
     p.add_argument("--keep", help="keep the arms' SQLite studies in this directory")

@@ -2,8 +2,7 @@
 
 - :func:`check_heldout_share`: the share of sequences held out for testing (and as
   many for validation), ``0 < share < 0.5``; used by ``train``, ``evaluate``, cold
-  start and tuning, whatever the option is called (``--test-fraction``,
-  ``--heldout-fraction``).
+  start and tuning (``--test-fraction``; ``tune``'s ``heldout_fraction``).
 - :func:`check_format`: the ``format`` / ``format_version`` header of a saved
   songspace file (datasets, graphs, models).
 - :func:`check_finite_rows`: vectors (embeddings) are finite where they are used;
@@ -14,7 +13,6 @@
 
 from __future__ import annotations
 
-import numbers
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -23,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from songspace.errors import InputError, InvalidValueError, ParameterError
+from songspace.errors import InputError, InvalidValueError
+from songspace.params import Interval, check_param
 
 #: What numpy raises on a truncated, foreign or pickled file with ``allow_pickle=False``
 #: (object arrays raise ValueError when read).
@@ -40,22 +39,22 @@ NUMPY_READ_ERRORS: tuple[type[BaseException], ...] = (
 RETRAIN_FIX = "retrain the model (`songspace train`)"
 
 
-def check_heldout_share(value: Any, name: str = "test_fraction") -> float:
-    """``value`` as a float when ``0 < value < 0.5``, else ParameterError naming ``name``.
+#: The share of sequences held out for testing (and as many for validation): at least
+#: half must be left for training. A constraint for :func:`~songspace.params.validate_params`.
+HELDOUT_SHARE = Interval(
+    float,
+    0,
+    0.5,
+    closed="neither",
+    what="a share in (0, 0.5) (that share is held out for testing, as much for "
+    "validation, the rest trains)",
+)
 
-    The protocol holds out ``value`` of the sequences for testing and as many for
-    validation, so at least half must be left for training.
-    """
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < float(value) < 0.5
-    if not ok:
-        raise ParameterError(
-            name,
-            "a share in (0, 0.5) (that share is held out for testing, as much for "
-            "validation, the rest trains)",
-            value,
-            fix=f"pass e.g. {name}=0.01",
-        )
-    return float(value)
+
+def check_heldout_share(value: Any, name: str = "test_fraction") -> float:
+    """``value`` as a float when ``0 < value < 0.5`` (:data:`HELDOUT_SHARE`), else
+    ParameterError naming ``name``."""
+    return float(check_param(name, value, HELDOUT_SHARE, fix=f"pass e.g. {name}=0.01"))
 
 
 def check_format(

@@ -33,19 +33,22 @@ from songspace.errors import (
     ParameterError,
     SongspaceError,
 )
+from songspace.params import Interval, check_param
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np.random.Generator:
     """A numpy Generator from an int seed, a Generator, or None (fresh entropy)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
-        if seed is not None and seed < 0:
-            raise ParameterError(name, f"`{name} >= 0`", seed)
-        return np.random.default_rng(seed)
-    raise ParameterError(name, "an int, a numpy Generator or None", seed)
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng(check_param(name, seed, _SEED))
+
+
+#: An int seed for :func:`check_seed` (which also takes a Generator or None).
+_SEED = Interval(int, 0, None, what="an int >= 0, a numpy Generator or None")
 
 
 def current_umask() -> int:

@@ -20,18 +20,26 @@ check, the CLI's string parsing and the error text all come from the table:
 - ``convert(value)``: a stored JSON value back in the Python type the model uses
   (lists become tuples where the constraint says tuple); anything else unchanged.
 
-This module imports no Optuna and no torch; :mod:`songspace.models.space` holds
-the search spaces, which must lie inside these constraints (tested).
+The same constraints check a function's arguments: :func:`validate_params` (the
+decorator, as scikit-learn's ``validate_params``) and :func:`check_param` (one value)
+raise :class:`~songspace.errors.ParameterError` ("parameter `k`: expected an integer
+>= 1, got 0"). This module imports no Optuna and no torch;
+:mod:`songspace.models.space` holds the search spaces, which must lie inside these
+constraints (tested).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
+
+from songspace.errors import ParameterError
 
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
@@ -68,6 +76,14 @@ def _is_real(value: Any) -> bool:
     )
 
 
+def _is_infinite(value: Any) -> bool:
+    return (
+        isinstance(value, float | np.floating)
+        and not isinstance(value, bool | np.bool_)
+        and math.isinf(float(value))
+    )
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
@@ -75,7 +91,10 @@ def _fmt(x: float) -> str:
 class Interval(Constraint):
     """An integer (``kind=int``) or finite real number (``kind=float``; integers
     accepted) in an interval; ``None`` leaves a side unbounded. ``closed`` is
-    "both", "left", "right" or "neither"."""
+    "both", "left", "right" or "neither". ``finite=False`` admits an infinite number
+    within the bounds (a float interval; never NaN). ``what`` replaces the generated
+    description where the interval needs its reason ("a share in (0, 0.5) (... held
+    out ...)")."""
 
     def __init__(
         self,
@@ -84,6 +103,8 @@ class Interval(Constraint):
         high: float | None,
         *,
         closed: Literal["both", "left", "right", "neither"] = "both",
+        finite: bool = True,
+        what: str | None = None,
     ):
         if kind not in (int, float):
             raise TypeError(f"Interval kind must be int or float, not {kind!r}")
@@ -93,9 +114,14 @@ class Interval(Constraint):
         self.low = low
         self.high = high
         self.closed = closed
+        self.finite = finite
+        self.what = what
 
     def is_satisfied_by(self, value: Any) -> bool:
-        if not (_is_int(value) if self.kind is int else _is_real(value)):
+        if self.kind is int:
+            if not _is_int(value):
+                return False
+        elif not (_is_real(value) or (not self.finite and _is_infinite(value))):
             return False
         left = self.closed in ("both", "left")
         right = self.closed in ("both", "right")
@@ -104,6 +130,8 @@ class Interval(Constraint):
         return self.high is None or (value <= self.high if right else value < self.high)
 
     def describe(self) -> str:
+        if self.what is not None:
+            return self.what
         noun = "an integer" if self.kind is int else "a number"
         lo, hi = self.low, self.high
         left = self.closed in ("both", "left")
@@ -329,7 +357,63 @@ class AnyOf(Constraint):
 #: The seed every model takes (numpy and torch accept [0, 2**32)).
 SEED = Interval(int, 0, 2**32 - 1)
 
+#: Constraints shared by functions' arguments.
+POSITIVE_INT = Interval(int, 1, None)
+POSITIVE = Interval(float, 0, None, closed="neither")
+
+
+# ------------------------------------------------------------ function arguments
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def check_param(name: str, value: Any, constraint: Constraint, *, fix: str | None = None) -> Any:
+    """``value`` (as ``constraint.convert`` gives it: numpy scalars become Python ones)
+    when it satisfies ``constraint``; else ParameterError naming ``name``, saying what is
+    expected (``constraint.describe()``), what was given and, with ``fix``, the fix."""
+    if not constraint.is_satisfied_by(value):
+        raise ParameterError(name, constraint.describe(), value, fix=fix)
+    return constraint.convert(value)
+
+
+def validate_params(
+    constraints: Mapping[str, Constraint], *, fixes: Mapping[str, str] | None = None
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorator: check a function's arguments against ``constraints`` on every call.
+
+    ``@validate_params({"k": Interval(int, 1, None)})`` checks ``k`` (given or default)
+    with :func:`check_param` before the body runs, and passes the converted value (an
+    ``np.int64`` arrives as an ``int``); ``fixes`` maps a name to its fix. Parameters
+    without a constraint are passed unchanged. A name that is no parameter of the
+    function is a TypeError when decorating. The table stays readable as
+    ``func.parameter_constraints``, as a model's does.
+    """
+    fixes = dict(fixes or {})
+
+    def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
+        signature = inspect.signature(func)
+        unknown = sorted(set(constraints).union(fixes) - set(signature.parameters))
+        if unknown:
+            raise TypeError(f"validate_params: {unknown} are no parameters of {func.__name__}")
+
+        @functools.wraps(func)
+        def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            values = bound.arguments
+            for name, constraint in constraints.items():
+                values[name] = check_param(name, values[name], constraint, fix=fixes.get(name))
+            return func(*bound.args, **bound.kwargs)
+
+        checked.parameter_constraints = dict(constraints)  # type: ignore[attr-defined]
+        return checked
+
+    return decorate
+
+
 __all__ = [
+    "POSITIVE",
+    "POSITIVE_INT",
     "SEED",
     "AnyOf",
     "Boolean",
@@ -340,4 +424,6 @@ __all__ = [
     "Options",
     "Text",
     "Tuple",
+    "check_param",
+    "validate_params",
 ]

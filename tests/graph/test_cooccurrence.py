@@ -291,7 +291,7 @@ def test_bad_input(data, name: str) -> None:
 def test_graph_checks() -> None:
     g = build_cooccurrence(hand_example(), min_weight=1)
     for i in (-1, 6, 1.0, True):
-        with pytest.raises(ParameterError, match="`0 <= i < n_nodes`"):
+        with pytest.raises(ParameterError, match=r"parameter `i`: expected an integer in \[0, 6\)"):
             g.neighbors(i)
     idx, _ = g.neighbors(np.int64(1))
     with pytest.raises(ValueError, match="read-only"):

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from songspace.cli import app
 from songspace.data.dataset import Dataset
 from songspace.data.provenance import TRAINING_FILE
 from songspace.errors import ParameterError, SongspaceError
-from songspace.models.distributed import DistributedError, _parse, context_from_env, free_port
+from songspace.models import distributed
+from songspace.models.distributed import DistributedError, context_from_env, free_port
 from songspace.models.run import training_view
 from songspace.models.train import train_model
 from songspace.testing import planted_dataset
@@ -93,7 +95,8 @@ def test_two_torchrun_nodes_on_loopback_train_what_nproc_trains(ds_dir, tmp_path
             "--master-port",
             str(port),
             "-m",
-            "songspace.models.distributed",
+            "songspace.cli",
+            "train-distributed",
             "graphsage",
             str(ds_dir),
             "-o",
@@ -139,16 +142,40 @@ def test_a_failing_worker_stops_the_run_with_its_error(ds_dir, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_torchrun_entry_point_parses_and_needs_the_environment(monkeypatch):
-    job = _parse(["musig", "D", "-o", "O", "-p", "epochs=2", "--seed", "3", "--full"])
-    assert (job.name, job.dataset, job.out, job.params, job.seed, job.full) == (
-        "musig",
-        "D",
-        "O",
-        {"epochs": "2"},
-        3,
-        True,
-    )
+def test_train_distributed_passes_the_train_options_to_the_worker(monkeypatch):
+    """`songspace train-distributed` (what torchrun starts on every node) hands the options
+    of `train` to the rank's worker; rank 0 says what it wrote."""
+    jobs = []
+
+    def worker(job, progress):
+        jobs.append(job)
+        return SimpleNamespace(training_time_=1.5)
+
+    monkeypatch.setattr(distributed, "worker_main", worker)
+    argv = ["musig", "D", "-o", "O", "-p", "epochs=2", "--seed", "3", "--full", "--config", "c"]
+    res = CliRunner().invoke(app, ["--no-progress", "train-distributed", *argv])
+    assert res.exit_code == 0, res.output
+    assert "wrote O: musig trained in 1.5s" in res.output
+    assert jobs == [
+        distributed.TrainJob("musig", "D", "O", {"epochs": "2"}, "c", 3, None, True, False)
+    ]
+
+
+def test_train_distributed_refuses_a_model_without_data_parallel_training(tmp_path):
+    res = CliRunner().invoke(app, ["train-distributed", "warp", str(tmp_path), "-o", "O"])
+    assert isinstance(res.exception, ParameterError)
+    assert "graphsage" in str(res.exception) and "musig" in str(res.exception)
+
+
+def test_train_distributed_help_names_the_data_parallel_models():
+    """The help states the models by name (it imports no torch to print itself)."""
+    res = CliRunner().invoke(app, ["train-distributed", "--help"])
+    assert res.exit_code == 0
+    text = " ".join(res.output.split())
+    assert all(name in text for name in distributed.DISTRIBUTED_MODELS)
+
+
+def test_a_rank_needs_the_environment_torchrun_sets(monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     with pytest.raises(DistributedError, match="torchrun"):
         context_from_env()

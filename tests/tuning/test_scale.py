@@ -22,8 +22,7 @@ def test_tune_rates_refuses_repeated_rates():
         tune_rates("track2vec", "nowhere", rates=[])
 
 
-@pytest.mark.parametrize("option", ["--test-fraction", "--heldout-fraction"])
-def test_tune_cli_calls_tune_rates(monkeypatch, option):
+def test_tune_cli_calls_tune_rates(monkeypatch):
     import songspace.tuning as tuning
 
     calls = {}
@@ -40,7 +39,7 @@ def test_tune_cli_calls_tune_rates(monkeypatch, option):
             "tune",
             "track2vec",
             "data",
-            option,
+            "--test-fraction",
             "0.2",
             "--sample-rate",
             "0.5",
@@ -58,3 +57,10 @@ def test_tune_cli_calls_tune_rates(monkeypatch, option):
     assert calls["heldout_fraction"] == 0.2 and calls["rates"] == [0.5, 0.25]
     assert calls["study"] == "s" and calls["params"] == {"epochs": "1"}
     assert calls["objectives"] == ["ndcg"] and calls["progress"] is None
+
+
+def test_tune_no_longer_accepts_heldout_fraction():
+    """`--heldout-fraction`, the former name of `--test-fraction`, is removed (CHANGELOG)."""
+    res = CliRunner().invoke(app, ["tune", "track2vec", "data", "--heldout-fraction", "0.2"])
+    assert res.exit_code == 2
+    assert "No such option" in res.output and "--heldout-fraction" in res.output

@@ -227,9 +227,9 @@ def test_bad_arguments_are_clear_errors(tiny_dataset_dir, tmp_path):
     for kw, match in (
         ({"objectives": ["hitrate"]}, "each objective one of"),
         ({"objectives": ["hit_rate", "vrc_genre"], "alpha": 1.5}, "0 <= alpha <= 1"),
-        ({"trials": 0}, "trials >= 1"),
+        ({"trials": 0}, "parameter `trials`: expected an integer >= 1, got 0"),
         ({"sample_rate": 0.0}, "0 < sample_rate <= 1"),
-        ({"budget_factor": 0.5}, "budget_factor >= 1"),
+        ({"budget_factor": 0.5}, "parameter `budget_factor`: expected a number >= 1 or None"),
         ({"sampler": "cma"}, "one of"),
         ({"params": {"nope": 1}}, "a parameter of"),
     ):
@@ -254,7 +254,7 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
         "2",
         "-p",
         "epochs=1",
-        "--heldout-fraction",
+        "--test-fraction",
         "0.1",
         "--min-tracks",
         "10",

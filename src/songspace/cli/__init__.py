@@ -54,6 +54,7 @@ for _name, _command in (
     ("tune-rankers", tune.tune_rankers_cmd),
     ("models", models.models_cmd),
     ("train", models.train_cmd),
+    ("train-distributed", models.train_distributed_cmd),
     ("embed", models.embed_cmd),
     ("cold-start", reports.cold_start_cmd),
     ("compare", reports.compare_cmd),

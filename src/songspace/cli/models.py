@@ -1,9 +1,10 @@
-"""`songspace models`, `train` and `embed`."""
+"""`songspace models`, `train`, `train-distributed` (one torchrun rank) and `embed`."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -12,6 +13,7 @@ from rich.table import Table
 from songspace.assignments import parse_assignments
 from songspace.cli._common import (
     AutoTestFractionOpt,
+    CliState,
     DatasetArg,
     ModelOpt,
     OverwriteOpt,
@@ -20,6 +22,12 @@ from songspace.cli._common import (
     out_console,
     progress_bar,
 )
+from songspace.errors import ParameterError
+
+if TYPE_CHECKING:  # the library is imported lazily, inside each command
+    from songspace.progress import ProgressCallback
+
+logger = logging.getLogger(__name__)
 
 
 def models_cmd() -> None:
@@ -63,20 +71,26 @@ def _space_text(p: Any) -> str:
     return f"[{p.low:g}, {p.high:g}]" + (" log" if p.log else "")
 
 
+#: The options `train` and `train-distributed` share (besides those of _common).
+RunOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML file with a \\[params] table.")
+]
+FullOpt = Annotated[
+    bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
+]
+
+
 def train_cmd(
     ctx: typer.Context,
     model: ModelOpt,
     dataset: DatasetArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
+    out: RunOutOpt,
     param: ParamOpt = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file with a \\[params] table.")
-    ] = None,
+    config: ConfigOpt = None,
     seed: SeedOpt = 0,
     test_fraction: AutoTestFractionOpt = None,
-    full: Annotated[
-        bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
-    ] = False,
+    full: FullOpt = False,
     overwrite: OverwriteOpt = False,
     nproc: Annotated[
         int,
@@ -84,8 +98,8 @@ def train_cmd(
             "--nproc",
             min=1,
             help="Worker processes for data-parallel training (graphsage, musig; gloo on "
-            "CPU, NCCL on GPUs, over 127.0.0.1). Across machines: torchrun -m "
-            "songspace.models.distributed (docs/scaling.md).",
+            "CPU, NCCL on GPUs, over 127.0.0.1). Across machines: `songspace "
+            "train-distributed` under torchrun (docs/scaling.md).",
         ),
     ] = 1,
 ) -> None:
@@ -173,3 +187,75 @@ def embed_cmd(
             f"`songspace evaluate {dataset} {run}`"
         )
     )
+
+
+def train_distributed_cmd(
+    ctx: typer.Context,
+    model: Annotated[
+        str, typer.Argument(help="A model with data-parallel training: graphsage or musig.")
+    ],
+    dataset: Annotated[
+        Path,
+        typer.Argument(help="Dataset directory (songspace prepare); every node must read it."),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Output directory, written by rank 0 (must not exist)."),
+    ],
+    param: ParamOpt = None,
+    config: ConfigOpt = None,
+    seed: SeedOpt = 0,
+    test_fraction: AutoTestFractionOpt = None,
+    full: FullOpt = False,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """One rank of a data-parallel `train` across machines (graphsage, musig; torchrun).
+
+    Start it under torchrun on every node, e.g. `torchrun --nnodes 2 --nproc-per-node 8
+    --rdzv-backend c10d --rdzv-endpoint HOST:29400 -m songspace.cli train-distributed
+    graphsage DATA -o OUT` (docs/scaling.md).
+
+    It takes the options of `train` and reads its place in the process group from the
+    environment torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT);
+    rank 0 logs the training steps and writes OUT. On one machine, `train --nproc N`
+    starts the ranks itself."""
+    from songspace.models.distributed import DISTRIBUTED_MODELS, TrainJob, worker_main
+
+    if model not in DISTRIBUTED_MODELS:
+        raise ParameterError(
+            "MODEL",
+            f"a model with data-parallel training, one of {list(DISTRIBUTED_MODELS)}",
+            model,
+            fix="train other models with `songspace train` on one machine",
+        )
+    params = parse_assignments(param, "--param", example="dim=64")
+    job = TrainJob(
+        model,
+        str(dataset),
+        str(out),
+        dict(params),
+        None if config is None else str(config),
+        seed,
+        test_fraction,
+        full,
+        overwrite,
+    )
+    fitted = worker_main(job, _step_logger(ctx))
+    if fitted is not None:
+        out_console.print(
+            f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s"
+        )
+
+
+def _step_logger(ctx: typer.Context) -> ProgressCallback | None:
+    """Rank 0's progress as a log line every 50 steps (a torchrun log is read, not
+    watched); None with --no-progress or --quiet."""
+    state = ctx.find_object(CliState) or CliState()
+    if not state.progress:
+        return None
+
+    def progress(done: float, total: float, message: str, /) -> None:
+        if done % 50 == 0 or done == total:
+            logger.info("step %d/%d %s", done, total, message)
+
+    return progress

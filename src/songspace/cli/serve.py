@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -24,6 +24,10 @@ from songspace.serving.defaults import (
     DEFAULT_SEARCH_THREADS,
     INDEX_KINDS,
 )
+
+if TYPE_CHECKING:  # the library is imported lazily, inside each command
+    from songspace.serving import Recommender
+    from songspace.serving.recommender import Neighbour
 
 IndexOpt = Annotated[
     str,
@@ -110,8 +114,6 @@ def recommend_cmd(
 
     The index is cached in RUN/serving when the run is writable (kept in memory when not).
     """
-    import json
-
     from songspace.serving import Recommender
 
     chosen = [x for x in (similar, complete, embed_new) if x is not None]
@@ -127,33 +129,62 @@ def recommend_cmd(
     )
     if not as_json:
         err_console.print(escape(rec.index.stats.describe()), highlight=False)
+    results, title = _recommendations(
+        rec, similar, complete, embed_new, k=k, max_per_artist=max_per_artist
+    )
+    _print_recommendations(rec.name, title, results, as_json=as_json)
+
+
+def _recommendations(
+    rec: Recommender,
+    similar: str | None,
+    complete: str | None,
+    embed_new: Path | None,
+    *,
+    k: int,
+    max_per_artist: int | None,
+) -> tuple[list[Neighbour], str]:
+    """The results of the one query given (``--similar``, ``--complete`` or
+    ``--embed-new``) and the title that says what they answer."""
     if similar is not None:
         track_id = rec.find_track(similar, "--similar")
         results = rec.similar(track_id, k, max_per_artist=max_per_artist)
-        title = f"tracks similar to {track_id}"
-    elif complete is not None:
+        return results, f"tracks similar to {track_id}"
+    if complete is not None:
         seeds = [rec.find_track(s.strip(), "--complete") for s in complete.split(",") if s.strip()]
         results = rec.complete(seeds, k, max_per_artist=max_per_artist)
-        title = f"continuation of {len(seeds)} seed tracks"
-    else:
-        assert embed_new is not None
-        try:
-            doc = json.loads(embed_new.read_text())
-        except (OSError, ValueError) as exc:
-            from songspace.errors import FormatError
+        return results, f"continuation of {len(seeds)} seed tracks"
+    assert embed_new is not None
+    new = rec.embed_new(_read_track_json(embed_new), k, max_per_artist=max_per_artist)
+    return new.neighbours, f"neighbours of the new track {new.track_id}"
 
-            raise FormatError(
-                f"expected a readable JSON track object, found {exc}", path=embed_new
-            ) from None
-        new = rec.embed_new(doc, k, max_per_artist=max_per_artist)
-        results = new.neighbours
-        title = f"neighbours of the new track {new.track_id}"
+
+def _read_track_json(path: Path) -> Any:
+    """The new-track JSON object of ``--embed-new`` (a FormatError when unreadable)."""
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        from songspace.errors import FormatError
+
+        raise FormatError(
+            f"expected a readable JSON track object, found {exc}", path=path
+        ) from None
+
+
+def _print_recommendations(
+    name: str, title: str, results: list[Neighbour], *, as_json: bool
+) -> None:
+    """The results as JSON (``--json``) or as a table titled by the model and the query."""
     if as_json:
+        import json
+
         out_console.print_json(
-            json.dumps({"model": rec.name, "results": [r.to_dict() for r in results]})
+            json.dumps({"model": name, "results": [r.to_dict() for r in results]})
         )
         return
-    table = Table(title=escape(f"{rec.name}: {title}"))
+    table = Table(title=escape(f"{name}: {title}"))
     for col in ("#", "track id", "name", "artist", "genre", "score"):
         table.add_column(col, justify="right" if col in ("#", "score") else "left")
     for i, r in enumerate(results, 1):

@@ -32,112 +32,124 @@ if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.tuning.study import TuneResult
 
 
+#: `tune`'s own options (the shared ones are in songspace.cli._common).
+ObjectiveOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--objective",
+        help="hit_rate, ndcg, vrc_genre, vrc_artist, hardneg (minimised) or completion_hr; "
+        "repeat for a scalarised (with --alpha) or Pareto (without) study. Default hit_rate.",
+    ),
+]
+AlphaOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--alpha",
+        help="Scalarise two objectives: alpha*M + (1-alpha)*rVRC (W2V eq. 2), 0 <= alpha <= 1.",
+    ),
+]
+TrialsOpt = Annotated[int, typer.Option("--trials", help="Finished trials the study should hold.")]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="Stop starting trials after S seconds.")
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Study storage: SQLite file path, RDB URL (postgresql://user@host/db shares "
+        "a study between workers), or a journal file on a shared filesystem "
+        "(journal:///path/study.log or a .log path; many workers, no database). "
+        "Parallel workers: PostgreSQL or journal, not SQLite. "
+        "Default: sqlite:///songspace-tune.db.",
+    ),
+]
+StudyNameOpt = Annotated[
+    str | None,
+    typer.Option("--study", help="Study name (default: model-objectives[-aALPHA][-rRATE])."),
+]
+SampleRateOpt = Annotated[
+    list[float] | None,
+    typer.Option(
+        "--sample-rate",
+        help="Tune on this share of the training sequences; repeat for a scale study "
+        "(one study per rate). Default 1.",
+    ),
+]
+HeldOutShareOpt = Annotated[
+    float,
+    typer.Option(
+        "--test-fraction",
+        help="Share of sequences held out for validation and (as much) for test.",
+    ),
+]
+BudgetFactorOpt = Annotated[
+    float,
+    typer.Option(
+        "--budget-factor",
+        help="Hard cap: reject trials training longer than this x the default's CPU "
+        "time (0: no budget).",
+    ),
+]
+BudgetModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--budget-mode",
+        help="equal_time (each trial gets the default's training CPU time: a cost model "
+        "sets its epochs), reject (trials train as drawn, over-budget ones are "
+        "rejected) or none.",
+    ),
+]
+PrunerOpt = Annotated[
+    str,
+    typer.Option(
+        "--pruner",
+        help="none, sha (successive halving) or hyperband: stop hopeless "
+        "trials from their per-epoch validation values.",
+    ),
+]
+SamplerOpt = Annotated[
+    str, typer.Option("--sampler", help="tpe, gp, random or nsga2 (Pareto only).")
+]
+StartupTrialsOpt = Annotated[
+    int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
+]
+HeartbeatOpt = Annotated[
+    float,
+    typer.Option(
+        "--heartbeat",
+        help="Seconds between worker heartbeats; a trial silent for 3 heartbeats is "
+        "marked failed and retried once.",
+    ),
+]
+
+
 def tune_cmd(
     ctx: typer.Context,
     model: ModelOpt,
     dataset: DatasetArg,
-    objective: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--objective",
-            help="hit_rate, ndcg, vrc_genre, vrc_artist, hardneg (minimised) or completion_hr; "
-            "repeat for a scalarised (with --alpha) or Pareto (without) study. Default hit_rate.",
-        ),
-    ] = None,
-    alpha: Annotated[
-        float | None,
-        typer.Option(
-            "--alpha",
-            help="Scalarise two objectives: alpha*M + (1-alpha)*rVRC (W2V eq. 2), 0 <= alpha <= 1.",
-        ),
-    ] = None,
-    trials: Annotated[
-        int, typer.Option("--trials", help="Finished trials the study should hold.")
-    ] = 20,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Stop starting trials after S seconds.")
-    ] = None,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage",
-            help="Study storage: SQLite file path, RDB URL (postgresql://user@host/db shares "
-            "a study between workers), or a journal file on a shared filesystem "
-            "(journal:///path/study.log or a .log path; many workers, no database). "
-            "Parallel workers: PostgreSQL or journal, not SQLite. "
-            "Default: sqlite:///songspace-tune.db.",
-        ),
-    ] = None,
-    study: Annotated[
-        str | None,
-        typer.Option("--study", help="Study name (default: model-objectives[-aALPHA][-rRATE])."),
-    ] = None,
-    sample_rate: Annotated[
-        list[float] | None,
-        typer.Option(
-            "--sample-rate",
-            help="Tune on this share of the training sequences; repeat for a scale study "
-            "(one study per rate). Default 1.",
-        ),
-    ] = None,
+    objective: ObjectiveOpt = None,
+    alpha: AlphaOpt = None,
+    trials: TrialsOpt = 20,
+    timeout: TimeoutOpt = None,
+    storage: StorageOpt = None,
+    study: StudyNameOpt = None,
+    sample_rate: SampleRateOpt = None,
     param: ParamOpt = None,
     seed: SeedOpt = 0,
-    test_fraction: Annotated[
-        float,
-        typer.Option(
-            "--test-fraction",
-            "--heldout-fraction",
-            help="Share of sequences held out for validation and (as much) for test "
-            "(--heldout-fraction: the former name).",
-        ),
-    ] = DEFAULT_TEST_FRACTION,
-    budget_factor: Annotated[
-        float,
-        typer.Option(
-            "--budget-factor",
-            help="Hard cap: reject trials training longer than this x the default's CPU "
-            "time (0: no budget).",
-        ),
-    ] = 1.25,
-    budget_mode: Annotated[
-        str,
-        typer.Option(
-            "--budget-mode",
-            help="equal_time (each trial gets the default's training CPU time: a cost model "
-            "sets its epochs), reject (trials train as drawn, over-budget ones are "
-            "rejected) or none.",
-        ),
-    ] = "equal_time",
-    pruner: Annotated[
-        str,
-        typer.Option(
-            "--pruner",
-            help="none, sha (successive halving) or hyperband: stop hopeless "
-            "trials from their per-epoch validation values.",
-        ),
-    ] = "none",
-    sampler: Annotated[
-        str, typer.Option("--sampler", help="tpe, gp, random or nsga2 (Pareto only).")
-    ] = "tpe",
-    startup_trials: Annotated[
-        int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
-    ] = 10,
+    test_fraction: HeldOutShareOpt = DEFAULT_TEST_FRACTION,
+    budget_factor: BudgetFactorOpt = 1.25,
+    budget_mode: BudgetModeOpt = "equal_time",
+    pruner: PrunerOpt = "none",
+    sampler: SamplerOpt = "tpe",
+    startup_trials: StartupTrialsOpt = 10,
     min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
     k: KOpt = DEFAULT_SUITE.k,
     hardneg_threshold: HardnegThresholdOpt = None,
     hardneg_min_count: HardnegMinCountOpt = DEFAULT_SUITE.hardneg_min_count,
-    heartbeat: Annotated[
-        float,
-        typer.Option(
-            "--heartbeat",
-            help="Seconds between worker heartbeats; a trial silent for 3 heartbeats is "
-            "marked failed and retried once.",
-        ),
-    ] = 10.0,
+    heartbeat: HeartbeatOpt = 10.0,
 ) -> None:
     """Tune a model's hyper-parameters (Bayesian search; resumable; shareable via PostgreSQL)."""
     from songspace.tuning import tune_rates
-    from songspace.tuning.storage import redact
 
     params = parse_assignments(param, "--param", example="dim=64")
     with progress_bar(ctx) as progress:
@@ -166,6 +178,14 @@ def tune_cmd(
             heartbeat=heartbeat,
             progress=progress,
         )
+    _print_tune_results(results, storage)
+
+
+def _print_tune_results(results: list[TuneResult], storage: str | None) -> None:
+    """Each study's counts and best trials, then the `tune-report` command that compares
+    them (its storage URL with the password hidden)."""
+    from songspace.tuning.storage import redact
+
     for result in results:
         _print_tune_result(result)
     names = [r.study for r in results]

@@ -39,8 +39,9 @@ from songspace.errors import (
     MissingFieldError,
     ParameterError,
 )
+from songspace.params import POSITIVE_INT, check_param
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 _FORMATS = ("csv", "tsv", "parquet")
 _SUFFIX_FORMAT = {
@@ -66,13 +67,7 @@ def location(
 # ------------------------------------------------------------------ arguments
 def check_chunk_rows(chunk_rows: int) -> int:
     """``chunk_rows`` if it is a positive integer, else ParameterError."""
-    if (
-        isinstance(chunk_rows, bool)
-        or not isinstance(chunk_rows, int | np.integer)
-        or (chunk_rows < 1)
-    ):
-        raise ParameterError("chunk_rows", "`chunk_rows >= 1`", chunk_rows)
-    return int(chunk_rows)
+    return int(check_param("chunk_rows", chunk_rows, POSITIVE_INT))
 
 
 def check_file(path: str | Path, what: str) -> Path:

@@ -314,70 +314,16 @@ class Dataset:
     def load(cls, path: str | Path) -> Dataset:
         """Read a dataset directory written by :meth:`save`, checking version and shapes."""
         path = Path(path)
-        mpath = path / "manifest.json"
-        if not path.is_dir():
-            raise DatasetFormatError(
-                "expected a dataset directory, found nothing there"
-                if not path.exists()
-                else "expected a dataset directory, found a file",
-                path=path,
-                fix="create one with `songspace prepare ... -o DIR`",
-            )
-        if not mpath.is_file():
-            raise DatasetFormatError(
-                "expected manifest.json in the dataset directory, found none",
-                path=path,
-                fix="point to a directory written by `songspace prepare`",
-            )
-        try:
-            manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError as exc:
-            raise DatasetFormatError(
-                f"expected valid JSON, found a syntax error ({exc.msg})",
-                path=mpath,
-                line=exc.lineno,
-                fix="re-create the dataset with `songspace prepare`",
-            ) from exc
-        check_format(
-            manifest,
-            name=FORMAT_NAME,
-            version=FORMAT_VERSION,
-            path=mpath,
-            error=DatasetFormatError,
-            fix_format="point to a directory written by `songspace prepare`",
-            fix_version="re-create the dataset with this songspace version's `songspace prepare`",
-        )
+        mpath, manifest = _read_manifest(path)
         tracks = _read_parquet(path / "tracks.parquet").to_pandas()
         seqs = _read_parquet(path / "sequences.parquet")
         entries = _read_parquet(path / "entries.parquet")
         lengths = seqs.column("length").to_numpy().astype(np.int64)
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        features = {}
-        for name, info in manifest.get("feature_groups", {}).items():
-            check_file_stem(name, what="feature group", path=mpath)
-            table = _read_parquet(path / "features" / f"{name}.parquet")
-            cols = list(info["columns"])
-            missing = [c for c in cols if c not in table.column_names]
-            if missing:
-                raise DatasetFormatError(
-                    f"expected columns {missing} listed in the manifest, found "
-                    f"{table.column_names}",
-                    path=path / "features" / f"{name}.parquet",
-                    fix="re-create the dataset",
-                )
-            values = (
-                np.column_stack([table.column(c).to_numpy().astype(np.float32) for c in cols])
-                if cols
-                else np.zeros((table.num_rows, 0), np.float32)
-            )
-            known = (
-                np.column_stack(
-                    [table.column(KNOWN_PREFIX + c).to_numpy().astype(bool) for c in cols]
-                )
-                if cols
-                else np.zeros((table.num_rows, 0), bool)
-            )
-            features[name] = FeatureGroup(name, cols, values, known, dict(info.get("scaling", {})))
+        features = {
+            name: _read_feature_group(path, mpath, name, info)
+            for name, info in manifest.get("feature_groups", {}).items()
+        }
         ds = cls(
             tracks=normalise_tracks(tracks),
             indptr=indptr,
@@ -396,19 +342,7 @@ class Dataset:
             source=manifest.get("source", {}),
             directory=path,
         )
-        counts = manifest.get("counts", {})
-        for key, actual in (
-            ("tracks", ds.n_tracks),
-            ("sequences", ds.n_sequences),
-            ("entries", ds.n_entries),
-        ):
-            if counts.get(key) != actual:
-                raise DatasetFormatError(
-                    f"expected {counts.get(key)} {key} (manifest), found {actual} in the files",
-                    path=mpath,
-                    field=f"counts.{key}",
-                    fix="the directory was modified or partly copied; re-create it",
-                )
+        _check_counts(ds, manifest.get("counts", {}), mpath)
         try:
             return ds.validate()
         except DatasetFormatError as exc:
@@ -418,6 +352,87 @@ class Dataset:
 
 
 # --------------------------------------------------------------------- helpers
+def _read_manifest(path: Path) -> tuple[Path, dict[str, Any]]:
+    """(path of manifest.json, its content) of the dataset directory ``path``, checked
+    for its format name and version."""
+    mpath = path / "manifest.json"
+    if not path.is_dir():
+        raise DatasetFormatError(
+            "expected a dataset directory, found nothing there"
+            if not path.exists()
+            else "expected a dataset directory, found a file",
+            path=path,
+            fix="create one with `songspace prepare ... -o DIR`",
+        )
+    if not mpath.is_file():
+        raise DatasetFormatError(
+            "expected manifest.json in the dataset directory, found none",
+            path=path,
+            fix="point to a directory written by `songspace prepare`",
+        )
+    try:
+        manifest = json.loads(mpath.read_text())
+    except json.JSONDecodeError as exc:
+        raise DatasetFormatError(
+            f"expected valid JSON, found a syntax error ({exc.msg})",
+            path=mpath,
+            line=exc.lineno,
+            fix="re-create the dataset with `songspace prepare`",
+        ) from exc
+    check_format(
+        manifest,
+        name=FORMAT_NAME,
+        version=FORMAT_VERSION,
+        path=mpath,
+        error=DatasetFormatError,
+        fix_format="point to a directory written by `songspace prepare`",
+        fix_version="re-create the dataset with this songspace version's `songspace prepare`",
+    )
+    return mpath, manifest
+
+
+def _read_feature_group(path: Path, mpath: Path, name: str, info: dict[str, Any]) -> FeatureGroup:
+    """Feature group ``name`` of the dataset directory ``path``, with the columns and
+    scaling its manifest entry ``info`` lists."""
+    check_file_stem(name, what="feature group", path=mpath)
+    table = _read_parquet(path / "features" / f"{name}.parquet")
+    cols = list(info["columns"])
+    missing = [c for c in cols if c not in table.column_names]
+    if missing:
+        raise DatasetFormatError(
+            f"expected columns {missing} listed in the manifest, found {table.column_names}",
+            path=path / "features" / f"{name}.parquet",
+            fix="re-create the dataset",
+        )
+    values = (
+        np.column_stack([table.column(c).to_numpy().astype(np.float32) for c in cols])
+        if cols
+        else np.zeros((table.num_rows, 0), np.float32)
+    )
+    known = (
+        np.column_stack([table.column(KNOWN_PREFIX + c).to_numpy().astype(bool) for c in cols])
+        if cols
+        else np.zeros((table.num_rows, 0), bool)
+    )
+    return FeatureGroup(name, cols, values, known, dict(info.get("scaling", {})))
+
+
+def _check_counts(ds: Dataset, counts: dict[str, Any], mpath: Path) -> None:
+    """DatasetFormatError when the manifest's counts differ from what the files hold."""
+    for key, actual in (
+        ("tracks", ds.n_tracks),
+        ("sequences", ds.n_sequences),
+        ("entries", ds.n_entries),
+    ):
+        if counts.get(key) != actual:
+            raise DatasetFormatError(
+                f"expected {counts.get(key)} {key} (manifest), found {actual} in the files",
+                path=mpath,
+                field=f"counts.{key}",
+                fix="the directory was modified or partly copied; re-create it",
+            )
+
+
 def incidence_matrix(indptr: np.ndarray, indices: np.ndarray, n_tracks: int) -> sp.csr_matrix:
     """Binary sequence-by-track CSR matrix (int32 ones, sorted indices, repeats merged).
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import numbers
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,11 @@ from songspace.data._tabular import check_chunk_rows, check_file, open_text, und
 from songspace.data.builder import KeyIndex, finish_dataset
 from songspace.data.dataset import Dataset
 from songspace.data.defaults import DEFAULT_GAP_MINUTES
-from songspace.errors import FormatError, InvalidValueError, ParameterError
+from songspace.errors import FormatError, InvalidValueError
+from songspace.params import Interval, check_param
 from songspace.progress import ProgressCallback, track
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 FIELDS = ("userid", "timestamp", "artist-mbid", "artist-name", "track-mbid", "track-name")
 _EPOCH = pd.Timestamp(0, tz="UTC")
@@ -101,147 +101,191 @@ def read_lastfm(
     InvalidValueError (bad timestamp, empty user, no way to identify the track)
     naming file, line and field, and ParameterError for ``gap_minutes <= 0``.
     """
-    if (
-        isinstance(gap_minutes, bool)
-        or not isinstance(gap_minutes, numbers.Real)
-        or not (gap_minutes > 0)
-    ):
-        raise ParameterError(
-            "gap_minutes",
-            "`gap_minutes > 0`",
-            gap_minutes,
-            fix="pass the inactivity gap in minutes that separates sessions (default 30)",
-        )
+    check_param(
+        "gap_minutes",
+        gap_minutes,
+        Interval(
+            float,
+            0,
+            None,
+            closed="neither",
+            finite=False,
+            what="a number of minutes > 0 (inf: one session per user)",
+        ),
+        fix="pass the inactivity gap in minutes that separates sessions (default 30)",
+    )
     check_chunk_rows(chunk_rows)
     p = check_file(path, "a Last.fm-1K style listening log (tab-separated)")
-    users, tracks = KeyIndex(), KeyIndex()
-    attrs: dict[str, list[Any]] = {"track_name": [], "artist_id": [], "artist_name": []}
-    parts_user: list[np.ndarray] = []
-    parts_time: list[np.ndarray] = []
-    parts_track: list[np.ndarray] = []
-    parts_line: list[np.ndarray] = []
-
+    log = _PlayLog(p)
     for lines_arr, first in track(_iter_lines(p, chunk_rows), progress, f"reading {p.name}"):
+        log.add_chunk(lines_arr, first)
+    return log.to_dataset(gap_minutes)
+
+
+def _split_fields(lines_arr: pa.Array, line_no: np.ndarray, path: Path) -> pa.Array:
+    """Each line's tab-separated fields; FormatError for a line without exactly 6."""
+    parts = pc.split_pattern(lines_arr, "\t")
+    n_fields = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    wrong = np.flatnonzero(n_fields != len(FIELDS))
+    if len(wrong):
+        i = int(wrong[0])
+        raise FormatError(
+            f"expected {len(FIELDS)} tab-separated fields ({', '.join(FIELDS)}), "
+            f"found {n_fields[i]}",
+            path=path,
+            line=int(line_no[i]),
+            fix="repair or remove the line (a tab inside a name, or a truncated line?)",
+        )
+    return parts
+
+
+def _parse_seconds(stamp: pd.Series, line_no: np.ndarray, path: Path) -> np.ndarray:
+    """ISO-8601 timestamps as int64 seconds since the epoch (InvalidValueError for the
+    first one that does not parse)."""
+    parsed = pd.to_datetime(stamp, format="ISO8601", utc=True, errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidValueError(
+            f"expected an ISO-8601 date-time like 2009-05-04T23:08:57Z, found {stamp.iloc[i]!r}",
+            path=path,
+            line=int(line_no[i]),
+            field="timestamp",
+            fix="correct the timestamp or remove the line",
+        )
+    return ((parsed - _EPOCH) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+
+
+def _track_keys(
+    track_mbid: pd.Series,
+    artist_mbid: pd.Series,
+    artist_name: pd.Series,
+    track_name: pd.Series,
+    line_no: np.ndarray,
+    path: Path,
+) -> np.ndarray:
+    """Track ids: the track mbid, else ``"{artist}\\t{track}"`` (see :func:`read_lastfm`)."""
+    key = track_mbid.str.strip()
+    no_mbid = (key == "").to_numpy()
+    if not no_mbid.any():
+        return key.to_numpy(dtype=object)
+    idx = np.flatnonzero(no_mbid)
+    artist_key = artist_name.iloc[idx].str.strip().str.casefold()
+    artist_key = artist_key.where(artist_key != "", artist_mbid.iloc[idx].str.strip())
+    title_key = track_name.iloc[idx].str.strip().str.casefold()
+    unusable = ((artist_key == "") | (title_key == "")).to_numpy()
+    if unusable.any():
+        i = int(idx[np.flatnonzero(unusable)[0]])
+        raise InvalidValueError(
+            "expected a track mbid, or a track name and an artist name or mbid, "
+            "found too little to identify the track",
+            path=path,
+            line=int(line_no[i]),
+            field="track-mbid",
+            fix="fill in the track and artist, or remove the line",
+        )
+    keys = key.to_numpy(dtype=object, copy=True)
+    keys[idx] = (artist_key + "\t" + title_key).to_numpy(dtype=object)
+    return keys
+
+
+class _PlayLog:
+    """The plays read so far, as integer arrays per chunk (user code, seconds, track code,
+    line number), plus the attributes of each distinct track."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.users, self.tracks = KeyIndex(), KeyIndex()
+        self.attrs: dict[str, list[Any]] = {"track_name": [], "artist_id": [], "artist_name": []}
+        self.parts_user: list[np.ndarray] = []
+        self.parts_time: list[np.ndarray] = []
+        self.parts_track: list[np.ndarray] = []
+        self.parts_line: list[np.ndarray] = []
+
+    def add_chunk(self, lines_arr: pa.Array, first: int) -> None:
+        """Parse one chunk of lines (the first numbered ``first``); blank lines are skipped."""
         line_no = np.arange(first, first + len(lines_arr), dtype=np.int64)
         nonblank = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(lines_arr)), 0)
         keep = nonblank.to_numpy(zero_copy_only=False)
         if not keep.all():
             lines_arr, line_no = pc.filter(lines_arr, nonblank), line_no[keep]
             if len(lines_arr) == 0:
-                continue
-        parts = pc.split_pattern(lines_arr, "\t")
-        n_fields = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
-        wrong = np.flatnonzero(n_fields != len(FIELDS))
-        if len(wrong):
-            i = int(wrong[0])
-            raise FormatError(
-                f"expected {len(FIELDS)} tab-separated fields ({', '.join(FIELDS)}), "
-                f"found {n_fields[i]}",
-                path=p,
-                line=int(line_no[i]),
-                fix="repair or remove the line (a tab inside a name, or a truncated line?)",
-            )
+                return
+        parts = _split_fields(lines_arr, line_no, self.path)
         user, stamp = _column(parts, 0), _column(parts, 1)
         artist_mbid, artist_name = _column(parts, 2), _column(parts, 3)
         track_mbid, track_name = _column(parts, 4), _column(parts, 5)
-        _require(user, line_no, p, "userid", "a user id")
-
-        parsed = pd.to_datetime(stamp, format="ISO8601", utc=True, errors="coerce")
-        bad = parsed.isna().to_numpy()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InvalidValueError(
-                f"expected an ISO-8601 date-time like 2009-05-04T23:08:57Z, found "
-                f"{stamp.iloc[i]!r}",
-                path=p,
-                line=int(line_no[i]),
-                field="timestamp",
-                fix="correct the timestamp or remove the line",
-            )
-        seconds = ((parsed - _EPOCH) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
-
-        key = track_mbid.str.strip()
-        no_mbid = (key == "").to_numpy()
-        if no_mbid.any():
-            idx = np.flatnonzero(no_mbid)
-            artist_key = artist_name.iloc[idx].str.strip().str.casefold()
-            artist_key = artist_key.where(artist_key != "", artist_mbid.iloc[idx].str.strip())
-            title_key = track_name.iloc[idx].str.strip().str.casefold()
-            unusable = ((artist_key == "") | (title_key == "")).to_numpy()
-            if unusable.any():
-                i = int(idx[np.flatnonzero(unusable)[0]])
-                raise InvalidValueError(
-                    "expected a track mbid, or a track name and an artist name or mbid, "
-                    "found too little to identify the track",
-                    path=p,
-                    line=int(line_no[i]),
-                    field="track-mbid",
-                    fix="fill in the track and artist, or remove the line",
-                )
-            key = key.to_numpy(dtype=object, copy=True)
-            key[idx] = (artist_key + "\t" + title_key).to_numpy(dtype=object)
-        else:
-            key = key.to_numpy(dtype=object)
-
-        codes, new = tracks.encode(key)
+        _require(user, line_no, self.path, "userid", "a user id")
+        seconds = _parse_seconds(stamp, line_no, self.path)
+        key = _track_keys(track_mbid, artist_mbid, artist_name, track_name, line_no, self.path)
+        codes, new = self.tracks.encode(key)
         if new.any():
             idx = np.flatnonzero(new)
-            aid = artist_mbid.iloc[idx].str.strip()
-            attrs["track_name"].extend(
-                None if t.strip() == "" else t for t in track_name.iloc[idx].tolist()
+            self._add_track_attrs(
+                track_name.iloc[idx], artist_mbid.iloc[idx], artist_name.iloc[idx]
             )
-            attrs["artist_id"].extend(None if a == "" else a for a in aid.tolist())
-            attrs["artist_name"].extend(
-                None if a.strip() == "" else a for a in artist_name.iloc[idx].tolist()
-            )
-        parts_user.append(users.encode(user.to_numpy(dtype=object))[0])
-        parts_time.append(seconds)
-        parts_track.append(codes)
-        parts_line.append(line_no)
+        self.parts_user.append(self.users.encode(user.to_numpy(dtype=object))[0])
+        self.parts_time.append(seconds)
+        self.parts_track.append(codes)
+        self.parts_line.append(line_no)
 
-    if not parts_user:
-        raise FormatError(
-            "expected at least one listening event, found an empty file",
-            path=p,
-            fix="check that this is the right file",
+    def _add_track_attrs(
+        self, track_name: pd.Series, artist_mbid: pd.Series, artist_name: pd.Series
+    ) -> None:
+        """Record the attributes of newly seen tracks (empty fields become None)."""
+        aid = artist_mbid.str.strip()
+        self.attrs["track_name"].extend(None if t.strip() == "" else t for t in track_name.tolist())
+        self.attrs["artist_id"].extend(None if a == "" else a for a in aid.tolist())
+        self.attrs["artist_name"].extend(
+            None if a.strip() == "" else a for a in artist_name.tolist()
         )
-    user_c = np.concatenate(parts_user)
-    time_s = np.concatenate(parts_time)
-    track_c = np.concatenate(parts_track)
-    line_c = np.concatenate(parts_line)
-    indptr, order, starts = sessionise(user_c, time_s, line_c, gap_minutes * 60.0)
-    start_iso = np.datetime_as_string(
-        time_s[order[starts]].astype("datetime64[s]"), unit="s", timezone="UTC"
-    )
-    user_keys = np.asarray(users.keys, dtype=object)
-    sequence_ids = np.asarray(
-        [f"{u}:{t}" for u, t in zip(user_keys[user_c[order[starts]]], start_iso, strict=True)],
-        dtype=object,
-    )
-    logger.info(
-        "%s: %d plays of %d users -> %d sessions (gap %.4g min) over %d tracks",
-        p,
-        len(user_c),
-        len(users),
-        len(starts),
-        gap_minutes,
-        len(tracks),
-    )
-    return finish_dataset(
-        track_ids=tracks.keys,
-        indptr=indptr,
-        indices=track_c[order],
-        sequence_ids=sequence_ids,
-        track_attrs=attrs,
-        timestamps=time_s[order],
-        source={
-            "name": "lastfm",
-            "path": str(p),
-            "gap_minutes": float(gap_minutes),
-            "users": len(users),
-            "plays": len(user_c),
-        },
-    )
+
+    def to_dataset(self, gap_minutes: float) -> Dataset:
+        """Sessionise the plays read (see :func:`read_lastfm`) into a Dataset."""
+        p, users, tracks = self.path, self.users, self.tracks
+        if not self.parts_user:
+            raise FormatError(
+                "expected at least one listening event, found an empty file",
+                path=p,
+                fix="check that this is the right file",
+            )
+        user_c = np.concatenate(self.parts_user)
+        time_s = np.concatenate(self.parts_time)
+        track_c = np.concatenate(self.parts_track)
+        line_c = np.concatenate(self.parts_line)
+        indptr, order, starts = sessionise(user_c, time_s, line_c, gap_minutes * 60.0)
+        start_iso = np.datetime_as_string(
+            time_s[order[starts]].astype("datetime64[s]"), unit="s", timezone="UTC"
+        )
+        user_keys = np.asarray(users.keys, dtype=object)
+        sequence_ids = np.asarray(
+            [f"{u}:{t}" for u, t in zip(user_keys[user_c[order[starts]]], start_iso, strict=True)],
+            dtype=object,
+        )
+        logger.info(
+            "%s: %d plays of %d users -> %d sessions (gap %.4g min) over %d tracks",
+            p,
+            len(user_c),
+            len(users),
+            len(starts),
+            gap_minutes,
+            len(tracks),
+        )
+        return finish_dataset(
+            track_ids=tracks.keys,
+            indptr=indptr,
+            indices=track_c[order],
+            sequence_ids=sequence_ids,
+            track_attrs=self.attrs,
+            timestamps=time_s[order],
+            source={
+                "name": "lastfm",
+                "path": str(p),
+                "gap_minutes": float(gap_minutes),
+                "users": len(users),
+                "plays": len(user_c),
+            },
+        )
 
 
 def sessionise(

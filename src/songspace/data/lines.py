@@ -29,7 +29,7 @@ from songspace.data.dataset import Dataset
 from songspace.errors import EmptySequenceError, FormatError, ParameterError
 from songspace.progress import ProgressCallback, report
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def read_lines(

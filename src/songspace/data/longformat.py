@@ -60,7 +60,7 @@ from songspace.errors import (
 )
 from songspace.progress import ProgressCallback, track
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Canonical column names of the long format, required ones first.
 CANONICAL_COLUMNS = (
@@ -529,103 +529,27 @@ def read_long_table(
     inputs = _open_inputs(path, what, file_format, sep, header)
     first = inputs[0]
     label = str(path) if isinstance(path, str | Path) else str(first.path)
-    fix = missing_fix or (
-        "pass a column mapping, e.g. columns={{'{canon}': 'COLUMN'}} (CLI: --map {canon}=COLUMN)"
-    )
-    if not header and not first.parquet:
-        fix = (
-            "without a header, name the columns by number: --map {canon}=N (N from 1 to "
-            f"{len(first.columns)}; library: columns={{{{'{{canon}}': 'N'}}}})"
-        )
     wanted = {canon: mapping.get(canon, canon) for canon in CANONICAL_COLUMNS}
     names = select_columns(
-        first.columns, wanted, required=required, mapped=mapping, path=first.path, fix=fix
+        first.columns,
+        wanted,
+        required=required,
+        mapped=mapping,
+        path=first.path,
+        fix=_missing_column_fix(missing_fix, header, first),
     )
     optional = [c for c in ("timestamp", "skipped") if c in names]
     acc = _Accumulator(optional, [c for c in NAME_COLUMNS if c in names])
-    file_cols = list(dict.fromkeys(names.values()))
-    shared = "position" in names and names["position"] == names.get("timestamp")
-    use_position = "position" in names and not shared
-    file_order = not use_position and "timestamp" not in names
-    if not use_position:
-        by = (
-            f"by '{names['timestamp']}' (the timestamp; plays in the same second keep their "
-            "file order)"
-            if "timestamp" in names
-            else "in file order"
-        )
-        logger.info(
-            "%s: %s, so each sequence is ordered %s",
-            label,
-            "position and timestamp share a column" if shared else "no position column",
-            by,
-        )
-
-    ids = {names["sequence_id"], names["track_id"]}
-    for k, source in enumerate(inputs):
-        place = _Place(str(source.path), source.parquet)
-        frames = source.frames(file_cols, ids, chunk_rows, header)
-        for df, rows in track(frames, progress, f"reading {source.path.name}"):
-            cols = {canon: df[col] for canon, col in names.items()}
-            acc.add(cols, rows, place, names, use_position, k)
-
-    seq = acc.array("seq", np.int64)
-    if len(seq) == 0:
-        raise FormatError(
-            "expected at least one data row, found none",
-            path=label,
-            fix="check that this is the right file",
-        )
-    rows = acc.array("row", np.int64)
-    files = acc.array("file", np.int32)
+    use_position = _use_position(names, label)
+    _read_inputs(acc, inputs, names, use_position, chunk_rows, header, progress)
     tracks = acc.array("track", np.int64)
     n_tracks = len(acc.tracks)
-    sequence_ids = list(acc.sequences.keys)
-    if split_noncontiguous:
-        seq, sequence_ids = _split_blocks(seq, sequence_ids, label)
-    elif file_order:
-        _warn_blocks(seq, tracks, sequence_ids, label, n_tracks)
-    ordinal = np.arange(len(seq), dtype=np.int64)
-    if use_position:
-        pos, order_field = acc.array("pos", np.int64), names["position"]
-    elif "timestamp" in names:
-        pos, order_field = acc.array("timestamp", np.int64), names["timestamp"]
-    else:
-        pos, order_field = ordinal, "file order"
-
-    def locate(i: int) -> dict[str, Any]:
-        source = inputs[int(files[i])]
-        return location(source.path, int(rows[i]), parquet=source.parquet)
-
-    perm, indptr = assemble_entries(
-        seq,
-        pos,
-        tracks,
-        ordinal,
-        len(sequence_ids),
-        locate=locate,
-        order_field=order_field,
-        ties=not use_position,
+    file_order = not use_position and "timestamp" not in names
+    seq, sequence_ids = _sequence_codes(
+        acc, tracks, label, split_noncontiguous=split_noncontiguous, file_order=file_order
     )
-    keep = _first_entries(seq[perm], tracks[perm], n_tracks)
-    repeats = len(keep) - int(keep.sum())
-    if repeats and dedupe:
-        perm = perm[keep]
-        lengths = np.bincount(seq[perm], minlength=len(sequence_ids))
-        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        logger.info(
-            "%s: dropped %d repeated entries (a track already earlier in its sequence)",
-            label,
-            repeats,
-        )
-    elif repeats:
-        logger.info(
-            "%s: %d entries repeat a track already earlier in their sequence (kept: a "
-            "playlist may repeat a song and a log its plays; dedupe=True (--dedupe) keeps "
-            "each track's first entry)",
-            label,
-            repeats,
-        )
+    perm, indptr = _order_entries(acc, seq, tracks, len(sequence_ids), inputs, names, use_position)
+    perm, indptr = _repeated_tracks(seq, tracks, perm, indptr, n_tracks, dedupe, label)
     timestamps = acc.array("timestamp", np.int64)[perm] if "timestamp" in optional else None
     skipped = acc.array("skipped", bool)[perm] if "skipped" in optional else None
     logger.info(
@@ -655,6 +579,155 @@ def read_long_table(
             **({"split_noncontiguous": True} if split_noncontiguous else {}),
         },
     )
+
+
+def _missing_column_fix(missing_fix: str | None, header: bool, first: _Input) -> str:
+    """The fix text for a missing column (``{canon}`` stands for its canonical name)."""
+    if not header and not first.parquet:
+        return (
+            "without a header, name the columns by number: --map {canon}=N (N from 1 to "
+            f"{len(first.columns)}; library: columns={{{{'{{canon}}': 'N'}}}})"
+        )
+    return missing_fix or (
+        "pass a column mapping, e.g. columns={{'{canon}': 'COLUMN'}} (CLI: --map {canon}=COLUMN)"
+    )
+
+
+def _use_position(names: Mapping[str, str], label: str) -> bool:
+    """Whether entries are ordered by their position column; when not, log what orders
+    them (the timestamp, or the file order)."""
+    shared = "position" in names and names["position"] == names.get("timestamp")
+    use_position = "position" in names and not shared
+    if not use_position:
+        by = (
+            f"by '{names['timestamp']}' (the timestamp; plays in the same second keep their "
+            "file order)"
+            if "timestamp" in names
+            else "in file order"
+        )
+        logger.info(
+            "%s: %s, so each sequence is ordered %s",
+            label,
+            "position and timestamp share a column" if shared else "no position column",
+            by,
+        )
+    return use_position
+
+
+def _read_inputs(
+    acc: _Accumulator,
+    inputs: Sequence[_Input],
+    names: Mapping[str, str],
+    use_position: bool,
+    chunk_rows: int,
+    header: bool,
+    progress: ProgressCallback | None,
+) -> None:
+    """Read every input file chunk by chunk into ``acc``."""
+    file_cols = list(dict.fromkeys(names.values()))
+    ids = {names["sequence_id"], names["track_id"]}
+    for k, source in enumerate(inputs):
+        place = _Place(str(source.path), source.parquet)
+        frames = source.frames(file_cols, ids, chunk_rows, header)
+        for df, rows in track(frames, progress, f"reading {source.path.name}"):
+            cols = {canon: df[col] for canon, col in names.items()}
+            acc.add(cols, rows, place, names, use_position, k)
+
+
+def _sequence_codes(
+    acc: _Accumulator,
+    tracks: np.ndarray,
+    label: str,
+    *,
+    split_noncontiguous: bool,
+    file_order: bool,
+) -> tuple[np.ndarray, list[str]]:
+    """(sequence code per entry, sequence ids): FormatError when nothing was read; each
+    block of consecutive rows its own sequence with ``split_noncontiguous``, else a
+    warning for ids in several blocks when nothing but the file orders the entries."""
+    seq = acc.array("seq", np.int64)
+    if len(seq) == 0:
+        raise FormatError(
+            "expected at least one data row, found none",
+            path=label,
+            fix="check that this is the right file",
+        )
+    sequence_ids = list(acc.sequences.keys)
+    if split_noncontiguous:
+        seq, sequence_ids = _split_blocks(seq, sequence_ids, label)
+    elif file_order:
+        _warn_blocks(seq, tracks, sequence_ids, label, len(acc.tracks))
+    return seq, sequence_ids
+
+
+def _order_entries(
+    acc: _Accumulator,
+    seq: np.ndarray,
+    tracks: np.ndarray,
+    n_sequences: int,
+    inputs: Sequence[_Input],
+    names: Mapping[str, str],
+    use_position: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(permutation into sequence order, indptr), ordered by position, else timestamp
+    (ties by input order), else input order; errors name the file and line or row."""
+    rows = acc.array("row", np.int64)
+    files = acc.array("file", np.int32)
+    ordinal = np.arange(len(seq), dtype=np.int64)
+    if use_position:
+        pos, order_field = acc.array("pos", np.int64), names["position"]
+    elif "timestamp" in names:
+        pos, order_field = acc.array("timestamp", np.int64), names["timestamp"]
+    else:
+        pos, order_field = ordinal, "file order"
+
+    def locate(i: int) -> dict[str, Any]:
+        source = inputs[int(files[i])]
+        return location(source.path, int(rows[i]), parquet=source.parquet)
+
+    return assemble_entries(
+        seq,
+        pos,
+        tracks,
+        ordinal,
+        n_sequences,
+        locate=locate,
+        order_field=order_field,
+        ties=not use_position,
+    )
+
+
+def _repeated_tracks(
+    seq: np.ndarray,
+    tracks: np.ndarray,
+    perm: np.ndarray,
+    indptr: np.ndarray,
+    n_tracks: int,
+    dedupe: bool,
+    label: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the entries that repeat a track earlier in their sequence (``dedupe``), or
+    count them in the log; returns the (new) permutation and indptr."""
+    keep = _first_entries(seq[perm], tracks[perm], n_tracks)
+    repeats = len(keep) - int(keep.sum())
+    if repeats and dedupe:
+        perm = perm[keep]
+        lengths = np.bincount(seq[perm], minlength=len(indptr) - 1)
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        logger.info(
+            "%s: dropped %d repeated entries (a track already earlier in its sequence)",
+            label,
+            repeats,
+        )
+    elif repeats:
+        logger.info(
+            "%s: %d entries repeat a track already earlier in their sequence (kept: a "
+            "playlist may repeat a song and a log its plays; dedupe=True (--dedupe) keeps "
+            "each track's first entry)",
+            label,
+            repeats,
+        )
+    return perm, indptr
 
 
 def read_long(

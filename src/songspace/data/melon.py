@@ -48,9 +48,10 @@ from songspace.errors import (
     MissingFieldError,
     ParameterError,
 )
+from songspace.params import POSITIVE_INT, check_param
 from songspace.progress import ProgressCallback, report
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def _is_song_id(value: Any) -> bool:
@@ -144,102 +145,131 @@ def read_melon(
     files = [paths] if isinstance(paths, str | Path) else list(paths)
     if not files:
         raise ParameterError("paths", "at least one Melon JSON file", "none")
-    if isinstance(max_genres, bool) or not isinstance(max_genres, int) or max_genres < 1:
-        raise ParameterError("max_genres", "an integer >= 1", max_genres)
+    max_genres = check_param("max_genres", max_genres, POSITIVE_INT)
     checked = [check_file(p, "a Melon playlist JSON file") for p in files]
-    builder = SequenceBuilder(drop_empty=True)
-    tag_counts: dict[str, Counter[str]] = {}
-    seen: dict[str, str] = {}
-    times = _Times()
+    reader = _MelonReader(tags_as_genres)
     for n, path in enumerate(checked):
         report(progress, n, len(checked), f"reading {path.name}")
-        try:
-            with open_binary(path) as fh:
-                doc = json.loads(fh.read().decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise undecodable_error(path, exc) from exc
-        except json.JSONDecodeError as exc:
-            raise FormatError(
-                f"expected a JSON array of playlists, found invalid JSON ({exc.msg} at "
-                f"character {exc.pos})",
-                path=path,
-                fix="the file may be truncated: download or copy it again",
-            ) from exc
-        if not isinstance(doc, list):
-            raise FormatError(
-                f"expected a JSON array of playlists, found a {type(doc).__name__}",
-                path=path,
-                fix="pass train.json, val.json or test.json of the Melon dataset",
-            )
-        for i, pl in enumerate(doc):
-            where: dict[str, Any] = {"path": str(path), "record": f"playlist {i}"}
-            if not isinstance(pl, dict):
-                raise FormatError(
-                    f"expected a playlist object, found {shown_value(pl)}",
-                    **where,
-                    fix="repair the file",
-                )
-            for key in ("id", "songs"):
-                if key not in pl:
-                    raise MissingFieldError(
-                        f"expected '{key}', found keys {sorted(pl)}",
-                        field=key,
-                        **where,
-                        fix="every Melon playlist has an id and a songs list",
-                    )
-            pid = pl["id"]
-            if isinstance(pid, bool) or not isinstance(pid, int | str):
-                raise FormatError(
-                    f"expected an integer id, found {pid!r}",
-                    field="id",
-                    **where,
-                    fix="repair the file",
-                )
-            songs = pl["songs"]
-            _check_songs(songs, where)
-            key = str(pid)
-            if key in seen:
-                raise DuplicateError(
-                    f"expected each playlist id once, found id {key} in {seen[key]} and again",
-                    field="id",
-                    **where,
-                    fix="read each playlist once: do not pass a question file together with "
-                    "the orig file it was cut from",
-                )
-            seen[key] = path.name
-            if songs:
-                times.add(pl, key, where)
-            title = pl.get("plylst_title")
-            builder.add(
-                key,
-                [str(s).strip() for s in songs],
-                name=title if isinstance(title, str) and title.strip() else None,
-                where=where,
-            )
-            tags = pl.get("tags") or []
-            if tags_as_genres and songs and isinstance(tags, list):
-                clean = [t.strip() for t in tags if isinstance(t, str) and t.strip()]
-                for s in songs:
-                    tag_counts.setdefault(str(s).strip(), Counter()).update(clean)
+        for i, pl in enumerate(_load_playlists(path)):
+            reader.add(pl, path, {"path": str(path), "record": f"playlist {i}"})
     report(progress, len(checked), len(checked), "read")
-    if builder.dropped_empty:
-        logger.info("dropped %d playlists without songs", builder.dropped_empty)
-    ds = builder.build(
-        {
-            "name": "melon",
-            "paths": [str(p) for p in checked],
-            "dropped_empty": builder.dropped_empty,
-            "genres": "playlist tags (labels only)" if tags_as_genres else None,
-        },
-        sequence_times=times.per_sequence(),
-    )
-    if tags_as_genres:
-        genres = []
-        for tid in ds.track_ids.tolist():
-            c = tag_counts.get(tid, Counter())
-            genres.append(
-                [t for t, _ in sorted(c.items(), key=lambda x: (-x[1], x[0]))][:max_genres]
+    return reader.build(checked, max_genres)
+
+
+def _load_playlists(path: Path) -> list[Any]:
+    """The JSON array of ``path`` (FormatError for undecodable text, invalid JSON or
+    another kind of document)."""
+    try:
+        with open_binary(path) as fh:
+            doc = json.loads(fh.read().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise undecodable_error(path, exc) from exc
+    except json.JSONDecodeError as exc:
+        raise FormatError(
+            f"expected a JSON array of playlists, found invalid JSON ({exc.msg} at "
+            f"character {exc.pos})",
+            path=path,
+            fix="the file may be truncated: download or copy it again",
+        ) from exc
+    if not isinstance(doc, list):
+        raise FormatError(
+            f"expected a JSON array of playlists, found a {type(doc).__name__}",
+            path=path,
+            fix="pass train.json, val.json or test.json of the Melon dataset",
+        )
+    return doc
+
+
+def _check_playlist(pl: Any, where: dict[str, Any]) -> tuple[int | str, list[Any]]:
+    """(id, songs) of a playlist object; FormatError or MissingFieldError naming the
+    first problem."""
+    if not isinstance(pl, dict):
+        raise FormatError(
+            f"expected a playlist object, found {shown_value(pl)}",
+            **where,
+            fix="repair the file",
+        )
+    for key in ("id", "songs"):
+        if key not in pl:
+            raise MissingFieldError(
+                f"expected '{key}', found keys {sorted(pl)}",
+                field=key,
+                **where,
+                fix="every Melon playlist has an id and a songs list",
             )
-        ds.tracks["genres"] = genres
-        ds.tracks["genre"] = [g[0] if g else None for g in genres]
-    return ds
+    pid = pl["id"]
+    if isinstance(pid, bool) or not isinstance(pid, int | str):
+        raise FormatError(
+            f"expected an integer id, found {pid!r}",
+            field="id",
+            **where,
+            fix="repair the file",
+        )
+    songs = pl["songs"]
+    _check_songs(songs, where)
+    return pid, songs
+
+
+class _MelonReader:
+    """The playlists read so far (sequences, update times, ids seen and in which file)
+    and, with ``tags_as_genres``, the tag counts of each song."""
+
+    def __init__(self, tags_as_genres: bool) -> None:
+        self.tags_as_genres = tags_as_genres
+        self.builder = SequenceBuilder(drop_empty=True)
+        self.tag_counts: dict[str, Counter[str]] = {}
+        self.seen: dict[str, str] = {}
+        self.times = _Times()
+
+    def add(self, pl: Any, path: Path, where: dict[str, Any]) -> None:
+        """Add one playlist of ``path`` (DuplicateError for an id read before)."""
+        pid, songs = _check_playlist(pl, where)
+        key = str(pid)
+        if key in self.seen:
+            raise DuplicateError(
+                f"expected each playlist id once, found id {key} in {self.seen[key]} and again",
+                field="id",
+                **where,
+                fix="read each playlist once: do not pass a question file together with "
+                "the orig file it was cut from",
+            )
+        self.seen[key] = path.name
+        if songs:
+            self.times.add(pl, key, where)
+        title = pl.get("plylst_title")
+        self.builder.add(
+            key,
+            [str(s).strip() for s in songs],
+            name=title if isinstance(title, str) and title.strip() else None,
+            where=where,
+        )
+        tags = pl.get("tags") or []
+        if self.tags_as_genres and songs and isinstance(tags, list):
+            clean = [t.strip() for t in tags if isinstance(t, str) and t.strip()]
+            for s in songs:
+                self.tag_counts.setdefault(str(s).strip(), Counter()).update(clean)
+
+    def build(self, checked: list[Path], max_genres: int) -> Dataset:
+        """The dataset of the playlists read, with tag genres when asked for."""
+        builder = self.builder
+        if builder.dropped_empty:
+            logger.info("dropped %d playlists without songs", builder.dropped_empty)
+        ds = builder.build(
+            {
+                "name": "melon",
+                "paths": [str(p) for p in checked],
+                "dropped_empty": builder.dropped_empty,
+                "genres": "playlist tags (labels only)" if self.tags_as_genres else None,
+            },
+            sequence_times=self.times.per_sequence(),
+        )
+        if self.tags_as_genres:
+            genres = []
+            for tid in ds.track_ids.tolist():
+                c = self.tag_counts.get(tid, Counter())
+                genres.append(
+                    [t for t, _ in sorted(c.items(), key=lambda x: (-x[1], x[0]))][:max_genres]
+                )
+            ds.tracks["genres"] = genres
+            ds.tracks["genre"] = [g[0] if g else None for g in genres]
+        return ds

@@ -56,7 +56,7 @@ from songspace.errors import (
     ParameterError,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 ACOUSTIC_PREFIX = "acoustic_vector_"
 NUMERIC_FIELDS = ("popularity", *AUDIO_COLUMNS)
@@ -529,18 +529,61 @@ def attach_metadata(
     """
     if top_genres < 1:
         raise ParameterError("top_genres", "`top_genres >= 1`", top_genres)
-    n = dataset.n_tracks
     ids = dataset.tracks["track_id"].tolist()
     tm = tracks.reindex(ids) if tracks is not None else pd.DataFrame(index=ids)
     base_tracks = _names_from_track_table(dataset.tracks, tm)
     keys = [normalise_name(a) for a in base_tracks["artist_name"].tolist()]
     am = artists.reindex(keys) if artists is not None else pd.DataFrame(index=keys)
     _warn_on_low_joins(ids, keys, tracks, artists)
-    plays = dataset.play_counts().astype(np.float64)
-    report: dict[str, dict[str, float]] = {}
+    join = _MetadataJoin(dataset, tm, am)
+    genres, t_has, a_has = join.genre_lists()
+    if tracks is not None or artists is not None:
+        out_tracks = base_tracks.copy()
+        out_tracks["genres"] = genres
+        out_tracks["genre"] = primary_genres(genres, join.occ)
+        out_tracks = normalise_tracks(out_tracks)
+    else:
+        out_tracks = dataset.tracks
+    join.add_genre(genres, t_has, a_has, top_genres)
+    join.add_audio()
+    join.add_popularity()
+    join.add_acoustic()
+    join.log_coverage()
+    out = Dataset(
+        tracks=out_tracks,
+        indptr=dataset.indptr,
+        indices=dataset.indices,
+        sequence_ids=dataset.sequence_ids,
+        sequence_names=dataset.sequence_names,
+        timestamps=dataset.timestamps,
+        skipped=dataset.skipped,
+        features=join.features,
+        source={**dataset.source, "coverage": join.report},
+    )
+    return out.validate()
 
-    def levels(track_known: np.ndarray, known: np.ndarray) -> dict[str, float]:
+
+def _acoustic_index(column: str) -> int:
+    suffix = column[len(ACOUSTIC_PREFIX) :]
+    return int(suffix) if suffix.isdigit() else 0
+
+
+class _MetadataJoin:
+    """The feature groups of :func:`attach_metadata` and their coverage report, from the
+    track metadata ``tm`` and artist metadata ``am`` aligned to the dataset's tracks:
+    per feature the track's value, else its artist's, else unknown."""
+
+    def __init__(self, dataset: Dataset, tm: pd.DataFrame, am: pd.DataFrame) -> None:
+        self.dataset, self.tm, self.am = dataset, tm, am
+        self.n = dataset.n_tracks
+        self.plays = dataset.play_counts().astype(np.float64)
+        self.occ = dataset.occurrences()
+        self.features = dict(dataset.features)
+        self.report: dict[str, dict[str, float]] = {}
+
+    def levels(self, track_known: np.ndarray, known: np.ndarray) -> dict[str, float]:
         """Shares of tracks (and entries) known from the track, from the artist, or not."""
+        n, plays = self.n, self.plays
         from_artist = known & ~track_known
         total = max(plays.sum(), 1.0)
         return {
@@ -551,85 +594,87 @@ def attach_metadata(
             "entries_artist_level": float(plays[from_artist].sum() / total),
         }
 
-    # Genres.
-    def lists(frame: pd.DataFrame) -> list[list[str]]:
+    def _lists(self, frame: pd.DataFrame) -> list[list[str]]:
+        """Each track's genre list from ``frame`` (empty where it has none)."""
         if "genres" not in frame.columns:
-            return [[] for _ in range(n)]
+            return [[] for _ in range(self.n)]
         return [g if isinstance(g, list) else [] for g in frame["genres"].tolist()]
 
-    t_genres, a_genres = lists(tm), lists(am)
-    genres = [tg if tg else ag for tg, ag in zip(t_genres, a_genres, strict=True)]
-    t_has = np.array([bool(g) for g in t_genres])
-    a_has = np.array([bool(g) for g in a_genres])
-    occ = dataset.occurrences()
-    if tracks is not None or artists is not None:
-        out_tracks = base_tracks.copy()
-        out_tracks["genres"] = genres
-        out_tracks["genre"] = primary_genres(genres, occ)
-        out_tracks = normalise_tracks(out_tracks)
-    else:
-        out_tracks = dataset.tracks
-    features = dict(dataset.features)
-    if t_has.any() or a_has.any():
-        _warn_if_sequence_label(dataset, genres, "genre")
-        features["genre"] = genre_group(genres, occ, top_g=top_genres)
-        report["genre"] = levels(t_has, t_has | a_has)
+    def genre_lists(self) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
+        """(each track's genres: its own, else its artist's; whether the track has genres;
+        whether its artist has)."""
+        t_genres, a_genres = self._lists(self.tm), self._lists(self.am)
+        genres = [tg if tg else ag for tg, ag in zip(t_genres, a_genres, strict=True)]
+        t_has = np.array([bool(g) for g in t_genres])
+        a_has = np.array([bool(g) for g in a_genres])
+        return genres, t_has, a_has
 
-    # Numeric fields: track value, else artist value, per column.
-    def pick(cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        def block(frame: pd.DataFrame) -> np.ndarray:
-            return np.column_stack(
-                [
-                    frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
-                    if c in frame.columns
-                    else np.full(n, np.nan)
-                    for c in cols
-                ]
-            )
+    def add_genre(
+        self, genres: list[list[str]], t_has: np.ndarray, a_has: np.ndarray, top_genres: int
+    ) -> None:
+        """The genre group, where any track or artist has genres (warns when the genre
+        looks like a label of the sequence)."""
+        if t_has.any() or a_has.any():
+            _warn_if_sequence_label(self.dataset, genres, "genre")
+            self.features["genre"] = genre_group(genres, self.occ, top_g=top_genres)
+            self.report["genre"] = self.levels(t_has, t_has | a_has)
 
-        t, a = block(tm), block(am)
+    def _block(self, frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+        """``cols`` of ``frame`` as floats (NaN where missing or absent)."""
+        return np.column_stack(
+            [
+                frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
+                if c in frame.columns
+                else np.full(self.n, np.nan)
+                for c in cols
+            ]
+        )
+
+    def pick(self, cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(per column the track value, else the artist value; whether the track has all)."""
+        t, a = self._block(self.tm, cols), self._block(self.am, cols)
         return np.where(np.isnan(t), a, t), ~np.isnan(t).any(axis=1)
 
-    audio_cols = [c for c in AUDIO_COLUMNS if c in tm.columns or c in am.columns]
-    if audio_cols:
-        raw, track_known = pick(audio_cols)
-        features["audio"] = scale_columns("audio", audio_cols, raw)
-        report["audio"] = levels(track_known, features["audio"].known_tracks)
-    if "popularity" in tm.columns or "popularity" in am.columns:
-        raw, track_known = pick(["popularity"])
-        features["popularity"] = popularity_group(occ, dataset.n_sequences, raw[:, 0], "source")
-        report["popularity_source"] = levels(track_known, ~np.isnan(raw[:, 0]))
+    def add_audio(self) -> None:
+        """The audio group over the audio columns either table has."""
+        tm, am = self.tm, self.am
+        audio_cols = [c for c in AUDIO_COLUMNS if c in tm.columns or c in am.columns]
+        if audio_cols:
+            raw, track_known = self.pick(audio_cols)
+            self.features["audio"] = scale_columns("audio", audio_cols, raw)
+            self.report["audio"] = self.levels(track_known, self.features["audio"].known_tracks)
 
-    def acoustic_index(column: str) -> int:
-        suffix = column[len(ACOUSTIC_PREFIX) :]
-        return int(suffix) if suffix.isdigit() else 0
+    def add_popularity(self) -> None:
+        """The popularity group with the tables' own popularity as its source column."""
+        if "popularity" in self.tm.columns or "popularity" in self.am.columns:
+            raw, track_known = self.pick(["popularity"])
+            self.features["popularity"] = popularity_group(
+                self.occ, self.dataset.n_sequences, raw[:, 0], "source"
+            )
+            self.report["popularity_source"] = self.levels(track_known, ~np.isnan(raw[:, 0]))
 
-    acoustic = sorted((c for c in tm.columns if c.startswith(ACOUSTIC_PREFIX)), key=acoustic_index)
-    if acoustic:
-        raw = tm[acoustic].to_numpy(dtype=np.float64, na_value=np.nan)
-        features["acoustic"] = scale_columns("acoustic", acoustic, raw)
-        known = features["acoustic"].known_tracks
-        report["acoustic"] = levels(known, known)
-    for group, rep in report.items():
-        logger.info(
-            "coverage %-18s track-level %5.1f%%  artist-level %5.1f%%  unknown %5.1f%% "
-            "(entries: %5.1f%% track, %5.1f%% artist)",
-            group,
-            100 * rep["track_level"],
-            100 * rep["artist_level"],
-            100 * rep["unknown"],
-            100 * rep["entries_track_level"],
-            100 * rep["entries_artist_level"],
+    def add_acoustic(self) -> None:
+        """Acoustic vectors come from the track table only."""
+        tm = self.tm
+        acoustic = sorted(
+            (c for c in tm.columns if c.startswith(ACOUSTIC_PREFIX)), key=_acoustic_index
         )
-    out = Dataset(
-        tracks=out_tracks,
-        indptr=dataset.indptr,
-        indices=dataset.indices,
-        sequence_ids=dataset.sequence_ids,
-        sequence_names=dataset.sequence_names,
-        timestamps=dataset.timestamps,
-        skipped=dataset.skipped,
-        features=features,
-        source={**dataset.source, "coverage": report},
-    )
-    return out.validate()
+        if acoustic:
+            raw = tm[acoustic].to_numpy(dtype=np.float64, na_value=np.nan)
+            self.features["acoustic"] = scale_columns("acoustic", acoustic, raw)
+            known = self.features["acoustic"].known_tracks
+            self.report["acoustic"] = self.levels(known, known)
+
+    def log_coverage(self) -> None:
+        """Log each group's coverage by level."""
+        for group, rep in self.report.items():
+            logger.info(
+                "coverage %-18s track-level %5.1f%%  artist-level %5.1f%%  unknown %5.1f%% "
+                "(entries: %5.1f%% track, %5.1f%% artist)",
+                group,
+                100 * rep["track_level"],
+                100 * rep["artist_level"],
+                100 * rep["unknown"],
+                100 * rep["entries_track_level"],
+                100 * rep["entries_artist_level"],
+            )

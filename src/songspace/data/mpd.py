@@ -17,9 +17,11 @@ import logging
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
 
 from songspace._optional import installed, optional_import
 from songspace._util import atomic_write_bytes
@@ -37,7 +39,10 @@ from songspace.errors import (
 )
 from songspace.progress import ProgressCallback, report, track
 
-logger = logging.getLogger("songspace")
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 _SLICE_RE = re.compile(r"mpd\.slice\.(\d+)-(\d+)\.json$")
 TRACK_PREFIX = "spotify:track:"
@@ -372,14 +377,33 @@ def write_slices(
     album groups up to 12 tracks of one artist; durations, follower counts and dates are
     drawn from ``seed``. Each file is written atomically; returns the paths in order.
     """
-    import numpy as np
-
     from songspace._util import check_seed
 
     if per_slice < 1:
         raise InvalidValueError(
             f"expected per_slice >= 1, found {per_slice}", field="per_slice", fix="pass 1000"
         )
+    dumps = _json_dumps()
+    rng = check_seed(seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records = _SliceRecords(dataset, rng)
+    n_seq = dataset.n_sequences
+    paths: list[Path] = []
+    n_files = (n_seq + per_slice - 1) // per_slice
+    report(progress, 0, n_files, "MPD slices written")
+    for f in range(n_files):
+        label = f"{f * per_slice}-{(f + 1) * per_slice - 1}"
+        doc = records.document(label, range(f * per_slice, min((f + 1) * per_slice, n_seq)))
+        path = out / f"mpd.slice.{label}.json"
+        atomic_write_bytes(path, dumps(doc))
+        paths.append(path)
+        report(progress, f + 1, n_files, "MPD slices written")
+    return paths
+
+
+def _json_dumps() -> Callable[[Any], bytes]:
+    """JSON encoder to UTF-8 bytes: orjson where installed, else the standard library."""
     if installed("orjson"):
         orjson = optional_import("orjson", "writing MPD slices")
 
@@ -390,11 +414,15 @@ def write_slices(
         def dumps(obj: Any) -> bytes:
             return json.dumps(obj, ensure_ascii=False).encode()
 
-    rng = check_seed(seed)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tr = dataset.tracks
-    n = dataset.n_tracks
+    return dumps
+
+
+def _track_entries(
+    tr: pd.DataFrame, rng: np.random.Generator
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]:
+    """(one MPD track entry per track, album index per track, artist index per track,
+    drawn duration in ms per track); an album holds up to 12 tracks of one artist."""
+    n = len(tr)
     ids = tr["track_id"].astype(str).tolist()
     names = (
         tr["track_name"].astype(object).where(tr["track_name"].notna(), "").tolist()
@@ -427,48 +455,51 @@ def write_slices(
         }
         for t in range(n)
     ]
-    seq_names = dataset.sequence_names
-    n_seq = dataset.n_sequences
-    followers = np.minimum(rng.zipf(2.0, n_seq), 100_000)
-    modified = 1_280_000_000 + rng.integers(0, 230_000_000, n_seq)
-    edits = rng.integers(1, 50, n_seq)
-    indptr, indices = dataset.indptr, dataset.indices
-    paths: list[Path] = []
-    n_files = (n_seq + per_slice - 1) // per_slice
-    report(progress, 0, n_files, "MPD slices written")
-    for f in range(n_files):
-        lo, hi = f * per_slice, min((f + 1) * per_slice, n_seq)
-        playlists = []
-        for s in range(lo, hi):
-            seq = indices[indptr[s] : indptr[s + 1]]
-            tracks = []
-            for pos, t in enumerate(seq.tolist()):
-                e = dict(entries[t])
-                e["pos"] = pos
-                tracks.append(e)
-            name = seq_names[s] if seq_names is not None and seq_names[s] else f"playlist {s}"
-            playlists.append(
-                {
-                    "name": str(name),
-                    "collaborative": "false",
-                    "pid": s,
-                    "modified_at": int(modified[s]),
-                    "num_tracks": len(seq),
-                    "num_albums": len(np.unique(album_idx[seq])),
-                    "num_followers": int(followers[s]),
-                    "tracks": tracks,
-                    "num_edits": int(edits[s]),
-                    "duration_ms": int(duration[seq].sum()),
-                    "num_artists": len(np.unique(artist_idx[seq])),
-                }
-            )
-        label = f"{f * per_slice}-{(f + 1) * per_slice - 1}"
-        doc = {
-            "info": {"generated_on": "2017-12-03 08:41:42.057563", "slice": label, "version": "v1"},
-            "playlists": playlists,
+    return entries, album_idx, artist_idx, duration
+
+
+class _SliceRecords:
+    """The MPD records of a dataset's playlists: the track entries, plus per playlist a
+    follower count, a modification date and a number of edits drawn from ``rng``."""
+
+    def __init__(self, dataset: Dataset, rng: np.random.Generator) -> None:
+        self.dataset = dataset
+        self.entries, self.album_idx, self.artist_idx, self.duration = _track_entries(
+            dataset.tracks, rng
+        )
+        n_seq = dataset.n_sequences
+        self.followers = np.minimum(rng.zipf(2.0, n_seq), 100_000)
+        self.modified = 1_280_000_000 + rng.integers(0, 230_000_000, n_seq)
+        self.edits = rng.integers(1, 50, n_seq)
+
+    def playlist(self, s: int) -> dict[str, Any]:
+        """Playlist ``s`` (its ``pid``) with its tracks."""
+        ds = self.dataset
+        seq = ds.indices[ds.indptr[s] : ds.indptr[s + 1]]
+        tracks = []
+        for pos, t in enumerate(seq.tolist()):
+            e = dict(self.entries[t])
+            e["pos"] = pos
+            tracks.append(e)
+        seq_names = ds.sequence_names
+        name = seq_names[s] if seq_names is not None and seq_names[s] else f"playlist {s}"
+        return {
+            "name": str(name),
+            "collaborative": "false",
+            "pid": s,
+            "modified_at": int(self.modified[s]),
+            "num_tracks": len(seq),
+            "num_albums": len(np.unique(self.album_idx[seq])),
+            "num_followers": int(self.followers[s]),
+            "tracks": tracks,
+            "num_edits": int(self.edits[s]),
+            "duration_ms": int(self.duration[seq].sum()),
+            "num_artists": len(np.unique(self.artist_idx[seq])),
         }
-        path = out / f"mpd.slice.{label}.json"
-        atomic_write_bytes(path, dumps(doc))
-        paths.append(path)
-        report(progress, f + 1, n_files, "MPD slices written")
-    return paths
+
+    def document(self, label: str, playlists: range) -> dict[str, Any]:
+        """The slice file ``mpd.slice.<label>.json`` holding ``playlists``."""
+        return {
+            "info": {"generated_on": "2017-12-03 08:41:42.057563", "slice": label, "version": "v1"},
+            "playlists": [self.playlist(s) for s in playlists],
+        }

@@ -26,7 +26,7 @@ from songspace.data.longformat import read_long_table
 from songspace.errors import DuplicateError, InvalidValueError, MissingFieldError
 from songspace.progress import ProgressCallback
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Canonical long-format column -> MSSD log column.
 MSSD_LOG_COLUMNS = {

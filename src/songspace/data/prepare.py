@@ -20,7 +20,7 @@ from songspace.data.metadata import attach_metadata, read_artist_metadata, read_
 from songspace.errors import EmptySequenceError, FormatError
 from songspace.progress import ProgressCallback
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def _check_output(

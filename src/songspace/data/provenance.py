@@ -28,7 +28,7 @@ from typing import Any
 from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, ParameterError
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Written by ``songspace train`` beside ``model/``.
 TRAINING_FILE = "training.json"

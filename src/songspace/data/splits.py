@@ -30,7 +30,7 @@ from songspace.data.defaults import (
 from songspace.data.features import with_global_popularity
 from songspace.errors import ParameterError
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 Part = Literal["train", "validation", "test"]
 

@@ -11,6 +11,9 @@ and the source of large inputs for scale benchmarks. Generation is vectorised:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 
 from songspace._util import check_seed
@@ -96,137 +99,37 @@ def generate(
     real dataset, where every track occurs at least once; ``n_tracks`` is then the
     catalogue the draws come from, not the number of distinct tracks).
     """
-    for name, value, low, high in (
-        ("n_playlists", n_playlists, 1, None),
-        ("n_tracks", n_tracks, 2, None),
-        ("n_genres", n_genres, 1, None),
-        ("tracks_per_artist", tracks_per_artist, 1, None),
-        ("min_length", min_length, 1, None),
-        ("max_length", max_length, min_length, None),
-        ("mean_length", mean_length, min_length, max_length),
-        ("popularity_exponent", popularity_exponent, 0, None),
-        ("popularity_offset", popularity_offset, 0, None),
-        ("p_off_genre", p_off_genre, 0, 1),
-        ("p_favourite_artist", p_favourite_artist, 0, 1 - p_off_genre),
-        ("favourite_artists", favourite_artists, 1, None),
-        ("missing_share", missing_share, 0, 1),
-    ):
-        _check(name, value, low, high)
-    if n_genres > n_tracks:
-        raise ParameterError("n_genres", f"`n_genres <= n_tracks` ({n_tracks})", n_genres)
+    _check_arguments(locals())
+    # The stages draw from one generator in this order. A new optional stage draws
+    # only when enabled and after the existing ones, so that a seed keeps its dataset.
     rng = check_seed(seed)
-
-    # Catalogue, generated in "internal" order (sorted by genre, then artist) so
-    # each genre and each artist is a contiguous block; public ids are permuted.
-    genre_share = 1.0 / np.arange(1, n_genres + 1) ** 0.6
-    genre_share /= genre_share.sum()
-    n_artists = max(n_genres, round(n_tracks / tracks_per_artist))
-    artist_genre = np.sort(
-        np.concatenate(
-            [np.arange(n_genres), rng.choice(n_genres, n_artists - n_genres, p=genre_share)]
-        )
+    cat = _Catalogue.draw(
+        rng, n_tracks, n_genres, tracks_per_artist, popularity_exponent, popularity_offset
     )
-    # Every artist gets at least one track (n_artists <= n_tracks).
-    track_artist = np.sort(
-        np.concatenate([np.arange(n_artists), rng.integers(0, n_artists, n_tracks - n_artists)])
+    playlists = _draw_playlists(
+        rng,
+        cat,
+        n_playlists,
+        mean_length=mean_length,
+        min_length=min_length,
+        max_length=max_length,
+        p_off_genre=p_off_genre,
+        p_favourite_artist=p_favourite_artist,
+        favourite_artists=favourite_artists,
     )
-    track_genre = artist_genre[track_artist]
-    weight = (rng.permutation(n_tracks) + 1.0 + popularity_offset) ** -popularity_exponent
-    cum = np.cumsum(weight)
-    genre_start = np.searchsorted(track_genre, np.arange(n_genres), "left")
-    genre_end = np.searchsorted(track_genre, np.arange(n_genres), "right")
-    artist_start = np.searchsorted(track_artist, np.arange(n_artists), "left")
-    artist_end = np.searchsorted(track_artist, np.arange(n_artists), "right")
-    genre_artist_start = np.searchsorted(artist_genre, np.arange(n_genres), "left")
-    genre_artist_end = np.searchsorted(artist_genre, np.arange(n_genres), "right")
-
-    def draw_in_blocks(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-        lo = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
-        hi = cum[end - 1]
-        u = lo + rng.random(len(start)) * (hi - lo)
-        return np.minimum(np.searchsorted(cum, u, "right"), end - 1)
-
-    # Playlists.
-    sigma = 0.8
-    mu = np.log(mean_length) - sigma**2 / 2
-    lengths = np.clip(
-        np.round(rng.lognormal(mu, sigma, n_playlists)), min_length, max_length
-    ).astype(np.int64)
-    home = rng.choice(n_genres, n_playlists, p=genre_share)
-    fav_lo, fav_hi = genre_artist_start[home], genre_artist_end[home]
-    favs = fav_lo[:, None] + (
-        rng.random((n_playlists, favourite_artists)) * (fav_hi - fav_lo)[:, None]
-    ).astype(np.int64)
-
-    total = int(lengths.sum())
-    pl = np.repeat(np.arange(n_playlists), lengths)
-    r = rng.random(total)
-    off = r < p_off_genre
-    fav = (~off) & (r < p_off_genre + p_favourite_artist)
-    entry_genre = home[pl].copy()
-    entry_genre[off] = rng.choice(n_genres, int(off.sum()), p=genre_share)
-    start = genre_start[entry_genre]
-    end = genre_end[entry_genre]
-    fav_artist = favs[pl[fav], rng.integers(0, favourite_artists, int(fav.sum()))]
-    start[fav] = artist_start[fav_artist]
-    end[fav] = artist_end[fav_artist]
-    ok = end > start
-    internal = np.zeros(total, dtype=np.int64)
-    internal[ok] = draw_in_blocks(start[ok], end[ok])
-    if not ok.all():
-        internal[~ok] = draw_in_blocks(genre_start[home[pl[~ok]]], genre_end[home[pl[~ok]]])
-
-    if compact:
-        used = np.unique(internal)
-        if len(used) < n_tracks:
-            internal = np.searchsorted(used, internal)
-            track_artist, track_genre, weight = track_artist[used], track_genre[used], weight[used]
-            n_tracks = len(used)
-
-    # Public order: a random permutation of the internal catalogue.
-    public_of_internal = rng.permutation(n_tracks)
-    internal_of_public = np.argsort(public_of_internal)
-    indices = public_of_internal[internal]
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-
-    skipped = None
-    if skips:
-        p_skip = np.where(track_genre[internal] == home[pl], 0.15, 0.6)
-        skipped = rng.random(total) < p_skip
-    ts = None
-    if timestamps:
-        start_ts = 1_704_067_200 + rng.integers(0, 365 * 86400, n_playlists)
-        gaps = rng.integers(120, 300, total)
-        gaps[indptr[:-1]] = 0
-        ts = np.repeat(start_ts, lengths) + (
-            np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[indptr[:-1]], lengths)
-        )
-
-    # Per-track metadata, in public order.
-    t_art = track_artist[internal_of_public]
-    t_gen = track_genre[internal_of_public]
-    second = rng.random(n_tracks) < 0.1
-    second_genre = (t_gen + 1 + rng.integers(0, max(n_genres - 1, 1), n_tracks)) % n_genres
-    genre_known = rng.random(n_tracks) >= missing_share / 2
-    genres = [
-        ([_genre_name(g)] + ([_genre_name(s)] if (sec and s != g) else [])) if known else []
-        for g, s, sec, known in zip(
-            t_gen.tolist(),
-            second_genre.tolist(),
-            second.tolist(),
-            genre_known.tolist(),
-            strict=True,
-        )
-    ]
+    tracks = _PublicTracks.draw(rng, cat, playlists.internal, compact=compact)
+    skipped = _draw_skips(rng, playlists, tracks) if skips else None
+    ts = _draw_timestamps(rng, playlists) if timestamps else None
+    genres = _draw_genre_lists(rng, tracks.genre, n_genres, missing_share)
     ds = finish_dataset(
-        track_ids=[f"t{i:07d}" for i in range(n_tracks)],
-        indptr=indptr,
-        indices=indices,
+        track_ids=[f"t{i:07d}" for i in range(tracks.n_tracks)],
+        indptr=playlists.indptr,
+        indices=tracks.indices,
         sequence_ids=np.asarray([f"p{i}" for i in range(n_playlists)], dtype=object),
         track_attrs={
-            "track_name": [f"Track {i}" for i in range(n_tracks)],
-            "artist_id": [f"a{a}" for a in t_art.tolist()],
-            "artist_name": [f"Artist {a}" for a in t_art.tolist()],
+            "track_name": [f"Track {i}" for i in range(tracks.n_tracks)],
+            "artist_id": [f"a{a}" for a in tracks.artist.tolist()],
+            "artist_name": [f"Artist {a}" for a in tracks.artist.tolist()],
             "genres": genres,
         },
         timestamps=ts,
@@ -235,18 +138,285 @@ def generate(
             "name": "synthetic",
             "seed": seed,
             "n_playlists": n_playlists,
-            "n_tracks": n_tracks,
+            "n_tracks": tracks.n_tracks,
             "n_genres": n_genres,
             **({"compact": True} if compact else {}),
         },
     )
+    _add_feature_groups(rng, ds, cat, tracks, genres, missing_share)
+    return ds.validate()
 
-    # Features: genre centroid + artist offset + track noise.
+
+def _check_arguments(args: dict[str, Any]) -> None:
+    """Raise ParameterError for the first of :func:`generate`'s arguments out of range."""
+    min_length, max_length, p_off_genre = (
+        args["min_length"],
+        args["max_length"],
+        args["p_off_genre"],
+    )
+    for name, low, high in (
+        ("n_playlists", 1, None),
+        ("n_tracks", 2, None),
+        ("n_genres", 1, None),
+        ("tracks_per_artist", 1, None),
+        ("min_length", 1, None),
+        ("max_length", min_length, None),
+        ("mean_length", min_length, max_length),
+        ("popularity_exponent", 0, None),
+        ("popularity_offset", 0, None),
+        ("p_off_genre", 0, 1),
+        ("p_favourite_artist", 0, 1 - p_off_genre),
+        ("favourite_artists", 1, None),
+        ("missing_share", 0, 1),
+    ):
+        _check(name, args[name], low, high)
+    if args["n_genres"] > args["n_tracks"]:
+        raise ParameterError(
+            "n_genres", f"`n_genres <= n_tracks` ({args['n_tracks']})", args["n_genres"]
+        )
+
+
+def _blocks(sorted_keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of each key 0..n-1's contiguous block in ``sorted_keys``."""
+    keys = np.arange(n)
+    return np.searchsorted(sorted_keys, keys, "left"), np.searchsorted(sorted_keys, keys, "right")
+
+
+@dataclass
+class _Catalogue:
+    """The catalogue in internal order (sorted by genre, then artist), so that each genre
+    and each artist is a contiguous block of tracks; public ids are permuted later."""
+
+    genre_share: np.ndarray  # per genre, its share of artists and of home genres
+    artist_genre: np.ndarray  # per artist
+    track_artist: np.ndarray  # per track
+    weight: np.ndarray  # per track, its popularity weight
+    track_genre: np.ndarray = field(init=False)
+    cum: np.ndarray = field(init=False)  # cumulative weights
+    genre_start: np.ndarray = field(init=False)  # genre -> its block of tracks
+    genre_end: np.ndarray = field(init=False)
+    artist_start: np.ndarray = field(init=False)  # artist -> its block of tracks
+    artist_end: np.ndarray = field(init=False)
+    genre_artist_start: np.ndarray = field(init=False)  # genre -> its block of artists
+    genre_artist_end: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        n_genres, n_artists = len(self.genre_share), len(self.artist_genre)
+        self.track_genre = self.artist_genre[self.track_artist]
+        self.cum = np.cumsum(self.weight)
+        self.genre_start, self.genre_end = _blocks(self.track_genre, n_genres)
+        self.artist_start, self.artist_end = _blocks(self.track_artist, n_artists)
+        self.genre_artist_start, self.genre_artist_end = _blocks(self.artist_genre, n_genres)
+
+    @property
+    def n_genres(self) -> int:
+        return len(self.genre_share)
+
+    @property
+    def n_artists(self) -> int:
+        return len(self.artist_genre)
+
+    @classmethod
+    def draw(
+        cls,
+        rng: np.random.Generator,
+        n_tracks: int,
+        n_genres: int,
+        tracks_per_artist: float,
+        popularity_exponent: float,
+        popularity_offset: float,
+    ) -> _Catalogue:
+        """Genres with Zipf-like shares, artists per genre, tracks per artist (every genre
+        has an artist and every artist a track) and a power-law popularity weight."""
+        genre_share = 1.0 / np.arange(1, n_genres + 1) ** 0.6
+        genre_share /= genre_share.sum()
+        n_artists = max(n_genres, round(n_tracks / tracks_per_artist))
+        extra_artists = rng.choice(n_genres, n_artists - n_genres, p=genre_share)
+        artist_genre = np.sort(np.concatenate([np.arange(n_genres), extra_artists]))
+        # Every artist gets at least one track (n_artists <= n_tracks).
+        extra_tracks = rng.integers(0, n_artists, n_tracks - n_artists)
+        track_artist = np.sort(np.concatenate([np.arange(n_artists), extra_tracks]))
+        weight = (rng.permutation(n_tracks) + 1.0 + popularity_offset) ** -popularity_exponent
+        return cls(genre_share, artist_genre, track_artist, weight)
+
+    def draw_in_blocks(
+        self, rng: np.random.Generator, start: np.ndarray, end: np.ndarray
+    ) -> np.ndarray:
+        """One popularity-weighted track from each block ``[start, end)``."""
+        cum = self.cum
+        lo = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+        hi = cum[end - 1]
+        u = lo + rng.random(len(start)) * (hi - lo)
+        return np.minimum(np.searchsorted(cum, u, "right"), end - 1)
+
+
+@dataclass
+class _Playlists:
+    """Drawn playlists: lengths, home genres and internal track indices per entry."""
+
+    lengths: np.ndarray
+    home: np.ndarray  # per playlist, its home genre
+    internal: np.ndarray  # per entry, the internal track index
+    playlist: np.ndarray  # per entry, its playlist
+    indptr: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.indptr = np.concatenate([[0], np.cumsum(self.lengths)])
+
+
+def _draw_playlists(
+    rng: np.random.Generator,
+    cat: _Catalogue,
+    n_playlists: int,
+    *,
+    mean_length: float,
+    min_length: int,
+    max_length: int,
+    p_off_genre: float,
+    p_favourite_artist: float,
+    favourite_artists: int,
+) -> _Playlists:
+    """Lognormal lengths, a home genre and favourite artists per playlist, then the entries."""
+    sigma = 0.8
+    mu = np.log(mean_length) - sigma**2 / 2
+    lengths = np.clip(
+        np.round(rng.lognormal(mu, sigma, n_playlists)), min_length, max_length
+    ).astype(np.int64)
+    home = rng.choice(cat.n_genres, n_playlists, p=cat.genre_share)
+    fav_lo, fav_hi = cat.genre_artist_start[home], cat.genre_artist_end[home]
+    favs = fav_lo[:, None] + (
+        rng.random((n_playlists, favourite_artists)) * (fav_hi - fav_lo)[:, None]
+    ).astype(np.int64)
+    pl = np.repeat(np.arange(n_playlists), lengths)
+    internal = _draw_entries(rng, cat, pl, home, favs, p_off_genre, p_favourite_artist)
+    return _Playlists(lengths, home, internal, pl)
+
+
+def _draw_entries(
+    rng: np.random.Generator,
+    cat: _Catalogue,
+    pl: np.ndarray,
+    home: np.ndarray,
+    favs: np.ndarray,
+    p_off_genre: float,
+    p_favourite_artist: float,
+) -> np.ndarray:
+    """Per entry (of playlist ``pl``, whose home genre is ``home[pl]`` and favourite
+    artists ``favs[pl]``), an off-genre, favourite-artist or home-genre track, as
+    internal track indices."""
+    total = len(pl)
+    r = rng.random(total)
+    off = r < p_off_genre
+    fav = (~off) & (r < p_off_genre + p_favourite_artist)
+    entry_genre = home[pl].copy()
+    entry_genre[off] = rng.choice(cat.n_genres, int(off.sum()), p=cat.genre_share)
+    start = cat.genre_start[entry_genre]
+    end = cat.genre_end[entry_genre]
+    fav_artist = favs[pl[fav], rng.integers(0, favs.shape[1], int(fav.sum()))]
+    start[fav] = cat.artist_start[fav_artist]
+    end[fav] = cat.artist_end[fav_artist]
+    ok = end > start
+    internal = np.zeros(total, dtype=np.int64)
+    internal[ok] = cat.draw_in_blocks(rng, start[ok], end[ok])
+    if not ok.all():
+        bad_home = home[pl[~ok]]
+        internal[~ok] = cat.draw_in_blocks(rng, cat.genre_start[bad_home], cat.genre_end[bad_home])
+    return internal
+
+
+@dataclass
+class _PublicTracks:
+    """The tracks in public order (a random permutation of the internal catalogue)."""
+
+    indices: np.ndarray  # per entry, the public track index
+    artist: np.ndarray  # per public track
+    genre: np.ndarray  # per public track
+    source_popularity: np.ndarray  # per public track, 0-100 from its popularity weight
+
+    @property
+    def n_tracks(self) -> int:
+        return len(self.artist)
+
+    @classmethod
+    def draw(
+        cls, rng: np.random.Generator, cat: _Catalogue, internal: np.ndarray, *, compact: bool
+    ) -> _PublicTracks:
+        """Drop the tracks nothing drew (with ``compact``), then permute the catalogue."""
+        track_artist, track_genre, weight = cat.track_artist, cat.track_genre, cat.weight
+        if compact:
+            used = np.unique(internal)
+            if len(used) < len(weight):
+                internal = np.searchsorted(used, internal)
+                track_artist, track_genre, weight = (
+                    track_artist[used],
+                    track_genre[used],
+                    weight[used],
+                )
+        public_of_internal = rng.permutation(len(weight))
+        internal_of_public = np.argsort(public_of_internal)
+        source_pop = np.clip(100 * (weight[internal_of_public] / weight.max()) ** 0.25, 0, 100)
+        return cls(
+            indices=public_of_internal[internal],
+            artist=track_artist[internal_of_public],
+            genre=track_genre[internal_of_public],
+            source_popularity=source_pop,
+        )
+
+
+def _draw_skips(
+    rng: np.random.Generator, playlists: _Playlists, tracks: _PublicTracks
+) -> np.ndarray:
+    """Skip flags per entry: 0.15 for a home-genre track, 0.6 for an off-genre one."""
+    in_home = tracks.genre[tracks.indices] == playlists.home[playlists.playlist]
+    p_skip = np.where(in_home, 0.15, 0.6)
+    return rng.random(len(tracks.indices)) < p_skip
+
+
+def _draw_timestamps(rng: np.random.Generator, playlists: _Playlists) -> np.ndarray:
+    """Per entry, seconds: a playlist starts some time in 2024, then 2-5 minutes a track."""
+    lengths, starts = playlists.lengths, playlists.indptr[:-1]
+    start_ts = 1_704_067_200 + rng.integers(0, 365 * 86400, len(lengths))
+    gaps = rng.integers(120, 300, len(playlists.internal))
+    gaps[starts] = 0
+    return np.repeat(start_ts, lengths) + (
+        np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[starts], lengths)
+    )
+
+
+def _draw_genre_lists(
+    rng: np.random.Generator, track_genre: np.ndarray, n_genres: int, missing_share: float
+) -> list[list[str]]:
+    """Per track, its genre names: its own, a second one for 10% of tracks, none for a
+    share ``missing_share / 2``."""
+    n_tracks = len(track_genre)
+    second = rng.random(n_tracks) < 0.1
+    second_genre = (track_genre + 1 + rng.integers(0, max(n_genres - 1, 1), n_tracks)) % n_genres
+    genre_known = rng.random(n_tracks) >= missing_share / 2
+    return [
+        ([_genre_name(g)] + ([_genre_name(s)] if (sec and s != g) else [])) if known else []
+        for g, s, sec, known in zip(
+            track_genre.tolist(),
+            second_genre.tolist(),
+            second.tolist(),
+            genre_known.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _draw_audio(
+    rng: np.random.Generator, cat: _Catalogue, tracks: _PublicTracks, missing_share: float
+) -> np.ndarray:
+    """Raw audio features (in their natural units; NaN where unknown): genre centroid +
+    artist offset + track noise."""
+    n_tracks, n_cols = tracks.n_tracks, len(AUDIO_COLUMNS)
     audio_known = rng.random(n_tracks) >= missing_share
-    centroid = rng.uniform(0.1, 0.9, (n_genres, len(AUDIO_COLUMNS)))
-    art_off = rng.normal(0, 0.06, (n_artists, len(AUDIO_COLUMNS)))
+    centroid = rng.uniform(0.1, 0.9, (cat.n_genres, n_cols))
+    art_off = rng.normal(0, 0.06, (cat.n_artists, n_cols))
     unit = np.clip(
-        centroid[t_gen] + art_off[t_art] + rng.normal(0, 0.04, (n_tracks, len(AUDIO_COLUMNS))), 0, 1
+        centroid[tracks.genre] + art_off[tracks.artist] + rng.normal(0, 0.04, (n_tracks, n_cols)),
+        0,
+        1,
     )
     raw = unit.copy()
     cols = list(AUDIO_COLUMNS)
@@ -255,22 +425,42 @@ def generate(
     raw[:, cols.index("loudness")] = -60 + 60 * unit[:, cols.index("loudness")]
     raw[:, cols.index("tempo")] = 250 * unit[:, cols.index("tempo")]
     raw[~audio_known] = np.nan
+    return raw
+
+
+def _draw_acoustic(
+    rng: np.random.Generator, cat: _Catalogue, tracks: _PublicTracks, missing_share: float
+) -> np.ndarray:
+    """Acoustic vectors (NaN where unknown): genre centroid + artist offset + track noise."""
+    n_tracks, dim = tracks.n_tracks, len(ACOUSTIC_COLUMNS)
     acoustic_known = rng.random(n_tracks) >= missing_share
-    a_cent = rng.normal(0, 0.6, (n_genres, 8))
+    a_cent = rng.normal(0, 0.6, (cat.n_genres, dim))
     acoustic = (
-        a_cent[t_gen]
-        + rng.normal(0, 0.15, (n_artists, 8))[t_art]
-        + rng.normal(0, 0.1, (n_tracks, 8))
+        a_cent[tracks.genre]
+        + rng.normal(0, 0.15, (cat.n_artists, dim))[tracks.artist]
+        + rng.normal(0, 0.1, (n_tracks, dim))
     )
     acoustic[~acoustic_known] = np.nan
-    source_pop = np.clip(100 * (weight[internal_of_public] / weight.max()) ** 0.25, 0, 100)
-    ds.features["genre"] = genre_group(genres, ds.occurrences(), top_g=min(50, n_genres))
+    return acoustic
+
+
+def _add_feature_groups(
+    rng: np.random.Generator,
+    ds: Dataset,
+    cat: _Catalogue,
+    tracks: _PublicTracks,
+    genres: list[list[str]],
+    missing_share: float,
+) -> None:
+    """Set the genre, popularity, audio and acoustic feature groups of ``ds``."""
+    raw = _draw_audio(rng, cat, tracks, missing_share)
+    acoustic = _draw_acoustic(rng, cat, tracks, missing_share)
+    ds.features["genre"] = genre_group(genres, ds.occurrences(), top_g=min(50, cat.n_genres))
     ds.features["popularity"] = popularity_group(
-        ds.occurrences(), ds.n_sequences, source_pop, source_column="source"
+        ds.occurrences(), ds.n_sequences, tracks.source_popularity, source_column="source"
     )
-    ds.features["audio"] = scale_columns("audio", cols, raw)
+    ds.features["audio"] = scale_columns("audio", list(AUDIO_COLUMNS), raw)
     ds.features["acoustic"] = scale_columns("acoustic", list(ACOUSTIC_COLUMNS), acoustic)
-    return ds.validate()
 
 
 #: The Million Playlist Dataset's published statistics (the ``stats.txt`` of the MPD

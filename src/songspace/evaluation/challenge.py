@@ -67,7 +67,7 @@ from songspace.evaluation.results import MetricResult
 if TYPE_CHECKING:
     from songspace.evaluation.families import FamilyInput
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CATEGORIES",

@@ -34,12 +34,13 @@ from songspace.evaluation.defaults import DEFAULT_ARTIST_MIN_TRACKS, DEFAULT_COH
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import exact_topk
 from songspace.evaluation.results import MetricResult
+from songspace.params import POSITIVE_INT, AnyOf, NoneValue, validate_params
 
 if TYPE_CHECKING:
     from songspace.evaluation.families import FamilyInput
     from songspace.evaluation.protocol import Protocol
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------ helpers
@@ -62,12 +63,6 @@ def _codes(labels: object, n: int, name: str = "labels") -> np.ndarray:
         raise ParameterError(name, f"one label per track (len == {n})", len(arr))
     codes, _ = pd.factorize(arr, use_na_sentinel=True)
     return codes.astype(np.int64)
-
-
-def _check_int(name: str, value: object, low: int) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-        raise ParameterError(name, f"an int >= {low}", value)
-    return int(value)
 
 
 def calinski_harabasz(x: np.ndarray, codes: np.ndarray) -> float:
@@ -94,12 +89,12 @@ def calinski_harabasz(x: np.ndarray, codes: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------- VRC
+@validate_params({"min_size": POSITIVE_INT})
 def vrc(emb: Embeddings, labels: object, *, min_size: int = 1, name: str = "vrc") -> MetricResult:
     """VRC of the available embeddings grouped by ``labels`` (one per track; None = unknown).
 
     Groups with fewer than ``min_size`` embedded tracks are dropped.
     """
-    min_size = _check_int("min_size", min_size, 1)
     codes = _codes(labels, emb.n_tracks)
     keep = emb.available & (codes >= 0)
     if min_size > 1:
@@ -122,6 +117,7 @@ def vrc_genre(emb: Embeddings, dataset: Dataset) -> MetricResult:
     return vrc(emb, dataset.tracks["genre"], name="vrc_genre")
 
 
+@validate_params({"min_tracks": POSITIVE_INT})
 def vrc_artist(
     emb: Embeddings, dataset: Dataset, min_tracks: int = DEFAULT_ARTIST_MIN_TRACKS
 ) -> MetricResult:
@@ -144,6 +140,7 @@ def relative_vrc(value: float | MetricResult, reference: float | MetricResult) -
 
 
 # ----------------------------------------------------------------- coherence
+@validate_params({"k": POSITIVE_INT})
 def local_coherence(
     emb: Embeddings,
     labels: object,
@@ -157,7 +154,6 @@ def local_coherence(
     Queries without an embedding or without a label are skipped (coverage in
     ``info``). ``k`` is lowered with a warning when fewer tracks are embedded.
     """
-    k = _check_int("k", k, 1)
     codes = _codes(labels, emb.n_tracks)
     sample = np.asarray(sample, dtype=np.int64)
     if sample.size and (sample.min() < 0 or sample.max() >= emb.n_tracks):
@@ -199,6 +195,7 @@ def _allocate(n: int, sizes: np.ndarray) -> np.ndarray:
     return alloc
 
 
+@validate_params({"n": POSITIVE_INT, "top": POSITIVE_INT, "min_plays": POSITIVE_INT})
 def genre_sample(
     dataset: Dataset,
     n: int = GENRE_SAMPLE_SIZE,
@@ -212,9 +209,6 @@ def genre_sample(
     Each genre gets an equal share (a genre with too few tracks with at least
     ``min_plays`` plays gives its remainder to the others). Sorted track indices.
     """
-    n, top, min_plays = (
-        _check_int(a, v, 1) for a, v in (("n", n), ("top", top), ("min_plays", min_plays))
-    )
     rng = check_seed(seed)
     plays = dataset.play_counts()
     codes = _codes(dataset.tracks["genre"], dataset.n_tracks, "genre")
@@ -239,6 +233,14 @@ def genre_sample(
     return np.sort(np.concatenate(picked)).astype(np.int64)
 
 
+@validate_params(
+    {
+        "n_artists": POSITIVE_INT,
+        "per_artist": POSITIVE_INT,
+        "n_strata": POSITIVE_INT,
+        "min_tracks": AnyOf(POSITIVE_INT, NoneValue()),
+    }
+)
 def artist_sample(
     dataset: Dataset,
     n_artists: int = ARTIST_SAMPLE_SIZE,
@@ -254,10 +256,7 @@ def artist_sample(
     the paper uses 25). They are split into ``n_strata`` equal groups by total
     plays and artists are drawn evenly from each group. Sorted track indices.
     """
-    n_artists = _check_int("n_artists", n_artists, 1)
-    per_artist = _check_int("per_artist", per_artist, 1)
-    n_strata = _check_int("n_strata", n_strata, 1)
-    min_tracks = per_artist if min_tracks is None else _check_int("min_tracks", min_tracks, 1)
+    min_tracks = per_artist if min_tracks is None else min_tracks
     if min_tracks < per_artist:
         raise ParameterError("min_tracks", f"`min_tracks >= per_artist` ({per_artist})", min_tracks)
     rng = check_seed(seed)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from songspace._checks import check_heldout_share
+from songspace._checks import HELDOUT_SHARE
 from songspace.data.dataset import Dataset
 from songspace.data.defaults import DEFAULT_COLD_SHARE
 from songspace.data.splits import mask_last
@@ -37,8 +37,21 @@ from songspace.evaluation.next_song import next_song
 from songspace.evaluation.protocol import Protocol, make_protocol
 from songspace.evaluation.results import Comparison, EvaluationResult
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE
+from songspace.params import POSITIVE_INT, Constraint, Interval, validate_params
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
+
+#: The cold-start settings' constraints: one table for the protocol, the evaluation and
+#: the runner (``songspace cold-start``), which checks them before loading anything.
+SETTINGS: dict[str, Constraint] = {
+    "test_fraction": HELDOUT_SHARE,
+    "cold_share": Interval(
+        float, 0, 1, closed="neither", what="a share in (0, 1) (of the training tracks)"
+    ),
+    "min_tracks": Interval(int, 2, None, what="an integer >= 2 (tracks of a test playlist)"),
+}
+#: The fixes of :data:`SETTINGS`' errors.
+FIXES = {"test_fraction": "pass e.g. test_fraction=0.1", "cold_share": "pass e.g. cold_share=0.05"}
 
 
 @dataclass
@@ -72,6 +85,7 @@ class ColdStartReport:
     reference: str = ""
 
 
+@validate_params(SETTINGS, fixes=FIXES)
 def cold_start_protocol(
     dataset: Dataset,
     *,
@@ -81,7 +95,6 @@ def cold_start_protocol(
     min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> ColdStart:
     """Split with ``cold_share`` cold tracks and collect the cold queries."""
-    check_heldout_share(test_fraction, "test_fraction")
     protocol = make_protocol(
         dataset,
         seed=seed,
@@ -110,6 +123,7 @@ def cold_start_protocol(
     return setup
 
 
+@validate_params({"k": POSITIVE_INT})
 def score_cold_start(
     setup: ColdStart, emb: Embeddings, k: int = DEFAULT_SUITE.k
 ) -> EvaluationResult:

@@ -51,6 +51,7 @@ from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.defaults import DEFAULT_SEED_FRACTION
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import MetricResult
+from songspace.params import POSITIVE_INT, Tuple, check_param
 
 if TYPE_CHECKING:
     from songspace.evaluation.families import FamilyInput
@@ -139,10 +140,7 @@ def _check_arguments(
         )
     if not 0.0 < float(seed_fraction) < 1.0:
         raise ParameterError("seed_fraction", "`0 < seed_fraction < 1`", seed_fraction)
-    ks = tuple(ks)
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ParameterError("ks", "integers k >= 1", ks)
+    ks = tuple(check_param("ks", tuple(ks), Tuple(POSITIVE_INT, min_len=0)))
     if pls.min() < 0 or pls.max() >= dataset.n_sequences:
         bad = int(pls[(pls < 0) | (pls >= dataset.n_sequences)][0])
         raise ParameterError("playlists", f"`0 <= playlist < {dataset.n_sequences}`", bad)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from songspace.data.provenance import DatasetIdentity
     from songspace.progress import ProgressCallback
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable

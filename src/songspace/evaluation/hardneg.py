@@ -44,13 +44,14 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
 from songspace.graph.bigrams import bigram_counts
+from songspace.params import POSITIVE_INT, check_param
 
 if TYPE_CHECKING:
     from songspace.evaluation.defaults import SuiteSettings
     from songspace.evaluation.families import FamilyInput
     from songspace.evaluation.protocol import Protocol
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: W2V §2.2 footnote 1: threshold = 1e-7 x the sum of all song occurrences.
 DEFAULT_THRESHOLD_FACTOR = 1e-7
@@ -121,8 +122,7 @@ def hard_negatives(
     of song occurrences, i.e. dataset entries, W2V §2.2 footnote 1). Passing a
     precomputed :class:`ChiSquaredPairs` needs ``threshold`` or ``n_occurrences``.
     """
-    if not isinstance(min_count, int | np.integer) or isinstance(min_count, bool) or min_count < 1:
-        raise ParameterError("min_count", "an int >= 1", min_count)
+    min_count = check_param("min_count", min_count, POSITIVE_INT)
     if isinstance(dataset, ChiSquaredPairs):
         pairs = dataset
         if threshold is None and n_occurrences is None:

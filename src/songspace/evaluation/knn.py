@@ -20,7 +20,7 @@ from songspace.evaluation.defaults import DEFAULT_K
 from songspace.evaluation.embeddings import Embeddings
 from songspace.progress import ProgressCallback, track
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 Backend = Literal["auto", "faiss", "numpy"]
 _NUMPY_BATCH_SCORES = 2**25

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from songspace.evaluation.families import FamilyInput
     from songspace.evaluation.protocol import Protocol
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 __all__ = ["mask_last", "next_song", "next_song_pairs_heldout", "next_song_report"]
 

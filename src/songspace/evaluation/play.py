@@ -30,12 +30,13 @@ from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import MetricResult
+from songspace.params import POSITIVE_INT, check_param
 
 if TYPE_CHECKING:
     from songspace.evaluation.families import FamilyInput
     from songspace.evaluation.protocol import Protocol
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: W2V §4.6: "most frequent pairs (>= 100 occurrences)".
 DEFAULT_MIN_PAIR_COUNT = 100
@@ -72,12 +73,7 @@ def play_prediction(
             fix="use a session log with skip information (e.g. an MSSD log) or "
             "songspace.data.synthetic.generate(skips=True)",
         )
-    if (
-        not isinstance(min_pair_count, int | np.integer)
-        or isinstance(min_pair_count, bool)
-        or min_pair_count < 1
-    ):
-        raise ParameterError("min_pair_count", "an int >= 1", min_pair_count)
+    min_pair_count = check_param("min_pair_count", min_pair_count, POSITIVE_INT)
     if aggregate not in ("pair", "occurrence"):
         raise ParameterError("aggregate", "`aggregate in ('pair', 'occurrence')`", aggregate)
     if emb.n_tracks != dataset.n_tracks:

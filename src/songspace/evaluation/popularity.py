@@ -28,6 +28,7 @@ from songspace.evaluation.defaults import DEFAULT_PAIRS_PER_CELL
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
+from songspace.params import POSITIVE_INT, check_param
 
 if TYPE_CHECKING:
     from songspace.evaluation.families import FamilyInput
@@ -43,8 +44,7 @@ def popularity_buckets(dataset: Dataset | np.ndarray, n_buckets: int = N_BUCKETS
     ``dataset`` may be a :class:`Dataset` (events = ``play_counts()``) or an array
     of non-negative event counts per track.
     """
-    if not isinstance(n_buckets, int | np.integer) or isinstance(n_buckets, bool) or n_buckets < 1:
-        raise ParameterError("n_buckets", "an int >= 1", n_buckets)
+    n_buckets = check_param("n_buckets", n_buckets, POSITIVE_INT)
     counts = dataset.play_counts() if isinstance(dataset, Dataset) else np.asarray(dataset)
     if counts.ndim != 1 or (counts.size and (not np.isfinite(counts).all() or counts.min() < 0)):
         raise ParameterError("dataset", "a Dataset or a 1-D array of counts >= 0", counts.shape)

@@ -40,7 +40,7 @@ from songspace.progress import ProgressCallback, labelled
 if TYPE_CHECKING:
     from songspace.data.provenance import DatasetIdentity
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 # FAMILY_METRICS (re-exported): the metric names each family produces, a live view of
 # the family registry (songspace.evaluation.families); evaluate() returns exactly these
@@ -352,7 +352,7 @@ def _write_results(
     ``<model>.json`` per result and ``summary.json``."""
     import json
 
-    from songspace._util import to_jsonable
+    from songspace._util import atomic_write_text, to_jsonable
 
     for r in results:
         r.save(folder / f"{r.model}.json")
@@ -365,7 +365,7 @@ def _write_results(
             for m, per in tests.items()
         },
     }
-    (folder / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
+    atomic_write_text(folder / "summary.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
 
 
 def _protocol_embeddings(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from songspace.errors import ParameterError
 from songspace.graph.cooccurrence import SequencesLike, _as_csr
+from songspace.params import Boolean, check_param
 
 
 def adjacent_pairs(
@@ -53,8 +53,7 @@ def bigram_counts(
     time it occurs. Canonical CSR (sorted indices, no duplicates).
     """
     for name, value in (("ordered", ordered), ("include_self", include_self)):
-        if not isinstance(value, bool | np.bool_):
-            raise ParameterError(name, "True or False", value)
+        check_param(name, value, Boolean())
     n_tracks = _as_csr(dataset)[2]
     a, b = adjacent_pairs(dataset, include_self=include_self)
     if not ordered:

@@ -33,6 +33,7 @@ from songspace.data.dataset import Dataset
 from songspace.data.dataset import incidence_matrix as dataset_incidence
 from songspace.errors import FormatError, OutputExistsError, ParameterError
 from songspace.graph.defaults import DEFAULT_BLOCK_BUDGET, DEFAULT_MIN_WEIGHT, DEFAULT_THRESHOLDS
+from songspace.params import POSITIVE_INT, Interval, check_param, validate_params
 from songspace.progress import ProgressCallback, track
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class CooccurrenceGraph:
             raise ParameterError("adjacency", "a square matrix", self.adjacency.shape)
         if not isinstance(self.adjacency, sp.csr_matrix):
             self.adjacency = sp.csr_matrix(self.adjacency)
-        _check_int("min_weight", self.min_weight, 1)
+        self.min_weight = check_param("min_weight", self.min_weight, POSITIVE_INT)
 
     @property
     def n_nodes(self) -> int:
@@ -106,12 +107,7 @@ class CooccurrenceGraph:
 
     def neighbors(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Neighbour indices (ascending) and edge weights of track ``i`` (read-only views)."""
-        if (
-            isinstance(i, bool)
-            or not isinstance(i, int | np.integer)
-            or not (0 <= i < self.n_nodes)
-        ):
-            raise ParameterError("i", f"`0 <= i < n_nodes` ({self.n_nodes})", i)
+        i = check_param("i", i, Interval(int, 0, self.n_nodes, closed="left"))
         lo, hi = self.adjacency.indptr[i], self.adjacency.indptr[i + 1]
         idx, w = self.adjacency.indices[lo:hi], self.adjacency.data[lo:hi]
         idx.flags.writeable = False
@@ -195,7 +191,7 @@ class CooccurrenceGraph:
                     fix="the two files do not belong together; re-save the graph",
                 )
         min_weight = meta.get("min_weight")
-        if isinstance(min_weight, bool) or not isinstance(min_weight, int) or min_weight < 1:
+        if not POSITIVE_INT.is_satisfied_by(min_weight):
             raise FormatError(
                 f"expected an integer min_weight >= 1, found {min_weight!r}",
                 path=meta_path,
@@ -218,12 +214,6 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
 
 
 # --------------------------------------------------------------------------- inputs
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ParameterError(name, f"an integer >= {low}", value)
-    return int(value)
-
-
 def _as_csr(data: SequencesLike) -> tuple[np.ndarray, np.ndarray, int]:
     """(indptr, indices, n_tracks) of a Dataset or of a checked tuple."""
     if isinstance(data, Dataset):
@@ -235,7 +225,7 @@ def _as_csr(data: SequencesLike) -> tuple[np.ndarray, np.ndarray, int]:
             type(data).__name__,
         )
     indptr, indices, n_tracks = np.asarray(data[0]), np.asarray(data[1]), data[2]
-    n_tracks = _check_int("n_tracks", n_tracks, 0)
+    n_tracks = check_param("n_tracks", n_tracks, Interval(int, 0, None))
     fix = "pass the CSR arrays of the sequences (Dataset.indptr, Dataset.indices)"
     if indptr.ndim != 1 or len(indptr) < 1 or not np.issubdtype(indptr.dtype, np.integer):
         raise ParameterError(
@@ -358,11 +348,7 @@ def _strict_upper(p: sp.csr_matrix, min_weight: int) -> tuple[np.ndarray, np.nda
     return counts, p.indices[keep], p.data[keep]
 
 
-def _resolve(dataset: SequencesLike, block_budget: int) -> sp.csr_matrix:
-    _check_int("block_budget", block_budget, 1)
-    return incidence_matrix(dataset)
-
-
+@validate_params({"min_weight": POSITIVE_INT, "block_budget": POSITIVE_INT})
 def build_cooccurrence(
     dataset: SequencesLike,
     *,
@@ -386,8 +372,7 @@ def build_cooccurrence(
     """
     from songspace.graph.limits import check_graph_fits, warn_if_few_tracks_have_an_edge
 
-    min_weight = _check_int("min_weight", min_weight, 1)
-    x = _resolve(dataset, block_budget)
+    x = incidence_matrix(dataset)
     n_tracks = x.shape[1]
     guard = check_graph_fits((x.indptr, x.indices, n_tracks), min_weight, memory_limit)
     t0 = time.perf_counter()
@@ -432,6 +417,7 @@ def build_cooccurrence(
     return graph
 
 
+@validate_params({"block_budget": POSITIVE_INT})
 def edge_counts_by_threshold(
     dataset: SequencesLike,
     thresholds: Iterable[int] = DEFAULT_THRESHOLDS,
@@ -449,12 +435,12 @@ def edge_counts_by_threshold(
         (thresholds,) if isinstance(thresholds, int | np.integer) else thresholds
     )
     try:
-        ths = sorted({_check_int("thresholds", t, 1) for t in values})
+        ths = sorted({check_param("thresholds", t, POSITIVE_INT) for t in values})
     except TypeError as exc:
         raise ParameterError("thresholds", "an iterable of integers >= 1", thresholds) from exc
     if not ths:
         raise ParameterError("thresholds", "a non-empty iterable of integers", thresholds)
-    x = _resolve(dataset, block_budget)
+    x = incidence_matrix(dataset)
     n_tracks = x.shape[1]
     n_edges = np.zeros(len(ths), dtype=np.int64)
     # active[k, t]: track t has an edge of weight >= ths[k]

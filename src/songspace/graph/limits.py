@@ -35,8 +35,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from songspace.errors import GraphTooLargeError, InvalidValueError, ParameterError
+from songspace.params import POSITIVE_INT, check_param
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Peak bytes per stored graph entry while building (int32 index + int32 weight,
 #: held about 2.5 times over; measured 16-20 bytes, rounded up).
@@ -208,9 +209,7 @@ def available_memory() -> int:
 def graph_memory_limit(limit: int | None = None) -> int:
     """``limit``, else ``$SONGSPACE_GRAPH_MEMORY``, else 80% of the available memory."""
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
-            raise ParameterError("memory_limit", "`memory_limit` is an integer >= 1", limit)
-        return int(limit)
+        return int(check_param("memory_limit", limit, POSITIVE_INT))
     env = os.environ.get(MEMORY_ENV)
     if env:
         return _parse_bytes(env)

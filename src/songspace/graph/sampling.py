@@ -24,11 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from songspace.errors import ParameterError
+from songspace.params import POSITIVE_INT, check_param
 
 
 def _check(indptr: np.ndarray, nodes: np.ndarray, k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ParameterError("k", "an integer >= 1", k)
+    check_param("k", k, POSITIVE_INT)
     n = len(indptr) - 1
     if len(nodes) and (nodes.min() < 0 or nodes.max() >= n):
         raise ParameterError(

@@ -45,10 +45,11 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from songspace._optional import optional_import
+from songspace._util import atomic_write_text
 from songspace.data.dataset import Dataset
-from songspace.errors import ParameterError
 from songspace.graph.cooccurrence import CooccurrenceGraph
 from songspace.graph.defaults import DEFAULT_MIN_WEIGHT
+from songspace.params import POSITIVE_INT, check_param
 
 if TYPE_CHECKING:
     from songspace.graph.tables import GraphTables
@@ -98,7 +99,7 @@ def _quiet_log_config() -> str:
     """A log4j2 file that shows only errors (written once per process, in the temp dir)."""
     path = Path(tempfile.gettempdir()) / f"songspace-spark-log4j2-{os.getpid()}.properties"
     if not path.is_file():
-        path.write_text(_LOG4J)
+        atomic_write_text(path, _LOG4J)
         atexit.register(path.unlink, missing_ok=True)
     return str(path)
 
@@ -282,12 +283,7 @@ def build_tables_spark(
     _pyspark()  # MissingDependencyError naming the extra when pyspark is absent
     from pyspark.sql import functions as F
 
-    if (
-        isinstance(min_weight, bool)
-        or not isinstance(min_weight, int | np.integer)
-        or (min_weight < 1)
-    ):
-        raise ParameterError("min_weight", "an integer >= 1", min_weight)
+    min_weight = check_param("min_weight", min_weight, POSITIVE_INT)
     if spark is None:
         spark = spark_session(master)
     n = dataset.n_tracks

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from songspace.errors import ParameterError
+from songspace.params import POSITIVE, POSITIVE_INT, validate_params
 from songspace.progress import ProgressCallback
 
 #: Rejection rounds per step before the remaining walks are drawn exactly.
@@ -38,21 +39,13 @@ _MAX_REJECTION_ROUNDS = 32
 
 
 # ----------------------------------------------------------------------- checks
-def _check_int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ParameterError(name, f"an integer >= {low}", value)
-    return int(value)
-
-
-def _check_positive(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.integer | np.floating)
-        or not np.isfinite(value)
-        or value <= 0
-    ):
-        raise ParameterError(name, "a finite number > 0", value)
-    return float(value)
+#: The walk settings' constraints (:func:`random_walks`, :func:`walks_reference`).
+WALK_CONSTRAINTS = {
+    "walk_length": POSITIVE_INT,
+    "walks_per_node": POSITIVE_INT,
+    "p": POSITIVE,
+    "q": POSITIVE,
+}
 
 
 def _prepare(adjacency: sp.spmatrix) -> sp.csr_matrix:
@@ -184,6 +177,7 @@ class _Sampler:
 
 
 # ------------------------------------------------------------------------ walks
+@validate_params(WALK_CONSTRAINTS)
 def random_walks(
     adjacency: sp.spmatrix,
     *,
@@ -210,10 +204,6 @@ def random_walks(
     nodes. A walk that reaches a node without edges stops; the rest of its row is
     ``-1``. Deterministic given ``seed``.
     """
-    walk_length = _check_int("walk_length", walk_length, 1)
-    walks_per_node = _check_int("walks_per_node", walks_per_node, 1)
-    p = _check_positive("p", p)
-    q = _check_positive("q", q)
     a = _prepare(adjacency)
     n = a.shape[0]
     starts = _start_nodes(start_nodes, n, walks_per_node)
@@ -240,6 +230,7 @@ def random_walks(
     return walks
 
 
+@validate_params(WALK_CONSTRAINTS)
 def walks_reference(
     adjacency: sp.spmatrix,
     *,
@@ -256,10 +247,6 @@ def walks_reference(
     the same draws): at each step the biased weights of all neighbours of the
     current node are computed and one is drawn with ``Generator.choice``.
     """
-    walk_length = _check_int("walk_length", walk_length, 1)
-    walks_per_node = _check_int("walks_per_node", walks_per_node, 1)
-    p = _check_positive("p", p)
-    q = _check_positive("q", q)
     a = _prepare(adjacency)
     n = a.shape[0]
     starts = _start_nodes(start_nodes, n, walks_per_node)
@@ -287,6 +274,7 @@ def walks_reference(
     return walks
 
 
+@validate_params({"p": POSITIVE, "q": POSITIVE})
 def transition_probabilities(
     adjacency: sp.spmatrix, v: int, t: int | None, *, p: float = 1.0, q: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:

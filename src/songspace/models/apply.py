@@ -46,7 +46,7 @@ from songspace.errors import ModelFormatError
 from songspace.models.base import EmbeddingModel, InductiveModel
 from songspace.progress import ProgressCallback, report
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "EmbedResult",

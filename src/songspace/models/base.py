@@ -46,7 +46,6 @@ import inspect
 import json
 import math
 import time
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -86,8 +85,10 @@ class EmbeddingModel(ABC):
     inductive: ClassVar[bool] = False
     #: One constraint per constructor parameter (see :mod:`songspace.params`).
     parameter_constraints: ClassVar[dict[str, Constraint]] = {}
-    #: Old parameter name -> new name; the old name is accepted with a DeprecationWarning.
-    renamed_params: ClassVar[dict[str, str]] = {}
+    #: Parameter names that ``model.json`` files of older versions stored -> the current
+    #: names; only :meth:`load` reads them (the constructor and ``create`` take the
+    #: current names alone).
+    stored_renames: ClassVar[dict[str, str]] = {}
     #: Hyper-parameter search space for ``songspace tune`` (see :mod:`songspace.models.space`).
     search_space: ClassVar[SearchSpace] = {}
     #: Searched parameters that go beyond the paper's space, with why (``songspace models``).
@@ -124,7 +125,7 @@ class EmbeddingModel(ABC):
 
     def set_params(self, **params: Any) -> EmbeddingModel:
         valid = self._param_names()
-        for k, v in self._renamed(params).items():
+        for k, v in params.items():
             if k not in valid:
                 raise ParameterError(
                     k, f"a parameter of {type(self).__name__} ({', '.join(valid)})", v
@@ -133,40 +134,19 @@ class EmbeddingModel(ABC):
         return self
 
     @classmethod
-    def _renamed(cls, params: Mapping[str, Any]) -> dict[str, Any]:
-        """``params`` with deprecated names replaced (DeprecationWarning for each)."""
-        out = dict(params)
-        for old, new in cls.renamed_params.items():
-            if old in out:
-                if new in out:
-                    raise ParameterError(
-                        old,
-                        f"only one of `{old}` and `{new}` (the new name of `{old}`)",
-                        out[old],
-                        fix=f"pass only {new}",
-                    )
-                warnings.warn(
-                    f"{cls.__name__}: parameter `{old}` is deprecated, use `{new}`",
-                    DeprecationWarning,
-                    stacklevel=4,
-                )
-                out[new] = out.pop(old)
-        return out
-
-    @classmethod
     def coerce_params(
         cls, params: Mapping[str, Any] | None, *, from_strings: bool = False
     ) -> dict[str, Any]:
         """``params`` in the types the constructor expects, as the constraints say.
 
-        Deprecated names are renamed; JSON lists become tuples where the constraint
+        JSON lists become tuples where the constraint
         is a tuple; with ``from_strings`` every string value is parsed as a
         command-line ``NAME=VALUE`` value would be (``"25,10"`` -> ``(25, 10)``).
         Unknown names raise ParameterError. Nothing is validated here.
         """
         names = cls._param_names()
         out: dict[str, Any] = {}
-        for name, value in cls._renamed(params or {}).items():
+        for name, value in (params or {}).items():
             if name not in names:
                 raise ParameterError(
                     name,
@@ -233,13 +213,6 @@ class EmbeddingModel(ABC):
         ``progress(done, total, message)`` is called as training advances; an
         exception it raises stops training and propagates.
         """
-        if progress is None and "progress" in self.__dict__:
-            warnings.warn(
-                "setting `model.progress` is deprecated: pass fit(dataset, progress=...)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            progress = self.__dict__["progress"]
         return self.fit_with(self._fit, dataset, progress=progress)
 
     def fit_with(
@@ -255,6 +228,13 @@ class EmbeddingModel(ABC):
         seam for a loop composed outside the model (the data-parallel loop of
         :mod:`songspace.models.distributed`); ``fit(dataset)`` is
         ``fit_with(self._fit, dataset)``."""
+        if "progress" in vars(self):
+            raise ParameterError(
+                "progress",
+                "a callback passed as fit(dataset, progress=...)",
+                "an attribute `progress` set on the model (no longer read)",
+                fix="pass it to fit: model.fit(dataset, progress=callback)",
+            )
         self.check_params()
         self.check_write_paths()
         if dataset.n_entries == 0:
@@ -393,21 +373,19 @@ class EmbeddingModel(ABC):
         doc = cls.read_description(path)
         klass = cls.described_class(doc, path)
         meta = path / "model.json"
-        with warnings.catch_warnings():
+        try:
+            if not isinstance(doc.get("params"), Mapping):
+                raise TypeError(f"{type(doc.get('params')).__name__} instead of an object")
             # an old file may use a renamed parameter: it loads (and re-saves) under the new name
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                if not isinstance(doc.get("params"), Mapping):
-                    raise TypeError(f"{type(doc.get('params')).__name__} instead of an object")
-                model = create(klass, doc["params"], check=False)
-                model._check_constraints()
-            except (ParameterError, TypeError, ValueError) as exc:
-                raise ModelFormatError(
-                    f"expected the parameters of a saved {klass.__name__}, found {exc}",
-                    path=meta,
-                    field="params",
-                    fix=RETRAIN_FIX,
-                ) from None
+            model = create(klass, klass._stored_params(doc["params"]), check=False)
+            model._check_constraints()
+        except (ParameterError, TypeError, ValueError) as exc:
+            raise ModelFormatError(
+                f"expected the parameters of a saved {klass.__name__}, found {exc}",
+                path=meta,
+                field="params",
+                fix=RETRAIN_FIX,
+            ) from None
         n_tracks = _stored_number(doc, "n_tracks", int, meta)
         training_time = _stored_number(doc, "training_time", float, meta)
         arrays = read_model_arrays(path / "arrays.npz", n_tracks)
@@ -434,6 +412,17 @@ class EmbeddingModel(ABC):
                 fix=RETRAIN_FIX,
             )
         return model
+
+    @classmethod
+    def _stored_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters of a saved ``model.json`` under the current names
+        (:attr:`stored_renames`; a file naming both the old and the new name keeps both,
+        and fails as an unknown parameter)."""
+        out = dict(params)
+        for old, new in cls.stored_renames.items():
+            if old in out and new not in out:
+                out[new] = out.pop(old)
+        return out
 
     def _check_constraints(self) -> None:
         """Each stored parameter within its constraint (``check_params`` without the

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from songspace._checks import check_heldout_share
-from songspace._util import atomic_directory, pack_ids, w2v_token
+from songspace._util import atomic_directory, atomic_write, atomic_write_npz, pack_ids, w2v_token
 from songspace.data.dataset import Dataset
 from songspace.data.provenance import TRAINING_FILE, training_record
 from songspace.data.splits import resolve_test_fraction, split_sequences
@@ -37,7 +37,7 @@ from songspace.errors import FormatError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -176,20 +176,31 @@ def write_embeddings(
     track ids, see :func:`songspace._util.pack_ids`, so readers match rows by id),
     Word2Vec text format ``embeddings.w2v.txt`` (embedded tracks, by track id; white
     space and ``%`` in ids percent-encoded, see :func:`songspace._util.w2v_token`) and
-    the TensorBoard Embedding Projector's ``projector/vectors.tsv`` + ``projector/metadata.tsv``."""
+    the TensorBoard Embedding Projector's ``projector/vectors.tsv`` + ``projector/metadata.tsv``.
+    Each file goes through the atomic writer (:func:`songspace._util.atomic_write`)."""
     d = Path(directory)
     ids = ds.tracks["track_id"].to_numpy(dtype=object)
     arrays = {"embeddings": emb, "available": avail, **pack_ids(ids)}
-    np.savez(d / "embeddings.npz", **arrays)  # type: ignore[arg-type]
+    atomic_write_npz(d / "embeddings.npz", arrays)
     rows = np.flatnonzero(avail)
-    with open(d / "embeddings.w2v.txt", "w", encoding="utf-8") as fh:
+
+    def w2v(fh: Any) -> None:
         fh.write(f"{len(rows)} {emb.shape[1]}\n")
         for i in rows:
             fh.write(f"{w2v_token(ids[i])} " + " ".join(f"{v:.6g}" for v in emb[i]) + "\n")
+
+    atomic_write(d / "embeddings.w2v.txt", w2v, encoding="utf-8")
     proj = d / "projector"
-    proj.mkdir()
-    np.savetxt(proj / "vectors.tsv", emb[rows], delimiter="\t", fmt="%.6g")
+    atomic_write(
+        proj / "vectors.tsv",
+        lambda fh: np.savetxt(fh, emb[rows], delimiter="\t", fmt="%.6g"),
+        encoding="utf-8",
+    )
     meta = ds.tracks.iloc[rows][["track_id", "track_name", "artist_name", "genre"]]
     clean = meta.astype(object).where(meta.notna(), "")
     clean = clean.apply(lambda c: c.astype(str).str.replace("\t", " ").str.replace("\n", " "))
-    clean.to_csv(proj / "metadata.tsv", sep="\t", index=False)
+    atomic_write(
+        proj / "metadata.tsv",
+        lambda fh: clean.to_csv(fh, sep="\t", index=False),
+        encoding="utf-8",
+    )

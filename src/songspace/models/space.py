@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from songspace.errors import ParameterError
+from songspace.params import Interval, check_param
 
 
 def _check_bounds(low: float, high: float, log: bool, kind: str) -> None:
@@ -61,8 +62,7 @@ class IntParam:
     def __post_init__(self) -> None:
         for name in ("low", "high", "step"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise ParameterError(f"IntParam.{name}", "an integer", v)
+            check_param(f"IntParam.{name}", v, Interval(int, None, None))
         _check_bounds(self.low, self.high, self.log, "IntParam")
         if self.step < 1 or (self.log and self.step != 1):
             raise ParameterError(

@@ -34,7 +34,7 @@ from songspace.progress import ProgressCallback
 
 __all__ = ["export_embeddings", "read_config", "train_model", "write_embeddings"]
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def train_model(

@@ -30,6 +30,8 @@ from songspace.data.defaults import DEFAULT_COLD_SHARE
 from songspace.data.fingerprint import dataset_fingerprint
 from songspace.errors import ParameterError
 from songspace.evaluation.cold_start import (
+    FIXES,
+    SETTINGS,
     ColdStart,
     ColdStartReport,
     cold_start_protocol,
@@ -40,6 +42,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import compare
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, shared_testable
 from songspace.models.base import EmbeddingModel, InductiveModel
+from songspace.params import POSITIVE_INT, validate_params
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.defaults import DEFAULT_COLD_START_MODELS
@@ -57,7 +60,7 @@ __all__ = [
     "run_cold_start",
 ]
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Metrics shown in the cold-start table (those present are printed).
 TABLE_METRICS = (
@@ -106,6 +109,7 @@ def _fit(
     return fitted
 
 
+@validate_params({**SETTINGS, "k": POSITIVE_INT}, fixes=FIXES)
 def cold_start_evaluation(
     dataset: Dataset,
     models: Mapping[str, EmbeddingModel],
@@ -212,6 +216,7 @@ def report_table(report: ColdStartReport) -> str:
     return to_markdown(cold_start_table(report))
 
 
+@validate_params(SETTINGS, fixes=FIXES)
 def run_cold_start(
     dataset_dir: str | Path,
     models: Sequence[str] = DEFAULT_COLD_START_MODELS,

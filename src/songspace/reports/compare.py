@@ -64,7 +64,7 @@ __all__ = [
     "train_or_load",
 ]
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 RUN_MARKER = "songspace-run.json"
 BASELINE_DESCRIBE = {

@@ -16,7 +16,7 @@ from songspace.graph.defaults import DEFAULT_MIN_WEIGHT, DEFAULT_THRESHOLDS
 from songspace.progress import ProgressCallback
 from songspace.reports.defaults import DEMO_OUT, DEMO_PLAYLISTS, DEMO_TRACKS
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def dataset_info(

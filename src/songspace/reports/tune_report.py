@@ -49,6 +49,7 @@ from songspace.evaluation.results import EvaluationResult, MetricResult, compare
 from songspace.evaluation.suite import evaluate, unsupported
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import get_model_class
+from songspace.params import POSITIVE_INT, Interval, check_param
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
@@ -70,7 +71,7 @@ from songspace.tuning.study import (
     warm_up,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Metrics of the report table (HitRate and NDCG: mean of in-set and out-of-set).
 COLUMNS = ("hit_rate", "ndcg", "hardneg", "vrc_genre", "vrc_artist", "completion_hr")
@@ -270,10 +271,8 @@ def _check_arguments(
         raise ParameterError("study", "at least one study name", "none", fix="pass --study NAME")
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(dataset, storage_file(storage)))
-    if not 0 < significance < 1:
-        raise ParameterError("significance", "`0 < significance < 1`", significance)
-    if isinstance(max_pareto, bool) or not isinstance(max_pareto, int) or max_pareto < 1:
-        raise ParameterError("max_pareto", "`max_pareto >= 1`", max_pareto)
+    check_param("significance", significance, Interval(float, 0, 1, closed="neither"))
+    check_param("max_pareto", max_pareto, POSITIVE_INT)
 
 
 def _load_studies(

@@ -45,7 +45,7 @@ from songspace.serving.defaults import (
 from songspace.serving.errors import NotReadyError, UnknownModelError
 from songspace.serving.recommender import Recommender
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "SONGSPACE_API_KEY"
 #: Explorer pages kept (one per models/genres asked for); 26 MB each for 173K tracks.

@@ -23,7 +23,7 @@ from songspace.serving.errors import (
     json_body_message,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 def status_of(exc: SongspaceError) -> int:

@@ -27,6 +27,7 @@ import numpy as np
 from songspace._optional import optional_import
 from songspace._util import atomic_write_bytes, atomic_write_text, unit_rows
 from songspace.errors import ParameterError
+from songspace.params import POSITIVE_INT, Interval, check_param
 from songspace.serving.defaults import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
@@ -36,7 +37,7 @@ from songspace.serving.defaults import (
     INDEX_KINDS,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: The type of :data:`songspace.serving.defaults.INDEX_KINDS` (the choices' home).
 IndexKind = Literal["auto", "exact", "hnsw"]
@@ -54,8 +55,7 @@ def set_search_threads(n: int) -> None:
     requests, and OpenMP teams per single-vector query oversubscribe the cores (measured:
     22 ms with 1 thread vs 99 ms with 2 for one exact query over 169K x 100 on a loaded
     2-core machine)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ParameterError("search_threads", "`search_threads` is an integer >= 1", n)
+    n = check_param("search_threads", n, POSITIVE_INT)
     _faiss().omp_set_num_threads(n)
 
 
@@ -137,8 +137,7 @@ def _check_params(kind: str, m: int, ef_construction: int, ef_search: int, exact
         ("ef_search", ef_search, 1),
         ("exact_max", exact_max, 0),
     ):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-            raise ParameterError(name, f"`{name}` is an integer >= {lo}", v)
+        check_param(name, v, Interval(int, lo, None))
 
 
 def resolve_kind(kind: str, n: int, exact_max: int = DEFAULT_EXACT_MAX) -> str:

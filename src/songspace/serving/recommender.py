@@ -37,6 +37,7 @@ from songspace.errors import (
     ParameterError,
 )
 from songspace.evaluation.embeddings import Embeddings, load_embeddings
+from songspace.params import AnyOf, Interval, NoneValue, check_param
 from songspace.serving.defaults import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
@@ -58,7 +59,7 @@ from songspace.serving.index import (
 from songspace.serving.newtracks import NewTrack, grow, parse_track
 from songspace.serving.store import TrackStore
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Candidates listed when a track name matches several tracks or none.
 MAX_CANDIDATES = 10
@@ -101,11 +102,12 @@ def _clean(v: Any) -> str | None:
     return str(v)
 
 
+#: ``max_per_artist``: None (JSON null) or a positive cap.
+MAX_PER_ARTIST = AnyOf(Interval(int, 1, None, what="`max_per_artist >= 1`"), NoneValue())
+
+
 def _check_max_per_artist(value: Any) -> None:
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1
-    ):
-        raise ParameterError("max_per_artist", "`max_per_artist >= 1` or null", value)
+    check_param("max_per_artist", value, MAX_PER_ARTIST)
 
 
 def inductive_model_names() -> list[str]:
@@ -396,14 +398,11 @@ class Recommender:
     # ------------------------------------------------------------------- search
     def _check_k(self, k: int, exclude: int) -> int:
         limit = min(MAX_K, self.n_indexed - exclude)
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= limit:
-            raise ParameterError(
-                "k",
-                f"`1 <= k <= {limit}` (at most {MAX_K}, and the tracks with a vector "
-                f"minus {exclude} excluded)",
-                k,
-            )
-        return int(k)
+        what = (
+            f"`1 <= k <= {limit}` (at most {MAX_K}, and the tracks with a vector "
+            f"minus {exclude} excluded)"
+        )
+        return int(check_param("k", k, Interval(int, 1, limit, what=what)))
 
     def search(
         self,

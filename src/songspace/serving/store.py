@@ -43,7 +43,7 @@ import numpy as np
 
 from songspace.serving.errors import StoreError, StoreFullError, StoreLockedError
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 STORE_FORMAT = "songspace-added-tracks"
 #: The lock file is the store's path with this suffix.

@@ -28,6 +28,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import MetricResult
 from songspace.evaluation.suite import SuiteSettings, evaluate
+from songspace.params import Interval, check_param
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,10 @@ class StudyObjective:
         return [metrics[OBJECTIVES[o].metric] for o in self.objectives]
 
 
+#: The weight of the recommendation objective in a scalarised study.
+ALPHA = Interval(float, 0, 1, what="`0 <= alpha <= 1` (the weight of the recommendation objective)")
+
+
 def check_objectives(objectives: Sequence[str], alpha: float | None = None) -> StudyObjective:
     """Validate the objectives and ``alpha``; return what the study optimises."""
     objs = tuple(objectives)
@@ -136,13 +141,7 @@ def check_objectives(objectives: Sequence[str], alpha: float | None = None) -> S
         raise ParameterError("objective", "distinct objectives", list(objs))
     if alpha is None:
         return StudyObjective(objs, None, "single" if len(objs) == 1 else "pareto")
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
-        raise ParameterError(
-            "alpha",
-            "`0 <= alpha <= 1` (the weight of the recommendation objective)",
-            alpha,
-            fix="the paper uses 0.01 and 0.1 (W2V §4.4)",
-        )
+    alpha = check_param("alpha", alpha, ALPHA, fix="the paper uses 0.01 and 0.1 (W2V §4.4)")
     vrc = [o for o in objs if o in VRC_OBJECTIVES]
     rec = [o for o in objs if o in RECOMMENDATION_OBJECTIVES]
     if len(objs) != 2 or len(vrc) != 1 or len(rec) != 1:

@@ -31,9 +31,9 @@ from songspace.data.splits import (
     mask_last,
     split_sequences,
 )
-from songspace.errors import ParameterError
 from songspace.evaluation.next_song import next_song_pairs_heldout
 from songspace.evaluation.protocol import Protocol
+from songspace.params import Interval, check_param
 
 
 @dataclass
@@ -47,13 +47,12 @@ class TuningProtocols:
 
 def check_fractions(heldout_fraction: float, sample_rate: float) -> None:
     check_heldout_share(heldout_fraction, "heldout_fraction")
-    if isinstance(sample_rate, bool) or not 0 < sample_rate <= 1:
-        raise ParameterError(
-            "sample_rate",
-            "`0 < sample_rate <= 1`",
-            sample_rate,
-            fix="give the share of training sequences to tune on, e.g. 0.05 for 5%",
-        )
+    check_param(
+        "sample_rate",
+        sample_rate,
+        Interval(float, 0, 1, closed="right", what="`0 < sample_rate <= 1`"),
+        fix="give the share of training sequences to tune on, e.g. 0.05 for 5%",
+    )
 
 
 def tuning_protocols(

@@ -52,7 +52,7 @@ from songspace.tuning.protocols import tuning_protocols
 
 __all__ = ["RANKER_TASKS", "RankerChoice", "RankerTuning", "tune_rankers", "write_ranker_settings"]
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 #: Task -> the validation metric that chooses the settings.
 RANKER_TASKS: dict[str, str] = {

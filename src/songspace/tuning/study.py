@@ -53,6 +53,14 @@ from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteS
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create, get_model_class
 from songspace.models.space import Param
+from songspace.params import (
+    POSITIVE_INT,
+    AnyOf,
+    Interval,
+    NoneValue,
+    Options,
+    validate_params,
+)
 from songspace.progress import EpochProgressCallback, ProgressCallback
 from songspace.tuning.budget import (
     DEFAULT_BUDGET_MODE,
@@ -81,7 +89,7 @@ from songspace.tuning.storage import (
     storage_url,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "gp", "random", "nsga2")
 PRUNERS = ("none", "sha", "hyperband")
@@ -563,6 +571,21 @@ def _check_sampling(
     make_sampler(sampler, seed=seed, startup_trials=startup_trials, multi=multi)
 
 
+@validate_params(
+    {
+        "trials": POSITIVE_INT,
+        "timeout": AnyOf(Interval(float, 0, None, closed="neither", finite=False), NoneValue()),
+        "budget_factor": AnyOf(Interval(float, 1, None, finite=False), NoneValue()),
+        "sampler": Options(SAMPLERS),
+        "pruner": Options(PRUNERS),
+        "startup_trials": Interval(int, 0, None),
+    },
+    fixes={
+        "timeout": "give the study's time limit in seconds, or None for no limit",
+        "budget_factor": "give a factor >= 1 of the reference's training CPU time, or None "
+        "for no time budget",
+    },
+)
 def _check_run_options(
     trials: int,
     timeout: float | None,
@@ -574,29 +597,11 @@ def _check_run_options(
 ) -> tuple[str, float | None]:
     """Check :func:`tune`'s run options; return the effective (budget_mode, budget_factor):
     no budget factor means mode ``"none"``, and mode ``"none"`` means no factor."""
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ParameterError("trials", "`trials >= 1` (an integer)", trials)
-    if timeout is not None and not timeout > 0:
-        raise ParameterError("timeout", "`timeout > 0` seconds", timeout)
-    if budget_factor is not None and not budget_factor >= 1:
-        raise ParameterError(
-            "budget_factor", "`budget_factor >= 1` (or None for no budget)", budget_factor
-        )
-    if sampler not in SAMPLERS:
-        raise ParameterError("sampler", f"one of {list(SAMPLERS)}", sampler)
     check_budget_mode(budget_mode)
     if budget_factor is None:
         budget_mode = "none"
     if budget_mode == "none":
         budget_factor = None
-    if pruner not in PRUNERS:
-        raise ParameterError("pruner", f"one of {list(PRUNERS)}", pruner)
-    if (
-        isinstance(startup_trials, bool)
-        or not isinstance(startup_trials, int)
-        or startup_trials < 0
-    ):
-        raise ParameterError("startup_trials", "`startup_trials >= 0` (an integer)", startup_trials)
     return budget_mode, budget_factor
 
 

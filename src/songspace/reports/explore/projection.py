@@ -19,7 +19,7 @@ from songspace.errors import ParameterError
 from songspace.evaluation.embeddings import Embeddings
 from songspace.reports.defaults import PROJECTION_METHODS as METHODS
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 #: The type of :data:`METHODS` (:data:`songspace.reports.defaults.PROJECTION_METHODS`).

@@ -33,7 +33,7 @@ from songspace.reports.explore.projection import (
     vectors_digest,
 )
 
-logger = logging.getLogger("songspace")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
