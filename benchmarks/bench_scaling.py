@@ -301,7 +301,7 @@ import json, sys, time
 from songspace.tuning import tune
 args = json.loads(sys.argv[1])
 t0 = time.perf_counter()
-tune("track2vec", args.pop("dataset"), ["hit_rate"], **args)
+tune("track2vec", args.pop("dataset"), objectives=["hit_rate"], **args)
 print(json.dumps({"wall": time.perf_counter() - t0}))
 """
 

@@ -11,7 +11,14 @@ HEAVY = ("numpy", "pandas", "scipy", "pyarrow")
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["evaluate", "--help"], ["compare", "--help"], ["serve", "--help"]],
+    [
+        ["--help"],
+        ["evaluate", "--help"],
+        ["compare", "--help"],
+        ["tune", "--help"],
+        ["tune-report", "--help"],
+        ["serve", "--help"],
+    ],
 )
 def test_cli_help_loads_no_numpy_or_pandas(argv):
     code = (

@@ -55,6 +55,11 @@ from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
 from songspace.tuning.objectives import OBJECTIVES, StudyObjective
 from songspace.tuning.protocols import tuning_protocols
+from songspace.tuning.settings import (
+    DEFAULT_MAX_PARETO,
+    DEFAULT_SIGNIFICANCE,
+    StudySettings,
+)
 from songspace.tuning.storage import (
     fail_stale_trials,
     open_storage,
@@ -63,13 +68,7 @@ from songspace.tuning.storage import (
     storage_file,
     storage_url,
 )
-from songspace.tuning.study import (
-    StudySettings,
-    _embeddings,
-    best_trials,
-    count_states,
-    warm_up,
-)
+from songspace.tuning.study import _embeddings, best_trials, count_states, warm_up
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +187,8 @@ def tune_report(
     *,
     storage: str | Path | None = None,
     dataset: str | Path | None = None,
-    max_pareto: int = 3,
-    significance: float = 0.01,
+    max_pareto: int = DEFAULT_MAX_PARETO,
+    significance: float = DEFAULT_SIGNIFICANCE,
     overwrite: bool = False,
     cache_dir: str | Path | None = None,
     progress: ProgressCallback | None = None,
@@ -300,7 +299,7 @@ def _load_studies(
                 name,
                 fix="run `songspace tune` for it first",
             )
-        loaded.append((name, st, StudySettings.from_attrs(attrs)))
+        loaded.append((name, st, StudySettings.from_attrs(attrs, name)))
     return url, loaded
 
 

@@ -29,32 +29,9 @@ from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import MetricResult
 from songspace.evaluation.suite import SuiteSettings, evaluate
 from songspace.params import Interval, check_param
+from songspace.tuning.settings import OBJECTIVES, RECOMMENDATION_OBJECTIVES, VRC_OBJECTIVES
+from songspace.tuning.settings import Objective as Objective  # re-exported (its home: settings)
 
-
-@dataclass(frozen=True)
-class Objective:
-    """One tunable objective: the suite metric it reads and its direction."""
-
-    name: str
-    metric: str
-    family: str
-    direction: Literal["maximize", "minimize"]
-    label: str
-
-
-OBJECTIVES: dict[str, Objective] = {
-    o.name: o
-    for o in (
-        Objective("hit_rate", "next_song_hit_rate", "next_song", "maximize", "HitRate"),
-        Objective("ndcg", "next_song_ndcg", "next_song", "maximize", "NDCG"),
-        Objective("vrc_genre", "vrc_genre", "clustering", "maximize", "VRC_genre"),
-        Objective("vrc_artist", "vrc_artist", "clustering", "maximize", "VRC_artist"),
-        Objective("hardneg", "hardneg", "hardneg", "minimize", "HardNeg"),
-        Objective("completion_hr", "completion_hr", "completion", "maximize", "completion HR"),
-    )
-}
-VRC_OBJECTIVES = ("vrc_genre", "vrc_artist")
-RECOMMENDATION_OBJECTIVES = ("hit_rate", "ndcg", "completion_hr")
 Mode = Literal["single", "scalarised", "pareto"]
 
 

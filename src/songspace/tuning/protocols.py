@@ -45,12 +45,16 @@ class TuningProtocols:
     sample_rate: float
 
 
+#: The share of the training sequences a study tunes on.
+SAMPLE_RATE = Interval(float, 0, 1, closed="right", what="`0 < sample_rate <= 1`")
+
+
 def check_fractions(heldout_fraction: float, sample_rate: float) -> None:
     check_heldout_share(heldout_fraction, "heldout_fraction")
     check_param(
         "sample_rate",
         sample_rate,
-        Interval(float, 0, 1, closed="right", what="`0 < sample_rate <= 1`"),
+        SAMPLE_RATE,
         fix="give the share of training sequences to tune on, e.g. 0.05 for 5%",
     )
 
