@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +83,14 @@ HOMES: dict[str, tuple[str, ...]] = {
     "max_body": ("DEFAULT_MAX_BODY",),
     "max_body_bytes": ("DEFAULT_MAX_BODY",),
     "search_threads": ("DEFAULT_SEARCH_THREADS",),
+    # tuning (songspace.tuning.settings.TuneSettings: its fields are the home)
+    "sampler": ("TuneSettings.sampler",),
+    "pruner": ("TuneSettings.pruner",),
+    "budget_mode": ("TuneSettings.budget_mode",),
+    "budget_factor": ("TuneSettings.budget_factor",),
+    "trials": ("TuneSettings.trials",),
+    "startup_trials": ("TuneSettings.startup_trials",),
+    "heartbeat": ("TuneSettings.heartbeat",),
 }
 #: Settings classes whose fields are the home of the defaults registered as
 #: ``Class.field`` above; a reference to any of their fields forwards to the class,
@@ -296,6 +305,9 @@ FORMATS = {
         ),
         (["evaluate"], "test_fraction", "songspace.data.defaults:DEFAULT_TEST_FRACTION", "percent"),
         (["evaluate"], "test_fraction", "songspace.data.defaults:MIN_TEST_SEQUENCES", "about"),
+        (["tune"], "sampler", "songspace.tuning.settings:SAMPLERS", "one of"),
+        (["tune"], "pruner", "songspace.tuning.settings:PRUNERS", "one of"),
+        (["tune"], "budget_mode", "songspace.tuning.settings:BUDGET_MODES", "one of"),
     ],
 )
 def test_help_lists_the_choices_of_its_home(argv, option, home, form):
@@ -305,6 +317,14 @@ def test_help_lists_the_choices_of_its_home(argv, option, home, form):
     module, name = home.split(":")
     value = getattr(importlib.import_module(module), name)
     assert FORMATS[form](value) in _option(argv, option).help
+
+
+def test_objective_help_lists_every_objective_in_order():
+    from songspace.tuning.settings import OBJECTIVES
+
+    text = _option(["tune"], "objective").help
+    named = [w for w in re.findall(r"[a-z_]+", text) if w in OBJECTIVES]
+    assert list(dict.fromkeys(named)) == list(OBJECTIVES), text
 
 
 def test_metrics_help_lists_every_family():

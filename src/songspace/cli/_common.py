@@ -4,7 +4,7 @@ progress bar, the options several commands take, and the table printer."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,11 +35,15 @@ def progress_bar(ctx: typer.Context, label: str = "") -> Iterator[RichBar | None
         yield bars.callback(label)
 
 
-def one_of(choices: Iterable[str]) -> str:
+def one_of(choices: Iterable[str] | Mapping[str, str]) -> str:
     """``a, b or c``: an option's choices for its help text, read from the list's home
-    (so the help never restates a list)."""
-    names = list(choices)
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    (so the help never restates a list); a table of choices gives ``a (what a is), b
+    (...) or c (...)``."""
+    if isinstance(choices, Mapping):
+        items = [f"{name} ({what})" if what else name for name, what in choices.items()]
+    else:
+        items = list(choices)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
 
 
 # ------------------------------------------------------------ options shared by commands
