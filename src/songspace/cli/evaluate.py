@@ -21,7 +21,7 @@ from songspace.cli._common import (
     progress_bar,
 )
 from songspace.data.defaults import DEFAULT_MIN_TRACKS
-from songspace.evaluation.defaults import DEFAULT_SUITE
+from songspace.evaluation.defaults import BASELINE_RANKER_NAMES, DEFAULT_SUITE
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.evaluation.protocol import Protocol
@@ -60,9 +60,9 @@ RankersOpt = Annotated[
     str | None,
     typer.Option(
         "--rankers",
-        help="Comma-separated non-embedding baselines to add: itemknn, sknn, vsknn, "
-        "stan, vstan, bigram, or 'all' (with their default settings, or those of "
-        "--rankers-config).",
+        help="Comma-separated non-embedding baselines to add: "
+        f"{', '.join(BASELINE_RANKER_NAMES)}, or 'all' (with their default settings, or "
+        "those of --rankers-config).",
     ),
 ]
 RankersConfigOpt = Annotated[

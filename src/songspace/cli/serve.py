@@ -9,8 +9,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from songspace.cli._common import err_console, out_console
+from songspace.cli._common import err_console, one_of, out_console
 from songspace.errors import ParameterError
+from songspace.serving.defaults import (
+    DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_SEARCH,
+    DEFAULT_EXACT_MAX,
+    DEFAULT_HOST,
+    DEFAULT_INDEX,
+    DEFAULT_K,
+    DEFAULT_M,
+    DEFAULT_MAX_BODY,
+    DEFAULT_PORT,
+    DEFAULT_SEARCH_THREADS,
+    INDEX_KINDS,
+)
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.serving import Recommender
@@ -18,7 +31,10 @@ if TYPE_CHECKING:  # the library is imported lazily, inside each command
 
 IndexOpt = Annotated[
     str,
-    typer.Option("--index", help="auto (exact up to --exact-max vectors, else hnsw), exact, hnsw."),
+    typer.Option(
+        "--index",
+        help=f"{one_of(INDEX_KINDS)}; auto is exact up to --exact-max vectors, else hnsw.",
+    ),
 ]
 ExactMaxOpt = Annotated[
     int, typer.Option("--exact-max", help="--index auto is exact up to this many vectors.")
@@ -104,7 +120,7 @@ def recommend_cmd(
     embed_new: Annotated[
         Path | None, typer.Option("--embed-new", help="New-track JSON (inductive models).")
     ] = None,
-    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 20,
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = DEFAULT_K,
     max_per_artist: Annotated[
         int | None,
         typer.Option(
@@ -115,11 +131,11 @@ def recommend_cmd(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
-    index: IndexOpt = "auto",
-    exact_max: ExactMaxOpt = 500_000,
-    m: HnswMOpt = 32,
-    ef_construction: EfConstructionOpt = 200,
-    ef_search: EfSearchOpt = 128,
+    index: IndexOpt = DEFAULT_INDEX,
+    exact_max: ExactMaxOpt = DEFAULT_EXACT_MAX,
+    m: HnswMOpt = DEFAULT_M,
+    ef_construction: EfConstructionOpt = DEFAULT_EF_CONSTRUCTION,
+    ef_search: EfSearchOpt = DEFAULT_EF_SEARCH,
 ) -> None:
     """Similar tracks, a playlist continuation, the next tracks, or a new track's neighbours.
 
@@ -247,10 +263,10 @@ def _print_recommendations(
 def serve_cmd(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (one model each).")],
     data: Annotated[Path, typer.Option("--data", help="The dataset the runs were trained on.")],
-    host: Annotated[str, typer.Option("--host", help="Bind address (loopback by default).")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option("--port")] = 8000,
+    host: Annotated[
+        str, typer.Option("--host", help="Bind address (loopback by default).")
+    ] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = DEFAULT_PORT,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -267,17 +283,17 @@ def serve_cmd(
             help="File holding the API key (its first line; preferred to --api-key).",
         ),
     ] = None,
-    max_body: Annotated[int, typer.Option("--max-body", help="Largest request body (bytes).")] = (
-        1 << 20
-    ),
-    index: IndexOpt = "auto",
-    exact_max: ExactMaxOpt = 500_000,
-    m: HnswMOpt = 32,
-    ef_construction: EfConstructionOpt = 200,
-    ef_search: EfSearchOpt = 128,
+    max_body: Annotated[
+        int, typer.Option("--max-body", help="Largest request body (bytes).")
+    ] = DEFAULT_MAX_BODY,
+    index: IndexOpt = DEFAULT_INDEX,
+    exact_max: ExactMaxOpt = DEFAULT_EXACT_MAX,
+    m: HnswMOpt = DEFAULT_M,
+    ef_construction: EfConstructionOpt = DEFAULT_EF_CONSTRUCTION,
+    ef_search: EfSearchOpt = DEFAULT_EF_SEARCH,
     search_threads: Annotated[
         int, typer.Option("--search-threads", help="faiss threads per search.")
-    ] = 1,
+    ] = DEFAULT_SEARCH_THREADS,
     recommender: Annotated[
         Path | None,
         typer.Option(

@@ -7,7 +7,6 @@ numpy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,12 +26,13 @@ from songspace.cli._common import (
     OverwriteOpt,
     ParamOpt,
     SeedOpt,
+    one_of,
     out_console,
     print_tables,
     progress_bar,
 )
 from songspace.data.defaults import DEFAULT_MIN_TRACKS
-from songspace.evaluation.defaults import DEFAULT_SUITE
+from songspace.evaluation.defaults import BASELINE_RANKER_NAMES, DEFAULT_SUITE
 from songspace.tuning.settings import (
     BUDGET_MODES,
     DEFAULT_MAX_PARETO,
@@ -48,16 +48,10 @@ if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.tuning.study import TuneResult
 
 
-def choices_help(choices: Mapping[str, str]) -> str:
-    """``a (what a is), b (...) or c (...)``: a choice table as help text."""
-    items = [f"{name} ({what})" if what else name for name, what in choices.items()]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
-
-
 def _objectives_help() -> str:
     """The objectives, the minimised ones marked."""
     marks = {o.name: "minimised" if o.direction == "minimize" else "" for o in OBJECTIVES.values()}
-    return choices_help(marks)
+    return one_of(marks)
 
 
 #: `tune`'s own options (the shared ones are in songspace.cli._common).
@@ -124,16 +118,15 @@ BudgetFactorOpt = Annotated[
         "time (0: no budget).",
     ),
 ]
-BudgetModeOpt = Annotated[str, typer.Option("--budget-mode", help=f"{choices_help(BUDGET_MODES)}.")]
+BudgetModeOpt = Annotated[str, typer.Option("--budget-mode", help=f"{one_of(BUDGET_MODES)}.")]
 PrunerOpt = Annotated[
     str,
     typer.Option(
         "--pruner",
-        help=f"{choices_help(PRUNERS)}: stop hopeless trials from their per-epoch "
-        "validation values.",
+        help=f"{one_of(PRUNERS)}: stop hopeless trials from their per-epoch validation values.",
     ),
 ]
-SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{choices_help(SAMPLERS)}.")]
+SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{one_of(SAMPLERS)}.")]
 StartupTrialsOpt = Annotated[
     int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
 ]
@@ -333,7 +326,7 @@ def tune_rankers_cmd(
         str,
         typer.Option(
             "--rankers",
-            help="Comma-separated rankers to tune: itemknn, sknn, vsknn, stan, vstan, bigram, "
+            help=f"Comma-separated rankers to tune: {', '.join(BASELINE_RANKER_NAMES)}, "
             "or 'all'. Each tries its declared grid (docs/evaluation.md).",
         ),
     ] = "all",

@@ -55,6 +55,7 @@ from songspace._checks import check_format
 from songspace.data.dataset import Dataset
 from songspace.data.vocabulary import merge_counts
 from songspace.errors import FormatError, InvalidValueError, ParameterError
+from songspace.evaluation.defaults import BASELINE_RANKER_NAMES
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.ranker_params import TunableRanker, format_settings, popularity_of
 from songspace.evaluation.session_knn import SKNN, STAN, VSKNN, VSTAN
@@ -355,16 +356,12 @@ class Bigram(TunableRanker):
         return self.transitions[queries]
 
 
-#: Baseline rankers by name (``songspace evaluate --rankers``), each built from the
-#: training view by ``fit(train, **params)``.
-BASELINE_RANKERS: dict[str, Any] = {
-    "itemknn": ItemKNN,
-    "sknn": SKNN,
-    "vsknn": VSKNN,
-    "stan": STAN,
-    "vstan": VSTAN,
-    "bigram": Bigram,
-}
+#: Baseline rankers by name (``songspace evaluate --rankers``; the names' home is
+#: :data:`songspace.evaluation.defaults.BASELINE_RANKER_NAMES`, each class's ``name``),
+#: each built from the training view by ``fit(train, **params)``.
+BASELINE_RANKERS: dict[str, Any] = dict(
+    zip(BASELINE_RANKER_NAMES, (ItemKNN, SKNN, VSKNN, STAN, VSTAN, Bigram), strict=True)
+)
 
 
 def make_ranker(name: str, train: Dataset, params: Mapping[str, Any] | None = None) -> Ranker:

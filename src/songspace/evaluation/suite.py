@@ -19,7 +19,12 @@ from songspace._checks import check_heldout_share
 from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.evaluation import families as _families
-from songspace.evaluation.defaults import DEFAULT_K, DEFAULT_SUITE, SuiteSettings
+from songspace.evaluation.defaults import (
+    DEFAULT_K,
+    DEFAULT_RANDOM_DIM,
+    DEFAULT_SUITE,
+    SuiteSettings,
+)
 from songspace.evaluation.embeddings import Embeddings, ViewEmbedder, ViewRanker
 from songspace.evaluation.families import FAMILY_METRICS, FamilyInput, FamilyNames
 from songspace.evaluation.protocol import Protocol
@@ -155,7 +160,7 @@ def evaluate_many(
     families: Sequence[str] | None = None,
     settings: SuiteSettings | None = None,
     heatmap_dir: str | Path | None = None,
-    random_dim: int = 64,
+    random_dim: int = DEFAULT_RANDOM_DIM,
     rankers: Sequence[str] = (),
     ranker_params: Mapping[str, Mapping[str, Any]] | None = None,
     against: str | None = None,

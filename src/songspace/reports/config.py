@@ -53,11 +53,13 @@ import inspect
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from songspace.data.defaults import DEFAULT_TEST_FRACTION
 from songspace.errors import FormatError, InvalidValueError, MissingFieldError
+from songspace.evaluation.defaults import DEFAULT_ALPHA, DEFAULT_RANDOM_DIM
 from songspace.evaluation.families import FAMILY_COLUMNS, FAMILY_METRICS
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
 
@@ -70,29 +72,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 _TOP_KEYS = ("name", "description", "dataset", "protocol", "report", "models", "recommender")
 _DATASET_KEYS = ("path", "synthetic")
-_PROTOCOL_DEFAULTS: dict[str, Any] = {
-    "seeds": [0],
-    "test_fraction": 0.01,
-    "min_tracks": DEFAULT_MIN_TRACKS,
-    "cold_start_share": 0.0,
-    "seed_fractions": [0.5],
-    "metrics": None,
-    "k": DEFAULT_SUITE.k,
-    "hardneg_threshold": None,
-    "hardneg_min_count": DEFAULT_SUITE.hardneg_min_count,
-    "pairs_per_cell": DEFAULT_SUITE.pairs_per_cell,
-    "artist_min_tracks": DEFAULT_SUITE.artist_min_tracks,
-    "coherence_k": DEFAULT_SUITE.coherence_k,
-    "random_dim": 64,
-    "on_missing_features": "error",
-    "rankers": [],
-}
-_REPORT_DEFAULTS: dict[str, Any] = {
-    "title": None,
-    "columns": None,
-    "alpha": 0.05,
-    "diagonal": None,
-}
 _MODEL_KEYS = (
     "name",
     "model",
@@ -143,10 +122,10 @@ class ProtocolSpec:
     """Evaluation protocol: the split and the suite settings (SPEC §1, §4)."""
 
     seeds: tuple[int, ...] = (0,)
-    test_fraction: float = 0.01
+    test_fraction: float = DEFAULT_TEST_FRACTION
     min_tracks: int = DEFAULT_MIN_TRACKS
     cold_start_share: float = 0.0
-    seed_fractions: tuple[float, ...] = (0.5,)
+    seed_fractions: tuple[float, ...] = (DEFAULT_SUITE.seed_fraction,)
     metrics: tuple[str, ...] | None = None
     k: int = DEFAULT_SUITE.k
     hardneg_threshold: float | None = DEFAULT_SUITE.hardneg_threshold
@@ -154,7 +133,7 @@ class ProtocolSpec:
     pairs_per_cell: int = DEFAULT_SUITE.pairs_per_cell
     artist_min_tracks: int = DEFAULT_SUITE.artist_min_tracks
     coherence_k: int = DEFAULT_SUITE.coherence_k
-    random_dim: int = 64
+    random_dim: int = DEFAULT_RANDOM_DIM
     on_missing_features: str = "error"
     #: Non-embedding baseline rows (itemknn, sknn, vsknn, bigram) added to every table.
     rankers: tuple[str, ...] = ()
@@ -181,8 +160,20 @@ class ProtocolSpec:
 class ReportSpec:
     title: str | None = None
     columns: tuple[str, ...] | None = None
-    alpha: float = 0.05
+    alpha: float = DEFAULT_ALPHA
     diagonal: tuple[str, str] | None = None
+
+
+def _table_defaults(spec: type) -> dict[str, Any]:
+    """The keys of a config table and their defaults, in order: the fields of its spec
+    dataclass (the one place they are written), tuples as TOML lists."""
+    return {
+        f.name: list(f.default) if isinstance(f.default, tuple) else f.default for f in fields(spec)
+    }
+
+
+_PROTOCOL_DEFAULTS = _table_defaults(ProtocolSpec)
+_REPORT_DEFAULTS = _table_defaults(ReportSpec)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from songspace.errors import ParameterError
+from songspace.evaluation.defaults import DEFAULT_ALPHA
 from songspace.evaluation.results import UNTESTED, EvaluationResult, compare
 
 #: Column headers in the papers' wording.
@@ -114,7 +115,7 @@ class ComparisonTable:
     describe_columns: list[str]
     metrics: list[str]
     rows: list[Row]
-    alpha: float = 0.05
+    alpha: float = DEFAULT_ALPHA
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     n_tests: int = 0
     notes: list[str] = field(default_factory=list)
@@ -204,7 +205,7 @@ def build_table(
     baselines: Sequence[str] = ("random", "popularity"),
     yardsticks: Sequence[str] | None = None,
     paper: Mapping[str, Mapping[str, float]] | None = None,
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
     title: str = "",
     against: Mapping[str, str] | None = None,
     best_baseline: bool | None = None,

@@ -37,6 +37,12 @@ from typing import Any
 
 from songspace._optional import optional_import
 from songspace.errors import InputError, ParameterError
+from songspace.serving.defaults import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY,
+    DEFAULT_PORT,
+    DEFAULT_SEARCH_THREADS,
+)
 from songspace.serving.errors import NoRecommenderError, NotReadyError, UnknownModelError
 from songspace.serving.recommender import Recommender
 from songspace.serving.twostage import ServedRecommender
@@ -44,7 +50,6 @@ from songspace.serving.twostage import ServedRecommender
 logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "SONGSPACE_API_KEY"
-DEFAULT_MAX_BODY = 1 << 20
 #: Explorer pages kept (one per models/genres asked for); 26 MB each for 173K tracks.
 MAX_EXPLORE_PAGES = 4
 
@@ -400,13 +405,13 @@ def serve(
     runs: Sequence[str | Path],
     dataset: str | Path,
     *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     options: dict[str, Any] | None = None,
     log_level: str = "info",
-    search_threads: int = 1,
+    search_threads: int = DEFAULT_SEARCH_THREADS,
     recommender: str | Path | None = None,
 ) -> None:
     """Serve ``runs`` (one model each, named by the run folder) until interrupted;

@@ -38,12 +38,18 @@ from songspace.errors import (
 )
 from songspace.evaluation.embeddings import Embeddings, load_embeddings
 from songspace.params import AnyOf, Interval, NoneValue, check_param
-from songspace.serving.errors import NotInductiveError, UnknownTrackError
-from songspace.serving.index import (
+from songspace.serving.defaults import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
     DEFAULT_EXACT_MAX,
+    DEFAULT_INDEX,
+    DEFAULT_K,
     DEFAULT_M,
+    DEFAULT_NEW_TRACK_K,
+    MAX_K,
+)
+from songspace.serving.errors import NotInductiveError, UnknownTrackError
+from songspace.serving.index import (
     IndexKind,
     VectorIndex,
     file_digest,
@@ -55,8 +61,6 @@ from songspace.serving.store import TrackStore
 
 logger = logging.getLogger(__name__)
 
-#: Largest ``k`` one request may ask for.
-MAX_K = 1000
 #: Candidates listed when a track name matches several tracks or none.
 MAX_CANDIDATES = 10
 SERVING_DIR = "serving"
@@ -203,7 +207,7 @@ class Recommender:
         dataset: Dataset | str | Path,
         *,
         name: str | None = None,
-        index: IndexKind = "auto",
+        index: IndexKind = DEFAULT_INDEX,
         exact_max: int = DEFAULT_EXACT_MAX,
         m: int = DEFAULT_M,
         ef_construction: int = DEFAULT_EF_CONSTRUCTION,
@@ -447,7 +451,7 @@ class Recommender:
             fetch = min(total, fetch * 4)
 
     def similar(
-        self, track_id: str, k: int = 20, *, max_per_artist: int | None = None
+        self, track_id: str, k: int = DEFAULT_K, *, max_per_artist: int | None = None
     ) -> list[Neighbour]:
         """The ``k`` tracks most similar to ``track_id`` (itself left out), at most
         ``max_per_artist`` of them by one artist."""
@@ -459,7 +463,7 @@ class Recommender:
     def complete(
         self,
         seed_track_ids: Sequence[str],
-        k: int = 20,
+        k: int = DEFAULT_K,
         *,
         exclude_seeds: bool = True,
         max_per_artist: int | None = None,
@@ -515,7 +519,11 @@ class Recommender:
         return parsed, grown, vectors
 
     def embed_new(
-        self, track: Mapping[str, Any], k: int = 10, *, max_per_artist: int | None = None
+        self,
+        track: Mapping[str, Any],
+        k: int = DEFAULT_NEW_TRACK_K,
+        *,
+        max_per_artist: int | None = None,
     ) -> NewEmbedding:
         """Embed a track that arrived after training (inductive models only) from its
         features and playlists, without adding it; returns its vector and ``k``
@@ -527,7 +535,9 @@ class Recommender:
         nb = self.search(normalise(vectors)[0], k, max_per_artist=max_per_artist)
         return NewEmbedding(str(track["track_id"]), vectors[0], nb)
 
-    def add_tracks(self, tracks: Sequence[Mapping[str, Any]], k: int = 10) -> list[NewEmbedding]:
+    def add_tracks(
+        self, tracks: Sequence[Mapping[str, Any]], k: int = DEFAULT_NEW_TRACK_K
+    ) -> list[NewEmbedding]:
         """Embed new tracks on the grown dataset and add them to the live index; each is
         written durably to the run's append-only store before this returns."""
         self._require_inductive()

@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from songspace.errors import ParameterError
 from songspace.serving.app import API_KEY_ENV, ServerState, error_body
+from songspace.serving.defaults import DEFAULT_K, MAX_K
 from songspace.serving.errors import AuthError
-from songspace.serving.recommender import MAX_K
 from songspace.serving.schemas import (
     BatchRequest,
     CompleteRequest,
@@ -132,7 +132,7 @@ def models(
 @router.get("/tracks/{track_id:path}/similar", summary="The k most similar tracks")
 def similar(
     track_id: str,
-    k: int = Query(default=20, ge=1, le=MAX_K),
+    k: int = Query(default=DEFAULT_K, ge=1, le=MAX_K),
     model: str | None = None,
     max_per_artist: int | None = Query(default=None, ge=1),
     state: ServerState = Depends(server_state),  # noqa: B008

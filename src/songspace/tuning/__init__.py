@@ -8,8 +8,9 @@ numpy.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from songspace._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from songspace.tuning.objectives import OBJECTIVES, check_objectives, scalarise
@@ -53,17 +54,4 @@ _LAZY = {
     "tune_rates": "songspace.tuning.scale",
     "tuning_protocols": "songspace.tuning.protocols",
 }
-
-
-def __getattr__(name: str) -> Any:
-    """Import ``name`` from its module on first use (then it is a plain attribute)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'songspace.tuning' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
