@@ -88,6 +88,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: LightGBM's feature-importance types (the first is the default).
+IMPORTANCE_KINDS = ("gain", "split")
+
 __all__ = [
     "DEFAULT_RANKERS",
     "MODEL_FILE",
@@ -525,12 +528,12 @@ class TwoStageRanker(TunableRanker):
         top = top_of_scores(full, self.popularity, k, exclude=seeds)
         return top, full[top]
 
-    def feature_importance(self, kind: str = "gain") -> dict[str, float]:
+    def feature_importance(self, importance: str = IMPORTANCE_KINDS[0]) -> dict[str, float]:
         """LightGBM's importance of each feature, largest first: ``gain`` (the total loss
         reduction of the splits on it) or ``split`` (how many splits use it)."""
-        if kind not in ("gain", "split"):
-            raise ParameterError("kind", "'gain' or 'split'", kind)
-        values = self.booster.feature_importance(importance_type=kind)
+        if importance not in IMPORTANCE_KINDS:
+            raise ParameterError("importance", f"one of {list(IMPORTANCE_KINDS)}", importance)
+        values = self.booster.feature_importance(importance_type=importance)
         pairs = sorted(
             zip(self.feature_names, (float(v) for v in values), strict=True),
             key=lambda nv: -nv[1],

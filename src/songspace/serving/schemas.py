@@ -62,7 +62,7 @@ class NextRequest(Strict):
     # the body of POST /next (a comment: a docstring would enter the OpenAPI schema)
 
     seed_track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
-    k: int = Field(default=20, ge=1, le=MAX_K)
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K)
     exclude_seeds: bool = True
     max_per_artist: int | None = Field(default=None, ge=1)
     model: str | None = None

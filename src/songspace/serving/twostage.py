@@ -19,8 +19,9 @@ import numpy as np
 
 from songspace.errors import ParameterError
 from songspace.params import Interval, check_param
+from songspace.serving.defaults import DEFAULT_K, MAX_K
 from songspace.serving.errors import UnknownTrackError
-from songspace.serving.recommender import MAX_K, MAX_PER_ARTIST, Neighbour, _clean
+from songspace.serving.recommender import MAX_PER_ARTIST, Neighbour, _clean
 
 if TYPE_CHECKING:
     from songspace.data.dataset import Dataset
@@ -86,7 +87,7 @@ class ServedRecommender:
     def recommend(
         self,
         seed_track_ids: Sequence[str],
-        k: int = 20,
+        k: int = DEFAULT_K,
         *,
         max_per_artist: int | None = None,
     ) -> list[Neighbour]:
