@@ -16,7 +16,9 @@ Track ids may hold "/" (``/tracks/{id}`` is a path parameter). Clients without t
 key see run names, never the server's paths.
 A reload (:meth:`ServerState.reload`) builds the new Recommender beside the old one and
 swaps the name -> model mapping in one assignment; requests in flight keep the object
-they started with.
+they started with. Switched to an update of the served run (``songspace update``), it
+first carries the tracks added through ``POST /tracks`` over to the new run
+(:func:`carry_added_tracks`).
 
 Layout: this module holds :func:`create_app`, :class:`ServerState` and :func:`serve`; the
 endpoints are in :mod:`songspace.serving.routes`, the request bodies in

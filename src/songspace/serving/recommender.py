@@ -554,41 +554,28 @@ class Recommender:
         - a track this run knows from its own data (an update trained on it) is
           **superseded**: this run's vector is served, the added one dropped;
         - one carried over before (in this run's store already) is left as it is;
-        - every other one is added here: an inductive model embeds it again with this
-          run's weights on this run's grown dataset; a transductive one keeps the stored
-          vector. It is written to this run's store (durably) before this returns.
+        - every other one is embedded again with this run's weights on this run's grown
+          dataset (its stored document: features, playlists) and added; it is written to
+          this run's store (durably) before this returns. Only inductive models have
+          added tracks (``POST /tracks`` refuses the others), and an update keeps the
+          model.
 
         Returns ``{"carried", "superseded", "already"}`` (counts; ``superseded_ids``
         lists up to 20 of the superseded ids)."""
-        todo: list[tuple[dict[str, Any], np.ndarray]] = []
+        todo: list[dict[str, Any]] = []
         superseded: list[str] = []
         already = 0
-        for doc, vec in records:
+        for doc, _ in records:  # the stored vector is the old run's: embedded again
             r = self._row.get(str(doc.get("track_id")))
             if r is None:
-                todo.append((doc, vec))
+                todo.append(doc)
             elif r < self._n_base:
                 superseded.append(str(doc.get("track_id")))
             else:
                 already += 1
         if todo:
             with self._write_lock:
-                if self.inductive:
-                    parsed, grown, vectors = self._embed([d for d, _ in todo], require_inputs=False)
-                else:
-                    parsed = [
-                        parse_track(d, self._grown, where=f"stored track {i}", require_inputs=False)
-                        for i, (d, _) in enumerate(todo)
-                    ]
-                    grown, vectors = self._grown, np.stack([v for _, v in todo])
-                    if vectors.shape[1] != self.dim:
-                        raise ModelFormatError(
-                            f"expected the added tracks' vectors of {self.dim} values (this "
-                            f"run's dim), found {vectors.shape[1]}",
-                            path=self.run,
-                            fix="reload to a run of the same model and dim, or add the "
-                            "tracks again",
-                        )
+                parsed, grown, vectors = self._embed(todo, require_inputs=False)
                 if self.store is not None:
                     self.store.append(
                         [(dict(t.raw), v) for t, v in zip(parsed, vectors, strict=True)]
