@@ -21,35 +21,39 @@ pytest.importorskip("uvicorn", reason="the server needs uvicorn (extra `serve`)"
 
 from songspace.data.dataset import Dataset  # noqa: E402
 from songspace.models.base import EmbeddingModel  # noqa: E402
+from songspace.models.train import train_model  # noqa: E402
 from songspace.models.update import grow_by_updates, update_run  # noqa: E402
+from songspace.serving.lineage import update_lineage  # noqa: E402
 from songspace.serving.newtracks import grow, hold_out_tracks, parse_track  # noqa: E402
 from songspace.serving.recommender import SERVING_DIR, STORE_FILE, Recommender  # noqa: E402
+from tests.serving.conftest import T2V_FAST  # noqa: E402
 from tests.serving.server import KEY, Server  # noqa: E402
 
 AUTH = {"X-API-Key": KEY}
 
 
-def day_data(world, root) -> Dataset:
-    """A day's new playlists: those of the full dataset holding the first held-out track
-    (new to the runs), under new ids, without the two other held-out tracks (which stay
-    unknown to the update, so they are added through POST /tracks only)."""
+def day_data(world, root, day: int = 1) -> Dataset:
+    """Day ``day``'s new playlists (saved in ``root/day{day}``): those of the full dataset
+    holding held-out track ``day - 1`` (new to the runs), under new ids, without the
+    held-out tracks after it (which stay unknown to the update, so they are added
+    through POST /tracks only)."""
     full = world["full"]
     held = world["held"]
-    row = int(np.flatnonzero(full.track_ids == held[0])[0])
+    row = int(np.flatnonzero(full.track_ids == held[day - 1])[0])
     inc = full.incidence().tocsc()
     seqs = np.sort(inc[:, row].indices)[:6]
-    part = full.subset(seqs, name="day1")
-    reduced, _ = hold_out_tracks(part, held[1:])
-    day = Dataset(
+    part = full.subset(seqs, name=f"day{day}")
+    reduced, _ = hold_out_tracks(part, held[day:])
+    out = Dataset(
         tracks=reduced.tracks,
         indptr=reduced.indptr,
         indices=reduced.indices,
-        sequence_ids=np.asarray([f"day1-{s}" for s in reduced.sequence_ids], dtype=object),
+        sequence_ids=np.asarray([f"day{day}-{s}" for s in reduced.sequence_ids], dtype=object),
         features=reduced.features,
         source=dict(reduced.source),
     ).validate()
-    day.save(root / "day1")
-    return day
+    out.save(root / f"day{day}")
+    return out
 
 
 @pytest.fixture
@@ -226,3 +230,23 @@ def test_reload_to_an_unrelated_run_does_not_carry_added_tracks(world, runs, tmp
         assert httpx.get(f"{server.url}/tracks/{docs[0]['track_id']}").json()["added"]
     finally:
         server.stop()
+
+
+def test_update_lineage_follows_chains_of_updates_only(world, slash_world, updated, tmp_path):
+    run, run2 = updated
+    day_data(world, tmp_path, day=2)
+    run3 = tmp_path / "gs-day2"
+    update_run(run2, tmp_path / "day2", run3, base_data=world["root"] / "data")
+    clone = tmp_path / "gs-clone"  # RUN's files elsewhere: RUN2 was not applied to it
+    shutil.copytree(run, clone, ignore=shutil.ignore_patterns(SERVING_DIR))
+    assert update_lineage(run2, run) is None
+    assert update_lineage(run3, run2) is None
+    assert update_lineage(run3, run) is None  # through the chain: RUN -> RUN2 -> RUN3
+    assert "do not continue" in update_lineage(run, run2)  # back to the base
+    assert "do not continue" in update_lineage(run2, run3)
+    assert "applied to" in update_lineage(run2, clone)
+    assert "applied to" in update_lineage(run2, world["root"] / "t2v")  # same data, no update
+    assert "has no training.json" in update_lineage(run2, slash_world["run"])
+    other = tmp_path / "t2v-full"  # trained on the full dataset: another base
+    train_model("track2vec", world["full"], other, params=T2V_FAST, full=True)
+    assert "another dataset" in update_lineage(run2, other)
