@@ -60,7 +60,14 @@ from songspace.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["REPEAT_POLICIES", "History", "UpdateResult", "load_history", "update_run"]
+__all__ = [
+    "REPEAT_POLICIES",
+    "History",
+    "UpdateResult",
+    "grow_by_updates",
+    "load_history",
+    "update_run",
+]
 
 #: What ``update_run`` does with new sequences the run has trained on already.
 REPEAT_POLICIES = ("refuse", "skip", "allow")
@@ -247,6 +254,28 @@ def load_history(
     if track_ids is not None:
         _check_vocabulary(history.dataset, track_ids)
     return history
+
+
+def grow_by_updates(
+    dataset: Dataset, updates: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...]
+) -> Dataset:
+    """``dataset`` followed by the sequences (and the new tracks) of each update entry
+    of a lineage (``training.json``'s ``updates``), in order, each update's dataset
+    loaded from its recorded path and checked by fingerprint; the repeats an update
+    left out are left out again. What ``songspace serve`` serves an updated run over,
+    ``dataset`` being the dataset the run was trained on (all of it)."""
+    seen = sequence_keys(dataset)
+    history = History(dataset, seen, seen[:0])
+    for entry in updates:
+        update = _recorded_dataset(
+            entry.get("dataset_path"),
+            entry.get("dataset_fingerprint"),
+            "the dataset of an update of the run",
+            fix="restore the dataset at that path (the tracks an update added are served "
+            "from it), or serve the run before its updates",
+        )
+        history = _with_update(history, update, entry)
+    return history.dataset
 
 
 def _recorded_dataset(path: Any, fingerprint: Any, what: str, *, fix: str) -> Dataset:

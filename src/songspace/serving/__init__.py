@@ -5,6 +5,8 @@
 - exact and HNSW indexes with measured recall, :mod:`songspace.serving.index`;
 - new-track documents, grown datasets and hold-outs, :mod:`songspace.serving.newtracks`;
 - the append-only store of added tracks, :mod:`songspace.serving.store`;
+- updated runs served and switched to, the added tracks carried over,
+  :mod:`songspace.serving.lineage`;
 - the FastAPI service (extra ``serve``), :mod:`songspace.serving.app` (its endpoints in
   :mod:`songspace.serving.routes`).
 """

@@ -17,7 +17,9 @@ Track ids may hold "/" (``/tracks/{id}`` is a path parameter). Clients without t
 key see run names, never the server's paths.
 A reload (:meth:`ServerState.reload`) builds the new Recommender beside the old one and
 swaps the name -> model mapping in one assignment; requests in flight keep the object
-they started with.
+they started with. Switched to an update of the served run (``songspace update``), it
+first carries the tracks added through ``POST /tracks`` over to the new run
+(:func:`carry_added_tracks`).
 
 Layout: this module holds :func:`create_app`, :class:`ServerState` and :func:`serve`; the
 endpoints are in :mod:`songspace.serving.routes`, the request bodies in
@@ -31,7 +33,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from songspace.serving.defaults import (
     DEFAULT_SEARCH_THREADS,
 )
 from songspace.serving.errors import NoRecommenderError, NotReadyError, UnknownModelError
+from songspace.serving.lineage import served_dataset, update_lineage
 from songspace.serving.recommender import Recommender
 from songspace.serving.twostage import ServedRecommender
 
@@ -119,15 +122,29 @@ def _fastapi():
 
 @dataclass
 class ModelSpec:
-    """How to (re)load one served model."""
+    """How to (re)load one served model. ``dataset``: the ``--data`` of ``serve`` (a
+    path until :meth:`ServerState.load_all` loads it)."""
 
     name: str
     run: Path
     dataset: Path | Any
     options: dict[str, Any]
+    _identity: Any = field(default=None, repr=False, compare=False)
 
     def load(self, run: Path | None = None) -> Recommender:
-        return Recommender.from_run(run or self.run, self.dataset, name=self.name, **self.options)
+        """The Recommender of ``run`` (default: this spec's) over ``dataset``, grown by
+        the run's updates when it is an updated run (:func:`served_dataset`)."""
+        from songspace.data.dataset import Dataset
+        from songspace.data.provenance import DatasetIdentity
+
+        path = run or self.run
+        data = self.dataset
+        if isinstance(data, Dataset):
+            ident = self._identity
+            if ident is None or ident.dataset is not data:  # fingerprinted once per dataset
+                ident = self._identity = DatasetIdentity(data)
+            data = served_dataset(Path(path), ident)
+        return Recommender.from_run(path, data, name=self.name, **self.options)
 
 
 class ServerState:
@@ -263,22 +280,54 @@ class ServerState:
             )
         with self.admin_lock:
             fresh = {}
+            added: dict[str, dict[str, Any]] = {}
             for n in names:
                 spec = self.specs.get(n)
-                old = current[n]
+                old = self.get(n)  # the latest: a POST /tracks may have added to it
                 path = Path(run) if run else old.run
                 if spec is None:
                     spec = ModelSpec(n, old.run, old.dataset, {})
                 fresh[n] = spec.load(path)
+                added[n] = carry_added_tracks(old, fresh[n])
                 if run:
-                    self.specs[n] = ModelSpec(n, path, spec.dataset, spec.options)
+                    self.specs[n] = ModelSpec(n, path, spec.dataset, spec.options, spec._identity)
             self.models = {**(self.models or {}), **fresh}  # the atomic swap
         # the next /explore builds from the new models (a page being built now is from the
         # old ones: explore_page's identity check refuses it); no lock, a reload never waits
         self.pages = {}
         return [
-            {"model": n, "run": str(r.run), "embeddings_sha256": r.digest} for n, r in fresh.items()
+            {"model": n, "run": str(r.run), "embeddings_sha256": r.digest, "added_tracks": added[n]}
+            for n, r in fresh.items()
         ]
+
+
+def carry_added_tracks(old: Recommender, new: Recommender) -> dict[str, Any]:
+    """Carry the tracks added to ``old`` through ``POST /tracks`` over to ``new`` when
+    ``new`` is another run that is an update of ``old``'s (:func:`update_lineage`,
+    :meth:`Recommender.carry_over`). Returns what happened: ``{"from": old run,
+    "carried", "superseded", "superseded_ids", "already"}``, or ``{"from", "not_carried":
+    n, "reason"}`` (another run that is not an update: its tracks stay in ``old``'s
+    store, served again by a reload back to it). The same run reloaded: its own store
+    was replayed, ``{"replayed": n}``."""
+    if new.run.resolve() == old.run.resolve():
+        return {"replayed": new.n_added}
+    records = old.store.read() if old.store is not None else []
+    if not records:
+        return {"from": str(old.run), "carried": 0, "superseded": 0, "already": 0}
+    why = update_lineage(new.run, old.run)
+    if why is not None:
+        logger.warning(
+            "%s: the %d tracks added to %s are not carried over to %s: %s",
+            new.name,
+            len(records),
+            old.run,
+            new.run,
+            why,
+        )
+        return {"from": str(old.run), "not_carried": len(records), "reason": why}
+    report = new.carry_over(records)
+    logger.info("%s: added tracks of %s carried over to %s: %s", new.name, old.run, new.run, report)
+    return {"from": str(old.run), **report}
 
 
 def error_body(status: int, kind: str, message: str, field: str | None = None) -> dict[str, Any]:
