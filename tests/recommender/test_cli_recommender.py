@@ -81,9 +81,19 @@ def test_the_fitted_recommender_is_the_librarys(fitted_dir):
 def test_fit_refuses_a_run_trained_across_the_test_split(fitted_dir, tmp_path):
     data, run, _ = fitted_dir
     res = invoke(
-        "recommender", "fit", data, "--run", f"t2v={run}", "-o", tmp_path / "r", "--seed", "1",
-        "--test-fraction", "0.1", *PARAMS,
-    )  # fmt: skip
+        "recommender",
+        "fit",
+        data,
+        "--run",
+        f"t2v={run}",
+        "-o",
+        tmp_path / "r",
+        "--seed",
+        "1",
+        "--test-fraction",
+        "0.1",
+        *PARAMS,
+    )
     assert isinstance(res.exception, ParameterError)
     assert "never trained on the protocol's test sequences" in str(res.exception)
     assert not (tmp_path / "r").exists()
@@ -97,9 +107,18 @@ def test_evaluate_scores_a_fitted_recommender_beside_the_baselines(fitted_dir, t
     data, _, rec = fitted_dir
     out = tmp_path / "eval"
     res = invoke(
-        "evaluate", data, "--recommender", rec, "--metrics", "next_song", "--k", "10",
-        "-o", out, *SPLIT,
-    )  # fmt: skip
+        "evaluate",
+        data,
+        "--recommender",
+        rec,
+        "--metrics",
+        "next_song",
+        "--k",
+        "10",
+        "-o",
+        out,
+        *SPLIT,
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["results"]) == {"random", "popularity", "rec"}
