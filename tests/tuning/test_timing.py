@@ -1,0 +1,147 @@
+"""Where a trial's time goes: the phases every trial and the reference run record
+(songspace.tuning.timing), and the summary the tune report prints."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from songspace.tuning import tune
+from songspace.tuning.timing import (
+    PHASE_ATTR,
+    PhaseClock,
+    PhaseRow,
+    breakdown_markdown,
+    phase_breakdown,
+)
+from tests.tuning.conftest import FAST
+from tests.tuning.workers import trials_of
+
+
+class FakeClock:
+    """(wall, CPU) readings handed out in order."""
+
+    def __init__(self, *readings: tuple[float, float]):
+        self.readings = list(readings)
+
+    def __call__(self) -> tuple[float, float]:
+        return self.readings.pop(0)
+
+
+def test_a_phase_leaves_out_the_phases_timed_inside_it_and_the_rest_is_other():
+    clock = PhaseClock(clock=FakeClock((0, 0), (1, 0.5), (3, 1.5), (4, 1.75), (10, 4), (12, 5)))
+    clock.add("optuna", 2, 1)  # before the clock started: not part of `other`
+    # fit reads (1, 0.5) ... (10, 4); prune, inside it, (3, 1.5) ... (4, 1.75)
+    with clock.phase("fit", exclude=("prune",)), clock.phase("prune"):
+        pass
+    clock.finish()  # reads (12, 5)
+    assert clock.as_attr() == {
+        "optuna": {"wall": 2, "cpu": 1},
+        "prune": {"wall": 1, "cpu": 0.25},
+        "fit": {"wall": 9 - 1, "cpu": 3.5 - 0.25},
+        "other": {"wall": 12 - 8 - 1, "cpu": 5 - 3.25 - 0.25},
+    }
+
+
+def test_a_phase_that_raises_is_still_counted():
+    clock = PhaseClock(clock=FakeClock((0, 0), (1, 1), (4, 2)))
+    with pytest.raises(RuntimeError), clock.phase("fit"):
+        raise RuntimeError("stopped for the budget")
+    assert clock.as_attr() == {"fit": {"wall": 3, "cpu": 1}}
+
+
+def test_the_breakdown_of_hand_made_trials():
+    def rec(**phases):
+        return {k.replace("_", ":"): {"wall": w, "cpu": c} for k, (w, c) in phases.items()}
+
+    records = [
+        rec(fit=(6, 3), score_next=(3, 1), other=(1, 0)),  # 10 s
+        rec(fit=(2, 2), other=(2, 1)),  # 4 s
+        rec(fit=(4, 4), score_next=(4, 2), prune=(2, 1)),  # 10 s
+    ]
+    rows = {r.phase: r for r in phase_breakdown(records)}
+    assert list(rows) == ["fit", "prune", "score:next", "other"]  # the order trials run them
+    # shares of each trial's wall time: fit 0.6, 0.5, 0.4; a phase not run counts 0
+    assert rows["fit"] == PhaseRow("fit", 3, 4.0, 3.0, 0.5, 12 / 24)
+    assert rows["score:next"] == PhaseRow("score:next", 2, 3.5, 1.5, 0.3, 7 / 24)
+    assert rows["prune"] == PhaseRow("prune", 1, 2.0, 1.0, 0.0, 2 / 24)
+    assert rows["other"] == PhaseRow("other", 2, 1.5, 0.5, 0.1, 3 / 24)
+
+
+def _phases_ok(phases: dict) -> None:
+    for name, v in phases.items():
+        assert set(v) == {"wall", "cpu"}, name
+        assert v["wall"] >= 0 and v["cpu"] >= 0, name
+
+
+def test_every_trial_and_the_reference_record_their_phases(tiny_dataset_dir, tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with caplog.at_level(logging.INFO, logger="songspace.tuning"):
+        res = tune(
+            "track2vec",
+            tiny_dataset_dir,
+            objectives=["hit_rate", "vrc_genre"],
+            alpha=0.01,
+            trials=3,
+            storage=url,
+            study="s",
+            budget_factor=None,
+            **FAST,
+        )
+    trials = trials_of(url, "s")
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    for t in trials:
+        phases = t.user_attrs[PHASE_ATTR]
+        _phases_ok(phases)
+        # the validation scoring is timed per metric family the objective needs
+        want = {"suggest", "budget", "fit", "embed", "score:next_song", "score:clustering"}
+        assert want | {"other"} <= set(phases), t.number
+        assert "prune" not in phases  # no pruner
+        # Optuna's bookkeeping between two trials of one run belongs to the later one
+        assert ("optuna" in phases) == (t.number > 0)
+    ref = res.reference[PHASE_ATTR]
+    _phases_ok(ref)
+    assert {"warm_up", "fit", "embed", "score:next_song", "score:clustering"} <= set(ref)
+    assert set(res.phases) == {"load", "fingerprint", "protocols", "study", "reference"}
+    # the log line of each trial names where its time went
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("trial ")]
+    assert sum("; time: " in m and " CPU)" in m for m in lines) == 3
+    # the tune report's section: one row per phase, the reference run below
+    md = breakdown_markdown(_study(url), "s")
+    assert "Where the trials' time went (s: 3 trained trials" in md
+    assert "| fit | 3 |" in md and "| score:clustering | 3 |" in md and "| optuna | 2 |" in md
+    assert "The reference run (once per study): " in md and "warm_up" in md
+
+
+def _study(url: str):
+    import optuna
+
+    return optuna.load_study(study_name="s", storage=url)
+
+
+def test_the_pruners_scoring_is_its_own_phase_not_training(tiny_dataset_dir, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    tune(
+        "track2vec",
+        tiny_dataset_dir,
+        trials=2,
+        storage=url,
+        study="s",
+        budget_factor=None,
+        **{**FAST, "pruner": "sha"},
+    )
+    for t in trials_of(url, "s"):
+        phases = t.user_attrs[PHASE_ATTR]
+        _phases_ok(phases)
+        assert "prune" in phases and "fit" in phases, t.number
+
+
+def test_a_study_without_recorded_phases_has_no_breakdown_section(tmp_path):
+    """Studies stored before trials recorded their phases report nothing, not zeros."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    st = optuna.create_study(storage=f"sqlite:///{tmp_path / 'old.db'}", study_name="old")
+    st.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert breakdown_markdown(st, "old") == ""
