@@ -145,3 +145,70 @@ def test_a_study_without_recorded_phases_has_no_breakdown_section(tmp_path):
     st = optuna.create_study(storage=f"sqlite:///{tmp_path / 'old.db'}", study_name="old")
     st.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     assert breakdown_markdown(st, "old") == ""
+
+
+# ---------------------------------------------------------------- cutting what is not training
+def test_a_vrc_study_does_not_compute_the_local_coherences(tiny_dataset_dir, tmp_path, monkeypatch):
+    """The clustering family's local coherences (a k-NN search each) are not part of any
+    objective: neither the reference run nor the trials compute them."""
+    from songspace.evaluation import clustering
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a tuning trial computed a local coherence")
+
+    monkeypatch.setattr(clustering, "local_coherence", refuse)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    res = tune(
+        "track2vec",
+        tiny_dataset_dir,
+        objectives=["hit_rate", "vrc_genre"],
+        alpha=0.1,
+        trials=2,
+        storage=url,
+        study="s",
+        budget_factor=None,
+        **{**FAST, "pruner": "sha"},  # the pruner's per-epoch scoring too
+    )
+    assert res.counts.get("COMPLETE", 0) + res.counts.get("PRUNED", 0) == 2
+    assert {"vrc_genre", "vrc_artist"} <= set(res.reference["metrics"])
+
+
+def test_trial_values_are_those_of_a_full_evaluation_of_the_same_configuration(
+    tiny_dataset_dir, tmp_path
+):
+    """What the cuts leave unchanged: each trial's stored metrics (and the reference's) are
+    bit-identical to the evaluation suite's full run (every metric of each family) on the
+    same configuration retrained on the same view."""
+    from songspace.data.dataset import Dataset
+    from songspace.evaluation.suite import evaluate
+    from songspace.models import get_model_class
+    from songspace.tuning import tuning_protocols
+    from songspace.tuning.study import _embeddings, fit_config
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    res = tune(
+        "track2vec",
+        tiny_dataset_dir,
+        objectives=["hit_rate", "vrc_genre"],
+        alpha=0.01,
+        trials=3,
+        storage=url,
+        study="s",
+        budget_factor=None,
+        **FAST,
+    )
+    protocol = tuning_protocols(
+        Dataset.load(tiny_dataset_dir),
+        seed=0,
+        heldout_fraction=FAST["heldout_fraction"],
+        min_tracks=FAST["min_tracks"],
+    ).validation
+    klass = get_model_class("track2vec")
+    runs = [(res.reference["params"], res.reference["metrics"])]
+    runs += [(t.user_attrs["model_params"], t.user_attrs["metrics"]) for t in trials_of(url, "s")]
+    assert len(runs) == 4
+    for params, stored in runs:
+        fitted, _ = fit_config(klass, params, protocol.train)
+        full = evaluate(protocol, _embeddings(fitted, "again"), families=None)
+        assert {"genre_coherence", "vrc_genre", "next_song_hit_rate"} <= set(full.metrics)
+        assert stored == {m: full.metrics[m].value for m in stored}, params

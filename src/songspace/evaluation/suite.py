@@ -108,8 +108,14 @@ def evaluate(
     settings: SuiteSettings | None = None,
     heatmap: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> EvaluationResult:
-    """All requested metric families of ``emb`` (rows aligned to the protocol's dataset)."""
+    """All requested metric families of ``emb`` (rows aligned to the protocol's dataset).
+
+    ``metrics``: the metrics needed (default: all); a family may then leave out metrics
+    it would compute on top (:class:`~songspace.evaluation.families.FamilyInput`), and the
+    values of those computed do not change.
+    """
     st = settings or SuiteSettings()
     fams = check_families(families, protocol)
     ds = protocol.dataset
@@ -130,6 +136,7 @@ def evaluate(
         st,
         heatmap=None if heatmap is None else Path(heatmap),
         progress=progress,
+        metrics=None if metrics is None else frozenset(metrics),
     )
     timings: dict[str, float] = {}
     cpu: dict[str, float] = {}  # CPU seconds of every thread (time.process_time)

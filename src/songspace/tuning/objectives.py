@@ -150,10 +150,11 @@ def score(
     *,
     phases: PhaseClock | None = None,
 ) -> dict[str, MetricResult]:
-    """The suite metrics ``metrics`` of ``emb`` (only their families are computed); each
+    """The suite metrics ``metrics`` of ``emb`` (only their families are computed, and
+    of those only what ``metrics`` needs where a family can leave the rest out); each
     family's wall and CPU seconds are counted to ``phases`` as ``score:<family>``."""
     fams = list(dict.fromkeys(o.family for o in OBJECTIVES.values() if o.metric in metrics))
-    res = evaluate(protocol, emb, families=fams, settings=settings)
+    res = evaluate(protocol, emb, families=fams, settings=settings, metrics=metrics)
     if phases is not None:
         for fam, wall in res.info["seconds"].items():
             phases.add(f"score:{fam}", wall, res.info["cpu_seconds"][fam])
