@@ -27,12 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from songspace.tuning.timing import (
-    PHASE_ATTR,
-    describe,
-    phase_breakdown,
-    trained_records,
-)
+from songspace.tuning.timing import PHASE_ATTR, StudyPhases, describe, phase_breakdown
 
 
 class LoadSampler:
@@ -84,24 +79,23 @@ def commit() -> str:
 
 
 def breakdown(study: Any) -> dict[str, Any]:
-    """The study's phase table (trained trials), its reference run's phases and counts."""
+    """The study's phase table (medians over its complete trials, the last column over all
+    its finished trials), its reference run's phases and its trial counts."""
     trials = study.get_trials(deepcopy=False)
-    records = trained_records(trials)
-    rows = [vars(r) for r in phase_breakdown(records)]
-    untrained = [
-        t.user_attrs[PHASE_ATTR]
-        for t in trials
-        if t.user_attrs.get("untrained") and PHASE_ATTR in t.user_attrs
-    ]
+    found = StudyPhases.of(trials)
     return {
-        "trained_trials": len(records),
-        "untrained_trials": len(untrained),
-        "untrained_median_wall": (
-            sorted(sum(v["wall"] for v in r.values()) for r in untrained)[len(untrained) // 2]
-            if untrained
-            else None
-        ),
-        "phases": rows,
+        "complete_trials": len(found.complete),
+        "stopped_trials": len(found.stopped),
+        "untrained_trials": len(found.untrained),
+        "seconds_by_end": {
+            k: sum(sum(v["wall"] for v in r.values()) for r in recs)
+            for k, recs in (
+                ("complete", found.complete),
+                ("stopped", found.stopped),
+                ("untrained", found.untrained),
+            )
+        },
+        "phases": [vars(r) for r in phase_breakdown(found.complete, found.everything)],
         "reference": study.user_attrs.get("reference", {}).get(PHASE_ATTR, {}),
         "states": {
             s: sum(t.state.name == s for t in trials) for s in {t.state.name for t in trials}
@@ -111,8 +105,14 @@ def breakdown(study: Any) -> dict[str, Any]:
 
 def markdown(doc: dict[str, Any]) -> str:
     """The breakdown as the Markdown table of docs/tuning.md."""
+    secs = doc["seconds_by_end"]
     lines = [
-        "| Phase | Trials | Median wall (s) | Median CPU (s) | Median share | Share of all |",
+        f"Complete trials: {doc['complete_trials']} ({secs['complete']:.0f}s wall); stopped "
+        f"while training (budget or pruner): {doc['stopped_trials']} ({secs['stopped']:.0f}s); "
+        f"rejected before training: {doc['untrained_trials']} ({secs['untrained']:.0f}s).",
+        "",
+        "| Phase | Complete trials | Median wall (s) | Median CPU (s) | Median share "
+        "| Share of all trials' time |",
         "|---|---|---|---|---|---|",
     ]
     for r in doc["phases"]:
@@ -126,11 +126,6 @@ def markdown(doc: dict[str, Any]) -> str:
         out += f"\nReference run (once): {describe(ref, top=len(ref))}\n"
     if doc.get("setup"):
         out += f"Setup of this run: {describe(doc['setup'], top=len(doc['setup']))}\n"
-    if doc.get("untrained_trials"):
-        out += (
-            f"Rejected before training: {doc['untrained_trials']} configurations, median "
-            f"{doc['untrained_median_wall']:.2f}s wall each\n"
-        )
     return out
 
 

@@ -55,18 +55,50 @@ def test_the_breakdown_of_hand_made_trials():
     def rec(**phases):
         return {k.replace("_", ":"): {"wall": w, "cpu": c} for k, (w, c) in phases.items()}
 
-    records = [
+    complete = [
         rec(fit=(6, 3), score_next=(3, 1), other=(1, 0)),  # 10 s
         rec(fit=(2, 2), other=(2, 1)),  # 4 s
         rec(fit=(4, 4), score_next=(4, 2), prune=(2, 1)),  # 10 s
     ]
-    rows = {r.phase: r for r in phase_breakdown(records)}
-    assert list(rows) == ["fit", "prune", "score:next", "other"]  # the order trials run them
-    # shares of each trial's wall time: fit 0.6, 0.5, 0.4; a phase not run counts 0
-    assert rows["fit"] == PhaseRow("fit", 3, 4.0, 3.0, 0.5, 12 / 24)
-    assert rows["score:next"] == PhaseRow("score:next", 2, 3.5, 1.5, 0.3, 7 / 24)
-    assert rows["prune"] == PhaseRow("prune", 1, 2.0, 1.0, 0.0, 2 / 24)
-    assert rows["other"] == PhaseRow("other", 2, 1.5, 0.5, 0.1, 3 / 24)
+    untrained = rec(suggest=(1, 0), budget=(1, 0))  # 2 s, rejected before training
+    rows = {r.phase: r for r in phase_breakdown(complete, [*complete, untrained])}
+    # the order trials run them
+    assert list(rows) == ["suggest", "budget", "fit", "prune", "score:next", "other"]
+    # medians over the complete trials; shares of each one's wall time (fit: 0.6, 0.5,
+    # 0.4), a phase not run counting 0; the last column over all 26 s
+    assert rows["fit"] == PhaseRow("fit", 3, 4.0, 3.0, 0.5, 12 / 26)
+    assert rows["score:next"] == PhaseRow("score:next", 2, 3.5, 1.5, 0.3, 7 / 26)
+    assert rows["prune"] == PhaseRow("prune", 1, 2.0, 1.0, 0.0, 2 / 26)
+    assert rows["other"] == PhaseRow("other", 2, 1.5, 0.5, 0.1, 3 / 26)
+    assert rows["suggest"] == PhaseRow("suggest", 0, 0.0, 0.0, 0.0, 1 / 26)
+    # without `everything`, the last column is over the compared trials alone
+    assert phase_breakdown(complete)[0] == PhaseRow("fit", 3, 4.0, 3.0, 0.5, 12 / 24)
+
+
+def test_trials_are_sorted_by_how_they_ended():
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from songspace.tuning.timing import StudyPhases
+
+    def trial(state, **attrs):
+        done = None if state == "RUNNING" else datetime(2026, 1, 1)
+        st = SimpleNamespace(name=state)
+        return SimpleNamespace(state=st, user_attrs=attrs, datetime_complete=done)
+
+    rec = {"fit": {"wall": 1.0, "cpu": 1.0}}
+    found = StudyPhases.of(
+        [
+            trial("COMPLETE", phase_seconds=rec),
+            trial("PRUNED", phase_seconds=rec, rejected="time budget"),  # stopped at the cap
+            trial("PRUNED", phase_seconds=rec, pruned="pruner at epoch 1"),
+            trial("PRUNED", phase_seconds=rec, rejected="time budget", untrained=True),
+            trial("COMPLETE"),  # recorded before trials recorded their phases
+            trial("RUNNING", phase_seconds=rec),
+        ]
+    )
+    assert (len(found.complete), len(found.stopped), len(found.untrained)) == (1, 2, 1)
+    assert len(found.everything) == 4
 
 
 def _phases_ok(phases: dict) -> None:
@@ -109,7 +141,7 @@ def test_every_trial_and_the_reference_record_their_phases(tiny_dataset_dir, tmp
     assert sum("; time: " in m and " CPU)" in m for m in lines) == 3
     # the tune report's section: one row per phase, the reference run below
     md = breakdown_markdown(_study(url), "s")
-    assert "Where the trials' time went (s: 3 trained trials" in md
+    assert "Where the trials' time went (s: 3 complete trials; all 3 finished trials" in md
     assert "| fit | 3 |" in md and "| score:clustering | 3 |" in md and "| optuna | 2 |" in md
     assert "The reference run (once per study): " in md and "warm_up" in md
 

@@ -123,9 +123,9 @@ def describe(phases: Mapping[str, Mapping[str, float]], top: int = 4) -> str:
 
 @dataclass(frozen=True)
 class PhaseRow:
-    """One phase over a study's trials: in how many trials it ran, its median wall and CPU
-    seconds, its median share of a trial's wall time and its share of all the trials' wall
-    time together."""
+    """One phase over a study's trials: in how many of the compared trials it ran, its
+    median wall and CPU seconds and median share of a trial's wall time over them, and its
+    share of the wall time of every trial of the study together."""
 
     phase: str
     trials: int
@@ -135,71 +135,109 @@ class PhaseRow:
     total_share: float
 
 
+Record = Mapping[str, Mapping[str, float]]
+
+
 def _order(phase: str) -> tuple[int, str]:
     head = phase.split(":", 1)[0]
     return (PHASES.index(head) if head in PHASES else len(PHASES), phase)
 
 
-def phase_breakdown(records: Sequence[Mapping[str, Mapping[str, float]]]) -> list[PhaseRow]:
-    """Summarise trials' ``phase_seconds`` records (one per trial) phase by phase.
+def _wall(record: Record, phase: str | None = None) -> float:
+    """A record's wall seconds in ``phase`` (None: in all its phases)."""
+    if phase is None:
+        return sum(float(v.get("wall", 0.0)) for v in record.values())
+    return float(record[phase].get("wall", 0.0)) if phase in record else 0.0
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def phase_breakdown(
+    records: Sequence[Record], everything: Sequence[Record] | None = None
+) -> list[PhaseRow]:
+    """Summarise ``records`` (one ``phase_seconds`` per trial, e.g. the complete trials)
+    phase by phase; ``total_share`` is over ``everything`` (default ``records``: e.g.
+    every finished trial, the ones stopped for the budget, pruned or rejected before
+    training included).
 
     A trial's wall time is the sum of its phases; a phase a trial did not run counts 0
-    in that trial's share (so the median shares of a study with untrained or pruned
-    trials mix them in; pass only the records you mean to compare)."""
+    in that trial's share."""
     records = [r for r in records if r]
-    totals = [sum(float(v.get("wall", 0.0)) for v in r.values()) for r in records]
-    grand = sum(totals)
-    names = sorted({k for r in records for k in r}, key=_order)
+    every = records if everything is None else [r for r in everything if r]
+    totals = [_wall(r) for r in records]
+    grand = sum(_wall(r) for r in every)
+    names = sorted({k for r in [*records, *every] for k in r}, key=_order)
     rows = []
     for name in names:
         ran = [r[name] for r in records if name in r]
         shares = [
-            float(r[name]["wall"]) / t if name in r and t > 0 else 0.0
-            for r, t in zip(records, totals, strict=True)
+            _wall(r, name) / t if t > 0 else 0.0 for r, t in zip(records, totals, strict=True)
         ]
-        wall_sum = sum(float(v.get("wall", 0.0)) for v in ran)
         rows.append(
             PhaseRow(
                 name,
                 len(ran),
-                statistics.median(float(v.get("wall", 0.0)) for v in ran),
-                statistics.median(float(v.get("cpu", 0.0)) for v in ran),
-                statistics.median(shares),
-                wall_sum / grand if grand > 0 else 0.0,
+                _median([float(v.get("wall", 0.0)) for v in ran]),
+                _median([float(v.get("cpu", 0.0)) for v in ran]),
+                _median(shares),
+                sum(_wall(r, name) for r in every) / grand if grand > 0 else 0.0,
             )
         )
     return rows
 
 
-def trained_records(trials: Iterable[Any]) -> list[dict[str, dict[str, float]]]:
-    """The ``phase_seconds`` of a study's trials that trained (complete, pruned, or stopped
-    for the budget; not those rejected before training, nor ones recorded before phases
-    were)."""
-    out = []
-    for t in trials:
-        ua = t.user_attrs
-        rec = ua.get(PHASE_ATTR)
-        if rec and not ua.get("untrained") and "fit" in rec:
-            out.append(rec)
-    return out
+@dataclass
+class StudyPhases:
+    """The ``phase_seconds`` of a study's finished trials, by how they ended."""
+
+    complete: list[Record] = field(default_factory=list)
+    stopped: list[Record] = field(default_factory=list)  # while training: budget or pruner
+    untrained: list[Record] = field(default_factory=list)  # rejected before training
+
+    @property
+    def everything(self) -> list[Record]:
+        return [*self.complete, *self.stopped, *self.untrained]
+
+    @classmethod
+    def of(cls, trials: Iterable[Any]) -> StudyPhases:
+        """Sort the trials that recorded their phases (studies run before phases were
+        recorded have none)."""
+        out = cls()
+        for t in trials:
+            rec = t.user_attrs.get(PHASE_ATTR)
+            if not rec or t.datetime_complete is None:
+                continue
+            if t.state.name == "COMPLETE":
+                out.complete.append(rec)
+            elif t.user_attrs.get("untrained"):
+                out.untrained.append(rec)
+            else:
+                out.stopped.append(rec)
+        return out
 
 
 def breakdown_markdown(study: Any, name: str) -> str:
     """A markdown section "Where the trials' time went" for one study: the median seconds
-    and shares per phase of its trained trials, and the reference run's phases. Empty
-    when no trial recorded its phases (a study run before they were recorded)."""
-    records = trained_records(study.get_trials(deepcopy=False))
-    if not records:
+    and shares per phase of its complete trials, each phase's share of every finished
+    trial's time, and the reference run's phases. Empty when no trial recorded its phases
+    (a study run before they were recorded)."""
+    found = StudyPhases.of(study.get_trials(deepcopy=False))
+    if not found.everything:
         return ""
     lines = [
         "",
-        f"Where the trials' time went ({name}: {len(records)} trained trials; wall seconds "
-        "on this machine, CPU seconds of every thread; shares of a trial's wall time).",
+        f"Where the trials' time went ({name}: {len(found.complete)} complete trials; all "
+        f"{len(found.everything)} finished trials, {len(found.stopped)} of them stopped while "
+        f"training (budget or pruner) and {len(found.untrained)} rejected before training, "
+        "in the last column). Wall seconds on this machine, CPU seconds of every thread.",
         "",
-        "| Phase | Trials | Median wall (s) | Median CPU (s) | Median share | Share of all |",
+        "| Phase | Complete trials | Median wall (s) | Median CPU (s) | Median share "
+        "| Share of all trials' time |",
         "|---|---|---|---|---|---|",
     ]
-    for r in phase_breakdown(records):
+    for r in phase_breakdown(found.complete, found.everything):
         lines.append(
             f"| {r.phase} | {r.trials} | {r.wall:.2f} | {r.cpu:.2f} | {r.share:.1%} "
             f"| {r.total_share:.1%} |"
