@@ -294,6 +294,8 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     ref = trials_of("sqlite:///songspace-tune.db", "track2vec-hit_rate")[0]
     cpu = ref.user_attrs["training_time"]
     assert f"| 0 | complete | - | - | {cpu:.1f} |" in md
+    # and where the trials' time went, phase by phase (songspace.tuning.timing)
+    assert "Where the trials' time went (track2vec-hit_rate: " in md and "| fit |" in md
     assert (tmp_path / "rep" / "pareto-track2vec-hit_rate_vrc_genre.png").stat().st_size > 0
     assert (tmp_path / "rep" / "history-track2vec-hit_rate.png").stat().st_size > 0
     # CliRunner is not a terminal: the table is printed whole, as Markdown

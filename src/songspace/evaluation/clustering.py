@@ -381,7 +381,9 @@ def unsupported_metrics(protocol: Protocol) -> dict[str, str]:
 
 def compute(run: FamilyInput) -> list[MetricResult] | None:
     """The ``clustering`` family of :func:`songspace.evaluation.suite.evaluate`: the
-    metrics whose labels exist (None for an embedding without vectors)."""
+    metrics whose labels exist and that ``run.metrics`` asks for (None: all), or None for
+    an embedding without vectors. (Tuning asks for the VRCs alone: each local coherence
+    is a k-NN search over the catalogue, several times the VRCs' cost.)"""
     emb, protocol, st = run.emb, run.protocol, run.settings
     ds = protocol.dataset
     if not emb.has_vectors:
@@ -394,4 +396,9 @@ def compute(run: FamilyInput) -> list[MetricResult] | None:
         "genre_coherence": lambda: genre_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
         "artist_coherence": lambda: artist_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
     }
-    return [compute() for m, compute in metrics.items() if m not in skip]
+    wanted = run.metrics
+    return [
+        compute()
+        for m, compute in metrics.items()
+        if m not in skip and (wanted is None or m in wanted)
+    ]

@@ -116,8 +116,14 @@ def evaluate(
     settings: SuiteSettings | None = None,
     heatmap: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> EvaluationResult:
-    """All requested metric families of ``emb`` (rows aligned to the protocol's dataset)."""
+    """All requested metric families of ``emb`` (rows aligned to the protocol's dataset).
+
+    ``metrics``: the metrics needed (default: all); a family may then leave out metrics
+    it would compute on top (:class:`~songspace.evaluation.families.FamilyInput`), and the
+    values of those computed do not change.
+    """
     st = settings or SuiteSettings()
     fams = check_families(families, protocol)
     ds = protocol.dataset
@@ -138,17 +144,21 @@ def evaluate(
         st,
         heatmap=None if heatmap is None else Path(heatmap),
         progress=progress,
+        metrics=None if metrics is None else frozenset(metrics),
     )
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # CPU seconds of every thread (time.process_time)
     for fam in fams:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         results = _families.family(fam).compute(run)
         if results is None:  # the family does not apply to this embedding
             continue
         res.add(*results)
         timings[fam] = time.perf_counter() - t0
+        cpu[fam] = time.process_time() - c0
         logger.info("%s: %s done in %.1fs", emb.name, fam, timings[fam])
     res.info["seconds"] = timings
+    res.info["cpu_seconds"] = cpu
     return res
 
 

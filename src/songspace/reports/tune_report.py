@@ -20,10 +20,11 @@ compare`` run on the same data and split) retrains nothing. The table is
 rendered by :mod:`songspace.reports.tables`; which way a metric improves comes
 from its :class:`~songspace.evaluation.results.MetricResult`.
 
-The output directory gets ``report.md`` (the table and each configuration),
-``report.json``, ``history-<study>.png`` (optimisation history) and, for Pareto
-studies, ``pareto-<study>.png``, plus each configuration's evaluation
-(``results/<row>.json`` with per-query values).
+The output directory gets ``report.md`` (the table and each configuration, every
+trial's training CPU time and where the trials' time went, phase by phase:
+:mod:`songspace.tuning.timing`), ``report.json``, ``history-<study>.png``
+(optimisation history) and, for Pareto studies, ``pareto-<study>.png``, plus each
+configuration's evaluation (``results/<row>.json`` with per-query values).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ from songspace.tuning.storage import (
     storage_url,
 )
 from songspace.tuning.study import _embeddings, best_trials, count_states, warm_up
+from songspace.tuning.timing import breakdown_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +225,9 @@ def tune_report(
     table = report_table(rows, results, significance, single_row)
     notes = report_notes(rows, protocol.summary(), single_row)
     markdown = render_markdown(table, notes, rows)
-    markdown += "".join(trial_times(name, st, s) for name, st, s in loaded)
+    markdown += "".join(
+        trial_times(name, st, s) + breakdown_markdown(st, name) for name, st, s in loaded
+    )
     report = Report(
         rows, markdown, Path(out) if out is not None else None, protocol.summary(), table, notes
     )

@@ -31,6 +31,7 @@ from songspace.evaluation.suite import SuiteSettings, evaluate
 from songspace.params import Interval, check_param
 from songspace.tuning.settings import OBJECTIVES, RECOMMENDATION_OBJECTIVES, VRC_OBJECTIVES
 from songspace.tuning.settings import Objective as Objective  # re-exported (its home: settings)
+from songspace.tuning.timing import PhaseClock
 
 Mode = Literal["single", "scalarised", "pareto"]
 
@@ -146,10 +147,17 @@ def score(
     emb: Embeddings,
     metrics: Sequence[str],
     settings: SuiteSettings,
+    *,
+    phases: PhaseClock | None = None,
 ) -> dict[str, MetricResult]:
-    """The suite metrics ``metrics`` of ``emb`` (only their families are computed)."""
+    """The suite metrics ``metrics`` of ``emb`` (only their families are computed, and
+    of those only what ``metrics`` needs where a family can leave the rest out); each
+    family's wall and CPU seconds are counted to ``phases`` as ``score:<family>``."""
     fams = list(dict.fromkeys(o.family for o in OBJECTIVES.values() if o.metric in metrics))
-    res = evaluate(protocol, emb, families=fams, settings=settings)
+    res = evaluate(protocol, emb, families=fams, settings=settings, metrics=metrics)
+    if phases is not None:
+        for fam, wall in res.info["seconds"].items():
+            phases.add(f"score:{fam}", wall, res.info["cpu_seconds"][fam])
     out: dict[str, MetricResult] = {}
     for m in metrics:
         r = res.metrics.get(m)

@@ -66,6 +66,7 @@ from songspace.tuning.storage import (
     storage_file,
     storage_url,
 )
+from songspace.tuning.timing import PHASE_ATTR, PhaseClock, describe
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,10 @@ class TuneResult:
     best: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: This run's one-off phases before its trials (loading the data, its fingerprint, the
+    #: protocols, opening the study, the reference run): ``{phase: {"wall", "cpu"}}``
+    #: (:mod:`songspace.tuning.timing`; the trials' phases are in their user attributes).
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def default_study_name(
@@ -399,6 +404,7 @@ def tune(
     ``clock`` measures training time (CPU time; tests pass a fake clock).
     """
     t_start = time.perf_counter()
+    setup = PhaseClock()
     settings = TuneSettings.resolve(settings, **options)
     klass = get_model_class(model)
     fixed = klass.coerce_params(dict(settings.params), from_strings=True)
@@ -409,11 +415,14 @@ def tune(
     _check_sampler(settings)
     url = storage_url(storage)
     store = open_storage(url, heartbeat=settings.heartbeat)
-    ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
+    with setup.phase("load"):
+        ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
+    with setup.phase("fingerprint"):
+        fingerprint = dataset_fingerprint(ds)
     record = StudySettings.create(
         model,
         "" if isinstance(dataset, Dataset) else str(Path(dataset).resolve()),
-        dataset_fingerprint(ds),
+        fingerprint,
         settings,
         to_jsonable(fixed),
     )
@@ -421,19 +430,32 @@ def tune(
     name = study or default_study_name(
         model, objective.objectives, objective.alpha, record.sample_rate
     )
-    protocols = tuning_protocols(
-        ds,
-        seed=record.seed,
-        heldout_fraction=record.heldout_fraction,
-        sample_rate=record.sample_rate,
-        min_tracks=record.min_tracks,
-    )
-    study_obj = _prepare_study(
-        store, url, name, ds, record, klass, fixed, space, settings.heartbeat
-    )
-    run = _TrialObjective(
-        study_obj, name, record, klass, fixed, space, protocols, settings.trials, progress, clock
-    )
+    with setup.phase("protocols"):
+        protocols = tuning_protocols(
+            ds,
+            seed=record.seed,
+            heldout_fraction=record.heldout_fraction,
+            sample_rate=record.sample_rate,
+            min_tracks=record.min_tracks,
+        )
+    with setup.phase("study"):
+        study_obj = _prepare_study(
+            store, url, name, ds, record, klass, fixed, space, settings.heartbeat
+        )
+    with setup.phase("reference"):
+        run = _TrialObjective(
+            study_obj,
+            name,
+            record,
+            klass,
+            fixed,
+            space,
+            protocols,
+            settings.trials,
+            progress,
+            clock,
+        )
+    logger.info("study '%s' set up: %s", name, setup.describe(top=len(setup.wall)))
     run.optimize(settings.timeout)
     best = best_trials(study_obj, objective)
     return TuneResult(
@@ -444,6 +466,7 @@ def tune(
         best=[trial_summary(t, objective) for t in best],
         counts=count_states(study_obj),
         seconds=time.perf_counter() - t_start,
+        phases=setup.as_attr(),
     )
 
 
@@ -615,6 +638,9 @@ class _TrialObjective:
         self.fidelity = (
             _fidelity_protocol(protocols, settings.seed) if settings.pruner != "none" else None
         )
+        #: (wall, CPU) when the previous trial of this run ended: Optuna's bookkeeping
+        #: until the next trial starts is that trial's ``optuna`` phase.
+        self.last_end: tuple[float, float] | None = None
 
     # -- reporting ------------------------------------------------------------------------
     def say(self, done: int, message: str) -> None:
@@ -741,44 +767,66 @@ class _TrialObjective:
 
     # -- one trial ------------------------------------------------------------------------
     def __call__(self, trial: Any) -> float | list[float]:
-        """Train and score one trial: its objective value(s)."""
-        cfg = {**self.fixed, **suggest(trial, self.space)}
-        self.set_equal_time_units(trial, cfg)
+        """Train and score one trial: its objective value(s). The wall and CPU seconds of
+        each phase go to the trial's ``phase_seconds`` (:mod:`songspace.tuning.timing`)."""
+        phases = PhaseClock()
+        if self.last_end is not None:
+            wall, cpu = phases.started
+            phases.add("optuna", wall - self.last_end[0], cpu - self.last_end[1])
+        try:
+            return self.run_trial(trial, phases)
+        finally:
+            phases.finish()
+            trial.set_user_attr(PHASE_ATTR, phases.as_attr())
+            self.last_end = phases.clock()
+
+    def run_trial(self, trial: Any, phases: PhaseClock) -> float | list[float]:
+        """What :meth:`__call__` does, each phase timed on ``phases``."""
+        with phases.phase("suggest"):
+            cfg = {**self.fixed, **suggest(trial, self.space)}
+        with phases.phase("budget"):
+            self.set_equal_time_units(trial, cfg)
         trial.set_user_attr("model_params", to_jsonable(cfg))
         done = self.n_finished()
         self.say(done, f"trial {trial.number}: training")
         timing: list[FitTiming] = []
         try:
-            fitted, seconds = fit_config(
-                self.klass,
-                cfg,
-                self.train,
-                budget=self.budget,
-                report=lambda m: self.say(done, f"trial {trial.number}: {m}"),
-                clock=self.clock,
-                epoch_callback=self.epoch_callback(trial, cfg),
-                timing=timing,
-            )
+            with phases.phase("fit", exclude=("prune",)):
+                fitted, seconds = fit_config(
+                    self.klass,
+                    cfg,
+                    self.train,
+                    budget=self.budget,
+                    report=lambda m: self.say(done, f"trial {trial.number}: {m}"),
+                    clock=self.clock,
+                    epoch_callback=self.epoch_callback(trial, cfg, phases),
+                    timing=timing,
+                )
         except TimeBudgetExceeded as exc:
-            raise self.reject_over_budget(trial, cfg, exc) from None
+            with phases.phase("budget"):
+                rejected = self.reject_over_budget(trial, cfg, exc)
+            raise rejected from None
         trial.set_user_attr("training_time", seconds)
         trial.set_user_attr("wall_time", timing[0].wall if timing else None)
-        self.observe(trial, cfg, seconds, 1.0, timing[0].setup if timing else None)
+        with phases.phase("budget"):
+            self.observe(trial, cfg, seconds, 1.0, timing[0].setup if timing else None)
         if self.budget is not None:
             trial.set_user_attr("budget_violation", seconds / self.budget - 1.0)
         self.say(done, f"trial {trial.number}: scoring")
-        return self.score(trial, fitted)
+        return self.score(trial, fitted, phases)
 
     def epoch_callback(
-        self, trial: Any, cfg: Mapping[str, Any]
+        self, trial: Any, cfg: Mapping[str, Any], phases: PhaseClock | None = None
     ) -> Callable[[int, np.ndarray, np.ndarray, float], None] | None:
-        """With a pruner: the per-epoch hook reporting the fidelity value to the trial."""
+        """With a pruner: the per-epoch hook reporting the fidelity value to the trial
+        (its time is the phase ``prune`` of ``phases``)."""
         fidelity = self.fidelity
         if fidelity is None:
             return None
         objective, bp = self.objective, self.bp
+        clock = phases if phases is not None else PhaseClock()
 
-        def on_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
+        def score_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
             e = Embeddings.from_array(
                 emb,
                 self.train.n_tracks,
@@ -799,15 +847,26 @@ class _TrialObjective:
                 trial.set_user_attr("training_time", cpu)
                 raise self.optuna.TrialPruned(f"pruned at epoch {epoch}: value {value:.4g}")
 
+        def on_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
+            with clock.phase("prune"):
+                score_epoch(epoch, emb, available, cpu)
+
         return on_epoch
 
-    def score(self, trial: Any, fitted: EmbeddingModel) -> float | list[float]:
-        """Score the trained model on the validation protocol: the objective value(s)."""
+    def score(
+        self, trial: Any, fitted: EmbeddingModel, phases: PhaseClock | None = None
+    ) -> float | list[float]:
+        """Score the trained model on the validation protocol: the objective value(s)
+        (the phases ``embed`` and ``score:<family>`` timed on ``phases``)."""
+        clock = phases if phases is not None else PhaseClock()
+        with clock.phase("embed"):
+            emb = _embeddings(fitted, f"trial{trial.number}")
         results = score(
             self.protocols.validation,
-            _embeddings(fitted, f"trial{trial.number}"),
+            emb,
             _needed_metrics(self.objective),
             self.settings.suite(),
+            phases=clock,
         )
         metrics = _metric_values(results)
         values = self.objective.values(metrics, self.reference["metrics"])
@@ -827,7 +886,14 @@ class _TrialObjective:
         """Optuna callback: report the trial and the best so far; stop the study once it
         holds ``trials`` trained trials, or after too many untrained rejections."""
         state, text = self.trial_state(trial), self.best_text(study)
-        logger.info("trial %d: %s; %s", trial.number, state, text)
+        phases = trial.user_attrs.get(PHASE_ATTR)
+        logger.info(
+            "trial %d: %s; %s%s",
+            trial.number,
+            state,
+            text,
+            f"; time: {describe(phases)}" if phases else "",
+        )
         done = self.n_finished()
         self.say(done, f"trial {trial.number}: {state} | {text}")
         if done >= self.trials:
@@ -978,14 +1044,17 @@ def _reference(
         return ref
     cfg = {**klass.default_params(), **fixed}
     train = protocols.validation.train
+    phases = PhaseClock()
     say(0, "warming up (imports) before timing the default configuration")
-    warm_up(klass, cfg, train)
+    with phases.phase("warm_up"):
+        warm_up(klass, cfg, train)
     say(0, "training the default configuration (reference)")
     t0 = time.perf_counter()
     timing: list[FitTiming] = []
-    fitted, seconds = fit_config(
-        klass, cfg, protocols.validation.train, budget=None, clock=clock, timing=timing
-    )
+    with phases.phase("fit"):
+        fitted, seconds = fit_config(
+            klass, cfg, protocols.validation.train, budget=None, clock=clock, timing=timing
+        )
     needed = [OBJECTIVES[o].metric for o in OBJECTIVES]  # all: the reference row of the report
     if "hardneg" not in objective.objectives:
         needed.remove("hardneg")  # may be undefined on small data without tuned thresholds
@@ -1007,7 +1076,9 @@ def _reference(
                 lacking.get(m) or lacking.get(OBJECTIVES[o].family),
             )
             needed.remove(m)
-    results = score(protocols.validation, _embeddings(fitted, "default"), needed, settings.suite())
+    with phases.phase("embed"):
+        emb = _embeddings(fitted, "default")
+    results = score(protocols.validation, emb, needed, settings.suite(), phases=phases)
     metrics = _metric_values(results)
     if objective.mode == "scalarised":
         vrc = metrics[OBJECTIVES[objective.vrc].metric]
@@ -1024,6 +1095,7 @@ def _reference(
         "wall_time": timing[0].wall,
         "seconds": time.perf_counter() - t0,
         "metrics": metrics,
+        PHASE_ATTR: phases.as_attr(),
     }
     bp = klass.budget_param
     if bp is not None and isinstance(cfg.get(bp), int | np.integer):
@@ -1036,8 +1108,9 @@ def _reference(
         return latest
     study.set_user_attr("reference", ref)
     logger.info(
-        "reference (default configuration): trained in %.1fs; %s",
+        "reference (default configuration): trained in %.1fs; %s; time: %s",
         seconds,
         ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
+        phases.describe(top=len(phases.wall)),
     )
     return ref
