@@ -96,11 +96,27 @@ def breakdown(study: Any) -> dict[str, Any]:
             )
         },
         "phases": [vars(r) for r in phase_breakdown(found.complete, found.everything)],
+        "prune_per_epoch": _prune_per_epoch(trials),
         "reference": study.user_attrs.get("reference", {}).get(PHASE_ATTR, {}),
         "states": {
             s: sum(t.state.name == s for t in trials) for s in {t.state.name for t in trials}
         },
     }
+
+
+def _prune_per_epoch(trials: list[Any]) -> dict[str, float] | None:
+    """Median wall and CPU seconds of one pruner scoring (a trial's ``prune`` phase over
+    the epochs it reported), or None without a pruner."""
+    per = [
+        (t.user_attrs[PHASE_ATTR]["prune"], len(t.intermediate_values))
+        for t in trials
+        if "prune" in t.user_attrs.get(PHASE_ATTR, {}) and t.intermediate_values
+    ]
+    if not per:
+        return None
+    wall = sorted(p["wall"] / n for p, n in per)
+    cpu = sorted(p["cpu"] / n for p, n in per)
+    return {"wall": wall[len(wall) // 2], "cpu": cpu[len(cpu) // 2], "trials": len(per)}
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -124,6 +140,12 @@ def markdown(doc: dict[str, Any]) -> str:
     if doc.get("reference"):
         ref = doc["reference"]
         out += f"\nReference run (once): {describe(ref, top=len(ref))}\n"
+    if doc.get("prune_per_epoch"):
+        p = doc["prune_per_epoch"]
+        out += (
+            f"Pruner scoring per epoch reported: median {p['wall']:.2f}s wall, "
+            f"{p['cpu']:.2f} CPU s ({p['trials']} trials)\n"
+        )
     if doc.get("setup"):
         out += f"Setup of this run: {describe(doc['setup'], top=len(doc['setup']))}\n"
     return out

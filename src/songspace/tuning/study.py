@@ -455,7 +455,7 @@ def tune(
             progress,
             clock,
         )
-    logger.info("study '%s' set up: %s", name, setup.describe(top=len(setup.wall)))
+    logger.info("study '%s' set up: %s", name, setup.describe(longest=len(setup.wall)))
     run.optimize(settings.timeout)
     best = best_trials(study_obj, objective)
     return TuneResult(
@@ -1111,6 +1111,6 @@ def _reference(
         "reference (default configuration): trained in %.1fs; %s; time: %s",
         seconds,
         ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
-        phases.describe(top=len(phases.wall)),
+        phases.describe(longest=len(phases.wall)),
     )
     return ref

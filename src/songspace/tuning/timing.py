@@ -51,6 +51,8 @@ from typing import Any
 PHASE_ATTR = "phase_seconds"
 #: The phases in the order a trial runs them (``score:<family>`` stands for every family).
 PHASES = ("optuna", "suggest", "budget", "fit", "prune", "embed", "score", "other")
+#: How many phases (the longest) a trial's log line names.
+LOG_PHASES = 4
 
 
 def now() -> tuple[float, float]:
@@ -106,15 +108,15 @@ class PhaseClock:
         """``{phase: {"wall": s, "cpu": s}}``, as stored in a trial's user attributes."""
         return {k: {"wall": self.wall[k], "cpu": self.cpu[k]} for k in self.wall}
 
-    def describe(self, top: int = 4) -> str:
-        """The ``top`` longest phases (wall), e.g. ``fit 57.0s (30.4 CPU), score:next_song
+    def describe(self, longest: int = LOG_PHASES) -> str:
+        """The ``longest`` phases (wall), e.g. ``fit 57.0s (30.4 CPU), score:next_song
         29.4s (15.1 CPU)``, for a log line."""
-        return describe(self.as_attr(), top)
+        return describe(self.as_attr(), longest)
 
 
-def describe(phases: Mapping[str, Mapping[str, float]], top: int = 4) -> str:
-    """The ``top`` longest phases of a stored ``phase_seconds`` record, for a log line."""
-    ranked = sorted(phases.items(), key=lambda kv: -float(kv[1].get("wall", 0.0)))[:top]
+def describe(phases: Mapping[str, Mapping[str, float]], longest: int = LOG_PHASES) -> str:
+    """The ``longest`` phases of a stored ``phase_seconds`` record, for a log line."""
+    ranked = sorted(phases.items(), key=lambda kv: -float(kv[1].get("wall", 0.0)))[:longest]
     return ", ".join(
         f"{k} {float(v.get('wall', 0.0)):.1f}s ({float(v.get('cpu', 0.0)):.1f} CPU)"
         for k, v in ranked
@@ -244,5 +246,5 @@ def breakdown_markdown(study: Any, name: str) -> str:
         )
     ref = study.user_attrs.get("reference", {}).get(PHASE_ATTR)
     if ref:
-        lines += ["", f"The reference run (once per study): {describe(ref, top=len(ref))}."]
+        lines += ["", f"The reference run (once per study): {describe(ref, longest=len(ref))}."]
     return "\n".join(lines) + "\n"
