@@ -58,7 +58,7 @@ def worker(args: argparse.Namespace) -> None:
     from songspace.graph.cooccurrence import build_cooccurrence
     from songspace.graph.sampling import mean_adjacency, sample_blocks
     from songspace.models.graphsage import GraphSAGE, node_features
-    from songspace.models.graphsage_modules import TaskTargets, build_network
+    from songspace.models.graphsage.module import TaskTargets, build_network
 
     torch.manual_seed(0)
     ds = load_dataset(args)

@@ -75,13 +75,13 @@ def gs_worker(a: argparse.Namespace) -> None:
         "fanouts": "10,5",
     }
     # Epoch time = the training pass over the anchors (no validation, preparation or
-    # inference): one process times GraphSAGE.train_epoch; the data-parallel loop records
+    # inference): one process times EpochLoop.train_epoch; the data-parallel loop records
     # rank 0's epoch time in history_[i]["seconds"].
     epoch_times: list[float] = []
     if a.nproc == 1:
-        from songspace.models.graphsage import GraphSAGE
+        from songspace.models.graphsage import EpochLoop
 
-        plain = GraphSAGE.train_epoch
+        plain = EpochLoop.train_epoch
 
         def timed(self, *args, **kwargs):
             t0 = time.perf_counter()
@@ -89,7 +89,7 @@ def gs_worker(a: argparse.Namespace) -> None:
             epoch_times.append(time.perf_counter() - t0)
             return out
 
-        GraphSAGE.train_epoch = timed  # type: ignore[method-assign]
+        EpochLoop.train_epoch = timed  # type: ignore[method-assign]
     m = train_model(
         "graphsage", a.input, a.out, params=params, seed=0, test_fraction=0.05, nproc=a.nproc
     )
@@ -302,7 +302,7 @@ import json, sys, time
 from songspace.tuning import tune
 args = json.loads(sys.argv[1])
 t0 = time.perf_counter()
-tune("track2vec", args.pop("dataset"), ["hit_rate"], **args)
+tune("track2vec", args.pop("dataset"), objectives=["hit_rate"], **args)
 print(json.dumps({"wall": time.perf_counter() - t0}))
 """
 

@@ -26,7 +26,8 @@ from songspace.tuning import tune
 import optuna
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 t0 = time.time()
-res = tune("track2vec", args["data"], ["hit_rate"], trials=100000, timeout=args["seconds"],
+res = tune("track2vec", args["data"], objectives=["hit_rate"], trials=100000,
+           timeout=args["seconds"],
            storage=args["storage"], study="bench", sample_rate=args["sample_rate"],
            seed=args["seed"], heldout_fraction=args["heldout_fraction"],
            pruner=args["pruner"], heartbeat=None)

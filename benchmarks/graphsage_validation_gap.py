@@ -1,6 +1,6 @@
 """Why GraphSAGE's validation loss rises while its training loss falls (docs/results.md).
 
-Per epoch, the early-stopping loss in eval mode (``GraphSAGE.validation_loss``) on four
+Per epoch, the early-stopping loss in eval mode (``graphsage.loop.validation_loss``) on four
 sets of 4,096 pairs: (a) the held-out edges (the validation loss itself); (b) training
 edges drawn uniformly over edges, as the held-out ones were; (c) training pairs drawn as
 training draws them (anchor uniform over the tracks with an edge, positive by edge
@@ -18,6 +18,8 @@ import scipy.sparse as sp
 
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
+from songspace.models.graphsage import EpochLoop, ShuffledAnchors
+from songspace.models.graphsage.loop import validation_loss
 from songspace.models.registry import create
 
 logging.basicConfig(level=logging.WARNING)
@@ -59,14 +61,12 @@ print(
     "{:.0f}, training draws' {:.0f}, anchor-uniform held-out {:.0f}".format(*degree),
     flush=True,
 )
-n_batches = m.batches_per_epoch(len(data.anchors))
+loop = EpochLoop(m.loader(data), ShuffledAnchors(data.anchors, rng), 5, m.task_weights_())
 print("epoch  train(reported)  held-out  train-uniform-edges  train-as-drawn  held-anchor-uniform")
 for epoch in range(1, 6):
-    means = m.train_epoch(
-        state, data, epoch, rng, step=(epoch - 1) * n_batches, total_steps=5 * n_batches
-    )
+    means, _ = loop.train_epoch(state, *loop.anchors.order(epoch), epoch)
     vals = [
-        m.validation_loss(state, data, p, val_seed)
+        validation_loss(state, loop.loader, p, val_seed, int(m.batch_size), m.task_weights_())
         for p in (held, uniform_train, weighted_train, anchor_held)
     ]
     print(epoch, f"{means['playlist']:.4f}", *(f"{v:.4f}" for v in vals), flush=True)

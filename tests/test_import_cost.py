@@ -9,7 +9,17 @@ import pytest
 HEAVY = ("numpy", "pandas", "scipy", "pyarrow")
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["evaluate", "--help"], ["compare", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["evaluate", "--help"],
+        ["compare", "--help"],
+        ["tune", "--help"],
+        ["tune-report", "--help"],
+        ["serve", "--help"],
+    ],
+)
 def test_cli_help_loads_no_numpy_or_pandas(argv):
     code = (
         "import sys\n"
@@ -40,3 +50,29 @@ def test_the_package_attributes_load_on_first_use():
         text=True,
     )
     assert "AttributeError" in bad.stderr and "nothing" in bad.stderr
+
+
+#: The packages whose dependency-free ``defaults`` module the CLI reads, and a name each
+#: exports lazily.
+LAZY_PACKAGES = {
+    "songspace.data": None,
+    "songspace.evaluation": None,
+    "songspace.graph": "build_cooccurrence",
+    "songspace.reports": "run_compare",
+    "songspace.serving": "Recommender",
+}
+
+
+@pytest.mark.parametrize(("package", "name"), LAZY_PACKAGES.items())
+def test_the_defaults_modules_load_nothing_heavy(package, name):
+    """Importing a layer's ``defaults`` module (and so its package) loads no numpy or
+    pandas; the package's own names still load on first use."""
+    code = (
+        "import importlib, sys\n"
+        f"importlib.import_module('{package}.defaults')\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    if name is not None:
+        code += f"assert getattr(importlib.import_module('{package}'), '{name}').__name__\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"{package}.defaults imported {out.stdout.strip()}"

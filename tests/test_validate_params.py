@@ -164,7 +164,7 @@ NOT_ARGUMENT_CHECKS = {
     ("models/base.py", "_stored_number"): "a number in model.json (ModelFormatError)",
     ("models/space.py", "contains"): "a predicate over search-space values, not a check",
     ("data/melon.py", "_is_song_id"): "a song id in a Melon file (FormatError)",
-    ("data/melon.py", "read_melon"): "a playlist id in a Melon file (FormatError)",
+    ("data/melon.py", "_check_playlist"): "a playlist id in a Melon file (FormatError)",
     ("data/mpd.py", "read_mpd"): "a pid in an MPD slice (InvalidValueError)",
     ("serving/newtracks.py", "parse_track"): "a feature value in a request body (422)",
     ("reports/config.py", "number"): "a number in an experiment config (ConfigError)",

@@ -6,8 +6,9 @@ The package's names load on first use (PEP 562), so ``import songspace`` (and
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from songspace._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from songspace.data.dataset import Dataset, FeatureGroup
@@ -17,22 +18,11 @@ __all__ = ["Dataset", "FeatureGroup", "SongspaceError", "__version__"]
 __version__ = "0.1.0"
 
 #: Where each lazily loaded name lives.
-_LAZY = {
-    "Dataset": "songspace.data.dataset",
-    "FeatureGroup": "songspace.data.dataset",
-    "SongspaceError": "songspace.errors",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Import ``name`` from its module on first use (then it is a plain attribute)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'songspace' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "Dataset": "songspace.data.dataset",
+        "FeatureGroup": "songspace.data.dataset",
+        "SongspaceError": "songspace.errors",
+    },
+)

@@ -36,6 +36,7 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "pynndescent": ("pynndescent", "explore"),  # umap's neighbour search (a pinned range)
     "pytest": ("pytest", "testing"),
     "pyspark": ("pyspark", "spark"),
+    "lightgbm": ("lightgbm", "recommender"),
 }
 
 

@@ -66,6 +66,15 @@ class ParameterError(SongspaceError, ValueError):
         super().__init__(with_fix(f"parameter `{name}`: expected {constraint}, got {value!r}", fix))
 
 
+class UpdateNotSupportedError(ParameterError):
+    """A model that cannot continue training on new sequences (``songspace update``)."""
+
+    def __init__(self, model: str, reason: str, fix: str):
+        super().__init__(
+            "model", "a model that can be updated incrementally", f"{model} ({reason})", fix=fix
+        )
+
+
 class NotFittedError(ParameterError):
     """A model is used (saved, embedded, exported) before ``fit`` was called."""
 

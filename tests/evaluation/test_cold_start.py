@@ -137,3 +137,33 @@ def test_cold_start_uses_the_shared_model_cache(tmp_path, ds):
     assert list((tmp_path / "cache").glob("track2vec-*/model/model.json")) == entries
     assert a.training_time == b.training_time  # loaded: the time of the run that trained it
     assert [r.values() for r in a.results] == [r.values() for r in b.results]
+
+
+def test_run_cold_start_compares_the_default_models(tmp_path, ds):
+    """Without a model list, the library runs the one default list (the CLI's too):
+    Track2Vec (the reference row), GraphSAGE and MUSIG."""
+    from songspace.reports.cold_start import run_cold_start
+    from songspace.reports.defaults import DEFAULT_COLD_START_MODELS
+
+    data = tmp_path / "ds"
+    ds.save(data)
+    small = {"dim": "16", "hidden": "32", "epochs": "1", "fanouts": "5,3"}
+    t2v = {"dim": "25", "epochs": "1"}
+    report = run_cold_start(
+        data,
+        features_only=False,
+        cold_share=0.1,
+        seed=2,
+        params={"track2vec": t2v, "graphsage": small, "musig": small},
+    )
+    assert DEFAULT_COLD_START_MODELS == ("track2vec", "graphsage", "musig")
+    assert [r.model for r in report.results] == [
+        "random",
+        "popularity",
+        "track2vec",
+        "graphsage (no edges)",
+        "graphsage (edges added)",
+        "musig (no edges)",
+        "musig (edges added)",
+    ]
+    assert report.reference == "track2vec"

@@ -174,3 +174,19 @@ def test_cli_evaluate_max_pairs_sets_the_declared_sample(ds, tmp_path):
     assert len(full) == 2 and all(e == t > 50 for e, t in full)
     res = CliRunner().invoke(app, [*argv, "-o", str(tmp_path / "c"), "--max-pairs", "-1"])
     assert res.exit_code != 0 and "greater than or equal to 0" in " ".join(res.output.split())
+
+
+def test_asking_for_some_metrics_leaves_the_coherence_searches_out_not_the_values(ds):
+    """Tuning asks for the VRCs alone: the clustering family then skips its two local
+    coherences (a k-NN search each), and the VRCs are exactly those of the full family."""
+    protocol = make_protocol(ds, seed=0)
+    emb = genre_embeddings(ds)
+    full = evaluate(protocol, emb, families=["clustering"])
+    assert {"genre_coherence", "artist_coherence"} <= set(full.metrics)
+    some = evaluate(protocol, emb, families=["clustering"], metrics=["vrc_genre", "vrc_artist"])
+    assert set(some.metrics) == {"vrc_genre", "vrc_artist"}
+    for m in ("vrc_genre", "vrc_artist"):
+        assert some.metrics[m].value == full.metrics[m].value
+    # families that compute their metrics together return them all
+    both = evaluate(protocol, emb, families=["next_song"], metrics=["next_song_hit_rate"])
+    assert set(both.metrics) == set(FAMILY_METRICS["next_song"])

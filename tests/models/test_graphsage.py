@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="GraphSAGE/MUSIG need torch (extra `graph`)")
 
-from songspace.errors import ParameterError  # noqa: E402
+from songspace.errors import ModelFormatError, ParameterError  # noqa: E402
 from songspace.models import get_model_class  # noqa: E402
 from songspace.models.base import EmbeddingModel, InductiveModel  # noqa: E402
 from songspace.models.graphsage import (  # noqa: E402
@@ -18,7 +18,7 @@ from songspace.models.graphsage import (  # noqa: E402
     genre_codes,
     similarity_vectors,
 )
-from songspace.models.graphsage_modules import TaskTargets, build_network  # noqa: E402
+from songspace.models.graphsage.module import TaskTargets, build_network  # noqa: E402
 from songspace.testing import ModelTestMixin, planted_dataset  # noqa: E402
 
 FAST = {"dim": 16, "hidden": 32, "epochs": 3, "batch_size": 64, "fanouts": (6, 4)}
@@ -45,7 +45,6 @@ def test_musig_init_is_explicit_and_lists_graphsages_parameters_then_its_own_two
     graphsage = [
         (p.name, p.kind, p.default)
         for p in inspect.signature(GraphSAGE.__init__).parameters.values()
-        if p.kind is not p.VAR_KEYWORD
     ]
     musig = [
         (p.name, p.kind, p.default) for p in inspect.signature(MUSIG.__init__).parameters.values()
@@ -55,10 +54,8 @@ def test_musig_init_is_explicit_and_lists_graphsages_parameters_then_its_own_two
         *graphsage,
         ("task_weights", keyword, (1.0, 1.0, 1.0)),
         ("regression_target", keyword, "audio"),
-        ("deprecated", inspect.Parameter.VAR_KEYWORD, inspect.Parameter.empty),
     ]
-    with pytest.warns(DeprecationWarning):  # positional and renamed arguments still reach
-        model = MUSIG(2, 3, 4, task_weights="1-0-0", features=("genre",))
+    model = MUSIG(2, 3, 4, task_weights="1-0-0", feature_groups=("genre",))
     assert (model.dim, model.hidden, model.num_layers) == (2, 3, 4)
     assert model.task_weights == "1-0-0" and model.feature_groups == ("genre",)
 
@@ -328,25 +325,42 @@ def test_cli_strings_are_coerced():
         create("musig", {"fanouts": "5,x"}, from_strings=True)
 
 
-def test_features_is_a_deprecated_alias_of_feature_groups(tmp_path, ds):
+def test_features_is_no_longer_accepted_but_old_model_files_load(tmp_path, ds):
+    """Issue 29 part 6: the deprecated `features` (now `feature_groups`) is refused by the
+    constructor, create and set_params; a model.json saved under the old name still loads
+    (without a warning) and re-saves under the new one."""
+    import warnings
+
     from songspace.models import create
 
-    with pytest.warns(DeprecationWarning, match="feature_groups"):
-        m = GraphSAGE(features=("genre",))
-    assert m.feature_groups == ("genre",) and "features" not in m.get_params()
-    with pytest.warns(DeprecationWarning):
-        assert create("musig", {"features": ["audio"]}).feature_groups == ("audio",)
-    with pytest.raises(ParameterError, match="only one of"):
-        create("graphsage", {"features": ["audio"], "feature_groups": ["genre"]})
+    with pytest.raises(TypeError, match="features"):
+        GraphSAGE(features=("genre",))
+    with pytest.raises(TypeError, match="features"):
+        MUSIG(features=("genre",))
+    with pytest.raises(ParameterError, match=r"`features`.*a parameter of MUSIG"):
+        create("musig", {"features": ["audio"]})
+    with pytest.raises(ParameterError, match="`features`"):
+        GraphSAGE().set_params(features=("genre",))
+    assert not hasattr(GraphSAGE(), "features")
     # a model directory saved before the rename (its model.json says `features`) loads
     fitted = GraphSAGE(**FAST, feature_groups=("genre",), seed=0).fit(ds)
     fitted.save(tmp_path / "m")
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
     doc["params"]["features"] = doc["params"].pop("feature_groups")
     (tmp_path / "m" / "model.json").write_text(json.dumps(doc))
-    back = EmbeddingModel.load(tmp_path / "m")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = EmbeddingModel.load(tmp_path / "m")
     assert back.feature_groups == ("genre",)
     np.testing.assert_array_equal(back.embed(ds), fitted.embed(ds))
+    back.save(tmp_path / "again")
+    params = json.loads((tmp_path / "again" / "model.json").read_text())["params"]
+    assert params["feature_groups"] == ["genre"] and "features" not in params
+    # a file naming both is damaged, not silently resolved
+    doc["params"]["feature_groups"] = ["audio"]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFormatError, match="features"):
+        EmbeddingModel.load(tmp_path / "m")
 
 
 def test_modules_are_module_level_with_reset_and_repr():
@@ -377,14 +391,16 @@ def test_progress_reports_the_loss_of_every_weighted_task(ds):
 
 
 def test_steps_per_epoch_honours_its_count(ds, monkeypatch):
+    from songspace.models.graphsage import loop
+
     calls = []
-    real = GraphSAGE.batch_loss
+    real = loop.batch_loss
 
-    def counting(self, state, data, anchors, *args):
-        calls.append(len(anchors))
-        return real(self, state, data, anchors, *args)
+    def counting(state, batch, *args):
+        calls.append(len(batch.anchors))
+        return real(state, batch, *args)
 
-    monkeypatch.setattr(GraphSAGE, "batch_loss", counting)
+    monkeypatch.setattr(loop, "batch_loss", counting)
     params = {k: v for k, v in FAST.items() if k != "epochs"}
     params.update(validation_share=0.0, patience=0)
     full = GraphSAGE(**params, epochs=1).fit(ds)
@@ -406,10 +422,10 @@ def test_steps_per_epoch_honours_its_count(ds, monkeypatch):
 
 
 def test_blocked_inference_equals_one_block(ds, musig, monkeypatch):
-    import songspace.models.graphsage as gs
+    from songspace.models.graphsage import module
 
     whole = musig.embed(ds)
-    monkeypatch.setattr(gs, "INFER_BLOCK", 7)
+    monkeypatch.setattr(module, "INFER_BLOCK", 7)
     np.testing.assert_allclose(musig.embed(ds), whole, atol=1e-5)
     part = musig.embed(ds, tracks=np.arange(0, ds.n_tracks, 5))
     np.testing.assert_allclose(part, whole[::5], atol=1e-5)

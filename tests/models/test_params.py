@@ -78,12 +78,19 @@ def test_check_params_is_public_and_names_the_parameter():
         model.check_params()
 
 
-def test_setting_progress_as_an_attribute_still_works_with_a_warning():
+def test_setting_progress_as_an_attribute_is_refused_before_training():
+    """Issue 29 part 6: `model.progress = ...` (deprecated) is no longer read; a model
+    holding it says so instead of training without reporting."""
     calls = []
     model = get_model_class("warp")(dim=8, epochs=2)
     model.progress = lambda done, total, msg: calls.append(done)
-    with pytest.warns(DeprecationWarning, match="fit\\(dataset, progress"):
+    with pytest.raises(
+        ParameterError, match=r"parameter `progress`: .*fit\(dataset, progress=callback\)"
+    ):
         model.fit(planted_dataset())
+    assert calls == [] and not hasattr(model, "embeddings_")
+    del model.progress
+    model.fit(planted_dataset(), progress=lambda done, total, msg: calls.append(done))
     assert calls == [0, 1, 2]
 
 

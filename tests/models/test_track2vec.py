@@ -505,3 +505,19 @@ def test_progress_counts_the_resolved_epochs():
     ds = tiny_dataset([[0, 1, 2, 3]] * 20, 4)  # 80 entries: 50 epochs
     Track2Vec(dim=25, sample=0).fit(ds, progress=lambda d, t, m: seen.append(t))
     assert set(seen) == {50}
+
+
+def test_an_update_continues_with_the_values_the_fit_resolved():
+    """An update trains with the window the fit resolved and, by default, its epochs."""
+    from songspace.data.vocabulary import extend_vocabulary
+
+    seqs = [[i % 6, (i + 1) % 6, i % 6, 6 + i % 4] for i in range(40)]  # sessions: window 10
+    base, extra = tiny_dataset(seqs, 10), tiny_dataset([[0, 10, 1, 11, 0]] * 5, 12)
+    history, new = extend_vocabulary(base, extra)
+    model = Track2Vec(dim=25, seed=2).fit(base)
+    assert model.update_defaults()["epochs"] == model.fitted_params_["epochs"] == 50
+    explicit = Track2Vec(dim=25, seed=2, epochs=50, window=10).fit(base)
+    model.update(new, history=history, epochs=3)
+    explicit.update(new, history=history, epochs=3)
+    np.testing.assert_array_equal(model.embeddings_, explicit.embeddings_)
+    assert model.available_[10:].all()  # the new tracks were trained

@@ -159,3 +159,18 @@ def test_fingerprint_changes_with_the_data():
     a = generate(200, 300, seed=0)
     assert dataset_fingerprint(a) == dataset_fingerprint(generate(200, 300, seed=0))
     assert dataset_fingerprint(a) != dataset_fingerprint(generate(200, 300, seed=1))
+
+
+def test_a_recommender_table_adds_a_fitted_two_stage_row(tmp_path):
+    pytest.importorskip("lightgbm")
+    text = small_config().replace('"next_song", "clustering", "popularity"', '"next_song"')
+    text = text.replace('diagonal = ["t2v", "cf"]', "") + (
+        '\n[recommender]\nname = "rec"\nembeddings = ["t2v"]\n'
+        "params = { depth = 30, popular = 10, num_iterations = 20, num_threads = 1 }\n"
+    )
+    res = run_compare(parse_config(text, only=["t2v"]), tmp_path / "run")
+    rows = [r.name for r in res.main_table.rows]
+    assert rows == ["random", "popularity", "t2v", "rec"]
+    rec = next(r for r in res.results[0.5] if r.model == "rec")
+    assert rec.info["settings"]["depth"] == 30  # fitted with the table's parameters
+    assert rec.metrics["next_song_in_set_hit_rate"].per_query.size > 0

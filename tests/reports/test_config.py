@@ -201,3 +201,34 @@ def test_ready_configs_parse_and_validate(path):
         )
     cfg = load_config(path)
     assert len(cfg.models) == len(raw["models"])
+
+
+def test_a_recommender_table_is_read_with_its_defaults(tmp_path):
+    assert parse(small_config()).recommender is None
+    cfg = parse(small_config() + "\n[recommender]\n")
+    assert cfg.recommender.name == "twostage" and cfg.recommender.embeddings is None
+    assert cfg.recommender.rankers_config is None and cfg.recommender.params == {}
+    text = small_config() + (
+        '\n[recommender]\nname = "rec"\nembeddings = ["t2v"]\n'
+        'rankers_config = "rankers.json"\nparams = { depth = 50 }\n'
+    )
+    cfg = parse(text, source=tmp_path / "exp.toml")
+    r = cfg.recommender
+    assert (r.name, r.embeddings, r.params) == ("rec", ("t2v",), {"depth": 50})
+    assert r.rankers_config == (tmp_path / "rankers.json").resolve()
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "found"),
+    [
+        ('embeddings = ["nope"]', "embeddings", "nope"),
+        ('name = "t2v"', "name", "t2v"),
+        ('name = "popularity"', "name", "popularity"),
+        ("params = { depth = 0 }", "params", "twostage.depth"),
+        ("params = { nope = 1 }", "params", "twostage.nope"),
+        ("depth = 3", "depth", "unknown key"),
+    ],
+)
+def test_a_bad_recommender_table_names_the_key(table, key, found):
+    msg = error_of(small_config() + f"\n[recommender]\n{table}\n")
+    assert "[recommender]" in msg and key in msg and found in msg

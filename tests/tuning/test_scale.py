@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from songspace.cli import app
 from songspace.errors import ParameterError
-from songspace.tuning import rate_study_name, tune_rates
+from songspace.tuning import TuneSettings, rate_study_name, tune_rates
 
 
 def test_rate_study_name():
@@ -27,8 +27,8 @@ def test_tune_cli_calls_tune_rates(monkeypatch):
 
     calls = {}
 
-    def fake(model, dataset, objectives, rates, **kwargs):
-        calls.update(model=model, objectives=objectives, rates=rates, **kwargs)
+    def fake(model, dataset, settings, rates, **kwargs):
+        calls.update(model=model, settings=settings, rates=rates, **kwargs)
         return []
 
     monkeypatch.setattr(tuning, "tune_rates", fake)
@@ -54,9 +54,14 @@ def test_tune_cli_calls_tune_rates(monkeypatch):
         ],
     )
     assert res.exit_code == 0, res.output
-    assert calls["heldout_fraction"] == 0.2 and calls["rates"] == [0.5, 0.25]
-    assert calls["study"] == "s" and calls["params"] == {"epochs": "1"}
-    assert calls["objectives"] == ["ndcg"] and calls["progress"] is None
+    settings = calls["settings"]
+    assert settings.heldout_fraction == 0.2 and calls["rates"] == [0.5, 0.25]
+    assert calls["study"] == "s" and settings.params == {"epochs": "1"}
+    assert settings.objectives == ("ndcg",) and calls["progress"] is None
+    # every other option at the one home of tune's defaults
+    assert settings == TuneSettings(
+        objectives=["ndcg"], heldout_fraction=0.2, params={"epochs": "1"}
+    )
 
 
 def test_tune_no_longer_accepts_heldout_fraction():

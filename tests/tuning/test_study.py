@@ -95,7 +95,7 @@ def test_resume_with_other_settings_is_refused(tiny_dataset_dir, tmp_path):
         tune(
             "track2vec",
             tiny_dataset_dir,
-            ["hit_rate", "vrc_genre"],
+            objectives=["hit_rate", "vrc_genre"],
             trials=2,
             storage=url,
             study="s",
@@ -225,13 +225,14 @@ def test_storage_errors_are_clear(tiny_dataset_dir, tmp_path):
 def test_bad_arguments_are_clear_errors(tiny_dataset_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     for kw, match in (
-        ({"objectives": ["hitrate"]}, "each objective one of"),
+        ({"objectives": ["hitrate"]}, "distinct objectives among 'hit_rate'"),
         ({"objectives": ["hit_rate", "vrc_genre"], "alpha": 1.5}, "0 <= alpha <= 1"),
         ({"trials": 0}, "parameter `trials`: expected an integer >= 1, got 0"),
         ({"sample_rate": 0.0}, "0 < sample_rate <= 1"),
         ({"budget_factor": 0.5}, "parameter `budget_factor`: expected a number >= 1 or None"),
         ({"sampler": "cma"}, "one of"),
         ({"params": {"nope": 1}}, "a parameter of"),
+        ({"trails": 3}, "`trails`: expected a tune setting"),
     ):
         with pytest.raises(ParameterError, match=match):
             tune("track2vec", tiny_dataset_dir, storage=url, **{**FAST, **kw})
@@ -293,6 +294,8 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     ref = trials_of("sqlite:///songspace-tune.db", "track2vec-hit_rate")[0]
     cpu = ref.user_attrs["training_time"]
     assert f"| 0 | complete | - | - | {cpu:.1f} |" in md
+    # and where the trials' time went, phase by phase (songspace.tuning.timing)
+    assert "Where the trials' time went (track2vec-hit_rate: " in md and "| fit |" in md
     assert (tmp_path / "rep" / "pareto-track2vec-hit_rate_vrc_genre.png").stat().st_size > 0
     assert (tmp_path / "rep" / "history-track2vec-hit_rate.png").stat().st_size > 0
     # CliRunner is not a terminal: the table is printed whole, as Markdown
@@ -317,7 +320,7 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("extra", "match"),
     [
-        (["--objective", "hitrate"], "each objective one of"),
+        (["--objective", "hitrate"], "distinct objectives among 'hit_rate'"),
         (
             ["--objective", "hit_rate", "--objective", "vrc_genre", "--alpha", "2"],
             "0 <= alpha <= 1",

@@ -13,7 +13,7 @@ WORKER = """
 import json, sys
 from songspace.tuning import tune
 args = json.loads(sys.argv[1])
-tune("track2vec", args.pop("dataset"), args.pop("objectives"), **args)
+tune("track2vec", args.pop("dataset"), **args)
 """
 
 

@@ -16,7 +16,7 @@ import typer
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from songspace.cli import data, evaluate, models, reports, serve, tune
+from songspace.cli import data, evaluate, models, recommender, reports, serve, tune
 from songspace.cli._common import CliState, err_console
 from songspace.clierrors import RedactingFilter
 
@@ -47,6 +47,7 @@ def _main(
 
 
 app.add_typer(data.prepare_app, name="prepare")
+app.add_typer(recommender.app, name="recommender")
 for _name, _command in (
     ("info", data.info_cmd),
     ("demo", reports.demo_cmd),
@@ -56,6 +57,7 @@ for _name, _command in (
     ("train", models.train_cmd),
     ("train-distributed", models.train_distributed_cmd),
     ("embed", models.embed_cmd),
+    ("update", models.update_cmd),
     ("cold-start", reports.cold_start_cmd),
     ("compare", reports.compare_cmd),
     ("explore", reports.explore_cmd),

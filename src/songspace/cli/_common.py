@@ -4,7 +4,7 @@ progress bar, the options several commands take, and the table printer."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from songspace._cli_progress import RichBar, RichProgress
+from songspace.data.defaults import DEFAULT_TEST_FRACTION, MIN_TEST_SEQUENCES
 
 out_console = Console()
 err_console = Console(stderr=True)
@@ -34,6 +35,17 @@ def progress_bar(ctx: typer.Context, label: str = "") -> Iterator[RichBar | None
         yield bars.callback(label)
 
 
+def one_of(choices: Iterable[str] | Mapping[str, str]) -> str:
+    """``a, b or c``: an option's choices for its help text, read from the list's home
+    (so the help never restates a list); a table of choices gives ``a (what a is), b
+    (...) or c (...)``."""
+    if isinstance(choices, Mapping):
+        items = [f"{name} ({what})" if what else name for name, what in choices.items()]
+    else:
+        items = list(choices)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
 # ------------------------------------------------------------ options shared by commands
 SeedOpt = Annotated[
     int, typer.Option("--seed", help="Random seed (splits, sampling, cold tracks, models).")
@@ -46,8 +58,9 @@ AutoTestFractionOpt = Annotated[
     float | None,
     typer.Option(
         "--test-fraction",
-        help="Share of sequences held out for test (default: 1%, raised on small data so "
-        "that about 100 test sequences exist; the log says so).",
+        help=f"Share of sequences held out for test (default: {DEFAULT_TEST_FRACTION:.0%}, "
+        f"raised on small data so that about {MIN_TEST_SEQUENCES} test sequences exist; the "
+        "log says so).",
     ),
 ]
 MinTracksOpt = Annotated[

@@ -19,10 +19,20 @@ from songspace.cli._common import (
     OverwriteOpt,
     SeedOpt,
     err_console,
+    one_of,
     out_console,
     progress_bar,
 )
+from songspace.data.defaults import (
+    DEFAULT_GAP_MINUTES,
+    DEFAULT_TOP_GENRES,
+    SYNTHETIC_GENRES,
+    SYNTHETIC_MEAN_LENGTH,
+    SYNTHETIC_PLAYLISTS,
+    SYNTHETIC_TRACKS,
+)
 from songspace.errors import ParameterError
+from songspace.graph.defaults import DEFAULT_ENGINE, DEFAULT_MIN_WEIGHT, DEFAULT_THRESHOLDS, ENGINES
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.data.dataset import Dataset
@@ -84,7 +94,7 @@ _METADATA_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("track_map", TrackMapOpt, None),
     ("artist_map", ArtistMapOpt, None),
     ("strict_duplicates", StrictOpt, False),
-    ("top_genres", TopGenresOpt, 50),
+    ("top_genres", TopGenresOpt, DEFAULT_TOP_GENRES),
 )
 
 
@@ -170,11 +180,11 @@ _GRAPH_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
             str,
             typer.Option(
                 "--engine",
-                help="Who computes the graph tables: memory or spark (the extra 'spark'; "
-                "implies --graph). Both write identical files.",
+                help=f"Who computes the graph tables: {one_of(ENGINES)} (spark: the extra "
+                "'spark'; implies --graph). They write identical files.",
             ),
         ],
-        "memory",
+        DEFAULT_ENGINE,
     ),
     (
         "min_weight",
@@ -184,7 +194,7 @@ _GRAPH_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
                 "--min-weight", help="Co-occurrence graph: keep edges in >= this many sequences."
             ),
         ],
-        2,
+        DEFAULT_MIN_WEIGHT,
     ),
     (
         "spark_master",
@@ -431,7 +441,7 @@ def prepare_lastfm_cmd(
     out: OutOpt,
     gap: Annotated[
         float, typer.Option("--gap", help="Inactivity gap in minutes that starts a new session.")
-    ] = 30.0,
+    ] = DEFAULT_GAP_MINUTES,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Last.fm-1K listening logs, sessionised by an inactivity gap."""
@@ -505,12 +515,16 @@ def prepare_melon_cmd(
 def prepare_synthetic_cmd(
     ctx: typer.Context,
     out: OutOpt,
-    playlists: Annotated[int, typer.Option("--playlists", help="Number of playlists.")] = 2000,
-    n_tracks: Annotated[int, typer.Option("--n-tracks", help="Catalogue size.")] = 3000,
-    genres: Annotated[int, typer.Option("--genres", help="Number of planted genres.")] = 10,
+    playlists: Annotated[
+        int, typer.Option("--playlists", help="Number of playlists.")
+    ] = SYNTHETIC_PLAYLISTS,
+    n_tracks: Annotated[int, typer.Option("--n-tracks", help="Catalogue size.")] = SYNTHETIC_TRACKS,
+    genres: Annotated[
+        int, typer.Option("--genres", help="Number of planted genres.")
+    ] = SYNTHETIC_GENRES,
     mean_length: Annotated[
         float, typer.Option("--mean-length", help="Mean playlist length.")
-    ] = 30.0,
+    ] = SYNTHETIC_MEAN_LENGTH,
     preset: Annotated[
         str | None,
         typer.Option(
@@ -615,7 +629,7 @@ def info_cmd(
         typer.Option(
             "--min-weights", help="Comma-separated min_weight values for the graph-size table."
         ),
-    ] = "1,2,3,5,10",
+    ] = ",".join(map(str, DEFAULT_THRESHOLDS)),
 ) -> None:
     """Counts, feature coverage and co-occurrence graph size per min_weight."""
     from songspace.reports.summary import dataset_info

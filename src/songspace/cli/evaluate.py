@@ -21,7 +21,7 @@ from songspace.cli._common import (
     progress_bar,
 )
 from songspace.data.defaults import DEFAULT_MIN_TRACKS
-from songspace.evaluation.defaults import DEFAULT_SUITE
+from songspace.evaluation.defaults import BASELINE_RANKER_NAMES, DEFAULT_SUITE
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.evaluation.protocol import Protocol
@@ -60,9 +60,9 @@ RankersOpt = Annotated[
     str | None,
     typer.Option(
         "--rankers",
-        help="Comma-separated non-embedding baselines to add: itemknn, sknn, vsknn, "
-        "stan, vstan, bigram, or 'all' (with their default settings, or those of "
-        "--rankers-config).",
+        help="Comma-separated non-embedding baselines to add: "
+        f"{', '.join(BASELINE_RANKER_NAMES)}, or 'all' (with their default settings, or "
+        "those of --rankers-config).",
     ),
 ]
 RankersConfigOpt = Annotated[
@@ -103,6 +103,17 @@ DropUnknownOpt = Annotated[
         "instead of failing.",
     ),
 ]
+RecommenderOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--recommender",
+        metavar="DIR",
+        help="A fitted two-stage recommender (`songspace recommender fit -o DIR`), scored "
+        "as a row beside the baselines and tested against them (repeatable). It is "
+        "rebuilt on this protocol's training view with its runs, and refused when it was "
+        "fitted on another dataset or another split (pass its --seed and --test-fraction).",
+    ),
+]
 AgainstOpt = Annotated[
     str | None,
     typer.Option(
@@ -140,12 +151,14 @@ def evaluate_cmd(
     max_pairs: MaxPairsOpt = DEFAULT_SUITE.next_song_max_pairs or 0,
     max_queries: MaxQueriesOpt = DEFAULT_SUITE.hardneg_max_queries or 0,
     drop_unknown: DropUnknownOpt = False,
+    recommender: RecommenderOpt = None,
     against: AgainstOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Score embeddings with every metric family of both papers."""
     from songspace.evaluation.suite import SuiteSettings, run_evaluation
     from songspace.models.apply import evaluation_input
+    from songspace.reports.recommender import FittedRecommender
 
     fams = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     ranker_list, ranker_params = _rankers_to_add(rankers, rankers_config)
@@ -159,7 +172,10 @@ def evaluate_cmd(
     with progress_bar(ctx) as progress:
         protocol, results, _ = run_evaluation(
             dataset,
-            [evaluation_input(p) for p in embeddings or []],
+            [
+                *(evaluation_input(p) for p in embeddings or []),
+                *(FittedRecommender(p) for p in recommender or []),
+            ],
             out=out,
             families=fams,
             baselines=baselines,
@@ -178,7 +194,7 @@ def evaluate_cmd(
         protocol,
         results,
         seed=seed,
-        inputs=embeddings or [],
+        inputs=[*(embeddings or []), *(recommender or [])],
         baselines=(*(("random", "popularity") if baselines else ()), *ranker_list),
         against=against,
     )

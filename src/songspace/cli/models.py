@@ -63,7 +63,15 @@ def models_cmd() -> None:
             role = (
                 " (the reference of `songspace tune`)" if preset == klass.reference_preset else ""
             )
-            out_console.print(f"preset {preset!r}{role}: {escape(shown)}")
+            out_console.print(f"  preset {preset!r}{role}: {escape(shown)}")
+        out_console.print(_update_text(klass))
+
+
+def _update_text(klass: Any) -> str:
+    """What `songspace update` does for a model class: its settings, or why it cannot."""
+    if not klass.can_update():
+        return f"  songspace update: not available ({escape(klass.update_unsupported)})"
+    return "  songspace update settings (-s NAME=VALUE): " + ", ".join(klass.update_constraints)
 
 
 def _space_text(p: Any) -> str:
@@ -279,3 +287,75 @@ def _step_logger(ctx: typer.Context) -> ProgressCallback | None:
             logger.info("step %d/%d %s", done, total, message)
 
     return progress
+
+
+def update_cmd(
+    ctx: typer.Context,
+    run: Annotated[
+        Path,
+        typer.Argument(help="Run directory of `songspace train` or `songspace update` (its -o)."),
+    ],
+    dataset: Annotated[
+        Path,
+        typer.Argument(
+            help="Dataset directory (songspace prepare) holding the new sequences; their "
+            "tracks may be known to the run or new."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output run directory (must not exist).")
+    ],
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--setting",
+            "-s",
+            help="An update setting NAME=VALUE (repeatable); `songspace models` lists each "
+            "model's, docs/updates.md says what they do.",
+        ),
+    ] = None,
+    repeats: Annotated[
+        str,
+        typer.Option(
+            "--repeats",
+            help="New sequences the run has trained on already (same id, same tracks): "
+            "refuse (stop with an error), skip (leave them out) or allow (train on them "
+            "again).",
+        ),
+    ] = "refuse",
+    base_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--base-data",
+            help="The dataset the run was trained on, when it is no longer at the path "
+            "RUN/training.json records (checked by fingerprint).",
+        ),
+    ] = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Continue a trained run on new sequences, without retraining: the vocabulary
+    grows by the new tracks and the model trains on the new sequences (docs/updates.md).
+
+    Writes a new run directory in the layout of `train` (RUN is never modified), whose
+    training.json records the lineage. Track2Vec, Node2Vec, WARP and ALS can be updated;
+    the others say what to do instead."""
+    from songspace.models.update import update_run
+
+    settings = parse_assignments(setting, "--setting", example="epochs=2")
+    with progress_bar(ctx, "update") as progress:
+        res = update_run(
+            run,
+            dataset,
+            out,
+            settings=settings,
+            repeats=repeats,
+            base_data=base_data,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    model = res.model
+    out_console.print(
+        f"[bold green]wrote[/] {out}: {model.name} updated with {res.sequences:,} sequences "
+        f"in {model.update_time_:.1f}s; {res.new_tracks:,} new tracks, "
+        f"{int(model.available_.sum()):,} of {len(model.available_):,} tracks embedded"
+    )

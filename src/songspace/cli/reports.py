@@ -17,12 +17,24 @@ from songspace.cli._common import (
     OverwriteOpt,
     SeedOpt,
     TestFractionOpt,
+    one_of,
     out_console,
     print_tables,
     progress_bar,
 )
 from songspace.cli.data import print_summary
-from songspace.data.defaults import DEFAULT_MIN_TRACKS
+from songspace.data.defaults import DEFAULT_COLD_SHARE, DEFAULT_MIN_TRACKS
+from songspace.evaluation.defaults import DEFAULT_COLD_TEST_FRACTION
+from songspace.graph.defaults import DEFAULT_MIN_WEIGHT
+from songspace.reports.defaults import (
+    DEFAULT_COLD_START_MODELS,
+    DEFAULT_NEIGHBOURS,
+    DEFAULT_PROJECTION,
+    DEMO_OUT,
+    DEMO_PLAYLISTS,
+    DEMO_TRACKS,
+    PROJECTION_METHODS,
+)
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.reports.compare import CompareResult
@@ -34,16 +46,20 @@ def demo_cmd(
         Path | None,
         typer.Option("--data", help="A prepared dataset directory instead of the synthetic one."),
     ] = None,
-    playlists: Annotated[int, typer.Option("--playlists", help="Synthetic playlists.")] = 3000,
-    n_tracks: Annotated[int, typer.Option("--n-tracks", help="Synthetic catalogue size.")] = 4000,
+    playlists: Annotated[
+        int, typer.Option("--playlists", help="Synthetic playlists.")
+    ] = DEMO_PLAYLISTS,
+    n_tracks: Annotated[
+        int, typer.Option("--n-tracks", help="Synthetic catalogue size.")
+    ] = DEMO_TRACKS,
     min_weight: Annotated[
         int, typer.Option("--min-weight", help="Co-occurrence edge threshold.")
-    ] = 2,
+    ] = DEFAULT_MIN_WEIGHT,
     seed: SeedOpt = 0,
     out: Annotated[
         Path,
         typer.Option("--out", "-o", help="Run directory (models cached there, report written)."),
-    ] = Path("runs/demo"),
+    ] = Path(DEMO_OUT),
     min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
 ) -> None:
     """Small end-to-end comparison: train every model with small settings, evaluate them
@@ -123,7 +139,12 @@ def cold_start_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist).")],
     model: Annotated[
         list[str] | None,
-        typer.Option("--model", "-m", help="Model to compare (repeatable; first = reference)."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model to compare (repeatable; first = reference; default: "
+            f"{', '.join(DEFAULT_COLD_START_MODELS)}).",
+        ),
     ] = None,
     param: Annotated[
         list[str] | None,
@@ -137,10 +158,10 @@ def cold_start_cmd(
         ),
     ] = True,
     seed: SeedOpt = 0,
-    test_fraction: TestFractionOpt = 0.1,
+    test_fraction: TestFractionOpt = DEFAULT_COLD_TEST_FRACTION,
     cold_share: Annotated[
         float, typer.Option("--cold-share", help="Share of training tracks made cold.")
-    ] = 0.05,
+    ] = DEFAULT_COLD_SHARE,
     cache: Annotated[
         Path | None,
         typer.Option("--cache", help="Model cache (shared with compare and tune-report)."),
@@ -151,12 +172,11 @@ def cold_start_cmd(
     """Cold start: hide a share of tracks from training, then embed them from their new edges."""
     from songspace.reports.cold_start import cold_start_table, run_cold_start
 
-    models = model or ["track2vec", "graphsage", "musig"]
     per_model = parse_model_assignments(param, "--param")
     with progress_bar(ctx, "cold start") as progress:
         rep = run_cold_start(
             dataset,
-            models,
+            model or DEFAULT_COLD_START_MODELS,
             out=out,
             params=per_model,
             features_only=features_only,
@@ -193,13 +213,13 @@ def explore_cmd(
         str,
         typer.Option(
             "--method",
-            help="Projection: umap (cosine; extra `explore`), pca, tsne; auto = umap when "
-            "installed, else pca. Cached in RUN/explore/.",
+            help=f"Projection: {one_of(PROJECTION_METHODS)} (umap: cosine, extra `explore`; "
+            "auto: umap when installed, else pca). Cached in RUN/explore/.",
         ),
-    ] = "auto",
+    ] = DEFAULT_PROJECTION,
     neighbours: Annotated[
         int, typer.Option("--neighbours", help="Nearest neighbours packed per track.")
-    ] = 10,
+    ] = DEFAULT_NEIGHBOURS,
     seed: SeedOpt = 0,
     test_fraction: AutoTestFractionOpt = None,
     full: Annotated[

@@ -9,8 +9,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from songspace.cli._common import err_console, out_console
+from songspace.cli._common import err_console, one_of, out_console
 from songspace.errors import ParameterError
+from songspace.serving.defaults import (
+    DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_SEARCH,
+    DEFAULT_EXACT_MAX,
+    DEFAULT_HOST,
+    DEFAULT_INDEX,
+    DEFAULT_K,
+    DEFAULT_M,
+    DEFAULT_MAX_BODY,
+    DEFAULT_PORT,
+    DEFAULT_SEARCH_THREADS,
+    INDEX_KINDS,
+)
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.serving import Recommender
@@ -18,7 +31,10 @@ if TYPE_CHECKING:  # the library is imported lazily, inside each command
 
 IndexOpt = Annotated[
     str,
-    typer.Option("--index", help="auto (exact up to --exact-max vectors, else hnsw), exact, hnsw."),
+    typer.Option(
+        "--index",
+        help=f"{one_of(INDEX_KINDS)}; auto is exact up to --exact-max vectors, else hnsw.",
+    ),
 ]
 ExactMaxOpt = Annotated[
     int, typer.Option("--exact-max", help="--index auto is exact up to this many vectors.")
@@ -50,16 +66,33 @@ def _index_options(index: str, exact_max: int, m: int, ef_construction: int, ef_
     }
 
 
+ServeRecommenderOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--recommender",
+        metavar="DIR",
+        help="A fitted two-stage recommender (`songspace recommender fit -o DIR`, on the "
+        "--data dataset): --complete and --next answer through both stages (candidates, "
+        "then the learned ranker) instead of an embedding's neighbours.",
+    ),
+]
+
+
 def recommend_cmd(
-    run: Annotated[Path, typer.Argument(help="Run directory written by `songspace train`.")],
     data: Annotated[
         Path,
         typer.Option(
             "--data",
-            help="The dataset the run was trained on; the run's rows are matched to its "
-            "tracks by id.",
+            help="The dataset the run (or the recommender) was trained on; the run's rows "
+            "are matched to its tracks by id.",
         ),
     ],
+    run: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Run directory written by `songspace train` (not needed with --recommender)."
+        ),
+    ] = None,
     similar: Annotated[
         str | None,
         typer.Option(
@@ -74,10 +107,20 @@ def recommend_cmd(
             "--complete", help="Seed tracks, comma-separated (ids, or names as for --similar)."
         ),
     ] = None,
+    next_: Annotated[
+        str | None,
+        typer.Option(
+            "--next",
+            help="The tracks played so far, comma-separated track ids in order (the last is "
+            "the current track): the next tracks, by the two-stage recommender "
+            "(--recommender).",
+        ),
+    ] = None,
+    recommender: ServeRecommenderOpt = None,
     embed_new: Annotated[
         Path | None, typer.Option("--embed-new", help="New-track JSON (inductive models).")
     ] = None,
-    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 20,
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = DEFAULT_K,
     max_per_artist: Annotated[
         int | None,
         typer.Option(
@@ -88,22 +131,30 @@ def recommend_cmd(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
-    index: IndexOpt = "auto",
-    exact_max: ExactMaxOpt = 500_000,
-    m: HnswMOpt = 32,
-    ef_construction: EfConstructionOpt = 200,
-    ef_search: EfSearchOpt = 128,
+    index: IndexOpt = DEFAULT_INDEX,
+    exact_max: ExactMaxOpt = DEFAULT_EXACT_MAX,
+    m: HnswMOpt = DEFAULT_M,
+    ef_construction: EfConstructionOpt = DEFAULT_EF_CONSTRUCTION,
+    ef_search: EfSearchOpt = DEFAULT_EF_SEARCH,
 ) -> None:
-    """Similar tracks, a playlist continuation, or a new track's neighbours, from a run.
+    """Similar tracks, a playlist continuation, the next tracks, or a new track's neighbours.
 
-    The index is cached in RUN/serving when the run is writable (kept in memory when not).
+    From a run (its index is cached in RUN/serving when the run is writable), or with
+    --recommender from a fitted two-stage recommender (--complete, --next).
     """
     from songspace.serving import Recommender
 
-    chosen = [x for x in (similar, complete, embed_new) if x is not None]
+    chosen = [x for x in (similar, complete, next_, embed_new) if x is not None]
     if len(chosen) != 1:
         raise ParameterError(
-            "--similar/--complete/--embed-new", "exactly one of them", f"{len(chosen)} given"
+            "--similar/--complete/--next/--embed-new", "exactly one of them", f"{len(chosen)} given"
+        )
+    if recommender is not None or next_ is not None:
+        _two_stage(recommender, data, complete or next_, k, max_per_artist, as_json, bool(next_))
+        return
+    if run is None:
+        raise ParameterError(
+            "RUN", "a run directory of `songspace train`", "none", fix="pass RUN before --data"
         )
     rec = Recommender.from_run(
         run,
@@ -117,6 +168,32 @@ def recommend_cmd(
         rec, similar, complete, embed_new, k=k, max_per_artist=max_per_artist
     )
     _print_recommendations(rec.name, title, results, as_json=as_json)
+
+
+def _two_stage(
+    recommender: Path | None,
+    data: Path,
+    seeds: str | None,
+    k: int,
+    max_per_artist: int | None,
+    as_json: bool,
+    is_next: bool,
+) -> None:
+    """``recommend --recommender DIR --complete/--next SEEDS``: the two-stage answer."""
+    from songspace.serving.twostage import ServedRecommender
+
+    if recommender is None or seeds is None:
+        raise ParameterError(
+            "--recommender",
+            "--recommender DIR with --complete or --next",
+            "--next without --recommender" if recommender is None else "another query",
+            fix="fit one with `songspace recommender fit DATA -o DIR` and pass --recommender DIR",
+        )
+    rec = ServedRecommender.from_dir(recommender, data)
+    ids = [s.strip() for s in seeds.split(",") if s.strip()]
+    results = rec.recommend(ids, k, max_per_artist=max_per_artist)
+    what = f"the next tracks after {ids[-1]}" if is_next else f"continuation of {len(ids)} seeds"
+    _print_recommendations(rec.name, what, results, as_json=as_json)
 
 
 def _recommendations(
@@ -186,10 +263,10 @@ def _print_recommendations(
 def serve_cmd(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (one model each).")],
     data: Annotated[Path, typer.Option("--data", help="The dataset the runs were trained on.")],
-    host: Annotated[str, typer.Option("--host", help="Bind address (loopback by default).")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option("--port")] = 8000,
+    host: Annotated[
+        str, typer.Option("--host", help="Bind address (loopback by default).")
+    ] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = DEFAULT_PORT,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -206,17 +283,27 @@ def serve_cmd(
             help="File holding the API key (its first line; preferred to --api-key).",
         ),
     ] = None,
-    max_body: Annotated[int, typer.Option("--max-body", help="Largest request body (bytes).")] = (
-        1 << 20
-    ),
-    index: IndexOpt = "auto",
-    exact_max: ExactMaxOpt = 500_000,
-    m: HnswMOpt = 32,
-    ef_construction: EfConstructionOpt = 200,
-    ef_search: EfSearchOpt = 128,
+    max_body: Annotated[
+        int, typer.Option("--max-body", help="Largest request body (bytes).")
+    ] = DEFAULT_MAX_BODY,
+    index: IndexOpt = DEFAULT_INDEX,
+    exact_max: ExactMaxOpt = DEFAULT_EXACT_MAX,
+    m: HnswMOpt = DEFAULT_M,
+    ef_construction: EfConstructionOpt = DEFAULT_EF_CONSTRUCTION,
+    ef_search: EfSearchOpt = DEFAULT_EF_SEARCH,
     search_threads: Annotated[
         int, typer.Option("--search-threads", help="faiss threads per search.")
-    ] = 1,
+    ] = DEFAULT_SEARCH_THREADS,
+    recommender: Annotated[
+        Path | None,
+        typer.Option(
+            "--recommender",
+            metavar="DIR",
+            help="Also serve a fitted two-stage recommender (`songspace recommender fit -o "
+            "DIR`, on --data): POST /complete (unless the request names a model) and POST "
+            "/next answer through both stages.",
+        ),
+    ] = None,
 ) -> None:
     """Serve runs over HTTP (FastAPI + uvicorn; OpenAPI at /docs). Extra `serve`."""
     from songspace.serving.app import read_api_key, serve
@@ -229,5 +316,6 @@ def serve_cmd(
         api_key=read_api_key(api_key, api_key_file),
         max_body_bytes=max_body,
         search_threads=search_threads,
+        recommender=recommender,
         options=_index_options(index, exact_max, m, ef_construction, ef_search),
     )

@@ -1,4 +1,9 @@
-"""`songspace tune`, `tune-report` and `tune-rankers`."""
+"""`songspace tune`, `tune-report` and `tune-rankers`.
+
+`tune`'s and `tune-report`'s option defaults and the choice lists in their help come from
+:mod:`songspace.tuning.settings` (``TuneSettings`` and the choice tables), which loads no
+numpy.
+"""
 
 from __future__ import annotations
 
@@ -21,15 +26,32 @@ from songspace.cli._common import (
     OverwriteOpt,
     ParamOpt,
     SeedOpt,
+    one_of,
     out_console,
     print_tables,
     progress_bar,
 )
 from songspace.data.defaults import DEFAULT_MIN_TRACKS
-from songspace.evaluation.defaults import DEFAULT_SUITE
+from songspace.evaluation.defaults import BASELINE_RANKER_NAMES, DEFAULT_SUITE
+from songspace.tuning.settings import (
+    BUDGET_MODES,
+    DEFAULT_MAX_PARETO,
+    DEFAULT_SIGNIFICANCE,
+    DEFAULT_STORAGE,
+    OBJECTIVES,
+    PRUNERS,
+    SAMPLERS,
+    TuneSettings,
+)
 
 if TYPE_CHECKING:  # the library is imported lazily, inside each command
     from songspace.tuning.study import TuneResult
+
+
+def _objectives_help() -> str:
+    """The objectives, the minimised ones marked."""
+    marks = {o.name: "minimised" if o.direction == "minimize" else "" for o in OBJECTIVES.values()}
+    return one_of(marks)
 
 
 #: `tune`'s own options (the shared ones are in songspace.cli._common).
@@ -37,8 +59,8 @@ ObjectiveOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--objective",
-        help="hit_rate, ndcg, vrc_genre, vrc_artist, hardneg (minimised) or completion_hr; "
-        "repeat for a scalarised (with --alpha) or Pareto (without) study. Default hit_rate.",
+        help=f"{_objectives_help()}; repeat for a scalarised (with --alpha) or Pareto "
+        f"(without) study. Default {', '.join(TuneSettings.objectives)}.",
     ),
 ]
 AlphaOpt = Annotated[
@@ -48,7 +70,14 @@ AlphaOpt = Annotated[
         help="Scalarise two objectives: alpha*M + (1-alpha)*rVRC (W2V eq. 2), 0 <= alpha <= 1.",
     ),
 ]
-TrialsOpt = Annotated[int, typer.Option("--trials", help="Finished trials the study should hold.")]
+TrialsOpt = Annotated[
+    int,
+    typer.Option(
+        "--trials",
+        help="Trained trials the study should hold (configurations rejected before "
+        "training do not count).",
+    ),
+]
 TimeoutOpt = Annotated[
     float | None, typer.Option("--timeout", help="Stop starting trials after S seconds.")
 ]
@@ -59,8 +88,7 @@ StorageOpt = Annotated[
         help="Study storage: SQLite file path, RDB URL (postgresql://user@host/db shares "
         "a study between workers), or a journal file on a shared filesystem "
         "(journal:///path/study.log or a .log path; many workers, no database). "
-        "Parallel workers: PostgreSQL or journal, not SQLite. "
-        "Default: sqlite:///songspace-tune.db.",
+        f"Parallel workers: PostgreSQL or journal, not SQLite. Default: {DEFAULT_STORAGE}.",
     ),
 ]
 StudyNameOpt = Annotated[
@@ -72,7 +100,7 @@ SampleRateOpt = Annotated[
     typer.Option(
         "--sample-rate",
         help="Tune on this share of the training sequences; repeat for a scale study "
-        "(one study per rate). Default 1.",
+        f"(one study per rate). Default {TuneSettings.sample_rate:g}.",
     ),
 ]
 HeldOutShareOpt = Annotated[
@@ -83,38 +111,27 @@ HeldOutShareOpt = Annotated[
     ),
 ]
 BudgetFactorOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--budget-factor",
         help="Hard cap: reject trials training longer than this x the default's CPU "
         "time (0: no budget).",
     ),
 ]
-BudgetModeOpt = Annotated[
-    str,
-    typer.Option(
-        "--budget-mode",
-        help="equal_time (each trial gets the default's training CPU time: a cost model "
-        "sets its epochs), reject (trials train as drawn, over-budget ones are "
-        "rejected) or none.",
-    ),
-]
+BudgetModeOpt = Annotated[str, typer.Option("--budget-mode", help=f"{one_of(BUDGET_MODES)}.")]
 PrunerOpt = Annotated[
     str,
     typer.Option(
         "--pruner",
-        help="none, sha (successive halving) or hyperband: stop hopeless "
-        "trials from their per-epoch validation values.",
+        help=f"{one_of(PRUNERS)}: stop hopeless trials from their per-epoch validation values.",
     ),
 ]
-SamplerOpt = Annotated[
-    str, typer.Option("--sampler", help="tpe, gp, random or nsga2 (Pareto only).")
-]
+SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{one_of(SAMPLERS)}.")]
 StartupTrialsOpt = Annotated[
     int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
 ]
 HeartbeatOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--heartbeat",
         help="Seconds between worker heartbeats; a trial silent for 3 heartbeats is "
@@ -128,55 +145,51 @@ def tune_cmd(
     model: ModelOpt,
     dataset: DatasetArg,
     objective: ObjectiveOpt = None,
-    alpha: AlphaOpt = None,
-    trials: TrialsOpt = 20,
-    timeout: TimeoutOpt = None,
+    alpha: AlphaOpt = TuneSettings.alpha,
+    trials: TrialsOpt = TuneSettings.trials,
+    timeout: TimeoutOpt = TuneSettings.timeout,
     storage: StorageOpt = None,
     study: StudyNameOpt = None,
     sample_rate: SampleRateOpt = None,
     param: ParamOpt = None,
-    seed: SeedOpt = 0,
-    test_fraction: HeldOutShareOpt = 0.01,
-    budget_factor: BudgetFactorOpt = 1.25,
-    budget_mode: BudgetModeOpt = "equal_time",
-    pruner: PrunerOpt = "none",
-    sampler: SamplerOpt = "tpe",
-    startup_trials: StartupTrialsOpt = 10,
-    min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
-    k: KOpt = DEFAULT_SUITE.k,
-    hardneg_threshold: HardnegThresholdOpt = None,
-    hardneg_min_count: HardnegMinCountOpt = DEFAULT_SUITE.hardneg_min_count,
-    heartbeat: HeartbeatOpt = 10.0,
+    seed: SeedOpt = TuneSettings.seed,
+    test_fraction: HeldOutShareOpt = TuneSettings.heldout_fraction,
+    budget_factor: BudgetFactorOpt = TuneSettings.budget_factor,
+    budget_mode: BudgetModeOpt = TuneSettings.budget_mode,
+    pruner: PrunerOpt = TuneSettings.pruner,
+    sampler: SamplerOpt = TuneSettings.sampler,
+    startup_trials: StartupTrialsOpt = TuneSettings.startup_trials,
+    min_tracks: MinTracksOpt = TuneSettings.min_tracks,
+    k: KOpt = TuneSettings.k,
+    hardneg_threshold: HardnegThresholdOpt = TuneSettings.hardneg_threshold,
+    hardneg_min_count: HardnegMinCountOpt = TuneSettings.hardneg_min_count,
+    heartbeat: HeartbeatOpt = TuneSettings.heartbeat,
 ) -> None:
     """Tune a model's hyper-parameters (Bayesian search; resumable; shareable via PostgreSQL)."""
     from songspace.tuning import tune_rates
 
-    params = parse_assignments(param, "--param", example="dim=64")
+    settings = TuneSettings(
+        objectives=objective or TuneSettings.objectives,
+        alpha=alpha,
+        trials=trials,
+        timeout=timeout,
+        seed=seed,
+        heldout_fraction=test_fraction,
+        min_tracks=min_tracks,
+        params=parse_assignments(param, "--param", example="dim=64"),
+        budget_factor=budget_factor or None,
+        budget_mode=budget_mode,
+        pruner=pruner,
+        sampler=sampler,
+        startup_trials=startup_trials,
+        k=k,
+        hardneg_min_count=hardneg_min_count,
+        hardneg_threshold=hardneg_threshold,
+        heartbeat=heartbeat,
+    )
     with progress_bar(ctx) as progress:
         results = tune_rates(
-            model,
-            dataset,
-            objective or ["hit_rate"],
-            sample_rate or [1.0],
-            study=study,
-            alpha=alpha,
-            trials=trials,
-            timeout=timeout,
-            storage=storage,
-            seed=seed,
-            heldout_fraction=test_fraction,
-            min_tracks=min_tracks,
-            params=params,
-            budget_factor=budget_factor or None,
-            budget_mode=budget_mode,
-            pruner=pruner,
-            sampler=sampler,
-            startup_trials=startup_trials,
-            k=k,
-            hardneg_min_count=hardneg_min_count,
-            hardneg_threshold=hardneg_threshold,
-            heartbeat=heartbeat,
-            progress=progress,
+            model, dataset, settings, sample_rate, study=study, storage=storage, progress=progress
         )
     _print_tune_results(results, storage)
 
@@ -249,10 +262,10 @@ def tune_report_cmd(
     ] = None,
     max_pareto: Annotated[
         int, typer.Option("--pareto-max", help="Pareto-set members to retrain per study.")
-    ] = 3,
+    ] = DEFAULT_MAX_PARETO,
     significance: Annotated[
         float, typer.Option("--significance", help="Bonferroni-corrected level of the marks.")
-    ] = 0.01,
+    ] = DEFAULT_SIGNIFICANCE,
     cache: Annotated[
         Path | None,
         typer.Option("--cache", help="Model cache (shared with compare and cold-start)."),
@@ -313,7 +326,7 @@ def tune_rankers_cmd(
         str,
         typer.Option(
             "--rankers",
-            help="Comma-separated rankers to tune: itemknn, sknn, vsknn, stan, vstan, bigram, "
+            help=f"Comma-separated rankers to tune: {', '.join(BASELINE_RANKER_NAMES)}, "
             "or 'all'. Each tries its declared grid (docs/evaluation.md).",
         ),
     ] = "all",

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from songspace.data._tabular import check_chunk_rows, check_file, open_text, undecodable_error
 from songspace.data.builder import KeyIndex, finish_dataset
 from songspace.data.dataset import Dataset
+from songspace.data.defaults import DEFAULT_GAP_MINUTES
 from songspace.errors import FormatError, InvalidValueError
 from songspace.params import Interval, check_param
 from songspace.progress import ProgressCallback, track
@@ -77,7 +78,7 @@ def _require(values: pd.Series, lines: np.ndarray, path: Path, field: str, what:
 def read_lastfm(
     path: str | Path,
     *,
-    gap_minutes: float = 30.0,
+    gap_minutes: float = DEFAULT_GAP_MINUTES,
     progress: ProgressCallback | None = None,
     chunk_rows: int = 200_000,
 ) -> Dataset:

@@ -41,6 +41,7 @@ from songspace.data._tabular import (
 )
 from songspace.data.builder import normalise_name
 from songspace.data.dataset import Dataset, normalise_tracks
+from songspace.data.defaults import DEFAULT_TOP_GENRES
 from songspace.data.features import (
     AUDIO_COLUMNS,
     genre_group,
@@ -516,7 +517,7 @@ def attach_metadata(
     *,
     tracks: pd.DataFrame | None = None,
     artists: pd.DataFrame | None = None,
-    top_genres: int = 50,
+    top_genres: int = DEFAULT_TOP_GENRES,
 ) -> Dataset:
     """Join metadata onto ``dataset``; return it with genre/popularity/audio/acoustic groups.
 

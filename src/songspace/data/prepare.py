@@ -15,6 +15,7 @@ from typing import Literal
 
 from songspace._util import check_output_free
 from songspace.data.dataset import Dataset
+from songspace.data.defaults import DEFAULT_GAP_MINUTES, DEFAULT_TOP_GENRES
 from songspace.data.metadata import attach_metadata, read_artist_metadata, read_track_metadata
 from songspace.errors import EmptySequenceError, FormatError
 from songspace.progress import ProgressCallback
@@ -69,7 +70,7 @@ class MetadataSpec:
     track_columns: Mapping[str, str] | None = None
     artist_columns: Mapping[str, str] | None = None
     duplicates: Literal["merge", "error"] = "merge"
-    top_genres: int = 50
+    top_genres: int = DEFAULT_TOP_GENRES
 
     @property
     def empty(self) -> bool:
@@ -190,7 +191,7 @@ def prepare_lastfm(
     path: str | Path,
     out: str | Path | None = None,
     *,
-    gap_minutes: float = 30.0,
+    gap_minutes: float = DEFAULT_GAP_MINUTES,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> Dataset:

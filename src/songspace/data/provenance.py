@@ -4,7 +4,10 @@ SPEC §7: what scores a split (inductive embeddings, graphs, popularity) is buil
 protocol's training view only. Two records make that checkable after the fact:
 
 - ``RUN/training.json``, written by ``songspace train``: the dataset (fingerprint and path)
-  the model was fitted on, and the split (``seed``, ``test_fraction``) or ``full``.
+  the model was fitted on, and the split (``seed``, ``test_fraction``) or ``full``;
+  ``songspace update`` appends to its list ``updates`` one entry per update (the new
+  dataset's path and fingerprint, the held-out sequences of the run's dataset it held,
+  see :mod:`songspace.models.update`).
 - ``OUT/embed.json``, written by ``songspace embed``: the dataset whose every sequence the
   embeddings were built from (an inductive model's co-occurrence graph and popularity).
 
@@ -34,6 +37,8 @@ logger = logging.getLogger(__name__)
 TRAINING_FILE = "training.json"
 #: Written by ``songspace embed`` beside ``embeddings.npz``.
 EMBED_FILE = "embed.json"
+#: The list in ``training.json`` of the updates applied to a run (``songspace update``).
+UPDATES = "updates"
 
 
 @dataclass
@@ -137,8 +142,18 @@ def check_training_split(
             TRAINING_FILE,
         )
         return
+    updates = [u for u in record.get(UPDATES) or [] if isinstance(u, Mapping)]
+    if any(u.get("dataset_fingerprint") == data.fingerprint for u in updates):
+        raise ParameterError(
+            "run",
+            "a model that never trained on the protocol's test sequences",
+            f"{where}: updated (songspace update) with every sequence of this dataset",
+            fix="evaluate it on a dataset none of its updates held, or evaluate the run it "
+            "was updated from",
+        )
     if not data.is_source_of(record):
         return
+    heldout = sum(int(u.get("base_heldout_sequences") or 0) for u in updates)
     if record.get("full"):
         found = "trained with --full on every sequence of this dataset, the test ones included"
     elif record.get("seed") != seed or not _same_share(record.get("test_fraction"), test_fraction):
@@ -147,14 +162,23 @@ def check_training_split(
             f"--test-fraction {record.get('test_fraction')}, whose training sequences include "
             f"this protocol's test sequences (--seed {seed} --test-fraction {test_fraction:g})"
         )
+    elif heldout:
+        found = f"updated (songspace update) with {heldout} of this dataset's held-out sequences"
     else:
         return
+    fix = _split_fix(record) if not found.startswith("updated") else _UPDATED_FIX
     raise ParameterError(
         "run",
         "a model that never trained on the protocol's test sequences",
         f"{where}: {found}",
-        fix=_split_fix(record),
+        fix=fix,
     )
+
+
+_UPDATED_FIX = (
+    "evaluate the run it was updated from, or update it with new data that holds none of "
+    "this dataset's held-out sequences"
+)
 
 
 def _same_share(a: Any, b: float) -> bool:

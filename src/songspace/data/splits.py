@@ -19,7 +19,14 @@ import numpy as np
 
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
-from songspace.data.defaults import DEFAULT_MIN_TRACKS
+from songspace.data.defaults import (
+    DEFAULT_COLD_SHARE,
+    DEFAULT_FRACTIONS,
+    DEFAULT_MIN_TRACKS,
+    DEFAULT_TEST_FRACTION,
+    MAX_AUTO_TEST_FRACTION,
+    MIN_TEST_SEQUENCES,
+)
 from songspace.data.features import with_global_popularity
 from songspace.errors import ParameterError
 
@@ -57,14 +64,6 @@ class Split:
         return dataset.subset(self.part(part), name=part)
 
 
-#: The papers' held-out share per part (W2V paper §3: 98/1/1 of the MPD's playlists).
-DEFAULT_TEST_FRACTION = 0.01
-#: The default share is raised so that about this many test sequences exist ...
-MIN_TEST_SEQUENCES = 100
-#: ... up to this share per part (half the data stays for training).
-MAX_AUTO_TEST_FRACTION = 0.25
-
-
 def default_test_fraction(n_sequences: int) -> float:
     """The held-out share per part for ``n_sequences``: 1%, or more so that about
     :data:`MIN_TEST_SEQUENCES` test sequences exist (at most 25%, i.e. all that can
@@ -96,7 +95,7 @@ def resolve_test_fraction(n_sequences: int, test_fraction: float | None) -> floa
 
 def split_sequences(
     dataset: Dataset,
-    fractions: Sequence[float] = (0.98, 0.01, 0.01),
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
     *,
     seed: int = 0,
     cold_start_share: float = 0.0,
@@ -175,7 +174,11 @@ def _nothing_left_to_train(fr: list[float], sizes: list[int], n: int) -> Paramet
 
 
 def cold_start_tracks(
-    dataset: Dataset, sequences: np.ndarray | None = None, *, share: float = 0.05, seed: int = 0
+    dataset: Dataset,
+    sequences: np.ndarray | None = None,
+    *,
+    share: float = DEFAULT_COLD_SHARE,
+    seed: int = 0,
 ) -> np.ndarray:
     """A random ``share`` of the tracks occurring in ``sequences`` (default: all), sorted."""
     if not 0 < share < 1:

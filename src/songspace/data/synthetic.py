@@ -19,6 +19,12 @@ import numpy as np
 from songspace._util import check_seed
 from songspace.data.builder import finish_dataset
 from songspace.data.dataset import Dataset
+from songspace.data.defaults import (
+    SYNTHETIC_GENRES,
+    SYNTHETIC_MEAN_LENGTH,
+    SYNTHETIC_PLAYLISTS,
+    SYNTHETIC_TRACKS,
+)
 from songspace.data.features import AUDIO_COLUMNS, genre_group, popularity_group, scale_columns
 from songspace.errors import ParameterError
 
@@ -59,12 +65,12 @@ def _check(name: str, value: float, low: float, high: float | None = None) -> No
 
 
 def generate(
-    n_playlists: int = 2000,
-    n_tracks: int = 3000,
+    n_playlists: int = SYNTHETIC_PLAYLISTS,
+    n_tracks: int = SYNTHETIC_TRACKS,
     *,
-    n_genres: int = 10,
+    n_genres: int = SYNTHETIC_GENRES,
     tracks_per_artist: float = 8.0,
-    mean_length: float = 30.0,
+    mean_length: float = SYNTHETIC_MEAN_LENGTH,
     min_length: int = 5,
     max_length: int = 250,
     popularity_exponent: float = 0.9,

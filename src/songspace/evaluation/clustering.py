@@ -30,6 +30,7 @@ import pandas as pd
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
+from songspace.evaluation.defaults import DEFAULT_ARTIST_MIN_TRACKS, DEFAULT_COHERENCE_K
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import exact_topk
 from songspace.evaluation.results import MetricResult
@@ -45,6 +46,14 @@ logger = logging.getLogger(__name__)
 # ------------------------------------------------------------------ helpers
 #: Metric names the clustering family produces (W2V §2.3).
 METRICS: tuple[str, ...] = ("vrc_genre", "vrc_artist", "genre_coherence", "artist_coherence")
+#: The stratified samples of W2V §4.3: songs over the most played genres ...
+GENRE_SAMPLE_SIZE = 500
+TOP_GENRES = 10
+#: ... the plays a sampled song needs (the paper: 10k; 1 suits small catalogues) ...
+MIN_GENRE_PLAYS = 1
+#: ... and artists stratified by popularity, with this many songs each.
+ARTIST_SAMPLE_SIZE = 125
+TRACKS_PER_ARTIST = 5
 
 
 def _codes(labels: object, n: int, name: str = "labels") -> np.ndarray:
@@ -109,7 +118,9 @@ def vrc_genre(emb: Embeddings, dataset: Dataset) -> MetricResult:
 
 
 @validate_params({"min_tracks": POSITIVE_INT})
-def vrc_artist(emb: Embeddings, dataset: Dataset, min_tracks: int = 5) -> MetricResult:
+def vrc_artist(
+    emb: Embeddings, dataset: Dataset, min_tracks: int = DEFAULT_ARTIST_MIN_TRACKS
+) -> MetricResult:
     """VRC_Artist: embeddings grouped by artist, artists with >= ``min_tracks`` tracks."""
     return vrc(emb, dataset.tracks["artist_id"], min_size=min_tracks, name="vrc_artist")
 
@@ -135,7 +146,7 @@ def local_coherence(
     labels: object,
     *,
     sample: np.ndarray,
-    k: int = 50,
+    k: int = DEFAULT_COHERENCE_K,
     name: str = "local_coherence",
 ) -> MetricResult:
     """Mean share of each sampled query's ``k`` nearest neighbours sharing its label.
@@ -186,7 +197,12 @@ def _allocate(n: int, sizes: np.ndarray) -> np.ndarray:
 
 @validate_params({"n": POSITIVE_INT, "top": POSITIVE_INT, "min_plays": POSITIVE_INT})
 def genre_sample(
-    dataset: Dataset, n: int = 500, top: int = 10, seed: int = 0, *, min_plays: int = 1
+    dataset: Dataset,
+    n: int = GENRE_SAMPLE_SIZE,
+    top: int = TOP_GENRES,
+    seed: int = 0,
+    *,
+    min_plays: int = MIN_GENRE_PLAYS,
 ) -> np.ndarray:
     """``n`` tracks stratified over the ``top`` most played primary genres (W2V §4.3).
 
@@ -227,8 +243,8 @@ def genre_sample(
 )
 def artist_sample(
     dataset: Dataset,
-    n_artists: int = 125,
-    per_artist: int = 5,
+    n_artists: int = ARTIST_SAMPLE_SIZE,
+    per_artist: int = TRACKS_PER_ARTIST,
     seed: int = 0,
     *,
     min_tracks: int | None = None,
@@ -279,11 +295,11 @@ def genre_coherence(
     emb: Embeddings,
     dataset: Dataset,
     *,
-    k: int = 50,
-    n: int = 500,
-    top: int = 10,
+    k: int = DEFAULT_COHERENCE_K,
+    n: int = GENRE_SAMPLE_SIZE,
+    top: int = TOP_GENRES,
     seed: int = 0,
-    min_plays: int = 1,
+    min_plays: int = MIN_GENRE_PLAYS,
     sample: np.ndarray | None = None,
 ) -> MetricResult:
     """Local Genre Coherence on :func:`genre_sample` (or ``sample``), named ``genre_coherence``."""
@@ -296,9 +312,9 @@ def artist_coherence(
     emb: Embeddings,
     dataset: Dataset,
     *,
-    k: int = 50,
-    n_artists: int = 125,
-    per_artist: int = 5,
+    k: int = DEFAULT_COHERENCE_K,
+    n_artists: int = ARTIST_SAMPLE_SIZE,
+    per_artist: int = TRACKS_PER_ARTIST,
     seed: int = 0,
     min_tracks: int | None = None,
     sample: np.ndarray | None = None,
@@ -365,7 +381,9 @@ def unsupported_metrics(protocol: Protocol) -> dict[str, str]:
 
 def compute(run: FamilyInput) -> list[MetricResult] | None:
     """The ``clustering`` family of :func:`songspace.evaluation.suite.evaluate`: the
-    metrics whose labels exist (None for an embedding without vectors)."""
+    metrics whose labels exist and that ``run.metrics`` asks for (None: all), or None for
+    an embedding without vectors. (Tuning asks for the VRCs alone: each local coherence
+    is a k-NN search over the catalogue, several times the VRCs' cost.)"""
     emb, protocol, st = run.emb, run.protocol, run.settings
     ds = protocol.dataset
     if not emb.has_vectors:
@@ -378,4 +396,9 @@ def compute(run: FamilyInput) -> list[MetricResult] | None:
         "genre_coherence": lambda: genre_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
         "artist_coherence": lambda: artist_coherence(emb, ds, k=st.coherence_k, seed=protocol.seed),
     }
-    return [compute() for m, compute in metrics.items() if m not in skip]
+    wanted = run.metrics
+    return [
+        compute()
+        for m, compute in metrics.items()
+        if m not in skip and (wanted is None or m in wanted)
+    ]

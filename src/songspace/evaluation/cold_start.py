@@ -27,9 +27,11 @@ import numpy as np
 
 from songspace._checks import HELDOUT_SHARE
 from songspace.data.dataset import Dataset
+from songspace.data.defaults import DEFAULT_COLD_SHARE
 from songspace.data.splits import mask_last
 from songspace.errors import ParameterError
 from songspace.evaluation.completion import playlist_completion
+from songspace.evaluation.defaults import DEFAULT_COLD_TEST_FRACTION
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.next_song import next_song
 from songspace.evaluation.protocol import Protocol, make_protocol
@@ -88,8 +90,8 @@ def cold_start_protocol(
     dataset: Dataset,
     *,
     seed: int = 0,
-    test_fraction: float = 0.1,
-    cold_share: float = 0.05,
+    test_fraction: float = DEFAULT_COLD_TEST_FRACTION,
+    cold_share: float = DEFAULT_COLD_SHARE,
     min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> ColdStart:
     """Split with ``cold_share`` cold tracks and collect the cold queries."""

@@ -48,6 +48,7 @@ import numpy as np
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import InvalidValueError, ParameterError
+from songspace.evaluation.defaults import DEFAULT_SEED_FRACTION
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import MetricResult
 from songspace.params import POSITIVE_INT, Tuple, check_param
@@ -90,7 +91,7 @@ def playlist_completion(
     emb: Embeddings,
     playlists: np.ndarray | Sequence[int],
     *,
-    seed_fraction: float = 0.5,
+    seed_fraction: float = DEFAULT_SEED_FRACTION,
     ks: Sequence[int] = DEFAULT_KS,
     seed: int | np.random.Generator = 0,
 ) -> list[MetricResult]:

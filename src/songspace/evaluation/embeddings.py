@@ -20,6 +20,7 @@ from songspace._checks import check_finite_rows
 from songspace._util import check_seed, unit_rows
 from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, InvalidValueError, ParameterError
+from songspace.evaluation.defaults import DEFAULT_RANDOM_DIM
 
 if TYPE_CHECKING:
     from songspace.data.provenance import DatasetIdentity
@@ -56,6 +57,30 @@ class ViewEmbedder(Protocol):
         test_fraction: float,
         progress: ProgressCallback | None = None,
     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class ViewRanker(Protocol):
+    """A ranker built inside an evaluation protocol from its training view: ``songspace
+    evaluate --recommender`` passes a fitted two-stage recommender
+    (:class:`songspace.reports.recommender.FittedRecommender`), which refuses a protocol
+    other than the one it was fitted on. ``ranker`` returns a ranker (``name``,
+    ``scores(seeds)``) over ``data.dataset``'s tracks; ``run``: the directory it reads.
+    """
+
+    name: str
+
+    @property
+    def run(self) -> Path | None: ...
+
+    def ranker(
+        self,
+        protocol: Any,
+        *,
+        data: DatasetIdentity,
+        test_fraction: float,
+        progress: ProgressCallback | None = None,
+    ) -> Any: ...
 
 
 @dataclass
@@ -159,7 +184,7 @@ class Embeddings:
         return cls(unit_rows(v), avail, name=name)
 
     @classmethod
-    def random(cls, n_tracks: int, dim: int = 64, *, seed: int = 0) -> Embeddings:
+    def random(cls, n_tracks: int, dim: int = DEFAULT_RANDOM_DIM, *, seed: int = 0) -> Embeddings:
         """Random Gaussian embeddings: the chance baseline of every comparison."""
         if dim < 1:
             raise ParameterError("dim", "`dim >= 1`", dim)

@@ -49,13 +49,16 @@ __all__ = [
 @dataclass(frozen=True)
 class FamilyInput:
     """What a family's ``compute`` receives: the protocol, the embedding and the settings
-    (plus where to draw a figure and whom to tell about progress)."""
+    (plus where to draw a figure and whom to tell about progress). ``metrics``: the metrics
+    the caller needs (None: all); a family may leave out the others where they cost work
+    of their own (clustering's local coherences: a k-NN search each)."""
 
     protocol: EvaluationProtocol
     emb: Embeddings
     settings: SuiteSettings
     heatmap: Path | None = None
     progress: ProgressCallback | None = None
+    metrics: frozenset[str] | None = None
 
 
 class MetricFamily(Protocol):
@@ -174,4 +177,14 @@ register(
     "songspace.evaluation.challenge",
     opt_in="the RecSys Challenge 2018 protocol, which ranks the whole catalogue 500 deep "
     "per playlist",
+)
+register(
+    "stage1",
+    "songspace.evaluation.stage1",
+    opt_in="stage-1 recall, which ranks each query's candidates 1,000 deep",
+)
+register(
+    "segments",
+    "songspace.evaluation.segments",
+    opt_in="the segment breakdown of HitRate and stage-1 recall, which ranks each query 1,000 deep",
 )

@@ -24,6 +24,7 @@ from songspace._optional import pyplot
 from songspace._util import atomic_write_figure, check_seed
 from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError
+from songspace.evaluation.defaults import DEFAULT_PAIRS_PER_CELL
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.knn import DEFAULT_K, exact_topk
 from songspace.evaluation.results import MetricResult
@@ -33,8 +34,11 @@ if TYPE_CHECKING:
     from songspace.evaluation.families import FamilyInput
     from songspace.evaluation.protocol import Protocol
 
+#: Popularity buckets (W2V §4.5, Figure 2: five).
+N_BUCKETS = 5
 
-def popularity_buckets(dataset: Dataset | np.ndarray, n_buckets: int = 5) -> np.ndarray:
+
+def popularity_buckets(dataset: Dataset | np.ndarray, n_buckets: int = N_BUCKETS) -> np.ndarray:
     """Bucket (0 = most popular) of every track; see the module docstring.
 
     ``dataset`` may be a :class:`Dataset` (events = ``play_counts()``) or an array
@@ -87,8 +91,8 @@ def bucket_hit_rates(
     targets: np.ndarray,
     *,
     k: int = DEFAULT_K,
-    n_buckets: int = 5,
-    pairs_per_cell: int = 1000,
+    n_buckets: int = N_BUCKETS,
+    pairs_per_cell: int = DEFAULT_PAIRS_PER_CELL,
     seed: int = 0,
     buckets: np.ndarray | None = None,
 ) -> BucketHitRates:

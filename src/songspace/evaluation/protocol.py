@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from songspace.data.dataset import Dataset
 from songspace.data.splits import (
+    DEFAULT_FRACTIONS,
     DEFAULT_MIN_TRACKS,
     Split,
     completion_playlists,
@@ -67,7 +68,7 @@ def make_protocol(
     dataset: Dataset,
     *,
     seed: int = 0,
-    fractions: Sequence[float] = (0.98, 0.01, 0.01),
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
     cold_start_share: float = 0.0,
     min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> Protocol:

@@ -22,6 +22,17 @@ count-based rankers), are ordered by training popularity, then by track index,
 by :func:`top_k` — a deterministic back-off shared by every ranker. None of them
 has vectors, so metrics that need vectors (VRC, coherence) do not apply.
 
+Updates
+    Every ranker has ``update(new)``: the ranker after the sequences of ``new``, a dataset
+    on a vocabulary extending the ranker's (the known tracks first, in order, as
+    :func:`songspace.data.vocabulary.extend_vocabulary` gives). It equals the ranker
+    built on the union of its training sequences and ``new``'s (tested, exactly):
+    ItemKNN, Bigram and the popularity baseline merge their counts
+    (:func:`songspace.data.vocabulary.merge_counts`: a union's counts are the sum of its
+    parts'), the session kNN rankers index the union's sessions. Rankers are not stored
+    in a run: they are built from a dataset when they are evaluated, so an updated
+    catalogue serves them by building (or updating) them from the union.
+
 Each baseline ranker declares its parameters once (``defaults``,
 ``parameter_constraints``, ``search_grid``, ``starting_points``;
 :mod:`songspace.evaluation.ranker_params`); ``make_ranker(name, train, params)`` builds
@@ -42,7 +53,9 @@ import scipy.sparse as sp
 
 from songspace._checks import check_format
 from songspace.data.dataset import Dataset
+from songspace.data.vocabulary import merge_counts
 from songspace.errors import FormatError, InvalidValueError, ParameterError
+from songspace.evaluation.defaults import BASELINE_RANKER_NAMES
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.ranker_params import TunableRanker, format_settings, popularity_of
 from songspace.evaluation.session_knn import SKNN, STAN, VSKNN, VSTAN
@@ -64,6 +77,7 @@ __all__ = [
     "make_ranker",
     "read_ranker_settings",
     "top_k",
+    "top_of_scores",
 ]
 
 
@@ -133,15 +147,25 @@ def top_k(
     Fewer than ``k`` are returned only when fewer tracks are rankable.
     """
     seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
-    s = np.asarray(ranker.scores(seeds), dtype=np.float64).copy()
     drop = seeds if exclude is None else np.asarray(exclude, dtype=np.int64)
-    s[drop] = -np.inf
+    return top_of_scores(ranker.scores(seeds), ranker.popularity, k, exclude=drop)
+
+
+def top_of_scores(
+    scores: np.ndarray, popularity: np.ndarray, k: int, *, exclude: np.ndarray | None = None
+) -> np.ndarray:
+    """The ``k`` best track indices of a score vector in :func:`top_k`'s order (score
+    descending, then ``popularity`` descending, then track index; ``-inf`` and
+    ``exclude`` never), for a caller that already holds the scores."""
+    s = np.asarray(scores, dtype=np.float64).copy()
+    if exclude is not None:
+        s[np.asarray(exclude, dtype=np.int64)] = -np.inf
     ok = np.flatnonzero(np.isfinite(s))
     if len(ok) > k:
         # Pre-select by score, keeping every track tied with the k-th score.
         kth = np.partition(-s[ok], k - 1)[k - 1]
         ok = ok[-s[ok] <= kth]
-    order = np.lexsort((ok, -ranker.popularity[ok], -s[ok]))
+    order = np.lexsort((ok, -popularity[ok], -s[ok]))
     return ok[order][:k]
 
 
@@ -155,6 +179,10 @@ class PopularityRanker:
     @classmethod
     def fit(cls, train: Dataset) -> PopularityRanker:
         return cls(popularity_of(train))
+
+    def update(self, new: Dataset) -> PopularityRanker:
+        """This ranker after ``new``'s sequences (module docstring, "Updates")."""
+        return PopularityRanker(merge_counts(self.popularity, popularity_of(new)), self.name)
 
     def scores(self, seeds: np.ndarray) -> np.ndarray:
         return self.popularity.copy()
@@ -204,16 +232,20 @@ class ItemKNN(TunableRanker):
     }
 
     def __init__(
-        self, train: Dataset, *, cooccurrence: sp.csr_matrix | None = None, **params: Any
+        self,
+        train: Dataset | None,
+        *,
+        cooccurrence: sp.csr_matrix | None = None,
+        popularity: np.ndarray | None = None,
+        **params: Any,
     ) -> None:
         self.params = self.check_params(params)
-        if cooccurrence is None:
-            x = train.incidence().astype(np.float64)
-            cooccurrence = (x.T @ x).tocsr()
-            cooccurrence.setdiag(0.0)
-            cooccurrence.eliminate_zeros()
-        self._train, self._co = train, cooccurrence
-        self.popularity = popularity_of(train)
+        if cooccurrence is None or popularity is None:
+            if train is None:
+                raise ParameterError("train", "a dataset, or both counts", None)
+            cooccurrence, popularity = cooccurrence_counts(train), popularity_of(train)
+        self._co = cooccurrence
+        self.popularity = popularity
         alpha, lmbd = float(self.params["alpha"]), float(self.params["lmbd"])
         left, right = _support_factor(self.popularity + lmbd, alpha)
         #: row: the seed, column: the candidate
@@ -221,18 +253,38 @@ class ItemKNN(TunableRanker):
 
     def with_params(self, params: Mapping[str, Any]) -> ItemKNN:
         """This ranker with other settings, sharing its co-occurrence counts."""
-        return ItemKNN(self._train, cooccurrence=self._co, **params)
+        return ItemKNN(None, cooccurrence=self._co, popularity=self.popularity, **params)
 
     @classmethod
     def fit(cls, train: Dataset, **params: Any) -> ItemKNN:
         """Build from the training view (``params``: ``alpha``, ``lmbd``)."""
         return cls(train, **params)
 
+    def update(self, new: Dataset) -> ItemKNN:
+        """This ranker after ``new``'s sequences (module docstring, "Updates"): its
+        co-occurrence and popularity counts merged with ``new``'s."""
+        return ItemKNN(
+            None,
+            cooccurrence=merge_counts(self._co, cooccurrence_counts(new)),
+            popularity=merge_counts(self.popularity, popularity_of(new)),
+            **self.params,
+        )
+
     def scores(self, seeds: np.ndarray) -> np.ndarray:
         return np.asarray(self.similarity[seeds].sum(axis=0)).ravel()
 
     def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
         return self.similarity[queries]
+
+
+def cooccurrence_counts(train: Dataset) -> sp.csr_matrix:
+    """Sequences holding both of two distinct tracks, ``co(i, j)`` (float64 counts, an
+    empty diagonal)."""
+    x = train.incidence().astype(np.float64)
+    cooccurrence = (x.T @ x).tocsr()
+    cooccurrence.setdiag(0.0)
+    cooccurrence.eliminate_zeros()
+    return cooccurrence
 
 
 def _support_factor(support: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -249,6 +301,22 @@ def _support_factor(support: np.ndarray, alpha: float) -> tuple[np.ndarray, np.n
     return left, right
 
 
+def transition_counts(train: Dataset) -> sp.csr_matrix:
+    """``t[a, b]``: how often track ``b`` directly follows track ``a`` (``a != b``) in a
+    sequence of ``train`` (float64 counts)."""
+    n = train.n_tracks
+    idx = np.asarray(train.indices, dtype=np.int64)
+    starts = np.zeros(len(idx), dtype=bool)
+    starts[train.indptr[:-1][np.diff(train.indptr) > 0]] = True
+    # an entry follows its predecessor unless it starts a sequence
+    follow = np.flatnonzero(~starts[1:]) + 1
+    a, b = idx[follow - 1], idx[follow]
+    keep = a != b
+    t = sp.csr_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
+    t.sum_duplicates()
+    return t
+
+
 @dataclass
 class Bigram(TunableRanker):
     """First-order Markov next-song baseline: counts of ``last seed -> track`` (no
@@ -263,17 +331,16 @@ class Bigram(TunableRanker):
     def fit(cls, train: Dataset, **params: Any) -> Bigram:
         """Build from the training view (no parameter: ``params`` must be empty)."""
         cls.check_params(params)
-        n = train.n_tracks
-        idx = np.asarray(train.indices, dtype=np.int64)
-        starts = np.zeros(len(idx), dtype=bool)
-        starts[train.indptr[:-1][np.diff(train.indptr) > 0]] = True
-        # an entry follows its predecessor unless it starts a sequence
-        follow = np.flatnonzero(~starts[1:]) + 1
-        a, b = idx[follow - 1], idx[follow]
-        keep = a != b
-        t = sp.csr_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
-        t.sum_duplicates()
-        return cls(t, popularity_of(train))
+        return cls(transition_counts(train), popularity_of(train))
+
+    def update(self, new: Dataset) -> Bigram:
+        """This ranker after ``new``'s sequences (module docstring, "Updates"): its
+        transition and popularity counts merged with ``new``'s."""
+        return Bigram(
+            merge_counts(self.transitions, transition_counts(new)),
+            merge_counts(self.popularity, popularity_of(new)),
+            self.name,
+        )
 
     def with_params(self, params: Mapping[str, Any]) -> Bigram:
         """This ranker (it has no settings; ``params`` must be empty)."""
@@ -289,16 +356,12 @@ class Bigram(TunableRanker):
         return self.transitions[queries]
 
 
-#: Baseline rankers by name (``songspace evaluate --rankers``), each built from the
-#: training view by ``fit(train, **params)``.
-BASELINE_RANKERS: dict[str, Any] = {
-    "itemknn": ItemKNN,
-    "sknn": SKNN,
-    "vsknn": VSKNN,
-    "stan": STAN,
-    "vstan": VSTAN,
-    "bigram": Bigram,
-}
+#: Baseline rankers by name (``songspace evaluate --rankers``; the names' home is
+#: :data:`songspace.evaluation.defaults.BASELINE_RANKER_NAMES`, each class's ``name``),
+#: each built from the training view by ``fit(train, **params)``.
+BASELINE_RANKERS: dict[str, Any] = dict(
+    zip(BASELINE_RANKER_NAMES, (ItemKNN, SKNN, VSKNN, STAN, VSTAN, Bigram), strict=True)
+)
 
 
 def make_ranker(name: str, train: Dataset, params: Mapping[str, Any] | None = None) -> Ranker:

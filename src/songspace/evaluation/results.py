@@ -20,6 +20,7 @@ import numpy as np
 
 from songspace._util import atomic_write_npz, atomic_write_text, to_jsonable
 from songspace.errors import FormatError, ParameterError
+from songspace.evaluation.defaults import DEFAULT_ALPHA
 
 
 @dataclass
@@ -128,7 +129,7 @@ def compare(
     b: EvaluationResult,
     *,
     metrics: list[str] | None = None,
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
 ) -> dict[str, Comparison]:
     """Paired t-tests of ``a`` vs ``b`` on every shared metric with per-query values.
 
@@ -204,7 +205,7 @@ def paired_tests(
     results: Sequence[EvaluationResult],
     reference: str | EvaluationResult,
     *,
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
 ) -> dict[str, dict[str, Comparison]]:
     """Paired t-tests of every result against ``reference`` (a result or its model name).
 

@@ -85,6 +85,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from songspace.data.dataset import Dataset
+from songspace.data.vocabulary import concat_sequences
 from songspace.evaluation.ranker_params import TunableRanker, popularity_of
 from songspace.params import AnyOf, Interval, NoneValue, Options
 
@@ -151,6 +152,7 @@ class _SessionKNN(TunableRanker):
 
     def __init__(self, train: Dataset, **params: Any) -> None:
         self.params = self.check_params(params)
+        self._train = train
         self.popularity = popularity_of(train)
         n_seq, n_tracks = train.n_sequences, train.n_tracks
         idx = np.asarray(train.indices, dtype=np.int64)
@@ -185,6 +187,11 @@ class _SessionKNN(TunableRanker):
     def fit(cls, train: Dataset, **params: Any) -> Any:
         """Build from the training view (``params``: see the class's ``defaults``)."""
         return cls(train, **params)
+
+    def update(self, new: Dataset) -> Any:
+        """This ranker after ``new``'s sessions (on a vocabulary extending this one's):
+        the union's sessions indexed, as ``fit`` on the union."""
+        return type(self)(concat_sequences(self._train, new), **self.params)
 
     def with_params(self, params: Mapping[str, Any]) -> Any:
         """This ranker with other settings, sharing its index of the training view."""

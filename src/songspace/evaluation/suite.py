@@ -19,8 +19,13 @@ from songspace._checks import check_heldout_share
 from songspace.data.defaults import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.evaluation import families as _families
-from songspace.evaluation.defaults import DEFAULT_K, DEFAULT_SUITE, SuiteSettings
-from songspace.evaluation.embeddings import Embeddings, ViewEmbedder
+from songspace.evaluation.defaults import (
+    DEFAULT_K,
+    DEFAULT_RANDOM_DIM,
+    DEFAULT_SUITE,
+    SuiteSettings,
+)
+from songspace.evaluation.embeddings import Embeddings, ViewEmbedder, ViewRanker
 from songspace.evaluation.families import FAMILY_METRICS, FamilyInput, FamilyNames
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import (
@@ -33,6 +38,7 @@ from songspace.evaluation.results import (
 from songspace.progress import ProgressCallback, labelled
 
 if TYPE_CHECKING:
+    from songspace.data.dataset import Dataset
     from songspace.data.provenance import DatasetIdentity
 
 logger = logging.getLogger(__name__)
@@ -61,6 +67,8 @@ __all__ = [
     "check_families",
     "evaluate",
     "evaluate_many",
+    "evaluation_protocol",
+    "protocol_embeddings",
     "reference_name",
     "run_evaluation",
     "shared_testable",
@@ -108,8 +116,14 @@ def evaluate(
     settings: SuiteSettings | None = None,
     heatmap: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> EvaluationResult:
-    """All requested metric families of ``emb`` (rows aligned to the protocol's dataset)."""
+    """All requested metric families of ``emb`` (rows aligned to the protocol's dataset).
+
+    ``metrics``: the metrics needed (default: all); a family may then leave out metrics
+    it would compute on top (:class:`~songspace.evaluation.families.FamilyInput`), and the
+    values of those computed do not change.
+    """
     st = settings or SuiteSettings()
     fams = check_families(families, protocol)
     ds = protocol.dataset
@@ -130,17 +144,21 @@ def evaluate(
         st,
         heatmap=None if heatmap is None else Path(heatmap),
         progress=progress,
+        metrics=None if metrics is None else frozenset(metrics),
     )
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # CPU seconds of every thread (time.process_time)
     for fam in fams:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         results = _families.family(fam).compute(run)
         if results is None:  # the family does not apply to this embedding
             continue
         res.add(*results)
         timings[fam] = time.perf_counter() - t0
+        cpu[fam] = time.process_time() - c0
         logger.info("%s: %s done in %.1fs", emb.name, fam, timings[fam])
     res.info["seconds"] = timings
+    res.info["cpu_seconds"] = cpu
     return res
 
 
@@ -152,7 +170,7 @@ def evaluate_many(
     families: Sequence[str] | None = None,
     settings: SuiteSettings | None = None,
     heatmap_dir: str | Path | None = None,
-    random_dim: int = 64,
+    random_dim: int = DEFAULT_RANDOM_DIM,
     rankers: Sequence[str] = (),
     ranker_params: Mapping[str, Mapping[str, Any]] | None = None,
     against: str | None = None,
@@ -222,7 +240,7 @@ def evaluate_many(
 
 def reference_name(
     against: str | Path | None,
-    inputs: Sequence[str | Path | ViewEmbedder],
+    inputs: Sequence[str | Path | ViewEmbedder | ViewRanker],
     names: Sequence[str],
 ) -> str | None:
     """The model name ``against`` stands for, given the evaluated ``inputs`` and the
@@ -247,7 +265,7 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
 
 def run_evaluation(
     dataset_dir: str | Path,
-    embedding_files: Sequence[str | Path | ViewEmbedder] = (),
+    embedding_files: Sequence[str | Path | ViewEmbedder | ViewRanker] = (),
     *,
     out: str | Path | None = None,
     families: Sequence[str] | None = None,
@@ -265,12 +283,14 @@ def run_evaluation(
 ) -> tuple[Protocol, list[EvaluationResult], dict[str, dict[str, dict[str, Comparison]]]]:
     """What ``songspace evaluate`` runs: load, build the protocol, evaluate, write ``out``.
 
-    ``embedding_files`` are embeddings files, or :class:`ViewEmbedder` objects (``songspace
-    evaluate DATA RUN`` passes a :class:`songspace.models.apply.RunEmbedder`), which embed
-    the tracks inside the protocol from its training view only. A file is refused when the
-    record beside it shows that it saw the protocol's test sequences: an inductive ``songspace
-    embed`` output of this same dataset (``embed.json``), or a model trained on this dataset
-    with another split or ``--full`` (``training.json``); see :mod:`songspace.data.provenance`.
+    ``embedding_files`` are embeddings files, :class:`ViewRanker` objects (a fitted
+    two-stage recommender: ``songspace evaluate --recommender``), or :class:`ViewEmbedder`
+    objects (``songspace evaluate DATA RUN`` passes a
+    :class:`songspace.models.apply.RunEmbedder`), which embed the tracks inside the protocol
+    from its training view only. A file is refused when the record beside it shows that it
+    saw the protocol's test sequences: an inductive ``songspace embed`` output of this same
+    dataset (``embed.json``), or a model trained on this dataset with another split or
+    ``--full`` (``training.json``); see :mod:`songspace.data.provenance`.
 
     ``rankers`` adds non-embedding baselines by name, ``ranker_params`` their settings
     (see :func:`evaluate_many`; :func:`songspace.evaluation.rankers.read_ranker_settings`
@@ -288,8 +308,6 @@ def run_evaluation(
     from songspace._util import atomic_directory, check_output_free
     from songspace.data.dataset import Dataset
     from songspace.data.provenance import DatasetIdentity
-    from songspace.data.splits import resolve_test_fraction
-    from songspace.evaluation.protocol import make_protocol
 
     if out is not None:
         # a ViewEmbedder names the directory it reads (if any) as `run`
@@ -305,12 +323,12 @@ def run_evaluation(
             fix="pass EMBEDDINGS files or drop --no-baselines",
         )
     ds = Dataset.load(dataset_dir)
-    test_fraction = resolve_test_fraction(ds.n_sequences, test_fraction)  # None: by size
-    fractions = (1.0 - 2 * test_fraction, test_fraction, test_fraction)
-    protocol = make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks)
+    protocol, test_fraction = evaluation_protocol(
+        ds, seed=seed, test_fraction=test_fraction, min_tracks=min_tracks
+    )
     data = DatasetIdentity(ds, dataset_dir)
     embs = [
-        _protocol_embeddings(e, protocol, data, test_fraction, drop_unknown, progress)
+        protocol_embeddings(e, protocol, data, test_fraction, drop_unknown, progress)
         for e in embedding_files
     ]
 
@@ -347,7 +365,7 @@ def _write_results(
     ``<model>.json`` per result and ``summary.json``."""
     import json
 
-    from songspace._util import to_jsonable
+    from songspace._util import atomic_write_text, to_jsonable
 
     for r in results:
         r.save(folder / f"{r.model}.json")
@@ -360,20 +378,42 @@ def _write_results(
             for m, per in tests.items()
         },
     }
-    (folder / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n")
+    atomic_write_text(folder / "summary.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
 
 
-def _protocol_embeddings(
-    source: str | Path | ViewEmbedder,
+def evaluation_protocol(
+    ds: Dataset,
+    *,
+    seed: int = 0,
+    test_fraction: float | None = None,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
+) -> tuple[Protocol, float]:
+    """The protocol of ``songspace evaluate`` on ``ds`` and its held-out share: the split
+    ``(1 - 2f, f, f)`` with ``f = test_fraction`` (None: 1%, raised on small data,
+    :func:`songspace.data.splits.resolve_test_fraction`), as ``songspace train`` holds it
+    out, so a run trained with the same ``seed`` and ``test_fraction`` saw only its
+    training view."""
+    from songspace.data.splits import resolve_test_fraction
+    from songspace.evaluation.protocol import make_protocol
+
+    fraction = resolve_test_fraction(ds.n_sequences, test_fraction)  # None: by size
+    check_heldout_share(fraction, "test_fraction")
+    fractions = (1.0 - 2 * fraction, fraction, fraction)
+    return make_protocol(ds, seed=seed, fractions=fractions, min_tracks=min_tracks), fraction
+
+
+def protocol_embeddings(
+    source: str | Path | ViewEmbedder | ViewRanker,
     protocol: Protocol,
     data: DatasetIdentity,
     test_fraction: float,
-    drop_unknown: bool,
-    progress: ProgressCallback | None,
+    drop_unknown: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> Embeddings:
     """One input of :func:`run_evaluation` as embeddings of the protocol's dataset: a
-    :class:`ViewEmbedder` embeds from the training view; a file is read after the records
-    beside it show it never saw the protocol's test sequences."""
+    :class:`ViewEmbedder` embeds from the training view; a :class:`ViewRanker` (a fitted
+    recommender) is built on it and ranks; a file is read after the records beside it
+    show it never saw the protocol's test sequences."""
     from songspace.data.provenance import (
         EMBED_FILE,
         TRAINING_FILE,
@@ -384,6 +424,14 @@ def _protocol_embeddings(
     from songspace.evaluation.embeddings import load_embeddings
 
     ds = data.dataset
+    if isinstance(source, ViewRanker):
+        ranker = source.ranker(
+            protocol,
+            data=data,
+            test_fraction=test_fraction,
+            progress=labelled(progress, source.name),
+        )
+        return Embeddings.from_ranker(ranker, ds.n_tracks)
     if isinstance(source, ViewEmbedder):
         vectors, available = source.embed(
             protocol.train,

@@ -32,6 +32,7 @@ from songspace._util import atomic_write, atomic_write_text
 from songspace.data.dataset import Dataset
 from songspace.data.dataset import incidence_matrix as dataset_incidence
 from songspace.errors import FormatError, OutputExistsError, ParameterError
+from songspace.graph.defaults import DEFAULT_BLOCK_BUDGET, DEFAULT_MIN_WEIGHT, DEFAULT_THRESHOLDS
 from songspace.params import POSITIVE_INT, Interval, check_param, validate_params
 from songspace.progress import ProgressCallback, track
 
@@ -351,8 +352,8 @@ def _strict_upper(p: sp.csr_matrix, min_weight: int) -> tuple[np.ndarray, np.nda
 def build_cooccurrence(
     dataset: SequencesLike,
     *,
-    min_weight: int = 2,
-    block_budget: int = 20_000_000,
+    min_weight: int = DEFAULT_MIN_WEIGHT,
+    block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
     memory_limit: int | None = None,
 ) -> CooccurrenceGraph:
@@ -419,9 +420,9 @@ def build_cooccurrence(
 @validate_params({"block_budget": POSITIVE_INT})
 def edge_counts_by_threshold(
     dataset: SequencesLike,
-    thresholds: Iterable[int] = (1, 2, 3, 5, 10),
+    thresholds: Iterable[int] = DEFAULT_THRESHOLDS,
     *,
-    block_budget: int = 20_000_000,
+    block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
 ) -> dict[int, tuple[int, int]]:
     """Graph size for several ``min_weight`` values in one blocked pass, keeping no edges.

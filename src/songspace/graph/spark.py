@@ -48,6 +48,7 @@ from songspace._optional import optional_import
 from songspace._util import atomic_write_text
 from songspace.data.dataset import Dataset
 from songspace.graph.cooccurrence import CooccurrenceGraph
+from songspace.graph.defaults import DEFAULT_MIN_WEIGHT
 from songspace.params import POSITIVE_INT, check_param
 
 if TYPE_CHECKING:
@@ -266,7 +267,7 @@ def _read_back(df: Any, folder: Path, name: str, columns: list[str]) -> dict[str
 def build_tables_spark(
     dataset: Dataset,
     *,
-    min_weight: int = 2,
+    min_weight: int = DEFAULT_MIN_WEIGHT,
     master: str | None = None,
     staging: str | Path | None = None,
     spark: Any = None,

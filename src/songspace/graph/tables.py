@@ -32,11 +32,10 @@ from songspace.data.fingerprint import sequences_fingerprint
 from songspace.errors import FormatError, ParameterError
 from songspace.graph.bigrams import bigram_counts
 from songspace.graph.cooccurrence import CooccurrenceGraph, build_cooccurrence
+from songspace.graph.defaults import DEFAULT_ENGINE, DEFAULT_MIN_WEIGHT, ENGINES
 
 logger = logging.getLogger(__name__)
 
-#: The engines of :func:`build_tables` (and of ``songspace prepare --engine``).
-ENGINES = ("memory", "spark")
 #: The folder of a dataset directory that ``songspace prepare --graph`` writes.
 GRAPH_DIR = "graph"
 
@@ -87,8 +86,8 @@ def check_engine(engine: str) -> str:
 def build_tables(
     dataset: Dataset,
     *,
-    min_weight: int = 2,
-    engine: str = "memory",
+    min_weight: int = DEFAULT_MIN_WEIGHT,
+    engine: str = DEFAULT_ENGINE,
     master: str | None = None,
     staging: str | Path | None = None,
 ) -> GraphTables:
@@ -113,8 +112,8 @@ def write_tables(
     dataset: Dataset,
     path: str | Path,
     *,
-    min_weight: int = 2,
-    engine: str = "memory",
+    min_weight: int = DEFAULT_MIN_WEIGHT,
+    engine: str = DEFAULT_ENGINE,
     master: str | None = None,
     staging: str | Path | None = None,
     overwrite: bool = False,
@@ -183,7 +182,9 @@ def saved_graph(dataset: Dataset, min_weight: int) -> CooccurrenceGraph | None:
     return graph
 
 
-def cooccurrence_graph(dataset: Dataset, *, min_weight: int = 2) -> CooccurrenceGraph:
+def cooccurrence_graph(
+    dataset: Dataset, *, min_weight: int = DEFAULT_MIN_WEIGHT
+) -> CooccurrenceGraph:
     """``dataset``'s co-occurrence graph: :func:`saved_graph` where it applies, else
     :func:`~songspace.graph.build_cooccurrence`. Both give the same arrays."""
     saved = saved_graph(dataset, min_weight)

@@ -36,7 +36,9 @@ import scipy.sparse as sp
 
 from songspace._optional import optional_import
 from songspace.data.dataset import Dataset
+from songspace.errors import ParameterError
 from songspace.models.base import EmbeddingModel
+from songspace.models.incremental import grown_rows
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.params import SEED, Constraint, Interval
@@ -149,19 +151,95 @@ class ALS(EmbeddingModel):
 
         with threadpool_limits(limits=1, user_api="blas"):
             report(progress, 0, total, "als: training")
-            model = als_class(
-                factors=int(self.dim),
-                regularization=float(self.regularization),
-                alpha=1.0,  # the confidences are already 1 + alpha * count
-                dtype=np.float32,
-                use_cg=True,
-                iterations=total,
-                calculate_training_loss=False,
-                num_threads=int(self.workers),
-                random_state=int(self.seed),
-            )
-            model.cg_steps = CG_STEPS
+            model = self._implicit_model(als_class, total)
             model.fit(confidences, show_progress=False, callback=on_iteration)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         embeddings = np.asarray(model.item_factors, dtype=np.float32)
         available = dataset.occurrences() > 0
         return embeddings, available
+
+    def _implicit_model(self, als_class: Any, iterations: int) -> Any:
+        """An unfitted implicit ALS model with this model's parameters."""
+        model = als_class(
+            factors=int(self.dim),
+            regularization=float(self.regularization),
+            alpha=1.0,  # the confidences are already 1 + alpha * count
+            dtype=np.float32,
+            use_cg=True,
+            iterations=iterations,
+            calculate_training_loss=False,
+            num_threads=int(self.workers),
+            random_state=int(self.seed),
+        )
+        model.cg_steps = CG_STEPS
+        return model
+
+    # ------------------------------------------------------------- the state
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        """The sequence factors, when the model has them (an update reads them; a model
+        saved before updates existed has none: an update recomputes them)."""
+        users = getattr(self, "user_factors_", None)
+        return {} if users is None else {"user_factors": users}
+
+    def _restore_extra(self, arrays: dict[str, np.ndarray]) -> None:
+        if "user_factors" not in arrays:
+            return
+        users = arrays["user_factors"]
+        if users.ndim != 2 or users.shape[1] != int(self.dim) or users.dtype.kind != "f":
+            raise ValueError(f"user_factors of {users.dtype} {users.shape}, expected (n, dim)")
+        self.user_factors_ = users.astype(np.float32)
+
+    # --------------------------------------------------------------- updates
+    update_constraints: ClassVar[dict[str, Constraint]] = {
+        "iterations": Interval(int, 1, 1000),
+    }
+
+    def update_defaults(self) -> dict[str, Any]:
+        """Two rounds: the second refines the new sequences with the new tracks' factors."""
+        return {"iterations": 2}
+
+    def _update(
+        self,
+        new: Dataset,
+        history: Dataset,
+        progress: ProgressCallback | None,
+        settings: dict[str, Any],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """implicit's ``partial_fit_users`` for the new sequences, then
+        ``partial_fit_items`` for every track they hold, over all sequences, per round
+        (docs/updates.md)."""
+        als_class, threadpool_limits = _implicit()
+        alpha = float(self.alpha)
+        both = sp.vstack([confidence_matrix(history, alpha), confidence_matrix(new, alpha)])
+        both = both.tocsr()
+        users = np.arange(history.n_sequences, both.shape[0])
+        items = np.flatnonzero(new.occurrences() > 0)
+        by_item = both.T.tocsr()[items]
+        total = int(settings["iterations"])
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = self._implicit_model(als_class, total)
+            model.item_factors = grown_rows(self.embeddings_.copy(), new.n_tracks)
+            model.user_factors = self._sequence_factors(model, history, both)
+            for done in range(1, total + 1):
+                model.partial_fit_users(users, both[users])
+                model.partial_fit_items(items, by_item)
+                report(progress, done, total, f"als: update round {done}/{total}")
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        available = (history.occurrences() + new.occurrences()) > 0
+        return np.asarray(model.item_factors, dtype=np.float32), available
+
+    def _sequence_factors(self, model: Any, history: Dataset, both: sp.csr_matrix) -> np.ndarray:
+        """The old sequences' factors: stored, or for a model saved before updates
+        existed, solved from the item factors (one exact half-iteration)."""
+        stored = getattr(self, "user_factors_", None)
+        if stored is not None and stored.shape[0] == history.n_sequences:
+            return np.array(stored, dtype=np.float32)
+        if stored is not None:
+            raise ParameterError(
+                "history",
+                f"the {stored.shape[0]} sequences the model was trained on",
+                f"{history.n_sequences} sequences",
+                fix="update the run with the data it was trained on (songspace update)",
+            )
+        old = np.arange(history.n_sequences)
+        return np.asarray(model.recalculate_user(old, both[old]), dtype=np.float32)

@@ -21,6 +21,13 @@ Contract (scikit-learn conventions):
   runs another :class:`TrainingLoop` (e.g. the data-parallel one of
   :mod:`songspace.models.distributed`) inside the same validation, timing and
   storage of the fitted attributes.
+- ``update(new, *, history, progress=None, **settings) -> self`` continues training
+  on new sequences (``songspace update``, :mod:`songspace.models.update`): ``new`` and
+  ``history`` (every sequence the model has trained on) share one vocabulary that
+  extends the fitted one (the fitted tracks first, in their order), and the fitted
+  attributes then cover it. A model implements ``_update`` and declares its settings in
+  ``update_constraints`` (defaults: ``update_defaults()``); one that does not says why
+  (``update_unsupported``) with :class:`~songspace.errors.UpdateNotSupportedError`.
 - ``get_params()`` returns the constructor's parameters; ``set_params(**p)``
   changes them. A parameter may take a value the model resolves from the training
   data (Track2Vec's ``epochs="auto"``): ``resolve_params(dataset)`` says what ``fit``
@@ -52,7 +59,6 @@ import inspect
 import json
 import math
 import time
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -63,9 +69,14 @@ import numpy as np
 from songspace._checks import NUMPY_READ_ERRORS, RETRAIN_FIX, check_finite_rows, check_format
 from songspace._util import atomic_directory, to_jsonable
 from songspace.data.dataset import Dataset
-from songspace.errors import ModelFormatError, NotFittedError, ParameterError
+from songspace.errors import (
+    ModelFormatError,
+    NotFittedError,
+    ParameterError,
+    UpdateNotSupportedError,
+)
 from songspace.models.space import SearchSpace
-from songspace.params import Constraint
+from songspace.params import Constraint, check_param
 from songspace.progress import ProgressCallback
 
 MODEL_FORMAT_VERSION = 1
@@ -92,8 +103,10 @@ class EmbeddingModel(ABC):
     inductive: ClassVar[bool] = False
     #: One constraint per constructor parameter (see :mod:`songspace.params`).
     parameter_constraints: ClassVar[dict[str, Constraint]] = {}
-    #: Old parameter name -> new name; the old name is accepted with a DeprecationWarning.
-    renamed_params: ClassVar[dict[str, str]] = {}
+    #: Parameter names that ``model.json`` files of older versions stored -> the current
+    #: names; only :meth:`load` reads them (the constructor and ``create`` take the
+    #: current names alone).
+    stored_renames: ClassVar[dict[str, str]] = {}
     #: Hyper-parameter search space for ``songspace tune`` (see :mod:`songspace.models.space`).
     search_space: ClassVar[SearchSpace] = {}
     #: Searched parameters that go beyond the paper's space, with why (``songspace models``).
@@ -106,6 +119,11 @@ class EmbeddingModel(ABC):
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     #: The preset tuning measures against (time budget, rVRC reference); None: the defaults.
     reference_preset: ClassVar[str | None] = None
+    #: The settings :meth:`update` accepts (name -> constraint); defaults:
+    #: :meth:`update_defaults`. Empty on a model that cannot be updated.
+    update_constraints: ClassVar[dict[str, Constraint]] = {}
+    #: Why a model without ``_update`` cannot be updated (UpdateNotSupportedError).
+    update_unsupported: ClassVar[str] = "it has no incremental training"
 
     @classmethod
     def cost_units(cls, params: dict[str, Any], dataset: Dataset) -> float:
@@ -162,7 +180,7 @@ class EmbeddingModel(ABC):
 
     def set_params(self, **params: Any) -> EmbeddingModel:
         valid = self._param_names()
-        for k, v in self._renamed(params).items():
+        for k, v in params.items():
             if k not in valid:
                 raise ParameterError(
                     k, f"a parameter of {type(self).__name__} ({', '.join(valid)})", v
@@ -171,40 +189,19 @@ class EmbeddingModel(ABC):
         return self
 
     @classmethod
-    def _renamed(cls, params: Mapping[str, Any]) -> dict[str, Any]:
-        """``params`` with deprecated names replaced (DeprecationWarning for each)."""
-        out = dict(params)
-        for old, new in cls.renamed_params.items():
-            if old in out:
-                if new in out:
-                    raise ParameterError(
-                        old,
-                        f"only one of `{old}` and `{new}` (the new name of `{old}`)",
-                        out[old],
-                        fix=f"pass only {new}",
-                    )
-                warnings.warn(
-                    f"{cls.__name__}: parameter `{old}` is deprecated, use `{new}`",
-                    DeprecationWarning,
-                    stacklevel=4,
-                )
-                out[new] = out.pop(old)
-        return out
-
-    @classmethod
     def coerce_params(
         cls, params: Mapping[str, Any] | None, *, from_strings: bool = False
     ) -> dict[str, Any]:
         """``params`` in the types the constructor expects, as the constraints say.
 
-        Deprecated names are renamed; JSON lists become tuples where the constraint
+        JSON lists become tuples where the constraint
         is a tuple; with ``from_strings`` every string value is parsed as a
         command-line ``NAME=VALUE`` value would be (``"25,10"`` -> ``(25, 10)``).
         Unknown names raise ParameterError. Nothing is validated here.
         """
         names = cls._param_names()
         out: dict[str, Any] = {}
-        for name, value in cls._renamed(params or {}).items():
+        for name, value in (params or {}).items():
             if name not in names:
                 raise ParameterError(
                     name,
@@ -271,13 +268,6 @@ class EmbeddingModel(ABC):
         ``progress(done, total, message)`` is called as training advances; an
         exception it raises stops training and propagates.
         """
-        if progress is None and "progress" in self.__dict__:
-            warnings.warn(
-                "setting `model.progress` is deprecated: pass fit(dataset, progress=...)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            progress = self.__dict__["progress"]
         return self.fit_with(self._fit, dataset, progress=progress)
 
     def fit_with(
@@ -293,6 +283,13 @@ class EmbeddingModel(ABC):
         seam for a loop composed outside the model (the data-parallel loop of
         :mod:`songspace.models.distributed`); ``fit(dataset)`` is
         ``fit_with(self._fit, dataset)``."""
+        if "progress" in vars(self):
+            raise ParameterError(
+                "progress",
+                "a callback passed as fit(dataset, progress=...)",
+                "an attribute `progress` set on the model (no longer read)",
+                fix="pass it to fit: model.fit(dataset, progress=callback)",
+            )
         self.check_params()
         self.check_write_paths()
         if dataset.n_entries == 0:
@@ -302,15 +299,18 @@ class EmbeddingModel(ABC):
         embeddings, available = loop(dataset, progress)
         self.training_time_ = time.perf_counter() - t0
         self.fitted_params_ = fitted_params
+        self._store_fitted(embeddings, available, dataset.n_tracks)
+        return self
+
+    def _store_fitted(self, embeddings: np.ndarray, available: np.ndarray, n_tracks: int) -> None:
+        """Set ``embeddings_`` (float32, zero rows where unavailable), ``available_`` and
+        ``n_tracks_`` from what a training loop (or an update) returned."""
         self.embeddings_ = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.available_ = np.asarray(available, dtype=bool)
-        self.n_tracks_ = dataset.n_tracks
-        if self.embeddings_.shape[0] != dataset.n_tracks or self.available_.shape != (
-            dataset.n_tracks,
-        ):
+        self.n_tracks_ = n_tracks
+        if self.embeddings_.shape[0] != n_tracks or self.available_.shape != (n_tracks,):
             raise RuntimeError(f"{type(self).__name__}'s training loop returned misaligned arrays")
         self.embeddings_[~self.available_] = 0.0
-        return self
 
     @abstractmethod
     def _fit(
@@ -321,6 +321,104 @@ class EmbeddingModel(ABC):
     def check_fitted(self) -> None:
         if not hasattr(self, "embeddings_"):
             raise NotFittedError(type(self).__name__)
+
+    # ---------------------------------------------------------------- updates
+    @classmethod
+    def can_update(cls) -> bool:
+        """Whether the model continues training on new sequences (:meth:`update`)."""
+        return cls._update is not EmbeddingModel._update
+
+    def update_defaults(self) -> dict[str, Any]:
+        """The default of every update setting (they may depend on the parameters)."""
+        return {}
+
+    def update_settings(
+        self, settings: Mapping[str, Any] | None = None, *, from_strings: bool = False
+    ) -> dict[str, Any]:
+        """Every update setting: :meth:`update_defaults` overridden by ``settings``
+        (strings parsed as on the command line with ``from_strings``), each checked
+        against ``update_constraints``; ParameterError naming an unknown or bad one."""
+        names = list(self.update_constraints)
+        out = self.update_defaults()
+        for name, value in (settings or {}).items():
+            constraint = self.update_constraints.get(name)
+            if constraint is None:
+                raise ParameterError(
+                    name,
+                    f"an update setting of {type(self).__name__} ({', '.join(names) or 'none'})",
+                    value,
+                    fix="docs/updates.md lists each model's update settings",
+                )
+            if from_strings and isinstance(value, str):
+                try:
+                    value = constraint.from_string(value.strip())
+                except ValueError:
+                    raise ParameterError(name, constraint.describe(), value) from None
+            out[name] = constraint.convert(value)
+        return {
+            name: check_param(name, v, self.update_constraints[name]) for name, v in out.items()
+        }
+
+    def check_updatable(self) -> None:
+        """UpdateNotSupportedError, saying why and what to do, unless the model can be
+        updated; NotFittedError unless it is fitted."""
+        if not self.can_update():
+            raise UpdateNotSupportedError(
+                self.name or type(self).__name__,
+                self.update_unsupported,
+                fix="retrain on the old and the new sequences together (`songspace train`)",
+            )
+        self.check_fitted()
+
+    def update(
+        self,
+        new: Dataset,
+        *,
+        history: Dataset,
+        progress: ProgressCallback | None = None,
+        **settings: Any,
+    ) -> EmbeddingModel:
+        """Continue training on the sequences of ``new`` and return ``self``.
+
+        ``new`` and ``history`` (the sequences the model has trained on so far) share one
+        track vocabulary, which extends the fitted one: the fitted model's tracks are its
+        first ``n_tracks_`` rows, in their order, and tracks new to the model follow.
+        Afterwards ``embeddings_`` and ``available_`` cover that vocabulary, and
+        ``update_time_`` holds the seconds the update took. ``settings`` are the model's
+        update settings (:meth:`update_settings`). A model that cannot be updated raises
+        UpdateNotSupportedError (with the fix: retrain).
+        """
+        self.check_updatable()
+        resolved = self.update_settings(settings)
+        self._check_update_data(new, history)
+        t0 = time.perf_counter()
+        embeddings, available = self._update(new, history, progress, resolved)
+        self.update_time_ = time.perf_counter() - t0
+        self._store_fitted(embeddings, available, new.n_tracks)
+        return self
+
+    def _check_update_data(self, new: Dataset, history: Dataset) -> None:
+        """``new`` and ``history`` on one vocabulary extending the fitted one."""
+        if new.n_entries == 0:
+            raise ParameterError("new", "a dataset with at least one entry", "empty")
+        if history.n_tracks != new.n_tracks or new.n_tracks < self.n_tracks_:
+            raise ParameterError(
+                "history",
+                f"the vocabulary of `new` ({new.n_tracks} tracks), extending the model's "
+                f"{self.n_tracks_}",
+                f"{history.n_tracks} tracks",
+                fix="put both on one vocabulary (songspace.data.vocabulary.extend_vocabulary)",
+            )
+
+    def _update(
+        self,
+        new: Dataset,
+        history: Dataset,
+        progress: ProgressCallback | None,
+        settings: dict[str, Any],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Continue training; return (embeddings, available) over ``new``'s vocabulary."""
+        raise NotImplementedError  # models that can update override it (see can_update)
 
     # ----------------------------------------------------------------- saving
     def _extra_arrays(self) -> dict[str, np.ndarray]:
@@ -434,21 +532,19 @@ class EmbeddingModel(ABC):
         doc = cls.read_description(path)
         klass = cls.described_class(doc, path)
         meta = path / "model.json"
-        with warnings.catch_warnings():
+        try:
+            if not isinstance(doc.get("params"), Mapping):
+                raise TypeError(f"{type(doc.get('params')).__name__} instead of an object")
             # an old file may use a renamed parameter: it loads (and re-saves) under the new name
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                if not isinstance(doc.get("params"), Mapping):
-                    raise TypeError(f"{type(doc.get('params')).__name__} instead of an object")
-                model = create(klass, doc["params"], check=False)
-                model._check_constraints()
-            except (ParameterError, TypeError, ValueError) as exc:
-                raise ModelFormatError(
-                    f"expected the parameters of a saved {klass.__name__}, found {exc}",
-                    path=meta,
-                    field="params",
-                    fix=RETRAIN_FIX,
-                ) from None
+            model = create(klass, klass._stored_params(doc["params"]), check=False)
+            model._check_constraints()
+        except (ParameterError, TypeError, ValueError) as exc:
+            raise ModelFormatError(
+                f"expected the parameters of a saved {klass.__name__}, found {exc}",
+                path=meta,
+                field="params",
+                fix=RETRAIN_FIX,
+            ) from None
         model.fitted_params_ = _stored_fitted_params(klass, doc, meta, model.get_params())
         n_tracks = _stored_number(doc, "n_tracks", int, meta)
         training_time = _stored_number(doc, "training_time", float, meta)
@@ -476,6 +572,17 @@ class EmbeddingModel(ABC):
                 fix=RETRAIN_FIX,
             )
         return model
+
+    @classmethod
+    def _stored_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters of a saved ``model.json`` under the current names
+        (:attr:`stored_renames`; a file naming both the old and the new name keeps both,
+        and fails as an unknown parameter)."""
+        out = dict(params)
+        for old, new in cls.stored_renames.items():
+            if old in out and new not in out:
+                out[new] = out.pop(old)
+        return out
 
     def _check_constraints(self) -> None:
         """Each stored parameter within its constraint (``check_params`` without the
@@ -505,7 +612,7 @@ def _stored_fitted_params(
     try:
         if not isinstance(stored, Mapping):
             raise TypeError(f"{type(stored).__name__} instead of an object")
-        fitted = create(klass, stored, check=False)
+        fitted = create(klass, klass._stored_params(stored), check=False)
         fitted._check_constraints()
     except (ParameterError, TypeError, ValueError) as exc:
         raise ModelFormatError(
@@ -598,6 +705,10 @@ class InductiveModel(EmbeddingModel):
     retraining (GraphSAGE and MUSIG, MUSIG §3.3)."""
 
     inductive: ClassVar[bool] = True
+    update_unsupported: ClassVar[str] = (
+        "it has no incremental training; `songspace embed RUN NEW_DATA -o OUT` embeds new "
+        "tracks from their features and edges with no retraining"
+    )
 
     @abstractmethod
     def embed(

@@ -16,22 +16,26 @@ Two ways to start it, one entry point (:func:`worker_main`):
 The backend is gloo on CPU and NCCL when the model's ``device`` is ``cuda`` (each
 process then uses ``cuda:LOCAL_RANK``).
 
-What every rank does:
+What every rank does, composing the model's own parts (:mod:`songspace.models.graphsage`:
+the same :class:`~songspace.models.graphsage.EpochLoop` as a one-process fit):
 
 1. loads the dataset, takes the same training view and runs
-   :meth:`~songspace.models.graphsage.GraphSAGE.prepare` with the model's seed, so
-   the graph, the validation edges and the inputs are identical on every rank;
-2. builds the network from the seed (identical weights; DDP also broadcasts rank 0's);
-3. per epoch, shuffles the anchors with a permutation seeded by ``(seed, epoch)``
-   (the same on every rank), pads it by wrapping to a multiple of N and takes its
-   own shard ``order[rank::N]``; positives, negatives and neighbourhood blocks are
-   drawn from a generator seeded by ``(seed, rank, epoch)``. Each rank's batch is
-   ``ceil(batch_size / N)`` anchors, so the global batch and the number of optimiser
-   steps per epoch stay those of one process; DDP averages the gradients;
-4. logs its own epoch loss; rank 0 gathers all ranks' losses into ``history_``
-   (``rank_losses``; ``seconds``: rank 0's time for the epoch's pass), runs validation,
-   early stopping (broadcast to the other ranks), checkpoints, and the final layer-wise
-   inference, and writes ``OUT``.
+   :meth:`~songspace.models.graphsage.GraphSAGE.start_training` with the model's seed, so
+   the graph, the validation edges and pairs and the inputs are identical on every rank,
+   and builds the network from the seed (identical weights; DDP also broadcasts rank 0's);
+2. wraps the encoder and heads in DDP;
+3. per epoch (:class:`~songspace.models.graphsage.ShardedAnchors`), shuffles the anchors
+   with a permutation seeded by ``(seed, epoch)`` (the same on every rank), pads it by
+   wrapping to a multiple of N and takes its own shard ``order[rank::N]``; positives,
+   negatives and neighbourhood blocks are drawn from a generator seeded by
+   ``(seed, rank, epoch)``. Each rank's batch is ``ceil(batch_size / N)`` anchors, so the
+   global batch and the number of optimiser steps per epoch stay those of one process;
+   DDP averages the gradients;
+4. logs its own epoch loss (:class:`RankEpochEnd`); rank 0 gathers all ranks' losses
+   into ``history_`` (``rank_losses``; ``seconds``: rank 0's time for the epoch's pass),
+   runs validation, early stopping (broadcast to the other ranks), checkpoints, and the
+   final layer-wise inference
+   (:meth:`~songspace.models.graphsage.GraphSAGE.finish_training`), and writes ``OUT``.
 
 Determinism: with the same N, seed, data and machine (and torch's thread count per
 process, set to ``cpu_count // N`` by ``--nproc``), CPU runs give bit-identical
@@ -48,9 +52,8 @@ import logging
 import math
 import os
 import socket
-import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,6 +61,9 @@ from songspace._util import check_output_free
 from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError, SongspaceError
 from songspace.progress import ProgressCallback, report
+
+if TYPE_CHECKING:
+    from songspace.models.graphsage import Monitor
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +136,13 @@ def fit_data_parallel(
 @dataclass
 class DataParallelLoop:
     """The data-parallel training loop of a GraphSAGE or MUSIG ``model`` on rank
-    ``ctx.rank`` (a :class:`songspace.models.base.TrainingLoop`): composed of the
-    model's ``prepare``, ``build_training``, ``run_batches``, ``validation_loss``,
-    ``end_epoch`` and layer-wise inference, with the encoder and heads wrapped in
-    DDP and the anchors sharded by rank (see the module docstring)."""
+    ``ctx.rank`` (a :class:`songspace.models.base.TrainingLoop`): the model's own parts
+    (:meth:`~songspace.models.graphsage.GraphSAGE.start_training`, the
+    :class:`~songspace.models.graphsage.EpochLoop`,
+    :meth:`~songspace.models.graphsage.GraphSAGE.finish_training`) with the encoder and
+    heads wrapped in DDP, this rank's shard of the anchors
+    (:class:`~songspace.models.graphsage.ShardedAnchors`) and :class:`RankEpochEnd` (see
+    the module docstring)."""
 
     model: Any
     ctx: Context
@@ -144,122 +153,88 @@ class DataParallelLoop:
         return _ddp_fit(self.model, dataset, self.ctx, progress)
 
 
-def _ddp_fit(
-    model: Any, dataset: Dataset, ctx: Context, progress: ProgressCallback | None
-) -> tuple[np.ndarray, np.ndarray]:
-    import torch
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel as DDP
+@dataclass
+class RankEpochEnd:
+    """The epoch end of rank ``ctx.rank`` (a :class:`songspace.models.graphsage.EpochEnd`):
+    it logs its own losses, every rank's are gathered, rank 0 reviews the epoch with the
+    model's ``monitor`` (validation, ``history_`` with ``rank_losses`` and its own
+    ``seconds``, early stopping, checkpoint) and broadcasts whether to stop."""
 
-    from songspace._util import check_seed
-    from songspace.graph.sampling import mean_adjacency
-    from songspace.models.graphsage import TASKS, EarlyStopping, validation_pairs
+    monitor: Monitor
+    ctx: Context
 
-    rank, world = ctx.rank, ctx.world_size
-    seed = int(model.seed)
-    weights = model.task_weights_()
-    rng = check_seed(seed)
-    data = model.prepare(dataset, rng)
-    model.columns_ = {g: list(dataset.features[g].columns) for g in model.feature_groups}
-    model.in_dim_ = data.x.shape[1]
-    state = model.build_training(data)
-    on_gpu = state.device.type == "cuda"
-    ids = [state.device.index] if on_gpu else None
-    enc = DDP(state.encoder, device_ids=ids)
-    # A head whose task weight is 0 (or whose pairs are absent from a batch) gets no
-    # gradient: find_unused_parameters lets DDP skip it.
-    heads = DDP(state.heads, device_ids=ids, find_unused_parameters=True)
-    ddp_state = dataclasses.replace(state, encoder=enc, heads=heads)
-    val_seed = int(rng.integers(2**32))
-    held = validation_pairs(data.full_adj, data.held, rng, how=str(model.validation_draw))
+    def __call__(self, epoch: int, means: dict[str, float], seconds: float, /) -> bool:
+        import torch.distributed as dist
 
-    n = len(data.anchors)
-    bs = math.ceil(int(model.batch_size) / world)
-    shard = math.ceil(n / world)
-    # every rank takes the same number of steps (DDP all-reduces each one)
-    n_batches = math.ceil(shard / bs)
-    if model.steps_per_epoch is not None:
-        n_batches = min(n_batches, int(model.steps_per_epoch))
-    total_steps = int(model.epochs) * n_batches
-    stopper = EarlyStopping(int(model.patience))
-    model.history_ = []
-    step = 0
-    logger.info(
-        "%s rank %d/%d: %d anchors, shard %d, %d batches of %d per epoch",
-        model.name,
-        rank,
-        world,
-        n,
-        shard,
-        n_batches,
-        bs,
-    )
-    for epoch in range(1, int(model.epochs) + 1):
-        t_epoch = time.perf_counter()
-        order = data.anchors[np.random.default_rng([seed, epoch]).permutation(n)]
-        mine = np.resize(order, shard * world)[rank::world]
-        r = np.random.default_rng([seed, rank, epoch])
-        means, step = model.run_batches(
-            ddp_state,
-            data,
-            mine,
-            n_batches,
-            bs,
-            r,
-            progress=progress if rank == 0 else None,
-            step=step,
-            total_steps=total_steps,
-            describe=lambda at, shown, epoch=epoch: (
-                f"epoch {epoch}/{model.epochs} global step {at} ({world} ranks) {shown}"
-            ),
-        )
-        seconds = time.perf_counter() - t_epoch
+        from songspace.models.graphsage.loop import describe_losses
+
+        rank, world = self.ctx.rank, self.ctx.world_size
+        name = self.monitor.name
         logger.info(
             "%s rank %d epoch %d: %s",
-            model.name,
+            name,
             rank,
             epoch,
-            " ".join(f"{t}={means[t]:.4f}" for t, c in zip(TASKS, weights, strict=True) if c),
+            describe_losses(means, self.monitor.weights),
         )
         gathered: list[Any] = [None] * world
         dist.all_gather_object(gathered, means)
         stop = [False]
         if rank == 0:
-            val = model.validation_loss(state, data, held, val_seed)
-            model.history_.append(
-                {"epoch": epoch, **means, "val": val, "rank_losses": gathered, "seconds": seconds}
-            )
-            metric = (
-                val
-                if val is not None
-                else sum(c * means[t] for t, c in zip(TASKS, weights, strict=True))
-            )
-            logger.info(
-                "%s epoch %d (%d ranks): %s",
-                model.name,
-                epoch,
-                world,
-                "" if val is None else f"validation={val:.4f}",
-            )
-            stop = [model.end_epoch(stopper, state, epoch, metric)]
+            stop = [self.monitor.review(epoch, means, rank_losses=gathered, seconds=seconds)]
         dist.broadcast_object_list(stop, src=0)
-        if stop[0]:
-            break
-    if rank != 0:
-        model.encoder_ = state.encoder.to("cpu").eval()
-        return np.zeros((dataset.n_tracks, int(model.dim)), np.float32), np.zeros(
-            dataset.n_tracks, bool
-        )
-    if stopper.best_state is not None:
-        state.encoder.load_state_dict(stopper.best_state)
-    model.encoder_ = state.encoder.to("cpu").eval()
-    model.heads_ = state.heads.to("cpu")
-    with torch.no_grad():
-        emb = model._infer(
-            data.x, mean_adjacency(data.full_adj.indptr, data.full_adj.indices, dataset.n_tracks)
-        )
-    available = (np.diff(data.full_adj.indptr) > 0) | model._has_features(dataset)
-    return emb, available
+        return bool(stop[0])
+
+
+def _ddp_fit(
+    model: Any, dataset: Dataset, ctx: Context, progress: ProgressCallback | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One rank's fit: the model's run with DDP-wrapped modules, this rank's shard of the
+    anchors in batches of ``ceil(batch_size / N)`` (so the global batch and the optimiser
+    steps per epoch stay those of one process) and :class:`RankEpochEnd`; rank 0 alone
+    embeds the tracks, the other ranks return zeros and nothing available."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from songspace.models.graphsage import EpochLoop, ShardedAnchors
+
+    rank, world = ctx.rank, ctx.world_size
+    run = model.start_training(dataset)
+    ids = [run.state.device.index] if run.state.device.type == "cuda" else None
+    # A head whose task weight is 0 (or whose pairs are absent from a batch) gets no
+    # gradient: find_unused_parameters lets DDP skip it.
+    wrapped = dataclasses.replace(
+        run.state,
+        encoder=DDP(run.state.encoder, device_ids=ids),
+        heads=DDP(run.state.heads, device_ids=ids, find_unused_parameters=True),
+    )
+    anchors = ShardedAnchors(run.data.anchors, int(model.seed), rank, world)
+    loop = EpochLoop(
+        model.loader(run.data, batch_size=math.ceil(int(model.batch_size) / world)),
+        anchors,
+        int(model.epochs),
+        model.task_weights_(),
+        describe=lambda epoch, step, shown: (
+            f"epoch {epoch}/{model.epochs} global step {step} ({world} ranks) {shown}"
+        ),
+    )
+    logger.info(
+        "%s rank %d/%d: %d anchors, shard %d, %d batches of %d per epoch",
+        model.name,
+        rank,
+        world,
+        len(run.data.anchors),
+        anchors.size,
+        loop.loader.n_batches(anchors.size),
+        loop.loader.batch_size,
+    )
+    loop.run(wrapped, progress if rank == 0 else None, RankEpochEnd(run.monitor, ctx))
+    del loop, wrapped
+    if rank == 0:
+        return model.finish_training(run, dataset)
+    model.encoder_ = run.state.encoder.to("cpu").eval()
+    return np.zeros((dataset.n_tracks, int(model.dim)), np.float32), np.zeros(
+        dataset.n_tracks, bool
+    )
 
 
 # ------------------------------------------------------------------- entry points

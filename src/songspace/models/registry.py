@@ -64,11 +64,11 @@ def create(
     The one way songspace builds a model from stored or command-line values
     (``model.json``, experiment configs, studies, ``--param NAME=VALUE``): values are
     coerced as the class's ``parameter_constraints`` say (JSON lists to tuples; with
-    ``from_strings``, command-line strings parsed), deprecated names renamed, and the
-    result validated with ``check_params`` (unless ``check`` is False, as when loading
-    a saved model). ``preset`` names one of the class's ``presets`` (e.g. Track2Vec's
-    ``"paper"``): its values come first, ``params`` override them. Parameters given
-    by neither keep their defaults.
+    ``from_strings``, command-line strings parsed), and the result validated with
+    ``check_params`` (unless ``check`` is False, as when loading a saved model).
+    ``preset`` names one of the class's ``presets`` (e.g. Track2Vec's ``"paper"``): its
+    values come first, ``params`` override them. Parameters given by neither keep their
+    defaults.
     """
     klass = get_model_class(name) if isinstance(name, str) else name
     merged = {**(klass.preset_params(preset) if preset is not None else {}), **(params or {})}

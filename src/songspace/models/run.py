@@ -32,7 +32,7 @@ from songspace._checks import check_heldout_share
 from songspace._util import atomic_directory, atomic_write, atomic_write_npz, pack_ids, w2v_token
 from songspace.data.dataset import Dataset
 from songspace.data.provenance import TRAINING_FILE, training_record
-from songspace.data.splits import resolve_test_fraction, split_sequences
+from songspace.data.splits import Split, resolve_test_fraction, split_sequences
 from songspace.errors import FormatError
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create
@@ -117,10 +117,16 @@ def training_view(
     evaluate`` with the same ``seed`` and ``test_fraction`` takes it."""
     if full:
         return TrainingView(ds, seed, None, True)
+    fraction, split = heldout_split(ds, seed=seed, test_fraction=test_fraction)
+    return TrainingView(split.training_view(ds), seed, fraction, False)
+
+
+def heldout_split(ds: Dataset, *, seed: int, test_fraction: float | None) -> tuple[float, Split]:
+    """(the held-out share, resolved; the seeded sequence split) that
+    :func:`training_view` takes its view from."""
     fraction = resolve_test_fraction(ds.n_sequences, test_fraction)
     check_heldout_share(fraction, "test_fraction")
-    split = split_sequences(ds, (1 - 2 * fraction, fraction, fraction), seed=seed)
-    return TrainingView(split.training_view(ds), seed, fraction, False)
+    return fraction, split_sequences(ds, (1 - 2 * fraction, fraction, fraction), seed=seed)
 
 
 def write_run(

@@ -75,9 +75,16 @@ import numpy as np
 from songspace._util import atomic_write
 from songspace.data.dataset import Dataset
 from songspace.data.features import known_share_block
+from songspace.data.vocabulary import concat_sequences
 from songspace.errors import ParameterError
 from songspace.graph.limits import drop_tracks_without_context
 from songspace.models.base import EmbeddingModel
+from songspace.models.incremental import (
+    DEFAULT_REPLAY_SHARE,
+    MAX_REPLAY_SHARE,
+    saved_before_updates,
+    update_corpus,
+)
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
 from songspace.params import SEED, AnyOf, Constraint, Interval, Names, Options
@@ -366,6 +373,44 @@ def _watched_word2vec(watch: _TrainingWatch, **settings: Any) -> Any:
     return _Word2Vec(**settings)
 
 
+def word2vec_state(w2v: Any, n_tracks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(output weights ``syn1neg``, input vectors) of a gensim Word2Vec whose tokens are
+    track indices, one row per track (zero for tracks out of its vocabulary)."""
+    wv = w2v.wv
+    rows = np.fromiter((int(k) for k in wv.index_to_key), dtype=np.int64, count=len(wv))
+    syn1neg = np.zeros((n_tracks, wv.vector_size), dtype=np.float32)
+    vectors = np.zeros((n_tracks, wv.vector_size), dtype=np.float32)
+    syn1neg[rows] = w2v.syn1neg
+    vectors[rows] = wv.vectors
+    return syn1neg, vectors
+
+
+def _state_rows(arrays: dict[str, np.ndarray], name: str, rows: int, dim: int) -> np.ndarray:
+    """``arrays[name]`` as float32 when it is a (rows, dim) matrix; ValueError otherwise
+    (a saved model whose state does not fit its parameters)."""
+    a = arrays[name]
+    if a.ndim != 2 or a.shape != (rows, dim):
+        raise ValueError(f"{name} of shape {a.shape}, expected ({rows}, {dim})")
+    return a.astype(np.float32)
+
+
+def restore_word2vec(
+    w2v: Any, vectors: np.ndarray, trained: np.ndarray, syn1neg: np.ndarray
+) -> None:
+    """Set, in a gensim Word2Vec whose vocabulary was just built (fresh, seeded random
+    vectors and zero output weights), the state a model kept: the input ``vectors`` of
+    the tracks marked ``trained`` and the output weights ``syn1neg`` of every track
+    the model had (one row per track; rows past them are new tracks and keep their
+    fresh state)."""
+    wv = w2v.wv
+    rows = np.fromiter((int(k) for k in wv.index_to_key), dtype=np.int64, count=len(wv))
+    old = rows < len(trained)
+    where = np.flatnonzero(old)
+    w2v.syn1neg[where] = syn1neg[rows[where]]
+    kept = where[trained[rows[where]]]
+    wv.vectors[kept] = vectors[rows[kept]]
+
+
 @register
 class Track2Vec(EmbeddingModel):
     """Skip-gram Word2Vec with negative sampling over sequences (see the module docstring).
@@ -460,29 +505,34 @@ class Track2Vec(EmbeddingModel):
         """True when training reads a corpus file (``corpus``; "auto": workers > 2)."""
         return self.corpus == "file" or (self.corpus == "auto" and int(self.workers) > 2)
 
+    def _word2vec_settings(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The gensim ``Word2Vec`` settings of ``params`` (this model's parameters with
+        ``"auto"`` resolved: :meth:`resolve_params` for a fit, ``fitted_params_`` for an
+        update)."""
+        return {
+            "vector_size": int(params["dim"]),
+            "window": int(params["window"]),
+            "ns_exponent": float(params["ns_exponent"]),
+            "negative": int(params["negative"]),
+            "alpha": float(params["alpha"]),
+            "epochs": int(params["epochs"]),
+            "sample": float(params["sample"]),
+            "min_count": int(params["min_count"]),
+            "workers": int(params["workers"]),
+            "seed": int(params["seed"]),
+            "sg": 1,
+            "hs": 0,
+        }
+
     def _train_word2vec(self, dataset: Dataset, progress: ProgressCallback | None):
         """Train the gensim model on the streamed corpus (or the cached corpus file, see
-        :meth:`uses_corpus_file`); return its KeyedVectors."""
+        :meth:`uses_corpus_file`) with the parameters resolved for it; return it."""
         p = self.resolve_params(dataset)
         watch = _TrainingWatch(
             progress, p["epochs"], epoch_hook(progress), lambda wv: self._full_vectors(wv, dataset)
         )
         corpus = CsrCorpus(dataset.indptr, dataset.indices, stop=watch.stop)
-        w2v = _watched_word2vec(
-            watch,
-            vector_size=int(p["dim"]),
-            window=int(p["window"]),
-            ns_exponent=float(p["ns_exponent"]),
-            negative=int(p["negative"]),
-            alpha=float(p["alpha"]),
-            epochs=int(p["epochs"]),
-            sample=float(p["sample"]),
-            min_count=int(p["min_count"]),
-            workers=int(p["workers"]),
-            seed=int(p["seed"]),
-            sg=1,
-            hs=0,
-        )
+        w2v = _watched_word2vec(watch, **self._word2vec_settings(p))
         counts = vocabulary_counts(dataset.indices, dataset.n_tracks)
         w2v.build_vocab_from_freq(counts, corpus_count=len(corpus))
         if len(w2v.wv) == 0:
@@ -492,6 +542,20 @@ class Track2Vec(EmbeddingModel):
                 self.min_count,
                 fix="lower min_count",
             )
+        self._run_word2vec(w2v, watch, dataset, corpus, progress)
+        return w2v
+
+    def _run_word2vec(
+        self,
+        w2v: Any,
+        watch: _TrainingWatch,
+        dataset: Dataset,
+        corpus: CsrCorpus,
+        progress: ProgressCallback | None,
+    ) -> None:
+        """``w2v.train`` over ``dataset``'s sequences (``corpus``, or their cached corpus
+        file, see :meth:`uses_corpus_file`) for ``w2v.epochs`` epochs, its learning rate
+        decaying linearly from ``w2v.alpha`` to ``w2v.min_alpha``."""
         source: dict[str, Any] = {"corpus_iterable": corpus}
         if self.uses_corpus_file():
             source = {
@@ -506,12 +570,98 @@ class Track2Vec(EmbeddingModel):
             compute_loss=progress is not None,
             callbacks=[watch.epoch_callback()] if progress is not None else [],
         )
-        return w2v.wv
 
     def _word_vectors(
         self, dataset: Dataset, progress: ProgressCallback | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        return self._full_vectors(self._train_word2vec(dataset, progress), dataset)
+        w2v = self._train_word2vec(dataset, progress)
+        self._keep_state(w2v, dataset.n_tracks)
+        return self._full_vectors(w2v.wv, dataset)
+
+    def _keep_state(self, w2v: Any, n_tracks: int) -> None:
+        """Keep what :meth:`update` needs beyond the embeddings: gensim's output weights
+        (``syn1neg_``, one row per track, zero for tracks out of the vocabulary)."""
+        self.syn1neg_, vectors = word2vec_state(w2v, n_tracks)
+        self._keep_vectors(vectors)
+
+    def _keep_vectors(self, vectors: np.ndarray) -> None:
+        """Keep gensim's input vectors where ``embeddings_`` does not hold them (Track2Vec:
+        it does, on every available track)."""
+
+    def _gensim_vectors(self) -> np.ndarray:
+        """gensim's input vectors, one row per track (Track2Vec: its embeddings)."""
+        return self.embeddings_
+
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        """The update state, when the model has it (models saved before updates existed
+        load without it, and cannot be updated)."""
+        if getattr(self, "syn1neg_", None) is None:
+            return {}
+        return {"syn1neg": self.syn1neg_, **self._vector_state()}
+
+    def _vector_state(self) -> dict[str, np.ndarray]:
+        """The input vectors saved beside the embeddings (none for Track2Vec)."""
+        return {}
+
+    def _restore_extra(self, arrays: dict[str, np.ndarray]) -> None:
+        if "syn1neg" not in arrays:
+            return
+        self.syn1neg_ = _state_rows(arrays, "syn1neg", self.n_tracks_, int(self.dim))
+        self._restore_vectors(arrays)
+
+    def _restore_vectors(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`_vector_state` saved (nothing for Track2Vec)."""
+
+    # ---------------------------------------------------------------- updates
+    update_constraints: ClassVar[dict[str, Constraint]] = {
+        "epochs": Interval(int, 1, 1000),
+        "alpha": Interval(float, 1e-5, 0.1),
+        "replay_share": Interval(float, 0.0, MAX_REPLAY_SHARE),
+        "seed": SEED,
+    }
+
+    def update_defaults(self) -> dict[str, Any]:
+        """The epochs the model trained with, half its learning rate (the vectors are trained;
+        new tracks still learn at a real rate), old sequences half of the corpus, its
+        seed."""
+        return {
+            "epochs": int(self.fitted_params_["epochs"]),  # the epochs it trained with
+            "alpha": float(self.alpha) / 2,
+            "replay_share": DEFAULT_REPLAY_SHARE,
+            "seed": int(self.seed),
+        }
+
+    def _update(
+        self,
+        new: Dataset,
+        history: Dataset,
+        progress: ProgressCallback | None,
+        settings: dict[str, Any],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Grow the vocabulary to the union's counts, keep the trained vectors and output
+        weights, train on ``new`` plus a replay sample of ``history`` (docs/updates.md)."""
+        if getattr(self, "syn1neg_", None) is None:
+            raise saved_before_updates(self.name, "its output weights")
+        union = concat_sequences(history, new)
+        data = update_corpus(history, new, settings["replay_share"], settings["seed"])
+        epochs = int(settings["epochs"])
+        watch = _TrainingWatch(progress, epochs, None, lambda wv: self._full_vectors(wv, union))
+        corpus = CsrCorpus(data.indptr, data.indices, stop=watch.stop)
+        options = {"alpha": settings["alpha"], "epochs": epochs, "seed": settings["seed"]}
+        # the settings it trained with (window="auto" as resolved then), the update's options
+        trained = self._word2vec_settings(self.fitted_params_)
+        w2v = _watched_word2vec(watch, **{**trained, **options})
+        w2v.build_vocab_from_freq(
+            vocabulary_counts(union.indices, union.n_tracks), corpus_count=len(corpus)
+        )
+        restore_word2vec(w2v, self._gensim_vectors(), self.available_, self.syn1neg_)
+        self._run_word2vec(w2v, watch, data, corpus, progress)
+        self._keep_state(w2v, union.n_tracks)
+        return self._updated_vectors(w2v, union)
+
+    def _updated_vectors(self, w2v: Any, union: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings, available) after an update (Track2Vec: the gensim vectors)."""
+        return self._full_vectors(w2v.wv, union)
 
     def _full_vectors(self, wv: Any, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
         emb = np.zeros((dataset.n_tracks, int(self.dim)), dtype=np.float32)
@@ -612,7 +762,38 @@ class Track2VecFeature(Track2Vec):
     ) -> tuple[np.ndarray, np.ndarray]:
         self._check_groups(dataset)  # fail before training
         emb, available = self._word_vectors(dataset, progress)
+        return self._with_features(emb, dataset), available
+
+    def _with_features(self, emb: np.ndarray, dataset: Dataset) -> np.ndarray:
+        """``[w / ||w|| ; feature_weight * feature_block]`` (the class docstring)."""
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         emb = np.divide(emb, norms, out=np.zeros_like(emb), where=norms > 0)
         feats = np.float32(self.feature_weight) * self.feature_block(dataset)
-        return np.hstack([emb, feats]), available
+        return np.hstack([emb, feats])
+
+    # Its embeddings are normalised and extended: the gensim vectors are kept apart.
+    def _keep_vectors(self, vectors: np.ndarray) -> None:
+        self.w2v_vectors_ = vectors
+
+    def _gensim_vectors(self) -> np.ndarray:
+        return self.w2v_vectors_
+
+    def _vector_state(self) -> dict[str, np.ndarray]:
+        return {"w2v_vectors": self.w2v_vectors_}
+
+    def _restore_vectors(self, arrays: dict[str, np.ndarray]) -> None:
+        self.w2v_vectors_ = _state_rows(arrays, "w2v_vectors", self.n_tracks_, int(self.dim))
+
+    def _update(
+        self,
+        new: Dataset,
+        history: Dataset,
+        progress: ProgressCallback | None,
+        settings: dict[str, Any],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self._check_groups(new)  # fail before training
+        return super()._update(new, history, progress, settings)
+
+    def _updated_vectors(self, w2v: Any, union: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        emb, available = self._full_vectors(w2v.wv, union)
+        return self._with_features(emb, union), available

@@ -12,7 +12,27 @@
   self-contained HTML report.
 """
 
-from songspace.reports.compare import CompareResult, run_compare
-from songspace.reports.config import ExperimentConfig, load_config, parse_config
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from songspace._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from songspace.reports.compare import CompareResult, run_compare
+    from songspace.reports.config import ExperimentConfig, load_config, parse_config
 
 __all__ = ["CompareResult", "ExperimentConfig", "load_config", "parse_config", "run_compare"]
+
+#: Where each name lives: loaded on first use (PEP 562), so the CLI reads
+#: :mod:`songspace.reports.defaults` without loading numpy.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "CompareResult": "songspace.reports.compare",
+        "run_compare": "songspace.reports.compare",
+        "ExperimentConfig": "songspace.reports.config",
+        "load_config": "songspace.reports.config",
+        "parse_config": "songspace.reports.config",
+    },
+)

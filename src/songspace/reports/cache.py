@@ -85,7 +85,7 @@ class TrainedModel:
 def full_params(model: str, params: Mapping[str, Any], seed: int | None = None) -> dict[str, Any]:
     """``model``'s defaults updated by ``params`` (and ``seed`` unless ``params`` has one),
     tuples as lists: the parameter document a cache key hashes (built through
-    :func:`songspace.models.create`, so renamed parameters get their new names)."""
+    :func:`songspace.models.create`, so values take the constructor's types)."""
     from songspace.models.registry import create, get_model_class
 
     defaults = get_model_class(model).default_params()

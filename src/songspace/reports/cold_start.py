@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from songspace._util import atomic_directory, check_output_free, to_jsonable
 from songspace.data.dataset import Dataset
+from songspace.data.defaults import DEFAULT_COLD_SHARE
 from songspace.data.fingerprint import dataset_fingerprint
 from songspace.errors import ParameterError
 from songspace.evaluation.cold_start import (
@@ -36,6 +37,7 @@ from songspace.evaluation.cold_start import (
     cold_start_protocol,
     score_cold_start,
 )
+from songspace.evaluation.defaults import DEFAULT_ALPHA, DEFAULT_COLD_TEST_FRACTION
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import compare
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, shared_testable
@@ -43,6 +45,7 @@ from songspace.models.base import EmbeddingModel, InductiveModel
 from songspace.params import POSITIVE_INT, validate_params
 from songspace.progress import ProgressCallback
 from songspace.reports.cache import fit_or_load, full_params, split_key
+from songspace.reports.defaults import DEFAULT_COLD_START_MODELS
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
 
 __all__ = [
@@ -69,7 +72,7 @@ TABLE_METRICS = (
     "next_song_cold_ndcg",
 )
 #: Level of the table's marks (Bonferroni-corrected), as in ``summary.json``'s tests.
-ALPHA = 0.05
+ALPHA = DEFAULT_ALPHA
 
 
 def row_names(name: str, model: EmbeddingModel) -> list[str]:
@@ -112,8 +115,8 @@ def cold_start_evaluation(
     models: Mapping[str, EmbeddingModel],
     *,
     seed: int = 0,
-    test_fraction: float = 0.1,
-    cold_share: float = 0.05,
+    test_fraction: float = DEFAULT_COLD_TEST_FRACTION,
+    cold_share: float = DEFAULT_COLD_SHARE,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     k: int = DEFAULT_SUITE.k,
     reference: str | None = None,
@@ -151,7 +154,7 @@ def cold_start_evaluation(
     fingerprint = dataset_fingerprint(dataset) if cache is not None else None
     n = dataset.n_tracks
     embs = [
-        Embeddings.random(n, 64, seed=seed),
+        Embeddings.random(n, seed=seed),
         Embeddings.popularity_baseline(setup.protocol.train),
     ]
     times: dict[str, float] = {}
@@ -216,21 +219,22 @@ def report_table(report: ColdStartReport) -> str:
 @validate_params(SETTINGS, fixes=FIXES)
 def run_cold_start(
     dataset_dir: str | Path,
-    models: list[str],
+    models: Sequence[str] = DEFAULT_COLD_START_MODELS,
     *,
     out: str | Path | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     features_only: bool = True,
     seed: int = 0,
-    test_fraction: float = 0.1,
-    cold_share: float = 0.05,
+    test_fraction: float = DEFAULT_COLD_TEST_FRACTION,
+    cold_share: float = DEFAULT_COLD_SHARE,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     cache_dir: str | Path | None = None,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     on_model: Callable[[str], Any] | None = None,
 ) -> ColdStartReport:
-    """What ``songspace cold-start`` runs. ``params[name]`` overrides model ``name``'s
+    """What ``songspace cold-start`` runs: ``models`` (registry names; the first is the
+    reference row). ``params[name]`` overrides model ``name``'s
     defaults (CLI strings are coerced); ``features_only`` adds GraphSAGE with
     ``aggregate=False`` (its own ``params["features_only"]``). ``out`` receives one
     ``<model>.json`` (+ per-query sidecar) per row, ``summary.json`` and ``table.md``.

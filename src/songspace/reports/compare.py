@@ -46,7 +46,13 @@ from songspace.reports.cache import (
     split_key,
     train_or_load,
 )
-from songspace.reports.config import ExperimentConfig, ModelSpec, ProtocolSpec, load_config
+from songspace.reports.config import (
+    ExperimentConfig,
+    ModelSpec,
+    ProtocolSpec,
+    RecommenderSpec,
+    load_config,
+)
 from songspace.reports.tables import ComparisonTable, build_table
 from songspace.reports.writer import write_compare_report
 
@@ -205,6 +211,8 @@ def run_compare(
         view = split_key(seed, p.fractions, p.cold_start_share)
         embs, infos = _train_models(specs, protocol, cache, fingerprint, view, seed, progress)
         trained.extend(infos)
+        if cfg.recommender is not None:
+            embs.append(_fit_recommender(cfg.recommender, protocol, embs, seed, progress))
         t1 = time.perf_counter()
         per_seed[seed] = _evaluate_fractions(p, protocol, embs, families, seed, progress)
         eval_seconds += time.perf_counter() - t1
@@ -339,6 +347,37 @@ def _train_models(
     return embs, infos
 
 
+def _fit_recommender(
+    spec: RecommenderSpec,
+    protocol: Protocol,
+    embs: Sequence[Embeddings],
+    seed: int,
+    progress: ProgressCallback | None,
+) -> Embeddings:
+    """The ``[recommender]`` row of one seed: a two-stage recommender fitted on the
+    protocol (its training view and validation queries) with the named rows' embeddings."""
+    from songspace.evaluation.rankers import read_ranker_settings
+    from songspace.recommender import TwoStageRanker
+
+    chosen = [e for e in embs if spec.embeddings is None or e.name in spec.embeddings]
+    rankers = read_ranker_settings(spec.rankers_config) if spec.rankers_config else None
+    logger.info(
+        "fitting the recommender %s (seed %d) with %s",
+        spec.name,
+        seed,
+        ", ".join(e.name for e in chosen) or "no embeddings",
+    )
+    rec = TwoStageRanker.fit(
+        protocol,
+        chosen,
+        rankers=rankers,
+        name=spec.name,
+        progress=labelled(progress, f"recommender {spec.name} (seed {seed})"),
+        **spec.params,
+    )
+    return Embeddings.from_ranker(rec, protocol.dataset.n_tracks)
+
+
 def _evaluate_fractions(
     p: ProtocolSpec,
     protocol: Protocol,
@@ -388,6 +427,9 @@ def _tables(
     }
     for s in specs:
         describe[s.name] = {"Method": s.label, **s.columns, "Features": s.features}
+    if cfg.recommender is not None:
+        used = cfg.recommender.embeddings or [s.name for s in specs]
+        describe[cfg.recommender.name] = {"Method": "Two-stage", "Features": ", ".join(used)}
     baselines = ["random", "popularity", *p.rankers, *(s.name for s in specs if s.baseline)]
     paper = {s.name: s.paper for s in specs if s.paper}
     all_cols = cfg.columns(families)

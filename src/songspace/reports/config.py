@@ -29,6 +29,12 @@ Layout::
     alpha = 0.05                           # significance level (Bonferroni over columns)
     diagonal = ["default", "tuned"]        # W2V Figure 2c: same-bucket HitRate, a vs b
 
+    [recommender]                          # optional: a two-stage recommender row
+    name = "twostage"                      # its row (default "twostage")
+    embeddings = ["cf"]                    # [[models]] rows it uses (default: all)
+    rankers_config = "rankers.json"        # stage 1's kNN settings (songspace tune-rankers)
+    params = { depth = 200 }               # TwoStageRanker parameters (docs/recommender.md)
+
     [[models]]
     name = "cf"                            # unique row id (letters, digits, _ . -)
     model = "warp"                         # a registered model (`songspace models`)
@@ -47,11 +53,13 @@ import inspect
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from songspace.data.defaults import DEFAULT_TEST_FRACTION
 from songspace.errors import FormatError, InvalidValueError, MissingFieldError
+from songspace.evaluation.defaults import DEFAULT_ALPHA, DEFAULT_RANDOM_DIM
 from songspace.evaluation.families import FAMILY_COLUMNS, FAMILY_METRICS
 from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings
 
@@ -62,31 +70,8 @@ if TYPE_CHECKING:
 RESERVED_NAMES = ("random", "popularity")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
-_TOP_KEYS = ("name", "description", "dataset", "protocol", "report", "models")
+_TOP_KEYS = ("name", "description", "dataset", "protocol", "report", "models", "recommender")
 _DATASET_KEYS = ("path", "synthetic")
-_PROTOCOL_DEFAULTS: dict[str, Any] = {
-    "seeds": [0],
-    "test_fraction": 0.01,
-    "min_tracks": DEFAULT_MIN_TRACKS,
-    "cold_start_share": 0.0,
-    "seed_fractions": [0.5],
-    "metrics": None,
-    "k": DEFAULT_SUITE.k,
-    "hardneg_threshold": None,
-    "hardneg_min_count": DEFAULT_SUITE.hardneg_min_count,
-    "pairs_per_cell": DEFAULT_SUITE.pairs_per_cell,
-    "artist_min_tracks": DEFAULT_SUITE.artist_min_tracks,
-    "coherence_k": DEFAULT_SUITE.coherence_k,
-    "random_dim": 64,
-    "on_missing_features": "error",
-    "rankers": [],
-}
-_REPORT_DEFAULTS: dict[str, Any] = {
-    "title": None,
-    "columns": None,
-    "alpha": 0.05,
-    "diagonal": None,
-}
 _MODEL_KEYS = (
     "name",
     "model",
@@ -138,10 +123,10 @@ class ProtocolSpec:
     """Evaluation protocol: the split and the suite settings (SPEC §1, §4)."""
 
     seeds: tuple[int, ...] = (0,)
-    test_fraction: float = 0.01
+    test_fraction: float = DEFAULT_TEST_FRACTION
     min_tracks: int = DEFAULT_MIN_TRACKS
     cold_start_share: float = 0.0
-    seed_fractions: tuple[float, ...] = (0.5,)
+    seed_fractions: tuple[float, ...] = (DEFAULT_SUITE.seed_fraction,)
     metrics: tuple[str, ...] | None = None
     k: int = DEFAULT_SUITE.k
     hardneg_threshold: float | None = DEFAULT_SUITE.hardneg_threshold
@@ -149,7 +134,7 @@ class ProtocolSpec:
     pairs_per_cell: int = DEFAULT_SUITE.pairs_per_cell
     artist_min_tracks: int = DEFAULT_SUITE.artist_min_tracks
     coherence_k: int = DEFAULT_SUITE.coherence_k
-    random_dim: int = 64
+    random_dim: int = DEFAULT_RANDOM_DIM
     on_missing_features: str = "error"
     #: Non-embedding baseline rows (itemknn, sknn, vsknn, bigram) added to every table.
     rankers: tuple[str, ...] = ()
@@ -176,8 +161,38 @@ class ProtocolSpec:
 class ReportSpec:
     title: str | None = None
     columns: tuple[str, ...] | None = None
-    alpha: float = 0.05
+    alpha: float = DEFAULT_ALPHA
     diagonal: tuple[str, str] | None = None
+
+
+def _table_defaults(spec: type) -> dict[str, Any]:
+    """The keys of a config table and their defaults, in order: the fields of its spec
+    dataclass (the one place they are written), tuples as TOML lists."""
+    return {
+        f.name: list(f.default) if isinstance(f.default, tuple) else f.default for f in fields(spec)
+    }
+
+
+_PROTOCOL_DEFAULTS = _table_defaults(ProtocolSpec)
+_REPORT_DEFAULTS = _table_defaults(ReportSpec)
+
+
+@dataclass(frozen=True)
+class RecommenderSpec:
+    """The ``[recommender]`` table: a two-stage recommender
+    (:class:`songspace.recommender.TwoStageRanker`) fitted on each seed's protocol with the
+    embeddings of the ``[[models]]`` rows it names, scored as one more row. Its keys are
+    these fields (their defaults are the table's)."""
+
+    #: its row in the tables
+    name: str = "twostage"
+    #: the ``[[models]]`` rows whose embeddings it uses (None: every row)
+    embeddings: tuple[str, ...] | None = None
+    #: the kNN rankers of stage 1 and their settings (``songspace tune-rankers``'s file;
+    #: None: :data:`songspace.recommender.DEFAULT_RANKERS`)
+    rankers_config: Path | None = None
+    #: :class:`~songspace.recommender.TwoStageRanker` parameters
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,6 +204,7 @@ class ExperimentConfig:
     protocol: ProtocolSpec
     models: tuple[ModelSpec, ...]
     report: ReportSpec = field(default_factory=ReportSpec)
+    recommender: RecommenderSpec | None = None
     description: str = ""
     source: Path | None = None
     text: str = ""
@@ -275,12 +291,16 @@ def parse_config(
     protocol = _parse_protocol(ctx, ctx.table(doc, "protocol"))
     models = _parse_models(ctx, doc.get("models"), base)
     report = _parse_report(ctx, ctx.table(doc, "report"), models, protocol)
+    recommender = None
+    if "recommender" in doc:
+        recommender = _parse_recommender(ctx, ctx.table(doc, "recommender"), models, protocol, base)
     return ExperimentConfig(
         name=name,
         dataset=dataset,
         protocol=protocol,
         models=models,
         report=report,
+        recommender=recommender,
         description=description,
         source=where,
         text=raw_text,
@@ -646,3 +666,50 @@ def _parse_report(
             )
         diagonal = (diagonal[0], diagonal[1])
     return ReportSpec(title=title, columns=columns, alpha=float(v["alpha"]), diagonal=diagonal)
+
+
+def _parse_recommender(
+    ctx: _Ctx,
+    raw: dict[str, Any],
+    models: tuple[ModelSpec, ...],
+    protocol: ProtocolSpec,
+    base: Path,
+) -> RecommenderSpec:
+    """The ``[recommender]`` table: its keys are :class:`RecommenderSpec`'s fields."""
+    import dataclasses
+
+    from songspace.errors import ParameterError
+
+    table = "[recommender]"
+    ctx.keys(raw, tuple(f.name for f in dataclasses.fields(RecommenderSpec)), table)
+    name = ctx.string(raw, "name", table, default=RecommenderSpec.name)
+    taken = [*RESERVED_NAMES, *protocol.rankers, *(m.name for m in models)]
+    if not _NAME_RE.match(name) or name in taken:
+        ctx.fail(table, "name", f"a file-name-safe name other than {taken}, found {name!r}")
+    embeddings = raw.get("embeddings")
+    rows = [m.name for m in models]
+    if embeddings is not None and (
+        not isinstance(embeddings, list) or any(e not in rows for e in embeddings)
+    ):
+        ctx.fail(
+            table, "embeddings", f"a list of [[models]] names among {rows}, found {embeddings!r}"
+        )
+    rankers_config = None
+    if "rankers_config" in raw:
+        rc = Path(ctx.string(raw, "rankers_config", table)).expanduser()
+        rankers_config = rc if rc.is_absolute() else base / rc
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        ctx.fail(table, "params", f"a table of parameter = value, found {params!r}")
+    from songspace.recommender import TwoStageRanker
+
+    try:
+        TwoStageRanker.check_params(params)
+    except ParameterError as exc:
+        ctx.fail(table, "params", f"valid recommender parameters: {exc}", fix="docs/recommender.md")
+    return RecommenderSpec(
+        name=name,
+        embeddings=None if embeddings is None else tuple(dict.fromkeys(embeddings)),
+        rankers_config=rankers_config,
+        params=dict(params),
+    )

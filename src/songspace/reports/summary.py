@@ -12,11 +12,11 @@ from songspace.data.dataset import Dataset
 from songspace.data.splits import DEFAULT_MIN_TRACKS
 from songspace.errors import ParameterError
 from songspace.graph import edge_counts_by_threshold
+from songspace.graph.defaults import DEFAULT_MIN_WEIGHT, DEFAULT_THRESHOLDS
 from songspace.progress import ProgressCallback
+from songspace.reports.defaults import DEMO_OUT, DEMO_PLAYLISTS, DEMO_TRACKS
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_THRESHOLDS = (1, 2, 3, 5, 10)
 
 
 def dataset_info(
@@ -50,9 +50,9 @@ DEMO_PARAMS: dict[str, dict[str, Any]] = {
 def demo_config(
     data: str | Path | None = None,
     *,
-    n_playlists: int = 3000,
-    n_tracks: int = 4000,
-    min_weight: int = 2,
+    n_playlists: int = DEMO_PLAYLISTS,
+    n_tracks: int = DEMO_TRACKS,
+    min_weight: int = DEFAULT_MIN_WEIGHT,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     seed: int = 0,
 ):
@@ -96,10 +96,10 @@ def demo_config(
 def run_demo(
     data: str | Path | None = None,
     *,
-    out: str | Path = "runs/demo",
-    n_playlists: int = 3000,
-    n_tracks: int = 4000,
-    min_weight: int = 2,
+    out: str | Path = DEMO_OUT,
+    n_playlists: int = DEMO_PLAYLISTS,
+    n_tracks: int = DEMO_TRACKS,
+    min_weight: int = DEFAULT_MIN_WEIGHT,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     seed: int = 0,
     progress: ProgressCallback | None = None,

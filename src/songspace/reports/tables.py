@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from songspace.errors import ParameterError
+from songspace.evaluation.defaults import DEFAULT_ALPHA
 from songspace.evaluation.results import UNTESTED, EvaluationResult, compare
 
 #: Column headers in the papers' wording.
@@ -69,6 +70,36 @@ METRIC_LABELS: dict[str, str] = {
     "challenge_clicks": "Clicks (challenge)",
 }
 MARK = "†"
+
+#: The query sets of the stage-1 and segment families, and the segments, as headers say them.
+_PART_LABELS = {
+    "next_song_in_set": "in-set",
+    "next_song_out_of_set": "out-of-set",
+    "completion": "completion",
+}
+_SEGMENT_LABELS = {"cooccurred": "co-occurred", "never": "never co-occurred", "unseen": "unseen"}
+
+
+def _stage1_labels() -> dict[str, str]:
+    """Headers of the ``stage1`` and ``segments`` families' metrics, from their names."""
+    from songspace.evaluation.segments import SEGMENT_DEPTH, SEGMENTS
+    from songspace.evaluation.stage1 import PARTS, STAGE1_DEPTHS
+
+    labels: dict[str, str] = {}
+    for part in PARTS:
+        where = _PART_LABELS[part]
+        for n in STAGE1_DEPTHS:
+            labels[f"stage1_{part}_recall@{n}"] = f"Stage-1 recall@{n} ({where})"
+        for seg in SEGMENTS:
+            which = f"{where}, {_SEGMENT_LABELS[seg]}"
+            labels[f"segments_{part}_hit_rate_{seg}"] = f"HitRate ({which})"
+            labels[f"segments_{part}_stage1_recall@{SEGMENT_DEPTH}_{seg}"] = (
+                f"Stage-1 recall@{SEGMENT_DEPTH} ({which})"
+            )
+    return labels
+
+
+METRIC_LABELS.update(_stage1_labels())
 
 
 def metric_label(name: str) -> str:
@@ -114,7 +145,7 @@ class ComparisonTable:
     describe_columns: list[str]
     metrics: list[str]
     rows: list[Row]
-    alpha: float = 0.05
+    alpha: float = DEFAULT_ALPHA
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     n_tests: int = 0
     notes: list[str] = field(default_factory=list)
@@ -204,7 +235,7 @@ def build_table(
     baselines: Sequence[str] = ("random", "popularity"),
     yardsticks: Sequence[str] | None = None,
     paper: Mapping[str, Mapping[str, float]] | None = None,
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
     title: str = "",
     against: Mapping[str, str] | None = None,
     best_baseline: bool | None = None,

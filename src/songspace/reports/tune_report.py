@@ -20,10 +20,11 @@ compare`` run on the same data and split) retrains nothing. The table is
 rendered by :mod:`songspace.reports.tables`; which way a metric improves comes
 from its :class:`~songspace.evaluation.results.MetricResult`.
 
-The output directory gets ``report.md`` (the table and each configuration),
-``report.json``, ``history-<study>.png`` (optimisation history) and, for Pareto
-studies, ``pareto-<study>.png``, plus each configuration's evaluation
-(``results/<row>.json`` with per-query values).
+The output directory gets ``report.md`` (the table and each configuration, every
+trial's training CPU time and where the trials' time went, phase by phase:
+:mod:`songspace.tuning.timing`), ``report.json``, ``history-<study>.png``
+(optimisation history) and, for Pareto studies, ``pareto-<study>.png``, plus each
+configuration's evaluation (``results/<row>.json`` with per-query values).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ from songspace.reports.cache import fit_or_load, full_params, split_key
 from songspace.reports.tables import ComparisonTable, build_table, to_markdown
 from songspace.tuning.objectives import OBJECTIVES, StudyObjective
 from songspace.tuning.protocols import tuning_protocols
+from songspace.tuning.settings import (
+    DEFAULT_MAX_PARETO,
+    DEFAULT_SIGNIFICANCE,
+    StudySettings,
+)
 from songspace.tuning.storage import (
     fail_stale_trials,
     open_storage,
@@ -64,13 +70,13 @@ from songspace.tuning.storage import (
     storage_url,
 )
 from songspace.tuning.study import (
-    StudySettings,
     _embeddings,
     best_trials,
     count_states,
     reference_config,
     warm_up,
 )
+from songspace.tuning.timing import breakdown_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +195,8 @@ def tune_report(
     *,
     storage: str | Path | None = None,
     dataset: str | Path | None = None,
-    max_pareto: int = 3,
-    significance: float = 0.01,
+    max_pareto: int = DEFAULT_MAX_PARETO,
+    significance: float = DEFAULT_SIGNIFICANCE,
     overwrite: bool = False,
     cache_dir: str | Path | None = None,
     progress: ProgressCallback | None = None,
@@ -225,7 +231,9 @@ def tune_report(
     table = report_table(rows, results, significance, single_row)
     notes = report_notes(rows, protocol.summary(), single_row)
     markdown = render_markdown(table, notes, rows)
-    markdown += "".join(trial_times(name, st, s) for name, st, s in loaded)
+    markdown += "".join(
+        trial_times(name, st, s) + breakdown_markdown(st, name) for name, st, s in loaded
+    )
     report = Report(
         rows, markdown, Path(out) if out is not None else None, protocol.summary(), table, notes
     )
@@ -301,7 +309,7 @@ def _load_studies(
                 name,
                 fix="run `songspace tune` for it first",
             )
-        loaded.append((name, st, StudySettings.from_attrs(attrs)))
+        loaded.append((name, st, StudySettings.from_attrs(attrs, name)))
     return url, loaded
 
 

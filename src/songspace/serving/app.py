@@ -2,7 +2,8 @@
 
 Endpoints (OpenAPI at ``/docs``): ``GET /health``, ``GET /ready``, ``GET /models``,
 ``GET /tracks/{id}``, ``GET /tracks/{id}/similar?k=&model=``, ``POST /similar:batch``,
-``POST /complete``, ``POST /tracks`` (API key), ``POST /admin/reload`` (API key),
+``POST /complete``, ``POST /next`` (both through the two-stage recommender when one is
+served), ``POST /tracks`` (API key), ``POST /admin/reload`` (API key),
 ``GET /explore?genres=&models=`` (the explorer page of the served models, built on the
 first request and kept until a reload).
 
@@ -16,7 +17,9 @@ Track ids may hold "/" (``/tracks/{id}`` is a path parameter). Clients without t
 key see run names, never the server's paths.
 A reload (:meth:`ServerState.reload`) builds the new Recommender beside the old one and
 swaps the name -> model mapping in one assignment; requests in flight keep the object
-they started with.
+they started with. Switched to an update of the served run (``songspace update``), it
+first carries the tracks added through ``POST /tracks`` over to the new run
+(:func:`carry_added_tracks`).
 
 Layout: this module holds :func:`create_app`, :class:`ServerState` and :func:`serve`; the
 endpoints are in :mod:`songspace.serving.routes`, the request bodies in
@@ -30,19 +33,26 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from songspace._optional import optional_import
 from songspace.errors import InputError, ParameterError
-from songspace.serving.errors import NotReadyError, UnknownModelError
+from songspace.serving.defaults import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY,
+    DEFAULT_PORT,
+    DEFAULT_SEARCH_THREADS,
+)
+from songspace.serving.errors import NoRecommenderError, NotReadyError, UnknownModelError
+from songspace.serving.lineage import served_dataset, update_lineage
 from songspace.serving.recommender import Recommender
+from songspace.serving.twostage import ServedRecommender
 
 logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "SONGSPACE_API_KEY"
-DEFAULT_MAX_BODY = 1 << 20
 #: Explorer pages kept (one per models/genres asked for); 26 MB each for 173K tracks.
 MAX_EXPLORE_PAGES = 4
 
@@ -112,20 +122,37 @@ def _fastapi():
 
 @dataclass
 class ModelSpec:
-    """How to (re)load one served model."""
+    """How to (re)load one served model. ``dataset``: the ``--data`` of ``serve`` (a
+    path until :meth:`ServerState.load_all` loads it)."""
 
     name: str
     run: Path
     dataset: Path | Any
     options: dict[str, Any]
+    _identity: Any = field(default=None, repr=False, compare=False)
 
     def load(self, run: Path | None = None) -> Recommender:
-        return Recommender.from_run(run or self.run, self.dataset, name=self.name, **self.options)
+        """The Recommender of ``run`` (default: this spec's) over ``dataset``, grown by
+        the run's updates when it is an updated run (:func:`served_dataset`)."""
+        from songspace.data.dataset import Dataset
+        from songspace.data.provenance import DatasetIdentity
+
+        path = run or self.run
+        data = self.dataset
+        if isinstance(data, Dataset):
+            ident = self._identity
+            if ident is None or ident.dataset is not data:  # fingerprinted once per dataset
+                ident = self._identity = DatasetIdentity(data)
+            data = served_dataset(Path(path), ident)
+        return Recommender.from_run(path, data, name=self.name, **self.options)
 
 
 class ServerState:
     """The served models. ``models`` is replaced, never mutated, so a reader's snapshot
-    stays valid for its whole request."""
+    stays valid for its whole request. ``recommender``: a fitted two-stage recommender
+    directory to load with the models (``serve --recommender``), or one ready
+    (:class:`~songspace.serving.twostage.ServedRecommender`); it answers ``/complete``
+    (unless a request names a model) and ``/next``."""
 
     def __init__(
         self,
@@ -134,7 +161,10 @@ class ServerState:
         *,
         api_key: str | None = None,
         background_load: bool = True,
+        recommender: Path | ServedRecommender | None = None,
     ):
+        self.recommender_dir = recommender if isinstance(recommender, Path) else None
+        self.recommender = None if isinstance(recommender, Path) else recommender
         self.specs = {s.name: s for s in specs}
         self.api_key = api_key  # None: the write endpoints answer 401
         self.background_load = background_load
@@ -186,7 +216,12 @@ class ServerState:
                     if key not in cache:
                         cache[key] = Dataset.load(spec.dataset)
                     spec.dataset = cache[key]
-            self.models = {name: self.specs[name].load() for name in self.order}
+            models = {name: self.specs[name].load() for name in self.order}
+            if self.recommender_dir is not None:
+                self.recommender = ServedRecommender.from_dir(
+                    self.recommender_dir, next(iter(self.specs.values())).dataset
+                )
+            self.models = models  # ready: after the recommender, which /ready reports
             logger.info("ready: %s", ", ".join(self.order))
         except Exception as exc:  # reported by /ready
             logger.error("loading the models failed: %s", exc)
@@ -218,6 +253,17 @@ class ServerState:
             raise UnknownModelError(name, list(models))
         return models[name]
 
+    def get_recommender(self, name: str | None = None) -> ServedRecommender:
+        """The served two-stage recommender; 503 while loading, 404 when the server was
+        started without one (or ``name`` is not its name)."""
+        self.get(None)
+        rec = self.recommender
+        if rec is None:
+            raise NoRecommenderError()
+        if name is not None and name != rec.name:
+            raise UnknownModelError(name, [*self.order, rec.name])
+        return rec
+
     def reload(self, model: str | None = None, run: str | None = None) -> list[dict[str, Any]]:
         """Load ``model`` (None: every model) again, from ``run`` if given (then ``model``
         is required), and swap the name -> model mapping in one assignment. Requests in
@@ -234,22 +280,54 @@ class ServerState:
             )
         with self.admin_lock:
             fresh = {}
+            added: dict[str, dict[str, Any]] = {}
             for n in names:
                 spec = self.specs.get(n)
-                old = current[n]
+                old = self.get(n)  # the latest: a POST /tracks may have added to it
                 path = Path(run) if run else old.run
                 if spec is None:
                     spec = ModelSpec(n, old.run, old.dataset, {})
                 fresh[n] = spec.load(path)
+                added[n] = carry_added_tracks(old, fresh[n])
                 if run:
-                    self.specs[n] = ModelSpec(n, path, spec.dataset, spec.options)
+                    self.specs[n] = ModelSpec(n, path, spec.dataset, spec.options, spec._identity)
             self.models = {**(self.models or {}), **fresh}  # the atomic swap
         # the next /explore builds from the new models (a page being built now is from the
         # old ones: explore_page's identity check refuses it); no lock, a reload never waits
         self.pages = {}
         return [
-            {"model": n, "run": str(r.run), "embeddings_sha256": r.digest} for n, r in fresh.items()
+            {"model": n, "run": str(r.run), "embeddings_sha256": r.digest, "added_tracks": added[n]}
+            for n, r in fresh.items()
         ]
+
+
+def carry_added_tracks(old: Recommender, new: Recommender) -> dict[str, Any]:
+    """Carry the tracks added to ``old`` through ``POST /tracks`` over to ``new`` when
+    ``new`` is another run that is an update of ``old``'s (:func:`update_lineage`,
+    :meth:`Recommender.carry_over`). Returns what happened: ``{"from": old run,
+    "carried", "superseded", "superseded_ids", "already"}``, or ``{"from", "not_carried":
+    n, "reason"}`` (another run that is not an update: its tracks stay in ``old``'s
+    store, served again by a reload back to it). The same run reloaded: its own store
+    was replayed, ``{"replayed": n}``."""
+    if new.run.resolve() == old.run.resolve():
+        return {"replayed": new.n_added}
+    records = old.store.read() if old.store is not None else []
+    if not records:
+        return {"from": str(old.run), "carried": 0, "superseded": 0, "already": 0}
+    why = update_lineage(new.run, old.run)
+    if why is not None:
+        logger.warning(
+            "%s: the %d tracks added to %s are not carried over to %s: %s",
+            new.name,
+            len(records),
+            old.run,
+            new.run,
+            why,
+        )
+        return {"from": str(old.run), "not_carried": len(records), "reason": why}
+    report = new.carry_over(records)
+    logger.info("%s: added tracks of %s carried over to %s: %s", new.name, old.run, new.run, report)
+    return {"from": str(old.run), **report}
 
 
 def error_body(status: int, kind: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -333,10 +411,13 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     background_load: bool = True,
     explorer: ExplorerBuilder | None = None,
+    recommender: Path | ServedRecommender | None = None,
 ) -> Any:
     """The FastAPI application. Pass ``specs`` (loaded at startup, reloadable) or ready
     ``recommenders`` (tests). ``api_key`` defaults to ``$SONGSPACE_API_KEY``.
-    ``explorer`` builds the ``/explore`` page (default :func:`default_explorer`)."""
+    ``explorer`` builds the ``/explore`` page (default :func:`default_explorer`);
+    ``recommender``: a fitted two-stage recommender (its directory, loaded with the models,
+    or one ready) for ``/complete`` and ``/next``."""
     _fastapi()
     from fastapi import FastAPI
 
@@ -345,7 +426,9 @@ def create_app(
 
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     check_api_key(key)
-    state = ServerState(specs, recommenders, api_key=key, background_load=background_load)
+    state = ServerState(
+        specs, recommenders, api_key=key, background_load=background_load, recommender=recommender
+    )
     if explorer is not None:
         state.explorer = explorer
     app = FastAPI(
@@ -371,15 +454,18 @@ def serve(
     runs: Sequence[str | Path],
     dataset: str | Path,
     *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     options: dict[str, Any] | None = None,
     log_level: str = "info",
-    search_threads: int = 1,
+    search_threads: int = DEFAULT_SEARCH_THREADS,
+    recommender: str | Path | None = None,
 ) -> None:
-    """Serve ``runs`` (one model each, named by the run folder) until interrupted."""
+    """Serve ``runs`` (one model each, named by the run folder) until interrupted;
+    ``recommender``: a fitted two-stage recommender directory (``songspace recommender
+    fit``) that answers ``/complete`` and ``/next``."""
     from songspace.serving.index import set_search_threads
 
     check_api_key(api_key)
@@ -406,7 +492,16 @@ def serve(
         name = p.name if p.name not in names else f"{p.name}-{len(names)}"
         names.append(name)
         specs.append(ModelSpec(name, p, Path(dataset), dict(options or {})))
-    app = create_app(specs, api_key=api_key, max_body_bytes=max_body_bytes)
+    if recommender is not None:
+        from songspace.reports.recommender import read_provenance
+
+        read_provenance(recommender)  # a wrong directory fails now, not in the background
+    app = create_app(
+        specs,
+        api_key=api_key,
+        max_body_bytes=max_body_bytes,
+        recommender=None if recommender is None else Path(recommender),
+    )
     # keep-alive well above any reload pause, so a pooled client connection is not closed
     # by the server just as the client reuses it (seen as httpx.ReadError under reloads)
     uvicorn.run(

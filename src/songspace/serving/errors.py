@@ -68,6 +68,19 @@ class UnknownModelError(SongspaceError, KeyError):
         return str(self.args[0])
 
 
+class NoRecommenderError(SongspaceError):
+    """``POST /next`` on a server started without a two-stage recommender (HTTP 404)."""
+
+    field = None
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no two-stage recommender is served: expected a server started with "
+            "--recommender DIR (`songspace recommender fit -o DIR`), found none. Fix: restart "
+            "`songspace serve` with --recommender, or ask POST /complete (the embedding models)"
+        )
+
+
 class AuthError(SongspaceError):
     """Missing or wrong API key (HTTP 401)."""
 

@@ -13,6 +13,7 @@ from songspace.errors import DuplicateError, InputError, ParameterError, Songspa
 from songspace.serving.app import error_body
 from songspace.serving.errors import (
     AuthError,
+    NoRecommenderError,
     NotInductiveError,
     NotReadyError,
     PayloadTooLargeError,
@@ -32,7 +33,7 @@ def status_of(exc: SongspaceError) -> int:
         return 507
     if isinstance(exc, StoreError):
         return 503
-    if isinstance(exc, UnknownTrackError | UnknownModelError):
+    if isinstance(exc, UnknownTrackError | UnknownModelError | NoRecommenderError):
         return 404
     if isinstance(exc, AuthError):
         return 401

@@ -28,15 +28,19 @@ from songspace._optional import optional_import
 from songspace._util import atomic_write_bytes, atomic_write_text, unit_rows
 from songspace.errors import ParameterError
 from songspace.params import POSITIVE_INT, Interval, check_param
+from songspace.serving.defaults import (
+    DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_SEARCH,
+    DEFAULT_EXACT_MAX,
+    DEFAULT_INDEX,
+    DEFAULT_M,
+    INDEX_KINDS,
+)
 
 logger = logging.getLogger(__name__)
 
+#: The type of :data:`songspace.serving.defaults.INDEX_KINDS` (the choices' home).
 IndexKind = Literal["auto", "exact", "hnsw"]
-#: Up to this many vectors ``kind="auto"`` builds the exact index.
-DEFAULT_EXACT_MAX = 500_000
-DEFAULT_M = 32
-DEFAULT_EF_CONSTRUCTION = 200
-DEFAULT_EF_SEARCH = 128
 RECALL_K = 100
 RECALL_QUERIES = 500
 INDEX_FORMAT_VERSION = 1
@@ -125,8 +129,8 @@ class VectorIndex:
 
 
 def _check_params(kind: str, m: int, ef_construction: int, ef_search: int, exact_max: int) -> None:
-    if kind not in ("auto", "exact", "hnsw"):
-        raise ParameterError("index", "`index` in ('auto', 'exact', 'hnsw')", kind)
+    if kind not in INDEX_KINDS:
+        raise ParameterError("index", f"`index` in {INDEX_KINDS}", kind)
     for name, v, lo in (
         ("M", m, 4),
         ("ef_construction", ef_construction, 8),
@@ -146,7 +150,7 @@ def resolve_kind(kind: str, n: int, exact_max: int = DEFAULT_EXACT_MAX) -> str:
 def build_index(
     vectors: np.ndarray,
     *,
-    kind: IndexKind = "auto",
+    kind: IndexKind = DEFAULT_INDEX,
     exact_max: int = DEFAULT_EXACT_MAX,
     m: int = DEFAULT_M,
     ef_construction: int = DEFAULT_EF_CONSTRUCTION,
@@ -233,7 +237,7 @@ def load_or_build(
     directory: str | Path,
     *,
     source_digest: str,
-    kind: IndexKind = "auto",
+    kind: IndexKind = DEFAULT_INDEX,
     exact_max: int = DEFAULT_EXACT_MAX,
     m: int = DEFAULT_M,
     ef_construction: int = DEFAULT_EF_CONSTRUCTION,

@@ -38,12 +38,18 @@ from songspace.errors import (
 )
 from songspace.evaluation.embeddings import Embeddings, load_embeddings
 from songspace.params import AnyOf, Interval, NoneValue, check_param
-from songspace.serving.errors import NotInductiveError, UnknownTrackError
-from songspace.serving.index import (
+from songspace.serving.defaults import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
     DEFAULT_EXACT_MAX,
+    DEFAULT_INDEX,
+    DEFAULT_K,
     DEFAULT_M,
+    DEFAULT_NEW_TRACK_K,
+    MAX_K,
+)
+from songspace.serving.errors import NotInductiveError, UnknownTrackError
+from songspace.serving.index import (
     IndexKind,
     VectorIndex,
     file_digest,
@@ -55,8 +61,6 @@ from songspace.serving.store import TrackStore
 
 logger = logging.getLogger(__name__)
 
-#: Largest ``k`` one request may ask for.
-MAX_K = 1000
 #: Candidates listed when a track name matches several tracks or none.
 MAX_CANDIDATES = 10
 SERVING_DIR = "serving"
@@ -203,7 +207,7 @@ class Recommender:
         dataset: Dataset | str | Path,
         *,
         name: str | None = None,
-        index: IndexKind = "auto",
+        index: IndexKind = DEFAULT_INDEX,
         exact_max: int = DEFAULT_EXACT_MAX,
         m: int = DEFAULT_M,
         ef_construction: int = DEFAULT_EF_CONSTRUCTION,
@@ -447,7 +451,7 @@ class Recommender:
             fetch = min(total, fetch * 4)
 
     def similar(
-        self, track_id: str, k: int = 20, *, max_per_artist: int | None = None
+        self, track_id: str, k: int = DEFAULT_K, *, max_per_artist: int | None = None
     ) -> list[Neighbour]:
         """The ``k`` tracks most similar to ``track_id`` (itself left out), at most
         ``max_per_artist`` of them by one artist."""
@@ -459,7 +463,7 @@ class Recommender:
     def complete(
         self,
         seed_track_ids: Sequence[str],
-        k: int = 20,
+        k: int = DEFAULT_K,
         *,
         exclude_seeds: bool = True,
         max_per_artist: int | None = None,
@@ -491,12 +495,15 @@ class Recommender:
             raise NotInductiveError(self.name, self.model_name, inductive_model_names())
 
     def _embed(
-        self, docs: Sequence[Mapping[str, Any]]
+        self, docs: Sequence[Mapping[str, Any]], *, require_inputs: bool = True
     ) -> tuple[list[NewTrack], Dataset, np.ndarray]:
         self._require_inductive()
         if not docs:
             raise ParameterError("tracks", "at least one track", [])
-        parsed = [parse_track(d, self._grown, where=f"track {i}") for i, d in enumerate(docs)]
+        parsed = [
+            parse_track(d, self._grown, where=f"track {i}", require_inputs=require_inputs)
+            for i, d in enumerate(docs)
+        ]
         ids = [t.track_id for t in parsed]
         for i, t in enumerate(ids):
             if t in self._row or t in ids[:i]:
@@ -515,7 +522,11 @@ class Recommender:
         return parsed, grown, vectors
 
     def embed_new(
-        self, track: Mapping[str, Any], k: int = 10, *, max_per_artist: int | None = None
+        self,
+        track: Mapping[str, Any],
+        k: int = DEFAULT_NEW_TRACK_K,
+        *,
+        max_per_artist: int | None = None,
     ) -> NewEmbedding:
         """Embed a track that arrived after training (inductive models only) from its
         features and playlists, without adding it; returns its vector and ``k``
@@ -527,7 +538,9 @@ class Recommender:
         nb = self.search(normalise(vectors)[0], k, max_per_artist=max_per_artist)
         return NewEmbedding(str(track["track_id"]), vectors[0], nb)
 
-    def add_tracks(self, tracks: Sequence[Mapping[str, Any]], k: int = 10) -> list[NewEmbedding]:
+    def add_tracks(
+        self, tracks: Sequence[Mapping[str, Any]], k: int = DEFAULT_NEW_TRACK_K
+    ) -> list[NewEmbedding]:
         """Embed new tracks on the grown dataset and add them to the live index; each is
         written durably to the run's append-only store before this returns."""
         self._require_inductive()
@@ -543,6 +556,55 @@ class Recommender:
             nb = self.search(normalise(v[None, :])[0], k, exclude=[self._row[t.track_id]])
             out.append(NewEmbedding(t.track_id, v, nb))
         return out
+
+    def carry_over(self, records: Sequence[tuple[dict[str, Any], np.ndarray]]) -> dict[str, Any]:
+        """Take over the tracks added to the run this one is an update of (``records``:
+        that run's store, in order), when switching to it (a reload):
+
+        - a track this run knows from its own data (an update trained on it) is
+          **superseded**: this run's vector is served, the added one dropped;
+        - one carried over before (in this run's store already) is left as it is;
+        - every other one is embedded again with this run's weights on this run's grown
+          dataset (its stored document: features, playlists) and added; it is written to
+          this run's store (durably) before this returns. Only inductive models have
+          added tracks (``POST /tracks`` refuses the others), and an update keeps the
+          model.
+
+        Returns ``{"carried", "superseded", "already"}`` (counts; ``superseded_ids``
+        lists up to 20 of the superseded ids)."""
+        todo: list[dict[str, Any]] = []
+        superseded: list[str] = []
+        already = 0
+        for doc, _ in records:  # the stored vector is the old run's: embedded again
+            r = self._row.get(str(doc.get("track_id")))
+            if r is None:
+                todo.append(doc)
+            elif r < self._n_base:
+                superseded.append(str(doc.get("track_id")))
+            else:
+                already += 1
+        if todo:
+            with self._write_lock:
+                parsed, grown, vectors = self._embed(todo, require_inputs=False)
+                if self.store is not None:
+                    self.store.append(
+                        [(dict(t.raw), v) for t, v in zip(parsed, vectors, strict=True)]
+                    )
+                self._grown = grown
+                self._append(parsed, list(vectors))
+        if superseded:
+            logger.info(
+                "%s: %d added tracks are now the run's own (its vectors served): %s",
+                self.name,
+                len(superseded),
+                ", ".join(superseded[:20]),
+            )
+        return {
+            "carried": len(todo),
+            "superseded": len(superseded),
+            "superseded_ids": superseded[:20],
+            "already": already,
+        }
 
     def _append(self, parsed: Sequence[NewTrack], vectors: Sequence[np.ndarray]) -> None:
         start = len(self._ids)

@@ -17,9 +17,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from songspace.errors import ParameterError
 from songspace.serving.app import API_KEY_ENV, ServerState, error_body
+from songspace.serving.defaults import DEFAULT_K, MAX_K
 from songspace.serving.errors import AuthError
-from songspace.serving.recommender import MAX_K
-from songspace.serving.schemas import BatchRequest, CompleteRequest, ReloadRequest, TracksRequest
+from songspace.serving.schemas import (
+    BatchRequest,
+    CompleteRequest,
+    NextRequest,
+    ReloadRequest,
+    TracksRequest,
+)
 
 router = APIRouter()
 
@@ -90,7 +96,12 @@ def ready(
     if state.models is None:
         body = error_body(503, "NotReadyError", state.not_ready(keyed), None)
         return JSONResponse(body, status_code=503)
-    return {"status": "ready", "models": list(state.models)}
+    two = state.recommender  # named only when one is served
+    return {
+        "status": "ready",
+        "models": list(state.models),
+        **({"recommender": two.name} if two else {}),
+    }
 
 
 @router.get(
@@ -107,7 +118,12 @@ def models(
     infos = [m.info() for m in snapshot.values()]
     if not keyed:
         infos = [{**i, "run": Path(i["run"]).name} for i in infos]
-    return {"default": state.order[0], "models": infos}
+    two = state.recommender  # described only when one is served
+    return {
+        "default": state.order[0],
+        "models": infos,
+        **({"recommender": two.info()} if two else {}),
+    }
 
 
 # `:path` so that ids holding "/" (raw or sent as %2F, which the server decodes) are
@@ -116,7 +132,7 @@ def models(
 @router.get("/tracks/{track_id:path}/similar", summary="The k most similar tracks")
 def similar(
     track_id: str,
-    k: int = Query(default=20, ge=1, le=MAX_K),
+    k: int = Query(default=DEFAULT_K, ge=1, le=MAX_K),
     model: str | None = None,
     max_per_artist: int | None = Query(default=None, ge=1),
     state: ServerState = Depends(server_state),  # noqa: B008
@@ -159,6 +175,9 @@ def complete(
     req: CompleteRequest,
     state: ServerState = Depends(server_state),  # noqa: B008
 ) -> Any:
+    two = state.recommender if state.models is not None else None
+    if two is not None and req.model in (None, two.name):
+        return _two_stage(state, req)
     rec = state.get(req.model)
     res = rec.complete(
         req.seed_track_ids,
@@ -166,6 +185,26 @@ def complete(
         exclude_seeds=req.exclude_seeds,
         max_per_artist=req.max_per_artist,
     )
+    return JSONResponse({"model": rec.name, "results": [r.to_dict() for r in res]})
+
+
+@router.post(
+    "/next",
+    summary="The next tracks after the seeds (the last seed is the current track), through "
+    "the two-stage recommender",
+)
+def next_tracks(
+    req: NextRequest,
+    state: ServerState = Depends(server_state),  # noqa: B008
+) -> Any:
+    return _two_stage(state, req)
+
+
+def _two_stage(state: ServerState, req: CompleteRequest | NextRequest) -> Any:
+    """The two-stage recommender's answer (it never recommends a seed, whatever
+    ``exclude_seeds`` says)."""
+    rec = state.get_recommender(req.model)
+    res = rec.recommend(req.seed_track_ids, req.k, max_per_artist=req.max_per_artist)
     return JSONResponse({"model": rec.name, "results": [r.to_dict() for r in res]})
 
 

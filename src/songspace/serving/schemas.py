@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from songspace.serving.recommender import MAX_K
+from songspace.serving.defaults import DEFAULT_K, DEFAULT_NEW_TRACK_K, MAX_K
 
 #: The most track ids (or tracks) one request may carry.
 MAX_BATCH = 1000
@@ -28,7 +28,7 @@ class BatchRequest(Strict):
     # the body of POST /similar:batch (a comment: a docstring would enter the OpenAPI schema)
 
     track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
-    k: int = Field(default=20, ge=1, le=MAX_K)
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K)
     max_per_artist: int | None = Field(default=None, ge=1)
     model: str | None = None
 
@@ -37,7 +37,7 @@ class CompleteRequest(Strict):
     # the body of POST /complete (a comment: a docstring would enter the OpenAPI schema)
 
     seed_track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
-    k: int = Field(default=20, ge=1, le=MAX_K)
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K)
     exclude_seeds: bool = True
     max_per_artist: int | None = Field(default=None, ge=1)
     model: str | None = None
@@ -47,7 +47,7 @@ class TracksRequest(Strict):
     # the body of POST /tracks (a comment: a docstring would enter the OpenAPI schema)
 
     tracks: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
-    k: int = Field(default=10, ge=1, le=MAX_K)
+    k: int = Field(default=DEFAULT_NEW_TRACK_K, ge=1, le=MAX_K)
     model: str | None = None
 
 
@@ -56,3 +56,13 @@ class ReloadRequest(Strict):
 
     model: str | None = None
     run: str | None = None
+
+
+class NextRequest(Strict):
+    # the body of POST /next (a comment: a docstring would enter the OpenAPI schema)
+
+    seed_track_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K)
+    exclude_seeds: bool = True
+    max_per_artist: int | None = Field(default=None, ge=1)
+    model: str | None = None

@@ -54,10 +54,8 @@ from itertools import pairwise
 from typing import Any
 
 from songspace.errors import ParameterError
+from songspace.tuning.settings import BUDGET_MODES as BUDGET_MODES  # the modes' one home
 
-BUDGET_MODES = ("equal_time", "reject", "none")
-#: The default budget mode (one place).
-DEFAULT_BUDGET_MODE = "equal_time"
 #: Share of the reference's per-unit CPU time the prior puts in the overhead ``c0``.
 PRIOR_OVERHEAD_SHARE = 0.1
 #: Weight of the prior pseudo-observation relative to one measured run.
@@ -73,18 +71,6 @@ Clock = Callable[[], float]
 def cpu_clock() -> float:
     """The process's CPU time in seconds (all threads; see the module docstring)."""
     return time.process_time()
-
-
-def check_budget_mode(mode: str) -> str:
-    if mode not in BUDGET_MODES:
-        raise ParameterError(
-            "budget_mode",
-            f"one of {list(BUDGET_MODES)}",
-            mode,
-            fix="equal_time (default) gives every trial the default's training time; "
-            "reject stops trials past --budget-factor x it; none has no budget",
-        )
-    return mode
 
 
 @dataclass(frozen=True)

@@ -29,32 +29,10 @@ from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import MetricResult
 from songspace.evaluation.suite import SuiteSettings, evaluate
 from songspace.params import Interval, check_param
+from songspace.tuning.settings import OBJECTIVES, RECOMMENDATION_OBJECTIVES, VRC_OBJECTIVES
+from songspace.tuning.settings import Objective as Objective  # re-exported (its home: settings)
+from songspace.tuning.timing import PhaseClock
 
-
-@dataclass(frozen=True)
-class Objective:
-    """One tunable objective: the suite metric it reads and its direction."""
-
-    name: str
-    metric: str
-    family: str
-    direction: Literal["maximize", "minimize"]
-    label: str
-
-
-OBJECTIVES: dict[str, Objective] = {
-    o.name: o
-    for o in (
-        Objective("hit_rate", "next_song_hit_rate", "next_song", "maximize", "HitRate"),
-        Objective("ndcg", "next_song_ndcg", "next_song", "maximize", "NDCG"),
-        Objective("vrc_genre", "vrc_genre", "clustering", "maximize", "VRC_genre"),
-        Objective("vrc_artist", "vrc_artist", "clustering", "maximize", "VRC_artist"),
-        Objective("hardneg", "hardneg", "hardneg", "minimize", "HardNeg"),
-        Objective("completion_hr", "completion_hr", "completion", "maximize", "completion HR"),
-    )
-}
-VRC_OBJECTIVES = ("vrc_genre", "vrc_artist")
-RECOMMENDATION_OBJECTIVES = ("hit_rate", "ndcg", "completion_hr")
 Mode = Literal["single", "scalarised", "pareto"]
 
 
@@ -169,10 +147,17 @@ def score(
     emb: Embeddings,
     metrics: Sequence[str],
     settings: SuiteSettings,
+    *,
+    phases: PhaseClock | None = None,
 ) -> dict[str, MetricResult]:
-    """The suite metrics ``metrics`` of ``emb`` (only their families are computed)."""
+    """The suite metrics ``metrics`` of ``emb`` (only their families are computed, and
+    of those only what ``metrics`` needs where a family can leave the rest out); each
+    family's wall and CPU seconds are counted to ``phases`` as ``score:<family>``."""
     fams = list(dict.fromkeys(o.family for o in OBJECTIVES.values() if o.metric in metrics))
-    res = evaluate(protocol, emb, families=fams, settings=settings)
+    res = evaluate(protocol, emb, families=fams, settings=settings, metrics=metrics)
+    if phases is not None:
+        for fam, wall in res.info["seconds"].items():
+            phases.add(f"score:{fam}", wall, res.info["cpu_seconds"][fam])
     out: dict[str, MetricResult] = {}
     for m in metrics:
         r = res.metrics.get(m)

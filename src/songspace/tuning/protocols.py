@@ -26,6 +26,7 @@ from songspace._checks import check_heldout_share
 from songspace.data.dataset import Dataset
 from songspace.data.splits import (
     DEFAULT_MIN_TRACKS,
+    DEFAULT_TEST_FRACTION,
     completion_playlists,
     mask_last,
     split_sequences,
@@ -44,12 +45,16 @@ class TuningProtocols:
     sample_rate: float
 
 
+#: The share of the training sequences a study tunes on.
+SAMPLE_RATE = Interval(float, 0, 1, closed="right", what="`0 < sample_rate <= 1`")
+
+
 def check_fractions(heldout_fraction: float, sample_rate: float) -> None:
     check_heldout_share(heldout_fraction, "heldout_fraction")
     check_param(
         "sample_rate",
         sample_rate,
-        Interval(float, 0, 1, closed="right", what="`0 < sample_rate <= 1`"),
+        SAMPLE_RATE,
         fix="give the share of training sequences to tune on, e.g. 0.05 for 5%",
     )
 
@@ -58,7 +63,7 @@ def tuning_protocols(
     dataset: Dataset,
     *,
     seed: int = 0,
-    heldout_fraction: float = 0.01,
+    heldout_fraction: float = DEFAULT_TEST_FRACTION,
     sample_rate: float = 1.0,
     min_tracks: int = DEFAULT_MIN_TRACKS,
 ) -> TuningProtocols:

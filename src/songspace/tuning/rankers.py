@@ -59,6 +59,8 @@ RANKER_TASKS: dict[str, str] = {
     "next_song": "next_song_out_of_set_hit_rate",
     "completion": "completion_hr",
 }
+#: The validation and test share each of :func:`tune_rankers`' own split (90/5/5).
+RANKER_HELDOUT_FRACTION = 0.05
 
 
 @dataclass
@@ -150,7 +152,7 @@ def tune_rankers(
     *,
     rankers: Sequence[str] | None = None,
     seed: int = 0,
-    heldout_fraction: float = 0.05,
+    heldout_fraction: float = RANKER_HELDOUT_FRACTION,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     settings: SuiteSettings | None = None,
     test: bool = True,

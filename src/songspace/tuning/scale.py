@@ -7,11 +7,14 @@ the same). The scale-study runner, which then compares the rates at full scale, 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from songspace.errors import ParameterError
+from songspace.progress import ProgressCallback
+from songspace.tuning.settings import TuneSettings
 from songspace.tuning.study import TuneResult, tune
 
 
@@ -27,27 +30,32 @@ def rate_study_name(study: str | None, rate: float, n_rates: int) -> str | None:
 def tune_rates(
     model: str,
     dataset: str | Path,
-    objectives: Sequence[str] = ("hit_rate",),
-    rates: Sequence[float] = (1.0,),
+    settings: TuneSettings | None = None,
+    rates: Sequence[float] | None = None,
     *,
     study: str | None = None,
-    **tune_kwargs: Any,
+    storage: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    **options: Any,
 ) -> list[TuneResult]:
     """Run (or continue) one study per sample rate (what ``songspace tune`` runs).
 
-    Studies are named by :func:`rate_study_name`; ``tune_kwargs`` (``storage``,
-    ``progress``, ...) go to every :func:`tune` call.
+    ``settings`` and ``options`` are :func:`tune`'s; each study runs them with its
+    ``sample_rate`` (``rates`` default: the settings' one). Studies are named by
+    :func:`rate_study_name`.
     """
+    settings = TuneSettings.resolve(settings, **options)
+    rates = (settings.sample_rate,) if rates is None else tuple(rates)
     if not rates or len(set(rates)) != len(rates):
         raise ParameterError("rates", "distinct sample rates", list(rates))
     return [
         tune(
             model,
             dataset,
-            objectives,
+            dataclasses.replace(settings, sample_rate=rate),
             study=rate_study_name(study, rate, len(rates)),
-            sample_rate=rate,
-            **tune_kwargs,
+            storage=storage,
+            progress=progress,
         )
         for rate in rates
     ]

@@ -26,8 +26,8 @@ from typing import Any
 from songspace._optional import optional_import
 from songspace._util import redact as redact  # the one redaction, re-exported here
 from songspace.errors import MissingDependencyError, ParameterError, SongspaceError
+from songspace.tuning.settings import DEFAULT_STORAGE, TuneSettings
 
-DEFAULT_STORAGE = "sqlite:///songspace-tune.db"
 JOURNAL_SCHEME = "journal"
 #: File suffixes read as journal files when given as a plain path.
 JOURNAL_SUFFIXES = (".log", ".journal")
@@ -98,7 +98,10 @@ def _sqlite_path(url: str) -> str:
 
 
 def open_storage(
-    storage: str | Path | None = None, *, heartbeat: float | None = 10.0, must_exist: bool = False
+    storage: str | Path | None = None,
+    *,
+    heartbeat: float | None = TuneSettings.heartbeat,
+    must_exist: bool = False,
 ) -> Any:
     """An Optuna ``RDBStorage`` for ``storage``, or a ``JournalStorage`` for a journal
     file (see the module docstring).

@@ -38,7 +38,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,36 +49,15 @@ from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError, SongspaceError
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.suite import DEFAULT_MIN_TRACKS, DEFAULT_SUITE, SuiteSettings, unsupported
+from songspace.evaluation.suite import unsupported
 from songspace.models.base import EmbeddingModel
 from songspace.models.registry import create, get_model_class
 from songspace.models.space import Param
-from songspace.params import (
-    POSITIVE_INT,
-    AnyOf,
-    Interval,
-    NoneValue,
-    Options,
-    validate_params,
-)
 from songspace.progress import EpochProgressCallback, ProgressCallback
-from songspace.tuning.budget import (
-    DEFAULT_BUDGET_MODE,
-    Clock,
-    CostModel,
-    EpochTimer,
-    Observation,
-    check_budget_mode,
-    cpu_clock,
-)
-from songspace.tuning.objectives import (
-    OBJECTIVES,
-    StudyObjective,
-    check_objectives,
-    finite,
-    score,
-)
-from songspace.tuning.protocols import TuningProtocols, check_fractions, tuning_protocols
+from songspace.tuning.budget import Clock, CostModel, EpochTimer, Observation, cpu_clock
+from songspace.tuning.objectives import OBJECTIVES, StudyObjective, finite, score
+from songspace.tuning.protocols import TuningProtocols, tuning_protocols
+from songspace.tuning.settings import IDENTITY, SAMPLERS, StudySettings, TuneSettings
 from songspace.tuning.space import encode, suggest
 from songspace.tuning.storage import (
     fail_stale_trials,
@@ -88,33 +67,15 @@ from songspace.tuning.storage import (
     storage_file,
     storage_url,
 )
+from songspace.tuning.timing import PHASE_ATTR, PhaseClock, describe
 
 logger = logging.getLogger(__name__)
 
-SAMPLERS = ("tpe", "gp", "random", "nsga2")
-PRUNERS = ("none", "sha", "hyperband")
 #: Queries of each next-song kind scored per epoch for the pruner (a fixed seeded sample).
 FIDELITY_QUERIES = 500
 #: Configurations rejected before training (cheap, they do not count toward ``trials``)
 #: that a study tries, per requested trial, before it stops with a warning.
 UNTRAINED_ATTEMPTS = 5
-#: Settings that define a study; a resumed run or another worker must match them.
-IDENTITY = (
-    "model",
-    "objectives",
-    "alpha",
-    "sample_rate",
-    "seed",
-    "heldout_fraction",
-    "min_tracks",
-    "fixed_params",
-    "budget_factor",
-    "budget_mode",
-    "dataset_fingerprint",
-    "k",
-    "hardneg_min_count",
-    "hardneg_threshold",
-)
 
 
 class TimeBudgetExceeded(SongspaceError):
@@ -147,46 +108,6 @@ def budget_constraint(trial: Any) -> list[float]:
 
 
 @dataclass
-class StudySettings:
-    """Everything that defines a study (stored as the study's ``songspace`` user attribute)."""
-
-    model: str
-    dataset: str
-    dataset_fingerprint: str
-    objectives: list[str]
-    alpha: float | None
-    sample_rate: float
-    seed: int
-    heldout_fraction: float
-    min_tracks: int
-    fixed_params: dict[str, Any]
-    budget_factor: float | None
-    sampler: str
-    startup_trials: int
-    k: int = DEFAULT_SUITE.k
-    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count
-    hardneg_threshold: float | None = DEFAULT_SUITE.hardneg_threshold
-    #: studies made before budget modes existed rejected over-budget trials
-    budget_mode: str = "reject"
-    pruner: str = "none"
-
-    @property
-    def objective(self) -> StudyObjective:
-        return check_objectives(self.objectives, self.alpha)
-
-    def suite(self) -> SuiteSettings:
-        return SuiteSettings(
-            k=self.k,
-            hardneg_min_count=self.hardneg_min_count,
-            hardneg_threshold=self.hardneg_threshold,
-        )
-
-    @classmethod
-    def from_attrs(cls, attrs: Mapping[str, Any]) -> StudySettings:
-        return cls(**attrs)
-
-
-@dataclass
 class TuneResult:
     """What :func:`tune` returns: where the study is and its best trial(s)."""
 
@@ -197,6 +118,10 @@ class TuneResult:
     best: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: This run's one-off phases before its trials (loading the data, its fingerprint, the
+    #: protocols, opening the study, the reference run): ``{phase: {"wall", "cpu"}}``
+    #: (:mod:`songspace.tuning.timing`; the trials' phases are in their user attributes).
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def default_study_name(
@@ -404,8 +329,10 @@ def _metric_values(results: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _check_settings(stored: Mapping[str, Any], new: StudySettings, study: str) -> None:
-    mine = asdict(new)
-    stored = {"budget_mode": "reject", **stored}  # made before budget modes existed
+    """ParameterError unless ``new`` defines the same study as the ``stored`` record (read
+    through :meth:`StudySettings.from_attrs`, which migrates older records)."""
+    mine = new.as_attrs()
+    stored = StudySettings.from_attrs(stored, study).as_attrs()
     diff = [k for k in IDENTITY if _norm(stored.get(k)) != _norm(mine.get(k))]
     if diff:
         k = diff[0]
@@ -460,149 +387,99 @@ def count_states(study: Any) -> dict[str, int]:
 def tune(
     model: str,
     dataset: Dataset | str | Path,
-    objectives: Sequence[str] = ("hit_rate",),
+    settings: TuneSettings | None = None,
     *,
-    alpha: float | None = None,
-    trials: int = 20,
-    timeout: float | None = None,
     storage: str | Path | None = None,
     study: str | None = None,
-    sample_rate: float = 1.0,
-    seed: int = 0,
-    heldout_fraction: float = 0.01,
-    min_tracks: int = DEFAULT_MIN_TRACKS,
-    params: Mapping[str, Any] | None = None,
-    budget_factor: float | None = 1.25,
-    budget_mode: str = DEFAULT_BUDGET_MODE,
-    pruner: str = "none",
-    sampler: str = "tpe",
-    startup_trials: int = 10,
-    k: int = DEFAULT_SUITE.k,
-    hardneg_min_count: int = DEFAULT_SUITE.hardneg_min_count,
-    hardneg_threshold: float | None = None,
-    heartbeat: float | None = 10.0,
     progress: ProgressCallback | None = None,
     clock: Clock = cpu_clock,
+    **options: Any,
 ) -> TuneResult:
     """Run or continue the study (see the module docstring); return its best trial(s).
 
-    ``params`` fixes model parameters (e.g. ``epochs``, ``workers``) for every
-    trial and the reference; fixed parameters are not searched.
-    ``budget_mode`` is ``"equal_time"`` (default), ``"reject"`` or ``"none"``
-    (:mod:`songspace.tuning.budget`); ``budget_factor`` is the hard cap (x the
-    reference's training CPU time); ``budget_factor=None`` means ``"none"``.
-    ``pruner`` (``"sha"``, ``"hyperband"``) stops hopeless trials from their per-epoch
-    values. ``clock`` measures training time (CPU time; tests pass a fake clock).
-    ``timeout`` (seconds) stops this process after the trial running when it expires.
+    ``settings`` (:class:`~songspace.tuning.settings.TuneSettings`, the one home of the
+    defaults) says what to run; ``options`` are a convenience that replaces its fields,
+    so ``tune("track2vec", data, trials=5, seed=1)`` runs the defaults with 5 trials and
+    seed 1. ``storage`` holds the study (default: :data:`~songspace.tuning.settings.
+    DEFAULT_STORAGE`), ``study`` names it (default: :func:`default_study_name`).
+    ``clock`` measures training time (CPU time; tests pass a fake clock).
     """
     t_start = time.perf_counter()
-    objective = check_objectives(objectives, alpha)
-    budget_mode, budget_factor = _check_run_options(
-        trials, timeout, budget_factor, budget_mode, sampler, pruner, startup_trials
-    )
-    check_fractions(heldout_fraction, sample_rate)
+    setup = PhaseClock()
+    settings = TuneSettings.resolve(settings, **options)
     klass = get_model_class(model)
-    fixed = klass.coerce_params(dict(params or {}), from_strings=True)
+    fixed = klass.coerce_params(dict(settings.params), from_strings=True)
     # the fixed values are valid, and a path they write (checkpoint_dir) spares the inputs
     source = None if isinstance(dataset, Dataset) else dataset
     create(klass, fixed).check_write_paths(inputs=(source, storage_file(storage)))
-    space = _searched_space(klass, model, fixed, budget_mode)
-    _check_sampling(objective, sampler, pruner, seed, startup_trials)
+    space = _searched_space(klass, model, fixed, settings.budget()[0])
+    _check_sampler(settings)
     url = storage_url(storage)
-    store = open_storage(url, heartbeat=heartbeat)
-    ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
-    settings = StudySettings(
-        model=model,
-        dataset="" if isinstance(dataset, Dataset) else str(Path(dataset).resolve()),
-        dataset_fingerprint=dataset_fingerprint(ds),
-        objectives=list(objective.objectives),
-        alpha=objective.alpha,
-        sample_rate=float(sample_rate),
-        seed=int(seed),
-        heldout_fraction=float(heldout_fraction),
-        min_tracks=int(min_tracks),
-        fixed_params=to_jsonable(fixed),
-        budget_factor=None if budget_factor is None else float(budget_factor),
-        budget_mode=budget_mode,
-        pruner=pruner,
-        sampler=sampler,
-        startup_trials=startup_trials,
-        k=k,
-        hardneg_min_count=hardneg_min_count,
-        hardneg_threshold=hardneg_threshold,
+    store = open_storage(url, heartbeat=settings.heartbeat)
+    with setup.phase("load"):
+        ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
+    with setup.phase("fingerprint"):
+        fingerprint = dataset_fingerprint(ds)
+    record = StudySettings.create(
+        model,
+        "" if isinstance(dataset, Dataset) else str(Path(dataset).resolve()),
+        fingerprint,
+        settings,
+        to_jsonable(fixed),
     )
-    name = study or default_study_name(model, objective.objectives, objective.alpha, sample_rate)
-    protocols = tuning_protocols(
-        ds,
-        seed=seed,
-        heldout_fraction=heldout_fraction,
-        sample_rate=sample_rate,
-        min_tracks=min_tracks,
+    objective = record.objective
+    name = study or default_study_name(
+        model, objective.objectives, objective.alpha, record.sample_rate
     )
-    study_obj = _prepare_study(store, url, name, ds, settings, klass, fixed, space, heartbeat)
-    run = _TrialObjective(
-        study_obj, name, settings, klass, fixed, space, protocols, trials, progress, clock
-    )
-    run.optimize(timeout)
+    with setup.phase("protocols"):
+        protocols = tuning_protocols(
+            ds,
+            seed=record.seed,
+            heldout_fraction=record.heldout_fraction,
+            sample_rate=record.sample_rate,
+            min_tracks=record.min_tracks,
+        )
+    with setup.phase("study"):
+        study_obj = _prepare_study(
+            store, url, name, ds, record, klass, fixed, space, settings.heartbeat
+        )
+    with setup.phase("reference"):
+        run = _TrialObjective(
+            study_obj,
+            name,
+            record,
+            klass,
+            fixed,
+            space,
+            protocols,
+            settings.trials,
+            progress,
+            clock,
+        )
+    logger.info("study '%s' set up: %s", name, setup.describe(longest=len(setup.wall)))
+    run.optimize(settings.timeout)
     best = best_trials(study_obj, objective)
     return TuneResult(
         study=name,
         storage=redact(url),
-        settings=settings,
+        settings=record,
         reference=run.reference,
         best=[trial_summary(t, objective) for t in best],
         counts=count_states(study_obj),
         seconds=time.perf_counter() - t_start,
+        phases=setup.as_attr(),
     )
 
 
-def _check_sampling(
-    objective: StudyObjective, sampler: str, pruner: str, seed: int, startup_trials: int
-) -> None:
-    """Check the sampler and pruner for these objectives before any expensive work."""
-    multi = objective.mode == "pareto"
-    if multi and pruner != "none":
-        raise ParameterError(
-            "pruner",
-            "no pruner for a Pareto study (Optuna prunes single-value studies)",
-            pruner,
-            fix="drop --pruner, or give --alpha for the scalarised objective",
-        )
-    make_sampler(sampler, seed=seed, startup_trials=startup_trials, multi=multi)
-
-
-@validate_params(
-    {
-        "trials": POSITIVE_INT,
-        "timeout": AnyOf(Interval(float, 0, None, closed="neither", finite=False), NoneValue()),
-        "budget_factor": AnyOf(Interval(float, 1, None, finite=False), NoneValue()),
-        "sampler": Options(SAMPLERS),
-        "pruner": Options(PRUNERS),
-        "startup_trials": Interval(int, 0, None),
-    },
-    fixes={
-        "timeout": "give the study's time limit in seconds, or None for no limit",
-        "budget_factor": "give a factor >= 1 of the reference's training CPU time, or None "
-        "for no time budget",
-    },
-)
-def _check_run_options(
-    trials: int,
-    timeout: float | None,
-    budget_factor: float | None,
-    budget_mode: str,
-    sampler: str,
-    pruner: str,
-    startup_trials: int,
-) -> tuple[str, float | None]:
-    """Check :func:`tune`'s run options; return the effective (budget_mode, budget_factor):
-    no budget factor means mode ``"none"``, and mode ``"none"`` means no factor."""
-    check_budget_mode(budget_mode)
-    if budget_factor is None:
-        budget_mode = "none"
-    if budget_mode == "none":
-        budget_factor = None
-    return budget_mode, budget_factor
+def _check_sampler(settings: TuneSettings) -> None:
+    """Build the sampler once before any expensive work (the Gaussian process needs
+    torch); the settings themselves are checked when they are built."""
+    make_sampler(
+        settings.sampler,
+        seed=settings.seed,
+        startup_trials=settings.startup_trials,
+        multi=settings.objective.mode == "pareto",
+    )
 
 
 def _searched_space(
@@ -666,7 +543,7 @@ def _prepare_study(
     study_obj, created = _open_study(optuna, store, url, name, objective, pruner)
     stored = study_obj.user_attrs.get("songspace") if created else _settings_of(study_obj)
     if stored is None:
-        study_obj.set_user_attr("songspace", asdict(settings))
+        study_obj.set_user_attr("songspace", settings.as_attrs())
         # the first trial is the default configuration: a known point inside the time
         # budget from which the (constrained) Bayesian search can move
         study_obj.enqueue_trial(
@@ -762,6 +639,9 @@ class _TrialObjective:
         self.fidelity = (
             _fidelity_protocol(protocols, settings.seed) if settings.pruner != "none" else None
         )
+        #: (wall, CPU) when the previous trial of this run ended: Optuna's bookkeeping
+        #: until the next trial starts is that trial's ``optuna`` phase.
+        self.last_end: tuple[float, float] | None = None
 
     # -- reporting ------------------------------------------------------------------------
     def say(self, done: int, message: str) -> None:
@@ -888,44 +768,66 @@ class _TrialObjective:
 
     # -- one trial ------------------------------------------------------------------------
     def __call__(self, trial: Any) -> float | list[float]:
-        """Train and score one trial: its objective value(s)."""
-        cfg = {**self.fixed, **suggest(trial, self.space)}
-        self.set_equal_time_units(trial, cfg)
+        """Train and score one trial: its objective value(s). The wall and CPU seconds of
+        each phase go to the trial's ``phase_seconds`` (:mod:`songspace.tuning.timing`)."""
+        phases = PhaseClock()
+        if self.last_end is not None:
+            wall, cpu = phases.started
+            phases.add("optuna", wall - self.last_end[0], cpu - self.last_end[1])
+        try:
+            return self.run_trial(trial, phases)
+        finally:
+            phases.finish()
+            trial.set_user_attr(PHASE_ATTR, phases.as_attr())
+            self.last_end = phases.clock()
+
+    def run_trial(self, trial: Any, phases: PhaseClock) -> float | list[float]:
+        """What :meth:`__call__` does, each phase timed on ``phases``."""
+        with phases.phase("suggest"):
+            cfg = {**self.fixed, **suggest(trial, self.space)}
+        with phases.phase("budget"):
+            self.set_equal_time_units(trial, cfg)
         trial.set_user_attr("model_params", to_jsonable(cfg))
         done = self.n_finished()
         self.say(done, f"trial {trial.number}: training")
         timing: list[FitTiming] = []
         try:
-            fitted, seconds = fit_config(
-                self.klass,
-                cfg,
-                self.train,
-                budget=self.budget,
-                report=lambda m: self.say(done, f"trial {trial.number}: {m}"),
-                clock=self.clock,
-                epoch_callback=self.epoch_callback(trial, cfg),
-                timing=timing,
-            )
+            with phases.phase("fit", exclude=("prune",)):
+                fitted, seconds = fit_config(
+                    self.klass,
+                    cfg,
+                    self.train,
+                    budget=self.budget,
+                    report=lambda m: self.say(done, f"trial {trial.number}: {m}"),
+                    clock=self.clock,
+                    epoch_callback=self.epoch_callback(trial, cfg, phases),
+                    timing=timing,
+                )
         except TimeBudgetExceeded as exc:
-            raise self.reject_over_budget(trial, cfg, exc) from None
+            with phases.phase("budget"):
+                rejected = self.reject_over_budget(trial, cfg, exc)
+            raise rejected from None
         trial.set_user_attr("training_time", seconds)
         trial.set_user_attr("wall_time", timing[0].wall if timing else None)
-        self.observe(trial, cfg, seconds, 1.0, timing[0].setup if timing else None)
+        with phases.phase("budget"):
+            self.observe(trial, cfg, seconds, 1.0, timing[0].setup if timing else None)
         if self.budget is not None:
             trial.set_user_attr("budget_violation", seconds / self.budget - 1.0)
         self.say(done, f"trial {trial.number}: scoring")
-        return self.score(trial, fitted)
+        return self.score(trial, fitted, phases)
 
     def epoch_callback(
-        self, trial: Any, cfg: Mapping[str, Any]
+        self, trial: Any, cfg: Mapping[str, Any], phases: PhaseClock | None = None
     ) -> Callable[[int, np.ndarray, np.ndarray, float], None] | None:
-        """With a pruner: the per-epoch hook reporting the fidelity value to the trial."""
+        """With a pruner: the per-epoch hook reporting the fidelity value to the trial
+        (its time is the phase ``prune`` of ``phases``)."""
         fidelity = self.fidelity
         if fidelity is None:
             return None
         objective, bp = self.objective, self.bp
+        clock = phases if phases is not None else PhaseClock()
 
-        def on_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
+        def score_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
             e = Embeddings.from_array(
                 emb,
                 self.train.n_tracks,
@@ -946,15 +848,26 @@ class _TrialObjective:
                 trial.set_user_attr("training_time", cpu)
                 raise self.optuna.TrialPruned(f"pruned at epoch {epoch}: value {value:.4g}")
 
+        def on_epoch(epoch: int, emb: np.ndarray, available: np.ndarray, cpu: float) -> None:
+            with clock.phase("prune"):
+                score_epoch(epoch, emb, available, cpu)
+
         return on_epoch
 
-    def score(self, trial: Any, fitted: EmbeddingModel) -> float | list[float]:
-        """Score the trained model on the validation protocol: the objective value(s)."""
+    def score(
+        self, trial: Any, fitted: EmbeddingModel, phases: PhaseClock | None = None
+    ) -> float | list[float]:
+        """Score the trained model on the validation protocol: the objective value(s)
+        (the phases ``embed`` and ``score:<family>`` timed on ``phases``)."""
+        clock = phases if phases is not None else PhaseClock()
+        with clock.phase("embed"):
+            emb = _embeddings(fitted, f"trial{trial.number}")
         results = score(
             self.protocols.validation,
-            _embeddings(fitted, f"trial{trial.number}"),
+            emb,
             _needed_metrics(self.objective),
             self.settings.suite(),
+            phases=clock,
         )
         metrics = _metric_values(results)
         values = self.objective.values(metrics, self.reference["metrics"])
@@ -974,7 +887,14 @@ class _TrialObjective:
         """Optuna callback: report the trial and the best so far; stop the study once it
         holds ``trials`` trained trials, or after too many untrained rejections."""
         state, text = self.trial_state(trial), self.best_text(study)
-        logger.info("trial %d: %s; %s", trial.number, state, text)
+        phases = trial.user_attrs.get(PHASE_ATTR)
+        logger.info(
+            "trial %d: %s; %s%s",
+            trial.number,
+            state,
+            text,
+            f"; time: {describe(phases)}" if phases else "",
+        )
         done = self.n_finished()
         self.say(done, f"trial {trial.number}: {state} | {text}")
         if done >= self.trials:
@@ -1138,14 +1058,17 @@ def _reference(
         return ref
     cfg = reference_config(study, klass, fixed)
     train = protocols.validation.train
+    phases = PhaseClock()
     say(0, "warming up (imports) before timing the default configuration")
-    warm_up(klass, cfg, train)
+    with phases.phase("warm_up"):
+        warm_up(klass, cfg, train)
     say(0, "training the default configuration (reference)")
     t0 = time.perf_counter()
     timing: list[FitTiming] = []
-    fitted, seconds = fit_config(
-        klass, cfg, protocols.validation.train, budget=None, clock=clock, timing=timing
-    )
+    with phases.phase("fit"):
+        fitted, seconds = fit_config(
+            klass, cfg, protocols.validation.train, budget=None, clock=clock, timing=timing
+        )
     needed = [OBJECTIVES[o].metric for o in OBJECTIVES]  # all: the reference row of the report
     if "hardneg" not in objective.objectives:
         needed.remove("hardneg")  # may be undefined on small data without tuned thresholds
@@ -1167,7 +1090,9 @@ def _reference(
                 lacking.get(m) or lacking.get(OBJECTIVES[o].family),
             )
             needed.remove(m)
-    results = score(protocols.validation, _embeddings(fitted, "default"), needed, settings.suite())
+    with phases.phase("embed"):
+        emb = _embeddings(fitted, "default")
+    results = score(protocols.validation, emb, needed, settings.suite(), phases=phases)
     metrics = _metric_values(results)
     if objective.mode == "scalarised":
         vrc = metrics[OBJECTIVES[objective.vrc].metric]
@@ -1184,6 +1109,7 @@ def _reference(
         "wall_time": timing[0].wall,
         "seconds": time.perf_counter() - t0,
         "metrics": metrics,
+        PHASE_ATTR: phases.as_attr(),
     }
     bp = klass.budget_param
     if bp is not None and isinstance(cfg.get(bp), int | np.integer):
@@ -1196,8 +1122,9 @@ def _reference(
         return latest
     study.set_user_attr("reference", ref)
     logger.info(
-        "reference (default configuration): trained in %.1fs; %s",
+        "reference (default configuration): trained in %.1fs; %s; time: %s",
         seconds,
         ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
+        phases.describe(longest=len(phases.wall)),
     )
     return ref

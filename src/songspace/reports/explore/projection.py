@@ -17,12 +17,13 @@ from songspace._optional import installed, optional_import
 from songspace._util import atomic_write_npz
 from songspace.errors import ParameterError
 from songspace.evaluation.embeddings import Embeddings
+from songspace.reports.defaults import PROJECTION_METHODS as METHODS
 
 logger = logging.getLogger(__name__)
 
 
+#: The type of :data:`METHODS` (:data:`songspace.reports.defaults.PROJECTION_METHODS`).
 Method = Literal["auto", "umap", "pca", "tsne"]
-METHODS = ("auto", "umap", "pca", "tsne")
 CACHE_VERSION = 1
 
 

@@ -19,6 +19,7 @@ from songspace.data.dataset import Dataset
 from songspace.errors import FormatError, ParameterError
 from songspace.evaluation.embeddings import Embeddings, load_embeddings
 from songspace.progress import ProgressCallback
+from songspace.reports.defaults import DEFAULT_NEIGHBOURS, DEFAULT_PROJECTION
 from songspace.reports.explore.page import (
     ExploreRun,
     build_payload,
@@ -33,9 +34,6 @@ from songspace.reports.explore.projection import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: Neighbours packed per track.
-DEFAULT_NEIGHBOURS = 10
 
 
 @dataclass
@@ -106,7 +104,7 @@ def prepare_run(
     dataset: Dataset,
     cold: np.ndarray,
     *,
-    method: str = "auto",
+    method: str = DEFAULT_PROJECTION,
     k: int = DEFAULT_NEIGHBOURS,
     seed: int = 0,
     cache_dir: Path | None = None,
@@ -129,7 +127,7 @@ def load_run(
     run: Path,
     dataset: Dataset,
     *,
-    method: str = "auto",
+    method: str = DEFAULT_PROJECTION,
     k: int = DEFAULT_NEIGHBOURS,
     seed: int = 0,
     test_fraction: float | None = None,
@@ -190,7 +188,7 @@ def run_explore(
     data: str | Path | Dataset,
     out: str | Path,
     *,
-    method: str = "auto",
+    method: str = DEFAULT_PROJECTION,
     k: int = DEFAULT_NEIGHBOURS,
     seed: int = 0,
     test_fraction: float | None = None,
@@ -316,7 +314,7 @@ def explore_compare(
     result: Any,
     out: str | Path,
     *,
-    method: str = "auto",
+    method: str = DEFAULT_PROJECTION,
     k: int = DEFAULT_NEIGHBOURS,
     progress: ProgressCallback | None = None,
 ) -> ExploreResult:

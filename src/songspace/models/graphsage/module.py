@@ -4,8 +4,10 @@
 :class:`MultiTaskHeads` the three heads and the weighted loss of MUSIG eq. 6. Both
 follow PyG's ``SAGEConv`` conventions (``forward``, ``reset_parameters``,
 ``__repr__``) and are plain module-level ``nn.Module`` classes, so a fitted model
-pickles and a data-parallel wrapper can hold them. This module imports torch;
-:mod:`songspace.models.graphsage` imports it only when training or loading.
+pickles and a data-parallel wrapper can hold them. :func:`layerwise_inference` runs a
+trained encoder over a whole graph with full neighbourhood means. This module imports
+torch; the rest of :mod:`songspace.models.graphsage` imports it only when training or
+loading.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from songspace.models.graphsage import TASKS
+from songspace.models.graphsage.loop import TASKS
+
+#: Rows per block of layer-wise inference (bounds its memory on millions of tracks).
+INFER_BLOCK = 65_536
 
 
 class SAGEEncoder(nn.Module):
@@ -181,4 +187,54 @@ def build_network(
     return SAGEEncoder(in_dim, hidden, dim, num_layers, aggregate), MultiTaskHeads(dim)
 
 
-__all__ = ["TASKS", "MultiTaskHeads", "SAGEEncoder", "TaskTargets", "build_network"]
+def layerwise_inference(
+    encoder: SAGEEncoder,
+    x: np.ndarray,
+    a_mean: sp.csr_matrix,
+    targets: np.ndarray | None = None,
+) -> np.ndarray:
+    """Layer-wise inference with full neighbourhood means (the expectation of the sampled
+    mean): the unit-norm embeddings of all rows of ``x`` (h^0) on the graph whose
+    row-normalised adjacency is ``a_mean``, or only of ``targets`` (then over their K-hop
+    receptive field only). Rows go in blocks of :data:`INFER_BLOCK`."""
+    k_layers = len(encoder.layers)
+    if targets is None:
+        sets = [np.arange(x.shape[0])] * (k_layers + 1)
+    else:
+        sets = [np.unique(np.asarray(targets, dtype=np.int64))]
+        for _ in range(k_layers):
+            last = sets[-1]
+            sets.append(np.union1d(last, a_mean[last].indices))
+    # sets[d] = nodes needed at depth d; layer k maps depth (K-k+1) -> depth (K-k)
+    h = torch.from_numpy(np.ascontiguousarray(x[sets[k_layers]]))
+    with torch.no_grad():
+        for k in range(k_layers):
+            rows, cols = sets[k_layers - k - 1], sets[k_layers - k]
+            sub = a_mean[rows][:, cols] if targets is not None else a_mean
+            pos = np.searchsorted(cols, rows) if targets is not None else None
+            # rows in blocks, so the layer's intermediates (the concatenated self and
+            # neighbour inputs, the hidden activations) stay at INFER_BLOCK rows
+            parts = []
+            for lo in range(0, len(rows), INFER_BLOCK):
+                hi = min(lo + INFER_BLOCK, len(rows))
+                neigh = None
+                if encoder.aggregate:
+                    neigh = torch.from_numpy(np.asarray(sub[lo:hi] @ h.numpy(), dtype=np.float32))
+                self_rows = h[lo:hi] if pos is None else h[torch.from_numpy(pos[lo:hi])]
+                parts.append(encoder.layer(k, self_rows, neigh))
+            h = torch.cat(parts) if parts else h[:0]
+        z = F.normalize(h, dim=1).numpy()
+    if targets is None:
+        return z
+    return z[np.searchsorted(sets[0], np.asarray(targets, dtype=np.int64))]
+
+
+__all__ = [
+    "INFER_BLOCK",
+    "TASKS",
+    "MultiTaskHeads",
+    "SAGEEncoder",
+    "TaskTargets",
+    "build_network",
+    "layerwise_inference",
+]

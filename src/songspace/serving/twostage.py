@@ -1,0 +1,118 @@
+"""A fitted two-stage recommender served (``songspace serve --recommender DIR``,
+``songspace recommend --recommender DIR``): ``POST /complete`` and ``POST /next`` answer
+through both stages (docs/recommender.md, docs/serving.md).
+
+The recommender is rebuilt at startup from its directory (``songspace recommender fit``)
+over the dataset it was fitted on (refused otherwise): its runs are embedded again from
+the recorded training view, so its rankings are exactly those of the library's
+:meth:`songspace.recommender.TwoStageRanker.recommend`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from songspace.errors import ParameterError
+from songspace.params import Interval, check_param
+from songspace.serving.defaults import DEFAULT_K, MAX_K
+from songspace.serving.errors import UnknownTrackError
+from songspace.serving.recommender import MAX_PER_ARTIST, Neighbour, _clean
+
+if TYPE_CHECKING:
+    from songspace.data.dataset import Dataset
+    from songspace.recommender import TwoStageRanker
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ServedRecommender"]
+
+
+class ServedRecommender:
+    """A :class:`~songspace.recommender.TwoStageRanker` answering by track id, with the
+    dataset's metadata. Build with :meth:`from_dir`."""
+
+    def __init__(self, ranker: TwoStageRanker, dataset: Dataset, path: Path | None = None):
+        self.ranker = ranker
+        self.name = ranker.name
+        self.path = path
+        t = dataset.tracks
+        self._ids: list[str] = [str(x) for x in t["track_id"].tolist()]
+        self._row = {tid: i for i, tid in enumerate(self._ids)}
+        self._meta: dict[str, list[str | None]] = {
+            c: [_clean(v) for v in t[c].tolist()] if c in t.columns else [None] * len(t)
+            for c in ("track_name", "artist_name", "genre")
+        }
+
+    @classmethod
+    def from_dir(
+        cls, path: str | Path, dataset: Dataset | str | Path, *, name: str | None = None
+    ) -> ServedRecommender:
+        """The fitted recommender of ``path`` over ``dataset`` (the one it was fitted on)."""
+        from songspace.reports.recommender import load_recommender
+
+        ranker, ds = load_recommender(path, dataset, name=name)
+        logger.info(
+            "recommender %s loaded from %s: generators %s",
+            ranker.name,
+            path,
+            ", ".join(ranker.stage1.names),
+        )
+        return cls(ranker, ds, Path(path))
+
+    def info(self) -> dict[str, Any]:
+        """What ``GET /models`` says about it."""
+        return {
+            "name": self.name,
+            "generators": list(self.ranker.stage1.names),
+            "features": len(self.ranker.feature_names),
+            "depth": self.ranker.params["depth"],
+        }
+
+    def rows(self, track_ids: Sequence[str], field: str = "seed_track_ids") -> np.ndarray:
+        """The vocabulary rows of ``track_ids`` (UnknownTrackError for an unknown one)."""
+        if not track_ids:
+            raise ParameterError(field, "at least one seed track", [])
+        out = []
+        for t in track_ids:
+            if t not in self._row:
+                raise UnknownTrackError(t, model=self.name, field=field)
+            out.append(self._row[t])
+        return np.asarray(out, dtype=np.int64)
+
+    def recommend(
+        self,
+        seed_track_ids: Sequence[str],
+        k: int = DEFAULT_K,
+        *,
+        max_per_artist: int | None = None,
+    ) -> list[Neighbour]:
+        """The ``k`` best tracks after ``seed_track_ids`` (in order: the last is the current
+        track), by the model's score, at most ``max_per_artist`` by one artist. Seeds are
+        never recommended (stage 1 never retrieves one); fewer than ``k`` when stage 1
+        found fewer candidates."""
+        check_param("max_per_artist", max_per_artist, MAX_PER_ARTIST)
+        k = int(check_param("k", k, Interval(int, 1, MAX_K)))
+        seeds = self.rows(seed_track_ids)
+        fetch = k if max_per_artist is None else len(self._ids)
+        tracks, scores = self.ranker.recommend(seeds, fetch)
+        artists = self._meta["artist_name"]
+        out: list[Neighbour] = []
+        per: dict[str | None, int] = {}
+        for r, s in zip(tracks.tolist(), scores.tolist(), strict=True):
+            if max_per_artist is not None:
+                a = artists[r]
+                if per.get(a, 0) >= max_per_artist:
+                    continue
+                per[a] = per.get(a, 0) + 1
+            m = self._meta
+            out.append(
+                Neighbour(self._ids[r], m["track_name"][r], m["artist_name"][r], m["genre"][r], s)
+            )
+            if len(out) == k:
+                break
+        return out

@@ -1,0 +1,141 @@
+"""`songspace recommender fit` and `songspace evaluate --recommender`: the command line fits
+the library's recommender on `evaluate`'s protocol, and a fitted recommender is scored only
+on the dataset and split it was fitted on."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from songspace.cli import app
+from songspace.errors import InvalidValueError, ParameterError
+from tests.recommender.conftest import FAST, dataset_of, planted_sequences
+
+pytest.importorskip("lightgbm")
+pytest.importorskip("gensim")
+
+runner = CliRunner()
+#: the split of the planted protocol (conftest.protocol_of): seed 0, (0.8, 0.1, 0.1)
+SPLIT = ["--seed", "0", "--test-fraction", "0.1", "--min-tracks", "10"]
+PARAMS = [a for k, v in FAST.items() for a in ("-p", f"{k}={v}")]
+T2V = ["-p", "dim=25", "-p", "epochs=2", "-p", "workers=1"]
+
+
+def invoke(*args):
+    return runner.invoke(app, ["--no-progress", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def fitted_dir(tmp_path_factory):
+    """(dataset dir, run dir, recommender dir): a Track2Vec run trained on the planted
+    data's split, and a recommender fitted with it through the command line."""
+    tmp = tmp_path_factory.mktemp("cli-rec")
+    data = tmp / "data"
+    dataset_of(planted_sequences()).save(data)
+    run = tmp / "t2v"
+    res = invoke("train", "track2vec", data, "-o", run, *T2V, *SPLIT[:4])
+    assert res.exit_code == 0, res.output
+    rec = tmp / "rec"
+    res = invoke("recommender", "fit", data, "--run", f"t2v={run}", "-o", rec, *SPLIT, *PARAMS)
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "wrote" in res.output
+    return data, run, rec
+
+
+def test_fit_writes_the_model_and_its_provenance(fitted_dir):
+    _, run, rec = fitted_dir
+    assert sorted(f.name for f in rec.iterdir()) == ["model.txt", "recommender.json"]
+    doc = json.loads((rec / "recommender.json").read_text())
+    prov = doc["provenance"]
+    assert prov["seed"] == 0 and prov["test_fraction"] == 0.1 and prov["min_tracks"] == 10
+    assert prov["runs"] == {"t2v": str(run.resolve())}
+    assert prov["dataset_fingerprint"]
+    assert doc["params"]["depth"] == FAST["depth"]
+    assert list(doc["embeddings"]) == ["t2v"]
+    assert any(g["name"] == "t2v.last" for g in doc["generators"])
+
+
+def test_the_fitted_recommender_is_the_librarys(fitted_dir):
+    """The CLI's model equals TwoStageRanker.fit on the same protocol and embeddings."""
+    from songspace.data.dataset import Dataset
+    from songspace.data.provenance import DatasetIdentity
+    from songspace.evaluation.suite import evaluation_protocol, protocol_embeddings
+    from songspace.models.apply import RunEmbedder
+    from songspace.recommender import TwoStageRanker
+    from songspace.reports.recommender import load_recommender
+
+    data, run, rec = fitted_dir
+    ds = Dataset.load(data)
+    protocol, f = evaluation_protocol(ds, seed=0, test_fraction=0.1, min_tracks=10)
+    embedder = RunEmbedder(run)
+    embedder.name = "t2v"
+    emb = protocol_embeddings(embedder, protocol, DatasetIdentity(ds, data), f)
+    mine = TwoStageRanker.fit(protocol, [emb], **FAST)
+    loaded, _ = load_recommender(rec, data)
+    assert (rec / "model.txt").read_text() == mine.booster.model_to_string()
+    for seeds in ([3], [17, 5], [250, 1, 42, 9]):
+        np.testing.assert_array_equal(loaded.scores(np.array(seeds)), mine.scores(np.array(seeds)))
+
+
+def test_fit_refuses_a_run_trained_across_the_test_split(fitted_dir, tmp_path):
+    data, run, _ = fitted_dir
+    res = invoke(
+        "recommender",
+        "fit",
+        data,
+        "--run",
+        f"t2v={run}",
+        "-o",
+        tmp_path / "r",
+        "--seed",
+        "1",
+        "--test-fraction",
+        "0.1",
+        *PARAMS,
+    )
+    assert isinstance(res.exception, ParameterError)
+    assert "never trained on the protocol's test sequences" in str(res.exception)
+    assert not (tmp_path / "r").exists()
+    res = invoke("recommender", "fit", data, "--run", f"t2v={data}", "-o", tmp_path / "r")
+    assert isinstance(res.exception, ParameterError) and "--run" in str(res.exception)
+    res = invoke("recommender", "fit", data, "-o", tmp_path / "r", "-p", "depth=0")
+    assert isinstance(res.exception, ParameterError) and "twostage.depth" in str(res.exception)
+
+
+def test_evaluate_scores_a_fitted_recommender_beside_the_baselines(fitted_dir, tmp_path):
+    data, _, rec = fitted_dir
+    out = tmp_path / "eval"
+    res = invoke(
+        "evaluate",
+        data,
+        "--recommender",
+        rec,
+        "--metrics",
+        "next_song",
+        "--k",
+        "10",
+        "-o",
+        out,
+        *SPLIT,
+    )
+    assert res.exit_code == 0, (res.output, res.exception)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["results"]) == {"random", "popularity", "rec"}
+    ours = summary["results"]["rec"]["next_song_in_set_hit_rate"]
+    assert ours > summary["results"]["popularity"]["next_song_in_set_hit_rate"]
+    assert "popularity" in summary["tests"]["rec"]  # tested against the baselines
+
+
+def test_evaluate_refuses_another_split_or_another_dataset(fitted_dir, tmp_path):
+    data, _, rec = fitted_dir
+    res = invoke("evaluate", data, "--recommender", rec, "--seed", "1", "--test-fraction", "0.1")
+    assert isinstance(res.exception, InvalidValueError)
+    assert "split the recommender was fitted on (--seed 0" in str(res.exception)
+    res = invoke("evaluate", data, "--recommender", rec, "--seed", "0", "--test-fraction", "0.2")
+    assert isinstance(res.exception, InvalidValueError)
+    other = tmp_path / "other"
+    dataset_of(planted_sequences(seed=1)).save(other)
+    res = invoke("evaluate", other, "--recommender", rec, *SPLIT)
+    assert isinstance(res.exception, InvalidValueError)
+    assert "dataset the recommender was fitted on" in str(res.exception)
