@@ -128,7 +128,7 @@ def worker(args: argparse.Namespace) -> None:
         from songspace.models.track2vec import Track2Vec
 
         ds = Dataset.load(w / "ds")
-        d = Track2Vec().get_params()
+        d = Track2Vec.preset_params("paper")  # the configuration `train` runs below
         bounds = ds.indptr.tolist()
         t1 = time.perf_counter()
         sentences = [
@@ -333,7 +333,7 @@ def main() -> None:
     rows: list[dict] = []
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     share = f", first {args.peer_slices} slices" if args.peer_slices else ""
-    t2v = ["--param", f"epochs={args.epochs}", "--param", "workers=2"]
+    t2v = ["--preset", "paper", "--param", f"epochs={args.epochs}", "--param", "workers=2"]
     gs = ["--param", f"epochs={args.gs_epochs}", "--param", f"steps_per_epoch={args.gs_steps}"]
     gs_pop = [*gs, "--param", "feature_groups=popularity"]
     gs_genre = [*gs, "--param", "feature_groups=genre,popularity"]

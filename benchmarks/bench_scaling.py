@@ -213,7 +213,8 @@ def t2v_worker(a: argparse.Namespace) -> None:
     from songspace.testing.models import same_genre_share
 
     ds = Dataset.load(a.input)
-    m = Track2Vec(dim=a.dim, epochs=a.epochs, workers=a.workers, corpus=a.mode, seed=0)
+    fixed = {"dim": a.dim, "epochs": a.epochs, "workers": a.workers, "corpus": a.mode, "seed": 0}
+    m = Track2Vec(**{**Track2Vec.preset_params("paper"), **fixed})
     t0 = time.perf_counter()
     m.fit(ds)
     dt = time.perf_counter() - t0

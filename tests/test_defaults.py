@@ -39,6 +39,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "n_genres": ("SYNTHETIC_GENRES",),
     "genres": ("SYNTHETIC_GENRES",),
     "mean_length": ("SYNTHETIC_MEAN_LENGTH",),
+    "sequential": ("SYNTHETIC_SEQUENTIAL",),
     # graph layer (songspace.graph.defaults)
     "min_weight": ("DEFAULT_MIN_WEIGHT",),
     "thresholds": ("DEFAULT_THRESHOLDS",),

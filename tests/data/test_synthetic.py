@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 
@@ -90,6 +91,8 @@ def test_missing_share_marks_features_unknown():
         ({"p_off_genre": 1.5}, "p_off_genre"),
         ({"mean_length": 2, "min_length": 5}, "mean_length"),
         ({"n_genres": 50, "n_tracks": 10}, "n_genres"),
+        ({"sequential": 1.5}, "sequential"),
+        ({"sequential": -0.1}, "sequential"),
     ],
 )
 def test_bad_arguments(kwargs, name):
@@ -150,3 +153,76 @@ def test_output_is_pinned(kwargs, expected):
 def test_mpd_preset_output_is_pinned():
     ds = generate_preset("mpd", scale=0.0005, seed=3)
     assert _content_hash(ds) == "c42629ba23bad858da0681210b1a4f5b9bc84329f0145aa76ef0aa33d464b785"
+
+
+# ------------------------------------------------------------------ sequential signal
+def _order_shuffled(ds, seed):
+    """``ds`` with each sequence's entries in a random order (the same co-occurrences)."""
+    rng = np.random.default_rng(seed)
+    idx = ds.indices.copy()
+    for a, b in zip(ds.indptr[:-1], ds.indptr[1:], strict=True):
+        idx[a:b] = rng.permutation(idx[a:b])
+    return dataclasses.replace(ds, indices=idx)
+
+
+def _bigram_results(sequential):
+    """Next-song results of popularity, the bigram ranker, and the bigram ranker trained on
+    the order-shuffled training view, on data generated with ``sequential``."""
+    from songspace.evaluation.embeddings import Embeddings
+    from songspace.evaluation.protocol import make_protocol
+    from songspace.evaluation.rankers import Bigram
+    from songspace.evaluation.suite import evaluate
+
+    ds = generate(800, 400, n_genres=5, mean_length=25, sequential=sequential, seed=0)
+    p = make_protocol(ds, seed=0, fractions=(0.8, 0.1, 0.1))
+    rankers = {
+        "bigram": Embeddings.from_ranker(Bigram.fit(p.train), ds.n_tracks),
+        "popularity": Embeddings.popularity_baseline(p.train),
+        "shuffled": dataclasses.replace(
+            Embeddings.from_ranker(Bigram.fit(_order_shuffled(p.train, 1)), ds.n_tracks),
+            name="shuffled",
+        ),
+    }
+    return {k: evaluate(p, e, families=["next_song"]) for k, e in rankers.items()}
+
+
+def test_the_sequential_option_makes_order_carry_information():
+    """With ``sequential``, a bigram ranker (successor counts) ranks the next song above
+    popularity and above the same ranker trained with each sequence shuffled, which keeps
+    the co-occurrences and loses only the order. Without it, order carries nothing: the
+    shuffled ranker does as well. (Both beat global popularity without it too: a playlist
+    stays in its genre, and a track's successors share it.)"""
+    from songspace.evaluation.results import compare
+
+    metrics = ["next_song_out_of_set_hit_rate", "next_song_out_of_set_ndcg"]
+    with_order = _bigram_results(0.5)
+    vs_popularity = compare(
+        with_order["bigram"], with_order["popularity"], metrics=metrics, alpha=0.01
+    )
+    vs_shuffled = compare(with_order["bigram"], with_order["shuffled"], metrics=metrics, alpha=0.01)
+    for m in metrics:
+        assert vs_popularity[m].significant, vs_popularity[m]
+        assert vs_popularity[m].value_a > vs_popularity[m].value_b
+    ndcg = vs_shuffled["next_song_out_of_set_ndcg"]
+    assert ndcg.significant and ndcg.value_a > ndcg.value_b + 0.03, ndcg
+    without = _bigram_results(0.0)
+    vs_shuffled = compare(without["bigram"], without["shuffled"], metrics=metrics, alpha=0.01)
+    assert not any(vs_shuffled[m].significant for m in metrics), vs_shuffled
+    ndcg = vs_shuffled["next_song_out_of_set_ndcg"]
+    assert abs(ndcg.value_a - ndcg.value_b) < 0.01, ndcg
+
+
+def test_the_sequential_option_keeps_the_planted_structure():
+    """The chain replaces home-genre draws by tracks of the same genre: every entry keeps
+    its genre, the playlists their lengths, skips and timestamps; only the order-driven
+    choice of tracks changes (0 is the dataset without the option: test_output_is_pinned)."""
+    plain = generate(300, 500, missing_share=0.0, seed=7)  # every track's genre known
+    chained = generate(300, 500, missing_share=0.0, sequential=0.6, seed=7)
+    genre = plain.tracks["genre"].to_numpy(dtype=object)
+    np.testing.assert_array_equal(plain.indptr, chained.indptr)
+    np.testing.assert_array_equal(genre[plain.indices], genre[chained.indices])
+    np.testing.assert_array_equal(plain.skipped, chained.skipped)
+    np.testing.assert_array_equal(plain.timestamps, chained.timestamps)
+    changed = plain.indices != chained.indices
+    assert 0.1 < changed.mean() < 0.6
+    assert chained.source["sequential"] == 0.6 and "sequential" not in plain.source

@@ -110,6 +110,16 @@ DAMAGES = {
         "model.json",
         "params",
     ),
+    "fitted_params not an object": (
+        lambda p: rewrite_json(p, lambda d: d.__setitem__("fitted_params", "all")),
+        "model.json",
+        "fitted_params",
+    ),
+    "fitted_params out of range": (
+        lambda p: rewrite_json(p, lambda d: d["fitted_params"].__setitem__("num_layers", 9)),
+        "model.json",
+        "num_layers",
+    ),
     "n_tracks edited": (
         lambda p: rewrite_json(p, lambda d: d.__setitem__("n_tracks", 3)),
         "arrays.npz",

@@ -16,15 +16,18 @@ pytest.importorskip("gensim")
 from songspace.data.builder import finish_dataset
 from songspace.data.dataset import FeatureGroup
 from songspace.errors import ParameterError
-from songspace.models import get_model_class
+from songspace.models import create, get_model_class
 from songspace.models.base import EmbeddingModel
 from songspace.models.track2vec import (
     MAX_SENTENCE_LEN,
     CsrCorpus,
     Track2Vec,
     Track2VecFeature,
+    auto_epochs,
+    auto_window,
     corpus_file,
     corpus_key,
+    repeat_share,
     retained_share,
     skipgram_pairs,
     vocabulary_counts,
@@ -148,7 +151,7 @@ def test_sample_is_gensims_down_sampling():
     from gensim.models import Word2Vec
 
     ds = planted_dataset()
-    ours = Track2Vec(dim=25, epochs=2, sample=1e-4, seed=3).fit(ds)
+    ours = Track2Vec(dim=25, window=5, epochs=2, sample=1e-4, seed=3).fit(ds)
     sentences = [
         [str(t) for t in ds.indices[a:b]]
         for a, b in zip(ds.indptr[:-1], ds.indptr[1:], strict=True)
@@ -162,7 +165,7 @@ def test_sample_is_gensims_down_sampling():
     np.testing.assert_array_equal(ours.embeddings_, expected)
     # the default stays gensim's 1e-3: default fits are unchanged
     assert Track2Vec().sample == 1e-3
-    default = Track2Vec(dim=25, epochs=2, seed=3).fit(ds).embeddings_
+    default = Track2Vec(dim=25, window=5, epochs=2, seed=3).fit(ds).embeddings_
     assert not np.array_equal(default, ours.embeddings_)
 
 
@@ -366,3 +369,155 @@ def test_corpus_file_and_iterator_modes_both_learn_the_planted_genres(cache_dir,
     assert min(shares.values()) > 0.8 > 3 * chance, shares
     assert abs(shares["file"] - shares["iterator"]) < 0.1, shares
     assert any(cache_dir.iterdir())  # the file mode wrote (and then read) the corpus
+
+
+# ------------------------------------------------------ presets and adaptive defaults
+#: W2V paper Table 3's defaults (d, L, alpha, N, lambda), with Word2Vec's epochs and sample.
+TABLE_3 = {
+    "dim": 100,
+    "window": 5,
+    "ns_exponent": 0.75,
+    "negative": 5,
+    "alpha": 0.025,
+    "epochs": 5,
+    "sample": 1e-3,
+}
+
+
+def test_paper_preset_gives_exactly_table_3():
+    assert Track2Vec.preset_params("paper") == TABLE_3
+    assert Track2VecFeature.preset_params("paper") == TABLE_3
+    model = create("track2vec", preset="paper")
+    assert {k: model.get_params()[k] for k in TABLE_3} == TABLE_3
+    # given parameters override the preset's, the rest keep the defaults
+    model = create("track2vec", {"dim": "32"}, from_strings=True, preset="paper")
+    assert (model.dim, model.window, model.min_count) == (32, 5, 1)
+    with pytest.raises(ParameterError, match=r"parameter `preset`: expected a preset of .*'paper'"):
+        create("track2vec", preset="tiny")
+
+
+def test_paper_preset_trains_as_plain_gensim_with_its_defaults():
+    """Table 3's values are gensim's Word2Vec defaults: the preset equals plain gensim."""
+    from gensim.models import Word2Vec
+
+    ds = tiny_dataset([[i % 7, (i + 1) % 7, (i + 3) % 7, 7 + i % 5] for i in range(60)], 12)
+    ours = create("track2vec", {"seed": 4}, preset="paper").fit(ds)
+    sentences = [[str(t) for t in ds.sequence(s)] for s in range(ds.n_sequences)]
+    ref = Word2Vec(sentences, min_count=1, workers=1, seed=4, sg=1, hs=0)
+    expected = np.zeros_like(ours.embeddings_)
+    for key in ref.wv.index_to_key:
+        expected[int(key)] = ref.wv[key]
+    np.testing.assert_array_equal(ours.embeddings_, expected)
+    assert ours.fitted_params_ == ours.get_params()  # nothing was left to the data
+
+
+def test_cli_train_with_the_paper_preset_and_with_the_adaptive_default(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from songspace.cli import app
+
+    data = tmp_path / "ds"
+    tiny_dataset([[i % 9, (i + 1) % 9, (i + 2) % 9, (i + 4) % 9] * 3 for i in range(90)], 9).save(
+        data
+    )
+    base = ["--no-progress", "train", "track2vec", str(data), "--param", "dim=25"]
+    res = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "p"), "--preset", "paper"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "p" / "model" / "model.json").read_text())
+    assert {k: doc["params"][k] for k in TABLE_3 if k != "dim"} == {
+        k: v for k, v in TABLE_3.items() if k != "dim"
+    }
+    assert doc["fitted_params"] == doc["params"]
+    assert "from the data" not in res.output
+    res = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "a" / "model" / "model.json").read_text())
+    assert doc["params"]["epochs"] == "auto" and doc["params"]["window"] == "auto"
+    used = doc["fitted_params"]
+    assert isinstance(used["epochs"], int) and isinstance(used["window"], int)
+    assert f"chose window={used['window']}, epochs={used['epochs']} from the data" in " ".join(
+        res.output.split()
+    )
+    res = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "x"), "--preset", "tiny"])
+    assert isinstance(res.exception, ParameterError)  # main() prints it without a traceback
+    assert "parameter `preset`" in str(res.exception) and "'paper'" in str(res.exception)
+    res = CliRunner().invoke(app, ["models"])
+    assert "preset 'paper' (the reference of `songspace tune`)" in " ".join(res.output.split())
+
+
+def test_auto_epochs_by_hand():
+    # ceil(10,000,000 / training entries), within [5, 50]
+    assert auto_epochs(94_335) == 50  # Melon's training view: ceil(106.0), capped
+    assert auto_epochs(326_082) == 31  # the LFM-1b subset's: ceil(30.67)
+    assert auto_epochs(497_416) == 21  # the MPD subset's: ceil(20.10)
+    assert auto_epochs(1_999_999) == 6
+    assert auto_epochs(2_000_000) == 5  # from 2M entries on: the paper's 5
+    assert auto_epochs(66_346_428) == 5  # the full MPD
+
+
+def test_repeat_share_and_auto_window_by_hand():
+    playlists = tiny_dataset([[0, 1, 2, 3], [4, 5, 6, 7, 0], [1, 2]], 8)  # no track twice
+    assert repeat_share(playlists) == 0.0
+    assert auto_window(playlists) == 5
+    # 16 entries; 0 again in the first sequence, 3 in the second, 4 in the third: 3 / 16
+    sessions = tiny_dataset([[0, 1, 0, 2], [3, 3], [4, 5, 6, 7, 8, 9, 1, 2, 3, 4]], 10)
+    assert repeat_share(sessions) == 3 / 16
+    assert auto_window(sessions) == 10
+    # the threshold: 1 repeat in 20 entries (5%) is sessions, 1 in 21 is playlists
+    assert auto_window(tiny_dataset([[0, 1, 0], list(range(2, 19))], 19)) == 10
+    assert auto_window(tiny_dataset([[0, 1, 0], list(range(2, 20))], 20)) == 5
+
+
+def test_auto_is_resolved_from_the_training_data_and_saved(tmp_path):
+    import json
+
+    seqs = [[i % 6, (i + 1) % 6, i % 6, 6 + i % 4] for i in range(40)]  # 160 entries, 40 repeats
+    ds = tiny_dataset(seqs, 10)
+    model = Track2Vec(dim=25, seed=2).fit(ds)
+    assert (model.epochs, model.window) == ("auto", "auto")  # the parameters stay as given
+    used = model.fitted_params_
+    assert (used["epochs"], used["window"]) == (50, 10)
+    assert {k: v for k, v in used.items() if k not in ("epochs", "window")} == {
+        k: v for k, v in model.get_params().items() if k not in ("epochs", "window")
+    }
+    explicit = Track2Vec(dim=25, seed=2, epochs=50, window=10).fit(ds)
+    np.testing.assert_array_equal(model.embeddings_, explicit.embeddings_)
+    assert explicit.fitted_params_ == explicit.get_params()
+    # tuning's cost model sees the resolved values
+    assert Track2Vec.cost_units({"dim": 25}, ds) == Track2Vec.cost_units(
+        {"dim": 25, "window": 10}, ds
+    )
+    model.save(tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert doc["params"]["epochs"] == "auto" and doc["fitted_params"]["epochs"] == 50
+    back = EmbeddingModel.load(tmp_path / "m")
+    assert back.get_params() == model.get_params() and back.fitted_params_ == used
+    # a model.json written before fitted_params was recorded: its parameters stand for them
+    del doc["fitted_params"]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(doc))
+    assert EmbeddingModel.load(tmp_path / "m").fitted_params_ == model.get_params()
+
+
+def test_progress_counts_the_resolved_epochs():
+    seen = []
+    ds = tiny_dataset([[0, 1, 2, 3]] * 20, 4)  # 80 entries: 50 epochs
+    Track2Vec(dim=25, sample=0).fit(ds, progress=lambda d, t, m: seen.append(t))
+    assert set(seen) == {50}
+
+
+def test_an_update_continues_with_the_values_the_fit_resolved():
+    """An update trains with the window the fit resolved and, by default, its epochs."""
+    from songspace.data.vocabulary import extend_vocabulary
+
+    seqs = [[i % 6, (i + 1) % 6, i % 6, 6 + i % 4] for i in range(40)]  # sessions: window 10
+    base, extra = tiny_dataset(seqs, 10), tiny_dataset([[0, 10, 1, 11, 0]] * 5, 12)
+    history, new = extend_vocabulary(base, extra)
+    model = Track2Vec(dim=25, seed=2).fit(base)
+    assert model.update_defaults()["epochs"] == model.fitted_params_["epochs"] == 50
+    explicit = Track2Vec(dim=25, seed=2, epochs=50, window=10).fit(base)
+    model.update(new, history=history, epochs=3)
+    explicit.update(new, history=history, epochs=3)
+    np.testing.assert_array_equal(model.embeddings_, explicit.embeddings_)
+    assert model.available_[10:].all()  # the new tracks were trained

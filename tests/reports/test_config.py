@@ -127,6 +127,28 @@ def test_params_file_and_relative_paths_resolve_against_the_config(write_config,
     assert cfg.dataset.path == (tmp_path / "data" / "mpd").resolve()
 
 
+def test_a_preset_comes_first_then_params_file_then_params(write_config, tmp_path):
+    (tmp_path / "tuned.toml").write_text("[params]\nwindow = 9\n")
+    text = small_config().replace(
+        "params = { dim = 25, epochs = 2, window = 5 }",
+        'preset = "paper"\nparams_file = "tuned.toml"\nparams = { dim = 25 }',
+    )
+    cfg = load_config(write_config(text))
+    params = cfg.models[0].params
+    # W2V Table 3 (the preset), window from the file, dim from params
+    assert params == {
+        "dim": 25,
+        "window": 9,
+        "ns_exponent": 0.75,
+        "negative": 5,
+        "alpha": 0.025,
+        "epochs": 5,
+        "sample": 1e-3,
+    }
+    bad = small_config().replace("params = { dim = 25, epochs = 2, window = 5 }", 'preset = "tiny"')
+    assert "parameter `preset`: expected a preset of Track2Vec ('paper')" in error_of(bad)
+
+
 def test_only_selects_rows_before_validation():
     text = small_config() + '\n[[models]]\nname = "future"\nmodel = "not_yet_registered"\n'
     assert "unknown model 'not_yet_registered'" in error_of(text)

@@ -49,8 +49,8 @@ def test_resuming_continues_the_study_and_loses_nothing(tiny_dataset_dir, tmp_pa
     )
     assert first.counts == {"COMPLETE": 3}
     before = {t.number: (t.params, t.values) for t in trials_of(url, "s")}
-    # the first trial is the default configuration (searched parameters at their defaults)
-    defaults = get_model_class("track2vec").default_params()
+    # the first trial is the reference configuration (searched parameters at its values)
+    defaults = get_model_class("track2vec").reference_params()
     assert trials_of(url, "s")[0].params == {k: defaults[k] for k in before[0][0]}
     again = tune(
         "track2vec", tiny_dataset_dir, trials=5, storage=url, study="s", budget_factor=None, **FAST

@@ -29,6 +29,7 @@ from songspace.data.defaults import (
     SYNTHETIC_GENRES,
     SYNTHETIC_MEAN_LENGTH,
     SYNTHETIC_PLAYLISTS,
+    SYNTHETIC_SEQUENTIAL,
     SYNTHETIC_TRACKS,
 )
 from songspace.errors import ParameterError
@@ -525,6 +526,17 @@ def prepare_synthetic_cmd(
     mean_length: Annotated[
         float, typer.Option("--mean-length", help="Mean playlist length.")
     ] = SYNTHETIC_MEAN_LENGTH,
+    sequential: Annotated[
+        float,
+        typer.Option(
+            "--sequential",
+            min=0.0,
+            max=1.0,
+            help="Make order carry information: the probability that a home-genre entry "
+            "follows its predecessor along its genre's Markov chain (0: entries drawn "
+            "independently of their order, the datasets of earlier versions).",
+        ),
+    ] = SYNTHETIC_SEQUENTIAL,
     preset: Annotated[
         str | None,
         typer.Option(
@@ -564,7 +576,7 @@ def prepare_synthetic_cmd(
             "n_genres": genres,
             "mean_length": mean_length,
         }
-    ds = prepare_synthetic(out, overwrite=overwrite, seed=seed, **kwargs)
+    ds = prepare_synthetic(out, overwrite=overwrite, seed=seed, sequential=sequential, **kwargs)
     if slices is not None:
         from songspace.data.mpd import write_slices
 

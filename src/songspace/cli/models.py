@@ -58,6 +58,12 @@ def models_cmd() -> None:
                 escape(searched),
             )
         out_console.print(table)
+        for preset, values in klass.presets.items():
+            shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+            role = (
+                " (the reference of `songspace tune`)" if preset == klass.reference_preset else ""
+            )
+            out_console.print(f"  preset {preset!r}{role}: {escape(shown)}")
         out_console.print(_update_text(klass))
 
 
@@ -87,6 +93,15 @@ ConfigOpt = Annotated[
 FullOpt = Annotated[
     bool, typer.Option("--full", help="Train on every sequence (no held-out split).")
 ]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="Start from a named configuration of the model (`songspace models` lists each "
+        "model's presets, e.g. track2vec's `paper`: the W2V paper's Table 3 defaults, "
+        "instead of the defaults that adapt to the data); --config and --param override it.",
+    ),
+]
 
 
 def train_cmd(
@@ -96,6 +111,7 @@ def train_cmd(
     out: RunOutOpt,
     param: ParamOpt = None,
     config: ConfigOpt = None,
+    preset: PresetOpt = None,
     seed: SeedOpt = 0,
     test_fraction: AutoTestFractionOpt = None,
     full: FullOpt = False,
@@ -112,6 +128,7 @@ def train_cmd(
     ] = 1,
 ) -> None:
     """Train a model; write the model, embeddings.npz, Word2Vec text and Projector TSVs."""
+    from songspace.models.run import chosen_from_data
     from songspace.models.train import train_model
 
     params = parse_assignments(param, "--param", example="dim=64")
@@ -128,11 +145,14 @@ def train_cmd(
             overwrite=overwrite,
             progress=progress,
             nproc=nproc,
+            preset=preset,
         )
+    chosen = chosen_from_data(fitted)
+    note = f"; chose {chosen} from the data" if chosen else ""
     out_console.print(
         f"[bold green]wrote[/] {out}: {model} trained in {fitted.training_time_:.1f}s, "
         f"{int(fitted.available_.sum()):,} of {len(fitted.available_):,} tracks embedded "
-        f"(dimension {fitted.embeddings_.shape[1]}); "
+        f"(dimension {fitted.embeddings_.shape[1]}{escape(note)}); "
         + escape(_evaluate_hint(dataset, out, seed=seed, test_fraction=test_fraction, full=full))
     )
 

@@ -22,3 +22,5 @@ SYNTHETIC_PLAYLISTS = 2000
 SYNTHETIC_TRACKS = 3000
 SYNTHETIC_GENRES = 10
 SYNTHETIC_MEAN_LENGTH = 30.0
+#: The synthetic generator's sequential signal (0: entries independent of their order).
+SYNTHETIC_SEQUENTIAL = 0.0

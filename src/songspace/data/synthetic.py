@@ -23,6 +23,7 @@ from songspace.data.defaults import (
     SYNTHETIC_GENRES,
     SYNTHETIC_MEAN_LENGTH,
     SYNTHETIC_PLAYLISTS,
+    SYNTHETIC_SEQUENTIAL,
     SYNTHETIC_TRACKS,
 )
 from songspace.data.features import AUDIO_COLUMNS, genre_group, popularity_group, scale_columns
@@ -82,6 +83,7 @@ def generate(
     timestamps: bool = True,
     missing_share: float = 0.1,
     compact: bool = False,
+    sequential: float = SYNTHETIC_SEQUENTIAL,
     seed: int = 0,
 ) -> Dataset:
     """Generate a synthetic dataset; the same arguments and seed give the same dataset.
@@ -98,6 +100,14 @@ def generate(
     With ``compact``, catalogue tracks that no playlist drew are dropped (as in a
     real dataset, where every track occurs at least once; ``n_tracks`` is then the
     catalogue the draws come from, not the number of distinct tracks).
+    With ``sequential`` > 0, order carries information, as in real playlists and
+    sessions: each genre has a Markov chain over its tracks (every track has
+    :data:`CHAIN_SUCCESSORS` successors of its genre, drawn by popularity), and an entry
+    drawn from the home genre, after an entry of the home genre, is with probability
+    ``sequential`` one of its predecessor's successors instead (:func:`_walk_chains`).
+    The genre, favourite-artist and off-genre shares are those without it; it draws
+    from its own generator, so every other draw is the same, and 0 gives the dataset of
+    earlier versions.
     """
     _check_arguments(locals())
     # The stages draw from one generator in this order. A new optional stage draws
@@ -117,6 +127,8 @@ def generate(
         p_favourite_artist=p_favourite_artist,
         favourite_artists=favourite_artists,
     )
+    if sequential > 0:
+        _walk_chains(seed, cat, playlists, sequential)
     tracks = _PublicTracks.draw(rng, cat, playlists.internal, compact=compact)
     skipped = _draw_skips(rng, playlists, tracks) if skips else None
     ts = _draw_timestamps(rng, playlists) if timestamps else None
@@ -141,6 +153,7 @@ def generate(
             "n_tracks": tracks.n_tracks,
             "n_genres": n_genres,
             **({"compact": True} if compact else {}),
+            **({"sequential": sequential} if sequential > 0 else {}),
         },
     )
     _add_feature_groups(rng, ds, cat, tracks, genres, missing_share)
@@ -168,6 +181,7 @@ def _check_arguments(args: dict[str, Any]) -> None:
         ("p_favourite_artist", 0, 1 - p_off_genre),
         ("favourite_artists", 1, None),
         ("missing_share", 0, 1),
+        ("sequential", 0, 1),
     ):
         _check(name, args[name], low, high)
     if args["n_genres"] > args["n_tracks"]:
@@ -258,6 +272,7 @@ class _Playlists:
     home: np.ndarray  # per playlist, its home genre
     internal: np.ndarray  # per entry, the internal track index
     playlist: np.ndarray  # per entry, its playlist
+    home_draw: np.ndarray  # per entry, drawn by popularity from the home genre
     indptr: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -288,8 +303,8 @@ def _draw_playlists(
         rng.random((n_playlists, favourite_artists)) * (fav_hi - fav_lo)[:, None]
     ).astype(np.int64)
     pl = np.repeat(np.arange(n_playlists), lengths)
-    internal = _draw_entries(rng, cat, pl, home, favs, p_off_genre, p_favourite_artist)
-    return _Playlists(lengths, home, internal, pl)
+    internal, home_draw = _draw_entries(rng, cat, pl, home, favs, p_off_genre, p_favourite_artist)
+    return _Playlists(lengths, home, internal, pl, home_draw)
 
 
 def _draw_entries(
@@ -300,10 +315,10 @@ def _draw_entries(
     favs: np.ndarray,
     p_off_genre: float,
     p_favourite_artist: float,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Per entry (of playlist ``pl``, whose home genre is ``home[pl]`` and favourite
     artists ``favs[pl]``), an off-genre, favourite-artist or home-genre track, as
-    internal track indices."""
+    internal track indices; and which entries are home-genre draws."""
     total = len(pl)
     r = rng.random(total)
     off = r < p_off_genre
@@ -321,7 +336,37 @@ def _draw_entries(
     if not ok.all():
         bad_home = home[pl[~ok]]
         internal[~ok] = cat.draw_in_blocks(rng, cat.genre_start[bad_home], cat.genre_end[bad_home])
-    return internal
+    return internal, ~(off | fav)
+
+
+#: Successors per track in its genre's Markov chain (``generate(sequential=...)``).
+CHAIN_SUCCESSORS = 3
+#: With the dataset's seed, seeds the generator of the sequential stage alone.
+_CHAIN_STREAM = 0x5E9
+
+
+def _walk_chains(seed: int, cat: _Catalogue, playlists: _Playlists, share: float) -> None:
+    """Make order carry information: every track gets :data:`CHAIN_SUCCESSORS` successors
+    of its genre (popularity-weighted draws), and, position by position, a home-genre draw
+    whose predecessor is of the home genre becomes, with probability ``share``, one of the
+    predecessor's successors (uniformly): each playlist walks its home genre's chain. The
+    entries change in place; the draws come from a generator of their own (seeded by
+    ``seed``), so the other stages draw as without it."""
+    rng = np.random.default_rng([int(seed), _CHAIN_STREAM])
+    genre = np.repeat(cat.track_genre, CHAIN_SUCCESSORS)
+    successors = cat.draw_in_blocks(rng, cat.genre_start[genre], cat.genre_end[genre])
+    successors = successors.reshape(-1, CHAIN_SUCCESSORS)
+    internal, lengths = playlists.internal, playlists.lengths
+    position = np.arange(len(internal)) - np.repeat(playlists.indptr[:-1], lengths)
+    follows = playlists.home_draw & (position > 0) & (rng.random(len(internal)) < share)
+    choice = rng.integers(0, CHAIN_SUCCESSORS, len(internal))
+    home = playlists.home[playlists.playlist]
+    by_position = np.argsort(position, kind="stable")
+    bounds = np.searchsorted(position[by_position], np.arange(int(lengths.max()) + 2))
+    for p in range(1, len(bounds) - 1):  # in order: a successor may follow a successor
+        at = by_position[bounds[p] : bounds[p + 1]]
+        at = at[follows[at] & (cat.track_genre[internal[at - 1]] == home[at])]
+        internal[at] = successors[internal[at - 1], choice[at]]
 
 
 @dataclass

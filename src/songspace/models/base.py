@@ -29,7 +29,13 @@ Contract (scikit-learn conventions):
   ``update_constraints`` (defaults: ``update_defaults()``); one that does not says why
   (``update_unsupported``) with :class:`~songspace.errors.UpdateNotSupportedError`.
 - ``get_params()`` returns the constructor's parameters; ``set_params(**p)``
-  changes them.
+  changes them. A parameter may take a value the model resolves from the training
+  data (Track2Vec's ``epochs="auto"``): ``resolve_params(dataset)`` says what ``fit``
+  trains with, and ``fit`` stores it as ``fitted_params_`` (saved in ``model.json``
+  as ``fitted_params``, so a saved model says what it used).
+- ``presets`` names configurations (``create(name, preset=...)``,
+  ``songspace train --preset``); ``reference_params()`` is the configuration tuning
+  measures against (the defaults, or the preset ``reference_preset`` names).
 - ``required_feature_groups()`` names the dataset's feature groups the model needs
   (inputs and task targets); ``input_feature_groups()`` those it reads as input.
 - ``save(path)`` writes ``path/model.json`` (class, format version, parameters,
@@ -108,6 +114,11 @@ class EmbeddingModel(ABC):
     #: The parameter an equal-time tuning budget sets (training cost is about linear in it);
     #: None: the model cannot run equal-time trials (``songspace.tuning.budget``).
     budget_param: ClassVar[str | None] = None
+    #: Named configurations: preset name -> the parameter values it sets (the others keep
+    #: their defaults); ``create(name, preset=...)``, ``songspace train --preset``.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: The preset tuning measures against (time budget, rVRC reference); None: the defaults.
+    reference_preset: ClassVar[str | None] = None
     #: The settings :meth:`update` accepts (name -> constraint); defaults:
     #: :meth:`update_defaults`. Empty on a model that cannot be updated.
     update_constraints: ClassVar[dict[str, Constraint]] = {}
@@ -137,8 +148,35 @@ class EmbeddingModel(ABC):
         names = cls._param_names()
         return {p: sig.parameters[p].default for p in names}
 
+    @classmethod
+    def preset_params(cls, name: str) -> dict[str, Any]:
+        """The parameter values of the preset ``name`` (:attr:`presets`); ParameterError
+        naming the presets the class has."""
+        if name not in cls.presets:
+            known = ", ".join(map(repr, cls.presets)) or "none"
+            raise ParameterError(
+                "preset",
+                f"a preset of {cls.__name__} ({known})",
+                name,
+                fix="`songspace models` lists each model's presets",
+            )
+        return dict(cls.presets[name])
+
+    @classmethod
+    def reference_params(cls) -> dict[str, Any]:
+        """The configuration tuning trains as its reference (the time budget and the rVRC
+        reference of new studies): the defaults, with :attr:`reference_preset` applied."""
+        preset = cls.preset_params(cls.reference_preset) if cls.reference_preset else {}
+        return {**cls.default_params(), **preset}
+
     def get_params(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self._param_names()}
+
+    def resolve_params(self, dataset: Dataset) -> dict[str, Any]:
+        """The parameters ``fit`` trains with on ``dataset``: :meth:`get_params` with every
+        value the model sets from the data (such as ``"auto"``) resolved. The base class
+        resolves nothing."""
+        return self.get_params()
 
     def set_params(self, **params: Any) -> EmbeddingModel:
         valid = self._param_names()
@@ -256,9 +294,11 @@ class EmbeddingModel(ABC):
         self.check_write_paths()
         if dataset.n_entries == 0:
             raise ParameterError("dataset", "a dataset with at least one entry", "empty")
+        fitted_params = self.resolve_params(dataset)
         t0 = time.perf_counter()
         embeddings, available = loop(dataset, progress)
         self.training_time_ = time.perf_counter() - t0
+        self.fitted_params_ = fitted_params
         self._store_fitted(embeddings, available, dataset.n_tracks)
         return self
 
@@ -407,6 +447,7 @@ class EmbeddingModel(ABC):
                 "model": self.name,
                 "class": type(self).__name__,
                 "params": to_jsonable(self.get_params()),
+                "fitted_params": to_jsonable(getattr(self, "fitted_params_", self.get_params())),
                 "training_time": self.training_time_,
                 "n_tracks": self.n_tracks_,
             }
@@ -504,6 +545,7 @@ class EmbeddingModel(ABC):
                 field="params",
                 fix=RETRAIN_FIX,
             ) from None
+        model.fitted_params_ = _stored_fitted_params(klass, doc, meta, model.get_params())
         n_tracks = _stored_number(doc, "n_tracks", int, meta)
         training_time = _stored_number(doc, "training_time", float, meta)
         arrays = read_model_arrays(path / "arrays.npz", n_tracks)
@@ -555,6 +597,31 @@ def _reason(exc: BaseException) -> str:
     """``Type: first line of the message`` of an exception, for an error's detail."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _stored_fitted_params(
+    klass: type[EmbeddingModel], doc: Mapping[str, Any], path: Path, params: dict[str, Any]
+) -> dict[str, Any]:
+    """``doc["fitted_params"]`` checked against the class's constraints (``params``, the
+    model's own, when a file written before they were recorded has none)."""
+    from songspace.models.registry import create
+
+    stored = doc.get("fitted_params")
+    if stored is None:
+        return dict(params)
+    try:
+        if not isinstance(stored, Mapping):
+            raise TypeError(f"{type(stored).__name__} instead of an object")
+        fitted = create(klass, klass._stored_params(stored), check=False)
+        fitted._check_constraints()
+    except (ParameterError, TypeError, ValueError) as exc:
+        raise ModelFormatError(
+            f"expected the parameters a {klass.__name__} trained with, found {exc}",
+            path=path,
+            field="fitted_params",
+            fix=RETRAIN_FIX,
+        ) from None
+    return fitted.get_params()
 
 
 def _stored_number(doc: Mapping[str, Any], field: str, kind: type, path: Path) -> Any:

@@ -57,6 +57,7 @@ def create(
     *,
     from_strings: bool = False,
     check: bool = True,
+    preset: str | None = None,
 ) -> EmbeddingModel:
     """The unfitted model ``name`` (a registered name or a model class) with ``params``.
 
@@ -65,10 +66,13 @@ def create(
     coerced as the class's ``parameter_constraints`` say (JSON lists to tuples; with
     ``from_strings``, command-line strings parsed), and the result validated with
     ``check_params`` (unless ``check`` is False, as when loading a saved model).
-    Parameters not given keep their defaults.
+    ``preset`` names one of the class's ``presets`` (e.g. Track2Vec's ``"paper"``): its
+    values come first, ``params`` override them. Parameters given by neither keep their
+    defaults.
     """
     klass = get_model_class(name) if isinstance(name, str) else name
-    model = klass(**klass.coerce_params(params, from_strings=from_strings))
+    merged = {**(klass.preset_params(preset) if preset is not None else {}), **(params or {})}
+    model = klass(**klass.coerce_params(merged, from_strings=from_strings))
     if check:
         model.check_params()
     return model

@@ -82,13 +82,16 @@ def build_model(
     params: Mapping[str, Any] | None,
     config: str | Path | None,
     inputs: tuple[str | Path | None, ...] = (),
+    *,
+    preset: str | None = None,
 ) -> EmbeddingModel:
-    """Model ``name`` with ``config``'s parameters overridden by ``params`` (strings
-    parsed as on the command line, :func:`songspace.models.create` with
-    ``from_strings``); the paths it writes itself (e.g. ``checkpoint_dir``) must not
-    touch ``inputs`` (the run's dataset, config and output)."""
+    """Model ``name`` with the ``preset``'s values (e.g. Track2Vec's ``"paper"``)
+    overridden by ``config``'s parameters, overridden by ``params`` (strings parsed as
+    on the command line, :func:`songspace.models.create` with ``from_strings``); the
+    paths it writes itself (e.g. ``checkpoint_dir``) must not touch ``inputs`` (the
+    run's dataset, config and output)."""
     merged = {**(read_config(config) if config else {}), **(params or {})}
-    model = create(name, merged, from_strings=True)
+    model = create(name, merged, from_strings=True, preset=preset)
     model.check_write_paths(inputs=inputs)
     return model
 
@@ -160,7 +163,8 @@ def log_training(name: str, train: Dataset) -> None:
 
 
 def log_trained(model: EmbeddingModel, ds: Dataset) -> None:
-    """Log a fitted model's training time and coverage of ``ds``."""
+    """Log a fitted model's training time, coverage of ``ds`` and the values it set from
+    the data (``"auto"`` parameters)."""
     logger.info(
         "%s trained in %.1fs; %d of %d tracks embedded",
         model.name,
@@ -168,6 +172,17 @@ def log_trained(model: EmbeddingModel, ds: Dataset) -> None:
         int(model.available_.sum()),
         ds.n_tracks,
     )
+    chosen = chosen_from_data(model)
+    if chosen:
+        logger.info("%s chose from the data: %s", model.name, chosen)
+
+
+def chosen_from_data(model: EmbeddingModel) -> str:
+    """The values a fitted model set from its training data (its ``"auto"`` parameters,
+    :attr:`~songspace.models.base.EmbeddingModel.fitted_params_`), as ``"epochs=20,
+    window=5"``; empty when it set none."""
+    given = model.get_params()
+    return ", ".join(f"{k}={v!r}" for k, v in model.fitted_params_.items() if given.get(k) != v)
 
 
 def export_embeddings(model: EmbeddingModel, ds: Dataset, directory: str | Path) -> None:

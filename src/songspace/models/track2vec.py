@@ -87,7 +87,7 @@ from songspace.models.incremental import (
 )
 from songspace.models.registry import register
 from songspace.models.space import FloatParam, IntParam, SearchSpace
-from songspace.params import SEED, Constraint, Interval, Names, Options
+from songspace.params import SEED, AnyOf, Constraint, Interval, Names, Options
 from songspace.progress import EpochHook, ProgressCallback, epoch_hook
 
 #: gensim's per-sentence token cap (``MAX_SENTENCE_LEN`` in word2vec_inner.pyx).
@@ -211,6 +211,76 @@ def vocabulary_counts(indices: np.ndarray, n_tracks: int) -> dict[str, int]:
     present, first = np.unique(indices, return_index=True)
     order = present[np.argsort(first, kind="stable")]
     return {str(t): int(c) for t, c in zip(order.tolist(), counts[order].tolist(), strict=True)}
+
+
+#: The value of ``epochs`` and ``window`` that :meth:`Track2Vec.resolve_params` sets from
+#: the training data.
+AUTO = "auto"
+
+#: W2V paper Table 3's defaults (``dim`` d, ``window`` L, ``ns_exponent`` alpha,
+#: ``negative`` N, ``alpha`` lambda) with gensim's ``epochs`` and ``sample``, which the
+#: paper leaves at Word2Vec's defaults: Track2Vec's defaults before they adapted to the
+#: corpus, and the reference configuration of ``songspace tune``.
+PAPER_PRESET: dict[str, Any] = {
+    "dim": 100,
+    "window": 5,
+    "ns_exponent": 0.75,
+    "negative": 5,
+    "alpha": 0.025,
+    "epochs": 5,
+    "sample": 1e-3,
+}
+
+
+#: Training tokens (entries x epochs) ``epochs="auto"`` aims at.
+AUTO_TOKENS = 10_000_000
+#: The most epochs ``epochs="auto"`` chooses.
+AUTO_MAX_EPOCHS = 50
+#: ``window="auto"`` for playlists (the paper's 5) and for listening sessions.
+PLAYLIST_WINDOW = 5
+SESSION_WINDOW = 10
+#: Listening sessions replay tracks, playlists seldom list one twice: sequences whose
+#: entries repeat a track already in the same sequence this often (or more) are sessions.
+SESSION_REPEAT_SHARE = 0.05
+
+
+def auto_epochs(n_tokens: int) -> int:
+    """``epochs="auto"`` for a corpus of ``n_tokens`` training entries: enough passes for
+    about :data:`AUTO_TOKENS` tokens (``ceil(AUTO_TOKENS / n_tokens)``), never fewer than the
+    paper's 5 (so a corpus of 2M entries or more trains as the paper's configuration does)
+    nor more than :data:`AUTO_MAX_EPOCHS`."""
+    passes = -(-AUTO_TOKENS // max(int(n_tokens), 1))
+    return int(min(max(passes, PAPER_PRESET["epochs"]), AUTO_MAX_EPOCHS))
+
+
+def repeat_share(dataset: Dataset) -> float:
+    """The share of entries whose track already occurred earlier in the same sequence
+    (0 for playlists that never list a track twice; 0.07 on the LFM-1b subset's
+    listening lines, 0.014 on the MPD subset's playlists)."""
+    n = dataset.n_entries
+    if n == 0:
+        return 0.0
+    seq = np.repeat(np.arange(dataset.n_sequences, dtype=np.int64), dataset.lengths)
+    pairs = seq * np.int64(max(dataset.n_tracks, 1)) + np.asarray(dataset.indices, np.int64)
+    return (n - len(np.unique(pairs))) / n
+
+
+def auto_window(dataset: Dataset) -> int:
+    """``window="auto"``: :data:`SESSION_WINDOW` for listening sessions (a
+    :func:`repeat_share` of at least :data:`SESSION_REPEAT_SHARE`), else
+    :data:`PLAYLIST_WINDOW`, the paper's."""
+    return SESSION_WINDOW if repeat_share(dataset) >= SESSION_REPEAT_SHARE else PLAYLIST_WINDOW
+
+
+def resolve_auto(params: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
+    """``params`` with ``epochs="auto"`` (:func:`auto_epochs` of the dataset's entries)
+    and ``window="auto"`` (:func:`auto_window`) resolved; other values unchanged."""
+    out = dict(params)
+    if out.get("epochs") == AUTO:
+        out["epochs"] = auto_epochs(dataset.n_entries)
+    if out.get("window") == AUTO:
+        out["window"] = auto_window(dataset)
+    return out
 
 
 class _TrainingWatch:
@@ -358,11 +428,11 @@ class Track2Vec(EmbeddingModel):
     name = "track2vec"
     parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "dim": Interval(int, 25, 200),
-        "window": Interval(int, 1, 40),
+        "window": AnyOf(Interval(int, 1, 40), Options((AUTO,))),
         "ns_exponent": Interval(float, -1.0, 1.0),
         "negative": Interval(int, 1, 100),
         "alpha": Interval(float, 0.001, 0.1),
-        "epochs": Interval(int, 1, 1000),
+        "epochs": AnyOf(Interval(int, 1, 1000), Options((AUTO,))),
         "sample": Interval(float, 0.0, 1.0),
         "min_count": Interval(int, 1, None),
         "workers": Interval(int, 1, 64),
@@ -386,12 +456,15 @@ class Track2Vec(EmbeddingModel):
         "sample": "beyond W2V Table 3 (Caselles-Dupre et al. 2018)",
     }
     budget_param: ClassVar[str | None] = "epochs"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": PAPER_PRESET}
+    #: Tuning measures against the paper's configuration (W2V §4: equal time to it).
+    reference_preset: ClassVar[str | None] = "paper"
 
     @classmethod
     def cost_units(cls, params: dict, dataset: Dataset) -> float:
         """Skip-gram work of one epoch: expected pairs after down-sampling x (negative + 1)
         x dim (gensim's inner loop does one dim-sized update per pair and sample)."""
-        p = {**cls.default_params(), **params}
+        p = resolve_auto({**cls.default_params(), **params}, dataset)
         counts = np.bincount(np.asarray(dataset.indices), minlength=dataset.n_tracks)
         kept = retained_share(counts, float(p["sample"]), int(p["min_count"]))
         pairs = skipgram_pairs(np.diff(np.asarray(dataset.indptr)), int(p["window"]), kept)
@@ -400,11 +473,11 @@ class Track2Vec(EmbeddingModel):
     def __init__(
         self,
         dim: int = 100,
-        window: int = 5,
+        window: int | str = AUTO,
         ns_exponent: float = 0.75,
         negative: int = 5,
         alpha: float = 0.025,
-        epochs: int = 5,
+        epochs: int | str = AUTO,
         min_count: int = 1,
         workers: int = 1,
         seed: int = 0,
@@ -423,35 +496,43 @@ class Track2Vec(EmbeddingModel):
         self.corpus = corpus
         self.seed = seed
 
+    def resolve_params(self, dataset: Dataset) -> dict[str, Any]:
+        """The parameters with ``epochs="auto"`` and ``window="auto"`` set from ``dataset``
+        (:func:`resolve_auto`)."""
+        return resolve_auto(self.get_params(), dataset)
+
     def uses_corpus_file(self) -> bool:
         """True when training reads a corpus file (``corpus``; "auto": workers > 2)."""
         return self.corpus == "file" or (self.corpus == "auto" and int(self.workers) > 2)
 
-    def _word2vec_settings(self) -> dict[str, Any]:
-        """The gensim ``Word2Vec`` settings of this model's parameters."""
+    def _word2vec_settings(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The gensim ``Word2Vec`` settings of ``params`` (this model's parameters with
+        ``"auto"`` resolved: :meth:`resolve_params` for a fit, ``fitted_params_`` for an
+        update)."""
         return {
-            "vector_size": int(self.dim),
-            "window": int(self.window),
-            "ns_exponent": float(self.ns_exponent),
-            "negative": int(self.negative),
-            "alpha": float(self.alpha),
-            "epochs": int(self.epochs),
-            "sample": float(self.sample),
-            "min_count": int(self.min_count),
-            "workers": int(self.workers),
-            "seed": int(self.seed),
+            "vector_size": int(params["dim"]),
+            "window": int(params["window"]),
+            "ns_exponent": float(params["ns_exponent"]),
+            "negative": int(params["negative"]),
+            "alpha": float(params["alpha"]),
+            "epochs": int(params["epochs"]),
+            "sample": float(params["sample"]),
+            "min_count": int(params["min_count"]),
+            "workers": int(params["workers"]),
+            "seed": int(params["seed"]),
             "sg": 1,
             "hs": 0,
         }
 
     def _train_word2vec(self, dataset: Dataset, progress: ProgressCallback | None):
         """Train the gensim model on the streamed corpus (or the cached corpus file, see
-        :meth:`uses_corpus_file`); return it."""
+        :meth:`uses_corpus_file`) with the parameters resolved for it; return it."""
+        p = self.resolve_params(dataset)
         watch = _TrainingWatch(
-            progress, self.epochs, epoch_hook(progress), lambda wv: self._full_vectors(wv, dataset)
+            progress, p["epochs"], epoch_hook(progress), lambda wv: self._full_vectors(wv, dataset)
         )
         corpus = CsrCorpus(dataset.indptr, dataset.indices, stop=watch.stop)
-        w2v = _watched_word2vec(watch, **self._word2vec_settings())
+        w2v = _watched_word2vec(watch, **self._word2vec_settings(p))
         counts = vocabulary_counts(dataset.indices, dataset.n_tracks)
         w2v.build_vocab_from_freq(counts, corpus_count=len(corpus))
         if len(w2v.wv) == 0:
@@ -540,11 +621,11 @@ class Track2Vec(EmbeddingModel):
     }
 
     def update_defaults(self) -> dict[str, Any]:
-        """The model's epochs, half its learning rate (the vectors are trained already;
+        """The epochs the model trained with, half its learning rate (the vectors are trained;
         new tracks still learn at a real rate), old sequences half of the corpus, its
         seed."""
         return {
-            "epochs": int(self.epochs),
+            "epochs": int(self.fitted_params_["epochs"]),  # the epochs it trained with
             "alpha": float(self.alpha) / 2,
             "replay_share": DEFAULT_REPLAY_SHARE,
             "seed": int(self.seed),
@@ -567,7 +648,9 @@ class Track2Vec(EmbeddingModel):
         watch = _TrainingWatch(progress, epochs, None, lambda wv: self._full_vectors(wv, union))
         corpus = CsrCorpus(data.indptr, data.indices, stop=watch.stop)
         options = {"alpha": settings["alpha"], "epochs": epochs, "seed": settings["seed"]}
-        w2v = _watched_word2vec(watch, **{**self._word2vec_settings(), **options})
+        # the settings it trained with (window="auto" as resolved then), the update's options
+        trained = self._word2vec_settings(self.fitted_params_)
+        w2v = _watched_word2vec(watch, **{**trained, **options})
         w2v.build_vocab_from_freq(
             vocabulary_counts(union.indices, union.n_tracks), corpus_count=len(corpus)
         )
@@ -626,11 +709,11 @@ class Track2VecFeature(Track2Vec):
     def __init__(
         self,
         dim: int = 100,
-        window: int = 5,
+        window: int | str = AUTO,
         ns_exponent: float = 0.75,
         negative: int = 5,
         alpha: float = 0.025,
-        epochs: int = 5,
+        epochs: int | str = AUTO,
         min_count: int = 1,
         workers: int = 1,
         seed: int = 0,

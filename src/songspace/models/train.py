@@ -50,10 +50,13 @@ def train_model(
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     nproc: int = 1,
+    preset: str | None = None,
 ) -> EmbeddingModel:
     """Fit model ``name`` and write ``out`` (model, embeddings and exports).
 
-    ``params`` override ``config``'s, which override the defaults; strings are parsed
+    ``params`` override ``config``'s, which override the named ``preset``'s (one of the
+    model's ``presets``, e.g. Track2Vec's ``"paper"``: W2V Table 3), which override
+    the defaults; strings are parsed
     as on the command line (:func:`songspace.models.create` with ``from_strings``). ``seed``
     and ``test_fraction`` define the split (as in ``songspace evaluate``; None: 1%, or more
     on small data, see :func:`songspace.data.splits.default_test_fraction`), ``full``
@@ -76,11 +79,12 @@ def train_model(
             overwrite=overwrite,
             progress=progress,
             nproc=nproc,
+            preset=preset,
         )
     source = None if isinstance(dataset, Dataset) else dataset
     if out is not None:
         check_output_free(out, overwrite=overwrite, inputs=(source, config))
-    model = build_model(name, params, config, inputs=(source, config, out))
+    model = build_model(name, params, config, inputs=(source, config, out), preset=preset)
     ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
     view = training_view(ds, seed=seed, test_fraction=test_fraction, full=full)
     log_training(name, view.train)
@@ -104,6 +108,7 @@ def _train_data_parallel(
     overwrite: bool,
     progress: ProgressCallback | None,
     nproc: int,
+    preset: str | None = None,
 ) -> EmbeddingModel:
     from songspace.errors import ParameterError
     from songspace.models.distributed import TrainJob, check_model, launch_local
@@ -119,6 +124,10 @@ def _train_data_parallel(
     if out is None:
         raise ParameterError("out", "an output directory when nproc > 1", None)
     check_output_free(out, overwrite=overwrite, inputs=(dataset, config))
+    if preset is not None:  # the data-parallel models (GraphSAGE, MUSIG) have none
+        raise ParameterError(
+            "preset", "no preset when nproc > 1", preset, fix="give its values with --param"
+        )
     # workers parse parameter strings themselves; check them here first
     build_model(name, params, config, inputs=(dataset, config, out))
     job = TrainJob(

@@ -78,6 +78,7 @@ _MODEL_KEYS = (
     "label",
     "features",
     "baseline",
+    "preset",
     "params",
     "params_file",
     "columns",
@@ -581,8 +582,9 @@ def _parse_models(ctx: _Ctx, raw: Any, base: Path) -> tuple[ModelSpec, ...]:
 def _model_params(
     ctx: _Ctx, m: dict, model: str, table: str, base: Path
 ) -> tuple[dict[str, Any], EmbeddingModel]:
-    """(the config's parameters, coerced and validated, as JSON values; the unfitted
-    model they build, which names the feature groups it needs)."""
+    """(the config's parameters, coerced and validated, as JSON values: a ``preset``'s
+    values (e.g. Track2Vec's ``"paper"``), overridden by ``params_file``'s, overridden by
+    ``params``; the unfitted model they build, which names the feature groups it needs)."""
     from songspace._util import to_jsonable
     from songspace.errors import ParameterError
     from songspace.models.registry import create, get_model_class
@@ -590,6 +592,7 @@ def _model_params(
 
     klass = get_model_class(model)
     merged: dict[str, Any] = {}
+    preset = ctx.string(m, "preset", table, default=None)
     if "params_file" in m:
         pf = Path(ctx.string(m, "params_file", table)).expanduser()
         merged.update(read_config(pf if pf.is_absolute() else base / pf))
@@ -598,6 +601,8 @@ def _model_params(
         ctx.fail(table, "params", f"a table of parameter = value, found {params!r}")
     merged.update(params)
     try:
+        if preset is not None:  # the preset's values, then params_file's, then params'
+            merged = {**klass.preset_params(preset), **merged}
         coerced = klass.coerce_params(merged, from_strings=True)
         built = create(klass, coerced)
     except ParameterError as exc:

@@ -69,7 +69,13 @@ from songspace.tuning.storage import (
     storage_file,
     storage_url,
 )
-from songspace.tuning.study import _embeddings, best_trials, count_states, warm_up
+from songspace.tuning.study import (
+    _embeddings,
+    best_trials,
+    count_states,
+    reference_config,
+    warm_up,
+)
 from songspace.tuning.timing import breakdown_markdown
 
 logger = logging.getLogger(__name__)
@@ -351,7 +357,7 @@ def _report_rows(
             None,
             "N/A",
             "N/A",
-            {**klass.default_params(), **first.fixed_params},
+            reference_config(loaded[0][1], klass, first.fixed_params),
         )
     ]
     single_hr: str | None = None

@@ -2,7 +2,8 @@
 
 :func:`tune` runs (or continues) an Optuna study:
 
-1. The *reference* (default configuration, plus the fixed parameters) is
+1. The *reference* (the model's ``reference_params()``: its defaults, or the preset it
+   names, e.g. Track2Vec's W2V Table 3 ``paper`` preset; plus the fixed parameters) is
    trained on the validation protocol's training view and scored first; its
    training time sets the time budget and its VRC the rVRC reference of the
    scalarised objective (W2V eq. 1). It is stored in the study, so resumed runs
@@ -546,7 +547,7 @@ def _prepare_study(
         # the first trial is the default configuration: a known point inside the time
         # budget from which the (constrained) Bayesian search can move
         study_obj.enqueue_trial(
-            encode({**klass.default_params(), **fixed}, space),
+            encode(reference_config(study_obj, klass, fixed), space),
             user_attrs={"enqueued": "default configuration"},
             skip_if_exists=True,
         )
@@ -1027,6 +1028,18 @@ def _settings_of(study: Any, wait: float = SETTINGS_WAIT_S) -> dict[str, Any] | 
         time.sleep(0.2)
 
 
+def reference_config(
+    study: Any, klass: type[EmbeddingModel], fixed: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The configuration ``study`` measures against: the reference it stored (a study keeps
+    its reference, whatever the model's defaults or presets are now), else the model's
+    ``reference_params()`` (Track2Vec: W2V Table 3) with the ``fixed`` parameters."""
+    stored = study.user_attrs.get("reference")
+    if stored is not None and isinstance(stored.get("params"), Mapping):
+        return {**klass.reference_params(), **stored["params"]}
+    return {**klass.reference_params(), **fixed}
+
+
 def _reference(
     study: Any,
     klass: type[EmbeddingModel],
@@ -1037,12 +1050,13 @@ def _reference(
     say: Callable[[int, str], None],
     clock: Clock = cpu_clock,
 ) -> dict[str, Any]:
-    """The default configuration's training CPU time, its cost observation and validation
-    metrics (stored once)."""
+    """The reference configuration's (``klass.reference_params()`` with ``fixed``) training
+    CPU time, its cost observation and validation metrics, stored once: a study that holds
+    one keeps it (and its parameters), whatever the model's defaults or presets are now."""
     ref = study.user_attrs.get("reference")
     if ref is not None and ("cost_observation" in ref or klass.budget_param is None):
         return ref
-    cfg = {**klass.default_params(), **fixed}
+    cfg = reference_config(study, klass, fixed)
     train = protocols.validation.train
     phases = PhaseClock()
     say(0, "warming up (imports) before timing the default configuration")
