@@ -243,7 +243,7 @@ def main(argv: list[str]) -> int:
         return 2
     what, rest = argv[0], argv[1:]
     if what == "demo":
-        ensure_env("models,plots,fast,graph")
+        ensure_env("models,plots,fast,graph,recommender")
         return run([BIN / "songspace", "demo", *rest])
     ensure_env("dev")
     failed = [] if os.environ.get("SONGSPACE_NO_LINT") else lint()

@@ -91,11 +91,17 @@ def test_demo_trains_every_model_and_writes_the_report(tmp_path):
     for word in ("Dataset (synthetic)", "songspace demo", "random", "popularity", "HR"):
         assert word in text
     from songspace.models import available_models
+    from songspace.reports.summary import DEMO_RANKERS
 
     for name in available_models():
         assert name in text
     assert (out / "report" / "report.html").is_file()
-    assert (out / "report" / "table.md").read_text().count("\n|") >= 2 + len(available_models())
+    table = (out / "report" / "table.md").read_text()
+    # the counting baselines and the two-stage recommender are rows beside the models
+    labels = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
+    rows = ["RANDOM", "POPULARITY", *DEMO_RANKERS, *available_models()]
+    assert labels == ["Method", *(r.upper() for r in rows), "Two-stage"], table
+    assert "What the rows show:" in text and "Next-song HitRate@100" in text
 
 
 def test_error_is_printed_without_traceback(tmp_path):

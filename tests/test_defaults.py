@@ -39,7 +39,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "n_genres": ("SYNTHETIC_GENRES",),
     "genres": ("SYNTHETIC_GENRES",),
     "mean_length": ("SYNTHETIC_MEAN_LENGTH",),
-    "sequential": ("SYNTHETIC_SEQUENTIAL",),
+    "sequential": ("SYNTHETIC_SEQUENTIAL", "DEMO_SEQUENTIAL"),
     # graph layer (songspace.graph.defaults)
     "min_weight": ("DEFAULT_MIN_WEIGHT",),
     "thresholds": ("DEFAULT_THRESHOLDS",),
@@ -348,6 +348,7 @@ def test_metrics_help_lists_every_family():
         ),
         (["cold-start"], "cold_share", "songspace.data.defaults:DEFAULT_COLD_SHARE"),
         (["demo"], "playlists", "songspace.reports.defaults:DEMO_PLAYLISTS"),
+        (["demo"], "sequential", "songspace.reports.defaults:DEMO_SEQUENTIAL"),
         (["demo"], "min_weight", "songspace.graph.defaults:DEFAULT_MIN_WEIGHT"),
         (["prepare", "synthetic"], "n_tracks", "songspace.data.defaults:SYNTHETIC_TRACKS"),
         (["prepare", "csv"], "top_genres", "songspace.data.defaults:DEFAULT_TOP_GENRES"),

@@ -32,6 +32,7 @@ from songspace.reports.defaults import (
     DEFAULT_PROJECTION,
     DEMO_OUT,
     DEMO_PLAYLISTS,
+    DEMO_SEQUENTIAL,
     DEMO_TRACKS,
     PROJECTION_METHODS,
 )
@@ -52,6 +53,15 @@ def demo_cmd(
     n_tracks: Annotated[
         int, typer.Option("--n-tracks", help="Synthetic catalogue size.")
     ] = DEMO_TRACKS,
+    sequential: Annotated[
+        float,
+        typer.Option(
+            "--sequential",
+            help="Synthetic data's sequential signal: the probability that a playlist's next "
+            "track follows its genre's Markov chain (0: order carries nothing; see "
+            "`songspace prepare synthetic --sequential`).",
+        ),
+    ] = DEMO_SEQUENTIAL,
     min_weight: Annotated[
         int, typer.Option("--min-weight", help="Co-occurrence edge threshold.")
     ] = DEFAULT_MIN_WEIGHT,
@@ -62,9 +72,10 @@ def demo_cmd(
     ] = Path(DEMO_OUT),
     min_tracks: MinTracksOpt = DEFAULT_MIN_TRACKS,
 ) -> None:
-    """Small end-to-end comparison: train every model with small settings, evaluate them
-    on the same queries, print the table and write the HTML report."""
-    from songspace.reports.summary import run_demo
+    """Small end-to-end comparison: train every model with small settings, fit the
+    two-stage recommender, evaluate them with the baselines on the same queries, print the
+    table and what its rows show, and write the HTML report."""
+    from songspace.reports.summary import demo_notes, run_demo
 
     with progress_bar(ctx) as progress:
         res = run_demo(
@@ -72,6 +83,7 @@ def demo_cmd(
             out=out,
             n_playlists=playlists,
             n_tracks=n_tracks,
+            sequential=sequential,
             min_weight=min_weight,
             min_tracks=min_tracks,
             seed=seed,
@@ -79,6 +91,8 @@ def demo_cmd(
         )
     print_summary(res.dataset_summary)
     _print_compare_result(res)
+    for line in demo_notes(res):
+        out_console.print(escape(line), highlight=False)
     if res.explore is not None:
         out_console.print(
             f"[bold green]wrote[/] the explorer page {res.explore} (open it in a browser)"

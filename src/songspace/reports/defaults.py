@@ -9,6 +9,10 @@ DEFAULT_COLD_START_MODELS = ("track2vec", "graphsage", "musig")
 #: ``songspace demo``: the synthetic dataset's size, and where the run goes.
 DEMO_PLAYLISTS = 3000
 DEMO_TRACKS = 4000
+#: ``songspace demo``: the synthetic data's sequential signal (``synthetic.generate(
+#: sequential=...)``): a home-genre entry follows its genre's Markov chain with this
+#: probability, so order carries information, as in real playlists and sessions.
+DEMO_SEQUENTIAL = 0.7
 DEMO_OUT = "runs/demo"
 
 #: The explorer's projections: ``auto`` is UMAP when installed (extra ``explore``), else
