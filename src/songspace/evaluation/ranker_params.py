@@ -33,12 +33,22 @@ from songspace.data.dataset import Dataset
 from songspace.errors import ParameterError
 from songspace.params import Constraint
 
-__all__ = ["TunableRanker", "format_settings", "popularity_of"]
+__all__ = ["TunableRanker", "format_settings", "popularity_of", "sum_by_track"]
 
 
 def popularity_of(train: Dataset) -> np.ndarray:
     """Sequences containing each track, as floats (the rankers' shared tie-breaker)."""
     return train.occurrences().astype(np.float64)
+
+
+def sum_by_track(tracks: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``tracks`` (ascending) and the sum of their ``values``, added in the
+    given order: the nonzero part of a score vector that a sparse product (``X[rows].sum
+    (axis=0)``, ``X[rows].T @ w``) would give, bit for bit, without the catalogue-sized
+    dense vector (a ranker's ``evidence``)."""
+    distinct, inverse = np.unique(np.asarray(tracks, dtype=np.int64), return_inverse=True)
+    sums = np.bincount(inverse, weights=values, minlength=len(distinct))
+    return distinct, sums.astype(np.float64, copy=False)
 
 
 def format_settings(params: Mapping[str, Any]) -> str:

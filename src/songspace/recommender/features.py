@@ -155,6 +155,22 @@ class TrainingCounts:
         sizes = np.asarray(x.sum(axis=1)).ravel()
         self.degree = np.asarray(x.T @ np.maximum(sizes - 1.0, 0.0)).ravel()
         self.transitions: sp.csr_matrix = (bigram or Bigram.fit(train)).transitions.tocsr()
+        self.transitions.sum_duplicates()  # sorted, one entry per column: successor_counts
+
+    def successor_counts(self, track: int, candidates: np.ndarray) -> np.ndarray:
+        """Times each of ``candidates`` directly followed ``track`` in training: a lookup
+        in the track's row (indexing its columns with scipy allocates a catalogue-sized
+        array per call)."""
+        t = self.transitions
+        a, b = t.indptr[track], t.indptr[track + 1]
+        cols, counts = t.indices[a:b], t.data[a:b]
+        out = np.zeros(len(candidates))
+        if len(cols) == 0:
+            return out
+        at = np.minimum(np.searchsorted(cols, candidates), len(cols) - 1)
+        hit = cols[at] == candidates
+        out[hit] = counts[at[hit]]
+        return out
 
 
 class PopularityFeatures:
@@ -200,7 +216,7 @@ class CountFeatures:
         x = self.counts.by_track
         co = (x[:, distinct].T @ x[:, cand]).toarray()  # (distinct seeds, candidates)
         out[:, 0] = co[0]  # distinct[0] is the last seed
-        out[:, 1] = self.counts.transitions[int(seeds[-1])][:, cand].toarray().ravel()
+        out[:, 1] = self.counts.successor_counts(int(seeds[-1]), cand)
         shared = co > 0
         out[:, 2] = shared.mean(axis=0)
         nearest = np.where(shared, recency[:, None], np.inf).min(axis=0)

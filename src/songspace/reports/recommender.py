@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from songspace.evaluation.embeddings import Embeddings
     from songspace.evaluation.protocol import Protocol
     from songspace.recommender import TwoStageRanker
+    from songspace.recommender.twostage import SearchFactory
 
 logger = logging.getLogger(__name__)
 
@@ -206,14 +207,16 @@ class FittedRecommender:
         data: DatasetIdentity,
         test_fraction: float,
         progress: ProgressCallback | None = None,
+        search: SearchFactory | None = None,
     ) -> TwoStageRanker:
-        """The recommender rebuilt on ``protocol``'s training view."""
+        """The recommender rebuilt on ``protocol``'s training view (``search``: the
+        neighbour search per embedding, :meth:`TwoStageRanker.load`)."""
         from songspace.recommender import TwoStageRanker
 
         self.check_protocol(data, protocol.seed, test_fraction)
         runs = self.record.get("runs") or {}
         embs = _run_embeddings(runs, protocol, data, test_fraction, progress)
-        return TwoStageRanker.load(self.path, protocol.train, embs, name=self.name)
+        return TwoStageRanker.load(self.path, protocol.train, embs, name=self.name, search=search)
 
 
 def load_recommender(
@@ -222,11 +225,13 @@ def load_recommender(
     *,
     name: str | None = None,
     progress: ProgressCallback | None = None,
+    search: SearchFactory | None = None,
 ) -> tuple[TwoStageRanker, Dataset]:
     """A fitted recommender (``songspace recommender fit -o PATH``) rebuilt over
     ``dataset`` (the one it was fitted on: refused otherwise) for serving: the protocol
     of its record, its runs embedded from that training view. Returns the ranker and the
-    full dataset (whose track ids the ranker's indices follow)."""
+    full dataset (whose track ids the ranker's indices follow). ``search``: the neighbour
+    search per embedding (:meth:`TwoStageRanker.load`; default exact)."""
     from songspace.data.dataset import Dataset
     from songspace.data.provenance import DatasetIdentity
     from songspace.evaluation.suite import evaluation_protocol
@@ -249,7 +254,9 @@ def load_recommender(
         test_fraction=float(rec["test_fraction"]),
         min_tracks=int(rec.get("min_tracks", DEFAULT_MIN_TRACKS)),
     )
-    ranker = fitted.ranker(protocol, data=data, test_fraction=fraction, progress=progress)
+    ranker = fitted.ranker(
+        protocol, data=data, test_fraction=fraction, progress=progress, search=search
+    )
     return ranker, ds
 
 
