@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from songspace.evaluation.candidates import RankerCandidates
+from songspace.evaluation.ranker_params import sum_by_track
 from songspace.evaluation.rankers import make_ranker, top_of_scores
 from songspace.recommender.features import TrainingCounts
 from tests.recommender.conftest import N_TRACKS
@@ -82,3 +83,16 @@ def test_successor_counts_equal_scipys_column_lookup(planted):
     for last in range(N_TRACKS):
         want = counts.transitions[last][:, cand].toarray().ravel()
         np.testing.assert_array_equal(counts.successor_counts(last, cand), want)
+
+
+def test_sum_by_track_sums_each_tracks_values_in_order_on_both_paths():
+    tracks, values = np.array([3, 1, 3, 7]), np.array([0.5, 2.0, 0.25, 1.0])
+    for n in (None, 10**6, 8):  # a sort; a sort (few entries); a catalogue-sized array
+        got = sum_by_track(tracks, values, n)
+        np.testing.assert_array_equal(got[0], [1, 3, 7])
+        np.testing.assert_array_equal(got[1], [2.0, 0.75, 1.0])
+    rng = np.random.default_rng(4)
+    t, v = rng.integers(500, size=5000), rng.random(5000) ** 3 * 1e3
+    a, b = sum_by_track(t, v), sum_by_track(t, v, 500)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])  # the same additions in the same order

@@ -289,7 +289,7 @@ class ItemKNN(TunableRanker):
         """The tracks ``scores(seeds)`` may score above 0 and their scores (equal, bit for
         bit); every other track scores 0 (the :class:`Ranker` ``evidence`` contract)."""
         rows = self.similarity[np.asarray(seeds, dtype=np.int64).reshape(-1)]
-        return sum_by_track(rows.indices, rows.data)
+        return sum_by_track(rows.indices, rows.data, self.similarity.shape[1])
 
     def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
         return self.similarity[queries]

@@ -303,7 +303,7 @@ class _VotingKNN(_SessionKNN):
         q, c, sim = self._neighbours(seeds)
         rows = self.incidence[c.seqs]
         votes = np.repeat(np.asarray(self._votes(q, c, sim), np.float64), np.diff(rows.indptr))
-        return sum_by_track(rows.indices, rows.data * votes)
+        return sum_by_track(rows.indices, rows.data * votes, self.incidence.shape[1])
 
     def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
         """Scores of single-track queries, one sparse row each (equals ``scores([q])``)."""
