@@ -49,34 +49,47 @@ class IndexChoice:
 
     def __call__(self, emb: Embeddings) -> Any:
         from songspace.serving.defaults import DEFAULT_EXACT_MAX, DEFAULT_INDEX
-        from songspace.serving.index import build_index, normalise, resolve_kind
+        from songspace.serving.index import build_index, resolve_kind
 
-        vectors = emb.vectors[emb.available]
+        rows = np.flatnonzero(emb.available)
         kind = resolve_kind(
             self.options.get("index", DEFAULT_INDEX),
-            len(vectors),
+            len(rows),
             self.options.get("exact_max", DEFAULT_EXACT_MAX),
         )
         if kind == "exact":
             self.chosen[emb.name] = "exact (numpy)"
             return None
-        unit = normalise(vectors)
-        rows = np.flatnonzero(emb.available)
         for model in self.shared:
             idx = model.index
             if (
                 idx.kind == kind
-                and idx.vectors.shape == unit.shape
+                and idx.vectors.shape == (len(rows), emb.vectors.shape[1])
                 and np.array_equal(model._base_rows, rows)
-                and np.allclose(idx.vectors, unit, rtol=0, atol=1e-6)
+                and _same_vectors(idx.vectors, emb.vectors, rows)
             ):
                 self.chosen[emb.name] = f"{kind} (shared with model {model.name})"
                 return idx
         keys = ("m", "ef_construction", "ef_search")
         params = {k: self.options[k] for k in keys if k in self.options}
-        index = build_index(vectors, kind=kind, **params)  # type: ignore[arg-type]
+        index = build_index(emb.vectors[rows], kind=kind, **params)  # type: ignore[arg-type]
         self.chosen[emb.name] = f"{kind} (built: {index.stats.describe()})"
         return index
+
+
+def _same_vectors(
+    indexed: np.ndarray, vectors: np.ndarray, rows: np.ndarray, block: int = 1 << 16
+) -> bool:
+    """Whether an index's unit vectors agree to 1e-6 with ``vectors[rows]`` normalised,
+    a block of rows at a time (no temporary the size of a 2M-row matrix at startup)."""
+    from songspace.serving.index import normalise
+
+    return all(
+        np.allclose(
+            indexed[i : i + block], normalise(vectors[rows[i : i + block]]), rtol=0, atol=1e-6
+        )
+        for i in range(0, len(rows), block)
+    )
 
 
 class ServedRecommender:
