@@ -338,6 +338,8 @@ class TwoStageRanker(TunableRanker):
         #: The JSON description (specs, feature names, training summary) saved with it.
         self.description = dict(description)
         self.feature_names = [n for f in self.features for n in f.names]
+        #: LightGBM's threads when predicting (None: ``num_threads``); the service uses 1.
+        self.predict_threads: int | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -510,7 +512,7 @@ class TwoStageRanker(TunableRanker):
     def _predict(self, x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros(0)
-        threads = self.params["num_threads"]
+        threads = self.predict_threads or self.params["num_threads"]
         kw = {"num_threads": threads} if threads else {}
         return np.asarray(self.booster.predict(x, **kw), dtype=np.float64)
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from songspace._optional import optional_import
+from songspace._optional import installed, optional_import
 from songspace._util import atomic_write_bytes, atomic_write_text, unit_rows
 from songspace.errors import ParameterError
 from songspace.params import POSITIVE_INT, Interval, check_param
@@ -51,12 +51,24 @@ def _faiss():
 
 
 def set_search_threads(n: int) -> None:
-    """faiss' OpenMP threads per search. The service uses 1: its concurrency is across
-    requests, and OpenMP teams per single-vector query oversubscribe the cores (measured:
-    22 ms with 1 thread vs 99 ms with 2 for one exact query over 169K x 100 on a loaded
-    2-core machine)."""
+    """faiss' OpenMP threads per search, and numpy's BLAS threads (through
+    ``threadpoolctl``, process-wide: the recommender's exact neighbour search and its
+    features are numpy products). The service uses 1: its concurrency is across requests,
+    and thread teams per single-vector query oversubscribe the cores (measured: 22 ms
+    with 1 thread vs 99 ms with 2 for one exact faiss query over 169K x 100 on a loaded
+    2-core machine; a numpy 1 x 64 by 64 x 22K product: 0.09 ms with 1 BLAS thread, 24 ms
+    with OpenBLAS' default threads, load average 17)."""
     n = check_param("search_threads", n, POSITIVE_INT)
     _faiss().omp_set_num_threads(n)
+    if installed("threadpoolctl"):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n, user_api="blas")  # kept until the process ends
+    else:
+        logger.warning(
+            "threadpoolctl is not installed: numpy's BLAS keeps its default threads, which "
+            "slows single-query products under load. Fix: pip install 'songspace[serve]'"
+        )
 
 
 #: Rows scaled to unit length (zero rows stay zero), float32, C-contiguous: the one L2

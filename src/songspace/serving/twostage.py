@@ -104,6 +104,9 @@ class ServedRecommender:
         indexes: Mapping[str, str] | None = None,
     ):
         self.ranker = ranker
+        # one thread per prediction: the service's concurrency is across requests (as
+        # set_search_threads does for faiss and BLAS)
+        ranker.predict_threads = 1
         #: How each embedding's neighbours are searched (``GET /models`` shows it).
         self.indexes = dict(indexes or {})
         self.name = ranker.name
