@@ -353,6 +353,7 @@ class TwoStageRanker(TunableRanker):
         features: Sequence[Feature] = (),
         name: str | None = None,
         progress: ProgressCallback | None = None,
+        search: SearchFactory | None = None,
         **params: Any,
     ) -> TwoStageRanker:
         """Fit on ``protocol``: generators and features from ``protocol.train`` (and
@@ -361,7 +362,8 @@ class TwoStageRanker(TunableRanker):
 
         ``rankers``: the kNN rankers of stage 1 and their settings (default
         :data:`DEFAULT_RANKERS`); ``generators`` / ``features``: your own candidate
-        generators and feature blocks, added to the built-in ones; ``params``: see the
+        generators and feature blocks, added to the built-in ones; ``search``: the
+        neighbour search per embedding (:meth:`load`; default exact); ``params``: see the
         class docstring.
         """
         p = cls.check_params(params)
@@ -384,6 +386,7 @@ class TwoStageRanker(TunableRanker):
             features=features,
             name=name,
             progress=progress,
+            search=search,
             **p,
         )
 
@@ -396,10 +399,11 @@ class TwoStageRanker(TunableRanker):
         rankers: Mapping[str, Mapping[str, Any]] | None = None,
         generators: Sequence[CandidateGenerator] = (),
         features: Sequence[Feature] = (),
+        search: SearchFactory | None = None,
         **params: Any,
     ) -> tuple[CandidateUnion, list[Feature], dict[str, Any]]:
         """Stage 1 and the feature blocks from the training view ``train``, with their
-        description (what :meth:`save` writes), without a model."""
+        description (what :meth:`save` writes), without a model (``search``: :meth:`load`)."""
         p = cls.check_params(params)
         embs = _by_name(embeddings)
         for key in ("embedding_generators", "embedding_features"):
@@ -416,7 +420,7 @@ class TwoStageRanker(TunableRanker):
         gen_specs, feat_specs = _specs(p, chosen, list(embs), generators, features)
         plugins: dict[str, Any] = {g.name: g for g in generators}
         plugins.update({f.name: f for f in features})
-        stage1, blocks = _assemble(train, embs, plugins, gen_specs, feat_specs, p)
+        stage1, blocks = _assemble(train, embs, plugins, gen_specs, feat_specs, p, search)
         description = {
             "generators": gen_specs,
             "features": feat_specs,
@@ -438,6 +442,7 @@ class TwoStageRanker(TunableRanker):
         features: Sequence[Feature] = (),
         name: str | None = None,
         progress: ProgressCallback | None = None,
+        search: SearchFactory | None = None,
         **params: Any,
     ) -> TwoStageRanker:
         """Fit on the training view ``train`` and the stage-2 ``queries`` (from validation
@@ -445,7 +450,13 @@ class TwoStageRanker(TunableRanker):
         p = cls.check_params(params)
         t0 = time.perf_counter()
         stage1, blocks, description = cls.build(
-            train, embeddings, rankers=rankers, generators=generators, features=features, **p
+            train,
+            embeddings,
+            rankers=rankers,
+            generators=generators,
+            features=features,
+            search=search,
+            **p,
         )
         built = time.perf_counter() - t0
         parts, summary = _learning_data(stage1, blocks, queries, p["depth"], progress)

@@ -81,6 +81,7 @@ def fit_recommender(
     name: str | None = None,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    search: SearchFactory | None = None,
 ) -> TwoStageRanker:
     """``songspace recommender fit``: build ``evaluate``'s protocol on ``dataset_dir``
     (``seed``, ``test_fraction``, ``min_tracks``), embed each of ``runs`` (``{name: run
@@ -88,7 +89,8 @@ def fit_recommender(
     ``rankers_config`` (the file of ``songspace tune-rankers``; default
     :data:`~songspace.recommender.DEFAULT_RANKERS`), fit a
     :class:`~songspace.recommender.TwoStageRanker` with ``params`` on the validation
-    queries and write it to ``out`` atomically, with its provenance."""
+    queries and write it to ``out`` atomically, with its provenance. ``search``: the
+    neighbour search per embedding (:meth:`TwoStageRanker.load`; default exact)."""
     from songspace.data.dataset import Dataset
     from songspace.data.provenance import DatasetIdentity
     from songspace.evaluation.rankers import read_ranker_settings
@@ -107,7 +109,13 @@ def fit_recommender(
     data = DatasetIdentity(ds, dataset_dir)
     embs = _run_embeddings(runs, protocol, data, fraction, progress)
     rec = TwoStageRanker.fit(
-        protocol, embs, rankers=rankers, name=name, progress=labelled(progress, "recommender"), **p
+        protocol,
+        embs,
+        rankers=rankers,
+        name=name,
+        progress=labelled(progress, "recommender"),
+        search=search,
+        **p,
     )
     rec.description[PROVENANCE] = {
         "dataset": str(dataset_dir),
