@@ -96,3 +96,23 @@ def test_sum_by_track_sums_each_tracks_values_in_order_on_both_paths():
     a, b = sum_by_track(t, v), sum_by_track(t, v, 500)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])  # the same additions in the same order
+
+
+def test_fit_and_build_use_the_neighbour_search_they_are_given(planted):
+    """``search=`` reaches the embedding generators when fitting (a large catalogue fits
+    with the index it is served with); None keeps the exact numpy search."""
+    from songspace.evaluation.candidates import ExactSearch
+    from songspace.recommender import TwoStageRanker
+
+    _, p, embs = planted
+    given = {}
+
+    def search(emb):
+        given[emb.name] = ExactSearch(emb.vectors[emb.available])
+        return given[emb.name]
+
+    stage1, _, _ = TwoStageRanker.build(p.train, embs, search=search)
+    searches = {g.name: getattr(g, "search", None) for g in stage1.generators}
+    assert searches["svd.last"] is given["svd"] and searches["svd.mean"] is given["svd"]
+    stage1, _, _ = TwoStageRanker.build(p.train, embs, search=lambda emb: None)
+    assert isinstance(dict((g.name, g) for g in stage1.generators)["svd.last"].search, ExactSearch)
