@@ -155,6 +155,11 @@ class Proc:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system, every thread) the server has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -365,8 +370,9 @@ def markdown_table(ours: dict, routes: list[str], levels: list[int]) -> str:
     """BENCHMARKS.md's table of our server's figures: a row per route and client level,
     with the load average when the row finished."""
     lines = [
-        "| route | clients | throughput | p50 / p95 / p99 (ms) | errors | load average |",
-        "|---|---|---|---|---|---|",
+        "| route | clients | throughput | p50 / p95 / p99 (ms) | server CPU per request (ms) "
+        "| errors | load average |",
+        "|---|---|---|---|---|---|---|",
     ]
     for route in routes:
         for c in levels:
@@ -376,7 +382,8 @@ def markdown_table(ours: dict, routes: list[str], levels: list[int]) -> str:
             load = " ".join(f"{x:.1f}" for x in r.get("load_average", ()))
             lines.append(
                 f"| {ROUTE_LABELS.get(route, route)} | {c} | {r['throughput_rps']} req/s | "
-                f"{r['p50_ms']} / {r['p95_ms']} / **{r['p99_ms']}** | {r['errors']} | {load} |"
+                f"{r['p50_ms']} / {r['p95_ms']} / **{r['p99_ms']}** | "
+                f"{r.get('server_cpu_ms_per_request', '')} | {r['errors']} | {load} |"
             )
     return "\n".join(lines)
 
@@ -530,6 +537,7 @@ def main() -> None:
             asyncio.run(drive(ours.url, warm[route], args.clients))
             for clients in levels:
                 top = clients == args.clients
+                cpu0 = ours.cpu_s()
                 res = asyncio.run(
                     drive(
                         ours.url,
@@ -539,6 +547,10 @@ def main() -> None:
                     )
                 )
                 res["load_average"] = os.getloadavg()
+                # the server's CPU per request: what the route costs, whatever the load
+                res["server_cpu_ms_per_request"] = round(
+                    1000 * (ours.cpu_s() - cpu0) / len(work[route]), 2
+                )
                 report["ours"][route if top else f"{route}@{clients}"] = res
                 print(f"ours {route} ({clients} clients): {res}", flush=True)
         report["ours"]["vmhwm_mib"] = round(ours.vmhwm_mib(), 1)
