@@ -262,18 +262,31 @@ def workload(
     }
 
 
-def count_candidates(rec_dir: str, data: str, seeds: list[list[int]]) -> dict:
+def count_candidates(
+    rec_dir: str, run: Path, data: str, seeds: list[list[int]], opts: dict
+) -> dict:
     """Mean / p50 / p99 number of stage-1 candidates (the rows stage 2 scores) over
-    ``seeds``, with the recommender loaded in this process (exact neighbour search: the
-    candidate count of an HNSW service differs only where the index misses a neighbour)."""
+    ``seeds``, with the recommender loaded in this process as the service loads it: its
+    neighbour search chosen by the service's index options ``opts`` (an HNSW index: the
+    one the server saved beside the run, reused)."""
+    from songspace.data.dataset import Dataset
     from songspace.reports.recommender import load_recommender
+    from songspace.serving.index import set_search_threads
+    from songspace.serving.recommender import Recommender
+    from songspace.serving.twostage import IndexChoice
 
-    ranker, _ = load_recommender(rec_dir, data)
+    set_search_threads(1)
+    ds = Dataset.load(data)
+    choice = IndexChoice(opts)
+    if opts["index"] != "exact":
+        choice.shared = [Recommender.from_run(run, ds, store=False, **opts)]
+    ranker, _ = load_recommender(rec_dir, ds, search=choice)
     depth = ranker.params["depth"]
     counts = np.array([len(ranker.stage1.candidates(np.array(s), depth)) for s in seeds])
     return {
         "queries": len(counts),
         "depth": depth,
+        "indexes": choice.chosen,
         "mean": round(float(counts.mean()), 1),
         "p50": float(np.percentile(counts, 50)),
         "p99": float(np.percentile(counts, 99)),
@@ -557,7 +570,15 @@ def main() -> None:
     finally:
         ours.stop()
     if args.recommender and args.count_candidates:
-        counted = count_candidates(args.recommender, str(data), seeds[: args.count_candidates])
+        opts = {
+            "index": args.index,
+            "m": args.hnsw_m,
+            "ef_construction": args.ef_construction,
+            "ef_search": args.ef_search,
+        }
+        counted = count_candidates(
+            args.recommender, run, str(data), seeds[: args.count_candidates], opts
+        )
         report["ours"]["candidates"] = counted
         print(f"stage-1 candidates per query: {counted}", flush=True)
     peer_routes = [r for r in routes if r in ("similar", "complete")]
