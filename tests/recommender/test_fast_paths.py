@@ -116,3 +116,18 @@ def test_fit_and_build_use_the_neighbour_search_they_are_given(planted):
     assert searches["svd.last"] is given["svd"] and searches["svd.mean"] is given["svd"]
     stage1, _, _ = TwoStageRanker.build(p.train, embs, search=lambda emb: None)
     assert isinstance(dict((g.name, g) for g in stage1.generators)["svd.last"].search, ExactSearch)
+
+
+def test_cooccurrence_counts_equal_the_sparse_product_on_both_paths(planted):
+    """Counted from the seeds' sequences (few seeds, many candidates) or by the sparse
+    product (many seeds, few candidates): the same counts as ``X[:, s].T @ X[:, c]``."""
+    _, p, _ = planted
+    counts = TrainingCounts(p.train)
+    x = counts.by_track
+    rng = np.random.default_rng(5)
+    for n_seeds, n_cand in ((1, 200), (3, 150), (30, 2), (60, 1)):
+        for _ in range(5):
+            seeds = rng.choice(N_TRACKS, n_seeds, replace=False)
+            cand = rng.choice(N_TRACKS, n_cand, replace=False)
+            want = (x[:, seeds].T @ x[:, cand]).toarray()
+            np.testing.assert_array_equal(counts.cooccurrence(seeds, cand), want)
