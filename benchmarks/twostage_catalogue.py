@@ -47,6 +47,12 @@ def main() -> None:
     ap.add_argument("--next-song-queries", type=int, default=600)
     ap.add_argument("--completion-queries", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2, help="threads of the HNSW build")
+    ap.add_argument(
+        "--rankers-config",
+        help="stage 1's kNN rankers (a `songspace tune-rankers` file; default SKNN and "
+        "item-kNN at their defaults)",
+    )
+    ap.add_argument("--rec", help="the recommender's directory (default WORK/rec)")
     args = ap.parse_args()
 
     from songspace.data.dataset import Dataset
@@ -59,7 +65,8 @@ def main() -> None:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    data, run, rec = work / "data", work / "als", work / "rec"
+    data, run = work / "data", work / "als"
+    rec = Path(args.rec) if args.rec else work / "rec"
     t0 = time.perf_counter()
     if not (data / "manifest.json").is_file():
         ds = generate(
@@ -108,7 +115,13 @@ def main() -> None:
             "completion_queries": args.completion_queries,
         }
         fitted = fit_recommender(
-            data, {"als": run}, rec, test_fraction=0.01, params=params, search=choice
+            data,
+            {"als": run},
+            rec,
+            test_fraction=0.01,
+            params=params,
+            search=choice,
+            rankers_config=args.rankers_config,
         )
         print(
             f"recommender: {time.perf_counter() - t:.0f}s, search {choice.chosen}, "
