@@ -1,4 +1,5 @@
-"""Serving under load: `songspace serve` against a plain FastAPI + numpy brute-force peer.
+"""Serving under load: `songspace serve` against a plain FastAPI + numpy brute-force peer,
+and its two-stage recommender's routes against its embedding-only routes.
 
 Both servers run as uvicorn processes on 127.0.0.1 (free ports) in the same run, over
 the same vectors, and are driven by the same ``--clients`` concurrent httpx async
@@ -11,11 +12,25 @@ Reported per server and route: throughput (requests/s), p50/p95/p99 latency (ms)
 build time, size and recall@100 against exact search. ``--reload-every`` posts
 ``/admin/reload`` during the /similar load and counts the requests that failed.
 
+With ``--recommender DIR`` (a fitted two-stage recommender, ``songspace recommender
+fit``) the same server also loads it, and the run drives, in turn, the embedding-only
+routes (``similar``: ``GET /tracks/{last seed}/similar``; ``complete``: ``POST
+/complete`` naming the embedding model) and the re-ranked ones (``next``: ``POST
+/next``; ``rerank``: ``POST /complete`` through both stages), at each ``--clients``
+level, with the same seeds: up to ``--seeds`` consecutive tracks of a random training
+sequence ending at a random position (the tracks a user would play), drawn with
+``--seed``. The report states the generators, the neighbour indexes (``GET /models``),
+the mean number of candidates stage 2 scores (``--count-candidates`` queries, in this
+process, after the server stopped) and the server's peak memory (VmHWM).
+
     # the MPD-subset Track2Vec run (see README: prepare, train)
     python benchmarks/bench_serving.py --run runs/t2v --data data/mpd --index exact
     # a 2M x 64 synthetic embedding (written to --workdir), exact and HNSW
     python benchmarks/bench_serving.py --synthetic 2000000 --dim 64 --workdir /tmp/bench \\
         --index hnsw --requests 20000 --clients 32 --reload-every 5000
+    # re-ranked vs embedding-only routes (BENCHMARKS.md, "two-stage recommender")
+    python benchmarks/bench_serving.py --run RUN --data DATA --recommender REC \\
+        --clients 1,2,8 --requests 2000 -k 10 --no-peer --out report.json
 """
 
 import argparse
@@ -140,6 +155,11 @@ class Proc:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system, every thread) the server has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -201,14 +221,75 @@ async def drive(url: str, requests: list, clients: int, reload_every: int = 0) -
     }
 
 
-def workload(ids: list[str], n: int, k: int, seed: int) -> dict[str, list]:
+def seed_lists(ds, avail: np.ndarray, n: int, length: int, seed: int) -> list[list[int]]:
+    """``n`` seed lists of up to ``length`` consecutive available tracks of a random
+    sequence, ending at a random position (the last is the current track); uniform random
+    tracks where the dataset has no sequence long enough (the synthetic embedding)."""
     rng = np.random.default_rng(seed)
-    pick = rng.integers(len(ids), size=(n, 5))
+    rows = np.flatnonzero(avail)
+    indptr, indices = np.asarray(ds.indptr), np.asarray(ds.indices)
+    long_enough = np.flatnonzero(np.diff(indptr) >= 2)
+    if len(long_enough) < 100:
+        return [rows[rng.integers(len(rows), size=length)].tolist() for _ in range(n)]
+    out: list[list[int]] = []
+    while len(out) < n:
+        s = int(long_enough[rng.integers(len(long_enough))])
+        seq = indices[indptr[s] : indptr[s + 1]]
+        seq = seq[avail[seq]]
+        if len(seq) == 0:
+            continue
+        end = int(rng.integers(1, len(seq) + 1))
+        out.append(seq[max(0, end - length) : end].tolist())
+    return out
+
+
+def workload(
+    ids: list[str], seeds: list[list[int]], k: int, model: str | None = None
+) -> dict[str, list]:
+    """The requests of each route for the same seed lists (``ids``: track id by row):
+    the embedding-only routes name ``model``; ``next`` and ``rerank`` go through the
+    two-stage recommender."""
+    named = {"model": model} if model else {}
+
+    def body(p: list[int], **extra) -> dict:
+        return {"seed_track_ids": [ids[j] for j in p], "k": k, **extra}
+
     return {
-        "similar": [("GET", f"/tracks/{ids[p[0]]}/similar?k={k}", None) for p in pick],
-        "complete": [
-            ("POST", "/complete", {"seed_track_ids": [ids[j] for j in p], "k": k}) for p in pick
-        ],
+        "similar": [("GET", f"/tracks/{ids[p[-1]]}/similar?k={k}", None) for p in seeds],
+        "complete": [("POST", "/complete", body(p, **named)) for p in seeds],
+        "next": [("POST", "/next", body(p)) for p in seeds],
+        "rerank": [("POST", "/complete", body(p)) for p in seeds],
+    }
+
+
+def count_candidates(
+    rec_dir: str, run: Path, data: str, seeds: list[list[int]], opts: dict
+) -> dict:
+    """Mean / p50 / p99 number of stage-1 candidates (the rows stage 2 scores) over
+    ``seeds``, with the recommender loaded in this process as the service loads it: its
+    neighbour search chosen by the service's index options ``opts`` (an HNSW index: the
+    one the server saved beside the run, reused)."""
+    from songspace.data.dataset import Dataset
+    from songspace.reports.recommender import load_recommender
+    from songspace.serving.index import set_search_threads
+    from songspace.serving.recommender import Recommender
+    from songspace.serving.twostage import IndexChoice
+
+    set_search_threads(1)
+    ds = Dataset.load(data)
+    choice = IndexChoice(opts)
+    if opts["index"] != "exact":
+        choice.shared = [Recommender.from_run(run, ds, store=False, **opts)]
+    ranker, _ = load_recommender(rec_dir, ds, search=choice)
+    depth = ranker.params["depth"]
+    counts = np.array([len(ranker.stage1.candidates(np.array(s), depth)) for s in seeds])
+    return {
+        "queries": len(counts),
+        "depth": depth,
+        "indexes": choice.chosen,
+        "mean": round(float(counts.mean()), 1),
+        "p50": float(np.percentile(counts, 50)),
+        "p99": float(np.percentile(counts, 99)),
     }
 
 
@@ -290,6 +371,50 @@ def sweep(run: Path, args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------ main
+ROUTE_LABELS = {
+    "similar": "GET /tracks/{id}/similar (embedding)",
+    "complete": "POST /complete (embedding)",
+    "next": "POST /next (re-ranked)",
+    "rerank": "POST /complete (re-ranked)",
+}
+
+
+def markdown_table(ours: dict, routes: list[str], levels: list[int]) -> str:
+    """BENCHMARKS.md's table of our server's figures: a row per route and client level,
+    with the load average when the row finished."""
+    lines = [
+        "| route | clients | throughput | p50 / p95 / p99 (ms) | server CPU per request (ms) "
+        "| errors | load average |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for route in routes:
+        for c in levels:
+            r = ours.get(route if c == levels[-1] else f"{route}@{c}")
+            if r is None:
+                continue
+            load = " ".join(f"{x:.1f}" for x in r.get("load_average", ()))
+            lines.append(
+                f"| {ROUTE_LABELS.get(route, route)} | {c} | {r['throughput_rps']} req/s | "
+                f"{r['p50_ms']} / {r['p95_ms']} / **{r['p99_ms']}** | "
+                f"{r.get('server_cpu_ms_per_request', '')} | {r['errors']} | {load} |"
+            )
+    return "\n".join(lines)
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--run")
@@ -310,7 +435,19 @@ def main() -> None:
     )
     ap.add_argument("-k", type=int, default=100)
     ap.add_argument("--reload-every", type=int, default=0)
-    ap.add_argument("--routes", default="similar,complete")
+    ap.add_argument(
+        "--routes",
+        help="comma list of similar, complete, next, rerank (default: similar,complete, "
+        "and next,rerank with --recommender)",
+    )
+    ap.add_argument("--recommender", help="a fitted two-stage recommender directory to serve")
+    ap.add_argument("--seeds", type=int, default=5, help="seed tracks per request (at most)")
+    ap.add_argument(
+        "--count-candidates",
+        type=int,
+        default=300,
+        help="queries to count stage-1 candidates on, after the load (0: skip)",
+    )
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--peer-requests", type=int, help="requests per route for the peer")
     ap.add_argument("--sweep-ef", help="efSearch values: recall@k and latency, then exit")
@@ -340,23 +477,36 @@ def main() -> None:
         avail = z["available"]
     from songspace.data.dataset import Dataset
 
-    all_ids = Dataset.load(data).tracks["track_id"].to_numpy()
-    ids = [str(t) for t in all_ids[avail]]
-    del all_ids
+    ds = Dataset.load(data)
+    ids = [str(t) for t in ds.tracks["track_id"].tolist()]
     if args.sweep_ef:
         sweep(run, args)
         return
-    routes = args.routes.split(",")
+    routes = (
+        args.routes.split(",")
+        if args.routes
+        else ["similar", "complete", *(["next", "rerank"] if args.recommender else [])]
+    )
     levels = sorted({int(c) for c in str(args.clients).split(",")})
     args.clients = levels[-1]
-    work = workload(ids, args.requests, args.k, args.seed)
-    peer_work = workload(ids, args.peer_requests or args.requests, args.k, args.seed)
-    warm = workload(ids, min(500, args.requests), args.k, args.seed + 1)
+    seeds = seed_lists(ds, avail, args.requests, args.seeds, args.seed)
+    model = run.name if args.recommender else None
+    work = workload(ids, seeds, args.k, model)
+    peer_seeds = seeds[: args.peer_requests or args.requests]
+    peer_work = workload(ids, peer_seeds, args.k)
+    warm = workload(
+        ids,
+        seed_lists(ds, avail, min(500, args.requests), args.seeds, args.seed + 1),
+        args.k,
+        model,
+    )
+    del ds
 
     report: dict = {
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores",
         "load_average_at_start": os.getloadavg(),
+        "commit": _commit(),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "command": " ".join(sys.argv),
         "tracks": len(ids),
@@ -382,19 +532,25 @@ def main() -> None:
         str(args.ef_construction),
         "--ef-search",
         str(args.ef_search),
+        *(["--recommender", args.recommender] if args.recommender else []),
     ]
     t0 = time.perf_counter()
     ours = Proc(ours_cmd, port, workdir / "ours.log")
     import httpx
 
-    info = httpx.get(ours.url + "/models").json()["models"][0]
+    served = httpx.get(ours.url + "/models").json()
+    info = served["models"][0]
     report["ours"] = {"startup_s": round(time.perf_counter() - t0, 1), "index": info["index"]}
+    if args.recommender:
+        report["ours"]["recommender"] = served.get("recommender")
     print(f"ours ready in {ours.startup_s:.1f}s: {info['index']}", flush=True)
+    print(f"recommender: {served.get('recommender')}", flush=True)
     try:
         for route in routes:
             asyncio.run(drive(ours.url, warm[route], args.clients))
             for clients in levels:
                 top = clients == args.clients
+                cpu0 = ours.cpu_s()
                 res = asyncio.run(
                     drive(
                         ours.url,
@@ -403,18 +559,36 @@ def main() -> None:
                         args.reload_every if route == "similar" and top else 0,
                     )
                 )
+                res["load_average"] = os.getloadavg()
+                # the server's CPU per request: what the route costs, whatever the load
+                res["server_cpu_ms_per_request"] = round(
+                    1000 * (ours.cpu_s() - cpu0) / len(work[route]), 2
+                )
                 report["ours"][route if top else f"{route}@{clients}"] = res
                 print(f"ours {route} ({clients} clients): {res}", flush=True)
         report["ours"]["vmhwm_mib"] = round(ours.vmhwm_mib(), 1)
     finally:
         ours.stop()
-    if not args.no_peer:
+    if args.recommender and args.count_candidates:
+        opts = {
+            "index": args.index,
+            "m": args.hnsw_m,
+            "ef_construction": args.ef_construction,
+            "ef_search": args.ef_search,
+        }
+        counted = count_candidates(
+            args.recommender, run, str(data), seeds[: args.count_candidates], opts
+        )
+        report["ours"]["candidates"] = counted
+        print(f"stage-1 candidates per query: {counted}", flush=True)
+    peer_routes = [r for r in routes if r in ("similar", "complete")]
+    if not args.no_peer and peer_routes:
         port = free_port()
         peer_cmd = [sys.executable, __file__, "--peer-server", str(run), str(data), str(port)]
         peer = Proc(peer_cmd, port, workdir / "peer.log")
         report["peer"] = {"startup_s": round(peer.startup_s, 1)}
         try:
-            for route in routes:
+            for route in peer_routes:
                 asyncio.run(drive(peer.url, warm[route], args.clients))
                 res = asyncio.run(drive(peer.url, peer_work[route], args.clients))
                 report["peer"][route] = res
@@ -422,12 +596,13 @@ def main() -> None:
             report["peer"]["vmhwm_mib"] = round(peer.vmhwm_mib(), 1)
         finally:
             peer.stop()
-        for route in routes:
+        for route in peer_routes:
             report[f"{route}_throughput_ratio"] = round(
                 report["ours"][route]["throughput_rps"] / report["peer"][route]["throughput_rps"],
                 2,
             )
     print(json.dumps(report, indent=2))
+    print(markdown_table(report["ours"], routes, levels))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
 

@@ -24,7 +24,8 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "gensim": ("gensim", "models"),
     "lightfm": ("rectools-lightfm", "models"),
     "implicit": ("implicit", "models"),
-    "threadpoolctl": ("implicit", "models"),  # comes with implicit (ALS limits its threads)
+    # the service limits BLAS threads with it; ALS too (implicit brings it along)
+    "threadpoolctl": ("threadpoolctl", "serve"),
     "matplotlib": ("matplotlib", "plots"),
     "torch": ("torch", "graph"),
     "optuna": ("optuna", "tune"),

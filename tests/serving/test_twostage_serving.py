@@ -127,3 +127,45 @@ def test_recommend_next_and_complete_from_the_shell(fitted):
         assert served(json.loads(res.stdout)) == library(fitted, rows, 7)
     res = runner.invoke(app, ["recommend", "--data", str(data), "--next", seeds])
     assert "--recommender" in str(res.exception)
+
+
+def test_an_hnsw_service_shares_its_index_with_the_recommender(fitted, tmp_path):
+    """Above --exact-max (here: --index hnsw) the recommender's neighbour generators search
+    the served model's HNSW index when it holds the same vectors (not a second copy),
+    /models says so, and the answers equal the library's ranking over that index."""
+    from songspace.evaluation.candidates import ExactSearch
+    from songspace.reports.recommender import load_recommender
+    from songspace.serving.recommender import Recommender
+    from songspace.serving.twostage import IndexChoice
+
+    data, rec, exact_ranker, ds = fitted
+    run = rec.parent / "t2v-split"  # the run the recommender was fitted with
+    hnsw = {"index": "hnsw", "m": 8, "ef_construction": 40, "ef_search": 64}
+    args = ["--index", "hnsw", "--hnsw-m", "8", "--ef-construction", "40", "--ef-search", "64"]
+    shared = {"t2v": "hnsw (shared with model t2v-split)"}
+    server = Server([run], data, tmp_path, args=[*args, "--recommender", str(rec)])
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            assert c.get("/models").json()["recommender"]["indexes"] == shared
+            # the library over the index the server saved beside the run
+            model = Recommender.from_run(run, data, **hnsw)
+            assert model.index.stats.reused
+            choice = IndexChoice(hnsw, [model])
+            ranker, _ = load_recommender(rec, data, search=choice)
+            assert choice.chosen == shared
+            searches = {g.name: getattr(g, "search", None) for g in ranker.stage1.generators}
+            assert searches["t2v.last"] is model.index and searches["t2v.mean"] is model.index
+            for rows in QUERIES:
+                seeds = [str(ds.track_ids[r]) for r in rows]
+                tracks, scores = ranker.recommend(np.array(rows), 10)
+                want = [(str(ds.track_ids[t]), s) for t, s in zip(tracks, scores, strict=True)]
+                r = c.post("/next", json={"seed_track_ids": seeds, "k": 10})
+                assert served(r.json()) == want
+    finally:
+        server.stop()
+    # below --exact-max the library's exact search is kept: rankings as fitted
+    exact = {g.name: getattr(g, "search", None) for g in exact_ranker.stage1.generators}
+    assert isinstance(exact["t2v.last"], ExactSearch)
+    choice = IndexChoice({"index": "auto"}, [model])
+    load_recommender(rec, data, search=choice)
+    assert choice.chosen == {"t2v": "exact (numpy)"}

@@ -116,12 +116,17 @@ class RankerCandidates:
     ranker: Ranker
     name: str = ""
     evidence_only: bool = False
+    _fill: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.name = self.name or self.ranker.name
 
     def candidates(self, seeds: np.ndarray, n: int) -> Scored:
         seeds, n = as_seeds(seeds), _check_n(n)
+        if hasattr(self.ranker, "evidence"):
+            found = self._from_evidence(seeds, n)
+            if found is not None:
+                return found
         s = np.asarray(self.ranker.scores(seeds), dtype=np.float64)
         if self.evidence_only:
             s = np.where(s > 0, s, -np.inf)
@@ -129,6 +134,35 @@ class RankerCandidates:
             return Scored.empty()
         top = top_of_scores(s, self.ranker.popularity, n, exclude=seeds)
         return Scored(top, s[top])
+
+    def _from_evidence(self, seeds: np.ndarray, n: int) -> Scored | None:
+        """The same top ``n`` from the ranker's ``evidence`` (the tracks it scores above
+        0; every other track scores 0) without the catalogue-sized score vector: the
+        tracks with evidence in :func:`top_of_scores`' order, then (unless
+        ``evidence_only``) the back-off's tracks in popularity order. None when the
+        evidence breaks its contract (a negative or non-finite score): the caller then
+        ranks the full vector."""
+        tracks, values = self.ranker.evidence(seeds)  # type: ignore[attr-defined]
+        tracks = np.asarray(tracks, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            return None
+        if n == 0:
+            return Scored.empty()
+        pop = self.ranker.popularity
+        keep = (values > 0) & ~np.isin(tracks, seeds)
+        tracks, values = tracks[keep], values[keep]
+        order = np.lexsort((tracks, -pop[tracks], -values))[:n]
+        top, score = tracks[order], values[order]
+        if len(top) == n or self.evidence_only:
+            return Scored(top, score)
+        if self._fill is None:  # the back-off order: popularity, then track index
+            self._fill = np.lexsort((np.arange(len(pop)), -pop))
+        taken = np.concatenate([tracks, seeds])
+        need = n - len(top)
+        head = self._fill[: need + len(np.unique(taken))]
+        head = head[~np.isin(head, taken)][:need]
+        return Scored(np.concatenate([top, head]), np.concatenate([score, np.zeros(len(head))]))
 
 
 def successors(train: Dataset, *, name: str = "successors") -> RankerCandidates:

@@ -57,7 +57,12 @@ from songspace.data.vocabulary import merge_counts
 from songspace.errors import FormatError, InvalidValueError, ParameterError
 from songspace.evaluation.defaults import BASELINE_RANKER_NAMES
 from songspace.evaluation.embeddings import Embeddings
-from songspace.evaluation.ranker_params import TunableRanker, format_settings, popularity_of
+from songspace.evaluation.ranker_params import (
+    TunableRanker,
+    format_settings,
+    popularity_of,
+    sum_by_track,
+)
 from songspace.evaluation.session_knn import SKNN, STAN, VSKNN, VSTAN
 from songspace.params import Interval
 
@@ -82,7 +87,14 @@ __all__ = [
 
 
 class Ranker(Protocol):
-    """Scores every catalogue track for a seed list (one track for next-song)."""
+    """Scores every catalogue track for a seed list (one track for next-song).
+
+    A count ranker may also have ``evidence(seeds) -> (tracks, scores)``: the distinct
+    tracks it may score above 0 (ascending) and their scores, equal bit for bit to
+    ``scores(seeds)``'s, every other track scoring exactly 0 and none below. Stage 1
+    (:class:`~songspace.evaluation.candidates.RankerCandidates`) then takes a top ``n``
+    without building the catalogue-sized vector (ItemKNN, SKNN, V-SKNN and Bigram have
+    it)."""
 
     name: str
     #: Training popularity (sequences containing each track): the tie-breaker.
@@ -273,6 +285,12 @@ class ItemKNN(TunableRanker):
     def scores(self, seeds: np.ndarray) -> np.ndarray:
         return np.asarray(self.similarity[seeds].sum(axis=0)).ravel()
 
+    def evidence(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The tracks ``scores(seeds)`` may score above 0 and their scores (equal, bit for
+        bit); every other track scores 0 (the :class:`Ranker` ``evidence`` contract)."""
+        rows = self.similarity[np.asarray(seeds, dtype=np.int64).reshape(-1)]
+        return sum_by_track(rows.indices, rows.data, self.similarity.shape[1])
+
     def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
         return self.similarity[queries]
 
@@ -351,6 +369,15 @@ class Bigram(TunableRanker):
         if len(seeds) == 0:
             return np.zeros(self.transitions.shape[1])
         return self.transitions[int(seeds[-1])].toarray().ravel()
+
+    def evidence(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The successors of the last seed and their counts (the tracks ``scores`` may
+        score above 0; every other track scores 0)."""
+        seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+        if len(seeds) == 0:
+            return np.zeros(0, np.int64), np.zeros(0)
+        row = self.transitions[int(seeds[-1])]
+        return sum_by_track(row.indices, row.data)
 
     def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
         return self.transitions[queries]

@@ -86,7 +86,7 @@ import scipy.sparse as sp
 
 from songspace.data.dataset import Dataset
 from songspace.data.vocabulary import concat_sequences
-from songspace.evaluation.ranker_params import TunableRanker, popularity_of
+from songspace.evaluation.ranker_params import TunableRanker, popularity_of, sum_by_track
 from songspace.params import AnyOf, Interval, NoneValue, Options
 
 __all__ = ["SECONDS_PER_DAY", "SKNN", "STAN", "VSKNN", "VSTAN"]
@@ -294,6 +294,16 @@ class _VotingKNN(_SessionKNN):
         if len(c.seqs) == 0:
             return out
         return np.asarray(self.incidence[c.seqs].T @ self._votes(q, c, sim)).ravel()
+
+    def evidence(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The tracks of the neighbours and their scores (equal to ``scores(seeds)``'s,
+        bit for bit); every other track scores 0, without the catalogue-sized vector."""
+        if len(np.asarray(seeds).reshape(-1)) == 0:
+            return np.zeros(0, np.int64), np.zeros(0)
+        q, c, sim = self._neighbours(seeds)
+        rows = self.incidence[c.seqs]
+        votes = np.repeat(np.asarray(self._votes(q, c, sim), np.float64), np.diff(rows.indptr))
+        return sum_by_track(rows.indices, rows.data * votes, self.incidence.shape[1])
 
     def sparse_scores(self, queries: np.ndarray) -> sp.csr_matrix:
         """Scores of single-track queries, one sparse row each (equals ``scores([q])``)."""

@@ -151,10 +151,70 @@ class TrainingCounts:
         x = train.incidence().astype(np.float64)
         self.by_track = x.tocsc()
         self.by_track.sort_indices()
+        #: the same matrix by sequence (CSR, one entry per distinct track of a sequence)
+        self.by_sequence: sp.csr_matrix = x.tocsr()
         self.popularity = np.asarray(x.sum(axis=0)).ravel()
         sizes = np.asarray(x.sum(axis=1)).ravel()
         self.degree = np.asarray(x.T @ np.maximum(sizes - 1.0, 0.0)).ravel()
         self.transitions: sp.csr_matrix = (bigram or Bigram.fit(train)).transitions.tocsr()
+        self.transitions.sum_duplicates()  # sorted, one entry per column: successor_counts
+
+    def cooccurrence(self, seeds: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """``(len(seeds), len(candidates))``: the training sequences holding each seed and
+        each candidate (``X[:, seeds].T @ X[:, candidates]``, exactly). Counted from the
+        side with fewer entries: the tracks of the seeds' sequences (a few hundred for a
+        seed in a few dozen sequences), or the sparse product over the candidates'
+        sequences, whose conversions cost the number of training sequences per call."""
+        x, ptr = self.by_track, self.by_track.indptr
+        seeds = np.asarray(seeds, dtype=np.int64)
+        candidates = np.asarray(candidates, dtype=np.int64)
+        seed_side = _row_lengths(self.by_sequence.indptr, _columns(x, seeds)).sum()
+        if seed_side > int((ptr[candidates + 1] - ptr[candidates]).sum()):
+            return (x[:, seeds].T @ x[:, candidates]).toarray()
+        out = np.zeros((len(seeds), len(candidates)))
+        rows = self.by_sequence
+        for i, s in enumerate(seeds.tolist()):
+            seqs = x.indices[ptr[s] : ptr[s + 1]]
+            tracks = rows.indices[_positions(rows.indptr, seqs)]
+            found, counts = np.unique(tracks, return_counts=True)
+            if len(found) == 0:
+                continue
+            at = np.minimum(np.searchsorted(found, candidates), len(found) - 1)
+            hit = found[at] == candidates
+            out[i, hit] = counts[at[hit]]
+        return out
+
+    def successor_counts(self, track: int, candidates: np.ndarray) -> np.ndarray:
+        """Times each of ``candidates`` directly followed ``track`` in training: a lookup
+        in the track's row (indexing its columns with scipy allocates a catalogue-sized
+        array per call)."""
+        t = self.transitions
+        a, b = t.indptr[track], t.indptr[track + 1]
+        cols, counts = t.indices[a:b], t.data[a:b]
+        out = np.zeros(len(candidates))
+        if len(cols) == 0:
+            return out
+        at = np.minimum(np.searchsorted(cols, candidates), len(cols) - 1)
+        hit = cols[at] == candidates
+        out[hit] = counts[at[hit]]
+        return out
+
+
+def _columns(x: sp.csc_matrix, columns: np.ndarray) -> np.ndarray:
+    """The row indices of the entries of ``columns`` of the CSC matrix ``x``, in order."""
+    return np.asarray(x.indices[_positions(x.indptr, columns)])
+
+
+def _positions(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The positions in a compressed matrix's data of the entries of ``rows``, in order."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return np.arange(int(lengths.sum()), dtype=np.int64) + offsets
+
+
+def _row_lengths(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(indptr[rows + 1] - indptr[rows])
 
 
 class PopularityFeatures:
@@ -197,10 +257,9 @@ class CountFeatures:
         distinct, first = np.unique(seeds[::-1], return_index=True)
         order = np.argsort(first)
         distinct, recency = distinct[order], back[::-1][first[order]]
-        x = self.counts.by_track
-        co = (x[:, distinct].T @ x[:, cand]).toarray()  # (distinct seeds, candidates)
+        co = self.counts.cooccurrence(distinct, cand)  # (distinct seeds, candidates)
         out[:, 0] = co[0]  # distinct[0] is the last seed
-        out[:, 1] = self.counts.transitions[int(seeds[-1])][:, cand].toarray().ravel()
+        out[:, 1] = self.counts.successor_counts(int(seeds[-1]), cand)
         shared = co > 0
         out[:, 2] = shared.mean(axis=0)
         nearest = np.where(shared, recency[:, None], np.inf).min(axis=0)

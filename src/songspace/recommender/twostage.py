@@ -35,7 +35,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -56,6 +56,7 @@ from songspace.evaluation.candidates import (
     ExactSearch,
     PopularityCandidates,
     RankerCandidates,
+    VectorSearch,
     as_seeds,
 )
 from songspace.evaluation.defaults import DEFAULT_SUITE
@@ -65,7 +66,6 @@ from songspace.evaluation.rankers import (
     Bigram,
     make_ranker,
     ranker_names,
-    top_of_scores,
 )
 from songspace.params import SEED, AnyOf, Boolean, Interval, Names, NoneValue
 from songspace.progress import ProgressCallback, report, track
@@ -111,6 +111,9 @@ RECOMMENDER_VERSION = 1
 
 _OPTIONAL_NAMES = AnyOf(NoneValue(), Names(what="embedding names"))
 
+#: ``search(emb)``: the vector search of an embedding's neighbour generators (None: exact).
+SearchFactory = Callable[["Embeddings"], VectorSearch | None]
+
 
 def _lightgbm() -> Any:
     return optional_import("lightgbm", "the two-stage recommender")
@@ -138,11 +141,13 @@ class _Build:
         train: Dataset,
         embeddings: Mapping[str, Embeddings],
         plugins: Mapping[str, CandidateGenerator | Feature],
+        search: SearchFactory | None = None,
     ) -> None:
         self.train, self.embeddings, self.plugins = train, embeddings, plugins
+        self.make_search = search
         self._bigram: Bigram | None = None
         self._counts: TrainingCounts | None = None
-        self._search: dict[str, ExactSearch] = {}  # one index per embedding, shared
+        self._search: dict[str, VectorSearch] = {}  # one index per embedding, shared
 
     @property
     def bigram(self) -> Bigram:
@@ -186,7 +191,10 @@ class _Build:
         if kind == "neighbours":
             emb = self.embedding(spec["embedding"])
             if emb.name not in self._search:
-                self._search[emb.name] = ExactSearch(emb.vectors[emb.available])
+                found = self.make_search(emb) if self.make_search is not None else None
+                self._search[emb.name] = (
+                    found if found is not None else ExactSearch(emb.vectors[emb.available])
+                )
             search = self._search[emb.name]
             return EmbeddingNeighbours(emb, spec["of"], search=search, name=spec["name"])
         if kind == "popular":
@@ -330,6 +338,8 @@ class TwoStageRanker(TunableRanker):
         #: The JSON description (specs, feature names, training summary) saved with it.
         self.description = dict(description)
         self.feature_names = [n for f in self.features for n in f.names]
+        #: LightGBM's threads when predicting (None: ``num_threads``); the service uses 1.
+        self.predict_threads: int | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -343,6 +353,7 @@ class TwoStageRanker(TunableRanker):
         features: Sequence[Feature] = (),
         name: str | None = None,
         progress: ProgressCallback | None = None,
+        search: SearchFactory | None = None,
         **params: Any,
     ) -> TwoStageRanker:
         """Fit on ``protocol``: generators and features from ``protocol.train`` (and
@@ -351,7 +362,8 @@ class TwoStageRanker(TunableRanker):
 
         ``rankers``: the kNN rankers of stage 1 and their settings (default
         :data:`DEFAULT_RANKERS`); ``generators`` / ``features``: your own candidate
-        generators and feature blocks, added to the built-in ones; ``params``: see the
+        generators and feature blocks, added to the built-in ones; ``search``: the
+        neighbour search per embedding (:meth:`load`; default exact); ``params``: see the
         class docstring.
         """
         p = cls.check_params(params)
@@ -374,6 +386,7 @@ class TwoStageRanker(TunableRanker):
             features=features,
             name=name,
             progress=progress,
+            search=search,
             **p,
         )
 
@@ -386,10 +399,11 @@ class TwoStageRanker(TunableRanker):
         rankers: Mapping[str, Mapping[str, Any]] | None = None,
         generators: Sequence[CandidateGenerator] = (),
         features: Sequence[Feature] = (),
+        search: SearchFactory | None = None,
         **params: Any,
     ) -> tuple[CandidateUnion, list[Feature], dict[str, Any]]:
         """Stage 1 and the feature blocks from the training view ``train``, with their
-        description (what :meth:`save` writes), without a model."""
+        description (what :meth:`save` writes), without a model (``search``: :meth:`load`)."""
         p = cls.check_params(params)
         embs = _by_name(embeddings)
         for key in ("embedding_generators", "embedding_features"):
@@ -406,7 +420,7 @@ class TwoStageRanker(TunableRanker):
         gen_specs, feat_specs = _specs(p, chosen, list(embs), generators, features)
         plugins: dict[str, Any] = {g.name: g for g in generators}
         plugins.update({f.name: f for f in features})
-        stage1, blocks = _assemble(train, embs, plugins, gen_specs, feat_specs, p)
+        stage1, blocks = _assemble(train, embs, plugins, gen_specs, feat_specs, p, search)
         description = {
             "generators": gen_specs,
             "features": feat_specs,
@@ -428,6 +442,7 @@ class TwoStageRanker(TunableRanker):
         features: Sequence[Feature] = (),
         name: str | None = None,
         progress: ProgressCallback | None = None,
+        search: SearchFactory | None = None,
         **params: Any,
     ) -> TwoStageRanker:
         """Fit on the training view ``train`` and the stage-2 ``queries`` (from validation
@@ -435,7 +450,13 @@ class TwoStageRanker(TunableRanker):
         p = cls.check_params(params)
         t0 = time.perf_counter()
         stage1, blocks, description = cls.build(
-            train, embeddings, rankers=rankers, generators=generators, features=features, **p
+            train,
+            embeddings,
+            rankers=rankers,
+            generators=generators,
+            features=features,
+            search=search,
+            **p,
         )
         built = time.perf_counter() - t0
         parts, summary = _learning_data(stage1, blocks, queries, p["depth"], progress)
@@ -502,7 +523,7 @@ class TwoStageRanker(TunableRanker):
     def _predict(self, x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros(0)
-        threads = self.params["num_threads"]
+        threads = self.predict_threads or self.params["num_threads"]
         kw = {"num_threads": threads} if threads else {}
         return np.asarray(self.booster.predict(x, **kw), dtype=np.float64)
 
@@ -523,10 +544,13 @@ class TwoStageRanker(TunableRanker):
         seeds = as_seeds(seeds)
         cset, x = self.candidate_features(seeds)
         s = self._predict(x)
-        full = np.full(len(self.popularity), -np.inf)
-        full[cset.tracks] = s
-        top = top_of_scores(full, self.popularity, k, exclude=seeds)
-        return top, full[top]
+        # top_of_scores' order (score, popularity, index) among the candidates alone: the
+        # other tracks score -inf, so a catalogue-sized vector would add nothing
+        tracks = cset.tracks
+        ok = np.isfinite(s) & ~np.isin(tracks, seeds)
+        tracks, s = tracks[ok], s[ok]
+        order = np.lexsort((tracks, -self.popularity[tracks], -s))[: max(int(k), 0)]
+        return tracks[order], s[order]
 
     def feature_importance(self, importance: str = IMPORTANCE_KINDS[0]) -> dict[str, float]:
         """LightGBM's importance of each feature, largest first: ``gain`` (the total loss
@@ -568,10 +592,17 @@ class TwoStageRanker(TunableRanker):
         *,
         plugins: Mapping[str, CandidateGenerator | Feature] | None = None,
         name: str | None = None,
+        search: SearchFactory | None = None,
     ) -> TwoStageRanker:
         """A saved recommender, rebuilt on the training view ``train`` it was fitted on,
         with the same ``embeddings`` (checked by fingerprint and digest) and your own
-        generators and features by name (``plugins``); ``name``: default, the saved one."""
+        generators and features by name (``plugins``); ``name``: default, the saved one.
+
+        ``search(emb)`` gives the :class:`~songspace.evaluation.candidates.VectorSearch`
+        over ``emb.vectors[emb.available]`` (in track order) that the embedding's
+        neighbour generators use, or None for the exact numpy search (the default, and
+        the fitted one): the service passes its HNSW index on large catalogues, an
+        approximation of the exact neighbours."""
         path = Path(path)
         doc = _read_json(path / RECOMMENDER_FILE)
         fix = "fit and save the recommender again with this version of songspace"
@@ -604,7 +635,7 @@ class TwoStageRanker(TunableRanker):
                     fix="pass the same run's embeddings, embedded from the same training view",
                 )
         stage1, blocks = _assemble(
-            train, embs, dict(plugins or {}), doc["generators"], doc["features"], p
+            train, embs, dict(plugins or {}), doc["generators"], doc["features"], p, search
         )
         names = [n for f in blocks for n in f.names]
         if names != doc["feature_names"]:
@@ -668,8 +699,9 @@ def _assemble(
     gen_specs: Sequence[Mapping[str, Any]],
     feat_specs: Sequence[Mapping[str, Any]],
     params: Mapping[str, Any],
+    search: SearchFactory | None = None,
 ) -> tuple[CandidateUnion, list[Feature]]:
-    build = _Build(train, embeddings, plugins)
+    build = _Build(train, embeddings, plugins, search)
     gens = [build.generator(s) for s in gen_specs]
     limits = {"popular": params["popular"]} if any(g.name == "popular" for g in gens) else {}
     stage1 = CandidateUnion(gens, limits=limits)

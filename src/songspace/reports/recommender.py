@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from songspace.evaluation.embeddings import Embeddings
     from songspace.evaluation.protocol import Protocol
     from songspace.recommender import TwoStageRanker
+    from songspace.recommender.twostage import SearchFactory
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def fit_recommender(
     name: str | None = None,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    search: SearchFactory | None = None,
 ) -> TwoStageRanker:
     """``songspace recommender fit``: build ``evaluate``'s protocol on ``dataset_dir``
     (``seed``, ``test_fraction``, ``min_tracks``), embed each of ``runs`` (``{name: run
@@ -87,7 +89,8 @@ def fit_recommender(
     ``rankers_config`` (the file of ``songspace tune-rankers``; default
     :data:`~songspace.recommender.DEFAULT_RANKERS`), fit a
     :class:`~songspace.recommender.TwoStageRanker` with ``params`` on the validation
-    queries and write it to ``out`` atomically, with its provenance."""
+    queries and write it to ``out`` atomically, with its provenance. ``search``: the
+    neighbour search per embedding (:meth:`TwoStageRanker.load`; default exact)."""
     from songspace.data.dataset import Dataset
     from songspace.data.provenance import DatasetIdentity
     from songspace.evaluation.rankers import read_ranker_settings
@@ -106,7 +109,13 @@ def fit_recommender(
     data = DatasetIdentity(ds, dataset_dir)
     embs = _run_embeddings(runs, protocol, data, fraction, progress)
     rec = TwoStageRanker.fit(
-        protocol, embs, rankers=rankers, name=name, progress=labelled(progress, "recommender"), **p
+        protocol,
+        embs,
+        rankers=rankers,
+        name=name,
+        progress=labelled(progress, "recommender"),
+        search=search,
+        **p,
     )
     rec.description[PROVENANCE] = {
         "dataset": str(dataset_dir),
@@ -206,14 +215,16 @@ class FittedRecommender:
         data: DatasetIdentity,
         test_fraction: float,
         progress: ProgressCallback | None = None,
+        search: SearchFactory | None = None,
     ) -> TwoStageRanker:
-        """The recommender rebuilt on ``protocol``'s training view."""
+        """The recommender rebuilt on ``protocol``'s training view (``search``: the
+        neighbour search per embedding, :meth:`TwoStageRanker.load`)."""
         from songspace.recommender import TwoStageRanker
 
         self.check_protocol(data, protocol.seed, test_fraction)
         runs = self.record.get("runs") or {}
         embs = _run_embeddings(runs, protocol, data, test_fraction, progress)
-        return TwoStageRanker.load(self.path, protocol.train, embs, name=self.name)
+        return TwoStageRanker.load(self.path, protocol.train, embs, name=self.name, search=search)
 
 
 def load_recommender(
@@ -222,11 +233,13 @@ def load_recommender(
     *,
     name: str | None = None,
     progress: ProgressCallback | None = None,
+    search: SearchFactory | None = None,
 ) -> tuple[TwoStageRanker, Dataset]:
     """A fitted recommender (``songspace recommender fit -o PATH``) rebuilt over
     ``dataset`` (the one it was fitted on: refused otherwise) for serving: the protocol
     of its record, its runs embedded from that training view. Returns the ranker and the
-    full dataset (whose track ids the ranker's indices follow)."""
+    full dataset (whose track ids the ranker's indices follow). ``search``: the neighbour
+    search per embedding (:meth:`TwoStageRanker.load`; default exact)."""
     from songspace.data.dataset import Dataset
     from songspace.data.provenance import DatasetIdentity
     from songspace.evaluation.suite import evaluation_protocol
@@ -249,7 +262,9 @@ def load_recommender(
         test_fraction=float(rec["test_fraction"]),
         min_tracks=int(rec.get("min_tracks", DEFAULT_MIN_TRACKS)),
     )
-    ranker = fitted.ranker(protocol, data=data, test_fraction=fraction, progress=progress)
+    ranker = fitted.ranker(
+        protocol, data=data, test_fraction=fraction, progress=progress, search=search
+    )
     return ranker, ds
 
 

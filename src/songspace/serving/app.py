@@ -48,7 +48,7 @@ from songspace.serving.defaults import (
 from songspace.serving.errors import NoRecommenderError, NotReadyError, UnknownModelError
 from songspace.serving.lineage import served_dataset, update_lineage
 from songspace.serving.recommender import Recommender
-from songspace.serving.twostage import ServedRecommender
+from songspace.serving.twostage import IndexChoice, ServedRecommender
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +218,11 @@ class ServerState:
                     spec.dataset = cache[key]
             models = {name: self.specs[name].load() for name in self.order}
             if self.recommender_dir is not None:
+                first = next(iter(self.specs.values()))
                 self.recommender = ServedRecommender.from_dir(
-                    self.recommender_dir, next(iter(self.specs.values())).dataset
+                    self.recommender_dir,
+                    first.dataset,
+                    indexes=IndexChoice(first.options, list(models.values())),
                 )
             self.models = models  # ready: after the recommender, which /ready reports
             logger.info("ready: %s", ", ".join(self.order))

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from songspace._optional import optional_import
+from songspace._optional import installed, optional_import
 from songspace._util import atomic_write_bytes, atomic_write_text, unit_rows
 from songspace.errors import ParameterError
 from songspace.params import POSITIVE_INT, Interval, check_param
@@ -51,12 +51,34 @@ def _faiss():
 
 
 def set_search_threads(n: int) -> None:
-    """faiss' OpenMP threads per search. The service uses 1: its concurrency is across
-    requests, and OpenMP teams per single-vector query oversubscribe the cores (measured:
-    22 ms with 1 thread vs 99 ms with 2 for one exact query over 169K x 100 on a loaded
-    2-core machine)."""
+    """faiss' OpenMP threads per search, in every thread that searches (the service's
+    worker threads included), and numpy's BLAS threads (through ``threadpoolctl``,
+    process-wide: the recommender's exact neighbour search and its features are numpy
+    products). The service uses 1: its concurrency is across requests, and thread teams
+    per single-vector query oversubscribe the cores (measured: 22 ms with 1 thread vs 99
+    ms with 2 for one exact faiss query over 169K x 100 on a loaded 2-core machine; a
+    numpy 1 x 64 by 64 x 22K product: 0.09 ms with 1 BLAS thread, 24 ms with OpenBLAS'
+    default threads; a /similar over 22K x 64 in a worker thread: 0.17 ms CPU with the
+    setting repeated in that thread, 4.3 ms without, load average 17)."""
+    global _SEARCH_THREADS
     n = check_param("search_threads", n, POSITIVE_INT)
     _faiss().omp_set_num_threads(n)
+    # OpenMP's thread count is per thread: the service searches in its worker threads,
+    # which start with the default (every core), so each search sets it again
+    _SEARCH_THREADS = n
+    if installed("threadpoolctl"):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n, user_api="blas")  # kept until the process ends
+    else:
+        logger.warning(
+            "threadpoolctl is not installed: numpy's BLAS keeps its default threads, which "
+            "slows single-query products under load. Fix: pip install 'songspace[serve]'"
+        )
+
+
+#: The threads of a search in any thread (set_search_threads; None: OpenMP's default).
+_SEARCH_THREADS: int | None = None
 
 
 #: Rows scaled to unit length (zero rows stay zero), float32, C-contiguous: the one L2
@@ -123,6 +145,8 @@ class VectorIndex:
         k = min(int(k), self.n)
         if k <= 0:
             return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        if _SEARCH_THREADS is not None:  # this thread's OpenMP setting (set_search_threads)
+            _faiss().omp_set_num_threads(_SEARCH_THREADS)
         scores, ids = self.index.search(q, k)
         scores = np.where(ids < 0, -np.inf, scores)
         return scores, ids

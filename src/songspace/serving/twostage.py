@@ -11,7 +11,8 @@ the recorded training view, so its rankings are exactly those of the library's
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +26,89 @@ from songspace.serving.recommender import MAX_PER_ARTIST, Neighbour, _clean
 
 if TYPE_CHECKING:
     from songspace.data.dataset import Dataset
+    from songspace.evaluation.embeddings import Embeddings
     from songspace.recommender import TwoStageRanker
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ServedRecommender"]
+__all__ = ["IndexChoice", "ServedRecommender"]
+
+
+@dataclass
+class IndexChoice:
+    """The neighbour search of each embedding of a served recommender (a
+    :data:`~songspace.recommender.twostage.SearchFactory`): the exact numpy search of the
+    library (identical rankings) while the embedding's vectors resolve to an exact index
+    under the service's ``--index`` / ``--exact-max``, else an HNSW index with the
+    service's settings: a served model's own index when it holds the same vectors (shared,
+    not built twice), or one built here. ``chosen`` records what each embedding got."""
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+    shared: Sequence[Any] = ()  # the served models (songspace.serving.recommender)
+    chosen: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, emb: Embeddings) -> Any:
+        from songspace.serving.defaults import DEFAULT_EXACT_MAX, DEFAULT_INDEX
+        from songspace.serving.index import build_index, resolve_kind
+
+        rows = np.flatnonzero(emb.available)
+        kind = resolve_kind(
+            self.options.get("index", DEFAULT_INDEX),
+            len(rows),
+            self.options.get("exact_max", DEFAULT_EXACT_MAX),
+        )
+        if kind == "exact":
+            self.chosen[emb.name] = "exact (numpy)"
+            return None
+        for model in self.shared:
+            idx = model.index
+            if (
+                idx.kind == kind
+                and idx.vectors.shape == (len(rows), emb.vectors.shape[1])
+                and np.array_equal(model._base_rows, rows)
+                and _same_vectors(idx.vectors, emb.vectors, rows)
+            ):
+                self.chosen[emb.name] = f"{kind} (shared with model {model.name})"
+                return idx
+        keys = ("m", "ef_construction", "ef_search")
+        params = {k: self.options[k] for k in keys if k in self.options}
+        index = build_index(emb.vectors[rows], kind=kind, **params)  # type: ignore[arg-type]
+        self.chosen[emb.name] = f"{kind} (built: {index.stats.describe()})"
+        return index
+
+
+def _same_vectors(
+    indexed: np.ndarray, vectors: np.ndarray, rows: np.ndarray, block: int = 1 << 16
+) -> bool:
+    """Whether an index's unit vectors agree to 1e-6 with ``vectors[rows]`` normalised,
+    a block of rows at a time (no temporary the size of a 2M-row matrix at startup)."""
+    from songspace.serving.index import normalise
+
+    return all(
+        np.allclose(
+            indexed[i : i + block], normalise(vectors[rows[i : i + block]]), rtol=0, atol=1e-6
+        )
+        for i in range(0, len(rows), block)
+    )
 
 
 class ServedRecommender:
     """A :class:`~songspace.recommender.TwoStageRanker` answering by track id, with the
     dataset's metadata. Build with :meth:`from_dir`."""
 
-    def __init__(self, ranker: TwoStageRanker, dataset: Dataset, path: Path | None = None):
+    def __init__(
+        self,
+        ranker: TwoStageRanker,
+        dataset: Dataset,
+        path: Path | None = None,
+        indexes: Mapping[str, str] | None = None,
+    ):
         self.ranker = ranker
+        # one thread per prediction: the service's concurrency is across requests (as
+        # set_search_threads does for faiss and BLAS)
+        ranker.predict_threads = 1
+        #: How each embedding's neighbours are searched (``GET /models`` shows it).
+        self.indexes = dict(indexes or {})
         self.name = ranker.name
         self.path = path
         t = dataset.tracks
@@ -50,19 +121,29 @@ class ServedRecommender:
 
     @classmethod
     def from_dir(
-        cls, path: str | Path, dataset: Dataset | str | Path, *, name: str | None = None
+        cls,
+        path: str | Path,
+        dataset: Dataset | str | Path,
+        *,
+        name: str | None = None,
+        indexes: IndexChoice | None = None,
     ) -> ServedRecommender:
-        """The fitted recommender of ``path`` over ``dataset`` (the one it was fitted on)."""
+        """The fitted recommender of ``path`` over ``dataset`` (the one it was fitted on).
+
+        ``indexes`` chooses each embedding's neighbour search (:class:`IndexChoice`;
+        default: exact, as fitted)."""
         from songspace.reports.recommender import load_recommender
 
-        ranker, ds = load_recommender(path, dataset, name=name)
+        choice = indexes or IndexChoice()
+        ranker, ds = load_recommender(path, dataset, name=name, search=choice)
         logger.info(
-            "recommender %s loaded from %s: generators %s",
+            "recommender %s loaded from %s: generators %s; neighbour search %s",
             ranker.name,
             path,
             ", ".join(ranker.stage1.names),
+            ", ".join(f"{k}: {v}" for k, v in choice.chosen.items()) or "none",
         )
-        return cls(ranker, ds, Path(path))
+        return cls(ranker, ds, Path(path), choice.chosen)
 
     def info(self) -> dict[str, Any]:
         """What ``GET /models`` says about it."""
@@ -71,6 +152,7 @@ class ServedRecommender:
             "generators": list(self.ranker.stage1.names),
             "features": len(self.ranker.feature_names),
             "depth": self.ranker.params["depth"],
+            "indexes": dict(self.indexes),
         }
 
     def rows(self, track_ids: Sequence[str], field: str = "seed_track_ids") -> np.ndarray:
