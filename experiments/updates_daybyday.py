@@ -364,12 +364,12 @@ def run_rankers(args: argparse.Namespace, paths: dict[str, Path], setup: dict, o
         target = out / "eval" / f"ranker-{name}.json"
         if target.exists():
             continue
-        ranker, _, _ = timed(lambda: make_ranker(name, base))
+        ranker, _, _ = timed(lambda n=name: make_ranker(n, base))
         upd = []
         for day in days:
             ranker, w, c = timed(lambda r=ranker, d=day: r.update(d))
             upd.append({"wall_s": round(w, 3), "cpu_s": round(c, 3)})
-        refit, w, c = timed(lambda: make_ranker(name, union))
+        refit, w, c = timed(lambda n=name: make_ranker(n, union))
         scored = {
             which: score(setup, Embeddings.from_ranker(r, full.n_tracks), args.min_tracks, 0)
             for which, r in (("updated", ranker), ("retrain", refit))

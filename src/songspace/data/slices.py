@@ -33,7 +33,7 @@ from songspace.data.dataset import Dataset
 from songspace.data.vocabulary import occurring_only
 from songspace.errors import ParameterError
 
-__all__ = ["SEQUENCE_ORDERS", "slice_dataset", "slice_positions", "sequence_order"]
+__all__ = ["SEQUENCE_ORDERS", "sequence_order", "slice_dataset", "slice_positions"]
 
 #: The named orders :func:`sequence_order` knows (the module docstring says what each is).
 SEQUENCE_ORDERS = ("stored", "time", "seeded")
