@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # this checkout's library, as the CLI steps use
 RANKERS = ("popularity", "itemknn", "bigram", "sknn", "vsknn", "stan", "vstan")
 K = 100
 
