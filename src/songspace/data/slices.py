@@ -30,13 +30,11 @@ import numpy as np
 
 from songspace._util import check_seed
 from songspace.data.dataset import Dataset
+from songspace.data.defaults import SEQUENCE_ORDERS
 from songspace.data.vocabulary import occurring_only
 from songspace.errors import ParameterError
 
 __all__ = ["SEQUENCE_ORDERS", "sequence_order", "slice_dataset", "slice_positions"]
-
-#: The named orders :func:`sequence_order` knows (the module docstring says what each is).
-SEQUENCE_ORDERS = ("stored", "time", "seeded")
 
 
 def sequence_order(ds: Dataset, by: str | np.ndarray = "stored", *, seed: int = 0) -> np.ndarray:
