@@ -23,7 +23,9 @@ the ratio updated / retrain. Coverage of the new tracks: the share of tracks tha
 days brought (absent from the base) that have a vector.
 
 The kNN rankers are measured in-process: each built on the base and updated day by day
-(``ranker.update``), against one built on the union, on the test vocabulary.
+(``ranker.update``), against one built on the union, all on the evaluation vocabulary
+(from the start, so a test query's track is known to them, with no counts until it
+occurs): wall and CPU time of this process (``time.process_time``).
 
     python experiments/updates_daybyday.py melon --data /work/runs/melon-lfm/melon \\
         --order time -o /work/runs/daybyday/melon
@@ -353,10 +355,10 @@ def run_rankers(args: argparse.Namespace, paths: dict[str, Path], setup: dict, o
     from songspace.evaluation.rankers import make_ranker
 
     full = setup["full"]
-    vocab = setup["union_g"]
 
     def on_vocab(name: str) -> Dataset:
-        return extend_vocabulary(vocab, Dataset.load(paths[name]))[1]
+        """The slice on the evaluation vocabulary (every track a test query may name)."""
+        return extend_vocabulary(full, Dataset.load(paths[name]))[1]
 
     base = on_vocab("base")
     days = [on_vocab(f"day{i}") for i in range(1, args.days + 1)]
