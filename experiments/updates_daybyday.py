@@ -70,8 +70,8 @@ def commit() -> str:
 class Steps:
     """OUT/steps.json: one record per finished step (resumable)."""
 
-    def __init__(self, out: Path) -> None:
-        self.path = out / "steps.json"
+    def __init__(self, out: Path, name: str = "steps.json") -> None:
+        self.path = out / name
         self.data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
 
     def done(self, name: str) -> bool:
@@ -176,7 +176,7 @@ def make_slices(args: argparse.Namespace, out: Path) -> dict[str, Path]:
 
 # --------------------------------------------------------------------------- runs
 def run_model(args: argparse.Namespace, model: str, paths: dict[str, Path], out: Path) -> None:
-    steps = Steps(out)
+    steps = Steps(out, args.steps)
     runs = out / "runs" / model
     runs.mkdir(parents=True, exist_ok=True)
     log = out / "logs" / f"{model}.log"
@@ -391,15 +391,27 @@ def run_rankers(args: argparse.Namespace, paths: dict[str, Path], setup: dict, o
 
 
 # --------------------------------------------------------------------------- summary
+def model_times(runs: Path, days: int) -> str:
+    """The model's own time (wall, as the runs record it: ``update_time`` of each update
+    in the lineage, ``training_time`` of the retrain's model): mean update / retrain."""
+    lineage = json.loads((runs / f"day{days}" / "training.json").read_text())["updates"]
+    model = json.loads((runs / "retrain" / "model" / "model.json").read_text())
+    upd = np.mean([u["update_time"] for u in lineage])
+    return f"{upd:.1f} s / {model['training_time']:.1f} s"
+
+
 def summary(out: Path) -> str:
-    steps = json.loads((out / "steps.json").read_text()) if (out / "steps.json").exists() else {}
+    steps: dict[str, Any] = {}
+    for f in sorted(out.glob("steps*.json")):  # one per process that ran models
+        steps.update(json.loads(f.read_text()))
     meta = json.loads((out / "meta.json").read_text())
     days = meta["days"]
     lines = [
         "| model | HitRate@100 updated | retrain | ratio (95% CI) | p | completion HR "
         "updated / retrain (p) | new tracks covered upd. / retr. | one update: wall / CPU "
-        "(mean) | retrain: wall / CPU | update / retrain (CPU) |",
-        "|---|---:|---:|---|---:|---|---|---|---|---:|",
+        "(mean) | retrain: wall / CPU | update / retrain (CPU) | model only: update / "
+        "retrain (wall) |",
+        "|---|---:|---:|---|---:|---|---|---|---|---:|---|",
     ]
     for f in sorted((out / "eval").glob("*.json")):
         name = f.stem
@@ -408,6 +420,7 @@ def summary(out: Path) -> str:
             ups, ret = r["updates"], r["retrain"]
             label = name[len("ranker-") :] + " (ranker)"
             cov = "—"
+            inner = f"{np.mean([u['wall_s'] for u in ups]):.2f} s / {ret['wall_s']:.2f} s"
         else:
             ups = [steps.get(f"{name}/day{i}") for i in range(1, days + 1)]
             ret = steps.get(f"{name}/retrain")
@@ -415,6 +428,7 @@ def summary(out: Path) -> str:
                 continue
             label = name
             cov = f"{r['new_track_coverage_updated']:.3f} / {r['new_track_coverage_retrain']:.3f}"
+            inner = model_times(out / "runs" / name, days)
         uw = np.mean([u["wall_s"] for u in ups])
         uc = np.mean([u["cpu_s"] for u in ups])
         comp = (
@@ -428,7 +442,7 @@ def summary(out: Path) -> str:
             f"| {label} | {r['hit_updated']:.4f} | {r['hit_retrain']:.4f} | "
             f"{r['hit_ratio']:.3f} ({lo:.3f}-{hi:.3f}) | {r['hit_p']:.2g} | {comp} | {cov} | "
             f"{uw:.1f} s / {uc:.1f} s | {ret['wall_s']:.1f} s / {ret['cpu_s']:.1f} s | "
-            f"{uc / ret['cpu_s']:.2f} |"
+            f"{uc / ret['cpu_s']:.2f} | {inner} |"
         )
     return "\n".join(lines)
 
@@ -457,6 +471,12 @@ def main() -> None:
     ap.add_argument("--rankers", default=",".join(RANKERS))
     ap.add_argument("-p", "--param", action="append", default=[], help="MODEL:NAME=VALUE")
     ap.add_argument("-s", "--setting", action="append", default=[], help="MODEL:NAME=VALUE")
+    ap.add_argument(
+        "--steps",
+        default="steps.json",
+        help="the step record of this process (another name for a second process running "
+        "other models into the same OUT: steps-NAME.json)",
+    )
     ap.add_argument("--summary", type=Path, help="print the table of a finished OUT")
     args = ap.parse_args()
     if args.summary:
