@@ -175,20 +175,28 @@ def make_slices(args: argparse.Namespace, out: Path) -> dict[str, Path]:
 
 
 # --------------------------------------------------------------------------- runs
+def model_name(label: str) -> str:
+    """``track2vec@replay90`` -> ``track2vec``: a label names a variant of a model's
+    updates (its own settings, ``-s LABEL:NAME=VALUE``), sharing the model's base run
+    and retrain."""
+    return label.split("@", 1)[0]
+
+
 def run_model(args: argparse.Namespace, model: str, paths: dict[str, Path], out: Path) -> None:
     steps = Steps(out, args.steps)
+    name = model_name(model)
     runs = out / "runs" / model
     runs.mkdir(parents=True, exist_ok=True)
     log = out / "logs" / f"{model}.log"
     log.parent.mkdir(exist_ok=True)
-    params = [x for p in args.param.get(model, []) for x in ("-p", p)]
+    params = [x for p in args.param.get(name, []) for x in ("-p", p)]
     settings = [x for p in args.setting.get(model, []) for x in ("-s", p)]
     seed = ["--seed", str(args.seed)]
-    base = runs / "base"
+    base = out / "runs" / name / "base"
     cli(
         steps,
-        f"{model}/base",
-        ["train", model, str(paths["base"]), "-o", str(base), "--full", *seed, *params],
+        f"{name}/base",
+        ["train", name, str(paths["base"]), "-o", str(base), "--full", *seed, *params],
         base,
         log,
     )
@@ -203,11 +211,11 @@ def run_model(args: argparse.Namespace, model: str, paths: dict[str, Path], out:
             log,
         )
         prev = nxt
-    retrain = runs / "retrain"
+    retrain = out / "runs" / name / "retrain"
     cli(
         steps,
-        f"{model}/retrain",
-        ["train", model, str(paths["union"]), "-o", str(retrain), "--full", *seed, *params],
+        f"{name}/retrain",
+        ["train", name, str(paths["union"]), "-o", str(retrain), "--full", *seed, *params],
         retrain,
         log,
     )
@@ -322,9 +330,10 @@ def evaluate_model(args: argparse.Namespace, model: str, setup: dict[str, Any], 
     if target.exists():
         return
     runs = out / "runs" / model
+    retrain = out / "runs" / model_name(model) / "retrain"
     scored = {}
     cover = {}
-    for which, run in (("updated", runs / f"day{args.days}"), ("retrain", runs / "retrain")):
+    for which, run in (("updated", runs / f"day{args.days}"), ("retrain", retrain)):
         emb = load_embeddings(run / "embeddings.npz", setup["full"], name=which)
         scored[which] = score(setup, emb, args.min_tracks, args.seed)
         cover[which] = new_track_coverage(setup, emb)
@@ -395,7 +404,8 @@ def model_times(runs: Path, days: int) -> str:
     """The model's own time (wall, as the runs record it: ``update_time`` of each update
     in the lineage, ``training_time`` of the retrain's model): mean update / retrain."""
     lineage = json.loads((runs / f"day{days}" / "training.json").read_text())["updates"]
-    model = json.loads((runs / "retrain" / "model" / "model.json").read_text())
+    retrain = runs.parent / model_name(runs.name) / "retrain"
+    model = json.loads((retrain / "model" / "model.json").read_text())
     upd = np.mean([u["update_time"] for u in lineage])
     return f"{upd:.1f} s / {model['training_time']:.1f} s"
 
@@ -423,7 +433,7 @@ def summary(out: Path) -> str:
             inner = f"{np.mean([u['wall_s'] for u in ups]):.2f} s / {ret['wall_s']:.2f} s"
         else:
             ups = [steps.get(f"{name}/day{i}") for i in range(1, days + 1)]
-            ret = steps.get(f"{name}/retrain")
+            ret = steps.get(f"{model_name(name)}/retrain")
             if None in ups or ret is None:
                 continue
             label = name
