@@ -75,7 +75,10 @@ class Steps:
         self.data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
 
     def done(self, name: str) -> bool:
-        return name in self.data
+        """Recorded here or by another process into the same OUT (steps*.json)."""
+        if name in self.data:
+            return True
+        return any(name in json.loads(f.read_text()) for f in self.path.parent.glob("steps*.json"))
 
     def record(self, name: str, rec: dict[str, Any]) -> None:
         self.data[name] = rec
