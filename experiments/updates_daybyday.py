@@ -433,7 +433,7 @@ def summary(out: Path) -> str:
             ups, ret = r["updates"], r["retrain"]
             label = name[len("ranker-") :] + " (ranker)"
             cov = "—"
-            inner = f"{np.mean([u['wall_s'] for u in ups]):.2f} s / {ret['wall_s']:.2f} s"
+            inner = "(the same: in-process)"
         else:
             ups = [steps.get(f"{name}/day{i}") for i in range(1, days + 1)]
             ret = steps.get(f"{model_name(name)}/retrain")
@@ -444,6 +444,8 @@ def summary(out: Path) -> str:
             inner = model_times(out / "runs" / name, days)
         uw = np.mean([u["wall_s"] for u in ups])
         uc = np.mean([u["cpu_s"] for u in ups])
+        digits = 3 if name.startswith("ranker-") else 1  # rankers: milliseconds
+        share = f"{uc / ret['cpu_s']:.2f}" if ret["cpu_s"] > 0 else "—"
         comp = (
             f"{r['completion_updated']:.3f} / {r['completion_retrain']:.3f} "
             f"({r['completion_p']:.2g})"
@@ -454,8 +456,8 @@ def summary(out: Path) -> str:
         lines.append(
             f"| {label} | {r['hit_updated']:.4f} | {r['hit_retrain']:.4f} | "
             f"{r['hit_ratio']:.3f} ({lo:.3f}-{hi:.3f}) | {r['hit_p']:.2g} | {comp} | {cov} | "
-            f"{uw:.1f} s / {uc:.1f} s | {ret['wall_s']:.1f} s / {ret['cpu_s']:.1f} s | "
-            f"{uc / ret['cpu_s']:.2f} | {inner} |"
+            f"{uw:.{digits}f} s / {uc:.{digits}f} s | "
+            f"{ret['wall_s']:.{digits}f} s / {ret['cpu_s']:.{digits}f} s | {share} | {inner} |"
         )
     return "\n".join(lines)
 
