@@ -30,6 +30,7 @@ occurs): wall and CPU time of this process (``time.process_time``).
     python experiments/updates_daybyday.py melon --data /work/runs/melon-lfm/melon \\
         --order time -o /work/runs/daybyday/melon
     python experiments/updates_daybyday.py --summary /work/runs/daybyday/melon
+    python experiments/updates_daybyday.py --fill-docs /work/runs/daybyday   # the docs' tables
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -473,6 +475,37 @@ def summary(out: Path) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- docs
+DOCS = {"melon": "Melon", "lfm1b": "LFM-1b subset", "mpd": "MPD subset"}
+
+
+def _between(text: str, tag: str, body: str) -> str:
+    """``text`` with what lies between ``<!-- TAG -->`` and ``<!-- /TAG -->`` replaced."""
+    pattern = f"<!-- {tag} -->.*?<!-- /{tag} -->"
+    return re.sub(pattern, lambda _: f"<!-- {tag} -->\n{body}\n<!-- /{tag} -->", text, flags=re.S)
+
+
+def fill_docs(root: Path) -> None:
+    """Write each dataset's table (``root/NAME``) into docs/updates.md and the time
+    columns of all three into BENCHMARKS.md, between their ``daybyday`` markers."""
+    docs = REPO / "docs" / "updates.md"
+    text = docs.read_text()
+    bench = [
+        "| dataset | model | one update: wall / CPU | full retrain: wall / CPU | "
+        "update / retrain (CPU) | model only: update / retrain (wall) |",
+        "|---|---|---|---|---:|---|",
+    ]
+    for name, label in DOCS.items():
+        table = summary(root / name)
+        text = _between(text, f"daybyday:{name}", table)
+        for line in table.splitlines()[2:]:
+            c = [x.strip() for x in line.strip("|").split("|")]
+            bench.append(f"| {label} | {c[0]} | {c[7]} | {c[8]} | {c[9]} | {c[10]} |")
+    docs.write_text(text)
+    path = REPO / "BENCHMARKS.md"
+    path.write_text(_between(path.read_text(), "daybyday:bench", "\n".join(bench)))
+
+
 # --------------------------------------------------------------------------- main
 def pairs_by_model(items: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
@@ -504,7 +537,16 @@ def main() -> None:
         "other models into the same OUT: steps-NAME.json)",
     )
     ap.add_argument("--summary", type=Path, help="print the table of a finished OUT")
+    ap.add_argument(
+        "--fill-docs",
+        type=Path,
+        help="ROOT holding melon, lfm1b and mpd: write their tables into docs/updates.md "
+        "and BENCHMARKS.md",
+    )
     args = ap.parse_args()
+    if args.fill_docs:
+        fill_docs(args.fill_docs)
+        return
     if args.summary:
         print(summary(args.summary))
         return
