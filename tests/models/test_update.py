@@ -372,3 +372,26 @@ def test_graphsage_saved_before_updates_fine_tunes_fresh_heads(fitted, parts, tm
     _, history, new, _ = parts
     old.update(new, history=history, fine_tune_steps=2)
     assert old.heads_ is not None and old.available_[fitted["graphsage"].n_tracks_ :].any()
+
+
+def test_als_gives_the_tracks_of_an_all_new_sequence_a_vector(fitted, parts):
+    """A new sequence holding only new tracks: from zero starting factors its factor and
+    its tracks' would stay zero (seen on the MPD subset); they start as implicit's do."""
+    _, history, _, _ = parts
+    known = history.tracks["track_id"].astype(str).tolist()
+    seqs = [["n1", "n2", "n3"], ["n2", "n3", "n4"], [known[0], known[1], known[2]]]
+    ids = ["n1", "n2", "n3", "n4", *known[:3]]
+    row = {t: i for i, t in enumerate(ids)}
+    day = Dataset(
+        tracks=make_tracks_table(ids),
+        indptr=np.array([0, 3, 6, 9]),
+        indices=np.array([row[t] for s in seqs for t in s]),
+        sequence_ids=np.array(["all-new-1", "all-new-2", "known"], dtype=object),
+    )
+    grown, new = extend_vocabulary(history, day)
+    model = copy.deepcopy(fitted["als"]).update(new, history=grown)
+    rows = np.arange(history.n_tracks, new.n_tracks)
+    assert len(rows) == 4 and model.available_[rows].all()
+    assert np.all(np.abs(model.embeddings_[rows]).sum(axis=1) > 0)
+    again = copy.deepcopy(fitted["als"]).update(new, history=grown)
+    np.testing.assert_array_equal(again.embeddings_, model.embeddings_)  # seeded

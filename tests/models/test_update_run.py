@@ -96,7 +96,7 @@ def test_an_update_writes_a_run_with_its_lineage(data, tmp_path):
     assert (entry["sequences"], entry["entries"]) == (new.n_sequences, new.n_entries)
     assert (entry["new_tracks"], entry["n_tracks"]) == (len(added), len(ids))
     assert (entry["repeats"], entry["repeated_sequences"]) == ("refuse", 0)
-    assert entry["settings"] == {"iterations": 2} and entry["update_time"] > 0
+    assert entry["settings"] == {"iterations": 2, "seed": 0} and entry["update_time"] > 0
     # the base run and the inputs are only read
     assert {k: _digest(data[k]) for k in ("run", "base", "new")} == before
 
@@ -241,7 +241,7 @@ def test_the_cli_updates_and_reports_errors_without_a_traceback(data, tmp_path):
         env={**os.environ, "PYTHONPATH": str(SRC)},
     )
     assert bad.returncode == 1
-    assert "an update setting of ALS (iterations)" in " ".join(bad.stderr.split())
+    assert "an update setting of ALS (iterations, seed)" in " ".join(bad.stderr.split())
     assert "Traceback" not in bad.stderr + bad.stdout
     assert not (tmp_path / "r3").exists()
 

@@ -250,3 +250,22 @@ def test_update_lineage_follows_chains_of_updates_only(world, slash_world, updat
     other = tmp_path / "t2v-full"  # trained on the full dataset: another base
     train_model("track2vec", world["full"], other, params=T2V_FAST, full=True)
     assert "another dataset" in update_lineage(run2, other)
+
+
+def test_recommend_cli_serves_an_updated_run_over_the_grown_dataset(
+    world, updated, capsys, monkeypatch
+):
+    """``songspace recommend RUN2 --data DATA`` (no server) grows DATA by RUN2's updates,
+    as ``serve`` does: the track the update added has neighbours, those RUN2 gives it."""
+    from tests.serving.test_recommend_cli import recommend
+
+    _, run2 = updated
+    new_id = world["held"][0]  # only RUN2's update trained on it
+    data = world["root"] / "data"
+    args = (str(run2), "--data", str(data), "--similar", new_id, "-k", "5", "--json")
+    code, out, err = recommend(capsys, monkeypatch, *args)
+    assert code == 0, err
+    got = [r["track_id"] for r in json.loads(out)["results"]]
+    grown = grow_by_updates(world["reduced"], [_last(run2)])
+    want = Recommender.from_run(run2, grown, store=False, save_index=False)
+    assert got == [n.track_id for n in want.similar(new_id, 5)]

@@ -50,6 +50,7 @@ app.add_typer(data.prepare_app, name="prepare")
 app.add_typer(recommender.app, name="recommender")
 for _name, _command in (
     ("info", data.info_cmd),
+    ("slice", data.slice_cmd),
     ("demo", reports.demo_cmd),
     ("evaluate", evaluate.evaluate_cmd),
     ("tune-rankers", tune.tune_rankers_cmd),

@@ -26,6 +26,7 @@ from songspace.cli._common import (
 from songspace.data.defaults import (
     DEFAULT_GAP_MINUTES,
     DEFAULT_TOP_GENRES,
+    SEQUENCE_ORDERS,
     SYNTHETIC_GENRES,
     SYNTHETIC_MEAN_LENGTH,
     SYNTHETIC_PLAYLISTS,
@@ -659,3 +660,44 @@ def info_cmd(
     for t, g in info["graph"].items():
         table.add_row(str(t), f"{g['edges']:,}", f"{g['nodes']:,}")
     out_console.print(table)
+
+
+def slice_cmd(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (songspace prepare).")],
+    out: OutOpt,
+    start: Annotated[
+        float,
+        typer.Option(
+            "--start", help="Share of the ordered sequences where the slice begins (0 to 1)."
+        ),
+    ],
+    stop: Annotated[
+        float,
+        typer.Option("--stop", help="Share where it ends, excluded (0 to 1, above --start)."),
+    ],
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            help=f"Sequence order: {one_of(SEQUENCE_ORDERS)}.",
+        ),
+    ] = "stored",
+    seed: SeedOpt = 0,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Cut a dataset into days: keep the sequences at [--start, --stop) of an order, on the
+    tracks they hold, as a dataset of their own (a base to train, a day to `update` with).
+
+    Consecutive slices of one order (0-0.8, 0.8-0.85, ...) never overlap and leave no
+    sequence out (docs/updates.md).
+    """
+    from songspace._util import check_output_free
+    from songspace.data.dataset import Dataset
+    from songspace.data.slices import slice_dataset
+
+    if by not in SEQUENCE_ORDERS:
+        raise ParameterError("--by", f"one of {list(SEQUENCE_ORDERS)}", by)
+    check_output_free(out, overwrite=overwrite, inputs=(dataset,), inside=True)
+    part = slice_dataset(Dataset.load(dataset), start, stop, by=by, seed=seed)
+    part.save(out, overwrite=overwrite)
+    _report_prepared(part, out)

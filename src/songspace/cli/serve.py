@@ -156,9 +156,15 @@ def recommend_cmd(
         raise ParameterError(
             "RUN", "a run directory of `songspace train`", "none", fix="pass RUN before --data"
         )
+    from songspace.data.dataset import Dataset
+    from songspace.data.provenance import DatasetIdentity
+    from songspace.serving.lineage import served_dataset
+
+    # an updated run is served over DATA grown by its updates' tracks, as `serve` does
+    served = served_dataset(run, DatasetIdentity(Dataset.load(data), data))
     rec = Recommender.from_run(
         run,
-        data,
+        served,
         store=False,
         **_index_options(index, exact_max, m, ef_construction, ef_search),
     )

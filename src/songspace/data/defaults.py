@@ -24,3 +24,9 @@ SYNTHETIC_GENRES = 10
 SYNTHETIC_MEAN_LENGTH = 30.0
 #: The synthetic generator's sequential signal (0: entries independent of their order).
 SYNTHETIC_SEQUENTIAL = 0.0
+#: The sequence orders of `songspace slice` (songspace.data.slices), with what each is.
+SEQUENCE_ORDERS = {
+    "stored": "as the dataset stores them",
+    "time": "by each sequence's newest timestamp, oldest first",
+    "seeded": "a seeded permutation, not temporal",
+}

@@ -29,6 +29,7 @@ Threads and determinism
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,6 +47,8 @@ from songspace.progress import ProgressCallback, report
 
 #: Conjugate-gradient steps per row and half-iteration (implicit's ``cg_steps``, fixed).
 CG_STEPS = 3
+#: implicit's ``fit`` starts every factor uniform in [0, this); an update starts new tracks so.
+IMPLICIT_INIT_SCALE = 0.01
 
 
 def _implicit() -> tuple[Any, Any]:
@@ -192,11 +195,13 @@ class ALS(EmbeddingModel):
     # --------------------------------------------------------------- updates
     update_constraints: ClassVar[dict[str, Constraint]] = {
         "iterations": Interval(int, 1, 1000),
+        "seed": SEED,
     }
 
     def update_defaults(self) -> dict[str, Any]:
-        """Two rounds: the second refines the new sequences with the new tracks' factors."""
-        return {"iterations": 2}
+        """Two rounds: the second refines the new sequences with the new tracks' factors;
+        the model's seed draws the new tracks' starting factors."""
+        return {"iterations": 2, "seed": int(self.seed)}
 
     def _update(
         self,
@@ -218,7 +223,9 @@ class ALS(EmbeddingModel):
         total = int(settings["iterations"])
         with threadpool_limits(limits=1, user_api="blas"):
             model = self._implicit_model(als_class, total)
-            model.item_factors = grown_rows(self.embeddings_.copy(), new.n_tracks)
+            model.item_factors = grown_rows(
+                self.embeddings_.copy(), new.n_tracks, _initial_factors(settings["seed"], self.dim)
+            )
             model.user_factors = self._sequence_factors(model, history, both)
             for done in range(1, total + 1):
                 model.partial_fit_users(users, both[users])
@@ -243,3 +250,16 @@ class ALS(EmbeddingModel):
             )
         old = np.arange(history.n_sequences)
         return np.asarray(model.recalculate_user(old, both[old]), dtype=np.float32)
+
+
+def _initial_factors(seed: int, dim: int) -> Callable[[int], np.ndarray]:
+    """New tracks' starting factors as implicit's ``fit`` draws them (uniform in
+    [0, 0.01)), seeded. Not zeros: a new sequence of new tracks only would solve to a
+    zero factor from zero track factors, and its tracks to zero from it, round after
+    round (their vectors all-zero)."""
+
+    def draw(k: int) -> np.ndarray:
+        rng = np.random.default_rng(int(seed))
+        return rng.random((k, int(dim)), dtype=np.float32) * IMPLICIT_INIT_SCALE
+
+    return draw
