@@ -54,7 +54,7 @@ from songspace.evaluation.defaults import BASELINE_RANKER_NAMES, DEFAULT_SUITE, 
 from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.ranker_params import popularity_of
-from songspace.evaluation.rankers import make_ranker, read_ranker_settings, top_k
+from songspace.evaluation.rankers import make_ranker, read_ranker_settings, top_k, top_k_single
 from songspace.evaluation.results import EvaluationResult, MetricResult
 from songspace.evaluation.stage1 import part_queries, ranker_of
 from songspace.evaluation.suite import evaluate
@@ -79,6 +79,29 @@ BEYOND_K = 100
 ALPHA, POWER = 0.01, 0.8
 #: The simple (non-embedding) baselines: popularity and the tuned rankers.
 SIMPLE = ("popularity", *BASELINE_RANKER_NAMES)
+
+
+class LogProgress:
+    """A progress callback that logs each step's start and every tenth of the way, with
+    the elapsed time (the runs are long and in the background)."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.message, self.step, self.t0 = label, "", -1, time.perf_counter()
+
+    def __call__(self, done: float, total: float, message: str, /) -> None:
+        if message != self.message:
+            self.message, self.step, self.t0 = message, -1, time.perf_counter()
+        step = int(10 * done / total) if total else 10
+        if step > self.step:
+            self.step = step
+            log.info(
+                "%s: %s %d/%d (%.0f s)",
+                self.label,
+                message,
+                done,
+                total,
+                time.perf_counter() - self.t0,
+            )
 
 
 def commit() -> str:
@@ -148,7 +171,13 @@ def recommenders(
         if not path.is_dir():
             t0 = time.perf_counter()
             rec = TwoStageRanker.fit(
-                protocol, embs, rankers=rankers, name=name, **RECOMMENDER, **params
+                protocol,
+                embs,
+                rankers=rankers,
+                name=name,
+                progress=LogProgress(f"fit {name}"),
+                **RECOMMENDER,
+                **params,
             )
             rec.description["training"]["wall_seconds"] = time.perf_counter() - t0
             rec.description["training"]["stamp"] = stamp()
@@ -169,7 +198,12 @@ def beyond(
     for part, key in (("next_song_out_of_set", "next"), ("completion", "completion")):
         q = part_queries(protocol, part, settings)
         t0 = time.perf_counter()
-        lists = [top_k(rankers[key], s, BEYOND_K) for s in q.seeds]
+        ranker = rankers[key]
+        if key == "next" and hasattr(ranker, "sparse_scores"):  # batched, same lists
+            top = top_k_single(ranker, np.concatenate(q.seeds), BEYOND_K)
+            lists = [row[row >= 0] for row in top]
+        else:
+            lists = [top_k(ranker, s, BEYOND_K) for s in q.seeds]
         res = beyond_accuracy(lists, pop, artist, prefix=f"beyond_{part}")
         for r in res:
             r.info["seconds"] = time.perf_counter() - t0
@@ -192,8 +226,9 @@ def score_row(
     nxt = [f for f in families if f in NEXT_FAMILIES]
     comp = [f for f in families if f not in NEXT_FAMILIES]
     t0 = time.perf_counter()
-    res = evaluate(protocol, next_emb, families=nxt, settings=settings)
-    other = evaluate(protocol, completion_emb, families=comp, settings=settings)
+    progress = LogProgress(name)
+    res = evaluate(protocol, next_emb, families=nxt, settings=settings, progress=progress)
+    other = evaluate(protocol, completion_emb, families=comp, settings=settings, progress=progress)
     res.add(*other.metrics.values())
     for key in ("seconds", "cpu_seconds"):
         res.info[key] = {**res.info.get(key, {}), **other.info.get(key, {})}
