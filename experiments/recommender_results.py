@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from songspace.assignments import parse_assignments
 from songspace.data.dataset import Dataset
 from songspace.evaluation.beyond import beyond_accuracy
 from songspace.evaluation.defaults import BASELINE_RANKER_NAMES, DEFAULT_SUITE, SuiteSettings
@@ -152,39 +153,33 @@ def embeddings(out: Path, ds: Dataset, view: Dataset, names: list[str]) -> list[
 
 
 # ------------------------------------------------------------------ recommenders
-def recommenders(
+def recommender(
     out: Path,
     protocol: Protocol,
     embs: list[Embeddings],
     rankers: dict[str, dict[str, Any]],
-    with_ablations: bool,
-) -> dict[str, TwoStageRanker]:
-    """The full recommender and its ablations, fitted once (cached) and loaded."""
-    variants: dict[str, dict[str, Any]] = {"twostage": {}}
-    if with_ablations:
-        variants.update(ablations([e.name for e in embs]))
+    name: str,
+    params: dict[str, Any],
+) -> TwoStageRanker:
+    """One recommender (the full one or an ablation), fitted once (cached) and loaded."""
     folder = out / "recommenders"
     folder.mkdir(parents=True, exist_ok=True)
-    loaded = {}
-    for name, params in variants.items():
-        path = folder / name
-        if not path.is_dir():
-            t0 = time.perf_counter()
-            rec = TwoStageRanker.fit(
-                protocol,
-                embs,
-                rankers=rankers,
-                name=name,
-                progress=LogProgress(f"fit {name}"),
-                **RECOMMENDER,
-                **params,
-            )
-            rec.description["training"]["wall_seconds"] = time.perf_counter() - t0
-            rec.description["training"]["stamp"] = stamp()
-            rec.save(path)
-            log.info("%s fitted in %.0f s", name, time.perf_counter() - t0)
-        loaded[name] = TwoStageRanker.load(path, protocol.train, embs, name=name)
-    return loaded
+    path = folder / name
+    if not path.is_dir():
+        t0 = time.perf_counter()
+        rec = TwoStageRanker.fit(
+            protocol,
+            embs,
+            rankers=rankers,
+            name=name,
+            progress=LogProgress(f"fit {name}"),
+            **params,
+        )
+        rec.description["training"]["wall_seconds"] = time.perf_counter() - t0
+        rec.description["training"]["stamp"] = stamp()
+        rec.save(path)
+        log.info("%s fitted in %.0f s", name, time.perf_counter() - t0)
+    return TwoStageRanker.load(path, protocol.train, embs, name=name)
 
 
 # ------------------------------------------------------------------ scoring
@@ -264,17 +259,21 @@ def score(
     embs: list[Embeddings],
     recs: dict[str, TwoStageRanker],
     families: tuple[str, ...],
+    baselines: bool = True,
 ) -> None:
-    """Every row of one part, each written as soon as it is scored (skipped if there)."""
+    """The rows of one part (the baselines and embeddings unless ``baselines`` is False,
+    then ``recs``), each written as soon as it is scored (skipped if there)."""
     folder = out / part
     folder.mkdir(parents=True, exist_ok=True)
     ds, n = protocol.dataset, protocol.dataset.n_tracks
     artist = (
         _codes(ds.tracks["artist_id"]) if "artist_id" in ds.tracks else np.full(n, -1, np.int64)
     )
-    rows: list[tuple[str, Any]] = [("popularity", None)]
-    rows += [(r, None) for r in BASELINE_RANKER_NAMES]
-    rows += [(e.name, e) for e in embs]
+    rows: list[tuple[str, Any]] = []
+    if baselines:
+        rows += [("popularity", None)]
+        rows += [(r, None) for r in BASELINE_RANKER_NAMES]
+        rows += [(e.name, e) for e in embs]
     rows += list(recs.items())
     for name, obj in rows:
         path = folder / f"{name}.json"
@@ -411,6 +410,38 @@ def table(out: Path, title: str) -> str:
             c["significant"] = c["p_adjusted"] < ALPHA
             per[metric] = c
         tests["rows"][name] = per
+    # the ablations against the full recommender (the embeddings' contribution)
+    tests["ablations"] = {}
+    full = test.get("twostage")
+    for name, r in test.items():
+        if full is None or not (name == "no_embeddings" or name.startswith("without_")):
+            continue
+        per = {}
+        for metric in testable:
+            if metric in r.metrics and metric in full.metrics:
+                x, y = full.metrics[metric].per_query, r.metrics[metric].per_query
+                if x.shape == y.shape and len(x) > 1:
+                    c = paired(x, y, m)
+                    c["significant"] = c["p_adjusted"] < ALPHA
+                    per[metric] = c
+        tests["ablations"][name] = per
+    # the gain as a share of the reachable headroom (stage-1 recall minus the baseline)
+    tests["headroom"] = {}
+    for part in ("next_song_out_of_set", "next_song_in_set"):
+        metric, recall = f"{part}_hit_rate", f"stage1_{part}_recall@200"
+        ref = refs.get(metric)
+        if full is None or ref not in test or recall not in full.metrics:
+            continue
+        base = test[ref].metrics[metric].value
+        reach = full.metrics[recall].value
+        gain = full.metrics[metric].value - base
+        tests["headroom"][part] = {
+            "reference": ref,
+            "baseline": base,
+            "stage1_recall@200": reach,
+            "gain": gain,
+            "share": gain / (reach - base) if reach > base else float("nan"),
+        }
     (out / "tests.json").write_text(json.dumps(tests, indent=2) + "\n")
 
     def cell(name: str, metric: str) -> str:
@@ -506,6 +537,24 @@ def table(out: Path, title: str) -> str:
                 f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['p_adjusted']:.2g} | "
                 f"{c['mde']:.4f} |"
             )
+    if tests["ablations"]:
+        lines += ["", f"### {title}: the full recommender against each ablation (test)", ""]
+        lines.append(
+            "| ablation | column | full minus ablation [95% CI] | p_adj | smallest detectable |"
+        )
+        lines.append("|---|---|---|---:|---:|")
+        for name, per in tests["ablations"].items():
+            for metric, c in per.items():
+                lines.append(
+                    f"| {name} | {metric} | {c['diff']:+.4f} [{c['ci_low']:+.4f}, "
+                    f"{c['ci_high']:+.4f}] | {c['p_adjusted']:.2g} | {c['mde']:.4f} |"
+                )
+    for part, h in tests["headroom"].items():
+        lines.append(
+            f"\nHeadroom, {part} (test): baseline {h['reference']} {h['baseline']:.4f}, "
+            f"stage-1 recall@200 {h['stage1_recall@200']:.4f}, gain {h['gain']:+.4f} = "
+            f"{100 * h['share']:.1f}% of the reachable headroom."
+        )
     text = "\n".join(lines) + "\n"
     (out / "tables.md").write_text(text)
     return text
@@ -522,6 +571,14 @@ def training_seconds(out: Path, name: str, r: EvaluationResult | None) -> float 
     return None
 
 
+def validation_protocol(protocol: Protocol) -> Protocol:
+    """The validation protocol with the validation sequences as its held-out part: the
+    Challenge family draws its playlists from ``split.test``, which would otherwise read
+    the test sequences in the validation column."""
+    split = replace(protocol.split, test=protocol.split.validation)
+    return replace(protocol, split=split, _cache={})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("dataset", nargs="?")
@@ -533,7 +590,21 @@ def main() -> None:
     ap.add_argument("--models", default="track2vec,als")
     ap.add_argument("--pairs", type=int, default=3000, help="next-song pairs per protocol")
     ap.add_argument("--challenge", action="store_true", help="add the RecSys Challenge protocol")
-    ap.add_argument("--no-ablations", action="store_true")
+    ap.add_argument(
+        "--ablations",
+        default="no_embeddings,without_track2vec,without_als",
+        help="the ablations to fit and score, in this order ('' for none)",
+    )
+    ap.add_argument(
+        "--ablation-parts", default="test", help="the parts the ablations are scored on"
+    )
+    ap.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a recommender parameter (smoke tests only: the tables use RECOMMENDER)",
+    )
     ap.add_argument("--parts", default="validation,test")
     ap.add_argument("--heldout-fraction", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
@@ -554,18 +625,23 @@ def main() -> None:
     nxt = read_ranker_settings(args.next_settings)
     comp = read_ranker_settings(args.completion_settings)
     embs = embeddings(out, ds, view, [m for m in args.models.split(",") if m])
-    recs = recommenders(
-        out,
-        protocols.test,  # the shared training view; queries from the validation sequences
-        embs,
-        {r: nxt[r] for r in STAGE1_RANKERS},
-        not args.no_ablations,
-    )
+    params = {
+        **RECOMMENDER,
+        **TwoStageRanker.parse_params(parse_assignments(args.param, "--param")),
+    }
+    stage1 = {r: nxt[r] for r in STAGE1_RANKERS}
     settings = replace(DEFAULT_SUITE, next_song_max_pairs=args.pairs)
     families = (*NEXT_FAMILIES, *COMPLETION_FAMILIES, *(("challenge",) if args.challenge else ()))
+    parts = {"validation": validation_protocol(protocols.validation), "test": protocols.test}
+    # the shared training view; the stage-2 queries come from the validation sequences
+    full = recommender(out, protocols.test, embs, stage1, "twostage", params)
     for part in args.parts.split(","):
-        protocol = protocols.validation if part == "validation" else protocols.test
-        score(out, part, protocol, settings, nxt, comp, embs, recs, families)
+        score(out, part, parts[part], settings, nxt, comp, embs, {"twostage": full}, families)
+    variants = ablations([e.name for e in embs])
+    for name in [v for v in args.ablations.split(",") if v]:
+        rec = recommender(out, protocols.test, embs, stage1, name, {**params, **variants[name]})
+        for part in args.ablation_parts.split(","):
+            score(out, part, parts[part], settings, nxt, comp, embs, {name: rec}, families, False)
     log.info("done: %s", stamp())
 
 

@@ -203,3 +203,19 @@ def test_a_remembering_union_answers_exactly_as_afresh_and_asks_each_query_once(
     cached.candidates(np.array([13]), 2)
     cached.candidates(np.array([13]), 2)
     assert members[0].calls == 7
+
+
+def test_exact_search_answers_a_repeated_query_as_afresh():
+    rng = np.random.default_rng(1)
+    v = rng.standard_normal((50, 4)).astype(np.float32)
+    search, fresh = ExactSearch(v), ExactSearch(v)
+    q = rng.standard_normal((1, 4)).astype(np.float32)
+    for k in (5, 5, 7, 3):
+        got, want = search.search(q, k), ExactSearch(v).search(q, k)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    got = search.search(q, 5)
+    got[1][:] = -7  # a caller may write into the answer: the memo keeps its own copy
+    np.testing.assert_array_equal(search.search(q, 5)[1], fresh.search(q, 5)[1])
+    other = q + 1
+    np.testing.assert_array_equal(search.search(other, 5)[1], fresh.search(other, 5)[1])
