@@ -588,7 +588,17 @@ def main() -> None:
     ap.add_argument("--next-settings", help="tune-rankers' next-song settings file")
     ap.add_argument("--completion-settings", help="tune-rankers' completion settings file")
     ap.add_argument("--models", default="track2vec,als")
-    ap.add_argument("--pairs", type=int, default=3000, help="next-song pairs per protocol")
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        default=3000,
+        help="next-song pairs per test protocol (in- and out-of-set)",
+    )
+    ap.add_argument(
+        "--validation-pairs",
+        type=int,
+        help="next-song pairs per validation protocol (default: --pairs)",
+    )
     ap.add_argument("--challenge", action="store_true", help="add the RecSys Challenge protocol")
     ap.add_argument(
         "--ablations",
@@ -630,17 +640,19 @@ def main() -> None:
         **TwoStageRanker.parse_params(parse_assignments(args.param, "--param")),
     }
     stage1 = {r: nxt[r] for r in STAGE1_RANKERS}
-    settings = replace(DEFAULT_SUITE, next_song_max_pairs=args.pairs)
+    pairs = {"validation": args.validation_pairs or args.pairs, "test": args.pairs}
     families = (*NEXT_FAMILIES, *COMPLETION_FAMILIES, *(("challenge",) if args.challenge else ()))
     parts = {"validation": validation_protocol(protocols.validation), "test": protocols.test}
     # the shared training view; the stage-2 queries come from the validation sequences
     full = recommender(out, protocols.test, embs, stage1, "twostage", params)
     for part in args.parts.split(","):
+        settings = replace(DEFAULT_SUITE, next_song_max_pairs=pairs[part])
         score(out, part, parts[part], settings, nxt, comp, embs, {"twostage": full}, families)
     variants = ablations([e.name for e in embs])
     for name in [v for v in args.ablations.split(",") if v]:
         rec = recommender(out, protocols.test, embs, stage1, name, {**params, **variants[name]})
         for part in args.ablation_parts.split(","):
+            settings = replace(DEFAULT_SUITE, next_song_max_pairs=pairs[part])
             score(out, part, parts[part], settings, nxt, comp, embs, {name: rec}, families, False)
     log.info("done: %s", stamp())
 
