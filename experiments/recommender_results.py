@@ -645,7 +645,7 @@ def main() -> None:
     parts = {"validation": validation_protocol(protocols.validation), "test": protocols.test}
     # the shared training view; the stage-2 queries come from the validation sequences
     full = recommender(out, protocols.test, embs, stage1, "twostage", params)
-    for part in args.parts.split(","):
+    for part in [p for p in args.parts.split(",") if p]:
         settings = replace(DEFAULT_SUITE, next_song_max_pairs=pairs[part])
         score(out, part, parts[part], settings, nxt, comp, embs, {"twostage": full}, families)
     variants = ablations([e.name for e in embs])
