@@ -616,6 +616,16 @@ def main() -> None:
         help="override a recommender parameter (smoke tests only: the tables use RECOMMENDER)",
     )
     ap.add_argument("--parts", default="validation,test")
+    ap.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="score only the recommender rows (another process scores the baselines)",
+    )
+    ap.add_argument(
+        "--no-recommender",
+        action="store_true",
+        help="score only the baseline and embedding rows (another process scores the rest)",
+    )
     ap.add_argument("--heldout-fraction", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -647,7 +657,10 @@ def main() -> None:
     full = recommender(out, protocols.test, embs, stage1, "twostage", params)
     for part in [p for p in args.parts.split(",") if p]:
         settings = replace(DEFAULT_SUITE, next_song_max_pairs=pairs[part])
-        score(out, part, parts[part], settings, nxt, comp, embs, {"twostage": full}, families)
+        recs = {} if args.no_recommender else {"twostage": full}
+        score(
+            out, part, parts[part], settings, nxt, comp, embs, recs, families, not args.no_baselines
+        )
     variants = ablations([e.name for e in embs])
     for name in [v for v in args.ablations.split(",") if v]:
         rec = recommender(out, protocols.test, embs, stage1, name, {**params, **variants[name]})
