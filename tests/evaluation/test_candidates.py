@@ -161,3 +161,61 @@ def test_stage1_generator_finds_a_recommenders_candidates(train):
     assert stage1_generator(TwoStage()) is union
     assert stage1_generator(union) is union
     assert stage1_generator(ItemKNN.fit(train)) is None
+
+
+class Counting(Fixed):
+    """A ``Fixed`` generator that counts its calls."""
+
+    calls = 0
+
+    def candidates(self, seeds, n):
+        self.calls += 1
+        return super().candidates(seeds, n)
+
+
+def _same(a, b):
+    assert a.tracks.tolist() == b.tracks.tolist()
+    np.testing.assert_array_equal(a.scores, b.scores)
+    np.testing.assert_array_equal(a.generator_scores, b.generator_scores)
+    np.testing.assert_array_equal(a.generator_ranks, b.generator_ranks)
+
+
+def test_a_remembering_union_answers_exactly_as_afresh_and_asks_each_query_once():
+    def union():
+        a = Counting("a", [10, 11, 12, 13, 14, 15], [6, 5, 4, 3, 2, 1])
+        b = Counting("b", [15, 13, 11, 20, 21], [9, 8, 7, 6, 5])
+        pop = Counting("popular", [13, 20, 21, 22], [9, 8, 7, 6])
+        return CandidateUnion([a, b, pop], limits={"popular": 2}), (a, b, pop)
+
+    plain, _ = union()
+    cached, members = union()
+    cached.remember(2, depth=5)
+    asks = [([11], 2), ([11], 5), ([11], 1), ([12], 3), ([11], 4), ([12], 6), ([13], 2)]
+    for seeds, n in asks:
+        _same(cached.candidates(np.array(seeds), n), plain.candidates(np.array(seeds), n))
+    # [11] at 2 (asked 5 deep), again at 5, 1, 4: remembered; [12] at 3, then 6 (deeper:
+    # asked again); [13]; each member once per such call
+    assert [g.calls for g in members] == [4, 4, 4]
+    # the memo holds the last 2 queries: [11] was dropped, so it is asked again
+    cached.candidates(np.array([11]), 2)
+    assert members[0].calls == 5
+    cached.remember(0)  # off: every call asks
+    cached.candidates(np.array([13]), 2)
+    cached.candidates(np.array([13]), 2)
+    assert members[0].calls == 7
+
+
+def test_exact_search_answers_a_repeated_query_as_afresh():
+    rng = np.random.default_rng(1)
+    v = rng.standard_normal((50, 4)).astype(np.float32)
+    search, fresh = ExactSearch(v), ExactSearch(v)
+    q = rng.standard_normal((1, 4)).astype(np.float32)
+    for k in (5, 5, 7, 3):
+        got, want = search.search(q, k), ExactSearch(v).search(q, k)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    got = search.search(q, 5)
+    got[1][:] = -7  # a caller may write into the answer: the memo keeps its own copy
+    np.testing.assert_array_equal(search.search(q, 5)[1], fresh.search(q, 5)[1])
+    other = q + 1
+    np.testing.assert_array_equal(search.search(other, 5)[1], fresh.search(other, 5)[1])

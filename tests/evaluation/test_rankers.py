@@ -516,3 +516,23 @@ def test_the_evaluation_layer_does_not_import_the_models_layer():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_top_of_scores_equals_a_full_sort_with_many_ties():
+    from songspace.evaluation.rankers import top_of_scores
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 400))
+        scores = rng.choice([0.0, 0.0, 0.0, 1.0, 2.5, -np.inf], size=n)
+        if trial % 3 == 0:
+            scores = rng.random(n)
+        popularity = rng.integers(0, 4, size=n).astype(float)
+        exclude = rng.choice(n, size=int(rng.integers(0, min(n, 5) + 1)), replace=False)
+        k = int(rng.integers(1, n + 3))
+        s = scores.copy()
+        s[exclude] = -np.inf
+        ok = np.flatnonzero(np.isfinite(s))
+        want = ok[np.lexsort((ok, -popularity[ok], -s[ok]))][:k]
+        got = top_of_scores(scores, popularity, k, exclude=exclude)
+        assert got.tolist() == want.tolist(), trial

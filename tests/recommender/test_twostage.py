@@ -230,3 +230,26 @@ def test_bad_settings_are_refused_before_any_work(planted):
         TwoStageRanker.fit(p, embs, nope=1)
     with pytest.raises(ParameterError, match="baseline"):
         TwoStageRanker.build(p.train, embs, rankers={"nope": {}})
+
+
+def test_remembering_queries_gives_identical_scores_and_candidates(planted, fitted):
+    fresh = {
+        i: (fitted.scores(s), fitted.recommend(s, 10), fitted.stage1.candidates(s, 1000))
+        for i, s in enumerate(QUERIES)
+    }
+    fitted.remember(100)
+    try:
+        for _ in range(2):  # the second pass reads the memo
+            for i, s in enumerate(QUERIES):
+                scores, (top, top_scores), deep = fresh[i]
+                np.testing.assert_array_equal(fitted.scores(s), scores)
+                got = fitted.recommend(s, 10)
+                np.testing.assert_array_equal(got[0], top)
+                np.testing.assert_array_equal(got[1], top_scores)
+                cset = fitted.stage1.candidates(s, 1000)
+                np.testing.assert_array_equal(cset.tracks, deep.tracks)
+                np.testing.assert_array_equal(cset.generator_ranks, deep.generator_ranks)
+        assert len(fitted._memo) == len(QUERIES)
+    finally:
+        fitted.remember(0)
+    assert not fitted._memo

@@ -31,6 +31,7 @@ nothing here reads held-out sequences.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -186,11 +187,24 @@ class ExactSearch:
 
     def __init__(self, vectors: np.ndarray) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        # the last search (queries' bytes, k, answer): a generator of the last seed and
+        # one of the seed mean ask the same query, as deep, for a one-seed list
+        # (next-song); the second gets the first's answer
+        self._last: tuple[bytes, int, tuple[np.ndarray, np.ndarray]] | None = None
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         n = len(self.vectors)
         k = max(0, min(int(k), n))
+        key = q.tobytes() + str(q.shape).encode()
+        if self._last is not None and self._last[0] == key and self._last[1] == k:
+            scores, ids = self._last[2]
+            return scores.copy(), ids.copy()
+        answer = self._search(q, n, k)
+        self._last = (key, k, answer)
+        return answer[0].copy(), answer[1].copy()
+
+    def _search(self, q: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = np.full((len(q), k), -np.inf, dtype=np.float32)
         ids = np.full((len(q), k), -1, dtype=np.int64)
         if k == 0:
@@ -333,15 +347,50 @@ class CandidateUnion:
         if unknown:
             raise ParameterError("limits", f"names among the generators {names}", unknown[0])
         self.name = name
+        self._memo: OrderedDict[bytes, tuple[int, list[Scored]]] = OrderedDict()
+        self._memo_size = 0
+        self._memo_depth = 0
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.generators)
 
+    def remember(self, size: int, depth: int = 0) -> None:
+        """Keep the generators' answers to the last ``size`` distinct seed lists (0: none,
+        the default), each asked at least ``depth`` deep, so that asking the same seeds
+        again, at that depth or less, costs a merge only (an evaluation asks each query at
+        the recommender's depth and then at the stage-1 families' deeper one). By the
+        prefix property a shallower answer is the start of the deeper one, so the
+        candidates are exactly those computed afresh."""
+        self._memo_size = _check_n(size)
+        self._memo_depth = _check_n(depth)
+        self._memo.clear()
+
+    def _found(self, seeds: np.ndarray, n: int) -> list[Scored]:
+        """Each generator's top ``n`` (capped by its limit) for ``seeds``, from the memo
+        where it holds them deep enough."""
+        if not self._memo_size:
+            return [g.candidates(seeds, self._depth(g.name, n)) for g in self.generators]
+        key = seeds.tobytes()
+        hit = self._memo.get(key)
+        if hit is None or hit[0] < n:
+            deep = max(n, self._memo_depth)
+            hit = (deep, [g.candidates(seeds, self._depth(g.name, deep)) for g in self.generators])
+            self._memo[key] = hit
+            while len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
+        self._memo.move_to_end(key)
+        return [
+            Scored(f.tracks[: self._depth(g.name, n)], f.scores[: self._depth(g.name, n)])
+            for g, f in zip(self.generators, hit[1], strict=True)
+        ]
+
+    def _depth(self, name: str, n: int) -> int:
+        return min(n, self.limits.get(name, n))
+
     def candidates(self, seeds: np.ndarray, n: int) -> CandidateSet:
         seeds, n = as_seeds(seeds), _check_n(n)
-        found = [g.candidates(seeds, min(n, self.limits.get(g.name, n))) for g in self.generators]
-        return merge(found, self.names)
+        return merge(self._found(seeds, n), self.names)
 
 
 def merge(found: Sequence[Scored], names: Sequence[str]) -> CandidateSet:

@@ -174,11 +174,27 @@ def top_of_scores(
         s[np.asarray(exclude, dtype=np.int64)] = -np.inf
     ok = np.flatnonzero(np.isfinite(s))
     if len(ok) > k:
-        # Pre-select by score, keeping every track tied with the k-th score.
-        kth = np.partition(-s[ok], k - 1)[k - 1]
-        ok = ok[-s[ok] <= kth]
+        ok = _preselect(ok, s, popularity, k)
     order = np.lexsort((ok, -popularity[ok], -s[ok]))
     return ok[order][:k]
+
+
+def _preselect(ok: np.ndarray, s: np.ndarray, popularity: np.ndarray, k: int) -> np.ndarray:
+    """The tracks of ``ok`` (ascending) that can be among the ``k`` best in
+    :func:`top_of_scores`' order: those above the ``k``-th score, then, of those tied with
+    it, the most popular (ties by index) that complete ``k``. Sparse count scores tie
+    thousands of tracks at 0; choosing among them here keeps the final sort small."""
+    neg = -s[ok]
+    kth = np.partition(neg, k - 1)[k - 1]
+    above, tied = ok[neg < kth], ok[neg == kth]
+    need = k - len(above)
+    if len(tied) > need:
+        p = -np.asarray(popularity, dtype=np.float64)[tied]
+        pk = np.partition(p, need - 1)[need - 1]
+        more = tied[p < pk]
+        same = tied[p == pk]  # ascending: the smallest indices first
+        tied = np.concatenate([more, same[: need - len(more)]])
+    return np.concatenate([above, tied])
 
 
 @dataclass

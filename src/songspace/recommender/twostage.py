@@ -35,6 +35,7 @@ import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -67,6 +68,7 @@ from songspace.evaluation.rankers import (
     make_ranker,
     ranker_names,
 )
+from songspace.evaluation.stage1 import STAGE1_DEPTHS
 from songspace.params import SEED, AnyOf, Boolean, Interval, Names, NoneValue
 from songspace.progress import ProgressCallback, report, track
 from songspace.recommender.features import (
@@ -340,6 +342,19 @@ class TwoStageRanker(TunableRanker):
         self.feature_names = [n for f in self.features for n in f.names]
         #: LightGBM's threads when predicting (None: ``num_threads``); the service uses 1.
         self.predict_threads: int | None = None
+        self._memo: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._memo_size = 0
+
+    def remember(self, size: int, depth: int = STAGE1_DEPTHS[-1]) -> None:
+        """Keep the candidates and model scores of the last ``size`` distinct seed lists
+        (0: none, the default), and stage 1's answers to them ``depth`` deep
+        (:meth:`CandidateUnion.remember`): an evaluation scores each query in several
+        families (next-song, then the stage-1 recall and segment families, which also
+        ask stage 1 deeper); with this each query's features and model run once. The
+        scores are exactly those computed afresh."""
+        self._memo_size = int(size)
+        self._memo.clear()
+        self.stage1.remember(size, depth)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -527,26 +542,38 @@ class TwoStageRanker(TunableRanker):
         kw = {"num_threads": threads} if threads else {}
         return np.asarray(self.booster.predict(x, **kw), dtype=np.float64)
 
+    def _scored(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 1's candidates for ``seeds`` and their model scores (from the memo of
+        :meth:`remember` where it holds them)."""
+        seeds = as_seeds(seeds)
+        key = seeds.tobytes() if self._memo_size else b""
+        hit = self._memo.get(key) if self._memo_size else None
+        if hit is None:
+            cset, x = self.candidate_features(seeds)
+            hit = (cset.tracks, self._predict(x))
+            if self._memo_size:
+                self._memo[key] = hit
+                while len(self._memo) > self._memo_size:
+                    self._memo.popitem(last=False)
+        return hit
+
     def scores(self, seeds: np.ndarray) -> np.ndarray:
         """A score per catalogue track: the model's score for stage 1's candidates; every
         other track scores below them all, ranked by the popularity back-off of
         :func:`~songspace.evaluation.rankers.top_k`."""
-        cset, x = self.candidate_features(seeds)
-        s = self._predict(x)
+        tracks, s = self._scored(seeds)
         floor = float(s.min()) - 1.0 if len(s) else 0.0
         out = np.full(len(self.popularity), floor)
-        out[cset.tracks] = s
+        out[tracks] = s
         return out
 
     def recommend(self, seeds: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best candidates for ``seeds`` (never a seed) and their model scores,
         best first (fewer when stage 1 found fewer)."""
         seeds = as_seeds(seeds)
-        cset, x = self.candidate_features(seeds)
-        s = self._predict(x)
+        tracks, s = self._scored(seeds)
         # top_of_scores' order (score, popularity, index) among the candidates alone: the
         # other tracks score -inf, so a catalogue-sized vector would add nothing
-        tracks = cset.tracks
         ok = np.isfinite(s) & ~np.isin(tracks, seeds)
         tracks, s = tracks[ok], s[ok]
         order = np.lexsort((tracks, -self.popularity[tracks], -s))[: max(int(k), 0)]
