@@ -135,3 +135,24 @@ def test_challenge_family_in_the_suite_and_opt_in():
     by = {r.model: r.metrics["challenge_r_precision"].value for r in results}
     # planted co-occurrence structure: item-kNN beats popularity, which beats random
     assert by["itemknn"] > by["popularity"] > by["random"]
+
+
+def test_a_validation_protocol_scores_the_challenge_on_validation_playlists():
+    """Scoring the Challenge on the validation protocol of tuning_protocols must draw its
+    cases from the validation sequences, never the test ones (it read split.test)."""
+    from songspace.data.synthetic import generate
+    from songspace.evaluation.challenge import evaluate_challenge
+    from songspace.evaluation.embeddings import Embeddings
+    from songspace.tuning.protocols import tuning_protocols
+
+    ds = generate(n_playlists=400, n_tracks=500, seed=0)
+    both = tuning_protocols(ds, seed=0, heldout_fraction=0.1)
+    rng = np.random.default_rng(0)
+    emb = Embeddings.from_array(rng.normal(size=(ds.n_tracks, 8)), ds.n_tracks, name="random")
+    for proto, part in ((both.validation, "validation"), (both.test, "test")):
+        evaluate_challenge(proto, emb)
+        cases = proto._cache["challenge"][0].cases
+        held = getattr(proto.split, part)
+        assert cases and {c.sequence for c in cases} <= set(held.tolist())
+    val_seqs = {c.sequence for c in both.validation._cache["challenge"][0].cases}
+    assert not val_seqs & set(both.test.split.test.tolist())

@@ -347,15 +347,20 @@ def challenge_evaluation(
 def evaluate_challenge(protocol: Protocol, emb: Embeddings) -> list[MetricResult]:
     """The ``challenge`` family of :func:`songspace.evaluation.suite.evaluate`.
 
-    Cases come from the protocol's held-out test sequences (seeded by the protocol's
-    seed), the title fallback and the popularity back-off from its training view;
-    both are cached on the protocol so every model is scored on the same cases.
+    Cases come from the protocol's held-out sequences (seeded by the protocol's seed):
+    its split's test sequences, or its validation sequences for a validation protocol
+    (``settings["part"] == "validation"``, as :func:`songspace.tuning.protocols.
+    tuning_protocols` makes; scoring one must never read the test playlists); the title
+    fallback and the popularity back-off come from its training view. Both are cached on
+    the protocol so every model is scored on the same cases.
     """
     from songspace.evaluation.rankers import EmbeddingRanker, PopularityRanker
 
     cache = protocol._cache
     if "challenge" not in cache:
-        cases = challenge_cases(protocol.dataset, protocol.split.test, seed=protocol.seed)
+        validation = protocol.settings.get("part") == "validation"
+        held = protocol.split.validation if validation else protocol.split.test
+        cases = challenge_cases(protocol.dataset, held, seed=protocol.seed)
         for cat, why in cases.skipped.items():
             logger.info("challenge category %s skipped: %s", cat, why)
         cache["challenge"] = (
