@@ -13,6 +13,7 @@ from songspace.evaluation.embeddings import Embeddings
 from songspace.evaluation.results import compare
 from songspace.evaluation.suite import SuiteSettings, evaluate
 from songspace.recommender import TwoStageRanker, ablations
+from songspace.recommender.backoff import tail_auc
 from tests.recommender.conftest import (
     FAST,
     N_TRACKS,
@@ -253,3 +254,103 @@ def test_remembering_queries_gives_identical_scores_and_candidates(planted, fitt
     finally:
         fitted.remember(0)
     assert not fitted._memo
+
+
+def test_tail_auc_against_a_hand_computed_order():
+    scores = np.array([0.0, 3.0, 1.0, 1.0, 2.0, 9.0])
+    popularity = np.array([5.0, 0.0, 2.0, 4.0, 0.0, 0.0])
+    outside = np.array([True, True, True, True, True, False])  # track 5: a candidate
+    # order: 1 (3.0), 4 (2.0), 3 (1.0, more popular), 2 (1.0), 0 (0.0)
+    # targets 4 and 2 against the others 1, 3, 0: 4 is above 3 and 0, 2 above 0 alone
+    assert tail_auc(scores, popularity, outside, np.array([4, 2])) == pytest.approx(1 / 2)
+    assert tail_auc(scores, popularity, outside, np.array([5])) is None  # not outside
+    # popularity alone (zeros): 0 (5), 3 (4), 2 (2), 1 (0), 4 (0, index): 1 above 4 alone
+    assert tail_auc(np.zeros(6), popularity, outside, np.array([1])) == pytest.approx(1 / 4)
+
+
+def _clustered(n_groups=7, size=40, n_seq=600, length=20, seed=0):
+    """Playlists each drawn from one group of tracks, uniform popularity: a track that
+    co-occurred with a seed is the next one far more often than a popular one."""
+    rng = np.random.default_rng(seed)
+    seqs = []
+    for _ in range(n_seq):
+        g = rng.integers(n_groups)
+        seqs.append((g * size + rng.choice(size, size=length)).tolist())
+    return seqs
+
+
+def _with_backoff(rec, name, train):
+    from songspace.recommender.twostage import _backoff_ranker
+
+    return TwoStageRanker(
+        rec.stage1,
+        rec.features,
+        rec.booster,
+        params=rec.params,
+        popularity=rec.popularity,
+        description=rec.description,
+        backoff=_backoff_ranker(rec.stage1, train, name),
+    )
+
+
+@pytest.mark.parametrize("data", ["planted", "clustered"])
+def test_fit_keeps_the_backoff_that_ranks_held_out_completions_better(planted, data):
+    if data == "planted":  # popularity explains much of each playlist
+        _, p, embs = planted
+    else:  # the groups: only co-occurrence finds a hidden track
+        p, embs = protocol_of(dataset_of(_clustered())), []
+    rec = TwoStageRanker.fit(p, embs, **{**FAST, "depth": 3, "popular": 0})
+    info = rec.description["backoff"]
+    assert info["queries"] > 0 and set(info["tail_auc"]) == {"popularity", "itemknn"}
+    expected = {"planted": "popularity", "clustered": "itemknn"}[data]
+    assert info["chosen"] == expected, info
+    other = "itemknn" if expected == "popularity" else "popularity"
+    hr = {
+        name: evaluate(
+            p,
+            Embeddings.from_ranker(_with_backoff(rec, name, p.train), N_TRACKS),
+            families=["completion"],
+            settings=K10,
+        )
+        .metrics["completion_hr"]
+        .value
+        for name in (expected, other)
+    }
+    assert hr[expected] > hr[other], hr  # on the test split, which the choice never saw
+
+
+def test_the_tail_outside_stage_1_keeps_the_backoff_rankers_order(planted, tmp_path):
+    _, p, embs = planted
+    rec = TwoStageRanker.fit(p, embs, **FAST, backoff=("itemknn",))
+    itemknn = rec.backoff
+    assert itemknn is not None and itemknn is rec.stage1.generators[1].ranker  # stage 1's
+    for seeds in QUERIES:
+        out = rec.scores(seeds)
+        cand = rec.stage1.candidates(seeds, rec.params["depth"]).tracks
+        tail = np.setdiff1d(np.arange(N_TRACKS), cand)
+        assert out[tail].max() < out[cand].min()
+        b = itemknn.scores(seeds)[tail]
+        i, j = np.triu_indices(len(tail), 1)
+        np.testing.assert_array_equal(np.sign(out[tail][i] - out[tail][j]), np.sign(b[i] - b[j]))
+    rec.save(tmp_path / "rec")
+    loaded = TwoStageRanker.load(tmp_path / "rec", p.train, embs)
+    assert loaded.description["backoff"]["chosen"] == "itemknn"
+    np.testing.assert_array_equal(loaded.scores(QUERIES[2]), rec.scores(QUERIES[2]))
+
+
+def test_a_recommender_saved_without_a_backoff_ranks_its_tail_by_popularity(
+    planted, fitted, tmp_path
+):
+    _, p, embs = planted
+    fitted.save(tmp_path / "rec")
+    doc_path = tmp_path / "rec" / "recommender.json"
+    doc = json.loads(doc_path.read_text())
+    del doc["params"]["backoff"], doc["backoff"]  # as saved before the back-off existed
+    doc_path.write_text(json.dumps(doc))
+    old = TwoStageRanker.load(tmp_path / "rec", p.train, embs)
+    assert old.backoff is None
+    for seeds in QUERIES:
+        cand = old.stage1.candidates(seeds, old.params["depth"]).tracks
+        tail = np.setdiff1d(np.arange(N_TRACKS), cand)
+        assert len(np.unique(old.scores(seeds)[tail])) == 1  # one level: top_k's order
+        np.testing.assert_array_equal(old.scores(seeds)[cand], fitted.scores(seeds)[cand])

@@ -65,12 +65,14 @@ from songspace.evaluation.ranker_params import TunableRanker, popularity_of
 from songspace.evaluation.rankers import (
     BASELINE_RANKERS,
     Bigram,
+    Ranker,
     make_ranker,
     ranker_names,
 )
 from songspace.evaluation.stage1 import STAGE1_DEPTHS
 from songspace.params import SEED, AnyOf, Boolean, Interval, Names, NoneValue
 from songspace.progress import ProgressCallback, report, track
+from songspace.recommender.backoff import backoff_scores, choose_backoff
 from songspace.recommender.features import (
     CountFeatures,
     EmbeddingFeatures,
@@ -110,6 +112,11 @@ MODEL_FILE = "model.txt"
 RECOMMENDER_FILE = "recommender.json"
 RECOMMENDER_FORMAT = "songspace-recommender"
 RECOMMENDER_VERSION = 1
+
+#: The back-off of the tracks outside stage 1 that ``popularity`` names (no ranker).
+POPULARITY = "popularity"
+#: The back-offs :meth:`TwoStageRanker.fit` chooses between by default.
+BACKOFF_CHOICES = (POPULARITY, "itemknn")
 
 _OPTIONAL_NAMES = AnyOf(NoneValue(), Names(what="embedding names"))
 
@@ -266,6 +273,14 @@ class TwoStageRanker(TunableRanker):
     - ``successors``: whether the successors of the last seed do;
     - ``neighbours_of``: each embedding's neighbours of the ``last`` seed and/or the seed
       ``mean``;
+    - ``backoff``: the rankers (by name; ``popularity`` or a baseline ranker: the stage-1
+      ranker of that name, else one built with its defaults) one of which orders the
+      tracks outside stage 1, below every candidate. :meth:`fit` keeps the one that ranks
+      the early-stopping queries' targets outside stage 1 highest among the tracks
+      outside stage 1 (:func:`tail_auc`; ties: the first named). Every protocol that
+      ranks the whole catalogue reads that tail (playlist completion ranks hidden tracks
+      against random ones; the Challenge asks for 500): by popularity alone a hidden
+      track past stage 1's depth is ranked as if nothing linked it to the seeds;
     - ``embedding_generators`` / ``embedding_features``: the embeddings (by name) whose
       neighbours are candidates / whose cosines are features; None: every embedding given,
       ``()``: none (the ablations, :func:`ablations`);
@@ -283,6 +298,7 @@ class TwoStageRanker(TunableRanker):
         "popular": 50,
         "successors": True,
         "neighbours_of": NEIGHBOURS_OF,
+        "backoff": BACKOFF_CHOICES,
         "embedding_generators": None,
         "embedding_features": None,
         "next_song_queries": 3000,
@@ -303,6 +319,7 @@ class TwoStageRanker(TunableRanker):
         "popular": Interval(int, 0, None),
         "successors": Boolean(),
         "neighbours_of": Names(NEIGHBOURS_OF, what="query kinds"),
+        "backoff": Names((POPULARITY, *BASELINE_RANKERS), min_len=1, what="rankers"),
         "embedding_generators": _OPTIONAL_NAMES,
         "embedding_features": _OPTIONAL_NAMES,
         "next_song_queries": AnyOf(NoneValue(), Interval(int, 0, None)),
@@ -329,6 +346,7 @@ class TwoStageRanker(TunableRanker):
         popularity: np.ndarray,
         description: Mapping[str, Any],
         name: str | None = None,
+        backoff: Ranker | None = None,
     ) -> None:
         if name is not None:
             self.name = name
@@ -337,6 +355,9 @@ class TwoStageRanker(TunableRanker):
         self.booster = booster
         self.params = dict(params)
         self.popularity = popularity
+        #: The ranker ordering the tracks outside stage 1 (None: popularity), the one
+        #: ``description["backoff"]["chosen"]`` names (``backoff``).
+        self.backoff = backoff
         #: The JSON description (specs, feature names, training summary) saved with it.
         self.description = dict(description)
         self.feature_names = [n for f in self.features for n in f.names]
@@ -511,6 +532,10 @@ class TwoStageRanker(TunableRanker):
         }
         # the model as saved: exactly the rounds kept, so a loaded copy predicts the same
         booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        tails = {name: _backoff_ranker(stage1, train, name) for name in p["backoff"]}
+        description["backoff"] = choose_backoff(
+            stage1, tails, queries, p["depth"], popularity_of(train), progress
+        )
         logger.info(
             "two-stage ranker: %d rounds, %d features, %d fitting / %d early-stopping queries",
             best,
@@ -526,6 +551,7 @@ class TwoStageRanker(TunableRanker):
             popularity=popularity_of(train),
             description=description,
             name=name,
+            backoff=tails[description["backoff"]["chosen"]],
         )
 
     # ------------------------------------------------------------------ ranking
@@ -559,13 +585,22 @@ class TwoStageRanker(TunableRanker):
 
     def scores(self, seeds: np.ndarray) -> np.ndarray:
         """A score per catalogue track: the model's score for stage 1's candidates; every
-        other track scores below them all, ranked by the popularity back-off of
-        :func:`~songspace.evaluation.rankers.top_k`."""
+        other track scores below them all, in the order of the ``backoff`` ranker's
+        scores, ties (and every track when ``backoff`` is None) by the popularity back-off
+        of :func:`~songspace.evaluation.rankers.top_k`."""
         tracks, s = self._scored(seeds)
         floor = float(s.min()) - 1.0 if len(s) else 0.0
-        out = np.full(len(self.popularity), floor)
+        out = self._tail(seeds, floor)
         out[tracks] = s
         return out
+
+    def _tail(self, seeds: np.ndarray, floor: float) -> np.ndarray:
+        """The back-off ranker's order as whole steps down from ``floor``: its distinct
+        scores' ranks (exact, where shifting the scores could round ties together),
+        equal scores level, so the popularity tie-break orders them."""
+        b = backoff_scores(self.backoff, as_seeds(seeds), len(self.popularity))
+        levels, rank = np.unique(b, return_inverse=True)
+        return floor - (len(levels) - 1 - rank).astype(np.float64)
 
     def recommend(self, seeds: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best candidates for ``seeds`` (never a seed) and their model scores,
@@ -643,6 +678,8 @@ class TwoStageRanker(TunableRanker):
             fix_version=fix,
         )
         p = cls.check_params(doc["params"])
+        # saved before ``backoff`` existed: those ranked the tail by popularity
+        chosen = doc.get("backoff", {"chosen": POPULARITY})["chosen"]
         if dataset_fingerprint(train) != doc["train_fingerprint"]:
             raise InvalidValueError(
                 "expected the training view the recommender was fitted on, found another "
@@ -696,6 +733,7 @@ class TwoStageRanker(TunableRanker):
                 "train_fingerprint",
                 "embeddings",
                 "training",
+                "backoff",
             )
             if k in doc
         }
@@ -707,6 +745,7 @@ class TwoStageRanker(TunableRanker):
             popularity=popularity_of(train),
             description=description,
             name=name or doc.get("name"),
+            backoff=_backoff_ranker(stage1, train, chosen),
         )
 
 
@@ -734,6 +773,17 @@ def _assemble(
     stage1 = CandidateUnion(gens, limits=limits)
     blocks = [build.feature(s, stage1.names) for s in feat_specs]
     return stage1, blocks
+
+
+def _backoff_ranker(stage1: CandidateUnion, train: Dataset, name: str) -> Ranker | None:
+    """The ranker ``backoff`` names: stage 1's ranker of that name (the same settings and
+    index), else one built on ``train`` with its defaults; None for popularity."""
+    if name == POPULARITY:
+        return None
+    for g in stage1.generators:
+        if isinstance(g, RankerCandidates) and g.name == name and not g.evidence_only:
+            return g.ranker
+    return make_ranker(name, train)
 
 
 def _lightgbm_names(names: Sequence[str]) -> list[str]:
