@@ -315,6 +315,15 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
         json.loads(first)["rows"][0]["values"]
         == json.loads((tmp_path / "rep3" / "report.json").read_text())["rows"][0]["values"]
     )
+    # the HardNeg column's threshold, set for the test split (the studies' found none here)
+    assert "hardneg" not in json.loads(first)["rows"][0]["values"]
+    extra = ["--cache", "cache", "--hardneg-threshold", "1e9", "--hardneg-min-count", "1"]
+    r = runner.invoke(app, [*args[:3], "rep4", *args[4:], *extra])
+    assert r.exit_code == 0, r.output
+    values = json.loads((tmp_path / "rep4" / "report.json").read_text())["rows"][0]["values"]
+    assert 0 <= values["hardneg"] <= 1
+    md = (tmp_path / "rep4" / "report.md").read_text()
+    assert "chi-squared below 1e+09, adjacent at least 1 times (the studies': chi-squared" in md
 
 
 @pytest.mark.parametrize(

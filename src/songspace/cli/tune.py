@@ -271,6 +271,23 @@ def tune_report_cmd(
         typer.Option("--cache", help="Model cache (shared with compare and cold-start)."),
     ] = None,
     overwrite: OverwriteOpt = False,
+    hardneg_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--hardneg-threshold",
+            help="HardNeg column: chi-squared threshold of a hard negative on the test split "
+            "(default: the studies'; the paper's 1e-7 x occurrences can leave a small corpus "
+            "without any).",
+        ),
+    ] = None,
+    hardneg_min_count: Annotated[
+        int | None,
+        typer.Option(
+            "--hardneg-min-count",
+            help="HardNeg column: adjacent occurrences that make a pair frequent "
+            "(default: the studies').",
+        ),
+    ] = None,
 ) -> None:
     """Retrain the default and each study's best configuration; compare them on the test split."""
     from songspace.reports.tune_report import tune_report
@@ -286,6 +303,8 @@ def tune_report_cmd(
             overwrite=overwrite,
             cache_dir=cache,
             progress=progress,
+            hardneg_threshold=hardneg_threshold,
+            hardneg_min_count=hardneg_min_count,
         )
     if rep.table is not None:
         print_tables(rep.table)

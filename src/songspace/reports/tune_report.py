@@ -33,7 +33,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,33 @@ def _tests(
     return out
 
 
+def _hardneg_suite(
+    suite: SuiteSettings, threshold: float | None, min_count: int | None
+) -> SuiteSettings:
+    """The studies' evaluation settings with the report's HardNeg overrides."""
+    if threshold is not None:
+        check_param("hardneg_threshold", threshold, Interval(float, 0, None, closed="neither"))
+        suite = replace(suite, hardneg_threshold=float(threshold))
+    if min_count is not None:
+        check_param("hardneg_min_count", min_count, POSITIVE_INT)
+        suite = replace(suite, hardneg_min_count=int(min_count))
+    return suite
+
+
+def _hardneg_note(suite: SuiteSettings, studies: SuiteSettings) -> str:
+    def rule(s: SuiteSettings) -> str:
+        th = "1e-7 x occurrences" if s.hardneg_threshold is None else f"{s.hardneg_threshold:g}"
+        return f"chi-squared below {th}, adjacent at least {s.hardneg_min_count} times"
+
+    same = (suite.hardneg_threshold, suite.hardneg_min_count) == (
+        studies.hardneg_threshold,
+        studies.hardneg_min_count,
+    )
+    return f"HardNeg: hard negatives are pairs {rule(suite)}" + (
+        "." if same else f" (the studies': {rule(studies)})."
+    )
+
+
 def _pick_pareto(trials: list[Any], limit: int) -> list[Any]:
     """Up to ``limit`` Pareto members spread along the first objective."""
     if len(trials) <= limit:
@@ -200,6 +227,8 @@ def tune_report(
     overwrite: bool = False,
     cache_dir: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    hardneg_threshold: float | None = None,
+    hardneg_min_count: int | None = None,
 ) -> Report:
     """Retrain and compare the default and the studies' best configurations on the test split.
 
@@ -207,6 +236,10 @@ def tune_report(
     same data). ``significance`` is the Bonferroni-corrected level of the marks
     (the paper's 0.01). ``cache_dir``: the shared model cache (configurations
     already trained on the same data and training view are loaded, not retrained).
+    ``hardneg_threshold`` / ``hardneg_min_count``: the HardNeg column's chi-squared
+    threshold and "high co-occurrence" count on the test split (None: the studies'; an
+    evaluation setting, so it changes no trial): the paper's threshold rule can leave a
+    small corpus without a single hard negative.
     """
     _check_arguments(studies, out, storage, dataset, max_pareto, significance, overwrite)
     url, loaded = _load_studies(studies, storage)
@@ -217,7 +250,7 @@ def tune_report(
         ds, seed=first.seed, heldout_fraction=first.heldout_fraction, min_tracks=first.min_tracks
     ).test
     klass = get_model_class(first.model)
-    suite = first.suite()
+    suite = _hardneg_suite(first.suite(), hardneg_threshold, hardneg_min_count)
     rows, single_hr = _report_rows(loaded, klass, first, max_pareto)
     evals = _evaluate_rows(rows, first, klass, protocol, suite, ds, cache_dir, progress)
     results = {label: _table_metrics(res) for label, res in evals.items()}
@@ -230,6 +263,7 @@ def tune_report(
             row.vs_single = _tests(results[row.label], results[single_row.label], significance)
     table = report_table(rows, results, significance, single_row)
     notes = report_notes(rows, protocol.summary(), single_row)
+    notes.append(_hardneg_note(suite, first.suite()))
     markdown = render_markdown(table, notes, rows)
     markdown += "".join(
         trial_times(name, st, s) + breakdown_markdown(st, name) for name, st, s in loaded
