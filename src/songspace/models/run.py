@@ -18,6 +18,7 @@ import each other.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import tomllib
@@ -204,19 +205,19 @@ def write_embeddings(
     arrays = {"embeddings": emb, "available": avail, **pack_ids(ids)}
     atomic_write_npz(d / "embeddings.npz", arrays)
     rows = np.flatnonzero(avail)
+    # the vectors formatted once ("%.6g", tab-separated), for both text files
+    buf = io.StringIO()
+    np.savetxt(buf, emb[rows], delimiter="\t", fmt="%.6g")
+    tsv = buf.getvalue()
 
     def w2v(fh: Any) -> None:
         fh.write(f"{len(rows)} {emb.shape[1]}\n")
-        for i in rows:
-            fh.write(f"{w2v_token(ids[i])} " + " ".join(f"{v:.6g}" for v in emb[i]) + "\n")
+        lines = tsv.replace("\t", " ").splitlines()
+        fh.writelines(f"{w2v_token(ids[i])} {line}\n" for i, line in zip(rows, lines, strict=True))
 
     atomic_write(d / "embeddings.w2v.txt", w2v, encoding="utf-8")
     proj = d / "projector"
-    atomic_write(
-        proj / "vectors.tsv",
-        lambda fh: np.savetxt(fh, emb[rows], delimiter="\t", fmt="%.6g"),
-        encoding="utf-8",
-    )
+    atomic_write(proj / "vectors.tsv", lambda fh: fh.write(tsv), encoding="utf-8")
     meta = ds.tracks.iloc[rows][["track_id", "track_name", "artist_name", "genre"]]
     clean = meta.astype(object).where(meta.notna(), "")
     clean = clean.apply(lambda c: c.astype(str).str.replace("\t", " ").str.replace("\n", " "))
