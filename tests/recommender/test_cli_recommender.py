@@ -40,6 +40,7 @@ def fitted_dir(tmp_path_factory):
     res = invoke("recommender", "fit", data, "--run", f"t2v={run}", "-o", rec, *SPLIT, *PARAMS)
     assert res.exit_code == 0, (res.output, res.exception)
     assert "wrote" in res.output
+    assert "tracks outside stage 1 ordered by " in " ".join(res.output.split())
     return data, run, rec
 
 

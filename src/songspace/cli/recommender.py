@@ -121,4 +121,12 @@ def fit_cmd(
         + escape(", ".join(rec.stage1.names)),
         soft_wrap=True,
     )
+    backoff = rec.description.get("backoff", {})
+    if backoff.get("tail_auc"):
+        aucs = ", ".join(f"{k} {v:.4f}" for k, v in backoff["tail_auc"].items())
+        out_console.print(
+            f"tracks outside stage 1 ordered by {escape(backoff['chosen'])} "
+            f"(tail AUC on {backoff['queries']} early-stopping queries: {escape(aucs)})",
+            soft_wrap=True,
+        )
     out_console.print(f"[bold green]wrote[/] {escape(str(out))}")
