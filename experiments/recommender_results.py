@@ -305,14 +305,26 @@ def score(
 
 # ------------------------------------------------------------------ tables
 def load_part(out: Path, part: str) -> dict[str, EvaluationResult]:
+    """The rows of one part; refuses rows scored on different queries (another
+    ``--pairs``), whose values and paired tests would not compare."""
     folder = out / part
     if not folder.is_dir():
         return {}
-    return {
+    rows = {
         p.stem: EvaluationResult.load(p)
         for p in sorted(folder.glob("*.json"))
         if not p.name.endswith(".per_query.json")
     }
+    seen = {name: r.info.get("queries") for name, r in rows.items() if r.info.get("queries")}
+    kinds = {json.dumps(q, sort_keys=True) for q in seen.values()}
+    if len(kinds) > 1:
+        detail = "; ".join(f"{name}: {q}" for name, q in seen.items())
+        raise SystemExit(
+            f"{folder}: rows scored on different queries ({detail}). Fix: score every row "
+            "of a part with the same --pairs / --validation-pairs (move the odd rows aside "
+            "and run the command again)."
+        )
+    return rows
 
 
 def columns(results: dict[str, EvaluationResult]) -> list[tuple[str, str]]:
