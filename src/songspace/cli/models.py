@@ -289,6 +289,41 @@ def _step_logger(ctx: typer.Context) -> ProgressCallback | None:
     return progress
 
 
+def _update_recommender(
+    ctx: typer.Context,
+    rec: Path,
+    dataset: Path,
+    out: Path,
+    runs: list[str] | None,
+    overwrite: bool,
+    setting: list[str] | None,
+    base_data: Path | None,
+) -> None:
+    """`songspace update REC NEW_DATA -o REC2` for a fitted recommender."""
+    from songspace.reports.recommender import parse_runs
+    from songspace.reports.recommender_update import update_recommender
+
+    if setting or base_data is not None:
+        raise ParameterError(
+            "--setting/--base-data",
+            "no update settings for a recommender (its model is kept; its counts grow)",
+            "given",
+            fix="update each run with its settings first, then pass them with --run NAME=RUN2",
+        )
+    chosen = parse_runs(parse_assignments(runs, "--run", example="t2v=runs/t2v-day1"))
+    with progress_bar(ctx, "update") as progress:
+        r = update_recommender(
+            rec, dataset, out, runs=chosen, overwrite=overwrite, progress=progress
+        )
+    ups = r.description["provenance"]["updates"]
+    out_console.print(
+        f"[bold green]wrote[/] {out}: recommender updated ({len(ups)} update(s)); "
+        f"{len(r.popularity):,} tracks; runs: "
+        + ", ".join(f"{k}={v}" for k, v in r.description["provenance"]["runs"].items()),
+        soft_wrap=True,
+    )
+
+
 def update_cmd(
     ctx: typer.Context,
     run: Annotated[
@@ -332,14 +367,29 @@ def update_cmd(
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
+    run_update: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--run",
+            help="A fitted recommender's run replaced by its update, NAME=RUN2 "
+            "(repeatable; only when RUN is a recommender directory).",
+        ),
+    ] = None,
 ) -> None:
     """Continue a trained run on new sequences, without retraining: the vocabulary
     grows by the new tracks and the model trains on the new sequences (docs/updates.md).
 
     Writes a new run directory in the layout of `train` (RUN is never modified), whose
-    training.json records the lineage. Track2Vec, Node2Vec, WARP and ALS can be updated;
-    the others say what to do instead."""
+    training.json records the lineage. Every model can be updated (GraphSAGE and MUSIG
+    embed the grown graph inductively). RUN may also be a fitted two-stage recommender
+    (`songspace recommender fit -o`): its counts grow by the new sequences, its model is
+    kept, and `--run NAME=RUN2` swaps in each updated run."""
     from songspace.models.update import update_run
+    from songspace.reports.recommender_update import is_recommender
+
+    if is_recommender(run):
+        _update_recommender(ctx, run, dataset, out, run_update, overwrite, setting, base_data)
+        return
 
     settings = parse_assignments(setting, "--setting", example="epochs=2")
     with progress_bar(ctx, "update") as progress:

@@ -18,7 +18,6 @@ import each other.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import tomllib
@@ -206,9 +205,8 @@ def write_embeddings(
     atomic_write_npz(d / "embeddings.npz", arrays)
     rows = np.flatnonzero(avail)
     # the vectors formatted once ("%.6g", tab-separated), for both text files
-    buf = io.StringIO()
-    np.savetxt(buf, emb[rows], delimiter="\t", fmt="%.6g")
-    tsv = buf.getvalue()
+    row_format = "\t".join(["%.6g"] * emb.shape[1]) + "\n"  # np.savetxt's, in memory
+    tsv = "".join(row_format % tuple(v) for v in emb[rows])
 
     def w2v(fh: Any) -> None:
         fh.write(f"{len(rows)} {emb.shape[1]}\n")

@@ -655,6 +655,7 @@ class TwoStageRanker(TunableRanker):
         plugins: Mapping[str, CandidateGenerator | Feature] | None = None,
         name: str | None = None,
         search: SearchFactory | None = None,
+        rebuild: bool = False,
     ) -> TwoStageRanker:
         """A saved recommender, rebuilt on the training view ``train`` it was fitted on,
         with the same ``embeddings`` (checked by fingerprint and digest) and your own
@@ -664,7 +665,11 @@ class TwoStageRanker(TunableRanker):
         over ``emb.vectors[emb.available]`` (in track order) that the embedding's
         neighbour generators use, or None for the exact numpy search (the default, and
         the fitted one): the service passes its HNSW index on large catalogues, an
-        approximation of the exact neighbours."""
+        approximation of the exact neighbours.
+
+        ``rebuild``: build it on another training view and other vectors of the same
+        embeddings (an update: the view grown by new sequences, the updated runs), without
+        the fingerprint and digest checks; the description then records the new ones."""
         path = Path(path)
         doc = _read_json(path / RECOMMENDER_FILE)
         fix = "fit and save the recommender again with this version of songspace"
@@ -680,24 +685,8 @@ class TwoStageRanker(TunableRanker):
         p = cls.check_params(doc["params"])
         # saved before ``backoff`` existed: those ranked the tail by popularity
         chosen = doc.get("backoff", {"chosen": POPULARITY})["chosen"]
-        if dataset_fingerprint(train) != doc["train_fingerprint"]:
-            raise InvalidValueError(
-                "expected the training view the recommender was fitted on, found another "
-                "(its fingerprint differs)",
-                path=path / RECOMMENDER_FILE,
-                field="train_fingerprint",
-                fix="pass the same dataset, split seed and test fraction as when fitting",
-            )
         embs = _by_name(embeddings)
-        for emb_name, digest in doc["embeddings"].items():
-            if emb_name in embs and _digest(embs[emb_name]) != digest:
-                raise InvalidValueError(
-                    f"expected the embedding {emb_name!r} the recommender was fitted with, "
-                    "found other vectors",
-                    path=path / RECOMMENDER_FILE,
-                    field=f"embeddings.{emb_name}",
-                    fix="pass the same run's embeddings, embedded from the same training view",
-                )
+        _check_inputs(doc, path / RECOMMENDER_FILE, train, embs, rebuild)
         stage1, blocks = _assemble(
             train, embs, dict(plugins or {}), doc["generators"], doc["features"], p, search
         )
@@ -747,6 +736,37 @@ class TwoStageRanker(TunableRanker):
             name=name or doc.get("name"),
             backoff=_backoff_ranker(stage1, train, chosen),
         )
+
+
+def _check_inputs(
+    doc: dict[str, Any],
+    where: Path,
+    train: Dataset,
+    embs: Mapping[str, Embeddings],
+    rebuild: bool,
+) -> None:
+    """Refuse another training view or other vectors than the saved ``doc`` records; with
+    ``rebuild`` (an update), record the given ones in ``doc`` instead."""
+    if rebuild:
+        doc["train_fingerprint"] = dataset_fingerprint(train)
+        doc["embeddings"] = {n: _digest(embs[n]) for n in doc["embeddings"] if n in embs}
+    if dataset_fingerprint(train) != doc["train_fingerprint"]:
+        raise InvalidValueError(
+            "expected the training view the recommender was fitted on, found another "
+            "(its fingerprint differs)",
+            path=where,
+            field="train_fingerprint",
+            fix="pass the same dataset, split seed and test fraction as when fitting",
+        )
+    for emb_name, digest in doc["embeddings"].items():
+        if emb_name in embs and _digest(embs[emb_name]) != digest:
+            raise InvalidValueError(
+                f"expected the embedding {emb_name!r} the recommender was fitted with, "
+                "found other vectors",
+                path=where,
+                field=f"embeddings.{emb_name}",
+                fix="pass the same run's embeddings, embedded from the same training view",
+            )
 
 
 def _by_name(embeddings: Sequence[Embeddings]) -> dict[str, Embeddings]:

@@ -220,7 +220,18 @@ class FittedRecommender:
         """The recommender rebuilt on ``protocol``'s training view (``search``: the
         neighbour search per embedding, :meth:`TwoStageRanker.load`)."""
         from songspace.recommender import TwoStageRanker
+        from songspace.reports.recommender_update import UPDATES_KEY
 
+        if self.record.get(UPDATES_KEY):
+            raise InvalidValueError(
+                "expected a recommender fitted on this protocol's training view, found an "
+                f"updated one ({len(self.record[UPDATES_KEY])} update(s) of songspace update: "
+                "its counts hold sequences the protocol does not know)",
+                path=self.path,
+                field=f"{PROVENANCE}.{UPDATES_KEY}",
+                fix="evaluate the recommender it was updated from (`base_recommender` in its "
+                "provenance); an update is measured against a refit as docs/updates.md does",
+            )
         self.check_protocol(data, protocol.seed, test_fraction)
         runs = self.record.get("runs") or {}
         embs = _run_embeddings(runs, protocol, data, test_fraction, progress)
@@ -243,10 +254,22 @@ def load_recommender(
     from songspace.data.dataset import Dataset
     from songspace.data.provenance import DatasetIdentity
     from songspace.evaluation.suite import evaluation_protocol
+    from songspace.reports.recommender_update import UPDATES_KEY, updated_recommender
 
     fitted = FittedRecommender(Path(path), name or "")
     rec = fitted.record
     ds = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
+    if rec.get(UPDATES_KEY):
+        if DatasetIdentity(ds, None).fingerprint != rec.get("dataset_fingerprint"):
+            raise InvalidValueError(
+                "expected the dataset the recommender was fitted on "
+                f"({rec.get('dataset')}), found another (its fingerprint differs)",
+                path=fitted.path,
+                field=f"{PROVENANCE}.dataset_fingerprint",
+                fix="pass the dataset of `songspace recommender fit` (the updates' datasets "
+                "are read from the paths its provenance records)",
+            )
+        return updated_recommender(fitted.path, rec, ds, name=name, search=search)
     data = DatasetIdentity(ds, None if isinstance(dataset, Dataset) else dataset)
     for key in ("seed", "test_fraction"):
         if key not in rec:
