@@ -232,6 +232,10 @@ def test_update_refuses_sequences_it_has_counted_and_leaves_no_output(fitted_dir
     assert "already in the dataset it was fitted on" in str(res.exception)
     assert not (tmp_path / "rec2").exists()
     day = _new_day(tmp_path, seed=6)
+    res = invoke("update", run, day, "-o", tmp_path / "run2", "--run", f"t2v={run}")
+    assert isinstance(res.exception, ParameterError) and "no --run for a model run" in str(
+        res.exception
+    )
     res = invoke("update", rec, day, "-o", tmp_path / "rec2", "--run", f"other={run}")
     assert isinstance(res.exception, ParameterError) and "'other'" in str(res.exception)
     res = invoke("update", rec, day, "-o", tmp_path / "rec2", "-s", "epochs=2")

@@ -379,17 +379,26 @@ def update_cmd(
     """Continue a trained run on new sequences, without retraining: the vocabulary
     grows by the new tracks and the model trains on the new sequences (docs/updates.md).
 
-    Writes a new run directory in the layout of `train` (RUN is never modified), whose
-    training.json records the lineage. Every model can be updated (GraphSAGE and MUSIG
-    embed the grown graph inductively). RUN may also be a fitted two-stage recommender
-    (`songspace recommender fit -o`): its counts grow by the new sequences, its model is
-    kept, and `--run NAME=RUN2` swaps in each updated run."""
+    Writes a new run directory in the layout of `train` (RUN is never
+    modified), whose training.json records the lineage. Every model can be
+    updated (GraphSAGE and MUSIG embed the grown graph inductively).
+
+    RUN may also be a fitted two-stage recommender (`songspace recommender fit
+    -o`): its counts grow by the new sequences, its model is kept, and
+    `--run NAME=RUN2` swaps in each updated run."""
     from songspace.models.update import update_run
     from songspace.reports.recommender_update import is_recommender
 
     if is_recommender(run):
         _update_recommender(ctx, run, dataset, out, run_update, overwrite, setting, base_data)
         return
+    if run_update:
+        raise ParameterError(
+            "--run",
+            "no --run for a model run (it names a recommender's updated runs)",
+            run_update[0],
+            fix="update the model run alone, then pass it to the recommender's update",
+        )
 
     settings = parse_assignments(setting, "--setting", example="epochs=2")
     with progress_bar(ctx, "update") as progress:
