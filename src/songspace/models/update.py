@@ -66,6 +66,7 @@ __all__ = [
     "UpdateResult",
     "grow_by_updates",
     "load_history",
+    "recorded_dataset",
     "update_run",
 ]
 
@@ -235,7 +236,7 @@ def load_history(
     dataset (at ``base_data``, else its recorded path) and each update's, each checked
     by fingerprint; with ``track_ids`` (the run's, one per model row) the rebuilt
     vocabulary must be theirs."""
-    base = _recorded_dataset(
+    base = recorded_dataset(
         base_data or record.get("dataset_path"),
         record.get("dataset_fingerprint"),
         "the dataset the run was trained on",
@@ -243,7 +244,7 @@ def load_history(
     )
     history = _base_history(base, record)
     for entry in record.get(UPDATES) or []:
-        update = _recorded_dataset(
+        update = recorded_dataset(
             entry.get("dataset_path"),
             entry.get("dataset_fingerprint"),
             "the dataset of an earlier update",
@@ -267,7 +268,7 @@ def grow_by_updates(
     seen = sequence_keys(dataset)
     history = History(dataset, seen, seen[:0])
     for entry in updates:
-        update = _recorded_dataset(
+        update = recorded_dataset(
             entry.get("dataset_path"),
             entry.get("dataset_fingerprint"),
             "the dataset of an update of the run",
@@ -278,7 +279,7 @@ def grow_by_updates(
     return history.dataset
 
 
-def _recorded_dataset(path: Any, fingerprint: Any, what: str, *, fix: str) -> Dataset:
+def recorded_dataset(path: Any, fingerprint: Any, what: str, *, fix: str) -> Dataset:
     """The dataset at ``path``, checked against the recorded ``fingerprint``."""
     if not path:
         raise FormatError(

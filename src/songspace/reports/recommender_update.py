@@ -45,7 +45,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["UPDATES_KEY", "is_recommender", "update_recommender", "updated_views"]
+__all__ = [
+    "UPDATES_KEY",
+    "is_recommender",
+    "run_vectors",
+    "update_recommender",
+    "updated_recommender",
+    "updated_views",
+]
 
 #: The key of a recommender's provenance that lists its updates, oldest first.
 UPDATES_KEY = "updates"
@@ -59,9 +66,9 @@ def is_recommender(path: str | Path) -> bool:
 
 
 def _base_dataset(record: Mapping[str, Any], where: Path) -> Dataset:
-    from songspace.models.update import _recorded_dataset
+    from songspace.models.update import recorded_dataset
 
-    return _recorded_dataset(
+    return recorded_dataset(
         record.get("dataset_path") or record.get("dataset"),
         record.get("dataset_fingerprint"),
         "the dataset the recommender was fitted on",
