@@ -238,6 +238,8 @@ def test_update_refuses_sequences_it_has_counted_and_leaves_no_output(fitted_dir
     )
     res = invoke("update", rec, day, "-o", tmp_path / "rec2", "--run", f"other={run}")
     assert isinstance(res.exception, ParameterError) and "'other'" in str(res.exception)
+    res = invoke("update", rec, day, "-o", data / "rec2")  # inside the fitted-on dataset
+    assert res.exit_code != 0 and not (data / "rec2").exists()
     res = invoke("update", rec, day, "-o", tmp_path / "rec2", "-s", "epochs=2")
     assert isinstance(res.exception, ParameterError) and "no update settings" in str(res.exception)
     assert not (tmp_path / "rec2").exists()

@@ -161,7 +161,10 @@ def update_recommender(
     path = Path(path)
     record = read_provenance(path)
     chosen = _chosen_runs(record, runs or {}, path)
-    check_output_free(out, overwrite=overwrite, inputs=(path, new_data, *chosen.values()))
+    recorded = [record.get("dataset_path") or record.get("dataset")]
+    recorded += [u.get("dataset_path") for u in record.get(UPDATES_KEY) or []]
+    inputs = (path, new_data, *chosen.values(), *(r for r in recorded if r))
+    check_output_free(out, overwrite=overwrite, inputs=inputs, inside=True)
     report(progress, 0, 3, "growing the training view")
     new = DatasetIdentity(Dataset.load(new_data), new_data)
     base = _base_dataset(record, path)
