@@ -392,6 +392,16 @@ def fmt(v: float | None, digits: int = 4) -> str:
     return f"{v:.{digits}f}"
 
 
+def test_line(name: str, metric: str, c: dict[str, Any], reference: str | None = None) -> str:
+    """One row of a tests table: row, column, [reference,] difference [95% CI], p_adj,
+    smallest detectable difference."""
+    ref = "" if reference is None else f" {reference} |"
+    return (
+        f"| {name} | {metric} |{ref} {c['diff']:+.4f} [{c['ci_low']:+.4f}, "
+        f"{c['ci_high']:+.4f}] | {c['p_adjusted']:.2g} | {c['mde']:.4f} |"
+    )
+
+
 def table(out: Path, title: str) -> str:
     val, test = load_part(out, "validation"), load_part(out, "test")
     rows = [r for r in [*SIMPLE] if r in val or r in test]
@@ -543,12 +553,7 @@ def table(out: Path, title: str) -> str:
     lines.append("| row | column | reference | difference [95% CI] | p_adj | smallest detectable |")
     lines.append("|---|---|---|---|---:|---:|")
     for name, per in tests["rows"].items():
-        for metric, c in per.items():
-            lines.append(
-                f"| {name} | {metric} | {c['reference']} | {c['diff']:+.4f} "
-                f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['p_adjusted']:.2g} | "
-                f"{c['mde']:.4f} |"
-            )
+        lines += [test_line(name, metric, c, c["reference"]) for metric, c in per.items()]
     if tests["ablations"]:
         lines += ["", f"### {title}: the full recommender against each ablation (test)", ""]
         lines.append(
@@ -556,11 +561,7 @@ def table(out: Path, title: str) -> str:
         )
         lines.append("|---|---|---|---:|---:|")
         for name, per in tests["ablations"].items():
-            for metric, c in per.items():
-                lines.append(
-                    f"| {name} | {metric} | {c['diff']:+.4f} [{c['ci_low']:+.4f}, "
-                    f"{c['ci_high']:+.4f}] | {c['p_adjusted']:.2g} | {c['mde']:.4f} |"
-                )
+            lines += [test_line(name, metric, c) for metric, c in per.items()]
     for part, h in tests["headroom"].items():
         lines.append(
             f"\nHeadroom, {part} (test): baseline {h['reference']} {h['baseline']:.4f}, "

@@ -197,15 +197,15 @@ def run_model(args: argparse.Namespace, model: str, paths: dict[str, Path], out:
     params = [x for p in args.param.get(name, []) for x in ("-p", p)]
     settings = [x for p in args.setting.get(model, []) for x in ("-s", p)]
     seed = ["--seed", str(args.seed)]
-    base = out / "runs" / name / "base"
-    cli(
-        steps,
-        f"{name}/base",
-        ["train", name, str(paths["base"]), "-o", str(base), "--full", *seed, *params],
-        base,
-        log,
-    )
-    prev = base
+
+    def train(step: str, data: str) -> Path:
+        """``songspace train`` of the model on ``paths[data]`` (base or union)."""
+        run = out / "runs" / name / step
+        args_ = ["train", name, str(paths[data]), "-o", str(run), "--full", *seed, *params]
+        cli(steps, f"{name}/{step}", args_, run, log)
+        return run
+
+    prev = train("base", "base")
     for i in range(1, args.days + 1):
         nxt = runs / f"day{i}"
         cli(
@@ -216,14 +216,7 @@ def run_model(args: argparse.Namespace, model: str, paths: dict[str, Path], out:
             log,
         )
         prev = nxt
-    retrain = out / "runs" / name / "retrain"
-    cli(
-        steps,
-        f"{name}/retrain",
-        ["train", name, str(paths["union"]), "-o", str(retrain), "--full", *seed, *params],
-        retrain,
-        log,
-    )
+    train("retrain", "union")
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -495,6 +495,8 @@ class TwoStageRanker(TunableRanker):
             **p,
         )
         built = time.perf_counter() - t0
+        # each query's candidates once: the back-off's choice below asks them again
+        stage1.remember(len(queries), p["depth"])
         parts, summary = _learning_data(stage1, blocks, queries, p["depth"], progress)
         lgb = _lightgbm()
         names = _lightgbm_names(description["feature_names"])
@@ -536,6 +538,7 @@ class TwoStageRanker(TunableRanker):
         description["backoff"] = choose_backoff(
             stage1, tails, queries, p["depth"], popularity_of(train), progress
         )
+        stage1.remember(0)
         logger.info(
             "two-stage ranker: %d rounds, %d features, %d fitting / %d early-stopping queries",
             best,
