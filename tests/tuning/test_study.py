@@ -298,6 +298,17 @@ def test_cli_tune_and_report(tiny_dataset_dir, tmp_path, monkeypatch):
     assert "Where the trials' time went (track2vec-hit_rate: " in md and "| fit |" in md
     assert (tmp_path / "rep" / "pareto-track2vec-hit_rate_vrc_genre.png").stat().st_size > 0
     assert (tmp_path / "rep" / "history-track2vec-hit_rate.png").stat().st_size > 0
+    # W2V Figure 2 on the same test split: the same-bucket table agrees with each row's
+    # stored bucket matrix, one heat map per row, one diagonal plot per tuned row
+    assert "Same-bucket HitRate@" in md
+    saved = json.loads((tmp_path / "rep" / "results" / "default.json").read_text())
+    matrix = np.array(saved["metrics"]["popularity_same_bucket_hr"]["info"]["matrix"], float)
+    diag = " | ".join("-" if not np.isfinite(v) else f"{v:.3f}" for v in np.diag(matrix))
+    assert f"| default | {diag} |" in md
+    n_rows = len(json.loads((tmp_path / "rep" / "report.json").read_text())["rows"])
+    assert n_rows >= 5  # default, three single-study rows, Pareto members
+    assert len(list((tmp_path / "rep").glob("buckets-*.png"))) == n_rows
+    assert len(list((tmp_path / "rep").glob("diagonal-*.png"))) == n_rows - 1
     # CliRunner is not a terminal: the table is printed whole, as Markdown
     assert "| Opt. type | Objective |" in r.output
     assert "| Opt. type | Objective |" in md and "| HitRate | NDCG | HardNeg |" in md

@@ -24,7 +24,11 @@ The output directory gets ``report.md`` (the table and each configuration, every
 trial's training CPU time and where the trials' time went, phase by phase:
 :mod:`songspace.tuning.timing`), ``report.json``, ``history-<study>.png``
 (optimisation history) and, for Pareto studies, ``pareto-<study>.png``, plus each
-configuration's evaluation (``results/<row>.json`` with per-query values).
+configuration's evaluation (``results/<row>.json`` with per-query values). The popularity
+buckets of W2V §4.5 (Figure 2) come with it, on the same test split: a same-bucket table
+in ``report.md``, ``buckets-<row>.png`` (HitRate by query and target bucket) per
+configuration and ``diagonal-<row>.png`` (each tuned configuration's same-bucket HitRate
+beside the default's, Figure 2c).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from songspace.data.dataset import Dataset
 from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
 from songspace.errors import ParameterError
 from songspace.evaluation.defaults import SuiteSettings
+from songspace.evaluation.popularity import SAME_BUCKET_HR
 from songspace.evaluation.protocol import Protocol
 from songspace.evaluation.results import EvaluationResult, MetricResult, compare
 from songspace.evaluation.suite import evaluate, unsupported
@@ -85,7 +90,7 @@ COLUMNS = ("hit_rate", "ndcg", "hardneg", "vrc_genre", "vrc_artist", "completion
 #: Descriptive columns of the report table (W2V Table 4).
 DESCRIBE = ("Opt. type", "Objective", "Study (trial)", "Sample rate", "Opt. time", "Trials")
 TESTED = ("hit_rate", "ndcg", "hardneg", "completion_hr")
-FAMILIES = ("next_song", "hardneg", "clustering", "completion")
+FAMILIES = ("next_song", "hardneg", "clustering", "completion", "popularity")
 
 
 @dataclass
@@ -264,7 +269,7 @@ def tune_report(
     table = report_table(rows, results, significance, single_row)
     notes = report_notes(rows, protocol.summary(), single_row)
     notes.append(_hardneg_note(suite, first.suite()))
-    markdown = render_markdown(table, notes, rows)
+    markdown = render_markdown(table, notes, rows) + bucket_markdown(rows, evals)
     markdown += "".join(
         trial_times(name, st, s) + breakdown_markdown(st, name) for name, st, s in loaded
     )
@@ -280,7 +285,7 @@ def tune_report(
         "significance": significance,
         "rows": [vars(r) for r in rows],
     }
-    _write_report(out, overwrite, markdown, doc, evals, loaded)
+    _write_report(out, overwrite, markdown, doc, (rows, evals), loaded)
     return report
 
 
@@ -489,17 +494,19 @@ def _write_report(
     overwrite: bool,
     markdown: str,
     doc: dict[str, Any],
-    evals: dict[str, EvaluationResult],
+    evaluated: tuple[list[ReportRow], dict[str, EvaluationResult]],
     loaded: list[LoadedStudy],
 ) -> None:
     """``report.md``, ``report.json`` (``doc``), ``results/`` and the figures, written
     into ``out`` as one atomic directory."""
+    rows, evals = evaluated
     with atomic_directory(out, overwrite=overwrite) as tmp:
         (tmp / "report.md").write_text(markdown)
         (tmp / "report.json").write_text(json.dumps(to_jsonable(doc), indent=2) + "\n")
         (tmp / "results").mkdir()
         for label, res in evals.items():
             res.save(tmp / "results" / f"{_slug(label)}.json")
+        bucket_figures(tmp, rows, evals)
         for name, st, s in loaded:
             plot_history(st, s.objective, tmp / f"history-{_slug(name)}.png", title=name)
             if s.objective.mode == "pareto":
@@ -588,6 +595,66 @@ def render_markdown(table: ComparisonTable, notes: list[str], rows: list[ReportR
         ratio = r.training_time / rows[0].training_time if rows[0].training_time > 0 else 0.0
         lines.append(f"| {r.label} | {r.training_time:.1f} | {ratio:.2f} | {params} |")
     return "\n".join(lines) + "\n"
+
+
+def _bucket_matrix(res: EvaluationResult) -> tuple[np.ndarray, np.ndarray] | None:
+    """The popularity family's HitRate and pair-count matrices (None: not evaluated)."""
+    m = res.metrics.get(SAME_BUCKET_HR)
+    if m is None or "matrix" not in m.info:
+        return None
+    return np.array(m.info["matrix"], dtype=float), np.array(m.info["counts"], dtype=int)
+
+
+def bucket_markdown(rows: list[ReportRow], evals: dict[str, EvaluationResult]) -> str:
+    """W2V Figure 2c as a table: each configuration's same-bucket HitRate (query and
+    target in the same popularity bucket, 0 = most popular), with the pairs scored per
+    bucket ("" when the popularity family was not evaluated)."""
+    found = {r.label: _bucket_matrix(evals[r.label]) for r in rows}
+    mats = {k: v for k, v in found.items() if v is not None}
+    if not mats:
+        return ""
+    first = next(iter(mats.values()))
+    n = first[0].shape[0]
+    counts = " / ".join(str(int(c)) for c in np.diag(first[1]))
+    k = evals[rows[0].label].metrics[SAME_BUCKET_HR].info.get("k", "k")
+    lines = [
+        "",
+        f"Same-bucket HitRate@{k} by popularity bucket (W2V Figure 2c; buckets hold 20% "
+        f"of the training listening events each, 0 = most popular; pairs scored per "
+        f"bucket: {counts}; figures: buckets-<row>.png, diagonal-<row>.png).",
+        "",
+        "| Configuration | " + " | ".join(f"bucket {i}" for i in range(n)) + " | mean |",
+        "|---|" + "---:|" * (n + 1),
+    ]
+    for label, (matrix, _) in mats.items():
+        diag = np.diag(matrix)
+        cells = " | ".join("-" if not np.isfinite(v) else f"{v:.3f}" for v in diag)
+        mean = np.nanmean(diag) if np.isfinite(diag).any() else float("nan")
+        lines.append(f"| {label} | {cells} | {mean:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def bucket_figures(
+    directory: Path, rows: list[ReportRow], evals: dict[str, EvaluationResult]
+) -> None:
+    """``buckets-<row>.png`` per configuration and ``diagonal-<row>.png`` per tuned
+    configuration against the default (W2V Figure 2)."""
+    from songspace.evaluation.popularity import plot_bucket_heatmap
+    from songspace.reports.figures import diagonal_plot
+
+    default = evals[rows[0].label]
+    for row in rows:
+        res = evals[row.label]
+        found = _bucket_matrix(res)
+        if found is None:
+            continue
+        plot_bucket_heatmap(
+            found[0],
+            directory / f"buckets-{_slug(row.label)}.png",
+            title=f"{row.label}: HitRate by popularity bucket",
+        )
+        if row is not rows[0]:
+            diagonal_plot(default, res, directory / f"diagonal-{_slug(row.label)}.png")
 
 
 def trial_times(name: str, study: Any, settings: StudySettings) -> str:
