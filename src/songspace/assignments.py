@@ -56,4 +56,18 @@ def parse_model_assignments(
     return per_model
 
 
-__all__ = ["parse_assignments", "parse_model_assignments"]
+def parse_configurations(
+    items: Iterable[str] | None, option: str, *, example: str = "dim=64;window=10"
+) -> tuple[dict[str, str], ...]:
+    """``["a=1;b=2", "a=3"]`` -> ``({"a": "1", "b": "2"}, {"a": "3"})``: one configuration
+    per item, its ``NAME=VALUE`` assignments separated by ``;`` (a value may hold commas,
+    e.g. ``task_weights=0.7,0.1,0.2``)."""
+    return tuple(
+        parse_assignments(
+            [part for part in item.split(";") if part.strip()] or [item], option, example=example
+        )
+        for item in items or []
+    )
+
+
+__all__ = ["parse_assignments", "parse_configurations", "parse_model_assignments"]

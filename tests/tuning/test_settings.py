@@ -190,12 +190,13 @@ def test_the_tune_command_shows_the_defaults_of_the_one_home():
     compared = set()
     for name, param in params.items():
         field = OPTION_FIELDS.get(name, name)
-        # the list options show their default in their help
-        if field in fields and name not in ("objective", "sample_rate"):
+        # the list options show their default in their help (--enqueue has none)
+        if field in fields and name not in ("objective", "sample_rate", "enqueue"):
             assert param.default == fields[field], name
             compared.add(field)
-    # every setting is an option (params: --param, sample_rate: --sample-rate, a list)
-    assert compared == set(fields) - {"objectives", "params", "sample_rate"}
+    # every setting is an option (params: --param; sample_rate, enqueue: lists)
+    assert compared == set(fields) - {"objectives", "params", "sample_rate", "enqueue"}
+    assert params["enqueue"].default is None
     assert "Default hit_rate." in params["objective"].help
     assert "Default 1." in params["sample_rate"].help
 

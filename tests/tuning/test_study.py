@@ -422,3 +422,58 @@ def test_tuning_unlabelled_sequences_leaves_vrc_out_of_the_reference(tiny_datase
     report = tune_report(["plain"], tmp_path / "report", storage=f"sqlite:///{tmp_path}/s.db")
     default = report.rows[0].values
     assert "hit_rate" in default and "vrc_genre" not in default
+
+
+def test_enqueued_configurations_are_tried_first_and_once(tiny_dataset_dir, tmp_path):
+    """`enqueue` (MUSIG's paper grid, for one): after the default, each configuration is a
+    trial with its values and the default's elsewhere; re-running adds none again."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    starts = [{"window": "3"}, {"dim": 40, "window": 7}]
+    tune("track2vec", tiny_dataset_dir, trials=3, storage=url, study="s", enqueue=starts, **FAST)
+    trials = trials_of(url, "s")
+    default = trials[0].params
+    assert trials[1].params == {**default, "window": 3}
+    assert trials[2].params == {**default, "dim": 40, "window": 7}
+    assert trials[1].user_attrs["enqueued"] == "--enqueue window=3"
+    tune("track2vec", tiny_dataset_dir, trials=4, storage=url, study="s", enqueue=starts, **FAST)
+    windows = [t.params["window"] for t in trials_of(url, "s")]
+    assert len(windows) == 4 and windows[:3] == [default["window"], 3, 7]
+
+
+@pytest.mark.parametrize(
+    ("start", "match"),
+    [
+        ({"epochs": 3}, "parameters the study searches"),  # the budget sets epochs
+        ({"min_count": 2}, "parameters the study searches"),
+        ({"window": 1000}, r"values inside the search space \(window: IntParam"),
+        ({"window": "wide"}, "window"),
+    ],
+)
+def test_enqueued_configurations_are_checked_before_anything_runs(
+    tiny_dataset_dir, tmp_path, start, match
+):
+    with pytest.raises(ParameterError, match=match):
+        tune("track2vec", tiny_dataset_dir, storage=tmp_path / "s.db", enqueue=[start], **FAST)
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_cli_enqueue_parses_configurations():
+    from songspace.assignments import parse_configurations
+
+    got = parse_configurations(["task_weights=0.7,0.1,0.2", "window=3; dim=40"], "--enqueue")
+    assert got == ({"task_weights": "0.7,0.1,0.2"}, {"window": "3", "dim": "40"})
+    with pytest.raises(ParameterError, match="--enqueue NAME=VALUE"):
+        parse_configurations(["window"], "--enqueue")
+
+
+def test_cli_tune_enqueue(tiny_dataset_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["--no-progress", "tune", "track2vec", str(tiny_dataset_dir), "--trials", "2"]
+    args += ["-p", "epochs=1", "--test-fraction", "0.1", "--min-tracks", "10"]
+    args += ["--budget-factor", "0", "--enqueue", "window=3; dim=40", "--study", "e"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    second = trials_of("sqlite:///songspace-tune.db", "e")[1]
+    assert (second.params["window"], second.params["dim"]) == (3, 40)
+    r = CliRunner().invoke(app, [*args[:-4], "--enqueue", "window=0", "--study", "f"])
+    assert r.exit_code != 0 and "values inside the search space" in str(r.exception)

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from songspace.assignments import parse_assignments
+from songspace.assignments import parse_assignments, parse_configurations
 from songspace.cli._common import (
     AutoTestFractionOpt,
     DatasetArg,
@@ -130,6 +130,15 @@ SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{one_of(SAMPLERS)}.
 StartupTrialsOpt = Annotated[
     int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
 ]
+EnqueueOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--enqueue",
+        help="Try this configuration first (after the default): NAME=VALUE pairs of "
+        "searched parameters joined by ';', the rest as the default; repeatable, e.g. "
+        "--enqueue 'task_weights=0.7,0.1,0.2' --enqueue 'task_weights=1,0,0;negatives=10'.",
+    ),
+]
 HeartbeatOpt = Annotated[
     float | None,
     typer.Option(
@@ -152,6 +161,7 @@ def tune_cmd(
     study: StudyNameOpt = None,
     sample_rate: SampleRateOpt = None,
     param: ParamOpt = None,
+    enqueue: EnqueueOpt = None,
     seed: SeedOpt = TuneSettings.seed,
     test_fraction: HeldOutShareOpt = TuneSettings.heldout_fraction,
     budget_factor: BudgetFactorOpt = TuneSettings.budget_factor,
@@ -177,6 +187,7 @@ def tune_cmd(
         heldout_fraction=test_fraction,
         min_tracks=min_tracks,
         params=parse_assignments(param, "--param", example="dim=64"),
+        enqueue=parse_configurations(enqueue, "--enqueue", example="'task_weights=1,0,0'"),
         budget_factor=budget_factor or None,
         budget_mode=budget_mode,
         pruner=pruner,

@@ -122,7 +122,7 @@ def diagonal_plot(a: EvaluationResult, b: EvaluationResult, path: str | Path) ->
         return None
     d = diagonal_comparison(np.array(ma.info["matrix"], float), np.array(mb.info["matrix"], float))
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
     x = np.arange(len(d.a))
     ax.bar(x - 0.2, d.a, 0.4, label=a.model)
     ax.bar(x + 0.2, d.b, 0.4, label=b.model)
@@ -133,8 +133,9 @@ def diagonal_plot(a: EvaluationResult, b: EvaluationResult, path: str | Path) ->
     ax.set_xticks(x)
     ax.set_xlabel("popularity bucket of query and target (0 = most popular)")
     ax.set_ylabel("HitRate")
-    ax.set_title(f"Same-bucket HitRate: {b.model} vs {a.model}")
-    ax.legend(fontsize=8)
+    ax.set_title(f"Same-bucket HitRate:\n{b.model} vs {a.model}", fontsize=10)
+    ax.set_ylim(0, 1.15 * np.nanmax([np.nanmax(d.a), np.nanmax(d.b), 1e-9]))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     return _save(fig, Path(path))
 
 

@@ -173,6 +173,11 @@ class TuneSettings:
       protocols (:func:`~songspace.tuning.tuning_protocols`).
     - ``params``: model parameters fixed for every trial (``NAME=VALUE`` strings are
       parsed by the model's constraints).
+    - ``enqueue``: configurations tried first, after the default one: each a mapping of
+      searched parameters to values (strings are parsed as ``params`` are); a parameter
+      it leaves out takes the default configuration's value. Enqueued once per study (a
+      configuration the study already holds is skipped), e.g. MUSIG's paper grid of task
+      weights.
     - ``budget_factor``, ``budget_mode``: the time budget (:mod:`songspace.tuning.budget`);
       ``budget_factor=None`` or ``budget_mode="none"``: no budget.
     - ``pruner``, ``sampler``, ``startup_trials``: the search.
@@ -191,6 +196,7 @@ class TuneSettings:
     heldout_fraction: float = DEFAULT_TEST_FRACTION
     min_tracks: int = DEFAULT_MIN_TRACKS
     params: Mapping[str, Any] = field(default_factory=dict)
+    enqueue: Sequence[Mapping[str, Any]] = ()
     budget_factor: float | None = 1.25
     budget_mode: str = "equal_time"
     pruner: str = "none"
@@ -210,6 +216,16 @@ class TuneSettings:
         if not isinstance(self.params, Mapping):
             raise ParameterError("params", "a mapping of model parameters to values", self.params)
         object.__setattr__(self, "params", dict(self.params))
+        if isinstance(self.enqueue, Mapping | str) or not all(
+            isinstance(c, Mapping) for c in self.enqueue
+        ):
+            raise ParameterError(
+                "enqueue",
+                "a sequence of configurations (mappings of parameters to values)",
+                self.enqueue,
+                fix='pass e.g. enqueue=[{"task_weights": (1, 0, 0)}]',
+            )
+        object.__setattr__(self, "enqueue", tuple(dict(c) for c in self.enqueue))
         self._check_search()
 
     def _check_search(self) -> None:

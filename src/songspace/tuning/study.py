@@ -413,6 +413,7 @@ def tune(
     source = None if isinstance(dataset, Dataset) else dataset
     create(klass, fixed).check_write_paths(inputs=(source, storage_file(storage)))
     space = _searched_space(klass, model, fixed, settings.budget()[0])
+    starts = starting_points(klass, space, settings.enqueue)
     _check_sampler(settings)
     url = storage_url(storage)
     store = open_storage(url, heartbeat=settings.heartbeat)
@@ -443,6 +444,7 @@ def tune(
         study_obj = _prepare_study(
             store, url, name, ds, record, klass, fixed, space, settings.heartbeat
         )
+        _enqueue_starts(study_obj, klass, fixed, space, starts)
     with setup.phase("reference"):
         run = _TrialObjective(
             study_obj,
@@ -520,6 +522,57 @@ def _searched_space(
             fix=f"do not fix all of {sorted(klass.search_space)}",
         )
     return space
+
+
+def starting_points(
+    klass: type[EmbeddingModel], space: dict[str, Param], configs: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """``configs`` (``TuneSettings.enqueue``) as model parameters, each checked: every name
+    is searched, every value parses and lies inside the search space (ParameterError
+    naming the configuration otherwise)."""
+    out = []
+    for i, config in enumerate(configs):
+        where = f"enqueue[{i}]"
+        unsearched = sorted(set(config) - set(space))
+        if unsearched:
+            raise ParameterError(
+                where,
+                f"parameters the study searches ({', '.join(sorted(space))})",
+                ", ".join(unsearched),
+                fix="enqueue only searched parameters (fixed ones are set by --param, the "
+                "budget parameter by the time budget)",
+            )
+        params = klass.coerce_params(dict(config), from_strings=True)
+        outside = sorted(k for k, v in params.items() if not space[k].contains(v))
+        if outside:
+            raise ParameterError(
+                where,
+                "values inside the search space ("
+                + "; ".join(f"{k}: {space[k]}" for k in outside)
+                + ")",
+                ", ".join(f"{k}={params[k]}" for k in outside),
+                fix="give values inside the searched ranges",
+            )
+        out.append(params)
+    return out
+
+
+def _enqueue_starts(
+    study: Any,
+    klass: type[EmbeddingModel],
+    fixed: Mapping[str, Any],
+    space: dict[str, Param],
+    starts: Sequence[Mapping[str, Any]],
+) -> None:
+    """Enqueue each starting point (the default configuration with its values) unless the
+    study already holds it."""
+    for params in starts:
+        label = ";".join(f"{k}={v}" for k, v in params.items())
+        study.enqueue_trial(
+            encode({**reference_config(study, klass, fixed), **params}, space),
+            user_attrs={"enqueued": f"--enqueue {label}"},
+            skip_if_exists=True,
+        )
 
 
 def _prepare_study(
