@@ -342,3 +342,22 @@ def test_cost_model_learns_a_superlinear_work_exponent():
     assert 1.15 <= m.exponent <= 1.3
     assert m.predict(5, 700) == pytest.approx(truth(5, 700), rel=0.05)
     assert CostModel.calibrated(obs).predict(5, 700) > CostModel.calibrated(obs[:2]).predict(5, 700)
+
+
+def test_cpu_hours_stops_the_study_once_its_trials_trained_that_long(
+    fake_model, tiny_dataset_dir, tmp_path
+):
+    """`cpu_hours`: an equal compute budget for studies of different models. The study
+    stops after the trial whose training crosses it, and a resumed run adds none."""
+    fake_model()
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    limit = 10.0  # CPU seconds: about three equal-time trials of 3.3 s
+    kw = {"trials": 50, "storage": url, "study": "c", "clock": CLOCK, **FAKE}
+    tune("fake_cost", tiny_dataset_dir, cpu_hours=limit / 3600, **kw)
+    times = [t.user_attrs["training_time"] for t in trials_of(url, "c")]
+    assert 3 <= len(times) < 50
+    assert sum(times) >= limit > sum(times[:-1])
+    tune("fake_cost", tiny_dataset_dir, cpu_hours=limit / 3600, **kw)
+    assert len(trials_of(url, "c")) == len(times)
+    with pytest.raises(study_mod.ParameterError, match="cpu_hours"):
+        tune("fake_cost", tiny_dataset_dir, cpu_hours=0, **kw)

@@ -130,6 +130,14 @@ SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{one_of(SAMPLERS)}.
 StartupTrialsOpt = Annotated[
     int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
 ]
+CpuHoursOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--cpu-hours",
+        help="Start no trial once the study's trials have trained this many CPU-hours in "
+        "all (an equal compute budget for studies of different models).",
+    ),
+]
 EnqueueOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -157,6 +165,7 @@ def tune_cmd(
     alpha: AlphaOpt = TuneSettings.alpha,
     trials: TrialsOpt = TuneSettings.trials,
     timeout: TimeoutOpt = TuneSettings.timeout,
+    cpu_hours: CpuHoursOpt = TuneSettings.cpu_hours,
     storage: StorageOpt = None,
     study: StudyNameOpt = None,
     sample_rate: SampleRateOpt = None,
@@ -183,6 +192,7 @@ def tune_cmd(
         alpha=alpha,
         trials=trials,
         timeout=timeout,
+        cpu_hours=cpu_hours,
         seed=seed,
         heldout_fraction=test_fraction,
         min_tracks=min_tracks,

@@ -140,6 +140,10 @@ def _rules() -> dict[str, Rule]:
             AnyOf(Interval(float, 0, None, closed="neither", finite=False), NoneValue()),
             "give the study's time limit in seconds, or None for no limit",
         ),
+        "cpu_hours": Rule(
+            AnyOf(Interval(float, 0, None, closed="neither"), NoneValue()),
+            "give the study's training CPU-hours, e.g. 2, or None for no limit",
+        ),
         "sample_rate": Rule(
             SAMPLE_RATE, "give the share of training sequences to tune on, e.g. 0.05 for 5%"
         ),
@@ -168,7 +172,9 @@ class TuneSettings:
     - ``objectives``, ``alpha``: one objective, two and ``alpha`` (scalarised), or several
       without ``alpha`` (Pareto); names from :data:`OBJECTIVES`.
     - ``trials``: finished (trained) trials the study should hold; ``timeout``: seconds
-      after which this process starts no new trial.
+      after which this process starts no new trial; ``cpu_hours``: training CPU-hours
+      (summed over the study's trials, the reference's excluded) after which no new trial
+      starts: an equal compute budget for studies of different models.
     - ``sample_rate``, ``seed``, ``heldout_fraction``, ``min_tracks``: the tuning
       protocols (:func:`~songspace.tuning.tuning_protocols`).
     - ``params``: model parameters fixed for every trial (``NAME=VALUE`` strings are
@@ -191,6 +197,7 @@ class TuneSettings:
     alpha: float | None = None
     trials: int = 20
     timeout: float | None = None
+    cpu_hours: float | None = None
     sample_rate: float = 1.0
     seed: int = 0
     heldout_fraction: float = DEFAULT_TEST_FRACTION

@@ -457,6 +457,7 @@ def tune(
             settings.trials,
             progress,
             clock,
+            cpu_hours=settings.cpu_hours,
         )
     logger.info("study '%s' set up: %s", name, setup.describe(longest=len(setup.wall)))
     run.optimize(settings.timeout)
@@ -655,6 +656,8 @@ class _TrialObjective:
         trials: int,
         progress: ProgressCallback | None,
         clock: Clock,
+        *,
+        cpu_hours: float | None = None,
     ):
         self.optuna = optuna_module()
         self.study = study
@@ -666,6 +669,7 @@ class _TrialObjective:
         self.space = space
         self.protocols = protocols
         self.trials = trials
+        self.cpu_hours = cpu_hours
         self.progress = progress
         self.clock = clock
         self.finished_states = (
@@ -716,11 +720,24 @@ class _TrialObjective:
             for t in self.study.get_trials(deepcopy=False, states=self.finished_states)
         )
 
+    def training_hours(self) -> float:
+        """Training CPU-hours the study's trials have spent (their recorded training time,
+        whatever their state; the reference's excluded)."""
+        seconds = sum(
+            float(t.user_attrs["training_time"])
+            for t in self.study.get_trials(deepcopy=False)
+            if "training_time" in t.user_attrs
+        )
+        return seconds / 3600
+
     def optimize(self, timeout: float | None) -> None:
-        """Run trials until the study holds ``trials`` trained trials (or ``timeout``)."""
+        """Run trials until the study holds ``trials`` trained trials, its trials have
+        trained ``cpu_hours`` CPU-hours, or ``timeout`` seconds have passed."""
         remaining = self.trials - self.n_finished()
         if remaining <= 0:
             logger.info("study '%s' already holds %d finished trials", self.name, self.n_finished())
+            return
+        if self.cpu_spent():
             return
         self.say(self.n_finished(), "starting")
         self.study.optimize(
@@ -950,7 +967,7 @@ class _TrialObjective:
         )
         done = self.n_finished()
         self.say(done, f"trial {trial.number}: {state} | {text}")
-        if done >= self.trials:
+        if done >= self.trials or self.cpu_spent():
             study.stop()
         elif self.n_untrained() >= UNTRAINED_ATTEMPTS * self.trials:
             logger.warning(
@@ -965,6 +982,24 @@ class _TrialObjective:
                 self.trials,
             )
             study.stop()
+
+    def cpu_spent(self) -> bool:
+        """Whether the study's trials have trained its ``cpu_hours`` (logged when so)."""
+        limit = self.cpu_hours
+        if limit is None:
+            return False
+        spent = self.training_hours()
+        if spent < limit:
+            return False
+        logger.info(
+            "study '%s': its trials have trained %.2f CPU-hours, the limit of %.2f "
+            "(--cpu-hours); %d trained trials",
+            self.name,
+            spent,
+            limit,
+            self.n_finished(),
+        )
+        return True
 
     def best_text(self, study: Any) -> str:
         """The best value so far, or the size of the Pareto set."""
