@@ -1,0 +1,244 @@
+"""Issue 28 item 8: MUSIG against GraphSAGE, both tuned for the same CPU time (MUSIG Table 2).
+
+The studies (one per model and feature groups) run with ``songspace tune`` on a 25% sample
+of the training playlists, on the validation completion HR, with the same training
+CPU-hours each (``--cpu-hours``); MUSIG's study starts from the paper's four task-weight
+vectors (its default 1-1-1 and three ``--enqueue``). For example, with T=runs/item8:
+
+    C="--objective completion_hr --sample-rate 0.25 --test-fraction 0.05 --cpu-hours 1.5 \\
+       --trials 1000"
+    songspace tune musig DATA $C -p feature_groups=popularity -p dim=64 -p hidden=128 \\
+        --enqueue 'task_weights=1,0,0' --enqueue 'task_weights=0.7,0.1,0.2' \\
+        --enqueue 'task_weights=0.4,0.2,0.4' --storage sqlite:///$T/musig.db
+    songspace tune graphsage DATA $C -p feature_groups=audio --storage sqlite:///$T/gs-audio.db
+    songspace tune graphsage DATA $C -p feature_groups=genre,popularity,audio \\
+        --storage sqlite:///$T/gs-all.db
+
+This script then retrains, for each study, the default configuration and the best trial on
+100% of the tuning protocol's training view (:func:`songspace.tuning.tuning_protocols`,
+the studies' seed and held-out share), scores them on its **test** split (never the
+validation queries the studies chose on) and writes ``OUT/tables.md``: Table 2's
+completion metrics and next-song HitRate per row, then paired t-tests (Bonferroni over
+the tested metrics) of each tuned row against its default and of the tuned MUSIG row
+against each tuned GraphSAGE row:
+
+    python experiments/musig_vs_graphsage.py DATA -o runs/item8-report --cache $T/cache \\
+        --study sqlite:///$T/musig.db=musig-completion_hr-r0.25 \\
+        --study sqlite:///$T/gs-audio.db=graphsage-completion_hr-r0.25 \\
+        --study sqlite:///$T/gs-all.db=graphsage-completion_hr-r0.25
+
+The first study whose model is ``musig`` is the one the others are tested against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("musig_vs_graphsage")
+
+#: MUSIG Table 2's columns, then next-song HitRate@100 (in-set, out-of-set).
+COLUMNS = (
+    "completion_hr",
+    "completion_mrr",
+    "completion_p@1",
+    "completion_p@5",
+    "completion_p@10",
+    "completion_ndcg@1",
+    "completion_ndcg@5",
+    "completion_ndcg@10",
+    "completion_coverage",
+    "next_song_in_set_hit_rate",
+    "next_song_out_of_set_hit_rate",
+)
+#: The metrics tested (per-query values; coverage is a property of the embedding).
+TESTED = (
+    "completion_hr",
+    "completion_mrr",
+    "completion_p@10",
+    "completion_ndcg@10",
+    "next_song_in_set_hit_rate",
+    "next_song_out_of_set_hit_rate",
+)
+#: The settings every study must share (so their test splits are the same queries).
+SHARED = ("dataset_fingerprint", "seed", "heldout_fraction", "min_tracks", "k")
+
+
+@dataclass
+class Row:
+    """One configuration of the table: a study's default or best trial."""
+
+    label: str
+    study: str
+    model: str
+    params: dict[str, Any]
+    features: str
+    trial: int | None = None
+    training_time: float = 0.0
+
+
+def load(spec: str) -> tuple[str, Any, Any]:
+    """(name, study, settings) of ``STORAGE=NAME``."""
+    import optuna
+
+    from songspace.tuning.settings import StudySettings
+
+    storage, _, name = spec.rpartition("=")
+    st = optuna.load_study(study_name=name, storage=storage)
+    return name, st, StudySettings.from_attrs(st.user_attrs["songspace"], name)
+
+
+def study_rows(name: str, st: Any, s: Any) -> tuple[list[Row], dict[str, Any]]:
+    """The study's default and best rows, and its state (trials, training CPU-hours)."""
+    from songspace.models.registry import get_model_class
+    from songspace.tuning.study import best_trials, count_states, reference_config
+
+    klass = get_model_class(s.model)
+    groups = s.fixed_params.get("feature_groups", klass.default_params().get("feature_groups"))
+    features = ",".join(groups) if isinstance(groups, list | tuple) else str(groups)
+    tag = f"{s.model.upper()} {features.upper()}"
+    rows = [
+        Row(f"{tag} default", name, s.model, reference_config(st, klass, s.fixed_params), features)
+    ]
+    best = best_trials(st, s.objective)
+    if best:
+        t = best[0]
+        params = {**klass.default_params(), **t.user_attrs["model_params"]}
+        rows.append(Row(f"{tag} tuned", name, s.model, params, features, trial=t.number))
+    trials = st.get_trials(deepcopy=False)
+    cpu = sum(float(t.user_attrs.get("training_time", 0.0)) for t in trials)
+    state = {
+        "states": count_states(st),
+        "training_cpu_hours": cpu / 3600,
+        "best_trial": best[0].number if best else None,
+        "best_validation": best[0].value if best else None,
+        "sample_rate": s.sample_rate,
+        "params": rows[-1].params,
+    }
+    return rows, state
+
+
+def evaluate_rows(
+    rows: list[Row], settings: Any, data: str, cache: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each row fitted on the tuning protocol's full training view (or loaded from the
+    model cache) and evaluated on its test split, by label."""
+    from songspace.data.dataset import Dataset
+    from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
+    from songspace.evaluation.suite import evaluate
+    from songspace.reports.cache import fit_or_load, full_params, split_key
+    from songspace.tuning.protocols import tuning_protocols
+    from songspace.tuning.study import _embeddings
+
+    ds = Dataset.load(data)
+    if not fingerprint_matches(ds, settings.dataset_fingerprint):
+        raise SystemExit(f"{data} is not the dataset the studies were tuned on")
+    h = settings.heldout_fraction
+    protocol = tuning_protocols(
+        ds, seed=settings.seed, heldout_fraction=h, min_tracks=settings.min_tracks
+    ).test
+    view = split_key(settings.seed, (1.0 - 2 * h, h, h))
+    fingerprint = dataset_fingerprint(ds)
+    out = {}
+    for row in rows:
+        log.info("fitting %s", row.label)
+        fitted, entry = fit_or_load(
+            row.model,
+            full_params(row.model, row.params),
+            protocol.train,
+            Path(cache) if cache else None,
+            fingerprint,
+            view,
+            label=row.label,
+        )
+        row.training_time = entry.training_time
+        out[row.label] = evaluate(
+            protocol, _embeddings(fitted, row.label), families=["completion", "next_song"]
+        )
+    return out, protocol.summary()
+
+
+def tests(a: Any, b: Any) -> dict[str, Any]:
+    """Paired t-tests of ``a`` against ``b`` over :data:`TESTED` (Bonferroni)."""
+    from songspace.evaluation.results import compare
+
+    return compare(a, b, metrics=[m for m in TESTED if m in a.metrics], alpha=0.01)
+
+
+def markdown(rows: list[Row], evals: dict, pairs: list[tuple[str, str]], notes: list[str]) -> str:
+    """The table, the tests and the notes."""
+    head = "| Row | Study (trial) | Training CPU s | " + " | ".join(COLUMNS) + " |"
+    lines = [head, "|---|---|---:|" + "---:|" * len(COLUMNS)]
+    for r in rows:
+        m = evals[r.label].metrics
+        cells = " | ".join(f"{m[c].value:.4f}" if c in m else "-" for c in COLUMNS)
+        trial = "default" if r.trial is None else f"trial {r.trial}"
+        lines.append(f"| {r.label} | {r.study} ({trial}) | {r.training_time:.1f} | {cells} |")
+    lines += ["", "| A | B | metric | A - B | p (Bonferroni) | significant at 0.01 |"]
+    lines += ["|---|---|---|---:|---:|---|"]
+    for a, b in pairs:
+        for k, c in tests(evals[a], evals[b]).items():
+            sig = "yes" if c.significant else "no"
+            diff = c.value_a - c.value_b
+            lines.append(f"| {a} | {b} | {k} | {diff:+.4f} | {c.p_adjusted:.2g} | {sig} |")
+    return "\n".join([*lines, "", *notes]) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("dataset")
+    ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--study", action="append", required=True, metavar="STORAGE=NAME")
+    ap.add_argument("--cache", help="the shared model cache (as songspace tune-report --cache)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=False)
+    loaded = [load(spec) for spec in args.study]
+    first = loaded[0][2]
+    for name, _, s in loaded[1:]:
+        for key in SHARED:
+            if getattr(s, key) != getattr(first, key):
+                raise SystemExit(f"study {name}: {key} differs from {loaded[0][0]}'s")
+    rows, state = [], {}
+    for name, st, s in loaded:
+        r, state[name] = study_rows(name, st, s)
+        rows += r
+    evals, summary = evaluate_rows(rows, first, args.dataset, args.cache)
+    tuned = [r for r in rows if r.trial is not None]
+    musig = next((r for r in tuned if r.model == "musig"), None)
+    pairs = [(r.label, f"{r.label.rsplit(' ', 1)[0]} default") for r in tuned]
+    if musig is not None:
+        pairs += [(musig.label, r.label) for r in tuned if r.model != "musig"]
+    notes = [
+        f"Test split: {summary.get('completion_playlists')} completion playlists, "
+        f"{summary.get('in_set_pairs')} in-set and {summary.get('out_of_set_pairs')} "
+        "out-of-set next-song pairs; every row retrained on the full training view.",
+    ]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    record = {
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+        "studies": state,
+        "protocol": summary,
+        "training_time": {r.label: r.training_time for r in rows},
+    }
+    (out / "state.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    (out / "results").mkdir()
+    for label, res in evals.items():
+        res.save(out / "results" / f"{label.replace(' ', '_').replace(',', '+')}.json")
+    (out / "tables.md").write_text(markdown(rows, evals, pairs, notes))
+    log.info("wrote %s", out / "tables.md")
+
+
+if __name__ == "__main__":
+    main()
