@@ -477,3 +477,37 @@ def test_cli_tune_enqueue(tiny_dataset_dir, tmp_path, monkeypatch):
     assert (second.params["window"], second.params["dim"]) == (3, 40)
     r = CliRunner().invoke(app, [*args[:-4], "--enqueue", "window=0", "--study", "f"])
     assert r.exit_code != 0 and "values inside the search space" in str(r.exception)
+
+
+def test_replicates_share_the_split_and_draw_their_own_sample_and_search(tiny_dataset_dir):
+    """`replicate`: the same split and test protocol; below rate 1 another sample of the
+    training sequences (replicate 0 is the study as it always was)."""
+    ds = Dataset.load(tiny_dataset_dir)
+    first = tuning_protocols(ds, seed=0, heldout_fraction=0.1, sample_rate=0.5)
+    again = tuning_protocols(ds, seed=0, heldout_fraction=0.1, sample_rate=0.5, replicate=0)
+    other = tuning_protocols(ds, seed=0, heldout_fraction=0.1, sample_rate=0.5, replicate=1)
+    np.testing.assert_array_equal(first.test.in_set[0], other.test.in_set[0])
+    np.testing.assert_array_equal(first.validation.out_of_set[0], other.validation.out_of_set[0])
+    np.testing.assert_array_equal(first.validation.split.train, other.validation.split.train)
+    assert first.validation.train.n_sequences == other.validation.train.n_sequences
+    seqs = lambda p: {tuple(p.train.sequence(i)) for i in range(p.train.n_sequences)}  # noqa: E731
+    assert seqs(first.validation) == seqs(again.validation)
+    assert seqs(first.validation) != seqs(other.validation)
+    from songspace.tuning.study import replicate_seed
+
+    assert replicate_seed(7, 0) == 7 and replicate_seed(7, 1) not in (7, replicate_seed(7, 2))
+
+
+def test_a_replicate_study_is_its_own_study_with_other_trials(tiny_dataset_dir, tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    kw = {"trials": 4, "storage": url, "budget_factor": None, **FAST, "startup_trials": 3}
+    a = tune("track2vec", tiny_dataset_dir, **kw)
+    b = tune("track2vec", tiny_dataset_dir, replicate=1, **kw)
+    assert (a.study, b.study) == ("track2vec-hit_rate", "track2vec-hit_rate-rep1")
+    assert b.settings.replicate == 1
+    pa = [t.params for t in trials_of(url, a.study)]
+    pb = [t.params for t in trials_of(url, b.study)]
+    assert pa[0] == pb[0]  # both start from the default configuration
+    assert pa[1:] != pb[1:]  # and then search with their own draws
+    with pytest.raises(ParameterError, match="replicate"):
+        tune("track2vec", tiny_dataset_dir, replicate=2, study=b.study, **kw)

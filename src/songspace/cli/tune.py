@@ -130,6 +130,15 @@ SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{one_of(SAMPLERS)}.
 StartupTrialsOpt = Annotated[
     int, typer.Option("--startup-trials", help="Random trials before Bayesian search.")
 ]
+ReplicateOpt = Annotated[
+    int,
+    typer.Option(
+        "--replicate",
+        help="Repeat a study independently on the same split and test queries (another "
+        "sampler seed and, below --sample-rate 1, another sample): 1, 2, ...; the name "
+        "gets -repN.",
+    ),
+]
 CpuHoursOpt = Annotated[
     float | None,
     typer.Option(
@@ -172,6 +181,7 @@ def tune_cmd(
     param: ParamOpt = None,
     enqueue: EnqueueOpt = None,
     seed: SeedOpt = TuneSettings.seed,
+    replicate: ReplicateOpt = TuneSettings.replicate,
     test_fraction: HeldOutShareOpt = TuneSettings.heldout_fraction,
     budget_factor: BudgetFactorOpt = TuneSettings.budget_factor,
     budget_mode: BudgetModeOpt = TuneSettings.budget_mode,
@@ -194,6 +204,7 @@ def tune_cmd(
         timeout=timeout,
         cpu_hours=cpu_hours,
         seed=seed,
+        replicate=replicate,
         heldout_fraction=test_fraction,
         min_tracks=min_tracks,
         params=parse_assignments(param, "--param", example="dim=64"),

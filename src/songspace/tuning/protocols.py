@@ -66,8 +66,13 @@ def tuning_protocols(
     heldout_fraction: float = DEFAULT_TEST_FRACTION,
     sample_rate: float = 1.0,
     min_tracks: int = DEFAULT_MIN_TRACKS,
+    replicate: int = 0,
 ) -> TuningProtocols:
-    """Split ``dataset`` (train / validation / test = 1 - 2h, h, h) into the two protocols."""
+    """Split ``dataset`` (train / validation / test = 1 - 2h, h, h) into the two protocols.
+
+    ``replicate`` picks which seeded sample of the training sequences the validation
+    protocol trains on when ``sample_rate < 1`` (0: the first); the split, the test
+    protocol and the out-of-set validation queries are the same for every replicate."""
     check_fractions(heldout_fraction, sample_rate)
     h = float(heldout_fraction)
     split = split_sequences(dataset, (1.0 - 2 * h, h, h), seed=seed)
@@ -80,7 +85,8 @@ def tuning_protocols(
     if sample_rate < 1.0:
         size = max(1, round(sample_rate * len(train)))
         keep = np.zeros(len(train), dtype=bool)
-        keep[rng.choice(len(train), size=size, replace=False)] = True
+        draw = rng if replicate == 0 else np.random.default_rng([int(seed), 0x7E57, replicate])
+        keep[draw.choice(len(train), size=size, replace=False)] = True
         view, _, _ = mask_last(dataset, train[keep], drop_tracks=drop)
     else:
         keep = np.ones(len(train), dtype=bool)

@@ -148,6 +148,10 @@ def _rules() -> dict[str, Rule]:
             SAMPLE_RATE, "give the share of training sequences to tune on, e.g. 0.05 for 5%"
         ),
         "seed": Rule(SEED),
+        "replicate": Rule(
+            Interval(int, 0, None),
+            "0 is the first study; 1, 2, ... repeat it with other draws (same split)",
+        ),
         "heldout_fraction": Rule(HELDOUT_SHARE, f"e.g. {DEFAULT_TEST_FRACTION}"),
         "min_tracks": Rule(Interval(int, 2, None)),
         "budget_factor": Rule(
@@ -177,6 +181,9 @@ class TuneSettings:
       starts: an equal compute budget for studies of different models.
     - ``sample_rate``, ``seed``, ``heldout_fraction``, ``min_tracks``: the tuning
       protocols (:func:`~songspace.tuning.tuning_protocols`).
+    - ``replicate``: 0 for the study; 1, 2, ... for independent repeats of it on the same
+      split and test queries (another sampler seed and, below rate 1, another sample of
+      the training sequences): how much of a result is the search's luck.
     - ``params``: model parameters fixed for every trial (``NAME=VALUE`` strings are
       parsed by the model's constraints).
     - ``enqueue``: configurations tried first, after the default one: each a mapping of
@@ -200,6 +207,7 @@ class TuneSettings:
     cpu_hours: float | None = None
     sample_rate: float = 1.0
     seed: int = 0
+    replicate: int = 0
     heldout_fraction: float = DEFAULT_TEST_FRACTION
     min_tracks: int = DEFAULT_MIN_TRACKS
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -295,6 +303,7 @@ IDENTITY = (
     "alpha",
     "sample_rate",
     "seed",
+    "replicate",
     "heldout_fraction",
     "min_tracks",
     "fixed_params",
@@ -308,9 +317,10 @@ IDENTITY = (
 
 #: Fields a stored record may lack, and the value the study ran with: studies stored
 #: before budget modes and pruners existed (December 2026, commit 6c91071) rejected
-#: over-budget trials and pruned none. Facts about those studies, not defaults: they stay
+#: over-budget trials and pruned none; studies stored before replicates (December 2026)
+#: are the first of their kind. Facts about those studies, not defaults: they stay
 #: as they are whatever :class:`TuneSettings`' defaults become.
-STORED_BEFORE = {"budget_mode": "reject", "pruner": "none"}
+STORED_BEFORE = {"budget_mode": "reject", "pruner": "none", "replicate": 0}
 
 
 @dataclass
@@ -336,6 +346,7 @@ class StudySettings:
     hardneg_threshold: float | None
     budget_mode: str
     pruner: str
+    replicate: int
 
     @classmethod
     def create(
@@ -369,6 +380,7 @@ class StudySettings:
             hardneg_threshold=settings.hardneg_threshold,
             budget_mode=budget_mode,
             pruner=settings.pruner,
+            replicate=int(settings.replicate),
         )
 
     @classmethod

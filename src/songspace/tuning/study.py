@@ -125,13 +125,19 @@ class TuneResult:
 
 
 def default_study_name(
-    model: str, objectives: Sequence[str], alpha: float | None, sample_rate: float
+    model: str,
+    objectives: Sequence[str],
+    alpha: float | None,
+    sample_rate: float,
+    replicate: int = 0,
 ) -> str:
     name = f"{model}-" + "+".join(objectives)
     if alpha is not None:
         name += f"-a{alpha:g}"
     if sample_rate < 1:
         name += f"-r{sample_rate:g}"
+    if replicate:
+        name += f"-rep{replicate}"
     return name
 
 
@@ -430,7 +436,7 @@ def tune(
     )
     objective = record.objective
     name = study or default_study_name(
-        model, objective.objectives, objective.alpha, record.sample_rate
+        model, objective.objectives, objective.alpha, record.sample_rate, record.replicate
     )
     with setup.phase("protocols"):
         protocols = tuning_protocols(
@@ -439,6 +445,7 @@ def tune(
             heldout_fraction=record.heldout_fraction,
             sample_rate=record.sample_rate,
             min_tracks=record.min_tracks,
+            replicate=record.replicate,
         )
     with setup.phase("study"):
         study_obj = _prepare_study(
@@ -623,7 +630,7 @@ def _prepare_study(
             if t.state != optuna.trial.TrialState.WAITING
         ]
     )
-    seed = settings.seed
+    seed = replicate_seed(settings.seed, settings.replicate)
     study_obj.sampler = make_sampler(
         settings.sampler,
         seed=seed if created else _worker_seed(seed, n_existing),
@@ -1021,6 +1028,13 @@ class _TrialObjective:
             names = self.objective.value_names
             return ", ".join(f"{n} {v:.4g}" for n, v in zip(names, trial.values, strict=True))
         return str(trial.state.name.lower())
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The sampler seed of a study's ``replicate`` (0: ``seed`` itself)."""
+    if replicate == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(replicate)]).generate_state(1)[0])
 
 
 def _worker_seed(seed: int, n_existing: int) -> int:
