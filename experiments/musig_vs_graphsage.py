@@ -35,11 +35,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from w2v_table4 import commit, study_state  # the sibling script's helpers
 
 log = logging.getLogger("musig_vs_graphsage")
 
@@ -97,7 +100,7 @@ def load(spec: str) -> tuple[str, Any, Any]:
 def study_rows(name: str, st: Any, s: Any) -> tuple[list[Row], dict[str, Any]]:
     """The study's default and best rows, and its state (trials, training CPU-hours)."""
     from songspace.models.registry import get_model_class
-    from songspace.tuning.study import best_trials, count_states, reference_config
+    from songspace.tuning.study import best_trials, reference_config
 
     klass = get_model_class(s.model)
     groups = s.fixed_params.get("feature_groups", klass.default_params().get("feature_groups"))
@@ -111,16 +114,7 @@ def study_rows(name: str, st: Any, s: Any) -> tuple[list[Row], dict[str, Any]]:
         t = best[0]
         params = {**klass.default_params(), **t.user_attrs["model_params"]}
         rows.append(Row(f"{tag} tuned", name, s.model, params, features, trial=t.number))
-    trials = st.get_trials(deepcopy=False)
-    cpu = sum(float(t.user_attrs.get("training_time", 0.0)) for t in trials)
-    state = {
-        "states": count_states(st),
-        "training_cpu_hours": cpu / 3600,
-        "best_trial": best[0].number if best else None,
-        "best_validation": best[0].value if best else None,
-        "sample_rate": s.sample_rate,
-        "params": rows[-1].params,
-    }
+    state = {**study_state(st), "sample_rate": s.sample_rate, "params": rows[-1].params}
     return rows, state
 
 
@@ -221,11 +215,8 @@ def main() -> None:
         f"{summary.get('in_set_pairs')} in-set and {summary.get('out_of_set_pairs')} "
         "out-of-set next-song pairs; every row retrained on the full training view.",
     ]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     record = {
-        "commit": commit,
+        "commit": commit(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "studies": state,

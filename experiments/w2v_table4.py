@@ -35,7 +35,11 @@ log = logging.getLogger("w2v_table4")
 
 def commit() -> str:
     return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent,  # this checkout's commit, whatever the cwd
     ).stdout.strip()
 
 
