@@ -84,6 +84,9 @@ def main() -> None:
     ap.add_argument("--cache", help="the shared model cache (songspace tune-report --cache)")
     ap.add_argument("--hardneg-threshold", type=float)
     ap.add_argument("--hardneg-min-count", type=int)
+    ap.add_argument(
+        "--pareto-max", type=int, help="Pareto members per Pareto study (tune-report's)"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     import optuna
@@ -125,6 +128,8 @@ def main() -> None:
         cmd += ["--hardneg-threshold", str(args.hardneg_threshold)]
     if args.hardneg_min_count is not None:
         cmd += ["--hardneg-min-count", str(args.hardneg_min_count)]
+    if args.pareto_max is not None:
+        cmd += ["--pareto-max", str(args.pareto_max)]
     log.info("running %s", " ".join(cmd))
     subprocess.run(cmd, check=True)
 
