@@ -122,39 +122,33 @@ def evaluate_rows(
     rows: list[Row], settings: Any, data: str, cache: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Each row fitted on the tuning protocol's full training view (or loaded from the
-    model cache) and evaluated on its test split, by label."""
+    model cache) and evaluated on its test split, by label (tune-report's retraining)."""
     from songspace.data.dataset import Dataset
-    from songspace.data.fingerprint import dataset_fingerprint, fingerprint_matches
-    from songspace.evaluation.suite import evaluate
-    from songspace.reports.cache import fit_or_load, full_params, split_key
+    from songspace.data.fingerprint import fingerprint_matches
+    from songspace.reports.tune_report import Configuration, retrain_and_evaluate
     from songspace.tuning.protocols import tuning_protocols
-    from songspace.tuning.study import _embeddings
 
     ds = Dataset.load(data)
     if not fingerprint_matches(ds, settings.dataset_fingerprint):
         raise SystemExit(f"{data} is not the dataset the studies were tuned on")
-    h = settings.heldout_fraction
     protocol = tuning_protocols(
-        ds, seed=settings.seed, heldout_fraction=h, min_tracks=settings.min_tracks
+        ds,
+        seed=settings.seed,
+        heldout_fraction=settings.heldout_fraction,
+        min_tracks=settings.min_tracks,
     ).test
-    view = split_key(settings.seed, (1.0 - 2 * h, h, h))
-    fingerprint = dataset_fingerprint(ds)
-    out = {}
+    configs = [Configuration(r.label, r.model, r.params) for r in rows]
+    out, times = retrain_and_evaluate(
+        configs,
+        protocol,
+        ds,
+        seed=settings.seed,
+        heldout_fraction=settings.heldout_fraction,
+        cache_dir=cache,
+        families=("completion", "next_song"),
+    )
     for row in rows:
-        log.info("fitting %s", row.label)
-        fitted, entry = fit_or_load(
-            row.model,
-            full_params(row.model, row.params),
-            protocol.train,
-            Path(cache) if cache else None,
-            fingerprint,
-            view,
-            label=row.label,
-        )
-        row.training_time = entry.training_time
-        out[row.label] = evaluate(
-            protocol, _embeddings(fitted, row.label), families=["completion", "next_song"]
-        )
+        row.training_time = times[row.label]
     return out, protocol.summary()
 
 

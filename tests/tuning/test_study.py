@@ -511,3 +511,40 @@ def test_a_replicate_study_is_its_own_study_with_other_trials(tiny_dataset_dir, 
     assert pa[1:] != pb[1:]  # and then search with their own draws
     with pytest.raises(ParameterError, match="replicate"):
         tune("track2vec", tiny_dataset_dir, replicate=2, study=b.study, **kw)
+
+
+def test_retraining_serves_several_models_warms_each_once_and_reuses_the_cache(
+    tiny_dataset_dir, tmp_path, monkeypatch
+):
+    """`retrain_and_evaluate` (tune-report's retraining, also MUSIG against GraphSAGE's):
+    configurations of two models, each model warmed up before its first fit only, and a
+    second call loads every fit from the model cache (no warm-up, same training times)."""
+    from songspace.reports import tune_report as tr
+
+    warmed = []
+    monkeypatch.setattr(tr, "warm_up", lambda klass, params, train: warmed.append(klass.name))
+    ds = Dataset.load(tiny_dataset_dir)
+    protocol = tuning_protocols(ds, seed=0, heldout_fraction=0.1, min_tracks=10).test
+    configs = [
+        tr.Configuration("t2v a", "track2vec", {"dim": 25, "epochs": 1}),
+        tr.Configuration("als", "als", {"dim": 8, "iterations": 2}),
+        tr.Configuration("t2v b", "track2vec", {"dim": 30, "epochs": 1}),
+    ]
+    kw = {
+        "seed": 0,
+        "heldout_fraction": 0.1,
+        "cache_dir": tmp_path / "cache",
+        "families": ("next_song",),
+    }
+    evals, times = tr.retrain_and_evaluate(configs, protocol, ds, **kw)
+    assert warmed == ["track2vec", "als"]
+    assert set(evals) == set(times) == {"t2v a", "als", "t2v b"}
+    assert all("next_song_in_set_hit_rate" in e.metrics for e in evals.values())
+    in_set = evals["t2v a"].metrics["next_song_in_set_hit_rate"].per_query
+    assert len(in_set) == protocol.summary()["in_set_pairs"]  # scored on the test split
+    again, times2 = tr.retrain_and_evaluate(configs, protocol, ds, **kw)
+    assert warmed == ["track2vec", "als"] and times2 == times
+    for label in evals:
+        assert again[label].metrics["next_song_in_set_hit_rate"].value == pytest.approx(
+            evals[label].metrics["next_song_in_set_hit_rate"].value
+        )

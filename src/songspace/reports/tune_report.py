@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -257,7 +257,19 @@ def tune_report(
     klass = get_model_class(first.model)
     suite = _hardneg_suite(first.suite(), hardneg_threshold, hardneg_min_count)
     rows, single_hr = _report_rows(loaded, klass, first, max_pareto)
-    evals = _evaluate_rows(rows, first, klass, protocol, suite, ds, cache_dir, progress)
+    configs = [Configuration(r.label, first.model, r.params) for r in rows]
+    evals, times = retrain_and_evaluate(
+        configs,
+        protocol,
+        ds,
+        seed=first.seed,
+        heldout_fraction=first.heldout_fraction,
+        cache_dir=cache_dir,
+        suite=suite,
+        progress=progress,
+    )
+    for row in rows:
+        row.training_time = times[row.label]
     results = {label: _table_metrics(res) for label, res in evals.items()}
     for row in rows:
         row.values = {k: float(v.value) for k, v in results[row.label].items()}
@@ -430,63 +442,81 @@ def _report_rows(
 
 
 class _WarmUpOnce:
-    """Called before a configuration is trained: the first call warms the model class up
-    on the default parameters (:func:`songspace.tuning.study.warm_up`), later calls do
-    nothing (so cached configurations cost no warm-up)."""
+    """Called before a configuration is trained: the first call per model warms its class
+    up on that model's first parameters (:func:`songspace.tuning.study.warm_up`); later
+    calls do nothing (so cached configurations cost no warm-up)."""
 
-    def __init__(self, klass: type[EmbeddingModel], params: dict[str, Any], train: Dataset) -> None:
-        self.klass, self.params, self.train = klass, params, train
-        self.done = False
+    def __init__(self, train: Dataset) -> None:
+        self.train = train
+        self.done: set[str] = set()
 
-    def __call__(self) -> None:
-        if not self.done:
-            warm_up(self.klass, self.params, self.train)
-            self.done = True
+    def before(self, model: str, params: dict[str, Any]) -> Callable[[], None]:
+        def warm() -> None:
+            if model not in self.done:
+                warm_up(get_model_class(model), params, self.train)
+                self.done.add(model)
+
+        return warm
 
 
-def _evaluate_rows(
-    rows: list[ReportRow],
-    first: StudySettings,
-    klass: type[EmbeddingModel],
+@dataclass(frozen=True)
+class Configuration:
+    """A configuration to retrain: its row label, model name and parameters."""
+
+    label: str
+    model: str
+    params: dict[str, Any]
+
+
+def retrain_and_evaluate(
+    configs: Sequence[Configuration],
     protocol: Protocol,
-    suite: SuiteSettings,
-    ds: Dataset,
-    cache_dir: str | Path | None,
-    progress: ProgressCallback | None,
-) -> dict[str, EvaluationResult]:
-    """Each row's configuration retrained on the full training view (or loaded from the
-    model cache) and evaluated on the test protocol, by row label; sets each row's
-    training time."""
-    evals: dict[str, EvaluationResult] = {}
+    dataset: Dataset,
+    *,
+    seed: int,
+    heldout_fraction: float,
+    cache_dir: str | Path | None = None,
+    families: Sequence[str] = FAMILIES,
+    suite: SuiteSettings | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[dict[str, EvaluationResult], dict[str, float]]:
+    """Each configuration retrained on ``protocol``'s training view (or loaded from the
+    model cache, keyed by ``dataset``, the studies' whole dataset, and their split:
+    ``seed`` and ``heldout_fraction``) and evaluated on ``protocol``: the results and the
+    training CPU seconds, by label. Families the data cannot support are left out
+    (logged); each model is warmed up before its first fit."""
     cache = Path(cache_dir) if cache_dir is not None else None
-    fingerprint = dataset_fingerprint(ds) if cache is not None else ""
-    h = first.heldout_fraction
-    view = split_key(first.seed, (1.0 - 2 * h, h, h))
-    warm = _WarmUpOnce(klass, rows[0].params, protocol.train)
-    # families the data cannot support (clustering without genre or artist labels, ...)
+    fingerprint = dataset_fingerprint(dataset) if cache is not None else ""
+    h = heldout_fraction
+    view = split_key(seed, (1.0 - 2 * h, h, h))
+    warm = _WarmUpOnce(protocol.train)
     lacking = unsupported(protocol)
-    families = [f for f in FAMILIES if f not in lacking]
-    for f in FAMILIES:
+    for f in families:
         if f in lacking:
             logger.info("%s left out of the report: %s", f, lacking[f])
-    for i, row in enumerate(rows):
+    kept = [f for f in families if f not in lacking]
+    evals: dict[str, EvaluationResult] = {}
+    times: dict[str, float] = {}
+    for i, c in enumerate(configs):
         if progress is not None:
-            progress(i, len(rows), f"retraining {row.label}")
-        logger.info("retraining %s on the full training view", row.label)
+            progress(i, len(configs), f"retraining {c.label}")
+        logger.info("retraining %s on the full training view", c.label)
+        params = full_params(c.model, c.params)
         fitted, entry = fit_or_load(
-            first.model,
-            full_params(first.model, row.params),
+            c.model,
+            params,
             protocol.train,
             cache,
             fingerprint,
             view,
-            label=row.label,
-            before_fit=warm,
+            label=c.label,
+            before_fit=warm.before(c.model, params),
         )
-        row.training_time = entry.training_time
-        res = evaluate(protocol, _embeddings(fitted, row.label), families=families, settings=suite)
-        evals[row.label] = res
-    return evals
+        times[c.label] = entry.training_time
+        evals[c.label] = evaluate(
+            protocol, _embeddings(fitted, c.label), families=kept, settings=suite
+        )
+    return evals, times
 
 
 def _write_report(
