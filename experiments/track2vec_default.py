@@ -55,11 +55,11 @@ LABELS = ("in-set HR@100", "in-set NDCG", "out-of-set HR@100", "out-of-set NDCG"
 
 def configurations(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Row name -> keyword arguments of ``create("track2vec", ...)``."""
-    fixed = {"default": {}, "paper": {"preset": "paper"}}
+    fixed: dict[str, dict[str, Any]] = {"default": {}, "paper": {"preset": "paper"}}
     rows = {k: v for k, v in fixed.items() if k in args.rows.split(",")}
     for spec in args.config:
         name, _, params = spec.partition("=")
-        rows[name] = {"params": parse_assignments(p for p in params.split(",") if p)}
+        rows[name] = {"params": parse_assignments([p for p in params.split(",") if p], "--config")}
     if args.grid:
         axes = [g.partition("=") for g in args.grid]
         names = [a[0] for a in axes]
