@@ -3,16 +3,8 @@
 The studies (one per model and feature groups) run with ``songspace tune`` on a 25% sample
 of the training playlists, on the validation completion HR, with the same training
 CPU-hours each (``--cpu-hours``); MUSIG's study starts from the paper's four task-weight
-vectors (its default 1-1-1 and three ``--enqueue``). For example, with T=runs/item8:
-
-    C="--objective completion_hr --sample-rate 0.25 --test-fraction 0.05 --cpu-hours 1.5 \\
-       --trials 1000"
-    songspace tune musig DATA $C -p feature_groups=popularity -p dim=64 -p hidden=128 \\
-        --enqueue 'task_weights=1,0,0' --enqueue 'task_weights=0.7,0.1,0.2' \\
-        --enqueue 'task_weights=0.4,0.2,0.4' --storage sqlite:///$T/musig.db
-    songspace tune graphsage DATA $C -p feature_groups=audio --storage sqlite:///$T/gs-audio.db
-    songspace tune graphsage DATA $C -p feature_groups=genre,popularity,audio \\
-        --storage sqlite:///$T/gs-all.db
+vectors (its default 1-1-1 and three ``--enqueue``). ``experiments/w2v_study.sh`` runs
+them (its header has the three commands; one SQLite file per study in WORK=runs/item8).
 
 This script then retrains, for each study, the default configuration and the best trial on
 100% of the tuning protocol's training view (:func:`songspace.tuning.tuning_protocols`,
@@ -22,10 +14,12 @@ completion metrics and next-song HitRate per row, then paired t-tests (Bonferron
 the tested metrics) of each tuned row against its default and of the tuned MUSIG row
 against each tuned GraphSAGE row:
 
-    python experiments/musig_vs_graphsage.py DATA -o runs/item8-report --cache $T/cache \\
-        --study sqlite:///$T/musig.db=musig-completion_hr-r0.25 \\
-        --study sqlite:///$T/gs-audio.db=graphsage-completion_hr-r0.25 \\
-        --study sqlite:///$T/gs-all.db=graphsage-completion_hr-r0.25
+    T=runs/item8
+    python experiments/musig_vs_graphsage.py runs/tuning/mpd -o runs/item8-report \\
+        --cache $T/cache \\
+        --study sqlite:///$T/tune-musig-popularity.db=musig-completion_hr-r0.25 \\
+        --study sqlite:///$T/tune-graphsage-audio.db=graphsage-completion_hr-r0.25 \\
+        --study sqlite:///$T/tune-graphsage-all.db=graphsage-completion_hr-r0.25
 
 The first study whose model is ``musig`` is the one the others are tested against.
 """

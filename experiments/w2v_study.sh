@@ -1,36 +1,49 @@
 #!/bin/bash
-# One W2V Table 4 / Table 6 study on the MPD subset, as docs/tuning.md's rows were run
-# (issue 28): one worker, niced, its own SQLite file, the stopping rule's 150 trained
-# trials, validation and test 2% each. Resumable: the same command continues the study.
+# One issue-28 study on the MPD subset, as docs/tuning.md's Table 4 / Table 6 rows and
+# docs/results.md's MUSIG-against-GraphSAGE rows were run: one worker, niced, its own
+# SQLite file. Resumable: the same command continues the study.
 #
 #   CHECKOUT=/path/to/pinned/checkout WORK=runs/tuning \
 #       experiments/w2v_study.sh NAME [songspace tune options...]
 #
+# Table 4 / Table 6 (Track2Vec; the stopping rule's 150 trained trials, 2% held out):
 #   experiments/w2v_study.sh hit_rate --objective hit_rate
 #   experiments/w2v_study.sh lambda_genre_0.01 --objective hit_rate --objective vrc_genre --alpha 0.01
 #   experiments/w2v_study.sh scale_0.05 --objective hit_rate --sample-rate 0.05
 #   experiments/w2v_study.sh scale_0.05-rep1 --objective hit_rate --sample-rate 0.05 --replicate 1
+# MUSIG against GraphSAGE (item 8: 25% sample, 5% held out, 1 training CPU-hour each):
+#   export MODEL=musig TRIALS=1000 TEST_FRACTION=0.05 WORK=runs/item8 DATASET=$PWD/runs/tuning/mpd
+#   I8="--objective completion_hr --sample-rate 0.25 --cpu-hours 1"
+#   experiments/w2v_study.sh musig-popularity $I8 -p feature_groups=popularity -p dim=64 \
+#       -p hidden=128 --enqueue 'task_weights=1,0,0' --enqueue 'task_weights=0.7,0.1,0.2' \
+#       --enqueue 'task_weights=0.4,0.2,0.4'
+#   MODEL=graphsage experiments/w2v_study.sh graphsage-audio $I8 -p feature_groups=audio
+#   MODEL=graphsage experiments/w2v_study.sh graphsage-all $I8 -p feature_groups=genre,popularity,audio
 #
 # CHECKOUT: a `git worktree` pinned to one commit (its src/ is imported; default: this
-# checkout), recorded in WORK/commit.txt; WORK: where the prepared dataset (WORK/mpd, made
-# on first use from DATA), the study files (WORK/tune-NAME.db), the logs and
-# WORK/studies.log (start and end of each run, with the load average) go.
+# checkout), recorded in WORK/commit.txt; WORK: where the study files (WORK/tune-NAME.db),
+# the logs and WORK/studies.log (start and end of each run, with the load average) go;
+# DATASET: the prepared dataset (default WORK/mpd, made on first use from DATA).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 CHECKOUT=${CHECKOUT:-$here}
 WORK=${WORK:-runs/tuning}
 DATA=${DATA:-$here/../shared/data}
 PY=${PY:-$here/.venv/bin/python}
+MODEL=${MODEL:-track2vec}
+TRIALS=${TRIALS:-150}
+TEST_FRACTION=${TEST_FRACTION:-0.02}
+DATASET=${DATASET:-mpd}
 name=$1; shift
 mkdir -p "$WORK" && cd "$WORK"
 export PYTHONPATH=$CHECKOUT/src
 songspace() { "$PY" -c 'from songspace.cli import main; main()' "$@"; }
 git -C "$CHECKOUT" rev-parse HEAD > commit.txt
-[ -d mpd ] || songspace --no-progress prepare mpd "$DATA/mpd-subset" \
+[ -d "$DATASET" ] || songspace --no-progress prepare mpd "$DATA/mpd-subset" \
     --tracks "$DATA/spotify-tracks-114k/tracks.csv" \
-    --artists "$DATA/spotify-artists/data_w_genres.csv" -o mpd > prepare.log 2>&1
+    --artists "$DATA/spotify-artists/data_w_genres.csv" -o "$DATASET" > prepare.log 2>&1
 echo "start $name $(date -u) load $(cat /proc/loadavg)" >> studies.log
-nice -n 15 "$PY" -c 'from songspace.cli import main; main()' --no-progress tune track2vec mpd \
-    "$@" --trials 150 --test-fraction 0.02 --storage "sqlite:///tune-$name.db" \
-    >> "study-$name.log" 2>&1
+nice -n 15 "$PY" -c 'from songspace.cli import main; main()' --no-progress tune "$MODEL" \
+    "$DATASET" "$@" --trials "$TRIALS" --test-fraction "$TEST_FRACTION" \
+    --storage "sqlite:///tune-$name.db" >> "study-$name.log" 2>&1
 echo "end $name $(date -u) load $(cat /proc/loadavg)" >> studies.log
