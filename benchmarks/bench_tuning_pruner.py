@@ -5,9 +5,17 @@ Each arm runs ``songspace.tuning.tune`` in a fresh subprocess on its own SQLite 
 same data, split, seed and settings (equal-time budget), for ``--minutes`` of wall time;
 the arms run one after the other. Reported per arm: finished trials (complete, rejected
 for the budget, pruned), trials per hour, and the best validation value among the trials
-that finished within the wall time (with the trial number and when it was reached).
+that finished within the wall time (with the trial number and when it was reached), the
+arm's peak resident memory (VmHWM) and the load average before and after it, then the
+ratios of the pruner arm to the arm without one.
 
     python benchmarks/bench_tuning_pruner.py DATA --minutes 10 --sample-rate 0.1
+
+The issue-28 comparison (1 hour per arm, nothing else running; ``--keep`` makes an
+interrupted run resume at the first arm without a result):
+
+    python benchmarks/bench_tuning_pruner.py runs/tuning/mpd --minutes 60 --sample-rate 0.1 \
+        --keep runs/pruner-1h
 """
 
 from __future__ import annotations
@@ -45,12 +53,22 @@ for t in st.trials:
     rows.append({"number": t.number, "kind": kind, "value": t.value,
                  "at": t.datetime_complete.timestamp() - start,
                  "cpu": ua.get("training_time")})
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
 print(json.dumps({"rows": rows, "reference": res.reference["training_time"],
-                  "seconds": args["seconds"], "wall": time.time() - t0}))
+                  "seconds": args["seconds"], "wall": time.time() - t0,
+                  "peak_rss_mib": hwm / 1024}))
 """
 
 
+def load_average() -> list[str]:
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
 def run_arm(data: str, pruner: str, a: argparse.Namespace, tmp: Path) -> dict:
+    """One arm's trials (fresh subprocess, own study); with ``--keep``, an arm whose
+    result is already in the directory is not run again (a 1-hour comparison survives an
+    interruption between its arms), and a half-run arm's study is started afresh."""
+    done = tmp / f"{pruner}.json"
     args = {
         "data": data,
         "pruner": pruner,
@@ -60,12 +78,20 @@ def run_arm(data: str, pruner: str, a: argparse.Namespace, tmp: Path) -> dict:
         "seed": a.seed,
         "heldout_fraction": a.test_fraction,
     }
+    if done.exists() and json.loads(done.read_text()).get("args") == args:
+        print(f"arm {pruner}: kept result {done}", file=sys.stderr)
+        return json.loads(done.read_text())
+    (tmp / f"{pruner}.db").unlink(missing_ok=True)
+    load_before = load_average()
     proc = subprocess.run(
         [sys.executable, "-c", WORKER, json.dumps(args)], capture_output=True, text=True
     )
     if proc.returncode != 0:
         sys.exit(f"arm {pruner} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["load_before"], out["load_after"], out["args"] = load_before, load_average(), args
+    done.write_text(json.dumps(out) + "\n")
+    return out
 
 
 def summarise(pruner: str, out: dict) -> dict:
@@ -84,6 +110,8 @@ def summarise(pruner: str, out: dict) -> dict:
         "best_trial": best["number"] if best else None,
         "best_at_min": best["at"] / 60 if best else float("nan"),
         "reference_cpu": out["reference"],
+        "peak_rss_mib": out.get("peak_rss_mib", float("nan")),
+        "load": f"{'/'.join(out.get('load_before', []))} -> {'/'.join(out.get('load_after', []))}",
     }
 
 
@@ -95,7 +123,11 @@ def main() -> None:
     p.add_argument("--test-fraction", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pruner", default="sha", help="the pruner compared with none")
-    p.add_argument("--keep", help="keep the arms' SQLite studies in this directory")
+    p.add_argument(
+        "--keep",
+        help="keep the arms' SQLite studies and results in this directory; a rerun with "
+        "the same directory skips the arms already finished",
+    )
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(a.keep) if a.keep else Path(tmp)
@@ -104,15 +136,22 @@ def main() -> None:
     print(json.dumps(results, indent=1))
     print(
         "| pruner | complete | pruned | rejected (budget) | trials/hour | trained/hour "
-        "| best validation HitRate (trial, minute) |"
+        "| best validation HitRate (trial, minute) | peak RSS MiB | load avg before -> after |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['pruner']} | {r['complete']} | {r['pruned']} | {r['rejected']} "
             f"| {r['trials_per_hour']:.0f} | {r['trained_per_hour']:.0f} "
-            f"| {r['best']:.4f} ({r['best_trial']}, {r['best_at_min']:.1f}) |"
+            f"| {r['best']:.4f} ({r['best_trial']}, {r['best_at_min']:.1f}) "
+            f"| {r['peak_rss_mib']:.0f} | {r['load']} |"
         )
+    base, other = results
+    print(
+        f"ratio {other['pruner']} / none: trained per hour "
+        f"{other['trained_per_hour'] / max(base['trained_per_hour'], 1e-9):.2f}x, "
+        f"best value {other['best'] / base['best']:.2f}x"
+    )
 
 
 if __name__ == "__main__":
