@@ -36,10 +36,12 @@ from songspace.evaluation.defaults import BASELINE_RANKER_NAMES, DEFAULT_SUITE
 from songspace.tuning.settings import (
     BUDGET_MODES,
     DEFAULT_MAX_PARETO,
+    DEFAULT_RANKER_TASK,
     DEFAULT_SIGNIFICANCE,
     DEFAULT_STORAGE,
     OBJECTIVES,
     PRUNERS,
+    RANKER_TASKS,
     SAMPLERS,
     TuneSettings,
 )
@@ -368,11 +370,10 @@ def tune_rankers_cmd(
         str,
         typer.Option(
             "--task",
-            help="What the settings are chosen for: next_song (out-of-set next-song HitRate@k "
-            "of the validation sequences) or completion (completion HR of the validation "
-            "playlists). Run once per task.",
+            help="What the settings are chosen for, by its validation metric: "
+            f"{one_of({t: m for t, m in RANKER_TASKS.items()})}. Run once per task.",
         ),
-    ] = "next_song",
+    ] = DEFAULT_RANKER_TASK,
     rankers: Annotated[
         str,
         typer.Option(

@@ -49,16 +49,12 @@ from songspace.evaluation.rankers import (
 from songspace.evaluation.suite import DEFAULT_SUITE, SuiteSettings
 from songspace.progress import ProgressCallback, report
 from songspace.tuning.protocols import tuning_protocols
+from songspace.tuning.settings import RANKER_TASKS
 
 __all__ = ["RANKER_TASKS", "RankerChoice", "RankerTuning", "tune_rankers", "write_ranker_settings"]
 
 logger = logging.getLogger(__name__)
 
-#: Task -> the validation metric that chooses the settings.
-RANKER_TASKS: dict[str, str] = {
-    "next_song": "next_song_out_of_set_hit_rate",
-    "completion": "completion_hr",
-}
 #: The validation and test share each of :func:`tune_rankers`' own split (90/5/5).
 RANKER_HELDOUT_FRACTION = 0.05
 

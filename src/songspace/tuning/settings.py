@@ -93,6 +93,12 @@ DEFAULT_STORAGE = "sqlite:///songspace-tune.db"
 #: Bonferroni-corrected level of its significance marks (W2V Table 4: 0.01).
 DEFAULT_MAX_PARETO = 3
 DEFAULT_SIGNIFICANCE = 0.01
+#: ``tune-rankers``' tasks -> the validation metric that chooses the settings (issue 30).
+RANKER_TASKS: dict[str, str] = {
+    "next_song": "next_song_out_of_set_hit_rate",
+    "completion": "completion_hr",
+}
+DEFAULT_RANKER_TASK = "next_song"
 
 
 @dataclass(frozen=True)
