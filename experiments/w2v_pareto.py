@@ -88,18 +88,14 @@ def load(spec: str) -> Loaded:
     storage, _, name = spec.rpartition("=")
     st = optuna.load_study(study_name=name, storage=storage)
     settings = StudySettings.from_attrs(st.user_attrs["songspace"], name)
+    complete = st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    recorded = [(t.number, t.user_attrs.get("metrics", {})) for t in complete]
     points = [
-        Point(
-            name, t.number, float(t.user_attrs["metrics"][HR]), float(t.user_attrs["metrics"][VRC])
-        )
-        for t in st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if HR in t.user_attrs.get("metrics", {}) and VRC in t.user_attrs.get("metrics", {})
+        Point(name, number, float(m[HR]), float(m[VRC]))
+        for number, m in recorded
+        if HR in m and VRC in m
     ]
-    hrs = [
-        float(t.user_attrs["metrics"][HR])
-        for t in st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if HR in t.user_attrs.get("metrics", {})
-    ]
+    hrs = [float(m[HR]) for _, m in recorded if HR in m]
     return Loaded(name, st, settings, points, None if points or not hrs else max(hrs))
 
 
