@@ -172,6 +172,17 @@ def markdown(rows: list[Row], evals: dict, pairs: list[tuple[str, str]], notes: 
     return "\n".join([*lines, "", *notes]) + "\n"
 
 
+def check_shared(loaded: list[tuple[str, Any, Any]]) -> None:
+    """Refuse studies whose test queries differ from the first study's."""
+    from songspace.errors import SongspaceError
+    from songspace.reports.tune_report import check_same_settings
+
+    try:
+        check_same_settings([(name, s) for name, _, s in loaded], SHARED)
+    except SongspaceError as e:
+        raise SystemExit(f"not one test split: {e}") from None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("dataset")
@@ -184,10 +195,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=False)
     loaded = [load(spec) for spec in args.study]
     first = loaded[0][2]
-    for name, _, s in loaded[1:]:
-        for key in SHARED:
-            if getattr(s, key) != getattr(first, key):
-                raise SystemExit(f"study {name}: {key} differs from {loaded[0][0]}'s")
+    check_shared(loaded)
     rows, state = [], {}
     for name, st, s in loaded:
         r, state[name] = study_rows(name, st, s)

@@ -101,14 +101,13 @@ def load(spec: str) -> Loaded:
 
 def check_shared(studies: list[Loaded]) -> None:
     """Refuse studies whose validation queries differ from the first study's."""
-    first = studies[0]
-    for other in studies[1:]:
-        for key in SHARED:
-            if getattr(other.settings, key) != getattr(first.settings, key):
-                raise SystemExit(
-                    f"study {other.name}: {key} {getattr(other.settings, key)!r} differs from "
-                    f"{first.name}'s {getattr(first.settings, key)!r}: not one validation split"
-                )
+    from songspace.errors import SongspaceError
+    from songspace.reports.tune_report import check_same_settings
+
+    try:
+        check_same_settings([(s.name, s.settings) for s in studies], SHARED)
+    except SongspaceError as e:
+        raise SystemExit(f"not one validation split: {e}") from None
 
 
 def front(points: list[Point]) -> list[Point]:

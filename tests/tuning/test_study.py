@@ -548,3 +548,25 @@ def test_retraining_serves_several_models_warms_each_once_and_reuses_the_cache(
         assert again[label].metrics["next_song_in_set_hit_rate"].value == pytest.approx(
             evals[label].metrics["next_song_in_set_hit_rate"].value
         )
+
+
+def test_reports_refuse_studies_of_different_setups():
+    """`check_same_settings` (tune-report, the Pareto and MUSIG scripts): studies that
+    differ in a compared setting are refused, naming the setting, both values and the fix;
+    differences in other settings pass."""
+    from dataclasses import replace
+
+    from songspace.reports.tune_report import check_same_settings
+    from songspace.tuning.settings import StudySettings
+
+    base = StudySettings(
+        model="track2vec", dataset="d", dataset_fingerprint="f", objectives=["hit_rate"],
+        alpha=None, sample_rate=1.0, seed=0, heldout_fraction=0.02, min_tracks=10,
+        fixed_params={}, budget_factor=1.25, sampler="tpe", startup_trials=10, k=10,
+        hardneg_min_count=5, hardneg_threshold=None, budget_mode="equal_time",
+        pruner="none", replicate=0,
+    )  # fmt: skip
+    other = replace(base, objectives=["vrc_genre"], seed=1)
+    check_same_settings([("a", base), ("b", other)], ["model", "heldout_fraction"])
+    with pytest.raises(ParameterError, match=r"seed.*a: 0.*got 1.*report study 'b'"):
+        check_same_settings([("a", base), ("b", other)], ["model", "seed"])

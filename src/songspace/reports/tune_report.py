@@ -366,13 +366,20 @@ def _load_studies(
 
 def _check_same_setup(loaded: list[LoadedStudy]) -> None:
     """Refuse studies that differ in one of :data:`SHARED_SETTINGS` from the first."""
-    first = loaded[0][2]
-    for name, _, s in loaded[1:]:
-        for key in SHARED_SETTINGS:
+    check_same_settings([(name, s) for name, _, s in loaded], SHARED_SETTINGS)
+
+
+def check_same_settings(studies: Sequence[tuple[str, StudySettings]], keys: Sequence[str]) -> None:
+    """Refuse studies whose settings differ from the first study's in one of ``keys``
+    (names of :class:`StudySettings` fields): what makes their test or validation
+    queries, and so their figures, comparable."""
+    first_name, first = studies[0]
+    for name, s in studies[1:]:
+        for key in keys:
             if getattr(s, key) != getattr(first, key):
                 raise ParameterError(
                     key,
-                    f"the same {key} in every study of one report ({loaded[0][0]}: "
+                    f"the same {key} in every study of one report ({first_name}: "
                     f"{getattr(first, key)!r})",
                     getattr(s, key),
                     fix=f"report study '{name}' separately",
