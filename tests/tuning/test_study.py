@@ -560,12 +560,26 @@ def test_reports_refuse_studies_of_different_setups():
     from songspace.tuning.settings import StudySettings
 
     base = StudySettings(
-        model="track2vec", dataset="d", dataset_fingerprint="f", objectives=["hit_rate"],
-        alpha=None, sample_rate=1.0, seed=0, heldout_fraction=0.02, min_tracks=10,
-        fixed_params={}, budget_factor=1.25, sampler="tpe", startup_trials=10, k=10,
-        hardneg_min_count=5, hardneg_threshold=None, budget_mode="equal_time",
-        pruner="none", replicate=0,
-    )  # fmt: skip
+        model="track2vec",
+        dataset="d",
+        dataset_fingerprint="f",
+        objectives=["hit_rate"],
+        alpha=None,
+        sample_rate=1.0,
+        seed=0,
+        heldout_fraction=0.02,
+        min_tracks=10,
+        fixed_params={},
+        budget_factor=1.25,
+        sampler="tpe",
+        startup_trials=10,
+        k=10,
+        hardneg_min_count=5,
+        hardneg_threshold=None,
+        budget_mode="equal_time",
+        pruner="none",
+        replicate=0,
+    )
     other = replace(base, objectives=["vrc_genre"], seed=1)
     check_same_settings([("a", base), ("b", other)], ["model", "heldout_fraction"])
     with pytest.raises(ParameterError, match=r"seed.*a: 0.*got 1.*report study 'b'"):
