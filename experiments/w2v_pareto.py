@@ -15,7 +15,9 @@ live in one plane), and writes:
 * ``OUT/pareto.md`` (and ``pareto.json``): the front's members with their values and
   rVRC, the interval of alpha over which each member maximises lambda(alpha) among the
   members (its share of the alpha axis), which member alpha = 0.01 and 0.1 pick, and
-  each study's choice beside the front (how far inside it lies).
+  each study's choice placed against the Pareto study's front and against the pooled
+  front of all studies' trials (inside it, with the HitRate gain that would reach it; on
+  it; or beyond it).
 
 The test-split scores of the front's members beside the scalarised rows come from
 ``experiments/w2v_table4.py`` with the Pareto study among its ``--study`` (and
@@ -163,13 +165,23 @@ def distance_inside(p: Point, members: list[Point]) -> float:
     return max(0.0, (max(above) - p.hit_rate) / p.hit_rate) if above else 0.0
 
 
+def placement(p: Point, members: list[Point]) -> str:
+    """Where ``p`` lies against the front ``members``: inside it (with the HitRate gain
+    that would reach it), on it, or beyond it (dominating some of its members)."""
+    gain = distance_inside(p, members)
+    if gain > 0:
+        return f"inside (+{100 * gain:.1f}% HitRate to reach it)"
+    beaten = sum(p.hit_rate >= m.hit_rate and p.vrc >= m.vrc for m in members) - (p in members)
+    return f"beyond (dominates {beaten} member{'s' * (beaten != 1)})" if beaten else "on it"
+
+
 def plot(studies: list[Loaded], pareto: Loaded, pooled: list[Point], ref: dict, path: Path) -> None:
     """``front.png``: the trials, both fronts, the choices, the default and the iso-lines."""
     from songspace._optional import pyplot
     from songspace._util import atomic_write_figure
 
     plt = pyplot("the Pareto figure")
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, ax = plt.subplots(figsize=(10.5, 5.5))
     for i, s in enumerate(studies):
         draw_study(ax, s, f"C{i}", ref[VRC], choice=s is not pareto)
     members = front(pareto.points)
@@ -177,7 +189,8 @@ def plot(studies: list[Loaded], pareto: Loaded, pooled: list[Point], ref: dict, 
         [p.hit_rate for p in members],
         [p.vrc for p in members],
         "o-",
-        color="C3",
+        color="C0",  # the Pareto study's colour (it is drawn first)
+        markeredgecolor="black",
         lw=2,
         zorder=4,
         label=f"{pareto.name} front ({len(members)})",
@@ -195,7 +208,7 @@ def plot(studies: list[Loaded], pareto: Loaded, pooled: list[Point], ref: dict, 
     ax.set_xlabel("validation next-song HitRate@100")
     ax.set_ylabel("validation VRC_genre")
     ax.set_title("HitRate x VRC_genre: trials, fronts and the lambda(alpha) choices")
-    ax.legend(fontsize=6.5, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the plot
     fig.tight_layout()
     atomic_write_figure(path, fig, dpi=120)
     plt.close(fig)
@@ -243,8 +256,11 @@ def iso_line(ax: Any, p: Point, alpha: float, vrc_ref: float, colour: str) -> No
     ax.set_xlim(lo, hi)
 
 
-def table(members: list[Point], shares: list[dict], studies: list[Loaded]) -> list[str]:
-    """``pareto.md``: the members, the alpha shares, the paper's alphas, each study's choice."""
+def table(
+    members: list[Point], shares: list[dict], studies: list[Loaded], pooled: list[Point]
+) -> list[str]:
+    """``pareto.md``: the members, the alpha shares, the paper's alphas, each study's choice
+    placed against the Pareto study's front and the pooled front of all studies' trials."""
     lines = ["| Member (trial) | HitRate | VRC_genre | rVRC | wins lambda(alpha) for alpha in |"]
     lines.append("|---|---:|---:|---:|---|")
     for p in members:
@@ -259,16 +275,17 @@ def table(members: list[Point], shares: list[dict], studies: list[Loaded]) -> li
         lines.append(f"| {a:g} | trial {p.trial} | {p.hit_rate:.4f} | {p.vrc:.2f} |")
     lines += [
         "",
-        "| Study | choice (trial) | HitRate | VRC_genre | HitRate gain to reach the front |",
+        "| Study | choice (trial) | HitRate | VRC_genre | against the Pareto study's front "
+        "| against the pooled front |",
     ]
-    lines.append("|---|---|---:|---:|---:|")
+    lines.append("|---|---|---:|---:|---|---|")
     for s in studies:
         if s.best_hr is not None:
-            lines.append(f"| {s.name} | best | {s.best_hr:.4f} | not scored | - |")
+            lines.append(f"| {s.name} | best | {s.best_hr:.4f} | not scored | - | - |")
         for p in chosen(s):
             lines.append(
                 f"| {s.name} | {p.trial} | {p.hit_rate:.4f} | {p.vrc:.2f} | "
-                f"{100 * distance_inside(p, members):.1f}% |"
+                f"{placement(p, members)} | {placement(p, pooled)} |"
             )
     return lines
 
@@ -314,7 +331,7 @@ def main() -> None:
     with atomic_directory(args.out) as tmp:
         plot(studies, pareto, pooled, ref, tmp / "front.png")
         (tmp / "pareto.md").write_text(
-            "\n".join([*table(members, shares, studies), "", *notes]) + "\n"
+            "\n".join([*table(members, shares, studies, pooled), "", *notes]) + "\n"
         )
         (tmp / "pareto.json").write_text(json.dumps(doc, indent=2, default=float) + "\n")
     log.info("wrote %s", Path(args.out) / "pareto.md")

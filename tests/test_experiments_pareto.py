@@ -52,3 +52,14 @@ def test_distance_inside_is_the_hitrate_gain_to_the_front(pareto):
     inside = pareto.Point("s", 9, 0.05, 120.0, 0.2)  # below B's VRC (130): B's HR 0.08
     assert pareto.distance_inside(inside, members) == pytest.approx(0.6)
     assert pareto.distance_inside(members[1], members) == 0.0
+
+
+def test_placement_tells_inside_on_and_beyond(pareto):
+    members = points(pareto, [(1, 0.10, 0.0), (2, 0.08, 0.3)])
+    assert pareto.placement(members[1], members) == "on it"
+    inside = pareto.Point("s", 9, 0.05, 120.0, 0.2)
+    assert pareto.placement(inside, members) == "inside (+60.0% HitRate to reach it)"
+    beyond = pareto.Point("s", 8, 0.09, 140.0, 0.4)  # dominates B only (A has more HitRate)
+    assert pareto.placement(beyond, members) == "beyond (dominates 1 member)"
+    across = pareto.Point("s", 7, 0.05, 150.0, 0.5)  # more VRC, less HitRate: extends it
+    assert pareto.placement(across, members) == "on it"
