@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from w2v_table4 import commit, study_state  # the sibling script's helpers
+from w2v_table4 import check_shared, commit, study_state  # the sibling script's helpers
 
 log = logging.getLogger("musig_vs_graphsage")
 
@@ -172,17 +172,6 @@ def markdown(rows: list[Row], evals: dict, pairs: list[tuple[str, str]], notes: 
     return "\n".join([*lines, "", *notes]) + "\n"
 
 
-def check_shared(loaded: list[tuple[str, Any, Any]]) -> None:
-    """Refuse studies whose test queries differ from the first study's."""
-    from songspace.errors import SongspaceError
-    from songspace.reports.tune_report import check_same_settings
-
-    try:
-        check_same_settings([(name, s) for name, _, s in loaded], SHARED)
-    except SongspaceError as e:
-        raise SystemExit(f"not one test split: {e}") from None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("dataset")
@@ -195,7 +184,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=False)
     loaded = [load(spec) for spec in args.study]
     first = loaded[0][2]
-    check_shared(loaded)
+    check_shared([(name, s) for name, _, s in loaded], SHARED, "test")
     rows, state = [], {}
     for name, st, s in loaded:
         r, state[name] = study_rows(name, st, s)

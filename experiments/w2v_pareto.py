@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from w2v_table4 import commit, study_state  # the sibling script's helpers
+from w2v_table4 import check_shared, commit, study_state  # the sibling script's helpers
 
 log = logging.getLogger("w2v_pareto")
 
@@ -99,17 +99,6 @@ def load(spec: str) -> Loaded:
     ]
     hrs = [float(m[HR]) for _, m in recorded if HR in m]
     return Loaded(name, st, settings, points, None if points or not hrs else max(hrs))
-
-
-def check_shared(studies: list[Loaded]) -> None:
-    """Refuse studies whose validation queries differ from the first study's."""
-    from songspace.errors import SongspaceError
-    from songspace.reports.tune_report import check_same_settings
-
-    try:
-        check_same_settings([(s.name, s.settings) for s in studies], SHARED)
-    except SongspaceError as e:
-        raise SystemExit(f"not one validation split: {e}") from None
 
 
 def front(points: list[Point]) -> list[Point]:
@@ -304,7 +293,7 @@ def main() -> None:
     if pareto.settings.objective.mode != "pareto":
         raise SystemExit(f"--pareto {pareto.name}: not a multi-objective study")
     studies = [pareto, *(load(spec) for spec in args.study)]
-    check_shared(studies)
+    check_shared([(s.name, s.settings) for s in studies], SHARED, "validation")
     ref = pareto.study.user_attrs["reference"]["metrics"]
     for s in studies:
         for p in s.points:

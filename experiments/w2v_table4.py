@@ -43,6 +43,18 @@ def commit() -> str:
     ).stdout.strip()
 
 
+def check_shared(studies: list[tuple[str, Any]], keys: tuple[str, ...], split: str) -> None:
+    """Exit with a message when the studies (name, settings) differ in one of ``keys``: their
+    ``split`` queries would not be the same (``tune_report.check_same_settings``)."""
+    from songspace.errors import SongspaceError
+    from songspace.reports.tune_report import check_same_settings
+
+    try:
+        check_same_settings(studies, keys)
+    except SongspaceError as e:
+        raise SystemExit(f"not one {split} split: {e}") from None
+
+
 def study_state(study: Any) -> dict[str, Any]:
     """Trials by state, trained trials (complete or stopped while training), training
     CPU-hours, the best trial and the trained trial count at its last improvement."""

@@ -249,7 +249,7 @@ def tune_report(
     _check_arguments(studies, out, storage, dataset, max_pareto, significance, overwrite)
     url, loaded = _load_studies(studies, storage)
     first = loaded[0][2]
-    _check_same_setup(loaded)
+    check_same_settings([(name, s) for name, _, s in loaded], SHARED_SETTINGS)
     ds_path, ds = _tuned_dataset(dataset, first)
     protocol = tuning_protocols(
         ds, seed=first.seed, heldout_fraction=first.heldout_fraction, min_tracks=first.min_tracks
@@ -362,11 +362,6 @@ def _load_studies(
             )
         loaded.append((name, st, StudySettings.from_attrs(attrs, name)))
     return url, loaded
-
-
-def _check_same_setup(loaded: list[LoadedStudy]) -> None:
-    """Refuse studies that differ in one of :data:`SHARED_SETTINGS` from the first."""
-    check_same_settings([(name, s) for name, _, s in loaded], SHARED_SETTINGS)
 
 
 def check_same_settings(studies: Sequence[tuple[str, StudySettings]], keys: Sequence[str]) -> None:
