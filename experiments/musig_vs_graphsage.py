@@ -3,8 +3,8 @@
 The studies (one per model and feature groups) run with ``songspace tune`` on a 25% sample
 of the training playlists, on the validation completion HR, with the same training
 CPU-hours each (``--cpu-hours``); MUSIG's study starts from the paper's four task-weight
-vectors (its default 1-1-1 and three ``--enqueue``). ``experiments/w2v_study.sh`` runs
-them (its header has the three commands; one SQLite file per study in WORK=runs/item8).
+vectors (its default 1-1-1 and three ``--enqueue``). ``experiments/musig_vs_graphsage.sh`` runs
+them (one SQLite file per study in WORK=runs/item8) and then this script.
 
 This script then retrains, for each study, the default configuration and the best trial on
 100% of the tuning protocol's training view (:func:`songspace.tuning.tuning_protocols`,

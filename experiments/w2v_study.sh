@@ -11,14 +11,9 @@
 #   experiments/w2v_study.sh lambda_genre_0.01 --objective hit_rate --objective vrc_genre --alpha 0.01
 #   experiments/w2v_study.sh scale_0.05 --objective hit_rate --sample-rate 0.05
 #   experiments/w2v_study.sh scale_0.05-rep1 --objective hit_rate --sample-rate 0.05 --replicate 1
-# MUSIG against GraphSAGE (item 8: 25% sample, 5% held out, 1 training CPU-hour each):
-#   export MODEL=musig TRIALS=1000 TEST_FRACTION=0.05 WORK=runs/item8 DATASET=$PWD/runs/tuning/mpd
-#   I8="--objective completion_hr --sample-rate 0.25 --cpu-hours 1"
-#   experiments/w2v_study.sh musig-popularity $I8 -p feature_groups=popularity -p dim=64 \
-#       -p hidden=128 --enqueue 'task_weights=1,0,0' --enqueue 'task_weights=0.7,0.1,0.2' \
-#       --enqueue 'task_weights=0.4,0.2,0.4'
-#   MODEL=graphsage experiments/w2v_study.sh graphsage-audio $I8 -p feature_groups=audio
-#   MODEL=graphsage experiments/w2v_study.sh graphsage-all $I8 -p feature_groups=genre,popularity,audio
+# MUSIG against GraphSAGE (item 8: 25% sample, 5% held out, equal training CPU-hours):
+#   experiments/musig_vs_graphsage.sh runs its three studies through this script, then the
+#   report.
 #
 # CHECKOUT: a `git worktree` pinned to one commit (its src/ is imported; default: this
 # checkout), recorded in WORK/commit.txt; WORK: where the study files (WORK/tune-NAME.db),
@@ -45,5 +40,10 @@ git -C "$CHECKOUT" rev-parse HEAD > commit.txt
 echo "start $name $(date -u) load $(cat /proc/loadavg)" >> studies.log
 nice -n 15 "$PY" -c 'from songspace.cli import main; main()' --no-progress tune "$MODEL" \
     "$DATASET" "$@" --trials "$TRIALS" --test-fraction "$TEST_FRACTION" \
-    --storage "sqlite:///tune-$name.db" >> "study-$name.log" 2>&1
+    --storage "sqlite:///tune-$name.db" >> "study-$name.log" 2>&1 || {
+    echo "failed $name $(date -u) load $(cat /proc/loadavg)" >> studies.log
+    echo "study $name failed; the end of $PWD/study-$name.log:" >&2
+    tail -n 5 "study-$name.log" >&2
+    exit 1
+}
 echo "end $name $(date -u) load $(cat /proc/loadavg)" >> studies.log
