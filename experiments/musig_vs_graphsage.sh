@@ -6,7 +6,9 @@
 #
 #   nohup experiments/musig_vs_graphsage.sh > runs/item8.log 2>&1 &
 #
-# Two lanes (at most two processes at once on the 2-core machine, one worker each):
+# Two lanes (at most two processes at once on the 2-core machine, one worker and one
+# torch thread each: OMP_NUM_THREADS=1, as torch otherwise takes both cores per process,
+# and two lanes of two threads would inflate the CPU time the budgets count):
 #   lane 1: musig-popularity, then graphsage-all;
 #   lane 2: graphsage-audio, then the retraining of its rows and of musig-popularity's
 #           (into the shared model cache, while lane 1 still tunes graphsage-all);
@@ -23,7 +25,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 export CHECKOUT=${CHECKOUT:-$here} PY=${PY:-$here/.venv/bin/python}
 export WORK=$(mkdir -p "${WORK:-runs/item8}" && cd "${WORK:-runs/item8}" && pwd)
 export DATASET=$(realpath -m "${DATASET:-$WORK/mpd}")
-export TRIALS=1000 TEST_FRACTION=0.05
+export TRIALS=1000 TEST_FRACTION=0.05 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 I8=(--objective completion_hr --sample-rate 0.25 --cpu-hours "${CPU_HOURS:-1}")
 NAME=completion_hr-r0.25
 study() { "$here/experiments/w2v_study.sh" "$@"; }
