@@ -53,3 +53,23 @@ def test_bad_objectives_are_clear_errors(objectives, alpha, match):
 def test_relative_vrc_needs_a_positive_reference():
     with pytest.raises(ParameterError, match="reference > 0"):
         scalarise(0.1, 1.0, 0.0, 0.5)
+
+
+def test_trials_score_next_song_beside_the_objective_unless_it_is_completion_only():
+    from songspace.tuning.study import _needed_metrics
+
+    # a W2V study shows next-song beside its objective, and the VRCs when it scores them
+    assert _needed_metrics(check_objectives(["hardneg"])) == [
+        "hardneg",
+        "next_song_hit_rate",
+        "next_song_ndcg",
+    ]
+    assert _needed_metrics(check_objectives(["vrc_genre", "hit_rate"], 0.1)) == [
+        "next_song_hit_rate",
+        "vrc_genre",
+        "next_song_ndcg",
+        "vrc_artist",
+    ]
+    # a completion study (MUSIG/GraphSAGE) scores no next-song query in its trials
+    assert _needed_metrics(check_objectives(["completion_hr"])) == ["completion_hr"]
+    assert _needed_metrics(check_objectives(["hit_rate"]), extra=False) == ["next_song_hit_rate"]

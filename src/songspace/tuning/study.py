@@ -1046,7 +1046,11 @@ def _worker_seed(seed: int, n_existing: int) -> int:
 def _needed_metrics(objective: StudyObjective, extra: bool = True) -> list[str]:
     """The objectives' metrics, plus next-song HitRate and NDCG and, when the objectives
     already compute the clustering family, both VRCs (they show the trade-off; the VRCs of
-    a 173K-track dataset cost about as much as training, so they are not added otherwise)."""
+    a 173K-track dataset cost about as much as training, so they are not added otherwise).
+    A completion-only study gets no extra: its trials score no next-song query (on the MPD
+    subset's 25% sample that scoring took 9-27 CPU s of a MUSIG trial that trained for
+    43-91 CPU s; the reference row still has every metric)."""
+    extra = extra and objective.families() != ["completion"]
     more = ["next_song_hit_rate", "next_song_ndcg"] if extra else []
     if extra and "clustering" in objective.families():
         more += ["vrc_genre", "vrc_artist"]
