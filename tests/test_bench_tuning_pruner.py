@@ -3,22 +3,17 @@ against hand-computed answers (the arms themselves take an hour each; not run he
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tuning_pruner.py"
+from tests.scripts import loaded_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_tuning_pruner", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with loaded_script("benchmarks/bench_tuning_pruner.py") as module:
+        yield module
 
 
 def arm(*rows):

@@ -3,27 +3,15 @@ answers (the script reads real studies; its arithmetic is checked here)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "w2v_pareto.py"
+from tests.scripts import loaded_script
 
 
 @pytest.fixture(scope="module")
 def pareto():
-    spec = importlib.util.spec_from_file_location("w2v_pareto", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    path = list(sys.path)
-    sys.modules["w2v_pareto"] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)  # puts experiments/ on sys.path for its sibling
-    yield module
-    sys.path[:] = path
-    for name in ("w2v_pareto", "w2v_table4"):
-        sys.modules.pop(name, None)
+    with loaded_script("experiments/w2v_pareto.py") as module:  # and its sibling w2v_table4
+        yield module
 
 
 def points(pareto, rows):
