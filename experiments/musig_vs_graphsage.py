@@ -91,8 +91,9 @@ def load(spec: str) -> tuple[str, Any, Any]:
     return name, st, StudySettings.from_attrs(st.user_attrs["songspace"], name)
 
 
-def study_rows(name: str, st: Any, s: Any) -> tuple[list[Row], dict[str, Any]]:
-    """The study's default and best rows, and its state (trials, training CPU-hours)."""
+def study_rows(name: str, st: Any, s: Any) -> tuple[str, list[Row], dict[str, Any]]:
+    """The study's tag (model and feature groups: two studies may share a name, in two
+    storages), its default and best rows, and its state (trials, training CPU-hours)."""
     from songspace.models.registry import get_model_class
     from songspace.tuning.study import best_trials, reference_config
 
@@ -108,8 +109,13 @@ def study_rows(name: str, st: Any, s: Any) -> tuple[list[Row], dict[str, Any]]:
         t = best[0]
         params = {**klass.default_params(), **t.user_attrs["model_params"]}
         rows.append(Row(f"{tag} tuned", name, s.model, params, features, trial=t.number))
-    state = {**study_state(st), "sample_rate": s.sample_rate, "params": rows[-1].params}
-    return rows, state
+    state = {
+        **study_state(st),
+        "study": name,
+        "sample_rate": s.sample_rate,
+        "params": rows[-1].params,
+    }
+    return tag, rows, state
 
 
 def evaluate_rows(
@@ -153,6 +159,25 @@ def tests(a: Any, b: Any) -> dict[str, Any]:
     return compare(a, b, metrics=[m for m in TESTED if m in a.metrics], alpha=0.01)
 
 
+def study_table(state: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per study: trials by state, trained trials, training CPU-hours, the best
+    trial's validation value and the trained trial at its last improvement."""
+    lines = [
+        "| Study | Trials by state | Trained | Training CPU-h | Best trial | Best (validation)"
+        " | Improved at | Flat over the last third |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for tag, st in state.items():
+        states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(st["states"].items()))
+        best = f"{st['best_value']:.4f}" if "best_value" in st else "-"
+        flat = {True: "yes", False: "no"}.get(st.get("flat_last_third"), "-")
+        lines.append(
+            f"| {tag} | {states} | {st['trained']} | {st['training_cpu_hours']:.3f} | "
+            f"{st.get('best_trial', '-')} | {best} | {st.get('improved_at', '-')} | {flat} |"
+        )
+    return lines
+
+
 def markdown(rows: list[Row], evals: dict, pairs: list[tuple[str, str]], notes: list[str]) -> str:
     """The table, the tests and the notes."""
     head = "| Row | Study (trial) | Training CPU s | " + " | ".join(COLUMNS) + " |"
@@ -187,7 +212,10 @@ def main() -> None:
     check_shared([(name, s) for name, _, s in loaded], SHARED, "test")
     rows, state = [], {}
     for name, st, s in loaded:
-        r, state[name] = study_rows(name, st, s)
+        tag, r, one = study_rows(name, st, s)
+        if tag in state:
+            raise SystemExit(f"two studies tune {tag}: {state[tag]['study']} and {name}")
+        state[tag] = one
         rows += r
     evals, summary = evaluate_rows(rows, first, args.dataset, args.cache)
     tuned = [r for r in rows if r.trial is not None]
@@ -212,7 +240,8 @@ def main() -> None:
     (out / "results").mkdir()
     for label, res in evals.items():
         res.save(out / "results" / f"{label.replace(' ', '_').replace(',', '+')}.json")
-    (out / "tables.md").write_text(markdown(rows, evals, pairs, notes))
+    text = markdown(rows, evals, pairs, notes)
+    (out / "tables.md").write_text(text + "\n" + "\n".join(study_table(state)) + "\n")
     log.info("wrote %s", out / "tables.md")
 
 
