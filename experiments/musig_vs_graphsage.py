@@ -63,6 +63,8 @@ TESTED = (
     "next_song_in_set_hit_rate",
     "next_song_out_of_set_hit_rate",
 )
+#: The families scored on the test split.
+FAMILIES = ("completion", "next_song")
 #: The settings every study must share (so their test splits are the same queries).
 SHARED = ("dataset_fingerprint", "seed", "heldout_fraction", "min_tracks", "k")
 
@@ -78,6 +80,8 @@ class Row:
     features: str
     trial: int | None = None
     training_time: float = 0.0
+    #: the study's validation value of this configuration (trained on the sample)
+    sample_value: float | None = None
 
 
 def load(spec: str) -> tuple[str, Any, Any]:
@@ -91,6 +95,16 @@ def load(spec: str) -> tuple[str, Any, Any]:
     return name, st, StudySettings.from_attrs(st.user_attrs["songspace"], name)
 
 
+def trial_value(st: Any, defaults: dict[str, Any], params: dict[str, Any]) -> float | None:
+    """The objective value of the study's first complete trial trained with ``params``."""
+    import optuna
+
+    for t in st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if {**defaults, **t.user_attrs.get("model_params", {})} == params:
+            return float(t.value)
+    return None
+
+
 def study_rows(name: str, st: Any, s: Any) -> tuple[str, list[Row], dict[str, Any]]:
     """The study's tag (model and feature groups: two studies may share a name, in two
     storages), its default and best rows, and its state (trials, training CPU-hours)."""
@@ -101,14 +115,15 @@ def study_rows(name: str, st: Any, s: Any) -> tuple[str, list[Row], dict[str, An
     groups = s.fixed_params.get("feature_groups", klass.default_params().get("feature_groups"))
     features = ",".join(groups) if isinstance(groups, list | tuple) else str(groups)
     tag = f"{s.model.upper()} {features.upper()}"
-    rows = [
-        Row(f"{tag} default", name, s.model, reference_config(st, klass, s.fixed_params), features)
-    ]
+    default = reference_config(st, klass, s.fixed_params)
+    value = trial_value(st, klass.default_params(), default)
+    rows = [Row(f"{tag} default", name, s.model, default, features, sample_value=value)]
     best = best_trials(st, s.objective)
     if best:
         t = best[0]
         params = {**klass.default_params(), **t.user_attrs["model_params"]}
-        rows.append(Row(f"{tag} tuned", name, s.model, params, features, trial=t.number))
+        tuned = Row(f"{tag} tuned", name, s.model, params, features, t.number, 0.0, t.value)
+        rows.append(tuned)
     state = {
         **study_state(st),
         "study": name,
@@ -120,9 +135,11 @@ def study_rows(name: str, st: Any, s: Any) -> tuple[str, list[Row], dict[str, An
 
 def evaluate_rows(
     rows: list[Row], settings: Any, data: str, cache: str | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Each row fitted on the tuning protocol's full training view (or loaded from the
-    model cache) and evaluated on its test split, by label (tune-report's retraining)."""
+    model cache) and evaluated on its test split, by label (tune-report's retraining);
+    then the same models' completion on the validation playlists the studies chose on
+    (at 100% the validation protocol trains on that same view, so the cache serves it)."""
     from songspace.data.dataset import Dataset
     from songspace.data.fingerprint import fingerprint_matches
     from songspace.reports.tune_report import Configuration, retrain_and_evaluate
@@ -131,25 +148,24 @@ def evaluate_rows(
     ds = Dataset.load(data)
     if not fingerprint_matches(ds, settings.dataset_fingerprint):
         raise SystemExit(f"{data} is not the dataset the studies were tuned on")
-    protocol = tuning_protocols(
+    protocols = tuning_protocols(
         ds,
         seed=settings.seed,
         heldout_fraction=settings.heldout_fraction,
         min_tracks=settings.min_tracks,
-    ).test
+    )
+    assert protocols.validation.train is protocols.test.train  # one view: the cache serves both
     configs = [Configuration(r.label, r.model, r.params) for r in rows]
+    common = {"seed": settings.seed, "heldout_fraction": settings.heldout_fraction}
     out, times = retrain_and_evaluate(
-        configs,
-        protocol,
-        ds,
-        seed=settings.seed,
-        heldout_fraction=settings.heldout_fraction,
-        cache_dir=cache,
-        families=("completion", "next_song"),
+        configs, protocols.test, ds, cache_dir=cache, families=FAMILIES, **common
     )
     for row in rows:
         row.training_time = times[row.label]
-    return out, protocol.summary()
+    val, _ = retrain_and_evaluate(
+        configs, protocols.validation, ds, cache_dir=cache, families=("completion",), **common
+    )
+    return out, val, protocols.test.summary()
 
 
 def tests(a: Any, b: Any) -> dict[str, Any]:
@@ -175,6 +191,30 @@ def study_table(state: dict[str, dict[str, Any]]) -> list[str]:
             f"| {tag} | {states} | {st['trained']} | {st['training_cpu_hours']:.3f} | "
             f"{st.get('best_trial', '-')} | {best} | {st.get('improved_at', '-')} | {flat} |"
         )
+    return lines
+
+
+def transfer_table(rows: list[Row], test: dict, val: dict) -> list[str]:
+    """Completion HR of each row where the study measured it (validation playlists, model
+    trained on the sample), on the same playlists with the model trained on 100%, and on
+    the test split; then tuned minus default at 100% on the validation playlists (paired
+    t-test, one metric)."""
+    from songspace.evaluation.results import compare
+
+    lines = [
+        "| Row | Validation HR, sample (study) | Validation HR, 100% | Test HR, 100% |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        sample = "-" if r.sample_value is None else f"{r.sample_value:.4f}"
+        v, t = val[r.label].metrics["completion_hr"].value, test[r.label].metrics
+        lines.append(f"| {r.label} | {sample} | {v:.4f} | {t['completion_hr'].value:.4f} |")
+    lines += ["", "| A | B | validation completion HR at 100%: A - B | p |", "|---|---|---:|---:|"]
+    for r in rows:
+        if r.trial is not None:
+            b = f"{r.label.rsplit(' ', 1)[0]} default"
+            c = compare(val[r.label], val[b], metrics=["completion_hr"])["completion_hr"]
+            lines.append(f"| {r.label} | {b} | {c.value_a - c.value_b:+.4f} | {c.p_adjusted:.2g} |")
     return lines
 
 
@@ -217,7 +257,7 @@ def main() -> None:
             raise SystemExit(f"two studies tune {tag}: {state[tag]['study']} and {name}")
         state[tag] = one
         rows += r
-    evals, summary = evaluate_rows(rows, first, args.dataset, args.cache)
+    evals, val, summary = evaluate_rows(rows, first, args.dataset, args.cache)
     tuned = [r for r in rows if r.trial is not None]
     musig = next((r for r in tuned if r.model == "musig"), None)
     pairs = [(r.label, f"{r.label.rsplit(' ', 1)[0]} default") for r in tuned]
@@ -235,13 +275,15 @@ def main() -> None:
         "studies": state,
         "protocol": summary,
         "training_time": {r.label: r.training_time for r in rows},
+        "sample_value": {r.label: r.sample_value for r in rows},
     }
     (out / "state.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     (out / "results").mkdir()
     for label, res in evals.items():
         res.save(out / "results" / f"{label.replace(' ', '_').replace(',', '+')}.json")
     text = markdown(rows, evals, pairs, notes)
-    (out / "tables.md").write_text(text + "\n" + "\n".join(study_table(state)) + "\n")
+    extra = ["", *study_table(state), "", *transfer_table(rows, evals, val)]
+    (out / "tables.md").write_text(text + "\n".join(extra) + "\n")
     log.info("wrote %s", out / "tables.md")
 
 

@@ -3,6 +3,7 @@ its formatting is checked here against hand-written states)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.scripts import loaded_script
@@ -41,3 +42,30 @@ def test_study_table_keeps_two_studies_that_share_a_name(script):
         lines[3] == "| GRAPHSAGE GENRE,POPULARITY,AUDIO | waiting 1 | 0 | 0.000 | - | - | - | - |"
     )
     assert len(lines) == 4
+
+
+def result(per_query):
+    from songspace.evaluation.results import EvaluationResult, MetricResult
+
+    values = np.asarray(per_query, dtype=float)
+    hr = MetricResult("completion_hr", float(values.mean()), values)
+    return EvaluationResult("m", {"completion_hr": hr})
+
+
+def test_transfer_table_sets_the_study_value_beside_both_full_scale_values(script):
+    # validation per playlist: default (0.5, 0.6, 0.7, 0.8), tuned 0.1 higher on each but the
+    # last (+0.1, +0.1, +0.1, 0.0): mean difference 0.075, differences' sd 0.05, so
+    # t = 0.075 / (0.05 / 2) = 3.0 on 3 degrees of freedom, two-sided p = 0.0577.
+    rows = [
+        script.Row("GRAPHSAGE AUDIO default", "s", "graphsage", {}, "audio", sample_value=0.69),
+        script.Row("GRAPHSAGE AUDIO tuned", "s", "graphsage", {}, "audio", 7, 1.0, 0.725),
+    ]
+    val = {
+        "GRAPHSAGE AUDIO default": result([0.5, 0.6, 0.7, 0.8]),
+        "GRAPHSAGE AUDIO tuned": result([0.6, 0.7, 0.8, 0.8]),
+    }
+    test = {"GRAPHSAGE AUDIO default": result([0.76]), "GRAPHSAGE AUDIO tuned": result([0.75])}
+    lines = script.transfer_table(rows, test, val)
+    assert lines[2] == "| GRAPHSAGE AUDIO default | 0.6900 | 0.6500 | 0.7600 |"
+    assert lines[3] == "| GRAPHSAGE AUDIO tuned | 0.7250 | 0.7250 | 0.7500 |"
+    assert lines[7] == "| GRAPHSAGE AUDIO tuned | GRAPHSAGE AUDIO default | +0.0750 | 0.058 |"
