@@ -237,26 +237,102 @@ def markdown(rows: list[Row], evals: dict, pairs: list[tuple[str, str]], notes: 
     return "\n".join([*lines, "", *notes]) + "\n"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("dataset")
-    ap.add_argument("-o", "--out", required=True)
-    ap.add_argument("--study", action="append", required=True, metavar="STORAGE=NAME")
-    ap.add_argument("--cache", help="the shared model cache (as songspace tune-report --cache)")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=False)
+def reseeded(rows: list[Row], settings: Any, data: str, seeds: list[int]) -> dict[str, Any]:
+    """Each row retrained on the studies' sample (their validation protocol's training
+    view) with other model seeds, uncached, and scored on completion there: does a
+    configuration's gain in its study survive another seed at the same scale?"""
+    from songspace.data.dataset import Dataset
+    from songspace.reports.tune_report import Configuration, retrain_and_evaluate
+    from songspace.tuning.protocols import tuning_protocols
+
+    ds = Dataset.load(data)
+    protocol = tuning_protocols(
+        ds,
+        seed=settings.seed,
+        heldout_fraction=settings.heldout_fraction,
+        sample_rate=settings.sample_rate,
+        min_tracks=settings.min_tracks,
+        replicate=settings.replicate,
+    ).validation
+    configs = [
+        Configuration(f"{r.label} seed {k}", r.model, {**r.params, "seed": k})
+        for r in rows
+        for k in seeds
+    ]
+    out, _ = retrain_and_evaluate(
+        configs,
+        protocol,
+        ds,
+        seed=settings.seed,
+        heldout_fraction=settings.heldout_fraction,
+        families=("completion",),
+    )
+    return out
+
+
+def seed_table(rows: list[Row], evals: dict[str, Any], seeds: list[int]) -> list[str]:
+    """Validation completion HR on the sample in the study, then per model seed (the study's
+    trials train with seed 0, so that column repeats the study's), then tuned minus default."""
+    head = "| Row | in the study | " + " | ".join(f"seed {k}" for k in seeds) + " |"
+    lines = [head, "|---|---:|" + "---:|" * len(seeds)]
+    hr = {
+        r.label: [evals[f"{r.label} seed {k}"].metrics["completion_hr"].value for k in seeds]
+        for r in rows
+    }
+    for r in rows:
+        sample = "-" if r.sample_value is None else f"{r.sample_value:.4f}"
+        lines.append(
+            f"| {r.label} | {sample} | " + " | ".join(f"{v:.4f}" for v in hr[r.label]) + " |"
+        )
+    for r in rows:
+        if r.trial is not None and r.sample_value is not None:
+            b = next(d for d in rows if d.label == f"{r.label.rsplit(' ', 1)[0]} default")
+            diffs = [r.sample_value - (b.sample_value or 0.0)]
+            diffs += [t - d for t, d in zip(hr[r.label], hr[b.label], strict=True)]
+            cells = " | ".join(f"{d:+.4f}" for d in diffs)
+            lines.append(f"| {r.label} - default | {cells} |")
+    return lines
+
+
+def collect(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any], Any]:
+    """The rows of every study, their states by tag, and the first study's settings."""
     loaded = [load(spec) for spec in args.study]
-    first = loaded[0][2]
     check_shared([(name, s) for name, _, s in loaded], SHARED, "test")
-    rows, state = [], {}
+    if args.sample_seeds:
+        check_shared([(name, s) for name, _, s in loaded], ("sample_rate", "replicate"), "sample")
+    rows: list[Row] = []
+    state: dict[str, Any] = {}
     for name, st, s in loaded:
         tag, r, one = study_rows(name, st, s)
         if tag in state:
             raise SystemExit(f"two studies tune {tag}: {state[tag]['study']} and {name}")
         state[tag] = one
         rows += r
+    return rows, state, loaded[0][2]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("dataset")
+    ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--study", action="append", required=True, metavar="STORAGE=NAME")
+    ap.add_argument("--cache", help="the shared model cache (as songspace tune-report --cache)")
+    ap.add_argument(
+        "--sample-seeds",
+        type=lambda v: [int(k) for k in v.split(",")],
+        help="instead of the report: retrain each row on the studies' sample with these "
+        "model seeds (e.g. 1,2) and write OUT/seeds.md (validation completion HR)",
+    )
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=False)
+    rows, state, first = collect(args)
+    if args.sample_seeds:
+        evals = reseeded(rows, first, args.dataset, args.sample_seeds)
+        (out / "seeds.md").write_text("\n".join(seed_table(rows, evals, args.sample_seeds)) + "\n")
+        log.info("wrote %s", out / "seeds.md")
+        return
     evals, val, summary = evaluate_rows(rows, first, args.dataset, args.cache)
     tuned = [r for r in rows if r.trial is not None]
     musig = next((r for r in tuned if r.model == "musig"), None)

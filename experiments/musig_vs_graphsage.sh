@@ -15,7 +15,10 @@
 #   lane 2: graphsage-audio, the retraining of its rows and of musig-popularity's (into the
 #           shared model cache), then graphsage-popularity and its rows' retraining, while
 #           lane 1 still tunes graphsage-all;
-# then the report, which finds six of its eight models in the cache and trains the other two.
+# then the report, which finds six of its eight models in the cache and trains the other two,
+# and beside it the seed check (experiments/musig_vs_graphsage.py --sample-seeds: each row
+# retrained on the sample with model seeds 0, 1, 2, to see whether a study's gain holds
+# for another seed at the scale it was found).
 # Resumable: run it again and each study continues (finished ones start no new trial,
 # their budget being spent); a report directory that exists is kept, so delete
 # WORK/report to redo it.
@@ -32,10 +35,10 @@ export TRIALS=1000 TEST_FRACTION=0.05 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 I8=(--objective completion_hr --sample-rate 0.25 --cpu-hours "${CPU_HOURS:-1}")
 NAME=completion_hr-r0.25
 study() { "$here/experiments/w2v_study.sh" "$@"; }
-report() {  # report OUT STUDY... (nice 15, the pinned checkout's script)
-    local out=$WORK/$1; shift
+report() {  # report OUT [--sample-seeds K,K] STUDY... (nice 15, the pinned checkout's script)
+    local out=$WORK/$1 specs=(); shift
     [ -d "$out" ] && return 0
-    local specs=()
+    if [ "$1" = --sample-seeds ]; then specs=(--sample-seeds "$2"); shift 2; fi
     for s in "$@"; do specs+=(--study "sqlite:///$WORK/tune-$s.db=${s%%-*}-$NAME"); done
     echo "start report $(basename "$out") $(date -u) load $(cat /proc/loadavg)" >> "$WORK/studies.log"
     PYTHONPATH=$CHECKOUT/src nice -n 15 "$PY" "$CHECKOUT/experiments/musig_vs_graphsage.py" \
@@ -64,5 +67,9 @@ lane1=$!
 ) &
 lane2=$!
 wait "$lane1" "$lane2"
-report report musig-popularity graphsage-audio graphsage-all graphsage-popularity
-echo "item 8 done: $WORK/report/tables.md"
+all=(musig-popularity graphsage-audio graphsage-all graphsage-popularity)
+# the report and, beside it, each row retrained on the 25% sample with model seeds 0-2
+report report "${all[@]}" &
+report seeds --sample-seeds 0,1,2 "${all[@]}"
+wait $!
+echo "item 8 done: $WORK/report/tables.md and $WORK/seeds/seeds.md"

@@ -69,3 +69,22 @@ def test_transfer_table_sets_the_study_value_beside_both_full_scale_values(scrip
     assert lines[2] == "| GRAPHSAGE AUDIO default | 0.6900 | 0.6500 | 0.7600 |"
     assert lines[3] == "| GRAPHSAGE AUDIO tuned | 0.7250 | 0.7250 | 0.7500 |"
     assert lines[7] == "| GRAPHSAGE AUDIO tuned | GRAPHSAGE AUDIO default | +0.0750 | 0.058 |"
+
+
+def test_seed_table_sets_each_seed_beside_the_study_and_the_gain_per_seed(script):
+    rows = [
+        script.Row("MUSIG POPULARITY default", "s", "musig", {}, "popularity", sample_value=0.60),
+        script.Row("MUSIG POPULARITY tuned", "s", "musig", {}, "popularity", 3, 1.0, 0.65),
+    ]
+    hr = {"default": (0.60, 0.62), "tuned": (0.65, 0.61)}
+    evals = {
+        f"MUSIG POPULARITY {kind} seed {k}": result([v])
+        for kind, values in hr.items()
+        for k, v in zip((0, 1), values, strict=True)
+    }
+    lines = script.seed_table(rows, evals, [0, 1])
+    assert lines[0] == "| Row | in the study | seed 0 | seed 1 |"
+    assert lines[2] == "| MUSIG POPULARITY default | 0.6000 | 0.6000 | 0.6200 |"
+    assert lines[3] == "| MUSIG POPULARITY tuned | 0.6500 | 0.6500 | 0.6100 |"
+    # the study's gain (+0.05) repeats with seed 0 and turns into a loss with seed 1
+    assert lines[4] == "| MUSIG POPULARITY tuned - default | +0.0500 | +0.0500 | -0.0100 |"
