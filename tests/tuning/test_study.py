@@ -550,6 +550,23 @@ def test_retraining_serves_several_models_warms_each_once_and_reuses_the_cache(
         )
 
 
+def test_retraining_refuses_the_cache_for_a_protocol_trained_on_a_sample(
+    tiny_dataset_dir, tmp_path
+):
+    """The model cache is keyed by the split, not by a sample of its training sequences:
+    a sampled protocol with a cache would be served the 100% model, so it is refused."""
+    from songspace.reports import tune_report as tr
+
+    ds = Dataset.load(tiny_dataset_dir)
+    sampled = tuning_protocols(ds, seed=0, heldout_fraction=0.1, sample_rate=0.5, min_tracks=10)
+    configs = [tr.Configuration("t2v", "track2vec", {"dim": 25, "epochs": 1})]
+    kw = {"seed": 0, "heldout_fraction": 0.1, "families": ("next_song",)}
+    with pytest.raises(ParameterError, match=r"cache_dir.*sample_rate 0\.5"):
+        tr.retrain_and_evaluate(configs, sampled.validation, ds, cache_dir=tmp_path, **kw)
+    evals, _ = tr.retrain_and_evaluate(configs, sampled.validation, ds, **kw)  # uncached: fine
+    assert "next_song_in_set_hit_rate" in evals["t2v"].metrics
+
+
 def test_reports_refuse_studies_of_different_setups():
     """`check_same_settings` (tune-report, the Pareto and MUSIG scripts): studies that
     differ in a compared setting are refused, naming the setting, both values and the fix;

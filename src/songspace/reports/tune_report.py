@@ -486,8 +486,17 @@ def retrain_and_evaluate(
     model cache, keyed by ``dataset``, the studies' whole dataset, and their split:
     ``seed`` and ``heldout_fraction``) and evaluated on ``protocol``: the results and the
     training CPU seconds, by label. Families the data cannot support are left out
-    (logged); each model is warmed up before its first fit."""
+    (logged); each model is warmed up before its first fit. The cache key names the split,
+    not a sample of its training sequences, so a sampled protocol is refused with a cache."""
     cache = Path(cache_dir) if cache_dir is not None else None
+    rate = protocol.settings.get("sample_rate", 1.0)
+    if cache is not None and rate != 1.0:
+        raise ParameterError(
+            "cache_dir",
+            "None for a protocol trained on a sample (the cache would serve the 100% model)",
+            str(cache),
+            fix=f"pass cache_dir=None for this protocol (sample_rate {rate})",
+        )
     fingerprint = dataset_fingerprint(dataset) if cache is not None else ""
     h = heldout_fraction
     view = split_key(seed, (1.0 - 2 * h, h, h))
