@@ -21,7 +21,8 @@ against each tuned GraphSAGE row:
         --study sqlite:///$T/tune-graphsage-audio.db=graphsage-completion_hr-r0.25 \\
         --study sqlite:///$T/tune-graphsage-all.db=graphsage-completion_hr-r0.25
 
-The first study whose model is ``musig`` is the one the others are tested against.
+The first study whose model is ``musig`` is the one the others are tested against (tuned
+against tuned, default against default).
 """
 
 from __future__ import annotations
@@ -212,10 +213,28 @@ def transfer_table(rows: list[Row], test: dict, val: dict) -> list[str]:
     lines += ["", "| A | B | validation completion HR at 100%: A - B | p |", "|---|---|---:|---:|"]
     for r in rows:
         if r.trial is not None:
-            b = f"{r.label.rsplit(' ', 1)[0]} default"
+            b = default_of(r)
             c = compare(val[r.label], val[b], metrics=["completion_hr"])["completion_hr"]
             lines.append(f"| {r.label} | {b} | {c.value_a - c.value_b:+.4f} | {c.p_adjusted:.2g} |")
     return lines
+
+
+def test_pairs(rows: list[Row]) -> list[tuple[str, str]]:
+    """The paired tests: each tuned row against its default; then the first MUSIG study's
+    tuned row against every other model's tuned row, and its default against theirs."""
+    tuned = [r for r in rows if r.trial is not None]
+    pairs = [(r.label, default_of(r)) for r in tuned]
+    musig = next((r for r in tuned if r.model == "musig"), None)
+    if musig is not None:
+        others = [r for r in tuned if r.model != "musig"]
+        pairs += [(musig.label, r.label) for r in others]
+        pairs += [(default_of(musig), default_of(r)) for r in others]
+    return pairs
+
+
+def default_of(row: Row) -> str:
+    """The label of the default row of ``row``'s study."""
+    return f"{row.label.rsplit(' ', 1)[0]} default"
 
 
 def markdown(rows: list[Row], evals: dict, pairs: list[tuple[str, str]], notes: list[str]) -> str:
@@ -286,7 +305,7 @@ def seed_table(rows: list[Row], evals: dict[str, Any], seeds: list[int]) -> list
         )
     for r in rows:
         if r.trial is not None and r.sample_value is not None:
-            b = next(d for d in rows if d.label == f"{r.label.rsplit(' ', 1)[0]} default")
+            b = next(d for d in rows if d.label == default_of(r))
             diffs = [r.sample_value - (b.sample_value or 0.0)]
             diffs += [t - d for t, d in zip(hr[r.label], hr[b.label], strict=True)]
             cells = " | ".join(f"{d:+.4f}" for d in diffs)
@@ -334,11 +353,7 @@ def main() -> None:
         log.info("wrote %s", out / "seeds.md")
         return
     evals, val, summary = evaluate_rows(rows, first, args.dataset, args.cache)
-    tuned = [r for r in rows if r.trial is not None]
-    musig = next((r for r in tuned if r.model == "musig"), None)
-    pairs = [(r.label, f"{r.label.rsplit(' ', 1)[0]} default") for r in tuned]
-    if musig is not None:
-        pairs += [(musig.label, r.label) for r in tuned if r.model != "musig"]
+    pairs = test_pairs(rows)
     notes = [
         f"Test split: {summary.get('completion_playlists')} completion playlists, "
         f"{summary.get('in_set_pairs')} in-set and {summary.get('out_of_set_pairs')} "
