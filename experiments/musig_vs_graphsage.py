@@ -219,7 +219,7 @@ def transfer_table(rows: list[Row], test: dict, val: dict) -> list[str]:
     return lines
 
 
-def test_pairs(rows: list[Row]) -> list[tuple[str, str]]:
+def tested_pairs(rows: list[Row]) -> list[tuple[str, str]]:
     """The paired tests: each tuned row against its default; then the first MUSIG study's
     tuned row against every other model's tuned row, and its default against theirs."""
     tuned = [r for r in rows if r.trial is not None]
@@ -262,17 +262,9 @@ def reseeded(rows: list[Row], settings: Any, data: str, seeds: list[int]) -> dic
     configuration's gain in its study survive another seed at the same scale?"""
     from songspace.data.dataset import Dataset
     from songspace.reports.tune_report import Configuration, retrain_and_evaluate
-    from songspace.tuning.protocols import tuning_protocols
 
     ds = Dataset.load(data)
-    protocol = tuning_protocols(
-        ds,
-        seed=settings.seed,
-        heldout_fraction=settings.heldout_fraction,
-        sample_rate=settings.sample_rate,
-        min_tracks=settings.min_tracks,
-        replicate=settings.replicate,
-    ).validation
+    protocol = settings.protocols(ds).validation
     configs = [
         Configuration(f"{r.label} seed {k}", r.model, {**r.params, "seed": k})
         for r in rows
@@ -353,7 +345,7 @@ def main() -> None:
         log.info("wrote %s", out / "seeds.md")
         return
     evals, val, summary = evaluate_rows(rows, first, args.dataset, args.cache)
-    pairs = test_pairs(rows)
+    pairs = tested_pairs(rows)
     notes = [
         f"Test split: {summary.get('completion_playlists')} completion playlists, "
         f"{summary.get('in_set_pairs')} in-set and {summary.get('out_of_set_pairs')} "

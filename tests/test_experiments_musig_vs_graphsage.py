@@ -90,13 +90,13 @@ def test_seed_table_sets_each_seed_beside_the_study_and_the_gain_per_seed(script
     assert lines[4] == "| MUSIG POPULARITY tuned - default | +0.0500 | +0.0500 | -0.0100 |"
 
 
-def test_pairs_test_musig_tuned_and_default_against_each_graphsage_row(script):
+def test_tested_pairs_put_musig_tuned_and_default_against_each_graphsage_row(script):
     rows = [
         script.Row(f"{tag} {kind}", "s", model, {}, "", trial)
         for tag, model in (("MUSIG POPULARITY", "musig"), ("GRAPHSAGE AUDIO", "graphsage"))
         for kind, trial in (("default", None), ("tuned", 5))
     ]
-    assert script.test_pairs(rows) == [
+    assert script.tested_pairs(rows) == [
         ("MUSIG POPULARITY tuned", "MUSIG POPULARITY default"),
         ("GRAPHSAGE AUDIO tuned", "GRAPHSAGE AUDIO default"),
         ("MUSIG POPULARITY tuned", "GRAPHSAGE AUDIO tuned"),

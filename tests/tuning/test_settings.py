@@ -85,6 +85,27 @@ def test_a_new_study_records_the_defaults_of_the_one_home():
     assert StudySettings.from_attrs(rec.as_attrs()) == rec  # stored and read back
 
 
+def test_a_record_gives_its_study_s_protocols(tiny_dataset_dir):
+    """`StudySettings.protocols`: the split, sample and replicate the study's trials train
+    on (one place maps a record to its protocols: the tuner and the experiment scripts)."""
+    from songspace.data.dataset import Dataset
+
+    ds = Dataset.load(tiny_dataset_dir)
+    kw = {"heldout_fraction": 0.1, "min_tracks": 10, "sample_rate": 0.5}
+    first, again = _record(**kw).protocols(ds), _record(**kw).protocols(ds)
+    other = _record(**kw, replicate=1).protocols(ds)
+    whole = _record(**{**kw, "sample_rate": 1.0}).protocols(ds)
+
+    def ids(p):
+        return set(p.train.sequence_ids)
+
+    assert ids(first.validation) == ids(again.validation)
+    assert ids(first.validation) != ids(other.validation)  # another sample of the playlists
+    assert len(ids(first.validation)) < len(ids(whole.validation))
+    assert ids(first.test) == ids(other.test) == ids(whole.test)  # one test protocol
+    assert whole.validation.train is whole.test.train
+
+
 def test_a_record_stored_before_budget_modes_is_migrated_explicitly():
     legacy = {k: v for k, v in _record().as_attrs().items() if k not in STORED_BEFORE}
     read = StudySettings.from_attrs(legacy)

@@ -38,8 +38,10 @@ from songspace.errors import ParameterError
 from songspace.evaluation.defaults import DEFAULT_SUITE, SuiteSettings
 
 if TYPE_CHECKING:
+    from songspace.data.dataset import Dataset
     from songspace.params import Constraint
     from songspace.tuning.objectives import StudyObjective
+    from songspace.tuning.protocols import TuningProtocols
 
 
 @dataclass(frozen=True)
@@ -417,6 +419,20 @@ class StudySettings:
         from songspace.tuning.objectives import check_objectives
 
         return check_objectives(self.objectives, self.alpha)
+
+    def protocols(self, dataset: Dataset) -> TuningProtocols:
+        """The study's validation and test protocols on ``dataset`` (its split, and the
+        sample of the training sequences its trials train on)."""
+        from songspace.tuning.protocols import tuning_protocols
+
+        return tuning_protocols(
+            dataset,
+            seed=self.seed,
+            heldout_fraction=self.heldout_fraction,
+            sample_rate=self.sample_rate,
+            min_tracks=self.min_tracks,
+            replicate=self.replicate,
+        )
 
     def suite(self) -> SuiteSettings:
         """The evaluation settings trials are scored with."""

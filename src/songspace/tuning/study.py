@@ -56,7 +56,7 @@ from songspace.models.space import Param
 from songspace.progress import EpochProgressCallback, ProgressCallback
 from songspace.tuning.budget import Clock, CostModel, EpochTimer, Observation, cpu_clock
 from songspace.tuning.objectives import OBJECTIVES, StudyObjective, finite, score
-from songspace.tuning.protocols import TuningProtocols, tuning_protocols
+from songspace.tuning.protocols import TuningProtocols
 from songspace.tuning.settings import IDENTITY, SAMPLERS, StudySettings, TuneSettings
 from songspace.tuning.space import encode, suggest
 from songspace.tuning.storage import (
@@ -439,14 +439,7 @@ def tune(
         model, objective.objectives, objective.alpha, record.sample_rate, record.replicate
     )
     with setup.phase("protocols"):
-        protocols = tuning_protocols(
-            ds,
-            seed=record.seed,
-            heldout_fraction=record.heldout_fraction,
-            sample_rate=record.sample_rate,
-            min_tracks=record.min_tracks,
-            replicate=record.replicate,
-        )
+        protocols = record.protocols(ds)
     with setup.phase("study"):
         study_obj = _prepare_study(
             store, url, name, ds, record, klass, fixed, space, settings.heartbeat
