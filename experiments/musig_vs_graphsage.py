@@ -123,7 +123,8 @@ def study_rows(name: str, st: Any, s: Any) -> tuple[str, list[Row], dict[str, An
     if best:
         t = best[0]
         params = {**klass.default_params(), **t.user_attrs["model_params"]}
-        tuned = Row(f"{tag} tuned", name, s.model, params, features, t.number, 0.0, t.value)
+        tuned = Row(f"{tag} tuned", name, s.model, params, features)
+        tuned.trial, tuned.sample_value = t.number, t.value
         rows.append(tuned)
     state = {
         **study_state(st),
@@ -296,11 +297,13 @@ def seed_table(rows: list[Row], evals: dict[str, Any], seeds: list[int]) -> list
             f"| {r.label} | {sample} | " + " | ".join(f"{v:.4f}" for v in hr[r.label]) + " |"
         )
     for r in rows:
-        if r.trial is not None and r.sample_value is not None:
+        if r.trial is not None:
             b = next(d for d in rows if d.label == default_of(r))
-            diffs = [r.sample_value - (b.sample_value or 0.0)]
-            diffs += [t - d for t, d in zip(hr[r.label], hr[b.label], strict=True)]
-            cells = " | ".join(f"{d:+.4f}" for d in diffs)
+            first = "-"  # the study's own difference, where it has both values
+            if r.sample_value is not None and b.sample_value is not None:
+                first = f"{r.sample_value - b.sample_value:+.4f}"
+            diffs = [t - d for t, d in zip(hr[r.label], hr[b.label], strict=True)]
+            cells = " | ".join([first, *(f"{d:+.4f}" for d in diffs)])
             lines.append(f"| {r.label} - default | {cells} |")
     return lines
 

@@ -102,3 +102,17 @@ def test_tested_pairs_put_musig_tuned_and_default_against_each_graphsage_row(scr
         ("MUSIG POPULARITY tuned", "GRAPHSAGE AUDIO tuned"),
         ("MUSIG POPULARITY default", "GRAPHSAGE AUDIO default"),
     ]
+
+
+def test_seed_table_leaves_the_study_gain_blank_when_the_default_was_never_a_trial(script):
+    rows = [
+        script.Row("GRAPHSAGE AUDIO default", "s", "graphsage", {}, "audio"),
+        script.Row("GRAPHSAGE AUDIO tuned", "s", "graphsage", {}, "audio", 4, 1.0, 0.70),
+    ]
+    evals = {
+        "GRAPHSAGE AUDIO default seed 1": result([0.60]),
+        "GRAPHSAGE AUDIO tuned seed 1": result([0.64]),
+    }
+    lines = script.seed_table(rows, evals, [1])
+    assert lines[2] == "| GRAPHSAGE AUDIO default | - | 0.6000 |"
+    assert lines[4] == "| GRAPHSAGE AUDIO tuned - default | - | +0.0400 |"
